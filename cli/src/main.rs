@@ -1,1 +1,88 @@
-fn main() {}
+//! The `skiff` binary: parses the command line, runs one command, prints
+//! the error chain on failure. Exit codes: 0 success, 1 error (bad input,
+//! AWS or store failure), 2 "changes present" / "cluster invalid" for the
+//! commands that document it. A panic (101) is always a bug.
+
+mod args;
+mod commands;
+mod context;
+mod editor;
+mod printer;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::Cli;
+use crate::context::Context;
+use crate::printer::Printer;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = match error.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 1,
+                _ => 1,
+            };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.verbose);
+    let printer = Printer::new(cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            printer.error(&format!("cannot start the async runtime: {error}"));
+            return ExitCode::from(1);
+        }
+    };
+    let context = Context::new(printer.clone(), cli.state.clone());
+    let result = runtime.block_on(commands::run(&context, cli.command));
+    // Do not wait for background tasks (lock renewal) to notice shutdown.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            report(&printer, &error);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints an error with its whole chain of causes, each on its own line.
+fn report(printer: &Printer, error: &anyhow::Error) {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause_text = cause.to_string();
+        // SDK errors often repeat their source in their own message.
+        if !text.contains(&cause_text) {
+            text.push_str(&format!("\n  caused by: {cause_text}"));
+        }
+    }
+    printer.error(&text);
+}
+
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => "warn",
+        1 => "info,aws_config=warn,aws_smithy_runtime=warn",
+        2 => "debug,hyper=info,aws_smithy_runtime=info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(verbosity >= 2)
+        .with_ansi(false)
+        .try_init();
+}

@@ -1,1 +1,236 @@
-//! placeholder
+//! The shared state store: where an operations team keeps cluster specs,
+//! the recorded cloud state, locks, history and cluster key material.
+//!
+//! Two backends ([`objects::s3::S3Store`], [`objects::file::FileStore`])
+//! give the same guarantee: every write that could race is conditional, so
+//! nothing is ever overwritten unseen. On top of them, [`specs`] keeps a
+//! revision log per cluster, [`lock`] serialises operations that change the
+//! cloud, and [`recorded`] holds what skiff created. [`StateStore`] bundles
+//! them for the command line.
+#![deny(missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use skiff_api::document::ClusterBundle;
+use tokio::sync::OnceCell;
+
+pub mod error;
+pub mod identity;
+pub mod layout;
+pub mod location;
+pub mod lock;
+pub mod objects;
+pub mod recorded;
+pub mod specs;
+
+pub use error::{Result, StoreError};
+pub use identity::Actor;
+pub use location::{LocationSource, StoreLocation};
+pub use lock::{LockGuard, LockHeld, LockInfo};
+pub use objects::{Object, ObjectStore, Precondition, PutOptions, Version};
+pub use recorded::{RecordedState, StoredState};
+pub use specs::{Change, Revision, StoredSpec};
+
+/// Where an S3 store lives, as nodes need to know it to fetch their secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Details {
+    /// The bucket.
+    pub bucket: String,
+    /// The key prefix of the store (no slashes at either end; may be empty).
+    pub prefix: String,
+    /// The bucket's region.
+    pub region: String,
+    /// A custom endpoint, if one is configured.
+    pub endpoint: Option<String>,
+}
+
+/// An open state store.
+#[derive(Debug)]
+pub struct StateStore {
+    objects: Arc<dyn ObjectStore>,
+    location: StoreLocation,
+    s3: Option<S3Details>,
+    sdk_config: Option<aws_config::SdkConfig>,
+    actor: OnceCell<Actor>,
+}
+
+impl StateStore {
+    /// Opens the store. An S3 store needs the AWS configuration and checks
+    /// that its bucket is reachable; a folder is created if missing.
+    pub async fn open(
+        location: &StoreLocation,
+        sdk_config: Option<&aws_config::SdkConfig>,
+    ) -> Result<StateStore> {
+        match location {
+            StoreLocation::File { path } => Ok(StateStore {
+                objects: Arc::new(objects::file::FileStore::open(path)?),
+                location: location.clone(),
+                s3: None,
+                sdk_config: sdk_config.cloned(),
+                actor: OnceCell::new(),
+            }),
+            StoreLocation::S3 { bucket, prefix } => {
+                let sdk_config = sdk_config.ok_or_else(|| StoreError::BadLocation {
+                    location: location.to_string(),
+                    reason: "an S3 store needs the AWS configuration".to_string(),
+                })?;
+                let store = objects::s3::S3Store::open(sdk_config, bucket, prefix).await?;
+                let s3 = S3Details {
+                    bucket: store.bucket().to_string(),
+                    prefix: store.prefix().to_string(),
+                    region: store.region().to_string(),
+                    endpoint: store.endpoint().map(str::to_string),
+                };
+                Ok(StateStore {
+                    objects: Arc::new(store),
+                    location: location.clone(),
+                    s3: Some(s3),
+                    sdk_config: Some(sdk_config.clone()),
+                    actor: OnceCell::new(),
+                })
+            }
+        }
+    }
+
+    /// The object layer, for modules that keep their own objects (PKI,
+    /// rollout progress).
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
+    }
+
+    /// Where the store is.
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    /// The S3 details, for an S3 store.
+    pub fn s3(&self) -> Option<&S3Details> {
+        self.s3.as_ref()
+    }
+
+    /// Who is acting: user, host and (for S3 stores) the AWS caller identity.
+    pub async fn actor(&self) -> &Actor {
+        self.actor
+            .get_or_init(|| async {
+                match (&self.s3, &self.sdk_config) {
+                    (Some(_), Some(config)) => Actor::with_aws_identity(config).await,
+                    _ => Actor::local(),
+                }
+            })
+            .await
+    }
+
+    /// The names of every cluster in the store.
+    pub async fn clusters(&self) -> Result<Vec<String>> {
+        self.objects.list_folders("").await
+    }
+
+    /// The current spec of a cluster; a clear error naming the known
+    /// clusters when it does not exist.
+    pub async fn read_spec(&self, cluster: &str) -> Result<StoredSpec> {
+        match specs::read(self.objects.as_ref(), cluster).await? {
+            Some(spec) => Ok(spec),
+            None => {
+                let known = self.clusters().await.unwrap_or_default();
+                let hint = if known.is_empty() {
+                    format!(
+                        "the store {} has no clusters yet; create one with `skiff create cluster`",
+                        self.location
+                    )
+                } else {
+                    format!("clusters in {}: {}", self.location, known.join(", "))
+                };
+                Err(StoreError::NotFound {
+                    what: format!("cluster {cluster:?} ({hint})"),
+                    key: layout::spec(cluster),
+                })
+            }
+        }
+    }
+
+    /// Stores a new cluster.
+    pub async fn create_spec(
+        &self,
+        bundle: &ClusterBundle,
+        command: &str,
+        summary: &str,
+    ) -> Result<StoredSpec> {
+        let change = self.change(command, summary).await;
+        specs::create(self.objects.as_ref(), bundle, &change).await
+    }
+
+    /// Stores a new revision of a spec read earlier.
+    pub async fn update_spec(
+        &self,
+        previous: &StoredSpec,
+        bundle: &ClusterBundle,
+        command: &str,
+        summary: &str,
+    ) -> Result<StoredSpec> {
+        let change = self.change(command, summary).await;
+        specs::update(self.objects.as_ref(), previous, bundle, &change).await
+    }
+
+    async fn change(&self, command: &str, summary: &str) -> Change {
+        Change {
+            actor: self.actor().await.clone(),
+            command: command.to_string(),
+            summary: summary.to_string(),
+        }
+    }
+
+    /// Every revision of a cluster's spec, oldest first.
+    pub async fn spec_history(&self, cluster: &str) -> Result<Vec<(Revision, ClusterBundle)>> {
+        specs::history(self.objects.as_ref(), cluster).await
+    }
+
+    /// Removes every object of a cluster (spec, history, state, secrets),
+    /// the lock last. Returns how many objects were removed.
+    pub async fn remove_cluster(&self, cluster: &str) -> Result<usize> {
+        let keys = self.objects.list(&layout::cluster_folder(cluster)).await?;
+        let lock_key = layout::lock(cluster);
+        let mut removed = 0;
+        for key in keys.iter().filter(|key| **key != lock_key) {
+            self.objects.delete(key, Precondition::None).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Takes the cluster lock for `operation`.
+    pub async fn lock(&self, cluster: &str, operation: &str) -> Result<LockGuard> {
+        let actor = self.actor().await.clone();
+        lock::acquire(
+            self.objects.clone(),
+            cluster,
+            operation,
+            &actor,
+            lock::configured_lease(),
+        )
+        .await
+    }
+
+    /// Takes the cluster lock with an explicit lease.
+    pub async fn lock_with_lease(
+        &self,
+        cluster: &str,
+        operation: &str,
+        lease: Duration,
+    ) -> Result<LockGuard> {
+        let actor = self.actor().await.clone();
+        lock::acquire(self.objects.clone(), cluster, operation, &actor, lease).await
+    }
+
+    /// The lock of a cluster, if held.
+    pub async fn lock_info(&self, cluster: &str) -> Result<Option<LockInfo>> {
+        Ok(lock::read(self.objects.as_ref(), cluster)
+            .await?
+            .map(|(info, _)| info))
+    }
+
+    /// Removes a lock by hand, if its ID matches.
+    pub async fn unlock(&self, cluster: &str, id: &str) -> Result<LockInfo> {
+        lock::unlock(self.objects.as_ref(), cluster, id).await
+    }
+}

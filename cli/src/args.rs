@@ -1,0 +1,517 @@
+//! The command line, as clap definitions only; what each command does lives
+//! in `commands/`, one file per command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::printer::OutputFormat;
+
+const ABOUT: &str = "skiff builds and runs Kubernetes clusters on AWS.
+
+A cluster is a spec (a Cluster and its InstanceGroups, in YAML) kept in a shared
+state store. skiff plans the AWS resources the spec needs, shows the plan, and
+applies it; then it keeps nodes up to date with rolling updates.";
+
+const AFTER_HELP: &str = "Getting started:
+  skiff create cluster c1.example.com --zones us-east-1a,us-east-1b,us-east-1c --control-plane-count 3
+  skiff get clusters
+  skiff edit cluster c1.example.com
+  skiff update cluster c1.example.com          # preview
+  skiff update cluster c1.example.com --yes    # build
+
+The state store is chosen by --state, else SKIFF_STATE_STORE, else a folder in
+your home directory (~/.local/share/skiff/store). Team stores live in S3:
+  export SKIFF_STATE_STORE=s3://my-team-skiff-state/prod";
+
+/// The `skiff` command.
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// The state store: s3://BUCKET[/PREFIX], file:///PATH or a folder
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_STATE_STORE",
+        value_name = "STORE",
+        hide_env_values = true
+    )]
+    pub state: Option<String>,
+
+    /// More log output (-v info, -vv debug, -vvv trace), on stderr
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only data and errors: no progress or hints
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// What to do
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a cluster, an instance group, or everything in a file
+    Create(CreateArgs),
+    /// Replace specs in the store with the documents of a file
+    #[command(after_help = "Examples:
+  skiff get cluster c1.example.com -o yaml > c1.yaml
+  $EDITOR c1.yaml
+  skiff replace -f c1.yaml
+
+The write fails, changing nothing, if anyone changed the cluster after you read it.")]
+    Replace(ReplaceArgs),
+    /// Show clusters and instance groups
+    #[command(subcommand)]
+    Get(GetCommand),
+    /// Edit a spec in $EDITOR; an invalid edit is refused and nothing is stored
+    #[command(subcommand)]
+    Edit(EditCommand),
+    /// Delete an instance group, or a cluster
+    #[command(subcommand)]
+    Delete(DeleteCommand),
+    /// Inspect and repair the state store (locks)
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Print a shell completion script
+    #[command(after_help = "Examples:
+  skiff completion bash > /etc/bash_completion.d/skiff
+  skiff completion zsh > \"${fpath[1]}/_skiff\"
+  skiff completion fish > ~/.config/fish/completions/skiff.fish")]
+    Completion(CompletionArgs),
+}
+
+/// `skiff create`.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:
+  skiff create cluster c1.example.com --zones us-east-1a
+  skiff create -f c1.yaml
+  skiff create ig --name c1.example.com gpu --role Node --machine-type g5.xlarge --min 0 --max 4"
+)]
+pub struct CreateArgs {
+    /// A YAML file with a Cluster and its InstanceGroups (or InstanceGroups
+    /// of an existing cluster); `-` reads standard input
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Option<PathBuf>,
+
+    /// The cluster the instance groups of the file belong to (when the file has no Cluster)
+    #[arg(long, env = "SKIFF_CLUSTER_NAME")]
+    pub name: Option<String>,
+
+    /// What to create
+    #[command(subcommand)]
+    pub command: Option<CreateCommand>,
+}
+
+/// `skiff create cluster|ig`.
+#[derive(Debug, Subcommand)]
+pub enum CreateCommand {
+    /// Create a cluster spec (no cloud resources yet: see `skiff update cluster`)
+    Cluster(Box<CreateClusterArgs>),
+    /// Add an instance group to a cluster spec
+    #[command(visible_alias = "ig", visible_alias = "instancegroups")]
+    Instancegroup(CreateInstanceGroupArgs),
+}
+
+/// `skiff create cluster`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # One control-plane node and two nodes in one zone, public topology:
+  skiff create cluster c1.example.com --zones us-east-1a
+
+  # HA control plane over three zones, private nodes behind NAT gateways:
+  skiff create cluster c1.example.com --zones us-east-1a,us-east-1b,us-east-1c \\
+      --control-plane-count 3 --topology private --node-count 6
+
+  # No Route53 needed: a gossip cluster (name ends in .k8s.local):
+  skiff create cluster dev.k8s.local --zones eu-west-1a
+
+  # See the spec without storing it:
+  skiff create cluster c1.example.com --zones us-east-1a --dry-run -o yaml
+
+The spec is written complete (every default filled in) so it says exactly what
+will be built. Nothing is created in AWS until `skiff update cluster --yes`.")]
+pub struct CreateClusterArgs {
+    /// The cluster's DNS name, e.g. c1.example.com (or NAME.k8s.local for gossip mode)
+    pub name: String,
+
+    /// Availability zones for subnets and nodes (comma-separated), e.g. us-east-1a,us-east-1b
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub zones: Vec<String>,
+
+    /// Zones for the control plane (default: --zones)
+    #[arg(long, value_delimiter = ',')]
+    pub control_plane_zones: Vec<String>,
+
+    /// Control-plane nodes; use an odd number (1, 3, 5) so etcd keeps a majority
+    #[arg(long, default_value_t = 1)]
+    pub control_plane_count: u32,
+
+    /// Control-plane instance type
+    #[arg(long, default_value = skiff_api::new_cluster::DEFAULT_MACHINE_TYPE)]
+    pub control_plane_size: String,
+
+    /// Worker nodes in all, spread over the zones
+    #[arg(long, default_value_t = 2)]
+    pub node_count: u32,
+
+    /// Worker instance type
+    #[arg(long, default_value = skiff_api::new_cluster::DEFAULT_MACHINE_TYPE)]
+    pub node_size: String,
+
+    /// Kubernetes version
+    #[arg(long, default_value = skiff_api::version::DEFAULT_VERSION)]
+    pub kubernetes_version: String,
+
+    /// public: nodes in public subnets; private: nodes in private subnets behind a NAT gateway per zone
+    #[arg(long, default_value = "public", value_parser = ["public", "private"])]
+    pub topology: String,
+
+    /// The CNI plugin
+    #[arg(long, default_value = "cilium", value_parser = ["cilium", "calico", "flannel"])]
+    pub networking: String,
+
+    /// The Route53 hosted zone for api.<name> (default: the zone that is the longest suffix of the name)
+    #[arg(long)]
+    pub dns_zone: Option<String>,
+
+    /// The VPC's address range
+    #[arg(long, default_value = skiff_api::new_cluster::DEFAULT_NETWORK_CIDR)]
+    pub network_cidr: String,
+
+    /// Build in an existing VPC (shared: never modified or deleted)
+    #[arg(long, value_name = "VPC_ID")]
+    pub vpc: Option<String>,
+
+    /// An SSH public key file to install on every node
+    #[arg(long, value_name = "FILE")]
+    pub ssh_public_key: Option<PathBuf>,
+
+    /// Whether the API load balancer faces the internet
+    #[arg(long, default_value = "public", value_parser = ["public", "internal"])]
+    pub api_loadbalancer_type: String,
+
+    /// Tags for every AWS resource, e.g. team=infra,env=prod
+    #[arg(long, value_delimiter = ',', value_name = "KEY=VALUE")]
+    pub cloud_labels: Vec<String>,
+
+    /// Image for every group: an AMI ID or OWNER/NAME-PATTERN (default: Ubuntu 24.04, or Amazon Linux 2023 with --os-family rhel)
+    #[arg(long)]
+    pub image: Option<String>,
+
+    /// OS family of the image: debian (apt) or rhel (dnf)
+    #[arg(long, default_value = "debian", value_parser = ["debian", "rhel"])]
+    pub os_family: String,
+
+    /// CIDRs allowed to reach the Kubernetes API
+    #[arg(long, value_delimiter = ',', default_value = "0.0.0.0/0")]
+    pub admin_access: Vec<String>,
+
+    /// CIDRs allowed to reach nodes over SSH
+    #[arg(long, value_delimiter = ',', default_value = "0.0.0.0/0")]
+    pub ssh_access: Vec<String>,
+
+    /// Print the spec instead of storing it (with -o yaml or -o json)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format for --dry-run
+    #[arg(short, long, value_enum, default_value = "yaml")]
+    pub output: OutputFormat,
+}
+
+/// `skiff create ig`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  skiff create ig --name c1.example.com spot-workers --role Node --machine-type m6i.large --min 0 --max 10 --spot
+  skiff create ig --name c1.example.com control-plane-us-east-1d --role ControlPlane --subnet us-east-1d")]
+pub struct CreateInstanceGroupArgs {
+    /// The cluster
+    #[arg(long, env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// The new group's name (lowercase letters, digits and '-')
+    pub group: String,
+
+    /// ControlPlane, Node or Bastion
+    #[arg(long, default_value = "Node")]
+    pub role: String,
+
+    /// Instance type
+    #[arg(long, default_value = skiff_api::new_cluster::DEFAULT_MACHINE_TYPE)]
+    pub machine_type: String,
+
+    /// Fewest instances
+    #[arg(long)]
+    pub min: Option<u32>,
+
+    /// Most instances
+    #[arg(long)]
+    pub max: Option<u32>,
+
+    /// Cluster subnets to launch into (default: every subnet of the role's kind)
+    #[arg(long = "subnet", value_delimiter = ',')]
+    pub subnets: Vec<String>,
+
+    /// Image: an AMI ID or OWNER/NAME-PATTERN
+    #[arg(long)]
+    pub image: Option<String>,
+
+    /// OS family of the image: debian or rhel
+    #[arg(long, default_value = "debian", value_parser = ["debian", "rhel"])]
+    pub os_family: String,
+
+    /// Run on spot capacity
+    #[arg(long)]
+    pub spot: bool,
+
+    /// Node labels, e.g. workload=batch
+    #[arg(long = "node-label", value_delimiter = ',', value_name = "KEY=VALUE")]
+    pub node_labels: Vec<String>,
+
+    /// Node taints, e.g. dedicated=gpu:NoSchedule
+    #[arg(long = "taint", value_name = "KEY=VALUE:EFFECT")]
+    pub taints: Vec<String>,
+
+    /// Open the new group in $EDITOR before storing it
+    #[arg(long)]
+    pub edit: bool,
+
+    /// Print the group instead of storing it
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format for --dry-run
+    #[arg(short, long, value_enum, default_value = "yaml")]
+    pub output: OutputFormat,
+}
+
+/// `skiff replace`.
+#[derive(Debug, Args)]
+pub struct ReplaceArgs {
+    /// The file with the new specs; `-` reads standard input
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    pub filename: PathBuf,
+
+    /// The cluster of InstanceGroup documents when the file has no Cluster
+    #[arg(long, env = "SKIFF_CLUSTER_NAME")]
+    pub name: Option<String>,
+
+    /// Create the cluster if it does not exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `skiff get`.
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// List the clusters of the store
+    Clusters(GetClustersArgs),
+    /// Show one cluster
+    #[command(after_help = "Examples:
+  skiff get cluster c1.example.com
+  skiff get cluster c1.example.com -o yaml          # the Cluster document
+  skiff get cluster c1.example.com -o yaml --full   # the Cluster and its InstanceGroups")]
+    Cluster(GetClusterArgs),
+    /// List the instance groups of a cluster
+    #[command(
+        visible_alias = "ig",
+        visible_alias = "instancegroup",
+        visible_alias = "igs"
+    )]
+    Instancegroups(GetInstanceGroupsArgs),
+}
+
+/// `skiff get clusters`.
+#[derive(Debug, Args)]
+pub struct GetClustersArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+/// `skiff get cluster`.
+#[derive(Debug, Args)]
+pub struct GetClusterArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+
+    /// With -o yaml|json: include the instance groups
+    #[arg(long)]
+    pub full: bool,
+}
+
+/// `skiff get instancegroups`.
+#[derive(Debug, Args)]
+pub struct GetInstanceGroupsArgs {
+    /// The cluster
+    #[arg(long, env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// Only these groups
+    pub groups: Vec<String>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+/// `skiff edit`.
+#[derive(Debug, Subcommand)]
+pub enum EditCommand {
+    /// Edit a Cluster document
+    #[command(
+        after_help = "The editor is $VISUAL, else $EDITOR, else vi. Saving an unchanged file changes nothing."
+    )]
+    Cluster(EditClusterArgs),
+    /// Edit an InstanceGroup document
+    #[command(visible_alias = "ig", visible_alias = "instancegroups")]
+    Instancegroup(EditInstanceGroupArgs),
+}
+
+/// `skiff edit cluster`.
+#[derive(Debug, Args)]
+pub struct EditClusterArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+}
+
+/// `skiff edit ig`.
+#[derive(Debug, Args)]
+pub struct EditInstanceGroupArgs {
+    /// The cluster
+    #[arg(long, env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// The instance group
+    pub group: String,
+}
+
+/// `skiff delete`.
+#[derive(Debug, Subcommand)]
+pub enum DeleteCommand {
+    /// Remove an instance group from a cluster spec
+    #[command(visible_alias = "ig", visible_alias = "instancegroups")]
+    Instancegroup(DeleteInstanceGroupArgs),
+    /// Delete a cluster
+    Cluster(DeleteClusterArgs),
+}
+
+/// `skiff delete ig`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "This changes the spec only; `skiff update cluster --yes` then removes the group's
+auto scaling group and launch template from AWS."
+)]
+pub struct DeleteInstanceGroupArgs {
+    /// The cluster
+    #[arg(long, env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// The instance group
+    pub group: String,
+
+    /// Really delete (without it, only says what would be deleted)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// `skiff delete cluster`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  skiff delete cluster c1.example.com --unregister --yes   # forget the cluster, leave AWS alone")]
+pub struct DeleteClusterArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// Remove the cluster from the state store only; AWS resources are left alone
+    #[arg(long)]
+    pub unregister: bool,
+
+    /// Really delete (without it, only says what would be deleted)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// `skiff state`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Show, take or hold the cluster lock
+    #[command(subcommand)]
+    Lock(LockCommand),
+    /// Remove a cluster lock left by an operation that is gone
+    #[command(
+        after_help = "A lock whose holder died frees itself when its lease expires (60s by default).
+Use unlock only when you are sure the holder is gone; the ID comes from `skiff state lock show`."
+    )]
+    Unlock(UnlockArgs),
+}
+
+/// `skiff state lock`.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Who holds the lock of a cluster, since when, for what
+    Show(LockShowArgs),
+    /// Take the lock and hold it until interrupted (Ctrl-C), e.g. during manual maintenance
+    Hold(LockHoldArgs),
+}
+
+/// `skiff state lock show`.
+#[derive(Debug, Args)]
+pub struct LockShowArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+/// `skiff state lock hold`.
+#[derive(Debug, Args)]
+pub struct LockHoldArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// What you are doing, shown to others who find the cluster locked
+    #[arg(long, default_value = "manual maintenance")]
+    pub reason: String,
+
+    /// Release the lock after this long (e.g. 30m); default: hold until interrupted
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+}
+
+/// `skiff state unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// The ID of the lock to remove (refused if it is not the held lock's)
+    #[arg(long, required = true)]
+    pub lock_id: String,
+}
+
+/// `skiff completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,90 @@
+//! One module per command; [`run`] dispatches.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use skiff_api::document::{parse_documents, ClusterBundle, Document};
+
+use crate::args::{
+    Command, CreateCommand, DeleteCommand, EditCommand, GetCommand, LockCommand, StateCommand,
+};
+use crate::context::Context;
+
+mod completion;
+mod create_cluster;
+mod create_file;
+mod delete_cluster;
+mod edit;
+mod get;
+mod instance_groups;
+mod replace;
+mod state_lock;
+
+/// Runs one command.
+pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Create(create) => match (create.command, create.filename) {
+            (Some(CreateCommand::Cluster(arguments)), _) => create_cluster::run(context, &arguments).await,
+            (Some(CreateCommand::Instancegroup(arguments)), _) => instance_groups::create(context, &arguments).await,
+            (None, Some(file)) => create_file::run(context, &file, create.name.as_deref()).await,
+            (None, None) => bail!("say what to create: `skiff create cluster NAME --zones ...`, `skiff create ig ...` or `skiff create -f FILE`"),
+        },
+        Command::Replace(arguments) => replace::run(context, &arguments).await,
+        Command::Get(GetCommand::Clusters(arguments)) => get::clusters(context, &arguments).await,
+        Command::Get(GetCommand::Cluster(arguments)) => get::cluster(context, &arguments).await,
+        Command::Get(GetCommand::Instancegroups(arguments)) => get::instance_groups(context, &arguments).await,
+        Command::Edit(EditCommand::Cluster(arguments)) => edit::cluster(context, &arguments).await,
+        Command::Edit(EditCommand::Instancegroup(arguments)) => edit::instance_group(context, &arguments).await,
+        Command::Delete(DeleteCommand::Instancegroup(arguments)) => instance_groups::delete(context, &arguments).await,
+        Command::Delete(DeleteCommand::Cluster(arguments)) => delete_cluster::run(context, &arguments).await,
+        Command::State(StateCommand::Lock(LockCommand::Show(arguments))) => state_lock::show(context, &arguments).await,
+        Command::State(StateCommand::Lock(LockCommand::Hold(arguments))) => state_lock::hold(context, &arguments).await,
+        Command::State(StateCommand::Unlock(arguments)) => state_lock::unlock(context, &arguments).await,
+        Command::Completion(arguments) => completion::run(&arguments),
+    }
+}
+
+/// Reads a spec file (or standard input for `-`) and parses its documents.
+pub fn read_documents(path: &Path) -> anyhow::Result<Vec<Document>> {
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(skiff_api::document::MAX_DOCUMENT_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .context("cannot read the spec from standard input")?;
+        text
+    } else {
+        let metadata =
+            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        if metadata.len() > skiff_api::document::MAX_DOCUMENT_BYTES as u64 {
+            bail!(
+                "{} is {} bytes; specs larger than {} bytes are refused",
+                path.display(),
+                metadata.len(),
+                skiff_api::document::MAX_DOCUMENT_BYTES
+            );
+        }
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))?
+    };
+    parse_documents(&text).with_context(|| format!("{} is not a valid skiff spec", path.display()))
+}
+
+/// Fills defaults, validates, and prints warnings. The bundle is ready to
+/// store when this succeeds.
+pub fn finalize(context: &Context, bundle: &mut ClusterBundle) -> anyhow::Result<()> {
+    skiff_api::defaults::apply_defaults(bundle);
+    let warnings = skiff_api::validate(bundle)?;
+    for warning in warnings {
+        context.printer.warn(&warning.to_string());
+    }
+    Ok(())
+}
+
+/// Serializes data for `-o yaml` / `-o json`.
+pub fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}

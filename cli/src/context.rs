@@ -1,0 +1,94 @@
+//! What every command needs, resolved once: the printer, the AWS
+//! configuration (loaded lazily, only by commands that talk to AWS) and the
+//! state store.
+
+use anyhow::Context as _;
+use skiff_state::{LocationSource, StateStore, StoreLocation};
+use tokio::sync::OnceCell;
+
+use crate::printer::Printer;
+
+/// Shared settings of one skiff invocation.
+#[derive(Debug)]
+pub struct Context {
+    /// Output.
+    pub printer: Printer,
+    state_flag: Option<String>,
+    aws: OnceCell<aws_config::SdkConfig>,
+}
+
+impl Context {
+    /// A context for this invocation.
+    pub fn new(printer: Printer, state_flag: Option<String>) -> Context {
+        Context {
+            printer,
+            state_flag,
+            aws: OnceCell::new(),
+        }
+    }
+
+    /// The AWS configuration from the standard chain (profiles, environment,
+    /// SSO, instance roles; `AWS_ENDPOINT_URL`), with bounded retries and
+    /// timeouts so that an unreachable endpoint fails in seconds.
+    pub async fn aws_config(&self) -> &aws_config::SdkConfig {
+        self.aws
+            .get_or_init(|| async {
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                    .build();
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .timeout_config(timeouts)
+                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
+                    .load()
+                    .await
+            })
+            .await
+    }
+
+    /// Where the state store is and how that was decided.
+    pub fn store_location(&self) -> anyhow::Result<(StoreLocation, LocationSource)> {
+        Ok(StoreLocation::resolve(self.state_flag.as_deref())?)
+    }
+
+    /// Opens the state store.
+    pub async fn store(&self) -> anyhow::Result<StateStore> {
+        let (location, source) = self.store_location()?;
+        let sdk_config = match location {
+            StoreLocation::S3 { .. } => Some(self.aws_config().await),
+            StoreLocation::File { .. } => None,
+        };
+        let store = StateStore::open(&location, sdk_config)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the state store {location}{}",
+                    source_note(source)
+                )
+            })?;
+        Ok(store)
+    }
+}
+
+fn source_note(source: LocationSource) -> &'static str {
+    match source {
+        LocationSource::Flag => " (from --state)",
+        LocationSource::Environment => " (from SKIFF_STATE_STORE)",
+        LocationSource::Default => " (the default local store)",
+    }
+}
+
+/// The command line as typed, for the history of changes.
+pub fn command_line() -> String {
+    let mut words: Vec<String> = Vec::new();
+    for (index, argument) in std::env::args().enumerate() {
+        if index == 0 {
+            words.push("skiff".to_string());
+        } else if argument.contains(char::is_whitespace) || argument.is_empty() {
+            words.push(format!("{argument:?}"));
+        } else {
+            words.push(argument);
+        }
+    }
+    words.join(" ")
+}

@@ -1,0 +1,150 @@
+//! Errors of the state store. Each variant carries what an operator needs to
+//! act: the object key, the bucket or folder, the AWS operation.
+
+use std::path::PathBuf;
+
+/// A failed state-store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The object changed between our read and our conditional write.
+    #[error("{what} changed since you read it (someone else wrote {key}); nothing was overwritten: read it again and redo your change")]
+    Conflict {
+        /// What the object is, e.g. `cluster "c1.example.com"`.
+        what: String,
+        /// The object key.
+        key: String,
+    },
+
+    /// A create found the object already there.
+    #[error("{what} already exists ({key})")]
+    AlreadyExists {
+        /// What the object is.
+        what: String,
+        /// The object key.
+        key: String,
+    },
+
+    /// The object does not exist.
+    #[error("{what} not found ({key})")]
+    NotFound {
+        /// What the object is.
+        what: String,
+        /// The object key.
+        key: String,
+    },
+
+    /// The S3 bucket does not exist.
+    #[error("S3 bucket {bucket:?} does not exist (or is not visible to these credentials): create it with `aws s3 mb s3://{bucket}`, or point --state / SKIFF_STATE_STORE at an existing bucket")]
+    BucketNotFound {
+        /// The bucket name.
+        bucket: String,
+    },
+
+    /// The credentials may not perform the operation.
+    #[error("access denied: {operation} on s3://{bucket}/{key} was refused; the AWS identity in use needs s3:{operation} on this bucket and prefix")]
+    AccessDenied {
+        /// The S3 operation, e.g. `PutObject`.
+        operation: String,
+        /// The bucket.
+        bucket: String,
+        /// The key (may be empty for bucket-level calls).
+        key: String,
+    },
+
+    /// The S3 endpoint could not be reached at all.
+    #[error("cannot reach the S3 endpoint {endpoint} for {operation} (check AWS_ENDPOINT_URL, network and proxy settings)")]
+    Unreachable {
+        /// The endpoint URL, or `AWS` for the default.
+        endpoint: String,
+        /// The S3 operation.
+        operation: String,
+        /// The underlying failure.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// No usable AWS credentials.
+    #[error("no AWS credentials for the state store: set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or log in with `aws sso login`")]
+    NoCredentials {
+        /// The underlying failure.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// Any other S3 failure.
+    #[error("S3 {operation} on s3://{bucket}/{key} failed: {message}")]
+    S3 {
+        /// The S3 operation.
+        operation: String,
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The service's message (code and text).
+        message: String,
+    },
+
+    /// A local filesystem failure.
+    #[error("{action} {path} failed")]
+    Io {
+        /// What was being done: `reading`, `writing`, ...
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying failure.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A state-store location that cannot be parsed.
+    #[error("{location:?} is not a state store: {reason}")]
+    BadLocation {
+        /// What was given.
+        location: String,
+        /// Why it is wrong, and the accepted forms.
+        reason: String,
+    },
+
+    /// A stored object that skiff cannot read.
+    #[error("{key} in the state store is corrupt or was written by a newer skiff: {message}")]
+    Corrupt {
+        /// The object key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// The cluster lock is held by another operation.
+    #[error("{0}")]
+    Locked(Box<crate::lock::LockHeld>),
+
+    /// Our lock was lost (lease expired or taken over) while we held it.
+    #[error("the lock on cluster {cluster:?} was lost ({reason}); stopping so that two operations never change the cluster at once")]
+    LockLost {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// `unlock` was given an ID that does not match the held lock.
+    #[error("the lock on cluster {cluster:?} has ID {held}, not {given}: nothing was unlocked (see `skiff state lock show {cluster}`)")]
+    WrongLockId {
+        /// The cluster.
+        cluster: String,
+        /// The ID of the held lock.
+        held: String,
+        /// The ID given.
+        given: String,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying the same call may succeed (throttling, timeouts).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+}
+
+/// Results of state-store operations.
+pub type Result<T> = std::result::Result<T, StoreError>;

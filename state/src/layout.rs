@@ -1,0 +1,74 @@
+//! The object layout of the state store, in one place. `docs/state-store.md`
+//! describes the same layout for operators; keep the two in step.
+//!
+//! ```text
+//! <cluster>/spec.yaml                     the current spec: a Revision header, the Cluster, its InstanceGroups
+//! <cluster>/history/spec/<serial>.yaml    every revision of the spec, immutable (claimed with If-None-Match: *)
+//! <cluster>/state.json                    the recorded cloud state (serial, lineage, resources)
+//! <cluster>/history/state/<serial>.json   the recorded state at the end of each operation
+//! <cluster>/lock.json                     the cluster lock (held while the cloud is being changed)
+//! <cluster>/rollout.json                  progress of a rolling update, for resuming
+//! <cluster>/pki/...                       cluster CAs and the service-account key pair (secret)
+//! <cluster>/secrets/bootstrap-token       the token nodes join with (secret)
+//! <cluster>/bootstrap/init-lock           claimed by the control-plane node that runs kubeadm init
+//! ```
+
+/// The current spec of a cluster.
+pub fn spec(cluster: &str) -> String {
+    format!("{cluster}/spec.yaml")
+}
+
+/// The folder of spec revisions.
+pub fn spec_history_folder(cluster: &str) -> String {
+    format!("{cluster}/history/spec/")
+}
+
+/// One spec revision. Serials are zero-padded so that keys sort in order.
+pub fn spec_revision(cluster: &str, serial: u64) -> String {
+    format!("{cluster}/history/spec/{serial:010}.yaml")
+}
+
+/// The recorded cloud state.
+pub fn recorded_state(cluster: &str) -> String {
+    format!("{cluster}/state.json")
+}
+
+/// A snapshot of the recorded state.
+pub fn recorded_state_snapshot(cluster: &str, serial: u64) -> String {
+    format!("{cluster}/history/state/{serial:010}.json")
+}
+
+/// The cluster lock.
+pub fn lock(cluster: &str) -> String {
+    format!("{cluster}/lock.json")
+}
+
+/// Rolling-update progress.
+pub fn rollout(cluster: &str) -> String {
+    format!("{cluster}/rollout.json")
+}
+
+/// The folder of cluster key material.
+pub fn pki_folder(cluster: &str) -> String {
+    format!("{cluster}/pki/")
+}
+
+/// One PKI object, e.g. `ca.crt`.
+pub fn pki(cluster: &str, name: &str) -> String {
+    format!("{cluster}/pki/{name}")
+}
+
+/// The bootstrap token nodes join with.
+pub fn bootstrap_token(cluster: &str) -> String {
+    format!("{cluster}/secrets/bootstrap-token")
+}
+
+/// The control-plane init election marker.
+pub fn init_lock(cluster: &str) -> String {
+    format!("{cluster}/bootstrap/init-lock")
+}
+
+/// Everything of a cluster.
+pub fn cluster_folder(cluster: &str) -> String {
+    format!("{cluster}/")
+}

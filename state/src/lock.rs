@@ -1,0 +1,505 @@
+//! The cluster lock: one operation at a time may change a cluster's cloud
+//! resources.
+//!
+//! The lock is an object (`<cluster>/lock.json`) created with
+//! `If-None-Match: *`, so exactly one of many concurrent takers wins. The
+//! holder keeps it alive by renewing a lease with conditional writes; a
+//! holder that cannot renew is told to stop (see [`LockGuard::lost`]). A
+//! holder that dies (even with SIGKILL) stops renewing, and once its lease
+//! has run out the next operation takes the lock over with a warning, so no
+//! lock stays stuck and no one has to clean up by hand.
+//!
+//! Expiry compares the holder's last renewal time with the taker's clock, so
+//! the machines sharing a store need roughly synchronised clocks (as AWS
+//! request signing does anyway); the lease is long compared with usual skew.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::{watch, Mutex};
+
+use crate::error::{Result, StoreError};
+use crate::identity::Actor;
+use crate::layout;
+use crate::objects::{ObjectStore, Precondition, PutOptions, Version};
+
+/// The lease when none is configured.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// The environment variable that overrides the lease (e.g. `20s`, `5m`).
+pub const LEASE_ENV: &str = "SKIFF_LOCK_LEASE";
+
+/// What the lock object holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockInfo {
+    /// A unique ID, needed to unlock by hand.
+    pub id: String,
+    /// The cluster.
+    pub cluster: String,
+    /// What the holder is doing, e.g. `update cluster`.
+    pub operation: String,
+    /// Who holds it.
+    pub holder: Actor,
+    /// When it was taken (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the holder last renewed it (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub renewed_at: OffsetDateTime,
+    /// How long after the last renewal the lock counts as abandoned.
+    pub lease_seconds: u64,
+    /// The holder's skiff version.
+    pub skiff_version: String,
+}
+
+impl LockInfo {
+    /// When the lease runs out.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.renewed_at + Duration::from_secs(self.lease_seconds)
+    }
+
+    /// Whether the lease has run out.
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        now > self.expires_at()
+    }
+}
+
+/// The error of a lock that another operation holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHeld {
+    /// The current holder's lock.
+    pub info: LockInfo,
+}
+
+impl fmt::Display for LockHeld {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = &self.info;
+        write!(
+            formatter,
+            "cluster {:?} is locked by {} for {:?} since {} (lock ID {}, lease renewed {}, expires {} unless renewed). \
+             Wait for it to finish; if that process is gone, the lock frees itself when the lease expires, \
+             or run `skiff state unlock {} --lock-id {}`",
+            info.cluster,
+            info.holder,
+            info.operation,
+            info.created_at,
+            info.id,
+            info.renewed_at,
+            info.expires_at(),
+            info.cluster,
+            info.id
+        )
+    }
+}
+
+/// The lease to use: `SKIFF_LOCK_LEASE` or the default.
+pub fn configured_lease() -> Duration {
+    std::env::var(LEASE_ENV)
+        .ok()
+        .and_then(|text| parse_duration(&text))
+        .filter(|lease| *lease >= Duration::from_secs(1))
+        .unwrap_or(DEFAULT_LEASE)
+}
+
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|character: char| !character.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let value: u64 = number.parse().ok()?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
+}
+
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
+/// Reads the lock of a cluster, if any.
+pub async fn read(store: &dyn ObjectStore, cluster: &str) -> Result<Option<(LockInfo, Version)>> {
+    let key = layout::lock(cluster);
+    let Some(object) = store.get(&key).await? else {
+        return Ok(None);
+    };
+    let info: LockInfo =
+        serde_json::from_slice(&object.bytes).map_err(|error| StoreError::Corrupt {
+            key: key.clone(),
+            message: error.to_string(),
+        })?;
+    Ok(Some((info, object.version)))
+}
+
+/// A held lock. Renews itself in the background until released or dropped.
+#[derive(Debug)]
+pub struct LockGuard {
+    store: Arc<dyn ObjectStore>,
+    info: LockInfo,
+    version: Arc<Mutex<Version>>,
+    lost: watch::Receiver<Option<String>>,
+    renewer: tokio::task::JoinHandle<()>,
+    /// The lock this one took over because its lease had expired.
+    pub took_over: Option<LockInfo>,
+}
+
+impl LockGuard {
+    /// The lock's content.
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// Fails with [`StoreError::LockLost`] if the lock can no longer be
+    /// trusted. Call it before every change to the cloud.
+    pub fn ensure_held(&self) -> Result<()> {
+        match self.lost.borrow().as_ref() {
+            None => Ok(()),
+            Some(reason) => Err(StoreError::LockLost {
+                cluster: self.info.cluster.clone(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// Resolves when the lock is lost, with the reason; never resolves while
+    /// it is held. Select on it in long operations.
+    pub async fn lost(&self) -> String {
+        let mut receiver = self.lost.clone();
+        loop {
+            if let Some(reason) = receiver.borrow().clone() {
+                return reason;
+            }
+            if receiver.changed().await.is_err() {
+                return "the lock renewal stopped".to_string();
+            }
+        }
+    }
+
+    /// Releases the lock (a conditional delete, so a lock that was taken
+    /// over by someone else is left alone).
+    pub async fn release(self) -> Result<()> {
+        self.renewer.abort();
+        let version = self.version.lock().await.clone();
+        match self
+            .store
+            .delete(
+                &layout::lock(&self.info.cluster),
+                Precondition::Matches(version),
+            )
+            .await
+        {
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        // Without an explicit release the lease simply runs out.
+        self.renewer.abort();
+    }
+}
+
+/// Takes the lock of `cluster` for `operation`, failing fast with
+/// [`StoreError::Locked`] when another live operation holds it.
+pub async fn acquire(
+    store: Arc<dyn ObjectStore>,
+    cluster: &str,
+    operation: &str,
+    actor: &Actor,
+    lease: Duration,
+) -> Result<LockGuard> {
+    let key = layout::lock(cluster);
+    let created = now();
+    let info = LockInfo {
+        id: uuid::Uuid::new_v4().to_string(),
+        cluster: cluster.to_string(),
+        operation: operation.to_string(),
+        holder: actor.clone(),
+        created_at: created,
+        renewed_at: created,
+        lease_seconds: lease.as_secs().max(1),
+        skiff_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let body = serde_json::to_vec_pretty(&info).map_err(|error| StoreError::Corrupt {
+        key: key.clone(),
+        message: error.to_string(),
+    })?;
+    // A few rounds: the holder may release between our create and our read.
+    for _ in 0..5 {
+        match store
+            .put(
+                &key,
+                body.clone(),
+                Precondition::DoesNotExist,
+                PutOptions::default(),
+            )
+            .await
+        {
+            Ok(version) => return Ok(start(store, info, version, None)),
+            Err(StoreError::Conflict { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        let Some((held, version)) = read(store.as_ref(), cluster).await? else {
+            continue;
+        };
+        if !held.is_expired(now()) {
+            return Err(StoreError::Locked(Box::new(LockHeld { info: held })));
+        }
+        // The lease ran out: take over, conditionally, so that of several
+        // takers exactly one wins.
+        match store
+            .put(
+                &key,
+                body.clone(),
+                Precondition::Matches(version),
+                PutOptions::default(),
+            )
+            .await
+        {
+            Ok(version) => {
+                tracing::warn!(
+                    "took over the lock of cluster {cluster:?}: {} held it for {:?} and its lease expired at {}",
+                    held.holder,
+                    held.operation,
+                    held.expires_at()
+                );
+                return Ok(start(store, info, version, Some(held)));
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    match read(store.as_ref(), cluster).await? {
+        Some((held, _)) => Err(StoreError::Locked(Box::new(LockHeld { info: held }))),
+        None => Err(StoreError::Conflict {
+            what: format!("the lock of cluster {cluster:?}"),
+            key,
+        }),
+    }
+}
+
+fn start(
+    store: Arc<dyn ObjectStore>,
+    info: LockInfo,
+    version: Version,
+    took_over: Option<LockInfo>,
+) -> LockGuard {
+    let version = Arc::new(Mutex::new(version));
+    let (sender, receiver) = watch::channel(None);
+    let renewer = tokio::spawn(renew(store.clone(), info.clone(), version.clone(), sender));
+    LockGuard {
+        store,
+        info,
+        version,
+        lost: receiver,
+        renewer,
+        took_over,
+    }
+}
+
+/// Renews the lease every third of it. A renewal that finds the lock
+/// changed means someone took it over: stop at once. Failures to reach the
+/// store are retried until the lease would run out, then the lock counts as
+/// lost, because another operation may take it from then on.
+async fn renew(
+    store: Arc<dyn ObjectStore>,
+    mut info: LockInfo,
+    version: Arc<Mutex<Version>>,
+    lost: watch::Sender<Option<String>>,
+) {
+    let lease = Duration::from_secs(info.lease_seconds);
+    let interval = (lease / 3).max(Duration::from_millis(300));
+    let key = layout::lock(&info.cluster);
+    let mut last_renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(interval).await;
+        info.renewed_at = now();
+        let Ok(body) = serde_json::to_vec_pretty(&info) else {
+            let _ = lost.send(Some("the lock could not be serialized".to_string()));
+            return;
+        };
+        let expected = version.lock().await.clone();
+        match store
+            .put(
+                &key,
+                body,
+                Precondition::Matches(expected),
+                PutOptions::default(),
+            )
+            .await
+        {
+            Ok(new_version) => {
+                *version.lock().await = new_version;
+                last_renewed = tokio::time::Instant::now();
+            }
+            Err(StoreError::Conflict { .. }) => {
+                let _ = lost.send(Some("someone else took it over or removed it".to_string()));
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    "renewing the lock of cluster {:?} failed: {error}",
+                    info.cluster
+                );
+                if last_renewed.elapsed() + interval >= lease {
+                    let _ = lost.send(Some(format!(
+                        "its lease could not be renewed in time: {error}"
+                    )));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Removes the lock of `cluster` if its ID is `id`.
+pub async fn unlock(store: &dyn ObjectStore, cluster: &str, id: &str) -> Result<LockInfo> {
+    let key = layout::lock(cluster);
+    let Some((held, version)) = read(store, cluster).await? else {
+        return Err(StoreError::NotFound {
+            what: format!("a lock on cluster {cluster:?}"),
+            key,
+        });
+    };
+    if held.id != id {
+        return Err(StoreError::WrongLockId {
+            cluster: cluster.to_string(),
+            held: held.id,
+            given: id.to_string(),
+        });
+    }
+    store.delete(&key, Precondition::Matches(version)).await?;
+    Ok(held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objects::file::FileStore;
+
+    fn actor(user: &str) -> Actor {
+        Actor {
+            user: user.to_string(),
+            host: "test".to_string(),
+            aws_identity: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_holder_then_takeover_after_expiry() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn ObjectStore> = Arc::new(FileStore::open(folder.path()).expect("opens"));
+        let first = acquire(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("alice"),
+            Duration::from_secs(1),
+        )
+        .await
+        .expect("takes");
+        let refused = acquire(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("bob"),
+            Duration::from_secs(1),
+        )
+        .await;
+        match refused {
+            Err(StoreError::Locked(held)) => {
+                assert_eq!(held.info.holder.user, "alice");
+                assert!(held.to_string().contains("alice@test"));
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        // Simulate a killed holder: stop renewing without releasing.
+        first.renewer.abort();
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        let second = acquire(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("bob"),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("takes over");
+        assert_eq!(
+            second
+                .took_over
+                .as_ref()
+                .map(|info| info.holder.user.as_str()),
+            Some("alice")
+        );
+        assert!(
+            first.ensure_held().is_ok(),
+            "the aborted holder never saw the loss; its next renewal would"
+        );
+        second.release().await.expect("releases");
+        assert!(read(store.as_ref(), "c1").await.expect("reads").is_none());
+    }
+
+    #[tokio::test]
+    async fn unlock_refuses_a_wrong_id() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn ObjectStore> = Arc::new(FileStore::open(folder.path()).expect("opens"));
+        let guard = acquire(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("alice"),
+            DEFAULT_LEASE,
+        )
+        .await
+        .expect("takes");
+        let wrong = unlock(store.as_ref(), "c1", "not-the-id").await;
+        assert!(matches!(wrong, Err(StoreError::WrongLockId { .. })));
+        let removed = unlock(store.as_ref(), "c1", &guard.info().id)
+            .await
+            .expect("unlocks");
+        assert_eq!(removed.id, guard.info().id);
+    }
+
+    #[tokio::test]
+    async fn a_holder_whose_lock_was_taken_learns_it() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn ObjectStore> = Arc::new(FileStore::open(folder.path()).expect("opens"));
+        let guard = acquire(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("alice"),
+            Duration::from_secs(1),
+        )
+        .await
+        .expect("takes");
+        unlock(store.as_ref(), "c1", &guard.info().id.clone())
+            .await
+            .expect("unlocks");
+        let reason = tokio::time::timeout(Duration::from_secs(3), guard.lost())
+            .await
+            .expect("notices");
+        assert!(reason.contains("took it over or removed it"), "{reason}");
+        assert!(guard.ensure_held().is_err());
+    }
+
+    #[test]
+    fn lease_durations_parse() {
+        assert_eq!(parse_duration("20s"), Some(Duration::from_secs(20)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+}
