@@ -717,7 +717,7 @@ impl Checker {
             .sum();
         if control_planes == 0 {
             self.error("instancegroups", "the cluster has no ControlPlane instance group; create one with `skiff create ig --role ControlPlane`");
-        } else if control_planes % 2 == 0 {
+        } else if control_planes.is_multiple_of(2) {
             self.warning(
                 "instancegroups",
                 format!("{control_planes} control-plane nodes: etcd needs a majority, so an even count tolerates no more failures than {}", control_planes - 1),

@@ -1,0 +1,260 @@
+//! Instances: the EC2 key pair (when the spec has an SSH key), and per
+//! instance group a launch template (image, type, disk, IMDSv2, profile,
+//! security group, the bootstrap user-data) and an auto scaling group.
+
+use std::collections::BTreeMap;
+
+use skiff_api::{InstanceGroup, InstanceGroupRole};
+use skiff_templates::{NodeBootstrap, StateStoreLocation};
+
+use super::load_balancer::{target_group_key, API_PORT};
+use super::{role_name, security, Builder};
+use crate::error::PlanError;
+use crate::names;
+use crate::resource::{
+    Attributes, AutoScalingGroupAttributes, DesiredResource, Id, KeyPairAttributes,
+    LaunchTemplateAttributes, MixedInstancesAttributes, Output, ResourceKey, ResourceKind,
+    RootVolumeAttributes,
+};
+
+/// Stands in the user-data of a gossip cluster for the load balancer's DNS
+/// name until it is known. `.invalid` can never resolve, so a placeholder
+/// that leaked would fail loudly rather than reach a wrong host.
+pub const API_ENDPOINT_PLACEHOLDER: &str = "api-endpoint.skiff.invalid";
+
+/// The key of an instance group's launch template.
+pub fn launch_template_key(group: &str) -> ResourceKey {
+    ResourceKey::new(ResourceKind::LaunchTemplate, group)
+}
+
+/// The key of an instance group's auto scaling group.
+pub fn auto_scaling_group_key(group: &str) -> ResourceKey {
+    ResourceKey::new(ResourceKind::AutoScalingGroup, group)
+}
+
+/// The key of the key pair.
+pub fn key_pair_key() -> ResourceKey {
+    ResourceKey::new(ResourceKind::KeyPair, "")
+}
+
+/// `ssh-ed25519 AAAA...` without the comment: EC2 drops it too.
+pub fn public_key_material(text: &str) -> String {
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
+    let cluster = builder.cluster_name().to_string();
+    let spec = &builder.bundle.cluster.spec;
+
+    let key_name = match &spec.ssh_public_key {
+        Some(public_key) => {
+            let key = key_pair_key();
+            let material = public_key_material(public_key);
+            let name = names::key_pair(&cluster, &material);
+            let tags = builder.tags(&key, &name);
+            builder.add(DesiredResource {
+                key: key.clone(),
+                attributes: Attributes::KeyPair(KeyPairAttributes {
+                    name,
+                    public_key: material,
+                    tags,
+                }),
+            });
+            Some(key.output(Output::Name))
+        }
+        None => None,
+    };
+
+    for group in &builder.bundle.instance_groups {
+        let template = launch_template(builder, group, key_name.clone())?;
+        builder.add(template);
+        let scaling_group = auto_scaling_group(builder, group)?;
+        builder.add(scaling_group);
+    }
+    Ok(())
+}
+
+fn bootstrap_config(
+    builder: &Builder<'_>,
+    group: &InstanceGroup,
+) -> Result<NodeBootstrap, PlanError> {
+    let cluster = &builder.bundle.cluster;
+    let store = builder
+        .lookups
+        .state_store
+        .as_ref()
+        .ok_or(PlanError::StateStoreNotS3)?;
+    let api_endpoint = if cluster.is_gossip() {
+        API_ENDPOINT_PLACEHOLDER.to_string()
+    } else {
+        cluster.api_dns_name()
+    };
+    Ok(NodeBootstrap {
+        cluster_name: cluster.name().to_string(),
+        instance_group: group.name().to_string(),
+        role: group.spec.role,
+        os_family: group.spec.os_family,
+        kubernetes_version: cluster.spec.kubernetes_version,
+        api_endpoint,
+        api_port: API_PORT,
+        api_cert_sans: vec![cluster.api_dns_name()],
+        pod_cidr: cluster.spec.networking.pod_cidr.clone(),
+        service_cidr: cluster.spec.networking.service_cidr.clone(),
+        cluster_dns: cluster.spec.networking.cluster_dns.clone(),
+        cni: cluster.spec.networking.cni,
+        node_labels: group.spec.node_labels.clone(),
+        taints: group.spec.taints.clone(),
+        state_store: StateStoreLocation {
+            bucket: store.bucket.clone(),
+            cluster_prefix: store.cluster_prefix(cluster.name()),
+            region: store.region.clone(),
+            endpoint: store.endpoint.clone(),
+            path_style: store.endpoint.is_some(),
+        },
+    })
+}
+
+fn launch_template(
+    builder: &Builder<'_>,
+    group: &InstanceGroup,
+    key_name: Option<Id>,
+) -> Result<DesiredResource, PlanError> {
+    let cluster = builder.cluster_name();
+    let spec = &group.spec;
+    let image_text = spec.image.clone().unwrap_or_default();
+    let image =
+        builder
+            .lookups
+            .images
+            .get(&image_text)
+            .ok_or_else(|| PlanError::ImageNotResolved {
+                group: group.name().to_string(),
+                image: image_text.clone(),
+            })?;
+    let user_data = skiff_templates::render_user_data(&bootstrap_config(builder, group)?).map_err(
+        |source| PlanError::Template {
+            group: group.name().to_string(),
+            source,
+        },
+    )?;
+    let mut user_data_substitutions = BTreeMap::new();
+    if builder.bundle.cluster.is_gossip() {
+        user_data_substitutions.insert(
+            API_ENDPOINT_PLACEHOLDER.to_string(),
+            super::load_balancer::load_balancer_key().output(Output::DnsName),
+        );
+    }
+    let key = launch_template_key(group.name());
+    let name = names::instance_group_resource(cluster, group.name());
+    let tags = builder.tags(&key, &name);
+    let instance_tags = instance_tags(builder, group);
+    let instance_profile = match spec.role {
+        InstanceGroupRole::Bastion => None,
+        role => Some(
+            ResourceKey::new(ResourceKind::InstanceProfile, role_name(role)).output(Output::Arn),
+        ),
+    };
+    Ok(DesiredResource {
+        key,
+        attributes: Attributes::LaunchTemplate(Box::new(LaunchTemplateAttributes {
+            name,
+            image_id: image.id.clone(),
+            instance_type: spec.machine_type.clone(),
+            key_name,
+            instance_profile,
+            security_groups: security::groups_for(spec.role),
+            user_data,
+            user_data_substitutions,
+            root_volume: RootVolumeAttributes {
+                device_name: image.root_device_name.clone(),
+                size: spec.root_volume.size,
+                volume_type: spec.root_volume.volume_type.clone(),
+                iops: spec.root_volume.iops,
+                throughput: spec.root_volume.throughput,
+                encrypted: spec.root_volume.encrypted,
+            },
+            http_tokens_required: true,
+            http_put_response_hop_limit: 1,
+            spot: spec.spot.is_some() && spec.mixed_instances_policy.is_none(),
+            spot_max_price: spec.spot.as_ref().and_then(|spot| spot.max_price.clone()),
+            instance_tags,
+            tags,
+        })),
+    })
+}
+
+/// Tags every instance of the group carries (through the launch template and
+/// the auto scaling group's propagation).
+fn instance_tags(builder: &Builder<'_>, group: &InstanceGroup) -> BTreeMap<String, String> {
+    let cluster = builder.cluster_name();
+    let mut tags = builder.bundle.cluster.spec.cloud_labels.clone();
+    tags.extend(group.spec.cloud_labels.clone());
+    tags.insert(names::CLUSTER_TAG.to_string(), cluster.to_string());
+    tags.insert(names::ownership_tag(cluster), "owned".to_string());
+    tags.insert(
+        names::INSTANCE_GROUP_TAG.to_string(),
+        group.name().to_string(),
+    );
+    tags.insert(
+        names::ROLE_TAG.to_string(),
+        role_name(group.spec.role).to_string(),
+    );
+    tags.insert(
+        "Name".to_string(),
+        names::instance_group_resource(cluster, group.name()),
+    );
+    tags
+}
+
+fn auto_scaling_group(
+    builder: &Builder<'_>,
+    group: &InstanceGroup,
+) -> Result<DesiredResource, PlanError> {
+    let cluster = builder.cluster_name();
+    let spec = &group.spec;
+    let mut subnets = Vec::new();
+    for subnet in &spec.subnets {
+        subnets.push(builder.subnet_id(subnet)?);
+    }
+    subnets.sort();
+    let target_groups = if spec.role == InstanceGroupRole::ControlPlane {
+        vec![target_group_key().output(Output::Id)]
+    } else {
+        Vec::new()
+    };
+    let template = launch_template_key(group.name());
+    let key = auto_scaling_group_key(group.name());
+    let name = names::instance_group_resource(cluster, group.name());
+    let mut tags = instance_tags(builder, group);
+    tags.insert(names::RESOURCE_TAG.to_string(), key.0.clone());
+    Ok(DesiredResource {
+        key,
+        attributes: Attributes::AutoScalingGroup(AutoScalingGroupAttributes {
+            name,
+            launch_template: template.output(Output::Id),
+            launch_template_version: template.output(Output::LatestVersion),
+            min_size: spec.min_size,
+            max_size: spec.max_size,
+            subnets,
+            target_groups,
+            mixed_instances: spec.mixed_instances_policy.as_ref().map(|policy| {
+                let mut instance_types = vec![spec.machine_type.clone()];
+                for instance_type in &policy.instance_types {
+                    if !instance_types.contains(instance_type) {
+                        instance_types.push(instance_type.clone());
+                    }
+                }
+                MixedInstancesAttributes {
+                    instance_types,
+                    on_demand_base_capacity: policy.on_demand_base_capacity,
+                    on_demand_percentage_above_base: policy.on_demand_percentage_above_base,
+                    spot_allocation_strategy: policy.spot_allocation_strategy.clone(),
+                }
+            }),
+            tags,
+        }),
+    })
+}

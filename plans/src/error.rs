@@ -1,0 +1,94 @@
+//! Why a plan could not be made. Each variant names what to fix.
+
+/// A failure to build the desired model or the plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Nodes read their secrets from the state store, so it must be in S3.
+    #[error("nodes read their bootstrap secrets from the state store, so a cluster in AWS needs an s3:// state store (this one is a local folder): create the cluster in a bucket with --state s3://BUCKET/PREFIX or SKIFF_STATE_STORE")]
+    StateStoreNotS3,
+
+    /// An instance group's image did not resolve.
+    #[error("instancegroup/{group}: spec.image: no AMI matches {image:?} in this region (check the owner and name pattern, or use an AMI ID)")]
+    ImageNotResolved {
+        /// The group.
+        group: String,
+        /// Its image.
+        image: String,
+    },
+
+    /// No hosted zone for the API name.
+    #[error("no Route53 hosted zone found for cluster {cluster}{}: create the zone, set spec.dnsZone (or --dns-zone) to an existing one, or use a gossip name ending in .k8s.local", zone.as_ref().map(|zone| format!(" (spec.dnsZone: {zone})")).unwrap_or_default())]
+    HostedZoneMissing {
+        /// The cluster.
+        cluster: String,
+        /// The zone the spec names, if any.
+        zone: Option<String>,
+    },
+
+    /// A shared subnet does not exist.
+    #[error("spec.subnets: subnet {subnet:?} names the existing subnet {id}, which does not exist in this region (ec2:DescribeSubnets found nothing)")]
+    SharedSubnetMissing {
+        /// The spec's subnet name.
+        subnet: String,
+        /// The missing ID.
+        id: String,
+    },
+
+    /// The shared VPC does not exist.
+    #[error(
+        "spec.networkID: VPC {id} does not exist in this region (ec2:DescribeVpcs found nothing)"
+    )]
+    SharedVpcMissing {
+        /// The VPC ID.
+        id: String,
+    },
+
+    /// A shared VPC without an internet gateway, but public subnets to route.
+    #[error("spec.networkID: VPC {vpc} has no internet gateway, which the cluster's public and utility subnets need; attach one (skiff never modifies a shared VPC)")]
+    NoInternetGateway {
+        /// The VPC.
+        vpc: String,
+    },
+
+    /// A private subnet's zone has no utility subnet for the NAT gateway.
+    #[error(
+        "spec.subnets: zone {zone} has private subnets but no Utility subnet for its NAT gateway"
+    )]
+    NoUtilitySubnet {
+        /// The zone.
+        zone: String,
+    },
+
+    /// No subnet of the kind the API load balancer needs.
+    #[error(
+        "spec.subnets: the API load balancer needs {subnet_type} subnets and the cluster has none"
+    )]
+    NoLoadBalancerSubnet {
+        /// The subnet type.
+        subnet_type: String,
+    },
+
+    /// An instance group refers to an unknown subnet.
+    #[error("an instance group refers to subnet {subnet:?}, which is not in spec.subnets")]
+    UnknownSubnet {
+        /// The name.
+        subnet: String,
+    },
+
+    /// The user-data of a group could not be rendered.
+    #[error("instancegroup/{group}: rendering the node bootstrap failed")]
+    Template {
+        /// The group.
+        group: String,
+        /// The cause.
+        #[source]
+        source: skiff_templates::TemplateError,
+    },
+
+    /// The resources refer to each other in a cycle (a bug in skiff).
+    #[error("the desired resources form a dependency cycle through {keys} (this is a bug in skiff; please report it)")]
+    Cycle {
+        /// Keys on the cycle.
+        keys: String,
+    },
+}

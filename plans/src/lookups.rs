@@ -1,0 +1,102 @@
+//! Facts the planner needs from AWS that the spec only names: the AMI an
+//! `OWNER/NAME-PATTERN` resolves to, the hosted zone, shared VPCs and
+//! subnets, where the state store is. The provider looks them up (read-only,
+//! before anything changes) and the planner takes them as plain data, so
+//! planning itself does no I/O.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// An image an instance group's `spec.image` resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedImage {
+    /// The AMI ID.
+    pub id: String,
+    /// The image's name.
+    pub name: String,
+    /// The root device name, where the root volume mapping goes.
+    pub root_device_name: String,
+}
+
+/// A Route53 hosted zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostedZone {
+    /// The zone ID without the `/hostedzone/` prefix.
+    pub id: String,
+    /// The zone's name, without the final dot.
+    pub name: String,
+    /// Whether the zone is private.
+    pub private: bool,
+}
+
+/// A VPC that exists already and that skiff must not modify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedVpc {
+    /// The VPC ID.
+    pub id: String,
+    /// Its primary range.
+    pub cidr: String,
+    /// Its internet gateway, if it has one.
+    pub internet_gateway: Option<String>,
+}
+
+/// A subnet that exists already and that skiff must not modify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedSubnet {
+    /// The subnet ID.
+    pub id: String,
+    /// Its zone.
+    pub zone: String,
+    /// Its range.
+    pub cidr: String,
+    /// Its VPC.
+    pub vpc: String,
+}
+
+/// Where the state store is, for the nodes' IAM policies and bootstrap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateStoreRef {
+    /// The bucket.
+    pub bucket: String,
+    /// The store's key prefix (no slashes at either end; may be empty).
+    pub prefix: String,
+    /// The bucket's region.
+    pub region: String,
+    /// A custom S3 endpoint, if any.
+    pub endpoint: Option<String>,
+}
+
+impl StateStoreRef {
+    /// The key prefix of a cluster's objects, without a trailing slash.
+    pub fn cluster_prefix(&self, cluster: &str) -> String {
+        if self.prefix.is_empty() {
+            cluster.to_string()
+        } else {
+            format!("{}/{cluster}", self.prefix)
+        }
+    }
+}
+
+/// Everything looked up for one plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Lookups {
+    /// The AWS partition (`aws`, `aws-cn`, `aws-us-gov`).
+    pub partition: String,
+    /// Each distinct `spec.image` of the cluster's groups, resolved.
+    pub images: BTreeMap<String, ResolvedImage>,
+    /// The hosted zone for `api.<cluster>`; `None` for gossip clusters.
+    pub hosted_zone: Option<HostedZone>,
+    /// The shared VPC, when `spec.networkID` is set.
+    pub shared_vpc: Option<SharedVpc>,
+    /// Shared subnets by their spec name.
+    pub shared_subnets: BTreeMap<String, SharedSubnet>,
+    /// The state store, when it is in S3.
+    pub state_store: Option<StateStoreRef>,
+}

@@ -1,0 +1,170 @@
+//! The plan: what `update cluster` will change, as data. It prints as a
+//! preview, serializes as the documented JSON plan (`-o json`, `--out`), and
+//! is what the executor runs: applying a saved plan runs exactly the changes
+//! it lists.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::resolve::KnownOutputs;
+use crate::resource::{Attributes, ResourceKey, ResourceKind};
+
+/// The version of the plan's JSON format. Bumped on incompatible changes.
+pub const PLAN_FORMAT: u32 = 1;
+
+/// What happens to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Created.
+    Create,
+    /// Changed in place.
+    Update,
+    /// Deleted and created again (a field that cannot change in place changed).
+    Replace,
+    /// Deleted.
+    Delete,
+}
+
+impl Action {
+    /// The symbol in the preview.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One changed field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldChange {
+    /// The field, e.g. `instanceType`.
+    pub field: String,
+    /// The current value (none for a create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    /// The new value (none for a delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// Whether the new value is known only once other resources exist.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_unknown: bool,
+    /// Whether a change of this field forces a replacement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forces_replacement: bool,
+}
+
+/// The change of one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceChange {
+    /// Its key.
+    pub key: ResourceKey,
+    /// Its kind.
+    pub kind: ResourceKind,
+    /// What happens.
+    pub action: Action,
+    /// The existing resource's ID (update, replace, delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Why (replace: which field cannot change in place; delete: why it goes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The changed fields.
+    pub fields: Vec<FieldChange>,
+    /// The desired attributes (create, update, replace); references to
+    /// resources created by this plan are resolved when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<Attributes>,
+    /// The attributes as they are now (update, replace, delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Attributes>,
+    /// Other changes of this plan that must happen first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ResourceKey>,
+}
+
+/// An instance group whose running instances are out of date after the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollingUpdateNeed {
+    /// The instance group.
+    pub group: String,
+    /// What changed in its launch template, in words.
+    pub reasons: Vec<String>,
+}
+
+/// Counts of changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Resources created.
+    pub create: usize,
+    /// Resources changed in place.
+    pub update: usize,
+    /// Resources replaced.
+    pub replace: usize,
+    /// Resources deleted.
+    pub delete: usize,
+}
+
+impl Summary {
+    /// Whether the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.create + self.update + self.replace + self.delete == 0
+    }
+}
+
+/// A plan for one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// [`PLAN_FORMAT`].
+    pub format: u32,
+    /// The cluster.
+    pub cluster: String,
+    /// The AWS region.
+    pub region: String,
+    /// The spec revision planned from.
+    pub spec_revision: u64,
+    /// The recorded state's lineage when planned (none: no state yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_lineage: Option<String>,
+    /// The recorded state's serial when planned.
+    pub state_serial: u64,
+    /// Counts.
+    pub summary: Summary,
+    /// The changes, in an order where dependencies come first (deletes last).
+    pub changes: Vec<ResourceChange>,
+    /// Groups that need a rolling update once the plan is applied.
+    pub rolling_updates: Vec<RollingUpdateNeed>,
+    /// Outputs of resources that exist and stay, for resolving references.
+    pub known_outputs: KnownOutputs,
+}
+
+impl Plan {
+    /// Whether the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The changes by key.
+    pub fn change(&self, key: &ResourceKey) -> Option<&ResourceChange> {
+        self.changes.iter().find(|change| &change.key == key)
+    }
+
+    /// Counts by kind, for summaries.
+    pub fn counts_by_kind(&self) -> BTreeMap<ResourceKind, usize> {
+        let mut counts = BTreeMap::new();
+        for change in &self.changes {
+            *counts.entry(change.kind).or_insert(0) += 1;
+        }
+        counts
+    }
+}

@@ -1,0 +1,55 @@
+//! What skiff records about a cluster's cloud resources in the state store
+//! (the content of `state.json`, inside the store's serial/lineage
+//! envelope): each resource's ID, outputs and last-applied attributes.
+//!
+//! The cloud itself, found by tags, is the source of truth for what exists;
+//! the record adds what tags cannot say (a Route53 record has no tags, so
+//! only the record proves skiff created it) and what was applied last (why
+//! a group needs a rolling update).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::resource::{Attributes, Output, ResourceKey, ResourceKind};
+
+/// Who changes the cluster's resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedBy {
+    /// skiff applies plans directly.
+    #[default]
+    Skiff,
+    /// The cluster is applied through Terraform output.
+    Terraform,
+}
+
+/// One recorded resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedResource {
+    /// The kind.
+    pub kind: ResourceKind,
+    /// The primary ID.
+    pub id: String,
+    /// Outputs.
+    #[serde(default)]
+    pub outputs: BTreeMap<Output, String>,
+    /// The attributes last applied (references resolved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Attributes>,
+}
+
+/// The recorded state of a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedContent {
+    /// The cluster.
+    pub cluster: String,
+    /// Who applies changes.
+    #[serde(default)]
+    pub managed_by: ManagedBy,
+    /// Resources by key.
+    #[serde(default)]
+    pub resources: BTreeMap<ResourceKey, RecordedResource>,
+}

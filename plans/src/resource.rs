@@ -1,0 +1,876 @@
+//! The AWS resources skiff manages, as typed data.
+//!
+//! A resource has a stable logical [`ResourceKey`] (`subnet/us-east-1a`),
+//! a [`ResourceKind`] and [`Attributes`]: one struct per kind holding every
+//! field skiff sets. Fields that point at another resource hold an [`Id`]:
+//! in the desired model a reference (`vpc#id`), in what exists a value
+//! (`vpc-0abc...`). The same types describe both, so the diff compares like
+//! with like, field by field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The stable logical name of a resource within its cluster, e.g.
+/// `vpc`, `subnet/us-east-1a`, `launch-template/nodes-us-east-1a`. Carried
+/// on the resource as the `skiff.dev/resource` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ResourceKey(pub String);
+
+impl ResourceKey {
+    /// A key from its kind prefix and a name: `subnet/us-east-1a`.
+    pub fn new(kind: ResourceKind, name: &str) -> ResourceKey {
+        if name.is_empty() {
+            ResourceKey(kind.key_prefix().to_string())
+        } else {
+            ResourceKey(format!("{}/{name}", kind.key_prefix()))
+        }
+    }
+
+    /// The key text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part after the kind prefix (`us-east-1a` of `subnet/us-east-1a`).
+    pub fn name(&self) -> &str {
+        self.0
+            .split_once('/')
+            .map(|(_, name)| name)
+            .unwrap_or_default()
+    }
+
+    /// A reference to one of this resource's outputs.
+    pub fn output(&self, output: Output) -> Id {
+        Id::Ref(Reference {
+            key: self.clone(),
+            output,
+        })
+    }
+}
+
+impl fmt::Display for ResourceKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// What kind of AWS resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceKind {
+    /// EC2 VPC.
+    Vpc,
+    /// EC2 subnet.
+    Subnet,
+    /// EC2 internet gateway, attached to the VPC.
+    InternetGateway,
+    /// EC2 Elastic IP for a NAT gateway.
+    ElasticIp,
+    /// EC2 NAT gateway.
+    NatGateway,
+    /// EC2 route table with its routes and subnet associations.
+    RouteTable,
+    /// EC2 security group (without rules, so groups can refer to each other).
+    SecurityGroup,
+    /// The ingress rules of one security group.
+    SecurityGroupRules,
+    /// IAM role with its inline policy.
+    IamRole,
+    /// IAM instance profile.
+    InstanceProfile,
+    /// EC2 key pair.
+    KeyPair,
+    /// EC2 launch template (changes are new versions).
+    LaunchTemplate,
+    /// Auto scaling group.
+    AutoScalingGroup,
+    /// Network load balancer.
+    LoadBalancer,
+    /// Load balancer target group.
+    TargetGroup,
+    /// Load balancer listener.
+    Listener,
+    /// Route53 record.
+    DnsRecord,
+}
+
+impl ResourceKind {
+    /// The key prefix of the kind.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            ResourceKind::Vpc => "vpc",
+            ResourceKind::Subnet => "subnet",
+            ResourceKind::InternetGateway => "internet-gateway",
+            ResourceKind::ElasticIp => "elastic-ip",
+            ResourceKind::NatGateway => "nat-gateway",
+            ResourceKind::RouteTable => "route-table",
+            ResourceKind::SecurityGroup => "security-group",
+            ResourceKind::SecurityGroupRules => "security-group-rules",
+            ResourceKind::IamRole => "iam-role",
+            ResourceKind::InstanceProfile => "instance-profile",
+            ResourceKind::KeyPair => "key-pair",
+            ResourceKind::LaunchTemplate => "launch-template",
+            ResourceKind::AutoScalingGroup => "autoscaling-group",
+            ResourceKind::LoadBalancer => "load-balancer",
+            ResourceKind::TargetGroup => "target-group",
+            ResourceKind::Listener => "listener",
+            ResourceKind::DnsRecord => "dns-record",
+        }
+    }
+
+    /// Every kind, in the order a fresh cluster is built.
+    pub const ALL: [ResourceKind; 17] = [
+        ResourceKind::Vpc,
+        ResourceKind::InternetGateway,
+        ResourceKind::Subnet,
+        ResourceKind::ElasticIp,
+        ResourceKind::NatGateway,
+        ResourceKind::RouteTable,
+        ResourceKind::SecurityGroup,
+        ResourceKind::SecurityGroupRules,
+        ResourceKind::IamRole,
+        ResourceKind::InstanceProfile,
+        ResourceKind::KeyPair,
+        ResourceKind::LoadBalancer,
+        ResourceKind::TargetGroup,
+        ResourceKind::Listener,
+        ResourceKind::LaunchTemplate,
+        ResourceKind::AutoScalingGroup,
+        ResourceKind::DnsRecord,
+    ];
+
+    /// Fields whose change cannot be made in place: the resource is
+    /// replaced (deleted and created again). Everything else is updated.
+    pub fn immutable_fields(self) -> &'static [&'static str] {
+        match self {
+            ResourceKind::Vpc => &["cidr"],
+            ResourceKind::Subnet => &["vpc", "cidr", "zone"],
+            ResourceKind::InternetGateway => &[],
+            ResourceKind::ElasticIp => &[],
+            ResourceKind::NatGateway => &["subnet", "allocation", "connectivity"],
+            ResourceKind::RouteTable => &["vpc"],
+            ResourceKind::SecurityGroup => &["vpc", "name", "description"],
+            ResourceKind::SecurityGroupRules => &["group"],
+            ResourceKind::IamRole => &["name", "path"],
+            ResourceKind::InstanceProfile => &["name", "path"],
+            ResourceKind::KeyPair => &["name", "publicKey"],
+            ResourceKind::LaunchTemplate => &["name"],
+            ResourceKind::AutoScalingGroup => &["name"],
+            ResourceKind::LoadBalancer => &["name", "scheme"],
+            ResourceKind::TargetGroup => &["name", "port", "protocol", "vpc"],
+            ResourceKind::Listener => &["loadBalancer", "port"],
+            ResourceKind::DnsRecord => &["zone", "name"],
+        }
+    }
+
+    /// Whether the kind's resources are found by the cluster tag (the rest
+    /// by name or path, or by the recorded state).
+    pub fn is_tagged(self) -> bool {
+        !matches!(
+            self,
+            ResourceKind::SecurityGroupRules
+                | ResourceKind::Listener
+                | ResourceKind::DnsRecord
+                | ResourceKind::InstanceProfile
+        )
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.key_prefix())
+    }
+}
+
+/// An output of a resource that others refer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Output {
+    /// The primary ID (`vpc-...`, a name for IAM, an ARN for load balancers).
+    Id,
+    /// The ARN.
+    Arn,
+    /// A load balancer's DNS name.
+    DnsName,
+    /// A load balancer's canonical hosted zone (for Route53 aliases).
+    CanonicalZone,
+    /// A launch template's latest version number.
+    LatestVersion,
+    /// The resource's name.
+    Name,
+}
+
+impl Output {
+    fn as_str(self) -> &'static str {
+        match self {
+            Output::Id => "id",
+            Output::Arn => "arn",
+            Output::DnsName => "dnsName",
+            Output::CanonicalZone => "canonicalZone",
+            Output::LatestVersion => "latestVersion",
+            Output::Name => "name",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Output> {
+        [
+            Output::Id,
+            Output::Arn,
+            Output::DnsName,
+            Output::CanonicalZone,
+            Output::LatestVersion,
+            Output::Name,
+        ]
+        .into_iter()
+        .find(|output| output.as_str() == text)
+    }
+}
+
+/// A reference to another resource's output, written `key#output`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Reference {
+    /// The resource.
+    pub key: ResourceKey,
+    /// Which of its outputs.
+    pub output: Output,
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}#{}", self.key, self.output.as_str())
+    }
+}
+
+impl Reference {
+    /// Parses `key#output`.
+    pub fn parse(text: &str) -> Option<Reference> {
+        let (key, output) = text.rsplit_once('#')?;
+        Some(Reference {
+            key: ResourceKey(key.to_string()),
+            output: Output::parse(output)?,
+        })
+    }
+}
+
+/// A value that may be known now or only once another resource exists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Id {
+    /// A known value.
+    Value(String),
+    /// Another resource's output.
+    Ref(Reference),
+}
+
+impl Id {
+    /// The value, if known.
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            Id::Value(value) => Some(value),
+            Id::Ref(_) => None,
+        }
+    }
+
+    /// The referenced resource, if a reference.
+    pub fn reference(&self) -> Option<&Reference> {
+        match self {
+            Id::Value(_) => None,
+            Id::Ref(reference) => Some(reference),
+        }
+    }
+}
+
+impl From<&str> for Id {
+    fn from(value: &str) -> Id {
+        Id::Value(value.to_string())
+    }
+}
+
+/// The JSON key marking a reference: `{"$ref": "vpc#id"}`.
+pub const REF_KEY: &str = "$ref";
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Id::Value(value) => serializer.serialize_str(value),
+            Id::Ref(reference) => {
+                let mut map = BTreeMap::new();
+                map.insert(REF_KEY, reference.to_string());
+                map.serialize(serializer)
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Value(String),
+            Ref(BTreeMap<String, String>),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Value(value) => Ok(Id::Value(value)),
+            Raw::Ref(map) => {
+                let text = map
+                    .get(REF_KEY)
+                    .ok_or_else(|| serde::de::Error::custom("a reference needs a $ref key"))?;
+                Reference::parse(text).map(Id::Ref).ok_or_else(|| {
+                    serde::de::Error::custom(format!("{text:?} is not a reference like vpc#id"))
+                })
+            }
+        }
+    }
+}
+
+/// AWS tags, sorted by key.
+pub type Tags = BTreeMap<String, String>;
+
+/// The attributes of a resource, one variant per kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Attributes {
+    /// A VPC.
+    Vpc(VpcAttributes),
+    /// A subnet.
+    Subnet(SubnetAttributes),
+    /// An internet gateway.
+    InternetGateway(InternetGatewayAttributes),
+    /// An Elastic IP.
+    ElasticIp(ElasticIpAttributes),
+    /// A NAT gateway.
+    NatGateway(NatGatewayAttributes),
+    /// A route table.
+    RouteTable(RouteTableAttributes),
+    /// A security group.
+    SecurityGroup(SecurityGroupAttributes),
+    /// The ingress rules of a security group.
+    SecurityGroupRules(SecurityGroupRulesAttributes),
+    /// An IAM role.
+    IamRole(IamRoleAttributes),
+    /// An instance profile.
+    InstanceProfile(InstanceProfileAttributes),
+    /// A key pair.
+    KeyPair(KeyPairAttributes),
+    /// A launch template.
+    LaunchTemplate(Box<LaunchTemplateAttributes>),
+    /// An auto scaling group.
+    AutoScalingGroup(AutoScalingGroupAttributes),
+    /// A load balancer.
+    LoadBalancer(LoadBalancerAttributes),
+    /// A target group.
+    TargetGroup(TargetGroupAttributes),
+    /// A listener.
+    Listener(ListenerAttributes),
+    /// A DNS record.
+    DnsRecord(DnsRecordAttributes),
+}
+
+impl Attributes {
+    /// The kind of these attributes.
+    pub fn kind(&self) -> ResourceKind {
+        match self {
+            Attributes::Vpc(_) => ResourceKind::Vpc,
+            Attributes::Subnet(_) => ResourceKind::Subnet,
+            Attributes::InternetGateway(_) => ResourceKind::InternetGateway,
+            Attributes::ElasticIp(_) => ResourceKind::ElasticIp,
+            Attributes::NatGateway(_) => ResourceKind::NatGateway,
+            Attributes::RouteTable(_) => ResourceKind::RouteTable,
+            Attributes::SecurityGroup(_) => ResourceKind::SecurityGroup,
+            Attributes::SecurityGroupRules(_) => ResourceKind::SecurityGroupRules,
+            Attributes::IamRole(_) => ResourceKind::IamRole,
+            Attributes::InstanceProfile(_) => ResourceKind::InstanceProfile,
+            Attributes::KeyPair(_) => ResourceKind::KeyPair,
+            Attributes::LaunchTemplate(_) => ResourceKind::LaunchTemplate,
+            Attributes::AutoScalingGroup(_) => ResourceKind::AutoScalingGroup,
+            Attributes::LoadBalancer(_) => ResourceKind::LoadBalancer,
+            Attributes::TargetGroup(_) => ResourceKind::TargetGroup,
+            Attributes::Listener(_) => ResourceKind::Listener,
+            Attributes::DnsRecord(_) => ResourceKind::DnsRecord,
+        }
+    }
+
+    /// The attributes as a JSON object of fields (without the `kind` tag),
+    /// for field-by-field comparison and display.
+    pub fn fields(&self) -> BTreeMap<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => {
+                map.into_iter().filter(|(key, _)| key != "kind").collect()
+            }
+            _ => BTreeMap::new(),
+        }
+    }
+
+    /// Sorts every list that AWS treats as a set (security groups, subnets,
+    /// rules, routes, target groups), so that order never shows as a change.
+    /// Applied to both sides of the diff: after references are resolved on
+    /// the desired side (values sort differently from references), and to
+    /// what the provider reads.
+    pub fn normalize(&mut self) {
+        match self {
+            Attributes::RouteTable(table) => {
+                table.routes.sort();
+                table.routes.dedup();
+                table.subnets.sort();
+                table.subnets.dedup();
+            }
+            Attributes::SecurityGroupRules(rules) => {
+                rules.ingress.sort();
+                rules.ingress.dedup();
+            }
+            Attributes::LaunchTemplate(template) => template.security_groups.sort(),
+            Attributes::AutoScalingGroup(group) => {
+                group.subnets.sort();
+                group.target_groups.sort();
+            }
+            Attributes::LoadBalancer(balancer) => {
+                balancer.subnets.sort();
+                balancer.security_groups.sort();
+            }
+            _ => {}
+        }
+    }
+
+    /// Every resource these attributes refer to.
+    pub fn references(&self) -> Vec<Reference> {
+        let mut found = Vec::new();
+        collect_references(&serde_json::to_value(self).unwrap_or_default(), &mut found);
+        found.sort();
+        found.dedup();
+        found
+    }
+}
+
+fn collect_references(value: &serde_json::Value, found: &mut Vec<Reference>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let (1, Some(serde_json::Value::String(text))) = (map.len(), map.get(REF_KEY)) {
+                if let Some(reference) = Reference::parse(text) {
+                    found.push(reference);
+                }
+                return;
+            }
+            for child in map.values() {
+                collect_references(child, found);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                collect_references(item, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A VPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcAttributes {
+    /// The address range.
+    pub cidr: String,
+    /// DNS resolution inside the VPC.
+    pub enable_dns_support: bool,
+    /// DNS hostnames for instances.
+    pub enable_dns_hostnames: bool,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A subnet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubnetAttributes {
+    /// The VPC.
+    pub vpc: Id,
+    /// The address range.
+    pub cidr: String,
+    /// The availability zone.
+    pub zone: String,
+    /// Whether instances get a public address.
+    pub map_public_ip_on_launch: bool,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// An internet gateway attached to a VPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InternetGatewayAttributes {
+    /// The VPC it is attached to.
+    pub vpc: Id,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// An Elastic IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ElasticIpAttributes {
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A NAT gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NatGatewayAttributes {
+    /// The (public) subnet it lives in.
+    pub subnet: Id,
+    /// Its Elastic IP allocation.
+    pub allocation: Id,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// Where a route sends traffic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RouteTarget {
+    /// An internet gateway.
+    InternetGateway(Id),
+    /// A NAT gateway.
+    NatGateway(Id),
+}
+
+/// One route.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    /// The destination range.
+    pub destination: String,
+    /// The target.
+    pub target: RouteTarget,
+}
+
+/// A route table with its routes (besides the VPC's local route) and the
+/// subnets associated with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteTableAttributes {
+    /// The VPC.
+    pub vpc: Id,
+    /// Routes, sorted.
+    pub routes: Vec<Route>,
+    /// Associated subnets, sorted.
+    pub subnets: Vec<Id>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A security group, without its rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityGroupAttributes {
+    /// The VPC.
+    pub vpc: Id,
+    /// The group name.
+    pub name: String,
+    /// The description.
+    pub description: String,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// Where allowed traffic comes from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RuleSource {
+    /// An IPv4 range.
+    Cidr(String),
+    /// Members of a security group.
+    Group(Id),
+}
+
+/// One ingress rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressRule {
+    /// `tcp`, `udp`, `icmp`, a protocol number (`4` for IP-in-IP), or `-1` for all.
+    pub protocol: String,
+    /// First port (or -1).
+    pub from_port: i32,
+    /// Last port (or -1).
+    pub to_port: i32,
+    /// The source.
+    pub source: RuleSource,
+}
+
+/// The complete set of ingress rules of a security group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityGroupRulesAttributes {
+    /// The group.
+    pub group: Id,
+    /// The rules, sorted and without duplicates.
+    pub ingress: Vec<IngressRule>,
+}
+
+/// An IAM role with one inline policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IamRoleAttributes {
+    /// The role name.
+    pub name: String,
+    /// The IAM path (`/skiff/<cluster>/`), which also finds the cluster's roles.
+    pub path: String,
+    /// Who may assume the role (canonical JSON).
+    pub assume_role_policy: String,
+    /// The name of the inline policy.
+    pub policy_name: String,
+    /// The inline policy (canonical JSON).
+    pub policy: String,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// An instance profile wrapping a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceProfileAttributes {
+    /// The profile name.
+    pub name: String,
+    /// The IAM path.
+    pub path: String,
+    /// The role's name.
+    pub role: Id,
+}
+
+/// An EC2 key pair (public key only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyPairAttributes {
+    /// The key pair name.
+    pub name: String,
+    /// The OpenSSH public key (type and key, without the comment).
+    pub public_key: String,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// The root EBS volume of a launch template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootVolumeAttributes {
+    /// The image's root device name (`/dev/sda1`, `/dev/xvda`).
+    pub device_name: String,
+    /// Size in GiB.
+    pub size: u32,
+    /// Volume type.
+    pub volume_type: String,
+    /// Provisioned IOPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<u32>,
+    /// Provisioned throughput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<u32>,
+    /// Encrypted at rest.
+    pub encrypted: bool,
+}
+
+/// A launch template: what every instance of a group is launched with.
+/// A change creates a new version; instances launched earlier keep the
+/// old one until a rolling update replaces them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchTemplateAttributes {
+    /// The template name.
+    pub name: String,
+    /// The AMI.
+    pub image_id: String,
+    /// The instance type.
+    pub instance_type: String,
+    /// The key pair, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<Id>,
+    /// The instance profile's ARN (bastions have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_profile: Option<Id>,
+    /// Security groups, sorted.
+    pub security_groups: Vec<Id>,
+    /// The user-data, as plain text (sent base64-encoded).
+    pub user_data: String,
+    /// Placeholders in `user_data` to replace with values known only once
+    /// other resources exist (a gossip cluster's load balancer DNS name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub user_data_substitutions: BTreeMap<String, Id>,
+    /// The root volume.
+    pub root_volume: RootVolumeAttributes,
+    /// IMDSv2 only.
+    pub http_tokens_required: bool,
+    /// How many network hops an IMDS answer may travel (1 keeps it from pods).
+    pub http_put_response_hop_limit: u32,
+    /// Spot capacity, with an optional maximum price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_max_price: Option<String>,
+    /// Whether the group runs on spot (without mixed instances).
+    pub spot: bool,
+    /// Tags put on instances and volumes at launch.
+    pub instance_tags: Tags,
+    /// Tags of the template itself.
+    pub tags: Tags,
+}
+
+/// A mixed-instances policy of an auto scaling group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MixedInstancesAttributes {
+    /// Instance types (overrides), in order of preference.
+    pub instance_types: Vec<String>,
+    /// On-demand base capacity.
+    pub on_demand_base_capacity: u32,
+    /// On-demand percentage above base.
+    pub on_demand_percentage_above_base: u32,
+    /// Spot allocation strategy.
+    pub spot_allocation_strategy: String,
+}
+
+/// An auto scaling group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoScalingGroupAttributes {
+    /// The group name.
+    pub name: String,
+    /// The launch template's ID.
+    pub launch_template: Id,
+    /// The launch template version new instances get.
+    pub launch_template_version: Id,
+    /// Fewest instances.
+    pub min_size: u32,
+    /// Most instances.
+    pub max_size: u32,
+    /// Subnets, sorted.
+    pub subnets: Vec<Id>,
+    /// Target groups, sorted.
+    pub target_groups: Vec<Id>,
+    /// Mixed instances, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixed_instances: Option<MixedInstancesAttributes>,
+    /// Tags, propagated to instances at launch.
+    pub tags: Tags,
+}
+
+/// A network load balancer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerAttributes {
+    /// The name (at most 32 characters).
+    pub name: String,
+    /// `internet-facing` or `internal`.
+    pub scheme: String,
+    /// Subnets, sorted.
+    pub subnets: Vec<Id>,
+    /// Security groups, sorted.
+    pub security_groups: Vec<Id>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A target group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetGroupAttributes {
+    /// The name (at most 32 characters).
+    pub name: String,
+    /// The VPC.
+    pub vpc: Id,
+    /// `TCP`.
+    pub protocol: String,
+    /// The target port.
+    pub port: u16,
+    /// Health check protocol.
+    pub health_check_protocol: String,
+    /// Health check path (HTTP/HTTPS).
+    pub health_check_path: String,
+    /// Whether targets see the client's address (off, so that a control-plane
+    /// node can reach the API through the load balancer: no hairpin drop).
+    pub preserve_client_ip: bool,
+    /// Seconds to drain a deregistered target.
+    pub deregistration_delay_seconds: u32,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A load balancer listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerAttributes {
+    /// The load balancer.
+    pub load_balancer: Id,
+    /// The port clients connect to.
+    pub port: u16,
+    /// `TCP`.
+    pub protocol: String,
+    /// Where connections go.
+    pub target_group: Id,
+}
+
+/// A Route53 alias record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsRecordAttributes {
+    /// The hosted zone ID.
+    pub zone: String,
+    /// The record name, with the final dot.
+    pub name: String,
+    /// `A`.
+    pub record_type: String,
+    /// The alias target's DNS name.
+    pub alias_target: Id,
+    /// The alias target's hosted zone.
+    pub alias_zone: Id,
+}
+
+/// One resource of the desired model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredResource {
+    /// Its key.
+    pub key: ResourceKey,
+    /// What it should look like.
+    pub attributes: Attributes,
+}
+
+impl DesiredResource {
+    /// The kind.
+    pub fn kind(&self) -> ResourceKind {
+        self.attributes.kind()
+    }
+
+    /// The resources this one needs first.
+    pub fn dependencies(&self) -> Vec<ResourceKey> {
+        let mut keys: Vec<ResourceKey> = self
+            .attributes
+            .references()
+            .into_iter()
+            .map(|reference| reference.key)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_round_trip_through_json() {
+        let subnet = Attributes::Subnet(SubnetAttributes {
+            vpc: ResourceKey::new(ResourceKind::Vpc, "").output(Output::Id),
+            cidr: "10.0.0.0/19".into(),
+            zone: "us-east-1a".into(),
+            map_public_ip_on_launch: false,
+            tags: Tags::new(),
+        });
+        let json = serde_json::to_string(&subnet).expect("serializes");
+        assert!(json.contains(r##"{"$ref":"vpc#id"}"##), "{json}");
+        let back: Attributes = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, subnet);
+        assert_eq!(back.references().len(), 1);
+    }
+}

@@ -1,0 +1,222 @@
+//! The planner on plain data: what an HA private cluster needs, that a
+//! cloud matching the model plans to nothing, and how changes show.
+
+use std::collections::BTreeMap;
+
+use skiff_api::new_cluster::{new_cluster, NewClusterOptions};
+use skiff_api::{Cni, LoadBalancerType, OsFamily, Topology};
+use skiff_plans::lookups::{HostedZone, ResolvedImage, StateStoreRef};
+use skiff_plans::resolve::resolve;
+use skiff_plans::{Action, Lookups, Observed, ObservedResource, Output, PlanContext, ResourceKind};
+
+fn options(name: &str, zones: &[&str], topology: Topology) -> NewClusterOptions {
+    NewClusterOptions {
+        name: name.to_string(),
+        zones: zones.iter().map(|zone| zone.to_string()).collect(),
+        control_plane_zones: Vec::new(),
+        control_plane_count: if zones.len() >= 3 { 3 } else { 1 },
+        control_plane_size: "t3.medium".into(),
+        node_count: 3,
+        node_size: "t3.medium".into(),
+        kubernetes_version: "1.34.2".parse().expect("valid"),
+        topology,
+        cni: Cni::Calico,
+        dns_zone: None,
+        network_cidr: "10.0.0.0/16".into(),
+        network_id: None,
+        ssh_public_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO2f operator@laptop".into()),
+        api_load_balancer_type: LoadBalancerType::Public,
+        cloud_labels: BTreeMap::new(),
+        image: None,
+        os_family: OsFamily::Debian,
+        admin_access: vec!["0.0.0.0/0".into()],
+        ssh_access: vec!["0.0.0.0/0".into()],
+    }
+}
+
+fn lookups(bundle: &skiff_api::ClusterBundle) -> Lookups {
+    let mut images = BTreeMap::new();
+    for group in &bundle.instance_groups {
+        let image = group.spec.image.clone().expect("defaulted");
+        images.insert(
+            image,
+            ResolvedImage {
+                id: "ami-0123456789abcdef0".into(),
+                name: "ubuntu-noble".into(),
+                root_device_name: "/dev/sda1".into(),
+            },
+        );
+    }
+    Lookups {
+        partition: "aws".into(),
+        images,
+        hosted_zone: Some(HostedZone {
+            id: "Z123".into(),
+            name: "example.com".into(),
+            private: false,
+        }),
+        shared_vpc: None,
+        shared_subnets: BTreeMap::new(),
+        state_store: Some(StateStoreRef {
+            bucket: "state".into(),
+            prefix: "team".into(),
+            region: "us-east-1".into(),
+            endpoint: None,
+        }),
+    }
+}
+
+fn context() -> PlanContext {
+    PlanContext {
+        region: "us-east-1".into(),
+        spec_revision: 1,
+        state_lineage: None,
+        state_serial: 0,
+    }
+}
+
+/// A cloud exactly like the model: every resource exists with made-up IDs.
+fn cloud_matching(model: &skiff_plans::DesiredModel) -> Observed {
+    let order = skiff_plans::graph::order(&model.resources).expect("no cycle");
+    let mut observed = Observed::default();
+    for key in order {
+        let resource = model.get(&key).expect("present");
+        let known = observed.outputs();
+        let attributes = resolve(&resource.attributes, &known);
+        assert!(attributes.references().is_empty(), "{key} still has references");
+        let id = format!("id-{}", key.as_str().replace('/', "-"));
+        let mut outputs = BTreeMap::new();
+        for output in [Output::Id, Output::Arn, Output::DnsName, Output::CanonicalZone, Output::Name] {
+            outputs.insert(output, format!("{id}-{output:?}"));
+        }
+        outputs.insert(Output::LatestVersion, "1".to_string());
+        observed.insert(ObservedResource {
+            key: key.clone(),
+            id,
+            attributes,
+            outputs,
+        });
+    }
+    observed
+}
+
+#[test]
+fn ha_private_cluster_has_every_resource() {
+    let bundle = new_cluster(&options("c1.example.com", &["us-east-1a", "us-east-1b", "us-east-1c"], Topology::Private)).expect("builds");
+    let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+    let count = |kind: ResourceKind| model.resources.iter().filter(|resource| resource.kind() == kind).count();
+    assert_eq!(count(ResourceKind::Vpc), 1);
+    assert_eq!(count(ResourceKind::Subnet), 6);
+    assert_eq!(count(ResourceKind::NatGateway), 3);
+    assert_eq!(count(ResourceKind::ElasticIp), 3);
+    assert_eq!(count(ResourceKind::RouteTable), 4);
+    assert_eq!(count(ResourceKind::LaunchTemplate), 6);
+    assert_eq!(count(ResourceKind::AutoScalingGroup), 6);
+    assert_eq!(count(ResourceKind::LoadBalancer), 1);
+    assert_eq!(count(ResourceKind::DnsRecord), 1);
+    assert_eq!(count(ResourceKind::KeyPair), 1);
+    assert_eq!(count(ResourceKind::IamRole), 2);
+
+    let plan = skiff_plans::plan(&model, &Observed::default(), &context()).expect("plans");
+    assert_eq!(plan.summary.create, model.resources.len());
+    assert!(plan.changes.iter().all(|change| change.action == Action::Create));
+    // Dependencies come first.
+    let position = |key: &str| plan.changes.iter().position(|change| change.key.as_str() == key).expect("present");
+    assert!(position("vpc") < position("subnet/us-east-1a"));
+    assert!(position("nat-gateway/us-east-1a") < position("route-table/private-us-east-1a"));
+    assert!(position("launch-template/nodes-us-east-1a") < position("autoscaling-group/nodes-us-east-1a"));
+}
+
+#[test]
+fn a_cloud_that_matches_plans_nothing() {
+    for (name, zones, topology) in [
+        ("c1.example.com", vec!["us-east-1a", "us-east-1b", "us-east-1c"], Topology::Private),
+        ("single.example.com", vec!["us-east-1a"], Topology::Public),
+        ("dev.k8s.local", vec!["us-east-1a"], Topology::Public),
+    ] {
+        let bundle = new_cluster(&options(name, &zones, topology)).expect("builds");
+        let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+        let observed = cloud_matching(&model);
+        let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
+        assert!(plan.is_empty(), "{name}: {:#?}", plan.changes);
+    }
+}
+
+#[test]
+fn gossip_clusters_have_no_dns_record_and_substitute_the_load_balancer_name() {
+    let bundle = new_cluster(&options("dev.k8s.local", &["us-east-1a"], Topology::Public)).expect("builds");
+    let mut no_zone = lookups(&bundle);
+    no_zone.hosted_zone = None;
+    let model = skiff_plans::desired_model(&bundle, &no_zone).expect("model");
+    assert!(model.resources.iter().all(|resource| resource.kind() != ResourceKind::DnsRecord));
+    let observed = cloud_matching(&model);
+    let template = observed
+        .resources
+        .values()
+        .find(|resource| resource.kind() == ResourceKind::LaunchTemplate)
+        .expect("a template");
+    let skiff_plans::Attributes::LaunchTemplate(attributes) = &template.attributes else { panic!("kind") };
+    assert!(attributes.user_data.contains("id-load-balancer-api-DnsName"), "the NLB DNS name is substituted");
+    assert!(!attributes.user_data.contains("skiff.invalid"));
+}
+
+#[test]
+fn machine_type_change_updates_the_template_and_needs_a_rolling_update() {
+    let bundle = new_cluster(&options("c1.example.com", &["us-east-1a"], Topology::Public)).expect("builds");
+    let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+    let observed = cloud_matching(&model);
+    let mut changed = bundle.clone();
+    let nodes = changed.instance_groups.iter_mut().find(|group| group.name() == "nodes-us-east-1a").expect("nodes");
+    nodes.spec.machine_type = "m6i.large".into();
+    let model = skiff_plans::desired_model(&changed, &lookups(&changed)).expect("model");
+    let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
+    let keys: Vec<(&str, Action)> = plan.changes.iter().map(|change| (change.key.as_str(), change.action)).collect();
+    assert_eq!(
+        keys,
+        [("launch-template/nodes-us-east-1a", Action::Update), ("autoscaling-group/nodes-us-east-1a", Action::Update)]
+    );
+    let template = &plan.changes[0];
+    assert_eq!(template.fields.len(), 1);
+    assert_eq!(template.fields[0].field, "instanceType");
+    let version = &plan.changes[1].fields[0];
+    assert_eq!(version.field, "launchTemplateVersion");
+    assert!(version.after_unknown);
+    assert_eq!(plan.rolling_updates.len(), 1);
+    assert_eq!(plan.rolling_updates[0].group, "nodes-us-east-1a");
+    assert_eq!(plan.rolling_updates[0].reasons, ["instance type t3.medium -> m6i.large"]);
+}
+
+#[test]
+fn scaling_changes_only_the_auto_scaling_group() {
+    let bundle = new_cluster(&options("c1.example.com", &["us-east-1a"], Topology::Public)).expect("builds");
+    let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+    let observed = cloud_matching(&model);
+    let mut changed = bundle.clone();
+    let nodes = changed.instance_groups.iter_mut().find(|group| group.name() == "nodes-us-east-1a").expect("nodes");
+    nodes.spec.min_size = 5;
+    nodes.spec.max_size = 5;
+    let model = skiff_plans::desired_model(&changed, &lookups(&changed)).expect("model");
+    let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].key.as_str(), "autoscaling-group/nodes-us-east-1a");
+    let fields: Vec<&str> = plan.changes[0].fields.iter().map(|field| field.field.as_str()).collect();
+    assert_eq!(fields, ["maxSize", "minSize"]);
+    assert!(plan.rolling_updates.is_empty());
+}
+
+#[test]
+fn removed_groups_and_strays_are_deleted_dependents_first() {
+    let bundle = new_cluster(&options("c1.example.com", &["us-east-1a"], Topology::Public)).expect("builds");
+    let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+    let mut observed = cloud_matching(&model);
+    let mut stray = observed.resources.values().find(|resource| resource.kind() == ResourceKind::Subnet).expect("subnet").clone();
+    stray.id = "subnet-duplicate".into();
+    observed.insert(stray);
+    let mut changed = bundle.clone();
+    changed.instance_groups.retain(|group| group.name() != "nodes-us-east-1a");
+    let model = skiff_plans::desired_model(&changed, &lookups(&changed)).expect("model");
+    let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
+    let deletes: Vec<&str> = plan.changes.iter().filter(|change| change.action == Action::Delete).map(|change| change.key.as_str()).collect();
+    assert_eq!(deletes, ["autoscaling-group/nodes-us-east-1a", "launch-template/nodes-us-east-1a", "subnet/us-east-1a"]);
+    assert_eq!(plan.changes.last().and_then(|change| change.id.as_deref()), Some("subnet-duplicate"));
+}

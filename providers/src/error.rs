@@ -1,0 +1,177 @@
+//! Errors of AWS calls, classified so that the executor knows what to retry,
+//! and worded so that an operator knows which call failed on what.
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// How an AWS error should be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The service asked us to slow down, or failed transiently (5xx).
+    Transient,
+    /// Eventual consistency: something just created is not visible yet.
+    NotYetVisible,
+    /// Something still depends on the resource being deleted.
+    DependencyViolation,
+    /// The resource does not exist.
+    NotFound,
+    /// The request was refused for lack of permission.
+    AccessDenied,
+    /// The endpoint could not be reached.
+    Unreachable,
+    /// Anything else: a real error.
+    Fatal,
+}
+
+/// A failed AWS call.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} for {resource} failed: {message}")]
+pub struct ProviderError {
+    /// The service and operation, e.g. `ec2:CreateVpc`.
+    pub operation: String,
+    /// The resource key or name the call was about.
+    pub resource: String,
+    /// The AWS error code, if any.
+    pub code: Option<String>,
+    /// The message, with the code.
+    pub message: String,
+    /// How to handle it.
+    pub class: ErrorClass,
+}
+
+impl ProviderError {
+    /// An error that is not an AWS response (e.g. a missing value).
+    pub fn other(operation: &str, resource: &str, message: impl Into<String>) -> ProviderError {
+        ProviderError {
+            operation: operation.to_string(),
+            resource: resource.to_string(),
+            code: None,
+            message: message.into(),
+            class: ErrorClass::Fatal,
+        }
+    }
+
+    /// Whether the call may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.class,
+            ErrorClass::Transient | ErrorClass::NotYetVisible | ErrorClass::DependencyViolation
+        )
+    }
+}
+
+/// Codes that mean "not visible yet" right after a create.
+const NOT_YET_VISIBLE: [&str; 10] = [
+    "InvalidGroup.NotFound",
+    "InvalidSubnetID.NotFound",
+    "InvalidVpcID.NotFound",
+    "InvalidRouteTableID.NotFound",
+    "InvalidNatGatewayID.NotFound",
+    "InvalidAllocationID.NotFound",
+    "InvalidInternetGatewayID.NotFound",
+    "InvalidLaunchTemplateId.NotFound",
+    "InvalidInstanceProfile.NotFound",
+    "InvalidKeyPair.NotFound",
+];
+
+const TRANSIENT: [&str; 11] = [
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "PriorRequestNotComplete",
+    "SlowDown",
+    "RequestThrottled",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+    "IncorrectState",
+];
+
+/// Classifies an AWS error code and message.
+pub fn classify(code: Option<&str>, message: &str, status: Option<u16>) -> ErrorClass {
+    let code = code.unwrap_or_default();
+    if TRANSIENT.contains(&code) || matches!(status, Some(500..=599)) {
+        return ErrorClass::Transient;
+    }
+    if NOT_YET_VISIBLE.contains(&code)
+        || (code == "InvalidParameterValue" && message.contains("IamInstanceProfile"))
+    {
+        return ErrorClass::NotYetVisible;
+    }
+    if code == "DependencyViolation"
+        || code == "ResourceInUse"
+        || code == "ResourceInUseFault"
+        || code == "DeleteConflict"
+        || message.contains("currently in use")
+    {
+        return ErrorClass::DependencyViolation;
+    }
+    if code.ends_with("NotFound")
+        || code == "NoSuchEntity"
+        || code == "NoSuchHostedZone"
+        || code.ends_with("NotFoundException")
+    {
+        return ErrorClass::NotFound;
+    }
+    if code == "AccessDenied"
+        || code == "UnauthorizedOperation"
+        || code == "AccessDeniedException"
+        || code == "InvalidClientTokenId"
+        || code == "AuthFailure"
+    {
+        return ErrorClass::AccessDenied;
+    }
+    ErrorClass::Fatal
+}
+
+/// Converts an SDK error of `operation` on `resource`.
+pub fn aws_error<E>(
+    operation: &str,
+    resource: &str,
+    error: SdkError<E, HttpResponse>,
+) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = match &error {
+        SdkError::ServiceError(context) => Some(context.raw().status().as_u16()),
+        _ => None,
+    };
+    let code = error.code().map(str::to_string);
+    let text = error.message().map(str::to_string);
+    let (class, message) = match &error {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => (
+            ErrorClass::Unreachable,
+            format!(
+                "cannot reach AWS ({}); check AWS_ENDPOINT_URL, the network and the credentials",
+                aws_smithy_types::error::display::DisplayErrorContext(&error)
+            ),
+        ),
+        _ => {
+            let message = match (&code, &text) {
+                (Some(code), Some(text)) => format!("{code}: {text}"),
+                (Some(code), None) => code.clone(),
+                (None, Some(text)) => text.clone(),
+                (None, None) => {
+                    aws_smithy_types::error::display::DisplayErrorContext(&error).to_string()
+                }
+            };
+            (
+                classify(code.as_deref(), text.as_deref().unwrap_or_default(), status),
+                message,
+            )
+        }
+    };
+    ProviderError {
+        operation: operation.to_string(),
+        resource: resource.to_string(),
+        code,
+        message,
+        class,
+    }
+}
+
+/// Results of provider calls.
+pub type Result<T> = std::result::Result<T, ProviderError>;

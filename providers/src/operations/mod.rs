@@ -1,0 +1,245 @@
+//! Create, update and delete, per kind of resource. One file per area, like
+//! the desired model: [`network`], [`security`], [`iam`], [`compute`],
+//! [`load_balancer`], [`dns`].
+//!
+//! Every call receives attributes whose references are resolved. Creates tag
+//! at creation time (EC2 `TagSpecifications`, ELB and IAM tags), so a crash
+//! right after a create still leaves a resource the next refresh finds.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use skiff_plans::resource::{Attributes, Id, ResourceKey};
+use skiff_plans::Output;
+
+use crate::error::{ProviderError, Result};
+use crate::AwsProvider;
+
+pub mod compute;
+pub mod dns;
+pub mod iam;
+pub mod load_balancer;
+pub mod network;
+pub mod security;
+
+/// What a create or update produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// The primary ID.
+    pub id: String,
+    /// Outputs others may refer to.
+    pub outputs: BTreeMap<Output, String>,
+}
+
+impl Applied {
+    /// An outcome with just an ID (also its `Id` output).
+    pub fn with_id(id: &str) -> Applied {
+        let mut outputs = BTreeMap::new();
+        outputs.insert(Output::Id, id.to_string());
+        Applied {
+            id: id.to_string(),
+            outputs,
+        }
+    }
+
+    /// Adds an output.
+    pub fn output(mut self, output: Output, value: &str) -> Applied {
+        self.outputs.insert(output, value.to_string());
+        self
+    }
+}
+
+/// The value of a resolved reference, or an error naming the field.
+pub(crate) fn value<'id>(key: &ResourceKey, field: &str, id: &'id Id) -> Result<&'id str> {
+    id.value().ok_or_else(|| {
+        ProviderError::other(
+            "resolve",
+            key.as_str(),
+            format!(
+                "{field} refers to {} which has no value yet",
+                id.reference().map(ToString::to_string).unwrap_or_default()
+            ),
+        )
+    })
+}
+
+/// Values of a list of resolved references.
+pub(crate) fn values(key: &ResourceKey, field: &str, ids: &[Id]) -> Result<Vec<String>> {
+    ids.iter()
+        .map(|id| value(key, field, id).map(str::to_string))
+        .collect()
+}
+
+/// Polls `check` until it returns `Some`, with growing intervals, up to `limit`.
+pub(crate) async fn wait_for<T, F, Fut>(
+    what: &str,
+    resource: &str,
+    limit: Duration,
+    mut check: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut interval = Duration::from_millis(250);
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if started.elapsed() > limit {
+            return Err(ProviderError::other(
+                what,
+                resource,
+                format!("still not ready after {}s", limit.as_secs()),
+            ));
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval.mul_f64(1.5)).min(Duration::from_secs(10));
+    }
+}
+
+impl AwsProvider {
+    /// Creates a resource.
+    pub async fn create(&self, key: &ResourceKey, attributes: &Attributes) -> Result<Applied> {
+        match attributes {
+            Attributes::Vpc(vpc) => network::create_vpc(self, key, vpc).await,
+            Attributes::Subnet(subnet) => network::create_subnet(self, key, subnet).await,
+            Attributes::InternetGateway(gateway) => {
+                network::create_internet_gateway(self, key, gateway).await
+            }
+            Attributes::ElasticIp(address) => network::create_elastic_ip(self, key, address).await,
+            Attributes::NatGateway(gateway) => {
+                network::create_nat_gateway(self, key, gateway).await
+            }
+            Attributes::RouteTable(table) => network::create_route_table(self, key, table).await,
+            Attributes::SecurityGroup(group) => security::create_group(self, key, group).await,
+            Attributes::SecurityGroupRules(rules) => security::create_rules(self, key, rules).await,
+            Attributes::IamRole(role) => iam::create_role(self, key, role).await,
+            Attributes::InstanceProfile(profile) => {
+                iam::create_instance_profile(self, key, profile).await
+            }
+            Attributes::KeyPair(pair) => compute::create_key_pair(self, key, pair).await,
+            Attributes::LaunchTemplate(template) => {
+                compute::create_launch_template(self, key, template).await
+            }
+            Attributes::AutoScalingGroup(group) => {
+                compute::create_auto_scaling_group(self, key, group).await
+            }
+            Attributes::LoadBalancer(balancer) => {
+                load_balancer::create_load_balancer(self, key, balancer).await
+            }
+            Attributes::TargetGroup(target) => {
+                load_balancer::create_target_group(self, key, target).await
+            }
+            Attributes::Listener(listener) => {
+                load_balancer::create_listener(self, key, listener).await
+            }
+            Attributes::DnsRecord(record) => dns::create_record(self, key, record).await,
+        }
+    }
+
+    /// Changes a resource in place from `current` to `desired`.
+    pub async fn update(
+        &self,
+        key: &ResourceKey,
+        id: &str,
+        current: &Attributes,
+        desired: &Attributes,
+    ) -> Result<Applied> {
+        match (current, desired) {
+            (Attributes::Vpc(before), Attributes::Vpc(after)) => {
+                network::update_vpc(self, id, before, after).await
+            }
+            (Attributes::Subnet(before), Attributes::Subnet(after)) => {
+                network::update_subnet(self, id, before, after).await
+            }
+            (Attributes::InternetGateway(before), Attributes::InternetGateway(after)) => {
+                network::update_internet_gateway(self, key, id, before, after).await
+            }
+            (Attributes::ElasticIp(before), Attributes::ElasticIp(after)) => {
+                network::update_tags(self, id, &before.tags, &after.tags).await
+            }
+            (Attributes::NatGateway(before), Attributes::NatGateway(after)) => {
+                network::update_tags(self, id, &before.tags, &after.tags).await
+            }
+            (Attributes::RouteTable(before), Attributes::RouteTable(after)) => {
+                network::update_route_table(self, key, id, before, after).await
+            }
+            (Attributes::SecurityGroup(before), Attributes::SecurityGroup(after)) => {
+                network::update_tags(self, id, &before.tags, &after.tags).await
+            }
+            (Attributes::SecurityGroupRules(before), Attributes::SecurityGroupRules(after)) => {
+                security::update_rules(self, key, id, before, after).await
+            }
+            (Attributes::IamRole(before), Attributes::IamRole(after)) => {
+                iam::update_role(self, before, after).await
+            }
+            (Attributes::InstanceProfile(before), Attributes::InstanceProfile(after)) => {
+                iam::update_instance_profile(self, key, before, after).await
+            }
+            (Attributes::KeyPair(before), Attributes::KeyPair(after)) => {
+                compute::update_key_pair(self, id, before, after).await
+            }
+            (Attributes::LaunchTemplate(before), Attributes::LaunchTemplate(after)) => {
+                compute::update_launch_template(self, key, id, before, after).await
+            }
+            (Attributes::AutoScalingGroup(before), Attributes::AutoScalingGroup(after)) => {
+                compute::update_auto_scaling_group(self, key, before, after).await
+            }
+            (Attributes::LoadBalancer(before), Attributes::LoadBalancer(after)) => {
+                load_balancer::update_load_balancer(self, key, id, before, after).await
+            }
+            (Attributes::TargetGroup(before), Attributes::TargetGroup(after)) => {
+                load_balancer::update_target_group(self, id, before, after).await
+            }
+            (Attributes::Listener(_), Attributes::Listener(after)) => {
+                load_balancer::update_listener(self, key, id, after).await
+            }
+            (Attributes::DnsRecord(_), Attributes::DnsRecord(after)) => {
+                dns::upsert_record(self, key, after).await
+            }
+            _ => Err(ProviderError::other(
+                "update",
+                key.as_str(),
+                "the current and desired kinds differ",
+            )),
+        }
+    }
+
+    /// Deletes a resource; a resource already gone counts as deleted.
+    pub async fn delete(&self, key: &ResourceKey, id: &str, current: &Attributes) -> Result<()> {
+        let result = match current {
+            Attributes::Vpc(_) => network::delete_vpc(self, id).await,
+            Attributes::Subnet(_) => network::delete_subnet(self, id).await,
+            Attributes::InternetGateway(gateway) => {
+                network::delete_internet_gateway(self, id, gateway).await
+            }
+            Attributes::ElasticIp(_) => network::delete_elastic_ip(self, id).await,
+            Attributes::NatGateway(_) => network::delete_nat_gateway(self, id).await,
+            Attributes::RouteTable(_) => network::delete_route_table(self, id).await,
+            Attributes::SecurityGroup(_) => security::delete_group(self, id).await,
+            Attributes::SecurityGroupRules(rules) => {
+                security::delete_rules(self, key, id, rules).await
+            }
+            Attributes::IamRole(role) => iam::delete_role(self, role).await,
+            Attributes::InstanceProfile(profile) => {
+                iam::delete_instance_profile(self, profile).await
+            }
+            Attributes::KeyPair(pair) => compute::delete_key_pair(self, pair).await,
+            Attributes::LaunchTemplate(_) => compute::delete_launch_template(self, id).await,
+            Attributes::AutoScalingGroup(group) => {
+                compute::delete_auto_scaling_group(self, group).await
+            }
+            Attributes::LoadBalancer(_) => load_balancer::delete_load_balancer(self, id).await,
+            Attributes::TargetGroup(_) => load_balancer::delete_target_group(self, id).await,
+            Attributes::Listener(_) => load_balancer::delete_listener(self, id).await,
+            Attributes::DnsRecord(record) => dns::delete_record(self, key, record).await,
+        };
+        match result {
+            Err(error) if error.class == crate::error::ErrorClass::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}

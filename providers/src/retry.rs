@@ -1,0 +1,79 @@
+//! Retrying AWS calls that fail for reasons that pass: eventual consistency
+//! right after a create, dependencies still being torn down during a delete,
+//! and throttling beyond what the SDK's own retries absorbed. Backoff is
+//! exponential with jitter and bounded in total time, so a real failure
+//! still surfaces.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::error::{ErrorClass, ProviderError};
+
+/// How long to keep retrying each class of error.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// For throttling and eventual consistency.
+    pub transient: Duration,
+    /// For dependency violations during deletes.
+    pub dependencies: Duration,
+    /// The first wait.
+    pub first_delay: Duration,
+    /// The longest single wait.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            transient: Duration::from_secs(120),
+            dependencies: Duration::from_secs(600),
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A little randomness without a random-number dependency: the low bits of
+/// the clock are random enough to spread retries apart.
+fn jitter(delay: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or(0);
+    let fraction = f64::from(nanos % 1000) / 1000.0;
+    delay.mul_f64(0.5 + fraction / 2.0)
+}
+
+/// Runs `call` until it succeeds, fails for good, or its class's time runs out.
+pub async fn retry<T, F, Fut>(policy: &RetryPolicy, mut call: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut delay = policy.first_delay;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) => {
+                let budget = match error.class {
+                    ErrorClass::Transient | ErrorClass::NotYetVisible => policy.transient,
+                    ErrorClass::DependencyViolation => policy.dependencies,
+                    _ => return Err(error),
+                };
+                if started.elapsed() + delay > budget {
+                    return Err(error);
+                }
+                tracing::debug!(
+                    "{} for {}: {}; retrying in {:?}",
+                    error.operation,
+                    error.resource,
+                    error.message,
+                    delay
+                );
+                tokio::time::sleep(jitter(delay)).await;
+                delay = (delay * 2).min(policy.max_delay);
+            }
+        }
+    }
+}

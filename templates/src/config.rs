@@ -1,0 +1,476 @@
+//! What a node is told at launch, and the checks those values pass before
+//! they are written into a shell script and YAML.
+//!
+//! The values come from a validated cluster spec, but this crate renders
+//! them into code that runs as root on every node, so it checks them again
+//! at its own boundary: a value that would break the script's quoting, a
+//! kubelet flag or a URL is refused here with the setting's name, instead of
+//! failing on a node ten minutes after launch.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use skiff_api::{Cni, InstanceGroupRole, KubernetesVersion, OsFamily, Taint};
+
+use crate::error::TemplateError;
+
+/// Everything non-secret a node needs to become part of its cluster. It is
+/// rendered into the instance's user-data, which anyone allowed
+/// `ec2:DescribeInstanceAttribute` can read, so it must never hold a secret:
+/// the node reads those from the state store at boot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeBootstrap {
+    /// The cluster's name, e.g. `c1.example.com`.
+    pub cluster_name: String,
+    /// The instance group the node belongs to, e.g. `nodes-us-east-1a`.
+    pub instance_group: String,
+    /// What the node does.
+    pub role: InstanceGroupRole,
+    /// The image's operating-system family, which picks apt or dnf.
+    pub os_family: OsFamily,
+    /// The exact Kubernetes release to install.
+    pub kubernetes_version: KubernetesVersion,
+    /// The host clients use for the API: `api.c1.example.com`, or the load
+    /// balancer's DNS name for gossip clusters (`*.k8s.local`).
+    pub api_endpoint: String,
+    /// The API port clients use: 443 on the load balancer, which forwards to
+    /// 6443 on the control-plane nodes.
+    pub api_port: u16,
+    /// Extra names in the API server's certificate (the API name and the load
+    /// balancer's DNS name); `api_endpoint` is always included.
+    pub api_cert_sans: Vec<String>,
+    /// The pod address range, e.g. `100.96.0.0/11`.
+    pub pod_cidr: String,
+    /// The service address range, e.g. `10.96.0.0/12`.
+    pub service_cidr: String,
+    /// The cluster DNS service address, inside `service_cidr`.
+    pub cluster_dns: String,
+    /// The CNI plugin the first control-plane node installs.
+    pub cni: Cni,
+    /// Labels the node registers with (the group's `nodeLabels`).
+    pub node_labels: BTreeMap<String, String>,
+    /// Taints the node registers with (the group's `taints`).
+    pub taints: Vec<Taint>,
+    /// Where the node reads the cluster's secrets.
+    pub state_store: StateStoreLocation,
+}
+
+/// Where the cluster's objects live in S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateStoreLocation {
+    /// The bucket's name.
+    pub bucket: String,
+    /// The key prefix of this cluster, without a trailing slash, e.g.
+    /// `team-a/c1.example.com` (or `c1.example.com` when the store has no prefix).
+    pub cluster_prefix: String,
+    /// The bucket's region.
+    pub region: String,
+    /// A custom S3 endpoint such as `http://127.0.0.1:5123`; `None` means
+    /// `https://s3.<region>.amazonaws.com`.
+    pub endpoint: Option<String>,
+    /// Path-style addressing (always true with a custom endpoint).
+    pub path_style: bool,
+}
+
+impl StateStoreLocation {
+    /// The URL of the cluster's folder, without a trailing slash: the object
+    /// `pki/ca.crt` is at `<url>/pki/ca.crt`.
+    ///
+    /// Virtual-hosted addressing is used unless asked otherwise, except for
+    /// bucket names with dots: their virtual host would not match the
+    /// `*.s3.<region>.amazonaws.com` certificate.
+    pub fn cluster_url(&self) -> Result<String, TemplateError> {
+        self.validate()?;
+        let prefix = encode_key(&self.cluster_prefix);
+        if let Some(endpoint) = &self.endpoint {
+            let endpoint = endpoint.trim_end_matches('/');
+            return Ok(format!("{endpoint}/{}/{prefix}", self.bucket));
+        }
+        let domain = if self.region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        if self.path_style || self.bucket.contains('.') {
+            Ok(format!(
+                "https://s3.{}.{domain}/{}/{prefix}",
+                self.region, self.bucket
+            ))
+        } else {
+            Ok(format!(
+                "https://{}.s3.{}.{domain}/{prefix}",
+                self.bucket, self.region
+            ))
+        }
+    }
+
+    /// `s3://<bucket>/<prefix>`, for messages that tell an operator where to look.
+    pub fn display_url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.cluster_prefix)
+    }
+
+    fn validate(&self) -> Result<(), TemplateError> {
+        let bucket = &self.bucket;
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket.bytes().all(|byte| {
+                byte.is_ascii_lowercase() || byte.is_ascii_digit() || b".-".contains(&byte)
+            })
+            && !bucket.starts_with(['.', '-'])
+            && !bucket.ends_with(['.', '-']);
+        if !bucket_ok {
+            return Err(TemplateError::invalid(
+                "state_store.bucket",
+                bucket,
+                "an S3 bucket name has 3 to 63 lowercase letters, digits, dots and hyphens",
+            ));
+        }
+        let region_ok = !self.region.is_empty()
+            && self
+                .region
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+        if !region_ok {
+            return Err(TemplateError::invalid(
+                "state_store.region",
+                &self.region,
+                "expected an AWS region such as us-east-1",
+            ));
+        }
+        let prefix = &self.cluster_prefix;
+        if prefix.is_empty()
+            || prefix.starts_with('/')
+            || prefix.ends_with('/')
+            || prefix.contains("//")
+            || prefix.chars().any(char::is_control)
+        {
+            return Err(TemplateError::invalid(
+                "state_store.cluster_prefix",
+                prefix,
+                "expected a key prefix such as team-a/c1.example.com: not empty, \
+                 no leading, trailing or doubled slash",
+            ));
+        }
+        if let Some(endpoint) = &self.endpoint {
+            let scheme_ok = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+            if !scheme_ok || endpoint.contains(['?', '#']) || endpoint.contains(char::is_whitespace)
+            {
+                return Err(TemplateError::invalid(
+                    "state_store.endpoint",
+                    endpoint,
+                    "expected an http:// or https:// URL without query, such as http://127.0.0.1:5123",
+                ));
+            }
+            if !self.path_style {
+                return Err(TemplateError::invalid(
+                    "state_store.path_style",
+                    "false",
+                    "a custom S3 endpoint is addressed path-style; set path_style to true",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Percent-encodes an object key the way S3 signs it: every byte except
+/// unreserved characters and `/`.
+fn encode_key(key: &str) -> String {
+    let mut encoded = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+impl NodeBootstrap {
+    /// Checks every value before it is rendered into the node's script and
+    /// configuration files.
+    pub fn validate(&self) -> Result<(), TemplateError> {
+        if !self.kubernetes_version.is_supported() {
+            return Err(TemplateError::UnsupportedVersion {
+                version: self.kubernetes_version,
+                supported: KubernetesVersion::supported_range(),
+            });
+        }
+        if !is_dns_name(&self.cluster_name) {
+            return Err(TemplateError::invalid(
+                "cluster_name",
+                &self.cluster_name,
+                "expected a DNS name such as c1.example.com",
+            ));
+        }
+        if let Err(problem) = check_label_value(&self.instance_group) {
+            return Err(TemplateError::invalid(
+                "instance_group",
+                &self.instance_group,
+                format!("the name becomes the node label {INSTANCE_GROUP_LABEL}, so {problem}"),
+            ));
+        }
+        if !is_host(&self.api_endpoint) {
+            return Err(TemplateError::invalid(
+                "api_endpoint",
+                &self.api_endpoint,
+                "expected a DNS name or IPv4 address without scheme or port, such as api.c1.example.com",
+            ));
+        }
+        if self.api_port == 0 {
+            return Err(TemplateError::invalid(
+                "api_port",
+                "0",
+                "expected the load balancer's listener port, usually 443",
+            ));
+        }
+        for name in &self.api_cert_sans {
+            let wildcard_free = name.strip_prefix("*.").unwrap_or(name);
+            if !is_host(wildcard_free) && name.parse::<IpAddr>().is_err() {
+                return Err(TemplateError::invalid(
+                    "api_cert_sans",
+                    name,
+                    "every extra certificate name must be a DNS name or an IP address",
+                ));
+            }
+        }
+        check_cidr("pod_cidr", &self.pod_cidr)?;
+        check_cidr("service_cidr", &self.service_cidr)?;
+        if self.cluster_dns.parse::<IpAddr>().is_err() {
+            return Err(TemplateError::invalid(
+                "cluster_dns",
+                &self.cluster_dns,
+                "expected an IP address inside the service range, such as 10.96.0.10",
+            ));
+        }
+        for (key, value) in &self.node_labels {
+            check_label_key(key).map_err(|problem| {
+                TemplateError::invalid("node_labels", key, format!("label key: {problem}"))
+            })?;
+            check_label_value(value).map_err(|problem| {
+                TemplateError::invalid(
+                    format!("node_labels.{key}"),
+                    value,
+                    format!("label value: {problem}"),
+                )
+            })?;
+        }
+        for taint in &self.taints {
+            let text = taint.to_string();
+            check_label_key(&taint.key).map_err(|problem| {
+                TemplateError::invalid("taints", &text, format!("taint key: {problem}"))
+            })?;
+            check_label_value(&taint.value).map_err(|problem| {
+                TemplateError::invalid("taints", &text, format!("taint value: {problem}"))
+            })?;
+            if !matches!(
+                taint.effect.as_str(),
+                "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+            ) {
+                return Err(TemplateError::invalid(
+                    "taints",
+                    &text,
+                    "the effect must be NoSchedule, PreferNoSchedule or NoExecute",
+                ));
+            }
+        }
+        self.state_store.validate()
+    }
+}
+
+/// The label every node carries so that tools find the nodes of a group.
+pub const INSTANCE_GROUP_LABEL: &str = "skiff.dev/instance-group";
+
+fn is_dns_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|part| {
+            !part.is_empty()
+                && part.len() <= 63
+                && part
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+/// A DNS name or an IPv4 address: something `host:port` can be built from.
+fn is_host(text: &str) -> bool {
+    is_dns_name(text) || text.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+fn check_cidr(setting: &str, text: &str) -> Result<(), TemplateError> {
+    let valid = text.split_once('/').is_some_and(|(address, length)| {
+        let Ok(address) = address.parse::<IpAddr>() else {
+            return false;
+        };
+        let longest = if address.is_ipv4() { 32 } else { 128 };
+        length.bytes().all(|byte| byte.is_ascii_digit())
+            && length.parse::<u8>().is_ok_and(|length| length <= longest)
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(TemplateError::invalid(
+            setting,
+            text,
+            "expected an address range such as 100.96.0.0/11",
+        ))
+    }
+}
+
+/// A Kubernetes label name segment: up to 63 characters, alphanumeric at both
+/// ends, `-`, `_` and `.` inside. Empty is allowed for values.
+fn check_label_value(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    let valid = text.len() <= 63
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-_.".contains(&byte))
+        && text.starts_with(|character: char| character.is_ascii_alphanumeric())
+        && text.ends_with(|character: char| character.is_ascii_alphanumeric());
+    if valid {
+        Ok(())
+    } else {
+        Err("it must be at most 63 letters, digits, '-', '_' or '.', \
+             beginning and ending with a letter or digit"
+            .to_string())
+    }
+}
+
+/// A Kubernetes label key: an optional DNS-name prefix and `/`, then a name.
+fn check_label_key(text: &str) -> Result<(), String> {
+    let name = match text.split_once('/') {
+        Some((prefix, name)) => {
+            if !is_dns_name(prefix) {
+                return Err(format!("the prefix {prefix:?} must be a DNS name"));
+            }
+            name
+        }
+        None => text,
+    };
+    if name.is_empty() {
+        return Err("the name part must not be empty".to_string());
+    }
+    check_label_value(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> StateStoreLocation {
+        StateStoreLocation {
+            bucket: "skiff-state".to_string(),
+            cluster_prefix: "team-a/c1.example.com".to_string(),
+            region: "eu-west-1".to_string(),
+            endpoint: None,
+            path_style: false,
+        }
+    }
+
+    #[test]
+    fn virtual_hosted_url_by_default() {
+        assert_eq!(
+            store().cluster_url().expect("valid"),
+            "https://skiff-state.s3.eu-west-1.amazonaws.com/team-a/c1.example.com"
+        );
+    }
+
+    #[test]
+    fn path_style_for_dotted_buckets_and_when_asked() {
+        let dotted = StateStoreLocation {
+            bucket: "state.example.com".to_string(),
+            ..store()
+        };
+        assert_eq!(
+            dotted.cluster_url().expect("valid"),
+            "https://s3.eu-west-1.amazonaws.com/state.example.com/team-a/c1.example.com"
+        );
+        let asked = StateStoreLocation {
+            path_style: true,
+            ..store()
+        };
+        assert!(asked
+            .cluster_url()
+            .expect("valid")
+            .starts_with("https://s3.eu-west-1.amazonaws.com/skiff-state/"));
+    }
+
+    #[test]
+    fn custom_endpoint_is_path_style_and_requires_it() {
+        let local = StateStoreLocation {
+            endpoint: Some("http://127.0.0.1:5123/".to_string()),
+            path_style: true,
+            ..store()
+        };
+        assert_eq!(
+            local.cluster_url().expect("valid"),
+            "http://127.0.0.1:5123/skiff-state/team-a/c1.example.com"
+        );
+        let virtual_hosted = StateStoreLocation {
+            path_style: false,
+            ..local
+        };
+        let error = virtual_hosted.cluster_url().expect_err("refused");
+        assert!(
+            error.to_string().contains("state_store.path_style"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn china_regions_use_their_own_domain() {
+        let china = StateStoreLocation {
+            region: "cn-north-1".to_string(),
+            ..store()
+        };
+        assert_eq!(
+            china.cluster_url().expect("valid"),
+            "https://skiff-state.s3.cn-north-1.amazonaws.com.cn/team-a/c1.example.com"
+        );
+    }
+
+    #[test]
+    fn keys_are_percent_encoded_except_unreserved_and_slash() {
+        assert_eq!(encode_key("a b/c+d~e_f.g-h"), "a%20b/c%2Bd~e_f.g-h");
+    }
+
+    #[test]
+    fn bad_prefixes_are_refused_by_name() {
+        for prefix in ["", "/c1", "c1/", "a//b"] {
+            let location = StateStoreLocation {
+                cluster_prefix: prefix.to_string(),
+                ..store()
+            };
+            let error = location.cluster_url().expect_err(prefix);
+            assert!(error.to_string().contains("cluster_prefix"), "{error}");
+        }
+    }
+
+    #[test]
+    fn label_rules() {
+        assert!(check_label_key("skiff.dev/instance-group").is_ok());
+        assert!(check_label_key("role").is_ok());
+        assert!(check_label_key("bad key").is_err());
+        assert!(check_label_key("a,b").is_err());
+        assert!(check_label_key("prefix/").is_err());
+        assert!(check_label_value("").is_ok());
+        assert!(check_label_value("gpu-a100").is_ok());
+        assert!(check_label_value("a=b").is_err());
+        assert!(check_label_value("-edge").is_err());
+        assert!(check_label_value(&"x".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn cidr_rules() {
+        assert!(check_cidr("pod_cidr", "100.96.0.0/11").is_ok());
+        assert!(check_cidr("pod_cidr", "fd00::/48").is_ok());
+        assert!(check_cidr("pod_cidr", "10.0.0.0/33").is_err());
+        assert!(check_cidr("pod_cidr", "10.0.0.0").is_err());
+        assert!(check_cidr("pod_cidr", "10.0.0.0/+8").is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! Where the bootstrap puts things on a node.
+//!
+//! Operators debugging a node, and tools that check on one (for example a
+//! rolling update waiting for the marker), need these paths; they are
+//! rendered into the script from here so the two cannot drift.
+
+/// The bootstrap script cloud-init runs once.
+pub const BOOTSTRAP_SCRIPT: &str = "/usr/local/sbin/skiff-bootstrap";
+/// The bootstrap's progress log (mode 0600; never holds a secret).
+pub const BOOTSTRAP_LOG: &str = "/var/log/skiff-bootstrap.log";
+/// Exists once the node has joined (or initialized) the cluster; a re-run
+/// of the script then does nothing.
+pub const BOOTSTRAPPED_MARKER: &str = "/var/lib/skiff/bootstrapped";
+/// The kubeadm `init` configuration with placeholders for the token.
+pub const KUBEADM_INIT_TEMPLATE: &str = "/etc/skiff/kubeadm-init.yaml.template";
+/// The kubeadm `join` configuration with placeholders for the token and CA hash.
+pub const KUBEADM_JOIN_TEMPLATE: &str = "/etc/skiff/kubeadm-join.yaml.template";
+/// Run on power-off of a control-plane node to leave etcd.
+pub const LEAVE_ETCD_SCRIPT: &str = "/usr/local/sbin/skiff-leave-etcd";
+/// The systemd unit whose stop runs [`LEAVE_ETCD_SCRIPT`].
+pub const LEAVE_ETCD_UNIT: &str = "/etc/systemd/system/skiff-leave-etcd.service";
+/// Kernel modules loaded at every boot.
+pub const MODULES_LOAD: &str = "/etc/modules-load.d/k8s.conf";
+/// Kernel parameters applied at every boot.
+pub const SYSCTL: &str = "/etc/sysctl.d/k8s.conf";

@@ -1,0 +1,506 @@
+//! Rendering: builds the one context every template sees and runs minijinja.
+//!
+//! All decisions are made here, in Rust, where they are typed and unit
+//! tested (which taints a control-plane node gets, the S3 URL, the package
+//! repository); the templates only lay the values out. Two filters do all
+//! quoting, so no value can break out of the shell script or the YAML:
+//! `shell` (single-quoted shell word) and `yaml` (double-quoted scalar).
+//!
+//! Determinism matters: user-data is part of the launch template, and any
+//! byte that changes rolls every instance of the group. The context holds
+//! no time, no randomness and no map with unspecified order.
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+use skiff_api::{InstanceGroupRole, OsFamily, Taint};
+
+use crate::cni::{self, CniRelease};
+use crate::config::{NodeBootstrap, INSTANCE_GROUP_LABEL};
+use crate::error::TemplateError;
+use crate::paths;
+use crate::state_store;
+use crate::NodeFile;
+
+/// Every template, embedded at build time, by file name under `templates/templates/`.
+const TEMPLATES: [(&str, &str); 10] = [
+    (
+        "cloud-config.yaml.j2",
+        include_str!("../templates/cloud-config.yaml.j2"),
+    ),
+    (
+        "bastion-cloud-config.yaml.j2",
+        include_str!("../templates/bastion-cloud-config.yaml.j2"),
+    ),
+    (
+        "bootstrap.sh.j2",
+        include_str!("../templates/bootstrap.sh.j2"),
+    ),
+    (
+        "kubeadm-init.yaml.j2",
+        include_str!("../templates/kubeadm-init.yaml.j2"),
+    ),
+    (
+        "kubeadm-join.yaml.j2",
+        include_str!("../templates/kubeadm-join.yaml.j2"),
+    ),
+    (
+        "node-registration.yaml.j2",
+        include_str!("../templates/node-registration.yaml.j2"),
+    ),
+    (
+        "skiff-leave-etcd.service.j2",
+        include_str!("../templates/skiff-leave-etcd.service.j2"),
+    ),
+    (
+        "skiff-leave-etcd.sh.j2",
+        include_str!("../templates/skiff-leave-etcd.sh.j2"),
+    ),
+    (
+        "modules-load-k8s.conf.j2",
+        include_str!("../templates/modules-load-k8s.conf.j2"),
+    ),
+    (
+        "sysctl-k8s.conf.j2",
+        include_str!("../templates/sysctl-k8s.conf.j2"),
+    ),
+];
+
+/// The taint kubeadm puts on control-plane nodes by default. Listing taints
+/// explicitly replaces kubeadm's default, so skiff adds it back.
+const CONTROL_PLANE_TAINT_KEY: &str = "node-role.kubernetes.io/control-plane";
+
+/// Where the bootstrap token goes in the kubeadm templates; the node replaces it.
+pub(crate) const TOKEN_PLACEHOLDER: &str = "@SKIFF_BOOTSTRAP_TOKEN@";
+/// Where the CA public-key hash goes in the join template; the node replaces it.
+pub(crate) const CA_CERT_HASH_PLACEHOLDER: &str = "@SKIFF_CA_CERT_HASH@";
+
+/// The values every template sees.
+#[derive(Debug, Serialize)]
+struct Context {
+    cluster_name: String,
+    instance_group: String,
+    control_plane: bool,
+    role: &'static str,
+    os_family: &'static str,
+    kubernetes_version: String,
+    package_repository: String,
+    pause_image: &'static str,
+    kubeadm_api_version: &'static str,
+    kubeadm_v1beta4: bool,
+    api_server: String,
+    api_cert_sans: Vec<String>,
+    pod_cidr: String,
+    service_cidr: String,
+    cluster_dns: String,
+    node_labels: String,
+    taints: Vec<TaintView>,
+    state_store: String,
+    state_store_url: String,
+    state_store_region: String,
+    keys: Keys,
+    control_plane_pki: Vec<PkiView>,
+    cni: CniView,
+    paths: Paths,
+    token_placeholder: &'static str,
+    ca_cert_hash_placeholder: &'static str,
+    /// The files of the node, filled in only for the cloud-config wrapper.
+    files: Vec<UserDataFile>,
+}
+
+/// A `write_files` entry as it appears in the user-data.
+#[derive(Debug, Serialize)]
+struct UserDataFile {
+    path: &'static str,
+    permissions: &'static str,
+    /// `gz+b64` for compressed content, none for plain text.
+    encoding: Option<&'static str>,
+    content: String,
+}
+
+#[derive(Debug, Serialize)]
+struct TaintView {
+    key: String,
+    value: String,
+    effect: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Keys {
+    ca_certificate: &'static str,
+    bootstrap_token: &'static str,
+    init_lock: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct PkiView {
+    key: &'static str,
+    path: &'static str,
+    mode: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct CniView {
+    name: String,
+    version: &'static str,
+    download_url: String,
+    sha256: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Paths {
+    bootstrap_script: &'static str,
+    log: &'static str,
+    bootstrapped_marker: &'static str,
+    kubeadm_init_template: &'static str,
+    kubeadm_join_template: &'static str,
+    leave_etcd_script: &'static str,
+    leave_etcd_unit: &'static str,
+}
+
+/// The files cloud-init writes on a node, in the order it writes them.
+pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, TemplateError> {
+    if config.role == InstanceGroupRole::Bastion {
+        config.validate()?;
+        return Ok(Vec::new());
+    }
+    let context = context(config, &cni::release(config.cni))?;
+    let environment = environment()?;
+    let render = |template: &str| render(&environment, template, &context);
+    let mut files = vec![
+        NodeFile {
+            path: paths::MODULES_LOAD,
+            permissions: "0644",
+            content: render("modules-load-k8s.conf.j2")?,
+        },
+        NodeFile {
+            path: paths::SYSCTL,
+            permissions: "0644",
+            content: render("sysctl-k8s.conf.j2")?,
+        },
+    ];
+    if context.control_plane {
+        files.push(NodeFile {
+            path: paths::KUBEADM_INIT_TEMPLATE,
+            permissions: "0600",
+            content: render("kubeadm-init.yaml.j2")?,
+        });
+    }
+    files.push(NodeFile {
+        path: paths::KUBEADM_JOIN_TEMPLATE,
+        permissions: "0600",
+        content: render("kubeadm-join.yaml.j2")?,
+    });
+    if context.control_plane {
+        files.push(NodeFile {
+            path: paths::LEAVE_ETCD_SCRIPT,
+            permissions: "0755",
+            content: render("skiff-leave-etcd.sh.j2")?,
+        });
+        files.push(NodeFile {
+            path: paths::LEAVE_ETCD_UNIT,
+            permissions: "0644",
+            content: render("skiff-leave-etcd.service.j2")?,
+        });
+    }
+    files.push(NodeFile {
+        path: paths::BOOTSTRAP_SCRIPT,
+        permissions: "0755",
+        content: render("bootstrap.sh.j2")?,
+    });
+    Ok(files)
+}
+
+/// The complete user-data of a node.
+pub(crate) fn user_data(config: &NodeBootstrap) -> Result<String, TemplateError> {
+    let environment = environment()?;
+    if config.role == InstanceGroupRole::Bastion {
+        config.validate()?;
+        let bastion = minijinja::context! {
+            cluster_name => &config.cluster_name,
+            instance_group => &config.instance_group,
+        };
+        return render(&environment, "bastion-cloud-config.yaml.j2", &bastion);
+    }
+    let mut context = context(config, &cni::release(config.cni))?;
+    for file in node_files(config)? {
+        let compressed = COMPRESSED_FILES.contains(&file.path);
+        context.files.push(UserDataFile {
+            path: file.path,
+            permissions: file.permissions,
+            encoding: compressed.then_some("gz+b64"),
+            content: if compressed {
+                gzip_base64(&file.content)?
+            } else {
+                file.content
+            },
+        });
+    }
+    render(&environment, "cloud-config.yaml.j2", &context)
+}
+
+/// Files written gzip-compressed and base64-encoded (cloud-init decodes them).
+///
+/// EC2 refuses user-data over 16 KB; plain, a control-plane node's files
+/// take about 22 KB. The large files (the script, and the kubeadm templates
+/// that grow with labels, taints and names) are compressed; the small system
+/// files stay readable. [`crate::node_files`] gives every file in plain text.
+const COMPRESSED_FILES: [&str; 3] = [
+    paths::KUBEADM_INIT_TEMPLATE,
+    paths::KUBEADM_JOIN_TEMPLATE,
+    paths::BOOTSTRAP_SCRIPT,
+];
+
+/// Gzip (no file name, modification time 0, so the bytes depend on the text
+/// alone) then base64.
+fn gzip_base64(text: &str) -> Result<String, TemplateError> {
+    use base64::Engine;
+    use std::io::Write;
+
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), flate2::Compression::best());
+    encoder
+        .write_all(text.as_bytes())
+        .map_err(|source| TemplateError::Compress { source })?;
+    let compressed = encoder
+        .finish()
+        .map_err(|source| TemplateError::Compress { source })?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(compressed))
+}
+
+fn environment() -> Result<Environment<'static>, TemplateError> {
+    let mut environment = Environment::new();
+    environment.set_undefined_behavior(UndefinedBehavior::Strict);
+    environment.set_trim_blocks(true);
+    environment.set_lstrip_blocks(true);
+    environment.set_keep_trailing_newline(true);
+    // Quoting is explicit through the two filters; HTML or JSON escaping
+    // picked from a file name would corrupt scripts.
+    environment.set_auto_escape_callback(|_| AutoEscape::None);
+    environment.add_filter("shell", shell_quote);
+    environment.add_filter("yaml", yaml_string);
+    for (name, source) in TEMPLATES {
+        environment
+            .add_template(name, source)
+            .map_err(|source| TemplateError::Render {
+                template: name.to_string(),
+                source,
+            })?;
+    }
+    Ok(environment)
+}
+
+fn render<S: Serialize>(
+    environment: &Environment<'static>,
+    template: &str,
+    context: &S,
+) -> Result<String, TemplateError> {
+    environment
+        .get_template(template)
+        .and_then(|loaded| loaded.render(context))
+        .map_err(|source| TemplateError::Render {
+            template: template.to_string(),
+            source,
+        })
+}
+
+fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, TemplateError> {
+    config.validate()?;
+    let control_plane = config.role == InstanceGroupRole::ControlPlane;
+    let version = config.kubernetes_version;
+    let package_format = match config.os_family {
+        OsFamily::Debian => "deb",
+        OsFamily::Rhel => "rpm",
+    };
+
+    let mut api_cert_sans = vec![config.api_endpoint.clone()];
+    for name in &config.api_cert_sans {
+        if !api_cert_sans.contains(name) {
+            api_cert_sans.push(name.clone());
+        }
+    }
+
+    let mut labels = config.node_labels.clone();
+    labels.insert(
+        INSTANCE_GROUP_LABEL.to_string(),
+        config.instance_group.clone(),
+    );
+    let node_labels = labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(",");
+
+    Ok(Context {
+        cluster_name: config.cluster_name.clone(),
+        instance_group: config.instance_group.clone(),
+        control_plane,
+        role: if control_plane {
+            "control-plane"
+        } else {
+            "worker"
+        },
+        os_family: match config.os_family {
+            OsFamily::Debian => "debian",
+            OsFamily::Rhel => "rhel",
+        },
+        kubernetes_version: version.to_string(),
+        package_repository: format!(
+            "https://pkgs.k8s.io/core:/stable:/{}/{package_format}",
+            version.package_channel()
+        ),
+        pause_image: version.pause_image(),
+        kubeadm_api_version: version.kubeadm_api_version(),
+        kubeadm_v1beta4: version.kubeadm_api_version().ends_with("/v1beta4"),
+        api_server: format!("{}:{}", config.api_endpoint, config.api_port),
+        api_cert_sans,
+        pod_cidr: config.pod_cidr.clone(),
+        service_cidr: config.service_cidr.clone(),
+        cluster_dns: config.cluster_dns.clone(),
+        node_labels,
+        taints: registered_taints(config.role, &config.taints),
+        state_store: config.state_store.display_url(),
+        state_store_url: config.state_store.cluster_url()?,
+        state_store_region: config.state_store.region.clone(),
+        keys: Keys {
+            ca_certificate: state_store::CA_CERTIFICATE,
+            bootstrap_token: state_store::BOOTSTRAP_TOKEN,
+            init_lock: state_store::INIT_LOCK,
+        },
+        control_plane_pki: state_store::CONTROL_PLANE_PKI
+            .iter()
+            .map(|file| PkiView {
+                key: file.key,
+                path: file.path,
+                mode: file.mode,
+            })
+            .collect(),
+        cni: CniView {
+            name: release.cni.to_string(),
+            version: release.version,
+            download_url: release.download_url.clone(),
+            sha256: release.sha256,
+        },
+        paths: Paths {
+            bootstrap_script: paths::BOOTSTRAP_SCRIPT,
+            log: paths::BOOTSTRAP_LOG,
+            bootstrapped_marker: paths::BOOTSTRAPPED_MARKER,
+            kubeadm_init_template: paths::KUBEADM_INIT_TEMPLATE,
+            kubeadm_join_template: paths::KUBEADM_JOIN_TEMPLATE,
+            leave_etcd_script: paths::LEAVE_ETCD_SCRIPT,
+            leave_etcd_unit: paths::LEAVE_ETCD_UNIT,
+        },
+        token_placeholder: TOKEN_PLACEHOLDER,
+        ca_cert_hash_placeholder: CA_CERT_HASH_PLACEHOLDER,
+        files: Vec::new(),
+    })
+}
+
+/// The taints a node registers with: the group's, plus kubeadm's
+/// control-plane taint on control-plane nodes (giving kubeadm an explicit
+/// list replaces its default, so the default must be listed too).
+fn registered_taints(role: InstanceGroupRole, group_taints: &[Taint]) -> Vec<TaintView> {
+    let mut taints = Vec::new();
+    let group_has_default = group_taints
+        .iter()
+        .any(|taint| taint.key == CONTROL_PLANE_TAINT_KEY && taint.effect == "NoSchedule");
+    if role == InstanceGroupRole::ControlPlane && !group_has_default {
+        taints.push(TaintView {
+            key: CONTROL_PLANE_TAINT_KEY.to_string(),
+            value: String::new(),
+            effect: "NoSchedule".to_string(),
+        });
+    }
+    taints.extend(group_taints.iter().map(|taint| TaintView {
+        key: taint.key.clone(),
+        value: taint.value.clone(),
+        effect: taint.effect.clone(),
+    }));
+    taints
+}
+
+/// A single-quoted shell word: nothing inside is expanded.
+fn shell_quote(value: String) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// A double-quoted YAML scalar (JSON string syntax, which YAML accepts).
+fn yaml_string(value: String) -> String {
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for character in value.chars() {
+        match character {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            character if character.is_control() => {
+                quoted.push_str(&format!("\\u{:04x}", u32::from(character)));
+            }
+            character => quoted.push(character),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_survives_quotes_and_expansions() {
+        assert_eq!(shell_quote("plain".to_string()), "'plain'");
+        assert_eq!(shell_quote("it's $HOME".to_string()), r"'it'\''s $HOME'");
+    }
+
+    #[test]
+    fn yaml_string_escapes_quotes_backslashes_and_controls() {
+        assert_eq!(yaml_string(r#"a"b\c"#.to_string()), r#""a\"b\\c""#);
+        assert_eq!(
+            yaml_string("line\nbreak".to_string()),
+            r#""line\u000abreak""#
+        );
+    }
+
+    #[test]
+    fn control_plane_keeps_default_taint_once() {
+        let group: Taint = "dedicated=infra:NoExecute".parse().expect("taint");
+        let taints = registered_taints(InstanceGroupRole::ControlPlane, &[group]);
+        let keys: Vec<&str> = taints.iter().map(|taint| taint.key.as_str()).collect();
+        assert_eq!(keys, vec![CONTROL_PLANE_TAINT_KEY, "dedicated"]);
+
+        let explicit: Taint = "node-role.kubernetes.io/control-plane:NoSchedule"
+            .parse()
+            .expect("taint");
+        let taints = registered_taints(InstanceGroupRole::ControlPlane, &[explicit]);
+        assert_eq!(taints.len(), 1);
+    }
+
+    #[test]
+    fn workers_get_only_their_group_taints() {
+        assert!(registered_taints(InstanceGroupRole::Node, &[]).is_empty());
+    }
+
+    #[test]
+    fn pinned_manifest_checksum_is_verified_on_the_node() {
+        let config = crate::tests::example(InstanceGroupRole::ControlPlane, OsFamily::Debian);
+        let mut pinned = cni::release(skiff_api::Cni::Calico);
+        pinned.sha256 = Some("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+        let context = context(
+            &NodeBootstrap {
+                cni: skiff_api::Cni::Calico,
+                ..config
+            },
+            &pinned,
+        )
+        .expect("context");
+        let environment = environment().expect("environment");
+        let script = render(&environment, "bootstrap.sh.j2", &context).expect("script");
+        assert!(
+            script.contains(
+                "verify_sha256 \"$manifest\" '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'"
+            ),
+            "{script}"
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The state-store objects a booting node reads or writes, relative to the
+//! cluster's prefix.
+//!
+//! This is the contract between three places that must agree: the state
+//! crate writes these objects, the providers crate grants each node role
+//! access to exactly these keys, and the bootstrap script reads them. Keeping
+//! the names here (and rendering the script from them) means a rename
+//! cannot silently leave one of the three behind.
+
+use skiff_api::InstanceGroupRole;
+
+/// The cluster CA certificate (PEM). Workers hash it to pin the API server.
+pub const CA_CERTIFICATE: &str = "pki/ca.crt";
+/// The cluster CA private key (PEM).
+pub const CA_KEY: &str = "pki/ca.key";
+/// The etcd CA certificate (PEM).
+pub const ETCD_CA_CERTIFICATE: &str = "pki/etcd-ca.crt";
+/// The etcd CA private key (PEM).
+pub const ETCD_CA_KEY: &str = "pki/etcd-ca.key";
+/// The front-proxy CA certificate (PEM).
+pub const FRONT_PROXY_CA_CERTIFICATE: &str = "pki/front-proxy-ca.crt";
+/// The front-proxy CA private key (PEM).
+pub const FRONT_PROXY_CA_KEY: &str = "pki/front-proxy-ca.key";
+/// The service-account signing key (PEM).
+pub const SERVICE_ACCOUNT_KEY: &str = "pki/sa.key";
+/// The service-account verification key (PEM).
+pub const SERVICE_ACCOUNT_PUBLIC_KEY: &str = "pki/sa.pub";
+/// The kubeadm bootstrap token, one line such as `abcdef.0123456789abcdef`.
+pub const BOOTSTRAP_TOKEN: &str = "secrets/bootstrap-token";
+/// Created (never overwritten) by the one control-plane instance that runs
+/// `kubeadm init`; holds that instance's ID.
+pub const INIT_LOCK: &str = "bootstrap/init-lock";
+
+/// One piece of shared control-plane key material and where kubeadm expects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PkiFile {
+    /// The object key under the cluster prefix.
+    pub key: &'static str,
+    /// The absolute path on the node.
+    pub path: &'static str,
+    /// The file mode: 0600 for private keys, 0644 for certificates and public keys.
+    pub mode: &'static str,
+}
+
+/// The key material every control-plane node places in `/etc/kubernetes/pki`
+/// before `kubeadm init` or `kubeadm join --control-plane`, so that every
+/// member of the control plane uses skiff's CAs (kubeadm's "manual
+/// certificate distribution").
+pub const CONTROL_PLANE_PKI: [PkiFile; 8] = [
+    PkiFile {
+        key: CA_CERTIFICATE,
+        path: "/etc/kubernetes/pki/ca.crt",
+        mode: "0644",
+    },
+    PkiFile {
+        key: CA_KEY,
+        path: "/etc/kubernetes/pki/ca.key",
+        mode: "0600",
+    },
+    PkiFile {
+        key: ETCD_CA_CERTIFICATE,
+        path: "/etc/kubernetes/pki/etcd/ca.crt",
+        mode: "0644",
+    },
+    PkiFile {
+        key: ETCD_CA_KEY,
+        path: "/etc/kubernetes/pki/etcd/ca.key",
+        mode: "0600",
+    },
+    PkiFile {
+        key: FRONT_PROXY_CA_CERTIFICATE,
+        path: "/etc/kubernetes/pki/front-proxy-ca.crt",
+        mode: "0644",
+    },
+    PkiFile {
+        key: FRONT_PROXY_CA_KEY,
+        path: "/etc/kubernetes/pki/front-proxy-ca.key",
+        mode: "0600",
+    },
+    PkiFile {
+        key: SERVICE_ACCOUNT_KEY,
+        path: "/etc/kubernetes/pki/sa.key",
+        mode: "0600",
+    },
+    PkiFile {
+        key: SERVICE_ACCOUNT_PUBLIC_KEY,
+        path: "/etc/kubernetes/pki/sa.pub",
+        mode: "0644",
+    },
+];
+
+/// The objects a node of `role` reads (`s3:GetObject`); the IAM policy of the
+/// role should allow exactly these keys under the cluster prefix.
+pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
+    match role {
+        InstanceGroupRole::ControlPlane => CONTROL_PLANE_PKI
+            .iter()
+            .map(|file| file.key)
+            .chain([BOOTSTRAP_TOKEN, INIT_LOCK])
+            .collect(),
+        InstanceGroupRole::Node => vec![CA_CERTIFICATE, BOOTSTRAP_TOKEN],
+        InstanceGroupRole::Bastion => Vec::new(),
+    }
+}
+
+/// The objects a node of `role` writes (`s3:PutObject`): only the init lock,
+/// and only by control-plane nodes.
+pub fn objects_written_by(role: InstanceGroupRole) -> Vec<&'static str> {
+    match role {
+        InstanceGroupRole::ControlPlane => vec![INIT_LOCK],
+        InstanceGroupRole::Node | InstanceGroupRole::Bastion => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_read_no_private_key() {
+        let reads = objects_read_by(InstanceGroupRole::Node);
+        assert_eq!(reads, vec!["pki/ca.crt", "secrets/bootstrap-token"]);
+        assert!(objects_written_by(InstanceGroupRole::Node).is_empty());
+    }
+
+    #[test]
+    fn control_plane_reads_all_pki_and_writes_only_the_lock() {
+        let reads = objects_read_by(InstanceGroupRole::ControlPlane);
+        assert_eq!(reads.len(), 10);
+        assert!(reads.contains(&"pki/etcd-ca.key"));
+        assert_eq!(
+            objects_written_by(InstanceGroupRole::ControlPlane),
+            vec![INIT_LOCK]
+        );
+    }
+
+    #[test]
+    fn private_keys_are_owner_only() {
+        for file in CONTROL_PLANE_PKI {
+            let expected = if file.key.ends_with(".key") {
+                "0600"
+            } else {
+                "0644"
+            };
+            assert_eq!(file.mode, expected, "{}", file.key);
+        }
+    }
+}

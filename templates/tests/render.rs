@@ -1,0 +1,462 @@
+//! The rendered user-data as data: exact snapshots, determinism, size,
+//! secrecy, and the kubeadm configuration it carries.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_norway::Value;
+use skiff_api::{InstanceGroupRole, OsFamily, Taint};
+use skiff_templates::{
+    bootstrap_script, node_files, paths, render_user_data, NodeBootstrap, TemplateError,
+};
+use support::cloud_config::CloudConfig;
+use support::examples::{all_roles_and_families, example};
+
+/// EC2 refuses larger user-data (RunInstances, launch templates).
+const EC2_USER_DATA_LIMIT: usize = 16 * 1024;
+
+#[test]
+fn user_data_snapshots() {
+    for (name, config) in all_roles_and_families() {
+        let user_data = render_user_data(&config).expect("renders");
+        insta::assert_snapshot!(format!("user_data_{name}"), user_data);
+    }
+}
+
+/// The same files in plain text, so a reviewer can read what the compressed
+/// entries of the user-data hold.
+#[test]
+fn node_file_snapshots() {
+    for (name, config) in all_roles_and_families() {
+        if config.role == InstanceGroupRole::Bastion {
+            continue;
+        }
+        let mut text = String::new();
+        for file in node_files(&config).expect("renders") {
+            text.push_str(&format!(
+                "===== {} ({})\n{}",
+                file.path, file.permissions, file.content
+            ));
+        }
+        insta::assert_snapshot!(format!("node_files_{name}"), text);
+    }
+}
+
+#[test]
+fn rendering_is_deterministic_and_follows_the_version() {
+    for (name, config) in all_roles_and_families() {
+        let first = render_user_data(&config).expect("renders");
+        let second = render_user_data(&config.clone()).expect("renders");
+        assert_eq!(first, second, "{name}: two renders differ");
+
+        if config.role == InstanceGroupRole::Bastion {
+            continue;
+        }
+        let upgraded = NodeBootstrap {
+            kubernetes_version: "1.34.3".parse().expect("version"),
+            ..config.clone()
+        };
+        let changed = render_user_data(&upgraded).expect("renders");
+        assert_ne!(
+            first, changed,
+            "{name}: a new version must change the user-data"
+        );
+        let script = bootstrap_script(&upgraded)
+            .expect("renders")
+            .expect("script");
+        assert!(script.contains("readonly KUBERNETES_VERSION='1.34.3'"));
+    }
+}
+
+#[test]
+fn label_order_does_not_matter() {
+    let mut forward = example(InstanceGroupRole::Node, OsFamily::Debian);
+    let mut backward = forward.clone();
+    forward.node_labels = BTreeMap::new();
+    backward.node_labels = BTreeMap::new();
+    for (key, value) in [("a", "1"), ("b", "2"), ("c", "3")] {
+        forward
+            .node_labels
+            .insert(key.to_string(), value.to_string());
+    }
+    for (key, value) in [("c", "3"), ("b", "2"), ("a", "1")] {
+        backward
+            .node_labels
+            .insert(key.to_string(), value.to_string());
+    }
+    assert_eq!(
+        render_user_data(&forward).expect("renders"),
+        render_user_data(&backward).expect("renders")
+    );
+}
+
+#[test]
+fn user_data_fits_the_ec2_limit_even_for_a_large_group() {
+    for (name, mut config) in all_roles_and_families() {
+        for index in 0..30 {
+            config.node_labels.insert(
+                format!("example.com/label-number-{index:02}"),
+                format!("a-fairly-long-label-value-{index:02}"),
+            );
+        }
+        for index in 0..10 {
+            config.taints.push(Taint {
+                key: format!("example.com/taint-number-{index:02}"),
+                value: "a-fairly-long-taint-value".to_string(),
+                effect: "NoSchedule".to_string(),
+            });
+        }
+        for index in 0..10 {
+            config.api_cert_sans.push(format!(
+                "api-alias-{index:02}.a-long-subdomain.of-the-cluster.example.com"
+            ));
+        }
+        let size = render_user_data(&config).expect("renders").len();
+        eprintln!("{name}: {size} bytes of user-data");
+        assert!(
+            size < EC2_USER_DATA_LIMIT,
+            "{name}: {size} bytes of user-data; EC2 accepts at most {EC2_USER_DATA_LIMIT}"
+        );
+    }
+}
+
+#[test]
+fn user_data_holds_placeholders_not_secrets() {
+    for (name, config) in all_roles_and_families() {
+        let user_data = render_user_data(&config).expect("renders");
+        let mut everything = user_data.clone();
+        for file in CloudConfig::parse(&user_data).files {
+            everything.push_str(&file.content);
+        }
+        assert!(!everything.contains("PRIVATE KEY"), "{name}");
+        assert!(
+            find_token_like(&everything).is_none(),
+            "{name}: something shaped like a bootstrap token: {:?}",
+            find_token_like(&everything)
+        );
+        if config.role != InstanceGroupRole::Bastion {
+            let join = CloudConfig::parse(&user_data)
+                .file(paths::KUBEADM_JOIN_TEMPLATE)
+                .content
+                .clone();
+            assert!(
+                join.contains("token: \"@SKIFF_BOOTSTRAP_TOKEN@\""),
+                "{join}"
+            );
+            assert!(join.contains("- \"@SKIFF_CA_CERT_HASH@\""), "{join}");
+        }
+    }
+}
+
+/// A `[a-z0-9]{6}.[a-z0-9]{16}` run, the shape of a kubeadm token.
+fn find_token_like(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let token_character = |byte: u8| byte.is_ascii_lowercase() || byte.is_ascii_digit();
+    for start in 0..bytes.len().saturating_sub(22) {
+        let candidate = &bytes[start..start + 23];
+        let boundary_before = start == 0 || !token_character(bytes[start - 1]);
+        let boundary_after = bytes
+            .get(start + 23)
+            .is_none_or(|byte| !token_character(*byte));
+        if boundary_before
+            && boundary_after
+            && candidate[..6].iter().all(|byte| token_character(*byte))
+            && candidate[6] == b'.'
+            && candidate[7..].iter().all(|byte| token_character(*byte))
+        {
+            return Some(String::from_utf8_lossy(candidate).into_owned());
+        }
+    }
+    None
+}
+
+#[test]
+fn token_detector_detects_tokens() {
+    assert_eq!(
+        find_token_like("token: abcdef.0123456789abcdef\n").as_deref(),
+        Some("abcdef.0123456789abcdef")
+    );
+    assert_eq!(find_token_like("api.c1.example.com"), None);
+}
+
+#[test]
+fn compressed_entries_decode_to_the_node_files() {
+    for (name, config) in all_roles_and_families() {
+        let parsed = CloudConfig::parse(&render_user_data(&config).expect("renders"));
+        let files = node_files(&config).expect("renders");
+        assert_eq!(parsed.files.len(), files.len(), "{name}");
+        for (written, expected) in parsed.files.iter().zip(&files) {
+            assert_eq!(written.path, expected.path, "{name}");
+            assert_eq!(written.permissions, expected.permissions, "{name}");
+            assert_eq!(
+                written.content, expected.content,
+                "{name}: {}",
+                expected.path
+            );
+        }
+        let script = parsed
+            .files
+            .iter()
+            .find(|file| file.path == paths::BOOTSTRAP_SCRIPT);
+        if let Some(script) = script {
+            assert_eq!(script.encoding.as_deref(), Some("gz+b64"), "{name}");
+            assert_eq!(script.permissions, "0755");
+        }
+    }
+}
+
+/// Parses every YAML document of a kubeadm configuration file.
+fn documents(text: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(text)
+        .map(|document| serde::Deserialize::deserialize(document).expect("kubeadm YAML parses"))
+        .collect()
+}
+
+fn kind<'a>(documents: &'a [Value], kind: &str) -> &'a Value {
+    documents
+        .iter()
+        .find(|document| document.get("kind").and_then(Value::as_str) == Some(kind))
+        .unwrap_or_else(|| panic!("no {kind} document"))
+}
+
+fn file_content(config: &NodeBootstrap, path: &str) -> String {
+    node_files(config)
+        .expect("renders")
+        .into_iter()
+        .find(|file| file.path == path)
+        .unwrap_or_else(|| panic!("no {path}"))
+        .content
+}
+
+fn at<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(value, |value, key| {
+        value
+            .get(*key)
+            .unwrap_or_else(|| panic!("no {key} in {value:?}"))
+    })
+}
+
+#[test]
+fn kubeadm_init_configuration_is_valid_yaml_with_the_cluster_settings() {
+    let config = example(InstanceGroupRole::ControlPlane, OsFamily::Debian);
+    let init = documents(&file_content(&config, paths::KUBEADM_INIT_TEMPLATE));
+    assert_eq!(init.len(), 3);
+
+    let cluster = kind(&init, "ClusterConfiguration");
+    assert_eq!(
+        at(cluster, &["apiVersion"]).as_str(),
+        Some("kubeadm.k8s.io/v1beta4")
+    );
+    assert_eq!(
+        at(cluster, &["controlPlaneEndpoint"]).as_str(),
+        Some("api.c1.example.com:443")
+    );
+    assert_eq!(
+        at(cluster, &["kubernetesVersion"]).as_str(),
+        Some("v1.34.2")
+    );
+    assert_eq!(
+        at(cluster, &["networking", "podSubnet"]).as_str(),
+        Some("100.96.0.0/11")
+    );
+    assert_eq!(
+        at(cluster, &["networking", "serviceSubnet"]).as_str(),
+        Some("10.96.0.0/12")
+    );
+    assert!(at(cluster, &["etcd", "local"]).is_mapping(), "stacked etcd");
+    let sans: Vec<&str> = at(cluster, &["apiServer", "certSANs"])
+        .as_sequence()
+        .expect("list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        sans,
+        vec![
+            "api.c1.example.com",
+            "c1-api-0123456789abcdef.elb.us-east-1.amazonaws.com"
+        ],
+        "the endpoint once, then the extra names"
+    );
+
+    let initialization = kind(&init, "InitConfiguration");
+    let token = &at(initialization, &["bootstrapTokens"])[0];
+    assert_eq!(at(token, &["ttl"]).as_str(), Some("0s"));
+    assert_eq!(
+        at(token, &["token"]).as_str(),
+        Some("@SKIFF_BOOTSTRAP_TOKEN@")
+    );
+    let taints = at(initialization, &["nodeRegistration", "taints"])
+        .as_sequence()
+        .expect("taints");
+    assert_eq!(taints.len(), 1);
+    assert_eq!(
+        at(&taints[0], &["key"]).as_str(),
+        Some("node-role.kubernetes.io/control-plane")
+    );
+
+    let kubelet = kind(&init, "KubeletConfiguration");
+    assert_eq!(at(kubelet, &["cgroupDriver"]).as_str(), Some("systemd"));
+    assert_eq!(at(kubelet, &["clusterDNS"])[0].as_str(), Some("10.96.0.10"));
+}
+
+#[test]
+fn kubeadm_join_configuration_carries_labels_and_taints() {
+    let config = example(InstanceGroupRole::Node, OsFamily::Rhel);
+    let join = documents(&file_content(&config, paths::KUBEADM_JOIN_TEMPLATE));
+    assert_eq!(join.len(), 1);
+    let join = kind(&join, "JoinConfiguration");
+    assert!(join.get("controlPlane").is_none());
+    let arguments = at(join, &["nodeRegistration", "kubeletExtraArgs"])
+        .as_sequence()
+        .expect("v1beta4 lists extra arguments");
+    assert_eq!(at(&arguments[0], &["name"]).as_str(), Some("node-labels"));
+    assert_eq!(
+        at(&arguments[0], &["value"]).as_str(),
+        Some(
+            "example.com/accelerator=none,skiff.dev/instance-group=nodes-us-east-1a,team=payments"
+        )
+    );
+    let taint = &at(join, &["nodeRegistration", "taints"])[0];
+    assert_eq!(at(taint, &["key"]).as_str(), Some("dedicated"));
+    assert_eq!(at(taint, &["value"]).as_str(), Some("payments"));
+    assert_eq!(at(taint, &["effect"]).as_str(), Some("NoSchedule"));
+}
+
+#[test]
+fn kubernetes_before_1_31_gets_kubeadm_v1beta3() {
+    let config = NodeBootstrap {
+        kubernetes_version: "1.30.14".parse().expect("version"),
+        ..example(InstanceGroupRole::ControlPlane, OsFamily::Debian)
+    };
+    let init = documents(&file_content(&config, paths::KUBEADM_INIT_TEMPLATE));
+    let cluster = kind(&init, "ClusterConfiguration");
+    assert_eq!(
+        at(cluster, &["apiVersion"]).as_str(),
+        Some("kubeadm.k8s.io/v1beta3")
+    );
+    assert_eq!(
+        at(cluster, &["apiServer", "timeoutForControlPlane"]).as_str(),
+        Some("10m0s")
+    );
+    let initialization = kind(&init, "InitConfiguration");
+    assert!(
+        initialization.get("timeouts").is_none(),
+        "v1beta3 has no timeouts"
+    );
+    assert_eq!(
+        at(
+            initialization,
+            &["nodeRegistration", "kubeletExtraArgs", "node-labels"]
+        )
+        .as_str(),
+        Some("skiff.dev/instance-group=control-plane-us-east-1a"),
+        "v1beta3 takes extra arguments as a map"
+    );
+    let join = documents(&file_content(&config, paths::KUBEADM_JOIN_TEMPLATE));
+    let join = kind(&join, "JoinConfiguration");
+    assert_eq!(at(join, &["discovery", "timeout"]).as_str(), Some("10m0s"));
+    assert!(at(join, &["controlPlane"]).is_mapping());
+
+    let script = bootstrap_script(&config).expect("renders").expect("script");
+    assert!(script.contains("readonly PAUSE_IMAGE='registry.k8s.io/pause:3.9'"));
+    assert!(script.contains("https://pkgs.k8s.io/core:/stable:/v1.30/deb"));
+}
+
+#[test]
+fn the_script_reads_the_state_store_at_the_configured_place() {
+    let mut config = example(InstanceGroupRole::Node, OsFamily::Debian);
+    config.state_store.endpoint = Some("http://127.0.0.1:5123".to_string());
+    config.state_store.path_style = true;
+    let script = bootstrap_script(&config).expect("renders").expect("script");
+    assert!(script.contains(
+        "readonly STATE_STORE_URL='http://127.0.0.1:5123/skiff-state-example/team-a/c1.example.com'"
+    ));
+    assert!(script.contains("--aws-sigv4 \"aws:amz:$STATE_STORE_REGION:s3\""));
+    let shell_options: Vec<&str> = script
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("set -") || line.starts_with("set +"))
+        .collect();
+    assert_eq!(
+        shell_options,
+        vec!["set -euo pipefail"],
+        "no tracing (it would print secrets), and stop on errors"
+    );
+}
+
+#[test]
+fn bastions_get_no_kubernetes() {
+    let config = example(InstanceGroupRole::Bastion, OsFamily::Debian);
+    let user_data = render_user_data(&config).expect("renders");
+    assert!(user_data.len() < 400, "a bastion's user-data stays tiny");
+    assert!(!user_data.contains("kube"));
+    assert!(!user_data.contains("s3"));
+    let parsed = CloudConfig::parse(&user_data);
+    assert!(parsed.files.is_empty() && parsed.commands.is_empty());
+}
+
+#[test]
+fn bad_settings_are_refused_with_their_name() {
+    let base = example(InstanceGroupRole::Node, OsFamily::Debian);
+    let cases: Vec<(&str, NodeBootstrap)> = vec![
+        ("node_labels", {
+            let mut config = base.clone();
+            config
+                .node_labels
+                .insert("team".to_string(), "a,b=c".to_string());
+            config
+        }),
+        (
+            "api_endpoint",
+            NodeBootstrap {
+                api_endpoint: "https://api.c1.example.com".to_string(),
+                ..base.clone()
+            },
+        ),
+        (
+            "pod_cidr",
+            NodeBootstrap {
+                pod_cidr: "100.96.0.0".to_string(),
+                ..base.clone()
+            },
+        ),
+        (
+            "cluster_dns",
+            NodeBootstrap {
+                cluster_dns: "ten".to_string(),
+                ..base.clone()
+            },
+        ),
+        ("state_store.bucket", {
+            let mut config = base.clone();
+            config.state_store.bucket = "Bad_Bucket".to_string();
+            config
+        }),
+        (
+            "instance_group",
+            NodeBootstrap {
+                instance_group: "nodes us-east-1a".to_string(),
+                ..base.clone()
+            },
+        ),
+    ];
+    for (setting, config) in cases {
+        let error = render_user_data(&config).expect_err(setting);
+        assert!(
+            matches!(&error, TemplateError::InvalidSetting { setting: named, .. } if named.starts_with(setting)),
+            "expected an error about {setting}, got: {error}"
+        );
+    }
+
+    let old = NodeBootstrap {
+        kubernetes_version: "1.20.0".parse().expect("version"),
+        ..base
+    };
+    let error = render_user_data(&old).expect_err("unsupported");
+    assert!(
+        error.to_string().contains("spec.kubernetesVersion"),
+        "{error}"
+    );
+}

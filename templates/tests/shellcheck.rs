@@ -1,0 +1,95 @@
+//! Every shell script the user-data carries (and every sandbox stub) passes
+//! shellcheck with no finding of any severity.
+//!
+//! CI installs shellcheck; without it this test fails rather than skipping.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::cloud_config::CloudConfig;
+use support::examples::all_roles_and_families;
+use support::tools;
+
+fn shellcheck(shellcheck: &Path, name: &str, script: &str) -> Result<(), String> {
+    let file = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(file.path(), script).expect("write script");
+    let output = Command::new(shellcheck)
+        .args(["--shell=bash", "--severity=style", "--format=gcc"])
+        .arg(file.path())
+        .output()
+        .expect("shellcheck runs");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        ))
+    }
+}
+
+#[test]
+fn every_shell_part_of_the_user_data_is_clean() {
+    let tool = tools::require("shellcheck", "apt-get install -y shellcheck");
+    tools::announce(&tool, "--version");
+    let mut checked = 0;
+    let mut findings = Vec::new();
+    for (name, config) in all_roles_and_families() {
+        let user_data = skiff_templates::render_user_data(&config).expect("renders");
+        let parsed = CloudConfig::parse(&user_data);
+        for file in parsed
+            .files
+            .iter()
+            .filter(|file| file.content.starts_with("#!"))
+        {
+            checked += 1;
+            if let Err(finding) = shellcheck(&tool, &format!("{name} {}", file.path), &file.content)
+            {
+                findings.push(finding);
+            }
+        }
+        if !parsed.commands.is_empty() {
+            checked += 1;
+            let runcmd = format!("#!/bin/bash\n{}\n", parsed.commands.join("\n"));
+            if let Err(finding) = shellcheck(&tool, &format!("{name} runcmd"), &runcmd) {
+                findings.push(finding);
+            }
+        }
+    }
+    // Per family: the control plane's bootstrap and etcd-leave scripts and
+    // runcmd, the worker's bootstrap script and runcmd.
+    assert_eq!(checked, 10, "unexpected number of shell parts");
+    assert!(
+        findings.is_empty(),
+        "shellcheck findings:\n{}",
+        findings.join("\n")
+    );
+}
+
+#[test]
+fn sandbox_stubs_are_clean() {
+    let tool = tools::require("shellcheck", "apt-get install -y shellcheck");
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/stubs");
+    let mut findings = Vec::new();
+    for entry in std::fs::read_dir(&directory).expect("stubs") {
+        let path = entry.expect("entry").path();
+        let script = std::fs::read_to_string(&path).expect("stub");
+        if let Err(finding) = shellcheck(&tool, &path.display().to_string(), &script) {
+            findings.push(finding);
+        }
+    }
+    assert!(
+        findings.is_empty(),
+        "shellcheck findings:\n{}",
+        findings.join("\n")
+    );
+}
+
+/// Proves the check can fail.
+#[test]
+fn shellcheck_flags_an_unquoted_expansion() {
+    let tool = tools::require("shellcheck", "apt-get install -y shellcheck");
+    assert!(shellcheck(&tool, "bad", "#!/bin/bash\nrm -rf $1/\n").is_err());
+}

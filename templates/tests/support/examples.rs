@@ -1,0 +1,67 @@
+//! Realistic bootstrap configurations: the inputs of every test.
+
+use std::collections::BTreeMap;
+
+use skiff_api::{Cni, InstanceGroupRole, OsFamily};
+use skiff_templates::{NodeBootstrap, StateStoreLocation};
+
+/// Every role and family the renderer supports, with a name for messages and files.
+pub fn all_roles_and_families() -> Vec<(String, NodeBootstrap)> {
+    let mut examples = Vec::new();
+    for family in [OsFamily::Debian, OsFamily::Rhel] {
+        for role in [
+            InstanceGroupRole::ControlPlane,
+            InstanceGroupRole::Node,
+            InstanceGroupRole::Bastion,
+        ] {
+            examples.push((format!("{role}-{family}"), example(role, family)));
+        }
+    }
+    examples
+}
+
+/// A cluster like the ones `skiff create cluster` makes, with labels and
+/// taints on the group so every template branch is exercised.
+pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
+    let instance_group = match role {
+        InstanceGroupRole::ControlPlane => "control-plane-us-east-1a",
+        InstanceGroupRole::Node => "nodes-us-east-1a",
+        InstanceGroupRole::Bastion => "bastions",
+    };
+    let (node_labels, taints) = match role {
+        InstanceGroupRole::Node => (
+            BTreeMap::from([
+                ("team".to_string(), "payments".to_string()),
+                ("example.com/accelerator".to_string(), "none".to_string()),
+            ]),
+            vec!["dedicated=payments:NoSchedule".parse().expect("taint")],
+        ),
+        _ => (BTreeMap::new(), Vec::new()),
+    };
+    NodeBootstrap {
+        cluster_name: "c1.example.com".to_string(),
+        instance_group: instance_group.to_string(),
+        role,
+        os_family,
+        kubernetes_version: "1.34.2".parse().expect("version"),
+        api_endpoint: "api.c1.example.com".to_string(),
+        api_port: 443,
+        api_cert_sans: vec![
+            "api.c1.example.com".to_string(),
+            "c1-api-0123456789abcdef.elb.us-east-1.amazonaws.com".to_string(),
+        ],
+        pod_cidr: "100.96.0.0/11".to_string(),
+        service_cidr: "10.96.0.0/12".to_string(),
+        cluster_dns: "10.96.0.10".to_string(),
+        cni: Cni::Cilium,
+        node_labels,
+        taints,
+        state_store: StateStoreLocation {
+            bucket: "skiff-state-example".to_string(),
+            cluster_prefix: "team-a/c1.example.com".to_string(),
+            region: "us-east-1".to_string(),
+            endpoint: None,
+            path_style: false,
+        },
+    }
+}

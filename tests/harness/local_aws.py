@@ -1,0 +1,559 @@
+#!/usr/bin/env python3
+"""local_aws.py: the local AWS endpoint that skiff's integration tests run against.
+
+It is the moto server (pip package `moto[server]`, 5.2.x) on 127.0.0.1 behind a
+small WSGI middleware that makes it behave more like the real AWS in the ways
+skiff depends on, and lets tests measure what the `skiff` binary did:
+
+* Port without races: `--port 0` (the default) lets the OS pick a free port;
+  once the socket is listening, exactly one line `LISTENING <port>` goes to
+  stdout. Everything else goes to stderr.
+* Atomic S3 conditional writes: moto checks `If-Match` / `If-None-Match: *` and
+  then writes in a separate step, so two concurrent conditional PUTs of the same
+  key can both succeed. Real S3 lets exactly one win, and skiff's state store
+  relies on that, so every mutating S3 request (PUT/POST/DELETE) is served under
+  one global lock. A request is S3 when its SigV4 credential scope
+  (`Credential=AKID/<date>/<region>/s3/aws4_request` in the Authorization
+  header, or `X-Amz-Credential` in a presigned query) names `s3`, or when it is
+  unsigned and carries no `Action=` (moto routes such requests to S3 as well:
+  plain path-style bucket URLs like `PUT /my-bucket/key`).
+* Latency (`--latency-ms N`): every counted request sleeps N ms first, to model
+  the round trip to a real region.
+* Throttling (`--throttle-rate R --seed S`): that share of *mutating* calls
+  (Create*, Delete*, Put*, Run*, ...) is answered with the throttling error the
+  real service sends, in its wire format (EC2 `RequestLimitExceeded` 503, S3
+  `SlowDown` 503, AutoScaling/ELB/IAM/STS/Route53 `Throttling` 400), so the
+  SDK's retry logic sees exactly what it would see in production.
+* Accounting: every call is counted as `service:Action` (service = SigV4 signing
+  name: ec2, autoscaling, elasticloadbalancing, iam, route53, s3, sts).
+  `GET /_harness/stats` -> {"total", "throttled", "harness", "calls",
+  "mutating_calls", "throttled_calls"}; `POST /_harness/reset-stats` clears
+  the counters. `calls` counts every request that reached the endpoint,
+  throttled or not (that is what the client sent); `mutating_calls` is the
+  subset that changes something (the MUTATING verbs below) and
+  `throttled_calls` the subset answered with a throttling error. (`_harness` can never be an S3 bucket name.)
+* Harness traffic: a request whose User-Agent mentions `skiff-harness` (the
+  Rust harness tags its own setup and verification requests that way) is
+  passed to moto without latency, throttling or accounting, so that checking
+  the endpoint never disturbs what a test measures about skiff. Such requests
+  are only tallied in "harness".
+* `/moto-api/...` and instance metadata (IMDS: `Host: 169.254.169.254`, or a
+  `/latest/meta-data/` or `/latest/api/` path, which moto routes to IMDS
+  whatever the host) pass through untouched and uncounted.
+* `--amis FILE` sets MOTO_AMIS_PATH before moto is imported, so DescribeImages
+  knows the images in FILE (moto's amis.json format) instead of its defaults.
+* Lifetime: exits cleanly on SIGTERM/SIGINT, and also when `--parent-pid` dies
+  or (with `--watch-stdin`) when stdin reaches EOF, so a crashed test run never
+  leaves a server behind.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import random
+import re
+import signal
+import sys
+import threading
+import time
+import uuid
+from urllib.parse import parse_qs
+
+# Exit code when moto is not importable; the Rust harness turns it into an
+# install hint.
+EXIT_MOTO_MISSING = 3
+
+# The marker the Rust harness puts in the User-Agent of its own requests.
+HARNESS_MARKER = "skiff-harness"
+
+# Calls that change something. Only these are ever throttled: AWS throttles
+# reads too, but skiff's retry handling is what matters for writes, and
+# throttling Describe* calls would only slow every test down.
+MUTATING = re.compile(
+    r"^(Create|Delete|Modify|Put|Update|Attach|Detach|Associate|Disassociate|"
+    r"Authorize|Revoke|Run|Terminate|Set|Register|Deregister|Change|Add|Remove|"
+    r"Allocate|Release|Replace|Start|Stop|Reboot|Enable|Disable|Import|Copy|"
+    r"Complete|Upload|Abort|Tag|Untag|Suspend|Resume|Cancel|Enter|Exit|Apply|"
+    r"Reset|Restore|Execute|Upgrade)"
+)
+
+# Real throttling answers, per SigV4 signing name: (HTTP status, error code,
+# message, XML namespace of the query-protocol error document).
+THROTTLE = {
+    "ec2": (503, "RequestLimitExceeded", "Request limit exceeded.", None),
+    "s3": (503, "SlowDown", "Please reduce your request rate.", None),
+    "autoscaling": (400, "Throttling", "Rate exceeded", "http://autoscaling.amazonaws.com/doc/2011-01-01/"),
+    "elasticloadbalancing": (400, "Throttling", "Rate exceeded", "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"),
+    "iam": (400, "Throttling", "Rate exceeded", "https://iam.amazonaws.com/doc/2010-05-08/"),
+    "sts": (400, "Throttling", "Rate exceeded", "https://sts.amazonaws.com/doc/2011-06-15/"),
+    "route53": (400, "Throttling", "Rate exceeded", "https://route53.amazonaws.com/doc/2013-04-01/"),
+}
+
+# S3 sub-resources (query keys) and the operation name suffix they select.
+S3_BUCKET_SUBRESOURCES = {
+    "versioning": "BucketVersioning",
+    "policy": "BucketPolicy",
+    "policyStatus": "BucketPolicyStatus",
+    "tagging": "BucketTagging",
+    "encryption": "BucketEncryption",
+    "lifecycle": "BucketLifecycleConfiguration",
+    "acl": "BucketAcl",
+    "cors": "BucketCors",
+    "publicAccessBlock": "PublicAccessBlock",
+    "ownershipControls": "BucketOwnershipControls",
+    "logging": "BucketLogging",
+    "notification": "BucketNotificationConfiguration",
+    "website": "BucketWebsite",
+    "replication": "BucketReplication",
+    "object-lock": "ObjectLockConfiguration",
+    "accelerate": "BucketAccelerateConfiguration",
+    "requestPayment": "BucketRequestPayment",
+    "location": "BucketLocation",
+}
+S3_OBJECT_SUBRESOURCES = {
+    "tagging": "ObjectTagging",
+    "acl": "ObjectAcl",
+    "retention": "ObjectRetention",
+    "legal-hold": "ObjectLegalHold",
+    "attributes": "ObjectAttributes",
+}
+
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/[^/]+/([^/]+)/([^/]+)/")
+
+
+def signing_service(environ):
+    """The SigV4 signing name of a request, or None when it is unsigned."""
+    match = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match:
+        return match.group(2).lower()
+    credential = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential")
+    if credential:
+        parts = credential[0].split("/")
+        if len(parts) >= 4:
+            return parts[3].lower()
+    return None
+
+
+def s3_action(method, path, query, environ):
+    """Name the S3 operation of a path-style request (`/bucket/key?sub`)."""
+    parts = path.lstrip("/").split("/", 1)
+    bucket = parts[0]
+    key = parts[1] if len(parts) > 1 else ""
+    if not bucket:
+        return "ListBuckets" if method == "GET" else method + " /"
+    verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method)
+    if not key:
+        for name, suffix in S3_BUCKET_SUBRESOURCES.items():
+            if name in query and verb:
+                if name == "lifecycle" and method == "DELETE":
+                    return "DeleteBucketLifecycle"
+                return verb + suffix
+        if method == "GET":
+            if query.get("list-type") == ["2"]:
+                return "ListObjectsV2"
+            if "versions" in query:
+                return "ListObjectVersions"
+            if "uploads" in query:
+                return "ListMultipartUploads"
+            return "ListObjects"
+        if method == "POST" and "delete" in query:
+            return "DeleteObjects"
+        return {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(method, method + "Bucket")
+    copy = "HTTP_X_AMZ_COPY_SOURCE" in environ
+    if method == "PUT" and "uploadId" in query:
+        return "UploadPartCopy" if copy else "UploadPart"
+    if method == "POST":
+        if "uploads" in query:
+            return "CreateMultipartUpload"
+        if "uploadId" in query:
+            return "CompleteMultipartUpload"
+        if "restore" in query:
+            return "RestoreObject"
+        return "PostObject"
+    if method == "GET" and "uploadId" in query:
+        return "ListParts"
+    if method == "DELETE" and "uploadId" in query:
+        return "AbortMultipartUpload"
+    for name, suffix in S3_OBJECT_SUBRESOURCES.items():
+        if name in query and verb:
+            return verb + suffix
+    if method == "PUT" and copy:
+        return "CopyObject"
+    return {"GET": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject", "HEAD": "HeadObject"}.get(
+        method, method + "Object"
+    )
+
+
+def route53_action(method, path):
+    """Name the Route53 (rest-xml) operation of a request."""
+    p = re.sub(r"^/2013-04-01", "", path).rstrip("/")
+    if p == "/hostedzone":
+        return "CreateHostedZone" if method == "POST" else "ListHostedZones"
+    if p == "/hostedzonesbyname":
+        return "ListHostedZonesByName"
+    if p == "/hostedzonecount":
+        return "GetHostedZoneCount"
+    if re.fullmatch(r"/hostedzone/[^/]+", p):
+        return {"GET": "GetHostedZone", "DELETE": "DeleteHostedZone", "POST": "UpdateHostedZoneComment"}.get(
+            method, method
+        )
+    if re.fullmatch(r"/hostedzone/[^/]+/rrset", p):
+        return "ChangeResourceRecordSets" if method == "POST" else "ListResourceRecordSets"
+    if re.fullmatch(r"/hostedzone/[^/]+/(associatevpc|disassociatevpc)", p):
+        return "AssociateVPCWithHostedZone" if p.endswith("/associatevpc") else "DisassociateVPCFromHostedZone"
+    if re.fullmatch(r"/change/[^/]+", p):
+        return "GetChange"
+    if p.startswith("/tags/"):
+        return "ChangeTagsForResource" if method == "POST" else "ListTagsForResource"
+    if p == "/healthcheck":
+        return "CreateHealthCheck" if method == "POST" else "ListHealthChecks"
+    if re.fullmatch(r"/healthcheck/[^/]+", p):
+        return {"GET": "GetHealthCheck", "DELETE": "DeleteHealthCheck", "POST": "UpdateHealthCheck"}.get(
+            method, method
+        )
+    return generic_rest_action(method, path)
+
+
+def generic_rest_action(method, path):
+    """Fallback name for REST calls we do not map: `METHOD /path/{id}`."""
+    return method + " " + re.sub(r"/[A-Za-z0-9_.-]{8,}(?=/|$)", "/{id}", path)
+
+
+def classify(environ, body):
+    """Return (service, action) for a request, with its body already buffered."""
+    service = signing_service(environ)
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    form = {}
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded") and body:
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    action = (form.get("Action") or query.get("Action") or [None])[0]
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if not action and target:
+        action = target.split(".")[-1]
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = environ.get("PATH_INFO", "/")
+    if service is None:
+        # Unsigned. Without an Action moto routes the request to S3, and so do we.
+        service = "s3" if not action and not target else "unsigned"
+    if not action:
+        if service == "s3":
+            action = s3_action(method, path, query, environ)
+        elif service == "route53":
+            action = route53_action(method, path)
+        else:
+            action = generic_rest_action(method, path)
+    return service, action
+
+
+def throttle_response(service, environ, start_response):
+    """Answer like the real service does when it throttles a call."""
+    request_id = str(uuid.uuid4())
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        # JSON protocols (none of skiff's services today, but be correct anyway).
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        start_response(
+            "400 Bad Request",
+            [
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("x-amzn-RequestId", request_id),
+                ("x-amzn-ErrorType", "ThrottlingException"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
+    status, code, message, namespace = THROTTLE.get(
+        service, (400, "Throttling", "Rate exceeded", "https://" + service + ".amazonaws.com/doc/")
+    )
+    if service == "ec2":
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        )
+    elif service == "s3":
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{message}</Message>"
+            f"<RequestId>{request_id}</RequestId><HostId>local-aws</HostId></Error>"
+        )
+    else:
+        xml = (
+            f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{namespace}">'
+            f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+    body = xml.encode()
+    reason = "Service Unavailable" if status == 503 else "Bad Request"
+    start_response(
+        f"{status} {reason}",
+        [
+            ("Content-Type", "text/xml" if service != "s3" else "application/xml"),
+            ("x-amzn-RequestId", request_id),
+            ("x-amz-request-id", request_id),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
+
+
+def json_response(start_response, payload):
+    body = json.dumps(payload, sort_keys=True).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class Harness:
+    """The WSGI middleware in front of moto (see the module doc)."""
+
+    def __init__(self, app, latency_ms, throttle_rate, seed, s3_write_lock=True):
+        self.app = app
+        self.latency = latency_ms / 1000.0
+        self.throttle_rate = throttle_rate
+        self.random = random.Random(seed)
+        self.stats_lock = threading.Lock()
+        # One lock for every mutating S3 request: see "Atomic S3 conditional writes".
+        self.s3_write_lock = threading.Lock() if s3_write_lock else contextlib.nullcontext()
+        self.reset_stats()
+
+    def reset_stats(self):
+        with self.stats_lock:
+            self.calls = {}
+            self.mutating_calls = {}
+            self.throttled_calls = {}
+            self.harness_calls = 0
+
+    def stats(self):
+        with self.stats_lock:
+            return {
+                "total": sum(self.calls.values()),
+                "throttled": sum(self.throttled_calls.values()),
+                "harness": self.harness_calls,
+                "calls": dict(sorted(self.calls.items())),
+                "mutating_calls": dict(sorted(self.mutating_calls.items())),
+                "throttled_calls": dict(sorted(self.throttled_calls.items())),
+            }
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_harness/"):
+            return self.control(environ, start_response, path)
+        host = environ.get("HTTP_HOST", "").split(":")[0]
+        # moto's own routing sends /latest/meta-data/ and /latest/api/ to IMDS
+        # whatever the host; other /latest/... paths are an S3 bucket "latest".
+        imds = host == "169.254.169.254" or path.startswith(("/latest/meta-data/", "/latest/api/"))
+        if path.startswith("/moto-api") or imds:
+            return self.app(environ, start_response)
+
+        body = self.buffer_body(environ)
+        service, action = classify(environ, body)
+        mutating_s3 = service == "s3" and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
+        agent = environ.get("HTTP_USER_AGENT", "") + " " + environ.get("HTTP_X_AMZ_USER_AGENT", "")
+        if HARNESS_MARKER in agent:
+            with self.stats_lock:
+                self.harness_calls += 1
+            return self.forward(environ, start_response, mutating_s3)
+
+        key = f"{service}:{action}"
+        mutating = MUTATING.match(action) is not None
+        with self.stats_lock:
+            self.calls[key] = self.calls.get(key, 0) + 1
+            if mutating:
+                self.mutating_calls[key] = self.mutating_calls.get(key, 0) + 1
+            throttle = mutating and self.throttle_rate > 0 and self.random.random() < self.throttle_rate
+            if throttle:
+                self.throttled_calls[key] = self.throttled_calls.get(key, 0) + 1
+        if self.latency:
+            time.sleep(self.latency)
+        if throttle:
+            return throttle_response(service, environ, start_response)
+        return self.forward(environ, start_response, mutating_s3)
+
+    def forward(self, environ, start_response, mutating_s3):
+        if not mutating_s3:
+            return self.app(environ, start_response)
+        # Run moto's check-then-write and produce the whole response while
+        # holding the lock, so no other write to S3 interleaves.
+        with self.s3_write_lock:
+            result = self.app(environ, start_response)
+            try:
+                return [b"".join(result)]
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+
+    @staticmethod
+    def buffer_body(environ):
+        """Read the request body once (outside any lock) and hand moto a copy."""
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            body = environ["wsgi.input"].read(int(length))
+        elif environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"].read()
+            environ["CONTENT_LENGTH"] = str(len(body))
+        else:
+            body = b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    def control(self, environ, start_response, path):
+        method = environ.get("REQUEST_METHOD")
+        if path == "/_harness/stats" and method == "GET":
+            return json_response(start_response, self.stats())
+        if path == "/_harness/reset-stats" and method == "POST":
+            self.reset_stats()
+            return json_response(start_response, {"ok": True})
+        if path == "/_harness/health":
+            return json_response(start_response, {"ok": True})
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"unknown harness endpoint\n"]
+
+
+def exit_when_parent_dies(parent_pid):
+    """Poll the parent; the test process may die without running destructors."""
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                pass  # exists, owned by someone else
+            if os.getppid() != parent_pid:
+                break
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def exit_on_stdin_eof():
+    """The Rust harness keeps our stdin open; EOF means it is gone."""
+
+    def watch():
+        while sys.stdin.buffer.read(4096):
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 = pick a free port (default)")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--throttle-rate", type=float, default=0.0, help="share of mutating calls to throttle, 0..1")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the throttling dice")
+    parser.add_argument("--amis", help="JSON file of AMIs in moto's amis.json format (sets MOTO_AMIS_PATH)")
+    parser.add_argument("--parent-pid", type=int, help="exit when this process exits")
+    parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches EOF")
+    # For the harness's own tests: prove the S3 write lock is what makes
+    # conditional writes atomic, by widening moto's check-then-write window.
+    parser.add_argument("--s3-race-window-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--no-s3-write-lock", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not 0.0 <= args.throttle_rate <= 1.0:
+        parser.error("--throttle-rate must be between 0 and 1")
+    return args
+
+
+def main():
+    args = parse_args()
+    # SIGTERM/SIGINT unwind serve_forever() (or the slow moto import) in the
+    # main thread; request threads are daemons and die with the process. The
+    # watches start before the import so an abandoned start-up ends early too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    if args.parent_pid:
+        exit_when_parent_dies(args.parent_pid)
+    if args.watch_stdin:
+        exit_on_stdin_eof()
+    if args.amis:
+        # moto reads MOTO_AMIS_PATH once, when moto.ec2 is imported.
+        os.environ["MOTO_AMIS_PATH"] = os.path.abspath(args.amis)
+    try:
+        from moto.server import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+    except ImportError as error:
+        print(
+            f"MOTO_MISSING: cannot import the moto server ({error}); "
+            "install it with: pip install 'moto[server]>=5.2.1,<6'",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_MOTO_MISSING
+    if args.amis:
+        fix_ami_reloading()
+    if args.s3_race_window_ms:
+        widen_s3_race_window(args.s3_race_window_ms / 1000.0)
+
+    app = Harness(
+        DomainDispatcherApplication(create_backend_app),
+        args.latency_ms,
+        args.throttle_rate,
+        args.seed,
+        s3_write_lock=not args.no_s3_write_lock,
+    )
+    # make_server rather than run_simple: we need the bound port of --port 0.
+    server = make_server(args.host, args.port, app, threaded=True)
+    port = server.socket.getsockname()[1]
+    print(f"LISTENING {port}", flush=True)
+    # Nothing else may reach stdout (moto prints a few warnings there).
+    sys.stdout = sys.stderr
+    try:
+        server.serve_forever()
+    except SystemExit:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def fix_ami_reloading():
+    """Work around moto re-parsing its own parsed AMI list.
+
+    With MOTO_AMIS_PATH, moto turns each entry's `creation_date` string into a
+    datetime in place, in the module-level list. The backend of the second
+    region (or of the same region after /moto-api/reset) then tries to parse
+    that datetime again and fails. Give every backend a fresh copy instead.
+    """
+    import copy
+
+    from moto.ec2.models import amis
+
+    pristine = copy.deepcopy(amis.AMIS)
+    original = amis.AmiBackend._load_amis
+    lock = threading.Lock()  # backends of two regions may be created at once
+
+    def load_amis(self):
+        with lock:
+            amis.AMIS = copy.deepcopy(pristine)
+            original(self)
+
+    amis.AmiBackend._load_amis = load_amis
+
+
+def widen_s3_race_window(seconds):
+    """Sleep between moto's S3 precondition checks and its writes.
+
+    moto checks If-Match / If-None-Match in its response layer and writes in
+    its backend; sleeping on entry to the backend write makes the window
+    between the two wide enough that concurrent requests reliably hit it.
+    """
+    from moto.s3.models import S3Backend
+
+    for name in ("put_object", "delete_object"):
+        original = getattr(S3Backend, name)
+
+        def slow(self, *args, _original=original, **kwargs):
+            time.sleep(seconds)
+            return _original(self, *args, **kwargs)
+
+        setattr(S3Backend, name, slow)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
