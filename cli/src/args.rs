@@ -73,6 +73,19 @@ The write fails, changing nothing, if anyone changed the cluster after you read 
     /// Delete an instance group, or a cluster
     #[command(subcommand)]
     Delete(DeleteCommand),
+    /// Preview, and with --yes apply, the AWS changes a cluster's spec needs
+    #[command(subcommand)]
+    Update(UpdateCommand),
+    /// Apply a plan saved with `skiff update cluster NAME --out FILE`
+    #[command(
+        after_help = "The plan is applied exactly as saved. It is refused, changing nothing, when the
+cluster's recorded state or spec changed after it was made: review a new plan then.
+
+Examples:
+  skiff update cluster c1.example.com --out c1.plan
+  skiff apply c1.plan"
+    )]
+    Apply(ApplyArgs),
     /// Inspect and repair the state store (locks)
     #[command(subcommand)]
     State(StateCommand),
@@ -430,7 +443,12 @@ pub struct DeleteInstanceGroupArgs {
 /// `skiff delete cluster`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  skiff delete cluster c1.example.com --unregister --yes   # forget the cluster, leave AWS alone")]
+  skiff delete cluster c1.example.com                      # list what would be deleted
+  skiff delete cluster c1.example.com --yes                # delete it all, then forget the cluster
+  skiff delete cluster c1.example.com --unregister --yes   # forget the cluster, leave AWS alone
+
+Only resources tagged as owned by this cluster (kubernetes.io/cluster/NAME=owned)
+are deleted; shared VPCs and subnets and anything else are never touched.")]
 pub struct DeleteClusterArgs {
     /// The cluster
     #[arg(env = "SKIFF_CLUSTER_NAME")]
@@ -440,9 +458,72 @@ pub struct DeleteClusterArgs {
     #[arg(long)]
     pub unregister: bool,
 
+    /// How many AWS deletions to make at once
+    #[arg(long, default_value_t = 16, value_parser = parse_parallelism)]
+    pub parallelism: usize,
+
     /// Really delete (without it, only says what would be deleted)
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+/// `skiff update`.
+#[derive(Debug, Subcommand)]
+pub enum UpdateCommand {
+    /// Preview the AWS changes of a cluster; apply them with --yes
+    #[command(after_help = "Examples:
+  skiff update cluster c1.example.com                       # preview
+  skiff update cluster c1.example.com --yes                 # apply
+  skiff update cluster c1.example.com --out c1.plan         # save the plan for review
+  skiff apply c1.plan                                       # apply exactly that plan
+  skiff update cluster c1.example.com -o json               # the plan as JSON (docs/plan-format.md)
+  skiff update cluster c1.example.com --detailed-exitcode   # exit 0: no changes, 2: changes, 1: error
+
+The preview lists every resource that will be created, changed, replaced or
+deleted, with field-level old -> new values and unified diffs of user-data and
+policies, and the instance groups whose running instances will need a rolling
+update afterwards. Applying takes the cluster lock, records every resource in the
+state store as it is created, and can be interrupted and run again safely.")]
+    Cluster(UpdateClusterArgs),
+}
+
+/// `skiff update cluster`.
+#[derive(Debug, Args)]
+pub struct UpdateClusterArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// Apply the changes (without it, only preview them)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Save the plan to FILE for `skiff apply FILE`
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Output format of the plan
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+
+    /// Exit 0 when there are no changes, 2 when there are, 1 on errors (preview only)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// How many AWS changes to make at once
+    #[arg(long, default_value_t = 16, value_parser = parse_parallelism)]
+    pub parallelism: usize,
+}
+
+/// `skiff apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The plan file
+    pub plan: PathBuf,
+
+    /// How many AWS changes to make at once
+    #[arg(long, default_value_t = 16, value_parser = parse_parallelism)]
+    pub parallelism: usize,
 }
 
 /// `skiff state`.
@@ -514,4 +595,16 @@ pub struct CompletionArgs {
     /// The shell
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// Parses `--parallelism`: 1 to 128 changes at once.
+fn parse_parallelism(text: &str) -> Result<usize, String> {
+    let value: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (1..=128).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is outside 1 to 128"))
+    }
 }

@@ -4,10 +4,13 @@
 //! commands that document it. A panic (101) is always a bug.
 
 mod args;
+mod cloud;
 mod commands;
 mod context;
 mod editor;
+mod preview;
 mod printer;
+mod progress;
 mod summary;
 
 use std::process::ExitCode;

@@ -90,7 +90,6 @@ impl Printer {
             Color::Green => "32",
             Color::Yellow => "33",
             Color::Red => "31",
-            Color::Cyan => "36",
         };
         format!("\x1b[{code}m{text}\x1b[0m")
     }
@@ -105,8 +104,6 @@ pub enum Color {
     Yellow,
     /// Deletions.
     Red,
-    /// Headings.
-    Cyan,
 }
 
 /// Lays out rows as aligned columns, header first.

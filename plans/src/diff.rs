@@ -206,6 +206,40 @@ pub fn plan(
     })
 }
 
+/// The plan that deletes every resource of the cluster that exists.
+pub fn destroy(cluster: &str, observed: &Observed, context: &PlanContext) -> Plan {
+    let mut changes: Vec<ResourceChange> = observed
+        .resources
+        .iter()
+        .map(|(key, existing)| {
+            delete_change(key, existing, "the cluster is being deleted".to_string())
+        })
+        .chain(observed.strays.iter().map(|stray| {
+            delete_change(
+                &stray.key,
+                stray,
+                "the cluster is being deleted".to_string(),
+            )
+        }))
+        .collect();
+    changes.sort_by_key(|change| std::cmp::Reverse(kind_rank(change.kind)));
+    Plan {
+        format: PLAN_FORMAT,
+        cluster: cluster.to_string(),
+        region: context.region.clone(),
+        spec_revision: context.spec_revision,
+        state_lineage: context.state_lineage.clone(),
+        state_serial: context.state_serial,
+        summary: Summary {
+            delete: changes.len(),
+            ..Summary::default()
+        },
+        changes,
+        rolling_updates: Vec::new(),
+        known_outputs: BTreeMap::new(),
+    }
+}
+
 fn delete_change(
     key: &ResourceKey,
     existing: &crate::observed::ObservedResource,

@@ -17,7 +17,8 @@ pub fn resolve(attributes: &Attributes, known: &KnownOutputs) -> Attributes {
     let mut value = serde_json::to_value(attributes).unwrap_or(Value::Null);
     replace_references(&mut value, known);
     materialize_user_data(&mut value);
-    let mut resolved: Attributes = serde_json::from_value(value).unwrap_or_else(|_| attributes.clone());
+    let mut resolved: Attributes =
+        serde_json::from_value(value).unwrap_or_else(|_| attributes.clone());
     resolved.normalize();
     resolved
 }

@@ -83,10 +83,19 @@ fn cloud_matching(model: &skiff_plans::DesiredModel) -> Observed {
         let resource = model.get(&key).expect("present");
         let known = observed.outputs();
         let attributes = resolve(&resource.attributes, &known);
-        assert!(attributes.references().is_empty(), "{key} still has references");
+        assert!(
+            attributes.references().is_empty(),
+            "{key} still has references"
+        );
         let id = format!("id-{}", key.as_str().replace('/', "-"));
         let mut outputs = BTreeMap::new();
-        for output in [Output::Id, Output::Arn, Output::DnsName, Output::CanonicalZone, Output::Name] {
+        for output in [
+            Output::Id,
+            Output::Arn,
+            Output::DnsName,
+            Output::CanonicalZone,
+            Output::Name,
+        ] {
             outputs.insert(output, format!("{id}-{output:?}"));
         }
         outputs.insert(Output::LatestVersion, "1".to_string());
@@ -102,9 +111,20 @@ fn cloud_matching(model: &skiff_plans::DesiredModel) -> Observed {
 
 #[test]
 fn ha_private_cluster_has_every_resource() {
-    let bundle = new_cluster(&options("c1.example.com", &["us-east-1a", "us-east-1b", "us-east-1c"], Topology::Private)).expect("builds");
+    let bundle = new_cluster(&options(
+        "c1.example.com",
+        &["us-east-1a", "us-east-1b", "us-east-1c"],
+        Topology::Private,
+    ))
+    .expect("builds");
     let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
-    let count = |kind: ResourceKind| model.resources.iter().filter(|resource| resource.kind() == kind).count();
+    let count = |kind: ResourceKind| {
+        model
+            .resources
+            .iter()
+            .filter(|resource| resource.kind() == kind)
+            .count()
+    };
     assert_eq!(count(ResourceKind::Vpc), 1);
     assert_eq!(count(ResourceKind::Subnet), 6);
     assert_eq!(count(ResourceKind::NatGateway), 3);
@@ -119,18 +139,33 @@ fn ha_private_cluster_has_every_resource() {
 
     let plan = skiff_plans::plan(&model, &Observed::default(), &context()).expect("plans");
     assert_eq!(plan.summary.create, model.resources.len());
-    assert!(plan.changes.iter().all(|change| change.action == Action::Create));
+    assert!(plan
+        .changes
+        .iter()
+        .all(|change| change.action == Action::Create));
     // Dependencies come first.
-    let position = |key: &str| plan.changes.iter().position(|change| change.key.as_str() == key).expect("present");
+    let position = |key: &str| {
+        plan.changes
+            .iter()
+            .position(|change| change.key.as_str() == key)
+            .expect("present")
+    };
     assert!(position("vpc") < position("subnet/us-east-1a"));
     assert!(position("nat-gateway/us-east-1a") < position("route-table/private-us-east-1a"));
-    assert!(position("launch-template/nodes-us-east-1a") < position("autoscaling-group/nodes-us-east-1a"));
+    assert!(
+        position("launch-template/nodes-us-east-1a")
+            < position("autoscaling-group/nodes-us-east-1a")
+    );
 }
 
 #[test]
 fn a_cloud_that_matches_plans_nothing() {
     for (name, zones, topology) in [
-        ("c1.example.com", vec!["us-east-1a", "us-east-1b", "us-east-1c"], Topology::Private),
+        (
+            "c1.example.com",
+            vec!["us-east-1a", "us-east-1b", "us-east-1c"],
+            Topology::Private,
+        ),
         ("single.example.com", vec!["us-east-1a"], Topology::Public),
         ("dev.k8s.local", vec!["us-east-1a"], Topology::Public),
     ] {
@@ -144,36 +179,63 @@ fn a_cloud_that_matches_plans_nothing() {
 
 #[test]
 fn gossip_clusters_have_no_dns_record_and_substitute_the_load_balancer_name() {
-    let bundle = new_cluster(&options("dev.k8s.local", &["us-east-1a"], Topology::Public)).expect("builds");
+    let bundle =
+        new_cluster(&options("dev.k8s.local", &["us-east-1a"], Topology::Public)).expect("builds");
     let mut no_zone = lookups(&bundle);
     no_zone.hosted_zone = None;
     let model = skiff_plans::desired_model(&bundle, &no_zone).expect("model");
-    assert!(model.resources.iter().all(|resource| resource.kind() != ResourceKind::DnsRecord));
+    assert!(model
+        .resources
+        .iter()
+        .all(|resource| resource.kind() != ResourceKind::DnsRecord));
     let observed = cloud_matching(&model);
     let template = observed
         .resources
         .values()
         .find(|resource| resource.kind() == ResourceKind::LaunchTemplate)
         .expect("a template");
-    let skiff_plans::Attributes::LaunchTemplate(attributes) = &template.attributes else { panic!("kind") };
-    assert!(attributes.user_data.contains("id-load-balancer-api-DnsName"), "the NLB DNS name is substituted");
+    let skiff_plans::Attributes::LaunchTemplate(attributes) = &template.attributes else {
+        panic!("kind")
+    };
+    assert!(
+        attributes
+            .user_data
+            .contains("id-load-balancer-api-DnsName"),
+        "the NLB DNS name is substituted"
+    );
     assert!(!attributes.user_data.contains("skiff.invalid"));
 }
 
 #[test]
 fn machine_type_change_updates_the_template_and_needs_a_rolling_update() {
-    let bundle = new_cluster(&options("c1.example.com", &["us-east-1a"], Topology::Public)).expect("builds");
+    let bundle = new_cluster(&options(
+        "c1.example.com",
+        &["us-east-1a"],
+        Topology::Public,
+    ))
+    .expect("builds");
     let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
     let observed = cloud_matching(&model);
     let mut changed = bundle.clone();
-    let nodes = changed.instance_groups.iter_mut().find(|group| group.name() == "nodes-us-east-1a").expect("nodes");
+    let nodes = changed
+        .instance_groups
+        .iter_mut()
+        .find(|group| group.name() == "nodes-us-east-1a")
+        .expect("nodes");
     nodes.spec.machine_type = "m6i.large".into();
     let model = skiff_plans::desired_model(&changed, &lookups(&changed)).expect("model");
     let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
-    let keys: Vec<(&str, Action)> = plan.changes.iter().map(|change| (change.key.as_str(), change.action)).collect();
+    let keys: Vec<(&str, Action)> = plan
+        .changes
+        .iter()
+        .map(|change| (change.key.as_str(), change.action))
+        .collect();
     assert_eq!(
         keys,
-        [("launch-template/nodes-us-east-1a", Action::Update), ("autoscaling-group/nodes-us-east-1a", Action::Update)]
+        [
+            ("launch-template/nodes-us-east-1a", Action::Update),
+            ("autoscaling-group/nodes-us-east-1a", Action::Update)
+        ]
     );
     let template = &plan.changes[0];
     assert_eq!(template.fields.len(), 1);
@@ -183,40 +245,86 @@ fn machine_type_change_updates_the_template_and_needs_a_rolling_update() {
     assert!(version.after_unknown);
     assert_eq!(plan.rolling_updates.len(), 1);
     assert_eq!(plan.rolling_updates[0].group, "nodes-us-east-1a");
-    assert_eq!(plan.rolling_updates[0].reasons, ["instance type t3.medium -> m6i.large"]);
+    assert_eq!(
+        plan.rolling_updates[0].reasons,
+        ["instance type t3.medium -> m6i.large"]
+    );
 }
 
 #[test]
 fn scaling_changes_only_the_auto_scaling_group() {
-    let bundle = new_cluster(&options("c1.example.com", &["us-east-1a"], Topology::Public)).expect("builds");
+    let bundle = new_cluster(&options(
+        "c1.example.com",
+        &["us-east-1a"],
+        Topology::Public,
+    ))
+    .expect("builds");
     let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
     let observed = cloud_matching(&model);
     let mut changed = bundle.clone();
-    let nodes = changed.instance_groups.iter_mut().find(|group| group.name() == "nodes-us-east-1a").expect("nodes");
+    let nodes = changed
+        .instance_groups
+        .iter_mut()
+        .find(|group| group.name() == "nodes-us-east-1a")
+        .expect("nodes");
     nodes.spec.min_size = 5;
     nodes.spec.max_size = 5;
     let model = skiff_plans::desired_model(&changed, &lookups(&changed)).expect("model");
     let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
     assert_eq!(plan.changes.len(), 1);
-    assert_eq!(plan.changes[0].key.as_str(), "autoscaling-group/nodes-us-east-1a");
-    let fields: Vec<&str> = plan.changes[0].fields.iter().map(|field| field.field.as_str()).collect();
+    assert_eq!(
+        plan.changes[0].key.as_str(),
+        "autoscaling-group/nodes-us-east-1a"
+    );
+    let fields: Vec<&str> = plan.changes[0]
+        .fields
+        .iter()
+        .map(|field| field.field.as_str())
+        .collect();
     assert_eq!(fields, ["maxSize", "minSize"]);
     assert!(plan.rolling_updates.is_empty());
 }
 
 #[test]
 fn removed_groups_and_strays_are_deleted_dependents_first() {
-    let bundle = new_cluster(&options("c1.example.com", &["us-east-1a"], Topology::Public)).expect("builds");
+    let bundle = new_cluster(&options(
+        "c1.example.com",
+        &["us-east-1a"],
+        Topology::Public,
+    ))
+    .expect("builds");
     let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
     let mut observed = cloud_matching(&model);
-    let mut stray = observed.resources.values().find(|resource| resource.kind() == ResourceKind::Subnet).expect("subnet").clone();
+    let mut stray = observed
+        .resources
+        .values()
+        .find(|resource| resource.kind() == ResourceKind::Subnet)
+        .expect("subnet")
+        .clone();
     stray.id = "subnet-duplicate".into();
     observed.insert(stray);
     let mut changed = bundle.clone();
-    changed.instance_groups.retain(|group| group.name() != "nodes-us-east-1a");
+    changed
+        .instance_groups
+        .retain(|group| group.name() != "nodes-us-east-1a");
     let model = skiff_plans::desired_model(&changed, &lookups(&changed)).expect("model");
     let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
-    let deletes: Vec<&str> = plan.changes.iter().filter(|change| change.action == Action::Delete).map(|change| change.key.as_str()).collect();
-    assert_eq!(deletes, ["autoscaling-group/nodes-us-east-1a", "launch-template/nodes-us-east-1a", "subnet/us-east-1a"]);
-    assert_eq!(plan.changes.last().and_then(|change| change.id.as_deref()), Some("subnet-duplicate"));
+    let deletes: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|change| change.action == Action::Delete)
+        .map(|change| change.key.as_str())
+        .collect();
+    assert_eq!(
+        deletes,
+        [
+            "autoscaling-group/nodes-us-east-1a",
+            "launch-template/nodes-us-east-1a",
+            "subnet/us-east-1a"
+        ]
+    );
+    assert_eq!(
+        plan.changes.last().and_then(|change| change.id.as_deref()),
+        Some("subnet-duplicate")
+    );
 }

@@ -186,7 +186,7 @@ impl LockGuard {
 
     /// Releases the lock (a conditional delete, so a lock that was taken
     /// over by someone else is left alone).
-    pub async fn release(self) -> Result<()> {
+    pub async fn release(&self) -> Result<()> {
         self.renewer.abort();
         let version = self.version.lock().await.clone();
         match self

@@ -11,9 +11,17 @@ pub const BOOTSTRAP_LOG: &str = "/var/log/skiff-bootstrap.log";
 /// Exists once the node has joined (or initialized) the cluster; a re-run
 /// of the script then does nothing.
 pub const BOOTSTRAPPED_MARKER: &str = "/var/lib/skiff/bootstrapped";
-/// The kubeadm `init` configuration with placeholders for the token.
+/// The API endpoint (host and port) and the API server's extra certificate
+/// names, as `KEY=value` lines the bootstrap script reads at boot. The only
+/// file of the user-data that names the endpoint, and written in plain text,
+/// so that the host can be replaced in the rendered user-data: for a gossip
+/// cluster the load balancer's DNS name is known only after rendering.
+pub const API_ENDPOINT_FILE: &str = "/etc/skiff/api-endpoint.env";
+/// The kubeadm `init` configuration with placeholders for the token and the
+/// API endpoint.
 pub const KUBEADM_INIT_TEMPLATE: &str = "/etc/skiff/kubeadm-init.yaml.template";
-/// The kubeadm `join` configuration with placeholders for the token and CA hash.
+/// The kubeadm `join` configuration with placeholders for the token, the CA
+/// hash and the API endpoint.
 pub const KUBEADM_JOIN_TEMPLATE: &str = "/etc/skiff/kubeadm-join.yaml.template";
 /// Run on power-off of a control-plane node to leave etcd.
 pub const LEAVE_ETCD_SCRIPT: &str = "/usr/local/sbin/skiff-leave-etcd";

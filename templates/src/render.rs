@@ -22,7 +22,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     (
         "cloud-config.yaml.j2",
         include_str!("../templates/cloud-config.yaml.j2"),
@@ -30,6 +30,10 @@ const TEMPLATES: [(&str, &str); 10] = [
     (
         "bastion-cloud-config.yaml.j2",
         include_str!("../templates/bastion-cloud-config.yaml.j2"),
+    ),
+    (
+        "api-endpoint.env.j2",
+        include_str!("../templates/api-endpoint.env.j2"),
     ),
     (
         "bootstrap.sh.j2",
@@ -73,6 +77,13 @@ const CONTROL_PLANE_TAINT_KEY: &str = "node-role.kubernetes.io/control-plane";
 pub(crate) const TOKEN_PLACEHOLDER: &str = "@SKIFF_BOOTSTRAP_TOKEN@";
 /// Where the CA public-key hash goes in the join template; the node replaces it.
 pub(crate) const CA_CERT_HASH_PLACEHOLDER: &str = "@SKIFF_CA_CERT_HASH@";
+/// Where `host:port` of the API goes in the kubeadm templates; the node
+/// replaces it with the values of [`paths::API_ENDPOINT_FILE`].
+pub(crate) const API_SERVER_PLACEHOLDER: &str = "@SKIFF_API_SERVER@";
+/// The one quoted element of the init template's `certSANs` flow list; the
+/// node replaces it (quotes included) with the endpoint and the extra names
+/// of [`paths::API_ENDPOINT_FILE`], each quoted once.
+pub(crate) const API_CERT_SANS_PLACEHOLDER: &str = "@SKIFF_API_CERT_SANS@";
 
 /// The values every template sees.
 #[derive(Debug, Serialize)]
@@ -87,7 +98,12 @@ struct Context {
     pause_image: &'static str,
     kubeadm_api_version: &'static str,
     kubeadm_v1beta4: bool,
-    api_server: String,
+    /// Only in the plain [`paths::API_ENDPOINT_FILE`]: never in a
+    /// compressed file, where a substitution of the rendered user-data
+    /// could not reach it.
+    api_endpoint: String,
+    api_port: u16,
+    /// The certificate names besides `api_endpoint`, which is always the first.
     api_cert_sans: Vec<String>,
     pod_cidr: String,
     service_cidr: String,
@@ -103,6 +119,8 @@ struct Context {
     paths: Paths,
     token_placeholder: &'static str,
     ca_cert_hash_placeholder: &'static str,
+    api_server_placeholder: &'static str,
+    api_cert_sans_placeholder: &'static str,
     /// The files of the node, filled in only for the cloud-config wrapper.
     files: Vec<UserDataFile>,
 }
@@ -149,6 +167,7 @@ struct CniView {
 #[derive(Debug, Serialize)]
 struct Paths {
     bootstrap_script: &'static str,
+    api_endpoint: &'static str,
     log: &'static str,
     bootstrapped_marker: &'static str,
     kubeadm_init_template: &'static str,
@@ -176,6 +195,11 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
             path: paths::SYSCTL,
             permissions: "0644",
             content: render("sysctl-k8s.conf.j2")?,
+        },
+        NodeFile {
+            path: paths::API_ENDPOINT_FILE,
+            permissions: "0644",
+            content: render("api-endpoint.env.j2")?,
         },
     ];
     if context.control_plane {
@@ -244,6 +268,11 @@ pub(crate) fn user_data(config: &NodeBootstrap) -> Result<String, TemplateError>
 /// take about 22 KB. The large files (the script, and the kubeadm templates
 /// that grow with labels, taints and names) are compressed; the small system
 /// files stay readable. [`crate::node_files`] gives every file in plain text.
+///
+/// [`paths::API_ENDPOINT_FILE`] must never be compressed, and the endpoint
+/// must appear in no compressed file: the planner renders a gossip
+/// cluster's user-data with a placeholder host and replaces that text once
+/// the load balancer's DNS name is known.
 const COMPRESSED_FILES: [&str; 3] = [
     paths::KUBEADM_INIT_TEMPLATE,
     paths::KUBEADM_JOIN_TEMPLATE,
@@ -314,9 +343,11 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         OsFamily::Rhel => "rpm",
     };
 
-    let mut api_cert_sans = vec![config.api_endpoint.clone()];
+    // The endpoint is always the first name, added on the node; listing it
+    // again here would also put it where a substitution must find it.
+    let mut api_cert_sans: Vec<String> = Vec::new();
     for name in &config.api_cert_sans {
-        if !api_cert_sans.contains(name) {
+        if *name != config.api_endpoint && !api_cert_sans.contains(name) {
             api_cert_sans.push(name.clone());
         }
     }
@@ -353,7 +384,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         pause_image: version.pause_image(),
         kubeadm_api_version: version.kubeadm_api_version(),
         kubeadm_v1beta4: version.kubeadm_api_version().ends_with("/v1beta4"),
-        api_server: format!("{}:{}", config.api_endpoint, config.api_port),
+        api_endpoint: config.api_endpoint.clone(),
+        api_port: config.api_port,
         api_cert_sans,
         pod_cidr: config.pod_cidr.clone(),
         service_cidr: config.service_cidr.clone(),
@@ -384,6 +416,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         },
         paths: Paths {
             bootstrap_script: paths::BOOTSTRAP_SCRIPT,
+            api_endpoint: paths::API_ENDPOINT_FILE,
             log: paths::BOOTSTRAP_LOG,
             bootstrapped_marker: paths::BOOTSTRAPPED_MARKER,
             kubeadm_init_template: paths::KUBEADM_INIT_TEMPLATE,
@@ -393,6 +426,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         },
         token_placeholder: TOKEN_PLACEHOLDER,
         ca_cert_hash_placeholder: CA_CERT_HASH_PLACEHOLDER,
+        api_server_placeholder: API_SERVER_PLACEHOLDER,
+        api_cert_sans_placeholder: API_CERT_SANS_PLACEHOLDER,
         files: Vec::new(),
     })
 }

@@ -9,9 +9,11 @@ use skiff_api::document::{parse_documents, ClusterBundle, Document};
 
 use crate::args::{
     Command, CreateCommand, DeleteCommand, EditCommand, GetCommand, LockCommand, StateCommand,
+    UpdateCommand,
 };
 use crate::context::Context;
 
+mod apply_plan;
 mod completion;
 mod create_cluster;
 mod create_file;
@@ -21,6 +23,7 @@ mod get;
 mod instance_groups;
 mod replace;
 mod state_lock;
+mod update_cluster;
 
 /// Runs one command.
 pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode> {
@@ -42,6 +45,8 @@ pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode
         Command::State(StateCommand::Lock(LockCommand::Show(arguments))) => state_lock::show(context, &arguments).await,
         Command::State(StateCommand::Lock(LockCommand::Hold(arguments))) => state_lock::hold(context, &arguments).await,
         Command::State(StateCommand::Unlock(arguments)) => state_lock::unlock(context, &arguments).await,
+        Command::Update(UpdateCommand::Cluster(arguments)) => update_cluster::run(context, &arguments).await,
+        Command::Apply(arguments) => apply_plan::run(context, &arguments).await,
         Command::Completion(arguments) => completion::run(&arguments),
     }
 }

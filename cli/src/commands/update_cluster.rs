@@ -1,0 +1,292 @@
+//! `skiff update cluster NAME`: preview the AWS changes the spec needs; with
+//! `--yes`, apply them under the cluster lock; with `--out FILE`, save the
+//! plan for `skiff apply FILE`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use skiff_plans::recorded::RecordedContent;
+use skiff_plans::Plan;
+use skiff_providers::apply::{apply, ApplyOptions};
+use skiff_providers::AwsProvider;
+use skiff_state::recorded::{self, RecordedState};
+use skiff_state::{LockGuard, StateStore, Version};
+
+use crate::args::UpdateClusterArgs;
+use crate::cloud::{self, StateJournal};
+use crate::context::Context;
+use crate::preview;
+use crate::printer::OutputFormat;
+use crate::progress::ApplyProgress;
+
+pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Result<ExitCode> {
+    let store = context.store().await?;
+    let spec = store.read_spec(&arguments.name).await?;
+    let provider = cloud::provider(context, &spec.bundle).await?;
+
+    // Applying: lock first, so that the plan is made from a state no one
+    // else is changing.
+    let lock = if arguments.yes {
+        let lock = store
+            .lock(&arguments.name, "update cluster")
+            .await
+            .with_context(|| format!("cannot update cluster {}", arguments.name))?;
+        if let Some(previous) = &lock.took_over {
+            context.printer.warn(&format!(
+                "took over the expired lock of {} ({:?} since {}): that operation may have been interrupted; this run picks up where it stopped",
+                previous.holder, previous.operation, previous.created_at
+            ));
+        }
+        Some(Arc::new(lock))
+    } else {
+        None
+    };
+    let result = plan_and_maybe_apply(context, &store, &provider, arguments, lock.clone()).await;
+    if let Some(lock) = lock {
+        release(lock).await;
+    }
+    result
+}
+
+async fn release(lock: Arc<LockGuard>) {
+    if let Err(error) = lock.release().await {
+        tracing::warn!("releasing the cluster lock failed (it expires by itself): {error}");
+    }
+}
+
+async fn plan_and_maybe_apply(
+    context: &Context,
+    store: &StateStore,
+    provider: &AwsProvider,
+    arguments: &UpdateClusterArgs,
+    lock: Option<Arc<LockGuard>>,
+) -> anyhow::Result<ExitCode> {
+    let spec = store.read_spec(&arguments.name).await?;
+    let (mut state, mut version) = cloud::read_recorded(store, &arguments.name).await?;
+    let planned = cloud::plan(provider, store, &spec, &state, version.is_some()).await?;
+
+    // Adopt what an interrupted run created but never recorded, before
+    // applying (only under the lock: a preview never writes).
+    if lock.is_some() && cloud::reconcile(&mut state, &planned.observed) {
+        version = Some(
+            recorded::write(
+                store.objects().as_ref(),
+                &arguments.name,
+                version.as_ref(),
+                &mut state,
+            )
+            .await?,
+        );
+    }
+    let mut plan = planned.plan;
+    if lock.is_some() {
+        // The plan is bound to the state as it is now.
+        plan.state_lineage = version.as_ref().map(|_| state.lineage.clone());
+        plan.state_serial = if version.is_some() { state.serial } else { 0 };
+    }
+
+    match arguments.output {
+        OutputFormat::Json => context.printer.data(&serde_json::to_string_pretty(&plan)?),
+        OutputFormat::Yaml => context.printer.data(&skiff_api::document::to_yaml(&plan)),
+        OutputFormat::Table => context
+            .printer
+            .data(&preview::render(&plan, &context.printer)),
+    }
+    if let Some(path) = &arguments.out {
+        save_plan(&plan, path)?;
+        context.printer.info(&format!(
+            "Saved the plan to {}; apply exactly this plan with `skiff apply {}`.",
+            path.display(),
+            path.display()
+        ));
+    }
+
+    let Some(lock) = lock else {
+        if !plan.is_empty() && arguments.out.is_none() && arguments.output == OutputFormat::Table {
+            context.printer.info(&format!(
+                "Run `skiff update cluster {} --yes` to apply these changes.",
+                arguments.name
+            ));
+        }
+        return Ok(if arguments.detailed_exitcode && !plan.is_empty() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
+    };
+    if plan.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    run_apply(
+        context,
+        store,
+        provider,
+        &plan,
+        lock,
+        state,
+        version,
+        arguments.parallelism,
+    )
+    .await
+}
+
+/// Writes a plan file (JSON, documented in docs/plan-format.md).
+pub fn save_plan(plan: &Plan, path: &Path) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(plan)?;
+    std::fs::write(path, text + "\n")
+        .with_context(|| format!("cannot write the plan to {}", path.display()))
+}
+
+/// Applies a plan under a held lock, recording every outcome, and reports.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_apply(
+    context: &Context,
+    store: &StateStore,
+    provider: &AwsProvider,
+    plan: &Plan,
+    lock: Arc<LockGuard>,
+    state: RecordedState<RecordedContent>,
+    version: Option<Version>,
+    parallelism: usize,
+) -> anyhow::Result<ExitCode> {
+    if store.s3().is_none() {
+        bail!("nodes read their bootstrap secrets from the state store, so applying needs an s3:// state store");
+    }
+    let journal = Arc::new(StateJournal::new(
+        store,
+        &plan.cluster,
+        lock.clone(),
+        state,
+        version,
+    ));
+    let progress = Arc::new(ApplyProgress::new(
+        plan.changes.len(),
+        context.printer.is_terminal(),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = spawn_signal_watch(stop.clone(), context);
+    let lost = {
+        let lock = lock.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let reason = lock.lost().await;
+            stop.store(true, Ordering::SeqCst);
+            reason
+        })
+    };
+    let stop_check = {
+        let stop = stop.clone();
+        Arc::new(move || stop.load(Ordering::SeqCst)) as Arc<dyn Fn() -> bool + Send + Sync>
+    };
+    let started = std::time::Instant::now();
+    let report = apply(
+        provider,
+        plan,
+        ApplyOptions {
+            parallelism: parallelism.max(1),
+        },
+        journal.clone(),
+        progress.clone(),
+        stop_check,
+    )
+    .await;
+    progress.finish();
+    signals.abort();
+    let lost_reason = if lost.is_finished() {
+        lost.await.ok()
+    } else {
+        lost.abort();
+        None
+    };
+    if let Err(error) = journal.snapshot().await {
+        context.printer.warn(&format!(
+            "keeping a copy of the recorded state in its history failed: {error}"
+        ));
+    }
+    let elapsed = started.elapsed();
+    if report.is_complete() {
+        context.printer.info(&format!(
+            "Applied {} changes to cluster {} in {:.1}s.",
+            report.succeeded.len(),
+            plan.cluster,
+            elapsed.as_secs_f64()
+        ));
+        if !plan.rolling_updates.is_empty() {
+            let groups: Vec<&str> = plan
+                .rolling_updates
+                .iter()
+                .map(|need| need.group.as_str())
+                .collect();
+            context.printer.info(&format!(
+                "Instance groups {} now launch new instances with the new configuration; replace the running ones with `skiff rolling-update cluster {}`.",
+                groups.join(", "),
+                plan.cluster
+            ));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut message = format!(
+        "applying the plan of cluster {} did not finish: {} succeeded, {} failed, {} not attempted",
+        plan.cluster,
+        report.succeeded.len(),
+        report.failed.len(),
+        report.skipped.len()
+    );
+    for (key, error) in &report.failed {
+        message.push_str(&format!("\n  {key}: {error}"));
+    }
+    if let Some(reason) = lost_reason {
+        message.push_str(&format!(
+            "\n  stopped because the cluster lock was lost: {reason}"
+        ));
+    } else if stop.load(Ordering::SeqCst) {
+        message.push_str("\n  stopped on request; everything created so far is recorded");
+    }
+    message.push_str(&format!(
+        "\nEvery outcome so far is recorded; run `skiff update cluster {} --yes` again to continue.",
+        plan.cluster
+    ));
+    bail!(message)
+}
+
+/// First Ctrl-C or SIGTERM: stop starting new changes (those in flight
+/// finish and are recorded). Second: exit at once; the recorded state and
+/// the resources' tags still let the next run continue safely.
+fn spawn_signal_watch(stop: Arc<AtomicBool>, context: &Context) -> tokio::task::JoinHandle<()> {
+    let printer = context.printer.clone();
+    tokio::spawn(async move {
+        let mut interrupts = 0;
+        loop {
+            #[cfg(unix)]
+            {
+                let mut terminate =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(signal) => signal,
+                        Err(_) => return,
+                    };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+            }
+            interrupts += 1;
+            if interrupts == 1 {
+                stop.store(true, Ordering::SeqCst);
+                printer.warn("stopping: changes in flight finish and are recorded; interrupt again to exit at once");
+            } else {
+                printer.warn("exiting now; run the same command again to continue");
+                std::process::exit(130);
+            }
+        }
+    })
+}

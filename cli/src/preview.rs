@@ -1,0 +1,202 @@
+//! The plan as people read it: a summary line, then every resource with its
+//! changed fields (`old -> new`); long and multi-line values (user-data,
+//! policy documents) as unified diffs; and which instance groups will need
+//! a rolling update, and why.
+
+use serde_json::Value;
+use similar::TextDiff;
+use skiff_plans::plan::{Action, FieldChange, Plan, ResourceChange};
+
+use crate::printer::{Color, Printer};
+
+/// Fields whose values are never shown.
+fn is_sensitive(field: &str) -> bool {
+    let lower = field.to_ascii_lowercase();
+    ["secret", "password", "privatekey", "token"]
+        .iter()
+        .any(|word| lower.contains(word))
+}
+
+/// The one-line summary, e.g. `Plan: 3 to create, 1 to change, 0 to replace, 1 to delete.`
+pub fn summary_line(plan: &Plan) -> String {
+    let summary = plan.summary;
+    format!(
+        "Plan: {} to create, {} to change, {} to replace, {} to delete.",
+        summary.create, summary.update, summary.replace, summary.delete
+    )
+}
+
+/// Renders the whole preview.
+pub fn render(plan: &Plan, printer: &Printer) -> String {
+    let mut text = String::new();
+    if plan.is_empty() {
+        text.push_str(&format!(
+            "No changes: the AWS resources of cluster {} match its spec (revision {}).\n",
+            plan.cluster, plan.spec_revision
+        ));
+        return text;
+    }
+    text.push_str(&format!(
+        "Cluster {} in {}: changes to match spec revision {}{}.\n\n",
+        plan.cluster,
+        plan.region,
+        plan.spec_revision,
+        if plan.state_lineage.is_some() {
+            format!(" (recorded state serial {})", plan.state_serial)
+        } else {
+            " (nothing recorded yet)".to_string()
+        }
+    ));
+    for change in &plan.changes {
+        text.push_str(&render_change(change, printer));
+    }
+    text.push('\n');
+    text.push_str(&printer.bold(&summary_line(plan)));
+    text.push('\n');
+    if !plan.rolling_updates.is_empty() {
+        text.push_str(
+            "\nInstance groups whose running instances will be out of date after this apply:\n",
+        );
+        for need in &plan.rolling_updates {
+            text.push_str(&format!("  {}: {}\n", need.group, need.reasons.join("; ")));
+        }
+        text.push_str(&format!(
+            "Replace them with `skiff rolling-update cluster {}` after applying.\n",
+            plan.cluster
+        ));
+    }
+    text
+}
+
+fn render_change(change: &ResourceChange, printer: &Printer) -> String {
+    let (color, verb) = match change.action {
+        Action::Create => (Color::Green, "create".to_string()),
+        Action::Update => (Color::Yellow, "update in place".to_string()),
+        Action::Replace => (
+            Color::Red,
+            format!("replace: {}", change.reason.clone().unwrap_or_default()),
+        ),
+        Action::Delete => (
+            Color::Red,
+            format!("delete: {}", change.reason.clone().unwrap_or_default()),
+        ),
+    };
+    let id = change
+        .id
+        .as_ref()
+        .map(|id| format!(" ({id})"))
+        .unwrap_or_default();
+    let mut text = format!(
+        "{} {}{id}  {}\n",
+        printer.paint(&format!("{:>3}", change.action.symbol()), color),
+        printer.bold(change.key.as_str()),
+        verb
+    );
+    for field in &change.fields {
+        text.push_str(&render_field(change.action, field));
+    }
+    text
+}
+
+fn render_field(action: Action, field: &FieldChange) -> String {
+    let name = &field.field;
+    if is_sensitive(name) {
+        return format!("      {name}: (sensitive value)\n");
+    }
+    let marker = if field.forces_replacement {
+        "  # forces replacement"
+    } else {
+        ""
+    };
+    match action {
+        Action::Create => {
+            let after = field
+                .after
+                .as_ref()
+                .map(|value| short(value, field.after_unknown))
+                .unwrap_or_default();
+            format!("      {name}: {after}\n")
+        }
+        _ => {
+            let before = field.before.as_ref().map(text_of);
+            let after = field.after.as_ref().map(text_of);
+            let long = |value: &Option<String>| {
+                value
+                    .as_ref()
+                    .is_some_and(|text| text.contains('\n') || text.len() > 100)
+            };
+            if !field.after_unknown && (long(&before) || long(&after)) {
+                let before = pretty(&before.unwrap_or_default());
+                let after = pretty(&after.unwrap_or_default());
+                let diff = TextDiff::from_lines(&before, &after);
+                let mut text = format!("      {name}:{marker}\n");
+                for line in diff.unified_diff().context_radius(2).to_string().lines() {
+                    text.push_str(&format!("        {line}\n"));
+                }
+                text
+            } else {
+                let before = field
+                    .before
+                    .as_ref()
+                    .map(|value| short(value, false))
+                    .unwrap_or_else(|| "(none)".to_string());
+                let after = match &field.after {
+                    Some(value) => short(value, field.after_unknown),
+                    None => "(none)".to_string(),
+                };
+                format!("      {name}: {before} -> {after}{marker}\n")
+            }
+        }
+    }
+}
+
+/// A value as text: strings bare, everything else as compact JSON.
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// JSON documents (policies) pretty-printed so their diff is by statement.
+fn pretty(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value @ (Value::Object(_) | Value::Array(_))) => {
+            serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.to_string()) + "\n"
+        }
+        _ => {
+            if text.ends_with('\n') {
+                text.to_string()
+            } else {
+                format!("{text}\n")
+            }
+        }
+    }
+}
+
+/// A short rendering for one line: long or multi-line text summarized.
+fn short(value: &Value, unknown: bool) -> String {
+    if unknown {
+        return "(known after apply)".to_string();
+    }
+    match value {
+        Value::String(text) if text.contains('\n') => format!("({} lines)", text.lines().count()),
+        Value::String(text) if text.len() > 100 => format!("({} characters)", text.len()),
+        Value::String(text) => format!("{text:?}"),
+        other => {
+            let compact = other.to_string();
+            if compact.len() > 160 {
+                format!(
+                    "{}...",
+                    &compact[..compact
+                        .char_indices()
+                        .nth(157)
+                        .map(|(index, _)| index)
+                        .unwrap_or(compact.len())]
+                )
+            } else {
+                compact
+            }
+        }
+    }
+}
