@@ -17,6 +17,12 @@ use crate::{API_VERSION, KIND_CLUSTER, KIND_INSTANCE_GROUP};
 /// limit keeps a hostile file from costing unbounded memory.
 pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
+/// The deepest flow nesting (`[` and `{`) skiff reads: the YAML
+/// deserializer refuses anything deeper than 128 levels anyway, but only after
+/// its parser has scanned the whole text at a cost of (tokens x depth), which
+/// for a hostile file under [`MAX_DOCUMENT_BYTES`] is minutes of CPU.
+pub const MAX_FLOW_DEPTH: usize = 128;
+
 /// A spec document that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct DocumentError {
@@ -169,6 +175,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, DocumentError> {
             ),
         ));
     }
+    check_flow_depth(text)?;
     let mut documents = Vec::new();
     for (index, deserializer) in serde_norway::Deserializer::from_str(text).enumerate() {
         let number = index + 1;
@@ -234,6 +241,33 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, DocumentError> {
     Ok(documents)
 }
 
+/// Refuses text whose brackets nest deeper than [`MAX_FLOW_DEPTH`], before
+/// the YAML parser sees it. Counts every bracket (quoted or not), so it can
+/// only overestimate the depth, and no real spec comes near the limit.
+fn check_flow_depth(text: &str) -> Result<(), DocumentError> {
+    let mut depth: usize = 0;
+    for (offset, byte) in text.bytes().enumerate() {
+        match byte {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    let line = text[..offset].matches('\n').count() + 1;
+                    return Err(DocumentError::new(
+                        None,
+                        None,
+                        format!(
+                            "brackets nest more than {MAX_FLOW_DEPTH} levels deep (at line {line}); a spec is never that deep"
+                        ),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn typed<T: DeserializeOwned>(
     value: serde_norway::Value,
     number: usize,
@@ -258,4 +292,30 @@ pub fn parse_one<T: DeserializeOwned>(text: &str) -> Result<T, DocumentError> {
         error.document = None;
         error
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_flow_nesting_is_refused_before_parsing() {
+        let deep = format!(
+            "kind: Cluster\nspec: {}{}\n",
+            "[".repeat(200_000),
+            "]".repeat(200_000)
+        );
+        let error = parse_documents(&deep).expect_err("too deep");
+        assert!(
+            error.message.contains("nest more than 128 levels"),
+            "{error}"
+        );
+        let shallow = format!(
+            "kind: Cluster\nspec: {}{}\n",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let error = parse_documents(&shallow).expect_err("not a spec");
+        assert!(!error.message.contains("nest more than"), "{error}");
+    }
 }

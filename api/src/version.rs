@@ -8,9 +8,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The oldest minor version skiff builds clusters for.
-pub const MIN_SUPPORTED_MINOR: u32 = 29;
+pub const MIN_SUPPORTED_MINOR: u32 = 30;
 /// The newest minor version skiff builds clusters for.
-pub const MAX_SUPPORTED_MINOR: u32 = 35;
+pub const MAX_SUPPORTED_MINOR: u32 = 37;
 /// The version `create cluster` uses when none is given.
 pub const DEFAULT_VERSION: &str = "1.34.2";
 

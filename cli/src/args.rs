@@ -86,6 +86,15 @@ Examples:
   skiff apply c1.plan"
     )]
     Apply(ApplyArgs),
+    /// Replace instances that run an out-of-date configuration
+    #[command(subcommand, name = "rolling-update")]
+    RollingUpdate(RollingUpdateCommand),
+    /// Check that a cluster is healthy
+    #[command(subcommand)]
+    Validate(ValidateCommand),
+    /// Write a cluster's access details to a kubeconfig file
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Inspect and repair the state store (locks)
     #[command(subcommand)]
     State(StateCommand),
@@ -95,6 +104,13 @@ Examples:
   skiff completion zsh > \"${fpath[1]}/_skiff\"
   skiff completion fish > ~/.config/fish/completions/skiff.fish")]
     Completion(CompletionArgs),
+}
+
+/// `skiff export`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Add the cluster (and with --admin, credentials) to a kubeconfig and make it the current context
+    Kubeconfig(crate::commands::export_kubeconfig::ExportKubeconfigArgs),
 }
 
 /// `skiff create`.
@@ -128,7 +144,7 @@ pub enum CreateCommand {
     Cluster(Box<CreateClusterArgs>),
     /// Add an instance group to a cluster spec
     #[command(visible_alias = "ig", visible_alias = "instancegroups")]
-    Instancegroup(CreateInstanceGroupArgs),
+    Instancegroup(Box<CreateInstanceGroupArgs>),
 }
 
 /// `skiff create cluster`.
@@ -324,6 +340,10 @@ pub struct ReplaceArgs {
 #[derive(Debug, Subcommand)]
 pub enum GetCommand {
     /// List the clusters of the store
+    #[command(after_help = "Examples:
+  skiff get clusters
+  skiff get clusters -o json
+  skiff get clusters --state s3://my-team-skiff-state/prod")]
     Clusters(GetClustersArgs),
     /// Show one cluster
     #[command(after_help = "Examples:
@@ -333,6 +353,10 @@ pub enum GetCommand {
     Cluster(GetClusterArgs),
     /// List the instance groups of a cluster
     #[command(
+        after_help = "Examples:
+  skiff get instancegroups --name c1.example.com
+  skiff get ig --name c1.example.com nodes-us-east-1a -o yaml
+  skiff get ig --name c1.example.com -o json",
         visible_alias = "ig",
         visible_alias = "instancegroup",
         visible_alias = "igs"
@@ -383,12 +407,21 @@ pub struct GetInstanceGroupsArgs {
 #[derive(Debug, Subcommand)]
 pub enum EditCommand {
     /// Edit a Cluster document
-    #[command(
-        after_help = "The editor is $VISUAL, else $EDITOR, else vi. Saving an unchanged file changes nothing."
-    )]
+    #[command(after_help = "Examples:
+  skiff edit cluster c1.example.com
+  EDITOR=nano skiff edit cluster c1.example.com
+
+The editor is $VISUAL, else $EDITOR, else vi. Saving an unchanged file changes nothing.")]
     Cluster(EditClusterArgs),
     /// Edit an InstanceGroup document
-    #[command(visible_alias = "ig", visible_alias = "instancegroups")]
+    #[command(
+        visible_alias = "ig",
+        visible_alias = "instancegroups",
+        after_help = "Examples:
+  skiff edit ig --name c1.example.com nodes-us-east-1a
+
+The editor is $VISUAL, else $EDITOR, else vi. Saving an unchanged file changes nothing."
+    )]
     Instancegroup(EditInstanceGroupArgs),
 }
 
@@ -423,10 +456,12 @@ pub enum DeleteCommand {
 
 /// `skiff delete ig`.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "This changes the spec only; `skiff update cluster --yes` then removes the group's
-auto scaling group and launch template from AWS."
-)]
+#[command(after_help = "Examples:
+  skiff delete ig --name c1.example.com spot-workers          # say what would be removed
+  skiff delete ig --name c1.example.com spot-workers --yes    # remove it from the spec
+
+This changes the spec only; `skiff update cluster --yes` then removes the group's
+auto scaling group and launch template from AWS.")]
 pub struct DeleteInstanceGroupArgs {
     /// The cluster
     #[arg(long, env = "SKIFF_CLUSTER_NAME")]
@@ -526,6 +561,127 @@ pub struct ApplyArgs {
     pub parallelism: usize,
 }
 
+/// `skiff rolling-update`.
+#[derive(Debug, Subcommand)]
+pub enum RollingUpdateCommand {
+    /// Replace out-of-date instances, group by group
+    #[command(after_help = "Without --yes, shows each group's status (NAME STATUS NEEDUPDATE READY MIN TARGET MAX NODES)
+and what would be replaced, in which order, and why.
+
+Order: bastions, then control-plane groups strictly one instance at a time (never
+surge; the control plane must validate before the next), then node groups. Node
+groups use rollingUpdate.maxSurge / maxUnavailable (group, else cluster; default
+maxSurge 1, maxUnavailable 0): the group grows first so replacements launch
+before anything is removed, then old nodes are cordoned, drained (PodDisruption-
+Budgets honoured), terminated, and the group shrinks back.
+
+Interrupted (Ctrl-C, a crash, a lost lock)? Run the same command again: it
+continues without replacing an instance twice and restores any group it grew.
+
+Examples:
+  skiff rolling-update cluster c1.example.com                       # preview
+  skiff rolling-update cluster c1.example.com --yes
+  skiff rolling-update cluster c1.example.com --yes --instance-group nodes-us-east-1a
+  skiff rolling-update cluster c1.example.com --yes --cloudonly     # no Kubernetes API: terminate and wait for InService
+  skiff rolling-update cluster c1.example.com --yes --force         # replace every instance")]
+    Cluster(RollingUpdateArgs),
+}
+
+/// `skiff rolling-update cluster`.
+#[derive(Debug, Args)]
+pub struct RollingUpdateArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// Do it (without it, only show what would happen)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Only these instance groups
+    #[arg(long = "instance-group", value_delimiter = ',', value_name = "NAME")]
+    pub instance_groups: Vec<String>,
+
+    /// Only groups of these roles: ControlPlane, Node, Bastion
+    #[arg(long = "instance-group-roles", value_delimiter = ',', value_name = "ROLE")]
+    pub instance_group_roles: Vec<String>,
+
+    /// Replace every instance, even up-to-date ones
+    #[arg(long)]
+    pub force: bool,
+
+    /// Do not use the Kubernetes API: no drain, no node validation
+    #[arg(long)]
+    pub cloudonly: bool,
+
+    /// How long draining a node may take before the group fails
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub drain_timeout: std::time::Duration,
+
+    /// Fail the group when a node does not drain in time (false: terminate it anyway)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub fail_on_drain_error: bool,
+
+    /// How long a group may take to become healthy after each round
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub validation_timeout: std::time::Duration,
+
+    /// Consecutive successful validations required after each round
+    #[arg(long, default_value_t = 2)]
+    pub validate_count: u32,
+
+    /// Pause between validation checks
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub validation_interval: std::time::Duration,
+
+    /// A kubeconfig for the cluster's API (default: a short-lived admin certificate from the cluster's CA)
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// table: progress for people; json: one event per step
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+/// `skiff validate`.
+#[derive(Debug, Subcommand)]
+pub enum ValidateCommand {
+    /// Check groups, nodes and the control plane; exit 2 when invalid
+    #[command(after_help = "Checks each instance group's instances in service against its spec, a Ready
+Kubernetes node per instance, and the control plane (control-plane nodes Ready,
+their static pods running, CoreDNS and the CNI ready). Exit codes: 0 valid,
+2 invalid (the problems are listed), 1 error.
+
+Examples:
+  skiff validate cluster c1.example.com
+  skiff validate cluster c1.example.com --wait 10m -o json")]
+    Cluster(ValidateClusterArgs),
+}
+
+/// `skiff validate cluster`.
+#[derive(Debug, Args)]
+pub struct ValidateClusterArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// Keep checking until valid or this long has passed
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub wait: Option<std::time::Duration>,
+
+    /// Only check the cloud side (no Kubernetes API)
+    #[arg(long)]
+    pub cloudonly: bool,
+
+    /// A kubeconfig for the cluster's API (default: a short-lived admin certificate from the cluster's CA)
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
 /// `skiff state`.
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
@@ -534,7 +690,11 @@ pub enum StateCommand {
     Lock(LockCommand),
     /// Remove a cluster lock left by an operation that is gone
     #[command(
-        after_help = "A lock whose holder died frees itself when its lease expires (60s by default).
+        after_help = "Examples:
+  skiff state lock show c1.example.com
+  skiff state unlock c1.example.com --lock-id 4f1c2d7e-0000-4000-8000-000000000000
+
+A lock whose holder died frees itself when its lease expires (60s by default).
 Use unlock only when you are sure the holder is gone; the ID comes from `skiff state lock show`."
     )]
     Unlock(UnlockArgs),
@@ -544,8 +704,17 @@ Use unlock only when you are sure the holder is gone; the ID comes from `skiff s
 #[derive(Debug, Subcommand)]
 pub enum LockCommand {
     /// Who holds the lock of a cluster, since when, for what
+    #[command(after_help = "Examples:
+  skiff state lock show c1.example.com
+  skiff state lock show c1.example.com -o json")]
     Show(LockShowArgs),
     /// Take the lock and hold it until interrupted (Ctrl-C), e.g. during manual maintenance
+    #[command(after_help = "Examples:
+  skiff state lock hold c1.example.com --reason \"replacing etcd volumes\"
+  skiff state lock hold c1.example.com --duration 30m
+
+The lock ID is printed on stdout; the lock is released on Ctrl-C, SIGTERM or
+when --duration has passed.")]
     Hold(LockHoldArgs),
 }
 

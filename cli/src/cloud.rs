@@ -145,6 +145,32 @@ impl StateJournal {
         }
     }
 
+    /// Remembers which groups' running instances are now out of date and
+    /// why, for `rolling-update cluster` to explain.
+    pub async fn note_rollouts(&self, needs: &[skiff_plans::RollingUpdateNeed], succeeded: &[skiff_plans::ResourceKey]) -> anyhow::Result<()> {
+        let mut inner = self.inner.lock().await;
+        let (state, version) = &mut *inner;
+        let mut changed = false;
+        for need in needs {
+            let template = skiff_plans::desired::compute::launch_template_key(&need.group);
+            if !succeeded.contains(&template) {
+                continue;
+            }
+            let reasons = state.content.pending_rollouts.entry(need.group.clone()).or_default();
+            for reason in &need.reasons {
+                if !reasons.contains(reason) {
+                    reasons.push(reason.clone());
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.lock.ensure_held()?;
+            *version = Some(recorded::write(self.objects.as_ref(), &self.cluster, version.as_ref(), state).await?);
+        }
+        Ok(())
+    }
+
     /// Keeps a copy of the current state in the state history.
     pub async fn snapshot(&self) -> anyhow::Result<()> {
         let inner = self.inner.lock().await;

@@ -8,6 +8,7 @@ mod cloud;
 mod commands;
 mod context;
 mod editor;
+mod kubeconfig;
 mod preview;
 mod printer;
 mod progress;

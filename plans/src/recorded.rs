@@ -52,4 +52,9 @@ pub struct RecordedContent {
     /// Resources by key.
     #[serde(default)]
     pub resources: BTreeMap<ResourceKey, RecordedResource>,
+    /// Instance groups whose launch templates changed since their instances
+    /// were last replaced, with what changed (from each apply's plan); a
+    /// rolling update clears a group's entry once it is done.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending_rollouts: BTreeMap<String, Vec<String>>,
 }

@@ -17,6 +17,7 @@ use tokio::sync::OnceCell;
 
 pub mod error;
 pub mod identity;
+pub mod keystore;
 pub mod layout;
 pub mod location;
 pub mod lock;

@@ -37,7 +37,9 @@ pub struct NodeBootstrap {
     /// 6443 on the control-plane nodes.
     pub api_port: u16,
     /// Extra names in the API server's certificate (the API name and the load
-    /// balancer's DNS name); `api_endpoint` is always included.
+    /// balancer's DNS name). `api_endpoint` is always the first name; listing
+    /// it here too is harmless (it is left out, so that it stays only where a
+    /// substitution of the user-data reaches it).
     pub api_cert_sans: Vec<String>,
     /// The pod address range, e.g. `100.96.0.0/11`.
     pub pod_cidr: String,

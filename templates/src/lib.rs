@@ -10,8 +10,16 @@
 //!
 //! [`render_user_data`] returns a `#cloud-config` document whose
 //! `write_files` carry the node's non-secret configuration (kernel modules,
-//! sysctls, kubeadm configuration templates, a systemd unit on control-plane
-//! nodes) and one bootstrap script, which `runcmd` runs once. User-data is
+//! sysctls, the API endpoint, kubeadm configuration templates, a systemd
+//! unit on control-plane nodes) and one bootstrap script, which `runcmd`
+//! runs once.
+//!
+//! The API endpoint's host appears in one place only, in plain text
+//! ([`paths::API_ENDPOINT_FILE`]); the script reads it from there and fills
+//! it into the kubeadm configuration. The large files are compressed, and a
+//! gossip cluster's endpoint (the load balancer's DNS name) is known only
+//! after rendering, so the planner replaces a placeholder host in the
+//! finished user-data by plain text substitution. User-data is
 //! readable by anyone allowed `ec2:DescribeInstanceAttribute`, so it holds
 //! **no secret**: the script reads the CA material and the bootstrap token
 //! from the state store with the instance's IAM role (IMDSv2 credentials,

@@ -11,11 +11,11 @@ pub const BOOTSTRAP_LOG: &str = "/var/log/skiff-bootstrap.log";
 /// Exists once the node has joined (or initialized) the cluster; a re-run
 /// of the script then does nothing.
 pub const BOOTSTRAPPED_MARKER: &str = "/var/lib/skiff/bootstrapped";
-/// The API endpoint (host and port) and the API server's extra certificate
-/// names, as `KEY=value` lines the bootstrap script reads at boot. The only
-/// file of the user-data that names the endpoint, and written in plain text,
-/// so that the host can be replaced in the rendered user-data: for a gossip
-/// cluster the load balancer's DNS name is known only after rendering.
+/// The API endpoint, as `SKIFF_API_ENDPOINT=<host>` and `SKIFF_API_PORT=<port>`
+/// lines the bootstrap script reads at boot. The only file of the user-data
+/// that names the endpoint, and written in plain text, so that the host can
+/// be replaced in the rendered user-data: for a gossip cluster the load
+/// balancer's DNS name is known only after rendering.
 pub const API_ENDPOINT_FILE: &str = "/etc/skiff/api-endpoint.env";
 /// The kubeadm `init` configuration with placeholders for the token and the
 /// API endpoint.

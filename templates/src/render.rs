@@ -78,12 +78,11 @@ pub(crate) const TOKEN_PLACEHOLDER: &str = "@SKIFF_BOOTSTRAP_TOKEN@";
 /// Where the CA public-key hash goes in the join template; the node replaces it.
 pub(crate) const CA_CERT_HASH_PLACEHOLDER: &str = "@SKIFF_CA_CERT_HASH@";
 /// Where `host:port` of the API goes in the kubeadm templates; the node
-/// replaces it with the values of [`paths::API_ENDPOINT_FILE`].
+/// fills it in from [`paths::API_ENDPOINT_FILE`].
 pub(crate) const API_SERVER_PLACEHOLDER: &str = "@SKIFF_API_SERVER@";
-/// The one quoted element of the init template's `certSANs` flow list; the
-/// node replaces it (quotes included) with the endpoint and the extra names
-/// of [`paths::API_ENDPOINT_FILE`], each quoted once.
-pub(crate) const API_CERT_SANS_PLACEHOLDER: &str = "@SKIFF_API_CERT_SANS@";
+/// Where the API host goes in the init template's `certSANs`; the node fills
+/// it in from [`paths::API_ENDPOINT_FILE`].
+pub(crate) const API_ENDPOINT_PLACEHOLDER: &str = "@SKIFF_API_ENDPOINT@";
 
 /// The values every template sees.
 #[derive(Debug, Serialize)]
@@ -103,7 +102,9 @@ struct Context {
     /// could not reach it.
     api_endpoint: String,
     api_port: u16,
-    /// The certificate names besides `api_endpoint`, which is always the first.
+    /// The certificate names besides `api_endpoint`, which the node puts
+    /// first; a name equal to it is left out, or it would reach the
+    /// compressed init template.
     api_cert_sans: Vec<String>,
     pod_cidr: String,
     service_cidr: String,
@@ -120,7 +121,7 @@ struct Context {
     token_placeholder: &'static str,
     ca_cert_hash_placeholder: &'static str,
     api_server_placeholder: &'static str,
-    api_cert_sans_placeholder: &'static str,
+    api_endpoint_placeholder: &'static str,
     /// The files of the node, filled in only for the cloud-config wrapper.
     files: Vec<UserDataFile>,
 }
@@ -167,7 +168,7 @@ struct CniView {
 #[derive(Debug, Serialize)]
 struct Paths {
     bootstrap_script: &'static str,
-    api_endpoint: &'static str,
+    api_endpoint_file: &'static str,
     log: &'static str,
     bootstrapped_marker: &'static str,
     kubeadm_init_template: &'static str,
@@ -343,8 +344,9 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         OsFamily::Rhel => "rpm",
     };
 
-    // The endpoint is always the first name, added on the node; listing it
-    // again here would also put it where a substitution must find it.
+    // The endpoint is always the first name, filled in on the node; listing
+    // it again would put it where a substitution of the user-data cannot
+    // reach it.
     let mut api_cert_sans: Vec<String> = Vec::new();
     for name in &config.api_cert_sans {
         if *name != config.api_endpoint && !api_cert_sans.contains(name) {
@@ -416,7 +418,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         },
         paths: Paths {
             bootstrap_script: paths::BOOTSTRAP_SCRIPT,
-            api_endpoint: paths::API_ENDPOINT_FILE,
+            api_endpoint_file: paths::API_ENDPOINT_FILE,
             log: paths::BOOTSTRAP_LOG,
             bootstrapped_marker: paths::BOOTSTRAPPED_MARKER,
             kubeadm_init_template: paths::KUBEADM_INIT_TEMPLATE,
@@ -427,7 +429,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         token_placeholder: TOKEN_PLACEHOLDER,
         ca_cert_hash_placeholder: CA_CERT_HASH_PLACEHOLDER,
         api_server_placeholder: API_SERVER_PLACEHOLDER,
-        api_cert_sans_placeholder: API_CERT_SANS_PLACEHOLDER,
+        api_endpoint_placeholder: API_ENDPOINT_PLACEHOLDER,
         files: Vec::new(),
     })
 }

@@ -206,6 +206,98 @@ fn compressed_entries_decode_to_the_node_files() {
     }
 }
 
+/// What the planner renders a gossip cluster's user-data with, and replaces
+/// by plain string substitution once the API load balancer exists.
+const ENDPOINT_PLACEHOLDER: &str = "api-endpoint.skiff.invalid";
+/// The load balancer's DNS name that replaces [`ENDPOINT_PLACEHOLDER`].
+const LOAD_BALANCER: &str = "dev-api-0123456789abcdef.elb.eu-west-1.amazonaws.com";
+
+/// A gossip cluster's node, as the planner renders it before the load
+/// balancer exists; `api_cert_sans` repeats the endpoint, which must be harmless.
+fn gossip(config: NodeBootstrap) -> NodeBootstrap {
+    NodeBootstrap {
+        cluster_name: "dev.k8s.local".to_string(),
+        api_endpoint: ENDPOINT_PLACEHOLDER.to_string(),
+        api_cert_sans: vec![
+            ENDPOINT_PLACEHOLDER.to_string(),
+            "api.dev.k8s.local".to_string(),
+        ],
+        ..config
+    }
+}
+
+#[test]
+fn a_substituted_gossip_endpoint_is_only_in_plain_text() {
+    for (name, config) in all_roles_and_families() {
+        if config.role == InstanceGroupRole::Bastion {
+            continue;
+        }
+        let rendered = render_user_data(&gossip(config)).expect("renders");
+        assert!(
+            rendered.contains(ENDPOINT_PLACEHOLDER),
+            "{name}: {rendered}"
+        );
+        let substituted = rendered.replace(ENDPOINT_PLACEHOLDER, LOAD_BALANCER);
+        let parsed = CloudConfig::parse(&substituted);
+
+        let compressed: Vec<_> = parsed
+            .files
+            .iter()
+            .filter(|file| file.encoding.is_some())
+            .collect();
+        assert!(
+            compressed
+                .iter()
+                .any(|file| file.path == paths::BOOTSTRAP_SCRIPT),
+            "{name}: the script is compressed"
+        );
+        for file in compressed {
+            for host in [ENDPOINT_PLACEHOLDER, LOAD_BALANCER] {
+                assert!(
+                    !file.content.contains(host),
+                    "{name}: the compressed {} names {host}, where a substitution cannot reach it",
+                    file.path
+                );
+            }
+        }
+
+        let endpoint = parsed.file(paths::API_ENDPOINT_FILE);
+        assert_eq!(endpoint.encoding, None, "{name}");
+        assert!(
+            endpoint.content.contains(&format!(
+                "\nSKIFF_API_ENDPOINT={LOAD_BALANCER}\nSKIFF_API_PORT=443\n"
+            )),
+            "{name}: {}",
+            endpoint.content
+        );
+        let everything: String = parsed
+            .files
+            .iter()
+            .map(|file| file.content.as_str())
+            .collect();
+        assert!(
+            !everything.contains(ENDPOINT_PLACEHOLDER),
+            "{name}: the placeholder survived the substitution"
+        );
+    }
+}
+
+#[test]
+fn substituting_the_endpoint_gives_the_user_data_rendered_with_it() {
+    for (name, config) in all_roles_and_families() {
+        let with_endpoint = |host: &str| NodeBootstrap {
+            api_endpoint: host.to_string(),
+            api_cert_sans: vec!["api.dev.k8s.local".to_string()],
+            ..gossip(config.clone())
+        };
+        let substituted = render_user_data(&with_endpoint(ENDPOINT_PLACEHOLDER))
+            .expect("renders")
+            .replace(ENDPOINT_PLACEHOLDER, LOAD_BALANCER);
+        let direct = render_user_data(&with_endpoint(LOAD_BALANCER)).expect("renders");
+        assert_eq!(substituted, direct, "{name}");
+    }
+}
+
 /// Parses every YAML document of a kubeadm configuration file.
 fn documents(text: &str) -> Vec<Value> {
     serde_norway::Deserializer::from_str(text)
@@ -250,7 +342,9 @@ fn kubeadm_init_configuration_is_valid_yaml_with_the_cluster_settings() {
     );
     assert_eq!(
         at(cluster, &["controlPlaneEndpoint"]).as_str(),
-        Some("api.c1.example.com:443")
+        Some("@SKIFF_API_SERVER@"),
+        "the node fills in the endpoint from {}",
+        paths::API_ENDPOINT_FILE
     );
     assert_eq!(
         at(cluster, &["kubernetesVersion"]).as_str(),
@@ -274,10 +368,21 @@ fn kubeadm_init_configuration_is_valid_yaml_with_the_cluster_settings() {
     assert_eq!(
         sans,
         vec![
-            "api.c1.example.com",
+            "@SKIFF_API_ENDPOINT@",
             "c1-api-0123456789abcdef.elb.us-east-1.amazonaws.com"
         ],
-        "the endpoint once, then the extra names"
+        "the endpoint, filled in on the node, then the other names; \
+         the endpoint's duplicate in api_cert_sans is left out"
+    );
+    assert_eq!(
+        file_content(&config, paths::API_ENDPOINT_FILE)
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .collect::<Vec<_>>(),
+        vec![
+            "SKIFF_API_ENDPOINT=api.c1.example.com",
+            "SKIFF_API_PORT=443"
+        ]
     );
 
     let initialization = kind(&init, "InitConfiguration");
@@ -308,6 +413,20 @@ fn kubeadm_join_configuration_carries_labels_and_taints() {
     assert_eq!(join.len(), 1);
     let join = kind(&join, "JoinConfiguration");
     assert!(join.get("controlPlane").is_none());
+    assert_eq!(
+        at(join, &["discovery", "bootstrapToken", "apiServerEndpoint"]).as_str(),
+        Some("@SKIFF_API_SERVER@")
+    );
+    assert_eq!(
+        file_content(&config, paths::API_ENDPOINT_FILE)
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .collect::<Vec<_>>(),
+        vec![
+            "SKIFF_API_ENDPOINT=api.c1.example.com",
+            "SKIFF_API_PORT=443"
+        ]
+    );
     let arguments = at(join, &["nodeRegistration", "kubeletExtraArgs"])
         .as_sequence()
         .expect("v1beta4 lists extra arguments");

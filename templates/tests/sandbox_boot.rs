@@ -6,7 +6,7 @@
 mod support;
 
 use skiff_api::{Cni, InstanceGroupRole, OsFamily};
-use skiff_templates::paths;
+use skiff_templates::{paths, render_user_data, NodeBootstrap};
 use support::sandbox::{Boot, FakeCloud, Image, NodeSandbox, TOKEN};
 
 fn assert_booted(node: &NodeSandbox, boot: &Boot) {
@@ -448,4 +448,96 @@ fn an_image_of_the_wrong_family_stops_before_changing_anything() {
     );
     assert!(node.commands().is_empty(), "{:?}", node.commands());
     assert!(!node.exists(paths::BOOTSTRAPPED_MARKER));
+}
+
+/// What the planner renders a gossip cluster's user-data with until the API
+/// load balancer exists.
+const ENDPOINT_PLACEHOLDER: &str = "api-endpoint.skiff.invalid";
+/// The load balancer's DNS name the planner then substitutes.
+const LOAD_BALANCER: &str = "c1-api-0123456789abcdef.elb.us-east-1.amazonaws.com";
+
+/// A gossip node's user-data: rendered with the placeholder endpoint, then
+/// the load balancer's name substituted by plain text replacement.
+fn gossip_user_data(config: &mut NodeBootstrap) -> String {
+    config.api_endpoint = ENDPOINT_PLACEHOLDER.to_string();
+    // The placeholder repeated in api_cert_sans must be harmless.
+    config.api_cert_sans = vec![
+        ENDPOINT_PLACEHOLDER.to_string(),
+        "api.c1.example.com".to_string(),
+    ];
+    render_user_data(config)
+        .expect("renders")
+        .replace(ENDPOINT_PLACEHOLDER, LOAD_BALANCER)
+}
+
+#[test]
+fn a_gossip_endpoint_substituted_into_the_user_data_reaches_kubeadm() {
+    let cloud = FakeCloud::start();
+    let mut config = cloud.bootstrap(
+        InstanceGroupRole::ControlPlane,
+        OsFamily::Debian,
+        Cni::Cilium,
+    );
+    let user_data = gossip_user_data(&mut config);
+    let node = cloud.node_with_user_data("i-0a1b2c3d4e5f60718", &config, user_data, Image::Ubuntu);
+    let boot = node.boot();
+    assert_booted(&node, &boot);
+    assert_no_secrets(&cloud, &node, &boot);
+    assert_eq!(node.commands_starting("kubeadm init").len(), 1);
+
+    let configs = node.kubeadm_configs();
+    let init = &configs[0].1;
+    for expected in [
+        format!("controlPlaneEndpoint: \"{LOAD_BALANCER}:443\""),
+        format!("certSANs:\n    - \"{LOAD_BALANCER}\"\n    - \"api.c1.example.com\"\nnetworking:"),
+    ] {
+        assert!(
+            init.contains(&expected),
+            "`{expected}` missing from:\n{init}"
+        );
+    }
+    assert!(!init.contains(ENDPOINT_PLACEHOLDER), "{init}");
+    assert!(!init.contains("@SKIFF_"), "a placeholder was left:\n{init}");
+
+    // A worker of the same cluster joins through the substituted name.
+    let mut worker_config = cloud.bootstrap(InstanceGroupRole::Node, OsFamily::Debian, Cni::Cilium);
+    let user_data = gossip_user_data(&mut worker_config);
+    let worker = cloud.node_with_user_data(
+        "i-0a1b2c3d4e5f60719",
+        &worker_config,
+        user_data,
+        Image::Ubuntu,
+    );
+    let boot = worker.boot();
+    assert_booted(&worker, &boot);
+    assert!(worker
+        .commands()
+        .contains(&format!("curl GET https://{LOAD_BALANCER}:443/readyz")));
+    let join = &worker.kubeadm_configs()[0].1;
+    assert!(
+        join.contains(&format!("apiServerEndpoint: \"{LOAD_BALANCER}:443\"")),
+        "{join}"
+    );
+}
+
+#[test]
+fn an_endpoint_placeholder_left_in_the_user_data_stops_before_changing_anything() {
+    let cloud = FakeCloud::start();
+    let config = NodeBootstrap {
+        api_endpoint: ENDPOINT_PLACEHOLDER.to_string(),
+        ..cloud.bootstrap(InstanceGroupRole::Node, OsFamily::Debian, Cni::Cilium)
+    };
+    let node = cloud.node("i-0a1b2c3d4e5f6071a", &config, Image::Ubuntu);
+    let boot = node.boot();
+    assert!(
+        !boot.success,
+        "a node must not wait for a host that never resolves"
+    );
+    assert!(
+        boot.stderr
+            .contains(&format!("is the placeholder {ENDPOINT_PLACEHOLDER}")),
+        "{}",
+        boot.stderr
+    );
+    assert!(node.commands().is_empty(), "{:?}", node.commands());
 }

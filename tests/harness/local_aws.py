@@ -487,6 +487,8 @@ def main():
         return EXIT_MOTO_MISSING
     if args.amis:
         fix_ami_reloading()
+    fix_launch_template_version_user_data()
+    fix_auto_scaling_launch_template_versions()
     if args.s3_race_window_ms:
         widen_s3_race_window(args.s3_race_window_ms / 1000.0)
 
@@ -534,6 +536,72 @@ def fix_ami_reloading():
             original(self)
 
     amis.AmiBackend._load_amis = load_amis
+
+
+def fix_launch_template_version_user_data():
+    """Work around moto keeping a new launch-template version's user-data raw.
+
+    CreateLaunchTemplate wraps `UserData` in moto's Base64EncodedString, but
+    CreateLaunchTemplateVersion stores the request's text as it is. Launching
+    an instance from such a version (an auto scaling group scaling out, or
+    replacing a terminated instance: what a rolling update does) then fails
+    an assertion inside moto with HTTP 500. Wrap it the way the first
+    version's is.
+    """
+    from moto.core.types import Base64EncodedString
+    from moto.ec2.models.launch_templates import LaunchTemplate
+    from moto.ec2.utils import parse_user_data
+
+    original = LaunchTemplate.create_version
+
+    def create_version(self, data, description):
+        user_data = data.get("UserData") if data else None
+        if user_data is not None and not isinstance(user_data, Base64EncodedString):
+            data = dict(data)
+            data["UserData"] = parse_user_data(user_data)
+        return original(self, data, description)
+
+    LaunchTemplate.create_version = create_version
+
+
+def fix_auto_scaling_launch_template_versions():
+    """Record the launch-template version an auto scaling instance came from.
+
+    moto's auto scaling group launches from the version it is set to (image,
+    type and user-data are right), but names only the template when it does,
+    so EC2 tags the instance `aws:ec2launchtemplate:version` with the
+    template's *default* version, and the group's own instance list reports
+    the default version too. Real AWS reports the version actually used,
+    which is how a rolling update tells out-of-date instances apart. Retag
+    new instances with the group's resolved version and report that.
+    """
+    from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
+
+    version_tag = "aws:ec2launchtemplate:version"
+    original_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
+    original_launch_template = InstanceState.launch_template
+
+    def replace_autoscaling_group_instances(self, count_needed, propagated_tags):
+        before = {id(state) for state in self.instance_states}
+        original_replace(self, count_needed, propagated_tags)
+        template = self.ec2_launch_template
+        if template is None:
+            return
+        number = str(template.get_version(self.launch_template_version).number)
+        for state in self.instance_states:
+            if id(state) not in before:
+                state.instance.add_tags({version_tag: number})
+
+    def launch_template(self):
+        specification = original_launch_template.fget(self)
+        if specification:
+            for tag in self.instance.get_tags():
+                if tag.get("key") == version_tag or tag.get("Key") == version_tag:
+                    specification["Version"] = tag.get("value", tag.get("Value"))
+        return specification
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
+    InstanceState.launch_template = property(launch_template)
 
 
 def widen_s3_race_window(seconds):

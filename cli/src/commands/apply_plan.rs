@@ -11,7 +11,7 @@ use skiff_plans::Plan;
 
 use crate::args::ApplyArgs;
 use crate::cloud;
-use crate::commands::update_cluster::run_apply;
+use crate::commands::update_cluster::{ensure_keystore, run_apply};
 use crate::context::Context;
 
 pub async fn run(context: &Context, arguments: &ApplyArgs) -> anyhow::Result<ExitCode> {
@@ -65,6 +65,7 @@ pub async fn run(context: &Context, arguments: &ApplyArgs) -> anyhow::Result<Exi
             return Ok(ExitCode::SUCCESS);
         }
         let provider = cloud::provider(context, &spec.bundle).await?;
+        ensure_keystore(context, &store, &plan.cluster).await?;
         run_apply(context, &store, &provider, &plan, lock.clone(), state, version, arguments.parallelism).await
     }
     .await;

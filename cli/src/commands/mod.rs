@@ -8,8 +8,8 @@ use anyhow::{bail, Context as _};
 use skiff_api::document::{parse_documents, ClusterBundle, Document};
 
 use crate::args::{
-    Command, CreateCommand, DeleteCommand, EditCommand, GetCommand, LockCommand, StateCommand,
-    UpdateCommand,
+    Command, CreateCommand, DeleteCommand, EditCommand, ExportCommand, GetCommand, LockCommand,
+    RollingUpdateCommand, StateCommand, UpdateCommand, ValidateCommand,
 };
 use crate::context::Context;
 
@@ -19,11 +19,14 @@ mod create_cluster;
 mod create_file;
 mod delete_cluster;
 mod edit;
+pub mod export_kubeconfig;
 mod get;
 mod instance_groups;
 mod replace;
+mod rolling_update;
 mod state_lock;
 mod update_cluster;
+mod validate_cluster;
 
 /// Runs one command.
 pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode> {
@@ -47,6 +50,9 @@ pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode
         Command::State(StateCommand::Unlock(arguments)) => state_lock::unlock(context, &arguments).await,
         Command::Update(UpdateCommand::Cluster(arguments)) => update_cluster::run(context, &arguments).await,
         Command::Apply(arguments) => apply_plan::run(context, &arguments).await,
+        Command::RollingUpdate(RollingUpdateCommand::Cluster(arguments)) => rolling_update::run(context, &arguments).await,
+        Command::Validate(ValidateCommand::Cluster(arguments)) => validate_cluster::run(context, &arguments).await,
+        Command::Export(ExportCommand::Kubeconfig(arguments)) => export_kubeconfig::run(context, &arguments).await,
         Command::Completion(arguments) => completion::run(&arguments),
     }
 }

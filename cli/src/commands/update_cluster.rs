@@ -13,7 +13,7 @@ use skiff_plans::Plan;
 use skiff_providers::apply::{apply, ApplyOptions};
 use skiff_providers::AwsProvider;
 use skiff_state::recorded::{self, RecordedState};
-use skiff_state::{LockGuard, StateStore, Version};
+use skiff_state::{keystore, LockGuard, StateStore, Version};
 
 use crate::args::UpdateClusterArgs;
 use crate::cloud::{self, StateJournal};
@@ -117,6 +117,7 @@ async fn plan_and_maybe_apply(
             ExitCode::SUCCESS
         });
     };
+    ensure_keystore(context, store, &arguments.name).await?;
     if plan.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -131,6 +132,22 @@ async fn plan_and_maybe_apply(
         arguments.parallelism,
     )
     .await
+}
+
+/// Generates the cluster's PKI and bootstrap token in the state store if
+/// they are missing (never replacing what exists): booting nodes fetch them
+/// from there, so they must exist before any instance launches.
+pub async fn ensure_keystore(context: &Context, store: &StateStore, cluster: &str) -> anyhow::Result<()> {
+    let status = keystore::ensure(store.objects().as_ref(), cluster)
+        .await
+        .with_context(|| format!("cannot prepare the PKI of cluster {cluster} in the state store"))?;
+    if !status.created.is_empty() {
+        context.printer.info(&format!(
+            "Generated the cluster's {} in the state store.",
+            status.created.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// Writes a plan file (JSON, documented in docs/plan-format.md).
@@ -201,6 +218,9 @@ pub async fn run_apply(
         lost.abort();
         None
     };
+    if let Err(error) = journal.note_rollouts(&plan.rolling_updates, &report.succeeded).await {
+        context.printer.warn(&format!("recording which instance groups need a rolling update failed: {error}"));
+    }
     if let Err(error) = journal.snapshot().await {
         context.printer.warn(&format!(
             "keeping a copy of the recorded state in its history failed: {error}"

@@ -30,6 +30,9 @@ use crate::operations::Applied;
 use crate::AwsProvider;
 
 /// What happened to one resource, for the journal.
+// One short-lived value per change, passed by reference: boxing the large
+// variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// Created or updated: its ID, outputs and the attributes now applied.

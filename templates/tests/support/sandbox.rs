@@ -209,6 +209,19 @@ impl FakeCloud {
     /// A new instance with its own root, set up from the user-data of `config`.
     pub fn node(&self, instance_id: &str, config: &NodeBootstrap, image: Image) -> NodeSandbox {
         let user_data = skiff_templates::render_user_data(config).expect("user-data renders");
+        self.node_with_user_data(instance_id, config, user_data, image)
+    }
+
+    /// A new instance launched with `user_data`, which was rendered from
+    /// `config` and may have been changed since (as the planner substitutes
+    /// a gossip cluster's API endpoint).
+    pub fn node_with_user_data(
+        &self,
+        instance_id: &str,
+        config: &NodeBootstrap,
+        user_data: String,
+        image: Image,
+    ) -> NodeSandbox {
         let cloud_config = CloudConfig::parse(&user_data);
         let directory = TempDir::new().expect("node directory");
         let root = directory.path().join("root");

@@ -1,0 +1,276 @@
+//! Rolling updates and cluster validation.
+//!
+//! After `update cluster --yes` gives a group a new launch-template version,
+//! its running instances are still the old ones. A rolling update replaces
+//! exactly the out-of-date instances (launched from another version than the
+//! group's current one), group by group: bastions, then control-plane groups
+//! strictly one instance at a time, then node groups with surge.
+//!
+//! With `maxSurge` S the group first grows by S so replacements launch
+//! before anything is removed; each round then drains and terminates up to
+//! `S + maxUnavailable` old instances, letting the group launch their
+//! replacements, and the last round terminates the rest while shrinking the
+//! group back. A group of N instances takes about N / S rounds, never has
+//! more than S extra instances, and never fewer in service than its desired
+//! size minus `maxUnavailable`.
+//!
+//! Every step is recorded through [`ProgressStore`] before it is taken, so a
+//! rolling update killed at any point and run again continues where it
+//! stopped, restores the sizes of a group it had grown, and never replaces
+//! an instance twice (an instance launched from the current version is up
+//! to date by definition).
+//!
+//! Kubernetes is reached through the [`ClusterApi`] trait: the real
+//! implementation ([`kubernetes`]) cordons, drains with the eviction API and
+//! checks readiness; `--cloudonly` runs without it.
+#![deny(missing_docs)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub mod aws;
+pub mod kubernetes;
+pub mod roll;
+pub mod validate;
+
+pub use roll::{roll_groups, GroupPlan, RollOptions};
+
+/// A failure of a rolling update or validation.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] skiff_providers::ProviderError),
+    /// A Kubernetes call failed.
+    #[error("Kubernetes API: {0}")]
+    Kubernetes(String),
+    /// Draining a node did not finish.
+    #[error("draining node {node} (instance {instance}) did not finish within {timeout:?}; pods that would not leave: {pods}")]
+    DrainTimeout {
+        /// The node.
+        node: String,
+        /// Its instance.
+        instance: String,
+        /// How long we waited.
+        timeout: Duration,
+        /// The pods still there, `namespace/name`.
+        pods: String,
+    },
+    /// Validation did not succeed in time.
+    #[error("instance group {group}: {what} did not happen within {timeout:?}: {detail}")]
+    ValidationTimeout {
+        /// The group.
+        group: String,
+        /// What was awaited.
+        what: String,
+        /// How long we waited.
+        timeout: Duration,
+        /// The last thing seen.
+        detail: String,
+    },
+    /// Recording progress failed.
+    #[error("recording rolling-update progress failed: {0}")]
+    Progress(String),
+    /// The operation was interrupted.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, RolloutError>;
+
+/// A running instance of a group, as AWS sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceView {
+    /// The instance ID.
+    pub id: String,
+    /// Its launch template ID.
+    pub launch_template: Option<String>,
+    /// Its launch template version.
+    pub version: Option<String>,
+    /// The auto scaling lifecycle state (`InService`, `Pending`, `Terminating`, ...).
+    pub lifecycle: String,
+    /// Healthy per auto scaling.
+    pub healthy: bool,
+    /// Its private IPv4 address (how its Kubernetes node is found).
+    pub private_ip: Option<String>,
+    /// Its private DNS name.
+    pub private_dns: Option<String>,
+}
+
+impl InstanceView {
+    /// Whether the instance counts as in service.
+    pub fn in_service(&self) -> bool {
+        self.lifecycle == "InService" && self.healthy
+    }
+
+    /// Whether it is on its way out.
+    pub fn leaving(&self) -> bool {
+        self.lifecycle.starts_with("Terminat") || self.lifecycle.starts_with("Detach")
+    }
+}
+
+/// An auto scaling group as it is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupView {
+    /// The auto scaling group's name.
+    pub name: String,
+    /// Desired capacity.
+    pub desired: u32,
+    /// Minimum size.
+    pub min: u32,
+    /// Maximum size.
+    pub max: u32,
+    /// The launch template new instances get.
+    pub launch_template: Option<String>,
+    /// Its version, resolved to a number (`$Latest`/`$Default` looked up).
+    pub version: Option<String>,
+    /// The instances.
+    pub instances: Vec<InstanceView>,
+}
+
+impl GroupView {
+    /// Whether an instance was launched from the group's current version.
+    pub fn is_current(&self, instance: &InstanceView) -> bool {
+        instance.launch_template == self.launch_template && instance.version == self.version
+    }
+
+    /// Instances launched from another version than the current one (and not leaving).
+    pub fn outdated(&self) -> Vec<&InstanceView> {
+        self.instances
+            .iter()
+            .filter(|instance| !instance.leaving() && !self.is_current(instance))
+            .collect()
+    }
+
+    /// Instances in service.
+    pub fn in_service(&self) -> usize {
+        self.instances.iter().filter(|instance| instance.in_service()).count()
+    }
+}
+
+/// Access to the cluster's Kubernetes API, for draining and validating.
+#[async_trait]
+pub trait ClusterApi: Send + Sync {
+    /// The node of an instance (matched by private IP or DNS name), if registered.
+    async fn node_of(&self, instance: &InstanceView) -> Result<Option<String>>;
+    /// Marks a node unschedulable.
+    async fn cordon(&self, node: &str) -> Result<()>;
+    /// Evicts every pod that may be evicted (DaemonSet pods stay), honouring
+    /// PodDisruptionBudgets (a 429 is retried until `timeout`).
+    async fn drain(&self, node: &str, instance: &str, timeout: Duration) -> Result<()>;
+    /// Whether the node is Ready.
+    async fn node_ready(&self, node: &str) -> Result<bool>;
+    /// Whether the control plane is healthy: every control-plane node Ready
+    /// and its static pods running. `Err` text says what is wrong.
+    async fn control_plane_healthy(&self) -> Result<std::result::Result<(), String>>;
+}
+
+/// Rolling-update progress, kept in the state store (`rollout.json`) so
+/// that an interrupted run continues.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Groups this rolling update grew, with their sizes before it did.
+    #[serde(default)]
+    pub grown: BTreeMap<String, OriginalSize>,
+    /// Instances terminated so far, by group (for the record and reports).
+    #[serde(default)]
+    pub replaced: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A group's sizes before a rolling update changed them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OriginalSize {
+    /// Desired capacity.
+    pub desired: u32,
+    /// Maximum size.
+    pub max: u32,
+}
+
+/// Where progress is kept.
+#[async_trait]
+pub trait ProgressStore: Send + Sync {
+    /// Loads the progress of an earlier, interrupted run (or nothing).
+    async fn load(&self) -> Result<Progress>;
+    /// Saves progress; called before each step is taken.
+    async fn save(&self, progress: &Progress) -> Result<()>;
+}
+
+/// Events of a rolling update, for progress displays and `-o json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum Event {
+    /// A group starts.
+    #[serde(rename_all = "camelCase")]
+    GroupStarted {
+        /// The instance group.
+        group: String,
+        /// Out-of-date instances.
+        outdated: usize,
+        /// Instances in the group.
+        total: usize,
+        /// Surge used.
+        surge: u32,
+        /// Unavailability allowed.
+        unavailable: u32,
+    },
+    /// The group was grown for surge.
+    #[serde(rename_all = "camelCase")]
+    Grown {
+        /// The instance group.
+        group: String,
+        /// The new desired capacity.
+        desired: u32,
+    },
+    /// A node was drained.
+    #[serde(rename_all = "camelCase")]
+    Drained {
+        /// The instance group.
+        group: String,
+        /// The instance.
+        instance: String,
+        /// The node.
+        node: String,
+    },
+    /// An instance was terminated.
+    #[serde(rename_all = "camelCase")]
+    Terminated {
+        /// The instance group.
+        group: String,
+        /// The instance.
+        instance: String,
+        /// Whether the group shrank instead of replacing it.
+        shrink: bool,
+    },
+    /// The group validated after a round.
+    #[serde(rename_all = "camelCase")]
+    Validated {
+        /// The instance group.
+        group: String,
+        /// Up-to-date instances in service.
+        current: usize,
+        /// Instances in the group.
+        total: usize,
+    },
+    /// A group is done.
+    #[serde(rename_all = "camelCase")]
+    GroupDone {
+        /// The instance group.
+        group: String,
+        /// Instances replaced in this run.
+        replaced: usize,
+    },
+}
+
+/// Receives events.
+pub trait EventSink: Send + Sync {
+    /// One event.
+    fn event(&self, event: &Event);
+}

@@ -1,0 +1,337 @@
+//! The rolling-update loop of one group, and the order of groups.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use skiff_api::{InstanceGroupRole, IntOrPercent};
+use skiff_providers::AwsProvider;
+
+use crate::aws::{describe_groups, set_capacity, terminate};
+use crate::{ClusterApi, Event, EventSink, GroupView, OriginalSize, Progress, ProgressStore, Result, RolloutError};
+
+/// One instance group to roll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupPlan {
+    /// The instance group's name.
+    pub group: String,
+    /// Its auto scaling group.
+    pub auto_scaling_group: String,
+    /// Its role (control-plane groups never surge and go one instance at a time).
+    pub role: InstanceGroupRole,
+    /// Extra instances allowed during the update.
+    pub max_surge: IntOrPercent,
+    /// Instances that may be missing during the update.
+    pub max_unavailable: IntOrPercent,
+}
+
+/// How to roll.
+#[derive(Debug, Clone)]
+pub struct RollOptions {
+    /// Replace every instance, up to date or not.
+    pub force: bool,
+    /// How long draining a node may take.
+    pub drain_timeout: Duration,
+    /// Whether a node that does not drain fails its group (else: warn and go on).
+    pub fail_on_drain_error: bool,
+    /// How long a group may take to become valid after a round.
+    pub validation_timeout: Duration,
+    /// Consecutive successful validations required after a round.
+    pub validate_count: u32,
+    /// Pause between polls.
+    pub poll_interval: Duration,
+}
+
+impl Default for RollOptions {
+    fn default() -> Self {
+        RollOptions {
+            force: false,
+            drain_timeout: Duration::from_secs(300),
+            fail_on_drain_error: true,
+            validation_timeout: Duration::from_secs(900),
+            validate_count: 2,
+            poll_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The order groups roll in: bastions, control plane, nodes; by name within a role.
+pub fn order(groups: &mut [GroupPlan]) {
+    let rank = |role: InstanceGroupRole| match role {
+        InstanceGroupRole::Bastion => 0,
+        InstanceGroupRole::ControlPlane => 1,
+        InstanceGroupRole::Node => 2,
+    };
+    groups.sort_by(|first, second| (rank(first.role), &first.group).cmp(&(rank(second.role), &second.group)));
+}
+
+/// What a group's instances will need: out-of-date count and total, for previews.
+pub async fn status(provider: &AwsProvider, groups: &[GroupPlan]) -> Result<Vec<GroupView>> {
+    let names: Vec<String> = groups.iter().map(|group| group.auto_scaling_group.clone()).collect();
+    describe_groups(provider, &names).await
+}
+
+/// Rolls every group in order, stopping at the first that fails.
+#[allow(clippy::too_many_arguments)]
+pub async fn roll_groups(
+    provider: &AwsProvider,
+    groups: &[GroupPlan],
+    cluster: Option<&dyn ClusterApi>,
+    options: &RollOptions,
+    store: &dyn ProgressStore,
+    events: &dyn EventSink,
+    stop: &(dyn Fn() -> bool + Send + Sync),
+) -> Result<usize> {
+    let mut progress = store.load().await?;
+    let mut replaced = 0;
+    for group in groups {
+        if stop() {
+            return Err(RolloutError::Interrupted("stopped before instance group ".to_string() + &group.group));
+        }
+        replaced += roll_group(provider, group, cluster, options, store, &mut progress, events, stop).await?;
+    }
+    // Done: nothing to resume.
+    progress = Progress::default();
+    store.save(&progress).await?;
+    Ok(replaced)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn roll_group(
+    provider: &AwsProvider,
+    plan: &GroupPlan,
+    cluster: Option<&dyn ClusterApi>,
+    options: &RollOptions,
+    store: &dyn ProgressStore,
+    progress: &mut Progress,
+    events: &dyn EventSink,
+    stop: &(dyn Fn() -> bool + Send + Sync),
+) -> Result<usize> {
+    let name = &plan.auto_scaling_group;
+    let mut view = describe_one(provider, name).await?;
+    // The group's own size: before any growth of an interrupted earlier run.
+    let original = progress.grown.get(&plan.group).copied().unwrap_or(OriginalSize {
+        desired: view.desired,
+        max: view.max,
+    });
+    let already: BTreeSet<String> = progress.replaced.get(&plan.group).cloned().unwrap_or_default();
+    let targets: BTreeSet<String> = view
+        .instances
+        .iter()
+        .filter(|instance| !instance.leaving())
+        .filter(|instance| !view.is_current(instance) || (options.force && !already.contains(&instance.id)))
+        .map(|instance| instance.id.clone())
+        .collect();
+    if targets.is_empty() && !progress.grown.contains_key(&plan.group) {
+        return Ok(0);
+    }
+
+    let desired = original.desired;
+    let (surge, unavailable) = match plan.role {
+        // etcd keeps quorum only if members leave one at a time.
+        InstanceGroupRole::ControlPlane => (0, 1),
+        _ => {
+            let surge = plan.max_surge.resolve(desired, true).min(u32::try_from(targets.len()).unwrap_or(u32::MAX));
+            let unavailable = plan.max_unavailable.resolve(desired, false);
+            if surge == 0 && unavailable == 0 {
+                (0, 1)
+            } else {
+                (surge, unavailable)
+            }
+        }
+    };
+    events.event(&Event::GroupStarted {
+        group: plan.group.clone(),
+        outdated: targets.len(),
+        total: view.instances.len(),
+        surge,
+        unavailable,
+    });
+
+    // Grow first, so replacements launch before anything is removed.
+    if surge > 0 && view.desired < desired + surge && !targets.is_empty() {
+        progress.grown.insert(plan.group.clone(), original);
+        store.save(progress).await?;
+        let grown = desired + surge;
+        set_capacity(provider, name, grown, original.max.max(grown)).await?;
+        events.event(&Event::Grown {
+            group: plan.group.clone(),
+            desired: grown,
+        });
+    }
+
+    let mut replaced_now = 0;
+    let mut last_batch: Vec<String> = Vec::new();
+    loop {
+        view = wait_until_valid(provider, plan, cluster, options, &last_batch, events).await?;
+        let remaining: Vec<String> = view
+            .instances
+            .iter()
+            .filter(|instance| !instance.leaving() && targets.contains(&instance.id))
+            .map(|instance| instance.id.clone())
+            .collect();
+        if remaining.is_empty() {
+            break;
+        }
+        if stop() {
+            return Err(RolloutError::Interrupted(format!(
+                "stopped in instance group {} with {} instances left to replace; run again to continue",
+                plan.group,
+                remaining.len()
+            )));
+        }
+        let excess = view.desired.saturating_sub(desired);
+        let budget = usize::try_from(excess + unavailable).unwrap_or(usize::MAX).max(1);
+        let batch: Vec<String> = remaining.iter().take(budget).cloned().collect();
+
+        // Drain the batch's nodes together.
+        if let Some(cluster) = cluster {
+            let instances = &view.instances;
+            let drains = batch.iter().map(|instance_id| async move {
+                let instance = instances.iter().find(|instance| &instance.id == instance_id);
+                let Some(instance) = instance else { return Ok(()) };
+                let Some(node) = cluster.node_of(instance).await? else { return Ok(()) };
+                cluster.cordon(&node).await?;
+                match cluster.drain(&node, instance_id, options.drain_timeout).await {
+                    Ok(()) => {}
+                    Err(error @ RolloutError::DrainTimeout { .. }) if !options.fail_on_drain_error => {
+                        tracing::warn!("{error}; terminating it anyway (--fail-on-drain-error=false)");
+                    }
+                    Err(error) => return Err(error),
+                }
+                events.event(&Event::Drained {
+                    group: plan.group.clone(),
+                    instance: instance_id.clone(),
+                    node,
+                });
+                Ok(())
+            });
+            for result in futures::future::join_all(drains).await {
+                result?;
+            }
+        }
+
+        // The last instances shrink the group back instead of being replaced.
+        let mut excess_left = excess;
+        for (index, instance) in batch.iter().enumerate() {
+            let left_after_this = remaining.len() - index;
+            let shrink = excess_left > 0 && u32::try_from(left_after_this).unwrap_or(u32::MAX) <= excess_left;
+            if shrink {
+                excess_left -= 1;
+            }
+            progress.replaced.entry(plan.group.clone()).or_default().insert(instance.clone());
+            store.save(progress).await?;
+            terminate(provider, instance, shrink).await?;
+            replaced_now += 1;
+            events.event(&Event::Terminated {
+                group: plan.group.clone(),
+                instance: instance.clone(),
+                shrink,
+            });
+        }
+        last_batch = batch;
+    }
+
+    // Restore the sizes the group had before it was grown.
+    if progress.grown.remove(&plan.group).is_some() {
+        let current = describe_one(provider, name).await?;
+        if current.desired != original.desired || current.max != original.max {
+            set_capacity(provider, name, original.desired, original.max).await?;
+        }
+        store.save(progress).await?;
+        wait_until_valid(provider, plan, cluster, options, &[], events).await?;
+    }
+    events.event(&Event::GroupDone {
+        group: plan.group.clone(),
+        replaced: replaced_now,
+    });
+    Ok(replaced_now)
+}
+
+async fn describe_one(provider: &AwsProvider, name: &str) -> Result<GroupView> {
+    describe_groups(provider, &[name.to_string()])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| RolloutError::Kubernetes(format!("auto scaling group {name} does not exist; run `skiff update cluster --yes` first")))
+}
+
+/// Waits until the group is whole: the instances just terminated are gone,
+/// as many instances are in service as desired, their nodes are Ready (and
+/// for the control plane, the control plane is healthy) — `validate_count`
+/// times in a row.
+async fn wait_until_valid(
+    provider: &AwsProvider,
+    plan: &GroupPlan,
+    cluster: Option<&dyn ClusterApi>,
+    options: &RollOptions,
+    terminated: &[String],
+    events: &dyn EventSink,
+) -> Result<GroupView> {
+    let started = tokio::time::Instant::now();
+    let mut successes = 0;
+    loop {
+        let view = describe_one(provider, &plan.auto_scaling_group).await?;
+        let problem = check(&view, plan, cluster, terminated).await?;
+        match problem {
+            None => {
+                successes += 1;
+                if successes >= options.validate_count.max(1) {
+                    events.event(&Event::Validated {
+                        group: plan.group.clone(),
+                        current: view.instances.iter().filter(|instance| view.is_current(instance) && instance.in_service()).count(),
+                        total: view.instances.iter().filter(|instance| !instance.leaving()).count(),
+                    });
+                    return Ok(view);
+                }
+            }
+            Some(detail) => {
+                successes = 0;
+                if started.elapsed() > options.validation_timeout {
+                    return Err(RolloutError::ValidationTimeout {
+                        group: plan.group.clone(),
+                        what: "the group becoming healthy".to_string(),
+                        timeout: options.validation_timeout,
+                        detail,
+                    });
+                }
+            }
+        }
+        tokio::time::sleep(options.poll_interval).await;
+    }
+}
+
+/// What is not right yet, or `None`.
+async fn check(view: &GroupView, plan: &GroupPlan, cluster: Option<&dyn ClusterApi>, terminated: &[String]) -> Result<Option<String>> {
+    let lingering: Vec<&str> = view
+        .instances
+        .iter()
+        .filter(|instance| terminated.contains(&instance.id) && !instance.leaving())
+        .map(|instance| instance.id.as_str())
+        .collect();
+    if !lingering.is_empty() {
+        return Ok(Some(format!("instances {} are not terminating yet", lingering.join(", "))));
+    }
+    let in_service = view.in_service();
+    let staying = view.instances.iter().filter(|instance| !instance.leaving()).count();
+    if in_service < usize::try_from(view.desired).unwrap_or(usize::MAX) || staying != in_service {
+        return Ok(Some(format!("{in_service} of {} instances in service", view.desired)));
+    }
+    if let Some(cluster) = cluster {
+        for instance in view.instances.iter().filter(|instance| instance.in_service()) {
+            match cluster.node_of(instance).await? {
+                None => return Ok(Some(format!("instance {} has not registered as a node yet", instance.id))),
+                Some(node) => {
+                    if !cluster.node_ready(&node).await? {
+                        return Ok(Some(format!("node {node} (instance {}) is not Ready", instance.id)));
+                    }
+                }
+            }
+        }
+        if plan.role == InstanceGroupRole::ControlPlane {
+            if let Err(problem) = cluster.control_plane_healthy().await? {
+                return Ok(Some(format!("the control plane is not healthy: {problem}")));
+            }
+        }
+    }
+    Ok(None)
+}
