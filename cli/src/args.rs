@@ -565,7 +565,8 @@ pub struct ApplyArgs {
 #[derive(Debug, Subcommand)]
 pub enum RollingUpdateCommand {
     /// Replace out-of-date instances, group by group
-    #[command(after_help = "Without --yes, shows each group's status (NAME STATUS NEEDUPDATE READY MIN TARGET MAX NODES)
+    #[command(
+        after_help = "Without --yes, shows each group's status (NAME STATUS NEEDUPDATE READY MIN TARGET MAX NODES)
 and what would be replaced, in which order, and why.
 
 Order: bastions, then control-plane groups strictly one instance at a time (never
@@ -583,7 +584,8 @@ Examples:
   skiff rolling-update cluster c1.example.com --yes
   skiff rolling-update cluster c1.example.com --yes --instance-group nodes-us-east-1a
   skiff rolling-update cluster c1.example.com --yes --cloudonly     # no Kubernetes API: terminate and wait for InService
-  skiff rolling-update cluster c1.example.com --yes --force         # replace every instance")]
+  skiff rolling-update cluster c1.example.com --yes --force         # replace every instance"
+    )]
     Cluster(RollingUpdateArgs),
 }
 
@@ -603,7 +605,11 @@ pub struct RollingUpdateArgs {
     pub instance_groups: Vec<String>,
 
     /// Only groups of these roles: ControlPlane, Node, Bastion
-    #[arg(long = "instance-group-roles", value_delimiter = ',', value_name = "ROLE")]
+    #[arg(
+        long = "instance-group-roles",
+        value_delimiter = ',',
+        value_name = "ROLE"
+    )]
     pub instance_group_roles: Vec<String>,
 
     /// Replace every instance, even up-to-date ones
@@ -647,14 +653,16 @@ pub struct RollingUpdateArgs {
 #[derive(Debug, Subcommand)]
 pub enum ValidateCommand {
     /// Check groups, nodes and the control plane; exit 2 when invalid
-    #[command(after_help = "Checks each instance group's instances in service against its spec, a Ready
+    #[command(
+        after_help = "Checks each instance group's instances in service against its spec, a Ready
 Kubernetes node per instance, and the control plane (control-plane nodes Ready,
 their static pods running, CoreDNS and the CNI ready). Exit codes: 0 valid,
 2 invalid (the problems are listed), 1 error.
 
 Examples:
   skiff validate cluster c1.example.com
-  skiff validate cluster c1.example.com --wait 10m -o json")]
+  skiff validate cluster c1.example.com --wait 10m -o json"
+    )]
     Cluster(ValidateClusterArgs),
 }
 
@@ -689,14 +697,12 @@ pub enum StateCommand {
     #[command(subcommand)]
     Lock(LockCommand),
     /// Remove a cluster lock left by an operation that is gone
-    #[command(
-        after_help = "Examples:
+    #[command(after_help = "Examples:
   skiff state lock show c1.example.com
   skiff state unlock c1.example.com --lock-id 4f1c2d7e-0000-4000-8000-000000000000
 
 A lock whose holder died frees itself when its lease expires (60s by default).
-Use unlock only when you are sure the holder is gone; the ID comes from `skiff state lock show`."
-    )]
+Use unlock only when you are sure the holder is gone; the ID comes from `skiff state lock show`.")]
     Unlock(UnlockArgs),
 }
 

@@ -147,7 +147,11 @@ impl StateJournal {
 
     /// Remembers which groups' running instances are now out of date and
     /// why, for `rolling-update cluster` to explain.
-    pub async fn note_rollouts(&self, needs: &[skiff_plans::RollingUpdateNeed], succeeded: &[skiff_plans::ResourceKey]) -> anyhow::Result<()> {
+    pub async fn note_rollouts(
+        &self,
+        needs: &[skiff_plans::RollingUpdateNeed],
+        succeeded: &[skiff_plans::ResourceKey],
+    ) -> anyhow::Result<()> {
         let mut inner = self.inner.lock().await;
         let (state, version) = &mut *inner;
         let mut changed = false;
@@ -156,7 +160,11 @@ impl StateJournal {
             if !succeeded.contains(&template) {
                 continue;
             }
-            let reasons = state.content.pending_rollouts.entry(need.group.clone()).or_default();
+            let reasons = state
+                .content
+                .pending_rollouts
+                .entry(need.group.clone())
+                .or_default();
             for reason in &need.reasons {
                 if !reasons.contains(reason) {
                     reasons.push(reason.clone());
@@ -166,7 +174,15 @@ impl StateJournal {
         }
         if changed {
             self.lock.ensure_held()?;
-            *version = Some(recorded::write(self.objects.as_ref(), &self.cluster, version.as_ref(), state).await?);
+            *version = Some(
+                recorded::write(
+                    self.objects.as_ref(),
+                    &self.cluster,
+                    version.as_ref(),
+                    state,
+                )
+                .await?,
+            );
         }
         Ok(())
     }

@@ -20,7 +20,12 @@ const TEMPLATE_VERSION_TAG: &str = "aws:ec2launchtemplate:version";
 
 /// What DescribeInstances tells about an instance: its launch template ID
 /// and version (from the tags auto scaling sets), private IP and DNS name.
-type InstanceDetails = (Option<String>, Option<String>, Option<String>, Option<String>);
+type InstanceDetails = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Describes auto scaling groups by name, with each instance's version.
 pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result<Vec<GroupView>> {
@@ -35,7 +40,13 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|error| aws_error("autoscaling:DescribeAutoScalingGroups", &names.join(","), error))?;
+        let page = page.map_err(|error| {
+            aws_error(
+                "autoscaling:DescribeAutoScalingGroups",
+                &names.join(","),
+                error,
+            )
+        })?;
         groups.extend(page.auto_scaling_groups().iter().cloned());
     }
 
@@ -54,7 +65,13 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
             .set_launch_template_ids(Some(template_ids.clone()))
             .send()
             .await
-            .map_err(|error| aws_error("ec2:DescribeLaunchTemplates", &template_ids.join(","), error))?;
+            .map_err(|error| {
+                aws_error(
+                    "ec2:DescribeLaunchTemplates",
+                    &template_ids.join(","),
+                    error,
+                )
+            })?;
         for template in output.launch_templates() {
             if let Some(id) = template.launch_template_id() {
                 template_versions.insert(
@@ -70,21 +87,35 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
 
     let instance_ids: Vec<String> = groups
         .iter()
-        .flat_map(|group| group.instances().iter().filter_map(|instance| instance.instance_id().map(str::to_string)))
+        .flat_map(|group| {
+            group
+                .instances()
+                .iter()
+                .filter_map(|instance| instance.instance_id().map(str::to_string))
+        })
         .collect();
     let mut details: BTreeMap<String, InstanceDetails> = BTreeMap::new();
     if !instance_ids.is_empty() {
         let mut pages = provider
             .ec2
             .describe_instances()
-            .filters(Filter::builder().name("instance-id").set_values(Some(instance_ids.clone())).build())
+            .filters(
+                Filter::builder()
+                    .name("instance-id")
+                    .set_values(Some(instance_ids.clone()))
+                    .build(),
+            )
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|error| aws_error("ec2:DescribeInstances", "rolling-update instances", error))?;
+            let page = page.map_err(|error| {
+                aws_error("ec2:DescribeInstances", "rolling-update instances", error)
+            })?;
             for reservation in page.reservations() {
                 for instance in reservation.instances() {
-                    let Some(id) = instance.instance_id() else { continue };
+                    let Some(id) = instance.instance_id() else {
+                        continue;
+                    };
                     let tag = |key: &str| {
                         instance
                             .tags()
@@ -99,7 +130,10 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
                             tag(TEMPLATE_ID_TAG),
                             tag(TEMPLATE_VERSION_TAG),
                             instance.private_ip_address().map(str::to_string),
-                            instance.private_dns_name().filter(|name| !name.is_empty()).map(str::to_string),
+                            instance
+                                .private_dns_name()
+                                .filter(|name| !name.is_empty())
+                                .map(str::to_string),
                         ),
                     );
                 }
@@ -111,8 +145,12 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
     for group in &groups {
         let (template, version) = template_of(group);
         let version = match (&template, version.as_deref()) {
-            (Some(id), Some("$Latest")) => template_versions.get(id).map(|(latest, _)| latest.clone()),
-            (Some(id), Some("$Default") | None) => template_versions.get(id).map(|(_, default)| default.clone()),
+            (Some(id), Some("$Latest")) => {
+                template_versions.get(id).map(|(latest, _)| latest.clone())
+            }
+            (Some(id), Some("$Default") | None) => template_versions
+                .get(id)
+                .map(|(_, default)| default.clone()),
             (_, other) => other.map(str::to_string),
         };
         let instances = group
@@ -120,14 +158,26 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
             .iter()
             .filter_map(|instance| {
                 let id = instance.instance_id()?.to_string();
-                let (tag_template, tag_version, private_ip, private_dns) = details.get(&id).cloned().unwrap_or_default();
-                let asg_template = instance.launch_template().and_then(|template| template.launch_template_id()).map(str::to_string);
-                let asg_version = instance.launch_template().and_then(|template| template.version()).map(str::to_string);
+                let (tag_template, tag_version, private_ip, private_dns) =
+                    details.get(&id).cloned().unwrap_or_default();
+                let asg_template = instance
+                    .launch_template()
+                    .and_then(|template| template.launch_template_id())
+                    .map(str::to_string);
+                let asg_version = instance
+                    .launch_template()
+                    .and_then(|template| template.version())
+                    .map(str::to_string);
                 Some(InstanceView {
                     launch_template: tag_template.or(asg_template),
                     version: tag_version.or(asg_version),
-                    lifecycle: instance.lifecycle_state().map(|state| state.as_str().to_string()).unwrap_or_default(),
-                    healthy: instance.health_status().is_none_or(|status| status.eq_ignore_ascii_case("healthy")),
+                    lifecycle: instance
+                        .lifecycle_state()
+                        .map(|state| state.as_str().to_string())
+                        .unwrap_or_default(),
+                    healthy: instance
+                        .health_status()
+                        .is_none_or(|status| status.eq_ignore_ascii_case("healthy")),
                     private_ip,
                     private_dns,
                     id,
@@ -135,10 +185,22 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
             })
             .collect();
         views.push(GroupView {
-            name: group.auto_scaling_group_name().unwrap_or_default().to_string(),
-            desired: group.desired_capacity().and_then(|value| u32::try_from(value).ok()).unwrap_or(0),
-            min: group.min_size().and_then(|value| u32::try_from(value).ok()).unwrap_or(0),
-            max: group.max_size().and_then(|value| u32::try_from(value).ok()).unwrap_or(0),
+            name: group
+                .auto_scaling_group_name()
+                .unwrap_or_default()
+                .to_string(),
+            desired: group
+                .desired_capacity()
+                .and_then(|value| u32::try_from(value).ok())
+                .unwrap_or(0),
+            min: group
+                .min_size()
+                .and_then(|value| u32::try_from(value).ok())
+                .unwrap_or(0),
+            max: group
+                .max_size()
+                .and_then(|value| u32::try_from(value).ok())
+                .unwrap_or(0),
             launch_template: template,
             version,
             instances,
@@ -148,7 +210,9 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
 }
 
 /// The launch template and version a group launches with.
-fn template_of(group: &aws_sdk_autoscaling::types::AutoScalingGroup) -> (Option<String>, Option<String>) {
+fn template_of(
+    group: &aws_sdk_autoscaling::types::AutoScalingGroup,
+) -> (Option<String>, Option<String>) {
     let specification = group.launch_template().or_else(|| {
         group
             .mixed_instances_policy()
@@ -156,13 +220,22 @@ fn template_of(group: &aws_sdk_autoscaling::types::AutoScalingGroup) -> (Option<
             .and_then(|template| template.launch_template_specification())
     });
     (
-        specification.and_then(|template| template.launch_template_id()).map(str::to_string),
-        specification.and_then(|template| template.version()).map(str::to_string),
+        specification
+            .and_then(|template| template.launch_template_id())
+            .map(str::to_string),
+        specification
+            .and_then(|template| template.version())
+            .map(str::to_string),
     )
 }
 
 /// Sets a group's desired capacity, raising (or restoring) its maximum.
-pub async fn set_capacity(provider: &AwsProvider, group: &str, desired: u32, max: u32) -> Result<()> {
+pub async fn set_capacity(
+    provider: &AwsProvider,
+    group: &str,
+    desired: u32,
+    max: u32,
+) -> Result<()> {
     provider
         .autoscaling
         .update_auto_scaling_group()
@@ -185,11 +258,22 @@ pub async fn terminate(provider: &AwsProvider, instance: &str, shrink: bool) -> 
         .should_decrement_desired_capacity(shrink)
         .send()
         .await
-        .map_err(|error| aws_error("autoscaling:TerminateInstanceInAutoScalingGroup", instance, error));
+        .map_err(|error| {
+            aws_error(
+                "autoscaling:TerminateInstanceInAutoScalingGroup",
+                instance,
+                error,
+            )
+        });
     match result {
         Ok(_) => Ok(()),
         // Already gone (an interrupted earlier run got this far).
-        Err(error) if error.message.contains("not found") || error.class == skiff_providers::ErrorClass::NotFound => Ok(()),
+        Err(error)
+            if error.message.contains("not found")
+                || error.class == skiff_providers::ErrorClass::NotFound =>
+        {
+            Ok(())
+        }
         Err(error) => Err(error.into()),
     }
 }

@@ -150,7 +150,10 @@ impl GroupView {
 
     /// Instances in service.
     pub fn in_service(&self) -> usize {
-        self.instances.iter().filter(|instance| instance.in_service()).count()
+        self.instances
+            .iter()
+            .filter(|instance| instance.in_service())
+            .count()
     }
 }
 

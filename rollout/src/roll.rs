@@ -7,7 +7,10 @@ use skiff_api::{InstanceGroupRole, IntOrPercent};
 use skiff_providers::AwsProvider;
 
 use crate::aws::{describe_groups, set_capacity, terminate};
-use crate::{ClusterApi, Event, EventSink, GroupView, OriginalSize, Progress, ProgressStore, Result, RolloutError};
+use crate::{
+    ClusterApi, Event, EventSink, GroupView, OriginalSize, Progress, ProgressStore, Result,
+    RolloutError,
+};
 
 /// One instance group to roll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,12 +64,17 @@ pub fn order(groups: &mut [GroupPlan]) {
         InstanceGroupRole::ControlPlane => 1,
         InstanceGroupRole::Node => 2,
     };
-    groups.sort_by(|first, second| (rank(first.role), &first.group).cmp(&(rank(second.role), &second.group)));
+    groups.sort_by(|first, second| {
+        (rank(first.role), &first.group).cmp(&(rank(second.role), &second.group))
+    });
 }
 
 /// What a group's instances will need: out-of-date count and total, for previews.
 pub async fn status(provider: &AwsProvider, groups: &[GroupPlan]) -> Result<Vec<GroupView>> {
-    let names: Vec<String> = groups.iter().map(|group| group.auto_scaling_group.clone()).collect();
+    let names: Vec<String> = groups
+        .iter()
+        .map(|group| group.auto_scaling_group.clone())
+        .collect();
     describe_groups(provider, &names).await
 }
 
@@ -85,9 +93,21 @@ pub async fn roll_groups(
     let mut replaced = 0;
     for group in groups {
         if stop() {
-            return Err(RolloutError::Interrupted("stopped before instance group ".to_string() + &group.group));
+            return Err(RolloutError::Interrupted(
+                "stopped before instance group ".to_string() + &group.group,
+            ));
         }
-        replaced += roll_group(provider, group, cluster, options, store, &mut progress, events, stop).await?;
+        replaced += roll_group(
+            provider,
+            group,
+            cluster,
+            options,
+            store,
+            &mut progress,
+            events,
+            stop,
+        )
+        .await?;
     }
     // Done: nothing to resume.
     progress = Progress::default();
@@ -109,16 +129,26 @@ async fn roll_group(
     let name = &plan.auto_scaling_group;
     let mut view = describe_one(provider, name).await?;
     // The group's own size: before any growth of an interrupted earlier run.
-    let original = progress.grown.get(&plan.group).copied().unwrap_or(OriginalSize {
-        desired: view.desired,
-        max: view.max,
-    });
-    let already: BTreeSet<String> = progress.replaced.get(&plan.group).cloned().unwrap_or_default();
+    let original = progress
+        .grown
+        .get(&plan.group)
+        .copied()
+        .unwrap_or(OriginalSize {
+            desired: view.desired,
+            max: view.max,
+        });
+    let already: BTreeSet<String> = progress
+        .replaced
+        .get(&plan.group)
+        .cloned()
+        .unwrap_or_default();
     let targets: BTreeSet<String> = view
         .instances
         .iter()
         .filter(|instance| !instance.leaving())
-        .filter(|instance| !view.is_current(instance) || (options.force && !already.contains(&instance.id)))
+        .filter(|instance| {
+            !view.is_current(instance) || (options.force && !already.contains(&instance.id))
+        })
         .map(|instance| instance.id.clone())
         .collect();
     if targets.is_empty() && !progress.grown.contains_key(&plan.group) {
@@ -130,7 +160,10 @@ async fn roll_group(
         // etcd keeps quorum only if members leave one at a time.
         InstanceGroupRole::ControlPlane => (0, 1),
         _ => {
-            let surge = plan.max_surge.resolve(desired, true).min(u32::try_from(targets.len()).unwrap_or(u32::MAX));
+            let surge = plan
+                .max_surge
+                .resolve(desired, true)
+                .min(u32::try_from(targets.len()).unwrap_or(u32::MAX));
             let unavailable = plan.max_unavailable.resolve(desired, false);
             if surge == 0 && unavailable == 0 {
                 (0, 1)
@@ -180,21 +213,36 @@ async fn roll_group(
             )));
         }
         let excess = view.desired.saturating_sub(desired);
-        let budget = usize::try_from(excess + unavailable).unwrap_or(usize::MAX).max(1);
+        let budget = usize::try_from(excess + unavailable)
+            .unwrap_or(usize::MAX)
+            .max(1);
         let batch: Vec<String> = remaining.iter().take(budget).cloned().collect();
 
         // Drain the batch's nodes together.
         if let Some(cluster) = cluster {
             let instances = &view.instances;
             let drains = batch.iter().map(|instance_id| async move {
-                let instance = instances.iter().find(|instance| &instance.id == instance_id);
-                let Some(instance) = instance else { return Ok(()) };
-                let Some(node) = cluster.node_of(instance).await? else { return Ok(()) };
+                let instance = instances
+                    .iter()
+                    .find(|instance| &instance.id == instance_id);
+                let Some(instance) = instance else {
+                    return Ok(());
+                };
+                let Some(node) = cluster.node_of(instance).await? else {
+                    return Ok(());
+                };
                 cluster.cordon(&node).await?;
-                match cluster.drain(&node, instance_id, options.drain_timeout).await {
+                match cluster
+                    .drain(&node, instance_id, options.drain_timeout)
+                    .await
+                {
                     Ok(()) => {}
-                    Err(error @ RolloutError::DrainTimeout { .. }) if !options.fail_on_drain_error => {
-                        tracing::warn!("{error}; terminating it anyway (--fail-on-drain-error=false)");
+                    Err(error @ RolloutError::DrainTimeout { .. })
+                        if !options.fail_on_drain_error =>
+                    {
+                        tracing::warn!(
+                            "{error}; terminating it anyway (--fail-on-drain-error=false)"
+                        );
                     }
                     Err(error) => return Err(error),
                 }
@@ -214,11 +262,16 @@ async fn roll_group(
         let mut excess_left = excess;
         for (index, instance) in batch.iter().enumerate() {
             let left_after_this = remaining.len() - index;
-            let shrink = excess_left > 0 && u32::try_from(left_after_this).unwrap_or(u32::MAX) <= excess_left;
+            let shrink = excess_left > 0
+                && u32::try_from(left_after_this).unwrap_or(u32::MAX) <= excess_left;
             if shrink {
                 excess_left -= 1;
             }
-            progress.replaced.entry(plan.group.clone()).or_default().insert(instance.clone());
+            progress
+                .replaced
+                .entry(plan.group.clone())
+                .or_default()
+                .insert(instance.clone());
             store.save(progress).await?;
             terminate(provider, instance, shrink).await?;
             replaced_now += 1;
@@ -252,7 +305,11 @@ async fn describe_one(provider: &AwsProvider, name: &str) -> Result<GroupView> {
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| RolloutError::Kubernetes(format!("auto scaling group {name} does not exist; run `skiff update cluster --yes` first")))
+        .ok_or_else(|| {
+            RolloutError::Kubernetes(format!(
+                "auto scaling group {name} does not exist; run `skiff update cluster --yes` first"
+            ))
+        })
 }
 
 /// Waits until the group is whole: the instances just terminated are gone,
@@ -278,8 +335,16 @@ async fn wait_until_valid(
                 if successes >= options.validate_count.max(1) {
                     events.event(&Event::Validated {
                         group: plan.group.clone(),
-                        current: view.instances.iter().filter(|instance| view.is_current(instance) && instance.in_service()).count(),
-                        total: view.instances.iter().filter(|instance| !instance.leaving()).count(),
+                        current: view
+                            .instances
+                            .iter()
+                            .filter(|instance| view.is_current(instance) && instance.in_service())
+                            .count(),
+                        total: view
+                            .instances
+                            .iter()
+                            .filter(|instance| !instance.leaving())
+                            .count(),
                     });
                     return Ok(view);
                 }
@@ -301,7 +366,12 @@ async fn wait_until_valid(
 }
 
 /// What is not right yet, or `None`.
-async fn check(view: &GroupView, plan: &GroupPlan, cluster: Option<&dyn ClusterApi>, terminated: &[String]) -> Result<Option<String>> {
+async fn check(
+    view: &GroupView,
+    plan: &GroupPlan,
+    cluster: Option<&dyn ClusterApi>,
+    terminated: &[String],
+) -> Result<Option<String>> {
     let lingering: Vec<&str> = view
         .instances
         .iter()
@@ -309,20 +379,42 @@ async fn check(view: &GroupView, plan: &GroupPlan, cluster: Option<&dyn ClusterA
         .map(|instance| instance.id.as_str())
         .collect();
     if !lingering.is_empty() {
-        return Ok(Some(format!("instances {} are not terminating yet", lingering.join(", "))));
+        return Ok(Some(format!(
+            "instances {} are not terminating yet",
+            lingering.join(", ")
+        )));
     }
     let in_service = view.in_service();
-    let staying = view.instances.iter().filter(|instance| !instance.leaving()).count();
+    let staying = view
+        .instances
+        .iter()
+        .filter(|instance| !instance.leaving())
+        .count();
     if in_service < usize::try_from(view.desired).unwrap_or(usize::MAX) || staying != in_service {
-        return Ok(Some(format!("{in_service} of {} instances in service", view.desired)));
+        return Ok(Some(format!(
+            "{in_service} of {} instances in service",
+            view.desired
+        )));
     }
     if let Some(cluster) = cluster {
-        for instance in view.instances.iter().filter(|instance| instance.in_service()) {
+        for instance in view
+            .instances
+            .iter()
+            .filter(|instance| instance.in_service())
+        {
             match cluster.node_of(instance).await? {
-                None => return Ok(Some(format!("instance {} has not registered as a node yet", instance.id))),
+                None => {
+                    return Ok(Some(format!(
+                        "instance {} has not registered as a node yet",
+                        instance.id
+                    )))
+                }
                 Some(node) => {
                     if !cluster.node_ready(&node).await? {
-                        return Ok(Some(format!("node {node} (instance {}) is not Ready", instance.id)));
+                        return Ok(Some(format!(
+                            "node {node} (instance {}) is not Ready",
+                            instance.id
+                        )));
                     }
                 }
             }

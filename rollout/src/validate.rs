@@ -49,19 +49,32 @@ pub struct Validation {
 }
 
 /// Validates the cloud side (and, given a [`ClusterApi`], the Kubernetes side).
-pub async fn validate(provider: &AwsProvider, groups: &[(GroupPlan, u32, u32)], cluster: Option<&dyn ClusterApi>) -> Result<Validation> {
-    let names: Vec<String> = groups.iter().map(|(plan, _, _)| plan.auto_scaling_group.clone()).collect();
+pub async fn validate(
+    provider: &AwsProvider,
+    groups: &[(GroupPlan, u32, u32)],
+    cluster: Option<&dyn ClusterApi>,
+) -> Result<Validation> {
+    let names: Vec<String> = groups
+        .iter()
+        .map(|(plan, _, _)| plan.auto_scaling_group.clone())
+        .collect();
     let views = describe_groups(provider, &names).await?;
     let mut result = Validation {
         groups: Vec::new(),
         problems: Vec::new(),
     };
     for (plan, min, max) in groups {
-        let Some(view) = views.iter().find(|view| view.name == plan.auto_scaling_group) else {
+        let Some(view) = views
+            .iter()
+            .find(|view| view.name == plan.auto_scaling_group)
+        else {
             result.problems.push(Problem {
                 kind: "instancegroup".to_string(),
                 name: plan.group.clone(),
-                message: format!("auto scaling group {} does not exist (run `skiff update cluster --yes`)", plan.auto_scaling_group),
+                message: format!(
+                    "auto scaling group {} does not exist (run `skiff update cluster --yes`)",
+                    plan.auto_scaling_group
+                ),
             });
             continue;
         };
@@ -74,27 +87,42 @@ pub async fn validate(provider: &AwsProvider, groups: &[(GroupPlan, u32, u32)], 
             in_service,
             outdated: view.outdated().len(),
         });
-        if in_service < usize::try_from(*min).unwrap_or(usize::MAX) || in_service < usize::try_from(view.desired).unwrap_or(usize::MAX) {
+        if in_service < usize::try_from(*min).unwrap_or(usize::MAX)
+            || in_service < usize::try_from(view.desired).unwrap_or(usize::MAX)
+        {
             result.problems.push(Problem {
                 kind: "instancegroup".to_string(),
                 name: plan.group.clone(),
-                message: format!("{in_service} instances in service, {} desired (spec: {min} to {max})", view.desired),
+                message: format!(
+                    "{in_service} instances in service, {} desired (spec: {min} to {max})",
+                    view.desired
+                ),
             });
         }
         if let Some(cluster) = cluster {
-            for instance in view.instances.iter().filter(|instance| instance.in_service()) {
+            for instance in view
+                .instances
+                .iter()
+                .filter(|instance| instance.in_service())
+            {
                 match cluster.node_of(instance).await? {
                     None => result.problems.push(Problem {
                         kind: "node".to_string(),
                         name: instance.id.clone(),
-                        message: format!("instance {} of group {} has not registered as a Kubernetes node", instance.id, plan.group),
+                        message: format!(
+                            "instance {} of group {} has not registered as a Kubernetes node",
+                            instance.id, plan.group
+                        ),
                     }),
                     Some(node) => {
                         if !cluster.node_ready(&node).await? {
                             result.problems.push(Problem {
                                 kind: "node".to_string(),
                                 name: node.clone(),
-                                message: format!("node {node} (instance {}, group {}) is NotReady", instance.id, plan.group),
+                                message: format!(
+                                    "node {node} (instance {}, group {}) is NotReady",
+                                    instance.id, plan.group
+                                ),
                             });
                         }
                     }

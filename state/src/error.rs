@@ -41,7 +41,7 @@ pub enum StoreError {
     },
 
     /// The credentials may not perform the operation.
-    #[error("access denied: {operation} on s3://{bucket}/{key} was refused; the AWS identity in use needs s3:{operation} on this bucket and prefix")]
+    #[error("access denied: {operation} on s3://{bucket}/{key} was refused; the AWS identity in use needs {permission} on this bucket and prefix (or its access key is unknown or its secret wrong)", permission = iam_action(.operation))]
     AccessDenied {
         /// The S3 operation, e.g. `PutObject`.
         operation: String,
@@ -148,3 +148,15 @@ impl StoreError {
 
 /// Results of state-store operations.
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The IAM permission an S3 API operation needs (`HeadBucket` and listing
+/// are allowed by `s3:ListBucket`; there is no `s3:HeadBucket`).
+fn iam_action(operation: &str) -> &'static str {
+    match operation {
+        "HeadBucket" | "ListObjectsV2" | "ListObjects" | "GetBucketLocation" => "s3:ListBucket",
+        "GetObject" | "HeadObject" => "s3:GetObject",
+        "PutObject" | "CopyObject" => "s3:PutObject",
+        "DeleteObject" | "DeleteObjects" => "s3:DeleteObject",
+        _ => "the matching s3: permission",
+    }
+}

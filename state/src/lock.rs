@@ -86,14 +86,21 @@ impl fmt::Display for LockHeld {
             info.cluster,
             info.holder,
             info.operation,
-            info.created_at,
+            rfc3339(info.created_at),
             info.id,
-            info.renewed_at,
-            info.expires_at(),
+            rfc3339(info.renewed_at),
+            rfc3339(info.expires_at()),
             info.cluster,
             info.id
         )
     }
+}
+
+/// A time as RFC 3339 text (`2026-12-02T00:56:08Z`), to the second.
+pub fn rfc3339(time: OffsetDateTime) -> String {
+    let time = time.replace_nanosecond(0).unwrap_or(time);
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| time.to_string())
 }
 
 /// The lease to use: `SKIFF_LOCK_LEASE` or the default.
@@ -268,7 +275,7 @@ pub async fn acquire(
             .await
         {
             Ok(version) => {
-                tracing::warn!(
+                tracing::info!(
                     "took over the lock of cluster {cluster:?}: {} held it for {:?} and its lease expired at {}",
                     held.holder,
                     held.operation,

@@ -164,7 +164,10 @@ fn create_and_read_back(aws: &LocalAws, home: &SandboxHome, target: &Target) {
         .iter()
         .filter_map(|group| group["spec"]["maxSize"].as_u64())
         .sum();
-    assert!(node_capacity >= 2, "default node count is 2\n{groups_output}");
+    assert!(
+        node_capacity >= 2,
+        "default node count is 2\n{groups_output}"
+    );
     assert_eq!(
         groups.len(),
         control_planes.len() + nodes.len(),
@@ -173,7 +176,11 @@ fn create_and_read_back(aws: &LocalAws, home: &SandboxHome, target: &Target) {
 
     // get cluster -o yaml --full: the complete spec, with the defaults.
     let full = target
-        .skiff(aws, home, &["get", "cluster", CLUSTER, "-o", "yaml", "--full"])
+        .skiff(
+            aws,
+            home,
+            &["get", "cluster", CLUSTER, "-o", "yaml", "--full"],
+        )
         .run();
     full.assert_success();
     let documents = yaml_documents(&full.stdout);
@@ -242,7 +249,10 @@ fn create_and_read_back(aws: &LocalAws, home: &SandboxHome, target: &Target) {
         }
     }
     // What `get` shows is exactly what is stored.
-    assert_eq!(documents, stored.documents, "get --full differs from the store");
+    assert_eq!(
+        documents, stored.documents,
+        "get --full differs from the store"
+    );
 }
 
 #[test]
@@ -308,7 +318,13 @@ fn without_flag_or_environment_the_store_is_the_per_user_folder() {
     let xdg = home.join("xdg-data");
     Skiff::new(aws, &home)
         .env("XDG_DATA_HOME", &xdg)
-        .args(["create", "cluster", "xdg.example.com", "--zones", "us-east-1a"])
+        .args([
+            "create",
+            "cluster",
+            "xdg.example.com",
+            "--zones",
+            "us-east-1a",
+        ])
         .run()
         .assert_success();
     assert!(
@@ -319,7 +335,13 @@ fn without_flag_or_environment_the_store_is_the_per_user_folder() {
     Skiff::new(aws, &home)
         .env("XDG_DATA_HOME", &xdg)
         .env("SKIFF_STATE_STORE", from_env.url())
-        .args(["create", "cluster", "env.example.com", "--zones", "us-east-1a"])
+        .args([
+            "create",
+            "cluster",
+            "env.example.com",
+            "--zones",
+            "us-east-1a",
+        ])
         .run()
         .assert_success();
     assert_eq!(
@@ -331,7 +353,13 @@ fn without_flag_or_environment_the_store_is_the_per_user_folder() {
     let from_flag = Store::s3(aws, "flag-beats-env");
     Skiff::new(aws, &home)
         .env("SKIFF_STATE_STORE", from_env.url())
-        .args(["create", "cluster", "flag.example.com", "--zones", "us-east-1a"])
+        .args([
+            "create",
+            "cluster",
+            "flag.example.com",
+            "--zones",
+            "us-east-1a",
+        ])
         .args(["--state", &from_flag.url()])
         .run()
         .assert_success();
@@ -482,9 +510,7 @@ fn edit_cluster_stores_a_revision_and_an_invalid_edit_stores_nothing() {
             "set-version",
             r#"sed -i 's/kubernetesVersion: .*/kubernetesVersion: 1.33.1/' "$1""#,
         );
-        edited
-            .assert_success()
-            .assert_stderr_contains("revision 2");
+        edited.assert_success().assert_stderr_contains("revision 2");
         let after_edit = store.snapshot(aws);
         let head = stored_spec(&store, &after_edit, CLUSTER);
         assert_eq!(head.serial, 2, "{edited}");
@@ -772,10 +798,15 @@ fn unregister_removes_every_object_of_the_cluster_and_nothing_else() {
         let other_before = other_objects(aws, &store, other);
 
         let before = store.snapshot(aws);
-        skiff(aws, &home, &store, &["delete", "cluster", CLUSTER, "--unregister"])
-            .run()
-            .assert_success()
-            .assert_stderr_contains("--yes");
+        skiff(
+            aws,
+            &home,
+            &store,
+            &["delete", "cluster", CLUSTER, "--unregister"],
+        )
+        .run()
+        .assert_success()
+        .assert_stderr_contains("--yes");
         before.assert_unchanged(&store.snapshot(aws));
 
         skiff(
@@ -821,9 +852,7 @@ fn unregister_removes_every_object_of_the_cluster_and_nothing_else() {
 /// The objects of one cluster only.
 fn other_objects(aws: &LocalAws, store: &Store, cluster: &str) -> StoreSnapshot {
     let folder = store.key(&format!("{cluster}/"));
-    store
-        .snapshot(aws)
-        .without(|key| !key.starts_with(&folder))
+    store.snapshot(aws).without(|key| !key.starts_with(&folder))
 }
 
 /// Every leaf command, as typed.
@@ -855,9 +884,8 @@ fn every_command_has_help_with_examples_and_completion_scripts_exist() {
         let output = Skiff::offline(&home).args(*command).arg("--help").run();
         output.assert_success();
         let examples = output.stdout.split("Examples:").nth(1);
-        let shows_itself = examples.is_some_and(|text| {
-            text.contains(&format!("skiff {}", command[0]))
-        });
+        let shows_itself =
+            examples.is_some_and(|text| text.contains(&format!("skiff {}", command[0])));
         if !shows_itself {
             missing.push(format!("skiff {} --help", command.join(" ")));
         }

@@ -35,7 +35,13 @@ const NEWEST_NOBLE_AMD64: &str = "ami-0a9f8e7d6c5b40610";
 const THREE_ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
 /// Services whose mutating calls change the cluster's cloud resources (S3
 /// is the state store: its lock and state writes are expected).
-const CLOUD_SERVICES: [&str; 5] = ["ec2", "elasticloadbalancing", "autoscaling", "iam", "route53"];
+const CLOUD_SERVICES: [&str; 5] = [
+    "ec2",
+    "elasticloadbalancing",
+    "autoscaling",
+    "iam",
+    "route53",
+];
 
 // --- fixtures ----------------------------------------------------------------
 
@@ -188,7 +194,9 @@ impl Fixture {
     }
 
     /// The cluster's auto scaling groups by name.
-    async fn auto_scaling_groups(&self) -> BTreeMap<String, aws_sdk_autoscaling::types::AutoScalingGroup> {
+    async fn auto_scaling_groups(
+        &self,
+    ) -> BTreeMap<String, aws_sdk_autoscaling::types::AutoScalingGroup> {
         let tag = format!("kubernetes.io/cluster/{}", self.cluster);
         let found = self
             .clients
@@ -207,14 +215,20 @@ impl Fixture {
             })
             .map(|group| {
                 (
-                    group.auto_scaling_group_name().unwrap_or_default().to_owned(),
+                    group
+                        .auto_scaling_group_name()
+                        .unwrap_or_default()
+                        .to_owned(),
                     group.clone(),
                 )
             })
             .collect()
     }
 
-    async fn auto_scaling_group(&self, group: &str) -> aws_sdk_autoscaling::types::AutoScalingGroup {
+    async fn auto_scaling_group(
+        &self,
+        group: &str,
+    ) -> aws_sdk_autoscaling::types::AutoScalingGroup {
         let name = self.group_resource(group);
         self.auto_scaling_groups()
             .await
@@ -371,14 +385,19 @@ fn policy_json(document: &str) -> Value {
                     index += 3;
                 }
                 None => {
-                    decoded.push(if bytes[index] == b'+' { b' ' } else { bytes[index] });
+                    decoded.push(if bytes[index] == b'+' {
+                        b' '
+                    } else {
+                        bytes[index]
+                    });
                     index += 1;
                 }
             }
         }
         String::from_utf8(decoded).expect("UTF-8 policy")
     };
-    serde_json::from_str(&text).unwrap_or_else(|error| panic!("policy is not JSON ({error}): {text}"))
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("policy is not JSON ({error}): {text}"))
 }
 
 /// A JSON value that may be a string or a list of strings, as a list.
@@ -414,8 +433,14 @@ fn user_data_with_files(user_data: &str) -> String {
         .cloned()
         .unwrap_or_default();
     for file in files {
-        let content = file.get("content").and_then(|c| c.as_str()).unwrap_or_default();
-        let encoding = file.get("encoding").and_then(|e| e.as_str()).unwrap_or_default();
+        let content = file
+            .get("content")
+            .and_then(|c| c.as_str())
+            .unwrap_or_default();
+        let encoding = file
+            .get("encoding")
+            .and_then(|e| e.as_str())
+            .unwrap_or_default();
         let text = match encoding {
             "" | "text/plain" => content.to_owned(),
             "b64" | "base64" => String::from_utf8(
@@ -500,8 +525,15 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
         .iter()
         .map(|zone| format!("control-plane-{zone}"))
         .collect();
-    let node_groups: Vec<String> = THREE_ZONES.iter().map(|zone| format!("nodes-{zone}")).collect();
-    let groups: Vec<String> = control_plane_groups.iter().chain(&node_groups).cloned().collect();
+    let node_groups: Vec<String> = THREE_ZONES
+        .iter()
+        .map(|zone| format!("nodes-{zone}"))
+        .collect();
+    let groups: Vec<String> = control_plane_groups
+        .iter()
+        .chain(&node_groups)
+        .cloned()
+        .collect();
 
     // The preview: every resource, and not one mutating call.
     fixture.aws.reset_stats();
@@ -509,8 +541,16 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
     let table = fixture.skiff(["update", "cluster", &fixture.cluster]);
     table.assert_success();
     let stats = fixture.aws.stats();
-    assert_eq!(stats.mutating_total(), 0, "a preview changed something: {:?}", stats.mutating_calls);
-    assert!(stats.total > 0, "the preview read nothing from AWS: {stats:?}");
+    assert_eq!(
+        stats.mutating_total(),
+        0,
+        "a preview changed something: {:?}",
+        stats.mutating_calls
+    );
+    assert!(
+        stats.total > 0,
+        "the preview read nothing from AWS: {stats:?}"
+    );
 
     let expected = ha_private_keys(&groups);
     assert_eq!(change_keys(&plan), expected, "the plan's resources");
@@ -524,7 +564,10 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
         assert_eq!(change["action"], "create", "{change:#}");
     }
     for key in &expected {
-        assert!(table.stdout.contains(key.as_str()), "the table preview lacks {key}\n{table}");
+        assert!(
+            table.stdout.contains(key.as_str()),
+            "the table preview lacks {key}\n{table}"
+        );
     }
 
     // Apply.
@@ -575,7 +618,10 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
     let mut found: BTreeMap<String, (String, String)> = BTreeMap::new();
     for subnet in subnets.subnets() {
         let key = ec2_tag(subnet.tags(), "skiff.dev/resource").expect("subnet resource tag");
-        let name = key.strip_prefix("subnet/").expect("a subnet key").to_owned();
+        let name = key
+            .strip_prefix("subnet/")
+            .expect("a subnet key")
+            .to_owned();
         assert_eq!(ec2_tag(subnet.tags(), "KubernetesCluster"), Some(cluster));
         subnet_ids.insert(name.clone(), subnet.subnet_id().expect("id").to_owned());
         found.insert(
@@ -607,7 +653,10 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
     let gateway = &gateways.internet_gateways()[0];
     let gateway_id = gateway.internet_gateway_id().expect("igw id").to_owned();
     assert_eq!(
-        gateway.attachments().first().and_then(|attachment| attachment.vpc_id()),
+        gateway
+            .attachments()
+            .first()
+            .and_then(|attachment| attachment.vpc_id()),
         Some(vpc_id.as_str())
     );
 
@@ -649,10 +698,20 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
             .first()
             .and_then(|address| address.allocation_id())
             .expect("an Elastic IP");
-        assert!(allocations.contains(allocation), "{allocation} is not the cluster's");
-        nat_by_zone.insert((*zone).to_owned(), nat.nat_gateway_id().expect("id").to_owned());
+        assert!(
+            allocations.contains(allocation),
+            "{allocation} is not the cluster's"
+        );
+        nat_by_zone.insert(
+            (*zone).to_owned(),
+            nat.nat_gateway_id().expect("id").to_owned(),
+        );
     }
-    assert_eq!(nat_by_zone.len(), 3, "one NAT gateway per zone: {nat_by_zone:?}");
+    assert_eq!(
+        nat_by_zone.len(),
+        3,
+        "one NAT gateway per zone: {nat_by_zone:?}"
+    );
 
     // Route tables: public (to the IGW, utility subnets), one private per
     // zone (to that zone's NAT, that zone's private subnet).
@@ -662,7 +721,12 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
         .send()
         .await
         .expect("describe route tables");
-    assert_eq!(tables.route_tables().len(), 4, "{:?}", tables.route_tables());
+    assert_eq!(
+        tables.route_tables().len(),
+        4,
+        "{:?}",
+        tables.route_tables()
+    );
     let mut associated: Vec<String> = Vec::new();
     for table in tables.route_tables() {
         let key = ec2_tag(table.tags(), "skiff.dev/resource").expect("route table key");
@@ -679,7 +743,11 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
             .collect();
         associated.extend(subnets.iter().cloned());
         if key == "route-table/public" {
-            assert_eq!(default_route.gateway_id(), Some(gateway_id.as_str()), "{key}");
+            assert_eq!(
+                default_route.gateway_id(),
+                Some(gateway_id.as_str()),
+                "{key}"
+            );
             assert_eq!(subnets, utility_ids, "{key} associations");
         } else {
             let zone = key
@@ -690,7 +758,11 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
                 Some(nat_by_zone[zone].as_str()),
                 "{key} routes through its zone's NAT gateway"
             );
-            assert_eq!(subnets, BTreeSet::from([subnet_ids[zone].clone()]), "{key} associations");
+            assert_eq!(
+                subnets,
+                BTreeSet::from([subnet_ids[zone].clone()]),
+                "{key} associations"
+            );
         }
     }
     associated.sort();
@@ -711,18 +783,39 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
                     .user_id_group_pairs()
                     .iter()
                     .any(|pair| pair.group_id() == Some(source))
-                    || permission.ip_ranges().iter().any(|range| range.cidr_ip() == Some(source)))
+                    || permission
+                        .ip_ranges()
+                        .iter()
+                        .any(|range| range.cidr_ip() == Some(source)))
         })
     };
     let node_group_id = nodes.group_id().expect("id");
     let control_plane_id = control_plane.group_id().expect("id");
     let balancer_group_id = balancer_group.group_id().expect("id");
-    assert!(allows(&control_plane, 6443, node_group_id), "6443 from nodes: {control_plane:?}");
-    assert!(allows(&control_plane, 6443, balancer_group_id), "6443 from the NLB: {control_plane:?}");
-    assert!(allows(&control_plane, 2379, control_plane_id), "etcd between members");
-    assert!(allows(&nodes, 10250, control_plane_id), "kubelet from the control plane: {nodes:?}");
-    assert!(allows(&balancer_group, 443, "0.0.0.0/0"), "443 to the NLB: {balancer_group:?}");
-    assert!(!allows(&nodes, 6443, "0.0.0.0/0"), "nodes do not serve the API to the world");
+    assert!(
+        allows(&control_plane, 6443, node_group_id),
+        "6443 from nodes: {control_plane:?}"
+    );
+    assert!(
+        allows(&control_plane, 6443, balancer_group_id),
+        "6443 from the NLB: {control_plane:?}"
+    );
+    assert!(
+        allows(&control_plane, 2379, control_plane_id),
+        "etcd between members"
+    );
+    assert!(
+        allows(&nodes, 10250, control_plane_id),
+        "kubelet from the control plane: {nodes:?}"
+    );
+    assert!(
+        allows(&balancer_group, 443, "0.0.0.0/0"),
+        "443 to the NLB: {balancer_group:?}"
+    );
+    assert!(
+        !allows(&nodes, 6443, "0.0.0.0/0"),
+        "nodes do not serve the API to the world"
+    );
     for group in [&control_plane, &nodes, &balancer_group] {
         assert_eq!(group.vpc_id(), Some(vpc_id.as_str()));
     }
@@ -738,10 +831,17 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
         .send()
         .await
         .expect("list roles");
-    let role_names: BTreeSet<String> = roles.roles().iter().map(|role| role.role_name().to_owned()).collect();
+    let role_names: BTreeSet<String> = roles
+        .roles()
+        .iter()
+        .map(|role| role.role_name().to_owned())
+        .collect();
     assert_eq!(
         role_names,
-        BTreeSet::from([format!("control-plane.{cluster}"), format!("nodes.{cluster}")])
+        BTreeSet::from([
+            format!("control-plane.{cluster}"),
+            format!("nodes.{cluster}")
+        ])
     );
     let object_prefix = format!("arn:aws:s3:::{}/{cluster}/", fixture.bucket);
     for role in roles.roles() {
@@ -760,7 +860,10 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
         let mut s3_statements = 0;
         for statement in statements {
             let actions = strings(&statement["Action"]);
-            if !actions.iter().any(|action| action.to_lowercase().starts_with("s3:")) {
+            if !actions
+                .iter()
+                .any(|action| action.to_lowercase().starts_with("s3:"))
+            {
                 continue;
             }
             s3_statements += 1;
@@ -779,7 +882,11 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
                 );
             }
         }
-        assert!(s3_statements > 0, "{}: no S3 statement: {document}", role.role_name());
+        assert!(
+            s3_statements > 0,
+            "{}: no S3 statement: {document}",
+            role.role_name()
+        );
     }
     let profiles = fixture
         .clients
@@ -791,11 +898,25 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
         .expect("list instance profiles");
     let mut profile_arns: BTreeMap<String, String> = BTreeMap::new();
     for profile in profiles.instance_profiles() {
-        let roles: Vec<&str> = profile.roles().iter().map(|role| role.role_name()).collect();
-        assert_eq!(roles, [profile.instance_profile_name()], "a profile wraps its role");
-        profile_arns.insert(profile.instance_profile_name().to_owned(), profile.arn().to_owned());
+        let roles: Vec<&str> = profile
+            .roles()
+            .iter()
+            .map(|role| role.role_name())
+            .collect();
+        assert_eq!(
+            roles,
+            [profile.instance_profile_name()],
+            "a profile wraps its role"
+        );
+        profile_arns.insert(
+            profile.instance_profile_name().to_owned(),
+            profile.arn().to_owned(),
+        );
     }
-    assert_eq!(profile_arns.keys().cloned().collect::<BTreeSet<_>>(), role_names);
+    assert_eq!(
+        profile_arns.keys().cloned().collect::<BTreeSet<_>>(),
+        role_names
+    );
 
     // Load balancer, target group, listener.
     let balancers = fixture
@@ -809,14 +930,20 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
     assert_eq!(balancers.load_balancers().len(), 1);
     let balancer = &balancers.load_balancers()[0];
     let balancer_arn = balancer.load_balancer_arn().expect("arn");
-    assert_eq!(balancer.scheme().map(|scheme| scheme.as_str()), Some("internet-facing"));
+    assert_eq!(
+        balancer.scheme().map(|scheme| scheme.as_str()),
+        Some("internet-facing")
+    );
     assert_eq!(balancer.r#type().map(|kind| kind.as_str()), Some("network"));
     let balancer_subnets: BTreeSet<String> = balancer
         .availability_zones()
         .iter()
         .filter_map(|zone| zone.subnet_id().map(str::to_owned))
         .collect();
-    assert_eq!(balancer_subnets, utility_ids, "a public NLB lives in the utility subnets");
+    assert_eq!(
+        balancer_subnets, utility_ids,
+        "a public NLB lives in the utility subnets"
+    );
     let targets = fixture
         .clients
         .elb
@@ -829,7 +956,10 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
     let target = &targets.target_groups()[0];
     let target_arn = target.target_group_arn().expect("arn").to_owned();
     assert_eq!(target.port(), Some(6443));
-    assert_eq!(target.protocol().map(|protocol| protocol.as_str()), Some("TCP"));
+    assert_eq!(
+        target.protocol().map(|protocol| protocol.as_str()),
+        Some("TCP")
+    );
     assert_eq!(target.vpc_id(), Some(vpc_id.as_str()));
     let listeners = fixture
         .clients
@@ -839,44 +969,93 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
         .send()
         .await
         .expect("describe listeners");
-    assert_eq!(listeners.listeners().len(), 1, "{:?}", listeners.listeners());
+    assert_eq!(
+        listeners.listeners().len(),
+        1,
+        "{:?}",
+        listeners.listeners()
+    );
     let listener = &listeners.listeners()[0];
     assert_eq!(listener.port(), Some(443));
-    assert_eq!(listener.protocol().map(|protocol| protocol.as_str()), Some("TCP"));
-    let forward = listener.default_actions().first().expect("a default action");
+    assert_eq!(
+        listener.protocol().map(|protocol| protocol.as_str()),
+        Some("TCP")
+    );
+    let forward = listener
+        .default_actions()
+        .first()
+        .expect("a default action");
     assert_eq!(forward.target_group_arn(), Some(target_arn.as_str()));
 
     // Launch templates and auto scaling groups, per group.
     let scaling_groups = fixture.auto_scaling_groups().await;
     assert_eq!(
         scaling_groups.keys().cloned().collect::<BTreeSet<_>>(),
-        groups.iter().map(|group| fixture.group_resource(group)).collect(),
+        groups
+            .iter()
+            .map(|group| fixture.group_resource(group))
+            .collect(),
     );
     for group in &groups {
         let is_control_plane = control_plane_groups.contains(group);
         let zone = group.rsplit('-').take(3).collect::<Vec<_>>();
         let zone = format!("{}-{}-{}", zone[2], zone[1], zone[0]);
         let (template_id, latest) = fixture.launch_template(group).await;
-        let data = fixture.launch_template_data(&template_id, &latest.to_string()).await;
+        let data = fixture
+            .launch_template_data(&template_id, &latest.to_string())
+            .await;
         let metadata = data.metadata_options().expect("metadata options");
-        assert_eq!(metadata.http_tokens().map(|tokens| tokens.as_str()), Some("required"), "{group}: IMDSv2");
-        let user_data = user_data_text(&data);
-        assert!(user_data.starts_with("#cloud-config"), "{group}: {}", &user_data[..user_data.len().min(200)]);
-        assert_eq!(data.image_id(), Some(NEWEST_NOBLE_AMD64), "{group}");
-        assert_eq!(data.instance_type().map(|kind| kind.as_str()), Some("t3.medium"), "{group}");
-        let role_group = if is_control_plane { control_plane_id } else { node_group_id };
-        assert_eq!(data.security_group_ids(), [role_group.to_owned()], "{group}");
-        let profile = if is_control_plane { "control-plane" } else { "nodes" };
         assert_eq!(
-            data.iam_instance_profile().and_then(|profile| profile.arn()),
+            metadata.http_tokens().map(|tokens| tokens.as_str()),
+            Some("required"),
+            "{group}: IMDSv2"
+        );
+        let user_data = user_data_text(&data);
+        assert!(
+            user_data.starts_with("#cloud-config"),
+            "{group}: {}",
+            &user_data[..user_data.len().min(200)]
+        );
+        assert_eq!(data.image_id(), Some(NEWEST_NOBLE_AMD64), "{group}");
+        assert_eq!(
+            data.instance_type().map(|kind| kind.as_str()),
+            Some("t3.medium"),
+            "{group}"
+        );
+        let role_group = if is_control_plane {
+            control_plane_id
+        } else {
+            node_group_id
+        };
+        assert_eq!(
+            data.security_group_ids(),
+            [role_group.to_owned()],
+            "{group}"
+        );
+        let profile = if is_control_plane {
+            "control-plane"
+        } else {
+            "nodes"
+        };
+        assert_eq!(
+            data.iam_instance_profile()
+                .and_then(|profile| profile.arn()),
             Some(profile_arns[&format!("{profile}.{cluster}")].as_str()),
             "{group}"
         );
 
         let scaling_group = &scaling_groups[&fixture.group_resource(group)];
         let specification = scaling_group.launch_template().expect("a launch template");
-        assert_eq!(specification.launch_template_id(), Some(template_id.as_str()), "{group}");
-        assert_eq!(specification.version(), Some(latest.to_string().as_str()), "{group}: an explicit version");
+        assert_eq!(
+            specification.launch_template_id(),
+            Some(template_id.as_str()),
+            "{group}"
+        );
+        assert_eq!(
+            specification.version(),
+            Some(latest.to_string().as_str()),
+            "{group}: an explicit version"
+        );
         assert_eq!(scaling_group.min_size(), Some(1), "{group}");
         assert_eq!(scaling_group.max_size(), Some(1), "{group}");
         let subnet_name = zone.clone();
@@ -885,8 +1064,16 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
             Some(subnet_ids[&subnet_name].as_str()),
             "{group} runs in its zone's private subnet"
         );
-        let expected_targets: Vec<String> = if is_control_plane { vec![target_arn.clone()] } else { Vec::new() };
-        assert_eq!(scaling_group.target_group_arns(), expected_targets, "{group}");
+        let expected_targets: Vec<String> = if is_control_plane {
+            vec![target_arn.clone()]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(
+            scaling_group.target_group_arns(),
+            expected_targets,
+            "{group}"
+        );
     }
 
     // The API record: an alias of the NLB.
@@ -922,9 +1109,14 @@ async fn public_single_zone_cluster_puts_nodes_in_a_public_subnet_without_nat() 
     fixture.create_cluster(&["--zones", "us-east-1a"]);
     let plan = fixture.plan_json();
     let keys = change_keys(&plan);
-    assert!(keys.contains("subnet/us-east-1a") && keys.contains("dns-record/api"), "{keys:?}");
     assert!(
-        !keys.iter().any(|key| key.starts_with("nat-gateway/") || key.starts_with("elastic-ip/")),
+        keys.contains("subnet/us-east-1a") && keys.contains("dns-record/api"),
+        "{keys:?}"
+    );
+    assert!(
+        !keys
+            .iter()
+            .any(|key| key.starts_with("nat-gateway/") || key.starts_with("elastic-ip/")),
         "a public cluster needs no NAT: {keys:?}"
     );
     fixture.apply();
@@ -940,7 +1132,11 @@ async fn public_single_zone_cluster_puts_nodes_in_a_public_subnet_without_nat() 
     let subnet = &subnets.subnets()[0];
     let subnet_id = subnet.subnet_id().expect("id");
     assert_eq!(subnet.availability_zone(), Some("us-east-1a"));
-    assert_eq!(subnet.map_public_ip_on_launch(), Some(true), "nodes get public addresses");
+    assert_eq!(
+        subnet.map_public_ip_on_launch(),
+        Some(true),
+        "nodes get public addresses"
+    );
     let nats = ec2
         .describe_nat_gateways()
         .filter(fixture.owned())
@@ -958,7 +1154,9 @@ async fn public_single_zone_cluster_puts_nodes_in_a_public_subnet_without_nat() 
     let table = &tables.route_tables()[0];
     assert!(table.routes().iter().any(|route| {
         route.destination_cidr_block() == Some("0.0.0.0/0")
-            && route.gateway_id().is_some_and(|gateway| gateway.starts_with("igw-"))
+            && route
+                .gateway_id()
+                .is_some_and(|gateway| gateway.starts_with("igw-"))
     }));
     assert!(table
         .associations()
@@ -977,11 +1175,16 @@ async fn public_single_zone_cluster_puts_nodes_in_a_public_subnet_without_nat() 
         .expect("describe load balancers");
     let balancer = &balancers.load_balancers()[0];
     assert_eq!(balancer.availability_zones().len(), 1);
-    assert_eq!(balancer.availability_zones()[0].subnet_id(), Some(subnet_id));
+    assert_eq!(
+        balancer.availability_zones()[0].subnet_id(),
+        Some(subnet_id)
+    );
     // A DNS cluster's nodes reach the API by its Route53 name.
     let (template_id, latest) = fixture.launch_template("nodes-us-east-1a").await;
     let user_data = user_data_with_files(&user_data_text(
-        &fixture.launch_template_data(&template_id, &latest.to_string()).await,
+        &fixture
+            .launch_template_data(&template_id, &latest.to_string())
+            .await,
     ));
     assert!(user_data.contains("api.c2.example.com"), "{user_data}");
     fixture.assert_no_changes();
@@ -996,12 +1199,20 @@ async fn gossip_cluster_never_calls_route53_and_its_nodes_get_the_load_balancer_
 
     fixture.aws.reset_stats();
     let plan = fixture.plan_json();
-    assert!(!change_keys(&plan).contains("dns-record/api"), "{:?}", change_keys(&plan));
+    assert!(
+        !change_keys(&plan).contains("dns-record/api"),
+        "{:?}",
+        change_keys(&plan)
+    );
     fixture.apply();
     fixture.assert_no_changes();
     let stats = fixture.aws.stats();
     assert!(stats.count("ec2:CreateLaunchTemplate") > 0, "{stats:?}");
-    assert_eq!(route53_calls(&stats), BTreeMap::new(), "a gossip cluster called Route53");
+    assert_eq!(
+        route53_calls(&stats),
+        BTreeMap::new(),
+        "a gossip cluster called Route53"
+    );
 
     let balancers = fixture
         .clients
@@ -1018,7 +1229,9 @@ async fn gossip_cluster_never_calls_route53_and_its_nodes_get_the_load_balancer_
     for group in ["control-plane-us-east-1a", "nodes-us-east-1a"] {
         let (template_id, latest) = fixture.launch_template(group).await;
         let user_data = user_data_with_files(&user_data_text(
-            &fixture.launch_template_data(&template_id, &latest.to_string()).await,
+            &fixture
+                .launch_template_data(&template_id, &latest.to_string())
+                .await,
         ));
         assert!(
             !user_data.contains("skiff.invalid"),
@@ -1057,15 +1270,23 @@ async fn a_machine_type_change_makes_a_new_template_version_the_group_uses() {
     let instance_type = field(template, "instanceType");
     assert_eq!(instance_type["before"], "t3.medium");
     assert_eq!(instance_type["after"], "m5.large");
-    let rolling: Vec<&Value> = plan["rollingUpdates"].as_array().expect("rollingUpdates").iter().collect();
+    let rolling: Vec<&Value> = plan["rollingUpdates"]
+        .as_array()
+        .expect("rollingUpdates")
+        .iter()
+        .collect();
     assert_eq!(rolling.len(), 1, "{rolling:?}");
     assert_eq!(rolling[0]["group"], "nodes-us-east-1a");
     assert!(
-        strings(&rolling[0]["reasons"]).iter().any(|reason| reason.contains("m5.large")),
+        strings(&rolling[0]["reasons"])
+            .iter()
+            .any(|reason| reason.contains("m5.large")),
         "{rolling:?}"
     );
     assert!(
-        !change_keys(&plan).iter().any(|key| key.contains("control-plane")),
+        !change_keys(&plan)
+            .iter()
+            .any(|key| key.contains("control-plane")),
         "the control plane is untouched: {:?}",
         change_keys(&plan)
     );
@@ -1076,12 +1297,26 @@ async fn a_machine_type_change_makes_a_new_template_version_the_group_uses() {
     assert!(latest > first_version, "{latest} > {first_version}");
     let group = fixture.auto_scaling_group("nodes-us-east-1a").await;
     let specification = group.launch_template().expect("launch template");
-    assert_eq!(specification.launch_template_id(), Some(template_id.as_str()));
+    assert_eq!(
+        specification.launch_template_id(),
+        Some(template_id.as_str())
+    );
     assert_eq!(specification.version(), Some(latest.to_string().as_str()));
-    let data = fixture.launch_template_data(&template_id, &latest.to_string()).await;
-    assert_eq!(data.instance_type().map(|kind| kind.as_str()), Some("m5.large"));
-    let previous = fixture.launch_template_data(&template_id, &first_version.to_string()).await;
-    assert_eq!(previous.instance_type().map(|kind| kind.as_str()), Some("t3.medium"), "the old version stays");
+    let data = fixture
+        .launch_template_data(&template_id, &latest.to_string())
+        .await;
+    assert_eq!(
+        data.instance_type().map(|kind| kind.as_str()),
+        Some("m5.large")
+    );
+    let previous = fixture
+        .launch_template_data(&template_id, &first_version.to_string())
+        .await;
+    assert_eq!(
+        previous.instance_type().map(|kind| kind.as_str()),
+        Some("t3.medium"),
+        "the old version stays"
+    );
     fixture.assert_no_changes();
 }
 
@@ -1107,7 +1342,11 @@ async fn scaling_a_group_changes_only_its_auto_scaling_group() {
     assert_eq!(scaling["action"], "update");
     assert_eq!(field(scaling, "minSize")["after"], 5);
     assert_eq!(field(scaling, "maxSize")["after"], 5);
-    assert_eq!(plan["rollingUpdates"], Value::Array(Vec::new()), "scaling rolls nothing");
+    assert_eq!(
+        plan["rollingUpdates"],
+        Value::Array(Vec::new()),
+        "scaling rolls nothing"
+    );
 
     fixture.aws.reset_stats();
     fixture.apply();
@@ -1120,8 +1359,12 @@ async fn scaling_a_group_changes_only_its_auto_scaling_group() {
     let after = fixture.auto_scaling_group("nodes-us-east-1a").await;
     assert_eq!((after.min_size(), after.max_size()), (Some(5), Some(5)));
     assert_eq!(
-        after.launch_template().and_then(|template| template.version()),
-        before.launch_template().and_then(|template| template.version()),
+        after
+            .launch_template()
+            .and_then(|template| template.version()),
+        before
+            .launch_template()
+            .and_then(|template| template.version()),
         "the same launch template version"
     );
     fixture.assert_no_changes();
@@ -1168,7 +1411,10 @@ async fn drift_in_rules_and_group_size_is_planned_and_repaired() {
         .send()
         .await
         .expect("revoke ingress");
-    assert!(!has_api_rule(&fixture.security_group("control-plane").await), "the rule is gone");
+    assert!(
+        !has_api_rule(&fixture.security_group("control-plane").await),
+        "the rule is gone"
+    );
     fixture
         .clients
         .autoscaling
@@ -1200,10 +1446,17 @@ async fn drift_in_rules_and_group_size_is_planned_and_repaired() {
     let ingress = field(rules, "ingress");
     let before = ingress["before"].as_array().expect("before").len();
     let after = ingress["after"].as_array().expect("after").len();
-    assert_eq!(after, before + 1, "exactly the revoked rule comes back: {ingress:#}");
+    assert_eq!(
+        after,
+        before + 1,
+        "exactly the revoked rule comes back: {ingress:#}"
+    );
 
     fixture.apply();
-    assert!(has_api_rule(&fixture.security_group("control-plane").await), "the rule is back");
+    assert!(
+        has_api_rule(&fixture.security_group("control-plane").await),
+        "the rule is back"
+    );
     let group = fixture.auto_scaling_group("nodes-us-east-1a").await;
     assert_eq!((group.min_size(), group.max_size()), (Some(2), Some(2)));
     fixture.assert_no_changes();
@@ -1229,8 +1482,12 @@ async fn a_saved_plan_is_refused_after_someone_else_applied() {
         ])
         .assert_success();
     let saved: Value =
-        serde_json::from_str(&std::fs::read_to_string(&plan_file).expect("the plan file")).expect("JSON plan");
-    assert_eq!(change_keys(&saved), BTreeSet::from(["autoscaling-group/nodes-us-east-1a".to_owned()]));
+        serde_json::from_str(&std::fs::read_to_string(&plan_file).expect("the plan file"))
+            .expect("JSON plan");
+    assert_eq!(
+        change_keys(&saved),
+        BTreeSet::from(["autoscaling-group/nodes-us-east-1a".to_owned()])
+    );
 
     // Meanwhile a colleague changes the spec again and applies it. (Not a
     // launch-template change: moto 5.2.1 fails to launch instances from a
@@ -1241,7 +1498,10 @@ async fn a_saved_plan_is_refused_after_someone_else_applied() {
     });
     fixture.apply();
     let group_before = fixture.auto_scaling_group("nodes-us-east-1a").await;
-    assert_eq!((group_before.min_size(), group_before.max_size()), (Some(4), Some(4)));
+    assert_eq!(
+        (group_before.min_size(), group_before.max_size()),
+        (Some(4), Some(4))
+    );
     let template_before = fixture.launch_template("nodes-us-east-1a").await;
     let state_before = fixture
         .aws
@@ -1252,19 +1512,33 @@ async fn a_saved_plan_is_refused_after_someone_else_applied() {
     let refused = fixture.skiff(["apply".as_ref(), plan_file.as_os_str()]);
     refused.assert_exit(1).assert_stderr_contains("stale");
     let stats = fixture.aws.stats();
-    assert_eq!(cloud_mutations(&stats), BTreeMap::new(), "the refused apply changed AWS");
     assert_eq!(
-        fixture.aws.get_object(&fixture.bucket, "c6.example.com/state.json").as_deref(),
+        cloud_mutations(&stats),
+        BTreeMap::new(),
+        "the refused apply changed AWS"
+    );
+    assert_eq!(
+        fixture
+            .aws
+            .get_object(&fixture.bucket, "c6.example.com/state.json")
+            .as_deref(),
         Some(state_before.as_slice()),
         "the refused apply wrote the recorded state"
     );
     // The saved plan would have set 3; the colleague's 4 stays.
     let group_after = fixture.auto_scaling_group("nodes-us-east-1a").await;
     assert_eq!(
-        (group_after.min_size(), group_after.max_size(), group_after.launch_template().cloned()),
+        (
+            group_after.min_size(),
+            group_after.max_size(),
+            group_after.launch_template().cloned()
+        ),
         (Some(4), Some(4), group_before.launch_template().cloned())
     );
-    assert_eq!(fixture.launch_template("nodes-us-east-1a").await, template_before);
+    assert_eq!(
+        fixture.launch_template("nodes-us-east-1a").await,
+        template_before
+    );
 }
 
 // --- 7. delete -------------------------------------------------------------------
@@ -1283,7 +1557,11 @@ async fn delete_cluster_leaves_nothing_of_it_and_spares_its_neighbours() {
         .send()
         .await
         .expect("create vpc");
-    let neighbour_vpc = neighbour.vpc().and_then(|vpc| vpc.vpc_id()).expect("id").to_owned();
+    let neighbour_vpc = neighbour
+        .vpc()
+        .and_then(|vpc| vpc.vpc_id())
+        .expect("id")
+        .to_owned();
     let neighbour_subnet = ec2
         .create_subnet()
         .vpc_id(&neighbour_vpc)
@@ -1333,50 +1611,177 @@ async fn delete_cluster_leaves_nothing_of_it_and_spares_its_neighbours() {
     ]);
     fixture.apply();
     // Everything is there before the delete (so "nothing after" means something).
-    let key_pairs = ec2.describe_key_pairs().filters(fixture.owned()).send().await.expect("key pairs");
+    let key_pairs = ec2
+        .describe_key_pairs()
+        .filters(fixture.owned())
+        .send()
+        .await
+        .expect("key pairs");
     assert_eq!(key_pairs.key_pairs().len(), 1, "the SSH key pair");
-    let tagged_vpcs = ec2.describe_vpcs().filters(fixture.owned()).send().await.expect("vpcs");
+    let tagged_vpcs = ec2
+        .describe_vpcs()
+        .filters(fixture.owned())
+        .send()
+        .await
+        .expect("vpcs");
     assert_eq!(tagged_vpcs.vpcs().len(), 1);
-    assert!(!fixture.aws.list_keys(&fixture.bucket, "c7.example.com/").is_empty());
+    assert!(!fixture
+        .aws
+        .list_keys(&fixture.bucket, "c7.example.com/")
+        .is_empty());
 
     let deleted = fixture.skiff(["delete", "cluster", "c7.example.com", "--yes"]);
     deleted.assert_success();
 
     let owned = || fixture.owned();
-    assert!(ec2.describe_vpcs().filters(owned()).send().await.expect("vpcs").vpcs().is_empty(), "VPCs left");
-    assert!(ec2.describe_subnets().filters(owned()).send().await.expect("subnets").subnets().is_empty(), "subnets left");
     assert!(
-        ec2.describe_security_groups().filters(owned()).send().await.expect("groups").security_groups().is_empty(),
+        ec2.describe_vpcs()
+            .filters(owned())
+            .send()
+            .await
+            .expect("vpcs")
+            .vpcs()
+            .is_empty(),
+        "VPCs left"
+    );
+    assert!(
+        ec2.describe_subnets()
+            .filters(owned())
+            .send()
+            .await
+            .expect("subnets")
+            .subnets()
+            .is_empty(),
+        "subnets left"
+    );
+    assert!(
+        ec2.describe_security_groups()
+            .filters(owned())
+            .send()
+            .await
+            .expect("groups")
+            .security_groups()
+            .is_empty(),
         "security groups left"
     );
     assert!(
-        ec2.describe_internet_gateways().filters(owned()).send().await.expect("igws").internet_gateways().is_empty(),
+        ec2.describe_internet_gateways()
+            .filters(owned())
+            .send()
+            .await
+            .expect("igws")
+            .internet_gateways()
+            .is_empty(),
         "internet gateways left"
     );
-    let nats = ec2.describe_nat_gateways().filter(owned()).send().await.expect("nats");
+    let nats = ec2
+        .describe_nat_gateways()
+        .filter(owned())
+        .send()
+        .await
+        .expect("nats");
     for nat in nats.nat_gateways() {
-        assert_eq!(nat.state(), Some(&aws_sdk_ec2::types::NatGatewayState::Deleted), "NAT gateway left: {nat:?}");
+        assert_eq!(
+            nat.state(),
+            Some(&aws_sdk_ec2::types::NatGatewayState::Deleted),
+            "NAT gateway left: {nat:?}"
+        );
     }
-    assert!(ec2.describe_addresses().filters(owned()).send().await.expect("eips").addresses().is_empty(), "EIPs left");
     assert!(
-        ec2.describe_route_tables().filters(owned()).send().await.expect("tables").route_tables().is_empty(),
+        ec2.describe_addresses()
+            .filters(owned())
+            .send()
+            .await
+            .expect("eips")
+            .addresses()
+            .is_empty(),
+        "EIPs left"
+    );
+    assert!(
+        ec2.describe_route_tables()
+            .filters(owned())
+            .send()
+            .await
+            .expect("tables")
+            .route_tables()
+            .is_empty(),
         "route tables left"
     );
     assert!(
-        ec2.describe_launch_templates().filters(owned()).send().await.expect("lts").launch_templates().is_empty(),
+        ec2.describe_launch_templates()
+            .filters(owned())
+            .send()
+            .await
+            .expect("lts")
+            .launch_templates()
+            .is_empty(),
         "launch templates left"
     );
-    assert!(ec2.describe_key_pairs().filters(owned()).send().await.expect("keys").key_pairs().is_empty(), "key pairs left");
-    assert_eq!(fixture.auto_scaling_groups().await.len(), 0, "auto scaling groups left");
-    let balancers = fixture.clients.elb.describe_load_balancers().send().await.expect("load balancers");
-    assert!(balancers.load_balancers().is_empty(), "load balancers left: {:?}", balancers.load_balancers());
-    let targets = fixture.clients.elb.describe_target_groups().send().await.expect("target groups");
-    assert!(targets.target_groups().is_empty(), "target groups left: {:?}", targets.target_groups());
+    assert!(
+        ec2.describe_key_pairs()
+            .filters(owned())
+            .send()
+            .await
+            .expect("keys")
+            .key_pairs()
+            .is_empty(),
+        "key pairs left"
+    );
+    assert_eq!(
+        fixture.auto_scaling_groups().await.len(),
+        0,
+        "auto scaling groups left"
+    );
+    let balancers = fixture
+        .clients
+        .elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .expect("load balancers");
+    assert!(
+        balancers.load_balancers().is_empty(),
+        "load balancers left: {:?}",
+        balancers.load_balancers()
+    );
+    let targets = fixture
+        .clients
+        .elb
+        .describe_target_groups()
+        .send()
+        .await
+        .expect("target groups");
+    assert!(
+        targets.target_groups().is_empty(),
+        "target groups left: {:?}",
+        targets.target_groups()
+    );
     let path = "/skiff/c7.example.com/";
-    let roles = fixture.clients.iam.list_roles().path_prefix(path).send().await.expect("roles");
-    assert!(roles.roles().is_empty(), "IAM roles left: {:?}", roles.roles());
-    let profiles = fixture.clients.iam.list_instance_profiles().path_prefix(path).send().await.expect("profiles");
-    assert!(profiles.instance_profiles().is_empty(), "instance profiles left");
+    let roles = fixture
+        .clients
+        .iam
+        .list_roles()
+        .path_prefix(path)
+        .send()
+        .await
+        .expect("roles");
+    assert!(
+        roles.roles().is_empty(),
+        "IAM roles left: {:?}",
+        roles.roles()
+    );
+    let profiles = fixture
+        .clients
+        .iam
+        .list_instance_profiles()
+        .path_prefix(path)
+        .send()
+        .await
+        .expect("profiles");
+    assert!(
+        profiles.instance_profiles().is_empty(),
+        "instance profiles left"
+    );
     let records = fixture
         .clients
         .route53
@@ -1386,21 +1791,42 @@ async fn delete_cluster_leaves_nothing_of_it_and_spares_its_neighbours() {
         .await
         .expect("records");
     assert!(
-        !records.resource_record_sets().iter().any(|record| record.name().starts_with("api.c7.example.com")),
+        !records
+            .resource_record_sets()
+            .iter()
+            .any(|record| record.name().starts_with("api.c7.example.com")),
         "the API record is left: {:?}",
         records.resource_record_sets()
     );
 
     // The neighbours are untouched.
-    let vpc = ec2.describe_vpcs().vpc_ids(&neighbour_vpc).send().await.expect("neighbour vpc");
+    let vpc = ec2
+        .describe_vpcs()
+        .vpc_ids(&neighbour_vpc)
+        .send()
+        .await
+        .expect("neighbour vpc");
     assert_eq!(vpc.vpcs().len(), 1);
-    let subnet = ec2.describe_subnets().subnet_ids(&neighbour_subnet).send().await.expect("neighbour subnet");
+    let subnet = ec2
+        .describe_subnets()
+        .subnet_ids(&neighbour_subnet)
+        .send()
+        .await
+        .expect("neighbour subnet");
     assert_eq!(subnet.subnets().len(), 1);
-    let group = ec2.describe_security_groups().group_ids(&neighbour_group).send().await.expect("neighbour group");
+    let group = ec2
+        .describe_security_groups()
+        .group_ids(&neighbour_group)
+        .send()
+        .await
+        .expect("neighbour group");
     assert_eq!(group.security_groups().len(), 1);
 
     // And the cluster is gone from the store.
-    assert_eq!(fixture.aws.list_keys(&fixture.bucket, "c7.example.com/"), Vec::<String>::new());
+    assert_eq!(
+        fixture.aws.list_keys(&fixture.bucket, "c7.example.com/"),
+        Vec::<String>::new()
+    );
     let clusters = fixture.skiff(["get", "clusters"]);
     assert!(!clusters.stdout.contains("c7.example.com"), "{clusters}");
 }
@@ -1417,7 +1843,11 @@ fn assert_refused_before_any_change(fixture: &Fixture, needles: &[&str]) -> Skif
         output.assert_stderr_contains(needle);
     }
     let stats = fixture.aws.stats();
-    assert_eq!(cloud_mutations(&stats), BTreeMap::new(), "changed AWS before failing\n{output}");
+    assert_eq!(
+        cloud_mutations(&stats),
+        BTreeMap::new(),
+        "changed AWS before failing\n{output}"
+    );
     output
 }
 
@@ -1443,7 +1873,10 @@ async fn an_unknown_image_stops_the_apply_before_any_change() {
     fixture.edit_group("nodes-us-east-1a", |document| {
         document["spec"]["image"] = "ami-0123456789abcdef0".into();
     });
-    assert_refused_before_any_change(&fixture, &["spec.image", "ami-0123456789abcdef0", "nodes-us-east-1a"]);
+    assert_refused_before_any_change(
+        &fixture,
+        &["spec.image", "ami-0123456789abcdef0", "nodes-us-east-1a"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1452,8 +1885,46 @@ async fn a_missing_shared_subnet_stops_the_apply_before_any_change() {
     fixture.create_zone("example.com").await;
     fixture.create_cluster(&["--zones", "us-east-1a"]);
     fixture.edit_cluster(|document| {
-        let subnets = document["spec"]["subnets"].as_sequence_mut().expect("spec.subnets");
+        let subnets = document["spec"]["subnets"]
+            .as_sequence_mut()
+            .expect("spec.subnets");
         subnets[0]["id"] = "subnet-0123456789abcdef0".into();
     });
     assert_refused_before_any_change(&fixture, &["subnet-0123456789abcdef0", "spec.subnets"]);
+}
+
+/// More groups than one page of a describe call holds by default (moto, like
+/// some AWS APIs, pages at 15 or 50): the refresh must still see every
+/// resource, or the next plan would create duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_of_many_groups_plans_no_changes_after_apply() {
+    let fixture = applied_cluster("c9.example.com").await;
+    for index in 0..20 {
+        let name = format!("workers-{index:02}");
+        fixture
+            .skiff([
+                "create",
+                "ig",
+                "--name",
+                &fixture.cluster,
+                &name,
+                "--min",
+                "1",
+                "--max",
+                "1",
+            ])
+            .assert_success();
+    }
+    fixture.apply();
+    fixture.assert_no_changes();
+    let templates = fixture
+        .clients
+        .ec2
+        .describe_launch_templates()
+        .max_results(200)
+        .send()
+        .await
+        .expect("describe launch templates");
+    // The control-plane group, the node group and the 20 workers: no duplicates.
+    assert_eq!(templates.launch_templates().len(), 22);
 }

@@ -14,7 +14,9 @@ use skiff_api::document::ClusterBundle;
 use skiff_api::InstanceGroupRole;
 use skiff_plans::names;
 use skiff_rollout::roll::{order, status};
-use skiff_rollout::{ClusterApi, Event, EventSink, GroupPlan, Progress, ProgressStore, RollOptions};
+use skiff_rollout::{
+    ClusterApi, Event, EventSink, GroupPlan, Progress, ProgressStore, RollOptions,
+};
 use skiff_state::{layout, ObjectStore, Precondition, PutOptions, StateStore, Version};
 use tokio::sync::Mutex;
 
@@ -29,7 +31,10 @@ pub fn group_plans(bundle: &ClusterBundle) -> Vec<GroupPlan> {
         .instance_groups
         .iter()
         .map(|group| {
-            let budget = group.spec.rolling_update.over(&bundle.cluster.spec.rolling_update);
+            let budget = group
+                .spec
+                .rolling_update
+                .over(&bundle.cluster.spec.rolling_update);
             GroupPlan {
                 group: group.name().to_string(),
                 auto_scaling_group: names::instance_group_resource(bundle.name(), group.name()),
@@ -43,21 +48,37 @@ pub fn group_plans(bundle: &ClusterBundle) -> Vec<GroupPlan> {
     plans
 }
 
-fn selected(arguments: &RollingUpdateArgs, bundle: &ClusterBundle) -> anyhow::Result<Vec<GroupPlan>> {
+fn selected(
+    arguments: &RollingUpdateArgs,
+    bundle: &ClusterBundle,
+) -> anyhow::Result<Vec<GroupPlan>> {
     for wanted in &arguments.instance_groups {
         if bundle.instance_group(wanted).is_none() {
-            let known: Vec<&str> = bundle.instance_groups.iter().map(|group| group.name()).collect();
-            bail!("--instance-group: {wanted:?} is not a group of cluster {} ({})", bundle.name(), known.join(", "));
+            let known: Vec<&str> = bundle
+                .instance_groups
+                .iter()
+                .map(|group| group.name())
+                .collect();
+            bail!(
+                "--instance-group: {wanted:?} is not a group of cluster {} ({})",
+                bundle.name(),
+                known.join(", ")
+            );
         }
     }
     let roles: Vec<InstanceGroupRole> = arguments
         .instance_group_roles
         .iter()
-        .map(|text| text.parse().map_err(|message: String| anyhow::anyhow!("--instance-group-roles: {message}")))
+        .map(|text| {
+            text.parse()
+                .map_err(|message: String| anyhow::anyhow!("--instance-group-roles: {message}"))
+        })
         .collect::<anyhow::Result<_>>()?;
     Ok(group_plans(bundle)
         .into_iter()
-        .filter(|plan| arguments.instance_groups.is_empty() || arguments.instance_groups.contains(&plan.group))
+        .filter(|plan| {
+            arguments.instance_groups.is_empty() || arguments.instance_groups.contains(&plan.group)
+        })
         .filter(|plan| roles.is_empty() || roles.contains(&plan.role))
         .collect())
 }
@@ -71,13 +92,20 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
     let (state, _) = cloud::read_recorded(&store, &arguments.name).await?;
 
     // The preview: what each group runs and what would happen.
-    let views = status(&provider, &plans).await.context("reading the instance groups' auto scaling groups")?;
+    let views = status(&provider, &plans)
+        .await
+        .context("reading the instance groups' auto scaling groups")?;
     let mut rows = Vec::new();
     let mut needing = Vec::new();
     for plan in &plans {
         let spec_group = bundle.instance_group(&plan.group);
-        let (min, max) = spec_group.map(|group| (group.spec.min_size, group.spec.max_size)).unwrap_or_default();
-        match views.iter().find(|view| view.name == plan.auto_scaling_group) {
+        let (min, max) = spec_group
+            .map(|group| (group.spec.min_size, group.spec.max_size))
+            .unwrap_or_default();
+        match views
+            .iter()
+            .find(|view| view.name == plan.auto_scaling_group)
+        {
             None => rows.push(vec![
                 plan.group.clone(),
                 "Missing".to_string(),
@@ -90,11 +118,18 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
             ]),
             Some(view) => {
                 let outdated = if arguments.force {
-                    view.instances.iter().filter(|instance| !instance.leaving()).count()
+                    view.instances
+                        .iter()
+                        .filter(|instance| !instance.leaving())
+                        .count()
                 } else {
                     view.outdated().len()
                 };
-                let ready = view.instances.iter().filter(|instance| view.is_current(instance) && instance.in_service()).count();
+                let ready = view
+                    .instances
+                    .iter()
+                    .filter(|instance| view.is_current(instance) && instance.in_service())
+                    .count();
                 if outdated > 0 {
                     needing.push((plan.clone(), outdated));
                 }
@@ -119,11 +154,23 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
                     serde_json::json!({ "name": row[0], "status": row[1], "needUpdate": row[2], "ready": row[3], "min": row[4], "target": row[5], "max": row[6], "nodes": row[7] })
                 })
                 .collect();
-            context.printer.data(&serde_json::to_string_pretty(&serde_json::json!({ "groups": groups }))?);
+            context.printer.data(&serde_json::to_string_pretty(
+                &serde_json::json!({ "groups": groups }),
+            )?);
         } else {
-            context
-                .printer
-                .data(&table(&["NAME", "STATUS", "NEEDUPDATE", "READY", "MIN", "TARGET", "MAX", "NODES"], &rows));
+            context.printer.data(&table(
+                &[
+                    "NAME",
+                    "STATUS",
+                    "NEEDUPDATE",
+                    "READY",
+                    "MIN",
+                    "TARGET",
+                    "MAX",
+                    "NODES",
+                ],
+                &rows,
+            ));
         }
     }
     // A group an interrupted run grew and did not restore yet needs a run
@@ -131,13 +178,18 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
     // replacement): it continues, restoring the group's sizes.
     let interrupted = interrupted_progress(&store, &arguments.name).await?;
     for plan in &plans {
-        if interrupted.grown.contains_key(&plan.group) && !needing.iter().any(|(needed, _)| needed.group == plan.group) {
+        if interrupted.grown.contains_key(&plan.group)
+            && !needing.iter().any(|(needed, _)| needed.group == plan.group)
+        {
             needing.push((plan.clone(), 0));
         }
     }
     needing.sort_by_key(|(needed, _)| plans.iter().position(|plan| plan.group == needed.group));
     if needing.is_empty() {
-        context.printer.info(&format!("No rolling update needed: every instance of cluster {} is up to date.", arguments.name));
+        context.printer.info(&format!(
+            "No rolling update needed: every instance of cluster {} is up to date.",
+            arguments.name
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     if !arguments.yes || arguments.output == OutputFormat::Table {
@@ -155,15 +207,32 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
                 .pending_rollouts
                 .get(&plan.group)
                 .map(|reasons| reasons.join("; "))
-                .unwrap_or_else(|| if arguments.force { "--force".to_string() } else { "launched from an older launch-template version".to_string() });
+                .unwrap_or_else(|| {
+                    if arguments.force {
+                        "--force".to_string()
+                    } else {
+                        "launched from an older launch-template version".to_string()
+                    }
+                });
             let how = match plan.role {
-                InstanceGroupRole::ControlPlane => "one instance at a time, validating the control plane after each".to_string(),
-                _ => format!("maxSurge {}, maxUnavailable {}", plan.max_surge, plan.max_unavailable),
+                InstanceGroupRole::ControlPlane => {
+                    "one instance at a time, validating the control plane after each".to_string()
+                }
+                _ => format!(
+                    "maxSurge {}, maxUnavailable {}",
+                    plan.max_surge, plan.max_unavailable
+                ),
             };
-            text.push_str(&format!("  {}: replace {outdated} instance(s) ({how}) because: {why}\n", plan.group));
+            text.push_str(&format!(
+                "  {}: replace {outdated} instance(s) ({how}) because: {why}\n",
+                plan.group
+            ));
         }
         if !arguments.yes {
-            text.push_str(&format!("\nRun `skiff rolling-update cluster {} --yes` to do it.", arguments.name));
+            text.push_str(&format!(
+                "\nRun `skiff rolling-update cluster {} --yes` to do it.",
+                arguments.name
+            ));
         }
         context.printer.info(&text);
         if !arguments.yes {
@@ -174,14 +243,27 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
     let cluster_api: Option<Box<dyn ClusterApi>> = if arguments.cloudonly {
         None
     } else {
-        Some(crate::commands::validate_cluster::cluster_api(context, &store, bundle, arguments.kubeconfig.as_deref()).await?)
+        Some(
+            crate::commands::validate_cluster::cluster_api(
+                context,
+                &store,
+                bundle,
+                arguments.kubeconfig.as_deref(),
+            )
+            .await?,
+        )
     };
 
     let lock = Arc::new(
         store
             .lock(&arguments.name, "rolling-update cluster")
             .await
-            .with_context(|| format!("cannot start a rolling update of cluster {}", arguments.name))?,
+            .with_context(|| {
+                format!(
+                    "cannot start a rolling update of cluster {}",
+                    arguments.name
+                )
+            })?,
     );
     if let Some(previous) = &lock.took_over {
         context.printer.warn(&format!(
@@ -195,7 +277,10 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
         lock: lock.clone(),
         version: Mutex::new(None),
     };
-    let sink = Sink::new(arguments.output == OutputFormat::Json, context.printer.is_terminal() && arguments.output != OutputFormat::Json);
+    let sink = Sink::new(
+        arguments.output == OutputFormat::Json,
+        context.printer.is_terminal() && arguments.output != OutputFormat::Json,
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = {
         let stop = stop.clone();
@@ -203,7 +288,9 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 stop.store(true, Ordering::SeqCst);
-                printer.warn("stopping after the current step; run the same command again to continue");
+                printer.warn(
+                    "stopping after the current step; run the same command again to continue",
+                );
             }
         })
     };
@@ -222,7 +309,16 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
         move || stop.load(Ordering::SeqCst) || lock.ensure_held().is_err()
     };
     let started = std::time::Instant::now();
-    let result = skiff_rollout::roll_groups(&provider, &plans, cluster_api.as_deref(), &options, &progress_store, &sink, &stop_check).await;
+    let result = skiff_rollout::roll_groups(
+        &provider,
+        &plans,
+        cluster_api.as_deref(),
+        &options,
+        &progress_store,
+        &sink,
+        &stop_check,
+    )
+    .await;
     watcher.abort();
     sink.finish();
     let outcome = match result {
@@ -251,12 +347,19 @@ async fn interrupted_progress(store: &StateStore, cluster: &str) -> anyhow::Resu
     let key = layout::rollout(cluster);
     match store.objects().get(&key).await? {
         None => Ok(Progress::default()),
-        Some(object) => serde_json::from_slice(&object.bytes).with_context(|| format!("{key} is corrupt")),
+        Some(object) => {
+            serde_json::from_slice(&object.bytes).with_context(|| format!("{key} is corrupt"))
+        }
     }
 }
 
 /// Forgets the reasons of the groups now fully replaced.
-async fn clear_pending(store: &StateStore, cluster: &str, plans: &[GroupPlan], lock: &skiff_state::LockGuard) -> anyhow::Result<()> {
+async fn clear_pending(
+    store: &StateStore,
+    cluster: &str,
+    plans: &[GroupPlan],
+    lock: &skiff_state::LockGuard,
+) -> anyhow::Result<()> {
     let (mut state, version) = cloud::read_recorded(store, cluster).await?;
     let before = state.content.pending_rollouts.len();
     for plan in plans {
@@ -264,7 +367,13 @@ async fn clear_pending(store: &StateStore, cluster: &str, plans: &[GroupPlan], l
     }
     if state.content.pending_rollouts.len() != before {
         lock.ensure_held()?;
-        skiff_state::recorded::write(store.objects().as_ref(), cluster, version.as_ref(), &mut state).await?;
+        skiff_state::recorded::write(
+            store.objects().as_ref(),
+            cluster,
+            version.as_ref(),
+            &mut state,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -290,7 +399,9 @@ impl ProgressStore for StateProgress {
             return Ok(Progress::default());
         };
         *self.version.lock().await = Some(object.version.clone());
-        serde_json::from_slice(&object.bytes).map_err(|error| skiff_rollout::RolloutError::Progress(format!("{key} is corrupt: {error}")))
+        serde_json::from_slice(&object.bytes).map_err(|error| {
+            skiff_rollout::RolloutError::Progress(format!("{key} is corrupt: {error}"))
+        })
     }
 
     async fn save(&self, progress: &Progress) -> skiff_rollout::Result<()> {
@@ -298,7 +409,8 @@ impl ProgressStore for StateProgress {
             .ensure_held()
             .map_err(|error| skiff_rollout::RolloutError::Progress(error.to_string()))?;
         let key = layout::rollout(&self.cluster);
-        let body = serde_json::to_vec_pretty(progress).map_err(|error| skiff_rollout::RolloutError::Progress(error.to_string()))?;
+        let body = serde_json::to_vec_pretty(progress)
+            .map_err(|error| skiff_rollout::RolloutError::Progress(error.to_string()))?;
         let mut version = self.version.lock().await;
         let precondition = match version.as_ref() {
             Some(current) => Precondition::Matches(current.clone()),
@@ -317,14 +429,22 @@ impl ProgressStore for StateProgress {
 /// Events as progress bars (terminal), plain lines, or JSON lines (`-o json`).
 struct Sink {
     json: bool,
-    bars: Option<(MultiProgress, std::sync::Mutex<std::collections::BTreeMap<String, ProgressBar>>)>,
+    bars: Option<(
+        MultiProgress,
+        std::sync::Mutex<std::collections::BTreeMap<String, ProgressBar>>,
+    )>,
 }
 
 impl Sink {
     fn new(json: bool, terminal: bool) -> Sink {
         Sink {
             json,
-            bars: terminal.then(|| (MultiProgress::new(), std::sync::Mutex::new(std::collections::BTreeMap::new()))),
+            bars: terminal.then(|| {
+                (
+                    MultiProgress::new(),
+                    std::sync::Mutex::new(std::collections::BTreeMap::new()),
+                )
+            }),
         }
     }
 
@@ -348,16 +468,45 @@ impl EventSink for Sink {
             return;
         }
         let line = match event {
-            Event::GroupStarted { group, outdated, total, surge, unavailable } => {
+            Event::GroupStarted {
+                group,
+                outdated,
+                total,
+                surge,
+                unavailable,
+            } => {
                 format!("{group}: replacing {outdated} of {total} instances (surge {surge}, unavailable {unavailable})")
             }
-            Event::Grown { group, desired } => format!("{group}: grown to {desired} instances for surge"),
-            Event::Drained { group, instance, node } => format!("{group}: drained node {node} ({instance})"),
-            Event::Terminated { group, instance, shrink } => {
-                format!("{group}: terminated {instance}{}", if *shrink { " (group shrinks back)" } else { " (replacement launching)" })
+            Event::Grown { group, desired } => {
+                format!("{group}: grown to {desired} instances for surge")
             }
-            Event::Validated { group, current, total } => format!("{group}: {current}/{total} instances up to date and healthy"),
-            Event::GroupDone { group, replaced } => format!("{group}: done, {replaced} instance(s) replaced"),
+            Event::Drained {
+                group,
+                instance,
+                node,
+            } => format!("{group}: drained node {node} ({instance})"),
+            Event::Terminated {
+                group,
+                instance,
+                shrink,
+            } => {
+                format!(
+                    "{group}: terminated {instance}{}",
+                    if *shrink {
+                        " (group shrinks back)"
+                    } else {
+                        " (replacement launching)"
+                    }
+                )
+            }
+            Event::Validated {
+                group,
+                current,
+                total,
+            } => format!("{group}: {current}/{total} instances up to date and healthy"),
+            Event::GroupDone { group, replaced } => {
+                format!("{group}: done, {replaced} instance(s) replaced")
+            }
         };
         match &self.bars {
             None => eprintln!("{line}"),
@@ -374,9 +523,11 @@ impl EventSink for Sink {
                 let bar = bars.entry(group.clone()).or_insert_with(|| {
                     let bar = multi.add(ProgressBar::new(0));
                     bar.set_style(
-                        ProgressStyle::with_template("{prefix:>24} [{bar:25}] {pos}/{len} eta {eta} {wide_msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar())
-                            .progress_chars("=> "),
+                        ProgressStyle::with_template(
+                            "{prefix:>24} [{bar:25}] {pos}/{len} eta {eta} {wide_msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
                     );
                     bar.set_prefix(group);
                     bar

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use skiff_state::lock::rfc3339;
 use time::OffsetDateTime;
 
 use crate::args::{LockHoldArgs, LockShowArgs, UnlockArgs};
@@ -31,9 +32,9 @@ pub async fn show(context: &Context, arguments: &LockShowArgs) -> anyhow::Result
                 vec!["ID".to_string(), info.id.clone()],
                 vec!["OPERATION".to_string(), info.operation.clone()],
                 vec!["HOLDER".to_string(), info.holder.to_string()],
-                vec!["SINCE".to_string(), info.created_at.to_string()],
-                vec!["RENEWED".to_string(), info.renewed_at.to_string()],
-                vec!["EXPIRES".to_string(), info.expires_at().to_string()],
+                vec!["SINCE".to_string(), rfc3339(info.created_at)],
+                vec!["RENEWED".to_string(), rfc3339(info.renewed_at)],
+                vec!["EXPIRES".to_string(), rfc3339(info.expires_at())],
                 vec!["STATE".to_string(), state.to_string()],
                 vec!["SKIFF".to_string(), info.skiff_version.clone()],
             ];
@@ -57,7 +58,7 @@ pub async fn hold(context: &Context, arguments: &LockHoldArgs) -> anyhow::Result
             "took over an expired lock of {} ({:?}, lease expired at {})",
             previous.holder,
             previous.operation,
-            previous.expires_at()
+            rfc3339(previous.expires_at())
         ));
     }
     // The ID on stdout so scripts can capture it; the explanation on stderr.
@@ -109,7 +110,10 @@ pub async fn unlock(context: &Context, arguments: &UnlockArgs) -> anyhow::Result
         .with_context(|| format!("cannot unlock cluster {}", arguments.name))?;
     context.printer.info(&format!(
         "Removed the lock of cluster {} held by {} for {:?} since {}.",
-        arguments.name, removed.holder, removed.operation, removed.created_at
+        arguments.name,
+        removed.holder,
+        removed.operation,
+        rfc3339(removed.created_at)
     ));
     Ok(ExitCode::SUCCESS)
 }

@@ -37,7 +37,7 @@ pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Re
         if let Some(previous) = &lock.took_over {
             context.printer.warn(&format!(
                 "took over the expired lock of {} ({:?} since {}): that operation may have been interrupted; this run picks up where it stopped",
-                previous.holder, previous.operation, previous.created_at
+                previous.holder, previous.operation, skiff_state::lock::rfc3339(previous.created_at)
             ));
         }
         Some(Arc::new(lock))
@@ -137,10 +137,16 @@ async fn plan_and_maybe_apply(
 /// Generates the cluster's PKI and bootstrap token in the state store if
 /// they are missing (never replacing what exists): booting nodes fetch them
 /// from there, so they must exist before any instance launches.
-pub async fn ensure_keystore(context: &Context, store: &StateStore, cluster: &str) -> anyhow::Result<()> {
+pub async fn ensure_keystore(
+    context: &Context,
+    store: &StateStore,
+    cluster: &str,
+) -> anyhow::Result<()> {
     let status = keystore::ensure(store.objects().as_ref(), cluster)
         .await
-        .with_context(|| format!("cannot prepare the PKI of cluster {cluster} in the state store"))?;
+        .with_context(|| {
+            format!("cannot prepare the PKI of cluster {cluster} in the state store")
+        })?;
     if !status.created.is_empty() {
         context.printer.info(&format!(
             "Generated the cluster's {} in the state store.",
@@ -218,8 +224,13 @@ pub async fn run_apply(
         lost.abort();
         None
     };
-    if let Err(error) = journal.note_rollouts(&plan.rolling_updates, &report.succeeded).await {
-        context.printer.warn(&format!("recording which instance groups need a rolling update failed: {error}"));
+    if let Err(error) = journal
+        .note_rollouts(&plan.rolling_updates, &report.succeeded)
+        .await
+    {
+        context.printer.warn(&format!(
+            "recording which instance groups need a rolling update failed: {error}"
+        ));
     }
     if let Err(error) = journal.snapshot().await {
         context.printer.warn(&format!(

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use skiff_api::document::ClusterBundle;
-use skiff_rollout::validate::{validate, Validation};
 use skiff_rollout::kubernetes::KubernetesApi;
+use skiff_rollout::validate::{validate, Validation};
 use skiff_rollout::ClusterApi;
 use skiff_state::{keystore, StateStore};
 
@@ -28,7 +28,12 @@ const INTERNAL_ADMIN_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Access to the cluster's Kubernetes API: a kubeconfig if one is given,
 /// else a short-lived admin certificate signed by the cluster's CA.
-pub async fn cluster_api(context: &Context, store: &StateStore, bundle: &ClusterBundle, kubeconfig: Option<&Path>) -> anyhow::Result<Box<dyn ClusterApi>> {
+pub async fn cluster_api(
+    context: &Context,
+    store: &StateStore,
+    bundle: &ClusterBundle,
+    kubeconfig: Option<&Path>,
+) -> anyhow::Result<Box<dyn ClusterApi>> {
     let _ = context;
     if let Some(path) = kubeconfig {
         let api = KubernetesApi::from_kubeconfig(Some(path))
@@ -39,15 +44,27 @@ pub async fn cluster_api(context: &Context, store: &StateStore, bundle: &Cluster
     let authority = keystore::read_ca(store.objects().as_ref(), name)
         .await
         .with_context(|| format!("cannot read the CA of cluster {name}"))?;
-    let credentials = keystore::issue_client_certificate(&authority, INTERNAL_ADMIN_USER, Some("system:masters"), INTERNAL_ADMIN_LIFETIME)
-        .with_context(|| format!("cannot issue skiff's own admin certificate for cluster {name}"))?;
-    let server = std::env::var("SKIFF_KUBERNETES_API").ok().filter(|url| !url.is_empty());
+    let credentials = keystore::issue_client_certificate(
+        &authority,
+        INTERNAL_ADMIN_USER,
+        Some("system:masters"),
+        INTERNAL_ADMIN_LIFETIME,
+    )
+    .with_context(|| format!("cannot issue skiff's own admin certificate for cluster {name}"))?;
+    let server = std::env::var("SKIFF_KUBERNETES_API")
+        .ok()
+        .filter(|url| !url.is_empty());
     let server = match server {
         Some(server) => server,
         None => api_server(store, bundle).await?,
     };
-    let api = KubernetesApi::from_parts(&server, Some(&authority.certificate_pem), &credentials.certificate_pem, credentials.private_key.expose())
-        .with_context(|| format!("cannot reach the Kubernetes API of cluster {name} at {server}"))?;
+    let api = KubernetesApi::from_parts(
+        &server,
+        Some(&authority.certificate_pem),
+        &credentials.certificate_pem,
+        credentials.private_key.expose(),
+    )
+    .with_context(|| format!("cannot reach the Kubernetes API of cluster {name} at {server}"))?;
     Ok(Box::new(api))
 }
 
@@ -76,7 +93,12 @@ pub async fn run(context: &Context, arguments: &ValidateClusterArgs) -> anyhow::
         if validation.problems.is_empty() || Instant::now() >= deadline {
             break validation;
         }
-        tokio::time::sleep(Duration::from_secs(10).min(deadline.saturating_duration_since(Instant::now())).max(Duration::from_millis(200))).await;
+        tokio::time::sleep(
+            Duration::from_secs(10)
+                .min(deadline.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(200)),
+        )
+        .await;
     };
     print(context, arguments, &validation)?;
     if validation.problems.is_empty() {
@@ -86,7 +108,11 @@ pub async fn run(context: &Context, arguments: &ValidateClusterArgs) -> anyhow::
     }
 }
 
-fn print(context: &Context, arguments: &ValidateClusterArgs, validation: &Validation) -> anyhow::Result<()> {
+fn print(
+    context: &Context,
+    arguments: &ValidateClusterArgs,
+    validation: &Validation,
+) -> anyhow::Result<()> {
     match arguments.output {
         OutputFormat::Json | OutputFormat::Yaml => {
             let value = serde_json::json!({
@@ -112,7 +138,17 @@ fn print(context: &Context, arguments: &ValidateClusterArgs, validation: &Valida
                     ]
                 })
                 .collect();
-            let mut text = table(&["INSTANCE GROUP", "ROLE", "MIN", "MAX", "IN SERVICE", "OUTDATED"], &rows);
+            let mut text = table(
+                &[
+                    "INSTANCE GROUP",
+                    "ROLE",
+                    "MIN",
+                    "MAX",
+                    "IN SERVICE",
+                    "OUTDATED",
+                ],
+                &rows,
+            );
             if validation.problems.is_empty() {
                 text.push_str(&format!("\nCluster {} is valid.\n", arguments.name));
             } else {
@@ -120,7 +156,13 @@ fn print(context: &Context, arguments: &ValidateClusterArgs, validation: &Valida
                 let problems: Vec<Vec<String>> = validation
                     .problems
                     .iter()
-                    .map(|problem| vec![problem.kind.clone(), problem.name.clone(), problem.message.clone()])
+                    .map(|problem| {
+                        vec![
+                            problem.kind.clone(),
+                            problem.name.clone(),
+                            problem.message.clone(),
+                        ]
+                    })
                     .collect();
                 text.push_str(&table(&["KIND", "NAME", "MESSAGE"], &problems));
                 text.push_str(&format!("\nCluster {} is not valid.\n", arguments.name));

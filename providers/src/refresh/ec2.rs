@@ -465,6 +465,9 @@ async fn launch_templates(
         .ec2
         .describe_launch_templates()
         .filters(owned_filter(&scope.cluster))
+        // The largest page AWS allows: fewer round trips (and moto returns
+        // only the first page, without a token, so a smaller one loses templates).
+        .max_results(200)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -497,6 +500,7 @@ async fn launch_templates(
         .ec2
         .describe_launch_template_versions()
         .versions("$Latest")
+        .max_results(200)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {

@@ -29,11 +29,22 @@ const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 /// Cordoned already by the caller; evicts the node's pods and waits until
 /// they are gone or `timeout` passes.
-pub(super) async fn drain(api: &KubernetesApi, node: &str, instance: &str, timeout: Duration) -> Result<()> {
+pub(super) async fn drain(
+    api: &KubernetesApi,
+    node: &str,
+    instance: &str,
+    timeout: Duration,
+) -> Result<()> {
     drain_with_pause(api, node, instance, timeout, PASS_PAUSE).await
 }
 
-async fn drain_with_pause(api: &KubernetesApi, node: &str, instance: &str, timeout: Duration, pause: Duration) -> Result<()> {
+async fn drain_with_pause(
+    api: &KubernetesApi,
+    node: &str,
+    instance: &str,
+    timeout: Duration,
+    pause: Duration,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     let selector = format!("spec.nodeName={node}");
     let action = format!("listing the pods of node {node}");
@@ -101,10 +112,12 @@ async fn evict(api: &KubernetesApi, namespace: &str, name: &str) -> Result<Evict
             Ok(Eviction::Refused(reason))
         }
         // Several budgets select the pod, or the API server is busy: try again later.
-        Err(kube::Error::Api(status)) if matches!(status.code, 500 | 503) => {
-            Ok(Eviction::Refused(format!("HTTP {}: {}", status.code, status.message)))
+        Err(kube::Error::Api(status)) if matches!(status.code, 500 | 503) => Ok(Eviction::Refused(
+            format!("HTTP {}: {}", status.code, status.message),
+        )),
+        Err(error) if super::is_transient(&error) => {
+            Ok(Eviction::Refused(super::error_chain(&error)))
         }
-        Err(error) if super::is_transient(&error) => Ok(Eviction::Refused(super::error_chain(&error))),
         Err(error) => Err(api.error(&action, &error)),
     }
 }
@@ -150,7 +163,8 @@ mod tests {
             }]);
         }
         if mirror {
-            pod.metadata.annotations = Some([(MIRROR_ANNOTATION.to_string(), "x".to_string())].into());
+            pod.metadata.annotations =
+                Some([(MIRROR_ANNOTATION.to_string(), "x".to_string())].into());
         }
         pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
             phase: Some(phase.to_string()),

@@ -18,15 +18,27 @@ pub(super) const NAMESPACE: &str = "kube-system";
 const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
 
 /// The static pods kubeadm runs on every control-plane node (stacked etcd).
-const STATIC_COMPONENTS: [&str; 4] = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"];
+const STATIC_COMPONENTS: [&str; 4] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
 
 /// The label of the cluster DNS pods (CoreDNS keeps kube-dns's label).
 const DNS_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
 
 /// `Ok` when healthy, else what is wrong.
-pub(super) fn assess(nodes: &[Node], pods: &[Pod], daemon_sets: &[DaemonSet]) -> Result<(), String> {
+pub(super) fn assess(
+    nodes: &[Node],
+    pods: &[Pod],
+    daemon_sets: &[DaemonSet],
+) -> Result<(), String> {
     let mut problems = Vec::new();
-    let control_plane: Vec<&Node> = nodes.iter().filter(|node| node.labels().contains_key(CONTROL_PLANE_LABEL)).collect();
+    let control_plane: Vec<&Node> = nodes
+        .iter()
+        .filter(|node| node.labels().contains_key(CONTROL_PLANE_LABEL))
+        .collect();
     if control_plane.is_empty() {
         problems.push("no control-plane node is registered".to_string());
     }
@@ -44,7 +56,10 @@ pub(super) fn assess(nodes: &[Node], pods: &[Pod], daemon_sets: &[DaemonSet]) ->
             let pod_name = format!("{component}-{name}");
             match pods.iter().find(|pod| pod.name_any() == pod_name) {
                 None => problems.push(format!("static pod {NAMESPACE}/{pod_name} does not exist")),
-                Some(pod) if !pod_ready(pod) => problems.push(format!("static pod {NAMESPACE}/{pod_name} is not ready ({})", phase(pod))),
+                Some(pod) if !pod_ready(pod) => problems.push(format!(
+                    "static pod {NAMESPACE}/{pod_name} is not ready ({})",
+                    phase(pod)
+                )),
                 Some(_) => {}
             }
         }
@@ -54,7 +69,10 @@ pub(super) fn assess(nodes: &[Node], pods: &[Pod], daemon_sets: &[DaemonSet]) ->
         .filter(|pod| pod.labels().get(DNS_LABEL.0).map(String::as_str) == Some(DNS_LABEL.1))
         .collect();
     if !dns.is_empty() && !dns.iter().any(|pod| pod_ready(pod)) {
-        problems.push(format!("no cluster DNS pod ({}={}) is ready", DNS_LABEL.0, DNS_LABEL.1));
+        problems.push(format!(
+            "no cluster DNS pod ({}={}) is ready",
+            DNS_LABEL.0, DNS_LABEL.1
+        ));
     }
     for daemon_set in daemon_sets {
         if let Some(status) = &daemon_set.status {
@@ -77,7 +95,9 @@ pub(super) fn assess(nodes: &[Node], pods: &[Pod], daemon_sets: &[DaemonSet]) ->
 
 /// Whether a pod runs and its Ready condition is True.
 fn pod_ready(pod: &Pod) -> bool {
-    let Some(status) = &pod.status else { return false };
+    let Some(status) = &pod.status else {
+        return false;
+    };
     status.phase.as_deref() == Some("Running")
         && status
             .conditions
@@ -88,7 +108,10 @@ fn pod_ready(pod: &Pod) -> bool {
 }
 
 fn phase(pod: &Pod) -> String {
-    pod.status.as_ref().and_then(|status| status.phase.clone()).unwrap_or_else(|| "no status".to_string())
+    pod.status
+        .as_ref()
+        .and_then(|status| status.phase.clone())
+        .unwrap_or_else(|| "no status".to_string())
 }
 
 #[cfg(test)]
@@ -138,13 +161,19 @@ mod tests {
     }
 
     fn static_pods(node: &str) -> Vec<Pod> {
-        STATIC_COMPONENTS.iter().map(|component| pod(&format!("{component}-{node}"), true)).collect()
+        STATIC_COMPONENTS
+            .iter()
+            .map(|component| pod(&format!("{component}-{node}"), true))
+            .collect()
     }
 
     #[test]
     fn healthy_when_every_control_plane_node_and_static_pod_is_ready() {
         let nodes = [node("cp-a", true), node("cp-b", true)];
-        let pods: Vec<Pod> = static_pods("cp-a").into_iter().chain(static_pods("cp-b")).collect();
+        let pods: Vec<Pod> = static_pods("cp-a")
+            .into_iter()
+            .chain(static_pods("cp-b"))
+            .collect();
         assert_eq!(assess(&nodes, &pods, &[]), Ok(()));
     }
 
@@ -154,14 +183,26 @@ mod tests {
         let mut pods = static_pods("cp-a");
         pods.push(pod("etcd-cp-b", false));
         let problems = assess(&nodes, &pods, &[]).unwrap_err();
-        assert!(problems.contains("control-plane node cp-a is not Ready"), "{problems}");
-        assert!(problems.contains("static pod kube-system/etcd-cp-b is not ready"), "{problems}");
-        assert!(problems.contains("static pod kube-system/kube-apiserver-cp-b does not exist"), "{problems}");
+        assert!(
+            problems.contains("control-plane node cp-a is not Ready"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("static pod kube-system/etcd-cp-b is not ready"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("static pod kube-system/kube-apiserver-cp-b does not exist"),
+            "{problems}"
+        );
         assert!(!problems.contains("kube-apiserver-cp-a"), "{problems}");
     }
 
     #[test]
     fn no_control_plane_is_unhealthy() {
-        assert_eq!(assess(&[], &[], &[]), Err("no control-plane node is registered".to_string()));
+        assert_eq!(
+            assess(&[], &[], &[]),
+            Err("no control-plane node is registered".to_string())
+        );
     }
 }

@@ -77,7 +77,10 @@ struct NodeList {
 
 impl fmt::Debug for KubernetesApi {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.debug_struct("KubernetesApi").field("server", &self.server).finish_non_exhaustive()
+        formatter
+            .debug_struct("KubernetesApi")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,7 +122,12 @@ impl KubernetesApi {
     /// The certificates and key are checked here, so a bad one fails now
     /// rather than at the first request. Must be called within a Tokio
     /// runtime (the client starts a task).
-    pub fn from_parts(server_url: &str, ca_pem: Option<&str>, client_cert_pem: &str, client_key_pem: &str) -> Result<Self> {
+    pub fn from_parts(
+        server_url: &str,
+        ca_pem: Option<&str>,
+        client_cert_pem: &str,
+        client_key_pem: &str,
+    ) -> Result<Self> {
         let encode = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
         let mut cluster = serde_json::json!({ "server": server_url });
         if let Some(ca_pem) = ca_pem {
@@ -141,10 +149,15 @@ impl KubernetesApi {
             "contexts": [{ "name": SKIFF_CONTEXT, "context": { "cluster": SKIFF_CONTEXT, "user": SKIFF_CONTEXT } }],
             "current-context": SKIFF_CONTEXT,
         });
-        let kubeconfig: Kubeconfig = serde_json::from_value(document)
-            .map_err(|error| RolloutError::Kubernetes(format!("building credentials for {server_url}: {error}")))?;
-        let config = Config::try_from(kubeconfig)
-            .map_err(|error| RolloutError::Kubernetes(format!("credentials for {server_url}: {}", error_chain(&error))))?;
+        let kubeconfig: Kubeconfig = serde_json::from_value(document).map_err(|error| {
+            RolloutError::Kubernetes(format!("building credentials for {server_url}: {error}"))
+        })?;
+        let config = Config::try_from(kubeconfig).map_err(|error| {
+            RolloutError::Kubernetes(format!(
+                "credentials for {server_url}: {}",
+                error_chain(&error)
+            ))
+        })?;
         Self::from_config(config)
     }
 
@@ -165,8 +178,12 @@ impl KubernetesApi {
         // its pooled connection went idle.
         config.reset_reader_on_write = true;
         config.default_retry = false;
-        let client = Client::try_from(config)
-            .map_err(|error| RolloutError::Kubernetes(format!("building a client for {server}: {}", error_chain(&error))))?;
+        let client = Client::try_from(config).map_err(|error| {
+            RolloutError::Kubernetes(format!(
+                "building a client for {server}: {}",
+                error_chain(&error)
+            ))
+        })?;
         Ok(KubernetesApi {
             client,
             server,
@@ -186,13 +203,22 @@ impl KubernetesApi {
         let api: Api<Node> = Api::all(self.client.clone());
         let action = format!("deleting node {node}");
         let parameters = DeleteParams::default();
-        match self.idempotent(&action, || api.delete(node, &parameters)).await {
+        match self
+            .idempotent(&action, || api.delete(node, &parameters))
+            .await
+        {
             Ok(_) => {}
             Err(Failure::NotFound) => {}
             Err(Failure::Other(error)) => return Err(error),
         }
         if let Some(list) = self.nodes.lock().await.as_mut() {
-            list.nodes = Arc::new(list.nodes.iter().filter(|known| known.name_any() != node).cloned().collect());
+            list.nodes = Arc::new(
+                list.nodes
+                    .iter()
+                    .filter(|known| known.name_any() != node)
+                    .cloned()
+                    .collect(),
+            );
         }
         Ok(())
     }
@@ -218,7 +244,13 @@ impl KubernetesApi {
     }
 
     /// The pods of one namespace (or all), restricted by field and label selectors.
-    async fn pods(&self, namespace: Option<&str>, fields: Option<&str>, labels: Option<&str>, action: &str) -> Result<Vec<Pod>> {
+    async fn pods(
+        &self,
+        namespace: Option<&str>,
+        fields: Option<&str>,
+        labels: Option<&str>,
+        action: &str,
+    ) -> Result<Vec<Pod>> {
         let api: Api<Pod> = match namespace {
             Some(namespace) => Api::namespaced(self.client.clone(), namespace),
             None => Api::all(self.client.clone()),
@@ -239,15 +271,23 @@ impl KubernetesApi {
         Call: Fn() -> Answer,
         Answer: Future<Output = kube::Result<T>>,
     {
-        self.idempotent(action, call).await.map_err(|failure| match failure {
-            Failure::NotFound => RolloutError::Kubernetes(format!("{action}: HTTP 404 NotFound")),
-            Failure::Other(error) => error,
-        })
+        self.idempotent(action, call)
+            .await
+            .map_err(|failure| match failure {
+                Failure::NotFound => {
+                    RolloutError::Kubernetes(format!("{action}: HTTP 404 NotFound"))
+                }
+                Failure::Other(error) => error,
+            })
     }
 
     /// An idempotent request, tried again on transport errors, 429 and 5xx;
     /// a 404 is told apart, for callers to whom it means success.
-    async fn idempotent<T, Call, Answer>(&self, action: &str, call: Call) -> std::result::Result<T, Failure>
+    async fn idempotent<T, Call, Answer>(
+        &self,
+        action: &str,
+        call: Call,
+    ) -> std::result::Result<T, Failure>
     where
         Call: Fn() -> Answer,
         Answer: Future<Output = kube::Result<T>>,
@@ -256,7 +296,9 @@ impl KubernetesApi {
         loop {
             match call().await {
                 Ok(value) => return Ok(value),
-                Err(kube::Error::Api(status)) if status.code == 404 => return Err(Failure::NotFound),
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    return Err(Failure::NotFound)
+                }
                 Err(error) if attempt < READ_ATTEMPTS && is_transient(&error) => {
                     tracing::debug!("{action}: {}; trying again", error_chain(&error));
                     tokio::time::sleep(READ_RETRY_PAUSE * attempt).await;
@@ -283,7 +325,11 @@ impl KubernetesApi {
                 }
                 message
             }
-            other => format!("{action}: no answer from the API server at {}: {}", self.server, error_chain(other)),
+            other => format!(
+                "{action}: no answer from the API server at {}: {}",
+                self.server,
+                error_chain(other)
+            ),
         })
     }
 }
@@ -334,7 +380,10 @@ impl ClusterApi for KubernetesApi {
         let patch = Patch::Merge(serde_json::json!({ "spec": { "unschedulable": true } }));
         let action = format!("cordoning node {node}");
         let parameters = PatchParams::default();
-        match self.idempotent(&action, || api.patch(node, &parameters, &patch)).await {
+        match self
+            .idempotent(&action, || api.patch(node, &parameters, &patch))
+            .await
+        {
             Ok(_) => Ok(()),
             // Nothing can be scheduled on a node that is gone.
             Err(Failure::NotFound) => {
@@ -356,7 +405,10 @@ impl ClusterApi for KubernetesApi {
         }
         // Registered since the list was taken, or gone.
         let api: Api<Node> = Api::all(self.client.clone());
-        match self.idempotent(&format!("reading node {node}"), || api.get(node)).await {
+        match self
+            .idempotent(&format!("reading node {node}"), || api.get(node))
+            .await
+        {
             Ok(fresh) => Ok(nodes::is_ready(&fresh)),
             Err(Failure::NotFound) => Ok(false),
             Err(Failure::Other(error)) => Err(error),
@@ -365,10 +417,22 @@ impl ClusterApi for KubernetesApi {
 
     async fn control_plane_healthy(&self) -> Result<std::result::Result<(), String>> {
         let nodes = self.nodes().await?;
-        let pods = self.pods(Some(health::NAMESPACE), None, None, "listing pods in kube-system").await?;
+        let pods = self
+            .pods(
+                Some(health::NAMESPACE),
+                None,
+                None,
+                "listing pods in kube-system",
+            )
+            .await?;
         let api: Api<DaemonSet> = Api::namespaced(self.client.clone(), health::NAMESPACE);
         let parameters = ListParams::default();
-        let daemon_sets = self.read("listing daemonsets in kube-system", || api.list(&parameters)).await?.items;
+        let daemon_sets = self
+            .read("listing daemonsets in kube-system", || {
+                api.list(&parameters)
+            })
+            .await?
+            .items;
         Ok(health::assess(&nodes, &pods, &daemon_sets))
     }
 }

@@ -42,29 +42,50 @@ pub(super) fn node_of<'a>(nodes: &'a [Node], instance: &InstanceView) -> Option<
 
 /// The strongest way `node` matches `instance`, if any.
 fn strength(node: &Node, instance: &InstanceView) -> Option<Match> {
-    let provider_id = node.spec.as_ref().and_then(|spec| spec.provider_id.as_deref());
+    let provider_id = node
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.provider_id.as_deref());
     if let Some(provider_id) = provider_id {
         if provider_id.rsplit('/').next() == Some(instance.id.as_str()) && !instance.id.is_empty() {
             return Some(Match::ProviderId);
         }
     }
-    let addresses = node.status.as_ref().and_then(|status| status.addresses.as_deref()).unwrap_or_default();
+    let addresses = node
+        .status
+        .as_ref()
+        .and_then(|status| status.addresses.as_deref())
+        .unwrap_or_default();
     let private_ip = instance.private_ip.as_deref().filter(|ip| !ip.is_empty());
     if let Some(private_ip) = private_ip {
-        if addresses.iter().any(|address| address.type_ == "InternalIP" && address.address == private_ip) {
+        if addresses
+            .iter()
+            .any(|address| address.type_ == "InternalIP" && address.address == private_ip)
+        {
             return Some(Match::PrivateIp);
         }
     }
-    let dns_name = instance.private_dns.as_deref().filter(|name| !name.is_empty())?;
+    let dns_name = instance
+        .private_dns
+        .as_deref()
+        .filter(|name| !name.is_empty())?;
     let node_name = node.name_any();
     let names: Vec<&str> = std::iter::once(node_name.as_str())
-        .chain(addresses.iter().filter(|address| address.type_ == "Hostname").map(|address| address.address.as_str()))
+        .chain(
+            addresses
+                .iter()
+                .filter(|address| address.type_ == "Hostname")
+                .map(|address| address.address.as_str()),
+        )
         .collect();
     if names.iter().any(|name| name.eq_ignore_ascii_case(dns_name)) {
         return Some(Match::DnsName);
     }
     let short = first_label(dns_name);
-    if names.iter().any(|name| first_label(name).eq_ignore_ascii_case(short)) {
+    if names
+        .iter()
+        .any(|name| first_label(name).eq_ignore_ascii_case(short))
+    {
         return Some(Match::ShortName);
     }
     None
@@ -101,7 +122,10 @@ mod tests {
         Node {
             metadata: ObjectMeta {
                 name: Some(name.to_string()),
-                creation_timestamp: Some(Time(k8s_openapi::jiff::Timestamp::from_second(created_second).expect("a valid time"))),
+                creation_timestamp: Some(Time(
+                    k8s_openapi::jiff::Timestamp::from_second(created_second)
+                        .expect("a valid time"),
+                )),
                 ..ObjectMeta::default()
             },
             spec: Some(NodeSpec::default()),
@@ -139,17 +163,29 @@ mod tests {
 
     #[test]
     fn matches_by_private_ip_before_names() {
-        let nodes = vec![node("ip-10-0-1-9", "10.0.1.5", 1), node("ip-10-0-1-5", "10.0.1.99", 1)];
-        let found = node_of(&nodes, &instance("i-1", Some("10.0.1.5"), Some("ip-10-0-1-5.ec2.internal")));
+        let nodes = vec![
+            node("ip-10-0-1-9", "10.0.1.5", 1),
+            node("ip-10-0-1-5", "10.0.1.99", 1),
+        ];
+        let found = node_of(
+            &nodes,
+            &instance("i-1", Some("10.0.1.5"), Some("ip-10-0-1-5.ec2.internal")),
+        );
         assert_eq!(name_of(found), Some("ip-10-0-1-9".to_string()));
     }
 
     #[test]
     fn matches_a_short_host_name_to_the_full_dns_name() {
         let nodes = vec![node("ip-10-0-1-5", "10.0.1.5", 1)];
-        let found = node_of(&nodes, &instance("i-1", None, Some("ip-10-0-1-5.eu-west-1.compute.internal")));
+        let found = node_of(
+            &nodes,
+            &instance("i-1", None, Some("ip-10-0-1-5.eu-west-1.compute.internal")),
+        );
         assert_eq!(name_of(found), Some("ip-10-0-1-5".to_string()));
-        let other = node_of(&nodes, &instance("i-2", None, Some("ip-10-0-1-6.eu-west-1.compute.internal")));
+        let other = node_of(
+            &nodes,
+            &instance("i-2", None, Some("ip-10-0-1-6.eu-west-1.compute.internal")),
+        );
         assert_eq!(name_of(other), None);
     }
 
@@ -168,7 +204,10 @@ mod tests {
     #[test]
     fn prefers_the_newer_of_two_nodes_with_the_same_ip() {
         // The stale node of a terminated instance whose IP was reused.
-        let nodes = vec![node("ip-10-0-1-5-old", "10.0.1.5", 100), node("ip-10-0-1-5-new", "10.0.1.5", 200)];
+        let nodes = vec![
+            node("ip-10-0-1-5-old", "10.0.1.5", 100),
+            node("ip-10-0-1-5-new", "10.0.1.5", 200),
+        ];
         let found = node_of(&nodes, &instance("i-1", Some("10.0.1.5"), None));
         assert_eq!(name_of(found), Some("ip-10-0-1-5-new".to_string()));
     }
@@ -176,7 +215,10 @@ mod tests {
     #[test]
     fn an_empty_address_matches_nothing() {
         let nodes = vec![node("", "", 1)];
-        assert_eq!(name_of(node_of(&nodes, &instance("", Some(""), Some("")))), None);
+        assert_eq!(
+            name_of(node_of(&nodes, &instance("", Some(""), Some("")))),
+            None
+        );
     }
 
     #[test]
