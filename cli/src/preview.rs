@@ -12,6 +12,10 @@ use crate::printer::{Color, Printer};
 /// Fields whose values are never shown.
 fn is_sensitive(field: &str) -> bool {
     let lower = field.to_ascii_lowercase();
+    // IMDS settings (`httpTokensRequired`) are about tokens, not tokens themselves.
+    if lower.starts_with("http") {
+        return false;
+    }
     ["secret", "password", "privatekey", "token"]
         .iter()
         .any(|word| lower.contains(word))
@@ -198,5 +202,20 @@ fn short(value: &Value, unknown: bool) -> String {
                 compact
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sensitive;
+
+    #[test]
+    fn secrets_are_hidden_but_imds_settings_are_shown() {
+        assert!(is_sensitive("bootstrapToken"));
+        assert!(is_sensitive("privateKey"));
+        assert!(is_sensitive("clientSecret"));
+        assert!(!is_sensitive("httpTokensRequired"));
+        assert!(!is_sensitive("httpPutResponseHopLimit"));
+        assert!(!is_sensitive("instanceType"));
     }
 }

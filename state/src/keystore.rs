@@ -288,6 +288,25 @@ pub async fn read_ca(
     read_authority(store, cluster, Authority::Cluster).await
 }
 
+/// The cluster CA's certificate alone (what clients pin), for callers that
+/// must not need read access to the CA's private key.
+pub async fn read_ca_certificate(
+    store: &dyn ObjectStore,
+    cluster: &str,
+) -> Result<String, StoreError> {
+    let key = object_key(cluster, Authority::Cluster.certificate_object());
+    let object = store.get(&key).await?.ok_or_else(|| StoreError::NotFound {
+        what: format!(
+            "the {} of cluster {cluster:?} (run `skiff update cluster {cluster} --yes` first)",
+            Authority::Cluster
+        ),
+        key: key.clone(),
+    })?;
+    let pem = into_text(object.bytes, "CA certificate").map_err(|error| corrupt(&key, &error))?;
+    decode_certificate(&pem, "CA certificate").map_err(|error| corrupt(&key, &error))?;
+    Ok(pem)
+}
+
 /// One CA's certificate and key, as stored; the two are checked to belong
 /// together.
 pub async fn read_authority(

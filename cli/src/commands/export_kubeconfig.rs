@@ -92,30 +92,41 @@ pub async fn run(context: &Context, arguments: &ExportKubeconfigArgs) -> anyhow:
 
     let store = context.store().await?;
     let spec = store.read_spec(name).await?;
-    let authority = keystore::read_ca(store.objects().as_ref(), name)
-        .await
-        .with_context(|| format!("cannot read the CA of cluster {name}"))?;
     let server = api_server(&store, &spec.bundle).await?;
 
-    let credentials = match arguments.admin {
-        None => None,
+    // Without --admin only the CA certificate is read: exporting the
+    // cluster's address must not need access to the CA's private key.
+    let (certificate_authority_pem, credentials) = match arguments.admin {
+        None => {
+            let certificate = keystore::read_ca_certificate(store.objects().as_ref(), name)
+                .await
+                .with_context(|| format!("cannot read the CA certificate of cluster {name}"))?;
+            (certificate, None)
+        }
         Some(lifetime) => {
+            let authority = keystore::read_ca(store.objects().as_ref(), name)
+                .await
+                .with_context(|| format!("cannot read the CA of cluster {name}"))?;
             if lifetime > LONG_ADMIN_LIFETIME {
                 context.printer.warn(&format!(
                     "the admin certificate is valid for {}; it is in {ADMIN_GROUP} and cannot be revoked before it expires",
                     humantime::format_duration(lifetime)
                 ));
             }
-            Some(
-                keystore::issue_client_certificate(&authority, user, Some(ADMIN_GROUP), lifetime)
-                    .with_context(|| format!("cannot issue an admin certificate for cluster {name}"))?,
+            let credentials = keystore::issue_client_certificate(
+                &authority,
+                user,
+                Some(ADMIN_GROUP),
+                lifetime,
             )
+            .with_context(|| format!("cannot issue an admin certificate for cluster {name}"))?;
+            (authority.certificate_pem, Some(credentials))
         }
     };
     let access = ClusterAccess {
         name: name.to_string(),
         server: server.clone(),
-        certificate_authority_pem: authority.certificate_pem.clone(),
+        certificate_authority_pem,
         user: format!("{user}@{name}"),
         credentials,
     };

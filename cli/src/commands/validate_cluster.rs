@@ -23,8 +23,11 @@ use crate::printer::{table, OutputFormat};
 /// The user name of the certificate skiff makes for its own API access.
 const INTERNAL_ADMIN_USER: &str = "skiff";
 
-/// How long an admin certificate made for skiff's own API access lives.
-const INTERNAL_ADMIN_LIFETIME: Duration = Duration::from_secs(3600);
+/// How long an admin certificate made for skiff's own API access lives. It
+/// is kept in memory only, never written, and a rolling update of a large
+/// cluster can run for hours: long enough for that, short enough to be
+/// worthless soon after the process is gone.
+const INTERNAL_ADMIN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 /// Access to the cluster's Kubernetes API: a kubeconfig if one is given,
 /// else a short-lived admin certificate signed by the cluster's CA.
