@@ -80,7 +80,9 @@ fn init_logging(verbosity: u8) {
         2 => "debug,hyper=info,aws_smithy_runtime=info",
         _ => "trace",
     };
+    // SKIFF_LOG, else the conventional RUST_LOG, else -v/-vv/-vvv.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -113,14 +113,26 @@ fn render_field(action: Action, field: &FieldChange) -> String {
         ""
     };
     match action {
-        Action::Create => {
-            let after = field
-                .after
-                .as_ref()
-                .map(|value| short(value, field.after_unknown))
-                .unwrap_or_default();
-            format!("      {name}: {after}\n")
-        }
+        Action::Create => match &field.after {
+            // Maps and lists (tags, rules) too long for one line: one entry
+            // per line, as Terraform shows them, rather than cut off.
+            Some(value @ (Value::Object(_) | Value::Array(_)))
+                if !field.after_unknown && value.to_string().len() > 100 =>
+            {
+                let mut text = format!("      {name}:\n");
+                for line in pretty(&value.to_string()).lines() {
+                    text.push_str(&format!("        {line}\n"));
+                }
+                text
+            }
+            after => {
+                let after = after
+                    .as_ref()
+                    .map(|value| short(value, field.after_unknown))
+                    .unwrap_or_default();
+                format!("      {name}: {after}\n")
+            }
+        },
         _ => {
             let before = field.before.as_ref().map(text_of);
             let after = field.after.as_ref().map(text_of);
@@ -207,7 +219,35 @@ fn short(value: &Value, unknown: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::is_sensitive;
+    use super::*;
+
+    #[test]
+    fn long_maps_of_a_new_resource_are_shown_whole_one_entry_per_line() {
+        let tags: serde_json::Map<String, Value> = (0..8)
+            .map(|index| {
+                (
+                    format!("key-{index}"),
+                    Value::String(format!("a-long-enough-value-{index}")),
+                )
+            })
+            .collect();
+        let field = FieldChange {
+            field: "tags".to_string(),
+            before: None,
+            after: Some(Value::Object(tags)),
+            after_unknown: false,
+            forces_replacement: false,
+        };
+        let text = render_field(Action::Create, &field);
+        assert!(!text.contains("..."), "{text}");
+        for index in 0..8 {
+            assert!(
+                text.contains(&format!("\"key-{index}\": \"a-long-enough-value-{index}\"")),
+                "{text}"
+            );
+        }
+        assert_eq!(text.lines().next(), Some("      tags:"), "{text}");
+    }
 
     #[test]
     fn secrets_are_hidden_but_imds_settings_are_shown() {

@@ -1,0 +1,1269 @@
+//! Acceptance tests of node bootstrap, the cluster PKI and `export
+//! kubeconfig`, end to end: the real `skiff` binary applies an HA cluster
+//! (three control-plane groups, an `s3://` state store) to the local AWS
+//! endpoint, and everything is checked from what skiff really created.
+//!
+//! - A simulated boot: the user-data is taken from the launch templates in
+//!   the endpoint and run in the sandbox of `templates/tests` (stubs for the
+//!   package managers, systemd, kubeadm, ...), whose instance metadata and
+//!   state store are the SAME endpoint, so the nodes read the PKI and token
+//!   skiff generated. Three control-plane boots at once elect one
+//!   `kubeadm init`; a later one and a worker join, pinned to the stored CA.
+//! - `export kubeconfig --admin`: kubectl reads it, openssl verifies the
+//!   client certificate against the stored CA, mode 0600, other entries
+//!   kept, `--admin=2h` lasts two hours.
+//! - No secret (a stored private key, the bootstrap token) in user-data,
+//!   previews, JSON plans or apply logs (at debug and trace level too).
+//! - A Kubernetes version change rolls every group, and applies to a
+//!   clean plan.
+//!
+//! The templates crate's own tests (templates/tests/sandbox_boot.rs) boot
+//! user-data rendered from hand-made configurations against made-up PKI;
+//! update_cluster.rs checks the AWS resources. What is new here is the
+//! chain between them: the planner's rendering, the launch templates as
+//! AWS holds them, and the key material `update cluster --yes` generated.
+
+#[path = "../../templates/tests/support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::Value;
+use skiff_api::{InstanceGroupRole, OsFamily};
+use skiff_templates::{paths, NodeBootstrap};
+use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput};
+use support::cloud_config::CloudConfig;
+use support::sandbox::{Boot, FakeCloud, Image, NodeSandbox};
+
+const CLUSTER: &str = "c1.example.com";
+const ZONES: &str = "us-east-1a,us-east-1b,us-east-1c";
+/// The store is `s3://<bucket>/team`: nodes must honour the prefix.
+const STORE_PREFIX: &str = "team";
+/// What `create cluster` picks, and the patch release the version test moves to.
+const DEFAULT_VERSION: &str = "1.34.2";
+const NEXT_PATCH_VERSION: &str = "1.34.3";
+
+// --- the applied cluster -------------------------------------------------------
+
+/// One instance group as `get ig -o json` shows it.
+#[derive(Clone, Debug)]
+struct Group {
+    name: String,
+    control_plane: bool,
+}
+
+/// One endpoint, one state store bucket, one sandboxed home, one cluster.
+struct Fixture {
+    aws: LocalAws,
+    home: SandboxHome,
+    bucket: String,
+    store: String,
+    ec2: aws_sdk_ec2::Client,
+}
+
+impl Fixture {
+    /// The endpoint, the `example.com` zone, the bucket and the cluster's
+    /// spec (HA: a control-plane group in each of three zones).
+    async fn created() -> Fixture {
+        let aws = LocalAws::start();
+        let config = aws.sdk_config().await;
+        aws_sdk_route53::Client::new(&config)
+            .create_hosted_zone()
+            .name("example.com")
+            .caller_reference("zone-example.com")
+            .send()
+            .await
+            .expect("create the hosted zone");
+        let bucket = aws.create_unique_bucket("state");
+        let fixture = Fixture {
+            store: format!("s3://{bucket}/{STORE_PREFIX}"),
+            bucket,
+            home: SandboxHome::new(),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            aws,
+        };
+        fixture
+            .skiff([
+                "create",
+                "cluster",
+                CLUSTER,
+                "--zones",
+                ZONES,
+                "--control-plane-count",
+                "3",
+            ])
+            .assert_success();
+        fixture
+    }
+
+    /// [`Fixture::created`], then `update cluster --yes`.
+    async fn applied() -> Fixture {
+        let fixture = Fixture::created().await;
+        fixture.apply();
+        fixture
+    }
+
+    fn command<I, S>(&self, args: I) -> Skiff
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Skiff::new(&self.aws, &self.home)
+            .args(args)
+            .args(["--state", &self.store])
+    }
+
+    /// `skiff ARGS --state STORE`.
+    fn skiff<I, S>(&self, args: I) -> SkiffOutput
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.command(args).run()
+    }
+
+    /// The same logging at debug level: skiff's filter is `SKIFF_LOG`
+    /// (`RUST_LOG` is set too, for any library that reads it).
+    fn skiff_debug<I, S>(&self, args: I) -> SkiffOutput
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.command(args)
+            .env("RUST_LOG", "debug")
+            .env("SKIFF_LOG", "debug")
+            .run()
+    }
+
+    fn apply(&self) -> SkiffOutput {
+        let output = self.skiff(["update", "cluster", CLUSTER, "--yes"]);
+        output.assert_success();
+        output
+    }
+
+    /// The plan as `update cluster -o json` prints it.
+    fn plan_json(&self) -> Value {
+        let output = self.skiff(["update", "cluster", CLUSTER, "-o", "json"]);
+        output.assert_success();
+        output.stdout_json()
+    }
+
+    /// An object of the cluster's folder in the store (`pki/ca.crt`).
+    fn object(&self, relative: &str) -> Vec<u8> {
+        let key = format!("{STORE_PREFIX}/{CLUSTER}/{relative}");
+        self.aws
+            .get_object(&self.bucket, &key)
+            .unwrap_or_else(|| panic!("{key} is not in the state store"))
+    }
+
+    fn object_text(&self, relative: &str) -> String {
+        String::from_utf8(self.object(relative)).expect("a text object")
+    }
+
+    /// The instance groups, from `get ig -o json`.
+    fn groups(&self) -> Vec<Group> {
+        let output = self.skiff(["get", "ig", "--name", CLUSTER, "-o", "json"]);
+        output.assert_success();
+        let list = output.stdout_json();
+        list["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("an item list: {list:#}"))
+            .iter()
+            .map(|item| {
+                assert_eq!(
+                    item["spec"]["osFamily"], "debian",
+                    "the sandbox boots these as Ubuntu: {item:#}"
+                );
+                Group {
+                    name: item["metadata"]["name"]
+                        .as_str()
+                        .expect("a name")
+                        .to_owned(),
+                    control_plane: item["spec"]["role"] == "ControlPlane",
+                }
+            })
+            .collect()
+    }
+
+    /// Edits the cluster document as a user would: `get cluster -o yaml`,
+    /// change it, `replace -f`.
+    fn edit_cluster(&self, edit: impl FnOnce(&mut serde_norway::Value)) {
+        let output = self.skiff(["get", "cluster", CLUSTER, "-o", "yaml"]);
+        output.assert_success();
+        self.replace_with(&output.stdout, "cluster.yaml", edit);
+    }
+
+    /// The same for an instance group.
+    fn edit_group(&self, group: &str, edit: impl FnOnce(&mut serde_norway::Value)) {
+        let output = self.skiff(["get", "ig", "--name", CLUSTER, group, "-o", "yaml"]);
+        output.assert_success();
+        self.replace_with(&output.stdout, "group.yaml", edit);
+    }
+
+    fn replace_with(&self, yaml: &str, file: &str, edit: impl FnOnce(&mut serde_norway::Value)) {
+        let mut document: serde_norway::Value = serde_norway::from_str(yaml)
+            .unwrap_or_else(|error| panic!("not one YAML document ({error}):\n{yaml}"));
+        edit(&mut document);
+        let text = serde_norway::to_string(&document).expect("serialize the edited document");
+        let path = self.home.write(file, text);
+        self.skiff([
+            "replace".as_ref(),
+            "-f".as_ref(),
+            path.as_os_str(),
+            "--name".as_ref(),
+            CLUSTER.as_ref(),
+        ])
+        .assert_success();
+    }
+
+    /// The ID of a group's launch template (`<group>.<cluster>`).
+    async fn launch_template_id(&self, group: &str) -> String {
+        let name = format!("{group}.{CLUSTER}");
+        let found = self
+            .ec2
+            .describe_launch_templates()
+            .launch_template_names(&name)
+            .send()
+            .await
+            .expect("describe launch templates");
+        found
+            .launch_templates()
+            .first()
+            .and_then(|template| template.launch_template_id())
+            .unwrap_or_else(|| panic!("no launch template {name}"))
+            .to_owned()
+    }
+
+    /// The user-data of versions of a group's launch template, decoded from
+    /// base64, by version number: `versions` empty means every version.
+    async fn user_data_versions(&self, group: &str, versions: &[&str]) -> BTreeMap<i64, String> {
+        let id = self.launch_template_id(group).await;
+        let mut request = self
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_id(&id);
+        for version in versions {
+            request = request.versions(*version);
+        }
+        let found = request
+            .send()
+            .await
+            .expect("describe launch template versions");
+        let decoded: BTreeMap<i64, String> = found
+            .launch_template_versions()
+            .iter()
+            .map(|version| {
+                let encoded = version
+                    .launch_template_data()
+                    .and_then(|data| data.user_data())
+                    .unwrap_or_else(|| panic!("{group}: a version without user-data"));
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .expect("user-data is base64");
+                (
+                    version.version_number().expect("a version number"),
+                    String::from_utf8(bytes).expect("user-data is UTF-8 (not gzip, not multipart)"),
+                )
+            })
+            .collect();
+        assert!(!decoded.is_empty(), "{group}: no launch template versions");
+        decoded
+    }
+
+    /// The user-data of the newest version of a group's launch template.
+    async fn user_data(&self, group: &str) -> String {
+        let mut versions = self.user_data_versions(group, &["$Latest"]).await;
+        versions
+            .pop_last()
+            .map(|(_, user_data)| user_data)
+            .expect("the latest version")
+    }
+}
+
+// --- secrets ----------------------------------------------------------------------
+
+/// What must never leave the state store, each with a label for messages.
+struct Secrets {
+    token: String,
+    needles: Vec<(String, String)>,
+}
+
+impl Secrets {
+    /// Reads every private key under `pki/` and the bootstrap token.
+    fn read(fixture: &Fixture) -> Secrets {
+        let folder = format!("{STORE_PREFIX}/{CLUSTER}/");
+        let keys = fixture.aws.list_keys(&fixture.bucket, &folder);
+        let mut needles = Vec::new();
+        let mut private_keys = BTreeSet::new();
+        for key in &keys {
+            let relative = &key[folder.len()..];
+            if !relative.starts_with("pki/") {
+                continue;
+            }
+            let text = fixture.object_text(relative);
+            if !text.contains("PRIVATE KEY-----") {
+                continue;
+            }
+            private_keys.insert(relative.to_owned());
+            let body: Vec<&str> = text
+                .lines()
+                .filter(|line| !line.starts_with("-----") && !line.is_empty())
+                .collect();
+            needles.push((format!("{relative} (whole body)"), body.concat()));
+            for (number, line) in body.iter().enumerate() {
+                if line.len() >= 32 {
+                    needles.push((
+                        format!("{relative} (line {})", number + 2),
+                        (*line).to_owned(),
+                    ));
+                }
+            }
+        }
+        assert_eq!(
+            private_keys,
+            [
+                "pki/ca.key",
+                "pki/etcd-ca.key",
+                "pki/front-proxy-ca.key",
+                "pki/sa.key"
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<BTreeSet<_>>(),
+            "the private keys skiff stores (objects: {keys:?})"
+        );
+        let token = fixture
+            .object_text("secrets/bootstrap-token")
+            .trim()
+            .to_owned();
+        let (id, secret) = token
+            .split_once('.')
+            .unwrap_or_else(|| panic!("the stored token {token:?} has no dot"));
+        assert_eq!((id.len(), secret.len()), (6, 16), "kubeadm's token shape");
+        needles.push(("the bootstrap token".to_owned(), token.clone()));
+        needles.push((
+            "the bootstrap token's secret half".to_owned(),
+            secret.to_owned(),
+        ));
+        Secrets { token, needles }
+    }
+
+    /// Fails the test if `text` (named by `what`) holds a stored secret or
+    /// any private key at all.
+    #[track_caller]
+    fn assert_absent(&self, what: &str, text: &str) {
+        self.assert_not_stored(what, text);
+        assert!(
+            !text.contains("PRIVATE KEY-----"),
+            "{what} contains a private key:\n{}",
+            excerpt(text, "PRIVATE KEY-----")
+        );
+    }
+
+    /// Fails the test if `text` holds one of the stored private keys or the token.
+    #[track_caller]
+    fn assert_not_stored(&self, what: &str, text: &str) {
+        for (label, needle) in &self.needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "{what} contains {label}:\n{}",
+                excerpt(text, needle)
+            );
+        }
+    }
+}
+
+/// A few lines around `needle` in `text`, for a readable failure.
+fn excerpt(text: &str, needle: &str) -> String {
+    let at = text.find(needle).unwrap_or(0);
+    let start = text[..at].rfind('\n').map_or(0, |index| index + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |index| at + index);
+    text[start..end].chars().take(400).collect()
+}
+
+/// User-data with every `write_files` entry decoded (as cloud-init would),
+/// so a search also sees inside the `gz+b64` files.
+fn user_data_with_files(user_data: &str) -> String {
+    let mut everything = user_data.to_owned();
+    for file in CloudConfig::parse(user_data).files {
+        everything.push_str(&format!("\n--- {}\n", file.path));
+        everything.push_str(&file.content);
+    }
+    everything
+}
+
+// --- tools ------------------------------------------------------------------------
+
+/// Runs `program args` with `input` on stdin; panics unless it succeeds.
+fn run_tool(program: &str, args: &[&str], input: &[u8]) -> String {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("wait");
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+/// kubeadm's discovery hash of a CA certificate, computed the way kubeadm's
+/// documentation does: `sha256:` and the SHA-256 of its DER SubjectPublicKeyInfo.
+fn discovery_hash(ca_certificate: &[u8]) -> String {
+    let output = run_tool(
+        "bash",
+        &[
+            "-c",
+            "set -o pipefail; openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | sha256sum",
+        ],
+        ca_certificate,
+    );
+    let hex = output.split_whitespace().next().expect("a digest");
+    assert_eq!(hex.len(), 64, "sha256sum printed {output:?}");
+    format!("sha256:{hex}")
+}
+
+/// Seconds since the epoch of an `openssl x509 -enddate` value.
+fn not_after(certificate: &[u8]) -> i64 {
+    let line = run_tool("openssl", &["x509", "-noout", "-enddate"], certificate);
+    let date = line
+        .trim()
+        .strip_prefix("notAfter=")
+        .unwrap_or_else(|| panic!("openssl x509 -enddate printed {line:?}"));
+    run_tool("date", &["-u", "-d", date, "+%s"], b"")
+        .trim()
+        .parse()
+        .unwrap_or_else(|error| panic!("date of {date:?}: {error}"))
+}
+
+/// Prints a banner straight to the process's standard error: the test
+/// harness captures `eprintln!` of passing tests, and a skipped check must
+/// be seen.
+fn warn_uncaptured(message: &str) {
+    let rule = "!".repeat(78);
+    let body: String = message
+        .lines()
+        .map(|line| format!("!!! {}\n", line.trim()))
+        .collect();
+    let _ = write!(std::io::stderr(), "\n{rule}\n{body}{rule}\n\n");
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
+}
+
+// --- 1. simulated boot -------------------------------------------------------------
+
+/// The sandbox of templates/tests, pointed at the endpoint holding skiff's
+/// state store. `FakeCloud` starts a private moto with made-up PKI for the
+/// templates' own tests; the sandbox's stubs send instance-metadata and
+/// state-store requests to `moto.port`, so pointing that at the shared
+/// endpoint makes the nodes read what skiff generated (the private server
+/// then just idles until the test ends).
+fn sandbox_on(aws: &LocalAws) -> FakeCloud {
+    let mut cloud = FakeCloud::start();
+    cloud.moto.port = aws.port();
+    cloud
+}
+
+/// What the sandbox needs besides the user-data: the cluster's Kubernetes
+/// version (its `apt-cache` stub offers packages of that version). The rest
+/// of this configuration is unused: the node gets skiff's user-data.
+fn sandbox_config(role: InstanceGroupRole) -> NodeBootstrap {
+    NodeBootstrap {
+        kubernetes_version: DEFAULT_VERSION.parse().expect("a version"),
+        ..support::examples::example(role, OsFamily::Debian)
+    }
+}
+
+fn instance_id(number: u32) -> String {
+    format!("i-0{number:016x}")
+}
+
+#[track_caller]
+fn assert_booted(node: &NodeSandbox, boot: &Boot, secrets: &Secrets) {
+    assert!(
+        boot.success,
+        "the bootstrap of {} failed:\n{}\n--- commands\n{}",
+        node.instance_id,
+        boot.everything(),
+        node.commands().join("\n")
+    );
+    assert!(
+        node.exists(paths::BOOTSTRAPPED_MARKER),
+        "{}: no marker",
+        node.instance_id
+    );
+    assert!(
+        !node.exists("/var/lib/skiff/work"),
+        "{}: the work directory (token, configurations) must be removed",
+        node.instance_id
+    );
+    secrets.assert_absent(
+        &format!("what {} printed or logged", node.instance_id),
+        &boot.everything(),
+    );
+}
+
+/// The kubeadm configuration a node ran `kubeadm` with (exactly one).
+#[track_caller]
+fn only_kubeadm_config(node: &NodeSandbox) -> String {
+    let configs = node.kubeadm_configs();
+    assert_eq!(configs.len(), 1, "{}: {configs:?}", node.instance_id);
+    configs[0].1.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created() {
+    let fixture = Fixture::applied().await;
+    let secrets = Secrets::read(&fixture);
+    let ca_certificate = fixture.object("pki/ca.crt");
+    let ca_hash = discovery_hash(&ca_certificate);
+
+    let groups = fixture.groups();
+    let control_plane: Vec<&Group> = groups.iter().filter(|group| group.control_plane).collect();
+    let worker_group = groups
+        .iter()
+        .find(|group| !group.control_plane)
+        .expect("a worker group");
+    assert_eq!(control_plane.len(), 3, "{groups:?}");
+    let mut user_data = BTreeMap::new();
+    for group in &groups {
+        user_data.insert(group.name.clone(), fixture.user_data(&group.name).await);
+    }
+
+    let cloud = sandbox_on(&fixture.aws);
+    let store_url = format!(
+        "http://127.0.0.1:{}/{}/{STORE_PREFIX}/{CLUSTER}/",
+        fixture.aws.port(),
+        fixture.bucket
+    );
+
+    // Three control-plane instances, one per group, boot at once.
+    let control_plane_config = sandbox_config(InstanceGroupRole::ControlPlane);
+    let members: Vec<NodeSandbox> = control_plane
+        .iter()
+        .enumerate()
+        .map(|(index, group)| {
+            cloud.node_with_user_data(
+                &instance_id(index as u32 + 1),
+                &control_plane_config,
+                user_data[&group.name].clone(),
+                Image::Ubuntu,
+            )
+        })
+        .collect();
+    let running: Vec<_> = members.iter().map(NodeSandbox::spawn).collect();
+    let boots: Vec<Boot> = running.into_iter().map(|boot| boot.wait()).collect();
+    for (node, boot) in members.iter().zip(&boots) {
+        assert_booted(node, boot, &secrets);
+        // They read skiff's state store on the shared endpoint, under its prefix.
+        assert!(
+            node.commands()
+                .contains(&format!("curl GET {store_url}pki/ca.key")),
+            "{} did not read the CA key from {store_url}:\n{}",
+            node.instance_id,
+            node.commands().join("\n")
+        );
+    }
+
+    let initializers: Vec<&NodeSandbox> = members
+        .iter()
+        .filter(|node| !node.commands_starting("kubeadm init").is_empty())
+        .collect();
+    assert_eq!(
+        initializers.len(),
+        1,
+        "exactly one instance must run kubeadm init: {:?}",
+        members
+            .iter()
+            .map(|node| (node.instance_id.clone(), node.commands_starting("kubeadm")))
+            .collect::<Vec<_>>()
+    );
+    let initializer = initializers[0];
+    assert_eq!(
+        initializer.commands_starting("kubeadm").len(),
+        1,
+        "the initializer does not also join: {:?}",
+        initializer.commands_starting("kubeadm")
+    );
+    assert_eq!(
+        fixture.object_text("bootstrap/init-lock").trim(),
+        initializer.instance_id,
+        "the init lock in skiff's store names the initializer"
+    );
+    let init = only_kubeadm_config(initializer);
+    for expected in [
+        "kind: InitConfiguration".to_owned(),
+        format!("- token: \"{}\"", secrets.token),
+        "ttl: 0s".to_owned(),
+        format!("controlPlaneEndpoint: \"api.{CLUSTER}:443\""),
+        format!("kubernetesVersion: \"v{DEFAULT_VERSION}\""),
+    ] {
+        assert!(
+            init.contains(&expected),
+            "`{expected}` missing from:\n{init}"
+        );
+    }
+    // Every member holds skiff's CAs and service-account key, byte for byte.
+    for node in &members {
+        for (on_node, stored) in [
+            ("/etc/kubernetes/pki/ca.crt", "pki/ca.crt"),
+            ("/etc/kubernetes/pki/ca.key", "pki/ca.key"),
+            ("/etc/kubernetes/pki/etcd/ca.key", "pki/etcd-ca.key"),
+            (
+                "/etc/kubernetes/pki/front-proxy-ca.key",
+                "pki/front-proxy-ca.key",
+            ),
+            ("/etc/kubernetes/pki/sa.key", "pki/sa.key"),
+            ("/etc/kubernetes/pki/sa.pub", "pki/sa.pub"),
+        ] {
+            assert_eq!(
+                node.read(on_node),
+                fixture.object_text(stored),
+                "{}: {on_node} is not the stored {stored}",
+                node.instance_id
+            );
+        }
+    }
+
+    // The other two joined the control plane with the stored token, pinned
+    // to the stored CA.
+    let control_plane_join = |node: &NodeSandbox| {
+        assert!(node.commands_starting("kubeadm init").is_empty());
+        assert_eq!(
+            node.commands_starting("kubeadm"),
+            vec![format!(
+                "kubeadm join --config {}/var/lib/skiff/work/kubeadm-join.yaml",
+                node.root.display()
+            )],
+            "{}",
+            node.instance_id
+        );
+        let join = only_kubeadm_config(node);
+        for expected in [
+            "kind: JoinConfiguration".to_owned(),
+            format!("apiServerEndpoint: \"api.{CLUSTER}:443\""),
+            format!("token: \"{}\"", secrets.token),
+            format!("- \"{ca_hash}\""),
+            "controlPlane: {}".to_owned(),
+        ] {
+            assert!(
+                join.contains(&expected),
+                "{}: `{expected}` missing from:\n{join}",
+                node.instance_id
+            );
+        }
+    };
+    let joiners: Vec<&NodeSandbox> = members
+        .iter()
+        .filter(|node| node.instance_id != initializer.instance_id)
+        .collect();
+    assert_eq!(joiners.len(), 2);
+    for joiner in joiners {
+        control_plane_join(joiner);
+    }
+
+    // A fourth control-plane instance, launched later (a replacement), joins.
+    let replacement = cloud.node_with_user_data(
+        &instance_id(4),
+        &control_plane_config,
+        user_data[&control_plane[0].name].clone(),
+        Image::Ubuntu,
+    );
+    let boot = replacement.boot();
+    assert_booted(&replacement, &boot, &secrets);
+    control_plane_join(&replacement);
+    assert_eq!(
+        fixture.object_text("bootstrap/init-lock").trim(),
+        initializer.instance_id,
+        "the init lock never moves"
+    );
+
+    // A worker joins with the stored token and the stored CA's hash, and
+    // reads nothing but those two objects.
+    let worker = cloud.node_with_user_data(
+        &instance_id(5),
+        &sandbox_config(InstanceGroupRole::Node),
+        user_data[&worker_group.name].clone(),
+        Image::Ubuntu,
+    );
+    let boot = worker.boot();
+    assert_booted(&worker, &boot, &secrets);
+    assert_eq!(
+        worker.commands_starting("kubeadm"),
+        vec![format!(
+            "kubeadm join --config {}/var/lib/skiff/work/kubeadm-join.yaml",
+            worker.root.display()
+        )]
+    );
+    let join = only_kubeadm_config(&worker);
+    for expected in [
+        format!("apiServerEndpoint: \"api.{CLUSTER}:443\""),
+        format!("token: \"{}\"", secrets.token),
+        format!("caCertHashes:\n      - \"{ca_hash}\""),
+        format!("skiff.dev/instance-group={}", worker_group.name),
+    ] {
+        assert!(
+            join.contains(&expected),
+            "`{expected}` missing from:\n{join}"
+        );
+    }
+    assert!(
+        !join.contains("controlPlane"),
+        "a worker is no control-plane member:\n{join}"
+    );
+    let store_reads: Vec<String> = worker
+        .commands_starting(&format!("curl GET {store_url}"))
+        .into_iter()
+        .map(|line| line[format!("curl GET {store_url}").len()..].to_owned())
+        .collect();
+    assert_eq!(
+        store_reads,
+        ["secrets/bootstrap-token", "pki/ca.crt"],
+        "a worker reads the token and the CA certificate only"
+    );
+    assert!(!worker.exists("/etc/kubernetes/pki/ca.key"));
+}
+
+// --- 2. export kubeconfig ----------------------------------------------------------
+
+/// A kubeconfig an operator already has, for another cluster.
+const EXISTING_KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: other.example.org
+  cluster:
+    server: https://other.example.org:6443
+    insecure-skip-tls-verify: true
+contexts:
+- name: other
+  context:
+    cluster: other.example.org
+    user: other-user
+    namespace: payments
+current-context: other
+users:
+- name: other-user
+  user:
+    token: not-a-real-token
+preferences: {}
+";
+
+/// The entry named `name` of a kubeconfig list (`clusters`, `contexts`, `users`).
+fn entry<'a>(
+    kubeconfig: &'a serde_norway::Value,
+    list: &str,
+    name: &str,
+) -> &'a serde_norway::Value {
+    kubeconfig[list]
+        .as_sequence()
+        .and_then(|entries| {
+            entries
+                .iter()
+                .find(|entry| entry["name"].as_str() == Some(name))
+        })
+        .unwrap_or_else(|| panic!("no {list} entry {name}: {kubeconfig:?}"))
+}
+
+fn names(kubeconfig: &serde_norway::Value, list: &str) -> BTreeSet<String> {
+    kubeconfig[list]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("no {list} list: {kubeconfig:?}"))
+        .iter()
+        .map(|entry| entry["name"].as_str().expect("a name").to_owned())
+        .collect()
+}
+
+fn base64_field(value: &serde_norway::Value, field: &str) -> Vec<u8> {
+    let text = value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {value:?}"));
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap_or_else(|error| panic!("{field} is not base64: {error}"))
+}
+
+fn read_kubeconfig(path: &Path) -> serde_norway::Value {
+    let text = std::fs::read_to_string(path).expect("the kubeconfig");
+    serde_norway::from_str(&text).unwrap_or_else(|error| panic!("not YAML ({error}):\n{text}"))
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("the kubeconfig")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// `kubectl ARGS --kubeconfig PATH`, or `None` when kubectl is not installed.
+fn kubectl(home: &SandboxHome, path: &Path, args: &[&str]) -> Option<String> {
+    let output = match Command::new("kubectl")
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(path)
+        .env("HOME", home.path())
+        .env_remove("KUBECONFIG")
+        .output()
+    {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => panic!("cannot run kubectl: {error}"),
+    };
+    assert!(
+        output.status.success(),
+        "kubectl {args:?} refused {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8(output.stdout).expect("UTF-8"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_kubeconfig_writes_an_admin_certificate_signed_by_the_stored_ca() {
+    let fixture = Fixture::applied().await;
+    let secrets = Secrets::read(&fixture);
+    let ca_certificate = fixture.object("pki/ca.crt");
+    let ca_file = fixture.home.write("ca.crt", &ca_certificate);
+    let user = format!("skiff-admin@{CLUSTER}");
+    let server = format!("https://api.{CLUSTER}:443");
+
+    // An operator's kubeconfig, readable by others, with another cluster.
+    let path = fixture.home.write("kube/config", EXISTING_KUBECONFIG);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let export = fixture.skiff([
+        "export".as_ref(),
+        "kubeconfig".as_ref(),
+        CLUSTER.as_ref(),
+        "--admin".as_ref(),
+        "--kubeconfig".as_ref(),
+        path.as_os_str(),
+    ]);
+    export.assert_success();
+    secrets.assert_absent(
+        "the output of export kubeconfig",
+        &format!("{}{}", export.stdout, export.stderr),
+    );
+    assert_eq!(
+        mode(&path),
+        0o600,
+        "the kubeconfig holds a private key: mode 0600"
+    );
+
+    let kubeconfig = read_kubeconfig(&path);
+    assert_eq!(kubeconfig["current-context"].as_str(), Some(CLUSTER));
+    assert_eq!(
+        names(&kubeconfig, "clusters"),
+        BTreeSet::from(["other.example.org".to_owned(), CLUSTER.to_owned()])
+    );
+    assert_eq!(
+        names(&kubeconfig, "contexts"),
+        BTreeSet::from(["other".to_owned(), CLUSTER.to_owned()])
+    );
+    assert_eq!(
+        names(&kubeconfig, "users"),
+        BTreeSet::from(["other-user".to_owned(), user.clone()])
+    );
+    // The other cluster's entries are kept as they were.
+    let other_context = &entry(&kubeconfig, "contexts", "other")["context"];
+    assert_eq!(other_context["namespace"].as_str(), Some("payments"));
+    assert_eq!(other_context["user"].as_str(), Some("other-user"));
+    assert_eq!(
+        entry(&kubeconfig, "users", "other-user")["user"]["token"].as_str(),
+        Some("not-a-real-token")
+    );
+    assert_eq!(
+        entry(&kubeconfig, "clusters", "other.example.org")["cluster"]["server"].as_str(),
+        Some("https://other.example.org:6443")
+    );
+    // This cluster's entries.
+    let cluster = &entry(&kubeconfig, "clusters", CLUSTER)["cluster"];
+    assert_eq!(cluster["server"].as_str(), Some(server.as_str()));
+    assert_eq!(
+        base64_field(cluster, "certificate-authority-data"),
+        ca_certificate
+    );
+    let context = &entry(&kubeconfig, "contexts", CLUSTER)["context"];
+    assert_eq!(context["cluster"].as_str(), Some(CLUSTER));
+    assert_eq!(context["user"].as_str(), Some(user.as_str()));
+
+    // The client certificate: signed by the stored CA, CN=skiff-admin in
+    // system:masters, 18 hours by default; its key is a new one.
+    let credentials = &entry(&kubeconfig, "users", &user)["user"];
+    let certificate = base64_field(credentials, "client-certificate-data");
+    let key = String::from_utf8(base64_field(credentials, "client-key-data")).expect("a PEM key");
+    assert!(
+        key.contains("PRIVATE KEY-----"),
+        "client-key-data is a private key"
+    );
+    secrets.assert_not_stored("the exported client key (a new key)", &key);
+    let certificate_file = fixture.home.write("client.crt", &certificate);
+    let verified = run_tool(
+        "openssl",
+        &[
+            "verify",
+            "-CAfile",
+            ca_file.to_str().expect("a UTF-8 path"),
+            certificate_file.to_str().expect("a UTF-8 path"),
+        ],
+        b"",
+    );
+    assert!(
+        verified.trim().ends_with(": OK"),
+        "openssl verify: {verified}"
+    );
+    let subject = run_tool(
+        "openssl",
+        &["x509", "-noout", "-subject", "-nameopt", "RFC2253"],
+        &certificate,
+    );
+    assert!(
+        subject.contains("CN=skiff-admin") && subject.contains("O=system:masters"),
+        "{subject}"
+    );
+    let lifetime = not_after(&certificate) - now();
+    assert!(
+        (18 * 3600 - 300..=18 * 3600 + 60).contains(&lifetime),
+        "--admin lasts 18 hours; this one {lifetime} s"
+    );
+
+    // kubectl reads it (when installed).
+    match kubectl(&fixture.home, &path, &["config", "view"]) {
+        None => warn_uncaptured(
+            "SKIPPED: `kubectl` is not installed, so the kubectl checks of the exported\n\
+             kubeconfig (config view, --raw -o jsonpath server) did NOT run.\n\
+             Everything else was checked. Install it (Debian: apt-get install kubernetes-client).",
+        ),
+        Some(view) => {
+            assert!(
+                view.contains(CLUSTER) && view.contains("other.example.org"),
+                "{view}"
+            );
+            assert!(
+                view.contains("client-certificate-data: DATA+OMITTED"),
+                "kubectl sees the client certificate:\n{view}"
+            );
+            let jsonpath =
+                format!("jsonpath={{.clusters[?(@.name==\"{CLUSTER}\")].cluster.server}}");
+            let shown = kubectl(
+                &fixture.home,
+                &path,
+                &["config", "view", "--raw", "-o", &jsonpath],
+            )
+            .expect("kubectl ran before");
+            assert_eq!(shown.trim(), server);
+            let current = kubectl(&fixture.home, &path, &["config", "current-context"])
+                .expect("kubectl ran before");
+            assert_eq!(current.trim(), CLUSTER);
+        }
+    }
+
+    // --admin=2h: the same entries, now with a two-hour certificate.
+    let export = fixture.skiff([
+        "export".as_ref(),
+        "kubeconfig".as_ref(),
+        CLUSTER.as_ref(),
+        "--admin=2h".as_ref(),
+        "--kubeconfig".as_ref(),
+        path.as_os_str(),
+    ]);
+    export.assert_success();
+    assert_eq!(mode(&path), 0o600);
+    let kubeconfig = read_kubeconfig(&path);
+    assert_eq!(
+        names(&kubeconfig, "users"),
+        BTreeSet::from(["other-user".to_owned(), user.clone()])
+    );
+    let renewed = base64_field(
+        &entry(&kubeconfig, "users", &user)["user"],
+        "client-certificate-data",
+    );
+    assert_ne!(renewed, certificate, "a new certificate");
+    let lifetime = not_after(&renewed) - now();
+    assert!(
+        (2 * 3600 - 300..=2 * 3600 + 60).contains(&lifetime),
+        "--admin=2h must end about two hours from now; it ends in {lifetime} s"
+    );
+
+    // A new file is created owner-only too.
+    let fresh = fixture.home.join("fresh/kubeconfig");
+    fixture
+        .skiff([
+            "export".as_ref(),
+            "kubeconfig".as_ref(),
+            CLUSTER.as_ref(),
+            "--admin".as_ref(),
+            "--kubeconfig".as_ref(),
+            fresh.as_os_str(),
+        ])
+        .assert_success();
+    assert_eq!(mode(&fresh), 0o600, "a new kubeconfig is owner-only");
+    assert_eq!(
+        names(&read_kubeconfig(&fresh), "clusters"),
+        BTreeSet::from([CLUSTER.to_owned()])
+    );
+}
+
+// --- 3. no secrets leak -----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_key_or_token_in_user_data_previews_plans_or_logs() {
+    let fixture = Fixture::created().await;
+    let mut outputs: Vec<(String, SkiffOutput)> = Vec::new();
+
+    // The first apply generates the key material (logging at debug level).
+    let apply = fixture.skiff_debug(["update", "cluster", CLUSTER, "--yes"]);
+    apply.assert_success();
+    assert!(
+        apply.stderr.contains("DEBUG"),
+        "no debug log lines: {apply}"
+    );
+    outputs.push(("the first apply (debug log)".to_owned(), apply));
+    let secrets = Secrets::read(&fixture);
+
+    // A change whose plan carries every node group's user-data in full: a
+    // label on each group changes its user-data.
+    let groups = fixture.groups();
+    for group in &groups {
+        fixture.edit_group(&group.name, |document| {
+            document["spec"]["nodeLabels"]["example.com/audited"] = "yes".into();
+        });
+    }
+    let preview = fixture.skiff_debug(["update", "cluster", CLUSTER]);
+    preview.assert_success();
+    for group in &groups {
+        assert!(
+            preview
+                .stdout
+                .contains(&format!("launch-template/{}", group.name)),
+            "the preview shows the change of {}:\n{preview}",
+            group.name
+        );
+    }
+    outputs.push(("the preview (debug log)".to_owned(), preview));
+    let json = fixture.skiff_debug(["update", "cluster", CLUSTER, "-o", "json"]);
+    json.assert_success();
+    let plan = json.stdout_json();
+    let with_user_data = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|change| change["desired"]["userData"].is_string())
+        .count();
+    assert_eq!(
+        with_user_data,
+        groups.len(),
+        "the JSON plan holds every group's user-data: {plan:#}"
+    );
+    outputs.push(("the -o json plan (debug log)".to_owned(), json));
+    let plan_file = fixture.home.join("c1.plan");
+    let saved = fixture.skiff_debug([
+        "update".as_ref(),
+        "cluster".as_ref(),
+        CLUSTER.as_ref(),
+        "--out".as_ref(),
+        plan_file.as_os_str(),
+    ]);
+    saved.assert_success();
+    outputs.push(("update cluster --out (debug log)".to_owned(), saved));
+    secrets.assert_absent(
+        "the saved plan file",
+        &std::fs::read_to_string(&plan_file).expect("the plan file"),
+    );
+
+    // Applying the saved plan, then `update --yes` with nothing to do.
+    let apply_saved = fixture.skiff_debug(["apply".as_ref(), plan_file.as_os_str()]);
+    apply_saved.assert_success();
+    outputs.push((
+        "apply of the saved plan (debug log)".to_owned(),
+        apply_saved,
+    ));
+    // Nothing to do, logging everything (SDK requests and responses
+    // included): this run reads and checks every stored key and the token.
+    let again = fixture
+        .command(["update", "cluster", CLUSTER, "--yes"])
+        .env("SKIFF_LOG", "trace")
+        .run();
+    again.assert_success();
+    assert!(
+        again.stderr.contains("TRACE"),
+        "no trace log lines: {again}"
+    );
+    outputs.push((
+        "update cluster --yes without changes (trace log)".to_owned(),
+        again,
+    ));
+
+    for (what, output) in &outputs {
+        secrets.assert_absent(&format!("stdout of {what}"), &output.stdout);
+        secrets.assert_absent(&format!("stderr of {what}"), &output.stderr);
+    }
+
+    // Every version of every launch template, the encoded files decoded.
+    for group in &groups {
+        let versions = fixture.user_data_versions(&group.name, &[]).await;
+        assert!(
+            versions.len() >= 2,
+            "{}: versions {:?}",
+            group.name,
+            versions.keys()
+        );
+        for (version, user_data) in versions {
+            secrets.assert_absent(
+                &format!("the user-data of {} version {version}", group.name),
+                &user_data_with_files(&user_data),
+            );
+        }
+    }
+}
+
+// --- 4. Kubernetes version change ---------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_version_change_rolls_every_group_and_applies_cleanly() {
+    let fixture = Fixture::applied().await;
+    let groups = fixture.groups();
+    assert_eq!(groups.len(), 5, "{groups:?}");
+    let mut before = BTreeMap::new();
+    for group in &groups {
+        before.insert(group.name.clone(), fixture.user_data(&group.name).await);
+    }
+
+    fixture.edit_cluster(|document| {
+        assert_eq!(
+            document["spec"]["kubernetesVersion"].as_str(),
+            Some(DEFAULT_VERSION),
+            "{document:?}"
+        );
+        document["spec"]["kubernetesVersion"] = NEXT_PATCH_VERSION.into();
+    });
+
+    let plan = fixture.plan_json();
+    let changes = plan["changes"].as_array().expect("changes");
+    let changed: BTreeSet<String> = changes
+        .iter()
+        .map(|change| change["key"].as_str().expect("a key").to_owned())
+        .collect();
+    for group in &groups {
+        let key = format!("launch-template/{}", group.name);
+        let change = changes
+            .iter()
+            .find(|change| change["key"] == key.as_str())
+            .unwrap_or_else(|| panic!("no change of {key}: {changed:?}"));
+        assert_eq!(change["action"], "update", "{change:#}");
+        let user_data = change["fields"]
+            .as_array()
+            .and_then(|fields| fields.iter().find(|field| field["field"] == "userData"))
+            .unwrap_or_else(|| panic!("{key}: no userData change: {change:#}"));
+        assert_eq!(
+            user_data["before"].as_str(),
+            Some(before[&group.name].as_str()),
+            "{key}: `before` is the user-data the launch template holds"
+        );
+        let after = user_data_with_files(user_data["after"].as_str().expect("the new user-data"));
+        assert_installs(&key, &after, NEXT_PATCH_VERSION, group.control_plane);
+    }
+    assert!(
+        changed.iter().all(|key| key.starts_with("launch-template/") || key.starts_with("autoscaling-group/")),
+        "only the groups change: {changed:?}"
+    );
+    let rolling: BTreeMap<String, Vec<String>> = plan["rollingUpdates"]
+        .as_array()
+        .expect("rollingUpdates")
+        .iter()
+        .map(|entry| {
+            (
+                entry["group"].as_str().expect("a group").to_owned(),
+                entry["reasons"]
+                    .as_array()
+                    .expect("reasons")
+                    .iter()
+                    .map(|reason| reason.as_str().expect("text").to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rolling.keys().cloned().collect::<BTreeSet<_>>(),
+        groups
+            .iter()
+            .map(|group| group.name.clone())
+            .collect::<BTreeSet<_>>(),
+        "every group needs a rolling update: {rolling:?}"
+    );
+    for (group, reasons) in &rolling {
+        assert!(
+            reasons
+                .iter()
+                .any(|reason| reason == "user-data (node bootstrap) changed"),
+            "{group}: {reasons:?}"
+        );
+    }
+
+    fixture.apply();
+    let clean = fixture.skiff(["update", "cluster", CLUSTER, "--detailed-exitcode"]);
+    clean.assert_exit(0);
+    assert!(
+        format!("{}{}", clean.stdout, clean.stderr).contains("No changes"),
+        "expected \"No changes\"\n{clean}"
+    );
+    for group in &groups {
+        let user_data = user_data_with_files(&fixture.user_data(&group.name).await);
+        assert_installs(
+            &group.name,
+            &user_data,
+            NEXT_PATCH_VERSION,
+            group.control_plane,
+        );
+    }
+}
+
+/// Asserts that decoded user-data bootstraps Kubernetes `version`, and no other.
+#[track_caller]
+fn assert_installs(what: &str, user_data: &str, version: &str, control_plane: bool) {
+    let installed: Vec<&str> = user_data
+        .lines()
+        .filter(|line| line.starts_with("readonly KUBERNETES_VERSION="))
+        .collect();
+    assert_eq!(
+        installed,
+        [format!("readonly KUBERNETES_VERSION='{version}'")],
+        "{what}"
+    );
+    let initialized: Vec<&str> = user_data
+        .lines()
+        .filter(|line| line.starts_with("kubernetesVersion:"))
+        .collect();
+    let expected: Vec<String> = if control_plane {
+        vec![format!("kubernetesVersion: \"v{version}\"")]
+    } else {
+        Vec::new()
+    };
+    assert_eq!(
+        initialized, expected,
+        "{what}: the ClusterConfiguration's version"
+    );
+}
