@@ -488,6 +488,7 @@ def main():
     if args.amis:
         fix_ami_reloading()
     fix_launch_template_version_user_data()
+    fix_launch_template_lookup_by_id()
     fix_auto_scaling_launch_template_versions()
     if args.s3_race_window_ms:
         widen_s3_race_window(args.s3_race_window_ms / 1000.0)
@@ -602,6 +603,37 @@ def fix_auto_scaling_launch_template_versions():
 
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
     InstanceState.launch_template = property(launch_template)
+
+
+def fix_launch_template_lookup_by_id():
+    """Work around moto cutting a lookup of named launch templates short.
+
+    DescribeLaunchTemplates with LaunchTemplateIds (or Names) returns every
+    template asked for on AWS, which refuses MaxResults together with IDs.
+    moto applies its default page size of 15 anyway, without a NextToken, so
+    a rolling update or validation of more than 15 groups would lose
+    templates. Asked by ID or name, answer in full.
+    """
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+
+    original = LaunchTemplates.describe_launch_templates
+
+    def describe_launch_templates(self):
+        by_id_or_name = self._get_param("LaunchTemplateIds") or self._get_param(
+            "LaunchTemplateNames"
+        )
+        if by_id_or_name and self._get_param("MaxResults") is None:
+            get_int_param = self._get_int_param
+
+            def unlimited(name, *args, **kwargs):
+                if name == "MaxResults":
+                    return 1_000_000
+                return get_int_param(name, *args, **kwargs)
+
+            self._get_int_param = unlimited
+        return original(self)
+
+    LaunchTemplates.describe_launch_templates = describe_launch_templates
 
 
 def widen_s3_race_window(seconds):
