@@ -513,12 +513,18 @@ pub enum UpdateCommand {
   skiff apply c1.plan                                       # apply exactly that plan
   skiff update cluster c1.example.com -o json               # the plan as JSON (docs/plan-format.md)
   skiff update cluster c1.example.com --detailed-exitcode   # exit 0: no changes, 2: changes, 1: error
+  skiff update cluster c1.example.com --target terraform --out c1-tf   # write Terraform instead (docs/terraform.md)
 
 The preview lists every resource that will be created, changed, replaced or
 deleted, with field-level old -> new values and unified diffs of user-data and
 policies, and the instance groups whose running instances will need a rolling
 update afterwards. Applying takes the cluster lock, records every resource in the
-state store as it is created, and can be interrupted and run again safely.")]
+state store as it is created, and can be interrupted and run again safely.
+
+--target terraform writes the same resources as Terraform JSON (skiff.tf.json and
+data/*.user-data) into the --out folder, prepares the cluster's PKI in the state
+store, and records the cluster as managed by Terraform: `--yes` then refuses to
+apply directly until you switch back with `--target direct --force-target --yes`.")]
     Cluster(UpdateClusterArgs),
 }
 
@@ -533,13 +539,21 @@ pub struct UpdateClusterArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
 
-    /// Save the plan to FILE for `skiff apply FILE`
-    #[arg(long, value_name = "FILE")]
+    /// Save the plan to FILE for `skiff apply FILE`; with --target terraform, the folder to write the Terraform to
+    #[arg(long, value_name = "FILE|DIR")]
     pub out: Option<PathBuf>,
 
     /// Output format of the plan
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: OutputFormat,
+
+    /// Apply to AWS directly, or write Terraform to --out DIR (docs/terraform.md)
+    #[arg(long, value_enum, default_value = "direct")]
+    pub target: UpdateTarget,
+
+    /// Switch the cluster between the targets: apply directly a cluster recorded as managed by Terraform, or write Terraform for one skiff applied directly
+    #[arg(long)]
+    pub force_target: bool,
 
     /// Exit 0 when there are no changes, 2 when there are, 1 on errors (preview only)
     #[arg(long)]
@@ -548,6 +562,15 @@ pub struct UpdateClusterArgs {
     /// How many AWS changes to make at once
     #[arg(long, default_value_t = 16, value_parser = parse_parallelism)]
     pub parallelism: usize,
+}
+
+/// Where `update cluster` puts the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UpdateTarget {
+    /// Plan and apply against AWS
+    Direct,
+    /// Write Terraform JSON to --out DIR
+    Terraform,
 }
 
 /// `skiff apply`.

@@ -11,7 +11,7 @@ use skiff_api::document::ClusterBundle;
 use skiff_plans::lookups::StateStoreRef;
 use skiff_plans::plan::ResourceChange;
 use skiff_plans::recorded::{RecordedContent, RecordedResource};
-use skiff_plans::{Observed, Plan, PlanContext};
+use skiff_plans::{DesiredModel, Lookups, Observed, Plan, PlanContext};
 use skiff_providers::apply::{Journal, Outcome};
 use skiff_providers::refresh::RefreshScope;
 use skiff_providers::AwsProvider;
@@ -76,6 +76,33 @@ pub struct Planned {
     pub observed: Observed,
 }
 
+/// Why a direct apply refuses a cluster recorded as managed by Terraform,
+/// and how to switch back.
+pub fn managed_by_terraform(cluster: &str) -> String {
+    format!(
+        "cluster {cluster} is managed by Terraform (its files were written by `skiff update cluster {cluster} --target terraform --out DIR`), so skiff does not apply changes to it directly. Regenerate the Terraform with that command and run `terraform apply` in DIR; or, to switch back to direct applies (first stop applying it with Terraform), run `skiff update cluster {cluster} --target direct --force-target --yes`. Nothing was changed"
+    )
+}
+
+/// The desired model of a cluster (what both targets build): validate the
+/// stored spec, look up what it names (read-only), build the model.
+pub async fn desired(
+    provider: &AwsProvider,
+    store: &StateStore,
+    spec: &StoredSpec,
+) -> anyhow::Result<(Lookups, DesiredModel)> {
+    let bundle = &spec.bundle;
+    let cluster = bundle.name();
+    skiff_api::validate(bundle).with_context(|| format!("the stored spec of cluster {cluster} is not valid; fix it with `skiff edit cluster {cluster}`"))?;
+    let lookups = provider
+        .lookups(bundle, state_store_ref(store))
+        .await
+        .with_context(|| format!("looking up what the spec of cluster {cluster} refers to"))?;
+    let desired = skiff_plans::desired_model(bundle, &lookups)
+        .with_context(|| format!("cannot plan cluster {cluster}"))?;
+    Ok((lookups, desired))
+}
+
 /// Makes the plan of a cluster: validate the stored spec, look up what it
 /// names, build the desired model, read what exists, diff.
 pub async fn plan(
@@ -87,13 +114,7 @@ pub async fn plan(
 ) -> anyhow::Result<Planned> {
     let bundle = &spec.bundle;
     let cluster = bundle.name();
-    skiff_api::validate(bundle).with_context(|| format!("the stored spec of cluster {cluster} is not valid; fix it with `skiff edit cluster {cluster}`"))?;
-    let lookups = provider
-        .lookups(bundle, state_store_ref(store))
-        .await
-        .with_context(|| format!("looking up what the spec of cluster {cluster} refers to"))?;
-    let desired = skiff_plans::desired_model(bundle, &lookups)
-        .with_context(|| format!("cannot plan cluster {cluster}"))?;
+    let (lookups, desired) = desired(provider, store, spec).await?;
     let dns_record = lookups.hosted_zone.as_ref().map(|zone| {
         (
             zone.id.clone(),
@@ -205,7 +226,16 @@ impl Journal for StateJournal {
         let (state, version) = &mut *inner;
         match outcome {
             Outcome::Deleted => {
-                state.content.resources.remove(&change.key);
+                // A stray (a second resource with the same key, left by an
+                // interrupted run) is deleted under the key of the resource
+                // that stays: forget the key only if it recorded this one.
+                let recorded_here = match (&change.id, state.content.resources.get(&change.key)) {
+                    (Some(id), Some(recorded)) => recorded.id == *id,
+                    _ => true,
+                };
+                if recorded_here {
+                    state.content.resources.remove(&change.key);
+                }
             }
             Outcome::Applied {
                 applied,

@@ -91,4 +91,11 @@ pub enum PlanError {
         /// Keys on the cycle.
         keys: String,
     },
+
+    /// The model cannot be written as Terraform.
+    #[error("cannot write cluster as Terraform: {message}")]
+    Terraform {
+        /// Why.
+        message: String,
+    },
 }

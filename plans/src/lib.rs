@@ -20,6 +20,7 @@ pub mod plan;
 pub mod recorded;
 pub mod resolve;
 pub mod resource;
+pub mod terraform;
 
 pub use desired::{build as desired_model, DesiredModel};
 pub use diff::{plan, PlanContext};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use skiff_plans::plan::PLAN_FORMAT;
-use skiff_plans::Plan;
+use skiff_plans::{ManagedBy, Plan};
 
 use crate::args::ApplyArgs;
 use crate::cloud;
@@ -36,6 +36,9 @@ pub async fn run(context: &Context, arguments: &ApplyArgs) -> anyhow::Result<Exi
     let lock = Arc::new(lock);
     let result = async {
         let (state, version) = cloud::read_recorded(&store, &plan.cluster).await?;
+        if state.content.managed_by == ManagedBy::Terraform {
+            bail!(cloud::managed_by_terraform(&plan.cluster));
+        }
         let current_lineage = version.as_ref().map(|_| state.lineage.clone());
         let current_serial = if version.is_some() { state.serial } else { 0 };
         if current_lineage != plan.state_lineage || current_serial != plan.state_serial {

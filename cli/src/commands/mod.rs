@@ -25,6 +25,7 @@ mod instance_groups;
 mod replace;
 mod rolling_update;
 mod state_lock;
+mod terraform_target;
 mod update_cluster;
 mod validate_cluster;
 

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use skiff_plans::recorded::RecordedContent;
-use skiff_plans::Plan;
+use skiff_plans::{ManagedBy, Plan};
 use skiff_providers::apply::{apply, ApplyOptions};
 use skiff_providers::AwsProvider;
 use skiff_state::recorded::{self, RecordedState};
 use skiff_state::{keystore, LockGuard, StateStore, Version};
 
-use crate::args::UpdateClusterArgs;
+use crate::args::{UpdateClusterArgs, UpdateTarget};
 use crate::cloud::{self, StateJournal};
 use crate::context::Context;
 use crate::preview;
@@ -23,6 +23,9 @@ use crate::printer::OutputFormat;
 use crate::progress::ApplyProgress;
 
 pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Result<ExitCode> {
+    if arguments.target == UpdateTarget::Terraform {
+        return super::terraform_target::run(context, arguments).await;
+    }
     let store = context.store().await?;
     let spec = store.read_spec(&arguments.name).await?;
     let provider = cloud::provider(context, &spec.bundle).await?;
@@ -66,6 +69,33 @@ async fn plan_and_maybe_apply(
 ) -> anyhow::Result<ExitCode> {
     let spec = store.read_spec(&arguments.name).await?;
     let (mut state, mut version) = cloud::read_recorded(store, &arguments.name).await?;
+    if state.content.managed_by == ManagedBy::Terraform {
+        if lock.is_none() {
+            context.printer.warn(&format!(
+                "cluster {} is managed by Terraform: this preview shows what a direct apply would change, but `--yes` refuses to apply it (see docs/terraform.md)",
+                arguments.name
+            ));
+        } else if !arguments.force_target {
+            bail!(cloud::managed_by_terraform(&arguments.name));
+        } else {
+            // Switching back to direct applies: from now on skiff owns the
+            // resources (it finds what Terraform created by their tags).
+            state.content.managed_by = ManagedBy::Skiff;
+            version = Some(
+                recorded::write(
+                    store.objects().as_ref(),
+                    &arguments.name,
+                    version.as_ref(),
+                    &mut state,
+                )
+                .await?,
+            );
+            context.printer.warn(&format!(
+                "cluster {} is now applied directly by skiff, no longer through Terraform: stop running `terraform apply` for it (remove it from the Terraform state with `terraform state rm`, without destroying anything)",
+                arguments.name
+            ));
+        }
+    }
     let planned = cloud::plan(provider, store, &spec, &state, version.is_some()).await?;
 
     // Adopt what an interrupted run created but never recorded, before

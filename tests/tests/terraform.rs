@@ -1,0 +1,1005 @@
+//! Acceptance tests of `update cluster --target terraform`: the real
+//! `skiff` binary writes Terraform for a cluster whose lookups it makes
+//! against a local AWS endpoint, and the real `terraform` CLI validates it
+//! with the hashicorp/aws provider from a local mirror (offline).
+//!
+//! What each test pins:
+//! - the HA private cluster (3 zones, 3 control-plane nodes): the files,
+//!   `terraform validate`, the PKI in the state store, the cluster recorded
+//!   as managed by Terraform, a direct `--yes` refused without one mutating
+//!   AWS call, regenerating without a spec change rewriting nothing;
+//! - a gossip cluster: `terraform validate`, then switching back to direct
+//!   applies with `--target direct --force-target --yes`, after which
+//!   writing Terraform again is refused (the resources exist already).
+//!
+//! Without `terraform` (or without the provider mirror) the tests say so
+//! loudly on standard error and return.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput};
+
+/// Where the hashicorp/aws provider mirror is unless `SKIFF_TF_PLUGIN_DIR` says.
+const DEFAULT_PLUGIN_DIR: &str = "/opt/tf-plugins";
+
+/// Prints straight to the process's standard error: the test harness
+/// captures `eprintln!` of passing tests, and a skip must be seen.
+fn warn_uncaptured(message: &str) {
+    let rule = "!".repeat(78);
+    let _ = write!(std::io::stderr(), "\n{rule}\n!!! {message}\n{rule}\n\n");
+}
+
+/// The terraform binary and the provider mirror, or `None` (said loudly).
+fn terraform_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let binary = std::env::var_os("SKIFF_TERRAFORM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|folder| folder.join("terraform"))
+                    .find(|candidate| candidate.is_file())
+            })
+        })
+        .or_else(|| {
+            let fixed = PathBuf::from("/usr/local/bin/terraform");
+            fixed.is_file().then_some(fixed)
+        });
+    let plugins = std::env::var_os("SKIFF_TF_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PLUGIN_DIR));
+    let mirror = plugins.join("registry.terraform.io/hashicorp/aws");
+    match binary {
+        None => {
+            warn_uncaptured(&format!(
+                "TERRAFORM NOT FOUND: skipped {test} (install terraform >= 1.5 or set SKIFF_TERRAFORM)"
+            ));
+            None
+        }
+        Some(_) if !mirror.is_dir() => {
+            warn_uncaptured(&format!(
+                "TERRAFORM NOT FOUND: skipped {test}: no hashicorp/aws provider mirror at {} (set SKIFF_TF_PLUGIN_DIR)",
+                mirror.display()
+            ));
+            None
+        }
+        Some(binary) => Some((binary, plugins)),
+    }
+}
+
+/// Runs terraform in `folder`, offline, and returns its combined output;
+/// panics with that output when it fails.
+fn terraform(tools: &(PathBuf, PathBuf), folder: &Path, args: &[&str]) -> String {
+    let output = Command::new(&tools.0)
+        .args(args)
+        .current_dir(folder)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .env_remove("TF_PLUGIN_CACHE_DIR")
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", tools.0.display()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "terraform {} in {} failed:\n{text}",
+        args.join(" "),
+        folder.display()
+    );
+    text
+}
+
+/// `terraform init` from the mirror (no backend, no network), then `validate`.
+fn validate(tools: &(PathBuf, PathBuf), folder: &Path) {
+    let plugin_dir = format!("-plugin-dir={}", tools.1.display());
+    terraform(
+        tools,
+        folder,
+        &[
+            "init",
+            "-backend=false",
+            &plugin_dir,
+            "-input=false",
+            "-no-color",
+        ],
+    );
+    let output = terraform(tools, folder, &["validate", "-no-color"]);
+    assert!(
+        output.contains("The configuration is valid"),
+        "terraform validate:\n{output}"
+    );
+}
+
+struct Fixture {
+    aws: LocalAws,
+    home: SandboxHome,
+    bucket: String,
+    store: String,
+    cluster: String,
+    /// Hosted zones created with [`Fixture::create_zone`].
+    zones: std::cell::RefCell<Vec<String>>,
+}
+
+impl Fixture {
+    fn new(cluster: &str) -> Fixture {
+        let aws = LocalAws::start();
+        let bucket = aws.create_unique_bucket("state");
+        Fixture {
+            store: format!("s3://{bucket}"),
+            bucket,
+            home: SandboxHome::new(),
+            cluster: cluster.to_owned(),
+            zones: Default::default(),
+            aws,
+        }
+    }
+
+    async fn create_zone(&self, name: &str) {
+        let config = self.aws.sdk_config().await;
+        aws_sdk_route53::Client::new(&config)
+            .create_hosted_zone()
+            .name(name)
+            .caller_reference(format!("zone-{name}"))
+            .send()
+            .await
+            .expect("create hosted zone");
+        self.zones.borrow_mut().push(name.to_owned());
+    }
+
+    fn skiff<I, S>(&self, args: I) -> SkiffOutput
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Skiff::new(&self.aws, &self.home)
+            .args(args)
+            .args(["--state", &self.store])
+            .run()
+    }
+
+    /// `update cluster CLUSTER --target terraform --out FOLDER EXTRA...`.
+    fn write_terraform(&self, folder: &Path, extra: &[&str]) -> SkiffOutput {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "update".as_ref(),
+            "cluster".as_ref(),
+            self.cluster.as_ref(),
+            "--target".as_ref(),
+            "terraform".as_ref(),
+            "--out".as_ref(),
+            folder.as_os_str(),
+        ];
+        args.extend(extra.iter().map(|arg| std::ffi::OsStr::new(*arg)));
+        self.skiff(args)
+    }
+
+    fn recorded_state(&self) -> serde_json::Value {
+        let bytes = self
+            .aws
+            .get_object(&self.bucket, &format!("{}/state.json", self.cluster))
+            .expect("a recorded state");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+}
+
+fn files_under(folder: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(folder).expect("read the folder") {
+        let entry = entry.expect("an entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir() {
+            if name != ".terraform" {
+                for inner in files_under(&entry.path()) {
+                    found.push(format!("{name}/{inner}"));
+                }
+            }
+        } else if !name.starts_with(".terraform") {
+            found.push(name);
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ha_private_cluster_terraform_validates_and_blocks_direct_applies() {
+    let Some(tools) =
+        terraform_tools("ha_private_cluster_terraform_validates_and_blocks_direct_applies")
+    else {
+        return;
+    };
+    let fixture = Fixture::new("c1.example.com");
+    fixture.create_zone("example.com").await;
+    fixture
+        .skiff([
+            "create",
+            "cluster",
+            "c1.example.com",
+            "--zones",
+            "us-east-1a,us-east-1b,us-east-1c",
+            "--control-plane-count",
+            "3",
+            "--topology",
+            "private",
+            "--node-count",
+            "3",
+        ])
+        .assert_success();
+
+    let folder = fixture.home.join("c1-terraform");
+    fixture.aws.reset_stats();
+    let output = fixture.write_terraform(&folder, &[]);
+    output.assert_success();
+    output.assert_stderr_contains("terraform init && terraform apply");
+    let stats = fixture.aws.stats();
+    let cloud_changes: Vec<&String> = stats
+        .mutating_calls
+        .keys()
+        .filter(|call| !call.starts_with("s3:"))
+        .collect();
+    assert!(
+        cloud_changes.is_empty(),
+        "writing Terraform changed the cloud: {cloud_changes:?}"
+    );
+
+    let mut expected = vec!["skiff.tf.json".to_string()];
+    for role in ["control-plane", "nodes"] {
+        for zone in ["us-east-1a", "us-east-1b", "us-east-1c"] {
+            expected.push(format!("data/{role}-{zone}.user-data"));
+        }
+    }
+    expected.sort();
+    assert_eq!(files_under(&folder), expected);
+    validate(&tools, &folder);
+
+    // What nodes read from the store exists, and the cluster is Terraform's.
+    let keys = fixture.aws.list_keys(&fixture.bucket, "c1.example.com/");
+    assert!(
+        keys.iter().any(|key| key == "c1.example.com/pki/ca.crt"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|key| key == "c1.example.com/secrets/bootstrap-token"),
+        "{keys:?}"
+    );
+    assert_eq!(fixture.recorded_state()["managedBy"], "terraform");
+
+    // A direct apply refuses, changes nothing, and says how to switch back.
+    fixture.aws.reset_stats();
+    let refused = fixture.skiff(["update", "cluster", "c1.example.com", "--yes"]);
+    refused.assert_exit(1);
+    refused.assert_stderr_contains("managed by Terraform");
+    refused.assert_stderr_contains("--target direct --force-target --yes");
+    let stats = fixture.aws.stats();
+    let cloud_changes: Vec<&String> = stats
+        .mutating_calls
+        .keys()
+        .filter(|call| !call.starts_with("s3:"))
+        .collect();
+    assert!(cloud_changes.is_empty(), "{cloud_changes:?}");
+    // A preview still works, and warns.
+    let preview = fixture.skiff(["update", "cluster", "c1.example.com"]);
+    preview.assert_success();
+    preview.assert_stderr_contains("managed by Terraform");
+
+    // Regenerating without a spec change rewrites nothing.
+    let before = std::fs::read(folder.join("skiff.tf.json")).expect("read");
+    let again = fixture.write_terraform(&folder, &[]);
+    again.assert_success();
+    again.assert_stderr_contains("nothing changed");
+    assert_eq!(
+        std::fs::read(folder.join("skiff.tf.json")).expect("read"),
+        before
+    );
+
+    // --out is required, and --yes makes no sense.
+    let no_out = fixture.skiff([
+        "update",
+        "cluster",
+        "c1.example.com",
+        "--target",
+        "terraform",
+    ]);
+    no_out.assert_exit(1);
+    no_out.assert_stderr_contains("--out DIR");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_cluster_terraform_validates_and_can_switch_back_to_direct() {
+    let Some(tools) =
+        terraform_tools("gossip_cluster_terraform_validates_and_can_switch_back_to_direct")
+    else {
+        return;
+    };
+    let fixture = Fixture::new("c.k8s.local");
+    fixture
+        .skiff(["create", "cluster", "c.k8s.local", "--zones", "us-east-1a"])
+        .assert_success();
+    let folder = fixture.home.join("gossip-terraform");
+    fixture.write_terraform(&folder, &[]).assert_success();
+    validate(&tools, &folder);
+    let configuration: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("skiff.tf.json")).expect("read"))
+            .expect("JSON");
+    assert!(configuration["resource"]["aws_route53_record"].is_null());
+    let user_data = configuration["resource"]["aws_launch_template"]["nodes_us_east_1a"]
+        ["user_data"]
+        .as_str()
+        .expect("user_data")
+        .to_owned();
+    assert!(
+        user_data.contains("aws_lb.api.dns_name"),
+        "the load balancer name is substituted by Terraform: {user_data}"
+    );
+
+    // Switching back: --force-target applies directly and hands the
+    // cluster back to skiff.
+    let switched = fixture.skiff([
+        "update",
+        "cluster",
+        "c.k8s.local",
+        "--target",
+        "direct",
+        "--force-target",
+        "--yes",
+    ]);
+    switched.assert_success();
+    assert_eq!(fixture.recorded_state()["managedBy"], "skiff");
+
+    // Now Terraform would create what exists: refused, nothing written.
+    let other = fixture.home.join("second-terraform");
+    let refused = fixture.write_terraform(&other, &[]);
+    refused.assert_exit(1);
+    refused.assert_stderr_contains("--force-target");
+    assert!(!other.exists(), "a refused run wrote files");
+    assert_eq!(fixture.recorded_state()["managedBy"], "skiff");
+}
+
+/// How long one `terraform apply` or `plan` against the local endpoint may
+/// take before the test kills it and fails (moto answers at once; the
+/// provider's own waiters, e.g. for the load balancer, take about a minute).
+const TERRAFORM_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs terraform in `folder` like [`terraform`], but kills it after
+/// [`TERRAFORM_TIMEOUT`] (a provider waiting for something the endpoint
+/// never reports must fail the test, not hang it); returns the exit code
+/// and the combined output.
+fn terraform_timed(tools: &(PathBuf, PathBuf), folder: &Path, args: &[&str]) -> (i32, String) {
+    let log_path = folder.join(format!(".terraform-{}.log", args[0]));
+    let log = std::fs::File::create(&log_path).expect("create the terraform log");
+    let mut child = Command::new(&tools.0)
+        .args(args)
+        .current_dir(folder)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .env_remove("TF_PLUGIN_CACHE_DIR")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone the log handle"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", tools.0.display()));
+    let deadline = Instant::now() + TERRAFORM_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for terraform") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!(
+                "terraform {} in {} did not finish in {TERRAFORM_TIMEOUT:?}:\n{text}",
+                args.join(" "),
+                folder.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    (status.code().unwrap_or(-1), text)
+}
+
+/// Points the hashicorp/aws provider at the local endpoint: a test-only
+/// `provider_override.tf.json` (Terraform merges `*_override` files into
+/// the configuration), so the generated files stay exactly as generated.
+fn write_provider_override(folder: &Path, endpoint: &str) {
+    let endpoints: serde_json::Map<String, serde_json::Value> =
+        ["autoscaling", "ec2", "elbv2", "iam", "route53", "s3", "sts"]
+            .iter()
+            .map(|service| ((*service).to_owned(), endpoint.into()))
+            .collect();
+    let configuration = serde_json::json!({
+        "provider": {
+            "aws": {
+                "access_key": "testing",
+                "secret_key": "testing",
+                "skip_credentials_validation": true,
+                "skip_metadata_api_check": true,
+                "s3_use_path_style": true,
+                "endpoints": [endpoints],
+            }
+        }
+    });
+    std::fs::write(
+        folder.join("provider_override.tf.json"),
+        serde_json::to_vec_pretty(&configuration).expect("JSON"),
+    )
+    .expect("write provider_override.tf.json");
+}
+
+/// `k=v,k=v` of the tags that skiff or Terraform set (not AWS's own
+/// `aws:` tags), sorted.
+fn tag_list<'a>(tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>) -> String {
+    let mut pairs: Vec<String> = tags
+        .into_iter()
+        .map(|(key, value)| (key.unwrap_or_default(), value.unwrap_or_default()))
+        .filter(|(key, _)| !key.starts_with("aws:"))
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    pairs.sort();
+    pairs.join(",")
+}
+
+fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> String {
+    tag_list(tags.iter().map(|tag| (tag.key(), tag.value())))
+}
+
+/// What exists for `cluster` at `aws`, as comparable lines by resource
+/// type: names, tags and the settings that make a resource what it is,
+/// never IDs (those differ between two endpoints).
+async fn inventory(aws: &LocalAws, cluster: &str) -> BTreeMap<&'static str, Vec<String>> {
+    let config = aws.sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let mut found: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    let owned = || {
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag:KubernetesCluster")
+            .values(cluster)
+            .build()
+    };
+
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(owned())
+        .send()
+        .await
+        .expect("vpcs");
+    for vpc in vpcs.vpcs() {
+        found.entry("vpc").or_default().push(format!(
+            "{} {}",
+            vpc.cidr_block().unwrap_or_default(),
+            ec2_tags(vpc.tags())
+        ));
+    }
+    let subnets = ec2
+        .describe_subnets()
+        .filters(owned())
+        .send()
+        .await
+        .expect("subnets");
+    let mut subnet_names = BTreeMap::new();
+    for subnet in subnets.subnets() {
+        let tags = ec2_tags(subnet.tags());
+        subnet_names.insert(
+            subnet.subnet_id().unwrap_or_default().to_owned(),
+            subnet.cidr_block().unwrap_or_default().to_owned(),
+        );
+        found.entry("subnet").or_default().push(format!(
+            "{} {} public-ip={:?} {tags}",
+            subnet.availability_zone().unwrap_or_default(),
+            subnet.cidr_block().unwrap_or_default(),
+            subnet.map_public_ip_on_launch()
+        ));
+    }
+    let gateways = ec2
+        .describe_internet_gateways()
+        .filters(owned())
+        .send()
+        .await
+        .expect("internet gateways");
+    for gateway in gateways.internet_gateways() {
+        found.entry("internet-gateway").or_default().push(format!(
+            "attached={} {}",
+            gateway.attachments().len(),
+            ec2_tags(gateway.tags())
+        ));
+    }
+    let nats = ec2
+        .describe_nat_gateways()
+        .filter(owned())
+        .send()
+        .await
+        .expect("NAT gateways");
+    for nat in nats.nat_gateways() {
+        let subnet = nat
+            .subnet_id()
+            .and_then(|id| subnet_names.get(id))
+            .cloned()
+            .unwrap_or_default();
+        found
+            .entry("nat-gateway")
+            .or_default()
+            .push(format!("in {subnet} {}", ec2_tags(nat.tags())));
+    }
+    let addresses = ec2
+        .describe_addresses()
+        .filters(owned())
+        .send()
+        .await
+        .expect("addresses");
+    for address in addresses.addresses() {
+        found
+            .entry("elastic-ip")
+            .or_default()
+            .push(ec2_tags(address.tags()));
+    }
+    let tables = ec2
+        .describe_route_tables()
+        .filters(owned())
+        .send()
+        .await
+        .expect("route tables");
+    for table in tables.route_tables() {
+        let mut routes: Vec<String> = table
+            .routes()
+            .iter()
+            .map(|route| {
+                let target = if route.nat_gateway_id().is_some() {
+                    "nat"
+                } else if route.gateway_id().is_some_and(|id| id.starts_with("igw-")) {
+                    "igw"
+                } else {
+                    "local"
+                };
+                format!(
+                    "{}->{target}",
+                    route.destination_cidr_block().unwrap_or_default()
+                )
+            })
+            .collect();
+        routes.sort();
+        let mut associated: Vec<String> = table
+            .associations()
+            .iter()
+            .filter_map(|association| association.subnet_id())
+            .filter_map(|id| subnet_names.get(id).cloned())
+            .collect();
+        associated.sort();
+        found.entry("route-table").or_default().push(format!(
+            "routes={} subnets={} {}",
+            routes.join(","),
+            associated.join(","),
+            ec2_tags(table.tags())
+        ));
+    }
+
+    let groups = ec2
+        .describe_security_groups()
+        .filters(owned())
+        .send()
+        .await
+        .expect("security groups");
+    let group_names: BTreeMap<String, String> = groups
+        .security_groups()
+        .iter()
+        .map(|group| {
+            (
+                group.group_id().unwrap_or_default().to_owned(),
+                group.group_name().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for group in groups.security_groups() {
+        found.entry("security-group").or_default().push(format!(
+            "{} {:?} {}",
+            group.group_name().unwrap_or_default(),
+            group.description().unwrap_or_default(),
+            ec2_tags(group.tags())
+        ));
+    }
+    if !group_names.is_empty() {
+        let rules = ec2
+            .describe_security_group_rules()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .set_values(Some(group_names.keys().cloned().collect()))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("security group rules");
+        for rule in rules.security_group_rules() {
+            let source = match rule
+                .referenced_group_info()
+                .and_then(|info| info.group_id())
+            {
+                Some(id) => group_names.get(id).cloned().unwrap_or_else(|| "?".into()),
+                None => rule.cidr_ipv4().unwrap_or_default().to_owned(),
+            };
+            found
+                .entry("security-group-rule")
+                .or_default()
+                .push(format!(
+                    "{} {} {} {}..{} {source}",
+                    group_names
+                        .get(rule.group_id().unwrap_or_default())
+                        .map(String::as_str)
+                        .unwrap_or("?"),
+                    if rule.is_egress() == Some(true) {
+                        "egress"
+                    } else {
+                        "ingress"
+                    },
+                    rule.ip_protocol().unwrap_or_default(),
+                    rule.from_port().unwrap_or_default(),
+                    rule.to_port().unwrap_or_default(),
+                ));
+        }
+    }
+    let pairs = ec2.describe_key_pairs().send().await.expect("key pairs");
+    for pair in pairs.key_pairs() {
+        found.entry("key-pair").or_default().push(format!(
+            "{} {}",
+            pair.key_name().unwrap_or_default(),
+            ec2_tags(pair.tags())
+        ));
+    }
+    let templates = ec2
+        .describe_launch_templates()
+        .filters(owned())
+        .send()
+        .await
+        .expect("launch templates");
+    for template in templates.launch_templates() {
+        let versions = ec2
+            .describe_launch_template_versions()
+            .launch_template_id(template.launch_template_id().unwrap_or_default())
+            .versions("$Latest")
+            .send()
+            .await
+            .expect("launch template versions");
+        let data = versions
+            .launch_template_versions()
+            .first()
+            .and_then(|version| version.launch_template_data())
+            .expect("the latest version's data");
+        let user_data = base64::engine::general_purpose::STANDARD
+            .decode(data.user_data().unwrap_or_default())
+            .expect("user-data is base64");
+        let mut specifications: Vec<String> = data
+            .tag_specifications()
+            .iter()
+            .map(|specification| {
+                format!(
+                    "{}:[{}]",
+                    specification
+                        .resource_type()
+                        .map(|kind| kind.as_str().to_owned())
+                        .unwrap_or_default(),
+                    tag_list(
+                        specification
+                            .tags()
+                            .iter()
+                            .map(|tag| (tag.key(), tag.value()))
+                    )
+                )
+            })
+            .collect();
+        specifications.sort();
+        found.entry("launch-template").or_default().push(format!(
+            "{} {} {} key={:?} tags={} launch-tags={} user-data-sha256={:x}",
+            template.launch_template_name().unwrap_or_default(),
+            data.image_id().unwrap_or_default(),
+            data.instance_type()
+                .map(|kind| kind.as_str())
+                .unwrap_or_default(),
+            data.key_name(),
+            ec2_tags(template.tags()),
+            specifications.join(" "),
+            Sha256::digest(&user_data),
+        ));
+        found
+            .entry("launch-template-user-data")
+            .or_default()
+            .push(format!(
+                "{}:\n{}",
+                template.launch_template_name().unwrap_or_default(),
+                String::from_utf8_lossy(&user_data)
+            ));
+    }
+
+    let autoscaling = aws_sdk_autoscaling::Client::new(&config);
+    let groups = autoscaling
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("auto scaling groups");
+    for group in groups.auto_scaling_groups() {
+        let tags = tag_list(group.tags().iter().map(|tag| (tag.key(), tag.value())));
+        found.entry("autoscaling-group").or_default().push(format!(
+            "{} {}..{} template={} instances={} {tags}",
+            group.auto_scaling_group_name().unwrap_or_default(),
+            group.min_size().unwrap_or_default(),
+            group.max_size().unwrap_or_default(),
+            group
+                .launch_template()
+                .and_then(|template| template.launch_template_name())
+                .unwrap_or_default(),
+            group.instances().len(),
+        ));
+    }
+
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let balancers = elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .expect("load balancers");
+    for balancer in balancers.load_balancers() {
+        let arn = balancer.load_balancer_arn().unwrap_or_default();
+        let tags = elb
+            .describe_tags()
+            .resource_arns(arn)
+            .send()
+            .await
+            .expect("load balancer tags");
+        let tags = tag_list(
+            tags.tag_descriptions()
+                .iter()
+                .flat_map(|description| description.tags())
+                .map(|tag| (tag.key(), tag.value())),
+        );
+        found.entry("load-balancer").or_default().push(format!(
+            "{} {:?} {:?} subnets={} {tags}",
+            balancer.load_balancer_name().unwrap_or_default(),
+            balancer.r#type(),
+            balancer.scheme(),
+            balancer.availability_zones().len(),
+        ));
+        let listeners = elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .expect("listeners");
+        for listener in listeners.listeners() {
+            found.entry("listener").or_default().push(format!(
+                "{} {:?} {:?}",
+                balancer.load_balancer_name().unwrap_or_default(),
+                listener.port(),
+                listener.protocol(),
+            ));
+        }
+    }
+    let target_groups = elb
+        .describe_target_groups()
+        .send()
+        .await
+        .expect("target groups");
+    for group in target_groups.target_groups() {
+        found.entry("target-group").or_default().push(format!(
+            "{} {:?} {:?} health={:?} {:?}",
+            group.target_group_name().unwrap_or_default(),
+            group.port(),
+            group.protocol(),
+            group.health_check_protocol(),
+            group.health_check_path(),
+        ));
+    }
+
+    let iam = aws_sdk_iam::Client::new(&config);
+    let prefix = format!("/skiff/{cluster}/");
+    let roles = iam
+        .list_roles()
+        .path_prefix(&prefix)
+        .send()
+        .await
+        .expect("roles");
+    for role in roles.roles() {
+        let name = role.role_name();
+        let described = iam.get_role().role_name(name).send().await.expect("role");
+        let tags = tag_list(
+            described
+                .role()
+                .map(|role| role.tags())
+                .unwrap_or_default()
+                .iter()
+                .map(|tag| (Some(tag.key()), Some(tag.value()))),
+        );
+        let policies = iam
+            .list_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .expect("role policies");
+        let mut documents = Vec::new();
+        for policy in policies.policy_names() {
+            let document = iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .expect("role policy");
+            documents.push(format!("{policy}={}", document.policy_document()));
+        }
+        found.entry("iam-role").or_default().push(format!(
+            "{name} {} {tags} policies: {}",
+            role.path(),
+            documents.join(" ")
+        ));
+    }
+    let profiles = iam
+        .list_instance_profiles()
+        .path_prefix(&prefix)
+        .send()
+        .await
+        .expect("instance profiles");
+    for profile in profiles.instance_profiles() {
+        let mut roles: Vec<&str> = profile
+            .roles()
+            .iter()
+            .map(|role| role.role_name())
+            .collect();
+        roles.sort();
+        found
+            .entry("iam-instance-profile")
+            .or_default()
+            .push(format!(
+                "{} {} roles={}",
+                profile.instance_profile_name(),
+                profile.path(),
+                roles.join(",")
+            ));
+    }
+
+    let route53 = aws_sdk_route53::Client::new(&config);
+    let zones = route53
+        .list_hosted_zones()
+        .send()
+        .await
+        .expect("hosted zones");
+    for zone in zones.hosted_zones() {
+        let records = route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone.id())
+            .send()
+            .await
+            .expect("records");
+        for record in records.resource_record_sets() {
+            if matches!(record.r#type().as_str(), "NS" | "SOA") {
+                continue;
+            }
+            found.entry("route53-record").or_default().push(format!(
+                "{} {} alias={:?}",
+                record.name(),
+                record.r#type().as_str(),
+                record.alias_target().map(|alias| alias.dns_name()),
+            ));
+        }
+    }
+
+    for lines in found.values_mut() {
+        lines.sort();
+    }
+    found
+}
+
+/// Copies every object of `bucket` from one endpoint to the other (the
+/// cluster's spec, PKI and recorded state), so that a direct apply on a
+/// fresh endpoint builds from exactly what Terraform was written from.
+fn copy_bucket(from: &LocalAws, to: &LocalAws, bucket: &str) {
+    to.create_bucket(bucket);
+    for key in from.list_keys(bucket, "") {
+        let body = from.get_object(bucket, &key).expect("a listed object");
+        to.put_object(bucket, &key, &body);
+    }
+}
+
+/// `terraform init` (offline) and `apply` of the Terraform skiff wrote for
+/// the fixture's cluster, against the fixture's endpoint; then a second
+/// `plan` must show no changes, and what Terraform built must be what a
+/// direct apply builds for the same spec and store on a fresh endpoint.
+async fn terraform_apply_matches_direct_apply(
+    tools: &(PathBuf, PathBuf),
+    fixture: &Fixture,
+    folder: &Path,
+) {
+    write_provider_override(folder, &fixture.aws.endpoint());
+    let plugin_dir = format!("-plugin-dir={}", tools.1.display());
+    terraform(
+        tools,
+        folder,
+        &[
+            "init",
+            "-backend=false",
+            &plugin_dir,
+            "-input=false",
+            "-no-color",
+        ],
+    );
+    let (code, output) = terraform_timed(
+        tools,
+        folder,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert_eq!(code, 0, "terraform apply failed:\n{output}");
+    let (code, output) = terraform_timed(
+        tools,
+        folder,
+        &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
+    );
+    assert_eq!(
+        code, 0,
+        "a second terraform plan is not empty (exit code 2 = changes):\n{output}"
+    );
+
+    let direct = LocalAws::start();
+    copy_bucket(&fixture.aws, &direct, &fixture.bucket);
+    let zones = fixture.zones.borrow().clone();
+    for zone in &zones {
+        aws_sdk_route53::Client::new(&direct.sdk_config().await)
+            .create_hosted_zone()
+            .name(zone)
+            .caller_reference(format!("zone-{zone}"))
+            .send()
+            .await
+            .expect("create hosted zone");
+    }
+    Skiff::new(&direct, &fixture.home)
+        .args([
+            "update",
+            "cluster",
+            &fixture.cluster,
+            "--target",
+            "direct",
+            "--force-target",
+            "--yes",
+            "--state",
+            &fixture.store,
+        ])
+        .run()
+        .assert_success();
+
+    let by_terraform = inventory(&fixture.aws, &fixture.cluster).await;
+    let by_skiff = inventory(&direct, &fixture.cluster).await;
+    assert!(
+        by_terraform.contains_key("launch-template")
+            && by_terraform.contains_key("autoscaling-group"),
+        "Terraform built no launch templates or groups: {by_terraform:#?}"
+    );
+    let kinds: Vec<&&str> = by_terraform.keys().chain(by_skiff.keys()).collect();
+    for kind in kinds {
+        assert_eq!(
+            by_terraform.get(kind),
+            by_skiff.get(kind),
+            "{kind}: what terraform apply built (left) differs from what skiff update cluster --yes built (right)"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_cluster_terraform_apply_matches_direct_apply() {
+    let Some(tools) = terraform_tools("gossip_cluster_terraform_apply_matches_direct_apply") else {
+        return;
+    };
+    let fixture = Fixture::new("c.k8s.local");
+    fixture
+        .skiff(["create", "cluster", "c.k8s.local", "--zones", "us-east-1a"])
+        .assert_success();
+    let folder = fixture.home.join("gossip-terraform");
+    fixture.write_terraform(&folder, &[]).assert_success();
+    terraform_apply_matches_direct_apply(&tools, &fixture, &folder).await;
+}
