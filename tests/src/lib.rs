@@ -44,6 +44,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod http;
 mod local_aws;
 mod sandbox;

@@ -23,6 +23,7 @@
 //! chain between them: the planner's rendering, the launch templates as
 //! AWS holds them, and the key material `update cluster --yes` generated.
 
+mod common;
 #[path = "../../templates/tests/support/mod.rs"]
 mod support;
 
@@ -34,17 +35,14 @@ use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use serde_json::Value;
+use common::cluster::ClusterFixture;
+use common::{CLUSTER, S3_PREFIX, ZONES};
 use skiff_api::{InstanceGroupRole, OsFamily};
 use skiff_templates::{paths, NodeBootstrap};
-use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput};
+use skiff_tests::{LocalAws, SandboxHome, SkiffOutput};
 use support::cloud_config::CloudConfig;
 use support::sandbox::{Boot, FakeCloud, Image, NodeSandbox};
 
-const CLUSTER: &str = "c1.example.com";
-const ZONES: &str = "us-east-1a,us-east-1b,us-east-1c";
-/// The store is `s3://<bucket>/team`: nodes must honour the prefix.
-const STORE_PREFIX: &str = "team";
 /// What `create cluster` picks, and the patch release the version test moves to.
 const DEFAULT_VERSION: &str = "1.34.2";
 const NEXT_PATCH_VERSION: &str = "1.34.3";
@@ -58,74 +56,23 @@ struct Group {
     control_plane: bool,
 }
 
-/// One endpoint, one state store bucket, one sandboxed home, one cluster.
-struct Fixture {
-    aws: LocalAws,
-    home: SandboxHome,
-    bucket: String,
-    store: String,
-    ec2: aws_sdk_ec2::Client,
-}
-
-impl Fixture {
+/// What only these tests need.
+impl ClusterFixture {
     /// The endpoint, the `example.com` zone, the bucket and the cluster's
-    /// spec (HA: a control-plane group in each of three zones).
-    async fn created() -> Fixture {
-        let aws = LocalAws::start();
-        let config = aws.sdk_config().await;
-        aws_sdk_route53::Client::new(&config)
-            .create_hosted_zone()
-            .name("example.com")
-            .caller_reference("zone-example.com")
-            .send()
-            .await
-            .expect("create the hosted zone");
-        let bucket = aws.create_unique_bucket("state");
-        let fixture = Fixture {
-            store: format!("s3://{bucket}/{STORE_PREFIX}"),
-            bucket,
-            home: SandboxHome::new(),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            aws,
-        };
-        fixture
-            .skiff([
-                "create",
-                "cluster",
-                CLUSTER,
-                "--zones",
-                ZONES,
-                "--control-plane-count",
-                "3",
-            ])
-            .assert_success();
+    /// spec (HA: a control-plane group in each of three zones), in a store
+    /// at `s3://<bucket>/team`: nodes must honour the prefix.
+    async fn created() -> ClusterFixture {
+        let fixture = ClusterFixture::with_prefix(CLUSTER, S3_PREFIX).await;
+        fixture.create_zone("example.com").await;
+        fixture.create_cluster(&["--zones", ZONES, "--control-plane-count", "3"]);
         fixture
     }
 
-    /// [`Fixture::created`], then `update cluster --yes`.
-    async fn applied() -> Fixture {
-        let fixture = Fixture::created().await;
+    /// [`ClusterFixture::created`], then `update cluster --yes`.
+    async fn applied() -> ClusterFixture {
+        let fixture = ClusterFixture::created().await;
         fixture.apply();
         fixture
-    }
-
-    fn command<I, S>(&self, args: I) -> Skiff
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        Skiff::new(&self.aws, &self.home)
-            .args(args)
-            .args(["--state", &self.store])
-    }
-
-    /// `skiff ARGS --state STORE`.
-    fn skiff<I, S>(&self, args: I) -> SkiffOutput
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        self.command(args).run()
     }
 
     /// The same logging at debug level: skiff's filter is `SKIFF_LOG`
@@ -141,25 +88,10 @@ impl Fixture {
             .run()
     }
 
-    fn apply(&self) -> SkiffOutput {
-        let output = self.skiff(["update", "cluster", CLUSTER, "--yes"]);
-        output.assert_success();
-        output
-    }
-
-    /// The plan as `update cluster -o json` prints it.
-    fn plan_json(&self) -> Value {
-        let output = self.skiff(["update", "cluster", CLUSTER, "-o", "json"]);
-        output.assert_success();
-        output.stdout_json()
-    }
-
     /// An object of the cluster's folder in the store (`pki/ca.crt`).
     fn object(&self, relative: &str) -> Vec<u8> {
-        let key = format!("{STORE_PREFIX}/{CLUSTER}/{relative}");
-        self.aws
-            .get_object(&self.bucket, &key)
-            .unwrap_or_else(|| panic!("{key} is not in the state store"))
+        self.get_object(relative)
+            .unwrap_or_else(|| panic!("{} is not in the state store", self.key(relative)))
     }
 
     fn object_text(&self, relative: &str) -> String {
@@ -191,52 +123,12 @@ impl Fixture {
             .collect()
     }
 
-    /// Edits the cluster document as a user would: `get cluster -o yaml`,
-    /// change it, `replace -f`.
-    fn edit_cluster(&self, edit: impl FnOnce(&mut serde_norway::Value)) {
-        let output = self.skiff(["get", "cluster", CLUSTER, "-o", "yaml"]);
-        output.assert_success();
-        self.replace_with(&output.stdout, "cluster.yaml", edit);
-    }
-
-    /// The same for an instance group.
-    fn edit_group(&self, group: &str, edit: impl FnOnce(&mut serde_norway::Value)) {
-        let output = self.skiff(["get", "ig", "--name", CLUSTER, group, "-o", "yaml"]);
-        output.assert_success();
-        self.replace_with(&output.stdout, "group.yaml", edit);
-    }
-
-    fn replace_with(&self, yaml: &str, file: &str, edit: impl FnOnce(&mut serde_norway::Value)) {
-        let mut document: serde_norway::Value = serde_norway::from_str(yaml)
-            .unwrap_or_else(|error| panic!("not one YAML document ({error}):\n{yaml}"));
-        edit(&mut document);
-        let text = serde_norway::to_string(&document).expect("serialize the edited document");
-        let path = self.home.write(file, text);
-        self.skiff([
-            "replace".as_ref(),
-            "-f".as_ref(),
-            path.as_os_str(),
-            "--name".as_ref(),
-            CLUSTER.as_ref(),
-        ])
-        .assert_success();
-    }
-
     /// The ID of a group's launch template (`<group>.<cluster>`).
     async fn launch_template_id(&self, group: &str) -> String {
-        let name = format!("{group}.{CLUSTER}");
-        let found = self
-            .ec2
-            .describe_launch_templates()
-            .launch_template_names(&name)
-            .send()
+        self.describe_launch_template(group)
             .await
-            .expect("describe launch templates");
-        found
-            .launch_templates()
-            .first()
-            .and_then(|template| template.launch_template_id())
-            .unwrap_or_else(|| panic!("no launch template {name}"))
+            .launch_template_id()
+            .expect("an ID")
             .to_owned()
     }
 
@@ -245,6 +137,7 @@ impl Fixture {
     async fn user_data_versions(&self, group: &str, versions: &[&str]) -> BTreeMap<i64, String> {
         let id = self.launch_template_id(group).await;
         let mut request = self
+            .clients
             .ec2
             .describe_launch_template_versions()
             .launch_template_id(&id);
@@ -296,8 +189,8 @@ struct Secrets {
 
 impl Secrets {
     /// Reads every private key under `pki/` and the bootstrap token.
-    fn read(fixture: &Fixture) -> Secrets {
-        let folder = format!("{STORE_PREFIX}/{CLUSTER}/");
+    fn read(fixture: &ClusterFixture) -> Secrets {
+        let folder = fixture.key("");
         let keys = fixture.aws.list_keys(&fixture.bucket, &folder);
         let mut needles = Vec::new();
         let mut private_keys = BTreeSet::new();
@@ -536,7 +429,7 @@ fn only_kubeadm_config(node: &NodeSandbox) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created() {
-    let fixture = Fixture::applied().await;
+    let fixture = ClusterFixture::applied().await;
     let secrets = Secrets::read(&fixture);
     let ca_certificate = fixture.object("pki/ca.crt");
     let ca_hash = discovery_hash(&ca_certificate);
@@ -555,7 +448,7 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
 
     let cloud = sandbox_on(&fixture.aws);
     let store_url = format!(
-        "http://127.0.0.1:{}/{}/{STORE_PREFIX}/{CLUSTER}/",
+        "http://127.0.0.1:{}/{}/{S3_PREFIX}/{CLUSTER}/",
         fixture.aws.port(),
         fixture.bucket
     );
@@ -843,7 +736,7 @@ fn kubectl(home: &SandboxHome, path: &Path, args: &[&str]) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_kubeconfig_writes_an_admin_certificate_signed_by_the_stored_ca() {
-    let fixture = Fixture::applied().await;
+    let fixture = ClusterFixture::applied().await;
     let secrets = Secrets::read(&fixture);
     let ca_certificate = fixture.object("pki/ca.crt");
     let ca_file = fixture.home.write("ca.crt", &ca_certificate);
@@ -1031,7 +924,7 @@ async fn export_kubeconfig_writes_an_admin_certificate_signed_by_the_stored_ca()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_or_token_in_user_data_previews_plans_or_logs() {
-    let fixture = Fixture::created().await;
+    let fixture = ClusterFixture::created().await;
     let mut outputs: Vec<(String, SkiffOutput)> = Vec::new();
 
     // The first apply generates the key material (logging at debug level).
@@ -1144,7 +1037,7 @@ async fn no_key_or_token_in_user_data_previews_plans_or_logs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kubernetes_version_change_rolls_every_group_and_applies_cleanly() {
-    let fixture = Fixture::applied().await;
+    let fixture = ClusterFixture::applied().await;
     let groups = fixture.groups();
     assert_eq!(groups.len(), 5, "{groups:?}");
     let mut before = BTreeMap::new();

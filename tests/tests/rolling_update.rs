@@ -23,13 +23,16 @@
 //! - the preview (no `--yes`) shows the status table and the reason, and
 //!   changes nothing.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::cluster::ClusterFixture;
 use serde_json::Value;
-use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput, StoreSnapshot};
+use skiff_tests::{Skiff, SkiffOutput, StoreSnapshot};
 
 /// The older Ubuntu 24.04 amd64 image in `tests/harness/amis.json` (the
 /// default image pattern resolves to the newer one).
@@ -44,60 +47,16 @@ const TERMINATE: &str = "autoscaling:TerminateInstanceInAutoScalingGroup";
 
 // --- fixture -------------------------------------------------------------------
 
-/// One endpoint, one state store bucket, one sandboxed home, one cluster.
-struct Fixture {
-    aws: LocalAws,
-    home: SandboxHome,
-    bucket: String,
-    store: String,
-    cluster: String,
-    ec2: aws_sdk_ec2::Client,
-    autoscaling: aws_sdk_autoscaling::Client,
-}
-
-impl Fixture {
-    async fn new(cluster: &str) -> Fixture {
-        let aws = LocalAws::start();
-        let config = aws.sdk_config().await;
-        let route53 = aws_sdk_route53::Client::new(&config);
-        route53
-            .create_hosted_zone()
-            .name("example.com")
-            .caller_reference("zone-example.com")
-            .send()
+/// What only these tests need.
+impl ClusterFixture {
+    /// A fixture for `cluster` with the `example.com` zone, whose skiff
+    /// commands all run with the short [`LOCK_LEASE`].
+    async fn rolling(cluster: &str) -> ClusterFixture {
+        let fixture = ClusterFixture::new(cluster)
             .await
-            .expect("create hosted zone");
-        let bucket = aws.create_unique_bucket("state");
-        Fixture {
-            store: format!("s3://{bucket}"),
-            bucket,
-            home: SandboxHome::new(),
-            cluster: cluster.to_owned(),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            autoscaling: aws_sdk_autoscaling::Client::new(&config),
-            aws,
-        }
-    }
-
-    /// `skiff ARGS --state STORE`, not yet run.
-    fn command<I, S>(&self, args: I) -> Skiff
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        Skiff::new(&self.aws, &self.home)
-            .args(args)
-            .args(["--state", &self.store])
-            .env("SKIFF_LOCK_LEASE", LOCK_LEASE)
-    }
-
-    /// `skiff ARGS --state STORE`, run to completion.
-    fn skiff<I, S>(&self, args: I) -> SkiffOutput
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        self.command(args).run()
+            .with_env("SKIFF_LOCK_LEASE", LOCK_LEASE);
+        fixture.create_zone("example.com").await;
+        fixture
     }
 
     /// `rolling-update cluster CLUSTER EXTRA...`, not yet run.
@@ -107,66 +66,9 @@ impl Fixture {
         self.command(args)
     }
 
-    fn create_cluster(&self, extra: &[&str]) {
-        let mut args = vec!["create", "cluster", &self.cluster];
-        args.extend_from_slice(extra);
-        self.skiff(args).assert_success();
-    }
-
-    fn apply(&self) {
-        self.skiff(["update", "cluster", &self.cluster, "--yes"])
-            .assert_success();
-    }
-
-    /// Edits one instance group: `get ig -o yaml`, change, `replace -f`.
-    fn edit_group(&self, group: &str, edit: impl FnOnce(&mut serde_norway::Value)) {
-        let output = self.skiff(["get", "ig", "--name", &self.cluster, group, "-o", "yaml"]);
-        output.assert_success();
-        self.replace_with(&output.stdout, &format!("{group}.yaml"), edit);
-    }
-
-    /// Edits the cluster document the same way.
-    fn edit_cluster(&self, edit: impl FnOnce(&mut serde_norway::Value)) {
-        let output = self.skiff(["get", "cluster", &self.cluster, "-o", "yaml"]);
-        output.assert_success();
-        self.replace_with(&output.stdout, "cluster.yaml", edit);
-    }
-
-    fn replace_with(&self, yaml: &str, file: &str, edit: impl FnOnce(&mut serde_norway::Value)) {
-        let mut document: serde_norway::Value = serde_norway::from_str(yaml)
-            .unwrap_or_else(|error| panic!("not one YAML document ({error}):\n{yaml}"));
-        edit(&mut document);
-        let text = serde_norway::to_string(&document).expect("serialize the edited document");
-        let path = self.home.write(file, text);
-        self.skiff([
-            "replace".as_ref(),
-            "-f".as_ref(),
-            path.as_os_str(),
-            "--name".as_ref(),
-            self.cluster.as_ref(),
-        ])
-        .assert_success();
-    }
-
-    /// `<group>.<cluster>`: the name of a group's launch template and ASG.
-    fn resource(&self, group: &str) -> String {
-        format!("{group}.{}", self.cluster)
-    }
-
     /// A group's launch template: (ID, latest version).
     async fn launch_template(&self, group: &str) -> (String, String) {
-        let name = self.resource(group);
-        let found = self
-            .ec2
-            .describe_launch_templates()
-            .launch_template_names(&name)
-            .send()
-            .await
-            .expect("describe launch templates");
-        let template = found
-            .launch_templates()
-            .first()
-            .unwrap_or_else(|| panic!("no launch template {name}"));
+        let template = self.describe_launch_template(group).await;
         (
             template.launch_template_id().expect("an ID").to_owned(),
             template
@@ -178,8 +80,9 @@ impl Fixture {
 
     /// A group's auto scaling group and its instances' launch templates.
     async fn group(&self, group: &str) -> Group {
-        let name = self.resource(group);
+        let name = self.group_resource(group);
         let found = self
+            .clients
             .autoscaling
             .describe_auto_scaling_groups()
             .auto_scaling_group_names(&name)
@@ -239,6 +142,7 @@ impl Fixture {
             return found;
         }
         let output = self
+            .clients
             .ec2
             .describe_instances()
             .set_instance_ids(Some(ids.to_vec()))
@@ -276,6 +180,7 @@ impl Fixture {
     /// is this test's own, so they are all this cluster's).
     async fn terminated_instances(&self) -> BTreeSet<String> {
         let output = self
+            .clients
             .ec2
             .describe_instances()
             .send()
@@ -298,18 +203,19 @@ impl Fixture {
 
     /// The rolling-update progress object, if any.
     fn progress(&self) -> Option<Value> {
-        self.aws
-            .get_object(&self.bucket, &format!("{}/rollout.json", self.cluster))
-            .map(|bytes| {
-                serde_json::from_slice(&bytes)
-                    .unwrap_or_else(|error| panic!("rollout.json is not JSON ({error})"))
-            })
+        self.get_object("rollout.json").map(|bytes| {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|error| panic!("rollout.json is not JSON ({error})"))
+        })
     }
 
     /// A poller describing these groups every 50 ms until stopped.
     fn poll(&self, groups: &[&str]) -> Poller {
-        let names: Vec<String> = groups.iter().map(|group| self.resource(group)).collect();
-        let client = self.autoscaling.clone();
+        let names: Vec<String> = groups
+            .iter()
+            .map(|group| self.group_resource(group))
+            .collect();
+        let client = self.clients.autoscaling.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let handle = {
             let stop = stop.clone();
@@ -364,7 +270,7 @@ impl Fixture {
     }
 }
 
-impl Drop for Fixture {
+impl Drop for ClusterFixture {
     fn drop(&mut self) {
         // A failing test shows what the endpoint said (moto's tracebacks).
         if std::thread::panicking() {
@@ -520,8 +426,8 @@ fn text(value: &Value) -> String {
 /// built, then given an image change: a new launch-template version the
 /// group points at, with its 6 instances still on the old one. Returns the
 /// fixture and the out-of-date instance IDs.
-async fn six_nodes_behind(cluster: &str) -> (Fixture, BTreeSet<String>) {
-    let fixture = Fixture::new(cluster).await;
+async fn six_nodes_behind(cluster: &str) -> (ClusterFixture, BTreeSet<String>) {
+    let fixture = ClusterFixture::rolling(cluster).await;
     fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "6"]);
     fixture.edit_group(NODES, |document| {
         document["spec"]["minSize"] = 6.into();
@@ -561,7 +467,7 @@ async fn six_nodes_behind(cluster: &str) -> (Fixture, BTreeSet<String>) {
 
 /// What every finished rolling update of the six nodes leaves: the spec's
 /// sizes, every instance current and new, exactly the old ones terminated.
-async fn assert_nodes_replaced(fixture: &Fixture, outdated: &BTreeSet<String>) {
+async fn assert_nodes_replaced(fixture: &ClusterFixture, outdated: &BTreeSet<String>) {
     let after = fixture.group(NODES).await;
     after.assert_settled(6, "after the rolling update");
     assert!(
@@ -612,7 +518,7 @@ async fn an_image_change_replaces_exactly_the_outdated_nodes_within_the_surge_bu
         "the poller saw the run: {} samples",
         samples.len()
     );
-    let asg = fixture.resource(NODES);
+    let asg = fixture.group_resource(NODES);
     let mut most = 0;
     let mut fewest_in_service = usize::MAX;
     for sample in &samples {
@@ -804,7 +710,7 @@ async fn a_rolling_update_killed_halfway_finishes_when_run_again_without_replaci
 /// recorded original sizes: running again must still restore them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_left_grown_by_an_interrupted_run_is_restored_when_nothing_is_out_of_date() {
-    let fixture = Fixture::new("r5.example.com").await;
+    let fixture = ClusterFixture::rolling("r5.example.com").await;
     fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "2"]);
     fixture.apply();
     let before = fixture.group(NODES).await;
@@ -813,9 +719,10 @@ async fn a_group_left_grown_by_an_interrupted_run_is_restored_when_nothing_is_ou
     // What the killed run left: the group's maximum still raised for surge,
     // and its progress.
     fixture
+        .clients
         .autoscaling
         .update_auto_scaling_group()
-        .auto_scaling_group_name(fixture.resource(NODES))
+        .auto_scaling_group_name(fixture.group_resource(NODES))
         .max_size(4)
         .send()
         .await
@@ -874,7 +781,7 @@ async fn a_group_left_grown_by_an_interrupted_run_is_restored_when_nothing_is_ou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_plane_instances_are_replaced_strictly_one_at_a_time() {
-    let fixture = Fixture::new("r3.example.com").await;
+    let fixture = ClusterFixture::rolling("r3.example.com").await;
     fixture.create_cluster(&[
         "--zones",
         &THREE_ZONES.join(","),
@@ -956,7 +863,7 @@ async fn control_plane_instances_are_replaced_strictly_one_at_a_time() {
         let mut in_service = 0;
         for group in &control_planes {
             let seen = sample
-                .get(&fixture.resource(group))
+                .get(&fixture.group_resource(group))
                 .unwrap_or_else(|| panic!("{group} in every sample: {sample:?}"));
             assert!(
                 seen.instances.len() <= sizes[group] && seen.desired as usize <= sizes[group],
@@ -1037,7 +944,7 @@ async fn control_plane_instances_are_replaced_strictly_one_at_a_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_preview_shows_each_group_and_why_and_changes_nothing() {
-    let fixture = Fixture::new("r4.example.com").await;
+    let fixture = ClusterFixture::rolling("r4.example.com").await;
     fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "2"]);
     fixture.apply();
     fixture.edit_group(NODES, |document| {

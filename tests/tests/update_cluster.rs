@@ -21,13 +21,16 @@
 //! - a missing hosted zone, unknown image or missing shared subnet stops
 //!   the apply before any change.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 use aws_sdk_ec2::types::Filter;
 use base64::Engine;
+use common::cluster::ClusterFixture;
 use serde_json::Value;
-use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput, Stats};
+use skiff_tests::{SkiffOutput, Stats};
 
 /// The newest Ubuntu 24.04 amd64 image in `tests/harness/amis.json`: what
 /// the default `spec.image` pattern must resolve to.
@@ -45,152 +48,14 @@ const CLOUD_SERVICES: [&str; 5] = [
 
 // --- fixtures ----------------------------------------------------------------
 
-/// SDK clients on a [`LocalAws`], tagged as harness traffic so that checking
-/// the endpoint never shows up in the statistics a test asserts on.
-struct Clients {
-    ec2: aws_sdk_ec2::Client,
-    autoscaling: aws_sdk_autoscaling::Client,
-    elb: aws_sdk_elasticloadbalancingv2::Client,
-    iam: aws_sdk_iam::Client,
-    route53: aws_sdk_route53::Client,
-}
-
-/// One endpoint, one state store bucket, one sandboxed home, one cluster.
-struct Fixture {
-    aws: LocalAws,
-    home: SandboxHome,
-    bucket: String,
-    store: String,
-    cluster: String,
-    clients: Clients,
-}
-
-impl Fixture {
-    async fn new(cluster: &str) -> Fixture {
-        let aws = LocalAws::start();
-        let config = aws.sdk_config().await;
-        let clients = Clients {
-            ec2: aws_sdk_ec2::Client::new(&config),
-            autoscaling: aws_sdk_autoscaling::Client::new(&config),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            route53: aws_sdk_route53::Client::new(&config),
-        };
-        let bucket = aws.create_unique_bucket("state");
-        Fixture {
-            store: format!("s3://{bucket}"),
-            bucket,
-            home: SandboxHome::new(),
-            cluster: cluster.to_owned(),
-            clients,
-            aws,
-        }
-    }
-
-    /// A public hosted zone; returns its ID without `/hostedzone/`.
-    async fn create_zone(&self, name: &str) -> String {
-        let created = self
-            .clients
-            .route53
-            .create_hosted_zone()
-            .name(name)
-            .caller_reference(format!("zone-{name}"))
-            .send()
-            .await
-            .expect("create hosted zone");
-        created
-            .hosted_zone()
-            .expect("a zone")
-            .id()
-            .trim_start_matches("/hostedzone/")
-            .to_owned()
-    }
-
-    /// `skiff ARGS --state STORE`.
-    fn skiff<I, S>(&self, args: I) -> SkiffOutput
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        Skiff::new(&self.aws, &self.home)
-            .args(args)
-            .args(["--state", &self.store])
-            .run()
-    }
-
-    /// `skiff create cluster CLUSTER EXTRA...`, which must succeed.
-    fn create_cluster(&self, extra: &[&str]) {
-        let mut args = vec!["create", "cluster", &self.cluster];
-        args.extend_from_slice(extra);
-        self.skiff(args).assert_success();
-    }
-
-    /// The plan as `update cluster -o json` prints it (a preview).
-    fn plan_json(&self) -> Value {
-        let output = self.skiff(["update", "cluster", &self.cluster, "-o", "json"]);
-        output.assert_success();
-        output.stdout_json()
-    }
-
-    /// `update cluster --yes`, which must succeed.
-    fn apply(&self) -> SkiffOutput {
-        let output = self.skiff(["update", "cluster", &self.cluster, "--yes"]);
-        output.assert_success();
-        output
-    }
-
-    /// Asserts that a preview finds nothing to change.
-    fn assert_no_changes(&self) {
-        let output = self.skiff(["update", "cluster", &self.cluster, "--detailed-exitcode"]);
-        output.assert_exit(0);
-        assert!(
-            format!("{}{}", output.stdout, output.stderr).contains("No changes"),
-            "expected \"No changes\"\n{output}"
-        );
-    }
-
-    /// Edits one instance group the way a user would: `get ig -o yaml`,
-    /// change the document, `replace -f`.
-    fn edit_group(&self, group: &str, edit: impl FnOnce(&mut serde_norway::Value)) {
-        let output = self.skiff(["get", "ig", "--name", &self.cluster, group, "-o", "yaml"]);
-        output.assert_success();
-        self.replace_with(&output.stdout, "group.yaml", edit);
-    }
-
-    /// Edits the cluster document the same way (`get cluster -o yaml`).
-    fn edit_cluster(&self, edit: impl FnOnce(&mut serde_norway::Value)) {
-        let output = self.skiff(["get", "cluster", &self.cluster, "-o", "yaml"]);
-        output.assert_success();
-        self.replace_with(&output.stdout, "cluster.yaml", edit);
-    }
-
-    fn replace_with(&self, yaml: &str, file: &str, edit: impl FnOnce(&mut serde_norway::Value)) {
-        let mut document: serde_norway::Value = serde_norway::from_str(yaml)
-            .unwrap_or_else(|error| panic!("not one YAML document ({error}):\n{yaml}"));
-        edit(&mut document);
-        let text = serde_norway::to_string(&document).expect("serialize the edited document");
-        let path = self.home.write(file, text);
-        self.skiff([
-            "replace".as_ref(),
-            "-f".as_ref(),
-            path.as_os_str(),
-            "--name".as_ref(),
-            self.cluster.as_ref(),
-        ])
-        .assert_success();
-    }
-
+/// What only these tests read from the endpoint.
+impl ClusterFixture {
     /// The filter `tag:kubernetes.io/cluster/<cluster>` = `owned`.
     fn owned(&self) -> Filter {
         Filter::builder()
             .name(format!("tag:kubernetes.io/cluster/{}", self.cluster))
             .values("owned")
             .build()
-    }
-
-    /// `<group>.<cluster>`: the name of a group's launch template and ASG.
-    fn group_resource(&self, group: &str) -> String {
-        format!("{group}.{}", self.cluster)
     }
 
     /// The cluster's auto scaling groups by name.
@@ -238,19 +103,7 @@ impl Fixture {
 
     /// A launch template by name: (ID, latest version number).
     async fn launch_template(&self, group: &str) -> (String, i64) {
-        let name = self.group_resource(group);
-        let found = self
-            .clients
-            .ec2
-            .describe_launch_templates()
-            .launch_template_names(&name)
-            .send()
-            .await
-            .expect("describe launch templates");
-        let template = found
-            .launch_templates()
-            .first()
-            .unwrap_or_else(|| panic!("no launch template {name}"));
+        let template = self.describe_launch_template(group).await;
         (
             template.launch_template_id().expect("an ID").to_owned(),
             template.latest_version_number().expect("a latest version"),
@@ -509,7 +362,7 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ha_private_cluster_is_previewed_without_changes_then_built_completely() {
-    let fixture = Fixture::new("c1.example.com").await;
+    let fixture = ClusterFixture::new("c1.example.com").await;
     let zone_id = fixture.create_zone("example.com").await;
     fixture.create_cluster(&[
         "--zones",
@@ -1104,7 +957,7 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_single_zone_cluster_puts_nodes_in_a_public_subnet_without_nat() {
-    let fixture = Fixture::new("c2.example.com").await;
+    let fixture = ClusterFixture::new("c2.example.com").await;
     fixture.create_zone("example.com").await;
     fixture.create_cluster(&["--zones", "us-east-1a"]);
     let plan = fixture.plan_json();
@@ -1192,7 +1045,7 @@ async fn public_single_zone_cluster_puts_nodes_in_a_public_subnet_without_nat() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gossip_cluster_never_calls_route53_and_its_nodes_get_the_load_balancer_name() {
-    let fixture = Fixture::new("dev.k8s.local").await;
+    let fixture = ClusterFixture::new("dev.k8s.local").await;
     // A zone the gossip cluster must ignore, even though it exists.
     fixture.create_zone("k8s.local").await;
     fixture.create_cluster(&["--zones", "us-east-1a"]);
@@ -1248,8 +1101,8 @@ async fn gossip_cluster_never_calls_route53_and_its_nodes_get_the_load_balancer_
 
 /// A public single-zone cluster (control-plane-us-east-1a, nodes-us-east-1a
 /// with 2 nodes), built.
-async fn applied_cluster(name: &str) -> Fixture {
-    let fixture = Fixture::new(name).await;
+async fn applied_cluster(name: &str) -> ClusterFixture {
+    let fixture = ClusterFixture::new(name).await;
     fixture.create_zone("example.com").await;
     fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "2"]);
     fixture.apply();
@@ -1545,7 +1398,7 @@ async fn a_saved_plan_is_refused_after_someone_else_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_cluster_leaves_nothing_of_it_and_spares_its_neighbours() {
-    let fixture = Fixture::new("c7.example.com").await;
+    let fixture = ClusterFixture::new("c7.example.com").await;
     let zone_id = fixture.create_zone("example.com").await;
     let ec2 = &fixture.clients.ec2;
 
@@ -1835,7 +1688,7 @@ async fn delete_cluster_leaves_nothing_of_it_and_spares_its_neighbours() {
 
 /// Runs `update cluster --yes`, expects exit 1 with every `needles` in the
 /// message, and no mutating call to any cloud service.
-fn assert_refused_before_any_change(fixture: &Fixture, needles: &[&str]) -> SkiffOutput {
+fn assert_refused_before_any_change(fixture: &ClusterFixture, needles: &[&str]) -> SkiffOutput {
     fixture.aws.reset_stats();
     let output = fixture.skiff(["update", "cluster", &fixture.cluster, "--yes"]);
     output.assert_exit(1);
@@ -1853,7 +1706,7 @@ fn assert_refused_before_any_change(fixture: &Fixture, needles: &[&str]) -> Skif
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_hosted_zone_stops_the_apply_before_any_change() {
-    let fixture = Fixture::new("c8.example.com").await;
+    let fixture = ClusterFixture::new("c8.example.com").await;
     fixture.create_zone("unrelated.example.org").await;
     fixture.create_cluster(&["--zones", "us-east-1a"]);
     assert_refused_before_any_change(&fixture, &["hosted zone", "c8.example.com"]);
@@ -1867,7 +1720,7 @@ async fn a_missing_hosted_zone_stops_the_apply_before_any_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_image_stops_the_apply_before_any_change() {
-    let fixture = Fixture::new("c9.example.com").await;
+    let fixture = ClusterFixture::new("c9.example.com").await;
     fixture.create_zone("example.com").await;
     fixture.create_cluster(&["--zones", "us-east-1a"]);
     fixture.edit_group("nodes-us-east-1a", |document| {
@@ -1881,7 +1734,7 @@ async fn an_unknown_image_stops_the_apply_before_any_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_shared_subnet_stops_the_apply_before_any_change() {
-    let fixture = Fixture::new("c10.example.com").await;
+    let fixture = ClusterFixture::new("c10.example.com").await;
     fixture.create_zone("example.com").await;
     fixture.create_cluster(&["--zones", "us-east-1a"]);
     fixture.edit_cluster(|document| {

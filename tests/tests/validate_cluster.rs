@@ -9,13 +9,16 @@
 //! `rollout/tests/support`: this crate cannot use that crate's test code,
 //! and it serves over `std::net` so that it needs no HTTP server library.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
+use common::cluster::ClusterFixture;
 use serde_json::{json, Value};
-use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput};
+use skiff_tests::SkiffOutput;
 
 const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
 const STATIC_COMPONENTS: [&str; 4] = [
@@ -263,55 +266,30 @@ fn static_pod(component: &str, node: &str) -> Value {
 
 // --- the test -----------------------------------------------------------------
 
-/// `skiff validate cluster CLUSTER --state STORE` against the stand-in.
-fn validate(
-    aws: &LocalAws,
-    home: &SandboxHome,
-    store: &str,
-    cluster: &str,
-    api: &FakeApiServer,
-) -> SkiffOutput {
-    Skiff::new(aws, home)
-        .args(["validate", "cluster", cluster, "--state", store])
+/// `skiff validate cluster CLUSTER EXTRA... --state STORE` against the
+/// stand-in.
+fn validate(fixture: &ClusterFixture, api: &FakeApiServer, extra: &[&str]) -> SkiffOutput {
+    let mut args = vec!["validate", "cluster", &fixture.cluster];
+    args.extend_from_slice(extra);
+    fixture
+        .command(args)
         .env("SKIFF_KUBERNETES_API", api.url())
         .run()
 }
 
 #[tokio::test]
 async fn validate_cluster_names_a_not_ready_node_and_exits_2() {
-    let aws = LocalAws::start();
-    let config = aws.sdk_config().await;
-    aws_sdk_route53::Client::new(&config)
-        .create_hosted_zone()
-        .name("example.com")
-        .caller_reference("zone-example.com")
-        .send()
-        .await
-        .expect("create hosted zone");
-    let store = format!("s3://{}", aws.create_unique_bucket("state"));
-    let home = SandboxHome::new();
-    let cluster = "validate.example.com";
-    let skiff = |args: &[&str]| {
-        Skiff::new(&aws, &home)
-            .args(args)
-            .args(["--state", &store])
-            .run()
-    };
-    skiff(&[
-        "create",
-        "cluster",
-        cluster,
-        "--zones",
-        "us-east-1a",
-        "--node-count",
-        "2",
-    ])
-    .assert_success();
-    skiff(&["update", "cluster", cluster, "--yes"]).assert_success();
+    let fixture = ClusterFixture::new("validate.example.com").await;
+    fixture.create_zone("example.com").await;
+    let cluster = fixture.cluster.as_str();
+    fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "2"]);
+    fixture.apply();
 
     // A node per running instance, registered under a name of its own
     // (not the EC2 DNS name): only the InternalIP links it to its instance.
-    let instances = aws_sdk_ec2::Client::new(&config)
+    let instances = fixture
+        .clients
+        .ec2
         .describe_instances()
         .send()
         .await
@@ -373,7 +351,7 @@ async fn validate_cluster_names_a_not_ready_node_and_exits_2() {
     );
 
     // Everything Ready: valid.
-    let valid = validate(&aws, &home, &store, cluster, &api);
+    let valid = validate(&fixture, &api, &[]);
     valid.assert_success();
     valid.assert_stdout_contains(&format!("Cluster {cluster} is valid."));
     let reads: Vec<String> = api
@@ -401,7 +379,7 @@ async fn validate_cluster_names_a_not_ready_node_and_exits_2() {
     // One worker NotReady: invalid, exit 2, the node named.
     let sick = workers[1].clone();
     api.set_ready(&sick, false);
-    let invalid = validate(&aws, &home, &store, cluster, &api);
+    let invalid = validate(&fixture, &api, &[]);
     invalid.assert_exit(2);
     invalid.assert_stdout_contains(&format!("node {sick}"));
     invalid.assert_stdout_contains("is NotReady");
@@ -413,12 +391,7 @@ async fn validate_cluster_names_a_not_ready_node_and_exits_2() {
     );
 
     // -o json says the same.
-    let json_output = Skiff::new(&aws, &home)
-        .args([
-            "validate", "cluster", cluster, "--state", &store, "-o", "json",
-        ])
-        .env("SKIFF_KUBERNETES_API", api.url())
-        .run();
+    let json_output = validate(&fixture, &api, &["-o", "json"]);
     json_output.assert_exit(2);
     let report = json_output.stdout_json();
     assert_eq!(report["valid"], json!(false));

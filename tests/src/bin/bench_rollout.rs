@@ -34,12 +34,11 @@
 //! The `skiff` binary is `$SKIFF_BIN`, else the one built next to this
 //! binary (same profile), else the harness's usual search.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::Value;
+use skiff_tests::bench::{self, print_rows, use_skiff_of_this_profile};
 use skiff_tests::{LocalAws, LocalAwsOptions, SandboxHome, Skiff, SkiffOutput, Stats};
 
 const CLUSTER: &str = "bench.example.com";
@@ -137,17 +136,7 @@ fn parse_arguments() -> Result<Settings, String> {
         };
         match argument.as_str() {
             "--surge" => {
-                settings.surges = value("--surge")?
-                    .split(',')
-                    .map(|count| {
-                        count
-                            .trim()
-                            .parse::<u32>()
-                            .ok()
-                            .filter(|count| *count >= 1)
-                            .ok_or_else(|| format!("--surge: {count:?} is not a count >= 1"))
-                    })
-                    .collect::<Result<_, _>>()?;
+                settings.surges = bench::parse_counts("--surge", &value("--surge")?)?;
             }
             "--latency-ms" => {
                 let text = value("--latency-ms")?;
@@ -167,21 +156,6 @@ fn parse_arguments() -> Result<Settings, String> {
         }
     }
     Ok(settings)
-}
-
-/// Runs the `skiff` of the same build profile as this binary
-/// (`target/<profile>/skiff`), unless `SKIFF_BIN` says otherwise.
-fn use_skiff_of_this_profile() {
-    if std::env::var_os("SKIFF_BIN").is_some() {
-        return;
-    }
-    let beside: Option<PathBuf> = std::env::current_exe()
-        .ok()
-        .and_then(|binary| binary.parent().map(|dir| dir.join("skiff")));
-    if let Some(path) = beside.filter(|path| path.is_file()) {
-        // Single-threaded at this point: no other thread reads the environment.
-        std::env::set_var("SKIFF_BIN", path);
-    }
 }
 
 async fn measure(surge: u32, settings: &Settings) -> Result<Measurement, String> {
@@ -376,57 +350,9 @@ fn print_table(measurements: &[Measurement], settings: &Settings) {
 
 /// Every call by action, one column per surge.
 fn print_calls_by_action(measurements: &[Measurement]) {
-    let mut actions: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    for (column, measurement) in measurements.iter().enumerate() {
-        for (call, count) in &measurement.stats.calls {
-            actions
-                .entry(call.as_str())
-                .or_insert_with(|| vec![0; measurements.len()])[column] = *count;
-        }
-    }
-    println!();
-    println!("rolling update: calls by action");
-    println!();
-    let mut header = vec!["action".to_string()];
-    header.extend(
-        measurements
-            .iter()
-            .map(|measurement| format!("surge {}", measurement.surge)),
-    );
-    let mut rows = vec![header];
-    for (action, counts) in actions {
-        let mut row = vec![action.to_string()];
-        row.extend(counts.iter().map(ToString::to_string));
-        rows.push(row);
-    }
-    print_rows(&rows);
-}
-
-/// Prints aligned columns: the first left-aligned, numbers right-aligned.
-fn print_rows(rows: &[Vec<String>]) {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|column| {
-            rows.iter()
-                .filter_map(|row| row.get(column))
-                .map(String::len)
-                .max()
-                .unwrap_or(0)
-        })
+    let columns: Vec<(String, &Stats)> = measurements
+        .iter()
+        .map(|measurement| (format!("surge {}", measurement.surge), &measurement.stats))
         .collect();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(column, cell)| {
-                let left = column == 0 || cell.parse::<f64>().is_err();
-                if left {
-                    format!("{cell:<width$}", width = widths[column])
-                } else {
-                    format!("{cell:>width$}", width = widths[column])
-                }
-            })
-            .collect();
-        println!("{}", cells.join("  ").trim_end());
-    }
+    bench::print_calls_by_action("rolling update: calls by action", &columns);
 }

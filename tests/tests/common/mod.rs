@@ -1,9 +1,12 @@
 //! Helpers shared by the foundation tests (config commands, concurrent
 //! replace, the cluster lock, bad inputs): the two kinds of state store, the
-//! cluster every test starts from, and readers for what skiff stored.
+//! cluster every test starts from, and readers for what skiff stored; and,
+//! in [`cluster`], the fixture of the acceptance tests that apply clusters.
 //!
 //! Each test binary uses a different subset, so unused helpers are expected.
 #![allow(dead_code)]
+
+pub mod cluster;
 
 use std::path::PathBuf;
 
