@@ -72,7 +72,32 @@ impl AwsProvider {
         {
             observed.insert(resource);
         }
+        if let Some(recorded) = &scope.recorded {
+            keep_recorded(&mut observed, recorded);
+        }
         Ok(observed)
+    }
+}
+
+/// When two resources carry the same key (a create retried after a lost
+/// answer, or an interrupted run, can leave a second one), the one the
+/// recorded state knows is the resource and the other the stray, whatever
+/// order AWS listed them in: what refers to the recorded one (a NAT
+/// gateway's address, a group's rules) then stays as it is, and only the
+/// stray is deleted.
+fn keep_recorded(observed: &mut Observed, recorded: &RecordedContent) {
+    for stray in &mut observed.strays {
+        let Some(known) = recorded.resources.get(&stray.key) else {
+            continue;
+        };
+        if known.id != stray.id {
+            continue;
+        }
+        if let Some(kept) = observed.resources.get_mut(&stray.key) {
+            if kept.id != known.id {
+                std::mem::swap(kept, stray);
+            }
+        }
     }
 }
 
@@ -85,4 +110,61 @@ pub(crate) fn outputs(
         .filter(|(_, value)| !value.is_empty())
         .map(|(output, value)| (*output, (*value).to_string()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use skiff_plans::recorded::RecordedResource;
+    use skiff_plans::resource::{Attributes, ElasticIpAttributes};
+    use skiff_plans::ObservedResource;
+
+    use super::*;
+
+    fn address(id: &str) -> ObservedResource {
+        ObservedResource {
+            key: ResourceKey::new(ResourceKind::ElasticIp, "us-east-1a"),
+            id: id.to_string(),
+            attributes: Attributes::ElasticIp(ElasticIpAttributes {
+                tags: Tags::default(),
+            }),
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    fn recording(id: &str) -> RecordedContent {
+        let mut recorded = RecordedContent::default();
+        recorded.resources.insert(
+            ResourceKey::new(ResourceKind::ElasticIp, "us-east-1a"),
+            RecordedResource {
+                kind: ResourceKind::ElasticIp,
+                id: id.to_string(),
+                outputs: BTreeMap::new(),
+                attributes: None,
+            },
+        );
+        recorded
+    }
+
+    #[test]
+    fn the_recorded_one_of_two_resources_with_a_key_is_kept() {
+        // Listed stray first: swapped.
+        let mut observed = Observed::default();
+        observed.insert(address("eipalloc-stray"));
+        observed.insert(address("eipalloc-recorded"));
+        keep_recorded(&mut observed, &recording("eipalloc-recorded"));
+        let key = ResourceKey::new(ResourceKind::ElasticIp, "us-east-1a");
+        assert_eq!(observed.resources[&key].id, "eipalloc-recorded");
+        assert_eq!(observed.strays.len(), 1);
+        assert_eq!(observed.strays[0].id, "eipalloc-stray");
+
+        // Listed recorded first, or neither recorded: unchanged.
+        for recorded in ["eipalloc-first", "eipalloc-unknown"] {
+            let mut observed = Observed::default();
+            observed.insert(address("eipalloc-first"));
+            observed.insert(address("eipalloc-second"));
+            keep_recorded(&mut observed, &recording(recorded));
+            assert_eq!(observed.resources[&key].id, "eipalloc-first");
+            assert_eq!(observed.strays[0].id, "eipalloc-second");
+        }
+    }
 }
