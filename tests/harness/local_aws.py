@@ -489,6 +489,9 @@ def main():
         fix_ami_reloading()
     fix_launch_template_version_user_data()
     fix_launch_template_lookup_by_id()
+    fix_launch_template_own_tags()
+    fix_security_group_rules_without_ports()
+    fix_load_balancer_default_scheme()
     fix_auto_scaling_launch_template_versions()
     if args.s3_race_window_ms:
         widen_s3_race_window(args.s3_race_window_ms / 1000.0)
@@ -634,6 +637,79 @@ def fix_launch_template_lookup_by_id():
         return original(self)
 
     LaunchTemplates.describe_launch_templates = describe_launch_templates
+
+
+def fix_launch_template_own_tags():
+    """Work around moto copying a launch template's own tags into its data.
+
+    CreateLaunchTemplate's top-level TagSpecifications (resource type
+    `launch-template`) tag the template itself; AWS keeps them out of the
+    version's LaunchTemplateData, whose TagSpecifications only name what an
+    instance launch tags (instance, volume, ...; `launch-template` is not
+    even allowed there). moto appends them to the data, so every
+    DescribeLaunchTemplateVersions reports an extra `launch-template` tag
+    specification, and Terraform's aws_launch_template sees drift on every
+    plan. Drop that entry from the stored data.
+    """
+    from moto.ec2.models.launch_templates import LaunchTemplateBackend
+
+    original = LaunchTemplateBackend.create_launch_template
+
+    def create_launch_template(self, name, description, template_data, tag_spec):
+        specifications = template_data.get("TagSpecifications") if template_data else None
+        if specifications:
+            template_data = dict(template_data)
+            template_data["TagSpecifications"] = [
+                specification
+                for specification in specifications
+                if specification.get("ResourceType") != "launch-template"
+            ]
+        return original(self, name, description, template_data, tag_spec)
+
+    LaunchTemplateBackend.create_launch_template = create_launch_template
+
+
+def fix_security_group_rules_without_ports():
+    """Work around moto failing a rule of a protocol that has no ports.
+
+    A rule for a protocol other than TCP, UDP and ICMP (IP-in-IP, protocol
+    4, which Calico needs; GRE; ...) has no ports: AWS accepts it without
+    FromPort/ToPort and describes it with -1 for both. moto converts the
+    missing ports with int(None) and answers HTTP 500, which clients retry
+    until they give up (Terraform's aws_vpc_security_group_ingress_rule waits
+    for the rule forever). Record such rules with -1 ports, as AWS does.
+    """
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    original = SecurityGroupRule.__init__
+
+    def init(self, ec2_backend, ip_protocol, group_id, from_port, to_port, *args, **kwargs):
+        if ip_protocol and str(ip_protocol) != "-1":
+            from_port = -1 if from_port is None else from_port
+            to_port = -1 if to_port is None else to_port
+        original(self, ec2_backend, ip_protocol, group_id, from_port, to_port, *args, **kwargs)
+
+    SecurityGroupRule.__init__ = init
+
+
+def fix_load_balancer_default_scheme():
+    """Work around moto leaving a load balancer created without Scheme schemeless.
+
+    AWS makes a load balancer `internet-facing` unless CreateLoadBalancer
+    says `Scheme=internal`; Terraform's aws_lb (internal = false) sends no
+    Scheme at all. moto stores None and describes the balancer without a
+    scheme. Default it the way AWS does.
+    """
+    from moto.elbv2.models import ELBv2Backend
+
+    original = ELBv2Backend.create_load_balancer
+
+    def create_load_balancer(self, *args, **kwargs):
+        if kwargs.get("scheme") is None:
+            kwargs["scheme"] = "internet-facing"
+        return original(self, *args, **kwargs)
+
+    ELBv2Backend.create_load_balancer = create_load_balancer
 
 
 def widen_s3_race_window(seconds):

@@ -10,7 +10,14 @@
 //!   AWS call, regenerating without a spec change rewriting nothing;
 //! - a gossip cluster: `terraform validate`, then switching back to direct
 //!   applies with `--target direct --force-target --yes`, after which
-//!   writing Terraform again is refused (the resources exist already).
+//!   writing Terraform again is refused (the resources exist already);
+//! - the gossip cluster, and the HA private cluster with Calico and an SSH
+//!   key: `terraform apply` against the local endpoint (a test-only
+//!   `provider_override.tf.json` points the provider there), a second
+//!   `terraform plan -detailed-exitcode` with no changes, and the
+//!   inventory Terraform built (types and counts, names, tags, rules, IAM
+//!   policies, launch-template data and user-data) equal to what
+//!   `update cluster --yes` builds from the same store on a fresh endpoint.
 //!
 //! Without `terraform` (or without the provider mirror) the tests say so
 //! loudly on standard error and return.
@@ -413,6 +420,9 @@ fn terraform_timed(tools: &(PathBuf, PathBuf), folder: &Path, args: &[&str]) -> 
 /// Points the hashicorp/aws provider at the local endpoint: a test-only
 /// `provider_override.tf.json` (Terraform merges `*_override` files into
 /// the configuration), so the generated files stay exactly as generated.
+/// It does not skip the account ID lookup (STS GetCallerIdentity, which
+/// the endpoint answers): without the account the provider reads every
+/// rule's referenced group back as `ACCOUNT/sg-...` and plans a change.
 fn write_provider_override(folder: &Path, endpoint: &str) {
     let endpoints: serde_json::Map<String, serde_json::Value> =
         ["autoscaling", "ec2", "elbv2", "iam", "route53", "s3", "sts"]
@@ -453,6 +463,99 @@ fn tag_list<'a>(tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>
 
 fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> String {
     tag_list(tags.iter().map(|tag| (tag.key(), tag.value())))
+}
+
+/// A launch template's user-data with every `gz+b64` file unpacked (its
+/// lines indented under the `content:` line), and the endpoint's own URL,
+/// which nodes of a test cluster are told to reach the state store at,
+/// replaced by `<endpoint>`: two endpoints differ in nothing else.
+fn readable_user_data(user_data: &str, endpoint: &str) -> String {
+    let mut text = String::new();
+    for line in user_data.lines() {
+        let packed = line
+            .trim_start()
+            .strip_prefix("content: ")
+            .filter(|content| content.starts_with("H4sI"))
+            .and_then(|content| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(content)
+                    .ok()
+            });
+        let unpacked = packed.and_then(|bytes| {
+            let mut unpacked = String::new();
+            std::io::Read::read_to_string(
+                &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+                &mut unpacked,
+            )
+            .ok()
+            .map(|_| unpacked)
+        });
+        match unpacked {
+            Some(content) => {
+                text.push_str("  content (gz+b64, unpacked):\n");
+                for inner in content.lines() {
+                    text.push_str(&format!("    | {inner}\n"));
+                }
+            }
+            None => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text.replace(endpoint, "<endpoint>")
+}
+
+/// IAM returns policy documents URL-encoded.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            (b'+', _) => {
+                decoded.push(b' ');
+                index += 1;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+/// A JSON document with its object keys sorted at every level, so that two
+/// documents that differ only in key order compare equal.
+fn canonical_json(text: &str) -> String {
+    fn sorted(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let entries: BTreeMap<String, serde_json::Value> = map
+                    .into_iter()
+                    .map(|(key, value)| (key, sorted(value)))
+                    .collect();
+                serde_json::Value::Object(entries.into_iter().collect())
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.into_iter().map(sorted).collect())
+            }
+            other => other,
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) => sorted(value).to_string(),
+        Err(_) => text.to_owned(),
+    }
 }
 
 /// What exists for `cluster` at `aws`, as comparable lines by resource
@@ -678,6 +781,7 @@ async fn inventory(aws: &LocalAws, cluster: &str) -> BTreeMap<&'static str, Vec<
         let user_data = base64::engine::general_purpose::STANDARD
             .decode(data.user_data().unwrap_or_default())
             .expect("user-data is base64");
+        let user_data = readable_user_data(&String::from_utf8_lossy(&user_data), &aws.endpoint());
         let mut specifications: Vec<String> = data
             .tag_specifications()
             .iter()
@@ -708,15 +812,14 @@ async fn inventory(aws: &LocalAws, cluster: &str) -> BTreeMap<&'static str, Vec<
             data.key_name(),
             ec2_tags(template.tags()),
             specifications.join(" "),
-            Sha256::digest(&user_data),
+            Sha256::digest(user_data.as_bytes()),
         ));
         found
             .entry("launch-template-user-data")
             .or_default()
             .push(format!(
-                "{}:\n{}",
+                "{}:\n{user_data}",
                 template.launch_template_name().unwrap_or_default(),
-                String::from_utf8_lossy(&user_data)
             ));
     }
 
@@ -833,7 +936,10 @@ async fn inventory(aws: &LocalAws, cluster: &str) -> BTreeMap<&'static str, Vec<
                 .send()
                 .await
                 .expect("role policy");
-            documents.push(format!("{policy}={}", document.policy_document()));
+            documents.push(format!(
+                "{policy}={}",
+                canonical_json(&percent_decode(document.policy_document()))
+            ));
         }
         found.entry("iam-role").or_default().push(format!(
             "{name} {} {tags} policies: {}",
@@ -897,6 +1003,39 @@ async fn inventory(aws: &LocalAws, cluster: &str) -> BTreeMap<&'static str, Vec<
     found
 }
 
+/// The lines of `left` that `right` lacks (`-`) and the other way round
+/// (`+`): short enough to read even when an entry is a whole user-data.
+fn line_differences(left: &[String], right: &[String]) -> String {
+    let lines = |entries: &[String]| -> Vec<String> {
+        entries
+            .iter()
+            .flat_map(|entry| {
+                let name = entry.lines().next().unwrap_or_default().to_owned();
+                entry
+                    .lines()
+                    .enumerate()
+                    .map(move |(number, line)| {
+                        if number == 0 {
+                            line.to_owned()
+                        } else {
+                            format!("{name} line {number}: {line}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let (left, right) = (lines(left), lines(right));
+    let mut text = String::new();
+    for line in left.iter().filter(|line| !right.contains(line)) {
+        text.push_str(&format!("  - terraform apply: {line}\n"));
+    }
+    for line in right.iter().filter(|line| !left.contains(line)) {
+        text.push_str(&format!("  + skiff --yes:     {line}\n"));
+    }
+    text
+}
+
 /// Copies every object of `bucket` from one endpoint to the other (the
 /// cluster's spec, PKI and recorded state), so that a direct apply on a
 /// fresh endpoint builds from exactly what Terraform was written from.
@@ -916,7 +1055,7 @@ async fn terraform_apply_matches_direct_apply(
     tools: &(PathBuf, PathBuf),
     fixture: &Fixture,
     folder: &Path,
-) {
+) -> BTreeMap<&'static str, Vec<String>> {
     write_provider_override(folder, &fixture.aws.endpoint());
     let plugin_dir = format!("-plugin-dir={}", tools.1.display());
     terraform(
@@ -980,14 +1119,22 @@ async fn terraform_apply_matches_direct_apply(
             && by_terraform.contains_key("autoscaling-group"),
         "Terraform built no launch templates or groups: {by_terraform:#?}"
     );
-    let kinds: Vec<&&str> = by_terraform.keys().chain(by_skiff.keys()).collect();
+    let kinds: std::collections::BTreeSet<&&str> =
+        by_terraform.keys().chain(by_skiff.keys()).collect();
+    let mut differences = String::new();
     for kind in kinds {
-        assert_eq!(
-            by_terraform.get(kind),
-            by_skiff.get(kind),
-            "{kind}: what terraform apply built (left) differs from what skiff update cluster --yes built (right)"
-        );
+        let empty = Vec::new();
+        let left = by_terraform.get(kind).unwrap_or(&empty);
+        let right = by_skiff.get(kind).unwrap_or(&empty);
+        if left != right {
+            differences.push_str(&format!("\n{kind}:\n{}", line_differences(left, right)));
+        }
     }
+    assert!(
+        differences.is_empty(),
+        "what terraform apply built differs from what `skiff update cluster --yes` built:{differences}"
+    );
+    by_terraform
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1001,5 +1148,67 @@ async fn gossip_cluster_terraform_apply_matches_direct_apply() {
         .assert_success();
     let folder = fixture.home.join("gossip-terraform");
     fixture.write_terraform(&folder, &[]).assert_success();
-    terraform_apply_matches_direct_apply(&tools, &fixture, &folder).await;
+    let built = terraform_apply_matches_direct_apply(&tools, &fixture, &folder).await;
+    assert!(!built.contains_key("route53-record"), "{built:#?}");
+    assert!(!built.contains_key("key-pair"), "{built:#?}");
+}
+
+/// A real (throw-away) ed25519 public key: the endpoint parses imported
+/// keys, so a made-up one fails ImportKeyPair.
+const SSH_PUBLIC_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKPcK+1wevRe8/l3IS5TI9Yb8Sdp74DJBEmZoxZIq9Ru test@skiff\n";
+
+/// The HA private cluster with Calico (its IP-in-IP rules have no ports)
+/// and an SSH key (a key pair resource): NAT gateways, Route53 records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ha_private_cluster_terraform_apply_matches_direct_apply() {
+    let Some(tools) = terraform_tools("ha_private_cluster_terraform_apply_matches_direct_apply")
+    else {
+        return;
+    };
+    let fixture = Fixture::new("c1.example.com");
+    fixture.create_zone("example.com").await;
+    let key = fixture.home.join("id_ed25519.pub");
+    std::fs::write(&key, SSH_PUBLIC_KEY).expect("write the SSH key");
+    fixture
+        .skiff([
+            "create",
+            "cluster",
+            "c1.example.com",
+            "--zones",
+            "us-east-1a,us-east-1b,us-east-1c",
+            "--control-plane-count",
+            "3",
+            "--topology",
+            "private",
+            "--node-count",
+            "3",
+            "--networking",
+            "calico",
+            "--ssh-public-key",
+            key.to_str().expect("a UTF-8 path"),
+        ])
+        .assert_success();
+    let folder = fixture.home.join("c1-terraform");
+    fixture.write_terraform(&folder, &[]).assert_success();
+    let configuration = std::fs::read_to_string(folder.join("skiff.tf.json")).expect("read");
+    assert!(configuration.contains("\"aws_key_pair\""), "no key pair");
+    assert!(
+        configuration.contains("\"ip_protocol\": \"4\""),
+        "no IP-in-IP rule"
+    );
+    let built = terraform_apply_matches_direct_apply(&tools, &fixture, &folder).await;
+    let count = |kind: &str| built.get(kind).map_or(0, Vec::len);
+    assert_eq!(count("nat-gateway"), 3, "{built:#?}");
+    assert_eq!(count("key-pair"), 1, "{built:#?}");
+    assert_eq!(count("autoscaling-group"), 6, "{built:#?}");
+    assert!(count("route53-record") >= 1, "{built:#?}");
+    assert_eq!(
+        built["security-group-rule"]
+            .iter()
+            .filter(|rule| rule.contains(" ingress 4 -1..-1 "))
+            .count(),
+        4,
+        "{built:#?}"
+    );
 }
