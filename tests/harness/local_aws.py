@@ -447,6 +447,13 @@ def parse_args():
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--throttle-rate", type=float, default=0.0, help="share of mutating calls to throttle, 0..1")
     parser.add_argument("--seed", type=int, default=1, help="seed for the throttling dice")
+    parser.add_argument(
+        "--boot-ms",
+        type=float,
+        default=0.0,
+        help="auto scaling instances report Pending this long after launch before InService "
+        "(models boot time for benchmarks; default 0: in service at once, as moto does)",
+    )
     parser.add_argument("--amis", help="JSON file of AMIs in moto's amis.json format (sets MOTO_AMIS_PATH)")
     parser.add_argument("--parent-pid", type=int, help="exit when this process exits")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches EOF")
@@ -488,6 +495,8 @@ def main():
     if args.amis:
         fix_ami_reloading()
     fix_launch_template_version_user_data()
+    if args.boot_ms:
+        model_boot_time(args.boot_ms / 1000.0)
     fix_launch_template_lookup_by_id()
     fix_launch_template_own_tags()
     fix_security_group_rules_without_ports()
@@ -710,6 +719,46 @@ def fix_load_balancer_default_scheme():
         return original(self, *args, **kwargs)
 
     ELBv2Backend.create_load_balancer = create_load_balancer
+
+
+def model_boot_time(seconds):
+    """Make auto scaling instances take `seconds` to come into service.
+
+    moto puts every instance an auto scaling group launches InService at
+    once; a real instance boots and joins for minutes first. Benchmarks of
+    rolling updates need that wait to be there (it is what surge saves), so
+    DescribeAutoScalingGroups reports an instance Pending until `seconds`
+    after it was launched. Only the answer changes: moto's own scaling logic
+    still counts the instance as in service, as AWS counts a booting one.
+    """
+    import time
+
+    from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
+
+    original_init = InstanceState.__init__
+
+    def __init__(self, *args, **kwargs):
+        self.launched_at = time.monotonic()
+        original_init(self, *args, **kwargs)
+
+    class Reported:
+        """An instance state as answered: booting ones are Pending."""
+
+        def __init__(self, state):
+            self._state = state
+            booting = time.monotonic() - getattr(state, "launched_at", 0.0) < seconds
+            self.lifecycle_state = (
+                "Pending" if state.lifecycle_state == "InService" and booting else state.lifecycle_state
+            )
+
+        def __getattr__(self, name):
+            return getattr(self._state, name)
+
+    def instances(self):
+        return [Reported(state) for state in self.instance_states]
+
+    InstanceState.__init__ = __init__
+    FakeAutoScalingGroup.instances = property(instances)
 
 
 def widen_s3_race_window(seconds):

@@ -46,6 +46,9 @@ pub struct LocalAwsOptions {
     pub amis: Option<PathBuf>,
     /// Python interpreter; default `$SKIFF_TEST_PYTHON`, else `python3`.
     pub python: Option<PathBuf>,
+    /// Auto scaling instances report `Pending` this long after launch before
+    /// `InService` (a model of boot time, for benchmarks; 0: at once).
+    pub boot_ms: u64,
     /// For the harness's own tests: sleep this long inside moto's S3 write,
     /// after its precondition check, to widen the race the write lock closes.
     pub s3_race_window_ms: u64,
@@ -63,6 +66,7 @@ impl Default for LocalAwsOptions {
             python: None,
             s3_race_window_ms: 0,
             s3_write_lock: true,
+            boot_ms: 0,
         }
     }
 }
@@ -216,6 +220,9 @@ impl LocalAws {
             .stderr(log);
         if let Some(amis) = &options.amis {
             command.arg("--amis").arg(amis);
+        }
+        if options.boot_ms > 0 {
+            command.args(["--boot-ms", &options.boot_ms.to_string()]);
         }
         if options.s3_race_window_ms > 0 {
             command.args([

@@ -985,3 +985,70 @@ fn folder_snapshots_see_every_file_and_byte() {
     );
     assert!(StoreSnapshot::of_dir(&home.join("absent")).is_empty());
 }
+
+/// `boot_ms` models boot time: an auto scaling group's new instances are
+/// reported Pending, then InService once the time has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modelled_boot_time_reports_new_instances_pending_until_booted() {
+    let aws = LocalAws::start_with(LocalAwsOptions {
+        boot_ms: 1500,
+        ..LocalAwsOptions::default()
+    });
+    let config = aws.sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let autoscaling = aws_sdk_autoscaling::Client::new(&config);
+    let template = ec2
+        .create_launch_template()
+        .launch_template_name("boot-model")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-0a9f8e7d6c5b40610")
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create a launch template");
+    let template_id = template
+        .launch_template()
+        .and_then(|template| template.launch_template_id())
+        .expect("a template ID")
+        .to_owned();
+    autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("boot-model")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&template_id)
+                .version("1")
+                .build(),
+        )
+        .min_size(2)
+        .max_size(2)
+        .availability_zones("us-east-1a")
+        .send()
+        .await
+        .expect("create a group");
+    let states = || async {
+        let groups = autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names("boot-model")
+            .send()
+            .await
+            .expect("describe the group");
+        groups.auto_scaling_groups()[0]
+            .instances()
+            .iter()
+            .map(|instance| {
+                instance
+                    .lifecycle_state()
+                    .map(|state| state.as_str().to_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    let pending = Some("Pending".to_owned());
+    let in_service = Some("InService".to_owned());
+    assert_eq!(states().await, [pending.clone(), pending]);
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    assert_eq!(states().await, [in_service.clone(), in_service]);
+}

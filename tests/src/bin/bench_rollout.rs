@@ -25,10 +25,16 @@
 //! (the events give the rounds), counting every call the endpoint
 //! received. It prints figures and asserts nothing about time.
 //!
+//! moto puts a launched instance in service at once; a real one boots and
+//! joins for minutes, and that wait is what surge saves. `--boot-ms N`
+//! makes the endpoint report each new auto scaling instance `Pending` for
+//! N ms first (a scaled-down boot), so the figures show the shape of a real
+//! roll; with the default 0 they show skiff's own overhead per round.
+//!
 //! ```text
 //! cargo build -p skiff && cargo run -p skiff-tests --bin bench_rollout
 //! cargo build -p skiff --release && cargo run -p skiff-tests --bin bench_rollout --release
-//! bench_rollout [--surge 1,3,6] [--latency-ms 50] [--instances 12]
+//! bench_rollout [--surge 1,3,6] [--latency-ms 50] [--instances 12] [--boot-ms 0]
 //! ```
 //!
 //! The `skiff` binary is `$SKIFF_BIN`, else the one built next to this
@@ -66,6 +72,7 @@ struct Settings {
     surges: Vec<u32>,
     latency_ms: u64,
     instances: u32,
+    boot_ms: u64,
 }
 
 /// One measured rolling update.
@@ -84,7 +91,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(message) => {
             eprintln!(
-                "error: {message}\nusage: bench_rollout [--surge 1,3,6] [--latency-ms 50] [--instances 12]"
+                "error: {message}\nusage: bench_rollout [--surge 1,3,6] [--latency-ms 50] [--instances 12] [--boot-ms 0]"
             );
             return ExitCode::from(2);
         }
@@ -105,8 +112,8 @@ fn main() -> ExitCode {
     let mut measurements = Vec::new();
     for &surge in &settings.surges {
         eprintln!(
-            "== maxSurge {surge}, {} instances, {} ms per call",
-            settings.instances, settings.latency_ms
+            "== maxSurge {surge}, {} instances, {} ms per call, {} ms boot",
+            settings.instances, settings.latency_ms, settings.boot_ms
         );
         match runtime.block_on(measure(surge, &settings)) {
             Ok(measurement) => measurements.push(measurement),
@@ -126,6 +133,7 @@ fn parse_arguments() -> Result<Settings, String> {
         surges: vec![1, 3, 6],
         latency_ms: 50,
         instances: 12,
+        boot_ms: 0,
     };
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
@@ -144,6 +152,12 @@ fn parse_arguments() -> Result<Settings, String> {
                     .parse()
                     .map_err(|_| format!("--latency-ms: {text:?} is not a number"))?;
             }
+            "--boot-ms" => {
+                let text = value("--boot-ms")?;
+                settings.boot_ms = text
+                    .parse()
+                    .map_err(|_| format!("--boot-ms: {text:?} is not a number"))?;
+            }
             "--instances" => {
                 let text = value("--instances")?;
                 settings.instances = text
@@ -161,6 +175,7 @@ fn parse_arguments() -> Result<Settings, String> {
 async fn measure(surge: u32, settings: &Settings) -> Result<Measurement, String> {
     let aws = LocalAws::start_with(LocalAwsOptions {
         latency_ms: settings.latency_ms,
+        boot_ms: settings.boot_ms,
         ..LocalAwsOptions::default()
     });
     let home = SandboxHome::new();
@@ -298,8 +313,8 @@ fn operation_total(stats: &Stats, operation: &str) -> u64 {
 
 fn print_table(measurements: &[Measurement], settings: &Settings) {
     println!(
-        "bench_rollout: {} instances, maxUnavailable 0, {} ms injected per AWS call; calls counted by the endpoint",
-        settings.instances, settings.latency_ms
+        "bench_rollout: {} instances, maxUnavailable 0, {} ms injected per AWS call, {} ms boot per instance; calls counted by the endpoint",
+        settings.instances, settings.latency_ms, settings.boot_ms
     );
     println!();
     let baseline = measurements
