@@ -299,6 +299,24 @@ async fn ha_private_cluster_terraform_validates_and_blocks_direct_applies() {
     preview.assert_success();
     preview.assert_stderr_contains("managed by Terraform");
 
+    // Deleting through skiff refuses too, naming terraform destroy.
+    fixture.aws.reset_stats();
+    let refused = fixture.skiff(["delete", "cluster", "c1.example.com", "--yes"]);
+    refused.assert_exit(1);
+    refused.assert_stderr_contains("managed by Terraform");
+    refused.assert_stderr_contains("terraform destroy");
+    refused.assert_stderr_contains("Nothing was deleted");
+    let stats = fixture.aws.stats();
+    assert!(
+        stats
+            .mutating_calls
+            .keys()
+            .all(|call| call.starts_with("s3:")),
+        "{:?}",
+        stats.mutating_calls
+    );
+    assert_eq!(fixture.recorded_state()["managedBy"], "terraform");
+
     // Regenerating without a spec change rewrites nothing.
     let before = std::fs::read(folder.join("skiff.tf.json")).expect("read");
     let again = fixture.write_terraform(&folder, &[]);

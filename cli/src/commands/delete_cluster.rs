@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use skiff_plans::desired::dns::record_key;
+use skiff_plans::recorded::ManagedBy;
 use skiff_plans::resource::Attributes;
 use skiff_plans::PlanContext;
 use skiff_providers::refresh::RefreshScope;
@@ -41,6 +42,16 @@ pub async fn run(context: &Context, arguments: &DeleteClusterArgs) -> anyhow::Re
     };
     let result = async {
         let (state, version) = cloud::read_recorded(&store, &arguments.name).await?;
+        if state.content.managed_by == ManagedBy::Terraform {
+            let name = &arguments.name;
+            let message = format!(
+                "cluster {name} is managed by Terraform: deleting its resources here would leave Terraform's state describing resources that no longer exist. Run `terraform destroy` in the folder `skiff update cluster {name} --target terraform --out DIR` wrote, then `skiff delete cluster {name} --unregister --yes` to remove it from the store"
+            );
+            if arguments.yes {
+                bail!("{message}. Nothing was deleted");
+            }
+            context.printer.warn(&message);
+        }
         // The API record: where the recorded state says it is.
         let dns_record = state.content.resources.get(&record_key()).and_then(|resource| match &resource.attributes {
             Some(Attributes::DnsRecord(record)) => Some((record.zone.clone(), record.name.clone())),
