@@ -194,17 +194,35 @@ impl LockGuard {
     /// Releases the lock (a conditional delete, so a lock that was taken
     /// over by someone else is left alone).
     pub async fn release(&self) -> Result<()> {
+        // Taking the version waits for a renewal in flight (the renewer holds
+        // it across its write), so the renewer is never cancelled halfway
+        // through a write whose new version would then be unknown here.
+        let version = self.version.lock().await;
         self.renewer.abort();
-        let version = self.version.lock().await.clone();
+        let key = layout::lock(&self.info.cluster);
         match self
             .store
-            .delete(
-                &layout::lock(&self.info.cluster),
-                Precondition::Matches(version),
-            )
+            .delete(&key, Precondition::Matches(version.clone()))
             .await
         {
-            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict { .. }) => {
+                // Changed since our last write: remove it only if it is
+                // still ours; someone else's lock stays.
+                match read(self.store.as_ref(), &self.info.cluster).await? {
+                    Some((held, current)) if held.id == self.info.id => {
+                        match self
+                            .store
+                            .delete(&key, Precondition::Matches(current))
+                            .await
+                        {
+                            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+                            Err(error) => Err(error),
+                        }
+                    }
+                    _ => Ok(()),
+                }
+            }
             Err(error) => Err(error),
         }
     }
@@ -336,18 +354,22 @@ async fn renew(
             let _ = lost.send(Some("the lock could not be serialized".to_string()));
             return;
         };
-        let expected = version.lock().await.clone();
+        // Held across the write: `release` waits for it, so a renewal is
+        // never cut off after reaching the store but before its new version
+        // is known.
+        let mut current = version.lock().await;
         match store
             .put(
                 &key,
                 body,
-                Precondition::Matches(expected),
+                Precondition::Matches(current.clone()),
                 PutOptions::default(),
             )
             .await
         {
             Ok(new_version) => {
-                *version.lock().await = new_version;
+                *current = new_version;
+                drop(current);
                 last_renewed = tokio::time::Instant::now();
             }
             Err(StoreError::Conflict { .. }) => {
