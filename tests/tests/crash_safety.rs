@@ -14,6 +14,10 @@
 //!   that run in parallel, each on its own endpoint, reset between points.
 //! - SIGINT once in the middle of the apply: a clean non-zero exit, the lock
 //!   released, every resource created so far recorded; a rerun converges.
+//!   A second SIGINT exits at once (130); the next run still converges.
+//! - A fifth of the mutating calls answered with throttling errors: apply
+//!   and delete end exactly as on a reliable endpoint.
+//! - `delete cluster --yes` killed halfway: a rerun leaves nothing.
 //!
 //! Everything is checked by describing the endpoint directly through the
 //! AWS SDK and by reading the store's bytes, never through skiff.
@@ -73,10 +77,17 @@ struct Bench {
 
 impl Bench {
     async fn new() -> Bench {
+        Bench::with_throttling(0.0).await
+    }
+
+    /// A bench whose endpoint answers `rate` of the mutating calls with a
+    /// throttling error (0.0: none).
+    async fn with_throttling(rate: f64) -> Bench {
         // A little latency per call, so that a kill lands close to the
         // intended call rather than a burst later.
         let aws = LocalAws::start_with(LocalAwsOptions {
             latency_ms: LATENCY_MS,
+            throttle_rate: rate,
             ..LocalAwsOptions::default()
         });
         let config = aws.sdk_config().await;
@@ -153,6 +164,10 @@ impl Bench {
         self.skiff(["update", "cluster", CLUSTER, "--yes"])
     }
 
+    fn delete_command(&self) -> Skiff {
+        self.skiff(["delete", "cluster", CLUSTER, "--yes"])
+    }
+
     /// Mutating calls to the cloud services so far.
     fn cloud_mutations(&self) -> u64 {
         cloud_mutations(&self.aws.stats())
@@ -162,14 +177,20 @@ impl Bench {
     /// cloud calls reached the endpoint: SIGKILL, or SIGINT when
     /// `interrupt`. Returns how it ended and the call count at the signal.
     fn interrupted_apply(&self, after: u64, interrupt: bool) -> (SkiffOutput, u64) {
-        let mut running = self.apply_command().spawn();
+        self.interrupted(self.apply_command(), after, interrupt)
+    }
+
+    /// Runs `command` and interrupts it once at least `after` mutating
+    /// cloud calls reached the endpoint (see [`Bench::interrupted_apply`]).
+    fn interrupted(&self, command: Skiff, after: u64, interrupt: bool) -> (SkiffOutput, u64) {
+        let mut running = command.spawn();
         let started = Instant::now();
         let mut seen = 0;
         loop {
             if !running.is_running() {
                 let output = running.wait();
                 panic!(
-                    "the apply ended before {after} mutating calls (saw {seen}): pick an earlier point\n{output}"
+                    "the run ended before {after} mutating calls (saw {seen}): pick an earlier point\n{output}"
                 );
             }
             seen = self.cloud_mutations();
@@ -178,7 +199,7 @@ impl Bench {
             }
             assert!(
                 started.elapsed() < RUN_TIMEOUT,
-                "the apply never reached {after} mutating calls (saw {seen})"
+                "the run never reached {after} mutating calls (saw {seen})"
             );
             thread::sleep(Duration::from_millis(3));
         }
@@ -1021,5 +1042,174 @@ async fn a_duplicate_left_by_an_interrupted_run_is_removed_and_the_recorded_one_
         recorded_id(&after, "nat-gateway/us-east-1b"),
         nat_id,
         "the NAT gateway was replaced"
+    );
+}
+
+/// Share of mutating calls the throttling test answers with throttling errors.
+const THROTTLE_RATE: f64 = 0.2;
+
+/// With a fifth of the mutating calls (to the cloud services and to the S3
+/// state store alike) answered by throttling errors, apply and delete end
+/// exactly as they do on a reliable endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifth_of_mutating_calls_throttled_changes_neither_apply_nor_delete() {
+    let expected = {
+        let mut reliable = Bench::new().await;
+        baseline(&mut reliable).await.0
+    };
+
+    let mut bench = Bench::with_throttling(THROTTLE_RATE).await;
+    bench.fresh_cluster().await;
+    let applied = bench.apply_command().run();
+    applied.assert_success();
+    let stats = bench.aws.stats();
+    eprintln!(
+        "apply under throttling: {} of {} calls answered with a throttling error",
+        stats.throttled, stats.total
+    );
+    assert!(
+        stats.throttled >= 10,
+        "the endpoint throttled only {} calls: the test proves nothing\n{applied}",
+        stats.throttled
+    );
+    bench.assert_converged("the apply under throttling");
+    let inventory = bench.inventory().await;
+    bench.assert_no_orphans(&inventory, "the apply under throttling");
+    let shape = inventory.shape();
+    assert!(
+        shape == expected,
+        "under throttling the endpoint differs from a reliable apply\n  duplicates: {:?}\n  {}",
+        inventory.duplicates(),
+        shape_difference(&expected, &shape)
+    );
+
+    bench.aws.reset_stats();
+    let deleted = bench.delete_command().run();
+    deleted.assert_success();
+    let throttled = bench.aws.stats().throttled;
+    assert!(
+        throttled >= 5,
+        "the delete saw only {throttled} throttling errors: the test proves nothing\n{deleted}"
+    );
+    let left = bench.inventory().await;
+    assert_eq!(
+        left.count(),
+        0,
+        "the delete under throttling left resources behind: {left:#?}\n{deleted}"
+    );
+}
+
+/// `delete cluster --yes` killed halfway, then run again, leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_killed_halfway_then_rerun_leaves_nothing() {
+    let mut bench = Bench::new().await;
+    // How many mutating calls a whole delete takes.
+    baseline(&mut bench).await;
+    bench.aws.reset_stats();
+    bench.delete_command().run().assert_success();
+    let total = bench.cloud_mutations();
+    assert!(
+        total >= 20,
+        "a delete of an HA cluster takes more than {total} calls"
+    );
+
+    bench.fresh_cluster().await;
+    bench.apply_command().run().assert_success();
+    bench.aws.reset_stats();
+    let (killed, seen) = bench.interrupted(bench.delete_command(), total / 2, false);
+    assert!(
+        killed.code.is_none(),
+        "the delete was meant to be killed\n{killed}"
+    );
+    let half_left = bench.inventory().await;
+    assert!(
+        half_left.count() > 0,
+        "the delete was killed after {seen} of {total} calls but nothing was left"
+    );
+    eprintln!(
+        "delete killed after mutating call {seen} of {total}: {} resources left",
+        half_left.count()
+    );
+
+    let mut finished = None;
+    for _ in 0..MAX_RERUNS {
+        let output = bench.delete_command().run();
+        output.assert_no_panic();
+        if output.success() {
+            finished = Some(output);
+            break;
+        }
+        assert!(
+            output.stderr.contains("is locked by"),
+            "the rerun of the delete failed for another reason than the dead run's lock\n{output}"
+        );
+        thread::sleep(Duration::from_millis(700));
+    }
+    let finished = finished.expect("a rerun of the delete succeeds");
+    let left = bench.inventory().await;
+    assert_eq!(
+        left.count(),
+        0,
+        "the rerun of the delete left resources behind: {left:#?}\n{finished}"
+    );
+    assert!(
+        bench
+            .aws
+            .get_object(&bench.bucket, &format!("{CLUSTER}/spec.yaml"))
+            .is_none(),
+        "the cluster is still in the store after the delete\n{finished}"
+    );
+}
+
+/// A second SIGINT exits at once (code 130), and the next run still
+/// converges on exactly the resources of an uninterrupted apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigint_exits_at_once_and_the_next_run_converges() {
+    let mut bench = Bench::new().await;
+    let (expected, total) = baseline(&mut bench).await;
+
+    bench.fresh_cluster().await;
+    let mut running = bench.apply_command().spawn();
+    let started = Instant::now();
+    while bench.cloud_mutations() < total / 3 {
+        assert!(
+            running.is_running(),
+            "the apply ended before a third of its calls"
+        );
+        assert!(
+            started.elapsed() < RUN_TIMEOUT,
+            "the apply never got a third of the way"
+        );
+        thread::sleep(Duration::from_millis(3));
+    }
+    running.interrupt();
+    thread::sleep(Duration::from_millis(100));
+    let at_second = bench.cloud_mutations();
+    running.interrupt();
+    let output = running.wait();
+    assert_eq!(
+        output.code,
+        Some(130),
+        "a second SIGINT did not exit at once with code 130\n{output}"
+    );
+    assert!(
+        output.stderr.contains("exiting now"),
+        "the second SIGINT was not explained\n{output}"
+    );
+    assert!(
+        at_second < total,
+        "the apply had finished before the second SIGINT ({at_second} of {total} calls)"
+    );
+
+    bench.rerun_until_success("the rerun after a second SIGINT");
+    bench.assert_converged("the rerun after a second SIGINT");
+    let inventory = bench.inventory().await;
+    bench.assert_no_orphans(&inventory, "the rerun after a second SIGINT");
+    let shape = inventory.shape();
+    assert!(
+        shape == expected,
+        "after a second SIGINT and a rerun the endpoint differs from an uninterrupted apply\n  duplicates: {:?}\n  {}",
+        inventory.duplicates(),
+        shape_difference(&expected, &shape)
     );
 }
