@@ -13,6 +13,7 @@ pub mod apply;
 pub mod error;
 pub mod lookups;
 pub mod operations;
+pub mod rate_limit;
 pub mod refresh;
 pub mod retry;
 pub mod tags;

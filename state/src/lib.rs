@@ -28,6 +28,11 @@ pub mod specs;
 pub use error::{Result, StoreError};
 pub use identity::Actor;
 pub use location::{LocationSource, StoreLocation};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+/// Objects removed at once when a cluster is removed from the store.
+const REMOVE_PARALLELISM: usize = 16;
 pub use lock::{LockGuard, LockHeld, LockInfo};
 pub use objects::{Object, ObjectStore, Precondition, PutOptions, Version};
 pub use recorded::{RecordedState, StoredState};
@@ -191,11 +196,14 @@ impl StateStore {
     pub async fn remove_cluster(&self, cluster: &str) -> Result<usize> {
         let keys = self.objects.list(&layout::cluster_folder(cluster)).await?;
         let lock_key = layout::lock(cluster);
-        let mut removed = 0;
-        for key in keys.iter().filter(|key| **key != lock_key) {
-            self.objects.delete(key, Precondition::None).await?;
-            removed += 1;
-        }
+        let keys: Vec<String> = keys.into_iter().filter(|key| *key != lock_key).collect();
+        let removed = keys.len();
+        // A few at a time: a long history is many small objects.
+        stream::iter(&keys)
+            .map(|key| self.objects.delete(key, Precondition::None))
+            .buffer_unordered(REMOVE_PARALLELISM)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(removed)
     }
 

@@ -1047,6 +1047,11 @@ async fn a_duplicate_left_by_an_interrupted_run_is_removed_and_the_recorded_one_
 
 /// Share of mutating calls the throttling test answers with throttling errors.
 const THROTTLE_RATE: f64 = 0.2;
+/// How long one run may take when a fifth of the calls are throttled: the
+/// SDK's adaptive retry slows the whole client after each throttling answer
+/// (about 45 s for the apply and 100 s for the delete here, against 10 s
+/// without faults).
+const THROTTLED_RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// With a fifth of the mutating calls (to the cloud services and to the S3
 /// state store alike) answered by throttling errors, apply and delete end
@@ -1060,12 +1065,14 @@ async fn a_fifth_of_mutating_calls_throttled_changes_neither_apply_nor_delete() 
 
     let mut bench = Bench::with_throttling(THROTTLE_RATE).await;
     bench.fresh_cluster().await;
-    let applied = bench.apply_command().run();
+    let applied = bench.apply_command().timeout(THROTTLED_RUN_TIMEOUT).run();
     applied.assert_success();
     let stats = bench.aws.stats();
     eprintln!(
-        "apply under throttling: {} of {} calls answered with a throttling error",
-        stats.throttled, stats.total
+        "apply under throttling: {} of {} calls answered with a throttling error; {:.1}s",
+        stats.throttled,
+        stats.total,
+        applied.duration.as_secs_f64()
     );
     assert!(
         stats.throttled >= 10,
@@ -1084,9 +1091,13 @@ async fn a_fifth_of_mutating_calls_throttled_changes_neither_apply_nor_delete() 
     );
 
     bench.aws.reset_stats();
-    let deleted = bench.delete_command().run();
+    let deleted = bench.delete_command().timeout(THROTTLED_RUN_TIMEOUT).run();
     deleted.assert_success();
     let throttled = bench.aws.stats().throttled;
+    eprintln!(
+        "delete under throttling: {throttled} calls answered with a throttling error; {:.1}s",
+        deleted.duration.as_secs_f64()
+    );
     assert!(
         throttled >= 5,
         "the delete saw only {throttled} throttling errors: the test proves nothing\n{deleted}"

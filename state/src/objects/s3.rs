@@ -202,10 +202,21 @@ fn status_of(response: &HttpResponse) -> u16 {
     response.status().as_u16()
 }
 
+/// Attempts per state-store request before it fails.
+const STORE_MAX_ATTEMPTS: u32 = 8;
+
 fn make_client(sdk_config: &aws_config::SdkConfig, region: &str, path_style: bool) -> Client {
+    // Standard retries, not the adaptive mode the cloud services get: the
+    // store makes few, small, mostly sequential requests, and one throttled
+    // answer must not slow all the following ones to a crawl.
+    let retries = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(STORE_MAX_ATTEMPTS)
+        .with_initial_backoff(std::time::Duration::from_millis(50))
+        .with_max_backoff(std::time::Duration::from_secs(5));
     let config = aws_sdk_s3::config::Builder::from(sdk_config)
         .region(aws_sdk_s3::config::Region::new(region.to_string()))
         .force_path_style(path_style)
+        .retry_config(retries)
         .build();
     Client::from_conf(config)
 }

@@ -1,0 +1,322 @@
+//! A client-side rate limit on AWS calls, per service and API category, so
+//! that a large apply stays inside the request rates AWS grants an account
+//! instead of provoking throttling and then backing off.
+//!
+//! AWS meters API requests with token buckets per account and region: each
+//! request takes a token, a bucket refills at a fixed rate, and an empty
+//! bucket answers `RequestLimitExceeded` / `Throttling`. EC2 documents its
+//! buckets (non-mutating actions: 100 tokens, 20 a second; mutating
+//! actions: 200 tokens, 5 a second); Route53 allows five requests a second
+//! per account; the other services publish no figures, so they get buckets
+//! a little above what a 100-group cluster needs in one burst. skiff keeps
+//! a bucket of its own for each (service, category) with those sizes and
+//! rates, so a burst the size of a whole cluster goes out at once and a
+//! longer one is paced at the refill rate rather than failing. The S3 state
+//! store is not limited (S3 takes thousands of writes a second per prefix).
+//!
+//! The limit sits in the HTTP client, under the SDK's retry loop, so it
+//! paces every attempt of every call, retries included. It complements the
+//! SDK's adaptive retry mode, which slows the client down further once AWS
+//! has answered with throttling errors anyway (other tools share the
+//! account's buckets).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::{tls, Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use tokio::time::Instant;
+
+/// Whether a call reads or changes something: AWS meters the two apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    /// `Describe*`, `Get*`, `List*`, and HTTP `GET`/`HEAD`.
+    Read,
+    /// Everything else.
+    Mutate,
+}
+
+/// The size and refill rate of one token bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketSize {
+    /// Requests that may go out at once.
+    pub burst: f64,
+    /// Tokens added per second.
+    pub per_second: f64,
+}
+
+/// The bucket of a service's category; `None` for calls that are not
+/// limited (the state store's S3 traffic, unknown services).
+pub fn bucket_size(service: &str, category: Category) -> Option<BucketSize> {
+    let (burst, per_second) = match (service, category) {
+        // Documented: "Request throttling for the Amazon EC2 API".
+        ("ec2", Category::Read) => (100.0, 20.0),
+        ("ec2", Category::Mutate) => (200.0, 5.0),
+        // Documented: five requests per second per account.
+        ("route53", _) => (5.0, 5.0),
+        // Undocumented: room for a 100-group cluster's burst, then a
+        // steady rate well under what these services accept.
+        ("autoscaling" | "elasticloadbalancing" | "iam" | "sts", Category::Read) => (100.0, 20.0),
+        ("autoscaling" | "elasticloadbalancing" | "iam" | "sts", Category::Mutate) => (150.0, 10.0),
+        _ => return None,
+    };
+    Some(BucketSize { burst, per_second })
+}
+
+/// The service (from the SigV4 credential scope) and category of a signed
+/// request.
+pub fn classify(request: &HttpRequest) -> Option<(String, Category)> {
+    let authorization = request.headers().get("authorization")?;
+    let scope = authorization.split("Credential=").nth(1)?;
+    // `AKID/20261202/us-east-1/ec2/aws4_request, SignedHeaders=...`
+    let service = scope.split('/').nth(3)?.to_string();
+    let method = request.method();
+    let category = if method == "GET" || method == "HEAD" {
+        Category::Read
+    } else {
+        match request.body().bytes().and_then(query_action) {
+            Some(action) if is_read_action(&action) => Category::Read,
+            _ => Category::Mutate,
+        }
+    };
+    Some((service, category))
+}
+
+/// The `Action` of a query-protocol request body (EC2, Auto Scaling, ELB,
+/// IAM, STS): `Action=DescribeVpcs&Version=...`.
+fn query_action(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_string)
+}
+
+fn is_read_action(action: &str) -> bool {
+    ["Describe", "Get", "List"]
+        .iter()
+        .any(|prefix| action.starts_with(prefix))
+}
+
+/// One token bucket.
+#[derive(Debug)]
+struct Bucket {
+    size: BucketSize,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Bucket {
+    fn new(size: BucketSize) -> Bucket {
+        Bucket {
+            size,
+            tokens: size.burst,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Takes a token, or says how long until one is there.
+    fn take(&mut self) -> Result<(), Duration> {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.size.per_second).min(self.size.burst);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - self.tokens) / self.size.per_second,
+            ))
+        }
+    }
+}
+
+/// The buckets of one skiff process, created on first use.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<(String, Category), Bucket>>,
+}
+
+impl RateLimiter {
+    /// Waits until a call of `service`'s `category` may go out.
+    pub async fn acquire(&self, service: &str, category: Category) {
+        let Some(size) = bucket_size(service, category) else {
+            return;
+        };
+        // Route53's limit covers every call of the account, reads included.
+        let category = if service == "route53" {
+            Category::Mutate
+        } else {
+            category
+        };
+        loop {
+            let wait = {
+                let mut buckets = self
+                    .buckets
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let bucket = buckets
+                    .entry((service.to_string(), category))
+                    .or_insert_with(|| Bucket::new(size));
+                match bucket.take() {
+                    Ok(()) => return,
+                    Err(wait) => wait,
+                }
+            };
+            tracing::trace!("{service} {category:?} calls paced: waiting {wait:?}");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// The SDK's default HTTPS client (rustls, proxy settings from the
+/// environment) with the rate limit in front of it.
+pub fn rate_limited_https_client() -> SharedHttpClient {
+    let inner = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    });
+    SharedHttpClient::new(RateLimitedClient {
+        inner,
+        limiter: Arc::new(RateLimiter::default()),
+    })
+}
+
+#[derive(Debug)]
+struct RateLimitedClient {
+    inner: SharedHttpClient,
+    limiter: Arc<RateLimiter>,
+}
+
+impl HttpClient for RateLimitedClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(RateLimitedConnector {
+            inner: self.inner.http_connector(settings, components),
+            limiter: self.limiter.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct RateLimitedConnector {
+    inner: SharedHttpConnector,
+    limiter: Arc<RateLimiter>,
+}
+
+impl HttpConnector for RateLimitedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let inner = self.inner.clone();
+        let limiter = self.limiter.clone();
+        HttpConnectorFuture::new(async move {
+            if let Some((service, category)) = classify(&request) {
+                limiter.acquire(&service, category).await;
+            }
+            inner.call(request).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_types::body::SdkBody;
+
+    fn signed(method: &str, service: &str, body: &str) -> HttpRequest {
+        let mut request = HttpRequest::new(SdkBody::from(body.to_string()));
+        request.set_method(method).expect("a method");
+        request.headers_mut().insert(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261202/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=abc"
+            ),
+        );
+        request
+    }
+
+    #[test]
+    fn requests_are_classified_by_service_and_action() {
+        let describe = signed("POST", "ec2", "Action=DescribeVpcs&Version=2016-11-15");
+        assert_eq!(
+            classify(&describe),
+            Some(("ec2".to_string(), Category::Read))
+        );
+        let create = signed("POST", "ec2", "Action=CreateVpc&CidrBlock=10.0.0.0%2F16");
+        assert_eq!(
+            classify(&create),
+            Some(("ec2".to_string(), Category::Mutate))
+        );
+        let list = signed("POST", "iam", "Version=2010-05-08&Action=ListRoles");
+        assert_eq!(classify(&list), Some(("iam".to_string(), Category::Read)));
+        let zone = signed("GET", "route53", "");
+        assert_eq!(
+            classify(&zone),
+            Some(("route53".to_string(), Category::Read))
+        );
+        let change = signed("POST", "route53", "<ChangeResourceRecordSetsRequest/>");
+        assert_eq!(
+            classify(&change),
+            Some(("route53".to_string(), Category::Mutate))
+        );
+        let unsigned = HttpRequest::new(SdkBody::from("Action=DescribeVpcs"));
+        assert_eq!(classify(&unsigned), None);
+    }
+
+    #[test]
+    fn the_state_store_is_not_limited() {
+        assert_eq!(bucket_size("s3", Category::Mutate), None);
+        assert_eq!(bucket_size("s3", Category::Read), None);
+        assert!(bucket_size("ec2", Category::Mutate).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_goes_out_at_once_and_the_rest_at_the_refill_rate() {
+        let limiter = RateLimiter::default();
+        let size = bucket_size("route53", Category::Mutate).expect("route53 is limited");
+        let started = Instant::now();
+        for _ in 0..size.burst as usize {
+            limiter.acquire("route53", Category::Mutate).await;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(1),
+            "the burst was paced: {:?}",
+            started.elapsed()
+        );
+        for _ in 0..10 {
+            limiter.acquire("route53", Category::Mutate).await;
+        }
+        let expected = Duration::from_secs_f64(10.0 / size.per_second);
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= expected.mul_f64(0.99) && elapsed <= expected.mul_f64(1.1),
+            "10 calls beyond the burst took {elapsed:?}, expected about {expected:?}"
+        );
+        // Route53's one limit covers reads too.
+        let read = Instant::now();
+        limiter.acquire("route53", Category::Read).await;
+        assert!(read.elapsed() >= Duration::from_millis(150));
+        // Other categories and services have buckets of their own.
+        let other = Instant::now();
+        limiter.acquire("ec2", Category::Read).await;
+        limiter.acquire("ec2", Category::Mutate).await;
+        limiter.acquire("s3", Category::Mutate).await;
+        assert!(other.elapsed() < Duration::from_millis(1));
+    }
+}
