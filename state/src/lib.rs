@@ -5,8 +5,9 @@
 //! give the same guarantee: every write that could race is conditional, so
 //! nothing is ever overwritten unseen. On top of them, [`specs`] keeps a
 //! revision log per cluster, [`lock`] serialises operations that change the
-//! cloud, and [`recorded`] holds what skiff created. [`StateStore`] bundles
-//! them for the command line.
+//! cloud, and [`recorded`] holds what skiff created, with a snapshot per
+//! operation; [`retention`] prunes old history when asked. [`StateStore`]
+//! bundles them for the command line.
 #![deny(missing_docs)]
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub mod location;
 pub mod lock;
 pub mod objects;
 pub mod recorded;
+pub mod retention;
 pub mod specs;
 
 pub use error::{Result, StoreError};
@@ -30,7 +32,8 @@ pub use identity::Actor;
 pub use location::{LocationSource, StoreLocation};
 pub use lock::{LockGuard, LockHeld, LockInfo};
 pub use objects::{Object, ObjectStore, Precondition, PutOptions, Version};
-pub use recorded::{RecordedState, StoredState};
+pub use recorded::{RecordedState, SnapshotHeader, StateChange, StoredState};
+pub use retention::{Pruned, Retention};
 pub use specs::{Change, Revision, StoredSpec};
 
 /// Where an S3 store lives, as nodes need to know it to fetch their secrets.
@@ -184,6 +187,53 @@ impl StateStore {
     /// Every revision of a cluster's spec, oldest first.
     pub async fn spec_history(&self, cluster: &str) -> Result<Vec<(Revision, ClusterBundle)>> {
         specs::history(self.objects.as_ref(), cluster).await
+    }
+
+    /// One revision of a cluster's spec, if the history has it.
+    pub async fn spec_revision(
+        &self,
+        cluster: &str,
+        serial: u64,
+    ) -> Result<Option<(Revision, ClusterBundle)>> {
+        specs::read_revision(self.objects.as_ref(), cluster, serial).await
+    }
+
+    /// The headers of the recorded-state snapshots of a cluster, oldest first.
+    pub async fn state_history(&self, cluster: &str) -> Result<Vec<SnapshotHeader>> {
+        recorded::snapshots(self.objects.as_ref(), cluster).await
+    }
+
+    /// Keeps a snapshot of the recorded state in its history, with who is
+    /// acting, the command line and `summary`.
+    pub async fn snapshot_state<T: serde::Serialize>(
+        &self,
+        cluster: &str,
+        state: &RecordedState<T>,
+        command: &str,
+        summary: &str,
+    ) -> Result<()> {
+        let change = self.change(command, summary).await;
+        recorded::snapshot(self.objects.as_ref(), cluster, state, &change).await
+    }
+
+    /// Removes (with `dry_run`: lists) the history entries of a cluster
+    /// that `retention` lets go of; see [`retention::prune`].
+    pub async fn prune_history(
+        &self,
+        cluster: &str,
+        retention: &Retention,
+        dry_run: bool,
+    ) -> Result<Pruned> {
+        let head = self.read_spec(cluster).await?;
+        retention::prune(
+            self.objects.as_ref(),
+            cluster,
+            retention,
+            head.revision.serial,
+            time::OffsetDateTime::now_utc(),
+            dry_run,
+        )
+        .await
     }
 
     /// Removes every object of a cluster (spec, history, state, secrets),
