@@ -370,11 +370,15 @@ pub struct ReplaceArgs {
 /// `skiff get`.
 #[derive(Debug, Subcommand)]
 pub enum GetCommand {
-    /// List the clusters of the store
+    /// List the clusters of the store, with their last change and lock
     #[command(after_help = "Examples:
   skiff get clusters
   skiff get clusters -o json
-  skiff get clusters --state s3://my-team-skiff-state/prod")]
+  skiff get clusters --state s3://my-team-skiff-state/prod
+
+CHANGED is the newest spec revision: when and by whom (see `skiff history NAME`).
+LOCK is `-`, or who holds the cluster lock and for what operation (see
+`skiff state lock show NAME`).")]
     Clusters(GetClustersArgs),
     /// Show one cluster
     #[command(after_help = "Examples:
