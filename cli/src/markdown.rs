@@ -268,6 +268,67 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_renders_a_table_and_one_details_block_per_change_without_secrets() {
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "format": 1,
+            "cluster": "c1.example.com",
+            "region": "us-east-1",
+            "specRevision": 7,
+            "stateLineage": "lineage",
+            "stateSerial": 41,
+            "summary": { "create": 1, "update": 1, "replace": 0, "delete": 0 },
+            "changes": [
+                {
+                    "key": "launch-template/nodes",
+                    "kind": "launch-template",
+                    "action": "update",
+                    "id": "lt-1",
+                    "fields": [
+                        { "field": "instanceType", "before": "t3.medium", "after": "m5.large" },
+                        { "field": "bootstrapToken", "before": "abcdef.0123456789abcdef", "after": "ghijkl.0123456789abcdef" }
+                    ]
+                },
+                {
+                    "key": "subnet/us-east-1a",
+                    "kind": "subnet",
+                    "action": "create",
+                    "fields": [
+                        { "field": "cidrBlock", "after": "10.0.0.0/24" },
+                        { "field": "note", "after": "pipe | and ``` fence" }
+                    ]
+                }
+            ],
+            "rollingUpdates": [ { "group": "nodes", "reasons": ["instance type t3.medium -> m5.large"] } ],
+            "knownOutputs": {}
+        }))
+        .expect("a plan");
+        let text = render(&plan);
+        assert!(text.contains("| update in place | 1 |"), "{text}");
+        assert!(text.contains("| create | 1 |"), "{text}");
+        assert_eq!(text.matches("<details>").count(), 2, "{text}");
+        assert!(
+            text.contains("- instanceType: \"t3.medium\"\n+ instanceType: \"m5.large\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("  bootstrapToken: (sensitive value)"),
+            "{text}"
+        );
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+        assert!(text.contains("+ cidrBlock: \"10.0.0.0/24\""), "{text}");
+        // A value with a fence inside gets a longer fence around it.
+        assert!(text.contains("````diff"), "{text}");
+        assert!(
+            text.contains("spec revision 7 · recorded state serial 41"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- `nodes`: instance type t3.medium -\\> m5.large"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_fence_is_longer_than_any_backtick_run() {
         assert_eq!(fence_for("plain"), "```");
         assert_eq!(fence_for("a ```` b"), "`````");
