@@ -112,7 +112,8 @@ identity, the time (UTC), the command line and a one-line summary.
 
 Nothing is pruned unless you ask: --prune removes an entry only when every rule
 given (--keep, --older-than) lets go of it, and never the revision the cluster
-is at now (see docs/history.md).")]
+is at now. To prune after every write instead, set SKIFF_HISTORY_KEEP=N and/or
+SKIFF_HISTORY_MAX_AGE=AGE (see docs/history.md).")]
     History(HistoryArgs),
     /// Restore an earlier revision of a cluster's spec, as a new revision
     #[command(after_help = "Examples:

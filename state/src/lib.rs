@@ -57,6 +57,7 @@ pub struct StateStore {
     s3: Option<S3Details>,
     sdk_config: Option<aws_config::SdkConfig>,
     actor: OnceCell<Actor>,
+    retention: Retention,
 }
 
 impl StateStore {
@@ -73,6 +74,7 @@ impl StateStore {
                 s3: None,
                 sdk_config: sdk_config.cloned(),
                 actor: OnceCell::new(),
+                retention: Retention::default(),
             }),
             StoreLocation::S3 { bucket, prefix } => {
                 let sdk_config = sdk_config.ok_or_else(|| StoreError::BadLocation {
@@ -92,7 +94,41 @@ impl StateStore {
                     s3: Some(s3),
                     sdk_config: Some(sdk_config.clone()),
                     actor: OnceCell::new(),
+                    retention: Retention::default(),
                 })
+            }
+        }
+    }
+
+    /// Prunes a cluster's history by `retention` after every spec revision
+    /// and state snapshot this store writes (off by default: no rule set).
+    pub fn set_retention(&mut self, retention: Retention) {
+        self.retention = retention;
+    }
+
+    /// Applies the automatic retention after a write; the write itself has
+    /// succeeded, so a failure here is only logged.
+    async fn apply_retention(&self, cluster: &str, head_serial: u64) {
+        if !self.retention.is_set() {
+            return;
+        }
+        let result = retention::prune(
+            self.objects.as_ref(),
+            cluster,
+            &self.retention,
+            head_serial,
+            time::OffsetDateTime::now_utc(),
+            false,
+        )
+        .await;
+        match result {
+            Ok(pruned) => tracing::debug!(
+                "pruned the history of cluster {cluster}: spec revisions {:?}, state snapshots {:?}",
+                pruned.spec_revisions,
+                pruned.state_snapshots
+            ),
+            Err(error) => {
+                tracing::warn!("pruning the history of cluster {cluster} failed: {error}")
             }
         }
     }
@@ -173,7 +209,10 @@ impl StateStore {
         summary: &str,
     ) -> Result<StoredSpec> {
         let change = self.change(command, summary).await;
-        specs::update(self.objects.as_ref(), previous, bundle, &change).await
+        let stored = specs::update(self.objects.as_ref(), previous, bundle, &change).await?;
+        self.apply_retention(bundle.name(), stored.revision.serial)
+            .await;
+        Ok(stored)
     }
 
     async fn change(&self, command: &str, summary: &str) -> Change {
@@ -213,7 +252,13 @@ impl StateStore {
         summary: &str,
     ) -> Result<()> {
         let change = self.change(command, summary).await;
-        recorded::snapshot(self.objects.as_ref(), cluster, state, &change).await
+        recorded::snapshot(self.objects.as_ref(), cluster, state, &change).await?;
+        if self.retention.is_set() {
+            if let Ok(Some(head)) = specs::read(self.objects.as_ref(), cluster).await {
+                self.apply_retention(cluster, head.revision.serial).await;
+            }
+        }
+        Ok(())
     }
 
     /// Removes (with `dry_run`: lists) the history entries of a cluster

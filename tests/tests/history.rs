@@ -603,6 +603,37 @@ fn pruning_keeps_the_newest_revisions_and_later_writes_go_on() {
         .assert_stderr_contains("it has revisions 4 to 6");
     run(&["rollback", CLUSTER, "--to", "4"]).assert_success();
     assert_eq!(versions(), vec![4, 5, 6, 7]);
+    // Automatic retention, when configured: every write prunes.
+    let output = run(&[
+        "get",
+        "ig",
+        "--name",
+        CLUSTER,
+        "nodes-us-east-1a",
+        "-o",
+        "yaml",
+    ]);
+    let mut document: serde_norway::Value = serde_norway::from_str(&output.stdout).expect("YAML");
+    document["spec"]["maxSize"] = 9.into();
+    let path = home.write(
+        "max-9.yaml",
+        serde_norway::to_string(&document).expect("YAML"),
+    );
+    skiff(
+        aws,
+        &home,
+        &store,
+        &["replace", "-f", path.to_str().expect("UTF-8")],
+    )
+    .env("SKIFF_HISTORY_KEEP", "3")
+    .run()
+    .assert_success();
+    assert_eq!(versions(), vec![6, 7, 8]);
+    skiff(aws, &home, &store, &["get", "clusters"])
+        .env("SKIFF_HISTORY_KEEP", "none")
+        .run()
+        .assert_exit(1)
+        .assert_stderr_contains("SKIFF_HISTORY_KEEP=\"none\"");
     // Creating the cluster again is still refused (its revision 1 is gone).
     let again = skiff(
         aws,
@@ -612,7 +643,7 @@ fn pruning_keeps_the_newest_revisions_and_later_writes_go_on() {
     )
     .run();
     again.assert_exit(1);
-    assert_eq!(versions(), vec![4, 5, 6, 7]);
+    assert_eq!(versions(), vec![6, 7, 8]);
 }
 
 // --- 5. get clusters ---------------------------------------------------------------
