@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::printer::OutputFormat;
+use crate::printer::{OutputFormat, PlanFormat};
 
 const ABOUT: &str = "skiff builds and runs Kubernetes clusters on AWS.
 
@@ -95,6 +95,38 @@ Examples:
     /// Write a cluster's access details to a kubeconfig file
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Who changed a cluster's spec and recorded state, when and how; compare or prune versions
+    #[command(after_help = "Examples:
+  skiff history c1.example.com                        # every spec revision: who, when, command, summary
+  skiff history c1.example.com -o json                # the same for scripts
+  skiff history c1.example.com --kind all             # spec revisions and recorded-state snapshots
+  skiff history c1.example.com --diff 3 4             # what revision 4 changed, as a unified diff
+  skiff history c1.example.com --prune --keep 50      # remove all but the newest 50 of each history
+  skiff history c1.example.com --prune --older-than 90d --dry-run
+
+Every change to a spec (create, replace, edit, rollback...) is a new revision,
+claimed in the store so that none is lost; every operation that changes the
+recorded cloud state (update cluster --yes, apply, rolling-update, delete)
+keeps a snapshot of it. Each entry records the local user@host, the AWS caller
+identity, the time (UTC), the command line and a one-line summary.
+
+Nothing is pruned unless you ask: --prune removes an entry only when every rule
+given (--keep, --older-than) lets go of it, and never the revision the cluster
+is at now. To prune after every write instead, set SKIFF_HISTORY_KEEP=N and/or
+SKIFF_HISTORY_MAX_AGE=AGE (see docs/history.md).")]
+    History(HistoryArgs),
+    /// Restore an earlier revision of a cluster's spec, as a new revision
+    #[command(after_help = "Examples:
+  skiff history c1.example.com                        # find the revision to go back to
+  skiff rollback c1.example.com --to 3 --dry-run      # show what would change in the spec
+  skiff rollback c1.example.com --to 3
+  skiff update cluster c1.example.com                 # preview the AWS changes that undo the later edits
+  skiff update cluster c1.example.com --yes
+
+Rollback changes only the spec in the store (history is never rewritten: the
+restored spec becomes a new revision); the cloud follows with `update cluster`.
+It fails, changing nothing, if anyone changed the spec meanwhile.")]
+    Rollback(RollbackArgs),
     /// Inspect and repair the state store (locks)
     #[command(subcommand)]
     State(StateCommand),
@@ -339,11 +371,15 @@ pub struct ReplaceArgs {
 /// `skiff get`.
 #[derive(Debug, Subcommand)]
 pub enum GetCommand {
-    /// List the clusters of the store
+    /// List the clusters of the store, with their last change and lock
     #[command(after_help = "Examples:
   skiff get clusters
   skiff get clusters -o json
-  skiff get clusters --state s3://my-team-skiff-state/prod")]
+  skiff get clusters --state s3://my-team-skiff-state/prod
+
+CHANGED is the newest spec revision: when and by whom (see `skiff history NAME`).
+LOCK is `-`, or who holds the cluster lock and for what operation (see
+`skiff state lock show NAME`).")]
     Clusters(GetClustersArgs),
     /// Show one cluster
     #[command(after_help = "Examples:
@@ -512,6 +548,7 @@ pub enum UpdateCommand {
   skiff update cluster c1.example.com --out c1.plan         # save the plan for review
   skiff apply c1.plan                                       # apply exactly that plan
   skiff update cluster c1.example.com -o json               # the plan as JSON (docs/plan-format.md)
+  skiff update cluster c1.example.com -o markdown > plan.md # for a pull-request comment
   skiff update cluster c1.example.com --detailed-exitcode   # exit 0: no changes, 2: changes, 1: error
   skiff update cluster c1.example.com --target terraform --out c1-tf   # write Terraform instead (docs/terraform.md)
 
@@ -543,9 +580,9 @@ pub struct UpdateClusterArgs {
     #[arg(long, value_name = "FILE|DIR")]
     pub out: Option<PathBuf>,
 
-    /// Output format of the plan
+    /// Output format of the plan; markdown is for pull-request comments (a summary table, per-resource diffs that fold open, secrets redacted)
     #[arg(short, long, value_enum, default_value = "table")]
-    pub output: OutputFormat,
+    pub output: PlanFormat,
 
     /// Apply to AWS directly, or write Terraform to --out DIR (docs/terraform.md)
     #[arg(long, value_enum, default_value = "direct")]
@@ -785,6 +822,69 @@ pub struct UnlockArgs {
     /// The ID of the lock to remove (refused if it is not the held lock's)
     #[arg(long, required = true)]
     pub lock_id: String,
+}
+
+/// `skiff history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// Output format of the list
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+
+    /// Which history to list: spec revisions, recorded-state snapshots, or both
+    #[arg(long, value_enum, default_value = "spec")]
+    pub kind: HistoryKind,
+
+    /// Show how the spec changed from revision A to revision B, as a unified diff
+    #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "prune")]
+    pub diff: Option<Vec<u64>>,
+
+    /// Remove old history entries by --keep and/or --older-than (never the current revision)
+    #[arg(long)]
+    pub prune: bool,
+
+    /// With --prune: keep the newest N entries of each history (at least 1)
+    #[arg(long, value_name = "N", requires = "prune")]
+    pub keep: Option<usize>,
+
+    /// With --prune: remove only entries older than this, e.g. 30d or 12h
+    #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration, requires = "prune")]
+    pub older_than: Option<std::time::Duration>,
+
+    /// With --prune: only list what would be removed
+    #[arg(long, requires = "prune")]
+    pub dry_run: bool,
+}
+
+/// The histories `skiff history` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryKind {
+    /// Spec revisions (what `--diff` and `rollback --to` take)
+    Spec,
+    /// Recorded-state snapshots, one per operation that changed the cloud state
+    State,
+    /// Both, oldest first
+    All,
+}
+
+/// `skiff rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// The spec revision to restore (see `skiff history CLUSTER`)
+    #[arg(long, value_name = "REVISION", required = true)]
+    pub to: u64,
+
+    /// Only show how the spec would change (a unified diff); store nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `skiff completion`.

@@ -19,7 +19,7 @@ use skiff_state::recorded::{self, RecordedState};
 use skiff_state::{LockGuard, ObjectStore, StateStore, StoredSpec, StoredState, Version};
 use tokio::sync::Mutex;
 
-use crate::context::Context;
+use crate::context::{command_line, Context};
 
 /// The region of a cluster, from its spec.
 pub fn region(bundle: &ClusterBundle) -> anyhow::Result<String> {
@@ -208,11 +208,14 @@ impl StateJournal {
         Ok(())
     }
 
-    /// Keeps a copy of the current state in the state history.
-    pub async fn snapshot(&self) -> anyhow::Result<()> {
+    /// Keeps a copy of the current state in the state history, with who
+    /// is acting, the command line and `summary`.
+    pub async fn snapshot(&self, store: &StateStore, summary: &str) -> anyhow::Result<()> {
         let inner = self.inner.lock().await;
         if inner.1.is_some() {
-            recorded::snapshot(self.objects.as_ref(), &self.cluster, &inner.0).await?;
+            store
+                .snapshot_state(&self.cluster, &inner.0, &command_line(), summary)
+                .await?;
         }
         Ok(())
     }
@@ -262,6 +265,25 @@ impl Journal for StateJournal {
         .map_err(|error| error.to_string())?;
         *version = Some(new_version);
         Ok(())
+    }
+}
+
+/// Keeps a snapshot of a recorded state just written, for the state
+/// history; a failure is a warning (the state itself is safe).
+pub async fn snapshot_state(
+    context: &Context,
+    store: &StateStore,
+    cluster: &str,
+    state: &RecordedState<RecordedContent>,
+    summary: &str,
+) {
+    if let Err(error) = store
+        .snapshot_state(cluster, state, &command_line(), summary)
+        .await
+    {
+        context.printer.warn(&format!(
+            "keeping a copy of the recorded state of cluster {cluster} in its history failed: {error}"
+        ));
     }
 }
 

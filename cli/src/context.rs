@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use skiff_state::{LocationSource, StateStore, StoreLocation};
+use skiff_state::{LocationSource, Retention, StateStore, StoreLocation};
 use tokio::sync::OnceCell;
 
 use crate::printer::Printer;
@@ -78,7 +78,7 @@ impl Context {
             StoreLocation::S3 { .. } => Some(self.aws_config().await),
             StoreLocation::File { .. } => None,
         };
-        let store = StateStore::open(&location, sdk_config)
+        let mut store = StateStore::open(&location, sdk_config)
             .await
             .with_context(|| {
                 format!(
@@ -86,8 +86,44 @@ impl Context {
                     source_note(source)
                 )
             })?;
+        store.set_retention(history_retention()?);
         Ok(store)
     }
+}
+
+/// Keep only the newest N entries of each cluster history after every write.
+pub const HISTORY_KEEP_ENV: &str = "SKIFF_HISTORY_KEEP";
+
+/// Remove history entries older than this (e.g. `90d`) after every write.
+pub const HISTORY_MAX_AGE_ENV: &str = "SKIFF_HISTORY_MAX_AGE";
+
+/// The automatic history retention of this invocation: off unless
+/// `SKIFF_HISTORY_KEEP` and/or `SKIFF_HISTORY_MAX_AGE` are set (both set:
+/// an entry goes only when both rules let it go).
+pub fn history_retention() -> anyhow::Result<Retention> {
+    let value = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    };
+    let keep = match value(HISTORY_KEEP_ENV) {
+        None => None,
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(keep) if keep >= 1 => Some(keep),
+            _ => anyhow::bail!(
+                "{HISTORY_KEEP_ENV}={text:?} is not a number of history entries to keep (1 or more); fix or unset it"
+            ),
+        },
+    };
+    let older_than = match value(HISTORY_MAX_AGE_ENV) {
+        None => None,
+        Some(text) => Some(humantime::parse_duration(text.trim()).with_context(|| {
+            format!(
+                "{HISTORY_MAX_AGE_ENV}={text:?} is not an age such as 90d or 12h; fix or unset it"
+            )
+        })?),
+    };
+    Ok(Retention { keep, older_than })
 }
 
 fn source_note(source: LocationSource) -> &'static str {

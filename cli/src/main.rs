@@ -9,6 +9,7 @@ mod commands;
 mod context;
 mod editor;
 mod kubeconfig;
+mod markdown;
 mod preview;
 mod printer;
 mod progress;

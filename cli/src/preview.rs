@@ -10,7 +10,7 @@ use skiff_plans::plan::{Action, FieldChange, Plan, ResourceChange};
 use crate::printer::{Color, Printer};
 
 /// Fields whose values are never shown.
-fn is_sensitive(field: &str) -> bool {
+pub(crate) fn is_sensitive(field: &str) -> bool {
     let lower = field.to_ascii_lowercase();
     // IMDS settings (`httpTokensRequired`) are about tokens, not tokens themselves.
     if lower.starts_with("http") {
@@ -167,7 +167,7 @@ fn render_field(action: Action, field: &FieldChange) -> String {
 }
 
 /// A value as text: strings bare, everything else as compact JSON.
-fn text_of(value: &Value) -> String {
+pub(crate) fn text_of(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         other => other.to_string(),
@@ -175,7 +175,7 @@ fn text_of(value: &Value) -> String {
 }
 
 /// JSON documents (policies) pretty-printed so their diff is by statement.
-fn pretty(text: &str) -> String {
+pub(crate) fn pretty(text: &str) -> String {
     match serde_json::from_str::<Value>(text) {
         Ok(value @ (Value::Object(_) | Value::Array(_))) => {
             serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.to_string()) + "\n"
@@ -191,7 +191,7 @@ fn pretty(text: &str) -> String {
 }
 
 /// A short rendering for one line: long or multi-line text summarized.
-fn short(value: &Value, unknown: bool) -> String {
+pub(crate) fn short(value: &Value, unknown: bool) -> String {
     if unknown {
         return "(known after apply)".to_string();
     }

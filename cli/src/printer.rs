@@ -17,6 +17,20 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Output formats of a plan (`update cluster -o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum PlanFormat {
+    /// The preview for people.
+    #[default]
+    Table,
+    /// YAML.
+    Yaml,
+    /// JSON (docs/plan-format.md).
+    Json,
+    /// Markdown for a pull-request comment, secrets redacted.
+    Markdown,
+}
+
 /// Writes data and messages.
 #[derive(Debug, Clone)]
 pub struct Printer {

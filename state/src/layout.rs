@@ -5,7 +5,7 @@
 //! <cluster>/spec.yaml                     the current spec: a Revision header, the Cluster, its InstanceGroups
 //! <cluster>/history/spec/<serial>.yaml    every revision of the spec, immutable (claimed with If-None-Match: *)
 //! <cluster>/state.json                    the recorded cloud state (serial, lineage, resources)
-//! <cluster>/history/state/<serial>.json   the recorded state at the end of each operation
+//! <cluster>/history/state/<serial>.json   the recorded state at the end of each operation, with a `change` header (who, when, command, summary)
 //! <cluster>/lock.json                     the cluster lock (held while the cloud is being changed)
 //! <cluster>/rollout.json                  progress of a rolling update, for resuming
 //! <cluster>/pki/...                       cluster CAs and the service-account key pair (secret)
@@ -31,6 +31,11 @@ pub fn spec_revision(cluster: &str, serial: u64) -> String {
 /// The recorded cloud state.
 pub fn recorded_state(cluster: &str) -> String {
     format!("{cluster}/state.json")
+}
+
+/// The folder of recorded-state snapshots.
+pub fn state_history_folder(cluster: &str) -> String {
+    format!("{cluster}/history/state/")
 }
 
 /// A snapshot of the recorded state.

@@ -5,8 +5,9 @@
 //! give the same guarantee: every write that could race is conditional, so
 //! nothing is ever overwritten unseen. On top of them, [`specs`] keeps a
 //! revision log per cluster, [`lock`] serialises operations that change the
-//! cloud, and [`recorded`] holds what skiff created. [`StateStore`] bundles
-//! them for the command line.
+//! cloud, and [`recorded`] holds what skiff created, with a snapshot per
+//! operation; [`retention`] prunes old history when asked. [`StateStore`]
+//! bundles them for the command line.
 #![deny(missing_docs)]
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub mod location;
 pub mod lock;
 pub mod objects;
 pub mod recorded;
+pub mod retention;
 pub mod specs;
 
 pub use error::{Result, StoreError};
@@ -35,7 +37,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 const REMOVE_PARALLELISM: usize = 16;
 pub use lock::{LockGuard, LockHeld, LockInfo};
 pub use objects::{Object, ObjectStore, Precondition, PutOptions, Version};
-pub use recorded::{RecordedState, StoredState};
+pub use recorded::{RecordedState, SnapshotHeader, StateChange, StoredState};
+pub use retention::{Pruned, Retention};
 pub use specs::{Change, Revision, StoredSpec};
 
 /// Where an S3 store lives, as nodes need to know it to fetch their secrets.
@@ -59,6 +62,7 @@ pub struct StateStore {
     s3: Option<S3Details>,
     sdk_config: Option<aws_config::SdkConfig>,
     actor: OnceCell<Actor>,
+    retention: Retention,
 }
 
 impl StateStore {
@@ -75,6 +79,7 @@ impl StateStore {
                 s3: None,
                 sdk_config: sdk_config.cloned(),
                 actor: OnceCell::new(),
+                retention: Retention::default(),
             }),
             StoreLocation::S3 { bucket, prefix } => {
                 let sdk_config = sdk_config.ok_or_else(|| StoreError::BadLocation {
@@ -94,7 +99,41 @@ impl StateStore {
                     s3: Some(s3),
                     sdk_config: Some(sdk_config.clone()),
                     actor: OnceCell::new(),
+                    retention: Retention::default(),
                 })
+            }
+        }
+    }
+
+    /// Prunes a cluster's history by `retention` after every spec revision
+    /// and state snapshot this store writes (off by default: no rule set).
+    pub fn set_retention(&mut self, retention: Retention) {
+        self.retention = retention;
+    }
+
+    /// Applies the automatic retention after a write; the write itself has
+    /// succeeded, so a failure here is only logged.
+    async fn apply_retention(&self, cluster: &str, head_serial: u64) {
+        if !self.retention.is_set() {
+            return;
+        }
+        let result = retention::prune(
+            self.objects.as_ref(),
+            cluster,
+            &self.retention,
+            head_serial,
+            time::OffsetDateTime::now_utc(),
+            false,
+        )
+        .await;
+        match result {
+            Ok(pruned) => tracing::debug!(
+                "pruned the history of cluster {cluster}: spec revisions {:?}, state snapshots {:?}",
+                pruned.spec_revisions,
+                pruned.state_snapshots
+            ),
+            Err(error) => {
+                tracing::warn!("pruning the history of cluster {cluster} failed: {error}")
             }
         }
     }
@@ -175,7 +214,10 @@ impl StateStore {
         summary: &str,
     ) -> Result<StoredSpec> {
         let change = self.change(command, summary).await;
-        specs::update(self.objects.as_ref(), previous, bundle, &change).await
+        let stored = specs::update(self.objects.as_ref(), previous, bundle, &change).await?;
+        self.apply_retention(bundle.name(), stored.revision.serial)
+            .await;
+        Ok(stored)
     }
 
     async fn change(&self, command: &str, summary: &str) -> Change {
@@ -189,6 +231,59 @@ impl StateStore {
     /// Every revision of a cluster's spec, oldest first.
     pub async fn spec_history(&self, cluster: &str) -> Result<Vec<(Revision, ClusterBundle)>> {
         specs::history(self.objects.as_ref(), cluster).await
+    }
+
+    /// One revision of a cluster's spec, if the history has it.
+    pub async fn spec_revision(
+        &self,
+        cluster: &str,
+        serial: u64,
+    ) -> Result<Option<(Revision, ClusterBundle)>> {
+        specs::read_revision(self.objects.as_ref(), cluster, serial).await
+    }
+
+    /// The headers of the recorded-state snapshots of a cluster, oldest first.
+    pub async fn state_history(&self, cluster: &str) -> Result<Vec<SnapshotHeader>> {
+        recorded::snapshots(self.objects.as_ref(), cluster).await
+    }
+
+    /// Keeps a snapshot of the recorded state in its history, with who is
+    /// acting, the command line and `summary`.
+    pub async fn snapshot_state<T: serde::Serialize>(
+        &self,
+        cluster: &str,
+        state: &RecordedState<T>,
+        command: &str,
+        summary: &str,
+    ) -> Result<()> {
+        let change = self.change(command, summary).await;
+        recorded::snapshot(self.objects.as_ref(), cluster, state, &change).await?;
+        if self.retention.is_set() {
+            if let Ok(Some(head)) = specs::read(self.objects.as_ref(), cluster).await {
+                self.apply_retention(cluster, head.revision.serial).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes (with `dry_run`: lists) the history entries of a cluster
+    /// that `retention` lets go of; see [`retention::prune`].
+    pub async fn prune_history(
+        &self,
+        cluster: &str,
+        retention: &Retention,
+        dry_run: bool,
+    ) -> Result<Pruned> {
+        let head = self.read_spec(cluster).await?;
+        retention::prune(
+            self.objects.as_ref(),
+            cluster,
+            retention,
+            head.revision.serial,
+            time::OffsetDateTime::now_utc(),
+            dry_run,
+        )
+        .await
     }
 
     /// Removes every object of a cluster (spec, history, state, secrets),

@@ -12,9 +12,13 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use time::OffsetDateTime;
+
 use crate::error::{Result, StoreError};
+use crate::identity::Actor;
 use crate::layout;
 use crate::objects::{ObjectStore, Precondition, PutOptions, Version};
+use crate::specs::Change;
 
 /// The envelope of the recorded state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,14 +121,66 @@ pub async fn write<T: Serialize>(
     })
 }
 
-/// Keeps a copy of the state as it is now in the state history.
+/// Who made the recorded state what a snapshot holds, when, with which
+/// command, and a one-line summary (e.g. the plan applied). Stored in the
+/// snapshot under `change`, so the state history is as auditable as the
+/// spec history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChange {
+    /// When (UTC, RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub written_at: OffsetDateTime,
+    /// Who.
+    pub written_by: Actor,
+    /// The command line, e.g. `skiff update cluster c1.example.com --yes`.
+    pub command: String,
+    /// A one-line summary, e.g. `Applied 3 changes: 2 created, 1 updated`.
+    pub summary: String,
+}
+
+/// A snapshot as stored: the state (every field of `state.json`, so a
+/// snapshot can be read as a state) plus the [`StateChange`] header.
+#[derive(Serialize)]
+struct SnapshotBody<'state, T> {
+    #[serde(flatten)]
+    state: &'state RecordedState<T>,
+    change: StateChange,
+}
+
+/// What the history needs of a snapshot: its serial and header. Snapshots
+/// written before headers were kept have none.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotHeader {
+    /// The serial of the state the snapshot holds.
+    pub serial: u64,
+    /// Who, when, how; `None` for snapshots older than the header.
+    #[serde(default)]
+    pub change: Option<StateChange>,
+}
+
+/// Keeps a copy of the state as it is now in the state history, with who
+/// made it so (`change.actor`), the command and a summary. A snapshot of
+/// this serial that exists already is kept as it is.
 pub async fn snapshot<T: Serialize>(
     store: &dyn ObjectStore,
     cluster: &str,
     state: &RecordedState<T>,
+    change: &Change,
 ) -> Result<()> {
     let key = layout::recorded_state_snapshot(cluster, state.serial);
-    let body = serde_json::to_vec_pretty(state).map_err(|error| StoreError::Corrupt {
+    let header = StateChange {
+        written_at: crate::specs::now(),
+        written_by: change.actor.clone(),
+        command: change.command.clone(),
+        summary: change.summary.clone(),
+    };
+    let body = serde_json::to_vec_pretty(&SnapshotBody {
+        state,
+        change: header,
+    })
+    .map_err(|error| StoreError::Corrupt {
         key: key.clone(),
         message: error.to_string(),
     })?;
@@ -140,4 +196,22 @@ pub async fn snapshot<T: Serialize>(
         Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
         Err(error) => Err(error),
     }
+}
+
+/// The headers of every snapshot of the recorded state, oldest first.
+pub async fn snapshots(store: &dyn ObjectStore, cluster: &str) -> Result<Vec<SnapshotHeader>> {
+    let mut headers = Vec::new();
+    for key in store.list(&layout::state_history_folder(cluster)).await? {
+        let Some(object) = store.get(&key).await? else {
+            continue;
+        };
+        let header: SnapshotHeader =
+            serde_json::from_slice(&object.bytes).map_err(|error| StoreError::Corrupt {
+                key: key.clone(),
+                message: error.to_string(),
+            })?;
+        headers.push(header);
+    }
+    headers.sort_by_key(|header| header.serial);
+    Ok(headers)
 }

@@ -101,14 +101,19 @@ pub fn parse(key: &str, bytes: &[u8]) -> Result<(Revision, ClusterBundle)> {
     Ok((revision, bundle))
 }
 
+/// The time now (UTC), to the second, as history headers record it.
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc())
+}
+
 fn revision(serial: u64, change: &Change) -> Revision {
     Revision {
         api_version: API_VERSION.to_string(),
         kind: REVISION_KIND.to_string(),
         serial,
-        written_at: OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+        written_at: now(),
         written_by: change.actor.clone(),
         command: change.command.clone(),
         summary: change.summary.clone(),
@@ -147,6 +152,12 @@ pub async fn create(
         what: what(cluster),
         key,
     };
+    // The head first: once old revisions are pruned (`skiff history
+    // --prune`), revision 1 of a live cluster may be gone, and claiming it
+    // again must not happen.
+    if store.get(&layout::spec(cluster)).await?.is_some() {
+        return Err(already(layout::spec(cluster)));
+    }
     let history_key = layout::spec_revision(cluster, 1);
     match store
         .put(
@@ -297,6 +308,20 @@ async fn conflict(store: &dyn ObjectStore, cluster: &str, serial: u64) -> StoreE
                 .unwrap_or_default()
         ),
         key: layout::spec(cluster),
+    }
+}
+
+/// One revision of a cluster's spec, if it is in the history (it may never
+/// have existed, or have been pruned).
+pub async fn read_revision(
+    store: &dyn ObjectStore,
+    cluster: &str,
+    serial: u64,
+) -> Result<Option<(Revision, ClusterBundle)>> {
+    let key = layout::spec_revision(cluster, serial);
+    match store.get(&key).await? {
+        Some(object) => parse(&key, &object.bytes).map(Some),
+        None => Ok(None),
     }
 }
 

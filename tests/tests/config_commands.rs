@@ -872,6 +872,8 @@ const LEAF_COMMANDS: &[&[&str]] = &[
     &["state", "lock", "show"],
     &["state", "lock", "hold"],
     &["state", "unlock"],
+    &["history"],
+    &["rollback"],
     &["completion"],
 ];
 

@@ -3,8 +3,9 @@
 //!
 //! - twenty `skiff replace -f` runs on one cluster at once: each one either
 //!   stores its change or is refused with the conflict error; the head is
-//!   the last stored change and the history has exactly one revision per
-//!   stored change, each complete;
+//!   the last stored change and the history (in the store and as `skiff
+//!   history` lists it) has exactly one revision per stored change, in
+//!   order, each complete;
 //! - ten takers of the cluster lock at once: exactly one holds it, nine fail
 //!   fast naming the holder; a SIGKILLed holder's lock is taken over (with a
 //!   warning) once its lease runs out; `state unlock` needs the right ID;
@@ -289,6 +290,30 @@ fn concurrent_replaces_store_each_accepted_change_exactly_once() {
         assert_eq!(
             revision.documents, intended[&writer],
             "{key} is not exactly {writer}'s edit"
+        );
+    }
+
+    // `skiff history` lists exactly those revisions, in order, each with
+    // its writer's command, the newest as current.
+    let listed = skiff(aws, &home, &store, &["history", CLUSTER, "-o", "json"]).run();
+    listed.assert_success();
+    let listed = listed.stdout_json();
+    let items = listed["items"].as_array().expect("history items");
+    let listed_versions: Vec<u64> = items
+        .iter()
+        .map(|item| item["version"].as_u64().expect("a version"))
+        .collect();
+    assert_eq!(listed_versions, expected_serials, "{listed:#}");
+    for (item, (key, revision)) in items.iter().zip(&history) {
+        assert_eq!(
+            item["command"].as_str(),
+            revision.header["command"].as_str(),
+            "{key}: {item:#}"
+        );
+        assert_eq!(
+            item["current"],
+            revision.serial == expected_serials.len() as u64,
+            "{key}: {item:#}"
         );
     }
 

@@ -6,25 +6,31 @@ use anyhow::bail;
 use serde_json::json;
 use skiff_api::document::to_yaml;
 use skiff_api::InstanceGroup;
-use skiff_state::StoredSpec;
+use skiff_state::lock::rfc3339;
+use skiff_state::{LockInfo, StoredSpec};
+use time::OffsetDateTime;
 
 use crate::args::{GetClusterArgs, GetClustersArgs, GetInstanceGroupsArgs};
 use crate::commands::to_json;
 use crate::context::Context;
 use crate::printer::{table, OutputFormat};
 
+/// `get clusters` reads only each cluster's head spec and lock object (no
+/// history listing), so that it stays fast on any store.
 pub async fn clusters(context: &Context, arguments: &GetClustersArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
     let names = store.clusters().await?;
-    let mut specs: Vec<StoredSpec> = Vec::new();
+    let mut specs: Vec<(StoredSpec, Option<LockInfo>)> = Vec::new();
     for name in &names {
-        match store.read_spec(name).await {
-            Ok(spec) => specs.push(spec),
+        let (spec, lock) = tokio::join!(store.read_spec(name), store.lock_info(name));
+        match spec {
+            Ok(spec) => specs.push((spec, lock?)),
             // A folder without a spec (e.g. a cluster being unregistered) is not a cluster.
             Err(skiff_state::StoreError::NotFound { .. }) => {}
             Err(error) => return Err(error.into()),
         }
     }
+    let now = OffsetDateTime::now_utc();
     match arguments.output {
         OutputFormat::Table => {
             if specs.is_empty() {
@@ -36,8 +42,9 @@ pub async fn clusters(context: &Context, arguments: &GetClustersArgs) -> anyhow:
             }
             let rows: Vec<Vec<String>> = specs
                 .iter()
-                .map(|spec| {
+                .map(|(spec, lock)| {
                     let cluster = &spec.bundle.cluster;
+                    let actor = &spec.revision.written_by;
                     vec![
                         cluster.name().to_string(),
                         cluster.spec.kubernetes_version.to_string(),
@@ -46,10 +53,12 @@ pub async fn clusters(context: &Context, arguments: &GetClustersArgs) -> anyhow:
                         spec.bundle.instance_groups.len().to_string(),
                         spec.revision.serial.to_string(),
                         format!(
-                            "{} by {}",
-                            spec.revision.written_at.date(),
-                            spec.revision.written_by.user
+                            "{} by {}@{}",
+                            rfc3339(spec.revision.written_at),
+                            actor.user,
+                            actor.host
                         ),
+                        lock_column(lock.as_ref(), now),
                     ]
                 })
                 .collect();
@@ -62,6 +71,7 @@ pub async fn clusters(context: &Context, arguments: &GetClustersArgs) -> anyhow:
                     "GROUPS",
                     "REVISION",
                     "CHANGED",
+                    "LOCK",
                 ],
                 &rows,
             ));
@@ -69,17 +79,46 @@ pub async fn clusters(context: &Context, arguments: &GetClustersArgs) -> anyhow:
         OutputFormat::Yaml => {
             let documents: Vec<String> = specs
                 .iter()
-                .map(|spec| to_yaml(&spec.bundle.cluster))
+                .map(|(spec, _)| to_yaml(&spec.bundle.cluster))
                 .collect();
             context.printer.data(&documents.join("---\n"));
         }
         OutputFormat::Json => {
             let clusters: Vec<&skiff_api::Cluster> =
-                specs.iter().map(|spec| &spec.bundle.cluster).collect();
-            context.printer.data(&to_json(&json!({ "apiVersion": skiff_api::API_VERSION, "kind": "ClusterList", "items": clusters }))?);
+                specs.iter().map(|(spec, _)| &spec.bundle.cluster).collect();
+            // Per cluster, in the order of `items`: the last change and the lock.
+            let status: Vec<serde_json::Value> = specs
+                .iter()
+                .map(|(spec, lock)| {
+                    json!({
+                        "name": spec.bundle.name(),
+                        "revision": spec.revision.serial,
+                        "changedAt": rfc3339(spec.revision.written_at),
+                        "changedBy": spec.revision.written_by,
+                        "command": spec.revision.command,
+                        "lock": lock,
+                    })
+                })
+                .collect();
+            context.printer.data(&to_json(&json!({ "apiVersion": skiff_api::API_VERSION, "kind": "ClusterList", "items": clusters, "status": status }))?);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The LOCK column: `-`, or who holds it for what (or that it expired).
+fn lock_column(lock: Option<&LockInfo>, now: OffsetDateTime) -> String {
+    match lock {
+        None => "-".to_string(),
+        Some(info) if info.is_expired(now) => format!(
+            "expired ({}@{}, {})",
+            info.holder.user, info.holder.host, info.operation
+        ),
+        Some(info) => format!(
+            "held by {}@{} ({})",
+            info.holder.user, info.holder.host, info.operation
+        ),
+    }
 }
 
 pub async fn cluster(context: &Context, arguments: &GetClusterArgs) -> anyhow::Result<ExitCode> {

@@ -21,8 +21,10 @@ mod delete_cluster;
 mod edit;
 pub mod export_kubeconfig;
 mod get;
+mod history;
 mod instance_groups;
 mod replace;
+mod rollback;
 mod rolling_update;
 mod state_lock;
 mod terraform_target;
@@ -54,6 +56,8 @@ pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode
         Command::RollingUpdate(RollingUpdateCommand::Cluster(arguments)) => rolling_update::run(context, &arguments).await,
         Command::Validate(ValidateCommand::Cluster(arguments)) => validate_cluster::run(context, &arguments).await,
         Command::Export(ExportCommand::Kubeconfig(arguments)) => export_kubeconfig::run(context, &arguments).await,
+        Command::History(arguments) => history::run(context, &arguments).await,
+        Command::Rollback(arguments) => rollback::run(context, &arguments).await,
         Command::Completion(arguments) => completion::run(&arguments),
     }
 }

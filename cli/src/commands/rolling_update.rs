@@ -374,6 +374,18 @@ async fn clear_pending(
             &mut state,
         )
         .await?;
+        let groups: Vec<&str> = plans.iter().map(|plan| plan.group.as_str()).collect();
+        if let Err(error) = store
+            .snapshot_state(
+                cluster,
+                &state,
+                &crate::context::command_line(),
+                &format!("rolled instance groups {}", groups.join(", ")),
+            )
+            .await
+        {
+            tracing::warn!("keeping a copy of the recorded state of cluster {cluster} in its history failed: {error}");
+        }
     }
     Ok(())
 }

@@ -55,6 +55,7 @@ pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Re
             recorded::write(store.objects().as_ref(), cluster, version.as_ref(), &mut state)
                 .await
                 .with_context(|| format!("cannot record cluster {cluster} as managed by Terraform"))?;
+            cloud::snapshot_state(context, &store, cluster, &state, "recorded as managed by Terraform").await;
             context.printer.info(&format!(
                 "Recorded cluster {cluster} as managed by Terraform: `skiff update cluster {cluster} --yes` now refuses to apply directly (switch back with `--target direct --force-target --yes`)."
             ));

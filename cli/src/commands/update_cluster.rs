@@ -18,8 +18,9 @@ use skiff_state::{keystore, LockGuard, StateStore, Version};
 use crate::args::{UpdateClusterArgs, UpdateTarget};
 use crate::cloud::{self, StateJournal};
 use crate::context::Context;
+use crate::markdown;
 use crate::preview;
-use crate::printer::OutputFormat;
+use crate::printer::PlanFormat;
 use crate::progress::ApplyProgress;
 
 pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Result<ExitCode> {
@@ -90,6 +91,14 @@ async fn plan_and_maybe_apply(
                 )
                 .await?,
             );
+            cloud::snapshot_state(
+                context,
+                store,
+                &arguments.name,
+                &state,
+                "switched from Terraform to direct applies",
+            )
+            .await;
             context.printer.warn(&format!(
                 "cluster {} is now applied directly by skiff, no longer through Terraform: stop running `terraform apply` for it (remove it from the Terraform state with `terraform state rm`, without destroying anything)",
                 arguments.name
@@ -119,11 +128,12 @@ async fn plan_and_maybe_apply(
     }
 
     match arguments.output {
-        OutputFormat::Json => context.printer.data(&serde_json::to_string_pretty(&plan)?),
-        OutputFormat::Yaml => context.printer.data(&skiff_api::document::to_yaml(&plan)),
-        OutputFormat::Table => context
+        PlanFormat::Json => context.printer.data(&serde_json::to_string_pretty(&plan)?),
+        PlanFormat::Yaml => context.printer.data(&skiff_api::document::to_yaml(&plan)),
+        PlanFormat::Table => context
             .printer
             .data(&preview::render(&plan, &context.printer)),
+        PlanFormat::Markdown => context.printer.data(&markdown::render(&plan)),
     }
     if let Some(path) = &arguments.out {
         save_plan(&plan, path)?;
@@ -135,7 +145,7 @@ async fn plan_and_maybe_apply(
     }
 
     let Some(lock) = lock else {
-        if !plan.is_empty() && arguments.out.is_none() && arguments.output == OutputFormat::Table {
+        if !plan.is_empty() && arguments.out.is_none() && arguments.output == PlanFormat::Table {
             context.printer.info(&format!(
                 "Run `skiff update cluster {} --yes` to apply these changes.",
                 arguments.name
@@ -262,7 +272,15 @@ pub async fn run_apply(
             "recording which instance groups need a rolling update failed: {error}"
         ));
     }
-    if let Err(error) = journal.snapshot().await {
+    let summary = format!(
+        "{} of {} changes applied ({})",
+        report.succeeded.len(),
+        plan.changes.len(),
+        preview::summary_line(plan)
+            .trim_start_matches("Plan: ")
+            .trim_end_matches('.')
+    );
+    if let Err(error) = journal.snapshot(store, &summary).await {
         context.printer.warn(&format!(
             "keeping a copy of the recorded state in its history failed: {error}"
         ));
