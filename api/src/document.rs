@@ -50,8 +50,8 @@ impl DocumentError {
     fn new(document: Option<usize>, path: Option<&str>, message: impl Into<String>) -> Self {
         DocumentError {
             document,
-            path: path.map(str::to_string),
-            message: message.into(),
+            path: path.map(crate::text::shorten),
+            message: crate::text::shorten(&message.into()),
         }
     }
 }
@@ -277,8 +277,8 @@ fn typed<T: DeserializeOwned>(
         let path = (path != ".").then_some(path);
         DocumentError {
             document: Some(number),
-            path,
-            message: error.into_inner().to_string(),
+            path: path.map(|path| crate::text::shorten(&path)),
+            message: crate::text::shorten(&error.into_inner().to_string()),
         }
     })
 }

@@ -18,6 +18,7 @@ pub mod document;
 pub mod instance_group;
 pub mod meta;
 pub mod new_cluster;
+pub mod text;
 pub mod validation;
 pub mod version;
 

@@ -15,6 +15,7 @@ use crate::cluster::{SubnetType, Topology};
 use crate::defaults::region_of_zone;
 use crate::document::ClusterBundle;
 use crate::instance_group::{InstanceGroup, InstanceGroupRole};
+use crate::text::shorten;
 use crate::{API_VERSION, CLUSTER_LABEL, GOSSIP_SUFFIX, KIND_CLUSTER, KIND_INSTANCE_GROUP};
 
 /// How serious a finding is.
@@ -107,16 +108,16 @@ impl Checker {
     fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.findings.push(Diagnostic {
             severity: Severity::Error,
-            path: path.into(),
-            message: message.into(),
+            path: shorten(&path.into()),
+            message: shorten(&message.into()),
         });
     }
 
     fn warning(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.findings.push(Diagnostic {
             severity: Severity::Warning,
-            path: path.into(),
-            message: message.into(),
+            path: shorten(&path.into()),
+            message: shorten(&message.into()),
         });
     }
 

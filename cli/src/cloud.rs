@@ -3,6 +3,7 @@
 //! journal that writes every apply outcome into the recorded state as it
 //! happens.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
@@ -10,7 +11,8 @@ use async_trait::async_trait;
 use skiff_api::document::ClusterBundle;
 use skiff_plans::lookups::StateStoreRef;
 use skiff_plans::plan::ResourceChange;
-use skiff_plans::recorded::{RecordedContent, RecordedResource};
+use skiff_plans::recorded::{Intent, RecordedContent, RecordedResource};
+use skiff_plans::ResourceKey;
 use skiff_plans::{DesiredModel, Lookups, Observed, Plan, PlanContext};
 use skiff_providers::apply::{Journal, Outcome};
 use skiff_providers::refresh::RefreshScope;
@@ -140,13 +142,35 @@ pub async fn plan(
     Ok(Planned { plan, observed })
 }
 
-/// Writes each apply outcome into `state.json` at once, conditionally on
-/// the version last written, under the cluster lock.
+/// Writes each apply outcome into `state.json` before the outcome counts as
+/// done, conditionally on the version last written, under the cluster lock.
+///
+/// Writes are group commits: an outcome is added to the state in memory at
+/// once, then its [`StateJournal::record`] waits for a write that contains
+/// it. While one write is in flight the outcomes that arrive meanwhile
+/// queue up, and the next write takes them all, so a wave of parallel
+/// changes costs one or two state writes instead of one each, and the
+/// state store's round trip stays off the apply's critical path as far as
+/// it can.
 pub struct StateJournal {
     objects: Arc<dyn ObjectStore>,
     cluster: String,
     lock: Arc<LockGuard>,
-    inner: Mutex<(RecordedState<RecordedContent>, Option<Version>)>,
+    /// The state as it should be, and how many changes it has had.
+    pending: Mutex<Pending>,
+    /// The writer's side: the version last written and how many changes
+    /// it held. Taken by one writer at a time.
+    written: Mutex<Written>,
+}
+
+struct Pending {
+    state: RecordedState<RecordedContent>,
+    changes: u64,
+}
+
+struct Written {
+    version: Option<Version>,
+    changes: u64,
 }
 
 impl StateJournal {
@@ -162,8 +186,50 @@ impl StateJournal {
             objects: store.objects().clone(),
             cluster: cluster.to_string(),
             lock,
-            inner: Mutex::new((state, version)),
+            pending: Mutex::new(Pending { state, changes: 0 }),
+            written: Mutex::new(Written {
+                version,
+                changes: 0,
+            }),
         }
+    }
+
+    /// Changes the state in memory; returns the change's number, for
+    /// [`StateJournal::commit`]. `change` says whether it changed anything.
+    async fn change(&self, change: impl FnOnce(&mut RecordedContent) -> bool) -> Option<u64> {
+        let mut pending = self.pending.lock().await;
+        if !change(&mut pending.state.content) {
+            return None;
+        }
+        pending.changes += 1;
+        Some(pending.changes)
+    }
+
+    /// Returns once change number `change` is in the store: written by
+    /// this call, together with whatever else is pending, or already by
+    /// another.
+    async fn commit(&self, change: u64) -> anyhow::Result<()> {
+        let mut written = self.written.lock().await;
+        if written.changes >= change {
+            return Ok(());
+        }
+        self.lock.ensure_held()?;
+        let (mut state, changes) = {
+            let pending = self.pending.lock().await;
+            (pending.state.clone(), pending.changes)
+        };
+        let version = recorded::write(
+            self.objects.as_ref(),
+            &self.cluster,
+            written.version.as_ref(),
+            &mut state,
+        )
+        .await?;
+        written.version = Some(version);
+        written.changes = changes;
+        // Only writers change the serial, one at a time.
+        self.pending.lock().await.state.serial = state.serial;
+        Ok(())
     }
 
     /// Remembers which groups' running instances are now out of date and
@@ -173,48 +239,42 @@ impl StateJournal {
         needs: &[skiff_plans::RollingUpdateNeed],
         succeeded: &[skiff_plans::ResourceKey],
     ) -> anyhow::Result<()> {
-        let mut inner = self.inner.lock().await;
-        let (state, version) = &mut *inner;
-        let mut changed = false;
-        for need in needs {
-            let template = skiff_plans::desired::compute::launch_template_key(&need.group);
-            if !succeeded.contains(&template) {
-                continue;
-            }
-            let reasons = state
-                .content
-                .pending_rollouts
-                .entry(need.group.clone())
-                .or_default();
-            for reason in &need.reasons {
-                if !reasons.contains(reason) {
-                    reasons.push(reason.clone());
-                    changed = true;
+        let change = self
+            .change(|content| {
+                let mut changed = false;
+                for need in needs {
+                    let template = skiff_plans::desired::compute::launch_template_key(&need.group);
+                    if !succeeded.contains(&template) {
+                        continue;
+                    }
+                    let reasons = content
+                        .pending_rollouts
+                        .entry(need.group.clone())
+                        .or_default();
+                    for reason in &need.reasons {
+                        if !reasons.contains(reason) {
+                            reasons.push(reason.clone());
+                            changed = true;
+                        }
+                    }
                 }
-            }
+                changed
+            })
+            .await;
+        match change {
+            Some(change) => self.commit(change).await,
+            None => Ok(()),
         }
-        if changed {
-            self.lock.ensure_held()?;
-            *version = Some(
-                recorded::write(
-                    self.objects.as_ref(),
-                    &self.cluster,
-                    version.as_ref(),
-                    state,
-                )
-                .await?,
-            );
-        }
-        Ok(())
     }
 
     /// Keeps a copy of the current state in the state history, with who
     /// is acting, the command line and `summary`.
     pub async fn snapshot(&self, store: &StateStore, summary: &str) -> anyhow::Result<()> {
-        let inner = self.inner.lock().await;
-        if inner.1.is_some() {
+        let written = self.written.lock().await;
+        if written.version.is_some() {
+            let pending = self.pending.lock().await;
             store
-                .snapshot_state(&self.cluster, &inner.0, &command_line(), summary)
+                .snapshot_state(&self.cluster, &pending.state, &command_line(), summary)
                 .await?;
         }
         Ok(())
@@ -223,47 +283,95 @@ impl StateJournal {
 
 #[async_trait]
 impl Journal for StateJournal {
+    async fn intend(
+        &self,
+        changes: &[&ResourceChange],
+    ) -> Result<BTreeMap<ResourceKey, String>, String> {
+        let mut tokens = BTreeMap::new();
+        let change = {
+            let mut pending = self.pending.lock().await;
+            let state = &mut pending.state;
+            // A token unique to this state and write: the lineage names the
+            // state, the serial grows with every write.
+            let seed = format!("{}|{}", state.lineage, state.serial + 1);
+            let before = state.content.intents.clone();
+            let mut intents = BTreeMap::new();
+            for change in changes {
+                let intent = match before.get(&change.key) {
+                    // Left by an interrupted run: create again with the
+                    // same token, so EC2 answers with what it made then.
+                    Some(intent) => intent.clone(),
+                    None => Intent {
+                        action: change.action,
+                        token: format!(
+                            "skiff-{}",
+                            skiff_plans::names::short_hash(&format!("{seed}|{}", change.key))
+                        ),
+                    },
+                };
+                tokens.insert(change.key.clone(), intent.token.clone());
+                intents.insert(change.key.clone(), intent);
+            }
+            // Intents this plan does not repeat are settled: the refresh
+            // found their resources (adopted) or they are no longer wanted.
+            if intents == before {
+                None
+            } else {
+                state.content.intents = intents;
+                pending.changes += 1;
+                Some(pending.changes)
+            }
+        };
+        if let Some(change) = change {
+            self.commit(change)
+                .await
+                .map_err(|error| error.to_string())?;
+        }
+        Ok(tokens)
+    }
+
     async fn record(&self, change: &ResourceChange, outcome: &Outcome) -> Result<(), String> {
         self.lock.ensure_held().map_err(|error| error.to_string())?;
-        let mut inner = self.inner.lock().await;
-        let (state, version) = &mut *inner;
-        match outcome {
-            Outcome::Deleted => {
-                // A stray (a second resource with the same key, left by an
-                // interrupted run) is deleted under the key of the resource
-                // that stays: forget the key only if it recorded this one.
-                let recorded_here = match (&change.id, state.content.resources.get(&change.key)) {
-                    (Some(id), Some(recorded)) => recorded.id == *id,
-                    _ => true,
-                };
-                if recorded_here {
-                    state.content.resources.remove(&change.key);
+        let number = self
+            .change(|content| {
+                match outcome {
+                    Outcome::Deleted => {
+                        // A stray (a second resource with the same key, left
+                        // by an interrupted run) is deleted under the key of
+                        // the resource that stays: forget the key only if it
+                        // recorded this one.
+                        let recorded_here = match (&change.id, content.resources.get(&change.key)) {
+                            (Some(id), Some(recorded)) => recorded.id == *id,
+                            _ => true,
+                        };
+                        if recorded_here {
+                            content.resources.remove(&change.key);
+                        }
+                    }
+                    Outcome::Applied {
+                        applied,
+                        attributes,
+                    } => {
+                        content.resources.insert(
+                            change.key.clone(),
+                            RecordedResource {
+                                kind: change.kind,
+                                id: applied.id.clone(),
+                                outputs: applied.outputs.clone(),
+                                attributes: Some(attributes.clone()),
+                            },
+                        );
+                        content.intents.remove(&change.key);
+                    }
                 }
-            }
-            Outcome::Applied {
-                applied,
-                attributes,
-            } => {
-                state.content.resources.insert(
-                    change.key.clone(),
-                    RecordedResource {
-                        kind: change.kind,
-                        id: applied.id.clone(),
-                        outputs: applied.outputs.clone(),
-                        attributes: Some(attributes.clone()),
-                    },
-                );
-            }
+                true
+            })
+            .await;
+        if let Some(number) = number {
+            self.commit(number)
+                .await
+                .map_err(|error| error.to_string())?;
         }
-        let new_version = recorded::write(
-            self.objects.as_ref(),
-            &self.cluster,
-            version.as_ref(),
-            state,
-        )
-        .await
-        .map_err(|error| error.to_string())?;
-        *version = Some(new_version);
         Ok(())
     }
 }
@@ -302,6 +410,10 @@ pub fn reconcile(state: &mut RecordedState<RecordedContent>, observed: &Observed
         };
         if entry != Some(&fresh) {
             state.content.resources.insert(key.clone(), fresh);
+            changed = true;
+        }
+        // What an interrupted run meant to create is there: adopted.
+        if state.content.intents.remove(key).is_some() {
             changed = true;
         }
     }

@@ -57,4 +57,27 @@ pub struct RecordedContent {
     /// rolling update clears a group's entry once it is done.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pending_rollouts: BTreeMap<String, Vec<String>>,
+    /// Creates an apply is about to make, recorded before any of them
+    /// starts, each with the client token it carries; an entry goes when the
+    /// created resource is recorded. Entries left by an interrupted apply
+    /// tell the next run what may exist without being recorded yet: it
+    /// adopts what its refresh finds (every resource carries its key as a
+    /// tag or in its unique name) and creates the rest again with the same
+    /// token, which EC2 answers with the resource the first attempt made
+    /// when it did make one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub intents: BTreeMap<ResourceKey, Intent>,
+}
+
+/// A create about to happen (see [`RecordedContent::intents`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    /// `create`, or `replace` (a delete, then a create).
+    pub action: crate::plan::Action,
+    /// The idempotency token the create carries where the API takes one
+    /// (EC2 `ClientToken`), unique to this intent: a later create of the
+    /// same key (after a delete or a replace) gets a new one, so it can
+    /// never be answered with the resource an old token made.
+    pub token: String,
 }

@@ -19,6 +19,10 @@
 //!   and delete end exactly as on a reliable endpoint.
 //! - `delete cluster --yes` killed halfway: a rerun leaves nothing.
 //!
+//! - Intent before action: at every kill point each resource of the cluster
+//!   is either recorded or intended in `state.json`, and no intent is left
+//!   once the cluster converged.
+//!
 //! Everything is checked by describing the endpoint directly through the
 //! AWS SDK and by reading the store's bytes, never through skiff.
 
@@ -249,6 +253,22 @@ impl Bench {
             .get_object(&self.bucket, &format!("{CLUSTER}/state.json"))
             .expect("state.json exists");
         serde_json::from_slice(&bytes).expect("state.json is JSON")
+    }
+
+    /// The keys of a map of the recorded state (`resources`, `intents`);
+    /// none when there is no state yet.
+    fn recorded_keys(&self, map: &str) -> BTreeSet<String> {
+        if self
+            .aws
+            .get_object(&self.bucket, &format!("{CLUSTER}/state.json"))
+            .is_none()
+        {
+            return BTreeSet::new();
+        }
+        self.recorded_state()[map]
+            .as_object()
+            .map(|entries| entries.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every ID the recorded state knows: each resource's ID and outputs.
@@ -839,6 +859,7 @@ fn kill_points(total: u64) -> Vec<u64> {
 async fn kill_and_rerun(indices: &[usize]) {
     let mut bench = Bench::new().await;
     let (expected, total) = baseline(&mut bench).await;
+    let all_keys = bench.recorded_keys("resources");
     let points = kill_points(total);
     let mut failures = Vec::new();
     for &index in indices {
@@ -854,6 +875,23 @@ async fn kill_and_rerun(indices: &[usize]) {
         // Each outcome is recorded the moment it happens: only changes in
         // flight when the process died can be missing from the state (the
         // rerun adopts them by their tags).
+        // Intent before action: every create was recorded as intended
+        // before the first one started, so each resource of the cluster is
+        // either recorded or intended, whatever the kill interrupted.
+        let recorded = bench.recorded_keys("resources");
+        let intended = bench.recorded_keys("intents");
+        let unaccounted: Vec<&String> = all_keys
+            .iter()
+            .filter(|key| !recorded.contains(*key) && !intended.contains(*key))
+            .collect();
+        assert!(
+            unaccounted.is_empty(),
+            "{what}: resources neither recorded nor intended in state.json: {unaccounted:?}\n  recorded: {recorded:?}\n  intended: {intended:?}\n  killed run:\n{killed}"
+        );
+        assert!(
+            intended.iter().all(|key| all_keys.contains(key)),
+            "{what}: intents for keys the cluster does not have: {intended:?}"
+        );
         let unrecorded = bench.unrecorded(&bench.inventory().await);
         assert!(
             unrecorded.len() <= PARALLELISM,
@@ -862,6 +900,11 @@ async fn kill_and_rerun(indices: &[usize]) {
         );
         let attempts = bench.rerun_until_success(&what);
         bench.assert_converged(&what);
+        let left = bench.recorded_keys("intents");
+        assert!(
+            left.is_empty(),
+            "{what}: intents are left after convergence: {left:?}"
+        );
         let inventory = bench.inventory().await;
         bench.assert_no_orphans(&inventory, &what);
         let shape = inventory.shape();

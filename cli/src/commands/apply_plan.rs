@@ -11,7 +11,7 @@ use skiff_plans::{ManagedBy, Plan};
 
 use crate::args::ApplyArgs;
 use crate::cloud;
-use crate::commands::update_cluster::{ensure_keystore, run_apply};
+use crate::commands::update_cluster::{ensure_keystore, require_s3_store, run_apply};
 use crate::context::Context;
 
 pub async fn run(context: &Context, arguments: &ApplyArgs) -> anyhow::Result<ExitCode> {
@@ -28,6 +28,7 @@ pub async fn run(context: &Context, arguments: &ApplyArgs) -> anyhow::Result<Exi
         );
     }
     let store = context.store().await?;
+    require_s3_store(&store, &plan.cluster)?;
     let spec = store.read_spec(&plan.cluster).await?;
     let lock = store
         .lock(&plan.cluster, "apply saved plan")

@@ -34,6 +34,7 @@ pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Re
     // Applying: lock first, so that the plan is made from a state no one
     // else is changing.
     let lock = if arguments.yes {
+        require_s3_store(&store, &arguments.name)?;
         let lock = store
             .lock(&arguments.name, "update cluster")
             .await
@@ -53,6 +54,19 @@ pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Re
         release(lock).await;
     }
     result
+}
+
+/// Applying writes the cluster's secrets into the store for nodes to read
+/// at boot, so it needs a store nodes can reach: refuse any other before
+/// anything is written.
+pub fn require_s3_store(store: &StateStore, cluster: &str) -> anyhow::Result<()> {
+    if store.s3().is_none() {
+        bail!(
+            "cannot apply cluster {cluster}: nodes read their bootstrap secrets from the state store at boot, so applying needs an s3:// state store (this one is {}). Nothing was changed; move the cluster with `skiff get cluster {cluster} -o yaml --full` and `skiff create -f` against an s3:// store (--state or SKIFF_STATE_STORE)",
+            store.location()
+        );
+    }
+    Ok(())
 }
 
 async fn release(lock: Arc<LockGuard>) {
@@ -106,6 +120,20 @@ async fn plan_and_maybe_apply(
         }
     }
     let planned = cloud::plan(provider, store, &spec, &state, version.is_some()).await?;
+    if !state.content.intents.is_empty() {
+        let keys: Vec<&str> = state
+            .content
+            .intents
+            .keys()
+            .map(|key| key.as_str())
+            .collect();
+        context.printer.info(&format!(
+            "The last apply of cluster {} stopped with {} create(s) started or about to start ({}): what AWS has of them is adopted, the rest is created again with the same idempotency tokens.",
+            arguments.name,
+            keys.len(),
+            keys.join(", ")
+        ));
+    }
 
     // Adopt what an interrupted run created but never recorded, before
     // applying (only under the lock: a preview never writes).
@@ -159,6 +187,18 @@ async fn plan_and_maybe_apply(
     };
     ensure_keystore(context, store, &arguments.name).await?;
     if plan.is_empty() {
+        if !state.content.intents.is_empty() {
+            // Everything an interrupted run meant to create exists and was
+            // adopted, or is no longer wanted: nothing is left to intend.
+            state.content.intents.clear();
+            recorded::write(
+                store.objects().as_ref(),
+                &arguments.name,
+                version.as_ref(),
+                &mut state,
+            )
+            .await?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     run_apply(
@@ -215,9 +255,7 @@ pub async fn run_apply(
     version: Option<Version>,
     parallelism: usize,
 ) -> anyhow::Result<ExitCode> {
-    if store.s3().is_none() {
-        bail!("nodes read their bootstrap secrets from the state store, so applying needs an s3:// state store");
-    }
+    require_s3_store(store, &plan.cluster)?;
     let journal = Arc::new(StateJournal::new(
         store,
         &plan.cluster,

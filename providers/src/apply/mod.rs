@@ -8,8 +8,11 @@
 //! reverse build order by kind (dependents first), each kind's deletes in
 //! parallel.
 //!
-//! Each outcome is handed to the [`Journal`] the moment it happens, before
-//! anything else starts, so an interrupted apply never loses a resource ID.
+//! Before anything starts, the [`Journal`] records the intent of every
+//! create with the token it will carry; each outcome is handed to the
+//! journal the moment it happens, before anything that depends on it
+//! starts, so an interrupted apply never loses a resource ID, and what it
+//! was about to create is known to the next run.
 //! A failure stops only what depends on the failed change; everything
 //! independent still completes, and the result lists what failed and what
 //! was skipped.
@@ -49,6 +52,15 @@ pub enum Outcome {
 /// Receives every outcome as it happens (the recorded state).
 #[async_trait]
 pub trait Journal: Send + Sync {
+    /// Records, before any of them starts, the creates (and replaces) the
+    /// apply is about to make; returns the token of each, by key. A key
+    /// with an intent left by an interrupted run keeps that intent's token.
+    /// An error stops the apply before it changes anything.
+    async fn intend(
+        &self,
+        changes: &[&ResourceChange],
+    ) -> Result<BTreeMap<ResourceKey, String>, String>;
+
     /// Records an outcome. An error stops the apply: skiff never carries on
     /// changing the cloud without being able to record it.
     async fn record(&self, change: &ResourceChange, outcome: &Outcome) -> Result<(), String>;
@@ -96,9 +108,18 @@ impl ApplyReport {
 
 struct Shared {
     provider: AwsProvider,
+    /// The intent token of each create, by key.
+    tokens: BTreeMap<ResourceKey, String>,
     known: Mutex<KnownOutputs>,
     journal: Arc<dyn Journal>,
     reporter: Arc<dyn Reporter>,
+}
+
+impl Shared {
+    /// The intent token of a create (the journal gave one for each).
+    fn token(&self, key: &ResourceKey) -> &str {
+        self.tokens.get(key).map(String::as_str).unwrap_or_default()
+    }
 }
 
 /// Runs the plan. `stop` is checked before each change starts: when it says
@@ -111,13 +132,6 @@ pub async fn apply(
     reporter: Arc<dyn Reporter>,
     stop: Arc<dyn Fn() -> bool + Send + Sync>,
 ) -> ApplyReport {
-    let shared = Arc::new(Shared {
-        provider: provider.clone(),
-        known: Mutex::new(plan.known_outputs.clone()),
-        journal,
-        reporter,
-    });
-    let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
     let mut report = ApplyReport::default();
 
     // Phase one: creates, updates and replaces, as a graph.
@@ -126,6 +140,32 @@ pub async fn apply(
         .iter()
         .filter(|change| change.action != Action::Delete)
         .collect();
+    let creates: Vec<&ResourceChange> = graph
+        .iter()
+        .filter(|change| matches!(change.action, Action::Create | Action::Replace))
+        .copied()
+        .collect();
+    let tokens = match journal.intend(&creates).await {
+        Ok(tokens) => tokens,
+        Err(message) => {
+            report.failed.push((
+                ResourceKey("(journal)".to_string()),
+                format!("recording what the apply is about to create failed: {message}"),
+            ));
+            report
+                .skipped
+                .extend(plan.changes.iter().map(|change| change.key.clone()));
+            return report;
+        }
+    };
+    let shared = Arc::new(Shared {
+        provider: provider.clone(),
+        tokens,
+        known: Mutex::new(plan.known_outputs.clone()),
+        journal,
+        reporter,
+    });
+    let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
     let mut waiting: BTreeMap<ResourceKey, BTreeSet<ResourceKey>> = graph
         .iter()
         .map(|change| {
@@ -335,7 +375,11 @@ async fn execute(shared: &Shared, change: &ResourceChange) -> Result<(), Failure
                 .into());
             }
             let applied = match change.action {
-                Action::Create => provider.create(&change.key, &resolved).await?,
+                Action::Create => {
+                    provider
+                        .create(&change.key, &resolved, shared.token(&change.key))
+                        .await?
+                }
                 Action::Update => {
                     let current = change.current.as_ref().ok_or_else(|| {
                         ProviderError::other(
@@ -374,7 +418,9 @@ async fn execute(shared: &Shared, change: &ResourceChange) -> Result<(), Failure
                         .record(change, &Outcome::Deleted)
                         .await
                         .map_err(Failure::Journal)?;
-                    provider.create(&change.key, &resolved).await?
+                    provider
+                        .create(&change.key, &resolved, shared.token(&change.key))
+                        .await?
                 }
             };
             shared

@@ -27,7 +27,7 @@ use skiff_plans::resource::{
 };
 use skiff_plans::Output;
 
-use super::{value, values, wait_for, Applied};
+use super::{client_token, value, values, wait_for, Applied};
 use crate::error::{aws_error, ErrorClass, ProviderError, Result};
 use crate::retry::retry;
 use crate::tags::{changes, ec2_spec, to_ec2};
@@ -166,21 +166,15 @@ fn template_data(
 
 /// A client token from the content, so a create retried after a lost
 /// answer is recognised by EC2 instead of making a second template.
-fn content_token(key: &ResourceKey, template: &LaunchTemplateAttributes) -> String {
-    let content = serde_json::to_string(template).unwrap_or_default();
-    format!(
-        "skiff-{}",
-        skiff_plans::names::short_hash(&format!("{}|{content}", key.as_str()))
-    )
-}
-
 pub(crate) async fn create_launch_template(
     provider: &AwsProvider,
     key: &ResourceKey,
     template: &LaunchTemplateAttributes,
+    intent: &str,
 ) -> Result<Applied> {
     let data = template_data(key, template)?;
-    let token = content_token(key, template);
+    let content = serde_json::to_string(template).unwrap_or_default();
+    let token = client_token(intent, key, &[&content]);
     let output = retry(&provider.retry, || async {
         provider
             .ec2

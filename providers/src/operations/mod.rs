@@ -100,9 +100,32 @@ where
     }
 }
 
+/// The EC2 `ClientToken` of a create: derived from the intent's token, the
+/// resource key and the parameters that make the resource what it is. A
+/// create retried after a lost answer or a crash (same intent, same
+/// parameters) gets the same token, so EC2 answers with the resource the
+/// first attempt made instead of making a second; a new intent (the
+/// resource was deleted or replaced since) gets a new token, so it can
+/// never be answered with a resource that no longer exists.
+pub(crate) fn client_token(intent: &str, key: &ResourceKey, parts: &[&str]) -> String {
+    let mut text = format!("{intent}|{}", key.as_str());
+    for part in parts {
+        text.push('|');
+        text.push_str(part);
+    }
+    format!("skiff-{}", skiff_plans::names::short_hash(&text))
+}
+
 impl AwsProvider {
-    /// Creates a resource.
-    pub async fn create(&self, key: &ResourceKey, attributes: &Attributes) -> Result<Applied> {
+    /// Creates a resource. `intent` is the token of the recorded intent
+    /// (see [`skiff_plans::recorded::Intent`]): creates whose API takes an
+    /// idempotency token derive theirs from it.
+    pub async fn create(
+        &self,
+        key: &ResourceKey,
+        attributes: &Attributes,
+        intent: &str,
+    ) -> Result<Applied> {
         match attributes {
             Attributes::Vpc(vpc) => network::create_vpc(self, key, vpc).await,
             Attributes::Subnet(subnet) => network::create_subnet(self, key, subnet).await,
@@ -111,9 +134,11 @@ impl AwsProvider {
             }
             Attributes::ElasticIp(address) => network::create_elastic_ip(self, key, address).await,
             Attributes::NatGateway(gateway) => {
-                network::create_nat_gateway(self, key, gateway).await
+                network::create_nat_gateway(self, key, gateway, intent).await
             }
-            Attributes::RouteTable(table) => network::create_route_table(self, key, table).await,
+            Attributes::RouteTable(table) => {
+                network::create_route_table(self, key, table, intent).await
+            }
             Attributes::SecurityGroup(group) => security::create_group(self, key, group).await,
             Attributes::SecurityGroupRules(rules) => security::create_rules(self, key, rules).await,
             Attributes::IamRole(role) => iam::create_role(self, key, role).await,
@@ -122,7 +147,7 @@ impl AwsProvider {
             }
             Attributes::KeyPair(pair) => compute::create_key_pair(self, key, pair).await,
             Attributes::LaunchTemplate(template) => {
-                compute::create_launch_template(self, key, template).await
+                compute::create_launch_template(self, key, template, intent).await
             }
             Attributes::AutoScalingGroup(group) => {
                 compute::create_auto_scaling_group(self, key, group).await

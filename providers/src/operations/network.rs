@@ -8,7 +8,7 @@ use skiff_plans::resource::{
     RouteTableAttributes, RouteTarget, SubnetAttributes, Tags, VpcAttributes,
 };
 
-use super::{value, values, wait_for, Applied};
+use super::{client_token, value, values, wait_for, Applied};
 use crate::error::{aws_error, ErrorClass, ProviderError, Result};
 use crate::retry::retry;
 use crate::tags::{changes, ec2_spec, to_ec2};
@@ -377,25 +377,15 @@ pub(crate) async fn delete_elastic_ip(provider: &AwsProvider, id: &str) -> Resul
     Ok(())
 }
 
-/// The client token of a NAT gateway: derived from the key and the
-/// addresses, so a retried create after a lost answer does not make two.
-fn client_token(key: &ResourceKey, parts: &[&str]) -> String {
-    let mut text = key.as_str().to_string();
-    for part in parts {
-        text.push('|');
-        text.push_str(part);
-    }
-    format!("skiff-{}", skiff_plans::names::short_hash(&text))
-}
-
 pub(crate) async fn create_nat_gateway(
     provider: &AwsProvider,
     key: &ResourceKey,
     gateway: &NatGatewayAttributes,
+    intent: &str,
 ) -> Result<Applied> {
     let subnet = value(key, "subnet", &gateway.subnet)?;
     let allocation = value(key, "allocation", &gateway.allocation)?;
-    let token = client_token(key, &[subnet, allocation]);
+    let token = client_token(intent, key, &[subnet, allocation]);
     let output = retry(&provider.retry, || async {
         provider
             .ec2
@@ -555,13 +545,16 @@ pub(crate) async fn create_route_table(
     provider: &AwsProvider,
     key: &ResourceKey,
     table: &RouteTableAttributes,
+    intent: &str,
 ) -> Result<Applied> {
     let vpc = value(key, "vpc", &table.vpc)?;
+    let token = client_token(intent, key, &[vpc]);
     let output = retry(&provider.retry, || async {
         provider
             .ec2
             .create_route_table()
             .vpc_id(vpc)
+            .client_token(&token)
             .tag_specifications(ec2_spec(ResourceType::RouteTable, &table.tags))
             .send()
             .await
