@@ -50,6 +50,7 @@ mod local_aws;
 mod sandbox;
 mod skiff;
 mod snapshot;
+pub mod terraform;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
