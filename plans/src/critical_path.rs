@@ -343,9 +343,7 @@ fn update_calls(current: &Attributes, desired: &Attributes) -> u32 {
                 || before.health_check_path != after.health_check_path;
             let attributes = before.preserve_client_ip != after.preserve_client_ip
                 || before.deregistration_delay_seconds != after.deregistration_delay_seconds;
-            u32::from(health_check)
-                + u32::from(attributes)
-                + tag_calls(&before.tags, &after.tags)
+            u32::from(health_check) + u32::from(attributes) + tag_calls(&before.tags, &after.tags)
         }
         // load_balancer::update_listener: ModifyListener.
         (Attributes::Listener(_), Attributes::Listener(_)) => 1,
@@ -401,7 +399,9 @@ fn delete_calls(current: &Attributes) -> u32 {
 /// A tag update: one call to set new or changed tags, one to remove tags
 /// no longer wanted (`providers/src/tags.rs`, `changes`).
 fn tag_calls(before: &Tags, after: &Tags) -> u32 {
-    let set = after.iter().any(|(key, value)| before.get(key) != Some(value));
+    let set = after
+        .iter()
+        .any(|(key, value)| before.get(key) != Some(value));
     let removed = before.keys().any(|key| !after.contains_key(key));
     u32::from(set) + u32::from(removed)
 }
@@ -416,8 +416,7 @@ mod tests {
     use crate::plan::Summary;
     use crate::resolve::KnownOutputs;
     use crate::resource::{
-        Id, IamRoleAttributes, ResourceKind, RouteTableAttributes, SubnetAttributes,
-        VpcAttributes,
+        IamRoleAttributes, Id, ResourceKind, RouteTableAttributes, SubnetAttributes, VpcAttributes,
     };
 
     fn vpc() -> Attributes {
@@ -528,7 +527,12 @@ mod tests {
             // Independent of the VPC: a parallel branch, shorter.
             change("iam-role/nodes", Action::Create, role("nodes"), &[]),
             // A dependency outside the plan exists already: free.
-            change("subnet/c", Action::Create, subnet(false), &["vpc-elsewhere"]),
+            change(
+                "subnet/c",
+                Action::Create,
+                subnet(false),
+                &["vpc-elsewhere"],
+            ),
             change("iam-role/old", Action::Delete, role("old"), &[]),
             change("subnet/old-1", Action::Delete, subnet(false), &[]),
             change("subnet/old-2", Action::Delete, subnet(false), &[]),
