@@ -300,22 +300,13 @@ fn update_calls(current: &Attributes, desired: &Attributes) -> u32 {
         // (CreateLaunchTemplateVersion) made the default
         // (ModifyLaunchTemplate) if anything but the tags changed.
         (Attributes::LaunchTemplate(before), Attributes::LaunchTemplate(after)) => {
-            let mut same_data = (**before).clone();
-            same_data.tags = after.tags.clone();
-            same_data.user_data_substitutions = after.user_data_substitutions.clone();
-            let data_changed = same_data != **after;
-            tag_calls(&before.tags, &after.tags) + 2 * u32::from(data_changed)
+            tag_calls(&before.tags, &after.tags) + 2 * u32::from(before.data_differs(after))
         }
         // compute::update_auto_scaling_group: DescribeAutoScalingGroups and
         // UpdateAutoScalingGroup if the template, sizes, subnets or mix
         // changed; attach and detach target groups; tags.
         (Attributes::AutoScalingGroup(before), Attributes::AutoScalingGroup(after)) => {
-            let core_changed = before.launch_template != after.launch_template
-                || before.launch_template_version != after.launch_template_version
-                || before.min_size != after.min_size
-                || before.max_size != after.max_size
-                || before.subnets != after.subnets
-                || before.mixed_instances != after.mixed_instances;
+            let core_changed = before.core_differs(after);
             let attach = after
                 .target_groups
                 .iter()
