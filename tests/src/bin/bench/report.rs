@@ -179,6 +179,16 @@ impl Report {
             })
             .collect();
         print_calls_by_action("no-op plan: calls by action", &plans);
+        let applies: Vec<(String, &Stats)> = self
+            .clusters
+            .iter()
+            .filter_map(|cluster| {
+                cluster
+                    .run("first apply")
+                    .map(|run| (cluster.shape.label(), &run.stats))
+            })
+            .collect();
+        print_calls_by_action("first apply: calls by action", &applies);
 
         for cluster in &self.clusters {
             if let Some(path) = cluster
