@@ -72,6 +72,8 @@ pub struct Run {
     pub stats: Stats,
     /// skiff's peak resident memory.
     pub peak_memory_kib: u64,
+    /// skiff's largest anonymous memory (heap, stacks), sampled.
+    pub peak_anonymous_kib: u64,
     /// For an apply: the critical path of what it applied.
     pub critical_path: Option<CriticalPath>,
 }
@@ -84,6 +86,7 @@ impl Run {
             wall: output.duration,
             stats,
             peak_memory_kib: output.peak_memory_kib,
+            peak_anonymous_kib: output.peak_anonymous_kib,
             critical_path: None,
         }
     }

@@ -74,7 +74,8 @@ impl Report {
     pub fn print(&self, settings: &Settings) {
         println!(
             "bench: {} ms injected before every AWS call; calls counted by the endpoint; \
-             peak = skiff's max RSS; bound = calls on the plan's critical path x latency",
+             peak = skiff's max RSS, anon = its largest anonymous memory (sampled every 10 ms); \
+             bound = calls on the plan's critical path x latency",
             self.latency_ms
         );
         if !self.clusters.is_empty() {
@@ -120,6 +121,7 @@ impl Report {
         header.extend(
             [
                 "peak MiB",
+                "anon MiB",
                 "path calls",
                 "bound s",
                 "wall/bound",
@@ -148,6 +150,7 @@ impl Report {
                         .map(|(service, _)| service_total(&run.stats, service).to_string()),
                 );
                 row.push(format!("{:.1}", mebibytes(run.peak_memory_kib)));
+                row.push(format!("{:.1}", mebibytes(run.peak_anonymous_kib)));
                 match &run.critical_path {
                     Some(path) => {
                         let bound = path.bound(self.latency());
@@ -446,12 +449,20 @@ impl Report {
                 .map(|run| run.peak_memory_kib)
                 .max()
                 .unwrap_or(0);
+            let anonymous = cluster
+                .runs
+                .iter()
+                .map(|run| run.peak_anonymous_kib)
+                .max()
+                .unwrap_or(0);
             lines.push((
                 peak < PEAK_MEMORY_KIB,
                 format!(
-                    "peak memory under 64 MiB at {}: {:.1} MiB (largest of its runs)",
+                    "peak memory under 64 MiB at {}: {:.1} MiB max RSS, of which at most {:.1} MiB \
+                     anonymous (heap, stacks; the rest is the binary's pages) (largest of its runs)",
                     cluster.shape.label(),
-                    mebibytes(peak)
+                    mebibytes(peak),
+                    mebibytes(anonymous)
                 ),
             ));
         }
