@@ -30,7 +30,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use skiff_tests::terraform::{warn_loudly, write_provider_override, TerraformTools};
-use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput};
+use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput, HA_PRIVATE_CLUSTER};
 
 /// The terraform binary and the provider mirror, or `None` (said loudly).
 fn terraform_tools(test: &str) -> Option<TerraformTools> {
@@ -174,21 +174,9 @@ async fn ha_private_cluster_terraform_validates_and_blocks_direct_applies() {
     };
     let fixture = Fixture::new("c1.example.com");
     fixture.create_zone("example.com").await;
-    fixture
-        .skiff([
-            "create",
-            "cluster",
-            "c1.example.com",
-            "--zones",
-            "us-east-1a,us-east-1b,us-east-1c",
-            "--control-plane-count",
-            "3",
-            "--topology",
-            "private",
-            "--node-count",
-            "3",
-        ])
-        .assert_success();
+    let mut create = vec!["create", "cluster", "c1.example.com"];
+    create.extend(HA_PRIVATE_CLUSTER);
+    fixture.skiff(create).assert_success();
 
     let folder = fixture.home.join("c1-terraform");
     fixture.aws.reset_stats();
@@ -1073,25 +1061,15 @@ async fn ha_private_cluster_terraform_apply_matches_direct_apply() {
     fixture.create_zone("example.com").await;
     let key = fixture.home.join("id_ed25519.pub");
     std::fs::write(&key, SSH_PUBLIC_KEY).expect("write the SSH key");
-    fixture
-        .skiff([
-            "create",
-            "cluster",
-            "c1.example.com",
-            "--zones",
-            "us-east-1a,us-east-1b,us-east-1c",
-            "--control-plane-count",
-            "3",
-            "--topology",
-            "private",
-            "--node-count",
-            "3",
-            "--networking",
-            "calico",
-            "--ssh-public-key",
-            key.to_str().expect("a UTF-8 path"),
-        ])
-        .assert_success();
+    let mut create = vec!["create", "cluster", "c1.example.com"];
+    create.extend(HA_PRIVATE_CLUSTER);
+    create.extend([
+        "--networking",
+        "calico",
+        "--ssh-public-key",
+        key.to_str().expect("a UTF-8 path"),
+    ]);
+    fixture.skiff(create).assert_success();
     let folder = fixture.home.join("c1-terraform");
     fixture.write_terraform(&folder, &[]).assert_success();
     let configuration = std::fs::read_to_string(folder.join("skiff.tf.json")).expect("read");

@@ -10,14 +10,12 @@ use skiff_plans::plan::{Action, Plan, ResourceChange};
 use skiff_plans::resolve::{resolve, KnownOutputs};
 use skiff_plans::{critical_path, CriticalPath};
 use skiff_tests::bench::BenchCloud;
-use skiff_tests::{LocalAwsOptions, SkiffOutput, Stats};
+use skiff_tests::{LocalAwsOptions, SkiffOutput, Stats, HA_PRIVATE_CLUSTER};
 
 use crate::Settings;
 
 /// The cluster every run builds.
 pub const CLUSTER: &str = "bench.example.com";
-/// The zones of the reference cluster.
-pub const REFERENCE_ZONES: &str = "us-east-1a,us-east-1b,us-east-1c";
 /// The machine type the one-field change sets (the default is t3.medium).
 const CHANGED_MACHINE_TYPE: &str = "t3.large";
 
@@ -44,19 +42,9 @@ impl Shape {
 /// `skiff create cluster` arguments of the reference cluster (also what the
 /// Terraform comparison writes Terraform for).
 pub fn reference_create_arguments() -> Vec<&'static str> {
-    vec![
-        "create",
-        "cluster",
-        CLUSTER,
-        "--zones",
-        REFERENCE_ZONES,
-        "--control-plane-count",
-        "3",
-        "--topology",
-        "private",
-        "--node-count",
-        "3",
-    ]
+    let mut arguments = vec!["create", "cluster", CLUSTER];
+    arguments.extend(HA_PRIVATE_CLUSTER);
+    arguments
 }
 
 /// One timed run of skiff.

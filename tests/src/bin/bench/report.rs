@@ -172,26 +172,19 @@ impl Report {
              after plan/bound: the wall time less the no-op plan's, roughly what the apply adds to planning, over the bound)"
         );
 
-        let plans: Vec<(String, &Stats)> = self
-            .clusters
-            .iter()
-            .filter_map(|cluster| {
-                cluster
-                    .run("no-op plan")
-                    .map(|run| (cluster.shape.label(), &run.stats))
-            })
-            .collect();
-        print_calls_by_action("no-op plan: calls by action", &plans);
-        let applies: Vec<(String, &Stats)> = self
-            .clusters
-            .iter()
-            .filter_map(|cluster| {
-                cluster
-                    .run("first apply")
-                    .map(|run| (cluster.shape.label(), &run.stats))
-            })
-            .collect();
-        print_calls_by_action("first apply: calls by action", &applies);
+        // Where a count differs between sizes, that run does per-group work.
+        for run in ["no-op plan", "first apply"] {
+            let columns: Vec<(String, &Stats)> = self
+                .clusters
+                .iter()
+                .filter_map(|cluster| {
+                    cluster
+                        .run(run)
+                        .map(|found| (cluster.shape.label(), &found.stats))
+                })
+                .collect();
+            print_calls_by_action(&format!("{run}: calls by action"), &columns);
+        }
 
         for cluster in &self.clusters {
             if let Some(path) = cluster
