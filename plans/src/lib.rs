@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod canonical;
+pub mod critical_path;
 pub mod desired;
 pub mod diff;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod resolve;
 pub mod resource;
 pub mod terraform;
 
+pub use critical_path::{critical_path, sequential_calls, CriticalPath};
 pub use desired::{build as desired_model, DesiredModel};
 pub use diff::{plan, PlanContext};
 pub use error::PlanError;

@@ -714,6 +714,19 @@ pub struct LaunchTemplateAttributes {
     pub tags: Tags,
 }
 
+impl LaunchTemplateAttributes {
+    /// Whether going from `self` to `after` needs a new template version:
+    /// a change of anything but the template's own tags (the substitutions
+    /// are references that end up in the user-data, compared there). The
+    /// provider's update and the critical path's call count both ask this.
+    pub fn data_differs(&self, after: &LaunchTemplateAttributes) -> bool {
+        let mut before = self.clone();
+        before.tags = after.tags.clone();
+        before.user_data_substitutions = after.user_data_substitutions.clone();
+        &before != after
+    }
+}
+
 /// A mixed-instances policy of an auto scaling group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -751,6 +764,22 @@ pub struct AutoScalingGroupAttributes {
     pub mixed_instances: Option<MixedInstancesAttributes>,
     /// Tags, propagated to instances at launch.
     pub tags: Tags,
+}
+
+impl AutoScalingGroupAttributes {
+    /// Whether going from `self` to `after` changes what one
+    /// UpdateAutoScalingGroup call sets: the template and its version, the
+    /// sizes, the subnets, the instance mix (target groups and tags have
+    /// calls of their own). The provider's update and the critical path's
+    /// call count both ask this.
+    pub fn core_differs(&self, after: &AutoScalingGroupAttributes) -> bool {
+        self.launch_template != after.launch_template
+            || self.launch_template_version != after.launch_template_version
+            || self.min_size != after.min_size
+            || self.max_size != after.max_size
+            || self.subnets != after.subnets
+            || self.mixed_instances != after.mixed_instances
+    }
 }
 
 /// A network load balancer.

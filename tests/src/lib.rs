@@ -50,6 +50,7 @@ mod local_aws;
 mod sandbox;
 mod skiff;
 mod snapshot;
+pub mod terraform;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -60,6 +61,21 @@ pub use local_aws::{
 pub use sandbox::SandboxHome;
 pub use skiff::{skiff_binary, RunningSkiff, Skiff, SkiffOutput, DEFAULT_TIMEOUT};
 pub use snapshot::{SnapshotDiff, StoreSnapshot};
+
+/// The options of `skiff create cluster` for the HA private cluster the
+/// tests and the benchmark build as their reference: three zones, a
+/// control-plane group and a node group in each, private subnets behind
+/// three NAT gateways.
+pub const HA_PRIVATE_CLUSTER: [&str; 8] = [
+    "--zones",
+    "us-east-1a,us-east-1b,us-east-1c",
+    "--control-plane-count",
+    "3",
+    "--topology",
+    "private",
+    "--node-count",
+    "3",
+];
 
 /// A name unique within this test process and valid as an S3 bucket name or
 /// cluster name: `<prefix>-<pid>-<counter>`, lowercase, at most 63 chars.

@@ -273,6 +273,7 @@ impl Skiff {
             stdin_writer,
             stdout,
             stderr,
+            peak_anonymous_kib: 0,
         }
     }
 }
@@ -287,6 +288,8 @@ pub struct RunningSkiff {
     stdin_writer: Option<JoinHandle<()>>,
     stdout: Option<JoinHandle<Vec<u8>>>,
     stderr: Option<JoinHandle<Vec<u8>>>,
+    /// The largest anonymous memory sampled so far, KiB.
+    peak_anonymous_kib: u64,
 }
 
 impl RunningSkiff {
@@ -328,23 +331,44 @@ impl RunningSkiff {
     /// Wait for it to exit (up to the timeout) and collect its output.
     pub fn wait(mut self) -> SkiffOutput {
         let deadline = self.started + self.timeout;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+        let mut naps_to_sample: u64 = 0;
+        let (status, peak) = loop {
+            match reap(self.child.id(), false) {
+                Ok(Some(reaped)) => break reaped,
+                // Short naps: the benchmark times runs of a few milliseconds.
+                Ok(None) if Instant::now() < deadline => {
+                    if naps_to_sample == 0 {
+                        self.peak_anonymous_kib =
+                            self.peak_anonymous_kib.max(anonymous_kib(self.child.id()));
+                        naps_to_sample = ANONYMOUS_SAMPLE_NAPS;
+                    }
+                    naps_to_sample -= 1;
+                    thread::sleep(Duration::from_millis(1));
+                }
                 Ok(None) => {
                     self.kill();
-                    let status = self.child.wait().expect("wait after kill");
-                    let output = self.collect(status);
+                    let (status, peak) = reap(self.child.id(), true)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| panic!("waiting for {} after kill", self.command_line));
+                    let output = self.collect(status, peak);
                     panic!("timed out after {:?}, killed\n{output}", self.timeout);
+                }
+                // `is_running` reaped it already (std keeps its status),
+                // so its peak memory is unknown.
+                Err(error) if error.raw_os_error() == Some(libc::ECHILD) => {
+                    match self.child.try_wait() {
+                        Ok(Some(status)) => break (status, 0),
+                        _ => panic!("waiting for {}: {error}", self.command_line),
+                    }
                 }
                 Err(error) => panic!("waiting for {}: {error}", self.command_line),
             }
         };
-        self.collect(status)
+        self.collect(status, peak)
     }
 
-    fn collect(&mut self, status: ExitStatus) -> SkiffOutput {
+    fn collect(&mut self, status: ExitStatus, peak_memory_kib: u64) -> SkiffOutput {
         if let Some(writer) = self.stdin_writer.take() {
             let _ = writer.join();
         }
@@ -361,6 +385,60 @@ impl RunningSkiff {
             stdout: text(self.stdout.take()),
             stderr: text(self.stderr.take()),
             duration: self.started.elapsed(),
+            peak_memory_kib,
+            peak_anonymous_kib: self.peak_anonymous_kib,
+        }
+    }
+}
+
+/// How often (in 1 ms naps) [`RunningSkiff::wait`] samples the process's
+/// anonymous memory: often enough to see a peak that lasts 10 ms, rarely
+/// enough not to load the machine it measures.
+const ANONYMOUS_SAMPLE_NAPS: u64 = 10;
+
+/// The anonymous memory (heap, stacks) of process `pid` now, in KiB, from
+/// `/proc/PID/smaps_rollup`; 0 where that cannot be read (not Linux, or it
+/// exited).
+fn anonymous_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|rollup| {
+            rollup.lines().find_map(|line| {
+                line.strip_prefix("Anonymous:")
+                    .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// Waits for the child `pid` (without blocking unless `block`) with
+/// `wait4`, which, unlike `std::process::Child::wait`, also returns the
+/// child's resource usage: its exit status and peak resident memory (KiB),
+/// or `None` while it runs.
+///
+/// Once this has reaped the child, `Child::try_wait` fails (no such child)
+/// instead of reporting it running, so [`RunningSkiff`]'s drop never
+/// signals a reused process id.
+fn reap(pid: u32, block: bool) -> std::io::Result<Option<(ExitStatus, u64)>> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| std::io::Error::other(format!("process id {pid} out of range")))?;
+    let mut raw_status: libc::c_int = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; all-zero is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let options = if block { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: both pointers are to live locals of the right types.
+        let reaped = unsafe { libc::wait4(pid, &mut raw_status, options, &mut usage) };
+        if reaped == pid {
+            let peak = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+            return Ok(Some((ExitStatus::from_raw(raw_status), peak)));
+        }
+        if reaped == 0 {
+            return Ok(None);
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
         }
     }
 }
@@ -390,6 +468,13 @@ pub struct SkiffOutput {
     pub stderr: String,
     /// Wall-clock time of the run.
     pub duration: Duration,
+    /// The largest anonymous memory (heap, stacks: what it allocated, not
+    /// the pages of its binary) seen while it ran, sampled every 10 ms from
+    /// `/proc/PID/smaps_rollup`, KiB; 0 if not sampled.
+    pub peak_anonymous_kib: u64,
+    /// The process's peak resident memory (`ru_maxrss`, KiB on Linux); 0
+    /// if unknown (the process was reaped by [`RunningSkiff::is_running`]).
+    pub peak_memory_kib: u64,
 }
 
 impl SkiffOutput {

@@ -23,108 +23,56 @@
 //! loudly on standard error and return.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput};
-
-/// Where the hashicorp/aws provider mirror is unless `SKIFF_TF_PLUGIN_DIR` says.
-const DEFAULT_PLUGIN_DIR: &str = "/opt/tf-plugins";
-
-/// Prints straight to the process's standard error: the test harness
-/// captures `eprintln!` of passing tests, and a skip must be seen.
-fn warn_uncaptured(message: &str) {
-    let rule = "!".repeat(78);
-    let _ = write!(std::io::stderr(), "\n{rule}\n!!! {message}\n{rule}\n\n");
-}
+use skiff_tests::terraform::{warn_loudly, write_provider_override, TerraformTools};
+use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput, HA_PRIVATE_CLUSTER};
 
 /// The terraform binary and the provider mirror, or `None` (said loudly).
-fn terraform_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let binary = std::env::var_os("SKIFF_TERRAFORM")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|folder| folder.join("terraform"))
-                    .find(|candidate| candidate.is_file())
-            })
-        })
-        .or_else(|| {
-            let fixed = PathBuf::from("/usr/local/bin/terraform");
-            fixed.is_file().then_some(fixed)
-        });
-    let plugins = std::env::var_os("SKIFF_TF_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PLUGIN_DIR));
-    let mirror = plugins.join("registry.terraform.io/hashicorp/aws");
-    match binary {
-        None => {
-            warn_uncaptured(&format!(
-                "TERRAFORM NOT FOUND: skipped {test} (install terraform >= 1.5 or set SKIFF_TERRAFORM)"
-            ));
+fn terraform_tools(test: &str) -> Option<TerraformTools> {
+    match TerraformTools::find() {
+        Ok(tools) => Some(tools),
+        Err(why) => {
+            warn_loudly(&format!("{why}: skipped {test}"));
             None
         }
-        Some(_) if !mirror.is_dir() => {
-            warn_uncaptured(&format!(
-                "TERRAFORM NOT FOUND: skipped {test}: no hashicorp/aws provider mirror at {} (set SKIFF_TF_PLUGIN_DIR)",
-                mirror.display()
-            ));
-            None
-        }
-        Some(binary) => Some((binary, plugins)),
     }
 }
 
 /// Runs terraform in `folder`, offline, and returns its combined output;
 /// panics with that output when it fails.
-fn terraform(tools: &(PathBuf, PathBuf), folder: &Path, args: &[&str]) -> String {
-    let output = Command::new(&tools.0)
-        .args(args)
-        .current_dir(folder)
-        .env("TF_IN_AUTOMATION", "1")
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("TF_CLI_CONFIG_FILE", "/dev/null")
-        .env_remove("TF_PLUGIN_CACHE_DIR")
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", tools.0.display()));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "terraform {} in {} failed:\n{text}",
+fn terraform(tools: &TerraformTools, folder: &Path, args: &[&str]) -> String {
+    let (code, output) = terraform_timed(tools, folder, args);
+    assert_eq!(
+        code,
+        0,
+        "terraform {} in {} failed:\n{output}",
         args.join(" "),
         folder.display()
     );
-    text
+    output
 }
 
 /// `terraform init` from the mirror (no backend, no network), then `validate`.
-fn validate(tools: &(PathBuf, PathBuf), folder: &Path) {
-    let plugin_dir = format!("-plugin-dir={}", tools.1.display());
-    terraform(
-        tools,
-        folder,
-        &[
-            "init",
-            "-backend=false",
-            &plugin_dir,
-            "-input=false",
-            "-no-color",
-        ],
-    );
+fn validate(tools: &TerraformTools, folder: &Path) {
+    init(tools, folder);
     let output = terraform(tools, folder, &["validate", "-no-color"]);
     assert!(
         output.contains("The configuration is valid"),
         "terraform validate:\n{output}"
     );
+}
+
+/// `terraform init` from the mirror; panics with its output when it fails.
+fn init(tools: &TerraformTools, folder: &Path) {
+    let run = tools
+        .init(folder, TERRAFORM_TIMEOUT)
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", tools.binary.display()));
+    assert_eq!(run.code, 0, "terraform init failed:\n{}", run.output);
 }
 
 struct Fixture {
@@ -226,21 +174,9 @@ async fn ha_private_cluster_terraform_validates_and_blocks_direct_applies() {
     };
     let fixture = Fixture::new("c1.example.com");
     fixture.create_zone("example.com").await;
-    fixture
-        .skiff([
-            "create",
-            "cluster",
-            "c1.example.com",
-            "--zones",
-            "us-east-1a,us-east-1b,us-east-1c",
-            "--control-plane-count",
-            "3",
-            "--topology",
-            "private",
-            "--node-count",
-            "3",
-        ])
-        .assert_success();
+    let mut create = vec!["create", "cluster", "c1.example.com"];
+    create.extend(HA_PRIVATE_CLUSTER);
+    fixture.skiff(create).assert_success();
 
     let folder = fixture.home.join("c1-terraform");
     fixture.aws.reset_stats();
@@ -395,75 +331,22 @@ async fn gossip_cluster_terraform_validates_and_can_switch_back_to_direct() {
 /// provider's own waiters, e.g. for the load balancer, take about a minute).
 const TERRAFORM_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Runs terraform in `folder` like [`terraform`], but kills it after
+/// Runs terraform in `folder`, offline, but kills it after
 /// [`TERRAFORM_TIMEOUT`] (a provider waiting for something the endpoint
 /// never reports must fail the test, not hang it); returns the exit code
 /// and the combined output.
-fn terraform_timed(tools: &(PathBuf, PathBuf), folder: &Path, args: &[&str]) -> (i32, String) {
-    let log_path = folder.join(format!(".terraform-{}.log", args[0]));
-    let log = std::fs::File::create(&log_path).expect("create the terraform log");
-    let mut child = Command::new(&tools.0)
-        .args(args)
-        .current_dir(folder)
-        .env("TF_IN_AUTOMATION", "1")
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("TF_CLI_CONFIG_FILE", "/dev/null")
-        .env_remove("TF_PLUGIN_CACHE_DIR")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("clone the log handle"))
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", tools.0.display()));
-    let deadline = Instant::now() + TERRAFORM_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for terraform") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            panic!(
-                "terraform {} in {} did not finish in {TERRAFORM_TIMEOUT:?}:\n{text}",
-                args.join(" "),
-                folder.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-    (status.code().unwrap_or(-1), text)
-}
-
-/// Points the hashicorp/aws provider at the local endpoint: a test-only
-/// `provider_override.tf.json` (Terraform merges `*_override` files into
-/// the configuration), so the generated files stay exactly as generated.
-/// It does not skip the account ID lookup (STS GetCallerIdentity, which
-/// the endpoint answers): without the account the provider reads every
-/// rule's referenced group back as `ACCOUNT/sg-...` and plans a change.
-fn write_provider_override(folder: &Path, endpoint: &str) {
-    let endpoints: serde_json::Map<String, serde_json::Value> =
-        ["autoscaling", "ec2", "elbv2", "iam", "route53", "s3", "sts"]
-            .iter()
-            .map(|service| ((*service).to_owned(), endpoint.into()))
-            .collect();
-    let configuration = serde_json::json!({
-        "provider": {
-            "aws": {
-                "access_key": "testing",
-                "secret_key": "testing",
-                "skip_credentials_validation": true,
-                "skip_metadata_api_check": true,
-                "s3_use_path_style": true,
-                "endpoints": [endpoints],
-            }
-        }
-    });
-    std::fs::write(
-        folder.join("provider_override.tf.json"),
-        serde_json::to_vec_pretty(&configuration).expect("JSON"),
-    )
-    .expect("write provider_override.tf.json");
+fn terraform_timed(tools: &TerraformTools, folder: &Path, args: &[&str]) -> (i32, String) {
+    let run = tools
+        .run(folder, args, TERRAFORM_TIMEOUT)
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", tools.binary.display()));
+    assert!(
+        !run.timed_out,
+        "terraform {} in {} did not finish in {TERRAFORM_TIMEOUT:?}:\n{}",
+        args.join(" "),
+        folder.display(),
+        run.output
+    );
+    (run.code, run.output)
 }
 
 /// `k=v,k=v` of the tags that skiff or Terraform set (not AWS's own
@@ -1070,23 +953,13 @@ fn copy_bucket(from: &LocalAws, to: &LocalAws, bucket: &str) {
 /// `plan` must show no changes, and what Terraform built must be what a
 /// direct apply builds for the same spec and store on a fresh endpoint.
 async fn terraform_apply_matches_direct_apply(
-    tools: &(PathBuf, PathBuf),
+    tools: &TerraformTools,
     fixture: &Fixture,
     folder: &Path,
 ) -> BTreeMap<&'static str, Vec<String>> {
-    write_provider_override(folder, &fixture.aws.endpoint());
-    let plugin_dir = format!("-plugin-dir={}", tools.1.display());
-    terraform(
-        tools,
-        folder,
-        &[
-            "init",
-            "-backend=false",
-            &plugin_dir,
-            "-input=false",
-            "-no-color",
-        ],
-    );
+    write_provider_override(folder, &fixture.aws.endpoint())
+        .expect("write provider_override.tf.json");
+    init(tools, folder);
     let (code, output) = terraform_timed(
         tools,
         folder,
@@ -1188,25 +1061,15 @@ async fn ha_private_cluster_terraform_apply_matches_direct_apply() {
     fixture.create_zone("example.com").await;
     let key = fixture.home.join("id_ed25519.pub");
     std::fs::write(&key, SSH_PUBLIC_KEY).expect("write the SSH key");
-    fixture
-        .skiff([
-            "create",
-            "cluster",
-            "c1.example.com",
-            "--zones",
-            "us-east-1a,us-east-1b,us-east-1c",
-            "--control-plane-count",
-            "3",
-            "--topology",
-            "private",
-            "--node-count",
-            "3",
-            "--networking",
-            "calico",
-            "--ssh-public-key",
-            key.to_str().expect("a UTF-8 path"),
-        ])
-        .assert_success();
+    let mut create = vec!["create", "cluster", "c1.example.com"];
+    create.extend(HA_PRIVATE_CLUSTER);
+    create.extend([
+        "--networking",
+        "calico",
+        "--ssh-public-key",
+        key.to_str().expect("a UTF-8 path"),
+    ]);
+    fixture.skiff(create).assert_success();
     let folder = fixture.home.join("c1-terraform");
     fixture.write_terraform(&folder, &[]).assert_success();
     let configuration = std::fs::read_to_string(folder.join("skiff.tf.json")).expect("read");

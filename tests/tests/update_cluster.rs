@@ -30,7 +30,7 @@ use aws_sdk_ec2::types::Filter;
 use base64::Engine;
 use common::cluster::ClusterFixture;
 use serde_json::Value;
-use skiff_tests::{SkiffOutput, Stats};
+use skiff_tests::{SkiffOutput, Stats, HA_PRIVATE_CLUSTER};
 
 /// The newest Ubuntu 24.04 amd64 image in `tests/harness/amis.json`: what
 /// the default `spec.image` pattern must resolve to.
@@ -364,16 +364,7 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
 async fn ha_private_cluster_is_previewed_without_changes_then_built_completely() {
     let fixture = ClusterFixture::new("c1.example.com").await;
     let zone_id = fixture.create_zone("example.com").await;
-    fixture.create_cluster(&[
-        "--zones",
-        &THREE_ZONES.join(","),
-        "--control-plane-count",
-        "3",
-        "--topology",
-        "private",
-        "--node-count",
-        "3",
-    ]);
+    fixture.create_cluster(&HA_PRIVATE_CLUSTER);
     let control_plane_groups: Vec<String> = THREE_ZONES
         .iter()
         .map(|zone| format!("control-plane-{zone}"))

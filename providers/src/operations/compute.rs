@@ -202,15 +202,6 @@ pub(crate) async fn create_launch_template(
         .output(Output::LatestVersion, &version))
 }
 
-/// Fields of a template whose change needs a new version (everything but
-/// the template's own tags).
-fn data_changed(before: &LaunchTemplateAttributes, after: &LaunchTemplateAttributes) -> bool {
-    let mut before = before.clone();
-    before.tags = after.tags.clone();
-    before.user_data_substitutions = after.user_data_substitutions.clone();
-    &before != after
-}
-
 pub(crate) async fn update_launch_template(
     provider: &AwsProvider,
     key: &ResourceKey,
@@ -220,7 +211,7 @@ pub(crate) async fn update_launch_template(
 ) -> Result<Applied> {
     super::network::update_tags(provider, id, &before.tags, &after.tags).await?;
     let mut applied = Applied::with_id(id).output(Output::Name, &after.name);
-    if data_changed(before, after) {
+    if before.data_differs(after) {
         let data = template_data(key, after)?;
         let output = retry(&provider.retry, || async {
             provider
@@ -392,12 +383,7 @@ pub(crate) async fn update_auto_scaling_group(
     after: &AutoScalingGroupAttributes,
 ) -> Result<Applied> {
     let name = &after.name;
-    let core_changed = before.launch_template != after.launch_template
-        || before.launch_template_version != after.launch_template_version
-        || before.min_size != after.min_size
-        || before.max_size != after.max_size
-        || before.subnets != after.subnets
-        || before.mixed_instances != after.mixed_instances;
+    let core_changed = before.core_differs(after);
     if core_changed {
         // Keep the desired capacity the autoscaler chose, within the new bounds.
         let current = provider

@@ -5,6 +5,11 @@
 //! Every call receives attributes whose references are resolved. Creates tag
 //! at creation time (EC2 `TagSpecifications`, ELB and IAM tags), so a crash
 //! right after a create still leaves a resource the next refresh finds.
+//!
+//! How many calls each operation makes one after another is written down
+//! once, in `skiff_plans::critical_path::sequential_calls` (the benchmark's
+//! bound on an apply's wall time): change it there when an operation here
+//! gains or loses a call.
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -1,0 +1,548 @@
+//! The critical path of a plan: the longest chain of AWS calls that must
+//! happen one after another, whatever the parallelism.
+//!
+//! Why: it is the physical limit of an apply. Every call costs a round
+//! trip; calls on independent branches of the plan can overlap, calls on
+//! one chain cannot (a subnet needs its VPC's ID, a route needs its NAT
+//! gateway's). So `calls on the critical path × latency` is a lower bound
+//! of an apply's wall time, and the ratio of the measured time to it says
+//! how much the executor, the refresh and the state writes add. The
+//! benchmark (`tests/src/bin/bench.rs`) prints that ratio.
+//!
+//! Two parts, both pure:
+//! - [`sequential_calls`]: how many calls one change makes one after the
+//!   other. **This is the one place these counts live**; they mirror the
+//!   operations in `providers/src/operations/*.rs` (named in each arm), and
+//!   a change to an operation's calls must change its arm here.
+//! - [`critical_path`]: the longest chain through the plan's dependency
+//!   graph, weighted by those counts. Creates, updates and replaces follow
+//!   `depends_on`; deletes carry no per-resource dependencies in a plan and
+//!   run by kind, dependents first ([`crate::diff::kind_rank`]), so each
+//!   kind present adds its slowest delete.
+//!
+//! A waiter (NAT gateway, load balancer, auto scaling group deletion) counts
+//! as its one unavoidable poll: against the local endpoint a resource is
+//! ready at once. Against real AWS the waits themselves (minutes for a NAT
+//! gateway or a load balancer) add to the bound; they are not modelled here.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::diff::kind_rank;
+use crate::plan::{Action, Plan, ResourceChange};
+use crate::resource::{Attributes, ResourceKey, Tags};
+
+/// The longest chain of sequential calls of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CriticalPath {
+    /// Calls on the chain.
+    pub calls: u32,
+    /// The changes on the chain, first to last.
+    pub chain: Vec<ResourceKey>,
+}
+
+impl CriticalPath {
+    /// The lower bound of an apply's wall time when each call takes
+    /// `latency`.
+    pub fn bound(&self, latency: Duration) -> Duration {
+        latency * self.calls
+    }
+}
+
+/// The critical path of `plan`: the heaviest chain of changes through
+/// `depends_on` (creates, updates, replaces), followed by the deletes, one
+/// kind after another, each kind weighing its slowest delete.
+pub fn critical_path(plan: &Plan) -> CriticalPath {
+    let by_key: BTreeMap<&ResourceKey, &ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|change| change.action != Action::Delete)
+        .map(|change| (&change.key, change))
+        .collect();
+    // Heaviest chain ending at each change, memoized; the plan has no
+    // cycle (the planner checks), and a dependency outside the plan is
+    // already there and costs nothing.
+    let mut heaviest: BTreeMap<&ResourceKey, (u32, Option<&ResourceKey>)> = BTreeMap::new();
+    for key in by_key.keys() {
+        chain_to(key, &by_key, &mut heaviest);
+    }
+    let mut path = CriticalPath::default();
+    if let Some((last, (calls, _))) = heaviest
+        .iter()
+        .max_by_key(|(key, (calls, _))| (*calls, std::cmp::Reverse(**key)))
+    {
+        path.calls = *calls;
+        let mut at = Some(*last);
+        while let Some(key) = at {
+            path.chain.push(key.clone());
+            at = heaviest.get(key).and_then(|(_, previous)| *previous);
+        }
+        path.chain.reverse();
+    }
+
+    let mut slowest_delete: BTreeMap<std::cmp::Reverse<usize>, (u32, &ResourceKey)> =
+        BTreeMap::new();
+    for change in plan
+        .changes
+        .iter()
+        .filter(|change| change.action == Action::Delete)
+    {
+        let calls = sequential_calls(change);
+        let slot = slowest_delete
+            .entry(std::cmp::Reverse(kind_rank(change.kind)))
+            .or_insert((calls, &change.key));
+        if calls > slot.0 {
+            *slot = (calls, &change.key);
+        }
+    }
+    for (calls, key) in slowest_delete.into_values() {
+        path.calls += calls;
+        path.chain.push(key.clone());
+    }
+    path
+}
+
+fn chain_to<'plan>(
+    key: &'plan ResourceKey,
+    by_key: &BTreeMap<&'plan ResourceKey, &'plan ResourceChange>,
+    heaviest: &mut BTreeMap<&'plan ResourceKey, (u32, Option<&'plan ResourceKey>)>,
+) -> u32 {
+    if let Some((calls, _)) = heaviest.get(key) {
+        return *calls;
+    }
+    let Some(change) = by_key.get(key) else {
+        return 0;
+    };
+    // Mark it first, so that a cycle (which the planner rejects) ends
+    // instead of recursing forever.
+    heaviest.insert(key, (0, None));
+    let mut before: (u32, Option<&ResourceKey>) = (0, None);
+    for dependency in &change.depends_on {
+        if let Some((dependency, _)) = by_key.get_key_value(dependency) {
+            let calls = chain_to(dependency, by_key, heaviest);
+            if calls > before.0 {
+                before = (calls, Some(*dependency));
+            }
+        }
+    }
+    let total = before.0 + sequential_calls(change);
+    heaviest.insert(key, (total, before.1));
+    total
+}
+
+/// How many AWS calls `change` makes one after another, as the operations
+/// in `providers/src/operations/` make them (a replace deletes, then
+/// creates). A waiter counts its one poll.
+pub fn sequential_calls(change: &ResourceChange) -> u32 {
+    let desired = change.desired.as_ref();
+    let current = change.current.as_ref();
+    match (change.action, current, desired) {
+        (Action::Create, _, Some(desired)) => create_calls(desired),
+        (Action::Update, Some(current), Some(desired)) => update_calls(current, desired),
+        (Action::Replace, Some(current), Some(desired)) => {
+            delete_calls(current) + create_calls(desired)
+        }
+        (Action::Delete, Some(current), _) => delete_calls(current),
+        // A plan without the attributes its action needs fails to apply
+        // before any call.
+        _ => 0,
+    }
+}
+
+/// `create_*` in `providers/src/operations/`.
+fn create_calls(desired: &Attributes) -> u32 {
+    match desired {
+        // network::create_vpc: CreateVpc, then ModifyVpcAttribute twice
+        // (one attribute per call).
+        Attributes::Vpc(_) => 3,
+        // network::create_subnet: CreateSubnet (+ ModifySubnetAttribute).
+        Attributes::Subnet(subnet) => 1 + u32::from(subnet.map_public_ip_on_launch),
+        // network::create_internet_gateway: Create, AttachInternetGateway.
+        Attributes::InternetGateway(_) => 2,
+        // network::create_elastic_ip: AllocateAddress.
+        Attributes::ElasticIp(_) => 1,
+        // network::create_nat_gateway: CreateNatGateway, then the waiter's
+        // DescribeNatGateways until available.
+        Attributes::NatGateway(_) => 2,
+        // network::create_route_table: CreateRouteTable, then one CreateRoute
+        // per route and one AssociateRouteTable per subnet, in turn.
+        Attributes::RouteTable(table) => 1 + count(table.routes.len() + table.subnets.len()),
+        // security::create_group: CreateSecurityGroup.
+        Attributes::SecurityGroup(_) => 1,
+        // security::create_rules: one AuthorizeSecurityGroupIngress for all.
+        Attributes::SecurityGroupRules(rules) => u32::from(!rules.ingress.is_empty()),
+        // iam::create_role: CreateRole, PutRolePolicy.
+        Attributes::IamRole(_) => 2,
+        // iam::create_instance_profile: Create, AddRoleToInstanceProfile.
+        Attributes::InstanceProfile(_) => 2,
+        // compute::create_key_pair: ImportKeyPair.
+        Attributes::KeyPair(_) => 1,
+        // compute::create_launch_template: CreateLaunchTemplate.
+        Attributes::LaunchTemplate(_) => 1,
+        // compute::create_auto_scaling_group: CreateAutoScalingGroup.
+        Attributes::AutoScalingGroup(_) => 1,
+        // load_balancer::create_load_balancer: Create, then the waiter's
+        // DescribeLoadBalancers until active.
+        Attributes::LoadBalancer(_) => 2,
+        // load_balancer::create_target_group: Create,
+        // ModifyTargetGroupAttributes.
+        Attributes::TargetGroup(_) => 2,
+        // load_balancer::create_listener: CreateListener.
+        Attributes::Listener(_) => 1,
+        // dns::create_record: ChangeResourceRecordSets.
+        Attributes::DnsRecord(_) => 1,
+    }
+}
+
+/// `update_*` in `providers/src/operations/` (and `AwsProvider::update`).
+fn update_calls(current: &Attributes, desired: &Attributes) -> u32 {
+    match (current, desired) {
+        // network::update_vpc: both DNS attributes if either changed, tags.
+        (Attributes::Vpc(before), Attributes::Vpc(after)) => {
+            let dns = before.enable_dns_support != after.enable_dns_support
+                || before.enable_dns_hostnames != after.enable_dns_hostnames;
+            2 * u32::from(dns) + tag_calls(&before.tags, &after.tags)
+        }
+        // network::update_subnet.
+        (Attributes::Subnet(before), Attributes::Subnet(after)) => {
+            u32::from(before.map_public_ip_on_launch != after.map_public_ip_on_launch)
+                + tag_calls(&before.tags, &after.tags)
+        }
+        // network::update_internet_gateway: detach from the old VPC (if
+        // any), attach to the new one, tags.
+        (Attributes::InternetGateway(before), Attributes::InternetGateway(after)) => {
+            let moved = if before.vpc == after.vpc {
+                0
+            } else {
+                1 + u32::from(before.vpc.value().is_some_and(|vpc| !vpc.is_empty()))
+            };
+            moved + tag_calls(&before.tags, &after.tags)
+        }
+        // network::update_tags.
+        (Attributes::ElasticIp(before), Attributes::ElasticIp(after)) => {
+            tag_calls(&before.tags, &after.tags)
+        }
+        (Attributes::NatGateway(before), Attributes::NatGateway(after)) => {
+            tag_calls(&before.tags, &after.tags)
+        }
+        (Attributes::SecurityGroup(before), Attributes::SecurityGroup(after)) => {
+            tag_calls(&before.tags, &after.tags)
+        }
+        (Attributes::KeyPair(before), Attributes::KeyPair(after)) => {
+            tag_calls(&before.tags, &after.tags)
+        }
+        // network::update_route_table: CreateRoute or ReplaceRoute per
+        // changed route, DeleteRoute per removed one, AssociateRouteTable
+        // per new subnet, DescribeRouteTables and one Disassociate per
+        // stale subnet, tags.
+        (Attributes::RouteTable(before), Attributes::RouteTable(after)) => {
+            let changed_routes = after
+                .routes
+                .iter()
+                .filter(|route| !before.routes.contains(route))
+                .count();
+            let removed_routes = before
+                .routes
+                .iter()
+                .filter(|route| {
+                    !after
+                        .routes
+                        .iter()
+                        .any(|wanted| wanted.destination == route.destination)
+                })
+                .count();
+            let added_subnets = after
+                .subnets
+                .iter()
+                .filter(|subnet| !before.subnets.contains(subnet))
+                .count();
+            let stale_subnets = before
+                .subnets
+                .iter()
+                .filter(|subnet| !after.subnets.contains(subnet))
+                .count();
+            let describe = usize::from(stale_subnets > 0);
+            count(changed_routes + removed_routes + added_subnets + describe + stale_subnets)
+                + tag_calls(&before.tags, &after.tags)
+        }
+        // security::update_rules: one Authorize for the missing rules, one
+        // Revoke for the extra ones.
+        (Attributes::SecurityGroupRules(before), Attributes::SecurityGroupRules(after)) => {
+            let missing = after
+                .ingress
+                .iter()
+                .any(|rule| !before.ingress.contains(rule));
+            let extra = before
+                .ingress
+                .iter()
+                .any(|rule| !after.ingress.contains(rule));
+            u32::from(missing) + u32::from(extra)
+        }
+        // iam::update_role: UpdateAssumeRolePolicy, PutRolePolicy, TagRole,
+        // UntagRole, each only if needed.
+        (Attributes::IamRole(before), Attributes::IamRole(after)) => {
+            u32::from(before.assume_role_policy != after.assume_role_policy)
+                + u32::from(
+                    before.policy != after.policy || before.policy_name != after.policy_name,
+                )
+                + tag_calls(&before.tags, &after.tags)
+        }
+        // iam::update_instance_profile: remove the old role (if any), add
+        // the new one.
+        (Attributes::InstanceProfile(before), Attributes::InstanceProfile(after)) => {
+            if before.role == after.role {
+                0
+            } else {
+                1 + u32::from(before.role.value().is_some_and(|role| !role.is_empty()))
+            }
+        }
+        // compute::update_launch_template: tags, then a new version
+        // (CreateLaunchTemplateVersion) made the default
+        // (ModifyLaunchTemplate) if anything but the tags changed.
+        (Attributes::LaunchTemplate(before), Attributes::LaunchTemplate(after)) => {
+            tag_calls(&before.tags, &after.tags) + 2 * u32::from(before.data_differs(after))
+        }
+        // compute::update_auto_scaling_group: DescribeAutoScalingGroups and
+        // UpdateAutoScalingGroup if the template, sizes, subnets or mix
+        // changed; attach and detach target groups; tags.
+        (Attributes::AutoScalingGroup(before), Attributes::AutoScalingGroup(after)) => {
+            let core_changed = before.core_differs(after);
+            let attach = after
+                .target_groups
+                .iter()
+                .any(|group| !before.target_groups.contains(group));
+            let detach = before
+                .target_groups
+                .iter()
+                .any(|group| !after.target_groups.contains(group));
+            2 * u32::from(core_changed)
+                + u32::from(attach)
+                + u32::from(detach)
+                + tag_calls(&before.tags, &after.tags)
+        }
+        // load_balancer::update_load_balancer: SetSubnets, SetSecurityGroups,
+        // AddTags, RemoveTags, each only if needed.
+        (Attributes::LoadBalancer(before), Attributes::LoadBalancer(after)) => {
+            u32::from(before.subnets != after.subnets)
+                + u32::from(before.security_groups != after.security_groups)
+                + tag_calls(&before.tags, &after.tags)
+        }
+        // load_balancer::update_target_group: ModifyTargetGroup (health
+        // check), ModifyTargetGroupAttributes, tags.
+        (Attributes::TargetGroup(before), Attributes::TargetGroup(after)) => {
+            let health_check = before.health_check_protocol != after.health_check_protocol
+                || before.health_check_path != after.health_check_path;
+            let attributes = before.preserve_client_ip != after.preserve_client_ip
+                || before.deregistration_delay_seconds != after.deregistration_delay_seconds;
+            u32::from(health_check) + u32::from(attributes) + tag_calls(&before.tags, &after.tags)
+        }
+        // load_balancer::update_listener: ModifyListener.
+        (Attributes::Listener(_), Attributes::Listener(_)) => 1,
+        // dns::upsert_record: ChangeResourceRecordSets.
+        (Attributes::DnsRecord(_), Attributes::DnsRecord(_)) => 1,
+        // Kinds that differ: the update fails before any call.
+        _ => 0,
+    }
+}
+
+/// `delete_*` in `providers/src/operations/`.
+fn delete_calls(current: &Attributes) -> u32 {
+    match current {
+        // network::delete_internet_gateway: Detach (if attached), Delete.
+        Attributes::InternetGateway(gateway) => {
+            1 + u32::from(gateway.vpc.value().is_some_and(|vpc| !vpc.is_empty()))
+        }
+        // network::delete_nat_gateway: Delete, then the waiter's
+        // DescribeNatGateways until deleted.
+        Attributes::NatGateway(_) => 2,
+        // network::delete_route_table: DescribeRouteTables, one
+        // DisassociateRouteTable per subnet, DeleteRouteTable.
+        Attributes::RouteTable(table) => 2 + count(table.subnets.len()),
+        // security::delete_rules: one Revoke for all.
+        Attributes::SecurityGroupRules(rules) => u32::from(!rules.ingress.is_empty()),
+        // iam::delete_role: ListInstanceProfilesForRole,
+        // RemoveRoleFromInstanceProfile (skiff gives a role one profile),
+        // ListRolePolicies, DeleteRolePolicy (one inline policy), DeleteRole.
+        Attributes::IamRole(_) => 5,
+        // iam::delete_instance_profile: RemoveRole (if it has one), Delete.
+        Attributes::InstanceProfile(profile) => {
+            1 + u32::from(profile.role.value().is_some_and(|role| !role.is_empty()))
+        }
+        // compute::delete_auto_scaling_group: Delete (forced), then the
+        // waiter's DescribeAutoScalingGroups until gone.
+        Attributes::AutoScalingGroup(_) => 2,
+        // load_balancer::delete_load_balancer: Delete, then the waiter's
+        // DescribeLoadBalancers until gone.
+        Attributes::LoadBalancer(_) => 2,
+        // One Delete*/Release* call each.
+        Attributes::Vpc(_)
+        | Attributes::Subnet(_)
+        | Attributes::ElasticIp(_)
+        | Attributes::SecurityGroup(_)
+        | Attributes::KeyPair(_)
+        | Attributes::LaunchTemplate(_)
+        | Attributes::TargetGroup(_)
+        | Attributes::Listener(_)
+        | Attributes::DnsRecord(_) => 1,
+    }
+}
+
+/// A tag update: one call to set new or changed tags, one to remove tags
+/// no longer wanted (`providers/src/tags.rs`, `changes`).
+fn tag_calls(before: &Tags, after: &Tags) -> u32 {
+    let set = after
+        .iter()
+        .any(|(key, value)| before.get(key) != Some(value));
+    let removed = before.keys().any(|key| !after.contains_key(key));
+    u32::from(set) + u32::from(removed)
+}
+
+fn count(items: usize) -> u32 {
+    u32::try_from(items).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Summary;
+    use crate::resolve::KnownOutputs;
+    use crate::resource::{
+        IamRoleAttributes, Id, ResourceKind, RouteTableAttributes, SubnetAttributes, VpcAttributes,
+    };
+
+    fn vpc() -> Attributes {
+        Attributes::Vpc(VpcAttributes {
+            cidr: "10.0.0.0/16".into(),
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+            tags: Tags::new(),
+        })
+    }
+
+    fn subnet(public: bool) -> Attributes {
+        Attributes::Subnet(SubnetAttributes {
+            vpc: ResourceKey("vpc".into()).output(crate::Output::Id),
+            cidr: "10.0.0.0/24".into(),
+            zone: "us-east-1a".into(),
+            map_public_ip_on_launch: public,
+            tags: Tags::new(),
+        })
+    }
+
+    fn role(name: &str) -> Attributes {
+        Attributes::IamRole(IamRoleAttributes {
+            name: name.into(),
+            path: "/".into(),
+            assume_role_policy: "{}".into(),
+            policy_name: "policy".into(),
+            policy: "{}".into(),
+            tags: Tags::new(),
+        })
+    }
+
+    fn change(key: &str, action: Action, attributes: Attributes, after: &[&str]) -> ResourceChange {
+        let (current, desired) = match action {
+            Action::Create => (None, Some(attributes.clone())),
+            Action::Delete => (Some(attributes.clone()), None),
+            Action::Update | Action::Replace => {
+                (Some(attributes.clone()), Some(attributes.clone()))
+            }
+        };
+        ResourceChange {
+            key: ResourceKey(key.into()),
+            kind: attributes.kind(),
+            action,
+            id: None,
+            reason: None,
+            fields: Vec::new(),
+            desired,
+            current,
+            depends_on: after.iter().map(|key| ResourceKey((*key).into())).collect(),
+        }
+    }
+
+    fn plan(changes: Vec<ResourceChange>) -> Plan {
+        Plan {
+            format: crate::plan::PLAN_FORMAT,
+            cluster: "c.example.com".into(),
+            region: "us-east-1".into(),
+            spec_revision: 1,
+            state_lineage: None,
+            state_serial: 0,
+            summary: Summary::default(),
+            changes,
+            rolling_updates: Vec::new(),
+            known_outputs: KnownOutputs::default(),
+        }
+    }
+
+    #[test]
+    fn creates_count_the_calls_their_operations_make() {
+        let create = |attributes| sequential_calls(&change("x", Action::Create, attributes, &[]));
+        assert_eq!(create(vpc()), 3);
+        assert_eq!(create(subnet(false)), 1);
+        assert_eq!(create(subnet(true)), 2);
+        assert_eq!(create(role("r")), 2);
+        let table = Attributes::RouteTable(RouteTableAttributes {
+            vpc: Id::Value("vpc-1".into()),
+            routes: Vec::new(),
+            subnets: vec![Id::Value("subnet-1".into()), Id::Value("subnet-2".into())],
+            tags: Tags::new(),
+        });
+        assert_eq!(create(table.clone()), 3);
+        assert_eq!(
+            sequential_calls(&change("x", Action::Delete, table, &[])),
+            4
+        );
+    }
+
+    #[test]
+    fn an_update_counts_only_what_changed() {
+        let mut update = change("vpc", Action::Update, vpc(), &[]);
+        assert_eq!(sequential_calls(&update), 0);
+        if let Some(Attributes::Vpc(after)) = &mut update.desired {
+            after.tags.insert("team".into(), "a".into());
+            after.enable_dns_hostnames = false;
+        }
+        assert_eq!(sequential_calls(&update), 3);
+        let replace = change("subnet/a", Action::Replace, subnet(true), &[]);
+        assert_eq!(sequential_calls(&replace), 1 + 2);
+    }
+
+    #[test]
+    fn the_path_is_the_heaviest_chain_then_each_kind_of_delete() {
+        let plan = plan(vec![
+            change("vpc", Action::Create, vpc(), &[]),
+            change("subnet/a", Action::Create, subnet(true), &["vpc"]),
+            change("subnet/b", Action::Create, subnet(false), &["vpc"]),
+            // Independent of the VPC: a parallel branch, shorter.
+            change("iam-role/nodes", Action::Create, role("nodes"), &[]),
+            // A dependency outside the plan exists already: free.
+            change(
+                "subnet/c",
+                Action::Create,
+                subnet(false),
+                &["vpc-elsewhere"],
+            ),
+            change("iam-role/old", Action::Delete, role("old"), &[]),
+            change("subnet/old-1", Action::Delete, subnet(false), &[]),
+            change("subnet/old-2", Action::Delete, subnet(false), &[]),
+        ]);
+        let path = critical_path(&plan);
+        // vpc (3) + subnet/a (2); then the deletes by kind, dependents
+        // first: the roles (5), then the subnets (1, in parallel).
+        assert_eq!(path.calls, 3 + 2 + 5 + 1);
+        let keys: Vec<&str> = path.chain.iter().map(ResourceKey::as_str).collect();
+        assert_eq!(keys, ["vpc", "subnet/a", "iam-role/old", "subnet/old-1"]);
+        assert_eq!(
+            path.bound(Duration::from_millis(50)),
+            Duration::from_millis(550)
+        );
+        assert!(kind_rank(ResourceKind::IamRole) > kind_rank(ResourceKind::Subnet));
+    }
+
+    #[test]
+    fn an_empty_plan_has_an_empty_path() {
+        assert_eq!(critical_path(&plan(Vec::new())), CriticalPath::default());
+    }
+}
