@@ -19,7 +19,7 @@ use skiff_providers::refresh::RefreshScope;
 use skiff_providers::AwsProvider;
 use skiff_state::recorded::{self, RecordedState};
 use skiff_state::{LockGuard, ObjectStore, StateStore, StoredSpec, StoredState, Version};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
 use crate::context::{command_line, Context};
 
@@ -142,16 +142,16 @@ pub async fn plan(
     Ok(Planned { plan, observed })
 }
 
-/// Writes each apply outcome into `state.json` before the outcome counts as
-/// done, conditionally on the version last written, under the cluster lock.
+/// Writes apply outcomes into `state.json`, conditionally on the version
+/// last written, under the cluster lock.
 ///
-/// Writes are group commits: an outcome is added to the state in memory at
-/// once, then its [`StateJournal::record`] waits for a write that contains
-/// it. While one write is in flight the outcomes that arrive meanwhile
-/// queue up, and the next write takes them all, so a wave of parallel
-/// changes costs one or two state writes instead of one each, and the
-/// state store's round trip stays off the apply's critical path as far as
-/// it can.
+/// Intents are written before [`Journal::intend`] returns. Outcomes are
+/// written behind the apply: [`Journal::record`] adds an outcome to the
+/// state in memory and wakes the writer, which writes whatever has
+/// accumulated (group commits: a wave of parallel changes costs one or two
+/// writes, not one each), so the store's round trip stays off the apply's
+/// critical path; [`Journal::flush`] waits for the last write. A write that
+/// fails makes every later `record` fail, which stops the apply.
 pub struct StateJournal {
     objects: Arc<dyn ObjectStore>,
     cluster: String,
@@ -161,6 +161,12 @@ pub struct StateJournal {
     /// The writer's side: the version last written and how many changes
     /// it held. Taken by one writer at a time.
     written: Mutex<Written>,
+    /// Wakes the background writer.
+    wake: Notify,
+    /// The first failed background write.
+    failure: std::sync::Mutex<Option<String>>,
+    /// Set when the background writer is to stop.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 struct Pending {
@@ -191,7 +197,50 @@ impl StateJournal {
                 version,
                 changes: 0,
             }),
+            wake: Notify::new(),
+            failure: std::sync::Mutex::new(None),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Starts the background writer of outcomes; stop it with
+    /// [`StateJournal::stop_writer`] once the apply is done.
+    pub fn start_writer(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let journal = self.clone();
+        tokio::spawn(async move {
+            loop {
+                journal.wake.notified().await;
+                if journal.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let latest = journal.pending.lock().await.changes;
+                if let Err(error) = journal.commit(latest).await {
+                    journal.fail(error.to_string());
+                }
+            }
+        })
+    }
+
+    /// Stops the background writer after the write in progress, if any.
+    pub async fn stop_writer(&self, writer: tokio::task::JoinHandle<()>) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+        let _ = writer.await;
+    }
+
+    fn fail(&self, message: String) {
+        let mut failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        failure.get_or_insert(message);
+    }
+
+    fn failed(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Changes the state in memory; returns the change's number, for
@@ -332,6 +381,11 @@ impl Journal for StateJournal {
 
     async fn record(&self, change: &ResourceChange, outcome: &Outcome) -> Result<(), String> {
         self.lock.ensure_held().map_err(|error| error.to_string())?;
+        if let Some(failure) = self.failed() {
+            return Err(format!(
+                "an earlier write of the recorded state failed: {failure}"
+            ));
+        }
         let number = self
             .change(|content| {
                 match outcome {
@@ -367,12 +421,17 @@ impl Journal for StateJournal {
                 true
             })
             .await;
-        if let Some(number) = number {
-            self.commit(number)
-                .await
-                .map_err(|error| error.to_string())?;
+        if number.is_some() {
+            self.wake.notify_one();
         }
         Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), String> {
+        // Everything taken so far, in one last write (or none, when the
+        // background writer got there first).
+        let latest = self.pending.lock().await.changes;
+        self.commit(latest).await.map_err(|error| error.to_string())
     }
 }
 

@@ -9,10 +9,9 @@
 //! key or a kubeadm bootstrap token is replaced, so a comment posted where
 //! many people read it can never leak key material.
 
-use similar::TextDiff;
 use skiff_plans::plan::{Action, FieldChange, Plan, ResourceChange};
 
-use crate::preview::{is_sensitive, pretty, short, text_of};
+use crate::preview::{is_sensitive, long_field_diff, short};
 
 /// What replaces a redacted value.
 const REDACTED: &str = "(redacted)";
@@ -118,19 +117,9 @@ fn render_field(action: Action, field: &FieldChange) -> String {
     if action == Action::Create {
         return format!("+ {name}: {after}\n");
     }
-    let before_text = field.before.as_ref().map(text_of);
-    let after_text = field.after.as_ref().map(text_of);
-    let long = |value: &Option<String>| {
-        value
-            .as_ref()
-            .is_some_and(|text| text.contains('\n') || text.len() > 100)
-    };
-    if !field.after_unknown && (long(&before_text) || long(&after_text)) {
-        let before = pretty(&before_text.unwrap_or_default());
-        let after = pretty(&after_text.unwrap_or_default());
-        let diff = TextDiff::from_lines(&before, &after);
+    if let Some(diff) = long_field_diff(field) {
         let mut text = format!("  {name}:{marker}\n");
-        for line in diff.unified_diff().context_radius(2).to_string().lines() {
+        for line in diff.lines() {
             text.push_str(line);
             text.push('\n');
         }

@@ -102,6 +102,27 @@ fn render_change(change: &ResourceChange, printer: &Printer) -> String {
     text
 }
 
+/// The unified diff (two lines of context) of a field whose old or new
+/// value is long (several lines, or over 100 characters), both
+/// pretty-printed; `None` when both are short enough to show inline, or the
+/// new value is not known until apply.
+pub fn long_field_diff(field: &FieldChange) -> Option<String> {
+    let before = field.before.as_ref().map(text_of);
+    let after = field.after.as_ref().map(text_of);
+    let long = |value: &Option<String>| {
+        value
+            .as_ref()
+            .is_some_and(|text| text.contains('\n') || text.len() > 100)
+    };
+    if field.after_unknown || !(long(&before) || long(&after)) {
+        return None;
+    }
+    let before = pretty(&before.unwrap_or_default());
+    let after = pretty(&after.unwrap_or_default());
+    let diff = TextDiff::from_lines(&before, &after);
+    Some(diff.unified_diff().context_radius(2).to_string())
+}
+
 fn render_field(action: Action, field: &FieldChange) -> String {
     let name = &field.field;
     if is_sensitive(name) {
@@ -134,19 +155,9 @@ fn render_field(action: Action, field: &FieldChange) -> String {
             }
         },
         _ => {
-            let before = field.before.as_ref().map(text_of);
-            let after = field.after.as_ref().map(text_of);
-            let long = |value: &Option<String>| {
-                value
-                    .as_ref()
-                    .is_some_and(|text| text.contains('\n') || text.len() > 100)
-            };
-            if !field.after_unknown && (long(&before) || long(&after)) {
-                let before = pretty(&before.unwrap_or_default());
-                let after = pretty(&after.unwrap_or_default());
-                let diff = TextDiff::from_lines(&before, &after);
+            if let Some(diff) = long_field_diff(field) {
                 let mut text = format!("      {name}:{marker}\n");
-                for line in diff.unified_diff().context_radius(2).to_string().lines() {
+                for line in diff.lines() {
                     text.push_str(&format!("        {line}\n"));
                 }
                 text

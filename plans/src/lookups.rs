@@ -100,3 +100,45 @@ pub struct Lookups {
     /// The state store, when it is in S3.
     pub state_store: Option<StateStoreRef>,
 }
+
+impl Lookups {
+    /// What AWS would answer for `bundle` in an ordinary account: every
+    /// `spec.image` of its groups resolved to one Ubuntu AMI, the public
+    /// hosted zone `example.com` (none for a gossip cluster), no shared
+    /// network, an S3 state store. For tests, fuzzing and benchmarks, which
+    /// plan without AWS.
+    pub fn stand_in(bundle: &skiff_api::ClusterBundle) -> Lookups {
+        let images = bundle
+            .instance_groups
+            .iter()
+            .filter_map(|group| group.spec.image.clone())
+            .map(|image| {
+                (
+                    image,
+                    ResolvedImage {
+                        id: "ami-0123456789abcdef0".into(),
+                        name: "ubuntu-noble".into(),
+                        root_device_name: "/dev/sda1".into(),
+                    },
+                )
+            })
+            .collect();
+        Lookups {
+            partition: "aws".into(),
+            images,
+            hosted_zone: (!bundle.cluster.is_gossip()).then(|| HostedZone {
+                id: "Z123".into(),
+                name: "example.com".into(),
+                private: false,
+            }),
+            shared_vpc: None,
+            shared_subnets: BTreeMap::new(),
+            state_store: Some(StateStoreRef {
+                bucket: "state".into(),
+                prefix: "team".into(),
+                region: "us-east-1".into(),
+                endpoint: None,
+            }),
+        }
+    }
+}

@@ -1,70 +1,16 @@
 //! The planner on plain data: what an HA private cluster needs, that a
 //! cloud matching the model plans to nothing, and how changes show.
 
+mod support;
+
+use support::options;
+
 use std::collections::BTreeMap;
 
-use skiff_api::new_cluster::{new_cluster, NewClusterOptions};
-use skiff_api::{Cni, LoadBalancerType, OsFamily, Topology};
-use skiff_plans::lookups::{HostedZone, ResolvedImage, StateStoreRef};
+use skiff_api::new_cluster::new_cluster;
+use skiff_api::Topology;
 use skiff_plans::resolve::resolve;
 use skiff_plans::{Action, Lookups, Observed, ObservedResource, Output, PlanContext, ResourceKind};
-
-fn options(name: &str, zones: &[&str], topology: Topology) -> NewClusterOptions {
-    NewClusterOptions {
-        name: name.to_string(),
-        zones: zones.iter().map(|zone| zone.to_string()).collect(),
-        control_plane_zones: Vec::new(),
-        control_plane_count: if zones.len() >= 3 { 3 } else { 1 },
-        control_plane_size: "t3.medium".into(),
-        node_count: 3,
-        node_size: "t3.medium".into(),
-        kubernetes_version: "1.34.2".parse().expect("valid"),
-        topology,
-        cni: Cni::Calico,
-        dns_zone: None,
-        network_cidr: "10.0.0.0/16".into(),
-        network_id: None,
-        ssh_public_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO2f operator@laptop".into()),
-        api_load_balancer_type: LoadBalancerType::Public,
-        cloud_labels: BTreeMap::new(),
-        image: None,
-        os_family: OsFamily::Debian,
-        admin_access: vec!["0.0.0.0/0".into()],
-        ssh_access: vec!["0.0.0.0/0".into()],
-    }
-}
-
-fn lookups(bundle: &skiff_api::ClusterBundle) -> Lookups {
-    let mut images = BTreeMap::new();
-    for group in &bundle.instance_groups {
-        let image = group.spec.image.clone().expect("defaulted");
-        images.insert(
-            image,
-            ResolvedImage {
-                id: "ami-0123456789abcdef0".into(),
-                name: "ubuntu-noble".into(),
-                root_device_name: "/dev/sda1".into(),
-            },
-        );
-    }
-    Lookups {
-        partition: "aws".into(),
-        images,
-        hosted_zone: Some(HostedZone {
-            id: "Z123".into(),
-            name: "example.com".into(),
-            private: false,
-        }),
-        shared_vpc: None,
-        shared_subnets: BTreeMap::new(),
-        state_store: Some(StateStoreRef {
-            bucket: "state".into(),
-            prefix: "team".into(),
-            region: "us-east-1".into(),
-            endpoint: None,
-        }),
-    }
-}
 
 fn context() -> PlanContext {
     PlanContext {
@@ -117,7 +63,7 @@ fn ha_private_cluster_has_every_resource() {
         Topology::Private,
     ))
     .expect("builds");
-    let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
     let count = |kind: ResourceKind| {
         model
             .resources
@@ -170,7 +116,8 @@ fn a_cloud_that_matches_plans_nothing() {
         ("dev.k8s.local", vec!["us-east-1a"], Topology::Public),
     ] {
         let bundle = new_cluster(&options(name, &zones, topology)).expect("builds");
-        let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+        let model =
+            skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
         let observed = cloud_matching(&model);
         let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
         assert!(plan.is_empty(), "{name}: {:#?}", plan.changes);
@@ -181,7 +128,7 @@ fn a_cloud_that_matches_plans_nothing() {
 fn gossip_clusters_have_no_dns_record_and_substitute_the_load_balancer_name() {
     let bundle =
         new_cluster(&options("dev.k8s.local", &["us-east-1a"], Topology::Public)).expect("builds");
-    let mut no_zone = lookups(&bundle);
+    let mut no_zone = Lookups::stand_in(&bundle);
     no_zone.hosted_zone = None;
     let model = skiff_plans::desired_model(&bundle, &no_zone).expect("model");
     assert!(model
@@ -214,7 +161,7 @@ fn machine_type_change_updates_the_template_and_needs_a_rolling_update() {
         Topology::Public,
     ))
     .expect("builds");
-    let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
     let observed = cloud_matching(&model);
     let mut changed = bundle.clone();
     let nodes = changed
@@ -223,7 +170,7 @@ fn machine_type_change_updates_the_template_and_needs_a_rolling_update() {
         .find(|group| group.name() == "nodes-us-east-1a")
         .expect("nodes");
     nodes.spec.machine_type = "m6i.large".into();
-    let model = skiff_plans::desired_model(&changed, &lookups(&changed)).expect("model");
+    let model = skiff_plans::desired_model(&changed, &Lookups::stand_in(&changed)).expect("model");
     let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
     let keys: Vec<(&str, Action)> = plan
         .changes
@@ -259,7 +206,7 @@ fn scaling_changes_only_the_auto_scaling_group() {
         Topology::Public,
     ))
     .expect("builds");
-    let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
     let observed = cloud_matching(&model);
     let mut changed = bundle.clone();
     let nodes = changed
@@ -269,7 +216,7 @@ fn scaling_changes_only_the_auto_scaling_group() {
         .expect("nodes");
     nodes.spec.min_size = 5;
     nodes.spec.max_size = 5;
-    let model = skiff_plans::desired_model(&changed, &lookups(&changed)).expect("model");
+    let model = skiff_plans::desired_model(&changed, &Lookups::stand_in(&changed)).expect("model");
     let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
     assert_eq!(plan.changes.len(), 1);
     assert_eq!(
@@ -293,7 +240,7 @@ fn removed_groups_and_strays_are_deleted_dependents_first() {
         Topology::Public,
     ))
     .expect("builds");
-    let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
     let mut observed = cloud_matching(&model);
     let mut stray = observed
         .resources
@@ -307,7 +254,7 @@ fn removed_groups_and_strays_are_deleted_dependents_first() {
     changed
         .instance_groups
         .retain(|group| group.name() != "nodes-us-east-1a");
-    let model = skiff_plans::desired_model(&changed, &lookups(&changed)).expect("model");
+    let model = skiff_plans::desired_model(&changed, &Lookups::stand_in(&changed)).expect("model");
     let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
     let deletes: Vec<&str> = plan
         .changes

@@ -2,76 +2,22 @@
 //! expressions, the same user-data bytes as the direct target, and small
 //! diffs when the spec changes.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod support;
+
+use support::options;
+
+use std::collections::BTreeSet;
 
 use serde_json::Value;
-use skiff_api::new_cluster::{new_cluster, NewClusterOptions};
-use skiff_api::{ClusterBundle, Cni, LoadBalancerType, OsFamily, Topology};
-use skiff_plans::lookups::{HostedZone, ResolvedImage, StateStoreRef};
+use skiff_api::new_cluster::new_cluster;
+use skiff_api::{ClusterBundle, Topology};
 use skiff_plans::terraform::{generate, TerraformFiles, MAIN_FILE};
 use skiff_plans::{Attributes, Lookups};
 
 const THREE_ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
 
-fn options(name: &str, zones: &[&str], topology: Topology) -> NewClusterOptions {
-    NewClusterOptions {
-        name: name.to_string(),
-        zones: zones.iter().map(|zone| zone.to_string()).collect(),
-        control_plane_zones: Vec::new(),
-        control_plane_count: if zones.len() >= 3 { 3 } else { 1 },
-        control_plane_size: "t3.medium".into(),
-        node_count: 3,
-        node_size: "t3.medium".into(),
-        kubernetes_version: "1.34.2".parse().expect("valid"),
-        topology,
-        cni: Cni::Calico,
-        dns_zone: None,
-        network_cidr: "10.0.0.0/16".into(),
-        network_id: None,
-        ssh_public_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO2f operator@laptop".into()),
-        api_load_balancer_type: LoadBalancerType::Public,
-        cloud_labels: BTreeMap::new(),
-        image: None,
-        os_family: OsFamily::Debian,
-        admin_access: vec!["0.0.0.0/0".into()],
-        ssh_access: vec!["0.0.0.0/0".into()],
-    }
-}
-
-fn lookups(bundle: &ClusterBundle) -> Lookups {
-    let mut images = BTreeMap::new();
-    for group in &bundle.instance_groups {
-        let image = group.spec.image.clone().expect("defaulted");
-        images.insert(
-            image,
-            ResolvedImage {
-                id: "ami-0123456789abcdef0".into(),
-                name: "ubuntu-noble".into(),
-                root_device_name: "/dev/sda1".into(),
-            },
-        );
-    }
-    Lookups {
-        partition: "aws".into(),
-        images,
-        hosted_zone: (!bundle.cluster.is_gossip()).then(|| HostedZone {
-            id: "Z123".into(),
-            name: "example.com".into(),
-            private: false,
-        }),
-        shared_vpc: None,
-        shared_subnets: BTreeMap::new(),
-        state_store: Some(StateStoreRef {
-            bucket: "state".into(),
-            prefix: "team".into(),
-            region: "us-east-1".into(),
-            endpoint: None,
-        }),
-    }
-}
-
 fn terraform_of(bundle: &ClusterBundle) -> TerraformFiles {
-    let model = skiff_plans::desired_model(bundle, &lookups(bundle)).expect("model");
+    let model = skiff_plans::desired_model(bundle, &Lookups::stand_in(bundle)).expect("model");
     let files = generate(&model, "us-east-1").expect("generates");
     if let Ok(dump) = std::env::var("SKIFF_TERRAFORM_DUMP") {
         let folder = std::path::Path::new(&dump).join(bundle.name());
@@ -173,7 +119,7 @@ fn a_single_zone_cluster_has_these_addresses() {
 #[test]
 fn an_ha_private_cluster_maps_every_resource_and_reference() {
     let bundle = cluster("c1.example.com", &THREE_ZONES, Topology::Private);
-    let model = skiff_plans::desired_model(&bundle, &lookups(&bundle)).expect("model");
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
     let files = terraform_of(&bundle);
     let configuration = files.configuration();
 

@@ -51,8 +51,6 @@ const CLOUD_SERVICES: [&str; 5] = [
 /// Reruns allowed after an interruption before the test gives up (a rerun
 /// that finds the dead run's lock still leased waits and tries again).
 const MAX_RERUNS: usize = 12;
-/// Changes an apply makes at once (`update cluster --parallelism` default).
-const PARALLELISM: usize = 16;
 /// Latency the endpoint adds to each call.
 const LATENCY_MS: u64 = 5;
 /// How long one skiff run may take.
@@ -81,17 +79,23 @@ struct Bench {
 
 impl Bench {
     async fn new() -> Bench {
-        Bench::with_throttling(0.0).await
+        Bench::start(LATENCY_MS, 0.0).await
     }
 
     /// A bench whose endpoint answers `rate` of the mutating calls with a
     /// throttling error (0.0: none).
     async fn with_throttling(rate: f64) -> Bench {
+        Bench::start(LATENCY_MS, rate).await
+    }
+
+    /// A bench whose endpoint waits `latency_ms` before each call and
+    /// throttles `throttle_rate` of the mutating ones.
+    async fn start(latency_ms: u64, throttle_rate: f64) -> Bench {
         // A little latency per call, so that a kill lands close to the
         // intended call rather than a burst later.
         let aws = LocalAws::start_with(LocalAwsOptions {
-            latency_ms: LATENCY_MS,
-            throttle_rate: rate,
+            latency_ms,
+            throttle_rate,
             ..LocalAwsOptions::default()
         });
         let config = aws.sdk_config().await;
@@ -872,9 +876,6 @@ async fn kill_and_rerun(indices: &[usize]) {
         );
         let what =
             format!("SIGKILL after mutating call {seen} (point {index}: {point} of {total})");
-        // Each outcome is recorded the moment it happens: only changes in
-        // flight when the process died can be missing from the state (the
-        // rerun adopts them by their tags).
         // Intent before action: every create was recorded as intended
         // before the first one started, so each resource of the cluster is
         // either recorded or intended, whatever the kill interrupted.
@@ -892,12 +893,9 @@ async fn kill_and_rerun(indices: &[usize]) {
             intended.iter().all(|key| all_keys.contains(key)),
             "{what}: intents for keys the cluster does not have: {intended:?}"
         );
+        // Outcomes are written behind the apply: what the kill left
+        // unrecorded (but intended) the rerun adopts by its tags or names.
         let unrecorded = bench.unrecorded(&bench.inventory().await);
-        assert!(
-            unrecorded.len() <= PARALLELISM,
-            "{what}: more resources unrecorded than changes can be in flight:\n  {}",
-            unrecorded.join("\n  ")
-        );
         let attempts = bench.rerun_until_success(&what);
         bench.assert_converged(&what);
         let left = bench.recorded_keys("intents");
@@ -1088,6 +1086,10 @@ async fn a_duplicate_left_by_an_interrupted_run_is_removed_and_the_recorded_one_
     );
 }
 
+/// Latency of the second-SIGINT test's endpoint: a call in flight at the
+/// first signal is still in flight at the second.
+const SLOW_LATENCY_MS: u64 = 400;
+
 /// Share of mutating calls the throttling test answers with throttling errors.
 const THROTTLE_RATE: f64 = 0.2;
 /// How long one run may take when a fifth of the calls are throttled: the
@@ -1219,7 +1221,9 @@ async fn delete_killed_halfway_then_rerun_leaves_nothing() {
 /// converges on exactly the resources of an uninterrupted apply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sigint_exits_at_once_and_the_next_run_converges() {
-    let mut bench = Bench::new().await;
+    // Calls slow enough that the first SIGINT's orderly stop (calls in
+    // flight finish) is still going on when the second arrives.
+    let mut bench = Bench::start(SLOW_LATENCY_MS, 0.0).await;
     let (expected, total) = baseline(&mut bench).await;
 
     bench.fresh_cluster().await;
@@ -1237,7 +1241,7 @@ async fn a_second_sigint_exits_at_once_and_the_next_run_converges() {
         thread::sleep(Duration::from_millis(3));
     }
     running.interrupt();
-    thread::sleep(Duration::from_millis(100));
+    thread::sleep(Duration::from_millis(SLOW_LATENCY_MS / 4));
     let at_second = bench.cloud_mutations();
     running.interrupt();
     let output = running.wait();

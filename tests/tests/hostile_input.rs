@@ -20,7 +20,6 @@
 //! The seed is fixed (proptest's `PROPTEST_RNG_SEED` can change it), so a
 //! failure is reproducible; proptest shrinks it to a small input.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use std::cell::Cell;
@@ -30,9 +29,8 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_norway::Value;
 use skiff_api::document::{parse_documents, ClusterBundle};
-use skiff_plans::lookups::{HostedZone, ResolvedImage, StateStoreRef};
 use skiff_plans::{Lookups, Observed, Plan, PlanContext};
-use skiff_tests::{LocalAws, SandboxHome, Skiff, StoreSnapshot};
+use skiff_tests::{LocalAws, SandboxHome, Skiff, StoreSnapshot, HA_PRIVATE_CLUSTER};
 
 const CLUSTER: &str = "c1.example.com";
 /// Generated specs checked in process.
@@ -58,19 +56,9 @@ fn base() -> Base {
     let store_dir = home.join("store");
     let store = format!("file://{}", store_dir.display());
     Skiff::new(aws, &home)
-        .args([
-            "create",
-            "cluster",
-            CLUSTER,
-            "--zones",
-            "us-east-1a,us-east-1b,us-east-1c",
-            "--control-plane-count",
-            "3",
-            "--topology",
-            "private",
-            "--state",
-            &store,
-        ])
+        .args(["create", "cluster", CLUSTER])
+        .args(HA_PRIVATE_CLUSTER)
+        .args(["--state", &store])
         .run()
         .assert_success();
     let spec = Skiff::new(aws, &home)
@@ -120,46 +108,10 @@ fn accept(text: &str) -> Result<ClusterBundle, Refusal> {
     Ok(bundle)
 }
 
-/// Lookups as AWS would answer them for any spec.
-fn lookups(bundle: &ClusterBundle) -> Lookups {
-    let images = bundle
-        .instance_groups
-        .iter()
-        .filter_map(|group| group.spec.image.clone())
-        .map(|image| {
-            (
-                image,
-                ResolvedImage {
-                    id: "ami-0123456789abcdef0".into(),
-                    name: "ubuntu-noble".into(),
-                    root_device_name: "/dev/sda1".into(),
-                },
-            )
-        })
-        .collect();
-    Lookups {
-        partition: "aws".into(),
-        images,
-        hosted_zone: Some(HostedZone {
-            id: "Z123".into(),
-            name: "example.com".into(),
-            private: false,
-        }),
-        shared_vpc: None,
-        shared_subnets: BTreeMap::new(),
-        state_store: Some(StateStoreRef {
-            bucket: "state".into(),
-            prefix: "team".into(),
-            region: "us-east-1".into(),
-            endpoint: None,
-        }),
-    }
-}
-
 /// The plan of an accepted spec against an empty cloud.
 fn plan_of(bundle: &ClusterBundle) -> Result<Plan, String> {
-    let desired =
-        skiff_plans::desired_model(bundle, &lookups(bundle)).map_err(|e| e.to_string())?;
+    let desired = skiff_plans::desired_model(bundle, &Lookups::stand_in(bundle))
+        .map_err(|e| e.to_string())?;
     let context = PlanContext {
         region: "us-east-1".into(),
         spec_revision: 1,

@@ -263,6 +263,7 @@ pub async fn run_apply(
         state,
         version,
     ));
+    let writer = journal.start_writer();
     let progress = Arc::new(ApplyProgress::new(
         plan.changes.len(),
         context.printer.is_terminal(),
@@ -295,6 +296,7 @@ pub async fn run_apply(
     )
     .await;
     progress.finish();
+    journal.stop_writer(writer).await;
     signals.abort();
     let lost_reason = if lost.is_finished() {
         lost.await.ok()

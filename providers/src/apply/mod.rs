@@ -8,11 +8,14 @@
 //! reverse build order by kind (dependents first), each kind's deletes in
 //! parallel.
 //!
-//! Before anything starts, the [`Journal`] records the intent of every
-//! create with the token it will carry; each outcome is handed to the
-//! journal the moment it happens, before anything that depends on it
-//! starts, so an interrupted apply never loses a resource ID, and what it
-//! was about to create is known to the next run.
+//! Before anything starts, the [`Journal`] durably records the intent of
+//! every create with the token it will carry. Each outcome is then handed
+//! to the journal the moment it happens; the journal writes outcomes behind
+//! the apply (dependents start as soon as what they need exists, not after
+//! a store round trip) and the apply ends with [`Journal::flush`]. A run
+//! that dies in between leaves creates that are intended but not recorded:
+//! the next run adopts them by their tags and names, or creates them again
+//! with the same idempotency tokens, so nothing is lost or duplicated.
 //! A failure stops only what depends on the failed change; everything
 //! independent still completes, and the result lists what failed and what
 //! was skipped.
@@ -61,9 +64,13 @@ pub trait Journal: Send + Sync {
         changes: &[&ResourceChange],
     ) -> Result<BTreeMap<ResourceKey, String>, String>;
 
-    /// Records an outcome. An error stops the apply: skiff never carries on
-    /// changing the cloud without being able to record it.
+    /// Takes an outcome, to be written soon. An error (an earlier write
+    /// failed, the lock was lost) stops what depends on this change: skiff
+    /// does not go on changing the cloud once it cannot record.
     async fn record(&self, change: &ResourceChange, outcome: &Outcome) -> Result<(), String>;
+
+    /// Returns once every outcome taken is written.
+    async fn flush(&self) -> Result<(), String>;
 }
 
 /// Progress callbacks (the CLI turns them into a progress display).
@@ -291,6 +298,12 @@ pub async fn apply(
                 }
             }
         }
+    }
+    if let Err(message) = shared.journal.flush().await {
+        report.failed.push((
+            ResourceKey("(journal)".to_string()),
+            format!("recording the outcomes failed: {message}"),
+        ));
     }
     report
 }
