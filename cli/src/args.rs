@@ -38,7 +38,7 @@ pub struct Cli {
     )]
     pub state: Option<String>,
 
-    /// More log output (-v info, -vv debug, -vvv trace), on stderr; SKIFF_LOG or RUST_LOG (e.g. skiff_providers=debug) take precedence
+    /// More log output (-v info, -vv debug with seconds since start, -vvv trace), on stderr; SKIFF_LOG or RUST_LOG (e.g. skiff_providers=debug) take precedence
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 

@@ -116,22 +116,36 @@ pub async fn plan(
 ) -> anyhow::Result<Planned> {
     let bundle = &spec.bundle;
     let cluster = bundle.name();
-    let (lookups, desired) = desired(provider, store, spec).await?;
-    let dns_record = lookups.hosted_zone.as_ref().map(|zone| {
-        (
-            zone.id.clone(),
-            format!("{}.", bundle.cluster.api_dns_name()),
-        )
-    });
+    // The refresh starts with the lookups; only the API's DNS record waits
+    // for the hosted zone they find.
+    let (zone_found, zone) = tokio::sync::oneshot::channel();
+    let looking_up = async {
+        let result = desired(provider, store, spec).await;
+        let dns_record = result.as_ref().ok().and_then(|(lookups, _)| {
+            lookups.hosted_zone.as_ref().map(|zone| {
+                (
+                    zone.id.clone(),
+                    format!("{}.", bundle.cluster.api_dns_name()),
+                )
+            })
+        });
+        let _ = zone_found.send(dns_record);
+        result
+    };
     let scope = RefreshScope {
         cluster: cluster.to_string(),
-        dns_record,
+        dns_record: None,
         recorded: Some(recorded.content.clone()),
     };
-    let observed = provider
-        .refresh(&scope)
-        .await
-        .with_context(|| format!("reading the AWS resources of cluster {cluster}"))?;
+    let refreshing = async {
+        provider
+            .refresh_with_record(&scope, async { zone.await.ok().flatten() })
+            .await
+            .with_context(|| format!("reading the AWS resources of cluster {cluster}"))
+    };
+    let (looked_up, observed) = tokio::join!(looking_up, refreshing);
+    let (_, desired) = looked_up?;
+    let observed = observed?;
     let context = PlanContext {
         region: provider.region.clone(),
         spec_revision: spec.revision.serial,
@@ -156,6 +170,9 @@ pub struct StateJournal {
     objects: Arc<dyn ObjectStore>,
     cluster: String,
     lock: Arc<LockGuard>,
+    /// Why each group's running instances go out of date when its launch
+    /// template changes: noted in the state with the template's outcome.
+    rollouts: BTreeMap<ResourceKey, skiff_plans::RollingUpdateNeed>,
     /// The state as it should be, and how many changes it has had.
     pending: Mutex<Pending>,
     /// The writer's side: the version last written and how many changes
@@ -180,18 +197,29 @@ struct Written {
 }
 
 impl StateJournal {
-    /// A journal continuing from the state read.
+    /// A journal continuing from the state read, for applying `plan`.
     pub fn new(
         store: &StateStore,
-        cluster: &str,
+        plan: &Plan,
         lock: Arc<LockGuard>,
         state: RecordedState<RecordedContent>,
         version: Option<Version>,
     ) -> StateJournal {
+        let rollouts = plan
+            .rolling_updates
+            .iter()
+            .map(|need| {
+                (
+                    skiff_plans::desired::compute::launch_template_key(&need.group),
+                    need.clone(),
+                )
+            })
+            .collect();
         StateJournal {
             objects: store.objects().clone(),
-            cluster: cluster.to_string(),
+            cluster: plan.cluster.clone(),
             lock,
+            rollouts,
             pending: Mutex::new(Pending { state, changes: 0 }),
             written: Mutex::new(Written {
                 version,
@@ -279,41 +307,6 @@ impl StateJournal {
         // Only writers change the serial, one at a time.
         self.pending.lock().await.state.serial = state.serial;
         Ok(())
-    }
-
-    /// Remembers which groups' running instances are now out of date and
-    /// why, for `rolling-update cluster` to explain.
-    pub async fn note_rollouts(
-        &self,
-        needs: &[skiff_plans::RollingUpdateNeed],
-        succeeded: &[skiff_plans::ResourceKey],
-    ) -> anyhow::Result<()> {
-        let change = self
-            .change(|content| {
-                let mut changed = false;
-                for need in needs {
-                    let template = skiff_plans::desired::compute::launch_template_key(&need.group);
-                    if !succeeded.contains(&template) {
-                        continue;
-                    }
-                    let reasons = content
-                        .pending_rollouts
-                        .entry(need.group.clone())
-                        .or_default();
-                    for reason in &need.reasons {
-                        if !reasons.contains(reason) {
-                            reasons.push(reason.clone());
-                            changed = true;
-                        }
-                    }
-                }
-                changed
-            })
-            .await;
-        match change {
-            Some(change) => self.commit(change).await,
-            None => Ok(()),
-        }
     }
 
     /// Keeps a copy of the current state in the state history, with who
@@ -416,6 +409,19 @@ impl Journal for StateJournal {
                             },
                         );
                         content.intents.remove(&change.key);
+                        // Which groups' running instances are now out of
+                        // date and why, for `rolling-update cluster`.
+                        if let Some(need) = self.rollouts.get(&change.key) {
+                            let reasons = content
+                                .pending_rollouts
+                                .entry(need.group.clone())
+                                .or_default();
+                            for reason in &need.reasons {
+                                if !reasons.contains(reason) {
+                                    reasons.push(reason.clone());
+                                }
+                            }
+                        }
                     }
                 }
                 true

@@ -85,11 +85,18 @@ fn init_logging(verbosity: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .without_time()
         .with_target(verbosity >= 2)
-        .with_ansi(false)
-        .try_init();
+        .with_ansi(false);
+    // From -vv on, every line carries the seconds since start: where a slow
+    // run spends its time.
+    let _ = if verbosity >= 2 {
+        builder
+            .with_timer(tracing_subscriber::fmt::time::Uptime::default())
+            .try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }

@@ -102,6 +102,52 @@ pub fn critical_path(plan: &Plan) -> CriticalPath {
     path
 }
 
+/// For every create, update and replace of `plan`: the heaviest chain of
+/// calls from its start to the end of the graph (its own calls, then the
+/// heaviest chain among what depends on it). The executor starts the
+/// ready change with the most left first: what lies on the critical path
+/// never waits behind a hundred launch templates that nothing waits for.
+pub fn remaining_calls(plan: &Plan) -> BTreeMap<ResourceKey, u32> {
+    let changes: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|change| change.action != Action::Delete)
+        .collect();
+    let mut dependents: BTreeMap<&ResourceKey, Vec<&ResourceChange>> = BTreeMap::new();
+    for change in &changes {
+        for dependency in &change.depends_on {
+            dependents.entry(dependency).or_default().push(change);
+        }
+    }
+    let mut remaining: BTreeMap<ResourceKey, u32> = BTreeMap::new();
+    for change in &changes {
+        remaining_from(change, &dependents, &mut remaining);
+    }
+    remaining
+}
+
+fn remaining_from(
+    change: &ResourceChange,
+    dependents: &BTreeMap<&ResourceKey, Vec<&ResourceChange>>,
+    remaining: &mut BTreeMap<ResourceKey, u32>,
+) -> u32 {
+    if let Some(calls) = remaining.get(&change.key) {
+        return *calls;
+    }
+    // Marked first, as in `chain_to`: a cycle ends instead of recursing.
+    remaining.insert(change.key.clone(), 0);
+    let after = dependents
+        .get(&change.key)
+        .into_iter()
+        .flatten()
+        .map(|dependent| remaining_from(dependent, dependents, remaining))
+        .max()
+        .unwrap_or(0);
+    let total = sequential_calls(change) + after;
+    remaining.insert(change.key.clone(), total);
+    total
+}
+
 fn chain_to<'plan>(
     key: &'plan ResourceKey,
     by_key: &BTreeMap<&'plan ResourceKey, &'plan ResourceChange>,
@@ -152,9 +198,10 @@ pub fn sequential_calls(change: &ResourceChange) -> u32 {
 /// `create_*` in `providers/src/operations/`.
 fn create_calls(desired: &Attributes) -> u32 {
     match desired {
-        // network::create_vpc: CreateVpc, then ModifyVpcAttribute twice
-        // (one attribute per call).
-        Attributes::Vpc(_) => 3,
+        // network::create_vpc: CreateVpc, then ModifyVpcAttribute for each
+        // DNS attribute that differs from a new VPC's (support on,
+        // hostnames off), both at once.
+        Attributes::Vpc(vpc) => 1 + u32::from(!vpc.enable_dns_support || vpc.enable_dns_hostnames),
         // network::create_subnet: CreateSubnet (+ ModifySubnetAttribute).
         Attributes::Subnet(subnet) => 1 + u32::from(subnet.map_public_ip_on_launch),
         // network::create_internet_gateway: Create, AttachInternetGateway.
@@ -164,9 +211,11 @@ fn create_calls(desired: &Attributes) -> u32 {
         // network::create_nat_gateway: CreateNatGateway, then the waiter's
         // DescribeNatGateways until available.
         Attributes::NatGateway(_) => 2,
-        // network::create_route_table: CreateRouteTable, then one CreateRoute
-        // per route and one AssociateRouteTable per subnet, in turn.
-        Attributes::RouteTable(table) => 1 + count(table.routes.len() + table.subnets.len()),
+        // network::create_route_table: CreateRouteTable, then every
+        // CreateRoute and AssociateRouteTable at once.
+        Attributes::RouteTable(table) => {
+            1 + u32::from(!table.routes.is_empty() || !table.subnets.is_empty())
+        }
         // security::create_group: CreateSecurityGroup.
         Attributes::SecurityGroup(_) => 1,
         // security::create_rules: one AuthorizeSecurityGroupIngress for all.
@@ -197,11 +246,12 @@ fn create_calls(desired: &Attributes) -> u32 {
 /// `update_*` in `providers/src/operations/` (and `AwsProvider::update`).
 fn update_calls(current: &Attributes, desired: &Attributes) -> u32 {
     match (current, desired) {
-        // network::update_vpc: both DNS attributes if either changed, tags.
+        // network::update_vpc: the DNS attributes that changed (at once),
+        // tags.
         (Attributes::Vpc(before), Attributes::Vpc(after)) => {
             let dns = before.enable_dns_support != after.enable_dns_support
                 || before.enable_dns_hostnames != after.enable_dns_hostnames;
-            2 * u32::from(dns) + tag_calls(&before.tags, &after.tags)
+            u32::from(dns) + tag_calls(&before.tags, &after.tags)
         }
         // network::update_subnet.
         (Attributes::Subnet(before), Attributes::Subnet(after)) => {
@@ -355,9 +405,9 @@ fn delete_calls(current: &Attributes) -> u32 {
         // network::delete_nat_gateway: Delete, then the waiter's
         // DescribeNatGateways until deleted.
         Attributes::NatGateway(_) => 2,
-        // network::delete_route_table: DescribeRouteTables, one
-        // DisassociateRouteTable per subnet, DeleteRouteTable.
-        Attributes::RouteTable(table) => 2 + count(table.subnets.len()),
+        // network::delete_route_table: DescribeRouteTables, every
+        // DisassociateRouteTable at once, DeleteRouteTable.
+        Attributes::RouteTable(table) => 2 + u32::from(!table.subnets.is_empty()),
         // security::delete_rules: one Revoke for all.
         Attributes::SecurityGroupRules(rules) => u32::from(!rules.ingress.is_empty()),
         // iam::delete_role: ListInstanceProfilesForRole,
@@ -479,7 +529,13 @@ mod tests {
     #[test]
     fn creates_count_the_calls_their_operations_make() {
         let create = |attributes| sequential_calls(&change("x", Action::Create, attributes, &[]));
-        assert_eq!(create(vpc()), 3);
+        // DNS hostnames on: one ModifyVpcAttribute after the create.
+        assert_eq!(create(vpc()), 2);
+        let mut defaults = vpc();
+        if let Attributes::Vpc(vpc) = &mut defaults {
+            vpc.enable_dns_hostnames = false;
+        }
+        assert_eq!(create(defaults), 1);
         assert_eq!(create(subnet(false)), 1);
         assert_eq!(create(subnet(true)), 2);
         assert_eq!(create(role("r")), 2);
@@ -489,10 +545,11 @@ mod tests {
             subnets: vec![Id::Value("subnet-1".into()), Id::Value("subnet-2".into())],
             tags: Tags::new(),
         });
-        assert_eq!(create(table.clone()), 3);
+        // The associations at once, after the create.
+        assert_eq!(create(table.clone()), 2);
         assert_eq!(
             sequential_calls(&change("x", Action::Delete, table, &[])),
-            4
+            3
         );
     }
 
@@ -504,7 +561,7 @@ mod tests {
             after.tags.insert("team".into(), "a".into());
             after.enable_dns_hostnames = false;
         }
-        assert_eq!(sequential_calls(&update), 3);
+        assert_eq!(sequential_calls(&update), 2);
         let replace = change("subnet/a", Action::Replace, subnet(true), &[]);
         assert_eq!(sequential_calls(&replace), 1 + 2);
     }
@@ -529,16 +586,51 @@ mod tests {
             change("subnet/old-2", Action::Delete, subnet(false), &[]),
         ]);
         let path = critical_path(&plan);
-        // vpc (3) + subnet/a (2); then the deletes by kind, dependents
+        // vpc (2) + subnet/a (2); then the deletes by kind, dependents
         // first: the roles (5), then the subnets (1, in parallel).
-        assert_eq!(path.calls, 3 + 2 + 5 + 1);
+        assert_eq!(path.calls, 2 + 2 + 5 + 1);
         let keys: Vec<&str> = path.chain.iter().map(ResourceKey::as_str).collect();
         assert_eq!(keys, ["vpc", "subnet/a", "iam-role/old", "subnet/old-1"]);
         assert_eq!(
             path.bound(Duration::from_millis(50)),
-            Duration::from_millis(550)
+            Duration::from_millis(500)
         );
         assert!(kind_rank(ResourceKind::IamRole) > kind_rank(ResourceKind::Subnet));
+    }
+
+    #[test]
+    fn what_remains_after_each_change_is_its_heaviest_way_to_the_end() {
+        let plan = plan(vec![
+            change("vpc", Action::Create, vpc(), &[]),
+            change("subnet/a", Action::Create, subnet(true), &["vpc"]),
+            change("iam-role/nodes", Action::Create, role("nodes"), &[]),
+        ]);
+        let remaining = remaining_calls(&plan);
+        let calls = |key: &str| {
+            sequential_calls(
+                plan.changes
+                    .iter()
+                    .find(|change| change.key.as_str() == key)
+                    .expect("in the plan"),
+            )
+        };
+        assert_eq!(
+            remaining[&ResourceKey("subnet/a".to_string())],
+            calls("subnet/a")
+        );
+        assert_eq!(
+            remaining[&ResourceKey("vpc".to_string())],
+            calls("vpc") + calls("subnet/a")
+        );
+        assert_eq!(
+            remaining[&ResourceKey("iam-role/nodes".to_string())],
+            calls("iam-role/nodes")
+        );
+        // The start of the heaviest chain has the whole path left.
+        assert_eq!(
+            remaining.values().max().copied(),
+            Some(critical_path(&plan).calls)
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod resolve;
 pub mod resource;
 pub mod terraform;
 
-pub use critical_path::{critical_path, sequential_calls, CriticalPath};
+pub use critical_path::{critical_path, remaining_calls, sequential_calls, CriticalPath};
 pub use desired::{build as desired_model, DesiredModel};
 pub use diff::{plan, PlanContext};
 pub use error::PlanError;

@@ -128,7 +128,8 @@ impl fmt::Display for Authority {
 /// the cluster folder, e.g. `pki/ca.key`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeystoreStatus {
-    /// Objects this call wrote, in the order written.
+    /// Objects this call wrote: the CAs', the service-account pair's, the
+    /// token's, each key before what is derived from it.
     pub created: Vec<&'static str>,
     /// Objects that were already there: from an earlier run, or written
     /// first by a concurrent one (whose object was then used).
@@ -269,13 +270,27 @@ pub enum KeystoreError {
 ///
 /// A stored object skiff cannot use (not PEM, a certificate that does not
 /// match its key) is reported as [`StoreError::Corrupt`] and left alone.
+///
+/// The five pieces (three CAs, the service-account pair, the token) are
+/// independent and made at the same time: a fresh cluster's PKI costs four
+/// store round trips (read and create the key, then the certificate), not
+/// eighteen. Within a piece the key is still written before what is
+/// derived from it.
 pub async fn ensure(store: &dyn ObjectStore, cluster: &str) -> Result<KeystoreStatus, StoreError> {
+    let [mut cluster_ca, mut etcd_ca, mut front_proxy_ca, mut service_account, mut token] =
+        std::array::from_fn(|_| KeystoreStatus::default());
+    tokio::try_join!(
+        ensure_authority(store, cluster, Authority::Cluster, &mut cluster_ca),
+        ensure_authority(store, cluster, Authority::Etcd, &mut etcd_ca),
+        ensure_authority(store, cluster, Authority::FrontProxy, &mut front_proxy_ca),
+        ensure_service_account_keys(store, cluster, &mut service_account),
+        ensure_bootstrap_token(store, cluster, &mut token),
+    )?;
     let mut status = KeystoreStatus::default();
-    for authority in Authority::ALL {
-        ensure_authority(store, cluster, authority, &mut status).await?;
+    for piece in [cluster_ca, etcd_ca, front_proxy_ca, service_account, token] {
+        status.created.extend(piece.created);
+        status.present.extend(piece.present);
     }
-    ensure_service_account_keys(store, cluster, &mut status).await?;
-    ensure_bootstrap_token(store, cluster, &mut status).await?;
     Ok(status)
 }
 
@@ -451,13 +466,10 @@ async fn ensure_authority(
     let private_key_object = authority.private_key_object();
     let private_key_key = object_key(cluster, private_key_object);
     let private_key_pem = create_or_read(store, cluster, private_key_object, status, || {
-        let key_pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| {
-            KeystoreError::Crypto {
-                action: format!("generating the {authority} key"),
-                source,
-            }
-        })?;
-        Ok(key_pair.serialize_pem().into_bytes())
+        std::future::ready(new_private_key(
+            &PKCS_ECDSA_P256_SHA256,
+            format!("generating the {authority} key"),
+        ))
     })
     .await?;
     // The certificate is issued from the key as stored, which may be another
@@ -470,7 +482,7 @@ async fn ensure_authority(
     let certificate_object = authority.certificate_object();
     let certificate_key = object_key(cluster, certificate_object);
     let certificate_pem = create_or_read(store, cluster, certificate_object, status, || {
-        Ok(self_signed_authority(authority, &key_pair)?.into_bytes())
+        std::future::ready(self_signed_authority(authority, &key_pair).map(String::into_bytes))
     })
     .await?;
     let certificate_pem = into_text(certificate_pem, "CA certificate")
@@ -487,13 +499,21 @@ async fn ensure_service_account_keys(
 ) -> Result<(), StoreError> {
     let private_key_object = state_store::SERVICE_ACCOUNT_KEY;
     let private_key_key = object_key(cluster, private_key_object);
-    let private_key_pem = create_or_read(store, cluster, private_key_object, status, || {
-        let key_pair =
-            KeyPair::generate_for(&PKCS_RSA_SHA256).map_err(|source| KeystoreError::Crypto {
-                action: "generating the service-account key".to_string(),
-                source,
-            })?;
-        Ok(key_pair.serialize_pem().into_bytes())
+    let private_key_pem = create_or_read(store, cluster, private_key_object, status, || async {
+        // An RSA key takes long enough to make (a tenth of a second or more
+        // in a debug build) to hold up the pieces made beside it: made on a
+        // thread of its own.
+        let generated = tokio::task::spawn_blocking(|| {
+            new_private_key(
+                &PKCS_RSA_SHA256,
+                "generating the service-account key".to_string(),
+            )
+        })
+        .await;
+        match generated {
+            Ok(result) => result,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
     })
     .await?;
     let private_key_pem = into_text(private_key_pem, "service-account key")
@@ -506,7 +526,7 @@ async fn ensure_service_account_keys(
     let public_key_object = state_store::SERVICE_ACCOUNT_PUBLIC_KEY;
     let public_key_key = object_key(cluster, public_key_object);
     let public_key_pem = create_or_read(store, cluster, public_key_object, status, || {
-        Ok(key_pair.public_key_pem().into_bytes())
+        std::future::ready(Ok(key_pair.public_key_pem().into_bytes()))
     })
     .await?;
     let public_key_pem = into_text(public_key_pem, "service-account public key")
@@ -524,7 +544,9 @@ async fn ensure_bootstrap_token(
     let object = state_store::BOOTSTRAP_TOKEN;
     let key = object_key(cluster, object);
     let token = create_or_read(store, cluster, object, status, || {
-        Ok(format!("{}\n", generate_bootstrap_token()?).into_bytes())
+        std::future::ready(
+            generate_bootstrap_token().map(|token| format!("{token}\n").into_bytes()),
+        )
     })
     .await?;
     let token = into_text(token, "bootstrap token").map_err(|error| corrupt(&key, &error))?;
@@ -538,13 +560,16 @@ async fn ensure_bootstrap_token(
 /// exist. A lost race (someone created it between our read and our write)
 /// reads back theirs; either way the stored bytes are returned and `status`
 /// records which happened.
-async fn create_or_read(
+async fn create_or_read<Generated>(
     store: &dyn ObjectStore,
     cluster: &str,
     object: &'static str,
     status: &mut KeystoreStatus,
-    mut generate: impl FnMut() -> Result<Vec<u8>, KeystoreError>,
-) -> Result<Vec<u8>, StoreError> {
+    mut generate: impl FnMut() -> Generated,
+) -> Result<Vec<u8>, StoreError>
+where
+    Generated: std::future::Future<Output = Result<Vec<u8>, KeystoreError>>,
+{
     let key = object_key(cluster, object);
     // Generated at most once: kept across retries in case the competing
     // write that made ours fail did not succeed after all.
@@ -557,7 +582,9 @@ async fn create_or_read(
         }
         let bytes = match generated.take() {
             Some(bytes) => bytes,
-            None => generate().map_err(|error| generation_failed(&key, error))?,
+            None => generate()
+                .await
+                .map_err(|error| generation_failed(&key, error))?,
         };
         match store
             .put(
@@ -588,6 +615,16 @@ async fn create_or_read(
         what: "cluster key material".to_string(),
         key,
     }))
+}
+
+/// A new private key, PKCS#8 PEM; `action` names it in an error.
+fn new_private_key(
+    algorithm: &'static rcgen::SignatureAlgorithm,
+    action: String,
+) -> Result<Vec<u8>, KeystoreError> {
+    let key_pair = KeyPair::generate_for(algorithm)
+        .map_err(|source| KeystoreError::Crypto { action, source })?;
+    Ok(key_pair.serialize_pem().into_bytes())
 }
 
 /// A self-signed CA certificate for `key_pair`.

@@ -155,6 +155,8 @@ pub struct LockGuard {
     version: Arc<Mutex<Version>>,
     lost: watch::Receiver<Option<String>>,
     renewer: tokio::task::JoinHandle<()>,
+    /// Set once [`LockGuard::release`] has removed the lock.
+    released: std::sync::atomic::AtomicBool,
     /// The lock this one took over because its lease had expired.
     pub took_over: Option<LockInfo>,
 }
@@ -192,13 +194,26 @@ impl LockGuard {
     }
 
     /// Releases the lock (a conditional delete, so a lock that was taken
-    /// over by someone else is left alone).
+    /// over by someone else is left alone). Once it has succeeded, later
+    /// calls do nothing: whoever finishes first may release.
     pub async fn release(&self) -> Result<()> {
         // Taking the version waits for a renewal in flight (the renewer holds
         // it across its write), so the renewer is never cancelled halfway
         // through a write whose new version would then be unknown here.
         let version = self.version.lock().await;
+        if self.released.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         self.renewer.abort();
+        let result = self.remove(&version).await;
+        if result.is_ok() {
+            self.released
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        result
+    }
+
+    async fn remove(&self, version: &Version) -> Result<()> {
         let key = layout::lock(&self.info.cluster);
         match self
             .store
@@ -329,6 +344,7 @@ fn start(
         version,
         lost: receiver,
         renewer,
+        released: std::sync::atomic::AtomicBool::new(false),
         took_over,
     }
 }

@@ -40,6 +40,17 @@ skiff depends on, and lets tests measure what the `skiff` binary did:
 * `/moto-api/...` and instance metadata (IMDS: `Host: 169.254.169.254`, or a
   `/latest/meta-data/` or `/latest/api/` path, which moto routes to IMDS
   whatever the host) pass through untouched and uncounted.
+* Endpoint CPU: stats also carry "cpu_ms", the CPU time this process
+  (moto and the harness, every thread) used since the last reset. moto serves
+  requests under Python's global interpreter lock, so that time is spent one
+  request after another: no client can finish faster than it.
+* Warm-up (`--warm-up`): moto imports each service's code and builds each
+  region's backend on its first request (up to 0.4 s of CPU for EC2 and its
+  AMI catalogue). With this flag the harness makes those first requests itself
+  before it reports LISTENING, uncounted, so that a benchmark's first timed
+  run does not pay moto's start-up: read-only calls in the test region, and
+  one of each resource kind skiff creates in a scratch region (eu-west-3)
+  that tests never use.
 * `--amis FILE` sets MOTO_AMIS_PATH before moto is imported, so DescribeImages
   knows the images in FILE (moto's amis.json format) instead of its defaults.
 * Lifetime: exits cleanly on SIGTERM/SIGINT, and also when `--parent-pid` dies
@@ -319,6 +330,7 @@ class Harness:
 
     def reset_stats(self):
         with self.stats_lock:
+            self.cpu_at_reset = time.process_time()
             self.calls = {}
             self.mutating_calls = {}
             self.throttled_calls = {}
@@ -328,6 +340,7 @@ class Harness:
         with self.stats_lock:
             return {
                 "total": sum(self.calls.values()),
+                "cpu_ms": int((time.process_time() - self.cpu_at_reset) * 1000),
                 "throttled": sum(self.throttled_calls.values()),
                 "harness": self.harness_calls,
                 "calls": dict(sorted(self.calls.items())),
@@ -455,6 +468,11 @@ def parse_args():
         "(models boot time for benchmarks; default 0: in service at once, as moto does)",
     )
     parser.add_argument("--amis", help="JSON file of AMIs in moto's amis.json format (sets MOTO_AMIS_PATH)")
+    parser.add_argument(
+        "--warm-up",
+        action="store_true",
+        help="make moto's first (slow) request of every service before reporting LISTENING, uncounted",
+    )
     parser.add_argument("--parent-pid", type=int, help="exit when this process exits")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches EOF")
     # For the harness's own tests: prove the S3 write lock is what makes
@@ -515,16 +533,106 @@ def main():
     # make_server rather than run_simple: we need the bound port of --port 0.
     server = make_server(args.host, args.port, app, threaded=True)
     port = server.socket.getsockname()[1]
+    serving = None
+    if args.warm_up:
+        # Served from a thread from the start (werkzeug's serve_forever closes
+        # the socket when it stops, so it cannot be stopped and restarted).
+        serving = threading.Thread(target=server.serve_forever, name="serve", daemon=True)
+        serving.start()
+        warm_up(f"http://{args.host}:{port}")
     print(f"LISTENING {port}", flush=True)
     # Nothing else may reach stdout (moto prints a few warnings there).
     sys.stdout = sys.stderr
     try:
-        server.serve_forever()
+        if serving is None:
+            server.serve_forever()
+        else:
+            while serving.is_alive():
+                serving.join(0.5)
     except SystemExit:
         pass
     finally:
         server.server_close()
     return 0
+
+
+WARM_UP_REGION = "eu-west-3"
+TEST_REGION = "us-east-1"
+
+
+def warm_up(endpoint):
+    """Make moto's expensive first requests (see "Warm-up"), as harness traffic."""
+    import boto3
+    import botocore.config
+
+    config = botocore.config.Config(user_agent_extra=HARNESS_MARKER, retries={"max_attempts": 1})
+
+    def client(service, region):
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id="warm-up",
+            aws_secret_access_key="warm-up",
+            config=config,
+        )
+
+    # Read-only in the test region: builds its backends (and loads the AMIs).
+    ec2 = client("ec2", TEST_REGION)
+    ec2.describe_images(Owners=["self"])
+    ec2.describe_vpcs()
+    client("elbv2", TEST_REGION).describe_load_balancers()
+    client("autoscaling", TEST_REGION).describe_auto_scaling_groups()
+    client("iam", TEST_REGION).list_roles()
+    client("sts", TEST_REGION).get_caller_identity()
+    client("route53", TEST_REGION).list_hosted_zones()
+    client("s3", TEST_REGION).list_buckets()
+    # One of each kind skiff creates, in a region tests never use: loads the
+    # code of every create and describe path.
+    ec2 = client("ec2", WARM_UP_REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.99.1.0/24", AvailabilityZone=f"{WARM_UP_REGION}a")["Subnet"][
+        "SubnetId"
+    ]
+    group = ec2.create_security_group(VpcId=vpc, GroupName="warm-up", Description="warm-up")["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
+    )
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ec2.create_launch_template(
+        LaunchTemplateName="warm-up", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}
+    )
+    elb = client("elbv2", WARM_UP_REGION)
+    balancer = elb.create_load_balancer(Name="warm-up", Subnets=[subnet], Type="network", Scheme="internal")[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    target = elb.create_target_group(Name="warm-up", Protocol="TCP", Port=443, VpcId=vpc, TargetType="instance")[
+        "TargetGroups"
+    ][0]["TargetGroupArn"]
+    elb.create_listener(
+        LoadBalancerArn=balancer,
+        Protocol="TCP",
+        Port=443,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": target}],
+    )
+    elb.describe_target_groups()
+    scaling = client("autoscaling", WARM_UP_REGION)
+    scaling.create_auto_scaling_group(
+        AutoScalingGroupName="warm-up",
+        LaunchTemplate={"LaunchTemplateName": "warm-up"},
+        MinSize=1,
+        MaxSize=1,
+        VPCZoneIdentifier=subnet,
+        TargetGroupARNs=[target],
+    )
+    scaling.describe_auto_scaling_groups()
+    client("iam", WARM_UP_REGION).list_instance_profiles()
 
 
 def fix_ami_reloading():

@@ -36,6 +36,11 @@ impl BenchCloud {
     /// Starts the endpoint with `options` and creates the bucket and the
     /// hosted zone (as the harness: neither is delayed nor counted).
     pub async fn start(options: LocalAwsOptions) -> Result<BenchCloud, String> {
+        // Warmed up: moto's start-up is no part of what skiff costs.
+        let options = LocalAwsOptions {
+            warm_up: true,
+            ..options
+        };
         let aws = LocalAws::try_start_with(options).map_err(|error| error.to_string())?;
         let bucket = aws.create_unique_bucket("bench");
         aws_sdk_route53::Client::new(&aws.sdk_config().await)

@@ -49,6 +49,10 @@ pub struct LocalAwsOptions {
     /// Auto scaling instances report `Pending` this long after launch before
     /// `InService` (a model of boot time, for benchmarks; 0: at once).
     pub boot_ms: u64,
+    /// Make moto's slow first request of every service before the endpoint
+    /// reports ready, uncounted (for benchmarks: see `--warm-up` in
+    /// `tests/harness/local_aws.py`).
+    pub warm_up: bool,
     /// For the harness's own tests: sleep this long inside moto's S3 write,
     /// after its precondition check, to widen the race the write lock closes.
     pub s3_race_window_ms: u64,
@@ -67,6 +71,7 @@ impl Default for LocalAwsOptions {
             s3_race_window_ms: 0,
             s3_write_lock: true,
             boot_ms: 0,
+            warm_up: false,
         }
     }
 }
@@ -124,6 +129,11 @@ pub enum StartError {
 pub struct Stats {
     /// Every counted request (the sum of `calls`).
     pub total: u64,
+    /// CPU time the endpoint process used since the last reset, in
+    /// milliseconds (moto serves one request at a time under Python's
+    /// global interpreter lock: a floor under any client's wall time).
+    #[serde(default)]
+    pub cpu_ms: u64,
     /// Requests answered with a throttling error (the sum of `throttled_calls`).
     pub throttled: u64,
     /// Requests tagged as the harness's own (not in `calls`).
@@ -220,6 +230,9 @@ impl LocalAws {
             .stderr(log);
         if let Some(amis) = &options.amis {
             command.arg("--amis").arg(amis);
+        }
+        if options.warm_up {
+            command.arg("--warm-up");
         }
         if options.boot_ms > 0 {
             command.args(["--boot-ms", &options.boot_ms.to_string()]);

@@ -332,7 +332,7 @@ impl RunningSkiff {
     pub fn wait(mut self) -> SkiffOutput {
         let deadline = self.started + self.timeout;
         let mut naps_to_sample: u64 = 0;
-        let (status, peak) = loop {
+        let (status, usage) = loop {
             match reap(self.child.id(), false) {
                 Ok(Some(reaped)) => break reaped,
                 // Short naps: the benchmark times runs of a few milliseconds.
@@ -347,28 +347,28 @@ impl RunningSkiff {
                 }
                 Ok(None) => {
                     self.kill();
-                    let (status, peak) = reap(self.child.id(), true)
+                    let (status, usage) = reap(self.child.id(), true)
                         .ok()
                         .flatten()
                         .unwrap_or_else(|| panic!("waiting for {} after kill", self.command_line));
-                    let output = self.collect(status, peak);
+                    let output = self.collect(status, usage);
                     panic!("timed out after {:?}, killed\n{output}", self.timeout);
                 }
                 // `is_running` reaped it already (std keeps its status),
                 // so its peak memory is unknown.
                 Err(error) if error.raw_os_error() == Some(libc::ECHILD) => {
                     match self.child.try_wait() {
-                        Ok(Some(status)) => break (status, 0),
+                        Ok(Some(status)) => break (status, Usage::default()),
                         _ => panic!("waiting for {}: {error}", self.command_line),
                     }
                 }
                 Err(error) => panic!("waiting for {}: {error}", self.command_line),
             }
         };
-        self.collect(status, peak)
+        self.collect(status, usage)
     }
 
-    fn collect(&mut self, status: ExitStatus, peak_memory_kib: u64) -> SkiffOutput {
+    fn collect(&mut self, status: ExitStatus, usage: Usage) -> SkiffOutput {
         if let Some(writer) = self.stdin_writer.take() {
             let _ = writer.join();
         }
@@ -385,7 +385,8 @@ impl RunningSkiff {
             stdout: text(self.stdout.take()),
             stderr: text(self.stderr.take()),
             duration: self.started.elapsed(),
-            peak_memory_kib,
+            peak_memory_kib: usage.peak_memory_kib,
+            cpu: usage.cpu,
             peak_anonymous_kib: self.peak_anonymous_kib,
         }
     }
@@ -411,15 +412,24 @@ fn anonymous_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// What a reaped child used.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    /// Peak resident memory, KiB.
+    peak_memory_kib: u64,
+    /// CPU time, user and system.
+    cpu: Duration,
+}
+
 /// Waits for the child `pid` (without blocking unless `block`) with
 /// `wait4`, which, unlike `std::process::Child::wait`, also returns the
-/// child's resource usage: its exit status and peak resident memory (KiB),
-/// or `None` while it runs.
+/// child's resource usage: its exit status, peak resident memory and CPU
+/// time, or `None` while it runs.
 ///
 /// Once this has reaped the child, `Child::try_wait` fails (no such child)
 /// instead of reporting it running, so [`RunningSkiff`]'s drop never
 /// signals a reused process id.
-fn reap(pid: u32, block: bool) -> std::io::Result<Option<(ExitStatus, u64)>> {
+fn reap(pid: u32, block: bool) -> std::io::Result<Option<(ExitStatus, Usage)>> {
     let pid = libc::pid_t::try_from(pid)
         .map_err(|_| std::io::Error::other(format!("process id {pid} out of range")))?;
     let mut raw_status: libc::c_int = 0;
@@ -430,8 +440,15 @@ fn reap(pid: u32, block: bool) -> std::io::Result<Option<(ExitStatus, u64)>> {
         // SAFETY: both pointers are to live locals of the right types.
         let reaped = unsafe { libc::wait4(pid, &mut raw_status, options, &mut usage) };
         if reaped == pid {
-            let peak = u64::try_from(usage.ru_maxrss).unwrap_or(0);
-            return Ok(Some((ExitStatus::from_raw(raw_status), peak)));
+            let time = |value: libc::timeval| {
+                Duration::from_secs(u64::try_from(value.tv_sec).unwrap_or(0))
+                    + Duration::from_micros(u64::try_from(value.tv_usec).unwrap_or(0))
+            };
+            let used = Usage {
+                peak_memory_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+                cpu: time(usage.ru_utime) + time(usage.ru_stime),
+            };
+            return Ok(Some((ExitStatus::from_raw(raw_status), used)));
         }
         if reaped == 0 {
             return Ok(None);
@@ -475,6 +492,9 @@ pub struct SkiffOutput {
     /// The process's peak resident memory (`ru_maxrss`, KiB on Linux); 0
     /// if unknown (the process was reaped by [`RunningSkiff::is_running`]).
     pub peak_memory_kib: u64,
+    /// The CPU time it used, user and system; zero when unknown (as
+    /// `peak_memory_kib`).
+    pub cpu: Duration,
 }
 
 impl SkiffOutput {

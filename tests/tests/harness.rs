@@ -140,7 +140,53 @@ fn the_endpoint_starts_and_reports_its_port() {
     assert_eq!(aws.endpoint(), format!("http://127.0.0.1:{}", aws.port()));
     let health = aws.request("GET", "/_harness/health", &[], b"");
     assert_eq!(health.status, 200, "{}", health.text());
-    assert_eq!(aws.stats(), Stats::default(), "nothing counted yet");
+    let stats = aws.stats();
+    assert_eq!(
+        stats,
+        Stats {
+            cpu_ms: stats.cpu_ms,
+            ..Stats::default()
+        },
+        "nothing counted yet"
+    );
+}
+
+#[test]
+fn a_warmed_up_endpoint_made_its_first_requests_uncounted() {
+    let aws = LocalAws::start_with(LocalAwsOptions {
+        warm_up: true,
+        ..LocalAwsOptions::default()
+    });
+    let stats = aws.stats();
+    assert_eq!(stats.total, 0, "the warm-up is not counted: {stats:?}");
+    // One request per service in the test region, one per resource kind
+    // in the scratch region: all tallied as harness traffic.
+    assert!(stats.harness >= 20, "{stats:?}");
+    // The scratch region is not the test region: nothing there.
+    let vpcs = query_request(&aws, "ec2", "Action=DescribeVpcs&Version=2016-11-15");
+    assert_eq!(vpcs.status, 200, "{}", vpcs.text());
+    assert!(!vpcs.text().contains("10.99.0.0/16"), "{}", vpcs.text());
+}
+
+#[test]
+fn the_endpoint_reports_the_cpu_it_used_since_the_last_reset() {
+    let aws = LocalAws::start();
+    for _ in 0..20 {
+        let vpc = query_request(
+            &aws,
+            "ec2",
+            "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16",
+        );
+        assert_eq!(vpc.status, 200, "{}", vpc.text());
+    }
+    let busy = aws.stats().cpu_ms;
+    assert!(busy > 0, "20 CreateVpc took no CPU?");
+    aws.reset_stats();
+    let idle = aws.stats().cpu_ms;
+    assert!(
+        idle < busy,
+        "the reset starts the count again: {idle} ms after, {busy} ms before"
+    );
 }
 
 #[test]

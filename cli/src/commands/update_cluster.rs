@@ -28,7 +28,13 @@ pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Re
         return super::terraform_target::run(context, arguments).await;
     }
     let store = context.store().await?;
-    let spec = store.read_spec(&arguments.name).await?;
+    let spec = if arguments.yes {
+        // The lock names who holds it: look that up while the spec is read.
+        let (spec, _) = tokio::join!(store.read_spec(&arguments.name), store.actor());
+        spec?
+    } else {
+        store.read_spec(&arguments.name).await?
+    };
     let provider = cloud::provider(context, &spec.bundle).await?;
 
     // Applying: lock first, so that the plan is made from a state no one
@@ -82,10 +88,94 @@ async fn plan_and_maybe_apply(
     arguments: &UpdateClusterArgs,
     lock: Option<Arc<LockGuard>>,
 ) -> anyhow::Result<ExitCode> {
-    let spec = store.read_spec(&arguments.name).await?;
-    let (mut state, mut version) = cloud::read_recorded(store, &arguments.name).await?;
+    // Under the lock, the cluster's PKI is made ready (read, or generated
+    // and written once) while the plan is made: booting nodes need it,
+    // and it does not depend on the plan.
+    let keystore = async {
+        match lock {
+            Some(_) => ensure_keystore(context, store, &arguments.name).await,
+            None => Ok(()),
+        }
+    };
+    let planning = plan_under(context, store, provider, arguments, lock.is_some());
+    let ((plan, mut state, version), ()) = tokio::try_join!(planning, keystore)?;
+
+    match arguments.output {
+        PlanFormat::Json => context.printer.data(&serde_json::to_string_pretty(&plan)?),
+        PlanFormat::Yaml => context.printer.data(&skiff_api::document::to_yaml(&plan)),
+        PlanFormat::Table => context
+            .printer
+            .data(&preview::render(&plan, &context.printer)),
+        PlanFormat::Markdown => context.printer.data(&markdown::render(&plan)),
+    }
+    if let Some(path) = &arguments.out {
+        save_plan(&plan, path)?;
+        context.printer.info(&format!(
+            "Saved the plan to {}; apply exactly this plan with `skiff apply {}`.",
+            path.display(),
+            path.display()
+        ));
+    }
+
+    let Some(lock) = lock else {
+        if !plan.is_empty() && arguments.out.is_none() && arguments.output == PlanFormat::Table {
+            context.printer.info(&format!(
+                "Run `skiff update cluster {} --yes` to apply these changes.",
+                arguments.name
+            ));
+        }
+        return Ok(if arguments.detailed_exitcode && !plan.is_empty() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
+    };
+    if plan.is_empty() {
+        if !state.content.intents.is_empty() {
+            // Everything an interrupted run meant to create exists and was
+            // adopted, or is no longer wanted: nothing is left to intend.
+            state.content.intents.clear();
+            recorded::write(
+                store.objects().as_ref(),
+                &arguments.name,
+                version.as_ref(),
+                &mut state,
+            )
+            .await?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    run_apply(
+        context,
+        store,
+        provider,
+        &plan,
+        lock,
+        state,
+        version,
+        arguments.parallelism,
+    )
+    .await
+}
+
+/// Reads the spec and the recorded state (at once) and makes the plan;
+/// when `locked`, adopts what an interrupted run left behind and binds the
+/// plan to the state as it is now.
+async fn plan_under(
+    context: &Context,
+    store: &StateStore,
+    provider: &AwsProvider,
+    arguments: &UpdateClusterArgs,
+    locked: bool,
+) -> anyhow::Result<(Plan, RecordedState<RecordedContent>, Option<Version>)> {
+    let (spec, recorded) = tokio::join!(
+        store.read_spec(&arguments.name),
+        cloud::read_recorded(store, &arguments.name)
+    );
+    let spec = spec?;
+    let (mut state, mut version) = recorded?;
     if state.content.managed_by == ManagedBy::Terraform {
-        if lock.is_none() {
+        if !locked {
             context.printer.warn(&format!(
                 "cluster {} is managed by Terraform: this preview shows what a direct apply would change, but `--yes` refuses to apply it (see docs/terraform.md)",
                 arguments.name
@@ -137,7 +227,7 @@ async fn plan_and_maybe_apply(
 
     // Adopt what an interrupted run created but never recorded, before
     // applying (only under the lock: a preview never writes).
-    if lock.is_some() && cloud::reconcile(&mut state, &planned.observed) {
+    if locked && cloud::reconcile(&mut state, &planned.observed) {
         version = Some(
             recorded::write(
                 store.objects().as_ref(),
@@ -149,69 +239,13 @@ async fn plan_and_maybe_apply(
         );
     }
     let mut plan = planned.plan;
-    if lock.is_some() {
+    if locked {
         // The plan is bound to the state as it is now.
         plan.state_lineage = version.as_ref().map(|_| state.lineage.clone());
         plan.state_serial = if version.is_some() { state.serial } else { 0 };
     }
 
-    match arguments.output {
-        PlanFormat::Json => context.printer.data(&serde_json::to_string_pretty(&plan)?),
-        PlanFormat::Yaml => context.printer.data(&skiff_api::document::to_yaml(&plan)),
-        PlanFormat::Table => context
-            .printer
-            .data(&preview::render(&plan, &context.printer)),
-        PlanFormat::Markdown => context.printer.data(&markdown::render(&plan)),
-    }
-    if let Some(path) = &arguments.out {
-        save_plan(&plan, path)?;
-        context.printer.info(&format!(
-            "Saved the plan to {}; apply exactly this plan with `skiff apply {}`.",
-            path.display(),
-            path.display()
-        ));
-    }
-
-    let Some(lock) = lock else {
-        if !plan.is_empty() && arguments.out.is_none() && arguments.output == PlanFormat::Table {
-            context.printer.info(&format!(
-                "Run `skiff update cluster {} --yes` to apply these changes.",
-                arguments.name
-            ));
-        }
-        return Ok(if arguments.detailed_exitcode && !plan.is_empty() {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        });
-    };
-    ensure_keystore(context, store, &arguments.name).await?;
-    if plan.is_empty() {
-        if !state.content.intents.is_empty() {
-            // Everything an interrupted run meant to create exists and was
-            // adopted, or is no longer wanted: nothing is left to intend.
-            state.content.intents.clear();
-            recorded::write(
-                store.objects().as_ref(),
-                &arguments.name,
-                version.as_ref(),
-                &mut state,
-            )
-            .await?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    run_apply(
-        context,
-        store,
-        provider,
-        &plan,
-        lock,
-        state,
-        version,
-        arguments.parallelism,
-    )
-    .await
+    Ok((plan, state, version))
 }
 
 /// Generates the cluster's PKI and bootstrap token in the state store if
@@ -222,8 +256,13 @@ pub async fn ensure_keystore(
     store: &StateStore,
     cluster: &str,
 ) -> anyhow::Result<()> {
-    let status = keystore::ensure(store.objects().as_ref(), cluster)
+    // On a task of its own: generating keys is CPU work, which would hold
+    // up whatever runs beside it on this task (the planning).
+    let objects = store.objects().clone();
+    let name = cluster.to_string();
+    let status = tokio::spawn(async move { keystore::ensure(objects.as_ref(), &name).await })
         .await
+        .context("the PKI task stopped")?
         .with_context(|| {
             format!("cannot prepare the PKI of cluster {cluster} in the state store")
         })?;
@@ -256,13 +295,7 @@ pub async fn run_apply(
     parallelism: usize,
 ) -> anyhow::Result<ExitCode> {
     require_s3_store(store, &plan.cluster)?;
-    let journal = Arc::new(StateJournal::new(
-        store,
-        &plan.cluster,
-        lock.clone(),
-        state,
-        version,
-    ));
+    let journal = Arc::new(StateJournal::new(store, plan, lock.clone(), state, version));
     let writer = journal.start_writer();
     let progress = Arc::new(ApplyProgress::new(
         plan.changes.len(),
@@ -304,14 +337,6 @@ pub async fn run_apply(
         lost.abort();
         None
     };
-    if let Err(error) = journal
-        .note_rollouts(&plan.rolling_updates, &report.succeeded)
-        .await
-    {
-        context.printer.warn(&format!(
-            "recording which instance groups need a rolling update failed: {error}"
-        ));
-    }
     let summary = format!(
         "{} of {} changes applied ({})",
         report.succeeded.len(),
@@ -320,10 +345,16 @@ pub async fn run_apply(
             .trim_start_matches("Plan: ")
             .trim_end_matches('.')
     );
-    if let Err(error) = journal.snapshot(store, &summary).await {
+    // Every outcome is written: the history's copy of the state (named by
+    // its serial, so it needs no lock) is kept while the lock is released.
+    let (snapshot, released) = tokio::join!(journal.snapshot(store, &summary), lock.release());
+    if let Err(error) = snapshot {
         context.printer.warn(&format!(
             "keeping a copy of the recorded state in its history failed: {error}"
         ));
+    }
+    if let Err(error) = released {
+        tracing::warn!("releasing the cluster lock failed (it expires by itself): {error}");
     }
     let elapsed = started.elapsed();
     if report.is_complete() {

@@ -4,7 +4,8 @@
 //! as soon as every change it depends on has succeeded, up to
 //! `parallelism` at a time, so independent branches (each zone's NAT
 //! gateway, each group's launch template) proceed together and the wall
-//! time approaches the plan's longest chain. Deletes run afterwards, in
+//! time approaches the plan's longest chain; of the changes ready to start,
+//! those with the most calls still after them go first. Deletes run afterwards, in
 //! reverse build order by kind (dependents first), each kind's deletes in
 //! parallel.
 //!
@@ -172,7 +173,19 @@ pub async fn apply(
         journal,
         reporter,
     });
-    let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
+    let parallelism = options.parallelism.max(1);
+    let semaphore = Arc::new(Semaphore::new(parallelism));
+    // Of the changes ready to start, the one with the heaviest chain of
+    // calls still after it goes first (then by key, for a stable order):
+    // the critical path never queues behind work nothing waits for.
+    let remaining = skiff_plans::remaining_calls(plan);
+    let priority = |key: &ResourceKey| {
+        (
+            remaining.get(key).copied().unwrap_or(0),
+            std::cmp::Reverse(key.clone()),
+        )
+    };
+    let mut ready = std::collections::BinaryHeap::new();
     let mut waiting: BTreeMap<ResourceKey, BTreeSet<ResourceKey>> = graph
         .iter()
         .map(|change| {
@@ -204,13 +217,19 @@ pub async fn apply(
             failed_keys.insert(key.clone());
             report.skipped.push(key);
         }
-        let ready: Vec<ResourceKey> = waiting
+        let now_ready: Vec<ResourceKey> = waiting
             .iter()
             .filter(|(_, dependencies)| dependencies.is_empty())
             .map(|(key, _)| key.clone())
             .collect();
-        for key in ready {
+        for key in now_ready {
             waiting.remove(&key);
+            ready.push(priority(&key));
+        }
+        while running.len() < parallelism {
+            let Some((_, std::cmp::Reverse(key))) = ready.pop() else {
+                break;
+            };
             if stop() {
                 report.skipped.push(key.clone());
                 failed_keys.insert(key);
@@ -218,9 +237,7 @@ pub async fn apply(
             }
             let change = by_key[&key].clone();
             let shared = shared.clone();
-            let semaphore = semaphore.clone();
             running.spawn(async move {
-                let _permit = semaphore.acquire_owned().await;
                 let result = run_change(&shared, &change).await;
                 (change.key, result)
             });

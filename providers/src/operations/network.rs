@@ -82,45 +82,61 @@ pub(crate) async fn create_vpc(
             ProviderError::other("ec2:CreateVpc", key.as_str(), "no VPC ID in the answer")
         })?
         .to_string();
+    // A new VPC has DNS support on and DNS hostnames off: set only what
+    // differs.
     set_vpc_dns(
         provider,
         &id,
-        vpc.enable_dns_support,
-        vpc.enable_dns_hostnames,
+        (!vpc.enable_dns_support).then_some(false),
+        vpc.enable_dns_hostnames.then_some(true),
     )
     .await?;
     Ok(Applied::with_id(&id))
 }
 
+/// Sets the DNS attributes given (one attribute per call, as the API
+/// requires; the two calls at once).
 async fn set_vpc_dns(
     provider: &AwsProvider,
     id: &str,
-    support: bool,
-    hostnames: bool,
+    support: Option<bool>,
+    hostnames: Option<bool>,
 ) -> Result<()> {
-    // One attribute per call, as the API requires.
-    retry(&provider.retry, || async {
-        provider
-            .ec2
-            .modify_vpc_attribute()
-            .vpc_id(id)
-            .enable_dns_support(flag(support))
-            .send()
-            .await
-            .map_err(|error| aws_error("ec2:ModifyVpcAttribute", id, error))
-    })
-    .await?;
-    retry(&provider.retry, || async {
-        provider
-            .ec2
-            .modify_vpc_attribute()
-            .vpc_id(id)
-            .enable_dns_hostnames(flag(hostnames))
-            .send()
-            .await
-            .map_err(|error| aws_error("ec2:ModifyVpcAttribute", id, error))
-    })
-    .await?;
+    let set_support = async {
+        let Some(support) = support else {
+            return Ok(());
+        };
+        retry(&provider.retry, || async {
+            provider
+                .ec2
+                .modify_vpc_attribute()
+                .vpc_id(id)
+                .enable_dns_support(flag(support))
+                .send()
+                .await
+                .map_err(|error| aws_error("ec2:ModifyVpcAttribute", id, error))
+        })
+        .await
+        .map(drop)
+    };
+    let set_hostnames = async {
+        let Some(hostnames) = hostnames else {
+            return Ok(());
+        };
+        retry(&provider.retry, || async {
+            provider
+                .ec2
+                .modify_vpc_attribute()
+                .vpc_id(id)
+                .enable_dns_hostnames(flag(hostnames))
+                .send()
+                .await
+                .map_err(|error| aws_error("ec2:ModifyVpcAttribute", id, error))
+        })
+        .await
+        .map(drop)
+    };
+    tokio::try_join!(set_support, set_hostnames)?;
     Ok(())
 }
 
@@ -130,17 +146,14 @@ pub(crate) async fn update_vpc(
     before: &VpcAttributes,
     after: &VpcAttributes,
 ) -> Result<Applied> {
-    if before.enable_dns_support != after.enable_dns_support
-        || before.enable_dns_hostnames != after.enable_dns_hostnames
-    {
-        set_vpc_dns(
-            provider,
-            id,
-            after.enable_dns_support,
-            after.enable_dns_hostnames,
-        )
-        .await?;
-    }
+    let changed = |before: bool, after: bool| (before != after).then_some(after);
+    set_vpc_dns(
+        provider,
+        id,
+        changed(before.enable_dns_support, after.enable_dns_support),
+        changed(before.enable_dns_hostnames, after.enable_dns_hostnames),
+    )
+    .await?;
     update_tags(provider, id, &before.tags, &after.tags).await
 }
 
@@ -572,12 +585,19 @@ pub(crate) async fn create_route_table(
             )
         })?
         .to_string();
-    for route in &table.routes {
-        create_route(provider, &id, &route.destination, &route.target, key, false).await?;
-    }
-    for subnet in values(key, "subnets", &table.subnets)? {
-        associate(provider, &id, &subnet).await?;
-    }
+    // The routes and the subnet associations are independent of each
+    // other: all at once.
+    let subnets = values(key, "subnets", &table.subnets)?;
+    let routes =
+        futures::future::try_join_all(table.routes.iter().map(|route| {
+            create_route(provider, &id, &route.destination, &route.target, key, false)
+        }));
+    let associations = futures::future::try_join_all(
+        subnets
+            .iter()
+            .map(|subnet| associate(provider, &id, subnet)),
+    );
+    tokio::try_join!(routes, associations)?;
     Ok(Applied::with_id(&id))
 }
 
@@ -688,9 +708,12 @@ async fn disassociate(provider: &AwsProvider, association: &str) -> Result<()> {
 pub(crate) async fn delete_route_table(provider: &AwsProvider, id: &str) -> Result<()> {
     match associations(provider, id).await {
         Ok(found) => {
-            for (association, _) in found {
-                disassociate(provider, &association).await?;
-            }
+            futures::future::try_join_all(
+                found
+                    .iter()
+                    .map(|(association, _)| disassociate(provider, association)),
+            )
+            .await?;
         }
         Err(error) if error.class == ErrorClass::NotFound => return Ok(()),
         Err(error) => return Err(error),

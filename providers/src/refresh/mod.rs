@@ -55,12 +55,27 @@ impl RefreshScope {
 impl AwsProvider {
     /// Reads every resource of the cluster.
     pub async fn refresh(&self, scope: &RefreshScope) -> Result<Observed> {
+        self.refresh_with_record(scope, std::future::ready(scope.dns_record.clone()))
+            .await
+    }
+
+    /// Reads every resource of the cluster, the API's DNS record where
+    /// `dns_record` says once it resolves (`None`: where the recorded state
+    /// says), ignoring `scope.dns_record`. Everything else is read
+    /// meanwhile: a caller that still has to look up the hosted zone starts
+    /// the refresh at once instead of after the lookup.
+    pub async fn refresh_with_record(
+        &self,
+        scope: &RefreshScope,
+        dns_record: impl std::future::Future<Output = Option<(String, String)>>,
+    ) -> Result<Observed> {
+        let record = async { route53::refresh(self, scope, dns_record.await).await };
         let (ec2, scaling, balancers, roles, record) = tokio::try_join!(
             ec2::refresh(self, scope),
             autoscaling::refresh(self, scope),
             elb::refresh(self, scope),
             iam::refresh(self, scope),
-            route53::refresh(self, scope),
+            record,
         )?;
         let mut observed = Observed::default();
         for resource in ec2

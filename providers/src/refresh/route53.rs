@@ -15,6 +15,7 @@ use crate::AwsProvider;
 pub(super) async fn refresh(
     provider: &AwsProvider,
     scope: &RefreshScope,
+    dns_record: Option<(String, String)>,
 ) -> Result<Vec<ObservedResource>> {
     let key = record_key();
     // The zone and name: from the spec, else from the recorded state (a
@@ -28,7 +29,7 @@ pub(super) async fn refresh(
         Some(Attributes::DnsRecord(record)) => Some((record.zone.clone(), record.name.clone())),
         _ => None,
     });
-    let Some((zone, name)) = scope.dns_record.clone().or(recorded_target) else {
+    let Some((zone, name)) = dns_record.or(recorded_target) else {
         return Ok(Vec::new());
     };
     let output = match provider

@@ -62,6 +62,8 @@ pub struct Run {
     pub peak_memory_kib: u64,
     /// skiff's largest anonymous memory (heap, stacks), sampled.
     pub peak_anonymous_kib: u64,
+    /// skiff's CPU time (user and system).
+    pub cpu: Duration,
     /// For an apply: the critical path of what it applied.
     pub critical_path: Option<CriticalPath>,
 }
@@ -75,6 +77,7 @@ impl Run {
             stats,
             peak_memory_kib: output.peak_memory_kib,
             peak_anonymous_kib: output.peak_anonymous_kib,
+            cpu: output.cpu,
             critical_path: None,
         }
     }

@@ -122,6 +122,8 @@ impl Report {
             [
                 "peak MiB",
                 "anon MiB",
+                "skiff CPU s",
+                "endpoint CPU s",
                 "path calls",
                 "bound s",
                 "wall/bound",
@@ -151,6 +153,8 @@ impl Report {
                 );
                 row.push(format!("{:.1}", mebibytes(run.peak_memory_kib)));
                 row.push(format!("{:.1}", mebibytes(run.peak_anonymous_kib)));
+                row.push(format!("{:.2}", run.cpu.as_secs_f64()));
+                row.push(format!("{:.2}", run.stats.cpu_ms as f64 / 1000.0));
                 match &run.critical_path {
                     Some(path) => {
                         let bound = path.bound(self.latency());
@@ -169,7 +173,9 @@ impl Report {
         print_rows(&rows);
         println!(
             "(exit 2 of a plan: changes found; delete's bound is that of deleting what the first apply created;\n \
-             after plan/bound: the wall time less the no-op plan's, roughly what the apply adds to planning, over the bound)"
+             after plan/bound: the wall time less the no-op plan's, roughly what the apply adds to planning, over the bound;\n \
+             CPU: skiff's user+system time, and the endpoint's (moto serves one request at a time under Python's lock),\n \
+             both on the same cores: where their sum nears cores x wall, the run waits for CPU, not for the network)"
         );
 
         // Where a count differs between sizes, that run does per-group work.
