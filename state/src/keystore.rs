@@ -28,6 +28,7 @@
 //! * private keys are PKCS#8 PEM (`PRIVATE KEY`), public keys
 //!   SubjectPublicKeyInfo PEM (`PUBLIC KEY`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -262,6 +263,22 @@ pub enum KeystoreError {
     },
 }
 
+/// Every object [`ensure`] looks after, relative to the cluster folder.
+const OBJECTS: [&str; 9] = [
+    state_store::CA_KEY,
+    state_store::CA_CERTIFICATE,
+    state_store::ETCD_CA_KEY,
+    state_store::ETCD_CA_CERTIFICATE,
+    state_store::FRONT_PROXY_CA_KEY,
+    state_store::FRONT_PROXY_CA_CERTIFICATE,
+    state_store::SERVICE_ACCOUNT_KEY,
+    state_store::SERVICE_ACCOUNT_PUBLIC_KEY,
+    state_store::BOOTSTRAP_TOKEN,
+];
+
+/// What [`ensure`] read of each object before anything else (`None`: absent).
+type Prefetched = BTreeMap<&'static str, Option<Vec<u8>>>;
+
 /// Creates whatever key material of `cluster` is missing and checks what is
 /// there: the three CAs (key first, then certificate), the service-account
 /// key pair (`sa.key`, then `sa.pub`) and the bootstrap token. Objects are
@@ -271,20 +288,36 @@ pub enum KeystoreError {
 /// A stored object skiff cannot use (not PEM, a certificate that does not
 /// match its key) is reported as [`StoreError::Corrupt`] and left alone.
 ///
-/// The five pieces (three CAs, the service-account pair, the token) are
-/// independent and made at the same time: a fresh cluster's PKI costs four
-/// store round trips (read and create the key, then the certificate), not
-/// eighteen. Within a piece the key is still written before what is
-/// derived from it.
+/// Every object is read at once, then the five pieces (three CAs, the
+/// service-account pair, the token), which are independent, are made at
+/// the same time: a fresh cluster's PKI costs three store round trips
+/// (read everything, create the keys, create what derives from them), an
+/// existing one's one. Within a piece the key is still written before what
+/// is derived from it.
 pub async fn ensure(store: &dyn ObjectStore, cluster: &str) -> Result<KeystoreStatus, StoreError> {
+    // Everything is read at once first: a cluster that has its PKI costs
+    // one round trip, a new one a round trip per generation (keys, then
+    // what is derived from them).
+    let reads = futures::future::try_join_all(OBJECTS.iter().map(|object| async move {
+        let read = store.get(&object_key(cluster, object)).await?;
+        Ok::<_, StoreError>((*object, read.map(|found| found.bytes)))
+    }))
+    .await?;
+    let read: Prefetched = reads.into_iter().collect();
     let [mut cluster_ca, mut etcd_ca, mut front_proxy_ca, mut service_account, mut token] =
         std::array::from_fn(|_| KeystoreStatus::default());
     tokio::try_join!(
-        ensure_authority(store, cluster, Authority::Cluster, &mut cluster_ca),
-        ensure_authority(store, cluster, Authority::Etcd, &mut etcd_ca),
-        ensure_authority(store, cluster, Authority::FrontProxy, &mut front_proxy_ca),
-        ensure_service_account_keys(store, cluster, &mut service_account),
-        ensure_bootstrap_token(store, cluster, &mut token),
+        ensure_authority(store, &read, cluster, Authority::Cluster, &mut cluster_ca),
+        ensure_authority(store, &read, cluster, Authority::Etcd, &mut etcd_ca),
+        ensure_authority(
+            store,
+            &read,
+            cluster,
+            Authority::FrontProxy,
+            &mut front_proxy_ca
+        ),
+        ensure_service_account_keys(store, &read, cluster, &mut service_account),
+        ensure_bootstrap_token(store, &read, cluster, &mut token),
     )?;
     let mut status = KeystoreStatus::default();
     for piece in [cluster_ca, etcd_ca, front_proxy_ca, service_account, token] {
@@ -459,13 +492,14 @@ pub fn is_bootstrap_token(text: &str) -> bool {
 
 async fn ensure_authority(
     store: &dyn ObjectStore,
+    read: &Prefetched,
     cluster: &str,
     authority: Authority,
     status: &mut KeystoreStatus,
 ) -> Result<(), StoreError> {
     let private_key_object = authority.private_key_object();
     let private_key_key = object_key(cluster, private_key_object);
-    let private_key_pem = create_or_read(store, cluster, private_key_object, status, || {
+    let private_key_pem = create_or_read(store, read, cluster, private_key_object, status, || {
         std::future::ready(new_private_key(
             &PKCS_ECDSA_P256_SHA256,
             format!("generating the {authority} key"),
@@ -481,7 +515,7 @@ async fn ensure_authority(
 
     let certificate_object = authority.certificate_object();
     let certificate_key = object_key(cluster, certificate_object);
-    let certificate_pem = create_or_read(store, cluster, certificate_object, status, || {
+    let certificate_pem = create_or_read(store, read, cluster, certificate_object, status, || {
         std::future::ready(self_signed_authority(authority, &key_pair).map(String::into_bytes))
     })
     .await?;
@@ -494,28 +528,30 @@ async fn ensure_authority(
 
 async fn ensure_service_account_keys(
     store: &dyn ObjectStore,
+    read: &Prefetched,
     cluster: &str,
     status: &mut KeystoreStatus,
 ) -> Result<(), StoreError> {
     let private_key_object = state_store::SERVICE_ACCOUNT_KEY;
     let private_key_key = object_key(cluster, private_key_object);
-    let private_key_pem = create_or_read(store, cluster, private_key_object, status, || async {
-        // An RSA key takes long enough to make (a tenth of a second or more
-        // in a debug build) to hold up the pieces made beside it: made on a
-        // thread of its own.
-        let generated = tokio::task::spawn_blocking(|| {
-            new_private_key(
-                &PKCS_RSA_SHA256,
-                "generating the service-account key".to_string(),
-            )
+    let private_key_pem =
+        create_or_read(store, read, cluster, private_key_object, status, || async {
+            // An RSA key takes long enough to make (a tenth of a second or more
+            // in a debug build) to hold up the pieces made beside it: made on a
+            // thread of its own.
+            let generated = tokio::task::spawn_blocking(|| {
+                new_private_key(
+                    &PKCS_RSA_SHA256,
+                    "generating the service-account key".to_string(),
+                )
+            })
+            .await;
+            match generated {
+                Ok(result) => result,
+                Err(error) => std::panic::resume_unwind(error.into_panic()),
+            }
         })
-        .await;
-        match generated {
-            Ok(result) => result,
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
-        }
-    })
-    .await?;
+        .await?;
     let private_key_pem = into_text(private_key_pem, "service-account key")
         .map_err(|error| corrupt(&private_key_key, &error))?;
     let key_pair = parse_private_key(&private_key_pem, "service-account key")
@@ -525,7 +561,7 @@ async fn ensure_service_account_keys(
     // between the two writes is completed with the matching half.
     let public_key_object = state_store::SERVICE_ACCOUNT_PUBLIC_KEY;
     let public_key_key = object_key(cluster, public_key_object);
-    let public_key_pem = create_or_read(store, cluster, public_key_object, status, || {
+    let public_key_pem = create_or_read(store, read, cluster, public_key_object, status, || {
         std::future::ready(Ok(key_pair.public_key_pem().into_bytes()))
     })
     .await?;
@@ -538,12 +574,13 @@ async fn ensure_service_account_keys(
 
 async fn ensure_bootstrap_token(
     store: &dyn ObjectStore,
+    read: &Prefetched,
     cluster: &str,
     status: &mut KeystoreStatus,
 ) -> Result<(), StoreError> {
     let object = state_store::BOOTSTRAP_TOKEN;
     let key = object_key(cluster, object);
-    let token = create_or_read(store, cluster, object, status, || {
+    let token = create_or_read(store, read, cluster, object, status, || {
         std::future::ready(
             generate_bootstrap_token().map(|token| format!("{token}\n").into_bytes()),
         )
@@ -556,12 +593,13 @@ async fn ensure_bootstrap_token(
     Ok(())
 }
 
-/// Reads `object` of `cluster`, creating it from `generate` if it does not
-/// exist. A lost race (someone created it between our read and our write)
+/// Reads `object` of `cluster` (first from `read`), creating it from
+/// `generate` if it does not exist. A lost race (someone created it between our read and our write)
 /// reads back theirs; either way the stored bytes are returned and `status`
 /// records which happened.
 async fn create_or_read<Generated>(
     store: &dyn ObjectStore,
+    read: &Prefetched,
     cluster: &str,
     object: &'static str,
     status: &mut KeystoreStatus,
@@ -576,9 +614,14 @@ where
     let mut generated: Option<Vec<u8>> = None;
     let mut last_conflict = None;
     for attempt in 0..CREATE_ATTEMPTS {
-        if let Some(existing) = store.get(&key).await? {
+        // The first look is what `ensure` read; after a lost race, again.
+        let existing = match (attempt, read.get(object)) {
+            (0, Some(first)) => first.clone(),
+            _ => store.get(&key).await?.map(|found| found.bytes),
+        };
+        if let Some(existing) = existing {
             status.present.push(object);
-            return Ok(existing.bytes);
+            return Ok(existing);
         }
         let bytes = match generated.take() {
             Some(bytes) => bytes,

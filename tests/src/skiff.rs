@@ -46,7 +46,7 @@ const NOWHERE: &str = "http://127.0.0.1:9";
 
 /// The path of the `skiff` binary under test.
 ///
-/// `$SKIFF_BIN` if set; else `skiff` next to this test binary's profile
+/// `$SKIFF_BIN` if set (relative to the current folder); else `skiff` next to this test binary's profile
 /// directory (`target/<profile>/skiff`, which follows `CARGO_TARGET_DIR` and
 /// `--release`); else `$CARGO_TARGET_DIR/debug/skiff`; else
 /// `<workspace>/target/debug/skiff`. Panics if none exists: integration
@@ -54,7 +54,10 @@ const NOWHERE: &str = "http://127.0.0.1:9";
 /// that; `cargo test` alone does not build other packages' binaries).
 pub fn skiff_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("SKIFF_BIN") {
-        return PathBuf::from(path);
+        // Runs start in a sandbox folder: a relative path means relative to
+        // where the caller was.
+        let path = PathBuf::from(path);
+        return std::path::absolute(&path).unwrap_or(path);
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
