@@ -162,10 +162,11 @@ pub async fn plan(
 /// Intents are written before [`Journal::intend`] returns. Outcomes are
 /// written behind the apply: [`Journal::record`] adds an outcome to the
 /// state in memory and wakes the writer, which writes whatever has
-/// accumulated (group commits: a wave of parallel changes costs one or two
-/// writes, not one each), so the store's round trip stays off the apply's
-/// critical path; [`Journal::flush`] waits for the last write. A write that
-/// fails makes every later `record` fail, which stops the apply.
+/// accumulated (group commits: a wave of parallel changes costs one write,
+/// not one each), at most once per [`PERSIST_INTERVAL`], so the store's
+/// round trip stays off the apply's critical path; [`Journal::flush`]
+/// writes what is left. A write that fails makes every later `record`
+/// fail, which stops the apply.
 pub struct StateJournal {
     objects: Arc<dyn ObjectStore>,
     cluster: String,
@@ -184,7 +185,22 @@ pub struct StateJournal {
     failure: std::sync::Mutex<Option<String>>,
     /// Set when the background writer is to stop.
     closed: std::sync::atomic::AtomicBool,
+    /// Interrupts the background writer's wait between two writes.
+    stopping: Notify,
 }
+
+/// The least time between two background writes of an apply's outcomes.
+///
+/// An outcome need not be in the store the moment it happens: its intent
+/// is, so a run killed before the outcome is written leaves a resource the
+/// next run adopts by its tags (or creates again with the same token). The
+/// writes in between are for the next run's convenience and for whoever
+/// watches the state, not for safety; writing at most once a second keeps
+/// them from costing a large cluster's state (a megabyte at 100 groups) a
+/// few dozen times over, and an apply of a second or less from waiting for
+/// a write in flight before its last one. (Terraform writes its state at
+/// most every 20 s during an apply, for the same reason.)
+pub const PERSIST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Pending {
     state: RecordedState<RecordedContent>,
@@ -228,6 +244,7 @@ impl StateJournal {
             wake: Notify::new(),
             failure: std::sync::Mutex::new(None),
             closed: std::sync::atomic::AtomicBool::new(false),
+            stopping: Notify::new(),
         }
     }
 
@@ -236,11 +253,19 @@ impl StateJournal {
     pub fn start_writer(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let journal = self.clone();
         tokio::spawn(async move {
+            let mut last_write: Option<tokio::time::Instant> = None;
             loop {
                 journal.wake.notified().await;
                 if journal.closed.load(std::sync::atomic::Ordering::SeqCst) {
                     return;
                 }
+                if let Some(last) = last_write {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(last + PERSIST_INTERVAL) => {}
+                        () = journal.stopping.notified() => return,
+                    }
+                }
+                last_write = Some(tokio::time::Instant::now());
                 let latest = journal.pending.lock().await.changes;
                 if let Err(error) = journal.commit(latest).await {
                     journal.fail(error.to_string());
@@ -249,10 +274,12 @@ impl StateJournal {
         })
     }
 
-    /// Stops the background writer after the write in progress, if any.
+    /// Stops the background writer after the write in progress, if any
+    /// (what it has not written, [`Journal::flush`] writes).
     pub async fn stop_writer(&self, writer: tokio::task::JoinHandle<()>) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         self.wake.notify_one();
+        self.stopping.notify_one();
         let _ = writer.await;
     }
 

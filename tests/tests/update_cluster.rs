@@ -1759,7 +1759,19 @@ async fn a_cluster_of_many_groups_plans_no_changes_after_apply() {
             ])
             .assert_success();
     }
-    fixture.apply();
+    fixture.aws.reset_stats();
+    let applied = fixture.apply();
+    // 40 creates (a launch template and an auto scaling group per worker),
+    // their outcomes written behind the apply at most once a second (see
+    // `PERSIST_INTERVAL`): the lock, the intents, the background writes,
+    // the last write, the history's copy; never a write per create.
+    let puts = fixture.aws.stats().count("s3:PutObject");
+    let background = 1 + applied.duration.as_secs();
+    assert!(
+        puts <= 4 + background && puts < 40,
+        "{puts} PutObject calls in an apply of 40 creates that took {:?}",
+        applied.duration
+    );
     fixture.assert_no_changes();
     let templates = fixture
         .clients

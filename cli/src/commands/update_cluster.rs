@@ -98,7 +98,15 @@ async fn plan_and_maybe_apply(
         }
     };
     let planning = plan_under(context, store, provider, arguments, lock.is_some());
-    let ((plan, mut state, version), ()) = tokio::try_join!(planning, keystore)?;
+    let (
+        Planned {
+            plan,
+            mut state,
+            version,
+            reconciled,
+        },
+        (),
+    ) = tokio::try_join!(planning, keystore)?;
 
     match arguments.output {
         PlanFormat::Json => context.printer.data(&serde_json::to_string_pretty(&plan)?),
@@ -131,7 +139,7 @@ async fn plan_and_maybe_apply(
         });
     };
     if plan.is_empty() {
-        if !state.content.intents.is_empty() {
+        if reconciled || !state.content.intents.is_empty() {
             // Everything an interrupted run meant to create exists and was
             // adopted, or is no longer wanted: nothing is left to intend.
             state.content.intents.clear();
@@ -167,7 +175,7 @@ async fn plan_under(
     provider: &AwsProvider,
     arguments: &UpdateClusterArgs,
     locked: bool,
-) -> anyhow::Result<(Plan, RecordedState<RecordedContent>, Option<Version>)> {
+) -> anyhow::Result<Planned> {
     let (spec, recorded) = tokio::join!(
         store.read_spec(&arguments.name),
         cloud::read_recorded(store, &arguments.name)
@@ -225,19 +233,12 @@ async fn plan_under(
         ));
     }
 
-    // Adopt what an interrupted run created but never recorded, before
-    // applying (only under the lock: a preview never writes).
-    if locked && cloud::reconcile(&mut state, &planned.observed) {
-        version = Some(
-            recorded::write(
-                store.objects().as_ref(),
-                &arguments.name,
-                version.as_ref(),
-                &mut state,
-            )
-            .await?,
-        );
-    }
+    // Adopt what an interrupted run created but never recorded, and take
+    // what AWS says of the rest (only under the lock: a preview never
+    // writes). Written with the apply's first write (the intents), not on
+    // its own: it is what the refresh found, which the next run would find
+    // again.
+    let reconciled = locked && cloud::reconcile(&mut state, &planned.observed);
     let mut plan = planned.plan;
     if locked {
         // The plan is bound to the state as it is now.
@@ -245,7 +246,22 @@ async fn plan_under(
         plan.state_serial = if version.is_some() { state.serial } else { 0 };
     }
 
-    Ok((plan, state, version))
+    Ok(Planned {
+        plan,
+        state,
+        version,
+        reconciled,
+    })
+}
+
+/// What [`plan_under`] made, and from what.
+struct Planned {
+    plan: Plan,
+    state: RecordedState<RecordedContent>,
+    version: Option<Version>,
+    /// Whether the state was brought in line with what exists (and is not
+    /// written yet).
+    reconciled: bool,
 }
 
 /// Generates the cluster's PKI and bootstrap token in the state store if
