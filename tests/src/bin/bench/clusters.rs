@@ -101,6 +101,30 @@ impl ClusterRuns {
     }
 }
 
+/// Of several measurements of one cluster, for every run the one with the
+/// median wall time (the upper one of an even count): a whole run, so that
+/// its calls, memory and path stay its own.
+pub fn median(measured: Vec<ClusterRuns>) -> Option<ClusterRuns> {
+    let first = measured.first()?;
+    let runs = first
+        .runs
+        .iter()
+        .map(|run| {
+            let mut same: Vec<&Run> = measured
+                .iter()
+                .filter_map(|cluster| cluster.run(run.name))
+                .collect();
+            same.sort_by_key(|run| run.wall);
+            same[same.len() / 2].clone()
+        })
+        .collect();
+    Some(ClusterRuns {
+        shape: first.shape.clone(),
+        groups: first.groups,
+        runs,
+    })
+}
+
 /// Builds the cluster on a fresh endpoint and measures its runs.
 pub async fn measure(shape: &Shape, settings: &Settings) -> Result<ClusterRuns, String> {
     eprintln!("== {}, {} ms per call", shape.label(), settings.latency_ms);

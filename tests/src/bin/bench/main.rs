@@ -65,6 +65,9 @@ options:
   --surge LIST       maxSurge values of the rolling update (default: 1,3,6)
   --boot-ms N        instances report Pending this long after launch
                      (default: 0)
+  --repeat N         measure each cluster N times (each on a fresh
+                     endpoint) and report, for every run, the one with
+                     the median wall time (default: 1; an odd N is best)
   -h, --help         this text";
 
 /// A part of the benchmark.
@@ -111,6 +114,8 @@ pub struct Settings {
     pub surges: Vec<u32>,
     /// Modelled boot time of an instance.
     pub boot_ms: u64,
+    /// How many times each cluster is measured (its median run reported).
+    pub repeat: u32,
 }
 
 impl Settings {
@@ -128,6 +133,7 @@ fn parse_arguments(mut options: Options) -> Result<Option<Settings>, String> {
         instances: 12,
         surges: vec![1, 3, 6],
         boot_ms: 0,
+        repeat: 1,
     };
     while let Some(name) = options.next_name() {
         match name.as_str() {
@@ -153,6 +159,7 @@ fn parse_arguments(mut options: Options) -> Result<Option<Settings>, String> {
             "--instances" => settings.instances = options.count(&name)?,
             "--surge" => settings.surges = options.counts(&name)?,
             "--boot-ms" => settings.boot_ms = options.number(&name)?,
+            "--repeat" => settings.repeat = options.count(&name)?,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -197,17 +204,17 @@ fn main() -> ExitCode {
 }
 
 async fn run(settings: &Settings) -> Result<(), String> {
-    let mut report = report::Report::new(settings.latency_ms);
+    let mut report = report::Report::new(settings.latency_ms, settings.repeat);
     if settings.runs(Section::Reference) {
         report
             .clusters
-            .push(clusters::measure(&clusters::Shape::Reference, settings).await?);
+            .push(measure_cluster(&clusters::Shape::Reference, settings).await?);
     }
     if settings.runs(Section::Groups) {
         for &groups in &settings.groups {
             report
                 .clusters
-                .push(clusters::measure(&clusters::Shape::Groups(groups), settings).await?);
+                .push(measure_cluster(&clusters::Shape::Groups(groups), settings).await?);
         }
     }
     if settings.runs(Section::Rollout) {
@@ -225,4 +232,16 @@ async fn run(settings: &Settings) -> Result<(), String> {
     }
     report.print(settings);
     Ok(())
+}
+
+/// Measures a cluster `--repeat` times; each run's median.
+async fn measure_cluster(
+    shape: &clusters::Shape,
+    settings: &Settings,
+) -> Result<clusters::ClusterRuns, String> {
+    let mut measured = Vec::new();
+    for _ in 0..settings.repeat.max(1) {
+        measured.push(clusters::measure(shape, settings).await?);
+    }
+    clusters::median(measured).ok_or_else(|| "nothing was measured".to_string())
 }

@@ -48,6 +48,8 @@ const GET_CLUSTERS_WALL: Duration = Duration::from_millis(20);
 /// Everything measured.
 pub struct Report {
     latency_ms: u64,
+    /// How many measurements of each cluster its runs are the median of.
+    repeat: u32,
     /// The cluster runs, reference first.
     pub clusters: Vec<ClusterRuns>,
     /// The rolling updates.
@@ -59,10 +61,12 @@ pub struct Report {
 }
 
 impl Report {
-    /// An empty report for runs at `latency_ms` per call.
-    pub fn new(latency_ms: u64) -> Report {
+    /// An empty report for runs at `latency_ms` per call, each cluster's
+    /// the median of `repeat` measurements.
+    pub fn new(latency_ms: u64, repeat: u32) -> Report {
         Report {
             latency_ms,
+            repeat,
             clusters: Vec::new(),
             rollouts: Vec::new(),
             terraform: None,
@@ -78,6 +82,12 @@ impl Report {
              bound = calls on the plan's critical path x latency",
             self.latency_ms
         );
+        if self.repeat > 1 {
+            println!(
+                "each cluster measured {} times, each on a fresh endpoint: every run shown is the one with the median wall time",
+                self.repeat
+            );
+        }
         if !self.clusters.is_empty() {
             self.print_clusters();
         }
