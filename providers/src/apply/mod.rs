@@ -4,10 +4,10 @@
 //! as soon as every change it depends on has succeeded, up to
 //! `parallelism` at a time, so independent branches (each zone's NAT
 //! gateway, each group's launch template) proceed together and the wall
-//! time approaches the plan's longest chain; of the changes ready to start,
-//! those with the most calls still after them go first. Deletes run afterwards, in
-//! reverse build order by kind (dependents first), each kind's deletes in
-//! parallel.
+//! time approaches the plan's longest chain; of the changes ready to
+//! start, those with the most calls still after them go first. Deletes run
+//! afterwards, in reverse build order by kind (dependents first), each
+//! kind's deletes in parallel.
 //!
 //! Before anything starts, the [`Journal`] durably records the intent of
 //! every create with the token it will carry. Each outcome is then handed

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_ec2::operation::modify_vpc_attribute::builders::ModifyVpcAttributeFluentBuilder;
 use aws_sdk_ec2::types::{AttributeBooleanValue, DomainType, NatGatewayState, ResourceType};
 use skiff_plans::resource::{
     ElasticIpAttributes, InternetGatewayAttributes, NatGatewayAttributes, ResourceKey,
@@ -102,41 +103,44 @@ async fn set_vpc_dns(
     support: Option<bool>,
     hostnames: Option<bool>,
 ) -> Result<()> {
-    let set_support = async {
-        let Some(support) = support else {
-            return Ok(());
-        };
-        retry(&provider.retry, || async {
-            provider
-                .ec2
-                .modify_vpc_attribute()
-                .vpc_id(id)
-                .enable_dns_support(flag(support))
-                .send()
-                .await
-                .map_err(|error| aws_error("ec2:ModifyVpcAttribute", id, error))
-        })
-        .await
-        .map(drop)
+    tokio::try_join!(
+        modify_vpc_attribute(
+            provider,
+            id,
+            support,
+            ModifyVpcAttributeFluentBuilder::enable_dns_support
+        ),
+        modify_vpc_attribute(
+            provider,
+            id,
+            hostnames,
+            ModifyVpcAttributeFluentBuilder::enable_dns_hostnames
+        ),
+    )?;
+    Ok(())
+}
+
+/// `ModifyVpcAttribute` with the one attribute `set` sets to `value`;
+/// nothing when `value` is `None`.
+async fn modify_vpc_attribute(
+    provider: &AwsProvider,
+    id: &str,
+    value: Option<bool>,
+    set: fn(
+        ModifyVpcAttributeFluentBuilder,
+        AttributeBooleanValue,
+    ) -> ModifyVpcAttributeFluentBuilder,
+) -> Result<()> {
+    let Some(value) = value else {
+        return Ok(());
     };
-    let set_hostnames = async {
-        let Some(hostnames) = hostnames else {
-            return Ok(());
-        };
-        retry(&provider.retry, || async {
-            provider
-                .ec2
-                .modify_vpc_attribute()
-                .vpc_id(id)
-                .enable_dns_hostnames(flag(hostnames))
-                .send()
-                .await
-                .map_err(|error| aws_error("ec2:ModifyVpcAttribute", id, error))
-        })
-        .await
-        .map(drop)
-    };
-    tokio::try_join!(set_support, set_hostnames)?;
+    retry(&provider.retry, || async {
+        set(provider.ec2.modify_vpc_attribute().vpc_id(id), flag(value))
+            .send()
+            .await
+            .map_err(|error| aws_error("ec2:ModifyVpcAttribute", id, error))
+    })
+    .await?;
     Ok(())
 }
 
