@@ -15,7 +15,7 @@ use skiff_plans::recorded::{Intent, RecordedContent, RecordedResource};
 use skiff_plans::ResourceKey;
 use skiff_plans::{DesiredModel, Lookups, Observed, Plan, PlanContext};
 use skiff_providers::apply::{Journal, Outcome};
-use skiff_providers::refresh::RefreshScope;
+use skiff_providers::refresh::Later;
 use skiff_providers::AwsProvider;
 use skiff_state::recorded::{self, RecordedState};
 use skiff_state::{LockGuard, ObjectStore, StateStore, StoredSpec, StoredState, Version};
@@ -76,6 +76,10 @@ pub struct Planned {
     pub plan: Plan,
     /// What exists.
     pub observed: Observed,
+    /// The recorded state it was made against.
+    pub state: RecordedState<RecordedContent>,
+    /// That state's version in the store (`None`: no state yet).
+    pub version: Option<Version>,
 }
 
 /// Why a direct apply refuses a cluster recorded as managed by Terraform,
@@ -93,35 +97,51 @@ pub async fn desired(
     store: &StateStore,
     spec: &StoredSpec,
 ) -> anyhow::Result<(Lookups, DesiredModel)> {
-    let bundle = &spec.bundle;
-    let cluster = bundle.name();
-    skiff_api::validate(bundle).with_context(|| format!("the stored spec of cluster {cluster} is not valid; fix it with `skiff edit cluster {cluster}`"))?;
-    let lookups = provider
-        .lookups(bundle, state_store_ref(store))
-        .await
-        .with_context(|| format!("looking up what the spec of cluster {cluster} refers to"))?;
-    let desired = skiff_plans::desired_model(bundle, &lookups)
-        .with_context(|| format!("cannot plan cluster {cluster}"))?;
+    let lookups = lookups(provider, store, spec).await?;
+    let desired = desired_model(spec, &lookups)?;
     Ok((lookups, desired))
 }
 
+/// Validates the stored spec and looks up what it names (read-only).
+async fn lookups(
+    provider: &AwsProvider,
+    store: &StateStore,
+    spec: &StoredSpec,
+) -> anyhow::Result<Lookups> {
+    let bundle = &spec.bundle;
+    let cluster = bundle.name();
+    skiff_api::validate(bundle).with_context(|| format!("the stored spec of cluster {cluster} is not valid; fix it with `skiff edit cluster {cluster}`"))?;
+    provider
+        .lookups(bundle, state_store_ref(store))
+        .await
+        .with_context(|| format!("looking up what the spec of cluster {cluster} refers to"))
+}
+
+/// The desired model from the spec and its lookups.
+fn desired_model(spec: &StoredSpec, lookups: &Lookups) -> anyhow::Result<DesiredModel> {
+    skiff_plans::desired_model(&spec.bundle, lookups)
+        .with_context(|| format!("cannot plan cluster {}", spec.bundle.name()))
+}
+
 /// Makes the plan of a cluster: validate the stored spec, look up what it
-/// names, build the desired model, read what exists, diff.
+/// names, build the desired model, read the recorded state and what exists,
+/// diff.
+///
+/// Everything starts at once: the lookups, the recorded state's read and
+/// the refresh; only the API's DNS record waits for its hosted zone (from
+/// the lookups), and only the choice between two resources with one key
+/// waits for the recorded state.
 pub async fn plan(
     provider: &AwsProvider,
     store: &StateStore,
     spec: &StoredSpec,
-    recorded: &RecordedState<RecordedContent>,
-    has_state: bool,
 ) -> anyhow::Result<Planned> {
     let bundle = &spec.bundle;
     let cluster = bundle.name();
-    // The refresh starts with the lookups; only the API's DNS record waits
-    // for the hosted zone they find.
     let (zone_found, zone) = tokio::sync::oneshot::channel();
     let looking_up = async {
-        let result = desired(provider, store, spec).await;
-        let dns_record = result.as_ref().ok().and_then(|(lookups, _)| {
+        let result = lookups(provider, store, spec).await;
+        let dns_record = result.as_ref().ok().and_then(|lookups| {
             lookups.hosted_zone.as_ref().map(|zone| {
                 (
                     zone.id.clone(),
@@ -130,30 +150,53 @@ pub async fn plan(
             })
         });
         let _ = zone_found.send(dns_record);
+        // The model (every group's user-data rendered and compressed) is
+        // CPU work: on a thread of its own, so that the refresh reads on.
+        let lookups = result?;
+        let spec = spec.clone();
+        match tokio::task::spawn_blocking(move || desired_model(&spec, &lookups)).await {
+            Ok(model) => model,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    };
+    let (state_read, state) = tokio::sync::oneshot::channel();
+    let reading = async {
+        let result = read_recorded(store, cluster).await;
+        let content = result.as_ref().ok().map(|(state, _)| state.content.clone());
+        let _ = state_read.send(content);
         result
     };
-    let scope = RefreshScope {
-        cluster: cluster.to_string(),
-        dns_record: None,
-        recorded: Some(recorded.content.clone()),
-    };
     let refreshing = async {
+        let later = async {
+            let (dns_record, recorded) = tokio::join!(zone, state);
+            Later {
+                dns_record: dns_record.ok().flatten(),
+                recorded: recorded.ok().flatten(),
+            }
+        };
         provider
-            .refresh_with_record(&scope, async { zone.await.ok().flatten() })
+            .refresh_with(cluster, later)
             .await
             .with_context(|| format!("reading the AWS resources of cluster {cluster}"))
     };
-    let (looked_up, observed) = tokio::join!(looking_up, refreshing);
-    let (_, desired) = looked_up?;
+    let (desired, recorded, observed) = tokio::join!(looking_up, reading, refreshing);
+    let desired = desired?;
+    let (state, version) = recorded?;
     let observed = observed?;
+    let has_state = version.is_some();
     let context = PlanContext {
         region: provider.region.clone(),
         spec_revision: spec.revision.serial,
-        state_lineage: has_state.then(|| recorded.lineage.clone()),
-        state_serial: if has_state { recorded.serial } else { 0 },
+        state_lineage: has_state.then(|| state.lineage.clone()),
+        state_serial: if has_state { state.serial } else { 0 },
     };
     let plan = skiff_plans::plan(&desired, &observed, &context)?;
-    Ok(Planned { plan, observed })
+    Ok(Planned {
+        plan,
+        observed,
+        state,
+        version,
+    })
 }
 
 /// Writes apply outcomes into `state.json`, conditionally on the version

@@ -19,7 +19,9 @@
 //! - a saved plan made stale by someone else's apply is refused;
 //! - delete: nothing tagged for the cluster is left, neighbours untouched;
 //! - a missing hosted zone, unknown image or missing shared subnet stops
-//!   the apply before any change.
+//!   the apply before any change;
+//! - no instance launches before the cluster's PKI is in the store, and a
+//!   PKI that cannot be made ready stops only the auto scaling groups.
 
 mod common;
 
@@ -1735,6 +1737,62 @@ async fn a_missing_shared_subnet_stops_the_apply_before_any_change() {
         subnets[0]["id"] = "subnet-0123456789abcdef0".into();
     });
     assert_refused_before_any_change(&fixture, &["subnet-0123456789abcdef0", "spec.subnets"]);
+}
+
+// --- 9. instances wait for the PKI ------------------------------------------------
+
+/// Booting nodes fetch the cluster's PKI from the state store, so no
+/// instance may launch before it is there. The PKI is made ready beside the
+/// plan and the apply; only the auto scaling groups wait for it. A PKI that
+/// cannot be made ready (here: a certificate that is not one) stops every
+/// group, names the object, and the next run, once it is fixed, finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_launch_only_once_the_pki_is_in_the_store() {
+    let fixture = ClusterFixture::new("c11.example.com").await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&["--zones", "us-east-1a"]);
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &fixture.key("pki/ca.crt"),
+        b"not a certificate",
+    );
+
+    fixture.aws.reset_stats();
+    let output = fixture.skiff(["update", "cluster", &fixture.cluster, "--yes"]);
+    output
+        .assert_exit(1)
+        .assert_stderr_contains("did not finish")
+        .assert_stderr_contains("cannot prepare the PKI of cluster c11.example.com")
+        .assert_stderr_contains("pki/ca.crt")
+        .assert_stderr_contains("its instances cannot launch");
+    let stats = fixture.aws.stats();
+    assert_eq!(
+        stats.count("autoscaling:CreateAutoScalingGroup"),
+        0,
+        "{output}"
+    );
+    assert_eq!(stats.count("ec2:RunInstances"), 0, "{output}");
+    assert!(fixture.auto_scaling_groups().await.is_empty());
+    // What launches nothing was built meanwhile, and recorded.
+    assert_eq!(stats.count("ec2:CreateVpc"), 1, "{output}");
+    assert_eq!(stats.count("ec2:CreateLaunchTemplate"), 2, "{output}");
+
+    fixture
+        .aws
+        .delete_object(&fixture.bucket, &fixture.key("pki/ca.crt"));
+    fixture.aws.reset_stats();
+    fixture.apply();
+    let stats = fixture.aws.stats();
+    assert_eq!(stats.count("ec2:CreateVpc"), 0, "built once");
+    assert_eq!(stats.count("autoscaling:CreateAutoScalingGroup"), 2);
+    assert_eq!(fixture.auto_scaling_groups().await.len(), 2);
+    let certificate = fixture.get_object("pki/ca.crt").expect("pki/ca.crt");
+    assert!(
+        String::from_utf8_lossy(&certificate).starts_with("-----BEGIN CERTIFICATE-----"),
+        "{}",
+        String::from_utf8_lossy(&certificate)
+    );
+    fixture.assert_no_changes();
 }
 
 /// More groups than one page of a describe call holds by default (moto, like

@@ -70,7 +70,7 @@ pub async fn run(context: &Context, arguments: &ApplyArgs) -> anyhow::Result<Exi
         }
         let provider = cloud::provider(context, &spec.bundle).await?;
         ensure_keystore(context, &store, &plan.cluster).await?;
-        run_apply(context, &store, &provider, &plan, lock.clone(), state, version, arguments.parallelism).await
+        run_apply(context, &store, &provider, &plan, None, lock.clone(), state, version, arguments.parallelism).await
     }
     .await;
     if let Err(error) = lock.release().await {

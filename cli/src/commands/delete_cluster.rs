@@ -94,7 +94,7 @@ pub async fn run(context: &Context, arguments: &DeleteClusterArgs) -> anyhow::Re
             return Ok(ExitCode::SUCCESS);
         };
         if !plan.is_empty() {
-            run_apply(context, &store, &provider, &plan, lock.clone(), state, version, arguments.parallelism).await?;
+            run_apply(context, &store, &provider, &plan, None, lock.clone(), state, version, arguments.parallelism).await?;
             // Check nothing of the cluster is left before forgetting it.
             let left = provider.refresh(&scope).await?;
             let remaining: Vec<String> = left

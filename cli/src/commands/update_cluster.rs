@@ -10,17 +10,17 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use skiff_plans::recorded::RecordedContent;
 use skiff_plans::{ManagedBy, Plan};
-use skiff_providers::apply::{apply, ApplyOptions};
+use skiff_providers::apply::{apply, gate, ApplyOptions, Gate};
 use skiff_providers::AwsProvider;
 use skiff_state::recorded::{self, RecordedState};
-use skiff_state::{keystore, LockGuard, StateStore, Version};
+use skiff_state::{keystore, LockGuard, StateStore, StoredSpec, Version};
 
 use crate::args::{UpdateClusterArgs, UpdateTarget};
 use crate::cloud::{self, StateJournal};
 use crate::context::Context;
 use crate::markdown;
 use crate::preview;
-use crate::printer::PlanFormat;
+use crate::printer::{PlanFormat, Printer};
 use crate::progress::ApplyProgress;
 
 pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Result<ExitCode> {
@@ -39,8 +39,14 @@ pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Re
 
     // Applying: lock first, so that the plan is made from a state no one
     // else is changing.
-    let lock = if arguments.yes {
+    let (lock, keystore) = if arguments.yes {
         require_s3_store(&store, &arguments.name)?;
+        // The cluster's PKI is made ready (read, or generated and written
+        // once) while the lock is taken and the plan is made: booting
+        // nodes need it, it does not depend on the plan, and it needs no
+        // lock (every piece is created only if absent, so two runs agree on
+        // one).
+        let keystore = Keystore::start(&store, &arguments.name);
         let lock = store
             .lock(&arguments.name, "update cluster")
             .await
@@ -51,11 +57,20 @@ pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Re
                 previous.holder, previous.operation, skiff_state::lock::rfc3339(previous.created_at)
             ));
         }
-        Some(Arc::new(lock))
+        (Some(Arc::new(lock)), Some(keystore))
     } else {
-        None
+        (None, None)
     };
-    let result = plan_and_maybe_apply(context, &store, &provider, arguments, lock.clone()).await;
+    let result = plan_and_maybe_apply(
+        context,
+        &store,
+        &provider,
+        arguments,
+        spec,
+        lock.clone(),
+        keystore,
+    )
+    .await;
     if let Some(lock) = lock {
         release(lock).await;
     }
@@ -86,27 +101,16 @@ async fn plan_and_maybe_apply(
     store: &StateStore,
     provider: &AwsProvider,
     arguments: &UpdateClusterArgs,
+    spec: StoredSpec,
     lock: Option<Arc<LockGuard>>,
+    keystore: Option<Keystore>,
 ) -> anyhow::Result<ExitCode> {
-    // Under the lock, the cluster's PKI is made ready (read, or generated
-    // and written once) while the plan is made: booting nodes need it,
-    // and it does not depend on the plan.
-    let keystore = async {
-        match lock {
-            Some(_) => ensure_keystore(context, store, &arguments.name).await,
-            None => Ok(()),
-        }
-    };
-    let planning = plan_under(context, store, provider, arguments, lock.is_some());
-    let (
-        Planned {
-            plan,
-            mut state,
-            version,
-            reconciled,
-        },
-        (),
-    ) = tokio::try_join!(planning, keystore)?;
+    let Planned {
+        plan,
+        mut state,
+        version,
+        reconciled,
+    } = plan_under(context, store, provider, arguments, spec, lock.is_some()).await?;
 
     match arguments.output {
         PlanFormat::Json => context.printer.data(&serde_json::to_string_pretty(&plan)?),
@@ -138,7 +142,10 @@ async fn plan_and_maybe_apply(
             ExitCode::SUCCESS
         });
     };
+    // The PKI is being made ready meanwhile (see `run`).
+    let keystore = keystore.context("the cluster's PKI was not started")?;
     if plan.is_empty() {
+        keystore.ready(&context.printer).await?;
         if reconciled || !state.content.intents.is_empty() {
             // Everything an interrupted run meant to create exists and was
             // adopted, or is no longer wanted: nothing is left to intend.
@@ -153,11 +160,15 @@ async fn plan_and_maybe_apply(
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // Only what launches instances waits for the PKI: the network, roles
+    // and load balancer are built meanwhile.
+    let before_launch = keystore.into_gate(context.printer.clone());
     run_apply(
         context,
         store,
         provider,
         &plan,
+        Some(before_launch),
         lock,
         state,
         version,
@@ -166,22 +177,46 @@ async fn plan_and_maybe_apply(
     .await
 }
 
-/// Reads the spec and the recorded state (at once) and makes the plan;
-/// when `locked`, adopts what an interrupted run left behind and binds the
-/// plan to the state as it is now.
+/// Makes the plan from `spec`; when `locked`, checks that the spec is still
+/// the same (it was read before the lock), adopts what an interrupted run
+/// left behind and binds the plan to the state as it is now.
 async fn plan_under(
     context: &Context,
     store: &StateStore,
     provider: &AwsProvider,
     arguments: &UpdateClusterArgs,
+    spec: StoredSpec,
     locked: bool,
 ) -> anyhow::Result<Planned> {
-    let (spec, recorded) = tokio::join!(
-        store.read_spec(&arguments.name),
-        cloud::read_recorded(store, &arguments.name)
-    );
-    let spec = spec?;
-    let (mut state, mut version) = recorded?;
+    let cloud::Planned {
+        plan,
+        observed,
+        mut state,
+        mut version,
+    } = if locked {
+        // The spec was read before the lock, to know where to look: plan
+        // from it while it is read again, and plan again in the rare case
+        // it changed meanwhile.
+        let (current, planned) = tokio::join!(
+            store.read_spec(&arguments.name),
+            cloud::plan(provider, store, &spec)
+        );
+        let current = current?;
+        if current.version == spec.version {
+            planned?
+        } else {
+            tracing::info!("the spec changed while waiting for the lock: planning again");
+            if cloud::region(&current.bundle)? != provider.region {
+                bail!(
+                    "the spec of cluster {} moved to another region while this command waited for the lock; nothing was changed: run it again",
+                    arguments.name
+                );
+            }
+            cloud::plan(provider, store, &current).await?
+        }
+    } else {
+        cloud::plan(provider, store, &spec).await?
+    };
     if state.content.managed_by == ManagedBy::Terraform {
         if !locked {
             context.printer.warn(&format!(
@@ -217,7 +252,6 @@ async fn plan_under(
             ));
         }
     }
-    let planned = cloud::plan(provider, store, &spec, &state, version.is_some()).await?;
     if !state.content.intents.is_empty() {
         let keys: Vec<&str> = state
             .content
@@ -238,8 +272,8 @@ async fn plan_under(
     // writes). Written with the apply's first write (the intents), not on
     // its own: it is what the refresh found, which the next run would find
     // again.
-    let reconciled = locked && cloud::reconcile(&mut state, &planned.observed);
-    let mut plan = planned.plan;
+    let reconciled = locked && cloud::reconcile(&mut state, &observed);
+    let mut plan = plan;
     if locked {
         // The plan is bound to the state as it is now.
         plan.state_lineage = version.as_ref().map(|_| state.lineage.clone());
@@ -272,23 +306,60 @@ pub async fn ensure_keystore(
     store: &StateStore,
     cluster: &str,
 ) -> anyhow::Result<()> {
-    // On a task of its own: generating keys is CPU work, which would hold
-    // up whatever runs beside it on this task (the planning).
-    let objects = store.objects().clone();
-    let name = cluster.to_string();
-    let status = tokio::spawn(async move { keystore::ensure(objects.as_ref(), &name).await })
+    Keystore::start(store, cluster)
+        .ready(&context.printer)
         .await
-        .context("the PKI task stopped")?
-        .with_context(|| {
-            format!("cannot prepare the PKI of cluster {cluster} in the state store")
-        })?;
-    if !status.created.is_empty() {
-        context.printer.info(&format!(
-            "Generated the cluster's {} in the state store.",
-            status.created.join(", ")
-        ));
+}
+
+/// The cluster's PKI being made ready ([`ensure_keystore`]) on a task of
+/// its own: generating keys is CPU work, which would hold up whatever runs
+/// beside it on the caller's task (taking the lock, planning).
+pub struct Keystore {
+    cluster: String,
+    task: tokio::task::JoinHandle<Result<keystore::KeystoreStatus, skiff_state::StoreError>>,
+}
+
+impl Keystore {
+    /// Starts reading (and, where missing, generating) the PKI.
+    pub fn start(store: &StateStore, cluster: &str) -> Keystore {
+        let objects = store.objects().clone();
+        let name = cluster.to_string();
+        Keystore {
+            cluster: cluster.to_string(),
+            task: tokio::spawn(async move { keystore::ensure(objects.as_ref(), &name).await }),
+        }
     }
-    Ok(())
+
+    /// Waits until the PKI is in the store; says what was generated.
+    pub async fn ready(self, printer: &Printer) -> anyhow::Result<()> {
+        let status = self
+            .task
+            .await
+            .context("the PKI task stopped")?
+            .with_context(|| {
+                format!(
+                    "cannot prepare the PKI of cluster {} in the state store",
+                    self.cluster
+                )
+            })?;
+        if !status.created.is_empty() {
+            printer.info(&format!(
+                "Generated the cluster's {} in the state store.",
+                status.created.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`Keystore::ready`] as a gate for the executor
+    /// ([`ApplyOptions::before_launch`]).
+    pub fn into_gate(self, printer: Printer) -> Gate {
+        gate(async move {
+            self.ready(&printer)
+                .await
+                .map_err(|error| format!("{error:#}"))
+        })
+    }
 }
 
 /// Writes a plan file (JSON, documented in docs/plan-format.md).
@@ -305,6 +376,7 @@ pub async fn run_apply(
     store: &StateStore,
     provider: &AwsProvider,
     plan: &Plan,
+    before_launch: Option<Gate>,
     lock: Arc<LockGuard>,
     state: RecordedState<RecordedContent>,
     version: Option<Version>,
@@ -338,6 +410,7 @@ pub async fn run_apply(
         plan,
         ApplyOptions {
             parallelism: parallelism.max(1),
+            before_launch: before_launch.clone(),
         },
         journal.clone(),
         progress.clone(),
@@ -345,6 +418,12 @@ pub async fn run_apply(
     )
     .await;
     progress.finish();
+    // What the apply waited for, or would have had it launched anything,
+    // must be done before the run counts as complete.
+    let before_launch = match before_launch {
+        Some(gate) => gate.await.err(),
+        None => None,
+    };
     journal.stop_writer(writer).await;
     signals.abort();
     let lost_reason = if lost.is_finished() {
@@ -373,7 +452,7 @@ pub async fn run_apply(
         tracing::warn!("releasing the cluster lock failed (it expires by itself): {error}");
     }
     let elapsed = started.elapsed();
-    if report.is_complete() {
+    if report.is_complete() && before_launch.is_none() {
         context.printer.info(&format!(
             "Applied {} changes to cluster {} in {:.1}s.",
             report.succeeded.len(),
@@ -403,6 +482,16 @@ pub async fn run_apply(
     );
     for (key, error) in &report.failed {
         message.push_str(&format!("\n  {key}: {error}"));
+    }
+    if let Some(error) = before_launch {
+        // Said once: with the groups that waited for it, or here.
+        if !report
+            .failed
+            .iter()
+            .any(|(_, failed)| failed.contains(&error))
+        {
+            message.push_str(&format!("\n  {error}"));
+        }
     }
     if let Some(reason) = lost_reason {
         message.push_str(&format!(

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use skiff_plans::diff::kind_rank;
 use skiff_plans::plan::{Action, Plan, ResourceChange};
 use skiff_plans::resolve::{resolve, KnownOutputs};
-use skiff_plans::resource::{Attributes, ResourceKey};
+use skiff_plans::resource::{Attributes, ResourceKey, ResourceKind};
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 
@@ -83,15 +83,34 @@ pub trait Reporter: Send + Sync {
 }
 
 /// Tuning of an apply.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ApplyOptions {
     /// Changes in flight at once.
     pub parallelism: usize,
+    /// What must be done before instances can launch, i.e. before an auto
+    /// scaling group is created, updated or replaced (everything else
+    /// starts meanwhile): the cluster's PKI in the state store, which
+    /// booting nodes fetch. If it fails, those changes fail with its
+    /// message. `None`: nothing to wait for.
+    pub before_launch: Option<Gate>,
+}
+
+/// A condition changes can wait for, shared by all of them: see
+/// [`ApplyOptions::before_launch`] and [`gate`].
+pub type Gate = futures::future::Shared<futures::future::BoxFuture<'static, Result<(), String>>>;
+
+/// A [`Gate`] that opens when `ready` completes (`Err`: with this message).
+pub fn gate(ready: impl std::future::Future<Output = Result<(), String>> + Send + 'static) -> Gate {
+    use futures::FutureExt as _;
+    ready.boxed().shared()
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { parallelism: 16 }
+        ApplyOptions {
+            parallelism: 16,
+            before_launch: None,
+        }
     }
 }
 
@@ -116,6 +135,7 @@ impl ApplyReport {
 
 struct Shared {
     provider: AwsProvider,
+    before_launch: Option<Gate>,
     /// The intent token of each create, by key.
     tokens: BTreeMap<ResourceKey, String>,
     known: Mutex<KnownOutputs>,
@@ -168,6 +188,7 @@ pub async fn apply(
     };
     let shared = Arc::new(Shared {
         provider: provider.clone(),
+        before_launch: options.before_launch.clone(),
         tokens,
         known: Mutex::new(plan.known_outputs.clone()),
         journal,
@@ -383,6 +404,17 @@ async fn execute(shared: &Shared, change: &ResourceChange) -> Result<(), Failure
             Ok(())
         }
         Action::Create | Action::Update | Action::Replace => {
+            if let (ResourceKind::AutoScalingGroup, Some(gate)) =
+                (change.kind, &shared.before_launch)
+            {
+                gate.clone().await.map_err(|message| {
+                    ProviderError::other(
+                        "launch",
+                        change.key.as_str(),
+                        format!("its instances cannot launch: {message}"),
+                    )
+                })?;
+            }
             let desired = change.desired.as_ref().ok_or_else(|| {
                 ProviderError::other(
                     "apply",

@@ -81,13 +81,59 @@ pub(super) async fn refresh(
     if arns.is_empty() {
         return Ok(Vec::new());
     }
-    let tag_output = provider
-        .elb
-        .describe_tags()
-        .set_resource_arns(Some(arns.clone()))
-        .send()
-        .await
-        .map_err(|error| aws_error("elasticloadbalancing:DescribeTags", &arns.join(","), error))?;
+    // The tags, each balancer's listeners and each target group's
+    // attributes, all at once.
+    let tags = async {
+        provider
+            .elb
+            .describe_tags()
+            .set_resource_arns(Some(arns.clone()))
+            .send()
+            .await
+            .map_err(|error| aws_error("elasticloadbalancing:DescribeTags", &arns.join(","), error))
+    };
+    let listeners = futures::future::try_join_all(
+        balancers
+            .iter()
+            .filter_map(|balancer| balancer.load_balancer_arn())
+            .map(|arn| async move {
+                let output = provider
+                    .elb
+                    .describe_listeners()
+                    .load_balancer_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|error| {
+                        aws_error("elasticloadbalancing:DescribeListeners", arn, error)
+                    })?;
+                Ok::<_, crate::ProviderError>((arn.to_string(), output.listeners().to_vec()))
+            }),
+    );
+    let target_attributes = futures::future::try_join_all(
+        targets
+            .iter()
+            .filter_map(|target| target.target_group_arn())
+            .map(|arn| async move {
+                let output = provider
+                    .elb
+                    .describe_target_group_attributes()
+                    .target_group_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|error| {
+                        aws_error(
+                            "elasticloadbalancing:DescribeTargetGroupAttributes",
+                            arn,
+                            error,
+                        )
+                    })?;
+                Ok::<_, crate::ProviderError>((arn.to_string(), output.attributes().to_vec()))
+            }),
+    );
+    let (tag_output, listeners, target_attributes) =
+        tokio::try_join!(tags, listeners, target_attributes)?;
+    let listeners: BTreeMap<String, Vec<_>> = listeners.into_iter().collect();
+    let target_attributes: BTreeMap<String, Vec<_>> = target_attributes.into_iter().collect();
     let tags_by_arn: BTreeMap<String, Tags> = tag_output
         .tag_descriptions()
         .iter()
@@ -149,14 +195,7 @@ pub(super) async fn refresh(
             ]),
         });
         // The listener on the API port.
-        let listeners = provider
-            .elb
-            .describe_listeners()
-            .load_balancer_arn(arn)
-            .send()
-            .await
-            .map_err(|error| aws_error("elasticloadbalancing:DescribeListeners", arn, error))?;
-        for listener in listeners.listeners() {
+        for listener in listeners.get(arn).into_iter().flatten() {
             let (Some(listener_arn), Some(port)) = (listener.listener_arn(), listener.port())
             else {
                 continue;
@@ -194,23 +233,11 @@ pub(super) async fn refresh(
         let Some(key) = scope.key_of(ResourceKind::TargetGroup, &tags) else {
             continue;
         };
-        let attributes = provider
-            .elb
-            .describe_target_group_attributes()
-            .target_group_arn(arn)
-            .send()
-            .await
-            .map_err(|error| {
-                aws_error(
-                    "elasticloadbalancing:DescribeTargetGroupAttributes",
-                    arn,
-                    error,
-                )
-            })?;
         let attribute = |name: &str| {
-            attributes
-                .attributes()
-                .iter()
+            target_attributes
+                .get(arn)
+                .into_iter()
+                .flatten()
                 .find(|attribute| attribute.key() == Some(name))
                 .and_then(|attribute| attribute.value())
                 .map(str::to_string)

@@ -53,20 +53,76 @@ pub(super) async fn refresh(
     scope: &RefreshScope,
 ) -> Result<Vec<ObservedResource>> {
     let path = names::iam_path(&scope.cluster);
+    // The roles (each with its tags and policy, all at once) and the
+    // instance profiles are listed at the same time.
+    let (mut found, profiles) = tokio::try_join!(roles(provider, scope, &path), async {
+        let mut profiles = Vec::new();
+        let mut pages = provider
+            .iam
+            .list_instance_profiles()
+            .path_prefix(&path)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| aws_error("iam:ListInstanceProfiles", &path, error))?;
+            profiles.extend(page.instance_profiles().iter().cloned());
+        }
+        Ok(profiles)
+    })?;
+    let role_keys: BTreeMap<String, ResourceKey> = found
+        .iter()
+        .map(|role| (role.id.clone(), role.key.clone()))
+        .collect();
+    for profile in &profiles {
+        let name = profile.instance_profile_name();
+        let role = profile
+            .roles()
+            .first()
+            .map(|role| role.role_name().to_string())
+            .unwrap_or_default();
+        // Profiles have no tags in this listing; they belong to the
+        // cluster by path and take the key of the role of the same name.
+        let Some(role_key) = role_keys.get(name).or_else(|| role_keys.get(&role)) else {
+            continue;
+        };
+        let key = ResourceKey::new(ResourceKind::InstanceProfile, role_key.name());
+        found.push(ObservedResource {
+            key,
+            id: name.to_string(),
+            attributes: Attributes::InstanceProfile(InstanceProfileAttributes {
+                name: name.to_string(),
+                path: profile.path().to_string(),
+                role: Id::from(role.as_str()),
+            }),
+            outputs: outputs(&[
+                (Output::Id, name),
+                (Output::Name, name),
+                (Output::Arn, profile.arn()),
+            ]),
+        });
+    }
+    Ok(found)
+}
+
+/// The cluster's roles under its path, each read with its tags and inline
+/// policy (every role's at once).
+async fn roles(
+    provider: &AwsProvider,
+    scope: &RefreshScope,
+    path: &str,
+) -> Result<Vec<ObservedResource>> {
     let mut roles = Vec::new();
     let mut pages = provider
         .iam
         .list_roles()
-        .path_prefix(&path)
+        .path_prefix(path)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|error| aws_error("iam:ListRoles", &path, error))?;
+        let page = page.map_err(|error| aws_error("iam:ListRoles", path, error))?;
         roles.extend(page.roles().iter().cloned());
     }
-    let mut found = Vec::new();
-    let mut role_keys: BTreeMap<String, ResourceKey> = BTreeMap::new();
-    for role in &roles {
+    let read = futures::future::try_join_all(roles.iter().map(|role| async move {
         let name = role.role_name();
         let (tags, policy) = tokio::try_join!(
             async {
@@ -101,10 +157,9 @@ pub(super) async fn refresh(
             },
         )?;
         let Some(key) = scope.key_of(ResourceKind::IamRole, &tags) else {
-            continue;
+            return Ok(None);
         };
-        role_keys.insert(name.to_string(), key.clone());
-        found.push(ObservedResource {
+        Ok(Some(ObservedResource {
             key,
             id: name.to_string(),
             attributes: Attributes::IamRole(IamRoleAttributes {
@@ -123,46 +178,10 @@ pub(super) async fn refresh(
                 (Output::Name, name),
                 (Output::Arn, role.arn()),
             ]),
-        });
-    }
-
-    let mut pages = provider
-        .iam
-        .list_instance_profiles()
-        .path_prefix(&path)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|error| aws_error("iam:ListInstanceProfiles", &path, error))?;
-        for profile in page.instance_profiles() {
-            let name = profile.instance_profile_name();
-            let role = profile
-                .roles()
-                .first()
-                .map(|role| role.role_name().to_string())
-                .unwrap_or_default();
-            // Profiles have no tags in this listing; they belong to the
-            // cluster by path and take the key of the role of the same name.
-            let Some(role_key) = role_keys.get(name).or_else(|| role_keys.get(&role)) else {
-                continue;
-            };
-            found.push(ObservedResource {
-                key: ResourceKey::new(ResourceKind::InstanceProfile, role_key.name()),
-                id: name.to_string(),
-                attributes: Attributes::InstanceProfile(InstanceProfileAttributes {
-                    name: name.to_string(),
-                    path: profile.path().to_string(),
-                    role: Id::from(role.as_str()),
-                }),
-                outputs: outputs(&[
-                    (Output::Id, name),
-                    (Output::Name, name),
-                    (Output::Arn, profile.arn()),
-                ]),
-            });
-        }
-    }
-    Ok(found)
+        }))
+    }))
+    .await?;
+    Ok(read.into_iter().flatten().collect())
 }
 
 #[cfg(test)]

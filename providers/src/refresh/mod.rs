@@ -55,26 +55,42 @@ impl RefreshScope {
 impl AwsProvider {
     /// Reads every resource of the cluster.
     pub async fn refresh(&self, scope: &RefreshScope) -> Result<Observed> {
-        self.refresh_with_record(scope, std::future::ready(scope.dns_record.clone()))
+        let later = Later {
+            dns_record: scope.dns_record.clone(),
+            recorded: scope.recorded.clone(),
+        };
+        self.refresh_with(&scope.cluster, std::future::ready(later))
             .await
     }
 
-    /// Reads every resource of the cluster, the API's DNS record where
-    /// `dns_record` says once it resolves (`None`: where the recorded state
-    /// says), ignoring `scope.dns_record`. Everything else is read
-    /// meanwhile: a caller that still has to look up the hosted zone starts
-    /// the refresh at once instead of after the lookup.
-    pub async fn refresh_with_record(
+    /// Reads every resource of `cluster`, starting at once with everything
+    /// its tags and names find, while `later` resolves to what the rest
+    /// needs: the API's DNS record is read where `later` says (else where
+    /// its recorded state says), and the recorded state settles which of two
+    /// resources with one key is the stray. A caller that still has to look
+    /// up the hosted zone or read the recorded state starts the refresh
+    /// meanwhile instead of after them.
+    pub async fn refresh_with(
         &self,
-        scope: &RefreshScope,
-        dns_record: impl std::future::Future<Output = Option<(String, String)>>,
+        cluster: &str,
+        later: impl std::future::Future<Output = Later>,
     ) -> Result<Observed> {
-        let record = async { route53::refresh(self, scope, dns_record.await).await };
-        let (ec2, scaling, balancers, roles, record) = tokio::try_join!(
-            ec2::refresh(self, scope),
-            autoscaling::refresh(self, scope),
-            elb::refresh(self, scope),
-            iam::refresh(self, scope),
+        let scope = RefreshScope {
+            cluster: cluster.to_string(),
+            dns_record: None,
+            recorded: None,
+        };
+        let record = async {
+            let later = later.await;
+            let record =
+                route53::refresh(self, &scope, later.dns_record, later.recorded.as_ref()).await?;
+            Ok((record, later.recorded))
+        };
+        let (ec2, scaling, balancers, roles, (record, recorded)) = tokio::try_join!(
+            ec2::refresh(self, &scope),
+            autoscaling::refresh(self, &scope),
+            elb::refresh(self, &scope),
+            iam::refresh(self, &scope),
             record,
         )?;
         let mut observed = Observed::default();
@@ -87,11 +103,22 @@ impl AwsProvider {
         {
             observed.insert(resource);
         }
-        if let Some(recorded) = &scope.recorded {
+        if let Some(recorded) = &recorded {
             keep_recorded(&mut observed, recorded);
         }
         Ok(observed)
     }
+}
+
+/// What a refresh needs only once its first reads are under way (see
+/// [`AwsProvider::refresh_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct Later {
+    /// The API record's hosted zone and name (`api.<cluster>.`), when the
+    /// cluster uses Route53.
+    pub dns_record: Option<(String, String)>,
+    /// The recorded state, for what tags cannot prove.
+    pub recorded: Option<RecordedContent>,
 }
 
 /// When two resources carry the same key (a create retried after a lost

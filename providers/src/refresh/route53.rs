@@ -5,6 +5,7 @@
 
 use aws_sdk_route53::types::RrType;
 use skiff_plans::desired::dns::record_key;
+use skiff_plans::recorded::RecordedContent;
 use skiff_plans::resource::{Attributes, DnsRecordAttributes, Id, ResourceKind};
 use skiff_plans::{names, ObservedResource, Output};
 
@@ -16,13 +17,12 @@ pub(super) async fn refresh(
     provider: &AwsProvider,
     scope: &RefreshScope,
     dns_record: Option<(String, String)>,
+    recorded: Option<&RecordedContent>,
 ) -> Result<Vec<ObservedResource>> {
     let key = record_key();
     // The zone and name: from the spec, else from the recorded state (a
     // record of a cluster being deleted).
-    let recorded = scope
-        .recorded
-        .as_ref()
+    let recorded = recorded
         .and_then(|recorded| recorded.resources.get(&key))
         .filter(|resource| resource.kind == ResourceKind::DnsRecord);
     let recorded_target = recorded.and_then(|resource| match &resource.attributes {
