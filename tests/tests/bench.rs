@@ -35,7 +35,15 @@ fn the_benchmark_prints_calls_bounds_and_targets_for_one_group() {
         .find(|line| line.starts_with("cluster "))
         .unwrap_or_else(|| panic!("no run table:\n{stdout}"));
     let columns: Vec<&str> = header.split("  ").map(str::trim).collect();
-    for wanted in ["calls", "peak MiB", "path calls", "bound s", "wall/bound"] {
+    for wanted in [
+        "calls",
+        "peak MiB",
+        "path calls",
+        "bound s",
+        "wall/bound",
+        "floor s",
+        "wall/floor",
+    ] {
         assert!(columns.contains(&wanted), "no {wanted:?} column: {header}");
     }
     for run in [

@@ -8,8 +8,9 @@
 //! how many of them wait for each other. The plan's dependency graph fixes
 //! the second: its longest chain of sequential calls times the latency is
 //! the bound no executor can beat (`skiff_plans::critical_path`). This
-//! benchmark prints each apply's wall time as a ratio to that bound, the
-//! calls of every run by service, and skiff's peak memory.
+//! benchmark prints each apply's wall time as a ratio to that bound (and a
+//! first apply's to its floor: the bound plus the store protocol's round
+//! trips), the calls of every run by service, and skiff's peak memory.
 //!
 //! Sections (`--sections`, all by default):
 //! - `reference`: the HA private cluster over three zones (3 control-plane
@@ -53,7 +54,8 @@ usage: bench [OPTIONS]
 
 Runs the real skiff binary against the local AWS endpoint and prints wall
 times, API calls per operation, peak memory, and each apply's ratio to its
-critical-path bound. Asserts nothing.
+critical-path bound (a first apply's also to its floor: the bound plus the
+store protocol's round trips). Asserts nothing.
 
 options:
   --sections LIST    which parts to run, comma-separated (default: all):
