@@ -266,8 +266,8 @@ pub struct CreateClusterArgs {
     pub image: Option<String>,
 
     /// OS family of the image: debian (apt) or rhel (dnf)
-    #[arg(long, default_value = "debian", value_parser = ["debian", "rhel"])]
-    pub os_family: String,
+    #[arg(long, default_value = "debian", value_parser = parse_os_family)]
+    pub os_family: skiff_api::OsFamily,
 
     /// CIDRs allowed to reach the Kubernetes API
     #[arg(long, value_delimiter = ',', default_value = "0.0.0.0/0")]
@@ -300,8 +300,8 @@ pub struct CreateInstanceGroupArgs {
     pub group: String,
 
     /// ControlPlane, Node or Bastion
-    #[arg(long, default_value = "Node")]
-    pub role: String,
+    #[arg(long, default_value = "Node", value_parser = parse_role)]
+    pub role: skiff_api::InstanceGroupRole,
 
     /// Instance type
     #[arg(long, default_value = skiff_api::new_cluster::DEFAULT_MACHINE_TYPE)]
@@ -324,8 +324,8 @@ pub struct CreateInstanceGroupArgs {
     pub image: Option<String>,
 
     /// OS family of the image: debian or rhel
-    #[arg(long, default_value = "debian", value_parser = ["debian", "rhel"])]
-    pub os_family: String,
+    #[arg(long, default_value = "debian", value_parser = parse_os_family)]
+    pub os_family: skiff_api::OsFamily,
 
     /// Run on spot capacity
     #[arg(long)]
@@ -668,9 +668,10 @@ pub struct RollingUpdateArgs {
     #[arg(
         long = "instance-group-roles",
         value_delimiter = ',',
-        value_name = "ROLE"
+        value_name = "ROLE",
+        value_parser = parse_role
     )]
-    pub instance_group_roles: Vec<String>,
+    pub instance_group_roles: Vec<skiff_api::InstanceGroupRole>,
 
     /// Replace every instance, even up-to-date ones
     #[arg(long)]
@@ -904,5 +905,17 @@ fn parse_parallelism(text: &str) -> Result<usize, String> {
         Ok(value)
     } else {
         Err(format!("{value} is outside 1 to 128"))
+    }
+}
+
+fn parse_role(text: &str) -> Result<skiff_api::InstanceGroupRole, String> {
+    text.parse()
+}
+
+fn parse_os_family(text: &str) -> Result<skiff_api::OsFamily, String> {
+    match text {
+        "debian" => Ok(skiff_api::OsFamily::Debian),
+        "rhel" => Ok(skiff_api::OsFamily::Rhel),
+        _ => Err(format!("{text:?} is not an OS family: debian or rhel")),
     }
 }

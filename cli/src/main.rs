@@ -3,16 +3,21 @@
 //! AWS or store failure), 2 "changes present" / "cluster invalid" for the
 //! commands that document it. A panic (101) is always a bug.
 
+mod applying;
 mod args;
-mod cloud;
 mod commands;
 mod context;
+mod documents;
 mod editor;
 mod kubeconfig;
 mod markdown;
 mod preview;
 mod printer;
 mod progress;
+mod revisions;
+mod rollout_events;
+mod session;
+mod signals;
 mod summary;
 
 use std::process::ExitCode;

@@ -149,3 +149,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     text
 }
+
+/// Serializes data for `-o yaml` / `-o json`.
+pub fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}

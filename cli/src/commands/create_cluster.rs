@@ -5,15 +5,13 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use skiff_api::instance_group::OsFamily;
 use skiff_api::new_cluster::{new_cluster, NewClusterOptions};
-use skiff_api::{
-    Cni, InstanceGroup, InstanceGroupRole, KubernetesVersion, LoadBalancerType, Topology,
-};
+use skiff_api::{Cni, InstanceGroup, KubernetesVersion, LoadBalancerType, Topology};
 
 use crate::args::CreateClusterArgs;
-use crate::commands::{finalize, to_json};
 use crate::context::{command_line, Context};
+use crate::documents::finalize;
+use crate::printer::to_json;
 use crate::printer::OutputFormat;
 
 pub async fn run(context: &Context, arguments: &CreateClusterArgs) -> anyhow::Result<ExitCode> {
@@ -139,23 +137,8 @@ fn options(arguments: &CreateClusterArgs) -> anyhow::Result<NewClusterOptions> {
         },
         cloud_labels,
         image: arguments.image.clone(),
-        os_family: os_family(&arguments.os_family),
+        os_family: arguments.os_family,
         admin_access: arguments.admin_access.clone(),
         ssh_access: arguments.ssh_access.clone(),
     })
-}
-
-/// Parses an `--os-family` value (clap restricts it to the known names).
-pub fn os_family(text: &str) -> OsFamily {
-    if text == "rhel" {
-        OsFamily::Rhel
-    } else {
-        OsFamily::Debian
-    }
-}
-
-/// The role names accepted on the command line.
-pub fn role(text: &str) -> anyhow::Result<InstanceGroupRole> {
-    text.parse()
-        .map_err(|message: String| anyhow::anyhow!("--role: {message}"))
 }

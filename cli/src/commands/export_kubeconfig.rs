@@ -14,10 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use skiff_api::document::ClusterBundle;
-use skiff_plans::desired::load_balancer::{load_balancer_key, API_PORT};
-use skiff_plans::{Output, RecordedContent};
-use skiff_state::{keystore, recorded, StateStore};
+use skiff_state::keystore;
 
 use crate::context::Context;
 use crate::kubeconfig::{self, ClusterAccess};
@@ -92,7 +89,7 @@ pub async fn run(context: &Context, arguments: &ExportKubeconfigArgs) -> anyhow:
 
     let store = context.store().await?;
     let spec = store.read_spec(name).await?;
-    let server = api_server(&store, &spec.bundle).await?;
+    let server = skiff_engine::access::api_server(&store, &spec.bundle).await?;
 
     // Without --admin only the CA certificate is read: exporting the
     // cluster's address must not need access to the CA's private key.
@@ -154,35 +151,4 @@ pub async fn run(context: &Context, arguments: &ExportKubeconfigArgs) -> anyhow:
         )),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The URL clients use for a cluster's API: `https://api.<cluster>:443`,
-/// or for a gossip cluster the API load balancer's DNS name, read from the
-/// recorded state (AWS names the load balancer when it is created).
-pub async fn api_server(store: &StateStore, bundle: &ClusterBundle) -> anyhow::Result<String> {
-    let cluster = bundle.name();
-    if !bundle.cluster.is_gossip() {
-        return Ok(format!(
-            "https://{}:{API_PORT}",
-            bundle.cluster.api_dns_name()
-        ));
-    }
-    let not_created = || {
-        anyhow::anyhow!(
-            "the cluster's load balancer is not created yet: run `skiff update cluster {cluster} --yes`"
-        )
-    };
-    let stored = recorded::read::<RecordedContent>(store.objects().as_ref(), cluster)
-        .await
-        .with_context(|| format!("cannot read the recorded state of cluster {cluster}"))?
-        .ok_or_else(not_created)?;
-    let host = stored
-        .state
-        .content
-        .resources
-        .get(&load_balancer_key())
-        .and_then(|resource| resource.outputs.get(&Output::DnsName))
-        .filter(|dns_name| !dns_name.is_empty())
-        .ok_or_else(not_created)?;
-    Ok(format!("https://{host}:{API_PORT}"))
 }

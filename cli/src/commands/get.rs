@@ -11,8 +11,8 @@ use skiff_state::{LockInfo, StoredSpec};
 use time::OffsetDateTime;
 
 use crate::args::{GetClusterArgs, GetClustersArgs, GetInstanceGroupsArgs};
-use crate::commands::to_json;
 use crate::context::Context;
+use crate::printer::to_json;
 use crate::printer::{table, OutputFormat};
 
 /// `get clusters` reads only each cluster's head spec and lock object (no

@@ -13,9 +13,9 @@ use skiff_api::{
 };
 
 use crate::args::{CreateInstanceGroupArgs, DeleteInstanceGroupArgs};
-use crate::commands::create_cluster::{os_family, role};
-use crate::commands::{finalize, to_json};
 use crate::context::{command_line, Context};
+use crate::documents::finalize;
+use crate::printer::to_json;
 use crate::printer::OutputFormat;
 use crate::{editor, summary};
 
@@ -80,7 +80,7 @@ pub async fn create(
 }
 
 fn build(arguments: &CreateInstanceGroupArgs) -> anyhow::Result<InstanceGroup> {
-    let role = role(&arguments.role)?;
+    let role = arguments.role;
     let default_size = match role {
         InstanceGroupRole::ControlPlane | InstanceGroupRole::Bastion => 1,
         InstanceGroupRole::Node => 2,
@@ -115,7 +115,7 @@ fn build(arguments: &CreateInstanceGroupArgs) -> anyhow::Result<InstanceGroup> {
             role,
             machine_type: arguments.machine_type.clone(),
             image: arguments.image.clone(),
-            os_family: os_family(&arguments.os_family),
+            os_family: arguments.os_family,
             min_size,
             max_size,
             subnets: arguments.subnets.clone(),

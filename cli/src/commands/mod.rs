@@ -1,15 +1,12 @@
 //! One module per command; [`run`] dispatches.
 
-use std::io::Read;
-use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _};
-use skiff_api::document::{parse_documents, ClusterBundle, Document};
+use anyhow::bail;
 
 use crate::args::{
     Command, CreateCommand, DeleteCommand, EditCommand, ExportCommand, GetCommand, LockCommand,
-    RollingUpdateCommand, StateCommand, UpdateCommand, ValidateCommand,
+    RollingUpdateCommand, StateCommand, UpdateCommand, UpdateTarget, ValidateCommand,
 };
 use crate::context::Context;
 
@@ -51,7 +48,10 @@ pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode
         Command::State(StateCommand::Lock(LockCommand::Show(arguments))) => state_lock::show(context, &arguments).await,
         Command::State(StateCommand::Lock(LockCommand::Hold(arguments))) => state_lock::hold(context, &arguments).await,
         Command::State(StateCommand::Unlock(arguments)) => state_lock::unlock(context, &arguments).await,
-        Command::Update(UpdateCommand::Cluster(arguments)) => update_cluster::run(context, &arguments).await,
+        Command::Update(UpdateCommand::Cluster(arguments)) => match arguments.target {
+            UpdateTarget::Direct => update_cluster::run(context, &arguments).await,
+            UpdateTarget::Terraform => terraform_target::run(context, &arguments).await,
+        },
         Command::Apply(arguments) => apply_plan::run(context, &arguments).await,
         Command::RollingUpdate(RollingUpdateCommand::Cluster(arguments)) => rolling_update::run(context, &arguments).await,
         Command::Validate(ValidateCommand::Cluster(arguments)) => validate_cluster::run(context, &arguments).await,
@@ -60,47 +60,4 @@ pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode
         Command::Rollback(arguments) => rollback::run(context, &arguments).await,
         Command::Completion(arguments) => completion::run(&arguments),
     }
-}
-
-/// Reads a spec file (or standard input for `-`) and parses its documents.
-pub fn read_documents(path: &Path) -> anyhow::Result<Vec<Document>> {
-    let text = if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .take(skiff_api::document::MAX_DOCUMENT_BYTES as u64 + 1)
-            .read_to_string(&mut text)
-            .context("cannot read the spec from standard input")?;
-        text
-    } else {
-        let metadata =
-            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-        if metadata.len() > skiff_api::document::MAX_DOCUMENT_BYTES as u64 {
-            bail!(
-                "{} is {} bytes; specs larger than {} bytes are refused",
-                path.display(),
-                metadata.len(),
-                skiff_api::document::MAX_DOCUMENT_BYTES
-            );
-        }
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))?
-    };
-    parse_documents(&text).with_context(|| format!("{} is not a valid skiff spec", path.display()))
-}
-
-/// Fills defaults, validates, and prints warnings. The bundle is ready to
-/// store when this succeeds.
-pub fn finalize(context: &Context, bundle: &mut ClusterBundle) -> anyhow::Result<()> {
-    skiff_api::defaults::apply_defaults(bundle);
-    let warnings = skiff_api::validate(bundle)?;
-    for warning in warnings {
-        context.printer.warn(&warning.to_string());
-    }
-    Ok(())
-}
-
-/// Serializes data for `-o yaml` / `-o json`.
-pub fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
-    Ok(serde_json::to_string_pretty(value)? + "\n")
 }

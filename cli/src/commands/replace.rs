@@ -10,9 +10,9 @@ use skiff_api::document::ClusterBundle;
 use skiff_state::StoreError;
 
 use crate::args::ReplaceArgs;
-use crate::commands::create_file::{merge_groups, FileDocuments};
-use crate::commands::{finalize, read_documents};
 use crate::context::{command_line, Context};
+use crate::documents::{finalize, read_documents};
+use crate::documents::{merge_groups, FileDocuments};
 use crate::summary;
 
 pub async fn run(context: &Context, arguments: &ReplaceArgs) -> anyhow::Result<ExitCode> {

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::args::RollbackArgs;
-use crate::commands::history::{revision, spec_diff};
 use crate::context::{command_line, Context};
+use crate::revisions::{revision, spec_diff};
 use crate::summary;
 
 pub async fn run(context: &Context, arguments: &RollbackArgs) -> anyhow::Result<ExitCode> {

@@ -7,8 +7,8 @@ use skiff_state::lock::rfc3339;
 use time::OffsetDateTime;
 
 use crate::args::{LockHoldArgs, LockShowArgs, UnlockArgs};
-use crate::commands::to_json;
 use crate::context::Context;
+use crate::printer::to_json;
 use crate::printer::{table, OutputFormat};
 
 pub async fn show(context: &Context, arguments: &LockShowArgs) -> anyhow::Result<ExitCode> {

@@ -2,107 +2,25 @@
 //! its spec, a Ready node per instance, a healthy control plane. Exit 2 when
 //! invalid, naming what is wrong.
 
-use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use skiff_api::document::ClusterBundle;
-use skiff_rollout::kubernetes::KubernetesApi;
-use skiff_rollout::validate::{validate, Validation};
-use skiff_rollout::ClusterApi;
-use skiff_state::{keystore, StateStore};
+use skiff_engine::validate::{validate, ValidateOptions};
+use skiff_rollout::validate::Validation;
 
 use crate::args::ValidateClusterArgs;
-use crate::cloud;
-use crate::commands::export_kubeconfig::api_server;
-use crate::commands::rolling_update::group_plans;
 use crate::context::Context;
 use crate::printer::{table, OutputFormat};
-
-/// The user name of the certificate skiff makes for its own API access.
-const INTERNAL_ADMIN_USER: &str = "skiff";
-
-/// How long an admin certificate made for skiff's own API access lives. It
-/// is kept in memory only, never written, and a rolling update of a large
-/// cluster can run for hours: long enough for that, short enough to be
-/// worthless soon after the process is gone.
-const INTERNAL_ADMIN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-
-/// Access to the cluster's Kubernetes API: a kubeconfig if one is given,
-/// else a short-lived admin certificate signed by the cluster's CA.
-pub async fn cluster_api(
-    context: &Context,
-    store: &StateStore,
-    bundle: &ClusterBundle,
-    kubeconfig: Option<&Path>,
-) -> anyhow::Result<Box<dyn ClusterApi>> {
-    let _ = context;
-    if let Some(path) = kubeconfig {
-        let api = KubernetesApi::from_kubeconfig(Some(path))
-            .with_context(|| format!("cannot use the kubeconfig {}", path.display()))?;
-        return Ok(Box::new(api));
-    }
-    let name = bundle.name();
-    let authority = keystore::read_ca(store.objects().as_ref(), name)
-        .await
-        .with_context(|| format!("cannot read the CA of cluster {name}"))?;
-    let credentials = keystore::issue_client_certificate(
-        &authority,
-        INTERNAL_ADMIN_USER,
-        Some("system:masters"),
-        INTERNAL_ADMIN_LIFETIME,
-    )
-    .with_context(|| format!("cannot issue skiff's own admin certificate for cluster {name}"))?;
-    let server = std::env::var("SKIFF_KUBERNETES_API")
-        .ok()
-        .filter(|url| !url.is_empty());
-    let server = match server {
-        Some(server) => server,
-        None => api_server(store, bundle).await?,
-    };
-    let api = KubernetesApi::from_parts(
-        &server,
-        Some(&authority.certificate_pem),
-        &credentials.certificate_pem,
-        credentials.private_key.expose(),
-    )
-    .with_context(|| format!("cannot reach the Kubernetes API of cluster {name} at {server}"))?;
-    Ok(Box::new(api))
-}
+use crate::session::session;
 
 pub async fn run(context: &Context, arguments: &ValidateClusterArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let spec = store.read_spec(&arguments.name).await?;
-    let bundle = &spec.bundle;
-    let provider = cloud::provider(context, bundle).await?;
-    let plans = group_plans(bundle);
-    let groups: Vec<_> = plans
-        .into_iter()
-        .filter_map(|plan| {
-            let group = bundle.instance_group(&plan.group)?;
-            let sizes = (group.spec.min_size, group.spec.max_size);
-            Some((plan, sizes.0, sizes.1))
-        })
-        .collect();
-    let cluster_api = if arguments.cloudonly {
-        None
-    } else {
-        Some(cluster_api(context, &store, bundle, arguments.kubeconfig.as_deref()).await?)
+    let session = session(context, &store).await;
+    let options = ValidateOptions {
+        cloud_only: arguments.cloudonly,
+        kubeconfig: arguments.kubeconfig.clone(),
+        wait: arguments.wait.unwrap_or_default(),
     };
-    let deadline = Instant::now() + arguments.wait.unwrap_or_default();
-    let validation = loop {
-        let validation = validate(&provider, &groups, cluster_api.as_deref()).await?;
-        if validation.problems.is_empty() || Instant::now() >= deadline {
-            break validation;
-        }
-        tokio::time::sleep(
-            Duration::from_secs(10)
-                .min(deadline.saturating_duration_since(Instant::now()))
-                .max(Duration::from_millis(200)),
-        )
-        .await;
-    };
+    let validation = validate(&session, &arguments.name, &options).await?;
     print(context, arguments, &validation)?;
     if validation.problems.is_empty() {
         Ok(ExitCode::SUCCESS)

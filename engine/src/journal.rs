@@ -1,203 +1,19 @@
-//! What the commands that touch AWS share: building the provider for a
-//! cluster, planning (lookups, desired model, refresh, diff), and the
-//! journal that writes every apply outcome into the recorded state as it
-//! happens.
+//! The intent journal: what an apply is about to create is written into
+//! the recorded state before it starts, and every outcome after it
+//! happens, conditionally on the version last written, under the cluster
+//! lock (see docs/reliability.md).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::{bail, Context as _};
 use async_trait::async_trait;
-use skiff_api::document::ClusterBundle;
-use skiff_plans::lookups::StateStoreRef;
 use skiff_plans::plan::ResourceChange;
 use skiff_plans::recorded::{Intent, RecordedContent, RecordedResource};
-use skiff_plans::ResourceKey;
-use skiff_plans::{DesiredModel, Lookups, Observed, Plan, PlanContext};
+use skiff_plans::{Plan, ResourceKey};
 use skiff_providers::apply::{Journal, Outcome};
-use skiff_providers::refresh::Later;
-use skiff_providers::AwsProvider;
 use skiff_state::recorded::{self, RecordedState};
-use skiff_state::{LockGuard, ObjectStore, StateStore, StoredSpec, StoredState, Version};
+use skiff_state::{LockGuard, ObjectStore, StateStore, StoreError, Version};
 use tokio::sync::{Mutex, Notify};
-
-use crate::context::{command_line, Context};
-
-/// The region of a cluster, from its spec.
-pub fn region(bundle: &ClusterBundle) -> anyhow::Result<String> {
-    let region = bundle.cluster.region();
-    if region.is_empty() {
-        bail!(
-            "spec.region of cluster {} is empty; set it or give the subnets availability zones",
-            bundle.name()
-        );
-    }
-    Ok(region.to_string())
-}
-
-/// The provider for a cluster's region.
-pub async fn provider(context: &Context, bundle: &ClusterBundle) -> anyhow::Result<AwsProvider> {
-    Ok(AwsProvider::new(
-        context.aws_config().await,
-        &region(bundle)?,
-    ))
-}
-
-/// Where nodes find the state store, when it is in S3.
-pub fn state_store_ref(store: &StateStore) -> Option<StateStoreRef> {
-    store.s3().map(|s3| StateStoreRef {
-        bucket: s3.bucket.clone(),
-        prefix: s3.prefix.clone(),
-        region: s3.region.clone(),
-        endpoint: s3.endpoint.clone(),
-    })
-}
-
-/// Reads the recorded state of a cluster (or a new, empty one).
-pub async fn read_recorded(
-    store: &StateStore,
-    cluster: &str,
-) -> anyhow::Result<(RecordedState<RecordedContent>, Option<Version>)> {
-    match recorded::read::<RecordedContent>(store.objects().as_ref(), cluster).await? {
-        Some(StoredState { state, version }) => Ok((state, Some(version))),
-        None => Ok((
-            RecordedState::new(RecordedContent {
-                cluster: cluster.to_string(),
-                ..RecordedContent::default()
-            }),
-            None,
-        )),
-    }
-}
-
-/// Everything a plan was made from.
-pub struct Planned {
-    /// The plan.
-    pub plan: Plan,
-    /// What exists.
-    pub observed: Observed,
-    /// The recorded state it was made against.
-    pub state: RecordedState<RecordedContent>,
-    /// That state's version in the store (`None`: no state yet).
-    pub version: Option<Version>,
-}
-
-/// Why a direct apply refuses a cluster recorded as managed by Terraform,
-/// and how to switch back.
-pub fn managed_by_terraform(cluster: &str) -> String {
-    format!(
-        "cluster {cluster} is managed by Terraform (its files were written by `skiff update cluster {cluster} --target terraform --out DIR`), so skiff does not apply changes to it directly. Regenerate the Terraform with that command and run `terraform apply` in DIR; or, to switch back to direct applies (first stop applying it with Terraform), run `skiff update cluster {cluster} --target direct --force-target --yes`. Nothing was changed"
-    )
-}
-
-/// The desired model of a cluster (what both targets build): validate the
-/// stored spec, look up what it names (read-only), build the model.
-pub async fn desired(
-    provider: &AwsProvider,
-    store: &StateStore,
-    spec: &StoredSpec,
-) -> anyhow::Result<(Lookups, DesiredModel)> {
-    let lookups = lookups(provider, store, spec).await?;
-    let desired = desired_model(spec, &lookups)?;
-    Ok((lookups, desired))
-}
-
-/// Validates the stored spec and looks up what it names (read-only).
-async fn lookups(
-    provider: &AwsProvider,
-    store: &StateStore,
-    spec: &StoredSpec,
-) -> anyhow::Result<Lookups> {
-    let bundle = &spec.bundle;
-    let cluster = bundle.name();
-    skiff_api::validate(bundle).with_context(|| format!("the stored spec of cluster {cluster} is not valid; fix it with `skiff edit cluster {cluster}`"))?;
-    provider
-        .lookups(bundle, state_store_ref(store))
-        .await
-        .with_context(|| format!("looking up what the spec of cluster {cluster} refers to"))
-}
-
-/// The desired model from the spec and its lookups.
-fn desired_model(spec: &StoredSpec, lookups: &Lookups) -> anyhow::Result<DesiredModel> {
-    skiff_plans::desired_model(&spec.bundle, lookups)
-        .with_context(|| format!("cannot plan cluster {}", spec.bundle.name()))
-}
-
-/// Makes the plan of a cluster: validate the stored spec, look up what it
-/// names, build the desired model, read the recorded state and what exists,
-/// diff.
-///
-/// Everything starts at once: the lookups, the recorded state's read and
-/// the refresh; only the API's DNS record waits for its hosted zone (from
-/// the lookups), and only the choice between two resources with one key
-/// waits for the recorded state.
-pub async fn plan(
-    provider: &AwsProvider,
-    store: &StateStore,
-    spec: &StoredSpec,
-) -> anyhow::Result<Planned> {
-    let bundle = &spec.bundle;
-    let cluster = bundle.name();
-    let (zone_found, zone) = tokio::sync::oneshot::channel();
-    let looking_up = async {
-        let result = lookups(provider, store, spec).await;
-        let dns_record = result.as_ref().ok().and_then(|lookups| {
-            lookups.hosted_zone.as_ref().map(|zone| {
-                (
-                    zone.id.clone(),
-                    format!("{}.", bundle.cluster.api_dns_name()),
-                )
-            })
-        });
-        let _ = zone_found.send(dns_record);
-        // The model (every group's user-data rendered and compressed) is
-        // CPU work: on a thread of its own, so that the refresh reads on.
-        let lookups = result?;
-        let spec = spec.clone();
-        match tokio::task::spawn_blocking(move || desired_model(&spec, &lookups)).await {
-            Ok(model) => model,
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
-        }
-    };
-    let (state_read, state) = tokio::sync::oneshot::channel();
-    let reading = async {
-        let result = read_recorded(store, cluster).await;
-        let content = result.as_ref().ok().map(|(state, _)| state.content.clone());
-        let _ = state_read.send(content);
-        result
-    };
-    let refreshing = async {
-        let later = async {
-            let (dns_record, recorded) = tokio::join!(zone, state);
-            Later {
-                dns_record: dns_record.ok().flatten(),
-                recorded: recorded.ok().flatten(),
-            }
-        };
-        provider
-            .refresh_with(cluster, later)
-            .await
-            .with_context(|| format!("reading the AWS resources of cluster {cluster}"))
-    };
-    let (desired, recorded, observed) = tokio::join!(looking_up, reading, refreshing);
-    let desired = desired?;
-    let (state, version) = recorded?;
-    let observed = observed?;
-    let has_state = version.is_some();
-    let context = PlanContext {
-        region: provider.region.clone(),
-        spec_revision: spec.revision.serial,
-        state_lineage: has_state.then(|| state.lineage.clone()),
-        state_serial: if has_state { state.serial } else { 0 },
-    };
-    let plan = skiff_plans::plan(&desired, &observed, &context)?;
-    Ok(Planned {
-        plan,
-        observed,
-        state,
-        version,
-    })
-}
 
 /// Writes apply outcomes into `state.json`, conditionally on the version
 /// last written, under the cluster lock.
@@ -355,7 +171,7 @@ impl StateJournal {
     /// Returns once change number `change` is in the store: written by
     /// this call, together with whatever else is pending, or already by
     /// another.
-    async fn commit(&self, change: u64) -> anyhow::Result<()> {
+    async fn commit(&self, change: u64) -> Result<(), StoreError> {
         let mut written = self.written.lock().await;
         if written.changes >= change {
             return Ok(());
@@ -381,12 +197,17 @@ impl StateJournal {
 
     /// Keeps a copy of the current state in the state history, with who
     /// is acting, the command line and `summary`.
-    pub async fn snapshot(&self, store: &StateStore, summary: &str) -> anyhow::Result<()> {
+    pub async fn snapshot(
+        &self,
+        store: &StateStore,
+        command_line: &str,
+        summary: &str,
+    ) -> Result<(), StoreError> {
         let written = self.written.lock().await;
         if written.version.is_some() {
             let pending = self.pending.lock().await;
             store
-                .snapshot_state(&self.cluster, &pending.state, &command_line(), summary)
+                .snapshot_state(&self.cluster, &pending.state, command_line, summary)
                 .await?;
         }
         Ok(())
@@ -509,59 +330,4 @@ impl Journal for StateJournal {
         let latest = self.pending.lock().await.changes;
         self.commit(latest).await.map_err(|error| error.to_string())
     }
-}
-
-/// Keeps a snapshot of a recorded state just written, for the state
-/// history; a failure is a warning (the state itself is safe).
-pub async fn snapshot_state(
-    context: &Context,
-    store: &StateStore,
-    cluster: &str,
-    state: &RecordedState<RecordedContent>,
-    summary: &str,
-) {
-    if let Err(error) = store
-        .snapshot_state(cluster, state, &command_line(), summary)
-        .await
-    {
-        context.printer.warn(&format!(
-            "keeping a copy of the recorded state of cluster {cluster} in its history failed: {error}"
-        ));
-    }
-}
-
-/// Brings the recorded state in line with what the refresh found: the IDs
-/// and outputs of resources that exist (adopting what an interrupted run
-/// created but never recorded) and nothing for what is gone.
-pub fn reconcile(state: &mut RecordedState<RecordedContent>, observed: &Observed) -> bool {
-    let mut changed = false;
-    for (key, resource) in &observed.resources {
-        let entry = state.content.resources.get(key);
-        let fresh = RecordedResource {
-            kind: resource.kind(),
-            id: resource.id.clone(),
-            outputs: resource.outputs.clone(),
-            attributes: Some(resource.attributes.clone()),
-        };
-        if entry != Some(&fresh) {
-            state.content.resources.insert(key.clone(), fresh);
-            changed = true;
-        }
-        // What an interrupted run meant to create is there: adopted.
-        if state.content.intents.remove(key).is_some() {
-            changed = true;
-        }
-    }
-    let gone: Vec<_> = state
-        .content
-        .resources
-        .keys()
-        .filter(|key| !observed.resources.contains_key(*key))
-        .cloned()
-        .collect();
-    for key in gone {
-        state.content.resources.remove(&key);
-        changed = true;
-    }
-    changed
 }

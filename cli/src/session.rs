@@ -1,0 +1,32 @@
+//! The engine's view of this invocation: the store, the AWS configuration,
+//! the command line, and notes printed as they come.
+
+use std::sync::Arc;
+
+use skiff_engine::{Note, Notes, Session};
+use skiff_state::StateStore;
+
+use crate::context::{command_line, Context};
+use crate::printer::Printer;
+
+/// Notes on stderr: warnings as warnings, the rest as information.
+struct PrintedNotes(Printer);
+
+impl Notes for PrintedNotes {
+    fn note(&self, note: Note) {
+        match note.is_warning() {
+            true => self.0.warn(&note.to_string()),
+            false => self.0.info(&note.to_string()),
+        }
+    }
+}
+
+/// The engine session of a command that talks to AWS.
+pub async fn session<'a>(context: &'a Context, store: &'a StateStore) -> Session<'a> {
+    Session {
+        store,
+        aws: context.aws_config().await,
+        command_line: command_line(),
+        notes: Arc::new(PrintedNotes(context.printer.clone())),
+    }
+}

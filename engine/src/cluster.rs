@@ -1,0 +1,211 @@
+//! What every operation on a cluster starts from: the store, the AWS
+//! configuration, who is acting, and the cluster's provider and recorded
+//! state.
+
+use std::sync::Arc;
+
+use skiff_api::document::ClusterBundle;
+use skiff_plans::lookups::StateStoreRef;
+use skiff_plans::recorded::RecordedContent;
+use skiff_providers::AwsProvider;
+use skiff_state::lock::LockInfo;
+use skiff_state::recorded::{self, RecordedState};
+use skiff_state::{LockGuard, StateStore, StoredState, Version};
+
+use crate::error::{EngineError, Refusal, Result};
+use crate::notes::{Note, Notes};
+
+/// One invocation's access to the world: the state store, the AWS
+/// configuration, the command line (for the history) and where notes go.
+pub struct Session<'a> {
+    /// The state store.
+    pub store: &'a StateStore,
+    /// The AWS configuration (see `skiff_providers::sdk_config`).
+    pub aws: &'a aws_config::SdkConfig,
+    /// The command line as typed, recorded in the history.
+    pub command_line: String,
+    /// Where notes go.
+    pub notes: Arc<dyn Notes>,
+}
+
+impl Session<'_> {
+    /// The provider for a cluster's region.
+    pub fn provider(&self, bundle: &ClusterBundle) -> Result<AwsProvider> {
+        Ok(AwsProvider::new(self.aws, &region(bundle)?))
+    }
+
+    /// Tells the operator something.
+    pub fn note(&self, note: Note) {
+        self.notes.note(note);
+    }
+
+    /// Takes the cluster lock for `operation`, saying so when it took over
+    /// an expired one.
+    pub async fn lock(&self, cluster: &str, operation: Operation) -> Result<Arc<LockGuard>> {
+        let lock = self
+            .store
+            .lock(cluster, operation.lock_name())
+            .await
+            .map_err(|source| EngineError::Lock {
+                operation: operation.verb(),
+                cluster: cluster.to_string(),
+                source,
+            })?;
+        if let Some(previous) = &lock.took_over {
+            self.note(took_over(previous, operation == Operation::RollingUpdate));
+        }
+        Ok(Arc::new(lock))
+    }
+
+    /// Keeps a snapshot of a recorded state just written, for the state
+    /// history; a failure is a note (the state itself is safe).
+    pub async fn snapshot_state(
+        &self,
+        cluster: &str,
+        state: &RecordedState<RecordedContent>,
+        summary: &str,
+    ) {
+        if let Err(error) = self
+            .store
+            .snapshot_state(cluster, state, &self.command_line, summary)
+            .await
+        {
+            self.note(Note::SnapshotFailed {
+                cluster: cluster.to_string(),
+                error: error.to_string(),
+            });
+        }
+    }
+}
+
+/// An operation that holds the cluster lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `update cluster --yes`.
+    Update,
+    /// `apply FILE`.
+    ApplySavedPlan,
+    /// `delete cluster --yes`.
+    Delete,
+    /// `delete cluster --unregister --yes`.
+    Unregister,
+    /// `rolling-update cluster --yes`.
+    RollingUpdate,
+    /// `update cluster --target terraform`.
+    WriteTerraform,
+}
+
+impl Operation {
+    /// What the lock says its holder is doing.
+    pub fn lock_name(self) -> &'static str {
+        match self {
+            Operation::Update => "update cluster",
+            Operation::ApplySavedPlan => "apply saved plan",
+            Operation::Delete => "delete cluster",
+            Operation::Unregister => "delete cluster --unregister",
+            Operation::RollingUpdate => "rolling-update cluster",
+            Operation::WriteTerraform => "update cluster --target terraform",
+        }
+    }
+
+    /// What could not be done without the lock: "cannot {verb} cluster X".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Operation::Update => "update",
+            Operation::ApplySavedPlan => "apply the plan of",
+            Operation::Delete => "delete",
+            Operation::Unregister => "unregister",
+            Operation::RollingUpdate => "start a rolling update of",
+            Operation::WriteTerraform => "update",
+        }
+    }
+}
+
+fn took_over(previous: &LockInfo, rolling_update: bool) -> Note {
+    Note::TookOverLock {
+        holder: previous.holder.to_string(),
+        operation: previous.operation.clone(),
+        since: skiff_state::lock::rfc3339(previous.created_at),
+        rolling_update,
+    }
+}
+
+/// Releases a lock; a failure only costs waiting for its lease.
+pub async fn release(lock: &LockGuard) {
+    if let Err(error) = lock.release().await {
+        tracing::warn!("releasing the cluster lock failed (it expires by itself): {error}");
+    }
+}
+
+/// The region of a cluster, from its spec.
+pub fn region(bundle: &ClusterBundle) -> Result<String> {
+    let region = bundle.cluster.region();
+    if region.is_empty() {
+        return Err(Refusal::NoRegion {
+            cluster: bundle.name().to_string(),
+        }
+        .into());
+    }
+    Ok(region.to_string())
+}
+
+/// Where nodes find the state store, when it is in S3.
+pub fn state_store_ref(store: &StateStore) -> Option<StateStoreRef> {
+    store.s3().map(|s3| StateStoreRef {
+        bucket: s3.bucket.clone(),
+        prefix: s3.prefix.clone(),
+        region: s3.region.clone(),
+        endpoint: s3.endpoint.clone(),
+    })
+}
+
+/// Applying writes the cluster's secrets into the store for nodes to read
+/// at boot, so it needs a store nodes can reach: refuse any other before
+/// anything is written.
+pub fn require_s3_store(store: &StateStore, cluster: &str) -> Result<()> {
+    if store.s3().is_none() {
+        return Err(Refusal::NeedsS3Store {
+            cluster: cluster.to_string(),
+            location: store.location().to_string(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The recorded state of a cluster as read from the store.
+pub struct Recorded {
+    /// The state (a new, empty one when the cluster has none yet).
+    pub state: RecordedState<RecordedContent>,
+    /// Its version in the store (`None`: no state yet).
+    pub version: Option<Version>,
+}
+
+impl Recorded {
+    /// The lineage and serial a plan made against this state is bound to.
+    pub fn binding(&self) -> (Option<String>, u64) {
+        match self.version {
+            Some(_) => (Some(self.state.lineage.clone()), self.state.serial),
+            None => (None, 0),
+        }
+    }
+}
+
+/// Reads the recorded state of a cluster (or a new, empty one).
+pub async fn read_recorded(store: &StateStore, cluster: &str) -> Result<Recorded> {
+    Ok(
+        match recorded::read::<RecordedContent>(store.objects().as_ref(), cluster).await? {
+            Some(StoredState { state, version }) => Recorded {
+                state,
+                version: Some(version),
+            },
+            None => Recorded {
+                state: RecordedState::new(RecordedContent {
+                    cluster: cluster.to_string(),
+                    ..RecordedContent::default()
+                }),
+                version: None,
+            },
+        },
+    )
+}

@@ -1,0 +1,342 @@
+//! The engine's errors: what failed, on which cluster, and what to do.
+//!
+//! Each variant names the cluster and the step; the cause is its
+//! `#[source]`, never repeated in the message (the binary prints the whole
+//! chain). [`Refusal`]s are the operator's to fix: skiff checked something
+//! before changing anything and said no.
+
+use skiff_providers::apply::ApplyReport;
+use skiff_providers::ProviderError;
+use skiff_rollout::RolloutError;
+use skiff_state::StoreError;
+
+/// Results of the engine.
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// A failed operation.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    /// Something was checked before anything changed, and refused.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+
+    /// The stored spec does not pass validation (edited by hand in the
+    /// store, or by an older skiff).
+    #[error("the stored spec of cluster {cluster} is not valid; fix it with `skiff edit cluster {cluster}`")]
+    InvalidSpec {
+        /// The cluster.
+        cluster: String,
+        /// What is wrong, field by field.
+        #[source]
+        source: skiff_api::ValidationError,
+    },
+
+    /// Looking up what the spec names (images, hosted zone, shared
+    /// network) failed.
+    #[error("looking up what the spec of cluster {cluster} refers to")]
+    Lookups {
+        /// The cluster.
+        cluster: String,
+        /// The AWS failure.
+        #[source]
+        source: Box<ProviderError>,
+    },
+
+    /// Reading the cluster's AWS resources failed.
+    #[error("reading the AWS resources of cluster {cluster}")]
+    Refresh {
+        /// The cluster.
+        cluster: String,
+        /// The AWS failure.
+        #[source]
+        source: Box<ProviderError>,
+    },
+
+    /// The planner refused the spec and what exists.
+    #[error("cannot plan cluster {cluster}")]
+    Plan {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        #[source]
+        source: skiff_plans::PlanError,
+    },
+
+    /// The cluster lock could not be taken.
+    #[error("cannot {operation} cluster {cluster}")]
+    Lock {
+        /// What was to be done, e.g. `update`.
+        operation: &'static str,
+        /// The cluster.
+        cluster: String,
+        /// Why (held by someone else, the store failed).
+        #[source]
+        source: StoreError,
+    },
+
+    /// The cluster's PKI could not be read or made.
+    #[error("cannot prepare the PKI of cluster {cluster} in the state store")]
+    Pki {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+
+    /// An apply did not finish: what succeeded, failed and was not
+    /// attempted. Every outcome so far is recorded.
+    #[error("{}", incomplete_message(.0))]
+    ApplyIncomplete(Box<ApplyFailure>),
+
+    /// A rolling update stopped.
+    #[error("the rolling update of cluster {cluster} stopped; its progress is recorded: run the same command again to continue")]
+    Rollout {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        #[source]
+        source: RolloutError,
+    },
+
+    /// Reading instance groups or the cluster's Kubernetes API failed
+    /// outside a rolling update.
+    #[error("{what}")]
+    Cluster {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: RolloutError,
+    },
+
+    /// An object of the store holds something this skiff cannot read.
+    #[error("{key} in the state store is corrupt")]
+    Corrupt {
+        /// The object key.
+        key: String,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The cluster's certificates could not be used for API access.
+    #[error("{what}")]
+    Keystore {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: skiff_state::keystore::KeystoreError,
+    },
+
+    /// A local file could not be read or written.
+    #[error("{what} {}", path.display())]
+    File {
+        /// What was being done, e.g. `cannot write the plan to`.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The cluster's API load balancer does not exist yet.
+    #[error("the cluster's load balancer is not created yet: run `skiff update cluster {cluster} --yes`")]
+    NotCreated {
+        /// The cluster.
+        cluster: String,
+    },
+
+    /// A file that should hold a saved plan does not.
+    #[error("{} is not a skiff plan file", path.display())]
+    NotAPlan {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A kubeconfig file is not what kubectl would accept.
+    #[error("{} is not a kubeconfig file kubectl can read; fix or move it, or choose another file with --kubeconfig", path.display())]
+    Kubeconfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: serde_norway::Error,
+    },
+}
+
+/// Why an apply stopped short: the executor's report and what else ended it.
+#[derive(Debug)]
+pub struct ApplyFailure {
+    /// The cluster.
+    pub cluster: String,
+    /// What the executor did.
+    pub report: ApplyReport,
+    /// The PKI, when instances could not launch because it was not ready.
+    pub before_launch: Option<String>,
+    /// Why the cluster lock was lost, when it was.
+    pub lock_lost: Option<String>,
+    /// Whether the operator asked to stop.
+    pub stopped: bool,
+}
+
+fn incomplete_message(failure: &ApplyFailure) -> String {
+    let report = &failure.report;
+    let mut message = format!(
+        "applying the plan of cluster {} did not finish: {} succeeded, {} failed, {} not attempted",
+        failure.cluster,
+        report.succeeded.len(),
+        report.failed.len(),
+        report.skipped.len()
+    );
+    for (key, error) in &report.failed {
+        message.push_str(&format!("\n  {key}: {error}"));
+    }
+    if let Some(error) = &failure.before_launch {
+        // Said once: with the groups that waited for it, or here.
+        if !report
+            .failed
+            .iter()
+            .any(|(_, failed)| failed.to_string().contains(error.as_str()))
+        {
+            message.push_str(&format!("\n  {error}"));
+        }
+    }
+    if let Some(reason) = &failure.lock_lost {
+        message.push_str(&format!(
+            "\n  stopped because the cluster lock was lost: {reason}"
+        ));
+    } else if failure.stopped {
+        message.push_str("\n  stopped on request; everything created so far is recorded");
+    }
+    message.push_str(&format!(
+        "\nEvery outcome so far is recorded; run `skiff update cluster {} --yes` again to continue.",
+        failure.cluster
+    ));
+    message
+}
+
+/// Something skiff checked before changing anything, and refused: each
+/// says what to do instead. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The spec has no region.
+    #[error(
+        "spec.region of cluster {cluster} is empty; set it or give the subnets availability zones"
+    )]
+    NoRegion {
+        /// The cluster.
+        cluster: String,
+    },
+
+    /// Applying needs a store nodes can read their secrets from.
+    #[error("cannot apply cluster {cluster}: nodes read their bootstrap secrets from the state store at boot, so applying needs an s3:// state store (this one is {location}). Nothing was changed; move the cluster with `skiff get cluster {cluster} -o yaml --full` and `skiff create -f` against an s3:// store (--state or SKIFF_STATE_STORE)")]
+    NeedsS3Store {
+        /// The cluster.
+        cluster: String,
+        /// The store in use.
+        location: String,
+    },
+
+    /// The cluster is applied through Terraform.
+    #[error("cluster {cluster} is managed by Terraform (its files were written by `skiff update cluster {cluster} --target terraform --out DIR`), so skiff does not apply changes to it directly. Regenerate the Terraform with that command and run `terraform apply` in DIR; or, to switch back to direct applies (first stop applying it with Terraform), run `skiff update cluster {cluster} --target direct --force-target --yes`. Nothing was changed")]
+    ManagedByTerraform {
+        /// The cluster.
+        cluster: String,
+    },
+
+    /// Deleting a cluster Terraform manages would leave its state wrong.
+    #[error("cluster {cluster} is managed by Terraform: deleting its resources here would leave Terraform's state describing resources that no longer exist. Run `terraform destroy` in the folder `skiff update cluster {cluster} --target terraform --out DIR` wrote, then `skiff delete cluster {cluster} --unregister --yes` to remove it from the store. Nothing was deleted")]
+    DeleteManagedByTerraform {
+        /// The cluster.
+        cluster: String,
+    },
+
+    /// The spec moved to another region while waiting for the lock.
+    #[error("the spec of cluster {cluster} moved to another region while this command waited for the lock; nothing was changed: run it again")]
+    RegionMoved {
+        /// The cluster.
+        cluster: String,
+    },
+
+    /// A saved plan in a format this skiff does not read.
+    #[error("{file} has plan format {found}, this skiff reads format {expected}; make a new plan with `skiff update cluster {cluster} --out FILE`")]
+    PlanFormat {
+        /// The plan file.
+        file: String,
+        /// Its format.
+        found: u32,
+        /// The format this skiff reads.
+        expected: u32,
+        /// The cluster it is for.
+        cluster: String,
+    },
+
+    /// A saved plan made against another recorded state.
+    #[error("the plan in {file} is stale: it was made at recorded state serial {planned_serial} (lineage {planned_lineage}), but the state of cluster {cluster} is now at serial {current_serial} (lineage {current_lineage}): someone applied changes since. Nothing was changed; make a new plan with `skiff update cluster {cluster} --out {file}`")]
+    StaleState {
+        /// The plan file.
+        file: String,
+        /// The cluster.
+        cluster: String,
+        /// The serial the plan was made at.
+        planned_serial: u64,
+        /// The lineage the plan was made at (`none`: no state).
+        planned_lineage: String,
+        /// The serial now.
+        current_serial: u64,
+        /// The lineage now.
+        current_lineage: String,
+    },
+
+    /// A saved plan made from another spec revision.
+    #[error("the plan in {file} is stale: it was made from spec revision {planned}, but cluster {cluster} is now at revision {current}. Nothing was changed; make a new plan")]
+    StaleSpec {
+        /// The plan file.
+        file: String,
+        /// The cluster.
+        cluster: String,
+        /// The revision the plan was made from.
+        planned: u64,
+        /// The revision now.
+        current: u64,
+    },
+
+    /// Terraform would create again what skiff applied directly.
+    #[error("cluster {cluster} has {resources} AWS resources that skiff applied directly, and Terraform would try to create them again. Nothing was written. Delete the cluster first (`skiff delete cluster {cluster} --yes`), or run again with --force-target and `terraform import` every resource before `terraform apply`")]
+    AppliedDirectly {
+        /// The cluster.
+        cluster: String,
+        /// How many resources skiff recorded.
+        resources: usize,
+    },
+
+    /// A rolling update named a group the cluster does not have.
+    #[error("--instance-group: {group:?} is not a group of cluster {cluster} ({known})")]
+    UnknownGroup {
+        /// The name given.
+        group: String,
+        /// The cluster.
+        cluster: String,
+        /// The groups it has, comma-separated.
+        known: String,
+    },
+
+    /// A delete left resources behind.
+    #[error("cluster {cluster} still has AWS resources after the delete: {remaining}; run `skiff delete cluster {cluster} --yes` again")]
+    ResourcesLeft {
+        /// The cluster.
+        cluster: String,
+        /// What is left, comma-separated keys.
+        remaining: String,
+    },
+}

@@ -1,0 +1,262 @@
+//! Planning a cluster: validate the stored spec, look up what it names,
+//! build the desired model, read the recorded state and what exists, diff.
+//!
+//! Everything starts at once: the lookups, the recorded state's read and
+//! the refresh; only the API's DNS record waits for its hosted zone (from
+//! the lookups), and only the choice between two resources with one key
+//! waits for the recorded state. Under the lock ([`plan_locked`]), the
+//! spec read before the lock is checked again meanwhile, what an
+//! interrupted run left is adopted, and the plan is bound to the recorded
+//! state as it is now.
+
+use skiff_plans::recorded::ManagedBy;
+use skiff_plans::{DesiredModel, Lookups, Observed, Plan, PlanContext};
+use skiff_providers::refresh::Later;
+use skiff_providers::AwsProvider;
+use skiff_state::recorded;
+use skiff_state::{StateStore, StoredSpec};
+
+use crate::cluster::{read_recorded, region, state_store_ref, Recorded, Session};
+use crate::error::{EngineError, Refusal, Result};
+use crate::notes::Note;
+use crate::reconcile::reconcile;
+
+/// Everything a plan was made from.
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// What exists.
+    pub observed: Observed,
+    /// The recorded state it was made against.
+    pub recorded: Recorded,
+}
+
+/// A plan made under the lock, ready to apply.
+pub struct LockedPlan {
+    /// The plan, bound to the recorded state as it is now.
+    pub plan: Plan,
+    /// The recorded state, reconciled with what exists (not written yet).
+    pub recorded: Recorded,
+    /// Whether reconciling changed the recorded state.
+    pub reconciled: bool,
+}
+
+/// The desired model of a cluster (what both targets build): validate the
+/// stored spec, look up what it names (read-only), build the model.
+pub async fn desired(
+    provider: &AwsProvider,
+    store: &StateStore,
+    spec: &StoredSpec,
+) -> Result<(Lookups, DesiredModel)> {
+    let lookups = lookups(provider, store, spec).await?;
+    let desired = desired_model(spec, &lookups)?;
+    Ok((lookups, desired))
+}
+
+/// Validates the stored spec and looks up what it names (read-only).
+async fn lookups(provider: &AwsProvider, store: &StateStore, spec: &StoredSpec) -> Result<Lookups> {
+    let bundle = &spec.bundle;
+    let cluster = bundle.name();
+    skiff_api::validate(bundle).map_err(|source| EngineError::InvalidSpec {
+        cluster: cluster.to_string(),
+        source,
+    })?;
+    provider
+        .lookups(bundle, state_store_ref(store))
+        .await
+        .map_err(|source| EngineError::Lookups {
+            cluster: cluster.to_string(),
+            source: Box::new(source),
+        })
+}
+
+/// The desired model from the spec and its lookups.
+fn desired_model(spec: &StoredSpec, lookups: &Lookups) -> Result<DesiredModel> {
+    skiff_plans::desired_model(&spec.bundle, lookups).map_err(|source| EngineError::Plan {
+        cluster: spec.bundle.name().to_string(),
+        source,
+    })
+}
+
+/// Makes the plan of a cluster from `spec` (see the module doc).
+pub async fn plan(
+    provider: &AwsProvider,
+    store: &StateStore,
+    spec: &StoredSpec,
+) -> Result<Planned> {
+    let bundle = &spec.bundle;
+    let cluster = bundle.name();
+    let (zone_found, zone) = tokio::sync::oneshot::channel();
+    let looking_up = async {
+        let result = lookups(provider, store, spec).await;
+        let dns_record = result.as_ref().ok().and_then(|lookups| {
+            lookups.hosted_zone.as_ref().map(|zone| {
+                (
+                    zone.id.clone(),
+                    format!("{}.", bundle.cluster.api_dns_name()),
+                )
+            })
+        });
+        let _ = zone_found.send(dns_record);
+        // The model (every group's user-data rendered and compressed) is
+        // CPU work: on a thread of its own, so that the refresh reads on.
+        let lookups = result?;
+        let spec = spec.clone();
+        match tokio::task::spawn_blocking(move || desired_model(&spec, &lookups)).await {
+            Ok(model) => model,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    };
+    let (state_read, state) = tokio::sync::oneshot::channel();
+    let reading = async {
+        let result = read_recorded(store, cluster).await;
+        let content = result
+            .as_ref()
+            .ok()
+            .map(|recorded| recorded.state.content.clone());
+        let _ = state_read.send(content);
+        result
+    };
+    let refreshing = async {
+        let later = async {
+            let (dns_record, recorded) = tokio::join!(zone, state);
+            Later {
+                dns_record: dns_record.ok().flatten(),
+                recorded: recorded.ok().flatten(),
+            }
+        };
+        provider
+            .refresh_with(cluster, later)
+            .await
+            .map_err(|source| EngineError::Refresh {
+                cluster: cluster.to_string(),
+                source: Box::new(source),
+            })
+    };
+    let (desired, recorded, observed) = tokio::join!(looking_up, reading, refreshing);
+    let desired = desired?;
+    let recorded = recorded?;
+    let observed = observed?;
+    let (state_lineage, state_serial) = recorded.binding();
+    let context = PlanContext {
+        region: provider.region.clone(),
+        spec_revision: spec.revision.serial,
+        state_lineage,
+        state_serial,
+    };
+    let plan =
+        skiff_plans::plan(&desired, &observed, &context).map_err(|source| EngineError::Plan {
+            cluster: cluster.to_string(),
+            source,
+        })?;
+    Ok(Planned {
+        plan,
+        observed,
+        recorded,
+    })
+}
+
+/// Makes the plan for a preview: nothing is written; a cluster Terraform
+/// manages is noted.
+pub async fn preview(
+    session: &Session<'_>,
+    provider: &AwsProvider,
+    spec: &StoredSpec,
+) -> Result<Planned> {
+    let planned = plan(provider, session.store, spec).await?;
+    if planned.recorded.state.content.managed_by == ManagedBy::Terraform {
+        session.note(Note::PreviewOfTerraformCluster {
+            cluster: spec.bundle.name().to_string(),
+        });
+    }
+    note_intents(session, &planned.recorded, spec.bundle.name());
+    Ok(planned)
+}
+
+/// Makes the plan under the held lock from `spec`, which was read before
+/// the lock: checks meanwhile that the spec is still the same (and plans
+/// again in the rare case it changed), refuses a cluster Terraform manages
+/// unless `switch_from_terraform` (then records the switch), adopts what an
+/// interrupted run left behind and binds the plan to the state as it is
+/// now.
+pub async fn plan_locked(
+    session: &Session<'_>,
+    provider: &AwsProvider,
+    spec: StoredSpec,
+    switch_from_terraform: bool,
+) -> Result<LockedPlan> {
+    let store = session.store;
+    let cluster = spec.bundle.name().to_string();
+    let (current, planned) = tokio::join!(store.read_spec(&cluster), plan(provider, store, &spec));
+    let current = current?;
+    let Planned {
+        mut plan,
+        observed,
+        recorded: Recorded {
+            mut state,
+            mut version,
+        },
+    } = if current.version == spec.version {
+        planned?
+    } else {
+        tracing::info!("the spec changed while waiting for the lock: planning again");
+        if region(&current.bundle)? != provider.region {
+            return Err(Refusal::RegionMoved { cluster }.into());
+        }
+        self::plan(provider, store, &current).await?
+    };
+    if state.content.managed_by == ManagedBy::Terraform {
+        if !switch_from_terraform {
+            return Err(Refusal::ManagedByTerraform { cluster }.into());
+        }
+        // Switching back to direct applies: from now on skiff owns the
+        // resources (it finds what Terraform created by their tags).
+        state.content.managed_by = ManagedBy::Skiff;
+        version = Some(
+            recorded::write(
+                store.objects().as_ref(),
+                &cluster,
+                version.as_ref(),
+                &mut state,
+            )
+            .await?,
+        );
+        session
+            .snapshot_state(
+                &cluster,
+                &state,
+                "switched from Terraform to direct applies",
+            )
+            .await;
+        session.note(Note::SwitchedToDirect {
+            cluster: cluster.clone(),
+        });
+    }
+    let mut recorded = Recorded { state, version };
+    note_intents(session, &recorded, &cluster);
+    // Adopt what an interrupted run created but never recorded, and take
+    // what AWS says of the rest. Written with the apply's first write (the
+    // intents), not on its own: it is what the refresh found, which the
+    // next run would find again.
+    let reconciled = reconcile(&mut recorded.state, &observed);
+    // The plan is bound to the state as it is now.
+    let (state_lineage, state_serial) = recorded.binding();
+    plan.state_lineage = state_lineage;
+    plan.state_serial = state_serial;
+    Ok(LockedPlan {
+        plan,
+        recorded,
+        reconciled,
+    })
+}
+
+/// Says so when an interrupted apply left intents.
+fn note_intents(session: &Session<'_>, recorded: &Recorded, cluster: &str) {
+    let intents = &recorded.state.content.intents;
+    if !intents.is_empty() {
+        session.note(Note::ResumingIntents {
+            cluster: cluster.to_string(),
+            keys: intents.keys().map(ToString::to_string).collect(),
+        });
+    }
+}
