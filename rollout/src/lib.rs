@@ -177,6 +177,10 @@ pub struct Progress {
     /// Instances terminated so far, by group (for the record and reports).
     #[serde(default)]
     pub replaced: BTreeMap<String, BTreeSet<String>>,
+    /// With `--force`: the instances each group had when the run reached
+    /// it, all to be replaced once (and not the replacements).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub forced: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A group's sizes before a rolling update changed them.

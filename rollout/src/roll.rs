@@ -140,20 +140,28 @@ async fn roll_group(
             desired: view.desired,
             max: view.max,
         });
-    let already: BTreeSet<String> = progress
-        .replaced
-        .get(&plan.group)
-        .cloned()
-        .unwrap_or_default();
+    // With `--force` the instances present at the start of the first run
+    // are the ones to replace; a resumed run goes by that record, else it
+    // would replace the replacements the first run launched (they are
+    // current and have new IDs) and every group it had finished.
+    let forced = progress.forced.get(&plan.group).cloned();
     let targets: BTreeSet<String> = view
         .instances
         .iter()
         .filter(|instance| !instance.leaving())
         .filter(|instance| {
-            !view.is_current(instance) || (options.force && !already.contains(&instance.id))
+            !view.is_current(instance)
+                || (options.force
+                    && forced
+                        .as_ref()
+                        .is_none_or(|forced| forced.contains(&instance.id)))
         })
         .map(|instance| instance.id.clone())
         .collect();
+    if options.force && forced.is_none() && !targets.is_empty() {
+        progress.forced.insert(plan.group.clone(), targets.clone());
+        store.save(progress).await?;
+    }
     if targets.is_empty() && !progress.grown.contains_key(&plan.group) {
         return Ok(0);
     }

@@ -909,3 +909,72 @@ async fn stopping_before_a_group_touches_nothing() {
     assert_eq!(world.calls(), []);
     assert_eq!(store.saves(), 0);
 }
+
+#[tokio::test]
+async fn a_resumed_forced_roll_replaces_each_original_instance_once() {
+    let world = FakeWorld::default()
+        .with_group("nodes-a", 3, 0)
+        .with_group("nodes-b", 3, 1);
+    let store = FakeStore::default();
+    let events = FakeEvents::default();
+    let plans = [
+        node_plan("nodes-a", IntOrPercent::Int(1), IntOrPercent::Int(0)),
+        node_plan("nodes-b", IntOrPercent::Int(1), IntOrPercent::Int(0)),
+    ];
+    let forced = RollOptions {
+        force: true,
+        ..options()
+    };
+    let stop_in_second_group = || {
+        world
+            .terminated()
+            .iter()
+            .any(|instance| instance.starts_with("i-nodes-b-"))
+    };
+
+    let error = roll_groups(
+        &world,
+        &plans,
+        Some(&world),
+        &forced,
+        &store,
+        &events,
+        &stop_in_second_group,
+    )
+    .await
+    .expect_err("stopped in nodes-b");
+    assert!(matches!(error, RolloutError::Interrupted(_)), "{error:?}");
+    assert_eq!(world.terminate_count(), 4);
+
+    let replaced = roll_groups(
+        &world,
+        &plans,
+        Some(&world),
+        &forced,
+        &store,
+        &events,
+        &never,
+    )
+    .await
+    .expect("the resumed forced run");
+
+    assert_eq!(replaced, 2, "only nodes-b's two original instances left");
+    assert_terminated_once(
+        &world,
+        &outdated_ids("nodes-a", 3)
+            .into_iter()
+            .chain(outdated_ids("nodes-b", 3))
+            .collect(),
+    );
+    assert!(
+        world
+            .terminated()
+            .iter()
+            .all(|instance| !instance.contains("-new")),
+        "a replacement was replaced: {:?}",
+        world.terminated()
+    );
+    assert_done(&world, "nodes-a", 3, 3);
+    assert_done(&world, "nodes-b", 3, 3);
+    assert_eq!(store.progress(), Progress::default());
+}
