@@ -32,9 +32,8 @@
 #![deny(missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
-
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
