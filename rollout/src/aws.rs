@@ -1,5 +1,7 @@
 //! The AWS side of a rolling update: what each group's instances run, and
-//! the two levers (desired capacity, terminating an instance).
+//! the two levers (desired capacity, terminating an instance). This is the
+//! real implementation of [`GroupOperations`]; the roller never calls AWS
+//! any other way.
 //!
 //! An instance's launch-template version comes from the
 //! `aws:ec2launchtemplate:version` tag EC2 puts on every instance launched
@@ -9,11 +11,12 @@
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
 use aws_sdk_ec2::types::Filter;
 use skiff_providers::error::aws_error;
 use skiff_providers::AwsProvider;
 
-use crate::{GroupView, InstanceView, Result};
+use crate::{GroupOperations, GroupView, InstanceView, Lifecycle, Result};
 
 const TEMPLATE_ID_TAG: &str = "aws:ec2launchtemplate:id";
 const TEMPLATE_VERSION_TAG: &str = "aws:ec2launchtemplate:version";
@@ -26,6 +29,21 @@ type InstanceDetails = (
     Option<String>,
     Option<String>,
 );
+
+#[async_trait]
+impl GroupOperations for AwsProvider {
+    async fn describe_groups(&self, names: &[String]) -> Result<Vec<GroupView>> {
+        describe_groups(self, names).await
+    }
+
+    async fn set_capacity(&self, group: &str, desired: u32, max: u32) -> Result<()> {
+        set_capacity(self, group, desired, max).await
+    }
+
+    async fn terminate(&self, instance: &str, shrink: bool) -> Result<()> {
+        terminate(self, instance, shrink).await
+    }
+}
 
 /// Describes auto scaling groups by name, with each instance's version.
 pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result<Vec<GroupView>> {
@@ -173,8 +191,8 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
                     version: tag_version.or(asg_version),
                     lifecycle: instance
                         .lifecycle_state()
-                        .map(|state| state.as_str().to_string())
-                        .unwrap_or_default(),
+                        .map(|state| Lifecycle::from(state.as_str()))
+                        .unwrap_or_else(|| Lifecycle::Other(String::new())),
                     healthy: instance
                         .health_status()
                         .is_none_or(|status| status.eq_ignore_ascii_case("healthy")),

@@ -20,22 +20,31 @@
 //! an instance twice (an instance launched from the current version is up
 //! to date by definition).
 //!
-//! Kubernetes is reached through the [`ClusterApi`] trait: the real
-//! implementation ([`kubernetes`]) cordons, drains with the eviction API and
-//! checks readiness; `--cloudonly` runs without it.
+//! The roller decides; it acts through three seams, each a small trait
+//! with one real implementation and in-memory fakes in the tests:
+//! * [`GroupOperations`]: describe groups, set their capacity, terminate an
+//!   instance. [`skiff_providers::AwsProvider`] implements it ([`aws`]).
+//! * [`ClusterApi`]: the cluster's Kubernetes API. The real implementation
+//!   ([`kubernetes`]) cordons, drains with the eviction API and checks
+//!   readiness; `--cloudonly` runs without it.
+//! * [`ProgressStore`] and [`EventSink`]: where progress is recorded and
+//!   where events go (the CLI keeps progress in the state store).
 #![deny(missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub mod aws;
+pub mod groups;
 pub mod kubernetes;
 pub mod roll;
 pub mod validate;
 
+pub use groups::{GroupOperations, GroupView, InstanceView, Lifecycle};
 pub use roll::{roll_groups, GroupPlan, RollOptions};
 
 /// A failure of a rolling update or validation.
@@ -71,6 +80,14 @@ pub enum RolloutError {
         /// The last thing seen.
         detail: String,
     },
+    /// An instance group's auto scaling group does not exist.
+    #[error("auto scaling group {auto_scaling_group} of instance group {group} does not exist; run `skiff update cluster --yes` first")]
+    GroupNotFound {
+        /// The instance group.
+        group: String,
+        /// Its auto scaling group.
+        auto_scaling_group: String,
+    },
     /// Recording progress failed.
     #[error("recording rolling-update progress failed: {0}")]
     Progress(String),
@@ -81,81 +98,6 @@ pub enum RolloutError {
 
 /// Results of this crate.
 pub type Result<T> = std::result::Result<T, RolloutError>;
-
-/// A running instance of a group, as AWS sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceView {
-    /// The instance ID.
-    pub id: String,
-    /// Its launch template ID.
-    pub launch_template: Option<String>,
-    /// Its launch template version.
-    pub version: Option<String>,
-    /// The auto scaling lifecycle state (`InService`, `Pending`, `Terminating`, ...).
-    pub lifecycle: String,
-    /// Healthy per auto scaling.
-    pub healthy: bool,
-    /// Its private IPv4 address (how its Kubernetes node is found).
-    pub private_ip: Option<String>,
-    /// Its private DNS name.
-    pub private_dns: Option<String>,
-}
-
-impl InstanceView {
-    /// Whether the instance counts as in service.
-    pub fn in_service(&self) -> bool {
-        self.lifecycle == "InService" && self.healthy
-    }
-
-    /// Whether it is on its way out.
-    pub fn leaving(&self) -> bool {
-        self.lifecycle.starts_with("Terminat") || self.lifecycle.starts_with("Detach")
-    }
-}
-
-/// An auto scaling group as it is now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupView {
-    /// The auto scaling group's name.
-    pub name: String,
-    /// Desired capacity.
-    pub desired: u32,
-    /// Minimum size.
-    pub min: u32,
-    /// Maximum size.
-    pub max: u32,
-    /// The launch template new instances get.
-    pub launch_template: Option<String>,
-    /// Its version, resolved to a number (`$Latest`/`$Default` looked up).
-    pub version: Option<String>,
-    /// The instances.
-    pub instances: Vec<InstanceView>,
-}
-
-impl GroupView {
-    /// Whether an instance was launched from the group's current version.
-    pub fn is_current(&self, instance: &InstanceView) -> bool {
-        instance.launch_template == self.launch_template && instance.version == self.version
-    }
-
-    /// Instances launched from another version than the current one (and not leaving).
-    pub fn outdated(&self) -> Vec<&InstanceView> {
-        self.instances
-            .iter()
-            .filter(|instance| !instance.leaving() && !self.is_current(instance))
-            .collect()
-    }
-
-    /// Instances in service.
-    pub fn in_service(&self) -> usize {
-        self.instances
-            .iter()
-            .filter(|instance| instance.in_service())
-            .count()
-    }
-}
 
 /// Access to the cluster's Kubernetes API, for draining and validating.
 #[async_trait]
@@ -170,8 +112,57 @@ pub trait ClusterApi: Send + Sync {
     /// Whether the node is Ready.
     async fn node_ready(&self, node: &str) -> Result<bool>;
     /// Whether the control plane is healthy: every control-plane node Ready
-    /// and its static pods running. `Err` text says what is wrong.
-    async fn control_plane_healthy(&self) -> Result<std::result::Result<(), String>>;
+    /// and its static pods running (an `Err` is a failure to find out).
+    async fn control_plane_healthy(&self) -> Result<ControlPlaneHealth>;
+}
+
+/// What [`ClusterApi::control_plane_healthy`] found.
+///
+/// Being unhealthy is an answer, not a failure: validation keeps polling
+/// until it changes, and reports every problem at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlPlaneHealth {
+    /// Every control-plane node is Ready with its static pods running.
+    Healthy,
+    /// What is wrong, one problem per entry (never empty).
+    Unhealthy {
+        /// The problems, e.g. `control-plane node cp-a is not Ready (...)`.
+        problems: Vec<String>,
+    },
+}
+
+impl ControlPlaneHealth {
+    /// Healthy when nothing is wrong.
+    pub fn from_problems(problems: Vec<String>) -> Self {
+        if problems.is_empty() {
+            ControlPlaneHealth::Healthy
+        } else {
+            ControlPlaneHealth::Unhealthy { problems }
+        }
+    }
+
+    /// Whether the control plane is healthy.
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, ControlPlaneHealth::Healthy)
+    }
+
+    /// What is wrong (empty when healthy).
+    pub fn problems(&self) -> &[String] {
+        match self {
+            ControlPlaneHealth::Healthy => &[],
+            ControlPlaneHealth::Unhealthy { problems } => problems,
+        }
+    }
+}
+
+/// `healthy`, or the problems one per line.
+impl fmt::Display for ControlPlaneHealth {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ControlPlaneHealth::Healthy => formatter.write_str("healthy"),
+            ControlPlaneHealth::Unhealthy { problems } => formatter.write_str(&problems.join("\n")),
+        }
+    }
 }
 
 /// Rolling-update progress, kept in the state store (`rollout.json`) so
@@ -185,6 +176,10 @@ pub struct Progress {
     /// Instances terminated so far, by group (for the record and reports).
     #[serde(default)]
     pub replaced: BTreeMap<String, BTreeSet<String>>,
+    /// With `--force`: the instances each group had when the run reached
+    /// it, all to be replaced once (and not the replacements).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub forced: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A group's sizes before a rolling update changed them.

@@ -1,15 +1,18 @@
 //! The rolling-update loop of one group, and the order of groups.
+//!
+//! Everything here decides; nothing here reaches AWS or Kubernetes except
+//! through [`GroupOperations`] and [`ClusterApi`], so the scheduling
+//! (order, surge, unavailability, resuming an interrupted run) is tested
+//! against in-memory fakes (`roll/tests.rs`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use skiff_api::{InstanceGroupRole, IntOrPercent};
-use skiff_providers::AwsProvider;
 
-use crate::aws::{describe_groups, set_capacity, terminate};
 use crate::{
-    ClusterApi, Event, EventSink, GroupView, OriginalSize, Progress, ProgressStore, Result,
-    RolloutError,
+    ClusterApi, ControlPlaneHealth, Event, EventSink, GroupOperations, GroupView, OriginalSize,
+    Progress, ProgressStore, Result, RolloutError,
 };
 
 /// One instance group to roll.
@@ -70,18 +73,18 @@ pub fn order(groups: &mut [GroupPlan]) {
 }
 
 /// What a group's instances will need: out-of-date count and total, for previews.
-pub async fn status(provider: &AwsProvider, groups: &[GroupPlan]) -> Result<Vec<GroupView>> {
+pub async fn status(cloud: &dyn GroupOperations, groups: &[GroupPlan]) -> Result<Vec<GroupView>> {
     let names: Vec<String> = groups
         .iter()
         .map(|group| group.auto_scaling_group.clone())
         .collect();
-    describe_groups(provider, &names).await
+    cloud.describe_groups(&names).await
 }
 
 /// Rolls every group in order, stopping at the first that fails.
 #[allow(clippy::too_many_arguments)]
 pub async fn roll_groups(
-    provider: &AwsProvider,
+    cloud: &dyn GroupOperations,
     groups: &[GroupPlan],
     cluster: Option<&dyn ClusterApi>,
     options: &RollOptions,
@@ -98,7 +101,7 @@ pub async fn roll_groups(
             ));
         }
         replaced += roll_group(
-            provider,
+            cloud,
             group,
             cluster,
             options,
@@ -117,7 +120,7 @@ pub async fn roll_groups(
 
 #[allow(clippy::too_many_arguments)]
 async fn roll_group(
-    provider: &AwsProvider,
+    cloud: &dyn GroupOperations,
     plan: &GroupPlan,
     cluster: Option<&dyn ClusterApi>,
     options: &RollOptions,
@@ -127,7 +130,7 @@ async fn roll_group(
     stop: &(dyn Fn() -> bool + Send + Sync),
 ) -> Result<usize> {
     let name = &plan.auto_scaling_group;
-    let mut view = describe_one(provider, name).await?;
+    let mut view = describe_one(cloud, plan).await?;
     // The group's own size: before any growth of an interrupted earlier run.
     let original = progress
         .grown
@@ -137,20 +140,28 @@ async fn roll_group(
             desired: view.desired,
             max: view.max,
         });
-    let already: BTreeSet<String> = progress
-        .replaced
-        .get(&plan.group)
-        .cloned()
-        .unwrap_or_default();
+    // With `--force` the instances present at the start of the first run
+    // are the ones to replace; a resumed run goes by that record, else it
+    // would replace the replacements the first run launched (they are
+    // current and have new IDs) and every group it had finished.
+    let forced = progress.forced.get(&plan.group).cloned();
     let targets: BTreeSet<String> = view
         .instances
         .iter()
         .filter(|instance| !instance.leaving())
         .filter(|instance| {
-            !view.is_current(instance) || (options.force && !already.contains(&instance.id))
+            !view.is_current(instance)
+                || (options.force
+                    && forced
+                        .as_ref()
+                        .is_none_or(|forced| forced.contains(&instance.id)))
         })
         .map(|instance| instance.id.clone())
         .collect();
+    if options.force && forced.is_none() && !targets.is_empty() {
+        progress.forced.insert(plan.group.clone(), targets.clone());
+        store.save(progress).await?;
+    }
     if targets.is_empty() && !progress.grown.contains_key(&plan.group) {
         return Ok(0);
     }
@@ -185,7 +196,9 @@ async fn roll_group(
         progress.grown.insert(plan.group.clone(), original);
         store.save(progress).await?;
         let grown = desired + surge;
-        set_capacity(provider, name, grown, original.max.max(grown)).await?;
+        cloud
+            .set_capacity(name, grown, original.max.max(grown))
+            .await?;
         events.event(&Event::Grown {
             group: plan.group.clone(),
             desired: grown,
@@ -195,7 +208,7 @@ async fn roll_group(
     let mut replaced_now = 0;
     let mut last_batch: Vec<String> = Vec::new();
     loop {
-        view = wait_until_valid(provider, plan, cluster, options, &last_batch, events).await?;
+        view = wait_until_valid(cloud, plan, cluster, options, &last_batch, events).await?;
         let remaining: Vec<String> = view
             .instances
             .iter()
@@ -273,7 +286,7 @@ async fn roll_group(
                 .or_default()
                 .insert(instance.clone());
             store.save(progress).await?;
-            terminate(provider, instance, shrink).await?;
+            cloud.terminate(instance, shrink).await?;
             replaced_now += 1;
             events.event(&Event::Terminated {
                 group: plan.group.clone(),
@@ -286,12 +299,14 @@ async fn roll_group(
 
     // Restore the sizes the group had before it was grown.
     if progress.grown.remove(&plan.group).is_some() {
-        let current = describe_one(provider, name).await?;
+        let current = describe_one(cloud, plan).await?;
         if current.desired != original.desired || current.max != original.max {
-            set_capacity(provider, name, original.desired, original.max).await?;
+            cloud
+                .set_capacity(name, original.desired, original.max)
+                .await?;
         }
         store.save(progress).await?;
-        wait_until_valid(provider, plan, cluster, options, &[], events).await?;
+        wait_until_valid(cloud, plan, cluster, options, &[], events).await?;
     }
     events.event(&Event::GroupDone {
         group: plan.group.clone(),
@@ -300,15 +315,15 @@ async fn roll_group(
     Ok(replaced_now)
 }
 
-async fn describe_one(provider: &AwsProvider, name: &str) -> Result<GroupView> {
-    describe_groups(provider, &[name.to_string()])
+async fn describe_one(cloud: &dyn GroupOperations, plan: &GroupPlan) -> Result<GroupView> {
+    cloud
+        .describe_groups(std::slice::from_ref(&plan.auto_scaling_group))
         .await?
         .into_iter()
-        .next()
-        .ok_or_else(|| {
-            RolloutError::Kubernetes(format!(
-                "auto scaling group {name} does not exist; run `skiff update cluster --yes` first"
-            ))
+        .find(|view| view.name == plan.auto_scaling_group)
+        .ok_or_else(|| RolloutError::GroupNotFound {
+            group: plan.group.clone(),
+            auto_scaling_group: plan.auto_scaling_group.clone(),
         })
 }
 
@@ -317,7 +332,7 @@ async fn describe_one(provider: &AwsProvider, name: &str) -> Result<GroupView> {
 /// for the control plane, the control plane is healthy) — `validate_count`
 /// times in a row.
 async fn wait_until_valid(
-    provider: &AwsProvider,
+    cloud: &dyn GroupOperations,
     plan: &GroupPlan,
     cluster: Option<&dyn ClusterApi>,
     options: &RollOptions,
@@ -327,7 +342,7 @@ async fn wait_until_valid(
     let started = tokio::time::Instant::now();
     let mut successes = 0;
     loop {
-        let view = describe_one(provider, &plan.auto_scaling_group).await?;
+        let view = describe_one(cloud, plan).await?;
         let problem = check(&view, plan, cluster, terminated).await?;
         match problem {
             None => {
@@ -420,10 +435,15 @@ async fn check(
             }
         }
         if plan.role == InstanceGroupRole::ControlPlane {
-            if let Err(problem) = cluster.control_plane_healthy().await? {
-                return Ok(Some(format!("the control plane is not healthy: {problem}")));
+            if let health @ ControlPlaneHealth::Unhealthy { .. } =
+                cluster.control_plane_healthy().await?
+            {
+                return Ok(Some(format!("the control plane is not healthy: {health}")));
             }
         }
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests;

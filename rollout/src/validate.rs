@@ -2,11 +2,9 @@
 //! instance, and is the control plane healthy?
 
 use serde::Serialize;
-use skiff_providers::AwsProvider;
 
-use crate::aws::describe_groups;
 use crate::roll::GroupPlan;
-use crate::{ClusterApi, Result};
+use crate::{ClusterApi, GroupOperations, Result};
 
 /// One thing wrong with the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,7 +48,7 @@ pub struct Validation {
 
 /// Validates the cloud side (and, given a [`ClusterApi`], the Kubernetes side).
 pub async fn validate(
-    provider: &AwsProvider,
+    cloud: &dyn GroupOperations,
     groups: &[(GroupPlan, u32, u32)],
     cluster: Option<&dyn ClusterApi>,
 ) -> Result<Validation> {
@@ -58,7 +56,7 @@ pub async fn validate(
         .iter()
         .map(|(plan, _, _)| plan.auto_scaling_group.clone())
         .collect();
-    let views = describe_groups(provider, &names).await?;
+    let views = cloud.describe_groups(&names).await?;
     let mut result = Validation {
         groups: Vec::new(),
         problems: Vec::new(),
@@ -131,11 +129,12 @@ pub async fn validate(
         }
     }
     if let Some(cluster) = cluster {
-        if let Err(problem) = cluster.control_plane_healthy().await? {
+        let health = cluster.control_plane_healthy().await?;
+        if !health.is_healthy() {
             result.problems.push(Problem {
                 kind: "controlplane".to_string(),
                 name: "control-plane".to_string(),
-                message: problem,
+                message: health.to_string(),
             });
         }
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use skiff_rollout::kubernetes::KubernetesApi;
-use skiff_rollout::{ClusterApi, InstanceView, RolloutError};
+use skiff_rollout::{ClusterApi, ControlPlaneHealth, InstanceView, Lifecycle, RolloutError};
 use support::{Eviction, FakeApiServer};
 
 fn instance(id: &str, private_ip: Option<&str>, private_dns: Option<&str>) -> InstanceView {
@@ -15,7 +15,7 @@ fn instance(id: &str, private_ip: Option<&str>, private_dns: Option<&str>) -> In
         id: id.to_string(),
         launch_template: Some("lt-0123".to_string()),
         version: Some("1".to_string()),
-        lifecycle: "InService".to_string(),
+        lifecycle: Lifecycle::InService,
         healthy: true,
         private_ip: private_ip.map(str::to_string),
         private_dns: private_dns.map(str::to_string),
@@ -549,7 +549,7 @@ async fn control_plane_is_healthy_when_its_nodes_and_static_pods_are_ready() {
         api.control_plane_healthy()
             .await
             .expect("reading the control plane"),
-        Ok(())
+        ControlPlaneHealth::Healthy
     );
     assert_eq!(
         server
@@ -576,11 +576,12 @@ async fn control_plane_is_unhealthy_naming_a_not_ready_node() {
     }
     let api = server.client();
 
-    let problems = api
+    let health = api
         .control_plane_healthy()
         .await
-        .expect("reading the control plane")
-        .expect_err("cp-b is NotReady");
+        .expect("reading the control plane");
+    assert!(!health.is_healthy(), "cp-b is NotReady");
+    let problems = health.to_string();
     assert!(
         problems.contains("control-plane node cp-b is not Ready"),
         "{problems}"
@@ -607,11 +608,12 @@ async fn control_plane_is_unhealthy_naming_static_pods_dns_and_daemon_sets() {
     server.add_daemon_set(support::daemon_set("calico-node", 4, 3));
     let api = server.client();
 
-    let problems = api
+    let health = api
         .control_plane_healthy()
         .await
-        .expect("reading the control plane")
-        .expect_err("cp-b is incomplete");
+        .expect("reading the control plane");
+    assert!(!health.is_healthy(), "cp-b is incomplete");
+    let problems = health.to_string();
     assert!(
         problems.contains("static pod kube-system/etcd-cp-b is not ready"),
         "{problems}"
@@ -639,11 +641,12 @@ async fn control_plane_without_registered_nodes_is_unhealthy() {
     let server = FakeApiServer::start().await;
     server.add_node(support::node("worker-a", "10.0.2.5", true));
     let api = server.client();
-    let problems = api
+    let health = api
         .control_plane_healthy()
         .await
-        .expect("reading the control plane")
-        .expect_err("no control plane");
+        .expect("reading the control plane");
+    assert!(!health.is_healthy(), "no control plane");
+    let problems = health.to_string();
     assert!(
         problems.contains("no control-plane node is registered"),
         "{problems}"

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
 
 use super::nodes;
+use crate::ControlPlaneHealth;
 
 /// Where the control plane's pods live.
 pub(super) const NAMESPACE: &str = "kube-system";
@@ -28,12 +29,12 @@ const STATIC_COMPONENTS: [&str; 4] = [
 /// The label of the cluster DNS pods (CoreDNS keeps kube-dns's label).
 const DNS_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
 
-/// `Ok` when healthy, else what is wrong.
+/// Healthy, or every problem found.
 pub(super) fn assess(
     nodes: &[Node],
     pods: &[Pod],
     daemon_sets: &[DaemonSet],
-) -> Result<(), String> {
+) -> ControlPlaneHealth {
     let mut problems = Vec::new();
     let control_plane: Vec<&Node> = nodes
         .iter()
@@ -86,11 +87,7 @@ pub(super) fn assess(
             }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("\n"))
-    }
+    ControlPlaneHealth::from_problems(problems)
 }
 
 /// Whether a pod runs and its Ready condition is True.
@@ -174,7 +171,7 @@ mod tests {
             .into_iter()
             .chain(static_pods("cp-b"))
             .collect();
-        assert_eq!(assess(&nodes, &pods, &[]), Ok(()));
+        assert_eq!(assess(&nodes, &pods, &[]), ControlPlaneHealth::Healthy);
     }
 
     #[test]
@@ -182,7 +179,7 @@ mod tests {
         let nodes = [node("cp-a", false), node("cp-b", true)];
         let mut pods = static_pods("cp-a");
         pods.push(pod("etcd-cp-b", false));
-        let problems = assess(&nodes, &pods, &[]).unwrap_err();
+        let problems = assess(&nodes, &pods, &[]).to_string();
         assert!(
             problems.contains("control-plane node cp-a is not Ready"),
             "{problems}"
@@ -202,7 +199,9 @@ mod tests {
     fn no_control_plane_is_unhealthy() {
         assert_eq!(
             assess(&[], &[], &[]),
-            Err("no control-plane node is registered".to_string())
+            ControlPlaneHealth::Unhealthy {
+                problems: vec!["no control-plane node is registered".to_string()]
+            }
         );
     }
 }

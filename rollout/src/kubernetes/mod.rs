@@ -39,7 +39,7 @@ use kube::{Api, Client, Config, ResourceExt};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::{ClusterApi, InstanceView, Result, RolloutError};
+use crate::{ClusterApi, ControlPlaneHealth, InstanceView, Result, RolloutError};
 
 /// How long a listed set of nodes answers `node_of` and `node_ready`.
 const NODE_LIST_LIFETIME: Duration = Duration::from_secs(5);
@@ -415,7 +415,7 @@ impl ClusterApi for KubernetesApi {
         }
     }
 
-    async fn control_plane_healthy(&self) -> Result<std::result::Result<(), String>> {
+    async fn control_plane_healthy(&self) -> Result<ControlPlaneHealth> {
         let nodes = self.nodes().await?;
         let pods = self
             .pods(

@@ -150,7 +150,7 @@ mod tests {
             id: id.to_string(),
             launch_template: None,
             version: None,
-            lifecycle: "InService".to_string(),
+            lifecycle: crate::Lifecycle::InService,
             healthy: true,
             private_ip: ip.map(str::to_string),
             private_dns: dns.map(str::to_string),
