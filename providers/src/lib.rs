@@ -16,6 +16,7 @@ pub mod operations;
 pub mod rate_limit;
 pub mod refresh;
 pub mod retry;
+pub mod sdk_config;
 pub mod tags;
 
 pub use error::{ErrorClass, ProviderError, Result};
