@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use skiff_plans::recorded::RecordedContent;
 use skiff_plans::{ManagedBy, Plan};
-use skiff_providers::apply::{apply, gate, ApplyOptions, Gate};
+use skiff_providers::apply::{apply, gate, ApplyOptions, ChangeError, Gate, GateError};
 use skiff_providers::AwsProvider;
 use skiff_state::recorded::{self, RecordedState};
 use skiff_state::{keystore, LockGuard, StateStore, StoredSpec, Version};
@@ -354,11 +354,7 @@ impl Keystore {
     /// [`Keystore::ready`] as a gate for the executor
     /// ([`ApplyOptions::before_launch`]).
     pub fn into_gate(self, printer: Printer) -> Gate {
-        gate(async move {
-            self.ready(&printer)
-                .await
-                .map_err(|error| format!("{error:#}"))
-        })
+        gate(async move { self.ready(&printer).await.map_err(GateError::new) })
     }
 }
 
@@ -483,12 +479,15 @@ pub async fn run_apply(
     for (key, error) in &report.failed {
         message.push_str(&format!("\n  {key}: {error}"));
     }
+    if let Some(error) = &report.journal {
+        message.push_str(&format!("\n  {error}"));
+    }
     if let Some(error) = before_launch {
         // Said once: with the groups that waited for it, or here.
         if !report
             .failed
             .iter()
-            .any(|(_, failed)| failed.contains(&error))
+            .any(|(_, failed)| matches!(failed, ChangeError::Launch { .. }))
         {
             message.push_str(&format!("\n  {error}"));
         }
