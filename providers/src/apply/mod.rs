@@ -191,16 +191,18 @@ impl Tasks {
         self.set.len()
     }
 
+    /// Starts `change`. With `limit`, it first waits for a permit (the
+    /// deletes of a kind are all spawned at once and share one).
     fn spawn(
         &mut self,
         shared: &Arc<Shared>,
         change: ResourceChange,
-        permit: Option<Arc<Semaphore>>,
+        limit: Option<Arc<Semaphore>>,
     ) {
         let shared = shared.clone();
         let key = change.key.clone();
         let handle = self.set.spawn(async move {
-            let _permit = match permit {
+            let _permit = match limit {
                 Some(semaphore) => semaphore.acquire_owned().await.ok(),
                 None => None,
             };

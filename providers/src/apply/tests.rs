@@ -836,7 +836,6 @@ async fn every_outcome_is_recorded_and_the_journal_flushed_last() {
 async fn an_update_keeps_the_outputs_it_did_not_produce() {
     let clock = Clock::default();
     let operations = FakeOperations::new(&clock);
-    let journal = Arc::new(FakeJournal::new(&clock));
     let mut plan = plan(vec![change(
         "iam-role/kept",
         Action::Update,
@@ -892,7 +891,6 @@ async fn an_update_keeps_the_outputs_it_did_not_produce() {
         applied.outputs.get(&Output::Id).map(String::as_str),
         Some("id-old-iam-role/kept")
     );
-    drop(journal);
 }
 
 #[tokio::test]
