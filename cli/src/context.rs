@@ -2,21 +2,11 @@
 //! configuration (loaded lazily, only by commands that talk to AWS) and the
 //! state store.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use skiff_state::{LocationSource, Retention, StateStore, StoreLocation};
 use tokio::sync::OnceCell;
 
 use crate::printer::Printer;
-
-/// Attempts per AWS call (the first and the retries) before the SDK gives
-/// up; skiff's own retry of passing failures ([`skiff_providers::retry`])
-/// may then try the call again, within its own time budget.
-pub const AWS_MAX_ATTEMPTS: u32 = 8;
-
-/// The most one AWS call may take, all its attempts and backoffs included.
-pub const AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Shared settings of one skiff invocation.
 #[derive(Debug)]
@@ -37,32 +27,12 @@ impl Context {
         }
     }
 
-    /// The AWS configuration from the standard chain (profiles, environment,
-    /// SSO, instance roles; `AWS_ENDPOINT_URL`), with timeouts so that an
-    /// unreachable endpoint fails in seconds, adaptive retries with jitter
-    /// on throttling and 5xx answers (bounded: at most
-    /// [`AWS_MAX_ATTEMPTS`] attempts within [`AWS_OPERATION_TIMEOUT`] per
-    /// call), and the client-side rate limit per API category
-    /// ([`skiff_providers::rate_limit`]).
+    /// The AWS configuration (`skiff_providers::sdk_config`: the standard
+    /// chain, bounded retries and timeouts, the client-side rate limit),
+    /// loaded once, by the commands that talk to AWS.
     pub async fn aws_config(&self) -> &aws_config::SdkConfig {
         self.aws
-            .get_or_init(|| async {
-                let timeouts = aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(60))
-                    .operation_timeout(AWS_OPERATION_TIMEOUT)
-                    .build();
-                let retries = aws_config::retry::RetryConfig::adaptive()
-                    .with_max_attempts(AWS_MAX_ATTEMPTS)
-                    .with_initial_backoff(Duration::from_millis(100))
-                    .with_max_backoff(Duration::from_secs(20));
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .timeout_config(timeouts)
-                    .retry_config(retries)
-                    .http_client(skiff_providers::rate_limit::rate_limited_https_client())
-                    .load()
-                    .await
-            })
+            .get_or_init(skiff_providers::sdk_config::load)
             .await
     }
 

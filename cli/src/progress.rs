@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use skiff_plans::plan::{Action, ResourceChange};
-use skiff_providers::apply::Reporter;
-use skiff_providers::ProviderError;
+use skiff_providers::apply::{ChangeError, Reporter};
 
 /// Reports apply progress.
 pub struct ApplyProgress {
@@ -62,7 +61,7 @@ impl Reporter for ApplyProgress {
         }
     }
 
-    fn finished(&self, change: &ResourceChange, error: Option<&ProviderError>) {
+    fn finished(&self, change: &ResourceChange, error: Option<&ChangeError>) {
         let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
         let line = match error {
             None => format!(

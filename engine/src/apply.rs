@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_plans::Plan;
-use skiff_providers::apply::{apply as execute, ApplyOptions, ApplyReport, Gate, Reporter};
-use skiff_providers::AwsProvider;
+use skiff_providers::apply::{
+    apply as execute, ApplyOptions, ApplyReport, Gate, Reporter, ResourceOperations,
+};
 use skiff_state::LockGuard;
 
-use crate::cluster::{release, require_s3_store, Recorded, Session};
+use crate::cluster::{release, Recorded, Session};
 use crate::error::{ApplyFailure, EngineError, Result};
 use crate::journal::StateJournal;
 use crate::notes::Note;
@@ -42,11 +43,12 @@ pub struct Applied {
 }
 
 /// Applies `plan` under `lock` (held; released before this returns),
-/// recording every intent and outcome into `recorded`. Auto scaling groups
+/// recording every intent and outcome into `recorded`; `operations` is the
+/// cloud (`AwsProvider`, or a fake in tests). Auto scaling groups
 /// wait for `before_launch` (the PKI), if given.
-pub async fn apply_locked(
+pub async fn apply_locked<O: ResourceOperations + Clone + 'static>(
     session: &Session<'_>,
-    provider: &AwsProvider,
+    operations: &O,
     plan: &Plan,
     lock: Arc<LockGuard>,
     recorded: Recorded,
@@ -54,10 +56,6 @@ pub async fn apply_locked(
     run: ApplyRun,
 ) -> Result<Applied> {
     let store = session.store;
-    if let Err(error) = require_s3_store(store, &plan.cluster) {
-        release(&lock).await;
-        return Err(error);
-    }
     let journal = Arc::new(StateJournal::new(
         store,
         plan,
@@ -82,7 +80,7 @@ pub async fn apply_locked(
     };
     let started = std::time::Instant::now();
     let report = execute(
-        provider,
+        operations,
         plan,
         ApplyOptions {
             parallelism: run.parallelism.max(1),

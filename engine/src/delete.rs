@@ -18,7 +18,7 @@ use skiff_providers::AwsProvider;
 use skiff_state::LockGuard;
 
 use crate::apply::{apply_locked, ApplyRun};
-use crate::cluster::{read_recorded, release, Operation, Recorded, Session};
+use crate::cluster::{read_recorded, release, require_s3_store, Operation, Recorded, Session};
 use crate::error::{EngineError, Refusal, Result};
 use crate::notes::Note;
 
@@ -140,6 +140,10 @@ impl Deletion {
             });
         };
         if !plan.is_empty() {
+            if let Err(error) = require_s3_store(session.store, &plan.cluster) {
+                release(&lock).await;
+                return Err(error);
+            }
             // The apply releases the lock when it is done (as it always
             // has); the check below only reads, and removing the cluster
             // removes its lock object with it.

@@ -5,7 +5,7 @@
 //! chain). [`Refusal`]s are the operator's to fix: skiff checked something
 //! before changing anything and said no.
 
-use skiff_providers::apply::ApplyReport;
+use skiff_providers::apply::{ApplyReport, ChangeError, GateError};
 use skiff_providers::ProviderError;
 use skiff_rollout::RolloutError;
 use skiff_state::StoreError;
@@ -182,7 +182,7 @@ pub struct ApplyFailure {
     /// What the executor did.
     pub report: ApplyReport,
     /// The PKI, when instances could not launch because it was not ready.
-    pub before_launch: Option<String>,
+    pub before_launch: Option<GateError>,
     /// Why the cluster lock was lost, when it was.
     pub lock_lost: Option<String>,
     /// Whether the operator asked to stop.
@@ -201,12 +201,15 @@ fn incomplete_message(failure: &ApplyFailure) -> String {
     for (key, error) in &report.failed {
         message.push_str(&format!("\n  {key}: {error}"));
     }
+    if let Some(error) = &report.journal {
+        message.push_str(&format!("\n  {error}"));
+    }
     if let Some(error) = &failure.before_launch {
         // Said once: with the groups that waited for it, or here.
         if !report
             .failed
             .iter()
-            .any(|(_, failed)| failed.to_string().contains(error.as_str()))
+            .any(|(_, failed)| matches!(failed, ChangeError::Launch { .. }))
         {
             message.push_str(&format!("\n  {error}"));
         }

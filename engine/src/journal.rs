@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use skiff_plans::plan::ResourceChange;
 use skiff_plans::recorded::{Intent, RecordedContent, RecordedResource};
 use skiff_plans::{Plan, ResourceKey};
-use skiff_providers::apply::{Journal, Outcome};
+use skiff_providers::apply::{Journal, JournalError, Outcome};
 use skiff_state::recorded::{self, RecordedState};
 use skiff_state::{LockGuard, ObjectStore, StateStore, StoreError, Version};
 use tokio::sync::{Mutex, Notify};
@@ -219,7 +219,7 @@ impl Journal for StateJournal {
     async fn intend(
         &self,
         changes: &[&ResourceChange],
-    ) -> Result<BTreeMap<ResourceKey, String>, String> {
+    ) -> Result<BTreeMap<ResourceKey, String>, JournalError> {
         let mut tokens = BTreeMap::new();
         let change = {
             let mut pending = self.pending.lock().await;
@@ -256,19 +256,17 @@ impl Journal for StateJournal {
             }
         };
         if let Some(change) = change {
-            self.commit(change)
-                .await
-                .map_err(|error| error.to_string())?;
+            self.commit(change).await.map_err(journal_error)?;
         }
         Ok(tokens)
     }
 
-    async fn record(&self, change: &ResourceChange, outcome: &Outcome) -> Result<(), String> {
-        self.lock.ensure_held().map_err(|error| error.to_string())?;
+    async fn record(&self, change: &ResourceChange, outcome: &Outcome) -> Result<(), JournalError> {
+        self.lock.ensure_held().map_err(JournalError::lock_lost)?;
         if let Some(failure) = self.failed() {
-            return Err(format!(
-                "an earlier write of the recorded state failed: {failure}"
-            ));
+            return Err(JournalError::write(format!(
+                "an earlier write failed: {failure}"
+            )));
         }
         let number = self
             .change(|content| {
@@ -324,10 +322,18 @@ impl Journal for StateJournal {
         Ok(())
     }
 
-    async fn flush(&self) -> Result<(), String> {
+    async fn flush(&self) -> Result<(), JournalError> {
         // Everything taken so far, in one last write (or none, when the
         // background writer got there first).
         let latest = self.pending.lock().await.changes;
-        self.commit(latest).await.map_err(|error| error.to_string())
+        self.commit(latest).await.map_err(journal_error)
+    }
+}
+
+/// A failed [`StateJournal::commit`], for the executor: a lost lock says so.
+fn journal_error(error: StoreError) -> JournalError {
+    match error {
+        StoreError::LockLost { .. } => JournalError::lock_lost(error),
+        error => JournalError::write(error),
     }
 }

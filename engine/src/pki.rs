@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use skiff_providers::apply::{gate, Gate};
+use skiff_providers::apply::{gate, Gate, GateError};
 use skiff_state::keystore::{self, KeystoreStatus};
 use skiff_state::{StateStore, StoreError};
 
@@ -53,11 +53,7 @@ impl Keystore {
     /// [`Keystore::ready`] as a gate for the executor
     /// (`ApplyOptions::before_launch`).
     pub fn into_gate(self, notes: Arc<dyn Notes>) -> Gate {
-        gate(async move {
-            self.ready(notes.as_ref())
-                .await
-                .map_err(|error| error_chain(&error))
-        })
+        gate(async move { self.ready(notes.as_ref()).await.map_err(GateError::new) })
     }
 }
 
@@ -65,19 +61,4 @@ impl Keystore {
 /// they are missing (never replacing what exists).
 pub async fn ensure(store: &StateStore, cluster: &str, notes: &dyn Notes) -> Result<()> {
     Keystore::start(store, cluster).ready(notes).await
-}
-
-/// An error and its causes on one line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

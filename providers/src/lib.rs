@@ -7,6 +7,8 @@
 //! (never one per resource); [`apply`] runs a plan's changes as a dependency
 //! graph with bounded parallelism, retries and waiters, reporting every
 //! outcome as it happens so an interrupted run loses nothing.
+//! [`sdk_config`] is how every AWS client skiff makes is configured: its
+//! timeouts, the SDK's retries and the client-side rate limit.
 #![deny(missing_docs)]
 
 pub mod apply;
@@ -16,6 +18,7 @@ pub mod operations;
 pub mod rate_limit;
 pub mod refresh;
 pub mod retry;
+pub mod sdk_config;
 pub mod tags;
 
 pub use error::{ErrorClass, ProviderError, Result};

@@ -1,4 +1,4 @@
-//! The executor: runs a plan's changes against AWS.
+//! The executor: runs a plan's changes against the cloud.
 //!
 //! Creates, updates and replaces run as a dependency graph: a change starts
 //! as soon as every change it depends on has succeeded, up to
@@ -19,9 +19,21 @@
 //! with the same idempotency tokens, so nothing is lost or duplicated.
 //! A failure stops only what depends on the failed change; everything
 //! independent still completes, and the result lists what failed and what
-//! was skipped.
+//! was skipped. A journal that cannot record (the lock is lost, a write
+//! failed) stops the apply from starting anything more: skiff does not go
+//! on changing the cloud once it cannot record what it changed.
+//!
+//! The executor decides only order, waiting and recording; the calls
+//! themselves go through [`ResourceOperations`], which [`AwsProvider`]
+//! implements. That seam, with the [`Journal`] and the [`Reporter`], is
+//! what the unit tests replace with in-memory fakes to check the
+//! scheduling in milliseconds; the integration tests against the local
+//! endpoint prove the AWS side.
+//!
+//! [`AwsProvider`]: crate::AwsProvider
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -32,9 +44,15 @@ use skiff_plans::resource::{Attributes, ResourceKey, ResourceKind};
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::error::ProviderError;
 use crate::operations::Applied;
-use crate::AwsProvider;
+
+mod errors;
+mod operations;
+#[cfg(test)]
+mod tests;
+
+pub use errors::{Cause, ChangeError, GateError, JournalError, RecordingError};
+pub use operations::ResourceOperations;
 
 /// What happened to one resource, for the journal.
 // One short-lived value per change, passed by reference: boxing the large
@@ -63,15 +81,16 @@ pub trait Journal: Send + Sync {
     async fn intend(
         &self,
         changes: &[&ResourceChange],
-    ) -> Result<BTreeMap<ResourceKey, String>, String>;
+    ) -> Result<BTreeMap<ResourceKey, String>, JournalError>;
 
     /// Takes an outcome, to be written soon. An error (an earlier write
-    /// failed, the lock was lost) stops what depends on this change: skiff
-    /// does not go on changing the cloud once it cannot record.
-    async fn record(&self, change: &ResourceChange, outcome: &Outcome) -> Result<(), String>;
+    /// failed, the lock was lost) fails this change and stops the apply
+    /// from starting anything more: skiff does not go on changing the
+    /// cloud once it cannot record.
+    async fn record(&self, change: &ResourceChange, outcome: &Outcome) -> Result<(), JournalError>;
 
     /// Returns once every outcome taken is written.
-    async fn flush(&self) -> Result<(), String>;
+    async fn flush(&self) -> Result<(), JournalError>;
 }
 
 /// Progress callbacks (the CLI turns them into a progress display).
@@ -79,7 +98,7 @@ pub trait Reporter: Send + Sync {
     /// A change starts.
     fn started(&self, change: &ResourceChange);
     /// A change ended, well or not.
-    fn finished(&self, change: &ResourceChange, error: Option<&ProviderError>);
+    fn finished(&self, change: &ResourceChange, error: Option<&ChangeError>);
 }
 
 /// Tuning of an apply.
@@ -91,16 +110,17 @@ pub struct ApplyOptions {
     /// scaling group is created, updated or replaced (everything else
     /// starts meanwhile): the cluster's PKI in the state store, which
     /// booting nodes fetch. If it fails, those changes fail with its
-    /// message. `None`: nothing to wait for.
+    /// message ([`ChangeError::Launch`]). `None`: nothing to wait for.
     pub before_launch: Option<Gate>,
 }
 
 /// A condition changes can wait for, shared by all of them: see
 /// [`ApplyOptions::before_launch`] and [`gate`].
-pub type Gate = futures::future::Shared<futures::future::BoxFuture<'static, Result<(), String>>>;
+pub type Gate = futures::future::Shared<futures::future::BoxFuture<'static, Result<(), GateError>>>;
 
-/// A [`Gate`] that opens when `ready` completes (`Err`: with this message).
-pub fn gate(ready: impl std::future::Future<Output = Result<(), String>> + Send + 'static) -> Gate {
+/// A [`Gate`] that opens when `ready` completes (`Err`: every change that
+/// waits for it fails with this error).
+pub fn gate(ready: impl Future<Output = Result<(), GateError>> + Send + 'static) -> Gate {
     use futures::FutureExt as _;
     ready.boxed().shared()
 }
@@ -120,21 +140,24 @@ pub struct ApplyReport {
     /// Changes that succeeded.
     pub succeeded: Vec<ResourceKey>,
     /// Changes that failed, with why.
-    pub failed: Vec<(ResourceKey, String)>,
+    pub failed: Vec<(ResourceKey, ChangeError)>,
     /// Changes not attempted because something they needed failed (or the
     /// apply was stopped).
     pub skipped: Vec<ResourceKey>,
+    /// The journal failed outside of any one change: recording the intents
+    /// (then nothing was changed) or the last outcomes.
+    pub journal: Option<RecordingError>,
 }
 
 impl ApplyReport {
-    /// Whether everything succeeded.
+    /// Whether everything succeeded and was recorded.
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty()
+        self.failed.is_empty() && self.skipped.is_empty() && self.journal.is_none()
     }
 }
 
 struct Shared {
-    provider: AwsProvider,
+    operations: Arc<dyn ResourceOperations>,
     before_launch: Option<Gate>,
     /// The intent token of each create, by key.
     tokens: BTreeMap<ResourceKey, String>,
@@ -150,10 +173,78 @@ impl Shared {
     }
 }
 
-/// Runs the plan. `stop` is checked before each change starts: when it says
-/// stop, changes in flight finish and are recorded, the rest are skipped.
-pub async fn apply(
-    provider: &AwsProvider,
+/// Changes in flight, each one task, by key.
+struct Tasks {
+    set: JoinSet<Result<(), ChangeError>>,
+    keys: HashMap<tokio::task::Id, ResourceKey>,
+}
+
+impl Tasks {
+    fn new() -> Tasks {
+        Tasks {
+            set: JoinSet::new(),
+            keys: HashMap::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Starts `change`. With `limit`, it first waits for a permit (the
+    /// deletes of a kind are all spawned at once and share one).
+    fn spawn(
+        &mut self,
+        shared: &Arc<Shared>,
+        change: ResourceChange,
+        limit: Option<Arc<Semaphore>>,
+    ) {
+        let shared = shared.clone();
+        let key = change.key.clone();
+        let handle = self.set.spawn(async move {
+            let _permit = match limit {
+                Some(semaphore) => semaphore.acquire_owned().await.ok(),
+                None => None,
+            };
+            run_change(&shared, &change).await
+        });
+        self.keys.insert(handle.id(), key);
+    }
+
+    /// The next change to finish, with its result; `None` once none is in
+    /// flight. A change that panicked panics here: a panic is a bug, and
+    /// hiding it behind a failed change would hide where it happened.
+    async fn next(&mut self) -> Option<(ResourceKey, Result<(), ChangeError>)> {
+        loop {
+            let joined = self.set.join_next_with_id().await?;
+            let (id, result) = match joined {
+                Ok((id, result)) => (id, result),
+                Err(error) => {
+                    let id = error.id();
+                    match error.try_into_panic() {
+                        Ok(payload) => std::panic::resume_unwind(payload),
+                        Err(_) => {
+                            let Some(key) = self.keys.remove(&id) else {
+                                continue;
+                            };
+                            return Some((key.clone(), Err(ChangeError::Cancelled { key })));
+                        }
+                    }
+                }
+            };
+            if let Some(key) = self.keys.remove(&id) {
+                return Some((key, result));
+            }
+        }
+    }
+}
+
+/// Runs the plan through `operations`. `stop` is checked before each
+/// change starts: when it says stop, changes in flight finish and are
+/// recorded, the rest are skipped. The same happens once the journal
+/// fails to record an outcome.
+pub async fn apply<O: ResourceOperations + Clone + 'static>(
+    operations: &O,
     plan: &Plan,
     options: ApplyOptions,
     journal: Arc<dyn Journal>,
@@ -175,11 +266,8 @@ pub async fn apply(
         .collect();
     let tokens = match journal.intend(&creates).await {
         Ok(tokens) => tokens,
-        Err(message) => {
-            report.failed.push((
-                ResourceKey("(journal)".to_string()),
-                format!("recording what the apply is about to create failed: {message}"),
-            ));
+        Err(error) => {
+            report.journal = Some(RecordingError::Intents(error));
             report
                 .skipped
                 .extend(plan.changes.iter().map(|change| change.key.clone()));
@@ -187,7 +275,7 @@ pub async fn apply(
         }
     };
     let shared = Arc::new(Shared {
-        provider: provider.clone(),
+        operations: Arc::new(operations.clone()),
         before_launch: options.before_launch.clone(),
         tokens,
         known: Mutex::new(plan.known_outputs.clone()),
@@ -195,7 +283,9 @@ pub async fn apply(
         reporter,
     });
     let parallelism = options.parallelism.max(1);
-    let semaphore = Arc::new(Semaphore::new(parallelism));
+    // Set once the journal could not record an outcome: nothing more starts.
+    let mut unrecorded = false;
+    let halted = |unrecorded: bool| unrecorded || stop();
     // Of the changes ready to start, the one with the heaviest chain of
     // calls still after it goes first (then by key, for a stable order):
     // the critical path never queues behind work nothing waits for.
@@ -216,11 +306,11 @@ pub async fn apply(
             )
         })
         .collect();
-    let by_key: BTreeMap<ResourceKey, ResourceChange> = graph
+    let by_key: BTreeMap<ResourceKey, &ResourceChange> = graph
         .iter()
-        .map(|change| (change.key.clone(), (*change).clone()))
+        .map(|change| (change.key.clone(), *change))
         .collect();
-    let mut running = JoinSet::new();
+    let mut running = Tasks::new();
     let mut failed_keys: BTreeSet<ResourceKey> = BTreeSet::new();
     loop {
         // Skip whatever depends on a failure.
@@ -251,207 +341,152 @@ pub async fn apply(
             let Some((_, std::cmp::Reverse(key))) = ready.pop() else {
                 break;
             };
-            if stop() {
+            if halted(unrecorded) {
                 report.skipped.push(key.clone());
                 failed_keys.insert(key);
                 continue;
             }
-            let change = by_key[&key].clone();
-            let shared = shared.clone();
-            running.spawn(async move {
-                let result = run_change(&shared, &change).await;
-                (change.key, result)
-            });
+            running.spawn(&shared, by_key[&key].clone(), None);
         }
-        let Some(joined) = running.join_next().await else {
+        let Some((key, result)) = running.next().await else {
             break;
         };
-        match joined {
-            Ok((key, Ok(()))) => {
+        match result {
+            Ok(()) => {
                 for dependencies in waiting.values_mut() {
                     dependencies.remove(&key);
                 }
                 report.succeeded.push(key);
             }
-            Ok((key, Err(message))) => {
+            Err(error) => {
+                unrecorded |= matches!(error, ChangeError::Journal { .. });
                 failed_keys.insert(key.clone());
-                report.failed.push((key, message));
-            }
-            Err(join_error) => {
-                report
-                    .failed
-                    .push((ResourceKey("(task)".to_string()), join_error.to_string()));
+                report.failed.push((key, error));
             }
         }
     }
-    for key in waiting.into_keys() {
-        report.skipped.push(key);
-    }
+    report.skipped.extend(waiting.into_keys());
 
     // Phase two: deletes, dependents first.
-    let mut deletes: Vec<&ResourceChange> = plan
+    let mut rank_groups: BTreeMap<std::cmp::Reverse<usize>, Vec<ResourceChange>> = BTreeMap::new();
+    for change in plan
         .changes
         .iter()
         .filter(|change| change.action == Action::Delete)
-        .collect();
-    deletes.sort_by_key(|change| std::cmp::Reverse(kind_rank(change.kind)));
-    let mut rank_groups: BTreeMap<std::cmp::Reverse<usize>, Vec<ResourceChange>> = BTreeMap::new();
-    for change in deletes {
+    {
         rank_groups
             .entry(std::cmp::Reverse(kind_rank(change.kind)))
             .or_default()
             .push(change.clone());
     }
-    let mut delete_failed = false;
+    let semaphore = Arc::new(Semaphore::new(parallelism));
     for (_, group) in rank_groups {
-        if delete_failed || stop() || !report.failed.is_empty() {
+        if halted(unrecorded) || !report.failed.is_empty() {
             // Deleting after a failure could remove what the failed part still needs.
             report
                 .skipped
                 .extend(group.into_iter().map(|change| change.key));
             continue;
         }
-        let mut running = JoinSet::new();
+        let mut running = Tasks::new();
         for change in group {
-            let shared = shared.clone();
-            let semaphore = semaphore.clone();
-            running.spawn(async move {
-                let _permit = semaphore.acquire_owned().await;
-                let result = run_change(&shared, &change).await;
-                (change.key, result)
-            });
+            running.spawn(&shared, change, Some(semaphore.clone()));
         }
-        while let Some(joined) = running.join_next().await {
-            match joined {
-                Ok((key, Ok(()))) => report.succeeded.push(key),
-                Ok((key, Err(message))) => {
-                    delete_failed = true;
-                    report.failed.push((key, message));
-                }
-                Err(join_error) => {
-                    delete_failed = true;
-                    report
-                        .failed
-                        .push((ResourceKey("(task)".to_string()), join_error.to_string()));
+        while let Some((key, result)) = running.next().await {
+            match result {
+                Ok(()) => report.succeeded.push(key),
+                Err(error) => {
+                    unrecorded |= matches!(error, ChangeError::Journal { .. });
+                    report.failed.push((key, error));
                 }
             }
         }
     }
-    if let Err(message) = shared.journal.flush().await {
-        report.failed.push((
-            ResourceKey("(journal)".to_string()),
-            format!("recording the outcomes failed: {message}"),
-        ));
+    if let Err(error) = shared.journal.flush().await {
+        report.journal = Some(RecordingError::Outcomes(error));
     }
     report
 }
 
-async fn run_change(shared: &Shared, change: &ResourceChange) -> Result<(), String> {
+async fn run_change(shared: &Shared, change: &ResourceChange) -> Result<(), ChangeError> {
     shared.reporter.started(change);
     let result = execute(shared, change).await;
-    match &result {
-        Ok(()) => shared.reporter.finished(change, None),
-        Err(Failure::Provider(error)) => shared.reporter.finished(change, Some(error)),
-        Err(Failure::Journal(message)) => {
-            shared.reporter.finished(
-                change,
-                Some(&ProviderError::other(
-                    "record",
-                    change.key.as_str(),
-                    message.clone(),
-                )),
-            );
-        }
-    }
-    result.map_err(|failure| match failure {
-        Failure::Provider(error) => error.to_string(),
-        Failure::Journal(message) => {
-            format!("recording the outcome of {} failed: {message}", change.key)
-        }
-    })
+    shared.reporter.finished(change, result.as_ref().err());
+    result
 }
 
-enum Failure {
-    Provider(ProviderError),
-    Journal(String),
+/// The attributes `action` needs, or the error that the plan lacks them.
+fn needed<'plan>(
+    attributes: &'plan Option<Attributes>,
+    change: &ResourceChange,
+    operation: &'static str,
+    which: &'static str,
+) -> Result<&'plan Attributes, ChangeError> {
+    attributes
+        .as_ref()
+        .ok_or_else(|| ChangeError::IncompletePlan {
+            key: change.key.clone(),
+            operation,
+            attributes: which,
+        })
 }
 
-impl From<ProviderError> for Failure {
-    fn from(error: ProviderError) -> Failure {
-        Failure::Provider(error)
-    }
+async fn record(
+    shared: &Shared,
+    change: &ResourceChange,
+    outcome: &Outcome,
+) -> Result<(), ChangeError> {
+    shared
+        .journal
+        .record(change, outcome)
+        .await
+        .map_err(|source| ChangeError::Journal {
+            key: change.key.clone(),
+            source,
+        })
 }
 
-async fn execute(shared: &Shared, change: &ResourceChange) -> Result<(), Failure> {
-    let provider = &shared.provider;
+async fn execute(shared: &Shared, change: &ResourceChange) -> Result<(), ChangeError> {
+    let operations = shared.operations.as_ref();
     match change.action {
         Action::Delete => {
-            let current = change.current.as_ref().ok_or_else(|| {
-                ProviderError::other(
-                    "delete",
-                    change.key.as_str(),
-                    "the plan has no current attributes",
-                )
-            })?;
+            let current = needed(&change.current, change, "delete", "current")?;
             let id = change.id.clone().unwrap_or_default();
-            provider.delete(&change.key, &id, current).await?;
+            operations.delete(&change.key, &id, current).await?;
             shared.known.lock().await.remove(&change.key);
-            shared
-                .journal
-                .record(change, &Outcome::Deleted)
-                .await
-                .map_err(Failure::Journal)?;
-            Ok(())
+            record(shared, change, &Outcome::Deleted).await
         }
         Action::Create | Action::Update | Action::Replace => {
             if let (ResourceKind::AutoScalingGroup, Some(gate)) =
                 (change.kind, &shared.before_launch)
             {
-                gate.clone().await.map_err(|message| {
-                    ProviderError::other(
-                        "launch",
-                        change.key.as_str(),
-                        format!("its instances cannot launch: {message}"),
-                    )
+                gate.clone().await.map_err(|source| ChangeError::Launch {
+                    key: change.key.clone(),
+                    source,
                 })?;
             }
-            let desired = change.desired.as_ref().ok_or_else(|| {
-                ProviderError::other(
-                    "apply",
-                    change.key.as_str(),
-                    "the plan has no desired attributes",
-                )
-            })?;
+            let desired = needed(&change.desired, change, "apply", "desired")?;
             let resolved = {
                 let known = shared.known.lock().await;
                 resolve(desired, &known)
             };
-            let unresolved = resolved.references();
-            if !unresolved.is_empty() {
-                let names: Vec<String> = unresolved.iter().map(ToString::to_string).collect();
-                return Err(ProviderError::other(
-                    "apply",
-                    change.key.as_str(),
-                    format!("needs {} which did not get a value", names.join(", ")),
-                )
-                .into());
+            let references = resolved.references();
+            if !references.is_empty() {
+                return Err(ChangeError::Unresolved {
+                    key: change.key.clone(),
+                    references,
+                });
             }
             let applied = match change.action {
                 Action::Create => {
-                    provider
+                    operations
                         .create(&change.key, &resolved, shared.token(&change.key))
                         .await?
                 }
                 Action::Update => {
-                    let current = change.current.as_ref().ok_or_else(|| {
-                        ProviderError::other(
-                            "update",
-                            change.key.as_str(),
-                            "the plan has no current attributes",
-                        )
-                    })?;
+                    let current = needed(&change.current, change, "update", "current")?;
                     let id = change.id.clone().unwrap_or_default();
-                    let mut applied = provider
+                    let mut applied = operations
                         .update(&change.key, &id, current, &resolved)
                         .await?;
                     // Keep outputs the update did not produce (e.g. a load balancer's DNS name).
@@ -466,21 +501,11 @@ async fn execute(shared: &Shared, change: &ResourceChange) -> Result<(), Failure
                     applied
                 }
                 _ => {
-                    let current = change.current.as_ref().ok_or_else(|| {
-                        ProviderError::other(
-                            "replace",
-                            change.key.as_str(),
-                            "the plan has no current attributes",
-                        )
-                    })?;
+                    let current = needed(&change.current, change, "replace", "current")?;
                     let id = change.id.clone().unwrap_or_default();
-                    provider.delete(&change.key, &id, current).await?;
-                    shared
-                        .journal
-                        .record(change, &Outcome::Deleted)
-                        .await
-                        .map_err(Failure::Journal)?;
-                    provider
+                    operations.delete(&change.key, &id, current).await?;
+                    record(shared, change, &Outcome::Deleted).await?;
+                    operations
                         .create(&change.key, &resolved, shared.token(&change.key))
                         .await?
                 }
@@ -490,18 +515,15 @@ async fn execute(shared: &Shared, change: &ResourceChange) -> Result<(), Failure
                 .lock()
                 .await
                 .insert(change.key.clone(), applied.outputs.clone());
-            shared
-                .journal
-                .record(
-                    change,
-                    &Outcome::Applied {
-                        applied,
-                        attributes: resolved,
-                    },
-                )
-                .await
-                .map_err(Failure::Journal)?;
-            Ok(())
+            record(
+                shared,
+                change,
+                &Outcome::Applied {
+                    applied,
+                    attributes: resolved,
+                },
+            )
+            .await
         }
     }
 }
