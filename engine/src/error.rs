@@ -162,16 +162,6 @@ pub enum EngineError {
         #[source]
         source: serde_json::Error,
     },
-
-    /// A kubeconfig file is not what kubectl would accept.
-    #[error("{} is not a kubeconfig file kubectl can read; fix or move it, or choose another file with --kubeconfig", path.display())]
-    Kubeconfig {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: serde_norway::Error,
-    },
 }
 
 /// Why an apply stopped short: the executor's report and what else ended it.
