@@ -32,8 +32,10 @@ pub use instance_group::{
     RootVolume, SpotSpec, Taint,
 };
 pub use meta::{IntOrPercent, ObjectMeta, RollingUpdate};
-pub use validation::{validate, Diagnostic, Severity, ValidationError};
-pub use version::KubernetesVersion;
+pub use validation::{
+    validate, ClusterNameError, Diagnostic, DnsLabelError, DnsNameError, Severity, ValidationError,
+};
+pub use version::{InvalidKubernetesVersion, KubernetesVersion};
 
 /// The `apiVersion` every skiff document carries.
 pub const API_VERSION: &str = "skiff.dev/v1alpha1";

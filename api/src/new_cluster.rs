@@ -24,6 +24,20 @@ pub const DEFAULT_MACHINE_TYPE: &str = "t3.medium";
 /// The network when none is given.
 pub const DEFAULT_NETWORK_CIDR: &str = "10.0.0.0/16";
 
+/// Why [`new_cluster`] cannot build a spec from the choices given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NewClusterError {
+    /// No availability zone was named.
+    #[error("--zones is required: name at least one availability zone, e.g. --zones us-east-1a")]
+    NoZones,
+    /// The network is not a usable CIDR.
+    #[error("--network-cidr: {0}")]
+    NetworkCidr(cidr::InvalidCidr),
+    /// The network cannot be carved into one subnet per zone.
+    #[error("--network-cidr: {0}")]
+    Carve(cidr::CarveError),
+}
+
 /// The choices of `skiff create cluster`.
 #[derive(Debug, Clone)]
 pub struct NewClusterOptions {
@@ -72,17 +86,12 @@ pub struct NewClusterOptions {
 /// Builds the full spec. Fails when the zones are empty or the network is
 /// too small to carve; everything else is left to validation so that every
 /// problem is reported with its field path.
-pub fn new_cluster(options: &NewClusterOptions) -> Result<ClusterBundle, String> {
+pub fn new_cluster(options: &NewClusterOptions) -> Result<ClusterBundle, NewClusterError> {
     if options.zones.is_empty() {
-        return Err(
-            "--zones is required: name at least one availability zone, e.g. --zones us-east-1a"
-                .to_string(),
-        );
+        return Err(NewClusterError::NoZones);
     }
-    let network =
-        cidr::parse(&options.network_cidr).map_err(|error| format!("--network-cidr: {error}"))?;
-    let carved = cidr::carve(&network, options.zones.len())
-        .map_err(|error| format!("--network-cidr: {error}"))?;
+    let network = cidr::parse(&options.network_cidr).map_err(NewClusterError::NetworkCidr)?;
+    let carved = cidr::carve(&network, options.zones.len()).map_err(NewClusterError::Carve)?;
 
     let mut subnets = Vec::new();
     for (index, zone) in options.zones.iter().enumerate() {

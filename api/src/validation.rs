@@ -124,8 +124,8 @@ impl Checker {
     fn cidr(&mut self, path: &str, text: &str) -> Option<Ipv4Net> {
         match cidr::parse(text) {
             Ok(network) => Some(network),
-            Err(message) => {
-                self.error(path, message);
+            Err(error) => {
+                self.error(path, error.to_string());
                 None
             }
         }
@@ -146,8 +146,8 @@ impl Checker {
         if cluster.kind != KIND_CLUSTER {
             self.error("kind", format!("{:?} must be {KIND_CLUSTER}", cluster.kind));
         }
-        if let Err(message) = check_cluster_name(&cluster.metadata.name) {
-            self.error("metadata.name", message);
+        if let Err(error) = check_cluster_name(&cluster.metadata.name) {
+            self.error("metadata.name", error.to_string());
         }
 
         if !spec.kubernetes_version.is_supported() {
@@ -454,8 +454,8 @@ impl Checker {
                 format!("{:?} must be {KIND_INSTANCE_GROUP}", group.kind),
             );
         }
-        if let Err(message) = check_dns_label(name) {
-            self.error(at("metadata.name"), message);
+        if let Err(error) = check_dns_label(name) {
+            self.error(at("metadata.name"), error.to_string());
         }
         if let Some(owner) = group.metadata.labels.get(CLUSTER_LABEL) {
             if owner != bundle.name() {
@@ -484,8 +484,8 @@ impl Checker {
                 "an AMI ID (ami-...) or OWNER/NAME pattern is needed",
             ),
             Some(image) => {
-                if let Err(message) = check_image(image) {
-                    self.error(at("spec.image"), message);
+                if let Err(error) = check_image(image) {
+                    self.error(at("spec.image"), error.to_string());
                 }
             }
         }
@@ -661,8 +661,8 @@ impl Checker {
 
         // Kubernetes registration.
         for (key, value) in &spec.node_labels {
-            if let Err(message) = check_label_key(key) {
-                self.error(at(&format!("spec.nodeLabels[{key:?}]")), message);
+            if let Err(error) = check_label_key(key) {
+                self.error(at(&format!("spec.nodeLabels[{key:?}]")), error.to_string());
             }
             if value.len() > 63
                 || !value
@@ -676,8 +676,11 @@ impl Checker {
             }
         }
         for (taint_index, taint) in spec.taints.iter().enumerate() {
-            if let Err(message) = check_label_key(&taint.key) {
-                self.error(at(&format!("spec.taints[{taint_index}]")), message);
+            if let Err(error) = check_label_key(&taint.key) {
+                self.error(
+                    at(&format!("spec.taints[{taint_index}]")),
+                    error.to_string(),
+                );
             }
         }
         for (key, value) in &spec.cloud_labels {
@@ -727,63 +730,162 @@ impl Checker {
     }
 }
 
+/// Why a cluster name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterNameError {
+    /// Not a DNS name at all.
+    #[error(transparent)]
+    DnsName(#[from] DnsNameError),
+    /// A single label: the cluster name must have a dot.
+    #[error("{name:?} must be a DNS name with a dot, like c1.example.com (or c1{GOSSIP_SUFFIX} for gossip mode without Route53)")]
+    NoDot {
+        /// The name given.
+        name: String,
+    },
+}
+
+/// Why a text is not a lowercase DNS name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsNameError {
+    /// The name is empty.
+    #[error("must not be empty")]
+    Empty,
+    /// The name is longer than DNS allows.
+    #[error("{name:?} is longer than 253 characters")]
+    TooLong {
+        /// The name given.
+        name: String,
+    },
+    /// One of its labels is invalid. The label's reason is part of the
+    /// message (and so not a `source`, which would print it twice).
+    #[error("{name:?} is not a valid DNS name: {label}")]
+    Label {
+        /// The name given.
+        name: String,
+        /// What is wrong with the label.
+        label: DnsLabelError,
+    },
+}
+
+/// Why a text is not one lowercase DNS label.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsLabelError {
+    /// The label is empty.
+    #[error("empty label (two dots in a row, or a leading or trailing dot)")]
+    Empty,
+    /// The label is longer than DNS allows.
+    #[error("{label:?} is longer than 63 characters")]
+    TooLong {
+        /// The label given.
+        label: String,
+    },
+    /// The label holds a character other than `a-z`, `0-9` and `-`.
+    #[error("{label:?} may hold only lowercase letters, digits and '-'")]
+    Characters {
+        /// The label given.
+        label: String,
+    },
+    /// The label starts or ends with `-`.
+    #[error("{label:?} must start and end with a letter or digit")]
+    Edge {
+        /// The label given.
+        label: String,
+    },
+}
+
+/// Why a text is not a Kubernetes label key (node labels, taint keys).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LabelKeyError {
+    /// The part before `/` is not a DNS name; its reason is part of the message.
+    #[error("label key {key:?}: prefix {prefix}")]
+    Prefix { key: String, prefix: DnsNameError },
+    /// The name part is empty, too long or has other characters.
+    #[error("{key:?} is not a valid Kubernetes label key")]
+    Name { key: String },
+}
+
+/// Why an instance group's image is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ImageError {
+    /// Starts with `ami-` but is not an AMI ID.
+    #[error("{image:?} is not an AMI ID like ami-0123456789abcdef0")]
+    AmiId { image: String },
+    /// An OWNER/NAME pattern with an owner AWS does not accept.
+    #[error(
+        "image owner {owner:?} must be a 12-digit account ID, amazon, self or aws-marketplace"
+    )]
+    Owner { owner: String },
+    /// Neither form.
+    #[error("{image:?} is neither an AMI ID (ami-...) nor OWNER/NAME, e.g. 099720109477/ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*")]
+    Form { image: String },
+}
+
 /// Checks a cluster name: a lowercase DNS name with at least two labels.
-pub fn check_cluster_name(name: &str) -> Result<(), String> {
+pub fn check_cluster_name(name: &str) -> Result<(), ClusterNameError> {
     check_dns_name(name)?;
     if !name.contains('.') {
-        return Err(format!(
-            "{name:?} must be a DNS name with a dot, like c1.example.com (or c1{GOSSIP_SUFFIX} for gossip mode without Route53)"
-        ));
+        return Err(ClusterNameError::NoDot {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
 
-fn check_dns_name(name: &str) -> Result<(), String> {
+fn check_dns_name(name: &str) -> Result<(), DnsNameError> {
     if name.is_empty() {
-        return Err("must not be empty".to_string());
+        return Err(DnsNameError::Empty);
     }
     if name.len() > 253 {
-        return Err(format!("{name:?} is longer than 253 characters"));
+        return Err(DnsNameError::TooLong {
+            name: name.to_string(),
+        });
     }
     for label in name.split('.') {
-        check_dns_label(label)
-            .map_err(|message| format!("{name:?} is not a valid DNS name: {message}"))?;
+        check_dns_label(label).map_err(|label| DnsNameError::Label {
+            name: name.to_string(),
+            label,
+        })?;
     }
     Ok(())
 }
 
 /// Checks one DNS label: 1 to 63 lowercase letters, digits or `-`, starting
 /// and ending with a letter or digit.
-pub fn check_dns_label(label: &str) -> Result<(), String> {
+pub fn check_dns_label(label: &str) -> Result<(), DnsLabelError> {
     if label.is_empty() {
-        return Err("empty label (two dots in a row, or a leading or trailing dot)".to_string());
+        return Err(DnsLabelError::Empty);
     }
     if label.len() > 63 {
-        return Err(format!("{label:?} is longer than 63 characters"));
+        return Err(DnsLabelError::TooLong {
+            label: label.to_string(),
+        });
     }
     if !label
         .bytes()
         .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
     {
-        return Err(format!(
-            "{label:?} may hold only lowercase letters, digits and '-'"
-        ));
+        return Err(DnsLabelError::Characters {
+            label: label.to_string(),
+        });
     }
     if label.starts_with('-') || label.ends_with('-') {
-        return Err(format!(
-            "{label:?} must start and end with a letter or digit"
-        ));
+        return Err(DnsLabelError::Edge {
+            label: label.to_string(),
+        });
     }
     Ok(())
 }
 
-fn check_label_key(key: &str) -> Result<(), String> {
+fn check_label_key(key: &str) -> Result<(), LabelKeyError> {
     let (prefix, name) = match key.rsplit_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
     };
     if let Some(prefix) = prefix {
-        check_dns_name(prefix).map_err(|message| format!("label key {key:?}: prefix {message}"))?;
+        check_dns_name(prefix).map_err(|prefix| LabelKeyError::Prefix {
+            key: key.to_string(),
+            prefix,
+        })?;
     }
     let valid_name = !name.is_empty()
         && name.len() <= 63
@@ -795,7 +897,9 @@ fn check_label_key(key: &str) -> Result<(), String> {
     if valid_name {
         Ok(())
     } else {
-        Err(format!("{key:?} is not a valid Kubernetes label key"))
+        Err(LabelKeyError::Name {
+            key: key.to_string(),
+        })
     }
 }
 
@@ -825,14 +929,14 @@ fn is_instance_type(text: &str) -> bool {
     }
 }
 
-fn check_image(image: &str) -> Result<(), String> {
+fn check_image(image: &str) -> Result<(), ImageError> {
     if image.starts_with("ami-") {
         return if is_aws_id(image, "ami-") {
             Ok(())
         } else {
-            Err(format!(
-                "{image:?} is not an AMI ID like ami-0123456789abcdef0"
-            ))
+            Err(ImageError::AmiId {
+                image: image.to_string(),
+            })
         };
     }
     match image.split_once('/') {
@@ -842,10 +946,14 @@ fn check_image(image: &str) -> Result<(), String> {
             if owner_ok {
                 Ok(())
             } else {
-                Err(format!("image owner {owner:?} must be a 12-digit account ID, amazon, self or aws-marketplace"))
+                Err(ImageError::Owner {
+                    owner: owner.to_string(),
+                })
             }
         }
-        _ => Err(format!("{image:?} is neither an AMI ID (ami-...) nor OWNER/NAME, e.g. 099720109477/ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*")),
+        _ => Err(ImageError::Form {
+            image: image.to_string(),
+        }),
     }
 }
 
@@ -980,5 +1088,27 @@ mod tests {
             assert!(check_cluster_name(name).is_err(), "{name} accepted");
         }
         assert!(check_cluster_name("c1.k8s.local").is_ok());
+    }
+
+    #[test]
+    fn name_errors_keep_their_messages() {
+        let message = |name: &str| check_cluster_name(name).map_err(|error| error.to_string());
+        assert_eq!(
+            message("c1"),
+            Err("\"c1\" must be a DNS name with a dot, like c1.example.com (or c1.k8s.local for gossip mode without Route53)".to_string())
+        );
+        assert_eq!(
+            message("c1..example.com"),
+            Err("\"c1..example.com\" is not a valid DNS name: empty label (two dots in a row, or a leading or trailing dot)".to_string())
+        );
+        assert_eq!(message(""), Err("must not be empty".to_string()));
+        assert_eq!(
+            check_label_key("Bad_/x").map_err(|error| error.to_string()),
+            Err("label key \"Bad_/x\": prefix \"Bad_\" is not a valid DNS name: \"Bad_\" may hold only lowercase letters, digits and '-'".to_string())
+        );
+        assert_eq!(
+            check_image("ami-xyz").map_err(|error| error.to_string()),
+            Err("\"ami-xyz\" is not an AMI ID like ami-0123456789abcdef0".to_string())
+        );
     }
 }

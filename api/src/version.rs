@@ -14,6 +14,14 @@ pub const MAX_SUPPORTED_MINOR: u32 = 37;
 /// The version `create cluster` uses when none is given.
 pub const DEFAULT_VERSION: &str = "1.34.2";
 
+/// A text that is not a full Kubernetes version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a Kubernetes version like 1.34.2")]
+pub struct InvalidKubernetesVersion {
+    /// What was given.
+    pub text: String,
+}
+
 /// A full Kubernetes release version such as `1.34.2` (a leading `v` is accepted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KubernetesVersion {
@@ -68,16 +76,18 @@ impl fmt::Display for KubernetesVersion {
 }
 
 impl FromStr for KubernetesVersion {
-    type Err = String;
+    type Err = InvalidKubernetesVersion;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bare = text.trim().strip_prefix('v').unwrap_or(text.trim());
         let parts: Vec<&str> = bare.split('.').collect();
-        let invalid = || format!("{text:?} is not a Kubernetes version like 1.34.2");
+        let invalid = || InvalidKubernetesVersion {
+            text: text.to_string(),
+        };
         if parts.len() != 3 {
             return Err(invalid());
         }
-        let number = |part: &str| -> Result<u32, String> {
+        let number = |part: &str| -> Result<u32, InvalidKubernetesVersion> {
             if part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()) || part.len() > 6
             {
                 return Err(invalid());
@@ -138,6 +148,12 @@ mod tests {
                 "{text} accepted"
             );
         }
+        assert_eq!(
+            "1.31"
+                .parse::<KubernetesVersion>()
+                .map_err(|error| error.to_string()),
+            Err("\"1.31\" is not a Kubernetes version like 1.34.2".to_string())
+        );
     }
 
     #[test]

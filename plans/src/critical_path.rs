@@ -460,6 +460,10 @@ mod tests {
         IamRoleAttributes, Id, ResourceKind, RouteTableAttributes, SubnetAttributes, VpcAttributes,
     };
 
+    fn key(text: &str) -> ResourceKey {
+        ResourceKey::parse(text).expect("a valid key")
+    }
+
     fn vpc() -> Attributes {
         Attributes::Vpc(VpcAttributes {
             cidr: "10.0.0.0/16".into(),
@@ -471,7 +475,7 @@ mod tests {
 
     fn subnet(public: bool) -> Attributes {
         Attributes::Subnet(SubnetAttributes {
-            vpc: ResourceKey("vpc".into()).output(crate::Output::Id),
+            vpc: key("vpc").output(crate::Output::Id),
             cidr: "10.0.0.0/24".into(),
             zone: "us-east-1a".into(),
             map_public_ip_on_launch: public,
@@ -499,7 +503,7 @@ mod tests {
             }
         };
         ResourceChange {
-            key: ResourceKey(key.into()),
+            key: self::key(key),
             kind: attributes.kind(),
             action,
             id: None,
@@ -507,7 +511,7 @@ mod tests {
             fields: Vec::new(),
             desired,
             current,
-            depends_on: after.iter().map(|key| ResourceKey((*key).into())).collect(),
+            depends_on: after.iter().map(|after| self::key(after)).collect(),
         }
     }
 
@@ -528,7 +532,10 @@ mod tests {
 
     #[test]
     fn creates_count_the_calls_their_operations_make() {
-        let create = |attributes| sequential_calls(&change("x", Action::Create, attributes, &[]));
+        let create = |attributes: Attributes| {
+            let key = ResourceKey::new(attributes.kind(), "x");
+            sequential_calls(&change(key.as_str(), Action::Create, attributes, &[]))
+        };
         // DNS hostnames on: one ModifyVpcAttribute after the create.
         assert_eq!(create(vpc()), 2);
         let mut defaults = vpc();
@@ -548,7 +555,7 @@ mod tests {
         // The associations at once, after the create.
         assert_eq!(create(table.clone()), 2);
         assert_eq!(
-            sequential_calls(&change("x", Action::Delete, table, &[])),
+            sequential_calls(&change("route-table/x", Action::Delete, table, &[])),
             3
         );
     }
@@ -579,7 +586,7 @@ mod tests {
                 "subnet/c",
                 Action::Create,
                 subnet(false),
-                &["vpc-elsewhere"],
+                &["security-group/elsewhere"],
             ),
             change("iam-role/old", Action::Delete, role("old"), &[]),
             change("subnet/old-1", Action::Delete, subnet(false), &[]),
@@ -614,18 +621,9 @@ mod tests {
                     .expect("in the plan"),
             )
         };
-        assert_eq!(
-            remaining[&ResourceKey("subnet/a".to_string())],
-            calls("subnet/a")
-        );
-        assert_eq!(
-            remaining[&ResourceKey("vpc".to_string())],
-            calls("vpc") + calls("subnet/a")
-        );
-        assert_eq!(
-            remaining[&ResourceKey("iam-role/nodes".to_string())],
-            calls("iam-role/nodes")
-        );
+        assert_eq!(remaining[&key("subnet/a")], calls("subnet/a"));
+        assert_eq!(remaining[&key("vpc")], calls("vpc") + calls("subnet/a"));
+        assert_eq!(remaining[&key("iam-role/nodes")], calls("iam-role/nodes"));
         // The start of the heaviest chain has the whole path left.
         assert_eq!(
             remaining.values().max().copied(),

@@ -31,4 +31,6 @@ pub use lookups::Lookups;
 pub use observed::{Observed, ObservedResource};
 pub use plan::{Action, FieldChange, Plan, ResourceChange, RollingUpdateNeed, Summary};
 pub use recorded::{ManagedBy, RecordedContent, RecordedResource};
-pub use resource::{Attributes, DesiredResource, Id, Output, ResourceKey, ResourceKind};
+pub use resource::{
+    Attributes, DesiredResource, Id, InvalidResourceKey, Output, ResourceKey, ResourceKind,
+};

@@ -27,7 +27,7 @@ pub fn tags(cluster: &str, cloud_labels: &Tags, key: &ResourceKey, name: &str) -
     let mut tags = cloud_labels.clone();
     tags.insert(CLUSTER_TAG.to_string(), cluster.to_string());
     tags.insert(ownership_tag(cluster), "owned".to_string());
-    tags.insert(RESOURCE_TAG.to_string(), key.0.clone());
+    tags.insert(RESOURCE_TAG.to_string(), key.to_string());
     tags.insert("Name".to_string(), name.to_string());
     tags
 }

@@ -15,18 +15,120 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The stable logical name of a resource within its cluster, e.g.
 /// `vpc`, `subnet/us-east-1a`, `launch-template/nodes-us-east-1a`. Carried
 /// on the resource as the `skiff.dev/resource` tag.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ResourceKey(pub String);
+///
+/// A key is always well formed: a [`ResourceKind::key_prefix`], optionally
+/// followed by `/` and a non-empty name, at most [`ResourceKey::MAX_LENGTH`]
+/// characters, without control characters. [`ResourceKey::new`] builds one
+/// from the planner's own names; [`ResourceKey::parse`] checks text from
+/// elsewhere (a tag read from AWS, a plan or state file), and deserializing
+/// goes through it, so a file with a bad key is refused when read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ResourceKey(String);
+
+/// Why a text is not a [`ResourceKey`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidResourceKey {
+    /// The text is empty.
+    #[error("a resource key must not be empty")]
+    Empty,
+    /// Longer than an AWS tag value may be.
+    #[error(
+        "resource key {start:?}... is {length} characters long; a key is at most {} characters",
+        ResourceKey::MAX_LENGTH
+    )]
+    TooLong {
+        /// The first characters of the key.
+        start: String,
+        /// Its length in characters.
+        length: usize,
+    },
+    /// The text holds a control character (a newline, a NUL, an escape...).
+    #[error("resource key {key:?} holds a control character")]
+    ControlCharacter {
+        /// The key given.
+        key: String,
+    },
+    /// The part before the first `/` is no kind's prefix.
+    #[error(
+        "resource key {key:?} does not start with a resource kind (vpc, subnet/NAME, launch-template/NAME, ...)"
+    )]
+    UnknownKind {
+        /// The key given.
+        key: String,
+    },
+    /// A kind prefix and `/` with nothing after it.
+    #[error("resource key {key:?} has an empty name after the {kind}/ prefix")]
+    EmptyName {
+        /// The key given.
+        key: String,
+        /// The kind its prefix names.
+        kind: ResourceKind,
+    },
+}
 
 impl ResourceKey {
-    /// A key from its kind prefix and a name: `subnet/us-east-1a`.
+    /// The longest key, in characters: the limit of an AWS tag value, since
+    /// the key is carried as the `skiff.dev/resource` tag.
+    pub const MAX_LENGTH: usize = 256;
+
+    /// A key from its kind prefix and a name: `subnet/us-east-1a`, or the
+    /// bare prefix (`vpc`) when the name is empty. The name comes from the
+    /// planner or a validated spec (group, zone and subnet names, fixed
+    /// words), which keeps it within the rules [`ResourceKey::parse`] checks.
     pub fn new(kind: ResourceKind, name: &str) -> ResourceKey {
-        if name.is_empty() {
+        let key = if name.is_empty() {
             ResourceKey(kind.key_prefix().to_string())
         } else {
             ResourceKey(format!("{}/{name}", kind.key_prefix()))
+        };
+        debug_assert!(
+            ResourceKey::check(&key.0).is_ok(),
+            "resource name {name:?} makes an invalid key"
+        );
+        key
+    }
+
+    /// Checks text from outside the planner: a tag read from AWS, a plan or
+    /// state file.
+    pub fn parse(text: &str) -> Result<ResourceKey, InvalidResourceKey> {
+        ResourceKey::check(text)?;
+        Ok(ResourceKey(text.to_string()))
+    }
+
+    fn check(text: &str) -> Result<(), InvalidResourceKey> {
+        if text.is_empty() {
+            return Err(InvalidResourceKey::Empty);
         }
+        let length = text.chars().count();
+        if length > ResourceKey::MAX_LENGTH {
+            return Err(InvalidResourceKey::TooLong {
+                start: text.chars().take(40).collect(),
+                length,
+            });
+        }
+        if text.chars().any(char::is_control) {
+            return Err(InvalidResourceKey::ControlCharacter {
+                key: text.to_string(),
+            });
+        }
+        let (prefix, name) = match text.split_once('/') {
+            Some((prefix, name)) => (prefix, Some(name)),
+            None => (text, None),
+        };
+        let kind = ResourceKind::ALL
+            .into_iter()
+            .find(|kind| kind.key_prefix() == prefix)
+            .ok_or_else(|| InvalidResourceKey::UnknownKind {
+                key: text.to_string(),
+            })?;
+        if name == Some("") {
+            return Err(InvalidResourceKey::EmptyName {
+                key: text.to_string(),
+                kind,
+            });
+        }
+        Ok(())
     }
 
     /// The key text.
@@ -48,6 +150,35 @@ impl ResourceKey {
             key: self.clone(),
             output,
         })
+    }
+}
+
+impl TryFrom<String> for ResourceKey {
+    type Error = InvalidResourceKey;
+
+    fn try_from(text: String) -> Result<ResourceKey, InvalidResourceKey> {
+        ResourceKey::check(&text)?;
+        Ok(ResourceKey(text))
+    }
+}
+
+impl std::str::FromStr for ResourceKey {
+    type Err = InvalidResourceKey;
+
+    fn from_str(text: &str) -> Result<ResourceKey, InvalidResourceKey> {
+        ResourceKey::parse(text)
+    }
+}
+
+impl From<ResourceKey> for String {
+    fn from(key: ResourceKey) -> String {
+        key.0
+    }
+}
+
+impl Serialize for ResourceKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 
@@ -144,13 +275,16 @@ impl ResourceKind {
 
     /// Fields whose change cannot be made in place: the resource is
     /// replaced (deleted and created again). Everything else is updated.
+    /// The names are the serialized (camelCase) field names of the kind's
+    /// attributes, as [`Attributes::fields`] gives them; a test in
+    /// `plans/tests/planning.rs` holds every name to that.
     pub fn immutable_fields(self) -> &'static [&'static str] {
         match self {
             ResourceKind::Vpc => &["cidr"],
             ResourceKind::Subnet => &["vpc", "cidr", "zone"],
             ResourceKind::InternetGateway => &[],
             ResourceKind::ElasticIp => &[],
-            ResourceKind::NatGateway => &["subnet", "allocation", "connectivity"],
+            ResourceKind::NatGateway => &["subnet", "allocation"],
             ResourceKind::RouteTable => &["vpc"],
             ResourceKind::SecurityGroup => &["vpc", "name", "description"],
             ResourceKind::SecurityGroupRules => &["group"],
@@ -249,7 +383,7 @@ impl Reference {
     pub fn parse(text: &str) -> Option<Reference> {
         let (key, output) = text.rsplit_once('#')?;
         Some(Reference {
-            key: ResourceKey(key.to_string()),
+            key: ResourceKey::parse(key).ok()?,
             output: Output::parse(output)?,
         })
     }
@@ -886,6 +1020,66 @@ impl DesiredResource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_the_planner_builds_parse_back() {
+        for kind in ResourceKind::ALL {
+            for name in ["", "us-east-1a", "nodes-us-east-1a", "private-us-east-1a"] {
+                let key = ResourceKey::new(kind, name);
+                assert_eq!(ResourceKey::parse(key.as_str()), Ok(key.clone()));
+                assert_eq!(key.name(), name);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_keys_are_refused_with_the_reason() {
+        let refused = |text: &str| ResourceKey::parse(text).expect_err(text).to_string();
+        assert_eq!(refused(""), "a resource key must not be empty");
+        assert_eq!(
+            refused("bucket/x"),
+            "resource key \"bucket/x\" does not start with a resource kind (vpc, subnet/NAME, launch-template/NAME, ...)"
+        );
+        assert!(refused("(journal)").contains("does not start with a resource kind"));
+        assert!(refused("vpc2").contains("does not start with a resource kind"));
+        assert_eq!(
+            refused("subnet/"),
+            "resource key \"subnet/\" has an empty name after the subnet/ prefix"
+        );
+        assert_eq!(
+            refused("subnet/a\nb"),
+            "resource key \"subnet/a\\nb\" holds a control character"
+        );
+        let long = format!("subnet/{}", "a".repeat(300));
+        assert!(refused(&long).contains("is 307 characters long; a key is at most 256"));
+        let longest = format!("subnet/{}", "a".repeat(256 - 7));
+        assert!(ResourceKey::parse(&longest).is_ok());
+    }
+
+    #[test]
+    fn deserializing_checks_the_key() {
+        let key: ResourceKey = serde_json::from_str(r#""subnet/us-east-1a""#).expect("valid");
+        assert_eq!(
+            serde_json::to_string(&key).expect("serializes"),
+            r#""subnet/us-east-1a""#
+        );
+        let error = serde_json::from_str::<ResourceKey>(r#""../../etc""#).expect_err("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("does not start with a resource kind"),
+            "{error}"
+        );
+        let map: BTreeMap<ResourceKey, u32> =
+            serde_json::from_str(r#"{"vpc": 1, "subnet/a": 2}"#).expect("keys of a map");
+        assert_eq!(map.len(), 2);
+        assert!(serde_json::from_str::<BTreeMap<ResourceKey, u32>>(r#"{"": 1}"#).is_err());
+        assert!(Reference::parse("nonsense#id").is_none());
+        assert_eq!(
+            Reference::parse("vpc#id").map(|reference| reference.to_string()),
+            Some("vpc#id".to_string())
+        );
+    }
 
     #[test]
     fn references_round_trip_through_json() {

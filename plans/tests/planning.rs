@@ -104,6 +104,36 @@ fn ha_private_cluster_has_every_resource() {
     );
 }
 
+/// Every field `immutable_fields` names is a serialized field of that kind's
+/// attributes: a misspelt or stale name would never match, so a change that
+/// needs a replacement would be planned as an update (the NAT gateway once
+/// listed a `connectivity` field its attributes do not have).
+#[test]
+fn immutable_fields_are_fields_of_their_kind() {
+    let bundle = new_cluster(&options(
+        "c1.example.com",
+        &["us-east-1a", "us-east-1b", "us-east-1c"],
+        Topology::Private,
+    ))
+    .expect("builds");
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
+    for kind in ResourceKind::ALL {
+        let example = model
+            .resources
+            .iter()
+            .find(|resource| resource.kind() == kind)
+            .unwrap_or_else(|| panic!("the model has no {kind} to check"));
+        let fields = example.attributes.fields();
+        for field in kind.immutable_fields() {
+            assert!(
+                fields.contains_key(*field),
+                "{kind}: immutable field {field:?} is not one of {:?}",
+                fields.keys().collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
 #[test]
 fn a_cloud_that_matches_plans_nothing() {
     for (name, zones, topology) in [

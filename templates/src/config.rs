@@ -322,9 +322,27 @@ fn check_cidr(setting: &str, text: &str) -> Result<(), TemplateError> {
     }
 }
 
+/// Why a node label or taint key or value is refused. The message completes
+/// a sentence of [`TemplateError::InvalidSetting`] ("label key: ...").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LabelError {
+    /// A value (or the name part of a key) with other characters or too long.
+    #[error(
+        "it must be at most 63 letters, digits, '-', '_' or '.', \
+         beginning and ending with a letter or digit"
+    )]
+    Segment,
+    /// The part of a key before `/` is not a DNS name.
+    #[error("the prefix {prefix:?} must be a DNS name")]
+    Prefix { prefix: String },
+    /// A key ending in `/`.
+    #[error("the name part must not be empty")]
+    EmptyName,
+}
+
 /// A Kubernetes label name segment: up to 63 characters, alphanumeric at both
 /// ends, `-`, `_` and `.` inside. Empty is allowed for values.
-fn check_label_value(text: &str) -> Result<(), String> {
+fn check_label_value(text: &str) -> Result<(), LabelError> {
     if text.is_empty() {
         return Ok(());
     }
@@ -337,25 +355,25 @@ fn check_label_value(text: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err("it must be at most 63 letters, digits, '-', '_' or '.', \
-             beginning and ending with a letter or digit"
-            .to_string())
+        Err(LabelError::Segment)
     }
 }
 
 /// A Kubernetes label key: an optional DNS-name prefix and `/`, then a name.
-fn check_label_key(text: &str) -> Result<(), String> {
+fn check_label_key(text: &str) -> Result<(), LabelError> {
     let name = match text.split_once('/') {
         Some((prefix, name)) => {
             if !is_dns_name(prefix) {
-                return Err(format!("the prefix {prefix:?} must be a DNS name"));
+                return Err(LabelError::Prefix {
+                    prefix: prefix.to_string(),
+                });
             }
             name
         }
         None => text,
     };
     if name.is_empty() {
-        return Err("the name part must not be empty".to_string());
+        return Err(LabelError::EmptyName);
     }
     check_label_value(name)
 }
@@ -464,6 +482,20 @@ mod tests {
         assert!(check_label_value("gpu-a100").is_ok());
         assert!(check_label_value("a=b").is_err());
         assert!(check_label_value("-edge").is_err());
+        assert_eq!(
+            check_label_value("a=b").map_err(|error| error.to_string()),
+            Err("it must be at most 63 letters, digits, '-', '_' or '.', \
+                 beginning and ending with a letter or digit"
+                .to_string())
+        );
+        assert_eq!(
+            check_label_key("Bad_Prefix/x").map_err(|error| error.to_string()),
+            Err("the prefix \"Bad_Prefix\" must be a DNS name".to_string())
+        );
+        assert_eq!(
+            check_label_key("prefix/").map_err(|error| error.to_string()),
+            Err("the name part must not be empty".to_string())
+        );
         assert!(check_label_value(&"x".repeat(64)).is_err());
     }
 

@@ -71,7 +71,7 @@ fn options(arguments: &CreateClusterArgs) -> anyhow::Result<NewClusterOptions> {
     let kubernetes_version: KubernetesVersion = arguments
         .kubernetes_version
         .parse()
-        .map_err(|message: String| anyhow::anyhow!("--kubernetes-version: {message}"))?;
+        .map_err(|error| anyhow::anyhow!("--kubernetes-version: {error}"))?;
     let zones: Vec<String> = arguments
         .zones
         .iter()

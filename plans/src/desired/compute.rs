@@ -229,7 +229,7 @@ fn auto_scaling_group(
     let key = auto_scaling_group_key(group.name());
     let name = names::instance_group_resource(cluster, group.name());
     let mut tags = instance_tags(builder, group);
-    tags.insert(names::RESOURCE_TAG.to_string(), key.0.clone());
+    tags.insert(names::RESOURCE_TAG.to_string(), key.to_string());
     Ok(DesiredResource {
         key,
         attributes: Attributes::AutoScalingGroup(AutoScalingGroupAttributes {

@@ -48,7 +48,9 @@ impl RefreshScope {
         }
         let key = tags.get(names::RESOURCE_TAG)?;
         let prefix = kind.key_prefix();
-        (key == prefix || key.starts_with(&format!("{prefix}/"))).then(|| ResourceKey(key.clone()))
+        (key == prefix || key.starts_with(&format!("{prefix}/")))
+            .then(|| ResourceKey::parse(key).ok())
+            .flatten()
     }
 }
 

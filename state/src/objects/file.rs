@@ -47,7 +47,7 @@ impl FileStore {
     fn path_of(&self, key: &str) -> Result<PathBuf> {
         check_key(key).map_err(|reason| StoreError::BadLocation {
             location: key.to_string(),
-            reason,
+            reason: reason.to_string(),
         })?;
         Ok(self.root.join(key))
     }

@@ -77,16 +77,57 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     async fn list_folders(&self, prefix: &str) -> Result<Vec<String>>;
 }
 
+/// Why a key is refused by [`check_key`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum InvalidObjectKey {
+    /// Empty, absolute, or holding a backslash or NUL.
+    #[error("{key:?} is not a relative key")]
+    NotRelative {
+        /// The key given.
+        key: String,
+    },
+    /// A path part that is empty, `.` or `..`.
+    #[error("{key:?} has an empty, `.` or `..` part")]
+    BadPart {
+        /// The key given.
+        key: String,
+    },
+}
+
 /// Refuses keys that could escape the store's root or are not plain paths.
-pub(crate) fn check_key(key: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_key(key: &str) -> std::result::Result<(), InvalidObjectKey> {
     if key.is_empty() || key.starts_with('/') || key.contains('\\') || key.contains('\0') {
-        return Err(format!("{key:?} is not a relative key"));
+        return Err(InvalidObjectKey::NotRelative {
+            key: key.to_string(),
+        });
     }
     if key
         .split('/')
         .any(|part| part.is_empty() || part == "." || part == "..")
     {
-        return Err(format!("{key:?} has an empty, `.` or `..` part"));
+        return Err(InvalidObjectKey::BadPart {
+            key: key.to_string(),
+        });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_keys_that_leave_the_root() {
+        assert_eq!(check_key("clusters/c1/spec.yaml"), Ok(()));
+        assert_eq!(
+            check_key("/etc/passwd").map_err(|error| error.to_string()),
+            Err("\"/etc/passwd\" is not a relative key".to_string())
+        );
+        assert_eq!(
+            check_key("a/../b").map_err(|error| error.to_string()),
+            Err("\"a/../b\" has an empty, `.` or `..` part".to_string())
+        );
+        assert!(check_key("a\\b").is_err());
+        assert!(check_key("a//b").is_err());
+    }
 }

@@ -111,7 +111,7 @@ impl S3Store {
     fn full_key(&self, key: &str) -> Result<String> {
         check_key(key).map_err(|reason| StoreError::BadLocation {
             location: key.to_string(),
-            reason,
+            reason: reason.to_string(),
         })?;
         Ok(if self.prefix.is_empty() {
             key.to_string()
