@@ -316,7 +316,7 @@ impl Reporter for FakeReporter {
 // --- plans ---------------------------------------------------------------
 
 fn key_of(key: &str) -> ResourceKey {
-    ResourceKey(key.to_string())
+    ResourceKey::parse(key).expect("a valid resource key")
 }
 
 fn vpc() -> Attributes {
