@@ -408,7 +408,7 @@ fn network_and_group() -> Plan {
         change("vpc", Action::Create, vpc(), &[]),
         change("subnet/a", Action::Create, subnet("10.0.0.0/24"), &["vpc"]),
         change("subnet/b", Action::Create, subnet("10.0.1.0/24"), &["vpc"]),
-        change("asg/nodes", Action::Create, group("nodes"), &["subnet/a"]),
+        change("autoscaling-group/nodes", Action::Create, group("nodes"), &["subnet/a"]),
         change("iam-role/master", Action::Create, role("master"), &[]),
     ])
 }
@@ -529,14 +529,14 @@ async fn deletes_run_after_the_creates_dependents_first() {
         change("vpc", Action::Delete, vpc(), &[]),
         change("subnet/a", Action::Delete, subnet("10.0.0.0/24"), &[]),
         change("subnet/b", Action::Delete, subnet("10.0.1.0/24"), &[]),
-        change("asg/nodes", Action::Delete, group("nodes"), &[]),
+        change("autoscaling-group/nodes", Action::Delete, group("nodes"), &[]),
     ]);
 
     let report = run(&operations, &journal, &plan, options(16)).await;
 
     assert!(report.is_complete(), "{report:?}");
     let create = operations.call_on("iam-role/new");
-    let group = operations.call_on("asg/nodes");
+    let group = operations.call_on("autoscaling-group/nodes");
     let subnets = [
         operations.call_on("subnet/a"),
         operations.call_on("subnet/b"),
@@ -565,7 +565,7 @@ async fn a_failed_create_stops_only_what_depends_on_it() {
         "iam-role/after-nodes",
         Action::Create,
         role("after-nodes"),
-        &["asg/nodes"],
+        &["autoscaling-group/nodes"],
     ));
     plan.changes
         .push(change("iam-role/old", Action::Delete, role("old"), &[]));
@@ -583,7 +583,7 @@ async fn a_failed_create_stops_only_what_depends_on_it() {
     // what the failed part still needs.
     assert_eq!(
         keys(&report.skipped),
-        names(&["asg/nodes", "iam-role/after-nodes", "iam-role/old"])
+        names(&["autoscaling-group/nodes", "iam-role/after-nodes", "iam-role/old"])
     );
     assert_eq!(
         keys(&report.succeeded),
@@ -699,7 +699,7 @@ async fn the_intent_tokens_reach_the_creates() {
         operations.call_on("subnet/a").token.as_deref(),
         Some("token-left-by-an-interrupted-run")
     );
-    for key in ["vpc", "subnet/b", "asg/nodes", "iam-role/master"] {
+    for key in ["vpc", "subnet/b", "autoscaling-group/nodes", "iam-role/master"] {
         assert_eq!(
             operations.call_on(key).token,
             Some(format!("token-{key}")),
@@ -927,7 +927,7 @@ async fn a_lost_lock_fails_the_change_it_could_not_record_and_stops_its_dependan
     let plan = plan(vec![
         change("vpc", Action::Create, vpc(), &[]),
         change("subnet/a", Action::Create, subnet("10.0.0.0/24"), &["vpc"]),
-        change("asg/nodes", Action::Create, group("nodes"), &["subnet/a"]),
+        change("autoscaling-group/nodes", Action::Create, group("nodes"), &["subnet/a"]),
         change("iam-role/old", Action::Delete, role("old"), &[]),
     ]);
 
@@ -950,8 +950,8 @@ async fn a_lost_lock_fails_the_change_it_could_not_record_and_stops_its_dependan
         error.to_string(),
         "recording the outcome of subnet/a failed: the cluster lock is no longer held: the lease expired"
     );
-    assert_eq!(keys(&report.skipped), names(&["asg/nodes", "iam-role/old"]));
-    assert!(operations.calls_on("asg/nodes").is_empty());
+    assert_eq!(keys(&report.skipped), names(&["autoscaling-group/nodes", "iam-role/old"]));
+    assert!(operations.calls_on("autoscaling-group/nodes").is_empty());
     assert!(operations.calls_on("iam-role/old").is_empty());
 }
 
@@ -1054,7 +1054,7 @@ async fn auto_scaling_groups_wait_for_the_launch_gate_and_nothing_else_does() {
     assert!(report.is_complete(), "{report:?}");
     let opened_at = opened_at.load(Ordering::SeqCst);
     assert!(opened_at > 0);
-    assert!(operations.call_on("asg/nodes").started > opened_at);
+    assert!(operations.call_on("autoscaling-group/nodes").started > opened_at);
     for key in ["vpc", "subnet/a", "subnet/b", "iam-role/master"] {
         assert!(operations.call_on(key).started < opened_at, "{key}");
     }
@@ -1068,7 +1068,7 @@ async fn a_failed_launch_gate_fails_only_the_auto_scaling_groups() {
     let reporter = Arc::new(FakeReporter::default());
     let mut plan = network_and_group();
     plan.changes.push(change(
-        "asg/masters",
+        "autoscaling-group/masters",
         Action::Create,
         group("masters"),
         &["subnet/a"],
@@ -1077,7 +1077,7 @@ async fn a_failed_launch_gate_fails_only_the_auto_scaling_groups() {
         "iam-role/after-nodes",
         Action::Create,
         role("after-nodes"),
-        &["asg/nodes"],
+        &["autoscaling-group/nodes"],
     ));
     // As the CLI makes it: an anyhow error with context, whose whole
     // chain must reach the message.
@@ -1101,7 +1101,7 @@ async fn a_failed_launch_gate_fails_only_the_auto_scaling_groups() {
     )
     .await;
 
-    assert_eq!(failed_keys(&report), names(&["asg/masters", "asg/nodes"]));
+    assert_eq!(failed_keys(&report), names(&["autoscaling-group/masters", "autoscaling-group/nodes"]));
     for (key, error) in &report.failed {
         assert!(matches!(error, ChangeError::Launch { .. }), "{error:?}");
         assert_eq!(
@@ -1119,7 +1119,7 @@ async fn a_failed_launch_gate_fails_only_the_auto_scaling_groups() {
         reporter.finished.lock().expect("finished").clone();
     let nodes = reported
         .iter()
-        .find(|(key, _)| *key == key_of("asg/nodes"))
+        .find(|(key, _)| *key == key_of("autoscaling-group/nodes"))
         .and_then(|(_, error)| error.clone())
         .expect("the reporter heard of the group's failure");
     assert!(nodes.contains("its instances cannot launch: cannot prepare the PKI"));
