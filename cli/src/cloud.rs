@@ -187,8 +187,11 @@ pub async fn plan(
     let context = PlanContext {
         region: provider.region.clone(),
         spec_revision: spec.revision.serial,
-        state_lineage: has_state.then(|| state.lineage.clone()),
-        state_serial: if has_state { state.serial } else { 0 },
+        state: if has_state {
+            skiff_plans::StateBinding::recorded(state.lineage.clone(), state.serial)
+        } else {
+            skiff_plans::StateBinding::none()
+        },
     };
     let plan = skiff_plans::plan(&desired, &observed, &context)?;
     Ok(Planned {

@@ -42,12 +42,12 @@ pub async fn run(context: &Context, arguments: &ApplyArgs) -> anyhow::Result<Exi
         }
         let current_lineage = version.as_ref().map(|_| state.lineage.clone());
         let current_serial = if version.is_some() { state.serial } else { 0 };
-        if current_lineage != plan.state_lineage || current_serial != plan.state_serial {
+        if current_lineage != plan.state.lineage || current_serial != plan.state.serial {
             bail!(
                 "the plan in {} is stale: it was made at recorded state serial {} (lineage {}), but the state of cluster {} is now at serial {} (lineage {}): someone applied changes since. Nothing was changed; make a new plan with `skiff update cluster {} --out {}`",
                 arguments.plan.display(),
-                plan.state_serial,
-                plan.state_lineage.as_deref().unwrap_or("none"),
+                plan.state.serial,
+                plan.state.lineage.as_deref().unwrap_or("none"),
                 plan.cluster,
                 current_serial,
                 current_lineage.as_deref().unwrap_or("none"),

@@ -72,8 +72,11 @@ pub async fn run(context: &Context, arguments: &DeleteClusterArgs) -> anyhow::Re
             &PlanContext {
                 region: provider.region.clone(),
                 spec_revision: spec.revision.serial,
-                state_lineage: version.as_ref().map(|_| state.lineage.clone()),
-                state_serial: if version.is_some() { state.serial } else { 0 },
+                state: if version.is_some() {
+                    skiff_plans::StateBinding::recorded(state.lineage.clone(), state.serial)
+                } else {
+                    skiff_plans::StateBinding::none()
+                },
             },
         );
         if plan.is_empty() {

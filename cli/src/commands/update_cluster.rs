@@ -276,8 +276,11 @@ async fn plan_under(
     let mut plan = plan;
     if locked {
         // The plan is bound to the state as it is now.
-        plan.state_lineage = version.as_ref().map(|_| state.lineage.clone());
-        plan.state_serial = if version.is_some() { state.serial } else { 0 };
+        plan.state = if version.is_some() {
+            skiff_plans::StateBinding::recorded(state.lineage.clone(), state.serial)
+        } else {
+            skiff_plans::StateBinding::none()
+        };
     }
 
     Ok(Planned {
