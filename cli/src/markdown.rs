@@ -22,8 +22,8 @@ pub fn render(plan: &Plan) -> String {
         "### skiff plan for cluster `{}`\n\n",
         inline_code_text(&plan.cluster)
     );
-    let bound_to = if plan.state_lineage.is_some() {
-        format!("recorded state serial {}", plan.state_serial)
+    let bound_to = if plan.state.has_state() {
+        format!("recorded state serial {}", plan.state.serial)
     } else {
         "nothing recorded yet".to_string()
     };

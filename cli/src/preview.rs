@@ -45,8 +45,8 @@ pub fn render(plan: &Plan, printer: &Printer) -> String {
         plan.cluster,
         plan.region,
         plan.spec_revision,
-        if plan.state_lineage.is_some() {
-            format!(" (recorded state serial {})", plan.state_serial)
+        if plan.state.has_state() {
+            format!(" (recorded state serial {})", plan.state.serial)
         } else {
             " (nothing recorded yet)".to_string()
         }

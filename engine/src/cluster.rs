@@ -7,6 +7,7 @@ use std::sync::Arc;
 use skiff_api::document::ClusterBundle;
 use skiff_plans::lookups::StateStoreRef;
 use skiff_plans::recorded::RecordedContent;
+use skiff_plans::StateBinding;
 use skiff_providers::AwsProvider;
 use skiff_state::lock::LockInfo;
 use skiff_state::recorded::{self, RecordedState};
@@ -183,10 +184,10 @@ pub struct Recorded {
 
 impl Recorded {
     /// The lineage and serial a plan made against this state is bound to.
-    pub fn binding(&self) -> (Option<String>, u64) {
+    pub fn binding(&self) -> StateBinding {
         match self.version {
-            Some(_) => (Some(self.state.lineage.clone()), self.state.serial),
-            None => (None, 0),
+            Some(_) => StateBinding::recorded(self.state.lineage.clone(), self.state.serial),
+            None => StateBinding::none(),
         }
     }
 }

@@ -81,15 +81,13 @@ pub async fn plan(session: &Session<'_>, cluster: &str, lock: bool) -> Result<De
                 cluster: cluster.to_string(),
                 source: Box::new(source),
             })?;
-        let (state_lineage, state_serial) = recorded.binding();
         let plan = skiff_plans::diff::destroy(
             cluster,
             &observed,
             &PlanContext {
                 region: provider.region.clone(),
                 spec_revision: spec.revision.serial,
-                state_lineage,
-                state_serial,
+                state: recorded.binding(),
             },
         );
         Ok((plan, scope, recorded))

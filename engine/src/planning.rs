@@ -137,12 +137,10 @@ pub async fn plan(
     let desired = desired?;
     let recorded = recorded?;
     let observed = observed?;
-    let (state_lineage, state_serial) = recorded.binding();
     let context = PlanContext {
         region: provider.region.clone(),
         spec_revision: spec.revision.serial,
-        state_lineage,
-        state_serial,
+        state: recorded.binding(),
     };
     let plan =
         skiff_plans::plan(&desired, &observed, &context).map_err(|source| EngineError::Plan {
@@ -240,9 +238,7 @@ pub async fn plan_locked(
     // next run would find again.
     let reconciled = reconcile(&mut recorded.state, &observed);
     // The plan is bound to the state as it is now.
-    let (state_lineage, state_serial) = recorded.binding();
-    plan.state_lineage = state_lineage;
-    plan.state_serial = state_serial;
+    plan.state = recorded.binding();
     Ok(LockedPlan {
         plan,
         recorded,

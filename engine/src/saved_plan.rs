@@ -70,15 +70,15 @@ pub async fn apply(
             }
             .into());
         }
-        let (current_lineage, current_serial) = recorded.binding();
-        if current_lineage != plan.state_lineage || current_serial != plan.state_serial {
+        let current = recorded.binding();
+        if current != plan.state {
             return Err(Refusal::StaleState {
                 file: file.to_string(),
                 cluster: cluster.clone(),
-                planned_serial: plan.state_serial,
-                planned_lineage: plan.state_lineage.clone().unwrap_or_else(|| "none".into()),
-                current_serial,
-                current_lineage: current_lineage.unwrap_or_else(|| "none".into()),
+                planned_serial: plan.state.serial,
+                planned_lineage: plan.state.lineage.clone().unwrap_or_else(|| "none".into()),
+                current_serial: current.serial,
+                current_lineage: current.lineage.unwrap_or_else(|| "none".into()),
             }
             .into());
         }

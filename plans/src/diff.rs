@@ -15,7 +15,8 @@ use crate::error::PlanError;
 use crate::graph;
 use crate::observed::Observed;
 use crate::plan::{
-    Action, FieldChange, Plan, ResourceChange, RollingUpdateNeed, Summary, PLAN_FORMAT,
+    Action, FieldChange, Plan, ResourceChange, RollingUpdateNeed, StateBinding, Summary,
+    PLAN_FORMAT,
 };
 use crate::resolve::{has_reference, resolve};
 use crate::resource::{Output, ResourceKey, ResourceKind};
@@ -27,10 +28,8 @@ pub struct PlanContext {
     pub region: String,
     /// The spec revision.
     pub spec_revision: u64,
-    /// The recorded state's lineage, if there is a state.
-    pub state_lineage: Option<String>,
-    /// The recorded state's serial.
-    pub state_serial: u64,
+    /// The recorded state the plan is bound to.
+    pub state: StateBinding,
 }
 
 /// Computes the plan that makes `observed` look like `desired`.
@@ -197,8 +196,7 @@ pub fn plan(
         cluster: desired.cluster.clone(),
         region: context.region.clone(),
         spec_revision: context.spec_revision,
-        state_lineage: context.state_lineage.clone(),
-        state_serial: context.state_serial,
+        state: context.state.clone(),
         summary,
         changes,
         rolling_updates,
@@ -228,8 +226,7 @@ pub fn destroy(cluster: &str, observed: &Observed, context: &PlanContext) -> Pla
         cluster: cluster.to_string(),
         region: context.region.clone(),
         spec_revision: context.spec_revision,
-        state_lineage: context.state_lineage.clone(),
-        state_serial: context.state_serial,
+        state: context.state.clone(),
         summary: Summary {
             delete: changes.len(),
             ..Summary::default()

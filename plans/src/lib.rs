@@ -29,7 +29,9 @@ pub use diff::{plan, PlanContext};
 pub use error::PlanError;
 pub use lookups::Lookups;
 pub use observed::{Observed, ObservedResource};
-pub use plan::{Action, FieldChange, Plan, ResourceChange, RollingUpdateNeed, Summary};
+pub use plan::{
+    Action, FieldChange, Plan, ResourceChange, RollingUpdateNeed, StateBinding, Summary,
+};
 pub use recorded::{ManagedBy, RecordedContent, RecordedResource};
 pub use resource::{
     Attributes, DesiredResource, Id, InvalidResourceKey, Output, ResourceKey, ResourceKind,

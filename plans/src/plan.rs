@@ -121,6 +121,46 @@ impl Summary {
     }
 }
 
+/// The recorded state a plan is made against, as Terraform binds a plan to
+/// its state's lineage and serial: applying a saved plan is refused when the
+/// store's state no longer has this lineage and serial (someone applied
+/// since). In the plan's JSON its fields sit flat beside the others
+/// (`stateLineage`, `stateSerial`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateBinding {
+    /// The recorded state's lineage; none when the cluster has no recorded
+    /// state yet.
+    #[serde(
+        rename = "stateLineage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lineage: Option<String>,
+    /// The recorded state's serial; 0 without a recorded state.
+    #[serde(rename = "stateSerial")]
+    pub serial: u64,
+}
+
+impl StateBinding {
+    /// Bound to no recorded state: the cluster has none yet.
+    pub fn none() -> StateBinding {
+        StateBinding::default()
+    }
+
+    /// Bound to the recorded state of this lineage at this serial.
+    pub fn recorded(lineage: impl Into<String>, serial: u64) -> StateBinding {
+        StateBinding {
+            lineage: Some(lineage.into()),
+            serial,
+        }
+    }
+
+    /// Whether there is a recorded state.
+    pub fn has_state(&self) -> bool {
+        self.lineage.is_some()
+    }
+}
+
 /// A plan for one cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -133,11 +173,9 @@ pub struct Plan {
     pub region: String,
     /// The spec revision planned from.
     pub spec_revision: u64,
-    /// The recorded state's lineage when planned (none: no state yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_lineage: Option<String>,
-    /// The recorded state's serial when planned.
-    pub state_serial: u64,
+    /// The recorded state when planned.
+    #[serde(flatten)]
+    pub state: StateBinding,
     /// Counts.
     pub summary: Summary,
     /// The changes, in an order where dependencies come first (deletes last).
@@ -166,5 +204,47 @@ impl Plan {
             *counts.entry(change.kind).or_insert(0) += 1;
         }
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(state: StateBinding) -> Plan {
+        Plan {
+            format: PLAN_FORMAT,
+            cluster: "c1.example.com".into(),
+            region: "us-east-1".into(),
+            spec_revision: 3,
+            state,
+            summary: Summary::default(),
+            changes: Vec::new(),
+            rolling_updates: Vec::new(),
+            known_outputs: KnownOutputs::default(),
+        }
+    }
+
+    /// The binding is flattened: the JSON is what it was when the plan had
+    /// `stateLineage` and `stateSerial` fields of its own, in that place.
+    #[test]
+    fn the_state_binding_sits_flat_in_the_json() {
+        let bound = plan(StateBinding::recorded("f00d", 7));
+        let json = serde_json::to_string(&bound).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"format":1,"cluster":"c1.example.com","region":"us-east-1","specRevision":3,"stateLineage":"f00d","stateSerial":7,"summary":{"create":0,"update":0,"replace":0,"delete":0},"changes":[],"rollingUpdates":[],"knownOutputs":{}}"#
+        );
+        assert_eq!(serde_json::from_str::<Plan>(&json).expect("parses"), bound);
+
+        let unbound = plan(StateBinding::none());
+        let json = serde_json::to_string(&unbound).expect("serializes");
+        assert!(
+            json.contains(r#""specRevision":3,"stateSerial":0,"summary""#),
+            "{json}"
+        );
+        let back = serde_json::from_str::<Plan>(&json).expect("parses");
+        assert!(!back.state.has_state());
+        assert_eq!(back, unbound);
     }
 }

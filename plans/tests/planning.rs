@@ -16,8 +16,7 @@ fn context() -> PlanContext {
     PlanContext {
         region: "us-east-1".into(),
         spec_revision: 1,
-        state_lineage: None,
-        state_serial: 0,
+        state: skiff_plans::StateBinding::none(),
     }
 }
 

@@ -115,8 +115,7 @@ fn plan_of(bundle: &ClusterBundle) -> Result<Plan, String> {
     let context = PlanContext {
         region: "us-east-1".into(),
         spec_revision: 1,
-        state_lineage: None,
-        state_serial: 0,
+        state: skiff_plans::StateBinding::none(),
     };
     skiff_plans::plan(&desired, &Observed::default(), &context).map_err(|error| error.to_string())
 }

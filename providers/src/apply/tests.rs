@@ -392,8 +392,7 @@ fn plan(changes: Vec<ResourceChange>) -> Plan {
         cluster: "c.example.com".into(),
         region: "us-east-1".into(),
         spec_revision: 1,
-        state_lineage: None,
-        state_serial: 0,
+        state: skiff_plans::StateBinding::none(),
         summary: Summary::default(),
         changes,
         rolling_updates: Vec::new(),
@@ -408,7 +407,12 @@ fn network_and_group() -> Plan {
         change("vpc", Action::Create, vpc(), &[]),
         change("subnet/a", Action::Create, subnet("10.0.0.0/24"), &["vpc"]),
         change("subnet/b", Action::Create, subnet("10.0.1.0/24"), &["vpc"]),
-        change("autoscaling-group/nodes", Action::Create, group("nodes"), &["subnet/a"]),
+        change(
+            "autoscaling-group/nodes",
+            Action::Create,
+            group("nodes"),
+            &["subnet/a"],
+        ),
         change("iam-role/master", Action::Create, role("master"), &[]),
     ])
 }
@@ -529,7 +533,12 @@ async fn deletes_run_after_the_creates_dependents_first() {
         change("vpc", Action::Delete, vpc(), &[]),
         change("subnet/a", Action::Delete, subnet("10.0.0.0/24"), &[]),
         change("subnet/b", Action::Delete, subnet("10.0.1.0/24"), &[]),
-        change("autoscaling-group/nodes", Action::Delete, group("nodes"), &[]),
+        change(
+            "autoscaling-group/nodes",
+            Action::Delete,
+            group("nodes"),
+            &[],
+        ),
     ]);
 
     let report = run(&operations, &journal, &plan, options(16)).await;
@@ -583,7 +592,11 @@ async fn a_failed_create_stops_only_what_depends_on_it() {
     // what the failed part still needs.
     assert_eq!(
         keys(&report.skipped),
-        names(&["autoscaling-group/nodes", "iam-role/after-nodes", "iam-role/old"])
+        names(&[
+            "autoscaling-group/nodes",
+            "iam-role/after-nodes",
+            "iam-role/old"
+        ])
     );
     assert_eq!(
         keys(&report.succeeded),
@@ -699,7 +712,12 @@ async fn the_intent_tokens_reach_the_creates() {
         operations.call_on("subnet/a").token.as_deref(),
         Some("token-left-by-an-interrupted-run")
     );
-    for key in ["vpc", "subnet/b", "autoscaling-group/nodes", "iam-role/master"] {
+    for key in [
+        "vpc",
+        "subnet/b",
+        "autoscaling-group/nodes",
+        "iam-role/master",
+    ] {
         assert_eq!(
             operations.call_on(key).token,
             Some(format!("token-{key}")),
@@ -927,7 +945,12 @@ async fn a_lost_lock_fails_the_change_it_could_not_record_and_stops_its_dependan
     let plan = plan(vec![
         change("vpc", Action::Create, vpc(), &[]),
         change("subnet/a", Action::Create, subnet("10.0.0.0/24"), &["vpc"]),
-        change("autoscaling-group/nodes", Action::Create, group("nodes"), &["subnet/a"]),
+        change(
+            "autoscaling-group/nodes",
+            Action::Create,
+            group("nodes"),
+            &["subnet/a"],
+        ),
         change("iam-role/old", Action::Delete, role("old"), &[]),
     ]);
 
@@ -950,7 +973,10 @@ async fn a_lost_lock_fails_the_change_it_could_not_record_and_stops_its_dependan
         error.to_string(),
         "recording the outcome of subnet/a failed: the cluster lock is no longer held: the lease expired"
     );
-    assert_eq!(keys(&report.skipped), names(&["autoscaling-group/nodes", "iam-role/old"]));
+    assert_eq!(
+        keys(&report.skipped),
+        names(&["autoscaling-group/nodes", "iam-role/old"])
+    );
     assert!(operations.calls_on("autoscaling-group/nodes").is_empty());
     assert!(operations.calls_on("iam-role/old").is_empty());
 }
@@ -1101,7 +1127,10 @@ async fn a_failed_launch_gate_fails_only_the_auto_scaling_groups() {
     )
     .await;
 
-    assert_eq!(failed_keys(&report), names(&["autoscaling-group/masters", "autoscaling-group/nodes"]));
+    assert_eq!(
+        failed_keys(&report),
+        names(&["autoscaling-group/masters", "autoscaling-group/nodes"])
+    );
     for (key, error) in &report.failed {
         assert!(matches!(error, ChangeError::Launch { .. }), "{error:?}");
         assert_eq!(
