@@ -23,8 +23,8 @@
 //! chain between them: the planner's rendering, the launch templates as
 //! AWS holds them, and the key material `update cluster --yes` generated.
 
-mod common;
-#[path = "../../templates/tests/support/mod.rs"]
+use crate::common;
+#[path = "../../../templates/tests/support/mod.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,7 +9,7 @@
 //! `rollout/tests/support`: this crate cannot use that crate's test code,
 //! and it serves over `std::net` so that it needs no HTTP server library.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
