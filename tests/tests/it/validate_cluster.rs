@@ -2,269 +2,23 @@
 //! cluster applied against the local AWS endpoint, reaching its Kubernetes
 //! API at `SKIFF_KUBERNETES_API` with an admin certificate it issues from
 //! the cluster CA in the state store. No API server can run here, so a
-//! stand-in (below) answers the reads validation makes, with a node for
+//! stand-in answers the reads validation makes, with a node for
 //! every instance, matched by private IP as a kubelet would register it.
 //!
-//! The stand-in is a copy, reduced to reads, of the one in
-//! `rollout/tests/support`: this crate cannot use that crate's test code,
-//! and it serves over `std::net` so that it needs no HTTP server library.
-
-use crate::common;
+//! The stand-in is skiff-test-support's, the one skiff-rollout's tests of
+//! `KubernetesApi` use. It serves on this test's runtime, which therefore
+//! has worker threads: the test's own thread blocks while skiff runs.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
 
-use common::cluster::ClusterFixture;
-use serde_json::{json, Value};
+use serde_json::json;
+use skiff_test_support::kubernetes_api::{
+    control_plane_node, daemon_set, node, static_pod, FakeApiServer, STATIC_COMPONENTS,
+};
 use skiff_tests::SkiffOutput;
 
-const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
-const STATIC_COMPONENTS: [&str; 4] = [
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-];
-
-// --- the stand-in API server --------------------------------------------------
-
-/// One request: method and path (query included).
-#[derive(Debug, Clone)]
-struct Recorded {
-    method: String,
-    target: String,
-}
-
-#[derive(Default)]
-struct ApiState {
-    nodes: Vec<Value>,
-    pods: Vec<Value>,
-    daemon_sets: Vec<Value>,
-    requests: Vec<Recorded>,
-}
-
-/// A stand-in Kubernetes API server on 127.0.0.1, plain HTTP, one thread
-/// per connection; it lives until the test process ends.
-#[derive(Clone)]
-struct FakeApiServer {
-    port: u16,
-    state: Arc<Mutex<ApiState>>,
-}
-
-impl FakeApiServer {
-    fn start() -> FakeApiServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-        let port = listener
-            .local_addr()
-            .expect("the listener's address")
-            .port();
-        let state = Arc::new(Mutex::new(ApiState::default()));
-        let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &state));
-            }
-        });
-        FakeApiServer { port, state }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, ApiState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn requests(&self) -> Vec<Recorded> {
-        self.state().requests.clone()
-    }
-
-    /// Sets a node's Ready condition.
-    fn set_ready(&self, name: &str, ready: bool) {
-        let mut state = self.state();
-        let node = state
-            .nodes
-            .iter_mut()
-            .find(|node| node["metadata"]["name"] == json!(name))
-            .unwrap_or_else(|| panic!("no node {name}"));
-        *node = node_object(
-            name,
-            node["status"]["addresses"][0]["address"]
-                .as_str()
-                .unwrap_or_default(),
-            ready,
-            !node["metadata"]["labels"][CONTROL_PLANE_LABEL].is_null(),
-        );
-    }
-}
-
-/// Serves the requests of one connection, one at a time (keep-alive).
-fn serve(stream: TcpStream, state: &Mutex<ApiState>) {
-    let Ok(writer) = stream.try_clone() else {
-        return;
-    };
-    let mut writer = writer;
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_string();
-        let target = parts.next().unwrap_or_default().to_string();
-        let mut length = 0usize;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let (code, answer) = {
-            let mut state = state
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            state.requests.push(Recorded {
-                method: method.clone(),
-                target: target.clone(),
-            });
-            answer(&state, &method, &target)
-        };
-        let body = answer.to_string();
-        let reason = if code == 200 { "OK" } else { "Not Found" };
-        let response = format!(
-            "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
-fn answer(state: &ApiState, method: &str, target: &str) -> (u16, Value) {
-    let path = target.split('?').next().unwrap_or_default();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (method, segments.as_slice()) {
-        ("GET", ["api", "v1", "nodes"]) => list("NodeList", "v1", &state.nodes),
-        ("GET", ["api", "v1", "nodes", name]) => {
-            match state
-                .nodes
-                .iter()
-                .find(|node| node["metadata"]["name"] == json!(name))
-            {
-                Some(node) => (200, node.clone()),
-                None => not_found(&format!("nodes \"{name}\" not found")),
-            }
-        }
-        ("GET", ["api", "v1", "namespaces", namespace, "pods"]) => {
-            let pods: Vec<Value> = state
-                .pods
-                .iter()
-                .filter(|pod| pod["metadata"]["namespace"] == json!(namespace))
-                .cloned()
-                .collect();
-            list("PodList", "v1", &pods)
-        }
-        ("GET", ["apis", "apps", "v1", "namespaces", namespace, "daemonsets"]) => {
-            let sets: Vec<Value> = state
-                .daemon_sets
-                .iter()
-                .filter(|set| set["metadata"]["namespace"] == json!(namespace))
-                .cloned()
-                .collect();
-            list("DaemonSetList", "apps/v1", &sets)
-        }
-        _ => not_found("the server could not find the requested resource"),
-    }
-}
-
-fn list(kind: &str, api_version: &str, items: &[Value]) -> (u16, Value) {
-    // The real server leaves apiVersion and kind out of list items.
-    let items: Vec<Value> = items
-        .iter()
-        .cloned()
-        .map(|mut item| {
-            if let Some(object) = item.as_object_mut() {
-                object.remove("apiVersion");
-                object.remove("kind");
-            }
-            item
-        })
-        .collect();
-    (
-        200,
-        json!({ "apiVersion": api_version, "kind": kind, "metadata": { "resourceVersion": "7" }, "items": items }),
-    )
-}
-
-fn not_found(message: &str) -> (u16, Value) {
-    (
-        404,
-        json!({
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": "NotFound", "code": 404,
-        }),
-    )
-}
-
-fn node_object(name: &str, internal_ip: &str, ready: bool, control_plane: bool) -> Value {
-    let (status, reason) = if ready {
-        ("True", "KubeletReady")
-    } else {
-        ("False", "KubeletNotReady")
-    };
-    let mut labels = json!({ "kubernetes.io/hostname": name });
-    if control_plane {
-        labels[CONTROL_PLANE_LABEL] = json!("");
-    }
-    json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": { "name": name, "uid": format!("uid-{name}"), "creationTimestamp": "2024-05-01T10:00:00Z", "labels": labels },
-        "spec": {},
-        "status": {
-            "addresses": [{ "type": "InternalIP", "address": internal_ip }, { "type": "Hostname", "address": name }],
-            "conditions": [{ "type": "Ready", "status": status, "reason": reason }],
-        },
-    })
-}
-
-fn static_pod(component: &str, node: &str) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": format!("{component}-{node}"),
-            "namespace": "kube-system",
-            "labels": { "component": component, "tier": "control-plane" },
-            "annotations": { "kubernetes.io/config.mirror": "0123456789abcdef" },
-        },
-        "spec": { "nodeName": node, "containers": [{ "name": component, "image": format!("registry.k8s.io/{component}:v1.31.0") }] },
-        "status": { "phase": "Running", "conditions": [{ "type": "Ready", "status": "True" }] },
-    })
-}
-
-// --- the test -----------------------------------------------------------------
+use crate::common;
+use common::cluster::ClusterFixture;
 
 /// `skiff validate cluster CLUSTER EXTRA... --state STORE` against the
 /// stand-in.
@@ -277,7 +31,7 @@ fn validate(fixture: &ClusterFixture, api: &FakeApiServer, extra: &[&str]) -> Sk
         .run()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validate_cluster_names_a_not_ready_node_and_exits_2() {
     let fixture = ClusterFixture::new("validate.example.com").await;
     fixture.create_zone("example.com").await;
@@ -294,10 +48,9 @@ async fn validate_cluster_names_a_not_ready_node_and_exits_2() {
         .send()
         .await
         .expect("describe instances");
-    let api = FakeApiServer::start();
+    let api = FakeApiServer::start().await;
     let mut nodes: BTreeMap<String, String> = BTreeMap::new();
     {
-        let mut state = api.state();
         for instance in instances
             .reservations()
             .iter()
@@ -323,22 +76,17 @@ async fn validate_cluster_names_a_not_ready_node_and_exits_2() {
                 if control_plane { "cp" } else { "worker" },
                 nodes.len()
             );
-            state
-                .nodes
-                .push(node_object(&name, ip, true, control_plane));
             if control_plane {
+                api.add_node(control_plane_node(&name, ip, true));
                 for component in STATIC_COMPONENTS {
-                    state.pods.push(static_pod(component, &name));
+                    api.add_pod(static_pod(component, &name, true));
                 }
+            } else {
+                api.add_node(node(&name, ip, true));
             }
             nodes.insert(name, group.to_string());
         }
-        state.daemon_sets.push(json!({
-            "apiVersion": "apps/v1", "kind": "DaemonSet",
-            "metadata": { "name": "kube-proxy", "namespace": "kube-system" },
-            "spec": { "selector": { "matchLabels": { "k8s-app": "kube-proxy" } }, "template": { "spec": { "containers": [] } } },
-            "status": { "currentNumberScheduled": 3, "desiredNumberScheduled": 3, "numberMisscheduled": 0, "numberReady": 3 },
-        }));
+        api.add_daemon_set(daemon_set("kube-proxy", 3, 3));
     }
     let workers: Vec<&String> = nodes
         .keys()
@@ -357,7 +105,7 @@ async fn validate_cluster_names_a_not_ready_node_and_exits_2() {
     let reads: Vec<String> = api
         .requests()
         .iter()
-        .map(|request| format!("{} {}", request.method, request.target))
+        .map(|request| format!("{} {}", request.method, request.path))
         .collect();
     assert!(
         reads
