@@ -1,14 +1,12 @@
-//! `KubernetesApi` against a stand-in API server (tests/support): the
+//! `KubernetesApi` against a stand-in API server (skiff-test-support): the
 //! requests it really sends, and how it reads the answers.
-
-mod support;
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use skiff_rollout::kubernetes::KubernetesApi;
 use skiff_rollout::{ClusterApi, ControlPlaneHealth, InstanceView, Lifecycle, RolloutError};
-use support::{Eviction, FakeApiServer};
+use skiff_test_support::kubernetes_api::{self as support, Eviction, FakeApiServer};
 
 fn instance(id: &str, private_ip: Option<&str>, private_dns: Option<&str>) -> InstanceView {
     InstanceView {
@@ -20,6 +18,19 @@ fn instance(id: &str, private_ip: Option<&str>, private_dns: Option<&str>) -> In
         private_ip: private_ip.map(str::to_string),
         private_dns: private_dns.map(str::to_string),
     }
+}
+
+/// A `KubernetesApi` reaching `server` with a throwaway client certificate.
+fn client(server: &FakeApiServer) -> KubernetesApi {
+    let admin = rcgen::generate_simple_self_signed(vec!["skiff-admin".to_string()])
+        .expect("a test certificate");
+    KubernetesApi::from_parts(
+        &server.url(),
+        None,
+        &admin.cert.pem(),
+        &admin.signing_key.serialize_pem(),
+    )
+    .expect("a client for the stand-in server")
 }
 
 fn assert_no_unexpected_requests(server: &FakeApiServer) {
@@ -38,7 +49,7 @@ async fn cordon_sends_a_merge_patch_that_sets_unschedulable() {
     let server = FakeApiServer::start().await;
     server.add_node(support::node("worker-a", "10.0.1.5", true));
     server.add_node(support::node("worker-b", "10.0.1.6", true));
-    let api = server.client();
+    let api = client(&server);
 
     api.cordon("worker-a").await.expect("cordoning worker-a");
 
@@ -70,7 +81,7 @@ async fn cordon_sends_a_merge_patch_that_sets_unschedulable() {
 #[tokio::test]
 async fn cordoning_a_node_that_is_gone_succeeds() {
     let server = FakeApiServer::start().await;
-    let api = server.client();
+    let api = client(&server);
     api.cordon("gone")
         .await
         .expect("a node that is gone needs no cordon");
@@ -86,7 +97,7 @@ async fn cordon_reports_a_server_that_keeps_failing() {
     let server = FakeApiServer::start().await;
     server.add_node(support::node("worker-a", "10.0.1.5", true));
     server.fail_next("PATCH", "/api/v1/nodes/worker-a", 503, 10);
-    let api = server.client();
+    let api = client(&server);
     let error = api
         .cordon("worker-a")
         .await
@@ -139,7 +150,7 @@ async fn drain_retries_a_budget_refusal_and_leaves_daemon_set_mirror_and_finishe
         "Failed",
     ));
     server.add_pod(support::replica_set_pod("default", "web-2", "worker-b"));
-    let api = server.client();
+    let api = client(&server);
 
     let started = Instant::now();
     api.drain("worker-a", "i-0aaa", Duration::from_secs(30))
@@ -221,7 +232,7 @@ async fn drain_of_an_empty_node_finishes_at_once() {
         "worker-a",
         "kube-proxy",
     ));
-    let api = server.client();
+    let api = client(&server);
     let started = Instant::now();
     api.drain("worker-a", "i-0aaa", Duration::from_secs(30))
         .await
@@ -249,7 +260,7 @@ async fn drain_times_out_naming_the_pod_that_will_not_leave() {
     server.add_pod(support::replica_set_pod("payments", "ledger-0", "worker-a"));
     server.script_evictions("payments", "ledger-0", &[Eviction::Refuse]);
     server.add_pod(support::replica_set_pod("default", "web-1", "worker-a"));
-    let api = server.client();
+    let api = client(&server);
 
     let timeout = Duration::from_secs(3);
     let started = Instant::now();
@@ -312,7 +323,7 @@ async fn drain_waits_for_an_evicted_pod_and_names_it_if_it_stays() {
     let server = FakeApiServer::start().await;
     server.add_pod(support::replica_set_pod("default", "slow-0", "worker-a"));
     server.script_evictions("default", "slow-0", &[Eviction::AcceptAndStay]);
-    let api = server.client();
+    let api = client(&server);
 
     let error = api
         .drain("worker-a", "i-0aaa", Duration::from_secs(3))
@@ -347,7 +358,7 @@ async fn drain_that_times_out_right_after_an_accepted_eviction_names_the_pod() {
         "late-0",
         &[Eviction::Refuse, Eviction::Refuse, Eviction::AcceptAndStay],
     );
-    let api = server.client();
+    let api = client(&server);
 
     let error = api
         .drain("worker-a", "i-0aaa", Duration::from_secs(4))
@@ -373,7 +384,7 @@ async fn drain_stops_on_an_eviction_the_server_rejects() {
     let server = FakeApiServer::start().await;
     server.add_pod(support::replica_set_pod("default", "web-1", "worker-a"));
     server.script_evictions("default", "web-1", &[Eviction::Fail(403)]);
-    let api = server.client();
+    let api = client(&server);
     let error = api
         .drain("worker-a", "i-0aaa", Duration::from_secs(30))
         .await
@@ -395,7 +406,7 @@ async fn node_of_matches_an_instance_by_internal_ip_and_node_ready_reads_the_con
     // Named unlike any EC2 DNS name: only the InternalIP links them.
     server.add_node(support::node("worker-blue", "10.0.1.5", true));
     server.add_node(support::node("worker-green", "10.0.1.6", false));
-    let api = server.client();
+    let api = client(&server);
 
     let blue = api
         .node_of(&instance(
@@ -456,7 +467,7 @@ async fn node_of_tries_a_failed_list_again() {
     let server = FakeApiServer::start().await;
     server.add_node(support::node("worker-a", "10.0.1.5", true));
     server.fail_next("GET", "/api/v1/nodes", 503, 1);
-    let api = server.client();
+    let api = client(&server);
     let node = api
         .node_of(&instance("i-0a", Some("10.0.1.5"), None))
         .await
@@ -470,7 +481,7 @@ async fn delete_node_removes_it_and_a_node_already_gone_is_fine() {
     let server = FakeApiServer::start().await;
     server.add_node(support::node("worker-a", "10.0.1.5", false));
     server.add_node(support::node("worker-b", "10.0.1.6", true));
-    let api = server.client();
+    let api = client(&server);
     assert_eq!(
         api.node_of(&instance("i-0a", Some("10.0.1.5"), None))
             .await
@@ -543,7 +554,7 @@ async fn control_plane_is_healthy_when_its_nodes_and_static_pods_are_ready() {
             ("cp-c", "10.0.0.7"),
         ],
     );
-    let api = server.client();
+    let api = client(&server);
 
     assert_eq!(
         api.control_plane_healthy()
@@ -574,7 +585,7 @@ async fn control_plane_is_unhealthy_naming_a_not_ready_node() {
     for component in support::STATIC_COMPONENTS {
         server.add_pod(support::static_pod(component, "cp-b", true));
     }
-    let api = server.client();
+    let api = client(&server);
 
     let health = api
         .control_plane_healthy()
@@ -606,7 +617,7 @@ async fn control_plane_is_unhealthy_naming_static_pods_dns_and_daemon_sets() {
     server.add_pod(support::static_pod("kube-controller-manager", "cp-b", true));
     // No kube-scheduler-cp-b at all.
     server.add_daemon_set(support::daemon_set("calico-node", 4, 3));
-    let api = server.client();
+    let api = client(&server);
 
     let health = api
         .control_plane_healthy()
@@ -640,7 +651,7 @@ async fn control_plane_is_unhealthy_naming_static_pods_dns_and_daemon_sets() {
 async fn control_plane_without_registered_nodes_is_unhealthy() {
     let server = FakeApiServer::start().await;
     server.add_node(support::node("worker-a", "10.0.2.5", true));
-    let api = server.client();
+    let api = client(&server);
     let health = api
         .control_plane_healthy()
         .await

@@ -7,8 +7,8 @@ mod support;
 
 use std::process::Command;
 
+use skiff_test_support::tools;
 use support::examples::all_roles_and_families;
-use support::tools;
 
 fn schema_check(cloud_init: &std::path::Path, user_data: &str) -> (bool, String) {
     let file = tempfile::NamedTempFile::new().expect("temporary file");

@@ -10,7 +10,7 @@ use skiff_api::{InstanceGroupRole, OsFamily, Taint};
 use skiff_templates::{
     bootstrap_script, node_files, paths, render_user_data, NodeBootstrap, TemplateError,
 };
-use support::cloud_config::CloudConfig;
+use skiff_test_support::cloud_config::CloudConfig;
 use support::examples::{all_roles_and_families, example};
 
 /// EC2 refuses larger user-data (RunInstances, launch templates).

@@ -1,13 +1,14 @@
 //! Boots rendered user-data for real: the bootstrap script runs in a
 //! sandbox against a private moto server (state store + instance metadata),
 //! with stubs standing in for the package managers, systemd and kubeadm.
-//! See tests/support/sandbox.rs for how the sandbox is built.
+//! See skiff-test-support's `sandbox` for how the sandbox is built.
 
 mod support;
 
 use skiff_api::{Cni, InstanceGroupRole, OsFamily};
 use skiff_templates::{paths, render_user_data, NodeBootstrap};
-use support::sandbox::{Boot, FakeCloud, Image, NodeSandbox, TOKEN};
+use skiff_test_support::sandbox::{Boot, FakeCloud, Image, NodeSandbox, TOKEN};
+use support::{start_cloud, Sandbox};
 
 fn assert_booted(node: &NodeSandbox, boot: &Boot) {
     assert!(
@@ -121,7 +122,7 @@ fn object_urls(node: &NodeSandbox, method: &str) -> Vec<String> {
 
 #[test]
 fn three_control_plane_nodes_booting_together_elect_exactly_one_initializer() {
-    let cloud = FakeCloud::start();
+    let cloud = start_cloud();
     let config = cloud.bootstrap(
         InstanceGroupRole::ControlPlane,
         OsFamily::Debian,
@@ -295,7 +296,7 @@ fn three_control_plane_nodes_booting_together_elect_exactly_one_initializer() {
 
 #[test]
 fn a_worker_joins_with_the_stored_token_and_the_hash_of_the_stored_ca() {
-    let cloud = FakeCloud::start();
+    let cloud = start_cloud();
     cloud.mark_api_server_ready();
     let config = cloud.bootstrap(InstanceGroupRole::Node, OsFamily::Debian, Cni::Cilium);
     let worker = cloud.node("i-0eeeeeeeeeeeeeee5", &config, Image::Ubuntu);
@@ -353,7 +354,7 @@ fn a_worker_joins_with_the_stored_token_and_the_hash_of_the_stored_ca() {
 
 #[test]
 fn rhel_control_plane_installs_flannel_with_containerd_2() {
-    let cloud = FakeCloud::start();
+    let cloud = start_cloud();
     let config = cloud.bootstrap(
         InstanceGroupRole::ControlPlane,
         OsFamily::Rhel,
@@ -394,7 +395,7 @@ fn rhel_control_plane_installs_flannel_with_containerd_2() {
 
 #[test]
 fn calico_gets_the_pod_cidr_and_the_lock_holder_initializes_again_after_a_failed_attempt() {
-    let cloud = FakeCloud::start();
+    let cloud = start_cloud();
     let config = cloud.bootstrap(
         InstanceGroupRole::ControlPlane,
         OsFamily::Debian,
@@ -419,7 +420,7 @@ fn calico_gets_the_pod_cidr_and_the_lock_holder_initializes_again_after_a_failed
 
 #[test]
 fn rocky_worker_gets_containerd_from_docker_and_the_cluster_packages() {
-    let cloud = FakeCloud::start();
+    let cloud = start_cloud();
     cloud.mark_api_server_ready();
     let config = cloud.bootstrap(InstanceGroupRole::Node, OsFamily::Rhel, Cni::Cilium);
     let worker = cloud.node("i-0abcdefabcdefabc8", &config, Image::Rocky);
@@ -436,7 +437,7 @@ fn rocky_worker_gets_containerd_from_docker_and_the_cluster_packages() {
 
 #[test]
 fn an_image_of_the_wrong_family_stops_before_changing_anything() {
-    let cloud = FakeCloud::start();
+    let cloud = start_cloud();
     let config = cloud.bootstrap(InstanceGroupRole::Node, OsFamily::Debian, Cni::Cilium);
     let node = cloud.node("i-0999999999999999a", &config, Image::Rocky);
     let boot = node.boot();
@@ -472,7 +473,7 @@ fn gossip_user_data(config: &mut NodeBootstrap) -> String {
 
 #[test]
 fn a_gossip_endpoint_substituted_into_the_user_data_reaches_kubeadm() {
-    let cloud = FakeCloud::start();
+    let cloud = start_cloud();
     let mut config = cloud.bootstrap(
         InstanceGroupRole::ControlPlane,
         OsFamily::Debian,
@@ -522,7 +523,7 @@ fn a_gossip_endpoint_substituted_into_the_user_data_reaches_kubeadm() {
 
 #[test]
 fn an_endpoint_placeholder_left_in_the_user_data_stops_before_changing_anything() {
-    let cloud = FakeCloud::start();
+    let cloud = start_cloud();
     let config = NodeBootstrap {
         api_endpoint: ENDPOINT_PLACEHOLDER.to_string(),
         ..cloud.bootstrap(InstanceGroupRole::Node, OsFamily::Debian, Cni::Cilium)

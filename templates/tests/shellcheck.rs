@@ -8,9 +8,10 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::cloud_config::CloudConfig;
+use skiff_test_support::cloud_config::CloudConfig;
+use skiff_test_support::sandbox::STUBS_DIRECTORY;
+use skiff_test_support::tools;
 use support::examples::all_roles_and_families;
-use support::tools;
 
 fn shellcheck(shellcheck: &Path, name: &str, script: &str) -> Result<(), String> {
     let file = tempfile::NamedTempFile::new().expect("temporary file");
@@ -71,9 +72,9 @@ fn every_shell_part_of_the_user_data_is_clean() {
 #[test]
 fn sandbox_stubs_are_clean() {
     let tool = tools::require("shellcheck", "apt-get install -y shellcheck");
-    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/stubs");
+    let directory = Path::new(STUBS_DIRECTORY);
     let mut findings = Vec::new();
-    for entry in std::fs::read_dir(&directory).expect("stubs") {
+    for entry in std::fs::read_dir(directory).expect("stubs") {
         let path = entry.expect("entry").path();
         let script = std::fs::read_to_string(&path).expect("stub");
         if let Err(finding) = shellcheck(&tool, &path.display().to_string(), &script) {

@@ -16,7 +16,7 @@
 //! - credentials that may read but not write the bucket: refused with
 //!   "access denied", nothing written.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -2,9 +2,6 @@
 //! replace, the cluster lock, bad inputs): the two kinds of state store, the
 //! cluster every test starts from, and readers for what skiff stored; and,
 //! in [`cluster`], the fixture of the acceptance tests that apply clusters.
-//!
-//! Each test binary uses a different subset, so unused helpers are expected.
-#![allow(dead_code)]
 
 pub mod cluster;
 
@@ -91,14 +88,6 @@ impl Store {
             .filter(|key| key.starts_with(&folder))
             .map(|key| key[strip.len()..].to_string())
             .collect()
-    }
-
-    /// A short name for messages.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Store::S3 { .. } => "s3",
-            Store::File { .. } => "file",
-        }
     }
 }
 

@@ -1,4 +1,6 @@
-//! A stand-in Kubernetes API server for the tests of `KubernetesApi`.
+//! A stand-in Kubernetes API server, for tests of code that talks to a
+//! cluster's API: skiff-rollout's `KubernetesApi` and, through the real
+//! binary, `skiff validate cluster`.
 //!
 //! It speaks plain HTTP/1.1 on 127.0.0.1, keeps nodes, pods and DaemonSets
 //! in memory as JSON, records every request it gets, and answers the few
@@ -11,8 +13,6 @@
 //!
 //! Anything it does not know answers 404 and is recorded, so a test can
 //! show that no unexpected request was made.
-
-#![allow(dead_code)] // Each test binary uses a different part of it.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -27,7 +27,6 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use skiff_rollout::kubernetes::KubernetesApi;
 use tokio::net::TcpListener;
 
 /// The label kubeadm gives control-plane nodes.
@@ -102,7 +101,10 @@ struct State {
     resource_version: u64,
 }
 
-/// A running stand-in API server; it stops with the test's runtime.
+/// A running stand-in API server. It serves on the tokio runtime it was
+/// started on and stops with it; a test that blocks its own thread while the
+/// server must answer (running the `skiff` binary) needs a multi-thread
+/// runtime, whose workers go on serving.
 #[derive(Clone)]
 pub struct FakeApiServer {
     address: SocketAddr,
@@ -139,19 +141,6 @@ impl FakeApiServer {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
-    }
-
-    /// A `KubernetesApi` reaching this server with a throwaway client certificate.
-    pub fn client(&self) -> KubernetesApi {
-        let admin = rcgen::generate_simple_self_signed(vec!["skiff-admin".to_string()])
-            .expect("a test certificate");
-        KubernetesApi::from_parts(
-            &self.url(),
-            None,
-            &admin.cert.pem(),
-            &admin.signing_key.serialize_pem(),
-        )
-        .expect("a client for the stand-in server")
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -193,6 +182,21 @@ impl FakeApiServer {
             .entry((method.to_string(), path.to_string()))
             .or_default();
         queue.extend(std::iter::repeat_n(status, count));
+    }
+
+    /// Sets the Ready condition of a stored node (panics if there is none).
+    pub fn set_ready(&self, name: &str, ready: bool) {
+        let mut state = self.state();
+        let node = state
+            .nodes
+            .iter_mut()
+            .find(|node| name_of(node) == name)
+            .unwrap_or_else(|| panic!("no node {name}"));
+        let conditions = node["status"]["conditions"]
+            .as_array_mut()
+            .unwrap_or_else(|| panic!("node {name} has no conditions"));
+        conditions.retain(|condition| condition["type"] != "Ready");
+        conditions.push(ready_condition(ready));
     }
 
     /// The stored node, if any.
@@ -241,15 +245,6 @@ impl FakeApiServer {
 
 /// A node with an InternalIP and a Ready condition that is True or False.
 pub fn node(name: &str, internal_ip: &str, ready: bool) -> Value {
-    let (status, reason, message) = if ready {
-        ("True", "KubeletReady", "kubelet is posting ready status")
-    } else {
-        (
-            "False",
-            "KubeletNotReady",
-            "container runtime network not ready: NetworkReady=false",
-        )
-    };
     json!({
         "apiVersion": "v1",
         "kind": "Node",
@@ -271,12 +266,26 @@ pub fn node(name: &str, internal_ip: &str, ready: bool) -> Value {
                     "type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
                     "lastHeartbeatTime": "2024-05-01T10:05:00Z", "lastTransitionTime": "2024-05-01T10:00:00Z",
                 },
-                {
-                    "type": "Ready", "status": status, "reason": reason, "message": message,
-                    "lastHeartbeatTime": "2024-05-01T10:05:00Z", "lastTransitionTime": "2024-05-01T10:00:00Z",
-                },
+                ready_condition(ready),
             ],
         },
+    })
+}
+
+/// A node's Ready condition, True or False as the kubelet reports it.
+fn ready_condition(ready: bool) -> Value {
+    let (status, reason, message) = if ready {
+        ("True", "KubeletReady", "kubelet is posting ready status")
+    } else {
+        (
+            "False",
+            "KubeletNotReady",
+            "container runtime network not ready: NetworkReady=false",
+        )
+    };
+    json!({
+        "type": "Ready", "status": status, "reason": reason, "message": message,
+        "lastHeartbeatTime": "2024-05-01T10:05:00Z", "lastTransitionTime": "2024-05-01T10:00:00Z",
     })
 }
 

@@ -8,7 +8,9 @@ use serde_norway::Value;
 /// One `write_files` entry, with its content decoded as cloud-init decodes it.
 #[derive(Debug, Clone)]
 pub struct WrittenFile {
+    /// Where the file lands on the node.
     pub path: String,
+    /// Its mode, in octal text (`0600`).
     pub permissions: String,
     /// The `encoding` key, if any (`gz+b64`).
     pub encoding: Option<String>,
@@ -19,12 +21,14 @@ pub struct WrittenFile {
 /// The parts of a node's cloud-config the tests look at.
 #[derive(Debug)]
 pub struct CloudConfig {
+    /// The `write_files` entries.
     pub files: Vec<WrittenFile>,
     /// Each `runcmd` entry as a shell command line.
     pub commands: Vec<String>,
 }
 
 impl CloudConfig {
+    /// Parses user-data (panics unless it is a `#cloud-config` document).
     pub fn parse(user_data: &str) -> CloudConfig {
         assert!(
             user_data.starts_with("#cloud-config\n"),
@@ -79,6 +83,7 @@ impl CloudConfig {
         CloudConfig { files, commands }
     }
 
+    /// The `write_files` entry of `path` (panics if there is none).
     pub fn file(&self, path: &str) -> &WrittenFile {
         self.files
             .iter()

@@ -7,7 +7,7 @@
 //! `delete cluster --unregister` forgets every object, and the help and
 //! completion texts exist.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -14,7 +14,7 @@
 //! The concurrency point (20 writers, one history entry per stored change)
 //! is in `store_safety.rs`, next to the concurrent-replace test it extends.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -4,8 +4,8 @@
 //! endpoint, and everything is checked from what skiff really created.
 //!
 //! - A simulated boot: the user-data is taken from the launch templates in
-//!   the endpoint and run in the sandbox of `templates/tests` (stubs for the
-//!   package managers, systemd, kubeadm, ...), whose instance metadata and
+//!   the endpoint and run in the node sandbox of skiff-test-support (stubs
+//!   for the package managers, systemd, kubeadm, ...), whose instance metadata and
 //!   state store are the SAME endpoint, so the nodes read the PKI and token
 //!   skiff generated. Three control-plane boots at once elect one
 //!   `kubeadm init`; a later one and a worker join, pinned to the stored CA.
@@ -23,9 +23,7 @@
 //! chain between them: the planner's rendering, the launch templates as
 //! AWS holds them, and the key material `update cluster --yes` generated.
 
-mod common;
-#[path = "../../templates/tests/support/mod.rs"]
-mod support;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -37,11 +35,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use common::cluster::ClusterFixture;
 use common::{CLUSTER, S3_PREFIX, ZONES};
-use skiff_api::{InstanceGroupRole, OsFamily};
-use skiff_templates::{paths, NodeBootstrap};
+use skiff_templates::paths;
+use skiff_test_support::cloud_config::CloudConfig;
+use skiff_test_support::sandbox::{Boot, BootstrapPaths, FakeCloud, Image, NodeSandbox};
 use skiff_tests::{LocalAws, SandboxHome, SkiffOutput};
-use support::cloud_config::CloudConfig;
-use support::sandbox::{Boot, FakeCloud, Image, NodeSandbox};
 
 /// What `create cluster` picks, and the patch release the version test moves to.
 const DEFAULT_VERSION: &str = "1.34.2";
@@ -368,26 +365,31 @@ fn now() -> i64 {
 
 // --- 1. simulated boot -------------------------------------------------------------
 
-/// The sandbox of templates/tests, pointed at the endpoint holding skiff's
-/// state store. `FakeCloud` starts a private moto with made-up PKI for the
-/// templates' own tests; the sandbox's stubs send instance-metadata and
-/// state-store requests to `moto.port`, so pointing that at the shared
-/// endpoint makes the nodes read what skiff generated (the private server
-/// then just idles until the test ends).
+/// The node sandbox, pointed at the endpoint holding skiff's state store.
+/// `FakeCloud` starts a private moto with made-up PKI for the templates'
+/// own tests; the sandbox's stubs send instance-metadata and state-store
+/// requests to `moto.port`, so pointing that at the shared endpoint makes
+/// the nodes read what skiff generated (the private server then just idles
+/// until the test ends).
 fn sandbox_on(aws: &LocalAws) -> FakeCloud {
-    let mut cloud = FakeCloud::start();
+    let mut cloud = FakeCloud::start(BootstrapPaths {
+        script: paths::BOOTSTRAP_SCRIPT,
+        log: paths::BOOTSTRAP_LOG,
+    });
     cloud.moto.port = aws.port();
     cloud
 }
 
-/// What the sandbox needs besides the user-data: the cluster's Kubernetes
-/// version (its `apt-cache` stub offers packages of that version). The rest
-/// of this configuration is unused: the node gets skiff's user-data.
-fn sandbox_config(role: InstanceGroupRole) -> NodeBootstrap {
-    NodeBootstrap {
-        kubernetes_version: DEFAULT_VERSION.parse().expect("a version"),
-        ..support::examples::example(role, OsFamily::Debian)
-    }
+/// A node launched with skiff's `user_data`. Besides the user-data the
+/// sandbox needs only the cluster's Kubernetes version (its `apt-cache`
+/// stub offers packages of that version).
+fn launch(cloud: &FakeCloud, number: u32, user_data: String) -> NodeSandbox {
+    cloud.launch(
+        &instance_id(number),
+        DEFAULT_VERSION,
+        user_data,
+        Image::Ubuntu,
+    )
 }
 
 fn instance_id(number: u32) -> String {
@@ -454,18 +456,10 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
     );
 
     // Three control-plane instances, one per group, boot at once.
-    let control_plane_config = sandbox_config(InstanceGroupRole::ControlPlane);
     let members: Vec<NodeSandbox> = control_plane
         .iter()
         .enumerate()
-        .map(|(index, group)| {
-            cloud.node_with_user_data(
-                &instance_id(index as u32 + 1),
-                &control_plane_config,
-                user_data[&group.name].clone(),
-                Image::Ubuntu,
-            )
-        })
+        .map(|(index, group)| launch(&cloud, index as u32 + 1, user_data[&group.name].clone()))
         .collect();
     let running: Vec<_> = members.iter().map(NodeSandbox::spawn).collect();
     let boots: Vec<Boot> = running.into_iter().map(|boot| boot.wait()).collect();
@@ -579,12 +573,7 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
     }
 
     // A fourth control-plane instance, launched later (a replacement), joins.
-    let replacement = cloud.node_with_user_data(
-        &instance_id(4),
-        &control_plane_config,
-        user_data[&control_plane[0].name].clone(),
-        Image::Ubuntu,
-    );
+    let replacement = launch(&cloud, 4, user_data[&control_plane[0].name].clone());
     let boot = replacement.boot();
     assert_booted(&replacement, &boot, &secrets);
     control_plane_join(&replacement);
@@ -596,12 +585,7 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
 
     // A worker joins with the stored token and the stored CA's hash, and
     // reads nothing but those two objects.
-    let worker = cloud.node_with_user_data(
-        &instance_id(5),
-        &sandbox_config(InstanceGroupRole::Node),
-        user_data[&worker_group.name].clone(),
-        Image::Ubuntu,
-    );
+    let worker = launch(&cloud, 5, user_data[&worker_group.name].clone());
     let boot = worker.boot();
     assert_booted(&worker, &boot, &secrets);
     assert_eq!(

@@ -6,7 +6,8 @@
 //! The acceptance tests of `update cluster`, `rolling-update cluster`, node
 //! bootstrap and `validate cluster` build on it; each adds its own readers
 //! of the endpoint in an `impl ClusterFixture` block of its own (an inherent
-//! impl may live anywhere in the test binary's crate).
+//! impl may live anywhere in the test binary's crate; a reader two modules
+//! need lives here, since two blocks cannot define the same name).
 
 use std::ffi::OsStr;
 
@@ -226,6 +227,15 @@ impl ClusterFixture {
             .first()
             .unwrap_or_else(|| panic!("no launch template {name}"))
             .clone()
+    }
+
+    /// A group's launch template: (ID, latest version number).
+    pub async fn launch_template(&self, group: &str) -> (String, i64) {
+        let template = self.describe_launch_template(group).await;
+        (
+            template.launch_template_id().expect("an ID").to_owned(),
+            template.latest_version_number().expect("a latest version"),
+        )
     }
 
     /// The bucket key of an object of the cluster's folder in the store

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use super::tools;
+use crate::tools;
 
 const LAUNCHER: &str = r#"
 import sys
@@ -28,11 +28,13 @@ server.serve_forever()
 /// A running moto server, stopped when dropped.
 pub struct Moto {
     child: Child,
+    /// The port it serves on (127.0.0.1).
     pub port: u16,
     log: tempfile::NamedTempFile,
 }
 
 impl Moto {
+    /// Starts a server (panics with a hint when moto is missing).
     pub fn start() -> Moto {
         let python = tools::require("python3", "apt-get install -y python3");
         let log = tempfile::NamedTempFile::new().expect("moto log file");
@@ -61,14 +63,17 @@ impl Moto {
         Moto { child, port, log }
     }
 
+    /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Creates a bucket.
     pub fn create_bucket(&self, bucket: &str) {
         self.curl(&["-X", "PUT", &format!("{}/{bucket}", self.endpoint())]);
     }
 
+    /// Stores the contents of `file` as an object.
     pub fn put_object(&self, bucket: &str, key: &str, file: &Path) {
         self.curl(&[
             "-X",

@@ -23,7 +23,7 @@
 //! - the preview (no `--yes`) shows the status table and the reason, and
 //!   changes nothing.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,18 +64,6 @@ impl ClusterFixture {
         let mut args = vec!["rolling-update", "cluster", &self.cluster];
         args.extend_from_slice(extra);
         self.command(args)
-    }
-
-    /// A group's launch template: (ID, latest version).
-    async fn launch_template(&self, group: &str) -> (String, String) {
-        let template = self.describe_launch_template(group).await;
-        (
-            template.launch_template_id().expect("an ID").to_owned(),
-            template
-                .latest_version_number()
-                .expect("a latest version")
-                .to_string(),
-        )
     }
 
     /// A group's auto scaling group and its instances' launch templates.
@@ -441,7 +429,7 @@ async fn six_nodes_behind(cluster: &str) -> (ClusterFixture, BTreeSet<String>) {
     let before = fixture.group(NODES).await;
     before.assert_settled(6, "after the first apply");
     assert_eq!(before.template, template);
-    assert_eq!(before.version, first);
+    assert_eq!(before.version, first.to_string());
 
     fixture.edit_group(NODES, |document| {
         document["spec"]["image"] = OLDER_NOBLE_AMD64.into();
@@ -452,7 +440,8 @@ async fn six_nodes_behind(cluster: &str) -> (ClusterFixture, BTreeSet<String>) {
     assert_ne!(second, first, "the image change made a new version");
     let behind = fixture.group(NODES).await;
     assert_eq!(
-        behind.version, second,
+        behind.version,
+        second.to_string(),
         "the group launches from the new version"
     );
     let outdated = behind.outdated();

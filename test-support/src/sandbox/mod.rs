@@ -8,10 +8,14 @@
 //! user-data itself), and in which `runcmd` is executed with
 //! `SKIFF_ROOT` pointing at it.
 //!
-//! The script runs with a PATH of only stubs (tests/support/stubs/, which
-//! record their arguments) and an allowlist of harmless real tools, so a
-//! command nobody planned for fails loudly. When the tests run as root the
-//! script runs as `nobody`, so a write outside `SKIFF_ROOT` fails too.
+//! The script runs with a PATH of only stubs (`stubs/` here, which record
+//! their arguments) and an allowlist of harmless real tools, so a command
+//! nobody planned for fails loudly. When the tests run as root the script
+//! runs as `nobody`, so a write outside `SKIFF_ROOT` fails too.
+//!
+//! The sandbox knows nothing of skiff's types (see the crate documentation):
+//! it takes the user-data as text, and where the bootstrap script and its
+//! log are as [`BootstrapPaths`].
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -21,16 +25,21 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use skiff_api::{Cni, InstanceGroupRole, OsFamily};
-use skiff_templates::{paths, NodeBootstrap, StateStoreLocation};
 use tempfile::TempDir;
 
-use super::cloud_config::CloudConfig;
-use super::examples;
-use super::moto::Moto;
-use super::tools;
+use crate::cloud_config::CloudConfig;
+use crate::tools;
 
+mod moto;
+
+pub use moto::Moto;
+
+/// The stubs' sources (shell scripts), for checks of the scripts themselves.
+pub const STUBS_DIRECTORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sandbox/stubs");
+
+/// The bucket of the fake state store.
 pub const BUCKET: &str = "skiff-state";
+/// The cluster's folder in [`BUCKET`].
 pub const CLUSTER_PREFIX: &str = "team-a/c1.example.com";
 /// The bootstrap token stored in the fake state store.
 pub const TOKEN: &str = "k7t2qx.9fz0c3m1a8b4d6e2";
@@ -89,27 +98,44 @@ const PKI: [(&str, &str); 8] = [
     ("pki/sa.pub", "sa.pub"),
 ];
 
+/// Where a node's bootstrap script and its log are, as the user-data
+/// writes them: skiff-templates' `paths::BOOTSTRAP_SCRIPT` and
+/// `paths::BOOTSTRAP_LOG`, given by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootstrapPaths {
+    /// The script `runcmd` must run, and nothing else.
+    pub script: &'static str,
+    /// Its progress log, read back into [`Boot::log`].
+    pub log: &'static str,
+}
+
 /// Which image a sandbox pretends to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Image {
+    /// Ubuntu (Debian family, containerd 1.x).
     Ubuntu,
+    /// Amazon Linux (RHEL family, containerd 2.x).
     AmazonLinux,
+    /// Rocky Linux (RHEL family, containerd 2.x).
     Rocky,
 }
 
 impl Image {
     fn os_release(self) -> &'static str {
         match self {
-            Image::Ubuntu => include_str!("../fixtures/os-release-ubuntu"),
-            Image::AmazonLinux => include_str!("../fixtures/os-release-amazon-linux"),
-            Image::Rocky => include_str!("../fixtures/os-release-rocky"),
+            Image::Ubuntu => include_str!("fixtures/os-release-ubuntu"),
+            Image::AmazonLinux => include_str!("fixtures/os-release-amazon-linux"),
+            Image::Rocky => include_str!("fixtures/os-release-rocky"),
         }
     }
 }
 
 /// One test cluster's world: state store, metadata, stubs, fixtures.
 pub struct FakeCloud {
+    /// The state store and instance metadata. Its `port` is what the nodes
+    /// of this cloud reach; a test may point it at another endpoint.
     pub moto: Moto,
+    bootstrap: BootstrapPaths,
     shared: TempDir,
     pki: TempDir,
     /// `sha256:<hex>` of the CA's SubjectPublicKeyInfo, computed here in Rust.
@@ -117,7 +143,9 @@ pub struct FakeCloud {
 }
 
 impl FakeCloud {
-    pub fn start() -> FakeCloud {
+    /// Starts the moto server, stores the PKI and token in it, and prepares
+    /// the stubs and fixtures; nodes run the script at `bootstrap.script`.
+    pub fn start(bootstrap: BootstrapPaths) -> FakeCloud {
         tools::require("openssl", "apt-get install -y openssl");
         tools::require("curl", "apt-get install -y curl");
         let moto = Moto::start();
@@ -145,24 +173,10 @@ impl FakeCloud {
         install_fixtures(shared.path());
         FakeCloud {
             moto,
+            bootstrap,
             shared,
             pki,
             ca_cert_hash,
-        }
-    }
-
-    /// A node configuration of this cluster, pointed at the fake state store.
-    pub fn bootstrap(&self, role: InstanceGroupRole, family: OsFamily, cni: Cni) -> NodeBootstrap {
-        NodeBootstrap {
-            cni,
-            state_store: StateStoreLocation {
-                bucket: BUCKET.to_string(),
-                cluster_prefix: CLUSTER_PREFIX.to_string(),
-                region: "us-east-1".to_string(),
-                endpoint: Some(self.moto.endpoint()),
-                path_style: true,
-            },
-            ..examples::example(role, family)
         }
     }
 
@@ -206,19 +220,13 @@ impl FakeCloud {
         give_to_sandbox_user(self.shared.path());
     }
 
-    /// A new instance with its own root, set up from the user-data of `config`.
-    pub fn node(&self, instance_id: &str, config: &NodeBootstrap, image: Image) -> NodeSandbox {
-        let user_data = skiff_templates::render_user_data(config).expect("user-data renders");
-        self.node_with_user_data(instance_id, config, user_data, image)
-    }
-
-    /// A new instance launched with `user_data`, which was rendered from
-    /// `config` and may have been changed since (as the planner substitutes
-    /// a gossip cluster's API endpoint).
-    pub fn node_with_user_data(
+    /// A new instance launched with `user_data`, with its own root. The
+    /// image's package repositories offer `kubernetes_version` (what the
+    /// `apt-cache` stub answers).
+    pub fn launch(
         &self,
         instance_id: &str,
-        config: &NodeBootstrap,
+        kubernetes_version: &str,
         user_data: String,
         image: Image,
     ) -> NodeSandbox {
@@ -234,7 +242,7 @@ impl FakeCloud {
         }
         fs::create_dir_all(root.join("etc")).expect("etc");
         fs::write(root.join("etc/os-release"), image.os_release()).expect("os-release");
-        fs::write(root.join("etc/fstab"), include_str!("../fixtures/fstab")).expect("fstab");
+        fs::write(root.join("etc/fstab"), include_str!("fixtures/fstab")).expect("fstab");
         if image != Image::Ubuntu {
             fs::create_dir_all(root.join("etc/yum.repos.d")).expect("yum.repos.d");
             fs::create_dir_all(root.join("etc/selinux")).expect("selinux");
@@ -248,18 +256,19 @@ impl FakeCloud {
 
         assert_eq!(
             cloud_config.commands,
-            vec![paths::BOOTSTRAP_SCRIPT.to_string()],
+            vec![self.bootstrap.script.to_string()],
             "runcmd must run the bootstrap script and nothing else"
         );
         NodeSandbox {
             instance_id: instance_id.to_string(),
-            kubernetes_version: config.kubernetes_version.to_string(),
+            kubernetes_version: kubernetes_version.to_string(),
             containerd_series: match image {
                 Image::Ubuntu => "1.x",
                 Image::AmazonLinux | Image::Rocky => "2.x",
             },
             shared: self.shared.path().to_path_buf(),
             moto_port: self.moto.port,
+            bootstrap: self.bootstrap,
             directory,
             root,
             user_data,
@@ -269,23 +278,30 @@ impl FakeCloud {
 
 /// One instance being bootstrapped.
 pub struct NodeSandbox {
+    /// The instance ID the metadata stub answers.
     pub instance_id: String,
     kubernetes_version: String,
     containerd_series: &'static str,
     shared: PathBuf,
     moto_port: u16,
+    bootstrap: BootstrapPaths,
     directory: TempDir,
+    /// The node's root directory (`SKIFF_ROOT`).
     pub root: PathBuf,
+    /// The user-data it was launched with.
     pub user_data: String,
 }
 
 /// How a boot ended.
 #[derive(Debug)]
 pub struct Boot {
+    /// Whether the script exited 0.
     pub success: bool,
+    /// What it printed.
     pub stdout: String,
+    /// What it printed on stderr.
     pub stderr: String,
-    /// /var/log/skiff-bootstrap.log in the node's root.
+    /// The bootstrap log ([`BootstrapPaths::log`]) in the node's root.
     pub log: String,
 }
 
@@ -306,6 +322,7 @@ pub struct Running<'a> {
 }
 
 impl Running<'_> {
+    /// Waits for the script to end (at most 180 s).
     pub fn wait(mut self) -> Boot {
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
@@ -331,7 +348,7 @@ impl Running<'_> {
 impl NodeSandbox {
     /// Starts the script as cloud-init's runcmd would.
     pub fn spawn(&self) -> Running<'_> {
-        let script = under(&self.root, paths::BOOTSTRAP_SCRIPT);
+        let script = under(&self.root, self.bootstrap.script);
         let stdout = fs::File::create(self.directory.path().join("stdout")).expect("stdout file");
         let stderr = fs::File::create(self.directory.path().join("stderr")).expect("stderr file");
         let mut command = if running_as_root() {
@@ -387,7 +404,7 @@ impl NodeSandbox {
             success,
             stdout: read(self.directory.path().join("stdout")),
             stderr: read(self.directory.path().join("stderr")),
-            log: read(under(&self.root, paths::BOOTSTRAP_LOG)),
+            log: read(under(&self.root, self.bootstrap.log)),
         }
     }
 
@@ -437,10 +454,12 @@ impl NodeSandbox {
             .unwrap_or_else(|error| panic!("cannot read {path} in the sandbox: {error}"))
     }
 
+    /// Whether a file exists in the node's root, by its absolute path on a real node.
     pub fn exists(&self, path: &str) -> bool {
         under(&self.root, path).exists()
     }
 
+    /// The permission bits of a file in the node's root.
     pub fn mode(&self, path: &str) -> u32 {
         fs::metadata(under(&self.root, path))
             .unwrap_or_else(|error| panic!("no {path} in the sandbox: {error}"))
@@ -512,16 +531,16 @@ fn install_fixtures(shared: &Path) {
     for (name, text) in [
         (
             "containerd-1.x-config.toml",
-            include_str!("../fixtures/containerd-1.x-config.toml"),
+            include_str!("fixtures/containerd-1.x-config.toml"),
         ),
         (
             "containerd-2.x-config.toml",
-            include_str!("../fixtures/containerd-2.x-config.toml"),
+            include_str!("fixtures/containerd-2.x-config.toml"),
         ),
-        ("calico.yaml", include_str!("../fixtures/calico.yaml")),
+        ("calico.yaml", include_str!("fixtures/calico.yaml")),
         (
             "kube-flannel.yml",
-            include_str!("../fixtures/kube-flannel.yml"),
+            include_str!("fixtures/kube-flannel.yml"),
         ),
         (
             "release.key",

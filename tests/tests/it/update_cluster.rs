@@ -23,7 +23,7 @@
 //! - no instance launches before the cluster's PKI is in the store, and a
 //!   PKI that cannot be made ready stops only the auto scaling groups.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -101,15 +101,6 @@ impl ClusterFixture {
             .await
             .remove(&name)
             .unwrap_or_else(|| panic!("no auto scaling group {name}"))
-    }
-
-    /// A launch template by name: (ID, latest version number).
-    async fn launch_template(&self, group: &str) -> (String, i64) {
-        let template = self.describe_launch_template(group).await;
-        (
-            template.launch_template_id().expect("an ID").to_owned(),
-            template.latest_version_number().expect("a latest version"),
-        )
     }
 
     /// The data of one version of a launch template.

@@ -1,0 +1,27 @@
+//! skiff's integration tests: the real `skiff` binary against the local AWS
+//! endpoint (see the `skiff_tests` library), one module per area.
+//!
+//! They are one test binary, not one per file (the layout of uv's
+//! `crates/uv/tests/it`): the test code and its dependencies (the AWS SDK
+//! among them) are linked once instead of once per file, and [`common`] is
+//! compiled once. Run one area with its module name as the filter, e.g.
+//! `cargo test -p skiff-tests --test it -- validate_cluster::`.
+//!
+//! Being one process, the modules share what is per process:
+//! `LocalAws::shared()` is one endpoint for all of them (no test asserts on
+//! its statistics; those that count calls start their own), and
+//! `skiff_tests::unique_name` keeps the names they create on it distinct.
+
+mod bench;
+mod common;
+mod config_commands;
+mod crash_safety;
+mod harness;
+mod history;
+mod hostile_input;
+mod node_bootstrap;
+mod rolling_update;
+mod store_safety;
+mod terraform;
+mod update_cluster;
+mod validate_cluster;
