@@ -513,7 +513,7 @@ fn answer(state: &mut State, method: &Method, request: &Recorded) -> Answer {
             };
             match select_pods(&state.pods, namespace, request) {
                 Ok(pods) => list(state, "PodList", "v1", pods),
-                Err(message) => status_failure(400, &message),
+                Err(BadRequest(message)) => status_failure(400, &message),
             }
         }
         Route::DaemonSets(namespace) => {
@@ -615,7 +615,7 @@ fn select_pods(
     pods: &[Value],
     namespace: Option<&str>,
     request: &Recorded,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, BadRequest> {
     let fields = parse_selector(request.param("fieldSelector").as_deref())?;
     let labels = parse_selector(request.param("labelSelector").as_deref())?;
     let mut selected = Vec::new();
@@ -630,7 +630,7 @@ fn select_pods(
                 "metadata.name" => pod["metadata"]["name"].as_str(),
                 "metadata.namespace" => pod["metadata"]["namespace"].as_str(),
                 "status.phase" => pod["status"]["phase"].as_str(),
-                other => return Err(format!("field label not supported: {other}")),
+                other => return Err(BadRequest(format!("field label not supported: {other}"))),
             };
             matches &= actual.unwrap_or_default() == value;
         }
@@ -644,8 +644,12 @@ fn select_pods(
     Ok(selected)
 }
 
+/// A request the stand-in server answers with 400 and this message, as the
+/// API server would.
+struct BadRequest(String);
+
 /// `a=b,c==d` as pairs; other operators are refused.
-fn parse_selector(selector: Option<&str>) -> Result<Vec<(String, String)>, String> {
+fn parse_selector(selector: Option<&str>) -> Result<Vec<(String, String)>, BadRequest> {
     let Some(selector) = selector.filter(|selector| !selector.is_empty()) else {
         return Ok(Vec::new());
     };
@@ -653,14 +657,14 @@ fn parse_selector(selector: Option<&str>) -> Result<Vec<(String, String)>, Strin
         .split(',')
         .map(|term| {
             if term.contains("!=") {
-                return Err(format!(
+                return Err(BadRequest(format!(
                     "the stand-in server supports only equality selectors, not {term:?}"
-                ));
+                )));
             }
             let (key, value) = term
                 .split_once("==")
                 .or_else(|| term.split_once('='))
-                .ok_or_else(|| format!("invalid selector term {term:?}"))?;
+                .ok_or_else(|| BadRequest(format!("invalid selector term {term:?}")))?;
             Ok((key.trim().to_string(), value.trim().to_string()))
         })
         .collect()

@@ -10,38 +10,38 @@ preferences:
 clusters:
 - name: other
   cluster:
-server: https://other.example.com
-certificate-authority-data: T1RIRVI=
-proxy-url: http://proxy:3128
+    server: https://other.example.com
+    certificate-authority-data: T1RIRVI=
+    proxy-url: http://proxy:3128
 - name: c1.example.com
   cluster:
-server: https://stale.example.com
-insecure-skip-tls-verify: true
+    server: https://stale.example.com
+    insecure-skip-tls-verify: true
 contexts:
 - name: other
   context:
-cluster: other
-user: other-user
+    cluster: other
+    user: other-user
 - name: c1.example.com
   context:
-cluster: c1.example.com
-user: someone
-namespace: team-a
+    cluster: c1.example.com
+    user: someone
+    namespace: team-a
 users:
 - name: other-user
   user:
-exec:
-  apiVersion: client.authentication.k8s.io/v1beta1
-  command: aws
-  args: [eks, get-token, --cluster-name, other]
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: aws
+      args: [eks, get-token, --cluster-name, other]
 - name: skiff-admin@c1.example.com
   user:
-token: stale-token
+    token: stale-token
 current-context: other
 extensions:
 - name: some-tool
   extension:
-setting: 1
+    setting: 1
 "#;
 
 fn credentials() -> CertificateAndKey {
@@ -161,9 +161,9 @@ fn without_credentials_the_users_are_untouched() {
 #[test]
 fn kubectl_nulls_and_empty_files_read_as_empty() {
     let config: Kubeconfig = serde_norway::from_str(
-        "apiVersion: v1\nkind: Config\nclusters: null\nusers: null\ncontexts: null\ncurrent-context: \"\"\npreferences: {}\n",
-    )
-    .expect("parses");
+            "apiVersion: v1\nkind: Config\nclusters: null\nusers: null\ncontexts: null\ncurrent-context: \"\"\npreferences: {}\n",
+        )
+        .expect("parses");
     assert!(config.clusters.is_empty() && config.users.is_empty() && config.contexts.is_empty());
     let folder = tempfile::tempdir().expect("tempdir");
     let path = folder.path().join("config");
