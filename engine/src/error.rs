@@ -146,6 +146,13 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
+    /// Work was cancelled before it finished: the process is shutting down.
+    #[error("{what} was cancelled: skiff is shutting down")]
+    Cancelled {
+        /// What was being done.
+        what: &'static str,
+    },
+
     /// The cluster's API load balancer does not exist yet.
     #[error("the cluster's load balancer is not created yet: run `skiff update cluster {cluster} --yes`")]
     NotCreated {

@@ -36,7 +36,14 @@ impl Keystore {
     pub async fn ready(self, notes: &dyn Notes) -> Result<()> {
         let status = match self.task.await {
             Ok(status) => status,
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => {
+                    return Err(EngineError::Cancelled {
+                        what: "preparing the cluster's PKI",
+                    })
+                }
+            },
         }
         .map_err(|source| EngineError::Pki {
             cluster: self.cluster.clone(),

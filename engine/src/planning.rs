@@ -104,7 +104,12 @@ pub async fn plan(
         let spec = spec.clone();
         match tokio::task::spawn_blocking(move || desired_model(&spec, &lookups)).await {
             Ok(model) => model,
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Err(EngineError::Cancelled {
+                    what: "building the desired model",
+                }),
+            },
         }
     };
     let (state_read, state) = tokio::sync::oneshot::channel();

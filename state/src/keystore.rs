@@ -240,6 +240,14 @@ pub enum KeystoreError {
         what: &'static str,
     },
 
+    /// The work was cancelled before it finished: the process is shutting
+    /// down (after another failure, or a signal).
+    #[error("{action} was cancelled: skiff is shutting down")]
+    Cancelled {
+        /// What was being done.
+        action: String,
+    },
+
     /// A stored bootstrap token with the wrong shape.
     #[error("the bootstrap token does not look like `abcdef.0123456789abcdef` (6 and 16 lowercase letters or digits joined by a dot)")]
     BadToken,
@@ -548,7 +556,14 @@ async fn ensure_service_account_keys(
             .await;
             match generated {
                 Ok(result) => result,
-                Err(error) => std::panic::resume_unwind(error.into_panic()),
+                // A cancelled task (the runtime shutting down as the
+                // process exits) is no panic: say so instead.
+                Err(error) => match error.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(_) => Err(KeystoreError::Cancelled {
+                        action: "generating the service-account key".to_string(),
+                    }),
+                },
             }
         })
         .await?;

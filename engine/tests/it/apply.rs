@@ -11,14 +11,14 @@ use async_trait::async_trait;
 use skiff_engine::apply::{apply_locked, ApplyRun};
 use skiff_engine::cluster::{read_recorded, Session};
 use skiff_engine::{EngineError, Note, Notes};
-use skiff_plans::plan::{Plan, ResourceChange, PLAN_FORMAT};
+use skiff_plans::plan::ResourceChange;
 use skiff_plans::resource::{Attributes, ResourceKey};
 use skiff_providers::apply::{ChangeError, ResourceOperations};
 use skiff_providers::operations::Applied;
 use skiff_providers::ProviderError;
 use skiff_state::StateStore;
 
-use crate::support::{create, folder_store, gateway_key, CLUSTER};
+use crate::support::{create, folder_store, gateway_key, plan, CLUSTER};
 
 /// Notes are collected, not printed.
 #[derive(Default)]
@@ -99,17 +99,12 @@ impl skiff_providers::apply::Reporter for Quiet {
     fn finished(&self, _change: &ResourceChange, _error: Option<&ChangeError>) {}
 }
 
-fn plan(changes: Vec<ResourceChange>) -> Plan {
-    Plan {
-        format: PLAN_FORMAT,
-        cluster: CLUSTER.to_string(),
-        region: "us-east-1".to_string(),
-        spec_revision: 1,
-        state: skiff_plans::StateBinding::none(),
-        summary: Default::default(),
-        changes,
-        rolling_updates: Vec::new(),
-        known_outputs: Default::default(),
+fn session<'a>(store: &'a StateStore, aws: &'a aws_config::SdkConfig) -> Session<'a> {
+    Session {
+        store,
+        aws,
+        command_line: "skiff test".to_string(),
+        notes: Arc::new(Collected::default()),
     }
 }
 
@@ -133,12 +128,7 @@ async fn intents_come_before_the_first_create_and_outcomes_after_the_last() {
     let (store, _folder) = folder_store().await;
     let store = Arc::new(store);
     let aws = aws_config::SdkConfig::builder().build();
-    let session = Session {
-        store: &store,
-        aws: &aws,
-        command_line: "skiff test".to_string(),
-        notes: Arc::new(Collected::default()),
-    };
+    let session = session(&store, &aws);
     let cloud = FakeCloud {
         store: store.clone(),
         intended_at_create: Default::default(),
@@ -187,12 +177,7 @@ async fn a_lock_lost_mid_apply_stops_what_is_left_and_says_why() {
     let (store, _folder) = folder_store().await;
     let store = Arc::new(store);
     let aws = aws_config::SdkConfig::builder().build();
-    let session = Session {
-        store: &store,
-        aws: &aws,
-        command_line: "skiff test".to_string(),
-        notes: Arc::new(Collected::default()),
-    };
+    let session = session(&store, &aws);
     let lock = Arc::new(
         store
             .lock_with_lease(CLUSTER, "test", Duration::from_secs(1))

@@ -6,28 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_engine::journal::StateJournal;
-use skiff_plans::plan::{Plan, PLAN_FORMAT};
 use skiff_plans::recorded::RecordedContent;
 use skiff_providers::apply::{Journal, Outcome};
 use skiff_providers::operations::Applied;
 use skiff_state::recorded::{self, RecordedState};
 use skiff_state::StateStore;
 
-use crate::support::{create, folder_store, gateway, gateway_key, CLUSTER};
-
-fn plan(changes: Vec<skiff_plans::plan::ResourceChange>) -> Plan {
-    Plan {
-        format: PLAN_FORMAT,
-        cluster: CLUSTER.to_string(),
-        region: "us-east-1".to_string(),
-        spec_revision: 1,
-        state: skiff_plans::StateBinding::none(),
-        summary: Default::default(),
-        changes,
-        rolling_updates: Vec::new(),
-        known_outputs: Default::default(),
-    }
-}
+use crate::support::{create, folder_store, gateway, gateway_key, plan, CLUSTER};
 
 async fn stored(store: &StateStore) -> RecordedState<RecordedContent> {
     recorded::read::<RecordedContent>(store.objects().as_ref(), CLUSTER)

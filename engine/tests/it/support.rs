@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use skiff_plans::plan::{Action, ResourceChange};
+use skiff_plans::plan::{Action, Plan, ResourceChange, PLAN_FORMAT};
 use skiff_plans::resource::{Attributes, Id, InternetGatewayAttributes, ResourceKey, ResourceKind};
 use skiff_plans::ObservedResource;
 use skiff_state::{StateStore, StoreLocation};
@@ -59,5 +59,20 @@ pub fn create(name: &str) -> ResourceChange {
         desired: Some(gateway()),
         current: None,
         depends_on: Vec::new(),
+    }
+}
+
+/// A plan of these changes for the cluster, made against no recorded state.
+pub fn plan(changes: Vec<ResourceChange>) -> Plan {
+    Plan {
+        format: PLAN_FORMAT,
+        cluster: CLUSTER.to_string(),
+        region: "us-east-1".to_string(),
+        spec_revision: 1,
+        state: skiff_plans::StateBinding::none(),
+        summary: Default::default(),
+        changes,
+        rolling_updates: Vec::new(),
+        known_outputs: Default::default(),
     }
 }
