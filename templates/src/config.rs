@@ -55,6 +55,35 @@ pub struct NodeBootstrap {
     pub taints: Vec<Taint>,
     /// Where the node reads the cluster's secrets.
     pub state_store: StateStoreLocation,
+    /// The cluster's AWS region: where the node calls EC2 (which instances of
+    /// the cluster run) and Auto Scaling (`SetInstanceHealth`).
+    pub region: String,
+    /// A custom endpoint for the node's EC2 and Auto Scaling calls, such as
+    /// `http://127.0.0.1:5123` (tests); `None` means the regional endpoints
+    /// `https://ec2.<region>.amazonaws.com` and `https://autoscaling.<region>.amazonaws.com`.
+    pub aws_endpoint: Option<String>,
+    /// How often control-plane nodes snapshot etcd to the state store, and
+    /// how many snapshots they keep.
+    pub etcd_backups: EtcdBackups,
+}
+
+/// etcd backup settings as the node applies them (`spec.etcd.backups`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EtcdBackups {
+    /// Seconds between two snapshots.
+    pub interval_seconds: u64,
+    /// How many of the newest snapshots to keep (besides one a day for 7 days).
+    pub keep: u32,
+}
+
+impl Default for EtcdBackups {
+    /// Every 15 minutes, the last 96 kept (a day), as kops's etcd-manager.
+    fn default() -> Self {
+        EtcdBackups {
+            interval_seconds: 15 * 60,
+            keep: 96,
+        }
+    }
 }
 
 /// Where the cluster's objects live in S3.

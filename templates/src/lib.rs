@@ -74,7 +74,7 @@ pub mod state_store;
 
 use serde::Serialize;
 
-pub use config::{NodeBootstrap, StateStoreLocation, INSTANCE_GROUP_LABEL};
+pub use config::{EtcdBackups, NodeBootstrap, StateStoreLocation, INSTANCE_GROUP_LABEL};
 pub use error::TemplateError;
 
 /// One file cloud-init writes on the node before the bootstrap script runs.
@@ -141,6 +141,9 @@ pub(crate) mod tests {
                 endpoint: None,
                 path_style: false,
             },
+            region: "us-east-1".to_string(),
+            aws_endpoint: None,
+            etcd_backups: crate::EtcdBackups::default(),
         }
     }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use skiff_api::{InstanceGroup, InstanceGroupRole};
-use skiff_templates::{NodeBootstrap, StateStoreLocation};
+use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
 
 use super::load_balancer::{target_group_key, API_PORT};
 use super::{role_name, security, Builder};
@@ -114,6 +114,11 @@ fn bootstrap_config(
             endpoint: store.endpoint.clone(),
             path_style: store.endpoint.is_some(),
         },
+        region: cluster.region().to_string(),
+        // The node calls EC2 and Auto Scaling where skiff does (the local
+        // endpoint in tests); a real store has no custom endpoint.
+        aws_endpoint: store.endpoint.clone(),
+        etcd_backups: EtcdBackups::default(),
     })
 }
 

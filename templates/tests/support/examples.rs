@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use skiff_api::{Cni, InstanceGroupRole, OsFamily};
-use skiff_templates::{NodeBootstrap, StateStoreLocation};
+use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
 
 /// Every role and family the renderer supports, with a name for messages and files.
 pub fn all_roles_and_families() -> Vec<(String, NodeBootstrap)> {
@@ -63,5 +63,8 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
             endpoint: None,
             path_style: false,
         },
+        region: "us-east-1".to_string(),
+        aws_endpoint: None,
+        etcd_backups: EtcdBackups::default(),
     }
 }

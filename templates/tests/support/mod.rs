@@ -56,6 +56,7 @@ impl Sandbox for FakeCloud {
                 endpoint: Some(self.moto.endpoint()),
                 path_style: true,
             },
+            aws_endpoint: Some(self.moto.endpoint()),
             ..examples::example(role, family)
         }
     }
