@@ -520,7 +520,7 @@ impl<'model> Generator<'model> {
             .insert(file.clone(), template.user_data.as_bytes().to_vec());
         let path = format!("${{path.module}}/{file}");
         let user_data = if template.user_data_substitutions.is_empty() {
-            format!("${{filebase64(\"{path}\")}}")
+            format!("${{base64gzip(file(\"{path}\"))}}")
         } else {
             let mut text = format!("file(\"{path}\")");
             for (placeholder, value) in &template.user_data_substitutions {
@@ -530,7 +530,7 @@ impl<'model> Generator<'model> {
                     self.id_expression(value)?
                 );
             }
-            format!("${{base64encode({text})}}")
+            format!("${{base64gzip({text})}}")
         };
         let volume = &template.root_volume;
         let mut ebs = json!({

@@ -135,6 +135,17 @@ impl StateStoreLocation {
         }
     }
 
+    /// The URL of the bucket itself, without a trailing slash, for listing
+    /// (`?list-type=2&prefix=...`): the cluster URL without its prefix.
+    pub fn bucket_url(&self) -> Result<String, TemplateError> {
+        let cluster_url = self.cluster_url()?;
+        let prefix = encode_key(&self.cluster_prefix);
+        Ok(cluster_url
+            .strip_suffix(&format!("/{prefix}"))
+            .unwrap_or(&cluster_url)
+            .to_string())
+    }
+
     /// `s3://<bucket>/<prefix>`, for messages that tell an operator where to look.
     pub fn display_url(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.cluster_prefix)
@@ -226,6 +237,46 @@ impl NodeBootstrap {
                 version: self.kubernetes_version,
                 supported: KubernetesVersion::supported_range(),
             });
+        }
+        let region_ok = !self.region.is_empty()
+            && self
+                .region
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+        if !region_ok {
+            return Err(TemplateError::invalid(
+                "region",
+                &self.region,
+                "expected an AWS region such as us-east-1",
+            ));
+        }
+        if let Some(endpoint) = &self.aws_endpoint {
+            let scheme_ok = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+            if !scheme_ok
+                || endpoint.contains(['?', '#', '\'', '"', '$', '`'])
+                || endpoint.contains(char::is_whitespace)
+            {
+                return Err(TemplateError::invalid(
+                    "aws_endpoint",
+                    endpoint,
+                    "expected an http:// or https:// URL without query, such as http://127.0.0.1:5123",
+                ));
+            }
+        }
+        let backups = self.etcd_backups;
+        if backups.keep == 0 {
+            return Err(TemplateError::invalid(
+                "etcd_backups.keep",
+                "0",
+                "keeping no backup would delete every backup; keep at least 1",
+            ));
+        }
+        if !(60..=86_400).contains(&backups.interval_seconds) {
+            return Err(TemplateError::invalid(
+                "etcd_backups.interval_seconds",
+                &backups.interval_seconds.to_string(),
+                "expected an interval between 1 minute and 24 hours",
+            ));
         }
         if !is_dns_name(&self.cluster_name) {
             return Err(TemplateError::invalid(

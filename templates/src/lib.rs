@@ -94,6 +94,18 @@ pub fn render_user_data(config: &NodeBootstrap) -> Result<String, TemplateError>
     render::user_data(config)
 }
 
+/// `text` (rendered user-data) as the EC2 API takes it: gzip, then base64.
+/// See [`decode_user_data`] for the way back.
+pub fn encode_user_data(text: &str) -> Result<String, TemplateError> {
+    render::encode_user_data(text)
+}
+
+/// The text of user-data read back from EC2 (base64, gzip or not);
+/// `None` when it is not base64 or its gzip stream is damaged.
+pub fn decode_user_data(encoded: &str) -> Option<String> {
+    render::decode_user_data(encoded)
+}
+
 /// The files the user-data writes, in order; empty for a bastion. This is
 /// the same data [`render_user_data`] lays out as `write_files`.
 pub fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, TemplateError> {

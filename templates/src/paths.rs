@@ -23,10 +23,24 @@ pub const KUBEADM_INIT_TEMPLATE: &str = "/etc/skiff/kubeadm-init.yaml.template";
 /// The kubeadm `join` configuration with placeholders for the token, the CA
 /// hash and the API endpoint.
 pub const KUBEADM_JOIN_TEMPLATE: &str = "/etc/skiff/kubeadm-join.yaml.template";
-/// Run on power-off of a control-plane node to leave etcd.
-pub const LEAVE_ETCD_SCRIPT: &str = "/usr/local/sbin/skiff-leave-etcd";
-/// The systemd unit whose stop runs [`LEAVE_ETCD_SCRIPT`].
+/// The systemd unit whose stop runs `skiff-bootstrap leave` on a
+/// control-plane node: it leaves etcd only when its auto scaling group is
+/// terminating the instance, never on a reboot or a stop.
 pub const LEAVE_ETCD_UNIT: &str = "/etc/systemd/system/skiff-leave-etcd.service";
+/// The service that writes one etcd backup (`skiff-bootstrap backup`).
+pub const BACKUP_SERVICE: &str = "/etc/systemd/system/skiff-etcd-backup.service";
+/// The timer that starts [`BACKUP_SERVICE`] every `spec.etcd.backups.interval`.
+pub const BACKUP_TIMER: &str = "/etc/systemd/system/skiff-etcd-backup.timer";
+/// The service that renews the control plane's certificates when they near
+/// expiry (`skiff-bootstrap renew-certificates`).
+pub const RENEW_CERTIFICATES_SERVICE: &str =
+    "/etc/systemd/system/skiff-renew-certificates.service";
+/// The daily timer that starts [`RENEW_CERTIFICATES_SERVICE`].
+pub const RENEW_CERTIFICATES_TIMER: &str = "/etc/systemd/system/skiff-renew-certificates.timer";
+/// Where etcd's client tools are installed (copied from kubeadm's etcd image).
+pub const ETCDCTL: &str = "/usr/local/bin/etcdctl";
+/// etcd's offline tool (snapshot status and restore).
+pub const ETCDUTL: &str = "/usr/local/bin/etcdutl";
 /// Kernel modules loaded at every boot.
 pub const MODULES_LOAD: &str = "/etc/modules-load.d/k8s.conf";
 /// Kernel parameters applied at every boot.

@@ -24,7 +24,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 14] = [
     (
         "cloud-config.yaml.j2",
         include_str!("../templates/cloud-config.yaml.j2"),
@@ -58,8 +58,20 @@ const TEMPLATES: [(&str, &str); 11] = [
         include_str!("../templates/skiff-leave-etcd.service.j2"),
     ),
     (
-        "skiff-leave-etcd.sh.j2",
-        include_str!("../templates/skiff-leave-etcd.sh.j2"),
+        "skiff-etcd-backup.service.j2",
+        include_str!("../templates/skiff-etcd-backup.service.j2"),
+    ),
+    (
+        "skiff-etcd-backup.timer.j2",
+        include_str!("../templates/skiff-etcd-backup.timer.j2"),
+    ),
+    (
+        "skiff-renew-certificates.service.j2",
+        include_str!("../templates/skiff-renew-certificates.service.j2"),
+    ),
+    (
+        "skiff-renew-certificates.timer.j2",
+        include_str!("../templates/skiff-renew-certificates.timer.j2"),
     ),
     (
         "modules-load-k8s.conf.j2",
@@ -116,6 +128,15 @@ struct Context {
     state_store: String,
     state_store_url: String,
     state_store_region: String,
+    /// The bucket's URL, for listing the backups.
+    state_store_bucket_url: String,
+    /// The cluster's key prefix in the bucket.
+    state_store_prefix: String,
+    region: String,
+    /// Empty for the regional endpoints.
+    aws_endpoint: String,
+    backup_interval_seconds: u64,
+    backup_keep: u32,
     keys: Keys,
     control_plane_pki: Vec<PkiView>,
     cni: CniView,
@@ -150,6 +171,12 @@ struct Keys {
     ca_certificate: &'static str,
     bootstrap_token: &'static str,
     init_lock: &'static str,
+    legacy_init_lock: &'static str,
+    members_lease: &'static str,
+    backup_lease: &'static str,
+    certificates_lease: &'static str,
+    backups_folder: &'static str,
+    restore_request: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -175,8 +202,13 @@ struct Paths {
     bootstrapped_marker: &'static str,
     kubeadm_init_template: &'static str,
     kubeadm_join_template: &'static str,
-    leave_etcd_script: &'static str,
     leave_etcd_unit: &'static str,
+    backup_service: &'static str,
+    backup_timer: &'static str,
+    renew_certificates_service: &'static str,
+    renew_certificates_timer: &'static str,
+    etcdctl: &'static str,
+    etcdutl: &'static str,
 }
 
 /// The files cloud-init writes on a node, in the order it writes them.
@@ -206,35 +238,53 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
         },
     ];
     if context.control_plane {
-        files.push(NodeFile {
-            path: paths::KUBEADM_INIT_TEMPLATE,
-            permissions: "0600",
-            content: render("kubeadm-init.yaml.j2")?,
-        });
-    }
-    files.push(NodeFile {
-        path: paths::KUBEADM_JOIN_TEMPLATE,
-        permissions: "0600",
-        content: render("kubeadm-join.yaml.j2")?,
-    });
-    if context.control_plane {
-        files.push(NodeFile {
-            path: paths::LEAVE_ETCD_SCRIPT,
-            permissions: "0755",
-            content: render("skiff-leave-etcd.sh.j2")?,
-        });
-        files.push(NodeFile {
-            path: paths::LEAVE_ETCD_UNIT,
-            permissions: "0644",
-            content: render("skiff-leave-etcd.service.j2")?,
-        });
     }
     files.push(NodeFile {
         path: paths::BOOTSTRAP_SCRIPT,
         permissions: "0755",
-        content: render("bootstrap.sh.j2")?,
+        content: compact_script(&render("bootstrap.sh.j2")?),
     });
     Ok(files)
+}
+
+/// The script as the node gets it: without the comment lines and the
+/// indentation after its opening comment block. The template is the
+/// documented source; EC2's 16 KB user-data limit is what the node gets,
+/// and comments are a third of the script (kept: the shebang, the opening
+/// block that says what the script is, and shellcheck directives).
+fn compact_script(script: &str) -> String {
+    let mut compact = String::with_capacity(script.len());
+    let mut opening = true;
+    // The delimiter of the quoted here-document being copied, if any: its
+    // lines (YAML, unit files) are content and stay as they are.
+    let mut here_document: Option<&str> = None;
+    for line in script.lines() {
+        if let Some(delimiter) = here_document {
+            compact.push_str(line);
+            compact.push('\n');
+            if line == delimiter {
+                here_document = None;
+            }
+            continue;
+        }
+        let trimmed = line.trim_start();
+        if opening && line.starts_with('#') {
+            compact.push_str(line);
+            compact.push('\n');
+            continue;
+        }
+        opening = false;
+        if trimmed.is_empty() || (trimmed.starts_with('#') && !trimmed.starts_with("# shellcheck")) {
+            continue;
+        }
+        here_document = trimmed
+            .split_once("<<'")
+            .and_then(|(_, rest)| rest.split_once('\''))
+            .map(|(delimiter, _)| delimiter);
+        compact.push_str(trimmed);
+        compact.push('\n');
+    }
+    compact
 }
 
 /// The complete user-data of a node.
@@ -250,41 +300,27 @@ pub(crate) fn user_data(config: &NodeBootstrap) -> Result<String, TemplateError>
     }
     let mut context = context(config, &cni::release(config.cni))?;
     for file in node_files(config)? {
-        let compressed = COMPRESSED_FILES.contains(&file.path);
         context.files.push(UserDataFile {
             path: file.path,
             permissions: file.permissions,
-            encoding: compressed.then_some("gz+b64"),
-            content: if compressed {
-                gzip_base64(&file.content)?
-            } else {
-                file.content
-            },
+            encoding: None,
+            content: file.content,
         });
     }
     render(environment, "cloud-config.yaml.j2", &context)
 }
 
-/// Files written gzip-compressed and base64-encoded (cloud-init decodes them).
+/// The user-data as EC2 gets it: the whole document gzip-compressed (no
+/// file name, modification time 0, so the bytes depend on the text alone),
+/// then base64 for the API. cloud-init recognizes gzip and decompresses it.
 ///
-/// EC2 refuses user-data over 16 KB; plain, a control-plane node's files
-/// take about 22 KB. The large files (the script, and the kubeadm templates
-/// that grow with labels, taints and names) are compressed; the small system
-/// files stay readable. [`crate::node_files`] gives every file in plain text.
-///
-/// [`paths::API_ENDPOINT_FILE`] must never be compressed, and the endpoint
-/// must appear in no compressed file: the planner renders a gossip
-/// cluster's user-data with a placeholder host and replaces that text once
-/// the load balancer's DNS name is known.
-const COMPRESSED_FILES: [&str; 3] = [
-    paths::KUBEADM_INIT_TEMPLATE,
-    paths::KUBEADM_JOIN_TEMPLATE,
-    paths::BOOTSTRAP_SCRIPT,
-];
-
-/// Gzip (no file name, modification time 0, so the bytes depend on the text
-/// alone) then base64.
-fn gzip_base64(text: &str) -> Result<String, TemplateError> {
+/// EC2 refuses user-data over 16 KB before base64; plain, a control-plane
+/// node's document takes about 45 KB, compressed about 11 KB. Compressing
+/// the whole document, rather than file by file, lets the API endpoint
+/// stay in plain text until the last moment: the planner renders a gossip
+/// cluster's user-data with a placeholder host, which is replaced in the
+/// text once the load balancer's DNS name is known, and only then encoded.
+pub(crate) fn encode_user_data(text: &str) -> Result<String, TemplateError> {
     use base64::Engine;
     use std::io::Write;
 
@@ -299,6 +335,27 @@ fn gzip_base64(text: &str) -> Result<String, TemplateError> {
         .finish()
         .map_err(|source| TemplateError::Compress { source })?;
     Ok(base64::engine::general_purpose::STANDARD.encode(compressed))
+}
+
+/// The text of user-data as EC2 returns it (base64): gzip is decompressed,
+/// anything else (user-data written before compression, or by hand) is
+/// taken as it is. `None` when it is not base64 or not a valid gzip stream.
+pub(crate) fn decode_user_data(encoded: &str) -> Option<String> {
+    use base64::Engine;
+    use std::io::Read;
+
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_string(&mut text)
+            .ok()?;
+        Some(text)
+    } else {
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
 }
 
 /// The template environment, compiled once per process: a plan renders
@@ -411,10 +468,26 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         state_store: config.state_store.display_url(),
         state_store_url: config.state_store.cluster_url()?,
         state_store_region: config.state_store.region.clone(),
+        state_store_bucket_url: config.state_store.bucket_url()?,
+        state_store_prefix: config.state_store.cluster_prefix.clone(),
+        region: config.region.clone(),
+        aws_endpoint: config
+            .aws_endpoint
+            .as_deref()
+            .map(|endpoint| endpoint.trim_end_matches('/').to_string())
+            .unwrap_or_default(),
+        backup_interval_seconds: config.etcd_backups.interval_seconds,
+        backup_keep: config.etcd_backups.keep,
         keys: Keys {
             ca_certificate: state_store::CA_CERTIFICATE,
             bootstrap_token: state_store::BOOTSTRAP_TOKEN,
             init_lock: state_store::INIT_LOCK,
+            legacy_init_lock: state_store::LEGACY_INIT_LOCK,
+            members_lease: state_store::MEMBERS_LEASE,
+            backup_lease: state_store::BACKUP_LEASE,
+            certificates_lease: state_store::CERTIFICATES_LEASE,
+            backups_folder: state_store::BACKUPS_FOLDER,
+            restore_request: state_store::RESTORE_REQUEST,
         },
         control_plane_pki: state_store::CONTROL_PLANE_PKI
             .iter()
@@ -437,8 +510,13 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             bootstrapped_marker: paths::BOOTSTRAPPED_MARKER,
             kubeadm_init_template: paths::KUBEADM_INIT_TEMPLATE,
             kubeadm_join_template: paths::KUBEADM_JOIN_TEMPLATE,
-            leave_etcd_script: paths::LEAVE_ETCD_SCRIPT,
             leave_etcd_unit: paths::LEAVE_ETCD_UNIT,
+            backup_service: paths::BACKUP_SERVICE,
+            backup_timer: paths::BACKUP_TIMER,
+            renew_certificates_service: paths::RENEW_CERTIFICATES_SERVICE,
+            renew_certificates_timer: paths::RENEW_CERTIFICATES_TIMER,
+            etcdctl: paths::ETCDCTL,
+            etcdutl: paths::ETCDUTL,
         },
         token_placeholder: TOKEN_PLACEHOLDER,
         ca_cert_hash_placeholder: CA_CERT_HASH_PLACEHOLDER,

@@ -27,9 +27,29 @@ pub const SERVICE_ACCOUNT_KEY: &str = "pki/sa.key";
 pub const SERVICE_ACCOUNT_PUBLIC_KEY: &str = "pki/sa.pub";
 /// The kubeadm bootstrap token, one line such as `abcdef.0123456789abcdef`.
 pub const BOOTSTRAP_TOKEN: &str = "secrets/bootstrap-token";
+/// Where skiff versions before the etcd prefix kept [`INIT_LOCK`]. A node
+/// still reads it: a cluster initialized then must never be initialized again.
+pub const LEGACY_INIT_LOCK: &str = "bootstrap/init-lock";
+/// The only folder control-plane nodes write: the init lock, the leases,
+/// the etcd backups and the restore request.
+pub const ETCD_FOLDER: &str = "etcd/";
 /// Created (never overwritten) by the one control-plane instance that runs
-/// `kubeadm init`; holds that instance's ID.
-pub const INIT_LOCK: &str = "bootstrap/init-lock";
+/// the cluster's first `kubeadm init`; holds that instance's ID. Its
+/// existence means "this cluster has data": a control-plane node that finds
+/// no live etcd member then restores a backup instead of initializing.
+pub const INIT_LOCK: &str = "etcd/init-lock";
+/// The lease that lets one control-plane node at a time initialize,
+/// restore or join etcd.
+pub const MEMBERS_LEASE: &str = "etcd/leases/members";
+/// The lease held by the control-plane node that writes the backups.
+pub const BACKUP_LEASE: &str = "etcd/leases/backup";
+/// The lease that lets one control-plane node at a time renew its certificates.
+pub const CERTIFICATES_LEASE: &str = "etcd/leases/certificates";
+/// The folder of etcd snapshots: `<time>-rev<revision>-<instance>.db`.
+pub const BACKUPS_FOLDER: &str = "etcd/backups/";
+/// Written by `skiff restore cluster`: the ID of the backup the next control
+/// plane that starts with no live member restores (then deletes this object).
+pub const RESTORE_REQUEST: &str = "etcd/restore-request";
 
 /// One piece of shared control-plane key material and where kubeadm expects it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,19 +116,20 @@ pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
         InstanceGroupRole::ControlPlane => CONTROL_PLANE_PKI
             .iter()
             .map(|file| file.key)
-            .chain([BOOTSTRAP_TOKEN, INIT_LOCK])
+            .chain([BOOTSTRAP_TOKEN, LEGACY_INIT_LOCK])
             .collect(),
         InstanceGroupRole::Node => vec![CA_CERTIFICATE, BOOTSTRAP_TOKEN],
         InstanceGroupRole::Bastion => Vec::new(),
     }
 }
 
-/// The objects a node of `role` writes (`s3:PutObject`): only the init lock,
-/// and only by control-plane nodes.
-pub fn objects_written_by(role: InstanceGroupRole) -> Vec<&'static str> {
+/// The folder a node of `role` reads, lists, writes and deletes in (besides
+/// [`objects_read_by`]): [`ETCD_FOLDER`] for control-plane nodes, none for
+/// the others.
+pub fn folder_written_by(role: InstanceGroupRole) -> Option<&'static str> {
     match role {
-        InstanceGroupRole::ControlPlane => vec![INIT_LOCK],
-        InstanceGroupRole::Node | InstanceGroupRole::Bastion => Vec::new(),
+        InstanceGroupRole::ControlPlane => Some(ETCD_FOLDER),
+        InstanceGroupRole::Node | InstanceGroupRole::Bastion => None,
     }
 }
 
@@ -120,18 +141,21 @@ mod tests {
     fn workers_read_no_private_key() {
         let reads = objects_read_by(InstanceGroupRole::Node);
         assert_eq!(reads, vec!["pki/ca.crt", "secrets/bootstrap-token"]);
-        assert!(objects_written_by(InstanceGroupRole::Node).is_empty());
+        assert_eq!(folder_written_by(InstanceGroupRole::Node), None);
     }
 
     #[test]
-    fn control_plane_reads_all_pki_and_writes_only_the_lock() {
+    fn control_plane_reads_all_pki_and_writes_only_the_etcd_folder() {
         let reads = objects_read_by(InstanceGroupRole::ControlPlane);
         assert_eq!(reads.len(), 10);
         assert!(reads.contains(&"pki/etcd-ca.key"));
         assert_eq!(
-            objects_written_by(InstanceGroupRole::ControlPlane),
-            vec![INIT_LOCK]
+            folder_written_by(InstanceGroupRole::ControlPlane),
+            Some("etcd/")
         );
+        for key in [INIT_LOCK, MEMBERS_LEASE, BACKUP_LEASE, CERTIFICATES_LEASE, BACKUPS_FOLDER, RESTORE_REQUEST] {
+            assert!(key.starts_with(ETCD_FOLDER), "{key} is outside the writable folder");
+        }
     }
 
     #[test]

@@ -61,16 +61,16 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
             .into_iter()
             .map(object_arn)
             .collect();
-        let writes: Vec<Value> = state_store::objects_written_by(role)
+        let writes: Vec<Value> = state_store::folder_written_by(role)
+            .map(|folder| object_arn(&format!("{folder}*")))
             .into_iter()
-            .map(object_arn)
             .collect();
         let mut statements = vec![
             json!({ "Sid": "ReadBootstrapObjects", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": reads }),
             json!({ "Sid": "DescribeCloud", "Effect": "Allow", "Action": ["ec2:DescribeInstances", "ec2:DescribeRegions", "ec2:DescribeAvailabilityZones"], "Resource": "*" }),
         ];
         if !writes.is_empty() {
-            statements.push(json!({ "Sid": "ClaimInit", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": writes }));
+            statements.push(json!({ "Sid": "WriteEtcdFolder", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": writes }));
         }
         if role == InstanceGroupRole::ControlPlane {
             statements.push(json!({

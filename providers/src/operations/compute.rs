@@ -21,7 +21,6 @@ use aws_sdk_ec2::types::{
     LaunchTemplateTagSpecificationRequest, MarketType, RequestLaunchTemplateData, ResourceType,
     VolumeType,
 };
-use base64::Engine;
 use skiff_plans::resource::{
     AutoScalingGroupAttributes, KeyPairAttributes, LaunchTemplateAttributes, ResourceKey, Tags,
 };
@@ -111,7 +110,9 @@ fn template_data(
             "securityGroups",
             &template.security_groups,
         )?))
-        .user_data(base64::engine::general_purpose::STANDARD.encode(template.user_data.as_bytes()))
+        .user_data(skiff_templates::encode_user_data(&template.user_data).map_err(|error| {
+            ProviderError::other("ec2:CreateLaunchTemplate", key.as_str(), format!("compressing the user-data: {error}"))
+        })?)
         .block_device_mappings(
             LaunchTemplateBlockDeviceMappingRequest::builder()
                 .device_name(&volume.device_name)

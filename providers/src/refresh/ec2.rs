@@ -1,7 +1,6 @@
 //! EC2 resources: one filtered call per type, all at once.
 
 use aws_sdk_ec2::types::{Filter, VpcAttributeName};
-use base64::Engine;
 use skiff_plans::resource::{
     Attributes, ElasticIpAttributes, Id, IngressRule, InternetGatewayAttributes, KeyPairAttributes,
     LaunchTemplateAttributes, NatGatewayAttributes, ResourceKey, ResourceKind,
@@ -542,12 +541,7 @@ pub(crate) fn launch_template_attributes(
 ) -> LaunchTemplateAttributes {
     let user_data = data
         .and_then(|data| data.user_data())
-        .and_then(|encoded| {
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .ok()
-        })
-        .map(|bytes| String::from_utf8_lossy(&bytes).to_string())
+        .and_then(skiff_templates::decode_user_data)
         .unwrap_or_default();
     let root = data.and_then(|data| data.block_device_mappings().first());
     let ebs = root.and_then(|mapping| mapping.ebs());
