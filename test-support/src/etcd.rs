@@ -605,7 +605,7 @@ pub(crate) fn generate_ca(directory: &Path, name: &str) -> CertificatePair {
     }
 }
 
-fn generate_client(directory: &Path, ca: &CertificatePair) -> CertificatePair {
+pub(crate) fn generate_client(directory: &Path, ca: &CertificatePair) -> CertificatePair {
     openssl(
         directory,
         &[
