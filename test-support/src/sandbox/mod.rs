@@ -13,6 +13,46 @@
 //! nobody planned for fails loudly. When the tests run as root the script
 //! runs as `nobody`, so a write outside `SKIFF_ROOT` fails too.
 //!
+//! # The cloud around a node
+//!
+//! Each node is a real moto EC2 instance (tags `KubernetesCluster`,
+//! `skiff.dev/role`, `skiff.dev/instance-group`) in an auto scaling group
+//! named after its instance group, at a private IP that is a loopback
+//! address of the cloud's reserved `127.A.B.0/24` block
+//! ([`crate::etcd::AddressBlock`]); see [`FakeCloud::run_instance`] and
+//! [`FakeCloud::launch`]. The node's EC2 and Auto Scaling Query calls go
+//! to its AWS endpoint, which in tests is the moto URL.
+//!
+//! # What the stand-ins decide, and after what
+//!
+//! Stand-ins that only record: apt-get, apt-mark, dnf, modprobe, sysctl,
+//! swapoff, setenforce, crictl (its `pull` is what `ctr` checks), gpg,
+//! kubectl, cilium. Those that decide, each citing its upstream source in
+//! its header (`stubs/*.sh`):
+//! - `kubeadm` (kubernetes/kubernetes cmd/kubeadm): preflight's
+//!   DirAvailable--var-lib-etcd on `init` and control-plane `join`
+//!   (app/preflight/checks.go, app/cmd/phases/join/preflight.go) with
+//!   `--ignore-preflight-errors`; `init` runs a REAL etcd member (certs as
+//!   app/phases/certs/certlist.go, flags as app/phases/etcd/local.go);
+//!   a control-plane `join` checks every member's health
+//!   (app/cmd/phases/join/checketcd.go, app/util/etcd/etcd.go) and fails
+//!   with "etcd cluster is not healthy", then adds itself as a learner and
+//!   promotes itself (app/phases/etcd/local.go, app/util/etcd/etcd.go),
+//!   logging `kubeadm-join start|end <epoch ms>`; `reset` stops the member
+//!   and wipes its data dir; `config images list`, `certs check-expiration`
+//!   and `certs renew all` answer as kubeadm does.
+//! - `systemctl`: starting the kubelet runs the static pods kubeadm wrote
+//!   (the etcd member), as the kubelet would.
+//! - `ctr images mount|unmount`: refuses an image never pulled; the etcd
+//!   image holds the real `etcdctl` and an `etcdutl` wrapper (etcd 3.4 has
+//!   none; `snapshot restore|status` map onto etcdctl's).
+//! - `curl`: IMDS answers per node (instance ID, `local-ipv4`,
+//!   `autoscaling/target-lifecycle-state`, 404 when unset); moto answers the
+//!   rest of IMDS, the state store and EC2/Auto Scaling.
+//!
+//! Every etcd process a stand-in starts is recorded in the shared
+//! `etcd-pids/<IP>`, and dropping the [`FakeCloud`] kills them all.
+//!
 //! The sandbox knows nothing of skiff's types (see the crate documentation):
 //! it takes the user-data as text, and where the bootstrap script and its
 //! log are as [`BootstrapPaths`].
