@@ -773,7 +773,20 @@ impl NodeSandbox {
         });
         let manifest = under(&self.root, "/etc/kubernetes/manifests/etcd.yaml");
         if kubelet_enabled && manifest.exists() {
-            let output = Command::new(self.shared.join("stubs/sandbox-etcd-member"))
+            let helper = self.shared.join("stubs/sandbox-etcd-member");
+            // The member runs as the script's user, who must be able to
+            // stop it again (kubeadm reset, a later init).
+            let mut command = if running_as_root() {
+                let mut command =
+                    Command::new(tools::require("setpriv", "apt-get install -y util-linux"));
+                command
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                    .arg(helper);
+                command
+            } else {
+                Command::new(helper)
+            };
+            let output = command
                 .arg("run")
                 .arg(&manifest)
                 .arg(&self.root)

@@ -259,6 +259,11 @@ fn init_runs_a_real_etcd_that_survives_a_power_cycle_and_refuses_a_used_data_dir
         "unmounted"
     );
     assert!(node.commands_starting("kubeadm reset").is_empty());
+
+    // Powered off, nothing answers at its address: no member was left
+    // behind by the restarts above.
+    node.power_off();
+    assert!(std::net::TcpStream::connect((node.private_ip, 2379)).is_err());
 }
 
 #[test]

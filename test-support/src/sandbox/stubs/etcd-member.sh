@@ -113,7 +113,7 @@ subjectAltName=DNS:$name,DNS:localhost,IP:$ip,IP:127.0.0.1"
       echo "sandbox-etcd-member: no --listen-peer-urls in $manifest" >&2
       exit 1
     fi
-    "$0" stop "$pid_dir" "$ip"
+    "$0" stop "$pid_dir" "$ip" || exit 1
     mkdir -p "$pid_dir"
     setsid "$SANDBOX_REAL_ETCD" "${flags[@]}" </dev/null >>"$log" 2>&1 &
     printf '%s\n' "$!" >"$pid_dir/$ip"
@@ -137,9 +137,12 @@ subjectAltName=DNS:$name,DNS:localhost,IP:$ip,IP:127.0.0.1"
     pid_dir=$1 ip=$2
     if [ -s "$pid_dir/$ip" ]; then
       pid=$(cat "$pid_dir/$ip")
-      kill "$pid" 2>/dev/null || true
+      if ! kill "$pid" 2>/dev/null && [ -e "/proc/$pid" ]; then
+        echo "sandbox-etcd-member: cannot stop etcd $pid of $ip (another user's process)" >&2
+        exit 1
+      fi
       for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
+        [ -e "/proc/$pid" ] || break
         "$SANDBOX_REAL_SLEEP" 0.05
       done
       kill -9 "$pid" 2>/dev/null || true
