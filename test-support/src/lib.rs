@@ -9,6 +9,10 @@
 //!   kubeadm and a private moto server as state store and instance metadata;
 //!   for skiff-templates' boot tests and the integration test that boots the
 //!   user-data skiff applied.
+//! - [`etcd`]: a real TLS etcd cluster (Debian's etcd-server) on loopback
+//!   addresses of a reserved `127.A.B.0/24` block, for the tests of etcd
+//!   membership healing, snapshots and restores; the sandbox's kubeadm
+//!   stand-in runs its members the same way.
 //! - [`cloud_config`] reads a `#cloud-config` back as cloud-init does;
 //!   [`tools`] finds the external tools tests run.
 //!
@@ -29,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod cloud_config;
+pub mod etcd;
 pub mod kubernetes_api;
 pub mod sandbox;
 pub mod tools;

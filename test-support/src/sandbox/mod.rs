@@ -13,14 +13,57 @@
 //! nobody planned for fails loudly. When the tests run as root the script
 //! runs as `nobody`, so a write outside `SKIFF_ROOT` fails too.
 //!
+//! # The cloud around a node
+//!
+//! Each node is a real moto EC2 instance (tags `KubernetesCluster`,
+//! `skiff.dev/role`, `skiff.dev/instance-group`) in an auto scaling group
+//! named after its instance group, at a private IP that is a loopback
+//! address of the cloud's reserved `127.A.B.0/24` block
+//! ([`crate::etcd::AddressBlock`]); see [`FakeCloud::run_instance`] and
+//! [`FakeCloud::launch`]. The node's EC2 and Auto Scaling Query calls go
+//! to its AWS endpoint, which in tests is the moto URL.
+//!
+//! # What the stand-ins decide, and after what
+//!
+//! Stand-ins that only record: apt-get, apt-mark, dnf, modprobe, sysctl,
+//! swapoff, setenforce, crictl (its `pull` is what `ctr` checks), gpg,
+//! kubectl, cilium. Those that decide, each citing its upstream source in
+//! its header (`stubs/*.sh`):
+//! - `kubeadm` (kubernetes/kubernetes cmd/kubeadm): preflight's
+//!   DirAvailable--var-lib-etcd on `init` and control-plane `join`
+//!   (app/preflight/checks.go, app/cmd/phases/join/preflight.go) with
+//!   `--ignore-preflight-errors`; `init` runs a REAL etcd member (certs as
+//!   app/phases/certs/certlist.go, flags as app/phases/etcd/local.go);
+//!   a control-plane `join` checks every member's health
+//!   (app/cmd/phases/join/checketcd.go, app/util/etcd/etcd.go) and fails
+//!   with "etcd cluster is not healthy", then adds itself as a learner and
+//!   promotes itself (app/phases/etcd/local.go, app/util/etcd/etcd.go),
+//!   logging `kubeadm-join start|end <epoch ms>`; `reset` stops the member
+//!   and wipes its data dir; `config images list`, `certs check-expiration`
+//!   and `certs renew all` answer as kubeadm does.
+//! - `systemctl`: starting the kubelet runs the static pods kubeadm wrote
+//!   (the etcd member), as the kubelet would.
+//! - `ctr images mount|unmount`: refuses an image never pulled; the etcd
+//!   image holds the real `etcdctl` and an `etcdutl` wrapper (etcd 3.4 has
+//!   none; `snapshot restore|status` map onto etcdctl's).
+//! - `curl`: IMDS answers per node (instance ID, `local-ipv4`,
+//!   `autoscaling/target-lifecycle-state`, 404 when unset); moto answers the
+//!   rest of IMDS, the state store and EC2/Auto Scaling.
+//!
+//! Every etcd process a stand-in starts is recorded in the shared
+//! `etcd-pids/<IP>`, and dropping the [`FakeCloud`] kills them all.
+//!
 //! The sandbox knows nothing of skiff's types (see the crate documentation):
 //! it takes the user-data as text, and where the bootstrap script and its
 //! log are as [`BootstrapPaths`].
 
+use std::collections::HashSet;
 use std::fs;
+use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -28,6 +71,9 @@ use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 use crate::cloud_config::CloudConfig;
+use crate::etcd::{
+    generate_client, AddressBlock, CertificatePair, EtcdCluster, EtcdPlacement, MEMBER_HELPER,
+};
 use crate::tools;
 
 mod moto;
@@ -45,7 +91,7 @@ pub const CLUSTER_PREFIX: &str = "team-a/c1.example.com";
 pub const TOKEN: &str = "k7t2qx.9fz0c3m1a8b4d6e2";
 
 /// The real tools the script (and the stubs) may use besides the stubs.
-const ALLOWED_TOOLS: [&str; 26] = [
+const ALLOWED_TOOLS: [&str; 31] = [
     "awk",
     "basename",
     "cat",
@@ -53,19 +99,24 @@ const ALLOWED_TOOLS: [&str; 26] = [
     "cp",
     "cut",
     "date",
+    "dirname",
     "env",
+    "etcdctl",
     "find",
     "grep",
     "gzip",
     "head",
     "install",
+    "ln",
     "mkdir",
     "mv",
     "openssl",
     "rm",
     "sed",
     "seq",
+    "setsid",
     "sha256sum",
+    "tail",
     "tar",
     "tee",
     "touch",
@@ -78,8 +129,8 @@ const ALLOWED_TOOLS: [&str; 26] = [
 const RECORDING_STUBS: [&str; 8] = [
     "apt-get",
     "apt-mark",
+    "crictl",
     "dnf",
-    "systemctl",
     "modprobe",
     "sysctl",
     "swapoff",
@@ -140,7 +191,17 @@ pub struct FakeCloud {
     pki: TempDir,
     /// `sha256:<hex>` of the CA's SubjectPublicKeyInfo, computed here in Rust.
     pub ca_cert_hash: String,
+    /// The loopback block the nodes' private IPs (and their etcd members) use.
+    block: AddressBlock,
+    subnet_id: String,
+    groups: Mutex<HashSet<String>>,
 }
+
+/// The cluster tag every sandbox instance carries (`KubernetesCluster`).
+pub const CLUSTER_NAME: &str = "c1.example.com";
+
+/// The instance role tag values (`skiff.dev/role`).
+const ROLES: [&str; 2] = ["control-plane", "nodes"];
 
 impl FakeCloud {
     /// Starts the moto server, stores the PKI and token in it, and prepares
@@ -171,13 +232,239 @@ impl FakeCloud {
 
         install_stubs_and_tools(shared.path());
         install_fixtures(shared.path());
+        for file in ["etcd-endpoints", "etcd-members.log"] {
+            fs::write(shared.path().join(file), "").expect("shared etcd file");
+        }
+        fs::create_dir_all(shared.path().join("etcd-pids")).expect("etcd pid directory");
+        give_to_sandbox_user(shared.path());
+
+        let block = AddressBlock::reserve();
+        let vpc = moto.ec2(&[("Action", "CreateVpc"), ("CidrBlock", &block.vpc_cidr())]);
+        let vpc_id = xml_values(&vpc, "vpcId").remove(0);
+        let subnet = moto.ec2(&[
+            ("Action", "CreateSubnet"),
+            ("VpcId", &vpc_id),
+            ("CidrBlock", &block.cidr()),
+            ("AvailabilityZone", "us-east-1a"),
+        ]);
+        let subnet_id = xml_values(&subnet, "subnetId").remove(0);
+        moto.autoscaling(&[
+            ("Action", "CreateLaunchConfiguration"),
+            ("LaunchConfigurationName", "sandbox"),
+            ("ImageId", "ami-12c6146b"),
+            ("InstanceType", "t3.medium"),
+        ]);
         FakeCloud {
             moto,
             bootstrap,
             shared,
             pki,
             ca_cert_hash,
+            block,
+            subnet_id,
+            groups: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The next unused private IP of this cloud (`127.A.B.10`, `.11`, ...).
+    pub fn next_private_ip(&self) -> Ipv4Addr {
+        self.block.next_address()
+    }
+
+    /// Launches a moto EC2 instance of instance group `group` (in an auto
+    /// scaling group of that name) with `role` `control-plane` or `nodes`,
+    /// tagged as skiff tags it (`KubernetesCluster`, `skiff.dev/role`,
+    /// `skiff.dev/instance-group`), at `private_ip`. Returns moto's ID.
+    pub fn run_instance(&self, group: &str, role: &str, private_ip: Ipv4Addr) -> String {
+        assert!(
+            ROLES.contains(&role),
+            "role {role:?} is not one of {ROLES:?}"
+        );
+        let response = self.moto.ec2(&[
+            ("Action", "RunInstances"),
+            ("ImageId", "ami-12c6146b"),
+            ("MinCount", "1"),
+            ("MaxCount", "1"),
+            ("InstanceType", "t3.medium"),
+            ("SubnetId", &self.subnet_id),
+            ("PrivateIpAddress", &private_ip.to_string()),
+            ("TagSpecification.1.ResourceType", "instance"),
+            ("TagSpecification.1.Tag.1.Key", "KubernetesCluster"),
+            ("TagSpecification.1.Tag.1.Value", CLUSTER_NAME),
+            ("TagSpecification.1.Tag.2.Key", "skiff.dev/role"),
+            ("TagSpecification.1.Tag.2.Value", role),
+            ("TagSpecification.1.Tag.3.Key", "skiff.dev/instance-group"),
+            ("TagSpecification.1.Tag.3.Value", group),
+        ]);
+        let instance_id = xml_values(&response, "instanceId")
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("RunInstances returned no instance:\n{response}"));
+        let mut groups = self.groups.lock().expect("groups");
+        if groups.insert(group.to_string()) {
+            self.moto.autoscaling(&[
+                ("Action", "CreateAutoScalingGroup"),
+                ("AutoScalingGroupName", group),
+                ("LaunchConfigurationName", "sandbox"),
+                ("MinSize", "0"),
+                ("MaxSize", "10"),
+                ("DesiredCapacity", "0"),
+                ("VPCZoneIdentifier", &self.subnet_id),
+            ]);
+        }
+        self.moto.autoscaling(&[
+            ("Action", "AttachInstances"),
+            ("AutoScalingGroupName", group),
+            ("InstanceIds.member.1", &instance_id),
+        ]);
+        instance_id
+    }
+
+    /// [`FakeCloud::run_instance`] with an instance ID the test chooses.
+    pub fn run_instance_with_id(
+        &self,
+        instance_id: &str,
+        group: &str,
+        role: &str,
+        private_ip: Ipv4Addr,
+    ) -> String {
+        self.moto.choose_next_instance_id(instance_id);
+        let launched = self.run_instance(group, role, private_ip);
+        assert_eq!(launched, instance_id, "moto did not use the chosen ID");
+        launched
+    }
+
+    /// Terminates an instance (out of its auto scaling group first, as the
+    /// group does when it replaces one). Its processes are not touched: a
+    /// test kills them with [`NodeSandbox::power_off`].
+    pub fn terminate_instance(&self, instance_id: &str) {
+        let described = self.moto.autoscaling(&[
+            ("Action", "DescribeAutoScalingInstances"),
+            ("InstanceIds.member.1", instance_id),
+        ]);
+        if let Some(group) = xml_values(&described, "AutoScalingGroupName").first() {
+            self.moto.autoscaling(&[
+                ("Action", "DetachInstances"),
+                ("AutoScalingGroupName", group),
+                ("InstanceIds.member.1", instance_id),
+                ("ShouldDecrementDesiredCapacity", "true"),
+            ]);
+        }
+        self.moto.ec2(&[
+            ("Action", "TerminateInstances"),
+            ("InstanceId.1", instance_id),
+        ]);
+    }
+
+    /// The private IP of a (moto) instance, if it exists.
+    pub fn instance_private_ip(&self, instance_id: &str) -> Option<Ipv4Addr> {
+        let response = self.moto.ec2(&[
+            ("Action", "DescribeInstances"),
+            ("Filter.1.Name", "instance-id"),
+            ("Filter.1.Value.1", instance_id),
+        ]);
+        xml_values(&response, "privateIpAddress")
+            .first()
+            .and_then(|address| address.parse().ok())
+    }
+
+    /// The instance's state name (`running`, `terminated`, ...).
+    pub fn instance_state(&self, instance_id: &str) -> Option<String> {
+        let response = self.moto.ec2(&[
+            ("Action", "DescribeInstances"),
+            ("Filter.1.Name", "instance-id"),
+            ("Filter.1.Value.1", instance_id),
+        ]);
+        let position = response.find("<instanceState>")?;
+        xml_values(&response[position..], "name").into_iter().next()
+    }
+
+    /// The health its auto scaling group records (`Healthy`, `Unhealthy`),
+    /// as DescribeAutoScalingInstances reports it.
+    pub fn instance_health(&self, instance_id: &str) -> Option<String> {
+        let response = self.moto.autoscaling(&[
+            ("Action", "DescribeAutoScalingInstances"),
+            ("InstanceIds.member.1", instance_id),
+        ]);
+        xml_values(&response, "HealthStatus").into_iter().next()
+    }
+
+    /// The etcd CA of this cloud's state store (`pki/etcd-ca.crt`/`.key`).
+    pub fn etcd_ca(&self) -> CertificatePair {
+        CertificatePair {
+            certificate: self.pki.path().join("etcd-ca.crt"),
+            key: self.pki.path().join("etcd-ca.key"),
+        }
+    }
+
+    /// A real etcd cluster of `size` members signed by this cloud's etcd CA,
+    /// at fresh private IPs of this cloud (give them instances with
+    /// [`FakeCloud::run_instance`] to make them live control-plane nodes).
+    /// Its client URLs replace the shared `etcd-endpoints`, where the kubeadm
+    /// stand-in finds the cluster; the cloud kills its members too.
+    pub fn start_etcd(&self, size: usize) -> EtcdCluster {
+        let addresses = (0..size).map(|_| self.next_private_ip()).collect();
+        let cluster = EtcdCluster::start_placed(EtcdPlacement {
+            ca: self.etcd_ca(),
+            addresses,
+            pid_dir: self.shared.path().join("etcd-pids"),
+            endpoints_file: Some(self.shared.path().join("etcd-endpoints")),
+        });
+        give_to_sandbox_user(&self.shared.path().join("etcd-endpoints"));
+        cluster
+    }
+
+    /// The real etcdctl against [`FakeCloud::etcd_endpoints`] (or the
+    /// `--endpoints` given), with a client certificate of the cloud's etcd CA.
+    pub fn etcdctl(&self, arguments: &[&str]) -> std::process::Output {
+        let client_directory = self.pki.path().join("etcd-client");
+        if !client_directory.join("client.crt").exists() {
+            fs::create_dir_all(&client_directory).expect("client directory");
+            generate_client(&client_directory, &self.etcd_ca());
+        }
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.etcd_endpoints().join(",")))
+            .arg(format!(
+                "--cacert={}",
+                self.pki.path().join("etcd-ca.crt").display()
+            ))
+            .arg(format!(
+                "--cert={}",
+                client_directory.join("client.crt").display()
+            ))
+            .arg(format!(
+                "--key={}",
+                client_directory.join("client.key").display()
+            ))
+            .args(["--dial-timeout=2s", "--command-timeout=5s"])
+            .args(arguments)
+            .output()
+            .expect("etcdctl runs")
+    }
+
+    /// The client URLs the kubeadm stand-in knows (as the real one reads
+    /// them from the etcd pods' annotations through the API), one per
+    /// `init`/`join` of a control-plane node or [`FakeCloud::start_etcd`].
+    pub fn etcd_endpoints(&self) -> Vec<String> {
+        fs::read_to_string(self.shared.path().join("etcd-endpoints"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The IPs whose etcd member a stand-in (or [`FakeCloud::start_etcd`]) runs now.
+    pub fn running_etcd_members(&self) -> Vec<Ipv4Addr> {
+        let mut addresses: Vec<Ipv4Addr> = fs::read_dir(self.shared.path().join("etcd-pids"))
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        addresses.sort();
+        addresses
     }
 
     /// Strings that must never appear in user-data, console output or logs.
@@ -223,6 +510,13 @@ impl FakeCloud {
     /// A new instance launched with `user_data`, with its own root. The
     /// image's package repositories offer `kubernetes_version` (what the
     /// `apt-cache` stub answers).
+    ///
+    /// The instance is a moto EC2 instance: one the test ran with
+    /// [`FakeCloud::run_instance`] (its private IP is used), or else one run
+    /// here with this ID at the next private IP, in group
+    /// `control-plane-us-east-1a` with role `control-plane` when the
+    /// user-data carries a kubeadm `InitConfiguration`, otherwise in
+    /// `nodes-us-east-1a` with role `nodes`.
     pub fn launch(
         &self,
         instance_id: &str,
@@ -231,6 +525,23 @@ impl FakeCloud {
         image: Image,
     ) -> NodeSandbox {
         let cloud_config = CloudConfig::parse(&user_data);
+        let private_ip = match self.instance_private_ip(instance_id) {
+            Some(address) => address,
+            None => {
+                let control_plane = cloud_config
+                    .files
+                    .iter()
+                    .any(|file| file.content.contains("kind: InitConfiguration"));
+                let (group, role) = if control_plane {
+                    ("control-plane-us-east-1a", "control-plane")
+                } else {
+                    ("nodes-us-east-1a", "nodes")
+                };
+                let address = self.next_private_ip();
+                self.run_instance_with_id(instance_id, group, role, address);
+                address
+            }
+        };
         let directory = TempDir::new().expect("node directory");
         let root = directory.path().join("root");
         for file in &cloud_config.files {
@@ -252,6 +563,7 @@ impl FakeCloud {
             fs::create_dir_all(directory.path().join(folder)).expect("capture folder");
         }
         fs::write(directory.path().join("commands.log"), "").expect("commands log");
+        fs::write(directory.path().join("lifecycle-state"), "InService").expect("lifecycle");
         give_to_sandbox_user(directory.path());
 
         assert_eq!(
@@ -261,6 +573,7 @@ impl FakeCloud {
         );
         NodeSandbox {
             instance_id: instance_id.to_string(),
+            private_ip,
             kubernetes_version: kubernetes_version.to_string(),
             containerd_series: match image {
                 Image::Ubuntu => "1.x",
@@ -280,6 +593,8 @@ impl FakeCloud {
 pub struct NodeSandbox {
     /// The instance ID the metadata stub answers.
     pub instance_id: String,
+    /// Its private IP (`local-ipv4`), a loopback address of the cloud's block.
+    pub private_ip: Ipv4Addr,
     kubernetes_version: String,
     containerd_series: &'static str,
     shared: PathBuf,
@@ -346,8 +661,16 @@ impl Running<'_> {
 }
 
 impl NodeSandbox {
-    /// Starts the script as cloud-init's runcmd would.
+    /// Starts the script as cloud-init's runcmd would. Callable again on the
+    /// same node: a reboot or a stop/start keeps the root and the instance
+    /// (see [`NodeSandbox::power_off`] and [`NodeSandbox::power_on`]).
     pub fn spawn(&self) -> Running<'_> {
+        self.spawn_with(&[])
+    }
+
+    /// Starts the script with arguments (its subcommands, e.g. `leave`,
+    /// `backup`, `renew-certificates`), with the same environment.
+    pub fn spawn_with(&self, arguments: &[&str]) -> Running<'_> {
         let script = under(&self.root, self.bootstrap.script);
         let stdout = fs::File::create(self.directory.path().join("stdout")).expect("stdout file");
         let stderr = fs::File::create(self.directory.path().join("stderr")).expect("stderr file");
@@ -356,10 +679,13 @@ impl NodeSandbox {
             let mut command = Command::new(setpriv);
             command
                 .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-                .arg(&script);
+                .arg(&script)
+                .args(arguments);
             command
         } else {
-            Command::new(&script)
+            let mut command = Command::new(&script);
+            command.args(arguments);
+            command
         };
         let path = format!(
             "{}:{}",
@@ -376,6 +702,11 @@ impl NodeSandbox {
             .env("SANDBOX_LOG", self.directory.path().join("commands.log"))
             .env("SANDBOX_SHARED", &self.shared)
             .env("SANDBOX_INSTANCE_ID", &self.instance_id)
+            .env("SANDBOX_PRIVATE_IP", self.private_ip.to_string())
+            .env(
+                "SANDBOX_REAL_ETCD",
+                tools::require("etcd", "apt-get install -y etcd-server"),
+            )
             .env("SANDBOX_MOTO_PORT", self.moto_port.to_string())
             .env(
                 "SANDBOX_REAL_CURL",
@@ -396,6 +727,104 @@ impl NodeSandbox {
     /// Runs the script to the end.
     pub fn boot(&self) -> Boot {
         self.spawn().wait()
+    }
+
+    /// Runs the script with arguments to the end (e.g. `["leave"]`).
+    pub fn run(&self, arguments: &[&str]) -> Boot {
+        self.spawn_with(arguments).wait()
+    }
+
+    /// What IMDS answers for `autoscaling/target-lifecycle-state`
+    /// (`InService` at launch; a test sets `Terminated` before powering a
+    /// node off for good); `None` answers 404, as for an instance in no
+    /// auto scaling group.
+    pub fn set_lifecycle_state(&self, state: Option<&str>) {
+        let file = self.directory.path().join("lifecycle-state");
+        match state {
+            Some(state) => fs::write(&file, state).expect("lifecycle state"),
+            None => {
+                let _ = fs::remove_file(&file);
+            }
+        }
+    }
+
+    /// Powers the instance off: its processes (its etcd member) stop; its
+    /// root (disk) stays. The script itself is not run: a test runs the
+    /// script's shutdown work (e.g. `run(&["leave"])`) first if it wants it.
+    pub fn power_off(&self) {
+        let pid_file = self
+            .shared
+            .join("etcd-pids")
+            .join(self.private_ip.to_string());
+        if let Ok(pid) = fs::read_to_string(&pid_file) {
+            crate::etcd::kill_and_wait(pid.trim());
+            let _ = fs::remove_file(pid_file);
+        }
+    }
+
+    /// Powers the instance on: systemd starts the enabled kubelet (a
+    /// `systemctl enable [--now] kubelet` in the commands log), which starts
+    /// the static pods in `/etc/kubernetes/manifests` (the etcd member).
+    /// Nothing else runs: the test runs the script (`spawn`/`boot`) as the
+    /// image's boot would.
+    pub fn power_on(&self) {
+        let kubelet_enabled = self.commands().iter().any(|line| {
+            line == "systemctl enable kubelet" || line == "systemctl enable --now kubelet"
+        });
+        let manifest = under(&self.root, "/etc/kubernetes/manifests/etcd.yaml");
+        if kubelet_enabled && manifest.exists() {
+            let helper = self.shared.join("stubs/sandbox-etcd-member");
+            // The member runs as the script's user, who must be able to
+            // stop it again (kubeadm reset, a later init).
+            let mut command = if running_as_root() {
+                let mut command =
+                    Command::new(tools::require("setpriv", "apt-get install -y util-linux"));
+                command
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                    .arg(helper);
+                command
+            } else {
+                Command::new(helper)
+            };
+            let output = command
+                .arg("run")
+                .arg(&manifest)
+                .arg(&self.root)
+                .arg(self.shared.join("etcd-pids"))
+                .arg(self.shared.join("etcd-members.log"))
+                .env("SANDBOX_REAL_SLEEP", tools::require("sleep", "coreutils"))
+                .env(
+                    "SANDBOX_REAL_ETCD",
+                    tools::require("etcd", "apt-get install -y etcd-server"),
+                )
+                .output()
+                .expect("the kubelet stand-in runs");
+            assert!(
+                output.status.success(),
+                "the etcd static pod of {} did not start: {}",
+                self.instance_id,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+
+    /// When this node's control-plane `kubeadm join` ran, as the kubeadm
+    /// stand-in logged it: (start, end) in Unix milliseconds.
+    pub fn control_plane_join_window(&self) -> Option<(u64, u64)> {
+        let stamp = |prefix: &str| {
+            self.commands()
+                .iter()
+                .find_map(|line| line.strip_prefix(prefix)?.trim().parse::<u64>().ok())
+        };
+        Some((stamp("kubeadm-join start ")?, stamp("kubeadm-join end ")?))
+    }
+
+    /// Whether this node's etcd member runs.
+    pub fn etcd_running(&self) -> bool {
+        self.shared
+            .join("etcd-pids")
+            .join(self.private_ip.to_string())
+            .exists()
     }
 
     fn collect(&self, success: bool) -> Boot {
@@ -454,6 +883,15 @@ impl NodeSandbox {
             .unwrap_or_else(|error| panic!("cannot read {path} in the sandbox: {error}"))
     }
 
+    /// Writes a file into the node's root (by its absolute path on a real
+    /// node), owned by the user the script runs as.
+    pub fn write(&self, path: &str, contents: &str) {
+        let file = under(&self.root, path);
+        fs::create_dir_all(file.parent().expect("parent")).expect("directories");
+        fs::write(&file, contents).expect("write into the sandbox");
+        give_to_sandbox_user(&self.root);
+    }
+
     /// Whether a file exists in the node's root, by its absolute path on a real node.
     pub fn exists(&self, path: &str) -> bool {
         under(&self.root, path).exists()
@@ -502,11 +940,14 @@ fn install_stubs_and_tools(shared: &Path) {
             "containerd".to_string(),
             include_str!("stubs/containerd.sh"),
         ),
+        ("ctr".to_string(), include_str!("stubs/ctr.sh")),
         ("curl".to_string(), include_str!("stubs/curl.sh")),
         ("gpg".to_string(), include_str!("stubs/gpg.sh")),
         ("kubeadm".to_string(), include_str!("stubs/kubeadm.sh")),
         ("kubectl".to_string(), include_str!("stubs/kubectl.sh")),
         ("sleep".to_string(), include_str!("stubs/sleep.sh")),
+        ("systemctl".to_string(), include_str!("stubs/systemctl.sh")),
+        ("sandbox-etcd-member".to_string(), MEMBER_HELPER),
     ];
     for name in RECORDING_STUBS {
         stub_files.push((name.to_string(), include_str!("stubs/record.sh")));
@@ -516,6 +957,18 @@ fn install_stubs_and_tools(shared: &Path) {
         fs::write(&path, text).expect("stub");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("stub mode");
     }
+    // What `ctr images mount` of the etcd image puts in usr/local/bin: the
+    // real etcdctl and, as etcd 3.4 has no etcdutl, a wrapper for it.
+    let image = shared.join("etcd-image");
+    fs::create_dir_all(&image).expect("etcd image");
+    let etcdutl = image.join("etcdutl");
+    fs::write(&etcdutl, include_str!("stubs/etcdutl.sh")).expect("etcdutl");
+    fs::set_permissions(&etcdutl, fs::Permissions::from_mode(0o755)).expect("etcdutl mode");
+    std::os::unix::fs::symlink(
+        tools::require("etcdctl", "apt-get install -y etcd-client"),
+        image.join("etcdctl"),
+    )
+    .expect("etcdctl link");
     for name in ALLOWED_TOOLS {
         let real = tools::require(
             name,
@@ -641,6 +1094,34 @@ fn spki_sha256(certificate: &Path) -> String {
         .decode(body)
         .expect("PEM body is base64");
     format!("sha256:{}", hex(&Sha256::digest(der)))
+}
+
+/// The text of every `<tag>...</tag>` in an XML response, in order.
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut values = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        rest = &rest[start + open.len()..];
+        let Some(end) = rest.find(&close) else { break };
+        values.push(rest[..end].to_string());
+        rest = &rest[end..];
+    }
+    values
+}
+
+impl Drop for FakeCloud {
+    /// Kills every etcd member the stand-ins (or [`FakeCloud::start_etcd`]) started.
+    fn drop(&mut self) {
+        if let Ok(entries) = fs::read_dir(self.shared.path().join("etcd-pids")) {
+            for entry in entries.flatten() {
+                if let Ok(pid) = fs::read_to_string(entry.path()) {
+                    crate::etcd::kill_and_wait(pid.trim());
+                }
+            }
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -7,6 +7,20 @@
 //! election relies on exactly that, so this launcher serves one request at a
 //! time, which restores the atomicity. It also binds port 0 and reports the
 //! port it got, so tests running in parallel never collide.
+//!
+//! The sandbox's instances are real moto EC2 instances, but the tests name
+//! them (`i-0aaaaaaaaaaaaaaa1`) and moto draws instance IDs at random. So
+//! the launcher wraps moto's ID generator: a POST of an ID to the private
+//! path `/_sandbox/next-instance-id` makes the next RunInstances use it.
+//!
+//! Findings this relies on (moto 5.2): a VPC `127.A.0.0/16` with a subnet
+//! `127.A.B.0/24` is accepted, and RunInstances with `PrivateIpAddress`
+//! 127.A.B.C in it reports that address; DescribeInstances filters on tags
+//! and `instance-state-name`; Auto Scaling's AttachInstances,
+//! SetInstanceHealth and DescribeAutoScalingInstances work (SetInstanceHealth
+//! of an instance in no group is a server error in moto, so every sandbox
+//! instance is put in its group's auto scaling group); all of them answer
+//! curl's `--aws-sigv4 "aws:amz:us-east-1:ec2|autoscaling"` form POSTs.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -19,7 +33,25 @@ import sys
 from werkzeug.serving import make_server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-application = DomainDispatcherApplication(create_backend_app)
+import moto.ec2.models.instances as instances
+
+moto_application = DomainDispatcherApplication(create_backend_app)
+chosen_ids = []
+random_instance_id = instances.random_instance_id
+
+def next_instance_id():
+    return chosen_ids.pop(0) if chosen_ids else random_instance_id()
+
+instances.random_instance_id = next_instance_id
+
+def application(environ, start_response):
+    if environ.get("PATH_INFO") == "/_sandbox/next-instance-id":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        chosen_ids.append(environ["wsgi.input"].read(length).decode().strip())
+        start_response("204 No Content", [])
+        return [b""]
+    return moto_application(environ, start_response)
+
 server = make_server("127.0.0.1", 0, application, threaded=False)
 print(server.server_port, flush=True)
 server.serve_forever()
@@ -97,6 +129,51 @@ impl Moto {
             "test-key:test-secret-key",
             &format!("{}/{bucket}/{key}", self.endpoint()),
         ])
+    }
+
+    /// Makes the next RunInstances create `instance_id` (see the module docs).
+    pub fn choose_next_instance_id(&self, instance_id: &str) {
+        self.curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            instance_id,
+            &format!("{}/_sandbox/next-instance-id", self.endpoint()),
+        ]);
+    }
+
+    /// An EC2 Query API call (Version 2016-11-15) signed as the instance
+    /// role; returns the XML response.
+    pub fn ec2(&self, parameters: &[(&str, &str)]) -> String {
+        self.query("ec2", "2016-11-15", parameters)
+    }
+
+    /// An Auto Scaling Query API call (Version 2011-01-01); returns the XML.
+    pub fn autoscaling(&self, parameters: &[(&str, &str)]) -> String {
+        self.query("autoscaling", "2011-01-01", parameters)
+    }
+
+    fn query(&self, service: &str, version: &str, parameters: &[(&str, &str)]) -> String {
+        let signing = format!("aws:amz:us-east-1:{service}");
+        let mut arguments: Vec<String> = vec![
+            "-X".into(),
+            "POST".into(),
+            "--aws-sigv4".into(),
+            signing,
+            "--user".into(),
+            "test-key:test-secret-key".into(),
+            "--data-urlencode".into(),
+            format!("Version={version}"),
+        ];
+        for (name, value) in parameters {
+            arguments.push("--data-urlencode".into());
+            arguments.push(format!("{name}={value}"));
+        }
+        arguments.push(format!("{}/", self.endpoint()));
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        self.curl(&arguments)
     }
 
     fn curl(&self, arguments: &[&str]) -> String {

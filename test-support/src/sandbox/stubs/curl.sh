@@ -1,8 +1,12 @@
 #!/bin/bash
 # Sandbox curl: the script keeps its production URLs; this decides who answers.
 # - instance metadata (169.254.169.254): moto, reached with --connect-to;
-#   except the instance ID, which moto answers with one fixed value for all
-#   instances, so each sandbox supplies its own
+#   except what moto answers with one fixed value for all instances, which
+#   each sandbox supplies: the instance ID, `local-ipv4` (the node's private
+#   IP) and `autoscaling/target-lifecycle-state` (the node's file, 404 when
+#   there is none, as for an instance in no auto scaling group)
+# - EC2 and Auto Scaling Query calls (to the node's AWS endpoint, moto):
+#   moto; each also logs `aws <service> <Action>`
 # - the state store: moto, which is the configured S3 endpoint
 # - the API server's /readyz: ready once a sandbox ran `kubeadm init`
 # - public downloads: fixtures; an unknown URL fails like an HTTP error
@@ -10,6 +14,9 @@ url="${!#}"
 method=GET
 output=""
 previous=""
+fail=false
+service=""
+action=""
 for argument in "$@"; do
   if [ "$previous" = -X ]; then
     method=$argument
@@ -17,13 +24,47 @@ for argument in "$@"; do
   if [ "$previous" = -o ]; then
     output=$argument
   fi
+  if [ "$previous" = --aws-sigv4 ]; then
+    service=${argument##*:}
+  fi
+  case $previous in
+    -d | --data | --data-urlencode | --data-raw)
+      case $argument in
+        Action=*) action=${argument#Action=} ;;
+      esac
+      ;;
+  esac
+  case $argument in
+    --fail | --fail-with-body) fail=true ;;
+    --*) ;;
+    -*f*) fail=true ;;
+  esac
   previous=$argument
 done
 printf '%s\n' "curl $method $url" >>"$SANDBOX_LOG"
+if [ -n "$action" ]; then
+  printf '%s\n' "aws ${service:-unsigned} $action" >>"$SANDBOX_LOG"
+fi
 
 case $url in
   http://169.254.169.254/latest/meta-data/instance-id)
     printf '%s' "$SANDBOX_INSTANCE_ID"
+    exit 0
+    ;;
+  http://169.254.169.254/latest/meta-data/local-ipv4)
+    printf '%s' "$SANDBOX_PRIVATE_IP"
+    exit 0
+    ;;
+  http://169.254.169.254/latest/meta-data/autoscaling/target-lifecycle-state)
+    if [ -f "$SANDBOX_DIR/lifecycle-state" ]; then
+      cat "$SANDBOX_DIR/lifecycle-state"
+      exit 0
+    fi
+    if $fail; then
+      echo "curl: (22) The requested URL returned error: 404" >&2
+      exit 22
+    fi
+    printf '<?xml version="1.0" encoding="iso-8859-1"?>\n<title>404 - Not Found</title>\n'
     exit 0
     ;;
   http://169.254.169.254/*)

@@ -1,27 +1,216 @@
 #!/bin/bash
 # Sandbox kubeadm: records the call and keeps a copy of the --config file
-# (the script deletes it afterwards). `init` behaves like the real one where
-# it matters: without --skip-token-print it prints the token, and afterwards
-# the API server "answers" (a marker every node of the test cluster sees).
+# (the script deletes it afterwards), and behaves like the real one where a
+# script depends on it. Each rule cites the kubeadm source it follows
+# (kubernetes/kubernetes, cmd/kubeadm/app/...):
+# - `init`: preflight's DirAvailable--var-lib-etcd (preflight/checks.go:
+#   DirAvailableCheck, added for a local etcd by RunInitNodeChecks) fails
+#   when <root>/var/lib/etcd is not empty, unless --ignore-preflight-errors
+#   names it or `all` (case-insensitive, as RunChecks compares). Then the
+#   certs phase (phases/certs/certlist.go) signs etcd's server, peer and
+#   healthcheck-client certificates with pki/etcd/ca.{crt,key} (generating a
+#   CA when there is none, as kubeadm does), the etcd phase
+#   (phases/etcd/local.go: getEtcdCommand) writes the static pod manifest,
+#   and the kubelet runs it: a REAL etcd member on the node's private IP,
+#   ports 2379/2380, data dir <root>/var/lib/etcd (restored data is kept).
+#   Its client URL replaces the shared etcd-endpoints file (the real kubeadm
+#   learns endpoints from the etcd pods' annotations through the API). Without
+#   --skip-token-print it prints the token; afterwards the API server
+#   "answers" (a marker every node of the test cluster sees).
+# - `join` with controlPlane in its config: the same preflight check
+#   (cmd/phases/join/preflight.go runs RunInitNodeChecks for a control
+#   plane); the check-etcd phase (cmd/phases/join/checketcd.go ->
+#   phases/etcd/local.go CheckLocalEtcdClusterStatus -> util/etcd/etcd.go
+#   NewFromCluster, Sync, CheckClusterHealth): the endpoints, synced with the
+#   member list, must each answer a status call, or the join fails with
+#   "etcd cluster is not healthy"; then (phases/etcd/local.go
+#   CreateStackedEtcdStaticPodManifestFile, util/etcd/etcd.go addMember and
+#   MemberPromote) the member is added as a LEARNER (skipped when its peer
+#   URL is already listed; retried while etcd refuses, e.g. "too many
+#   learner members"), its etcd starts with --initial-cluster-state existing
+#   and an initial cluster of every member (unnamed ones by hex ID), it is
+#   promoted (retried until in sync), and every endpoint must answer again
+#   (WaitForClusterAvailable). kubeadm's retries run for the EtcdAPICall
+#   timeout (2 minutes); here SANDBOX_ETCD_API_TIMEOUT seconds (default 10).
+#   The join logs `kubeadm-join start <epoch ms>` and `kubeadm-join end
+#   <epoch ms>` and lasts at least a second, so overlapping joins show.
+#   A worker's join only records.
+# - `reset`: records; stops the node's etcd member, deletes the manifests
+#   and the etcd data dir (reset's cleanup; the member is not removed from
+#   the cluster here).
+# - `config images list --kubernetes-version vX.Y.Z`: the images of that
+#   version, etcd's tag as constants/constants.go SupportedEtcdVersion has it.
+# - `certs check-expiration` prints kubeadm's table with the expiry in
+#   $SANDBOX_DIR/certificates-expire (epoch seconds; a year from now when
+#   absent); `certs renew all` moves it a year ahead and appends the time to
+#   $SANDBOX_DIR/certificates-renewed.
 printf '%s\n' "kubeadm $*" >>"$SANDBOX_LOG"
 config=""
 skip_token_print=false
+ignored=""
+kubernetes_version=""
 previous=""
 for argument in "$@"; do
-  if [ "$previous" = --config ]; then
-    config=$argument
-  fi
-  if [ "$argument" = --skip-token-print ]; then
-    skip_token_print=true
-  fi
+  case $previous in
+    --config) config=$argument ;;
+    --ignore-preflight-errors) ignored="$ignored,$argument" ;;
+    --kubernetes-version) kubernetes_version=$argument ;;
+  esac
+  case $argument in
+    --skip-token-print) skip_token_print=true ;;
+    --ignore-preflight-errors=*) ignored="$ignored,${argument#*=}" ;;
+    --kubernetes-version=*) kubernetes_version=${argument#*=} ;;
+  esac
   previous=$argument
 done
 if [ -n "$config" ]; then
   count=$(find "$SANDBOX_DIR/kubeadm-configs" -type f | wc -l)
   cp "$config" "$SANDBOX_DIR/kubeadm-configs/$((count + 1))-$1.yaml"
 fi
+
+ip=${SANDBOX_PRIVATE_IP:-}
+name="ip-${ip//./-}"
+pki="$SKIFF_ROOT/etc/kubernetes/pki/etcd"
+manifest="$SKIFF_ROOT/etc/kubernetes/manifests/etcd.yaml"
+pids="$SANDBOX_SHARED/etcd-pids"
+endpoints_file="$SANDBOX_SHARED/etcd-endpoints"
+timeout=${SANDBOX_ETCD_API_TIMEOUT:-10}
+
+now_ms() {
+  date +%s%3N
+}
+
+# etcdctl as kubeadm's etcd client: the healthcheck-client certificate.
+etcd_client() {
+  etcdctl --cacert="$pki/ca.crt" --cert="$pki/healthcheck-client.crt" \
+    --key="$pki/healthcheck-client.key" --dial-timeout=2s --command-timeout=3s "$@"
+}
+
+fail_phase() {
+  echo "error execution phase $1: $2" >&2
+  echo "To see the stack trace of this error execute with --v=5 or higher" >&2
+  exit 1
+}
+
+preflight_etcd_data_dir() {
+  local data_dir="$SKIFF_ROOT/var/lib/etcd"
+  if [ -d "$data_dir" ] && [ -n "$(find "$data_dir" -mindepth 1 -maxdepth 1 | head -n 1)" ]; then
+    case ",${ignored,,}," in
+      *,diravailable--var-lib-etcd,* | *,all,*)
+        printf '\t[WARNING DirAvailable--var-lib-etcd]: /var/lib/etcd is not empty\n' >&2
+        ;;
+      *)
+        printf '%s\n\t%s\n%s\n' \
+          "error execution phase preflight: [preflight] Some fatal errors occurred:" \
+          "[ERROR DirAvailable--var-lib-etcd]: /var/lib/etcd is not empty" \
+          "[preflight] If you know what you are doing, you can make a check non-fatal with \`--ignore-preflight-errors=...\`" >&2
+        echo "To see the stack trace of this error execute with --v=5 or higher" >&2
+        exit 1
+        ;;
+    esac
+  fi
+}
+
+# The kubelet runs the static pod.
+run_etcd_static_pod() {
+  if ! sandbox-etcd-member run "$manifest" "$SKIFF_ROOT" "$pids" "$SANDBOX_SHARED/etcd-members.log"; then
+    fail_phase wait-control-plane "the etcd static pod of $name did not start"
+  fi
+}
+
+# util/etcd/etcd.go Sync: the endpoints become the client URLs of the
+# started voting members (go.etcd.io/etcd/client/v3 Client.Sync skips
+# learners and unstarted members).
+synced_endpoints() {
+  local known
+  known=$(paste_endpoints)
+  etcd_client --endpoints="$known" member list -w simple |
+    awk -F', ' '$2 == "started" && $6 != "true" { print $5 }' | tr '\n' ',' | sed 's/,$//'
+}
+
+paste_endpoints() {
+  tr '\n' ',' <"$endpoints_file" | sed 's/,$//'
+}
+
+# util/etcd/etcd.go getClusterStatus: a status call to every endpoint,
+# each retried until the timeout.
+check_cluster_health() {
+  local endpoints=$1 endpoint deadline error
+  for endpoint in ${endpoints//,/ }; do
+    deadline=$(($(date +%s) + timeout))
+    until error=$(etcd_client --endpoints="$endpoint" endpoint status 2>&1); do
+      if [ "$(date +%s)" -ge "$deadline" ]; then
+        printf '%s\n' "$error" >&2
+        return 1
+      fi
+      "$SANDBOX_REAL_SLEEP" 0.5
+    done
+  done
+}
+
+require_etcd_ca() {
+  if [ ! -s "$pki/ca.crt" ] || [ ! -s "$pki/ca.key" ]; then
+    fail_phase control-plane-prepare/certs \
+      "error creating PKI assets: failure loading etcd/ca certificate authority: couldn't load the certificate file /etc/kubernetes/pki/etcd/ca.crt: open /etc/kubernetes/pki/etcd/ca.crt: no such file or directory"
+  fi
+}
+
+case "$1 ${2:-}" in
+  "config images")
+    version=${kubernetes_version#v}
+    case $version in
+      1.31.*) etcd_tag=3.5.15-0 ;;
+      1.32.*) etcd_tag=3.5.16-0 ;;
+      1.33.*) etcd_tag=3.5.21-0 ;;
+      *) etcd_tag=3.6.4-0 ;;
+    esac
+    for component in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
+      echo "registry.k8s.io/$component:v$version"
+    done
+    echo "registry.k8s.io/coredns/coredns:v1.12.1"
+    echo "registry.k8s.io/pause:3.10.1"
+    echo "registry.k8s.io/etcd:$etcd_tag"
+    exit 0
+    ;;
+  "certs check-expiration")
+    expires=$(cat "$SANDBOX_DIR/certificates-expire" 2>/dev/null || echo $(($(date +%s) + 365 * 86400)))
+    when=$(date -u -d "@$expires" '+%b %d, %Y %H:%M UTC')
+    days=$(((expires - $(date +%s)) / 86400))
+    printf '%-26s %-25s %-15s %-23s %s\n' CERTIFICATE EXPIRES "RESIDUAL TIME" "CERTIFICATE AUTHORITY" "EXTERNALLY MANAGED"
+    for certificate in admin.conf apiserver apiserver-etcd-client apiserver-kubelet-client controller-manager.conf \
+      etcd-healthcheck-client etcd-peer etcd-server front-proxy-client scheduler.conf super-admin.conf; do
+      case $certificate in
+        etcd-*) authority=etcd-ca ;;
+        front-proxy-*) authority=front-proxy-ca ;;
+        *) authority=ca ;;
+      esac
+      printf '%-26s %-25s %-15s %-23s %s\n' "$certificate" "$when" "${days}d" "$authority" no
+    done
+    exit 0
+    ;;
+  "certs renew")
+    echo $(($(date +%s) + 365 * 86400)) >"$SANDBOX_DIR/certificates-expire"
+    date +%s >>"$SANDBOX_DIR/certificates-renewed"
+    echo "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
+    exit 0
+    ;;
+esac
+
 case $1 in
   init)
+    preflight_etcd_data_dir
+    if [ ! -s "$pki/ca.crt" ] || [ ! -s "$pki/ca.key" ]; then
+      mkdir -p "$pki"
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$pki/ca.key" -out "$pki/ca.crt" -subj /CN=etcd-ca -days 3650 2>/dev/null
+    fi
+    sandbox-etcd-member certs "$pki" "$name" "$ip"
+    sandbox-etcd-member manifest "$manifest" "$name" "$ip" /var/lib/etcd "$name=https://$ip:2380" new
+    run_etcd_static_pod
+    if ! check_cluster_health "https://$ip:2379"; then
+      fail_phase wait-control-plane "etcd on $ip did not become healthy"
+    fi
+    printf 'https://%s:2379\n' "$ip" >"$endpoints_file"
     if ! $skip_token_print; then
       token=$(sed -n 's/^ *- token: "\(.*\)"$/\1/p' "$config")
       echo "kubeadm join api:443 --token $token --discovery-token-ca-cert-hash sha256:0000"
@@ -32,6 +221,63 @@ case $1 in
     echo "Your Kubernetes control-plane has initialized successfully!"
     ;;
   join)
+    if [ -n "$config" ] && grep -q '^controlPlane:' "$config"; then
+      started=$(now_ms)
+      printf '%s\n' "kubeadm-join start $started" >>"$SANDBOX_LOG"
+      preflight_etcd_data_dir
+      require_etcd_ca
+      sandbox-etcd-member certs "$pki" "$name" "$ip"
+      echo "[check-etcd] Checking that the etcd cluster is healthy"
+      if [ ! -s "$endpoints_file" ]; then
+        fail_phase check-etcd "could not retrieve the list of etcd endpoints"
+      fi
+      endpoints=$(synced_endpoints)
+      if [ -z "$endpoints" ]; then
+        fail_phase check-etcd "error syncing endpoints with etcd: no started member answers at $(paste_endpoints)"
+      fi
+      if ! check_cluster_health "$endpoints"; then
+        fail_phase check-etcd "etcd cluster is not healthy: failed to dial endpoint with maintenance client: context deadline exceeded"
+      fi
+      peer="https://$ip:2380"
+      deadline=$(($(date +%s) + timeout))
+      until etcd_client --endpoints="$endpoints" member list -w simple | awk -F', ' '{ print $4 }' | grep -qxF "$peer" ||
+        error=$(etcd_client --endpoints="$endpoints" member add "$name" --peer-urls="$peer" --learner 2>&1); do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+          fail_phase control-plane-join/etcd "$error"
+        fi
+        "$SANDBOX_REAL_SLEEP" 0.5
+      done
+      echo "[etcd] Announced new etcd member joining to the existing etcd cluster"
+      initial_cluster=$(etcd_client --endpoints="$endpoints" member list -w simple |
+        awk -F', ' -v name="$name" -v peer="$peer" '
+          { member = ($4 == peer) ? name : ($3 == "" ? $1 : $3); printf "%s%s=%s", separator, member, $4; separator = "," }')
+      sandbox-etcd-member manifest "$manifest" "$name" "$ip" /var/lib/etcd "$initial_cluster" existing
+      run_etcd_static_pod
+      id=$(etcd_client --endpoints="$endpoints" member list -w simple | awk -F', ' -v peer="$peer" '$4 == peer { print $1 }')
+      deadline=$(($(date +%s) + timeout))
+      until etcd_client --endpoints="$endpoints" member list -w simple |
+        awk -F', ' -v peer="$peer" '$4 == peer && $6 == "false" { found = 1 } END { exit !found }' ||
+        error=$(etcd_client --endpoints="$endpoints" member promote "$id" 2>&1); do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+          fail_phase control-plane-join/etcd "$error"
+        fi
+        "$SANDBOX_REAL_SLEEP" 0.5
+      done
+      if ! check_cluster_health "$endpoints,https://$ip:2379"; then
+        fail_phase control-plane-join/etcd "timeout waiting for etcd cluster to be available"
+      fi
+      printf 'https://%s:2379\n' "$ip" >>"$endpoints_file"
+      # A join takes at least a second, so two that overlap cannot hide.
+      elapsed=$(($(now_ms) - started))
+      if [ "$elapsed" -lt 1000 ]; then
+        "$SANDBOX_REAL_SLEEP" "$(awk -v ms=$((1000 - elapsed)) 'BEGIN { printf "%.3f", ms / 1000 }')"
+      fi
+      printf '%s\n' "kubeadm-join end $(now_ms)" >>"$SANDBOX_LOG"
+    fi
     echo "This node has joined the cluster."
+    ;;
+  reset)
+    sandbox-etcd-member stop "$pids" "$ip"
+    rm -rf "$SKIFF_ROOT/etc/kubernetes/manifests" "$SKIFF_ROOT/var/lib/etcd"
     ;;
 esac
