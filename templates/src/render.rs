@@ -239,6 +239,18 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
     ];
     if context.control_plane {
     }
+    if context.control_plane {
+        files.push(NodeFile {
+            path: paths::KUBEADM_INIT_TEMPLATE,
+            permissions: "0600",
+            content: render("kubeadm-init.yaml.j2")?,
+        });
+    }
+    files.push(NodeFile {
+        path: paths::KUBEADM_JOIN_TEMPLATE,
+        permissions: "0600",
+        content: render("kubeadm-join.yaml.j2")?,
+    });
     files.push(NodeFile {
         path: paths::BOOTSTRAP_SCRIPT,
         permissions: "0755",

@@ -20,7 +20,8 @@ fn assert_booted(node: &NodeSandbox, boot: &Boot) {
     );
     assert!(
         node.exists(paths::BOOTSTRAPPED_MARKER),
-        "no bootstrapped marker"
+        "no bootstrapped marker:\n{}",
+        boot.everything()
     );
     assert!(
         !node.exists("/var/lib/skiff/work"),
@@ -267,14 +268,19 @@ fn three_control_plane_nodes_booting_together_elect_exactly_one_initializer() {
         );
     }
 
-    // Every control-plane node leaves etcd when it powers off.
+    // Every control-plane node leaves etcd when it is terminated, and backs
+    // it up and renews its certificates on timers.
     for node in &nodes {
-        assert!(node
-            .commands()
-            .contains(&"systemctl enable --now skiff-leave-etcd.service".to_string()));
+        assert!(node.commands().contains(
+            &"systemctl enable --now skiff-leave-etcd.service skiff-etcd-backup.timer skiff-renew-certificates.timer"
+                .to_string()
+        ));
         assert!(node
             .read(paths::LEAVE_ETCD_UNIT)
-            .contains(&format!("ExecStop={}", paths::LEAVE_ETCD_SCRIPT)));
+            .contains(&format!("ExecStop={} leave", paths::BOOTSTRAP_SCRIPT)));
+        assert!(node
+            .read(paths::BACKUP_TIMER)
+            .contains("OnUnitActiveSec=900s"));
     }
 
     // A replacement launched later finds the lock taken and joins.
