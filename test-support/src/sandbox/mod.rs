@@ -91,7 +91,7 @@ pub const CLUSTER_PREFIX: &str = "team-a/c1.example.com";
 pub const TOKEN: &str = "k7t2qx.9fz0c3m1a8b4d6e2";
 
 /// The real tools the script (and the stubs) may use besides the stubs.
-const ALLOWED_TOOLS: [&str; 31] = [
+const ALLOWED_TOOLS: [&str; 32] = [
     "awk",
     "basename",
     "cat",
@@ -116,6 +116,7 @@ const ALLOWED_TOOLS: [&str; 31] = [
     "seq",
     "setsid",
     "sha256sum",
+    "sort",
     "tail",
     "tar",
     "tee",
@@ -496,7 +497,7 @@ impl FakeCloud {
     /// Who holds the init lock.
     pub fn init_lock(&self) -> String {
         self.moto
-            .get_object(BUCKET, &format!("{CLUSTER_PREFIX}/bootstrap/init-lock"))
+            .get_object(BUCKET, &format!("{CLUSTER_PREFIX}/etcd/init-lock"))
             .trim()
             .to_string()
     }

@@ -496,7 +496,7 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
         initializer.commands_starting("kubeadm")
     );
     assert_eq!(
-        fixture.object_text("bootstrap/init-lock").trim(),
+        fixture.object_text("etcd/init-lock").trim(),
         initializer.instance_id,
         "the init lock in skiff's store names the initializer"
     );
@@ -578,7 +578,7 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
     assert_booted(&replacement, &boot, &secrets);
     control_plane_join(&replacement);
     assert_eq!(
-        fixture.object_text("bootstrap/init-lock").trim(),
+        fixture.object_text("etcd/init-lock").trim(),
         initializer.instance_id,
         "the init lock never moves"
     );
