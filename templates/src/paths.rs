@@ -33,8 +33,7 @@ pub const BACKUP_SERVICE: &str = "/etc/systemd/system/skiff-etcd-backup.service"
 pub const BACKUP_TIMER: &str = "/etc/systemd/system/skiff-etcd-backup.timer";
 /// The service that renews the control plane's certificates when they near
 /// expiry (`skiff-bootstrap renew-certificates`).
-pub const RENEW_CERTIFICATES_SERVICE: &str =
-    "/etc/systemd/system/skiff-renew-certificates.service";
+pub const RENEW_CERTIFICATES_SERVICE: &str = "/etc/systemd/system/skiff-renew-certificates.service";
 /// The daily timer that starts [`RENEW_CERTIFICATES_SERVICE`].
 pub const RENEW_CERTIFICATES_TIMER: &str = "/etc/systemd/system/skiff-renew-certificates.timer";
 /// Where etcd's client tools are installed (copied from kubeadm's etcd image).

@@ -237,8 +237,7 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
             content: render("api-endpoint.env.j2")?,
         },
     ];
-    if context.control_plane {
-    }
+    if context.control_plane {}
     if context.control_plane {
         files.push(NodeFile {
             path: paths::KUBEADM_INIT_TEMPLATE,
@@ -286,7 +285,8 @@ fn compact_script(script: &str) -> String {
             continue;
         }
         opening = false;
-        if trimmed.is_empty() || (trimmed.starts_with('#') && !trimmed.starts_with("# shellcheck")) {
+        if trimmed.is_empty() || (trimmed.starts_with('#') && !trimmed.starts_with("# shellcheck"))
+        {
             continue;
         }
         here_document = trimmed

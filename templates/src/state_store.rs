@@ -153,8 +153,18 @@ mod tests {
             folder_written_by(InstanceGroupRole::ControlPlane),
             Some("etcd/")
         );
-        for key in [INIT_LOCK, MEMBERS_LEASE, BACKUP_LEASE, CERTIFICATES_LEASE, BACKUPS_FOLDER, RESTORE_REQUEST] {
-            assert!(key.starts_with(ETCD_FOLDER), "{key} is outside the writable folder");
+        for key in [
+            INIT_LOCK,
+            MEMBERS_LEASE,
+            BACKUP_LEASE,
+            CERTIFICATES_LEASE,
+            BACKUPS_FOLDER,
+            RESTORE_REQUEST,
+        ] {
+            assert!(
+                key.starts_with(ETCD_FOLDER),
+                "{key} is outside the writable folder"
+            );
         }
     }
 

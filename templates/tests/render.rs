@@ -113,8 +113,9 @@ fn user_data_fits_the_ec2_limit_even_for_a_large_group() {
             ));
         }
         // EC2's limit applies to the bytes before the API's base64: the gzip.
-        let encoded = skiff_templates::encode_user_data(&render_user_data(&config).expect("renders"))
-            .expect("compresses");
+        let encoded =
+            skiff_templates::encode_user_data(&render_user_data(&config).expect("renders"))
+                .expect("compresses");
         let size = encoded.len() / 4 * 3;
         eprintln!("{name}: {size} bytes of user-data");
         assert!(

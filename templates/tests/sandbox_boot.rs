@@ -181,11 +181,16 @@ fn three_control_plane_nodes_booting_together_elect_exactly_one_initializer() {
         windows[0].1 <= windows[1].0,
         "the joins overlapped: {windows:?}"
     );
-    let members = skiff_test_support::etcd::parse_member_list(
-        &String::from_utf8_lossy(&cloud.etcdctl(&["member", "list", "-w", "simple"]).stdout),
-    );
+    let members = skiff_test_support::etcd::parse_member_list(&String::from_utf8_lossy(
+        &cloud.etcdctl(&["member", "list", "-w", "simple"]).stdout,
+    ));
     assert_eq!(members.len(), 3, "{members:?}");
-    assert!(members.iter().all(|member| member.status == "started" && !member.is_learner), "{members:?}");
+    assert!(
+        members
+            .iter()
+            .all(|member| member.status == "started" && !member.is_learner),
+        "{members:?}"
+    );
 
     // The initializer's configuration, as kubeadm received it.
     let configs = initializer.kubeadm_configs();
@@ -574,3 +579,6 @@ fn an_endpoint_placeholder_left_in_the_user_data_stops_before_changing_anything(
     );
     assert!(node.commands().is_empty(), "{:?}", node.commands());
 }
+
+#[path = "sandbox/durability.rs"]
+mod durability;

@@ -110,9 +110,15 @@ fn template_data(
             "securityGroups",
             &template.security_groups,
         )?))
-        .user_data(skiff_templates::encode_user_data(&template.user_data).map_err(|error| {
-            ProviderError::other("ec2:CreateLaunchTemplate", key.as_str(), format!("compressing the user-data: {error}"))
-        })?)
+        .user_data(
+            skiff_templates::encode_user_data(&template.user_data).map_err(|error| {
+                ProviderError::other(
+                    "ec2:CreateLaunchTemplate",
+                    key.as_str(),
+                    format!("compressing the user-data: {error}"),
+                )
+            })?,
+        )
         .block_device_mappings(
             LaunchTemplateBlockDeviceMappingRequest::builder()
                 .device_name(&volume.device_name)

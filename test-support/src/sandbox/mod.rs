@@ -820,6 +820,15 @@ impl NodeSandbox {
         Some((stamp("kubeadm-join start ")?, stamp("kubeadm-join end ")?))
     }
 
+    /// Makes a recorded command (`apt-get`, `dnf`, ...) fail on this node
+    /// from now on, as a package mirror that keeps failing would.
+    pub fn fail_command(&self, name: &str) {
+        let folder = self.directory.path().join("fail");
+        fs::create_dir_all(&folder).expect("fail folder");
+        fs::write(folder.join(name), "").expect("fail marker");
+        give_to_sandbox_user(self.directory.path());
+    }
+
     /// Whether this node's etcd member runs.
     pub fn etcd_running(&self) -> bool {
         self.shared

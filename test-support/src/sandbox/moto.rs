@@ -105,9 +105,14 @@ impl Moto {
         self.curl(&["-X", "PUT", &format!("{}/{bucket}", self.endpoint())]);
     }
 
-    /// Stores the contents of `file` as an object.
+    /// Stores the contents of `file` as an object, signed as the instance
+    /// role (moto refuses an anonymous overwrite of a signed write).
     pub fn put_object(&self, bucket: &str, key: &str, file: &Path) {
         self.curl(&[
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+            "--user",
+            "test-key:test-secret-key",
             "-X",
             "PUT",
             // moto (werkzeug) would parse curl's default form type and drop the body.
@@ -129,6 +134,26 @@ impl Moto {
             "test-key:test-secret-key",
             &format!("{}/{bucket}/{key}", self.endpoint()),
         ])
+    }
+
+    /// The keys under `prefix` (ListObjectsV2, one page: tests store few).
+    pub fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let listing = self.curl(&[
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+            "--user",
+            "test-key:test-secret-key",
+            &format!(
+                "{}/{bucket}/?list-type=2&prefix={}",
+                self.endpoint(),
+                prefix.replace('/', "%2F")
+            ),
+        ]);
+        listing
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_string()))
+            .collect()
     }
 
     /// Makes the next RunInstances create `instance_id` (see the module docs).
