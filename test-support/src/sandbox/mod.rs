@@ -582,6 +582,7 @@ impl FakeCloud {
             },
             shared: self.shared.path().to_path_buf(),
             moto_port: self.moto.port,
+            ec2_port: self.moto.server_port(),
             bootstrap: self.bootstrap,
             directory,
             root,
@@ -600,6 +601,7 @@ pub struct NodeSandbox {
     containerd_series: &'static str,
     shared: PathBuf,
     moto_port: u16,
+    ec2_port: u16,
     bootstrap: BootstrapPaths,
     directory: TempDir,
     /// The node's root directory (`SKIFF_ROOT`).
@@ -709,6 +711,7 @@ impl NodeSandbox {
                 tools::require("etcd", "apt-get install -y etcd-server"),
             )
             .env("SANDBOX_MOTO_PORT", self.moto_port.to_string())
+            .env("SANDBOX_EC2_PORT", self.ec2_port.to_string())
             .env(
                 "SANDBOX_REAL_CURL",
                 tools::require("curl", "apt-get install -y curl"),

@@ -60,8 +60,12 @@ server.serve_forever()
 /// A running moto server, stopped when dropped.
 pub struct Moto {
     child: Child,
-    /// The port it serves on (127.0.0.1).
+    /// The port nodes send state-store and metadata requests to: this
+    /// server's, unless a test points it at another endpoint.
     pub port: u16,
+    /// This server's own port, where the sandbox's instances are (EC2 and
+    /// Auto Scaling calls always come here).
+    server_port: u16,
     log: tempfile::NamedTempFile,
 }
 
@@ -92,12 +96,26 @@ impl Moto {
             );
         };
         eprintln!("moto (single-threaded) listening on 127.0.0.1:{port}");
-        Moto { child, port, log }
+        Moto {
+            child,
+            port,
+            server_port: port,
+            log,
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// This server's own port (see [`Moto::port`]).
+    pub fn server_port(&self) -> u16 {
+        self.server_port
+    }
+
+    fn own_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.server_port)
     }
 
     /// Creates a bucket.
@@ -165,7 +183,7 @@ impl Moto {
             "Content-Type: application/octet-stream",
             "--data-binary",
             instance_id,
-            &format!("{}/_sandbox/next-instance-id", self.endpoint()),
+            &format!("{}/_sandbox/next-instance-id", self.own_endpoint()),
         ]);
     }
 
@@ -196,7 +214,7 @@ impl Moto {
             arguments.push("--data-urlencode".into());
             arguments.push(format!("{name}={value}"));
         }
-        arguments.push(format!("{}/", self.endpoint()));
+        arguments.push(format!("{}/", self.own_endpoint()));
         let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
         self.curl(&arguments)
     }

@@ -153,12 +153,12 @@ impl ClusterFixture {
                     .launch_template_data()
                     .and_then(|data| data.user_data())
                     .unwrap_or_else(|| panic!("{group}: a version without user-data"));
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .expect("user-data is base64");
                 (
                     version.version_number().expect("a version number"),
-                    String::from_utf8(bytes).expect("user-data is UTF-8 (not gzip, not multipart)"),
+                    // EC2 gets the document gzip-compressed (cloud-init
+                    // decompresses it); the bytes must decode back to text.
+                    skiff_templates::decode_user_data(encoded)
+                        .expect("user-data is base64 of a gzip of the cloud-config"),
                 )
             })
             .collect();

@@ -679,10 +679,10 @@ async fn inventory(aws: &LocalAws, cluster: &str) -> BTreeMap<&'static str, Vec<
             .first()
             .and_then(|version| version.launch_template_data())
             .expect("the latest version's data");
-        let user_data = base64::engine::general_purpose::STANDARD
-            .decode(data.user_data().unwrap_or_default())
-            .expect("user-data is base64");
-        let user_data = readable_user_data(&String::from_utf8_lossy(&user_data), &aws.endpoint());
+        // skiff and Terraform compress differently; the text must be the same.
+        let user_data = skiff_templates::decode_user_data(data.user_data().unwrap_or_default())
+            .expect("user-data is base64 of a gzip");
+        let user_data = readable_user_data(&user_data, &aws.endpoint());
         let mut specifications: Vec<String> = data
             .tag_specifications()
             .iter()

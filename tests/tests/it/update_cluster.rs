@@ -261,10 +261,7 @@ fn strings(value: &Value) -> Vec<String> {
 /// The user-data of a launch-template version, decoded from base64.
 fn user_data_text(data: &aws_sdk_ec2::types::ResponseLaunchTemplateData) -> String {
     let encoded = data.user_data().expect("the template has user-data");
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .expect("user-data is base64");
-    String::from_utf8(bytes).expect("user-data is UTF-8")
+    skiff_templates::decode_user_data(encoded).expect("user-data is base64 of a gzip")
 }
 
 /// The user-data and the decoded text of every file it writes, so that a

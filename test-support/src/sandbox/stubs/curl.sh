@@ -5,8 +5,10 @@
 #   each sandbox supplies: the instance ID, `local-ipv4` (the node's private
 #   IP) and `autoscaling/target-lifecycle-state` (the node's file, 404 when
 #   there is none, as for an instance in no auto scaling group)
-# - EC2 and Auto Scaling Query calls (to the node's AWS endpoint, moto):
-#   moto; each also logs `aws <service> <Action>`
+# - EC2 and Auto Scaling Query calls: the sandbox's own moto, where its
+#   instances are, even when a test points the node's endpoint at another
+#   server (the sandbox's nodes are the instances); each also logs
+#   `aws <service> <Action>`
 # - the state store: moto, which is the configured S3 endpoint
 # - the API server's /readyz: ready once a sandbox ran `kubeadm init`
 # - public downloads: fixtures; an unknown URL fails like an HTTP error
@@ -30,7 +32,10 @@ for argument in "$@"; do
   case $previous in
     -d | --data | --data-urlencode | --data-raw)
       case $argument in
-        Action=*) action=${argument#Action=} ;;
+        Action=*)
+          action=${argument#Action=}
+          action=${action%%&*}
+          ;;
       esac
       ;;
   esac
@@ -45,6 +50,13 @@ printf '%s\n' "curl $method $url" >>"$SANDBOX_LOG"
 if [ -n "$action" ]; then
   printf '%s\n' "aws ${service:-unsigned} $action" >>"$SANDBOX_LOG"
 fi
+
+case $service in
+  ec2 | autoscaling)
+    set -- "${@:1:$#-1}" "http://127.0.0.1:$SANDBOX_EC2_PORT/"
+    exec "$SANDBOX_REAL_CURL" "$@"
+    ;;
+esac
 
 case $url in
   http://169.254.169.254/latest/meta-data/instance-id)
