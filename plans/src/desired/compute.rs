@@ -118,7 +118,10 @@ fn bootstrap_config(
         // The node calls EC2 and Auto Scaling where skiff does (the local
         // endpoint in tests); a real store has no custom endpoint.
         aws_endpoint: store.endpoint.clone(),
-        etcd_backups: EtcdBackups::default(),
+        etcd_backups: EtcdBackups {
+            interval_seconds: cluster.spec.etcd.backups.interval.seconds(),
+            keep: cluster.spec.etcd.backups.keep,
+        },
     })
 }
 
