@@ -467,3 +467,51 @@ async fn restore_replaces_the_control_plane_and_is_recorded() {
         "the lock is released"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_cluster_removes_its_etcd_folder_and_nothing_of_its_neighbour() {
+    let fixture = ClusterFixture::new("delete-backups.example.com").await;
+    let cluster = fixture.cluster.clone();
+    let other = "keep-backups.example.com";
+    fixture.create_cluster(&["--zones", "us-east-1a"]);
+    fixture
+        .skiff(["create", "cluster", other, "--zones", "us-east-1a"])
+        .assert_success();
+    let etcd_objects = [
+        format!("etcd/backups/{}.db", BACKUPS[0].0),
+        format!("etcd/backups/{}.db", BACKUPS[1].0),
+        "etcd/leases/members".to_string(),
+        "etcd/leases/backup".to_string(),
+        "etcd/leases/certificates".to_string(),
+        "etcd/restore-request".to_string(),
+        "etcd/init-lock".to_string(),
+        "bootstrap/init-lock".to_string(),
+    ];
+    for object in &etcd_objects {
+        for owner in [cluster.as_str(), other] {
+            fixture
+                .aws
+                .put_object(&fixture.bucket, &format!("{owner}/{object}"), b"x");
+        }
+    }
+    let neighbour_before: Vec<String> =
+        fixture.aws.list_keys(&fixture.bucket, &format!("{other}/"));
+    assert!(neighbour_before.len() > etcd_objects.len());
+
+    fixture
+        .skiff(["delete", "cluster", &cluster, "--yes"])
+        .assert_success();
+
+    assert_eq!(
+        fixture
+            .aws
+            .list_keys(&fixture.bucket, &format!("{cluster}/")),
+        Vec::<String>::new(),
+        "objects of the deleted cluster left"
+    );
+    assert_eq!(
+        fixture.aws.list_keys(&fixture.bucket, &format!("{other}/")),
+        neighbour_before,
+        "the neighbour's objects changed"
+    );
+}
