@@ -77,6 +77,12 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Seconds a control-plane instance has to pass the load balancer's health
+/// check after launch before its group replaces it.
+pub const CONTROL_PLANE_HEALTH_GRACE_SECONDS: u32 = 1200;
+/// Seconds a worker or bastion instance has before its EC2 status checks count.
+pub const NODE_HEALTH_GRACE_SECONDS: u32 = 600;
+
 fn bootstrap_config(
     builder: &Builder<'_>,
     group: &InstanceGroup,
@@ -233,6 +239,13 @@ fn auto_scaling_group(
     } else {
         Vec::new()
     };
+    // A control-plane instance whose API server never comes up fails the
+    // load balancer's /readyz check and is replaced; the grace period
+    // covers a bootstrap (packages, images, kubeadm) with its retries.
+    let (health_check_type, health_check_grace_period) = match spec.role {
+        InstanceGroupRole::ControlPlane => ("ELB", CONTROL_PLANE_HEALTH_GRACE_SECONDS),
+        InstanceGroupRole::Node | InstanceGroupRole::Bastion => ("EC2", NODE_HEALTH_GRACE_SECONDS),
+    };
     let template = launch_template_key(group.name());
     let key = auto_scaling_group_key(group.name());
     let name = names::instance_group_resource(cluster, group.name());
@@ -262,6 +275,8 @@ fn auto_scaling_group(
                     spot_allocation_strategy: policy.spot_allocation_strategy.clone(),
                 }
             }),
+            health_check_type: health_check_type.to_string(),
+            health_check_grace_period,
             tags,
         }),
     })

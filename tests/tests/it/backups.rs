@@ -324,6 +324,25 @@ async fn restore_replaces_the_control_plane_and_is_recorded() {
     let old = in_service(&fixture, control_plane).await;
     assert_eq!(old.len(), 1, "one control-plane instance");
     let workers_before = in_service(&fixture, "nodes-us-east-1a").await;
+    // The groups a restore relies on replace what never becomes healthy:
+    // the control plane by the load balancer's health check.
+    for (group, kind, grace) in [
+        (control_plane, "ELB", 1200),
+        ("nodes-us-east-1a", "EC2", 600),
+    ] {
+        let described = fixture
+            .clients
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(fixture.group_resource(group))
+            .send()
+            .await
+            .expect("describe auto scaling groups");
+        let found = &described.auto_scaling_groups()[0];
+        assert_eq!(found.health_check_type(), Some(kind), "{group}");
+        assert_eq!(found.health_check_grace_period(), Some(grace), "{group}");
+    }
+    fixture.assert_no_changes();
     let chosen = BACKUPS[1].0;
 
     // The preview says what will happen and changes nothing.
