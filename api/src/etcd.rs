@@ -93,9 +93,9 @@ impl Default for BackupInterval {
 impl fmt::Display for BackupInterval {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         let seconds = self.seconds;
-        if seconds != 0 && seconds % 3600 == 0 {
+        if seconds != 0 && seconds.is_multiple_of(3600) {
             write!(formatter, "{}h", seconds / 3600)
-        } else if seconds != 0 && seconds % 60 == 0 {
+        } else if seconds != 0 && seconds.is_multiple_of(60) {
             write!(formatter, "{}m", seconds / 60)
         } else {
             write!(formatter, "{seconds}s")
