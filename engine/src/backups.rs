@@ -6,7 +6,6 @@ use skiff_api::{BackupInterval, ClusterBundle};
 use skiff_state::etcd::{self, Backup, BackupId};
 use skiff_state::{layout, StateStore};
 
-use crate::cluster::Session;
 use crate::error::{Refusal, Result};
 
 /// The backups of a cluster.
@@ -25,9 +24,8 @@ pub struct BackupList {
 }
 
 /// Lists the etcd backups of a cluster. Only an S3 store holds any: that
-/// is where the nodes write.
-pub async fn list(session: &Session<'_>, cluster: &str) -> Result<BackupList> {
-    let store = session.store;
+/// is where the nodes write. Reads the store only (no AWS configuration).
+pub async fn list(store: &StateStore, cluster: &str) -> Result<BackupList> {
     let spec = store.read_spec(cluster).await?;
     require_backup_store(store, cluster)?;
     let backups = etcd::list_backups(store.objects().as_ref(), cluster).await?;
@@ -42,7 +40,7 @@ pub async fn list(session: &Session<'_>, cluster: &str) -> Result<BackupList> {
 }
 
 /// Refuses a store the nodes cannot write backups to.
-pub(crate) fn require_backup_store(store: &StateStore, cluster: &str) -> Result<()> {
+pub fn require_backup_store(store: &StateStore, cluster: &str) -> Result<()> {
     if store.s3().is_none() {
         return Err(Refusal::BackupsNeedS3Store {
             cluster: cluster.to_string(),

@@ -9,12 +9,10 @@ use skiff_state::lock::rfc3339;
 use crate::args::GetBackupsArgs;
 use crate::context::Context;
 use crate::printer::{table, to_json, OutputFormat};
-use crate::session::session;
 
 pub async fn run(context: &Context, arguments: &GetBackupsArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let session = session(context, &store).await;
-    let listed = list(&session, &arguments.name).await?;
+    let listed = list(&store, &arguments.name).await?;
     match arguments.output {
         OutputFormat::Table => print_table(context, &listed),
         OutputFormat::Json => context.printer.data(&to_json(&document(&listed))?),

@@ -15,6 +15,8 @@ use crate::session::session;
 
 pub async fn run(context: &Context, arguments: &RestoreClusterArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
+    // Before the AWS configuration is loaded: a folder store has no backups.
+    skiff_engine::backups::require_backup_store(&store, &arguments.name)?;
     let session = session(context, &store).await;
     let options = RestoreOptions {
         backup: arguments.backup.clone(),
