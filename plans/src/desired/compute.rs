@@ -281,3 +281,62 @@ fn auto_scaling_group(
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use skiff_api::new_cluster::{new_cluster, NewClusterOptions};
+    use skiff_api::{BackupInterval, Cni, LoadBalancerType, OsFamily, Topology};
+
+    use super::*;
+    use crate::Lookups;
+
+    /// The nodes back etcd up on the spec's schedule, not a built-in one.
+    #[test]
+    fn the_nodes_get_the_specs_backup_schedule() {
+        let mut bundle = new_cluster(&NewClusterOptions {
+            name: "c1.example.com".into(),
+            zones: vec!["us-east-1a".into()],
+            control_plane_zones: Vec::new(),
+            control_plane_count: 1,
+            control_plane_size: "t3.medium".into(),
+            node_count: 1,
+            node_size: "t3.medium".into(),
+            kubernetes_version: "1.34.2".parse().expect("valid"),
+            topology: Topology::Public,
+            cni: Cni::Calico,
+            dns_zone: None,
+            network_cidr: "10.0.0.0/16".into(),
+            network_id: None,
+            ssh_public_key: None,
+            api_load_balancer_type: LoadBalancerType::Public,
+            cloud_labels: BTreeMap::new(),
+            image: None,
+            os_family: OsFamily::Debian,
+            admin_access: vec!["0.0.0.0/0".into()],
+            ssh_access: vec!["0.0.0.0/0".into()],
+        })
+        .expect("builds");
+        bundle.cluster.spec.etcd.backups.interval = BackupInterval::from_seconds(3600);
+        bundle.cluster.spec.etcd.backups.keep = 24;
+        let lookups = Lookups::stand_in(&bundle);
+        let builder = Builder {
+            bundle: &bundle,
+            lookups: &lookups,
+            resources: BTreeMap::new(),
+        };
+        for group in &bundle.instance_groups {
+            let config = bootstrap_config(&builder, group).expect("configured");
+            assert_eq!(
+                config.etcd_backups,
+                EtcdBackups {
+                    interval_seconds: 3600,
+                    keep: 24
+                },
+                "{}",
+                group.name()
+            );
+        }
+    }
+}

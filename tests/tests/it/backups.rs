@@ -485,6 +485,37 @@ async fn restore_replaces_the_control_plane_and_is_recorded() {
         fixture.get_object("lock.json").is_none(),
         "the lock is released"
     );
+
+    // --force: a control plane that answers is replaced all the same.
+    let replacements = in_service(&fixture, control_plane).await;
+    assert_eq!(replacements.len(), 1, "the group launched a replacement");
+    assert_ne!(replacements, old);
+    let newest_backup = BACKUPS[2].0;
+    let forced = fixture
+        .command([
+            "restore",
+            "cluster",
+            &cluster,
+            "--backup",
+            newest_backup,
+            "--yes",
+            "--force",
+        ])
+        .env("SKIFF_KUBERNETES_API", &ready)
+        .run();
+    forced.assert_success();
+    forced.assert_stdout_contains("--force: restoring anyway");
+    forced.assert_stdout_contains(&replacements[0]);
+    let request = fixture
+        .get_object("etcd/restore-request")
+        .expect("the restore request is written");
+    assert_eq!(String::from_utf8_lossy(&request).trim(), newest_backup);
+    assert!(
+        !in_service(&fixture, control_plane)
+            .await
+            .contains(&replacements[0]),
+        "the replacement was terminated too"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
