@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::etcd::EtcdSpec;
 use crate::meta::{ObjectMeta, RollingUpdate};
 use crate::version::KubernetesVersion;
 use crate::GOSSIP_SUFFIX;
@@ -103,6 +104,9 @@ pub struct ClusterSpec {
     /// The default rolling-update budget of every instance group.
     #[serde(default)]
     pub rolling_update: RollingUpdate,
+    /// etcd backups of the control plane.
+    #[serde(default)]
+    pub etcd: EtcdSpec,
 }
 
 fn everywhere() -> Vec<String> {

@@ -15,6 +15,7 @@ pub mod cidr;
 pub mod cluster;
 pub mod defaults;
 pub mod document;
+pub mod etcd;
 pub mod instance_group;
 pub mod meta;
 pub mod new_cluster;
@@ -27,6 +28,7 @@ pub use cluster::{
     NetworkingSpec, SubnetType, Topology,
 };
 pub use document::{ClusterBundle, DocumentError};
+pub use etcd::{BackupInterval, EtcdBackupsSpec, EtcdSpec, InvalidDuration};
 pub use instance_group::{
     InstanceGroup, InstanceGroupRole, InstanceGroupSpec, MixedInstancesPolicy, OsFamily,
     RootVolume, SpotSpec, Taint,

@@ -12,6 +12,7 @@ use crate::cluster::{
 };
 use crate::defaults::apply_defaults;
 use crate::document::ClusterBundle;
+use crate::etcd::EtcdSpec;
 use crate::instance_group::{
     InstanceGroup, InstanceGroupRole, InstanceGroupSpec, OsFamily, RootVolume,
 };
@@ -148,6 +149,7 @@ pub fn new_cluster(options: &NewClusterOptions) -> Result<ClusterBundle, NewClus
             ssh_access: options.ssh_access.clone(),
             cloud_labels: options.cloud_labels.clone(),
             rolling_update: RollingUpdate::default(),
+            etcd: EtcdSpec::default(),
         },
     };
 

@@ -14,6 +14,9 @@ use crate::cidr;
 use crate::cluster::{SubnetType, Topology};
 use crate::defaults::region_of_zone;
 use crate::document::ClusterBundle;
+use crate::etcd::{
+    BackupInterval, EtcdBackupsSpec, MAX_BACKUP_INTERVAL_SECONDS, MIN_BACKUP_INTERVAL_SECONDS,
+};
 use crate::instance_group::{InstanceGroup, InstanceGroupRole};
 use crate::text::shorten;
 use crate::{API_VERSION, CLUSTER_LABEL, GOSSIP_SUFFIX, KIND_CLUSTER, KIND_INSTANCE_GROUP};
@@ -408,6 +411,29 @@ impl Checker {
         // Tags.
         for (key, value) in &spec.cloud_labels {
             self.tag(&format!("spec.cloudLabels[{key:?}]"), key, value);
+        }
+
+        self.etcd_backups(&spec.etcd.backups);
+    }
+
+    fn etcd_backups(&mut self, backups: &EtcdBackupsSpec) {
+        let interval = backups.interval.seconds();
+        if !(MIN_BACKUP_INTERVAL_SECONDS..=MAX_BACKUP_INTERVAL_SECONDS).contains(&interval) {
+            self.error(
+                "spec.etcd.backups.interval",
+                format!(
+                    "{} is outside the allowed range; use a duration between {} and {}",
+                    backups.interval,
+                    BackupInterval::from_seconds(MIN_BACKUP_INTERVAL_SECONDS),
+                    BackupInterval::from_seconds(MAX_BACKUP_INTERVAL_SECONDS),
+                ),
+            );
+        }
+        if backups.keep == 0 {
+            self.error(
+                "spec.etcd.backups.keep",
+                "0 would delete every backup; keep at least 1",
+            );
         }
     }
 
@@ -994,6 +1020,38 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(error) => error.errors.iter().map(ToString::to_string).collect(),
         }
+    }
+
+    #[test]
+    fn etcd_backups_name_their_fields() {
+        let mut spec = bundle();
+        spec.cluster.spec.etcd.backups.keep = 0;
+        spec.cluster.spec.etcd.backups.interval = BackupInterval::from_seconds(30);
+        assert_eq!(
+            errors(&spec),
+            [
+                "spec.etcd.backups.interval: 30s is outside the allowed range; use a duration between 1m and 24h",
+                "spec.etcd.backups.keep: 0 would delete every backup; keep at least 1",
+            ]
+        );
+        spec.cluster.spec.etcd.backups.keep = 1;
+        spec.cluster.spec.etcd.backups.interval = BackupInterval::from_seconds(86_401);
+        assert_eq!(
+            errors(&spec),
+            ["spec.etcd.backups.interval: 86401s is outside the allowed range; use a duration between 1m and 24h"]
+        );
+        spec.cluster.spec.etcd.backups.interval = BackupInterval::from_seconds(86_400);
+        assert!(errors(&spec).is_empty());
+    }
+
+    #[test]
+    fn etcd_backup_interval_parse_errors_name_the_field() {
+        let yaml = bundle()
+            .to_yaml()
+            .replace("interval: 15m", "interval: soon");
+        let error = ClusterBundle::from_yaml(&yaml).expect_err("refused");
+        assert_eq!(error.path.as_deref(), Some("spec.etcd.backups.interval"));
+        assert!(error.message.contains("not a duration like 15m"), "{error}");
     }
 
     #[test]

@@ -127,6 +127,9 @@ Rollback changes only the spec in the store (history is never rewritten: the
 restored spec becomes a new revision); the cloud follows with `update cluster`.
 It fails, changing nothing, if anyone changed the spec meanwhile.")]
     Rollback(RollbackArgs),
+    /// Rebuild a cluster's control plane from an etcd backup
+    #[command(subcommand)]
+    Restore(RestoreCommand),
     /// Inspect and repair the state store (locks)
     #[command(subcommand)]
     State(StateCommand),
@@ -398,6 +401,33 @@ LOCK is `-`, or who holds the cluster lock and for what operation (see
         visible_alias = "igs"
     )]
     Instancegroups(GetInstanceGroupsArgs),
+    /// List the etcd backups the control plane wrote to the state store, newest first
+    #[command(
+        visible_alias = "backup",
+        after_help = "Examples:
+  skiff get backups c1.example.com
+  skiff get backups c1.example.com -o json
+
+The control-plane nodes snapshot etcd every spec.etcd.backups.interval (default
+15m) to <cluster>/etcd/backups/ in the s3:// state store, encrypted (SSE-S3),
+keeping the newest spec.etcd.backups.keep (default 96) and the newest of each
+day of the last 7 days. ID is what `skiff restore cluster --backup` takes;
+REVISION is etcd's revision in the snapshot; NODE the instance that took it.
+See docs/control-plane.md."
+    )]
+    Backups(GetBackupsArgs),
+}
+
+/// `skiff get backups`.
+#[derive(Debug, Args)]
+pub struct GetBackupsArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
 }
 
 /// `skiff get clusters`.
@@ -886,6 +916,55 @@ pub struct RollbackArgs {
     /// Only show how the spec would change (a unified diff); store nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `skiff restore`.
+#[derive(Debug, Subcommand)]
+pub enum RestoreCommand {
+    /// Replace every control-plane node; the first restores etcd from a backup, the others join it
+    #[command(after_help = "Examples:
+  # 1. Choose a backup (newest first):
+  skiff get backups c1.example.com
+  # 2. Preview (changes nothing): the backup, every control-plane instance replaced, what is lost:
+  skiff restore cluster c1.example.com --backup 20261206T121500Z-rev48213-i-0abc12345def67890
+  # 3. Restore:
+  skiff restore cluster c1.example.com --backup 20261206T121500Z-rev48213-i-0abc12345def67890 --yes
+  # 4. Wait until the restored control plane serves:
+  skiff validate cluster c1.example.com --wait 30m
+
+Without --yes nothing is changed: the preview names the backup (time, etcd
+revision, node, size) and every control-plane instance that will be replaced.
+With --yes, under the cluster lock, skiff writes <cluster>/etcd/restore-request
+naming the backup and terminates every control-plane instance; the groups keep
+their size and launch replacements. The first replacement restores the backup,
+the others join it. The Kubernetes API is unavailable until then, and every
+change made after the backup was taken is lost. The restore is recorded in
+`skiff history NAME --kind all`.
+
+Refused, changing nothing: an ID that is not a backup of this cluster, and a
+control plane whose API still answers /readyz (add --force when etcd's data is
+what is wrong). See docs/control-plane.md.")]
+    Cluster(RestoreClusterArgs),
+}
+
+/// `skiff restore cluster`.
+#[derive(Debug, Args)]
+pub struct RestoreClusterArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// The backup to restore: an ID from `skiff get backups NAME` (its key or s3:// URL also work)
+    #[arg(long, value_name = "ID", required = true)]
+    pub backup: String,
+
+    /// Restore (without it: only show what would be done)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Restore even though the control plane's API answers /readyz
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `skiff completion`.

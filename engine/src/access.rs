@@ -7,7 +7,7 @@ use std::time::Duration;
 use skiff_api::document::ClusterBundle;
 use skiff_plans::desired::load_balancer::{load_balancer_key, API_PORT};
 use skiff_plans::{Output, RecordedContent};
-use skiff_rollout::kubernetes::KubernetesApi;
+use skiff_rollout::kubernetes::{KubernetesApi, Readiness};
 use skiff_rollout::ClusterApi;
 use skiff_state::{keystore, recorded, StateStore};
 
@@ -41,6 +41,13 @@ pub async fn cluster_api(
             })?;
         return Ok(Box::new(api));
     }
+    Ok(Box::new(internal_api(store, bundle).await?))
+}
+
+/// A client for the cluster's API that authenticates with a short-lived
+/// admin certificate signed by the cluster's CA (kept in memory only), at
+/// [`KUBERNETES_API_ENV`] if set, else at the cluster's API address.
+async fn internal_api(store: &StateStore, bundle: &ClusterBundle) -> Result<KubernetesApi> {
     let name = bundle.name();
     let authority = keystore::read_ca(store.objects().as_ref(), name)
         .await
@@ -75,7 +82,7 @@ pub async fn cluster_api(
         what: format!("cannot reach the Kubernetes API of cluster {name} at {server}"),
         source,
     })?;
-    Ok(Box::new(api))
+    Ok(api)
 }
 
 /// The URL clients use for a cluster's API: `https://api.<cluster>:443`,
@@ -104,4 +111,25 @@ pub async fn api_server(store: &StateStore, bundle: &ClusterBundle) -> Result<St
         .filter(|dns_name| !dns_name.is_empty())
         .ok_or_else(not_created)?;
     Ok(format!("https://{host}:{API_PORT}"))
+}
+
+/// Whether a cluster's API server answers `/readyz` now, and at which
+/// address it was asked. A cluster whose API cannot even be addressed (a
+/// gossip cluster whose load balancer is not recorded) or whose CA is
+/// missing has no API to answer: not ready, with the reason.
+pub async fn api_readiness(store: &StateStore, bundle: &ClusterBundle) -> (String, Readiness) {
+    let server = match std::env::var(KUBERNETES_API_ENV)
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        Some(server) => server,
+        None => match api_server(store, bundle).await {
+            Ok(server) => server,
+            Err(error) => return (String::from("-"), Readiness::NotReady(error.to_string())),
+        },
+    };
+    match internal_api(store, bundle).await {
+        Ok(api) => (server, api.readiness().await),
+        Err(error) => (server, Readiness::NotReady(error.to_string())),
+    }
 }

@@ -94,6 +94,8 @@ pub enum Operation {
     RollingUpdate,
     /// `update cluster --target terraform`.
     WriteTerraform,
+    /// `restore cluster --yes`.
+    Restore,
 }
 
 impl Operation {
@@ -106,6 +108,7 @@ impl Operation {
             Operation::Unregister => "delete cluster --unregister",
             Operation::RollingUpdate => "rolling-update cluster",
             Operation::WriteTerraform => "update cluster --target terraform",
+            Operation::Restore => "restore cluster",
         }
     }
 
@@ -118,6 +121,7 @@ impl Operation {
             Operation::Unregister => "unregister",
             Operation::RollingUpdate => "start a rolling update of",
             Operation::WriteTerraform => "update",
+            Operation::Restore => "restore",
         }
     }
 }

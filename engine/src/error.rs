@@ -339,4 +339,51 @@ pub enum Refusal {
         /// What is left, comma-separated keys.
         remaining: String,
     },
+
+    /// Backups live where the nodes can write them: an S3 store.
+    #[error("cluster {cluster} has no etcd backups in {location}: control-plane nodes write their backups to the state store with their instance role, which only an s3:// store allows. Use the cluster's s3:// store (--state or SKIFF_STATE_STORE)")]
+    BackupsNeedS3Store {
+        /// The cluster.
+        cluster: String,
+        /// The store in use.
+        location: String,
+    },
+
+    /// `--backup` names no backup of the cluster.
+    #[error("--backup {given:?}: {reason}. Nothing was changed; list the backups with `skiff get backups {cluster}` and give one of their IDs")]
+    UnknownBackup {
+        /// What was given.
+        given: String,
+        /// The cluster.
+        cluster: String,
+        /// Why it is not one, e.g. `no backup with that ID in s3://...`.
+        reason: String,
+    },
+
+    /// `--backup` names a backup of another cluster.
+    #[error("--backup {given:?} is a backup of cluster {owner}, not of {cluster}: restoring it would give {cluster} the other cluster's objects. Nothing was changed; list the backups of {cluster} with `skiff get backups {cluster}`")]
+    BackupOfAnotherCluster {
+        /// What was given.
+        given: String,
+        /// The cluster being restored.
+        cluster: String,
+        /// The cluster the backup belongs to.
+        owner: String,
+    },
+
+    /// A restore of a control plane that still serves.
+    #[error("the control plane of cluster {cluster} is healthy: its API at {server} answers /readyz, and a restore would replace it and lose every change since the backup. Nothing was changed. If etcd's data is what is wrong (objects deleted by mistake, corruption), run again with --force")]
+    ControlPlaneHealthy {
+        /// The cluster.
+        cluster: String,
+        /// The API address asked.
+        server: String,
+    },
+
+    /// Nothing to restore into: the cluster was never applied.
+    #[error("cluster {cluster} has no control plane to restore: it has no recorded AWS resources. Build it with `skiff update cluster {cluster} --yes`")]
+    NothingToRestore {
+        /// The cluster.
+        cluster: String,
+    },
 }

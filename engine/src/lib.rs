@@ -13,6 +13,8 @@
 //! - [`roll`]: replace out-of-date instances, resumably;
 //! - [`validate`]: check a cluster against its spec;
 //! - [`terraform`]: the Terraform of a cluster instead of a direct apply;
+//! - [`backups`]: the etcd backups the control plane wrote to the store;
+//! - [`restore`]: rebuilding the control plane from one of them;
 //! - [`access`]: reaching a cluster's Kubernetes API.
 //!
 //! Each operation returns a typed outcome or an [`EngineError`]; what an
@@ -30,6 +32,7 @@
 
 pub mod access;
 pub mod apply;
+pub mod backups;
 pub mod cluster;
 pub mod delete;
 mod error;
@@ -38,6 +41,7 @@ mod notes;
 pub mod pki;
 pub mod planning;
 pub mod reconcile;
+pub mod restore;
 pub mod roll;
 pub mod saved_plan;
 pub mod terraform;

@@ -896,14 +896,32 @@ pub struct AutoScalingGroupAttributes {
     /// Mixed instances, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mixed_instances: Option<MixedInstancesAttributes>,
+    /// Which health check replaces an instance: `EC2` (the instance's
+    /// status checks) or `ELB` (also the load balancer's target health).
+    /// States recorded before skiff set it read as AWS's default, `EC2`.
+    #[serde(default = "default_health_check_type")]
+    pub health_check_type: String,
+    /// Seconds after launch before the health check counts (AWS's default: 300).
+    #[serde(default = "default_health_check_grace_period")]
+    pub health_check_grace_period: u32,
     /// Tags, propagated to instances at launch.
     pub tags: Tags,
+}
+
+/// AWS's health check type when none is given.
+pub fn default_health_check_type() -> String {
+    "EC2".to_string()
+}
+
+/// AWS's grace period when none is given, in seconds.
+pub fn default_health_check_grace_period() -> u32 {
+    300
 }
 
 impl AutoScalingGroupAttributes {
     /// Whether going from `self` to `after` changes what one
     /// UpdateAutoScalingGroup call sets: the template and its version, the
-    /// sizes, the subnets, the instance mix (target groups and tags have
+    /// sizes, the subnets, the instance mix, the health check (target groups and tags have
     /// calls of their own). The provider's update and the critical path's
     /// call count both ask this.
     pub fn core_differs(&self, after: &AutoScalingGroupAttributes) -> bool {
@@ -913,6 +931,8 @@ impl AutoScalingGroupAttributes {
             || self.max_size != after.max_size
             || self.subnets != after.subnets
             || self.mixed_instances != after.mixed_instances
+            || self.health_check_type != after.health_check_type
+            || self.health_check_grace_period != after.health_check_grace_period
     }
 }
 

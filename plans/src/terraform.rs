@@ -599,6 +599,8 @@ impl<'model> Generator<'model> {
             "max_size": group.max_size,
             "vpc_zone_identifier": self.ids(&group.subnets)?,
             "tag": tags,
+            "health_check_type": literal(&group.health_check_type),
+            "health_check_grace_period": group.health_check_grace_period,
             // Like the direct apply: do not wait for instances to come up.
             "wait_for_capacity_timeout": "0",
         });

@@ -304,3 +304,39 @@ fn removed_groups_and_strays_are_deleted_dependents_first() {
         Some("subnet-duplicate")
     );
 }
+
+/// Control-plane groups replace an instance whose API server never passes
+/// the load balancer's health check; the others rely on EC2 status checks.
+#[test]
+fn control_plane_groups_use_the_load_balancers_health_check() {
+    let bundle = new_cluster(&options(
+        "c1.example.com",
+        &["us-east-1a", "us-east-1b", "us-east-1c"],
+        Topology::Private,
+    ))
+    .expect("builds");
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
+    let mut seen = 0;
+    for resource in &model.resources {
+        let skiff_plans::resource::Attributes::AutoScalingGroup(group) = &resource.attributes
+        else {
+            continue;
+        };
+        seen += 1;
+        let expected = if group.name.starts_with("control-plane") {
+            ("ELB", 1200)
+        } else {
+            ("EC2", 600)
+        };
+        assert_eq!(
+            (
+                group.health_check_type.as_str(),
+                group.health_check_grace_period
+            ),
+            expected,
+            "{}",
+            group.name
+        );
+    }
+    assert_eq!(seen, 6);
+}

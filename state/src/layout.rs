@@ -10,8 +10,16 @@
 //! <cluster>/rollout.json                  progress of a rolling update, for resuming
 //! <cluster>/pki/...                       cluster CAs and the service-account key pair (secret)
 //! <cluster>/secrets/bootstrap-token       the token nodes join with (secret)
-//! <cluster>/bootstrap/init-lock           claimed by the control-plane node that runs kubeadm init
+//! <cluster>/bootstrap/init-lock           legacy init marker (clusters built before etcd/init-lock); nodes still honour it
+//! <cluster>/etcd/                         the one folder control-plane nodes write (their IAM role allows nothing else):
+//! <cluster>/etcd/init-lock                  claimed (If-None-Match: *) by the control-plane node that ran the first kubeadm init
+//! <cluster>/etcd/leases/<name>              leases serializing the nodes' members, backup and certificates work
+//! <cluster>/etcd/backups/<ID>.db            etcd snapshots (SSE-S3); ID = <UTC YYYYMMDDTHHMMSSZ>-rev<revision>-<instance-id>
+//! <cluster>/etcd/restore-request            the backup ID `skiff restore cluster --yes` asks the next control plane to restore
 //! ```
+//!
+//! Everything under `<cluster>/` goes with the cluster (`delete cluster`),
+//! the `etcd/` folder included.
 
 /// The current spec of a cluster.
 pub fn spec(cluster: &str) -> String {
@@ -71,6 +79,41 @@ pub fn bootstrap_token(cluster: &str) -> String {
 /// The control-plane init election marker.
 pub fn init_lock(cluster: &str) -> String {
     format!("{cluster}/bootstrap/init-lock")
+}
+
+/// The folder control-plane nodes own: the init lock, leases, backups and
+/// the restore request. The nodes' IAM policy grants writes to this folder
+/// only (`skiff_plans::desired::iam::ETCD_FOLDER`).
+pub fn etcd_folder(cluster: &str) -> String {
+    format!("{cluster}/etcd/")
+}
+
+/// The init marker a control-plane node claims when it runs `kubeadm init`.
+pub fn etcd_init_lock(cluster: &str) -> String {
+    format!("{cluster}/etcd/init-lock")
+}
+
+/// The folder of the nodes' leases (members, backup, certificates).
+pub fn etcd_leases_folder(cluster: &str) -> String {
+    format!("{cluster}/etcd/leases/")
+}
+
+/// The folder of etcd backups.
+pub fn etcd_backups_folder(cluster: &str) -> String {
+    format!("{cluster}/etcd/backups/")
+}
+
+/// The file-name suffix of an etcd backup.
+pub const ETCD_BACKUP_SUFFIX: &str = ".db";
+
+/// One etcd backup, by its ID.
+pub fn etcd_backup(cluster: &str, id: &str) -> String {
+    format!("{cluster}/etcd/backups/{id}{ETCD_BACKUP_SUFFIX}")
+}
+
+/// The backup a new control plane is asked to restore.
+pub fn restore_request(cluster: &str) -> String {
+    format!("{cluster}/etcd/restore-request")
 }
 
 /// Everything of a cluster.

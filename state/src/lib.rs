@@ -17,6 +17,7 @@ use skiff_api::document::ClusterBundle;
 use tokio::sync::OnceCell;
 
 pub mod error;
+pub mod etcd;
 pub mod identity;
 pub mod keystore;
 pub mod layout;
@@ -36,7 +37,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 /// Objects removed at once when a cluster is removed from the store.
 const REMOVE_PARALLELISM: usize = 16;
 pub use lock::{LockGuard, LockHeld, LockInfo};
-pub use objects::{Object, ObjectStore, Precondition, PutOptions, Version};
+pub use objects::{ListedObject, Object, ObjectStore, Precondition, PutOptions, Version};
 pub use recorded::{RecordedState, SnapshotHeader, StateChange, StoredState};
 pub use retention::{Pruned, Retention};
 pub use specs::{Change, Revision, StoredSpec};

@@ -6,11 +6,13 @@ use anyhow::bail;
 
 use crate::args::{
     Command, CreateCommand, DeleteCommand, EditCommand, ExportCommand, GetCommand, LockCommand,
-    RollingUpdateCommand, StateCommand, UpdateCommand, UpdateTarget, ValidateCommand,
+    RestoreCommand, RollingUpdateCommand, StateCommand, UpdateCommand, UpdateTarget,
+    ValidateCommand,
 };
 use crate::context::Context;
 
 mod apply_plan;
+mod backups;
 mod completion;
 mod create_cluster;
 mod create_file;
@@ -21,6 +23,7 @@ mod get;
 mod history;
 mod instance_groups;
 mod replace;
+mod restore_cluster;
 mod rollback;
 mod rolling_update;
 mod state_lock;
@@ -41,6 +44,7 @@ pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode
         Command::Get(GetCommand::Clusters(arguments)) => get::clusters(context, &arguments).await,
         Command::Get(GetCommand::Cluster(arguments)) => get::cluster(context, &arguments).await,
         Command::Get(GetCommand::Instancegroups(arguments)) => get::instance_groups(context, &arguments).await,
+        Command::Get(GetCommand::Backups(arguments)) => backups::run(context, &arguments).await,
         Command::Edit(EditCommand::Cluster(arguments)) => edit::cluster(context, &arguments).await,
         Command::Edit(EditCommand::Instancegroup(arguments)) => edit::instance_group(context, &arguments).await,
         Command::Delete(DeleteCommand::Instancegroup(arguments)) => instance_groups::delete(context, &arguments).await,
@@ -58,6 +62,7 @@ pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode
         Command::Export(ExportCommand::Kubeconfig(arguments)) => export_kubeconfig::run(context, &arguments).await,
         Command::History(arguments) => history::run(context, &arguments).await,
         Command::Rollback(arguments) => rollback::run(context, &arguments).await,
+        Command::Restore(RestoreCommand::Cluster(arguments)) => restore_cluster::run(context, &arguments).await,
         Command::Completion(arguments) => completion::run(&arguments),
     }
 }

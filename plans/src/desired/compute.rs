@@ -77,6 +77,12 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Seconds a control-plane instance has to pass the load balancer's health
+/// check after launch before its group replaces it.
+pub const CONTROL_PLANE_HEALTH_GRACE_SECONDS: u32 = 1200;
+/// Seconds a worker or bastion instance has before its EC2 status checks count.
+pub const NODE_HEALTH_GRACE_SECONDS: u32 = 600;
+
 fn bootstrap_config(
     builder: &Builder<'_>,
     group: &InstanceGroup,
@@ -118,7 +124,10 @@ fn bootstrap_config(
         // The node calls EC2 and Auto Scaling where skiff does (the local
         // endpoint in tests); a real store has no custom endpoint.
         aws_endpoint: store.endpoint.clone(),
-        etcd_backups: EtcdBackups::default(),
+        etcd_backups: EtcdBackups {
+            interval_seconds: cluster.spec.etcd.backups.interval.seconds(),
+            keep: cluster.spec.etcd.backups.keep,
+        },
     })
 }
 
@@ -230,6 +239,13 @@ fn auto_scaling_group(
     } else {
         Vec::new()
     };
+    // A control-plane instance whose API server never comes up fails the
+    // load balancer's /readyz check and is replaced; the grace period
+    // covers a bootstrap (packages, images, kubeadm) with its retries.
+    let (health_check_type, health_check_grace_period) = match spec.role {
+        InstanceGroupRole::ControlPlane => ("ELB", CONTROL_PLANE_HEALTH_GRACE_SECONDS),
+        InstanceGroupRole::Node | InstanceGroupRole::Bastion => ("EC2", NODE_HEALTH_GRACE_SECONDS),
+    };
     let template = launch_template_key(group.name());
     let key = auto_scaling_group_key(group.name());
     let name = names::instance_group_resource(cluster, group.name());
@@ -259,7 +275,68 @@ fn auto_scaling_group(
                     spot_allocation_strategy: policy.spot_allocation_strategy.clone(),
                 }
             }),
+            health_check_type: health_check_type.to_string(),
+            health_check_grace_period,
             tags,
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use skiff_api::new_cluster::{new_cluster, NewClusterOptions};
+    use skiff_api::{BackupInterval, Cni, LoadBalancerType, OsFamily, Topology};
+
+    use super::*;
+    use crate::Lookups;
+
+    /// The nodes back etcd up on the spec's schedule, not a built-in one.
+    #[test]
+    fn the_nodes_get_the_specs_backup_schedule() {
+        let mut bundle = new_cluster(&NewClusterOptions {
+            name: "c1.example.com".into(),
+            zones: vec!["us-east-1a".into()],
+            control_plane_zones: Vec::new(),
+            control_plane_count: 1,
+            control_plane_size: "t3.medium".into(),
+            node_count: 1,
+            node_size: "t3.medium".into(),
+            kubernetes_version: "1.34.2".parse().expect("valid"),
+            topology: Topology::Public,
+            cni: Cni::Calico,
+            dns_zone: None,
+            network_cidr: "10.0.0.0/16".into(),
+            network_id: None,
+            ssh_public_key: None,
+            api_load_balancer_type: LoadBalancerType::Public,
+            cloud_labels: BTreeMap::new(),
+            image: None,
+            os_family: OsFamily::Debian,
+            admin_access: vec!["0.0.0.0/0".into()],
+            ssh_access: vec!["0.0.0.0/0".into()],
+        })
+        .expect("builds");
+        bundle.cluster.spec.etcd.backups.interval = BackupInterval::from_seconds(3600);
+        bundle.cluster.spec.etcd.backups.keep = 24;
+        let lookups = Lookups::stand_in(&bundle);
+        let builder = Builder {
+            bundle: &bundle,
+            lookups: &lookups,
+            resources: BTreeMap::new(),
+        };
+        for group in &bundle.instance_groups {
+            let config = bootstrap_config(&builder, group).expect("configured");
+            assert_eq!(
+                config.etcd_backups,
+                EtcdBackups {
+                    interval_seconds: 3600,
+                    keep: 24
+                },
+                "{}",
+                group.name()
+            );
+        }
+    }
 }

@@ -361,6 +361,8 @@ fn group(name: &str) -> Attributes {
         subnets: vec![key_of("subnet/a").output(Output::Id)],
         target_groups: Vec::new(),
         mixed_instances: None,
+        health_check_type: "EC2".to_string(),
+        health_check_grace_period: 600,
         tags: Tags::new(),
     })
 }

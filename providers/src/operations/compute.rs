@@ -366,6 +366,8 @@ pub(crate) async fn create_auto_scaling_group(
             .min_size(size(group.min_size))
             .max_size(size(group.max_size))
             .desired_capacity(size(group.min_size))
+            .health_check_type(&group.health_check_type)
+            .health_check_grace_period(size(group.health_check_grace_period))
             .vpc_zone_identifier(&subnets)
             .set_target_group_arns((!target_groups.is_empty()).then(|| target_groups.clone()))
             .set_tags(Some(group_tags(&group.name, &group.tags)))
@@ -423,6 +425,8 @@ pub(crate) async fn update_auto_scaling_group(
                 .min_size(size(after.min_size))
                 .max_size(size(after.max_size))
                 .desired_capacity(desired)
+                .health_check_type(&after.health_check_type)
+                .health_check_grace_period(size(after.health_check_grace_period))
                 .vpc_zone_identifier(&subnets)
                 .send()
                 .await

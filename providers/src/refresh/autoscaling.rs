@@ -126,6 +126,14 @@ pub(super) async fn refresh(
                 subnets,
                 target_groups,
                 mixed_instances,
+                health_check_type: group
+                    .health_check_type()
+                    .map(str::to_string)
+                    .unwrap_or_else(skiff_plans::resource::default_health_check_type),
+                health_check_grace_period: group
+                    .health_check_grace_period()
+                    .and_then(|seconds| u32::try_from(seconds).ok())
+                    .unwrap_or_else(skiff_plans::resource::default_health_check_grace_period),
                 tags,
             });
             attributes.normalize();

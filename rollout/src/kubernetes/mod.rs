@@ -61,6 +61,15 @@ const READ_RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// [`KubernetesApi::from_parts`].
 const SKIFF_CONTEXT: &str = "skiff";
 
+/// What an API server's `/readyz` said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// It answered with success: the API server and its etcd serve.
+    Ready,
+    /// It did not answer with success; why, e.g. `unreachable: ...`.
+    NotReady(String),
+}
+
 /// Access to a cluster's Kubernetes API for rolling updates and validation.
 pub struct KubernetesApi {
     client: Client,
@@ -194,6 +203,25 @@ impl KubernetesApi {
     /// The API server's URL.
     pub fn server(&self) -> &str {
         &self.server
+    }
+
+    /// Asks the API server's `/readyz` whether it is ready to serve: the
+    /// check kubeadm and load balancers use. Never an error: a server that
+    /// cannot be reached, or answers anything but success, is not ready,
+    /// and says why.
+    pub async fn readiness(&self) -> Readiness {
+        let request = match http::Request::get("/readyz").body(Vec::new()) {
+            Ok(request) => request,
+            Err(error) => return Readiness::NotReady(format!("building the request: {error}")),
+        };
+        match self.client.request_text(request).await {
+            Ok(_) => Readiness::Ready,
+            Err(kube::Error::Api(status)) => Readiness::NotReady(format!(
+                "/readyz answered {} {}",
+                status.code, status.message
+            )),
+            Err(error) => Readiness::NotReady(format!("unreachable: {}", error_chain(&error))),
+        }
     }
 
     /// Deletes a node object (not its instance), so that a terminated

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use super::{check_key, Object, ObjectStore, Precondition, PutOptions, Version};
+use super::{check_key, ListedObject, Object, ObjectStore, Precondition, PutOptions, Version};
 use crate::error::{Result, StoreError};
 
 /// The lock file in the store's root.
@@ -262,6 +262,35 @@ impl ObjectStore for FileStore {
             keys.retain(|key| key.starts_with(&prefix));
             keys.sort();
             Ok(keys)
+        })
+        .await
+        .map_err(|error| join_error(prefix_for_error(), error))?
+    }
+
+    async fn list_sized(&self, prefix: &str) -> Result<Vec<ListedObject>> {
+        let keys = self.list(prefix).await?;
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut objects = Vec::with_capacity(keys.len());
+            for key in keys {
+                let path = root.join(&key);
+                match fs::metadata(&path) {
+                    Ok(metadata) => objects.push(ListedObject {
+                        key,
+                        size: metadata.len(),
+                    }),
+                    // Deleted since the listing: not there any more.
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(StoreError::Io {
+                            action: "reading the size of",
+                            path,
+                            source,
+                        })
+                    }
+                }
+            }
+            Ok(objects)
         })
         .await
         .map_err(|error| join_error(prefix_for_error(), error))?

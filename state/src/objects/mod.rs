@@ -39,6 +39,15 @@ pub struct Object {
     pub version: Version,
 }
 
+/// A key found by [`ObjectStore::list_sized`], with the object's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// The key, relative to the store's root.
+    pub key: String,
+    /// The object's size in bytes.
+    pub size: u64,
+}
+
 /// Options of a write.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PutOptions {
@@ -72,6 +81,10 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
 
     /// Every key under `prefix` (recursively), sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// Every key under `prefix` (recursively) with its object's size, sorted
+    /// by key: what a listing shows without reading every object.
+    async fn list_sized(&self, prefix: &str) -> Result<Vec<ListedObject>>;
 
     /// The names directly under `prefix` that are "folders" (have keys below them), sorted.
     async fn list_folders(&self, prefix: &str) -> Result<Vec<String>>;

@@ -14,7 +14,7 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_s3::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use super::{check_key, Object, ObjectStore, Precondition, PutOptions, Version};
+use super::{check_key, ListedObject, Object, ObjectStore, Precondition, PutOptions, Version};
 use crate::error::{Result, StoreError};
 
 /// A state store in an S3 bucket.
@@ -368,6 +368,35 @@ impl ObjectStore for S3Store {
         }
         keys.sort();
         Ok(keys)
+    }
+
+    async fn list_sized(&self, prefix: &str) -> Result<Vec<ListedObject>> {
+        let full_prefix = if self.prefix.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{}/{prefix}", self.prefix)
+        };
+        let mut objects = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&full_prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| self.error("ListObjectsV2", &full_prefix, error))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    objects.push(ListedObject {
+                        key: self.relative(key).to_string(),
+                        size: u64::try_from(object.size().unwrap_or_default()).unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        objects.sort_by(|first, second| first.key.cmp(&second.key));
+        Ok(objects)
     }
 
     async fn list_folders(&self, prefix: &str) -> Result<Vec<String>> {

@@ -708,12 +708,40 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
             );
             let resources = strings(&statement["Resource"]);
             assert!(!resources.is_empty(), "{statement}");
+            // Exact objects, except the control plane's own etcd/ folder
+            // (issue 16: leases and backups have names only the nodes
+            // choose) and listing that folder, conditioned on its prefix.
+            let etcd_objects = format!("{object_prefix}etcd/*");
+            let control_plane = role.role_name().starts_with("control-plane.");
             for resource in resources {
+                if actions == ["s3:ListBucket"] {
+                    assert!(control_plane, "workers list nothing: {statement}");
+                    assert_eq!(resource, format!("arn:aws:s3:::{}", fixture.bucket));
+                    assert_eq!(
+                        strings(&statement["Condition"]["StringLike"]["s3:prefix"]),
+                        [format!("{cluster}/etcd/*")],
+                        "{statement}"
+                    );
+                    continue;
+                }
+                let exact = resource.starts_with(&object_prefix) && !resource.contains('*');
+                let own_folder = control_plane && resource == etcd_objects;
                 assert!(
-                    resource.starts_with(&object_prefix) && !resource.contains('*'),
+                    exact || own_folder,
                     "{}: S3 access to {resource} outside {object_prefix}",
                     role.role_name()
                 );
+                if actions
+                    .iter()
+                    .any(|action| action == "s3:PutObject" || action == "s3:DeleteObject")
+                {
+                    assert_eq!(
+                        resource,
+                        etcd_objects,
+                        "{}: writes outside etcd/",
+                        role.role_name()
+                    );
+                }
             }
         }
         assert!(
