@@ -274,7 +274,7 @@ impl NodeBootstrap {
         if !(60..=86_400).contains(&backups.interval_seconds) {
             return Err(TemplateError::invalid(
                 "etcd_backups.interval_seconds",
-                &backups.interval_seconds.to_string(),
+                backups.interval_seconds.to_string(),
                 "expected an interval between 1 minute and 24 hours",
             ));
         }

@@ -237,7 +237,6 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
             content: render("api-endpoint.env.j2")?,
         },
     ];
-    if context.control_plane {}
     if context.control_plane {
         files.push(NodeFile {
             path: paths::KUBEADM_INIT_TEMPLATE,
