@@ -197,13 +197,13 @@ fn an_ha_private_cluster_maps_every_resource_and_reference() {
     assert_eq!(template["key_name"], "${aws_key_pair.main.key_name}");
     assert_eq!(
         template["user_data"],
-        "${filebase64(\"${path.module}/data/nodes-us-east-1a.user-data\")}"
+        "${base64gzip(file(\"${path.module}/data/nodes-us-east-1a.user-data\"))}"
     );
     let profile = resource(&configuration, "aws_iam_instance_profile.control_plane");
     assert_eq!(profile["role"], "${aws_iam_role.control_plane.name}");
 
-    // Each launch template's user-data file holds exactly the bytes the
-    // direct target sends.
+    // Each launch template's user-data file holds exactly the text the
+    // direct target compresses and sends.
     for desired in &model.resources {
         if let Attributes::LaunchTemplate(template) = &desired.attributes {
             let path = format!("data/{}.user-data", desired.key.name());
@@ -224,7 +224,7 @@ fn a_gossip_cluster_substitutes_the_load_balancer_name_in_terraform() {
     let template = resource(&configuration, "aws_launch_template.nodes_us_east_1a");
     assert_eq!(
         template["user_data"],
-        "${base64encode(replace(file(\"${path.module}/data/nodes-us-east-1a.user-data\"), \"api-endpoint.skiff.invalid\", aws_lb.api.dns_name))}"
+        "${base64gzip(replace(file(\"${path.module}/data/nodes-us-east-1a.user-data\"), \"api-endpoint.skiff.invalid\", aws_lb.api.dns_name))}"
     );
     let user_data =
         String::from_utf8(files.files["data/nodes-us-east-1a.user-data"].clone()).expect("UTF-8");

@@ -585,3 +585,16 @@ fn bad_settings_are_refused_with_their_name() {
         "{error}"
     );
 }
+
+/// `{#` opens a template comment anywhere, so shell such as `${#text}` would
+/// silently swallow the script up to the next `#}`: only whole-line block
+/// comments may use it.
+#[test]
+fn the_script_template_opens_comments_only_at_the_start_of_a_line() {
+    let template = include_str!("../templates/bootstrap.sh.j2");
+    for (number, line) in template.lines().enumerate() {
+        if line.contains("{#") {
+            assert_eq!(line.trim(), "{#", "line {}: {line}", number + 1);
+        }
+    }
+}
