@@ -477,12 +477,14 @@ async fn the_markdown_plan_parses_as_a_table_and_details_and_holds_no_secret() {
         .collect::<String>();
     assert!(code.contains("+ maxSize: 3"), "{code}");
     assert!(code.contains("- maxSize: 2"), "{code}");
-    // The user-data, as a unified diff of its lines (the changed file is
-    // compressed, so the label itself is inside the new `content:`).
+    // The user-data, as a unified diff of its lines: the plan holds it in
+    // plain text (it is compressed only on its way to EC2), so the changed
+    // label is the changed line.
     assert!(code.contains("  userData:\n@@ "), "{code}");
     assert!(
-        code.lines().any(|line| line.starts_with("+  content: ")),
-        "the user-data diff shows the changed file:\n{code}"
+        code.lines()
+            .any(|line| line.starts_with('+') && line.contains("example.com/audited=yes")),
+        "the user-data diff shows the changed line:\n{code}"
     );
 
     // No secret, in the Markdown or anywhere in the output.
