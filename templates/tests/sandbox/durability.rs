@@ -345,3 +345,83 @@ fn backups_are_written_by_the_lease_holder_and_pruned_to_keep() {
         assert_eq!(instance, node.instance_id);
     }
 }
+
+/// A PEM certificate that expires in `days` days.
+fn certificate_expiring_in(days: u32) -> String {
+    let directory = tempfile::TempDir::new().expect("temporary directory");
+    let output = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(directory.path().join("key.pem"))
+        .args(["-subj", "/CN=kube-apiserver", "-days", &days.to_string()])
+        .output()
+        .expect("openssl runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("PEM")
+}
+
+#[test]
+fn certificates_near_expiry_are_renewed_under_the_lease_and_the_components_restarted() {
+    let cloud = start_cloud();
+    let config = control_plane(&cloud);
+    let node = cloud.node("i-0800000000000000e", &config, Image::Ubuntu);
+    assert_booted(&node, &node.boot());
+    let lease_key = format!("{CLUSTER_PREFIX}/etcd/leases/certificates");
+
+    // Valid for a year: nothing to do.
+    node.write(
+        "/etc/kubernetes/pki/apiserver.crt",
+        &certificate_expiring_in(365),
+    );
+    let quiet = node.run(&["renew-certificates"]);
+    assert!(quiet.success, "{}", quiet.everything());
+    assert!(
+        quiet.log.contains("no certificate expires within 30 days"),
+        "{}",
+        quiet.log
+    );
+    assert!(node.commands_starting("kubeadm certs renew").is_empty());
+
+    // Ten days left: renewed, etcd's static pod restarted, the lease released.
+    node.write(
+        "/etc/kubernetes/pki/apiserver.crt",
+        &certificate_expiring_in(10),
+    );
+    let renewed = node.run(&["renew-certificates"]);
+    assert!(renewed.success, "{}", renewed.everything());
+    assert!(
+        renewed
+            .log
+            .contains("expiring within 30 days: apiserver.crt"),
+        "{}",
+        renewed.log
+    );
+    assert_eq!(
+        node.commands_starting("kubeadm certs renew"),
+        vec!["kubeadm certs renew all".to_string()]
+    );
+    assert!(renewed.log.contains("restarted etcd"), "{}", renewed.log);
+    assert!(
+        node.exists("/etc/kubernetes/manifests/etcd.yaml"),
+        "the manifest is back"
+    );
+    assert!(
+        !cloud
+            .moto
+            .list_keys(BUCKET, &lease_key)
+            .contains(&lease_key),
+        "the certificates lease is released"
+    );
+}
