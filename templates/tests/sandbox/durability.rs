@@ -425,3 +425,46 @@ fn certificates_near_expiry_are_renewed_under_the_lease_and_the_components_resta
         "the certificates lease is released"
     );
 }
+
+#[test]
+fn a_node_that_cannot_reach_members_whose_instances_still_run_does_not_restore() {
+    let cloud = start_cloud();
+    let config = control_plane(&cloud);
+    let first = cloud.node("i-0900000000000000a", &config, Image::Ubuntu);
+    assert_booted(&first, &first.boot());
+    put_keys(&cloud, &first, 3);
+    let backup = first.run(&["backup"]);
+    assert!(backup.success, "{}", backup.everything());
+
+    // A partition (or a hung node): its etcd does not answer, its instance
+    // still runs. A second etcd with the same identity must not start.
+    first.power_off();
+    let second = cloud.node("i-0900000000000000b", &config, Image::Ubuntu);
+    let boot = second.boot();
+    assert!(!boot.success, "{}", boot.everything());
+    assert!(
+        boot.log
+            .contains("not restoring a second etcd next to them"),
+        "{}",
+        boot.log
+    );
+    assert!(!boot.log.contains("snapshot restore"), "{}", boot.log);
+    assert!(second.commands_starting("kubeadm init").is_empty());
+    assert_eq!(
+        cloud.instance_health(&second.instance_id).as_deref(),
+        Some("Unhealthy")
+    );
+
+    // The first instance is gone for good: the next replacement restores.
+    cloud.terminate_instance(&first.instance_id);
+    cloud.terminate_instance(&second.instance_id);
+    let third = cloud.node("i-0900000000000000c", &config, Image::Ubuntu);
+    let boot = third.boot();
+    assert_booted(&third, &boot);
+    assert!(
+        boot.log.contains("restoring the newest backup"),
+        "{}",
+        boot.log
+    );
+    assert_keys(&cloud, &third, 3);
+}
