@@ -166,18 +166,7 @@ impl StateStoreLocation {
                 "an S3 bucket name has 3 to 63 lowercase letters, digits, dots and hyphens",
             ));
         }
-        let region_ok = !self.region.is_empty()
-            && self
-                .region
-                .bytes()
-                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
-        if !region_ok {
-            return Err(TemplateError::invalid(
-                "state_store.region",
-                &self.region,
-                "expected an AWS region such as us-east-1",
-            ));
-        }
+        check_region("state_store.region", &self.region)?;
         let prefix = &self.cluster_prefix;
         if prefix.is_empty()
             || prefix.starts_with('/')
@@ -214,6 +203,24 @@ impl StateStoreLocation {
     }
 }
 
+/// An AWS region name as the script and the URLs take it: lowercase
+/// letters, digits and hyphens.
+fn check_region(setting: &str, region: &str) -> Result<(), TemplateError> {
+    let region_ok = !region.is_empty()
+        && region
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+    if region_ok {
+        Ok(())
+    } else {
+        Err(TemplateError::invalid(
+            setting,
+            region,
+            "expected an AWS region such as us-east-1",
+        ))
+    }
+}
+
 /// Percent-encodes an object key the way S3 signs it: every byte except
 /// unreserved characters and `/`.
 fn encode_key(key: &str) -> String {
@@ -238,18 +245,7 @@ impl NodeBootstrap {
                 supported: KubernetesVersion::supported_range(),
             });
         }
-        let region_ok = !self.region.is_empty()
-            && self
-                .region
-                .bytes()
-                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
-        if !region_ok {
-            return Err(TemplateError::invalid(
-                "region",
-                &self.region,
-                "expected an AWS region such as us-east-1",
-            ));
-        }
+        check_region("region", &self.region)?;
         if let Some(endpoint) = &self.aws_endpoint {
             let scheme_ok = endpoint.starts_with("http://") || endpoint.starts_with("https://");
             if !scheme_ok
