@@ -345,29 +345,9 @@ impl ObjectStore for S3Store {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let full_prefix = if self.prefix.is_empty() {
-            prefix.to_string()
-        } else {
-            format!("{}/{prefix}", self.prefix)
-        };
-        let mut keys = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&full_prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|error| self.error("ListObjectsV2", &full_prefix, error))?;
-            for object in page.contents() {
-                if let Some(key) = object.key() {
-                    keys.push(self.relative(key).to_string());
-                }
-            }
-        }
-        keys.sort();
-        Ok(keys)
+        // One listing, sorted by key; the sizes are simply not kept.
+        let objects = self.list_sized(prefix).await?;
+        Ok(objects.into_iter().map(|object| object.key).collect())
     }
 
     async fn list_sized(&self, prefix: &str) -> Result<Vec<ListedObject>> {
