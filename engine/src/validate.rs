@@ -1,10 +1,15 @@
 //! `validate cluster`: each group's instances in service against its
-//! spec, a Ready node per instance, a healthy control plane; optionally
-//! waiting until that holds.
+//! spec, a Ready node per instance, a healthy control plane, and the
+//! control-plane certificates' expiry as the nodes last reported it;
+//! optionally waiting until that holds.
 
 use std::time::{Duration, Instant};
 
-use skiff_rollout::validate::{validate as check, Validation};
+use serde::Serialize;
+use skiff_api::InstanceGroupRole;
+use skiff_rollout::validate::{validate as check, Problem, Validation};
+use skiff_state::etcd::{list_certificate_reports, CertificateReport};
+use time::OffsetDateTime;
 
 use crate::cluster::Session;
 use crate::error::{EngineError, Result};
@@ -21,6 +26,47 @@ pub struct ValidateOptions {
     pub wait: Duration,
 }
 
+/// A certificate closer to its expiry than this fails validation. The nodes
+/// renew theirs 30 days ahead, so this leaves two weeks to notice a node
+/// whose renewal does not run.
+pub const CERTIFICATE_FAILURE_DAYS: i64 = 14;
+
+/// A report older than this means the node's daily check stopped running.
+pub const CERTIFICATE_REPORT_STALE_DAYS: i64 = 3;
+
+/// What `validate cluster` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterValidation {
+    /// Groups, nodes and the control plane, and every problem (the
+    /// certificates' included).
+    #[serde(flatten)]
+    pub validation: Validation,
+    /// The earliest-expiring certificate of each control-plane instance in
+    /// service that reported one, earliest first.
+    pub certificates: Vec<NodeCertificates>,
+}
+
+/// One control-plane instance's earliest-expiring certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeCertificates {
+    /// The instance.
+    pub instance: String,
+    /// Its instance group.
+    pub group: String,
+    /// When the node looked.
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked: OffsetDateTime,
+    /// kubeadm's name of the certificate that expires first.
+    pub name: String,
+    /// When it expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// Whole days left (negative: expired).
+    pub days_left: i64,
+}
+
 /// The longest pause between two looks while waiting.
 const POLL_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -29,7 +75,7 @@ pub async fn validate(
     session: &Session<'_>,
     cluster: &str,
     options: &ValidateOptions,
-) -> Result<Validation> {
+) -> Result<ClusterValidation> {
     let spec = session.store.read_spec(cluster).await?;
     let bundle = &spec.bundle;
     let provider = session.provider(bundle)?;
@@ -50,14 +96,19 @@ pub async fn validate(
     };
     let deadline = Instant::now() + options.wait;
     loop {
-        let validation = check(&provider, &groups, cluster_api.as_deref())
+        let mut validation = check(&provider, &groups, cluster_api.as_deref())
             .await
             .map_err(|source| EngineError::Cluster {
                 what: format!("validating cluster {cluster}"),
                 source,
             })?;
+        let reports = list_certificate_reports(session.store.objects().as_ref(), cluster).await?;
+        let certificates = check_certificates(&mut validation, &reports, OffsetDateTime::now_utc());
         if validation.problems.is_empty() || Instant::now() >= deadline {
-            return Ok(validation);
+            return Ok(ClusterValidation {
+                validation,
+                certificates,
+            });
         }
         tokio::time::sleep(
             POLL_INTERVAL
@@ -66,4 +117,107 @@ pub async fn validate(
         )
         .await;
     }
+}
+
+/// The earliest certificate of each control-plane instance in service, from
+/// the nodes' reports (a report of an instance no longer in service is
+/// ignored: it left or crashed); a problem for each certificate within
+/// [`CERTIFICATE_FAILURE_DAYS`] of its expiry and each report older than
+/// [`CERTIFICATE_REPORT_STALE_DAYS`].
+pub fn check_certificates(
+    validation: &mut Validation,
+    reports: &[CertificateReport],
+    now: OffsetDateTime,
+) -> Vec<NodeCertificates> {
+    let control_plane = InstanceGroupRole::ControlPlane.to_string();
+    let mut found = Vec::new();
+    for group in validation
+        .groups
+        .iter()
+        .filter(|group| group.role == control_plane)
+    {
+        for report in reports
+            .iter()
+            .filter(|report| group.instances.contains(&report.instance))
+        {
+            let Some(earliest) = report.earliest() else {
+                continue;
+            };
+            found.push(NodeCertificates {
+                instance: report.instance.clone(),
+                group: group.group.clone(),
+                checked: report.checked,
+                name: earliest.name.clone(),
+                not_after: earliest.not_after,
+                days_left: (earliest.not_after - now).whole_days(),
+            });
+        }
+    }
+    found.sort_by_key(|node| (node.not_after, node.instance.clone()));
+    let mut problems = Vec::new();
+    for node in &found {
+        let report = reports
+            .iter()
+            .find(|report| report.instance == node.instance);
+        for certificate in report
+            .map(|report| report.certificates.as_slice())
+            .unwrap_or_default()
+        {
+            let days = (certificate.not_after - now).whole_days();
+            if days >= CERTIFICATE_FAILURE_DAYS {
+                continue;
+            }
+            let when = match days {
+                days if certificate.not_after <= now => format!("expired {} days ago", -days),
+                days => format!("expires in {days} days"),
+            };
+            let fix = if is_authority(&certificate.name) {
+                "skiff does not rotate certificate authorities: see docs/pki.md".to_string()
+            } else {
+                format!(
+                    "the node renews its certificates 30 days ahead: read /var/log/skiff-bootstrap.log and \
+                     `systemctl status skiff-renew-certificates.timer` on {}, or replace it with \
+                     `skiff rolling-update cluster --force --instance-group {}`",
+                    node.instance, node.group
+                )
+            };
+            problems.push(Problem {
+                kind: "certificate".to_string(),
+                name: format!("{}/{}", node.instance, certificate.name),
+                message: format!(
+                    "certificate {} on control-plane instance {} (group {}) {when} ({}); {fix}",
+                    certificate.name,
+                    node.instance,
+                    node.group,
+                    rfc3339(certificate.not_after),
+                ),
+            });
+        }
+        let age = (now - node.checked).whole_days();
+        if age > CERTIFICATE_REPORT_STALE_DAYS {
+            problems.push(Problem {
+                kind: "certificate".to_string(),
+                name: node.instance.clone(),
+                message: format!(
+                    "control-plane instance {} (group {}) last checked its certificates {age} days ago \
+                     ({}); its daily skiff-renew-certificates.timer is not running",
+                    node.instance,
+                    node.group,
+                    rfc3339(node.checked)
+                ),
+            });
+        }
+    }
+    validation.problems.extend(problems);
+    found
+}
+
+/// kubeadm's names of the certificate authorities (`certs check-expiration`'s second table).
+fn is_authority(name: &str) -> bool {
+    matches!(name, "ca" | "etcd-ca" | "front-proxy-ca")
+}
+
+fn rfc3339(time: OffsetDateTime) -> String {
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| time.to_string())
 }

@@ -34,6 +34,8 @@ pub struct GroupStatus {
     pub in_service: usize,
     /// Instances launched from an older launch-template version.
     pub outdated: usize,
+    /// The IDs of the instances in service.
+    pub instances: Vec<String>,
 }
 
 /// The result of a validation.
@@ -84,6 +86,12 @@ pub async fn validate(
             max: *max,
             in_service,
             outdated: view.outdated().len(),
+            instances: view
+                .instances
+                .iter()
+                .filter(|instance| instance.in_service())
+                .map(|instance| instance.id.clone())
+                .collect(),
         });
         if in_service < usize::try_from(*min).unwrap_or(usize::MAX)
             || in_service < usize::try_from(view.desired).unwrap_or(usize::MAX)

@@ -188,6 +188,64 @@ pub async fn read_restore_request(
         .map(|object| String::from_utf8_lossy(&object.bytes).trim().to_string()))
 }
 
+/// When one certificate on a control-plane node expires, by kubeadm's name
+/// for it (`apiserver`, `etcd-peer`, `admin.conf`, `ca`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateExpiry {
+    /// kubeadm's name for the certificate.
+    pub name: String,
+    /// When it expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// What a control-plane node last reported about its certificates (written
+/// after its bootstrap and by its daily certificate check: `kubeadm certs
+/// check-expiration`, every certificate and authority kubeadm manages there).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateReport {
+    /// The instance that wrote it.
+    pub instance: String,
+    /// When the node looked.
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked: OffsetDateTime,
+    /// Every certificate it found.
+    pub certificates: Vec<CertificateExpiry>,
+}
+
+impl CertificateReport {
+    /// The certificate that expires first.
+    pub fn earliest(&self) -> Option<&CertificateExpiry> {
+        self.certificates
+            .iter()
+            .min_by_key(|certificate| certificate.not_after)
+    }
+}
+
+/// The certificate reports of a cluster's control-plane nodes, by instance.
+/// An object that does not parse is skipped with a warning naming it: one
+/// node's bad report must not hide the others'.
+pub async fn list_certificate_reports(
+    objects: &dyn ObjectStore,
+    cluster: &str,
+) -> Result<Vec<CertificateReport>> {
+    let folder = layout::etcd_certificates_folder(cluster);
+    let mut reports = Vec::new();
+    for key in objects.list(&folder).await? {
+        let Some(object) = objects.get(&key).await? else {
+            continue; // deleted since the listing: its node left
+        };
+        match serde_json::from_slice::<CertificateReport>(&object.bytes) {
+            Ok(report) => reports.push(report),
+            Err(error) => tracing::warn!("{key}: not a certificate report ({error}); skipped"),
+        }
+    }
+    reports.sort_by(|first, second| first.instance.cmp(&second.instance));
+    Ok(reports)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,15 @@ pub fn etcd_backups_folder(cluster: &str) -> String {
     format!("{cluster}/etcd/backups/")
 }
 
+/// The folder of the control-plane nodes' certificate reports, one object
+/// per instance (`skiff_templates::state_store::CERTIFICATES_FOLDER`).
+pub fn etcd_certificates_folder(cluster: &str) -> String {
+    format!(
+        "{cluster}/{}",
+        skiff_templates::state_store::CERTIFICATES_FOLDER
+    )
+}
+
 /// The file-name suffix of an etcd backup.
 pub const ETCD_BACKUP_SUFFIX: &str = ".db";
 

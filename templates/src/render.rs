@@ -176,6 +176,7 @@ struct Keys {
     backup_lease: &'static str,
     certificates_lease: &'static str,
     backups_folder: &'static str,
+    certificates_folder: &'static str,
     restore_request: &'static str,
 }
 
@@ -498,6 +499,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             backup_lease: state_store::BACKUP_LEASE,
             certificates_lease: state_store::CERTIFICATES_LEASE,
             backups_folder: state_store::BACKUPS_FOLDER,
+            certificates_folder: state_store::CERTIFICATES_FOLDER,
             restore_request: state_store::RESTORE_REQUEST,
         },
         control_plane_pki: state_store::CONTROL_PLANE_PKI

@@ -47,6 +47,11 @@ pub const BACKUP_LEASE: &str = "etcd/leases/backup";
 pub const CERTIFICATES_LEASE: &str = "etcd/leases/certificates";
 /// The folder of etcd snapshots: `<time>-rev<revision>-<instance>.db`.
 pub const BACKUPS_FOLDER: &str = "etcd/backups/";
+/// The folder of the control-plane nodes' certificate reports: one JSON
+/// object per instance (`<instance-id>`), written after the bootstrap and by
+/// each daily certificate check, listing every certificate kubeadm manages
+/// on that node and when it expires. `skiff validate cluster` reads them.
+pub const CERTIFICATES_FOLDER: &str = "etcd/certificates/";
 /// Written by `skiff restore cluster`: the ID of the backup the next control
 /// plane that starts with no live member restores (then deletes this object).
 pub const RESTORE_REQUEST: &str = "etcd/restore-request";

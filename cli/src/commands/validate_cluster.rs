@@ -1,11 +1,13 @@
 //! `skiff validate cluster NAME`: each group's instances in service against
-//! its spec, a Ready node per instance, a healthy control plane. Exit 2 when
-//! invalid, naming what is wrong.
+//! its spec, a Ready node per instance, a healthy control plane, and the
+//! control-plane certificates' earliest expiry. Exit 2 when invalid, naming
+//! what is wrong.
 
 use std::process::ExitCode;
 
-use skiff_engine::validate::{validate, ValidateOptions};
-use skiff_rollout::validate::Validation;
+use skiff_engine::validate::{
+    validate, ClusterValidation, ValidateOptions, CERTIFICATE_FAILURE_DAYS,
+};
 
 use crate::args::ValidateClusterArgs;
 use crate::context::Context;
@@ -22,7 +24,7 @@ pub async fn run(context: &Context, arguments: &ValidateClusterArgs) -> anyhow::
     };
     let validation = validate(&session, &arguments.name, &options).await?;
     print(context, arguments, &validation)?;
-    if validation.problems.is_empty() {
+    if validation.validation.problems.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         Ok(ExitCode::from(2))
@@ -32,14 +34,16 @@ pub async fn run(context: &Context, arguments: &ValidateClusterArgs) -> anyhow::
 fn print(
     context: &Context,
     arguments: &ValidateClusterArgs,
-    validation: &Validation,
+    found: &ClusterValidation,
 ) -> anyhow::Result<()> {
+    let validation = &found.validation;
     match arguments.output {
         OutputFormat::Json | OutputFormat::Yaml => {
             let value = serde_json::json!({
                 "cluster": arguments.name,
                 "valid": validation.problems.is_empty(),
                 "groups": validation.groups,
+                "certificates": found.certificates,
                 "problems": validation.problems,
             });
             context.printer.data(&serde_json::to_string_pretty(&value)?);
@@ -70,6 +74,8 @@ fn print(
                 ],
                 &rows,
             );
+            text.push('\n');
+            text.push_str(&certificates(found));
             if validation.problems.is_empty() {
                 text.push_str(&format!("\nCluster {} is valid.\n", arguments.name));
             } else {
@@ -92,4 +98,51 @@ fn print(
         }
     }
     Ok(())
+}
+
+/// The earliest certificate expiry, then each control-plane node's.
+fn certificates(found: &ClusterValidation) -> String {
+    let Some(earliest) = found.certificates.first() else {
+        return "Certificates: no control-plane node has reported its certificates yet \
+                (each does after its bootstrap, then daily).\n"
+            .to_string();
+    };
+    let date = |time: time::OffsetDateTime| {
+        time.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| time.to_string())
+    };
+    let mut text = format!(
+        "Earliest certificate expiry: {} on {} ({}), {}, in {} days (validation fails under {CERTIFICATE_FAILURE_DAYS}).\n",
+        earliest.name,
+        earliest.instance,
+        earliest.group,
+        date(earliest.not_after),
+        earliest.days_left,
+    );
+    let rows: Vec<Vec<String>> = found
+        .certificates
+        .iter()
+        .map(|node| {
+            vec![
+                node.instance.clone(),
+                node.group.clone(),
+                node.name.clone(),
+                date(node.not_after),
+                node.days_left.to_string(),
+                date(node.checked),
+            ]
+        })
+        .collect();
+    text.push_str(&table(
+        &[
+            "INSTANCE",
+            "GROUP",
+            "EARLIEST CERTIFICATE",
+            "EXPIRES",
+            "DAYS LEFT",
+            "CHECKED",
+        ],
+        &rows,
+    ));
+    text
 }

@@ -379,6 +379,28 @@ fn certificates_near_expiry_are_renewed_under_the_lease_and_the_components_resta
     let node = cloud.node("i-0800000000000000e", &config, Image::Ubuntu);
     assert_booted(&node, &node.boot());
     let lease_key = format!("{CLUSTER_PREFIX}/etcd/leases/certificates");
+    // The bootstrap reports every certificate kubeadm lists, CAs included.
+    let booted = certificate_report(&cloud, &node);
+    for name in [
+        "admin.conf",
+        "apiserver",
+        "controller-manager.conf",
+        "scheduler.conf",
+        "etcd-peer",
+        "etcd-server",
+    ] {
+        let days = booted
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} in the report: {booted:?}"));
+        assert!(*days >= 360, "{name} expires in {days} days: {booted:?}");
+    }
+    // The authorities too (the sandbox's made-up ones last a day).
+    for name in ["ca", "etcd-ca", "front-proxy-ca"] {
+        assert!(
+            booted.contains_key(name),
+            "{name} in the report: {booted:?}"
+        );
+    }
 
     // Valid for a year: nothing to do.
     node.write(
@@ -393,6 +415,11 @@ fn certificates_near_expiry_are_renewed_under_the_lease_and_the_components_resta
         quiet.log
     );
     assert!(node.commands_starting("kubeadm certs renew").is_empty());
+    assert_eq!(
+        certificate_report(&cloud, &node)["apiserver"],
+        364,
+        "the daily check reports the file's expiry"
+    );
 
     // Ten days left: renewed, etcd's static pod restarted, the lease released.
     node.write(
@@ -424,6 +451,46 @@ fn certificates_near_expiry_are_renewed_under_the_lease_and_the_components_resta
             .contains(&lease_key),
         "the certificates lease is released"
     );
+    let after = certificate_report(&cloud, &node);
+    assert!(
+        after["apiserver"] >= 364,
+        "the report after the renewal shows the renewed certificate: {after:?}"
+    );
+}
+
+/// The node's certificate report in the store: each certificate's days
+/// left, by kubeadm's name for it.
+fn certificate_report(
+    cloud: &FakeCloud,
+    node: &NodeSandbox,
+) -> std::collections::BTreeMap<String, i64> {
+    let key = format!("{CLUSTER_PREFIX}/etcd/certificates/{}", node.instance_id);
+    let text = cloud.moto.get_object(BUCKET, &key);
+    let report: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{key}: {error}\n{text}"));
+    assert_eq!(report["instance"], node.instance_id.as_str(), "{text}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    report["certificates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list of certificates: {text}"))
+        .iter()
+        .map(|entry| {
+            let name = entry["name"].as_str().expect("a name").to_string();
+            let not_after = entry["notAfter"].as_str().expect("a notAfter");
+            let output = std::process::Command::new("date")
+                .args(["-u", "-d", not_after, "+%s"])
+                .output()
+                .expect("date runs");
+            let seconds: i64 = String::from_utf8_lossy(&output.stdout)
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: {not_after} is a time"));
+            (name, (seconds - now) / 86400)
+        })
+        .collect()
 }
 
 #[test]

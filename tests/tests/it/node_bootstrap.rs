@@ -120,6 +120,23 @@ impl ClusterFixture {
             .collect()
     }
 
+    /// The instances of a group's auto scaling group.
+    async fn group_instances(&self, group: &str) -> Vec<String> {
+        let name = self.group_resource(group);
+        self.clients
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&name)
+            .send()
+            .await
+            .expect("describe auto scaling groups")
+            .auto_scaling_groups()
+            .iter()
+            .flat_map(|group| group.instances())
+            .filter_map(|instance| instance.instance_id().map(str::to_owned))
+            .collect()
+    }
+
     /// The ID of a group's launch template (`<group>.<cluster>`).
     async fn launch_template_id(&self, group: &str) -> String {
         self.describe_launch_template(group)
@@ -455,12 +472,19 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
         fixture.bucket
     );
 
-    // Three control-plane instances, one per group, boot at once.
-    let members: Vec<NodeSandbox> = control_plane
-        .iter()
-        .enumerate()
-        .map(|(index, group)| launch(&cloud, index as u32 + 1, user_data[&group.name].clone()))
-        .collect();
+    // Three control-plane instances, one per group, boot at once, as the
+    // instances their groups launched at the endpoint.
+    let mut members: Vec<NodeSandbox> = Vec::new();
+    for group in &control_plane {
+        let instances = fixture.group_instances(&group.name).await;
+        assert_eq!(instances.len(), 1, "{}: {instances:?}", group.name);
+        members.push(cloud.launch(
+            &instances[0],
+            DEFAULT_VERSION,
+            user_data[&group.name].clone(),
+            Image::Ubuntu,
+        ));
+    }
     let running: Vec<_> = members.iter().map(NodeSandbox::spawn).collect();
     let boots: Vec<Boot> = running.into_iter().map(|boot| boot.wait()).collect();
     for (node, boot) in members.iter().zip(&boots) {
@@ -648,6 +672,31 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
     preview.assert_stdout_contains(&id);
     preview.assert_stdout_contains("The first replacement restores the backup");
     assert!(fixture.get_object("etcd/restore-request").is_none());
+
+    // Each control-plane node reported its certificates after its boot;
+    // `validate cluster` shows the earliest expiry of the instances in
+    // service (the replacement launched outside the groups is not one).
+    let validation = fixture.skiff(["validate", "cluster", CLUSTER, "--cloudonly", "-o", "json"]);
+    validation.assert_success();
+    let report = validation.stdout_json();
+    let reported: BTreeSet<String> = report["certificates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("certificates: {report:#}"))
+        .iter()
+        .map(|node| {
+            let days = node["daysLeft"].as_i64().expect("days left");
+            assert!((360..=366).contains(&days), "{node:#}");
+            node["instance"].as_str().expect("an instance").to_owned()
+        })
+        .collect();
+    let expected: BTreeSet<String> = members
+        .iter()
+        .map(|node| node.instance_id.clone())
+        .collect();
+    assert_eq!(reported, expected, "{report:#}");
+    assert!(fixture
+        .get_object(&format!("etcd/certificates/{}", replacement.instance_id))
+        .is_some());
 }
 
 // --- 2. export kubeconfig ----------------------------------------------------------

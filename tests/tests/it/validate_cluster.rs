@@ -151,3 +151,146 @@ async fn validate_cluster_names_a_not_ready_node_and_exits_2() {
         "{report:#}"
     );
 }
+
+/// The in-service instance of a one-instance group.
+async fn only_instance(fixture: &ClusterFixture, group: &str) -> String {
+    let name = fixture.group_resource(group);
+    let found = fixture
+        .clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&name)
+        .send()
+        .await
+        .expect("describe auto scaling groups");
+    let instances: Vec<String> = found
+        .auto_scaling_groups()
+        .iter()
+        .flat_map(|group| group.instances())
+        .filter_map(|instance| instance.instance_id().map(str::to_owned))
+        .collect();
+    assert_eq!(instances.len(), 1, "{name}: {instances:?}");
+    instances[0].clone()
+}
+
+/// A certificate report as a control-plane node writes it
+/// (`<cluster>/etcd/certificates/<instance>`; the node sandbox tests check
+/// that the bootstrap writes this shape): `apiserver` expires in `days`,
+/// everything else in a year.
+fn certificate_report(instance: &str, days: i64, checked_days_ago: i64) -> Vec<u8> {
+    let now = time::OffsetDateTime::now_utc();
+    let at = |offset: time::Duration| {
+        (now + offset)
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("a time")
+    };
+    serde_json::to_vec(&json!({
+        "instance": instance,
+        "checked": at(time::Duration::days(-checked_days_ago)),
+        "certificates": [
+            {"name": "admin.conf", "notAfter": at(time::Duration::days(365))},
+            {"name": "apiserver", "notAfter": at(time::Duration::days(days) + time::Duration::hours(1))},
+            {"name": "etcd-peer", "notAfter": at(time::Duration::days(365))},
+            {"name": "ca", "notAfter": at(time::Duration::days(3650))},
+        ],
+    }))
+    .expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_cluster_shows_the_earliest_certificate_expiry_and_fails_under_14_days() {
+    let fixture = ClusterFixture::new("certs.example.com").await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "1"]);
+    fixture.apply();
+    let instance = only_instance(&fixture, "control-plane-us-east-1a").await;
+    let report_key = fixture.key(&format!("etcd/certificates/{instance}"));
+
+    // No report yet (the node has not booted): valid, and said so.
+    let nothing = fixture.skiff(["validate", "cluster", &fixture.cluster, "--cloudonly"]);
+    nothing.assert_success();
+    nothing.assert_stdout_contains("no control-plane node has reported its certificates yet");
+
+    // A year left: valid, the earliest shown. A report of an instance that
+    // is gone is ignored, however close its expiry.
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &report_key,
+        &certificate_report(&instance, 200, 0),
+    );
+    let gone_key = fixture.key("etcd/certificates/i-0deadbeefdeadbeef");
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &gone_key,
+        &certificate_report("i-0deadbeefdeadbeef", 2, 0),
+    );
+    let valid = fixture.skiff(["validate", "cluster", &fixture.cluster, "--cloudonly"]);
+    valid.assert_success();
+    valid.assert_stdout_contains(&format!(
+        "Earliest certificate expiry: apiserver on {instance} (control-plane-us-east-1a)"
+    ));
+    valid.assert_stdout_contains("in 200 days");
+    assert!(
+        !valid.stdout.contains("i-0deadbeefdeadbeef"),
+        "{}",
+        valid.stdout
+    );
+
+    // Ten days left: exit 2, the certificate, instance and fix named.
+    let store_before = fixture.aws.list_keys(&fixture.bucket, "");
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &report_key,
+        &certificate_report(&instance, 10, 0),
+    );
+    let failing = fixture.skiff(["validate", "cluster", &fixture.cluster, "--cloudonly"]);
+    failing.assert_exit(2);
+    failing.assert_stdout_contains(&format!(
+        "certificate apiserver on control-plane instance {instance} (group control-plane-us-east-1a) expires in 10 days"
+    ));
+    failing.assert_stdout_contains("skiff-renew-certificates.timer");
+    let json_output = fixture.skiff([
+        "validate",
+        "cluster",
+        &fixture.cluster,
+        "--cloudonly",
+        "-o",
+        "json",
+    ]);
+    json_output.assert_exit(2);
+    let report = json_output.stdout_json();
+    assert_eq!(
+        report["certificates"][0]["instance"],
+        json!(instance),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["certificates"][0]["daysLeft"],
+        json!(10),
+        "{report:#}"
+    );
+    assert!(
+        report["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .any(|problem| problem["kind"] == json!("certificate")
+                && problem["name"] == json!(format!("{instance}/apiserver"))),
+        "{report:#}"
+    );
+
+    // A report the daily check stopped refreshing fails too.
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &report_key,
+        &certificate_report(&instance, 200, 5),
+    );
+    let stale = fixture.skiff(["validate", "cluster", &fixture.cluster, "--cloudonly"]);
+    stale.assert_exit(2);
+    stale.assert_stdout_contains("last checked its certificates 5 days ago");
+    assert_eq!(
+        fixture.aws.list_keys(&fixture.bucket, ""),
+        store_before,
+        "validation writes nothing"
+    );
+}

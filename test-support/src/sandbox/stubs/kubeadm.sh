@@ -40,9 +40,11 @@
 #   the cluster here).
 # - `config images list --kubernetes-version vX.Y.Z`: the images of that
 #   version, etcd's tag as constants/constants.go SupportedEtcdVersion has it.
-# - `certs check-expiration` prints kubeadm's table with the expiry in
-#   $SANDBOX_DIR/certificates-expire (epoch seconds; a year from now when
-#   absent); `certs renew all` moves it a year ahead and appends the time to
+# - `certs check-expiration` prints kubeadm's two tables: each certificate
+#   with a file under /etc/kubernetes/pki shows that file's expiry, the
+#   others the time in $SANDBOX_DIR/certificates-expire (epoch seconds; a
+#   year from now when absent); `certs renew all` re-signs the files for a
+#   year, moves that time a year ahead and appends the time to
 #   $SANDBOX_DIR/certificates-renewed.
 printf '%s\n' "kubeadm $*" >>"$SANDBOX_LOG"
 config=""
@@ -173,22 +175,80 @@ case "$1 ${2:-}" in
     exit 0
     ;;
   "certs check-expiration")
+    # kubeadm reads each certificate from its file (cmd/kubeadm/app/phases/
+    # certs/renewal/manager.go: GetCertificateExpirationInfo) and prints two
+    # tables, certificates then authorities (cmd/kubeadm/app/cmd/certs.go).
+    # Here a certificate with a file under /etc/kubernetes/pki reports that
+    # file's notAfter; the others (the stand-in writes no real kubeconfigs)
+    # the time in $SANDBOX_DIR/certificates-expire.
     expires=$(cat "$SANDBOX_DIR/certificates-expire" 2>/dev/null || echo $(($(date +%s) + 365 * 86400)))
-    when=$(date -u -d "@$expires" '+%b %d, %Y %H:%M UTC')
-    days=$(((expires - $(date +%s)) / 86400))
+    row() {
+      local when days
+      when=$(date -u -d "@$2" '+%b %d, %Y %H:%M UTC')
+      days=$((($2 - $(date +%s)) / 86400))
+      if [ -n "$3" ]; then
+        printf '%-26s %-25s %-15s %-23s %s\n' "$1" "$when" "${days}d" "$3" no
+      else
+        printf '%-26s %-25s %-15s %s\n' "$1" "$when" "${days}d" no
+      fi
+    }
+    file_expiry() {
+      local file="$SKIFF_ROOT/etc/kubernetes/pki/$1"
+      if [ -e "$file" ]; then
+        date -u -d "$(openssl x509 -enddate -noout -in "$file" | cut -d = -f 2)" +%s
+      else
+        echo "$2"
+      fi
+    }
     printf '%-26s %-25s %-15s %-23s %s\n' CERTIFICATE EXPIRES "RESIDUAL TIME" "CERTIFICATE AUTHORITY" "EXTERNALLY MANAGED"
     for certificate in admin.conf apiserver apiserver-etcd-client apiserver-kubelet-client controller-manager.conf \
       etcd-healthcheck-client etcd-peer etcd-server front-proxy-client scheduler.conf super-admin.conf; do
       case $certificate in
-        etcd-*) authority=etcd-ca ;;
-        front-proxy-*) authority=front-proxy-ca ;;
-        *) authority=ca ;;
+        etcd-*) authority=etcd-ca file=etcd/${certificate#etcd-}.crt ;;
+        front-proxy-*) authority=front-proxy-ca file=$certificate.crt ;;
+        *.conf) authority=ca file="" ;;
+        *) authority=ca file=$certificate.crt ;;
       esac
-      printf '%-26s %-25s %-15s %-23s %s\n' "$certificate" "$when" "${days}d" "$authority" no
+      if [ -n "$file" ]; then
+        row "$certificate" "$(file_expiry "$file" "$expires")" "$authority"
+      else
+        row "$certificate" "$expires" "$authority"
+      fi
     done
+    echo
+    printf '%-26s %-25s %-15s %s\n' "CERTIFICATE AUTHORITY" EXPIRES "RESIDUAL TIME" "EXTERNALLY MANAGED"
+    ten_years=$(($(date +%s) + 3650 * 86400))
+    row ca "$(file_expiry ca.crt "$ten_years")"
+    row etcd-ca "$(file_expiry etcd/ca.crt "$ten_years")"
+    row front-proxy-ca "$(file_expiry front-proxy-ca.crt "$ten_years")"
     exit 0
     ;;
   "certs renew")
+    # `renew all` re-issues every leaf certificate for a year with its
+    # authority, keeping its names and usages
+    # (cmd/kubeadm/app/phases/certs/renewal/manager.go: RenewUsingLocalCA;
+    # renewal/filerenewer.go). The stand-in re-signs the files that exist;
+    # the etcd ones keep working for the real etcd members.
+    for file in apiserver.crt apiserver-kubelet-client.crt apiserver-etcd-client.crt front-proxy-client.crt \
+      etcd/server.crt etcd/peer.crt etcd/healthcheck-client.crt; do
+      path="$SKIFF_ROOT/etc/kubernetes/pki/$file"
+      [ -e "$path" ] || continue
+      case $file in
+        etcd/*) authority="$pki/ca" ;;
+        front-proxy-*) authority="$SKIFF_ROOT/etc/kubernetes/pki/front-proxy-ca" ;;
+        *) authority="$SKIFF_ROOT/etc/kubernetes/pki/ca" ;;
+      esac
+      if [ -s "$authority.crt" ] && [ -s "$authority.key" ] && [ -s "${path%.crt}.key" ]; then
+        openssl x509 -x509toreq -copy_extensions copyall -in "$path" -signkey "${path%.crt}.key" \
+          -out "$path.csr" 2>/dev/null
+        openssl x509 -req -copy_extensions copyall -in "$path.csr" -CA "$authority.crt" \
+          -CAkey "$authority.key" -days 365 -out "$path" 2>/dev/null
+        rm -f "$path.csr"
+      else
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+          -keyout "${path%.crt}.key" -out "$path" -subj "/CN=${file##*/}" -days 365 2>/dev/null
+      fi
+    done
     echo $(($(date +%s) + 365 * 86400)) >"$SANDBOX_DIR/certificates-expire"
     date +%s >>"$SANDBOX_DIR/certificates-renewed"
     echo "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
