@@ -357,6 +357,12 @@ impl FakeCloud {
         ]);
     }
 
+    /// Shows an instance in `state` to EC2 calls (`shutting-down`: an
+    /// instance its group is terminating, whose OS is shutting down).
+    pub fn set_instance_state(&self, instance_id: &str, state: &str) {
+        self.moto.set_instance_state(instance_id, state);
+    }
+
     /// The private IP of a (moto) instance, if it exists.
     pub fn instance_private_ip(&self, instance_id: &str) -> Option<Ipv4Addr> {
         let response = self.moto.ec2(&[

@@ -12,6 +12,9 @@
 //! them (`i-0aaaaaaaaaaaaaaa1`) and moto draws instance IDs at random. So
 //! the launcher wraps moto's ID generator: a POST of an ID to the private
 //! path `/_sandbox/next-instance-id` makes the next RunInstances use it.
+//! moto also ends a terminated instance at once, where AWS shows it
+//! `shutting-down` while its OS shuts down: a POST of `<id> <state>` to
+//! `/_sandbox/instance-state` sets the state an instance reports.
 //!
 //! Findings this relies on (moto 5.2): a VPC `127.A.0.0/16` with a subnet
 //! `127.A.B.0/24` is accepted, and RunInstances with `PrivateIpAddress`
@@ -44,11 +47,32 @@ def next_instance_id():
 
 instances.random_instance_id = next_instance_id
 
+STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
+               "stopping": 64, "stopped": 80}
+
+def set_instance_state(instance_id, name):
+    from moto.ec2.models import ec2_backends
+    for account in list(ec2_backends.keys()):
+        for backend in list(ec2_backends[account].values()):
+            for reservation in backend.reservations.values():
+                for instance in reservation.instances:
+                    if instance.id == instance_id:
+                        instance._state.name = name
+                        instance._state.code = STATE_CODES[name]
+                        return True
+    return False
+
 def application(environ, start_response):
     if environ.get("PATH_INFO") == "/_sandbox/next-instance-id":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         chosen_ids.append(environ["wsgi.input"].read(length).decode().strip())
         start_response("204 No Content", [])
+        return [b""]
+    if environ.get("PATH_INFO") == "/_sandbox/instance-state":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        instance_id, name = environ["wsgi.input"].read(length).decode().split()
+        found = name in STATE_CODES and set_instance_state(instance_id, name)
+        start_response("204 No Content" if found else "404 Not Found", [])
         return [b""]
     return moto_application(environ, start_response)
 
@@ -184,6 +208,21 @@ impl Moto {
             "--data-binary",
             instance_id,
             &format!("{}/_sandbox/next-instance-id", self.own_endpoint()),
+        ]);
+    }
+
+    /// Puts an instance in an EC2 state moto never shows by itself (AWS
+    /// keeps a terminating instance `shutting-down` while its OS shuts down,
+    /// which is when its leave unit runs): see the module docs.
+    pub fn set_instance_state(&self, instance_id: &str, state: &str) {
+        self.curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("{instance_id} {state}"),
+            &format!("{}/_sandbox/instance-state", self.own_endpoint()),
         ]);
     }
 

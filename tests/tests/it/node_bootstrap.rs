@@ -699,6 +699,199 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
         .is_some());
 }
 
+// --- 1b. a one-node control plane rolled by `rolling-update --force` ------------------
+
+/// The real etcdctl against a sandbox node's member, with the etcd
+/// healthcheck client certificate kubeadm gave that node.
+fn etcdctl_on(node: &NodeSandbox, arguments: &[&str]) -> String {
+    let pki = node.root.join("etc/kubernetes/pki/etcd");
+    let output = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints=https://{}:2379", node.private_ip))
+        .arg(format!("--cacert={}", pki.join("ca.crt").display()))
+        .arg(format!(
+            "--cert={}",
+            pki.join("healthcheck-client.crt").display()
+        ))
+        .arg(format!(
+            "--key={}",
+            pki.join("healthcheck-client.key").display()
+        ))
+        .args(["--dial-timeout=2s", "--command-timeout=5s"])
+        .args(arguments)
+        .output()
+        .expect("etcdctl runs");
+    assert!(
+        output.status.success(),
+        "etcdctl {arguments:?} at {}: {}",
+        node.private_ip,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_node_control_plane_rolled_with_rolling_update_force_keeps_its_data() {
+    // The sandbox tags its instances with this cluster name.
+    let cluster = CLUSTER;
+    let group = "control-plane-us-east-1a";
+    let fixture = ClusterFixture::with_prefix(cluster, S3_PREFIX).await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "1"]);
+    fixture.apply();
+    let user_data = fixture.user_data(group).await;
+    let cloud = sandbox_on(&fixture.aws);
+
+    // The group's instance boots and initializes the cluster.
+    let before = fixture.group_instances(group).await;
+    assert_eq!(before.len(), 1, "one control-plane instance: {before:?}");
+    let first = cloud.launch(
+        &before[0],
+        DEFAULT_VERSION,
+        user_data.clone(),
+        Image::Ubuntu,
+    );
+    let boot = first.boot();
+    assert!(boot.success, "{}", boot.everything());
+    assert_eq!(first.commands_starting("kubeadm init").len(), 1);
+    // Objects written before the last periodic backup, and after it.
+    for index in 0..10 {
+        etcdctl_on(
+            &first,
+            &[
+                "put",
+                &format!("/registry/configmaps/default/early-{index}"),
+                "v",
+            ],
+        );
+    }
+    let periodic = first.run(&["backup"]);
+    assert!(periodic.success, "{}", periodic.everything());
+    for index in 0..10 {
+        etcdctl_on(
+            &first,
+            &[
+                "put",
+                &format!("/registry/configmaps/default/late-{index}"),
+                "v",
+            ],
+        );
+    }
+
+    // skiff replaces the instance (nothing changed: --force).
+    let roll = fixture.skiff([
+        "rolling-update",
+        "cluster",
+        cluster,
+        "--yes",
+        "--force",
+        "--cloudonly",
+        "--instance-group-roles",
+        "ControlPlane",
+        "--validation-interval",
+        "100ms",
+        "--validation-timeout",
+        "60s",
+    ]);
+    roll.assert_success();
+    let after = fixture.group_instances(group).await;
+    assert_eq!(after.len(), 1, "the group keeps its size: {after:?}");
+    assert_ne!(after, before, "the instance was replaced");
+
+    // What AWS does next, mirrored in the sandbox: the old instance is
+    // shutting down (its leave unit about to run) while the group's
+    // replacement boots from the same launch template.
+    cloud.set_instance_state(&first.instance_id, "shutting-down");
+    let second = cloud.launch(&after[0], DEFAULT_VERSION, user_data, Image::Ubuntu);
+    let running = second.spawn();
+    let waiting = "to write their final backup";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !second
+        .exists(paths::BOOTSTRAP_LOG)
+        .then(|| second.read(paths::BOOTSTRAP_LOG))
+        .unwrap_or_default()
+        .contains(waiting)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replacement never waited for the old member's final backup:\n{}",
+            second.read(paths::BOOTSTRAP_LOG)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // The old node's OS shuts down: its leave unit, as the last member,
+    // writes a final backup; then the instance is gone.
+    first.set_lifecycle_state(Some("Terminated"));
+    let leave = first.run(&["leave"]);
+    assert!(leave.success, "{}", leave.everything());
+    assert!(
+        leave.log.contains("this is the last etcd member"),
+        "{}",
+        leave.log
+    );
+    first.power_off();
+    cloud.terminate_instance(&first.instance_id);
+
+    let boot = running.wait();
+    assert!(
+        boot.success,
+        "{}\n--- commands\n{}",
+        boot.everything(),
+        second.commands().join("\n")
+    );
+    // Restored from the final backup, with kubeadm's restore procedure,
+    // never an empty init; the same CA; every object back.
+    let backups = fixture.aws.list_keys(
+        &fixture.bucket,
+        &format!("{S3_PREFIX}/{cluster}/etcd/backups/"),
+    );
+    assert_eq!(
+        backups.len(),
+        2,
+        "the periodic and the final backup: {backups:?}"
+    );
+    let newest = backups.iter().max().expect("a backup");
+    let newest_id = newest
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.strip_suffix(".db"))
+        .expect("a backup ID");
+    assert!(
+        boot.log
+            .contains(&format!("restored {cluster} from backup {newest_id}")),
+        "{}",
+        boot.log
+    );
+    let inits = second.commands_starting("kubeadm init");
+    assert_eq!(inits.len(), 1, "{inits:?}");
+    assert!(
+        inits[0].ends_with("--ignore-preflight-errors=DirAvailable--var-lib-etcd"),
+        "{inits:?}"
+    );
+    assert_eq!(
+        second.read("/etc/kubernetes/pki/ca.crt"),
+        first.read("/etc/kubernetes/pki/ca.crt"),
+        "the same cluster CA"
+    );
+    let keys = etcdctl_on(
+        &second,
+        &[
+            "get",
+            "/registry/configmaps/default/",
+            "--prefix",
+            "--keys-only",
+        ],
+    );
+    for index in 0..10 {
+        for name in ["early", "late"] {
+            assert!(
+                keys.contains(&format!("/registry/configmaps/default/{name}-{index}")),
+                "{name}-{index} lost:\n{keys}"
+            );
+        }
+    }
+}
+
 // --- 2. export kubeconfig ----------------------------------------------------------
 
 /// A kubeconfig an operator already has, for another cluster.
