@@ -806,12 +806,14 @@ async fn a_one_node_control_plane_rolled_with_rolling_update_force_keeps_its_dat
     let running = second.spawn();
     let waiting = "to write their final backup";
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !second
-        .exists(paths::BOOTSTRAP_LOG)
-        .then(|| second.read(paths::BOOTSTRAP_LOG))
-        .unwrap_or_default()
-        .contains(waiting)
-    {
+    let log_of = |node: &NodeSandbox| {
+        if node.exists(paths::BOOTSTRAP_LOG) {
+            node.read(paths::BOOTSTRAP_LOG)
+        } else {
+            String::new()
+        }
+    };
+    while !log_of(&second).contains(waiting) {
         assert!(
             std::time::Instant::now() < deadline,
             "the replacement never waited for the old member's final backup:\n{}",
