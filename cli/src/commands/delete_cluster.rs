@@ -56,6 +56,21 @@ pub async fn run(context: &Context, arguments: &DeleteClusterArgs) -> anyhow::Re
         }
         context.printer.data(&text);
     }
+    // The etcd backups go with the cluster's folder: say so before it is too late.
+    if store.s3().is_some() {
+        let listed = skiff_engine::backups::list(&store, name).await?;
+        if let Some(newest) = listed.backups.first() {
+            let bytes: u64 = listed.backups.iter().map(|backup| backup.size).sum();
+            context.printer.data(&format!(
+                "It also deletes the cluster's {} etcd backups ({} bytes, newest {}) in {}: \
+                 copy any you want to keep first (`skiff get backups {name}` lists them).\n",
+                listed.backups.len(),
+                bytes,
+                newest.id,
+                listed.location
+            ));
+        }
+    }
     if !arguments.yes {
         context.printer.info(&format!(
             "Run `skiff delete cluster {name} --yes` to delete them and remove the cluster from {}.",

@@ -548,9 +548,19 @@ async fn delete_cluster_removes_its_etcd_folder_and_nothing_of_its_neighbour() {
         fixture.aws.list_keys(&fixture.bucket, &format!("{other}/"));
     assert!(neighbour_before.len() > etcd_objects.len());
 
-    fixture
-        .skiff(["delete", "cluster", &cluster, "--yes"])
-        .assert_success();
+    // The preview warns that the backups go too, and changes nothing.
+    let store_before = fixture.aws.list_keys(&fixture.bucket, "");
+    let preview = fixture.skiff(["delete", "cluster", &cluster]);
+    preview.assert_success();
+    preview.assert_stdout_contains(&format!(
+        "It also deletes the cluster's 2 etcd backups (2 bytes, newest {})",
+        BACKUPS[0].0.max(BACKUPS[1].0)
+    ));
+    assert_eq!(fixture.aws.list_keys(&fixture.bucket, ""), store_before);
+
+    let deleted = fixture.skiff(["delete", "cluster", &cluster, "--yes"]);
+    deleted.assert_success();
+    deleted.assert_stdout_contains("It also deletes the cluster's 2 etcd backups");
 
     assert_eq!(
         fixture
