@@ -88,6 +88,10 @@ pub enum RolloutError {
         /// Its auto scaling group.
         auto_scaling_group: String,
     },
+    /// Replacing a group's nodes would break the Kubernetes version-skew
+    /// policy (a kubelet newer than the API server).
+    #[error("{0}")]
+    VersionSkew(String),
     /// Recording progress failed.
     #[error("recording rolling-update progress failed: {0}")]
     Progress(String),
@@ -114,6 +118,29 @@ pub trait ClusterApi: Send + Sync {
     /// Whether the control plane is healthy: every control-plane node Ready
     /// and its static pods running (an `Err` is a failure to find out).
     async fn control_plane_healthy(&self) -> Result<ControlPlaneHealth>;
+    /// The API server's version (`/version`) and each node's kubelet
+    /// version (`status.nodeInfo.kubeletVersion`).
+    async fn versions(&self) -> Result<ClusterVersions>;
+}
+
+/// What [`ClusterApi::versions`] found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterVersions {
+    /// The API server's `gitVersion`, e.g. `v1.35.1`.
+    pub api_server: String,
+    /// Each node's kubelet version, by node name.
+    pub kubelets: Vec<NodeVersion>,
+}
+
+/// One node's kubelet version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeVersion {
+    /// The node's name.
+    pub node: String,
+    /// Its kubelet's version, e.g. `v1.35.1`.
+    pub kubelet: String,
 }
 
 /// What [`ClusterApi::control_plane_healthy`] found.

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use skiff_api::{InstanceGroupRole, IntOrPercent};
+use skiff_api::{InstanceGroupRole, IntOrPercent, KubernetesVersion};
 
 use crate::{
     ClusterApi, ControlPlaneHealth, Event, EventSink, GroupOperations, GroupView, OriginalSize,
@@ -45,6 +45,18 @@ pub struct RollOptions {
     pub validate_count: u32,
     /// Pause between polls.
     pub poll_interval: Duration,
+    /// The Kubernetes version replacement nodes install (the spec's). With
+    /// a Kubernetes API, a node group is not replaced while the API server
+    /// reports an older minor: a kubelet must never be newer than the API
+    /// server (the version-skew policy).
+    pub kubernetes_version: Option<KubernetesVersion>,
+    /// Node groups whose pending roll raises their Kubernetes minor. With
+    /// no Kubernetes API (`--cloudonly`) to ask, they are not replaced while
+    /// a control-plane group still has instances of an older template.
+    pub minor_upgrades: BTreeSet<String>,
+    /// Every control-plane group of the cluster, rolled in this run or not
+    /// (what a minor upgrade of nodes waits for without a Kubernetes API).
+    pub control_planes: Vec<GroupPlan>,
 }
 
 impl Default for RollOptions {
@@ -56,6 +68,9 @@ impl Default for RollOptions {
             validation_timeout: Duration::from_secs(900),
             validate_count: 2,
             poll_interval: Duration::from_secs(10),
+            kubernetes_version: None,
+            minor_upgrades: BTreeSet::new(),
+            control_planes: Vec::new(),
         }
     }
 }
@@ -103,6 +118,7 @@ pub async fn roll_groups(
         replaced += roll_group(
             cloud,
             group,
+            groups,
             cluster,
             options,
             store,
@@ -122,6 +138,7 @@ pub async fn roll_groups(
 async fn roll_group(
     cloud: &dyn GroupOperations,
     plan: &GroupPlan,
+    all: &[GroupPlan],
     cluster: Option<&dyn ClusterApi>,
     options: &RollOptions,
     store: &dyn ProgressStore,
@@ -164,6 +181,9 @@ async fn roll_group(
     }
     if targets.is_empty() && !progress.grown.contains_key(&plan.group) {
         return Ok(0);
+    }
+    if plan.role == InstanceGroupRole::Node && !targets.is_empty() {
+        check_version_skew(cloud, plan, all, cluster, options).await?;
     }
 
     let desired = original.desired;
@@ -313,6 +333,74 @@ async fn roll_group(
         replaced: replaced_now,
     });
     Ok(replaced_now)
+}
+
+/// Refuses to replace a node group's instances when their kubelets would
+/// be newer than the API server: asked at `/version` when there is a
+/// Kubernetes API; without one, a minor upgrade waits for every
+/// control-plane group to be up to date.
+async fn check_version_skew(
+    cloud: &dyn GroupOperations,
+    plan: &GroupPlan,
+    all: &[GroupPlan],
+    cluster: Option<&dyn ClusterApi>,
+    options: &RollOptions,
+) -> Result<()> {
+    const FIRST: &str = "Upgrade the control plane first (`skiff rolling-update cluster --yes --instance-group-roles ControlPlane`), then run this again";
+    match (cluster, options.kubernetes_version) {
+        (Some(cluster), Some(kubelet)) => {
+            let reported = cluster.versions().await?.api_server;
+            let api_server: KubernetesVersion = reported.parse().map_err(|_| {
+                RolloutError::Kubernetes(format!(
+                    "the API server reports version {reported:?}, which is not a Kubernetes version"
+                ))
+            })?;
+            if (kubelet.major, kubelet.minor) > (api_server.major, api_server.minor) {
+                return Err(RolloutError::VersionSkew(format!(
+                    "instance group {}: not replacing its nodes: they would run kubelet {kubelet} and the API server \
+                     reports {reported}; a kubelet must never be newer than the API server (the Kubernetes \
+                     version-skew policy, which kubeadm's join preflight enforces). {FIRST}.",
+                    plan.group
+                )));
+            }
+            Ok(())
+        }
+        (None, _) if options.minor_upgrades.contains(&plan.group) => {
+            let known = || options.control_planes.iter().chain(all.iter());
+            let control_planes: BTreeSet<String> = known()
+                .filter(|group| group.role == InstanceGroupRole::ControlPlane)
+                .map(|group| group.auto_scaling_group.clone())
+                .collect();
+            let control_planes: Vec<String> = control_planes.into_iter().collect();
+            let behind: Vec<String> = cloud
+                .describe_groups(&control_planes)
+                .await?
+                .iter()
+                .filter(|view| !view.outdated().is_empty())
+                .map(|view| {
+                    known()
+                        .find(|group| group.auto_scaling_group == view.name)
+                        .map_or_else(|| view.name.clone(), |group| group.group.clone())
+                })
+                .collect();
+            if behind.is_empty() {
+                return Ok(());
+            }
+            Err(RolloutError::VersionSkew(format!(
+                "instance group {}: not replacing its nodes with --cloudonly: they would run a newer Kubernetes \
+                 minor{}, and control-plane groups {} still have instances of an older launch template, whose API \
+                 server may be older (a kubelet must never be newer than the API server; --cloudonly cannot ask \
+                 it). {FIRST}, or run without --cloudonly so that skiff reads the API server's version.",
+                plan.group,
+                options
+                    .kubernetes_version
+                    .map(|version| format!(" ({version})"))
+                    .unwrap_or_default(),
+                behind.join(", ")
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn describe_one(cloud: &dyn GroupOperations, plan: &GroupPlan) -> Result<GroupView> {

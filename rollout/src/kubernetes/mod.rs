@@ -39,7 +39,10 @@ use kube::{Api, Client, Config, ResourceExt};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::{ClusterApi, ControlPlaneHealth, InstanceView, Result, RolloutError};
+use crate::{
+    ClusterApi, ClusterVersions, ControlPlaneHealth, InstanceView, NodeVersion, Result,
+    RolloutError,
+};
 
 /// How long a listed set of nodes answers `node_of` and `node_ready`.
 const NODE_LIST_LIFETIME: Duration = Duration::from_secs(5);
@@ -462,5 +465,34 @@ impl ClusterApi for KubernetesApi {
             .await?
             .items;
         Ok(health::assess(&nodes, &pods, &daemon_sets))
+    }
+
+    async fn versions(&self) -> Result<ClusterVersions> {
+        let info = self
+            .read("reading the API server's /version", || {
+                self.client.apiserver_version()
+            })
+            .await?;
+        // Fresh, not the cached list: a roll asks after replacing nodes.
+        let api: Api<Node> = Api::all(self.client.clone());
+        let parameters = ListParams::default();
+        let listed = self.read("listing nodes", || api.list(&parameters)).await?;
+        let kubelets = listed
+            .items
+            .iter()
+            .map(|node| NodeVersion {
+                node: node.name_any(),
+                kubelet: node
+                    .status
+                    .as_ref()
+                    .and_then(|status| status.node_info.as_ref())
+                    .map(|info| info.kubelet_version.clone())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Ok(ClusterVersions {
+            api_server: info.git_version,
+            kubelets,
+        })
     }
 }

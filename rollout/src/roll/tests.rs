@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use skiff_providers::ProviderError;
 
 use super::*;
-use crate::{ControlPlaneHealth, InstanceView, Lifecycle};
+use crate::{ClusterVersions, ControlPlaneHealth, InstanceView, Lifecycle};
 
 const TEMPLATE: &str = "lt-0123";
 
@@ -96,6 +96,8 @@ struct World {
     launched: usize,
     calls: Vec<Call>,
     snapshots: Vec<Snapshot>,
+    /// What the API server's `/version` reports (`gitVersion`).
+    api_server: String,
 }
 
 impl World {
@@ -375,6 +377,14 @@ impl ClusterApi for FakeWorld {
 
     async fn control_plane_healthy(&self) -> Result<ControlPlaneHealth> {
         Ok(ControlPlaneHealth::Healthy)
+    }
+
+    async fn versions(&self) -> Result<ClusterVersions> {
+        let world = self.lock();
+        Ok(ClusterVersions {
+            api_server: world.api_server.clone(),
+            kubelets: Vec::new(),
+        })
     }
 }
 
@@ -977,4 +987,149 @@ async fn a_resumed_forced_roll_replaces_each_original_instance_once() {
     assert_done(&world, "nodes-a", 3, 3);
     assert_done(&world, "nodes-b", 3, 3);
     assert_eq!(store.progress(), Progress::default());
+}
+
+// --- version skew ----------------------------------------------------------------
+
+fn upgrading_to(version: &str) -> RollOptions {
+    RollOptions {
+        kubernetes_version: Some(version.parse().expect("a version")),
+        minor_upgrades: ["nodes".to_string()].into_iter().collect(),
+        ..options()
+    }
+}
+
+#[tokio::test]
+async fn nodes_are_not_replaced_while_the_api_server_reports_an_older_minor() {
+    let world = FakeWorld::default()
+        .with_group("control-plane", 1, 0)
+        .with_group("nodes", 2, 2);
+    world.lock().api_server = "v1.34.2".to_string();
+    let plans = [
+        plan(
+            "control-plane",
+            InstanceGroupRole::ControlPlane,
+            IntOrPercent::Int(0),
+            IntOrPercent::Int(1),
+        ),
+        node_plan("nodes", IntOrPercent::Int(1), IntOrPercent::Int(0)),
+    ];
+    let options = upgrading_to("1.35.1");
+    let refused = roll_groups(
+        &world,
+        &plans,
+        Some(&world),
+        &options,
+        &FakeStore::default(),
+        &FakeEvents::default(),
+        &never,
+    )
+    .await
+    .expect_err("a kubelet newer than the API server");
+    let message = refused.to_string();
+    assert!(matches!(refused, RolloutError::VersionSkew(_)), "{message}");
+    for expected in [
+        "instance group nodes",
+        "kubelet 1.35.1",
+        "reports v1.34.2",
+        "--instance-group-roles ControlPlane",
+    ] {
+        assert!(
+            message.contains(expected),
+            "`{expected}` missing: {message}"
+        );
+    }
+    assert!(
+        world.terminated().is_empty(),
+        "nothing replaced: {:?}",
+        world.terminated()
+    );
+
+    // The same patch level's API server, or a newer one: replaced.
+    world.lock().api_server = "v1.35.0".to_string();
+    roll_groups(
+        &world,
+        &plans,
+        Some(&world),
+        &options,
+        &FakeStore::default(),
+        &FakeEvents::default(),
+        &never,
+    )
+    .await
+    .expect("the API server runs the minor");
+    assert_done(&world, "nodes", 2, 2);
+}
+
+#[tokio::test]
+async fn without_an_api_a_minor_upgrade_of_nodes_waits_for_the_control_plane_groups() {
+    let world = FakeWorld::default()
+        .with_group("control-plane", 1, 1)
+        .with_group("nodes", 2, 2);
+    let control_plane = plan(
+        "control-plane",
+        InstanceGroupRole::ControlPlane,
+        IntOrPercent::Int(0),
+        IntOrPercent::Int(1),
+    );
+    let nodes = node_plan("nodes", IntOrPercent::Int(1), IntOrPercent::Int(0));
+    let options = RollOptions {
+        control_planes: vec![control_plane.clone()],
+        ..upgrading_to("1.35.1")
+    };
+
+    // Only the node group asked for while the control plane is behind: refused.
+    let refused = roll_groups(
+        &world,
+        std::slice::from_ref(&nodes),
+        None,
+        &options,
+        &FakeStore::default(),
+        &FakeEvents::default(),
+        &never,
+    )
+    .await
+    .expect_err("the control plane is behind");
+    let message = refused.to_string();
+    assert!(message.contains("with --cloudonly"), "{message}");
+    assert!(
+        message.contains("control-plane groups control-plane"),
+        "{message}"
+    );
+    assert!(world.terminated().is_empty());
+
+    // A patch-level roll of the nodes is not held back.
+    let patch = RollOptions {
+        minor_upgrades: BTreeSet::new(),
+        ..upgrading_to("1.35.1")
+    };
+    let world_patch = FakeWorld::default()
+        .with_group("control-plane", 1, 1)
+        .with_group("nodes", 2, 2);
+    roll_groups(
+        &world_patch,
+        std::slice::from_ref(&nodes),
+        None,
+        &patch,
+        &FakeStore::default(),
+        &FakeEvents::default(),
+        &never,
+    )
+    .await
+    .expect("not a minor upgrade");
+
+    // Both in one run: the control plane rolls first, then the nodes.
+    roll_groups(
+        &world,
+        &[control_plane, nodes],
+        None,
+        &options,
+        &FakeStore::default(),
+        &FakeEvents::default(),
+        &never,
+    )
+    .await
+    .expect("control plane first, then nodes");
+    assert_done(&world, "control-plane", 1, 1);
+    assert_done(&world, "nodes", 2, 2);
 }
