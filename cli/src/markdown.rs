@@ -287,7 +287,7 @@ mod tests {
                     ]
                 }
             ],
-            "rollingUpdates": [ { "group": "nodes", "reasons": ["instance type t3.medium -> m5.large"] } ],
+            "rollingUpdates": [ { "group": "nodes", "reasons": ["machineType t3.medium -> m5.large"] } ],
             "knownOutputs": {}
         }))
         .expect("a plan");
@@ -312,7 +312,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("- `nodes`: instance type t3.medium -\\> m5.large"),
+            text.contains("- `nodes`: machineType t3.medium -\\> m5.large"),
             "{text}"
         );
     }
