@@ -6,6 +6,7 @@
 use serde_json::Value;
 use similar::TextDiff;
 use skiff_plans::plan::{Action, FieldChange, Plan, ResourceChange};
+use skiff_plans::user_data::FileChangeKind;
 
 use crate::printer::{Color, Printer};
 
@@ -51,6 +52,10 @@ pub fn render(plan: &Plan, printer: &Printer) -> String {
             " (nothing recorded yet)".to_string()
         }
     ));
+    for line in version_headlines(plan) {
+        text.push_str(&printer.bold(&line));
+        text.push_str("\n\n");
+    }
     for change in &plan.changes {
         text.push_str(&render_change(change, printer));
     }
@@ -100,6 +105,51 @@ fn render_change(change: &ResourceChange, printer: &Printer) -> String {
         text.push_str(&render_field(change.action, field));
     }
     text
+}
+
+/// The plan in words: one line per Kubernetes version step its rolling
+/// updates make, e.g. `Kubernetes 1.34.2 -> 1.35.1: control plane first,
+/// then nodes` (naming the groups when groups step differently).
+pub fn version_headlines(plan: &Plan) -> Vec<String> {
+    let steps = plan.version_steps();
+    let several = steps.len() > 1;
+    steps
+        .into_iter()
+        .map(|(step, groups)| {
+            if several {
+                format!("{} (groups {})", step.headline(), groups.join(", "))
+            } else {
+                step.headline()
+            }
+        })
+        .collect()
+}
+
+/// The lines of a changed user-data: one unified diff per changed file of
+/// its cloud-config, decoded (never base64); `None` when the field has no
+/// decoded view (not a cloud-config), so the caller shows the text diff.
+pub fn user_data_lines(field: &FieldChange) -> Option<Vec<String>> {
+    let decoded = field.decoded.as_ref()?;
+    let mut lines = vec![format!(
+        "user-data changed in {} file(s): {}",
+        decoded.files.len(),
+        decoded.paths().join(", ")
+    )];
+    for file in &decoded.files {
+        let what = match file.change {
+            FileChangeKind::Added => "added",
+            FileChangeKind::Removed => "removed",
+            FileChangeKind::Changed => "changed",
+        };
+        let encoding = file
+            .encoding
+            .as_ref()
+            .map(|encoding| format!(", {encoding} in the user-data, shown decoded"))
+            .unwrap_or_default();
+        lines.push(format!("{} ({what}{encoding}):", file.path));
+        lines.extend(file.diff.lines().map(str::to_string));
+    }
+    Some(lines)
 }
 
 /// The unified diff (two lines of context) of a field whose old or new
@@ -155,7 +205,13 @@ fn render_field(action: Action, field: &FieldChange) -> String {
             }
         },
         _ => {
-            if let Some(diff) = long_field_diff(field) {
+            if let Some(lines) = user_data_lines(field) {
+                let mut text = format!("      {name}:{marker}\n");
+                for line in lines {
+                    text.push_str(&format!("        {line}\n"));
+                }
+                text
+            } else if let Some(diff) = long_field_diff(field) {
                 let mut text = format!("      {name}:{marker}\n");
                 for line in diff.lines() {
                     text.push_str(&format!("        {line}\n"));
@@ -248,6 +304,7 @@ mod tests {
             after: Some(Value::Object(tags)),
             after_unknown: false,
             forces_replacement: false,
+            decoded: None,
         };
         let text = render_field(Action::Create, &field);
         assert!(!text.contains("..."), "{text}");
