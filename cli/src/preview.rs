@@ -317,6 +317,72 @@ mod tests {
         assert_eq!(text.lines().next(), Some("      tags:"), "{text}");
     }
 
+    /// A cloud-config whose script is gzip+base64, as older user-data had it.
+    fn encoded_user_data(version: &str) -> String {
+        use base64::Engine;
+        use std::io::Write;
+        let script = format!(
+            "#!/bin/bash\n# skiff node bootstrap, Kubernetes {version}\nreadonly KUBERNETES_VERSION='{version}'\nreadonly PACKAGE_REPOSITORY='https://pkgs.k8s.io/core:/stable:/v1/deb'\nmain\n"
+        );
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(script.as_bytes()).expect("gzip");
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(encoder.finish().expect("gzip"));
+        format!(
+            "#cloud-config\nwrite_files:\n- path: /usr/local/sbin/skiff-bootstrap\n  encoding: gzip+base64\n  content: {encoded}\n"
+        )
+    }
+
+    #[test]
+    fn a_user_data_change_shows_decoded_file_diffs_and_the_version_headline() {
+        let (before, after) = (encoded_user_data("1.34.2"), encoded_user_data("1.35.1"));
+        assert!(before.lines().any(|line| line.len() > 100));
+        let field = FieldChange {
+            field: "userData".to_string(),
+            decoded: skiff_plans::user_data::change(&before, &after),
+            before: Some(Value::String(before)),
+            after: Some(Value::String(after)),
+            after_unknown: false,
+            forces_replacement: false,
+        };
+        let text = render_field(Action::Update, &field);
+        assert!(
+            text.contains("/usr/local/sbin/skiff-bootstrap (changed, gzip+base64 in the user-data, shown decoded):"),
+            "{text}"
+        );
+        assert!(text.lines().all(|line| line.len() <= 120), "{text}");
+        assert!(
+            text.lines()
+                .any(|line| line.trim() == "-readonly KUBERNETES_VERSION='1.34.2'"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|line| line.trim() == "+readonly KUBERNETES_VERSION='1.35.1'"),
+            "{text}"
+        );
+
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "format": 1, "cluster": "c1", "region": "us-east-1", "specRevision": 2,
+            "stateSerial": 1,
+            "summary": { "create": 0, "update": 0, "replace": 0, "delete": 0 },
+            "changes": [],
+            "rollingUpdates": [
+                { "group": "control-plane", "reasons": ["kubernetesVersion 1.34.2 -> 1.35.1"],
+                  "kubernetesVersion": { "from": "1.34.2", "to": "1.35.1" } },
+                { "group": "nodes", "reasons": ["kubernetesVersion 1.34.2 -> 1.35.1"],
+                  "kubernetesVersion": { "from": "1.34.2", "to": "1.35.1" } },
+                { "group": "bastions", "reasons": ["image ami-a -> ami-b"] }
+            ],
+            "knownOutputs": {}
+        }))
+        .expect("a plan");
+        assert_eq!(
+            version_headlines(&plan),
+            ["Kubernetes 1.34.2 -> 1.35.1: control plane first, then nodes"]
+        );
+    }
+
     #[test]
     fn secrets_are_hidden_but_imds_settings_are_shown() {
         assert!(is_sensitive("bootstrapToken"));

@@ -93,7 +93,7 @@ fn cluster_file(
         serde_norway::from_str(&output.stdout).expect("one YAML document");
     document["spec"]["kubernetesVersion"] = to.into();
     home.write(
-        &format!("{name}.yaml"),
+        format!("{name}.yaml"),
         serde_norway::to_string(&document).expect("YAML"),
     )
 }
@@ -287,8 +287,8 @@ fn strings(value: &Value, out: &mut Vec<String>) {
 #[test]
 fn the_base64_scan_finds_long_runs_only() {
     let long = "QUJD".repeat(26);
-    assert_eq!(base64_runs(&format!("  content: {long}\n")), [long.clone()]);
     assert!(base64_runs(&format!("{}\n", &long[..100])).is_empty());
+    assert_eq!(base64_runs(&format!("  content: {long}\n")), [long]);
     assert!(base64_runs("readonly KUBERNETES_VERSION='1.35.1'\n").is_empty());
 }
 
