@@ -331,10 +331,7 @@ fn explain_user_data(field: &FieldChange) -> user_data::Explanation {
         (Some(Value::String(before)), Some(Value::String(after))) if !field.after_unknown => {
             user_data::explain(before, after)
         }
-        _ => user_data::Explanation {
-            kubernetes_version: None,
-            unexplained: Vec::new(),
-        },
+        _ => user_data::Explanation::default(),
     }
 }
 

@@ -322,13 +322,16 @@ pub fn installed_version(user_data: &DecodedUserData) -> Option<KubernetesVersio
 }
 
 /// Why a group's instances are out of date because its user-data changed,
-/// in words: the Kubernetes version step when there is one, and "user-data
-/// changed" with the files the version does not explain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// in words: the Kubernetes version step when there is one, the kubelet's
+/// registration settings (`nodeLabels`, `taints`) when they change, and
+/// "user-data changed" with the files those do not explain.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Explanation {
     /// The version each side installs, when they differ.
     pub kubernetes_version: Option<(KubernetesVersion, KubernetesVersion)>,
-    /// Files whose change the version does not explain.
+    /// Other fields, in words (`nodeLabels +team=payments`).
+    pub fields: Vec<String>,
+    /// Files whose change the fields do not explain.
     pub unexplained: Vec<String>,
 }
 
@@ -339,6 +342,7 @@ impl Explanation {
         if let Some((from, to)) = self.kubernetes_version {
             reasons.push(format!("kubernetesVersion {from} -> {to}"));
         }
+        reasons.extend(self.fields.iter().cloned());
         if !self.unexplained.is_empty() || reasons.is_empty() {
             reasons.push(if self.unexplained.is_empty() {
                 "user-data changed".to_string()
@@ -353,10 +357,7 @@ impl Explanation {
 /// Explains a user-data change (see the module documentation).
 pub fn explain(before: &str, after: &str) -> Explanation {
     let (Some(old), Some(new)) = (decode(before), decode(after)) else {
-        return Explanation {
-            kubernetes_version: None,
-            unexplained: Vec::new(),
-        };
+        return Explanation::default();
     };
     let versions = match (installed_version(&old), installed_version(&new)) {
         (Some(from), Some(to)) if from != to => Some((from, to)),
@@ -381,9 +382,10 @@ pub fn explain(before: &str, after: &str) -> Explanation {
         .collect();
     for file in &new.files {
         let explained = old_files.get(file.path.as_str()).is_some_and(|previous| {
+            let text = substitute(&previous.text);
             previous.permissions == file.permissions
                 && previous.encoding == file.encoding
-                && substitute(&previous.text) == file.text
+                && (text == file.text || same_but_registration(&text, &file.text))
         });
         if !explained {
             unexplained.push(file.path.clone());
@@ -395,9 +397,160 @@ pub fn explain(before: &str, after: &str) -> Explanation {
             unexplained.push(file.path.clone());
         }
     }
+    let mut fields = Vec::new();
+    let (was, is) = (registration(&old), registration(&new));
+    if was.labels != is.labels {
+        fields.push(format!(
+            "nodeLabels {}",
+            set_change(was.labels.as_deref(), is.labels.as_deref())
+        ));
+    }
+    if was.taints != is.taints {
+        fields.push(format!(
+            "taints {} -> {}",
+            describe_taints(was.taints.as_ref()),
+            describe_taints(is.taints.as_ref())
+        ));
+    }
     Explanation {
         kubernetes_version: versions,
+        fields,
         unexplained,
+    }
+}
+
+/// The kubelet's registration settings as the kubeadm configuration files
+/// hold them: `nodeRegistration.kubeletExtraArgs` `node-labels`, and
+/// `nodeRegistration.taints`.
+#[derive(Debug, Default, PartialEq)]
+struct Registration {
+    labels: Option<String>,
+    taints: Option<Value>,
+}
+
+/// The YAML documents of a kubeadm configuration file, or `None` when the
+/// file is not one.
+fn kubeadm_documents(text: &str) -> Option<Vec<Value>> {
+    if !text.contains("apiVersion: kubeadm.k8s.io/") {
+        return None;
+    }
+    let mut documents = Vec::new();
+    for document in serde_norway::Deserializer::from_str(text) {
+        documents.push(Value::deserialize(document).ok()?);
+    }
+    Some(documents)
+}
+
+fn labels_of(registration: &Value) -> Option<String> {
+    let arguments = registration.get("kubeletExtraArgs")?;
+    let value = match arguments {
+        // v1beta4: a list of {name, value}.
+        Value::Array(items) => items
+            .iter()
+            .find(|item| item.get("name").and_then(Value::as_str) == Some("node-labels"))?
+            .get("value")?,
+        // v1beta3: a map.
+        Value::Object(map) => map.get("node-labels")?,
+        _ => return None,
+    };
+    value.as_str().map(str::to_string)
+}
+
+/// The registration of the first kubeadm document that has one.
+fn registration(user_data: &DecodedUserData) -> Registration {
+    user_data
+        .files
+        .iter()
+        .filter_map(|file| kubeadm_documents(&file.text))
+        .flatten()
+        .find_map(|document| {
+            let registration = document.get("nodeRegistration")?;
+            Some(Registration {
+                labels: labels_of(registration),
+                taints: registration.get("taints").cloned(),
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// Whether two kubeadm configuration files say the same once the old one
+/// takes the new one's registration settings (and their comment lines are
+/// equal): a change of labels or taints explains them.
+fn same_but_registration(before: &str, after: &str) -> bool {
+    let comments = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|line| line.trim_start().starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    let (Some(mut old), Some(new)) = (kubeadm_documents(before), kubeadm_documents(after)) else {
+        return false;
+    };
+    if comments(before) != comments(after) || old.len() != new.len() {
+        return false;
+    }
+    for (old, new) in old.iter_mut().zip(&new) {
+        let (Some(Value::Object(old)), Some(Value::Object(new))) =
+            (old.get_mut("nodeRegistration"), new.get("nodeRegistration"))
+        else {
+            continue;
+        };
+        for key in ["taints", "kubeletExtraArgs"] {
+            match new.get(key) {
+                Some(value) => {
+                    old.insert(key.to_string(), value.clone());
+                }
+                None => {
+                    old.remove(key);
+                }
+            }
+        }
+    }
+    old == new
+}
+
+/// `+added -removed` entries of a comma-separated list.
+fn set_change(before: Option<&str>, after: Option<&str>) -> String {
+    let entries = |text: Option<&str>| -> BTreeSet<String> {
+        text.unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (before, after) = (entries(before), entries(after));
+    let mut words: Vec<String> = after
+        .difference(&before)
+        .map(|entry| format!("+{entry}"))
+        .collect();
+    words.extend(before.difference(&after).map(|entry| format!("-{entry}")));
+    words.join(" ")
+}
+
+/// Taints as `key=value:Effect`, comma-separated; `(none)` for none.
+fn describe_taints(taints: Option<&Value>) -> String {
+    let described: Vec<String> = taints
+        .and_then(Value::as_array)
+        .map(|taints| {
+            taints
+                .iter()
+                .map(|taint| {
+                    let text = |key: &str| taint.get(key).and_then(Value::as_str).unwrap_or("");
+                    let value = text("value");
+                    let effect = text("effect");
+                    match value.is_empty() {
+                        true => format!("{}:{effect}", text("key")),
+                        false => format!("{}={value}:{effect}", text("key")),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if described.is_empty() {
+        "(none)".to_string()
+    } else {
+        described.join(",")
     }
 }
 
@@ -412,6 +565,10 @@ fn version_facts(from: KubernetesVersion, to: KubernetesVersion) -> Vec<(String,
         ),
         (from.to_string(), to.to_string()),
         (from.package_channel(), to.package_channel()),
+        (
+            format!("{}.{}", from.major, from.minor),
+            format!("{}.{}", to.major, to.minor),
+        ),
         (
             from.coredns_version().to_string(),
             to.coredns_version().to_string(),
@@ -557,6 +714,44 @@ mod tests {
         assert_eq!(
             explain("#!/bin/sh\necho a\n", "#!/bin/sh\necho b\n").reasons(),
             ["user-data changed"]
+        );
+    }
+
+    fn join_configuration(labels: &str, taint: Option<&str>) -> String {
+        let taints = taint
+            .map(|key| format!("  taints:\n    - key: \"{key}\"\n      value: \"yes\"\n      effect: \"NoSchedule\"\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "# skiff: kubeadm configuration for joining\napiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\nnodeRegistration:\n  criSocket: unix:///run/containerd/containerd.sock\n{taints}  kubeletExtraArgs:\n    - name: node-labels\n      value: \"{labels}\"\n"
+        );
+        let indented: String = text.lines().map(|line| format!("    {line}\n")).collect();
+        format!(
+            "#cloud-config\nwrite_files:\n- path: /etc/skiff/kubeadm-join.yaml.template\n  permissions: '0600'\n  content: |\n{indented}"
+        )
+    }
+
+    #[test]
+    fn labels_and_taints_are_named_and_verified() {
+        let before = join_configuration("skiff.dev/instance-group=nodes,team=a", None);
+        let after = join_configuration(
+            "skiff.dev/instance-group=nodes,team=b,gpu=none",
+            Some("dedicated"),
+        );
+        assert_eq!(
+            explain(&before, &after).reasons(),
+            [
+                "nodeLabels +gpu=none +team=b -team=a",
+                "taints (none) -> dedicated=yes:NoSchedule"
+            ]
+        );
+        // Anything else in the same file is still named.
+        let other = after.replace("containerd.sock", "crio.sock");
+        assert_eq!(
+            explain(&before, &other)
+                .reasons()
+                .last()
+                .map(String::as_str),
+            Some("user-data changed: /etc/skiff/kubeadm-join.yaml.template")
         );
     }
 

@@ -402,6 +402,15 @@ async fn the_markdown_plan_parses_as_a_table_and_details_and_holds_no_secret() {
         keys.contains(&"launch-template/nodes-us-east-1a".to_owned()),
         "{keys:?}"
     );
+    // The roll's reason names the field, and nothing else is hidden in it.
+    assert_eq!(
+        plan["rollingUpdates"],
+        serde_json::json!([{
+            "group": "nodes-us-east-1a",
+            "reasons": ["nodeLabels +example.com/audited=yes"]
+        }]),
+        "{plan:#}"
+    );
     let output = fixture.skiff(["update", "cluster", &cluster, "-o", "markdown"]);
     output.assert_success();
     let markdown = &output.stdout;
