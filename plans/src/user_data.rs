@@ -755,6 +755,68 @@ mod tests {
         );
     }
 
+    /// The real templates: a version step between rows of the table is
+    /// explained by the version alone, for every role with a script. If
+    /// the templates come to derive more from the version than the table's
+    /// facts, this says which file is left unexplained.
+    #[test]
+    fn real_user_data_of_each_step_of_the_table_is_explained_by_the_version() {
+        use skiff_api::{Cni, InstanceGroupRole, OsFamily};
+        use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
+
+        let render = |role: InstanceGroupRole, version: &str| {
+            skiff_templates::render_user_data(&NodeBootstrap {
+                cluster_name: "c1.example.com".to_string(),
+                instance_group: "group-us-east-1a".to_string(),
+                role,
+                os_family: OsFamily::Debian,
+                kubernetes_version: version.parse().expect("a version"),
+                api_endpoint: "api.c1.example.com".to_string(),
+                api_port: 443,
+                api_cert_sans: Vec::new(),
+                pod_cidr: "100.96.0.0/11".to_string(),
+                service_cidr: "10.96.0.0/12".to_string(),
+                cluster_dns: "10.96.0.10".to_string(),
+                cni: Cni::Cilium,
+                node_labels: BTreeMap::from([("team".to_string(), "a".to_string())]),
+                taints: Vec::new(),
+                state_store: StateStoreLocation {
+                    bucket: "skiff-state".to_string(),
+                    cluster_prefix: "c1.example.com".to_string(),
+                    region: "us-east-1".to_string(),
+                    endpoint: None,
+                    path_style: false,
+                },
+                region: "us-east-1".to_string(),
+                aws_endpoint: None,
+                etcd_backups: EtcdBackups::default(),
+            })
+            .expect("renders")
+        };
+        let offered = skiff_api::version::supported_versions();
+        let mut steps: Vec<(KubernetesVersion, KubernetesVersion)> = offered
+            .windows(2)
+            .filter(|pair| pair[0].minor != pair[1].minor)
+            .map(|pair| (pair[0], pair[1]))
+            .collect();
+        steps.push(("1.34.2".parse().expect("v"), "1.34.3".parse().expect("v")));
+        assert!(steps.len() >= 4, "{steps:?}");
+        for role in [InstanceGroupRole::ControlPlane, InstanceGroupRole::Node] {
+            for (from, to) in &steps {
+                let (before, after) = (
+                    render(role, &from.to_string()),
+                    render(role, &to.to_string()),
+                );
+                assert_ne!(before, after);
+                assert_eq!(
+                    explain(&before, &after).reasons(),
+                    [format!("kubernetesVersion {from} -> {to}")],
+                    "{role:?} {from} -> {to}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn an_encoding_change_alone_is_not_taken_for_a_version_change() {
         let before = cloud_config("1.34.2", true, "");
