@@ -10,6 +10,9 @@
 //!    JSON plan and `rolling-update`'s preview), the bootstrap script's
 //!    changed lines as `-`/`+` lines, and no base64 run longer than 100
 //!    characters in any line of any of them.
+//! 3. A spec stored at a version the table does not offer (by an older
+//!    skiff) loads, plans, applies, takes other changes and deletes; its
+//!    version moves only up, into the table.
 
 use crate::common;
 
@@ -18,7 +21,7 @@ use common::{create_cluster, skiff, write_script, Store, CLUSTER};
 use serde_json::Value;
 use skiff_api::version::{allowed_next, describe_versions, supported_versions};
 use skiff_api::KubernetesVersion;
-use skiff_tests::{LocalAws, SandboxHome, SkiffOutput};
+use skiff_tests::{LocalAws, SandboxHome, SkiffOutput, StoreSnapshot};
 
 /// What `create cluster` picks.
 const DEFAULT_VERSION: &str = skiff_api::version::DEFAULT_VERSION;
@@ -426,4 +429,88 @@ async fn a_version_change_previews_in_words_with_the_script_diffed_and_no_base64
             .unwrap_or_else(|| panic!("no line for {group}\n{rolling}"));
         assert!(line.contains(&reason), "{line}\n{rolling}");
     }
+}
+
+// --- 3. a spec stored before its version left the table ---------------------------
+
+/// Rewrites `spec.kubernetesVersion` in an object of the store, as a spec
+/// stored by an older skiff holds it.
+fn force_stored_version(fixture: &ClusterFixture, relative: &str, from: &str, to: &str) {
+    let key = fixture.key(relative);
+    let text = String::from_utf8(fixture.get_object(relative).expect("the object"))
+        .expect("a text object");
+    let rewritten = text.replace(
+        &format!("kubernetesVersion: {from}\n"),
+        &format!("kubernetesVersion: {to}\n"),
+    );
+    assert_ne!(
+        rewritten, text,
+        "no kubernetesVersion: {from} in {key}:\n{text}"
+    );
+    fixture
+        .aws
+        .put_object(&fixture.bucket, &key, rewritten.as_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_stored_outside_the_table_loads_plans_applies_and_deletes_and_moves_only_up() {
+    let fixture = ClusterFixture::new("v3.example.com").await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "1"]);
+    let stored = "1.32.4";
+    assert!(!version(stored).is_offered() && version(stored).is_supported());
+    for relative in ["spec.yaml", "history/spec/0000000001.yaml"] {
+        force_stored_version(&fixture, relative, DEFAULT_VERSION, stored);
+    }
+
+    // Loads.
+    let got = fixture.skiff(["get", "cluster", &fixture.cluster, "-o", "json"]);
+    assert_eq!(
+        got.assert_success().stdout_json()["spec"]["kubernetesVersion"],
+        stored,
+        "{got}"
+    );
+    // Plans and applies at its version.
+    let plan = fixture.plan_json();
+    let mut texts = Vec::new();
+    strings(&plan, &mut texts);
+    assert!(
+        texts
+            .iter()
+            .any(|text| text.contains(&format!("readonly KUBERNETES_VERSION='{stored}'"))),
+        "the nodes install {stored}"
+    );
+    fixture.apply();
+    // Any other change is stored: only the version is checked.
+    fixture.edit_group("nodes-us-east-1a", |document| {
+        document["spec"]["maxSize"] = 3.into();
+    });
+    // Its version moves only up, into the table.
+    let allowed = describe_versions(&allowed_next(version(stored)));
+    assert!(allowed.starts_with("1.33.0"), "{allowed}");
+    let before = StoreSnapshot::of_bucket(&fixture.aws, &fixture.bucket);
+    let output = fixture.skiff(["get", "cluster", &fixture.cluster, "-o", "yaml"]);
+    output.assert_success();
+    let mut document: serde_norway::Value =
+        serde_norway::from_str(&output.stdout).expect("one YAML document");
+    document["spec"]["kubernetesVersion"] = "1.32.5".into();
+    let file = fixture.home.write(
+        "next-patch.yaml",
+        serde_norway::to_string(&document).expect("YAML"),
+    );
+    let refused = fixture.skiff(["replace", "-f", file.to_str().expect("a path")]);
+    assert_refused(
+        &refused,
+        &Refusal {
+            what: "a patch outside the table",
+            to: "1.32.5",
+            says: "1.32.5 is not a version skiff builds",
+        },
+        &allowed,
+    );
+    before.assert_unchanged(&StoreSnapshot::of_bucket(&fixture.aws, &fixture.bucket));
+    // Deletes.
+    fixture
+        .skiff(["delete", "cluster", &fixture.cluster, "--yes"])
+        .assert_success();
 }
