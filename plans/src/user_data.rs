@@ -251,7 +251,7 @@ pub fn change(before: &str, after: &str) -> Option<UserDataChange> {
             continue;
         }
         let encoding = encoding_note(
-            previous.and_then(|p| p.encoding.as_deref()),
+            previous.and_then(|previous| previous.encoding.as_deref()),
             file.encoding.as_deref(),
             previous.is_some(),
         );
@@ -316,7 +316,10 @@ pub fn installed_version(user_data: &DecodedUserData) -> Option<KubernetesVersio
                 .trim()
                 .strip_prefix("readonly KUBERNETES_VERSION=")
                 .or_else(|| line.trim().strip_prefix("KUBERNETES_VERSION="))?;
-            value.trim_matches(|c| c == '\'' || c == '"').parse().ok()
+            value
+                .trim_matches(|character| character == '\'' || character == '"')
+                .parse()
+                .ok()
         })
     })
 }
