@@ -417,8 +417,10 @@ async fn a_version_change_previews_in_words_with_the_script_diffed_and_no_base64
         );
     }
 
-    // Applied: rolling-update's preview gives the same reason per group.
-    fixture.apply();
+    // Applied: the apply says what comes next, and rolling-update's
+    // preview gives the same reason per group.
+    let applied = fixture.apply();
+    assert!(applied.stderr.contains(&headline), "{applied}");
     let rolling = fixture.skiff(["rolling-update", "cluster", &fixture.cluster]);
     rolling.assert_success();
     for group in &groups {
