@@ -62,20 +62,24 @@ pub struct MinorRelease {
 /// * 1.32: constants.go at commit 00886ac01fec (release-1.32, late patch):
 ///   `PauseVersion = "3.10"`, `CoreDNSVersion = "v1.11.3"`,
 ///   `SupportedEtcdVersion{32: "3.5.24-0"}`.
-/// * 1.30: kubeadm 1.30 pinned `PauseVersion = "3.9"`, `CoreDNSVersion =
-///   "v1.11.1"`, etcd `3.5.15-0` (the 1.31 table above lists 30: "3.5.15-0").
+/// * 1.30: `SupportedEtcdVersion{30: "3.5.15-0"}` in the 1.31 file above;
+///   `PauseVersion = "3.9"` as skiff used it before this table;
+///   `CoreDNSVersion = "v1.11.1"` is kubeadm 1.30's value as recalled (not
+///   found in the index: verify).
 /// * 1.33: `SupportedEtcdVersion{33: "3.5.24-0", 34: "3.6.5-0"}` as copied
 ///   from a release branch's constants.go into a public repository
 ///   (the index has no 1.33 copy of kubeadm itself); `PauseVersion = "3.10"`
-///   and `CoreDNSVersion = "v1.12.0"` of kubeadm 1.33.
-/// * 1.34: `PauseVersion = "3.10.1"` (as skiff already used), `CoreDNSVersion
-///   = "v1.12.1"`, etcd `3.6.5-0` (same source as 1.33).
+///   (as skiff already used) and `CoreDNSVersion = "v1.12.0"` (kubeadm
+///   1.33's bump; not found in the index: verify).
+/// * 1.34: `PauseVersion = "3.10.1"` (as skiff already used), etcd
+///   `3.6.5-0` (same source as 1.33), `CoreDNSVersion = "v1.12.1"` (not
+///   found in the index: verify).
 /// * 1.35: `DefaultEtcdVersion = "3.6.6-0"`, `CoreDNSVersion = "v1.13.1"`,
 ///   `PauseVersion = "3.10.1"`: a test fixture copied from kubeadm's
 ///   constants.go at tag v1.35.8.
 /// * 1.36: etcd's upgrade guide for Kubernetes (the diff of constants.go
 ///   setting `SupportedEtcdVersion{34,35,36: "3.6.9-0"}`); pause and CoreDNS
-///   unchanged from 1.35 as far as the index shows.
+///   taken unchanged from 1.35 (not found in the index: verify).
 ///
 /// The newest patch releases are the newest `kubernetesVersion` found in
 /// public kubeadm configurations of the search index (1.33.13, 1.34.7,
