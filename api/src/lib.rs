@@ -37,7 +37,7 @@ pub use meta::{IntOrPercent, ObjectMeta, RollingUpdate};
 pub use validation::{
     validate, ClusterNameError, Diagnostic, DnsLabelError, DnsNameError, Severity, ValidationError,
 };
-pub use version::{InvalidKubernetesVersion, KubernetesVersion};
+pub use version::{InvalidKubernetesVersion, KubernetesVersion, VersionChangeError};
 
 /// The `apiVersion` every skiff document carries.
 pub const API_VERSION: &str = "skiff.dev/v1alpha1";

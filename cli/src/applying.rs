@@ -60,5 +60,8 @@ pub fn report_applied(context: &Context, plan: &Plan, applied: &Applied) {
             groups.join(", "),
             plan.cluster
         ));
+        for headline in crate::preview::version_headlines(plan) {
+            context.printer.info(&headline);
+        }
     }
 }

@@ -228,7 +228,7 @@ pub struct CreateClusterArgs {
     #[arg(long, default_value = skiff_api::new_cluster::DEFAULT_MACHINE_TYPE)]
     pub node_size: String,
 
-    /// Kubernetes version
+    /// Kubernetes version, one of the releases skiff knows (an error lists them)
     #[arg(long, default_value = skiff_api::version::DEFAULT_VERSION)]
     pub kubernetes_version: String,
 

@@ -11,7 +11,7 @@
 
 use skiff_plans::plan::{Action, FieldChange, Plan, ResourceChange};
 
-use crate::preview::{is_sensitive, long_field_diff, short};
+use crate::preview::{is_sensitive, long_field_diff, short, user_data_lines, version_headlines};
 
 /// What replaces a redacted value.
 const REDACTED: &str = "(redacted)";
@@ -47,6 +47,9 @@ pub fn render(plan: &Plan) -> String {
         text.push_str(&format!("| {label} | {count} |\n"));
     }
     text.push_str(&format!("| **total** | **{}** |\n\n", plan.changes.len()));
+    for line in version_headlines(plan) {
+        text.push_str(&format!("**{}**\n\n", escape_inline(&line)));
+    }
     for change in &plan.changes {
         text.push_str(&render_change(change));
     }
@@ -116,6 +119,20 @@ fn render_field(action: Action, field: &FieldChange) -> String {
         .unwrap_or_else(|| "(none)".to_string());
     if action == Action::Create {
         return format!("+ {name}: {after}\n");
+    }
+    if let Some(lines) = user_data_lines(field) {
+        let mut text = format!("  {name}:{marker}\n");
+        for line in lines {
+            // Only the diffs' own lines start with -, + or @.
+            if line.starts_with(['-', '+', '@', ' ']) {
+                text.push_str(&line);
+            } else {
+                text.push_str("  ");
+                text.push_str(&line);
+            }
+            text.push('\n');
+        }
+        return text;
     }
     if let Some(diff) = long_field_diff(field) {
         let mut text = format!("  {name}:{marker}\n");
@@ -287,7 +304,7 @@ mod tests {
                     ]
                 }
             ],
-            "rollingUpdates": [ { "group": "nodes", "reasons": ["instance type t3.medium -> m5.large"] } ],
+            "rollingUpdates": [ { "group": "nodes", "reasons": ["machineType t3.medium -> m5.large"] } ],
             "knownOutputs": {}
         }))
         .expect("a plan");
@@ -312,7 +329,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("- `nodes`: instance type t3.medium -\\> m5.large"),
+            text.contains("- `nodes`: machineType t3.medium -\\> m5.large"),
             "{text}"
         );
     }

@@ -6,6 +6,7 @@
 use serde_json::Value;
 use similar::TextDiff;
 use skiff_plans::plan::{Action, FieldChange, Plan, ResourceChange};
+use skiff_plans::user_data::FileChangeKind;
 
 use crate::printer::{Color, Printer};
 
@@ -51,6 +52,10 @@ pub fn render(plan: &Plan, printer: &Printer) -> String {
             " (nothing recorded yet)".to_string()
         }
     ));
+    for line in version_headlines(plan) {
+        text.push_str(&printer.bold(&line));
+        text.push_str("\n\n");
+    }
     for change in &plan.changes {
         text.push_str(&render_change(change, printer));
     }
@@ -100,6 +105,51 @@ fn render_change(change: &ResourceChange, printer: &Printer) -> String {
         text.push_str(&render_field(change.action, field));
     }
     text
+}
+
+/// The plan in words: one line per Kubernetes version step its rolling
+/// updates make, e.g. `Kubernetes 1.34.2 -> 1.35.1: control plane first,
+/// then nodes` (naming the groups when groups step differently).
+pub fn version_headlines(plan: &Plan) -> Vec<String> {
+    let steps = plan.version_steps();
+    let several = steps.len() > 1;
+    steps
+        .into_iter()
+        .map(|(step, groups)| {
+            if several {
+                format!("{} (groups {})", step.headline(), groups.join(", "))
+            } else {
+                step.headline()
+            }
+        })
+        .collect()
+}
+
+/// The lines of a changed user-data: one unified diff per changed file of
+/// its cloud-config, decoded (never base64); `None` when the field has no
+/// decoded view (not a cloud-config), so the caller shows the text diff.
+pub fn user_data_lines(field: &FieldChange) -> Option<Vec<String>> {
+    let decoded = field.decoded.as_ref()?;
+    let mut lines = vec![format!(
+        "user-data changed in {} file(s): {}",
+        decoded.files.len(),
+        decoded.paths().join(", ")
+    )];
+    for file in &decoded.files {
+        let what = match file.change {
+            FileChangeKind::Added => "added",
+            FileChangeKind::Removed => "removed",
+            FileChangeKind::Changed => "changed",
+        };
+        let encoding = file
+            .encoding
+            .as_ref()
+            .map(|encoding| format!(", {encoding} in the user-data, shown decoded"))
+            .unwrap_or_default();
+        lines.push(format!("{} ({what}{encoding}):", file.path));
+        lines.extend(file.diff.lines().map(str::to_string));
+    }
+    Some(lines)
 }
 
 /// The unified diff (two lines of context) of a field whose old or new
@@ -155,7 +205,13 @@ fn render_field(action: Action, field: &FieldChange) -> String {
             }
         },
         _ => {
-            if let Some(diff) = long_field_diff(field) {
+            if let Some(lines) = user_data_lines(field) {
+                let mut text = format!("      {name}:{marker}\n");
+                for line in lines {
+                    text.push_str(&format!("        {line}\n"));
+                }
+                text
+            } else if let Some(diff) = long_field_diff(field) {
                 let mut text = format!("      {name}:{marker}\n");
                 for line in diff.lines() {
                     text.push_str(&format!("        {line}\n"));
@@ -248,6 +304,7 @@ mod tests {
             after: Some(Value::Object(tags)),
             after_unknown: false,
             forces_replacement: false,
+            decoded: None,
         };
         let text = render_field(Action::Create, &field);
         assert!(!text.contains("..."), "{text}");
@@ -258,6 +315,72 @@ mod tests {
             );
         }
         assert_eq!(text.lines().next(), Some("      tags:"), "{text}");
+    }
+
+    /// A cloud-config whose script is gzip+base64, as older user-data had it.
+    fn encoded_user_data(version: &str) -> String {
+        use base64::Engine;
+        use std::io::Write;
+        let script = format!(
+            "#!/bin/bash\n# skiff node bootstrap, Kubernetes {version}\nreadonly KUBERNETES_VERSION='{version}'\nreadonly PACKAGE_REPOSITORY='https://pkgs.k8s.io/core:/stable:/v1/deb'\nmain\n"
+        );
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(script.as_bytes()).expect("gzip");
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(encoder.finish().expect("gzip"));
+        format!(
+            "#cloud-config\nwrite_files:\n- path: /usr/local/sbin/skiff-bootstrap\n  encoding: gzip+base64\n  content: {encoded}\n"
+        )
+    }
+
+    #[test]
+    fn a_user_data_change_shows_decoded_file_diffs_and_the_version_headline() {
+        let (before, after) = (encoded_user_data("1.34.2"), encoded_user_data("1.35.1"));
+        assert!(before.lines().any(|line| line.len() > 100));
+        let field = FieldChange {
+            field: "userData".to_string(),
+            decoded: skiff_plans::user_data::change(&before, &after),
+            before: Some(Value::String(before)),
+            after: Some(Value::String(after)),
+            after_unknown: false,
+            forces_replacement: false,
+        };
+        let text = render_field(Action::Update, &field);
+        assert!(
+            text.contains("/usr/local/sbin/skiff-bootstrap (changed, gzip+base64 in the user-data, shown decoded):"),
+            "{text}"
+        );
+        assert!(text.lines().all(|line| line.len() <= 120), "{text}");
+        assert!(
+            text.lines()
+                .any(|line| line.trim() == "-readonly KUBERNETES_VERSION='1.34.2'"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|line| line.trim() == "+readonly KUBERNETES_VERSION='1.35.1'"),
+            "{text}"
+        );
+
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "format": 1, "cluster": "c1", "region": "us-east-1", "specRevision": 2,
+            "stateSerial": 1,
+            "summary": { "create": 0, "update": 0, "replace": 0, "delete": 0 },
+            "changes": [],
+            "rollingUpdates": [
+                { "group": "control-plane", "reasons": ["kubernetesVersion 1.34.2 -> 1.35.1"],
+                  "kubernetesVersion": { "from": "1.34.2", "to": "1.35.1" } },
+                { "group": "nodes", "reasons": ["kubernetesVersion 1.34.2 -> 1.35.1"],
+                  "kubernetesVersion": { "from": "1.34.2", "to": "1.35.1" } },
+                { "group": "bastions", "reasons": ["image ami-a -> ami-b"] }
+            ],
+            "knownOutputs": {}
+        }))
+        .expect("a plan");
+        assert_eq!(
+            version_headlines(&plan),
+            ["Kubernetes 1.34.2 -> 1.35.1: control plane first, then nodes"]
+        );
     }
 
     #[test]

@@ -16,10 +16,11 @@ use crate::graph;
 use crate::observed::Observed;
 use crate::plan::{
     Action, FieldChange, Plan, ResourceChange, RollingUpdateNeed, StateBinding, Summary,
-    PLAN_FORMAT,
+    VersionStep, PLAN_FORMAT,
 };
 use crate::resolve::{has_reference, resolve};
 use crate::resource::{Output, ResourceKey, ResourceKind};
+use crate::user_data;
 
 /// Where the plan starts from.
 #[derive(Debug, Clone)]
@@ -58,6 +59,7 @@ pub fn plan(
                         before: None,
                         after: Some(after),
                         forces_replacement: false,
+                        decoded: None,
                     })
                     .collect();
                 known.remove(key);
@@ -84,12 +86,21 @@ pub fn plan(
                     let after = after_fields.get(name);
                     let unknown = after.is_some_and(has_reference);
                     if unknown || before != after {
+                        let decoded = match (name.as_str(), before, after) {
+                            (
+                                "userData",
+                                Some(Value::String(before)),
+                                Some(Value::String(after)),
+                            ) => user_data::change(before, after),
+                            _ => None,
+                        };
                         fields.push(FieldChange {
                             field: name.clone(),
                             before: before.cloned(),
                             after: after.cloned(),
                             after_unknown: unknown,
                             forces_replacement: immutable.contains(&name.as_str()),
+                            decoded,
                         });
                     }
                 }
@@ -265,7 +276,7 @@ pub fn kind_rank(kind: ResourceKind) -> usize {
 
 /// Which groups' running instances the plan leaves out of date, and why.
 fn rolling_updates(changes: &[ResourceChange], observed: &Observed) -> Vec<RollingUpdateNeed> {
-    let mut needs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut needs: BTreeMap<String, RollingUpdateNeed> = BTreeMap::new();
     for change in changes {
         if change.kind != ResourceKind::LaunchTemplate {
             continue;
@@ -276,21 +287,52 @@ fn rolling_updates(changes: &[ResourceChange], observed: &Observed) -> Vec<Rolli
         if !observed.resources.contains_key(&scaling_group) {
             continue;
         }
+        let mut step = None;
         let reasons = match change.action {
-            Action::Update => change.fields.iter().filter_map(describe_field).collect(),
+            Action::Update => {
+                let mut reasons = Vec::new();
+                for field in &change.fields {
+                    if field.field == "userData" {
+                        let explanation = explain_user_data(field);
+                        step = explanation
+                            .kubernetes_version
+                            .map(|(from, to)| VersionStep { from, to });
+                        reasons.extend(explanation.reasons());
+                    } else {
+                        reasons.extend(describe_field(field));
+                    }
+                }
+                reasons
+            }
             Action::Create | Action::Replace => {
                 vec!["its launch template is created anew".to_string()]
             }
             Action::Delete => continue,
         };
         if !reasons.is_empty() {
-            needs.entry(group).or_default().extend(reasons);
+            let need = needs
+                .entry(group.clone())
+                .or_insert_with(|| RollingUpdateNeed {
+                    group,
+                    reasons: Vec::new(),
+                    kubernetes_version: None,
+                });
+            need.reasons.extend(reasons);
+            need.kubernetes_version = need.kubernetes_version.or(step);
         }
     }
-    needs
-        .into_iter()
-        .map(|(group, reasons)| RollingUpdateNeed { group, reasons })
-        .collect()
+    needs.into_values().collect()
+}
+
+/// Words for a changed user-data: the version step it makes and the files
+/// no field explains (see [`user_data::explain`]).
+fn explain_user_data(field: &FieldChange) -> user_data::Explanation {
+    match (&field.before, &field.after) {
+        (Some(Value::String(before)), Some(Value::String(after))) if !field.after_unknown => {
+            user_data::explain(before, after)
+        }
+        _ => user_data::Explanation::default(),
+    }
 }
 
 fn short(value: &Option<Value>) -> String {
@@ -308,8 +350,8 @@ fn describe_field(field: &FieldChange) -> Option<String> {
     Some(match field.field.as_str() {
         "tags" => return None,
         "imageId" => format!("image {}", change()),
-        "instanceType" => format!("instance type {}", change()),
-        "userData" => "user-data (node bootstrap) changed".to_string(),
+        "instanceType" => format!("machineType {}", change()),
+        "userData" => "user-data changed".to_string(),
         "rootVolume" => "root volume changed".to_string(),
         "securityGroups" => "security groups changed".to_string(),
         "instanceProfile" => "instance profile changed".to_string(),

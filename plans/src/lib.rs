@@ -22,6 +22,7 @@ pub mod recorded;
 pub mod resolve;
 pub mod resource;
 pub mod terraform;
+pub mod user_data;
 
 pub use critical_path::{critical_path, remaining_calls, sequential_calls, CriticalPath};
 pub use desired::{build as desired_model, DesiredModel};

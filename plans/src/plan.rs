@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use skiff_api::KubernetesVersion;
+
 use crate::resolve::KnownOutputs;
 use crate::resource::{Attributes, ResourceKey, ResourceKind};
+use crate::user_data::UserDataChange;
 
 /// The version of the plan's JSON format. Bumped on incompatible changes.
 pub const PLAN_FORMAT: u32 = 1;
@@ -58,6 +61,11 @@ pub struct FieldChange {
     /// Whether a change of this field forces a replacement.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forces_replacement: bool,
+    /// For a changed user-data: the files of the cloud-config that differ,
+    /// decoded (never base64), each with a unified diff of its text,
+    /// beside the raw `before` and `after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<UserDataChange>,
 }
 
 /// The change of one resource.
@@ -96,8 +104,47 @@ pub struct ResourceChange {
 pub struct RollingUpdateNeed {
     /// The instance group.
     pub group: String,
-    /// What changed in its launch template, in words.
+    /// What changed in its launch template, in words, each naming the
+    /// field: `kubernetesVersion 1.34.2 -> 1.35.1`, `image ami-a -> ami-b`,
+    /// `machineType m5.large -> m5.xlarge`, or `user-data changed: <files>`
+    /// for a change no field explains.
     pub reasons: Vec<String>,
+    /// The Kubernetes version its instances run and the one they will run,
+    /// when its user-data installs another version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<VersionStep>,
+}
+
+/// A change of the Kubernetes version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionStep {
+    /// The version now.
+    pub from: KubernetesVersion,
+    /// The version after the rolling update.
+    pub to: KubernetesVersion,
+}
+
+impl VersionStep {
+    /// The plan's headline for it: `Kubernetes 1.34.2 -> 1.35.1: control
+    /// plane first, then nodes`.
+    pub fn headline(&self) -> String {
+        if self.to < self.from {
+            format!(
+                "Kubernetes {} -> {}: a downgrade, which kubeadm does not support",
+                self.from, self.to
+            )
+        } else if self.to.minor > self.from.minor + 1 {
+            format!(
+                "Kubernetes {} -> {}: skips a minor release, which kubeadm does not support",
+                self.from, self.to
+            )
+        } else {
+            format!(
+                "Kubernetes {} -> {}: control plane first, then nodes",
+                self.from, self.to
+            )
+        }
+    }
 }
 
 /// Counts of changes.
@@ -195,6 +242,23 @@ impl Plan {
     /// The changes by key.
     pub fn change(&self, key: &ResourceKey) -> Option<&ResourceChange> {
         self.changes.iter().find(|change| &change.key == key)
+    }
+
+    /// The Kubernetes version steps the rolling updates after this plan
+    /// make, each with the groups it concerns (one, unless groups run
+    /// different versions now).
+    pub fn version_steps(&self) -> Vec<(VersionStep, Vec<&str>)> {
+        let mut steps: Vec<(VersionStep, Vec<&str>)> = Vec::new();
+        for need in &self.rolling_updates {
+            let Some(step) = need.kubernetes_version else {
+                continue;
+            };
+            match steps.iter_mut().find(|(known, _)| *known == step) {
+                Some((_, groups)) => groups.push(&need.group),
+                None => steps.push((step, vec![&need.group])),
+            }
+        }
+        steps
     }
 
     /// Counts by kind, for summaries.

@@ -223,7 +223,7 @@ fn machine_type_change_updates_the_template_and_needs_a_rolling_update() {
     assert_eq!(plan.rolling_updates[0].group, "nodes-us-east-1a");
     assert_eq!(
         plan.rolling_updates[0].reasons,
-        ["instance type t3.medium -> m6i.large"]
+        ["machineType t3.medium -> m6i.large"]
     );
 }
 

@@ -137,6 +137,18 @@ pub enum StoreError {
         /// The ID given.
         given: String,
     },
+
+    /// A spec whose Kubernetes version may not be stored: a new cluster at a
+    /// version outside skiff's table, or a change that skips a minor release
+    /// or lowers the version. Nothing was written.
+    #[error("cluster {cluster:?} was not stored (nothing changed)")]
+    VersionRefused {
+        /// The cluster.
+        cluster: String,
+        /// The rule broken, naming the versions allowed.
+        #[source]
+        source: skiff_api::VersionChangeError,
+    },
 }
 
 impl StoreError {

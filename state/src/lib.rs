@@ -195,18 +195,25 @@ impl StateStore {
         }
     }
 
-    /// Stores a new cluster.
+    /// Stores a new cluster. Its Kubernetes version must be in skiff's
+    /// table ([`skiff_api::version::check_change`]); nothing is written
+    /// otherwise.
     pub async fn create_spec(
         &self,
         bundle: &ClusterBundle,
         command: &str,
         summary: &str,
     ) -> Result<StoredSpec> {
+        check_version(None, bundle)?;
         let change = self.change(command, summary).await;
         specs::create(self.objects.as_ref(), bundle, &change).await
     }
 
-    /// Stores a new revision of a spec read earlier.
+    /// Stores a new revision of a spec read earlier. A change of the
+    /// Kubernetes version must follow the version rules (one minor up at a
+    /// time, never down, to a version of skiff's table); nothing is written
+    /// otherwise. Keeping a version, even one no longer in the table, is
+    /// always allowed.
     pub async fn update_spec(
         &self,
         previous: &StoredSpec,
@@ -214,6 +221,7 @@ impl StateStore {
         command: &str,
         summary: &str,
     ) -> Result<StoredSpec> {
+        check_version(Some(&previous.bundle), bundle)?;
         let change = self.change(command, summary).await;
         let stored = specs::update(self.objects.as_ref(), previous, bundle, &change).await?;
         self.apply_retention(bundle.name(), stored.revision.serial)
@@ -338,4 +346,16 @@ impl StateStore {
     pub async fn unlock(&self, cluster: &str, id: &str) -> Result<LockInfo> {
         lock::unlock(self.objects.as_ref(), cluster, id).await
     }
+}
+
+/// Every path that stores a spec passes here, so the version rules hold for
+/// `create`, `edit`, `replace`, `rollback` and whatever comes next alike.
+fn check_version(previous: Option<&ClusterBundle>, bundle: &ClusterBundle) -> Result<()> {
+    let from = previous.map(|previous| previous.cluster.spec.kubernetes_version);
+    skiff_api::version::check_change(from, bundle.cluster.spec.kubernetes_version).map_err(
+        |source| StoreError::VersionRefused {
+            cluster: bundle.name().to_string(),
+            source,
+        },
+    )
 }

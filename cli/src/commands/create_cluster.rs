@@ -72,6 +72,12 @@ fn options(arguments: &CreateClusterArgs) -> anyhow::Result<NewClusterOptions> {
         .kubernetes_version
         .parse()
         .map_err(|error| anyhow::anyhow!("--kubernetes-version: {error}"))?;
+    if !kubernetes_version.is_offered() {
+        bail!(
+            "--kubernetes-version: {kubernetes_version} is not a version skiff builds; choose one of {}",
+            skiff_api::version::describe_versions(&skiff_api::version::supported_versions())
+        );
+    }
     let zones: Vec<String> = arguments
         .zones
         .iter()

@@ -149,6 +149,13 @@ async fn store_edit(
         context.printer.info("Edit cancelled: no changes.");
         return Ok(ExitCode::SUCCESS);
     }
+    // The store refuses it too; checked here so the edit is kept in a file.
+    if let Err(error) = skiff_api::version::check_change(
+        Some(previous.bundle.cluster.spec.kubernetes_version),
+        bundle.cluster.spec.kubernetes_version,
+    ) {
+        return Err(rejected(text, hint, &error.to_string()));
+    }
     let summary = summary::describe(&previous.bundle, &bundle);
     let stored = store
         .update_spec(previous, &bundle, &command_line(), &summary)

@@ -34,6 +34,18 @@ pub async fn run(context: &Context, arguments: &RollbackArgs) -> anyhow::Result<
     for warning in warnings {
         context.printer.warn(&warning.to_string());
     }
+    // Rolling back the version is a downgrade like any other; the store
+    // refuses it too, checked here so that --dry-run says so.
+    skiff_api::version::check_change(
+        Some(head.bundle.cluster.spec.kubernetes_version),
+        target.cluster.spec.kubernetes_version,
+    )
+    .with_context(|| {
+        format!(
+            "revision {} of cluster {cluster} cannot be restored as it is (nothing was changed); restore the other changes with `skiff replace -f`, keeping spec.kubernetesVersion",
+            arguments.to
+        )
+    })?;
     let change = summary::describe(&head.bundle, &target);
     if arguments.dry_run {
         let label = format!("revision {} restored", arguments.to);

@@ -508,7 +508,7 @@ fn edit_cluster_stores_a_revision_and_an_invalid_edit_stores_nothing() {
             &store,
             &edit_cluster,
             "set-version",
-            r#"sed -i 's/kubernetesVersion: .*/kubernetesVersion: 1.33.1/' "$1""#,
+            r#"sed -i 's/kubernetesVersion: .*/kubernetesVersion: 1.34.3/' "$1""#,
         );
         edited.assert_success().assert_stderr_contains("revision 2");
         let after_edit = store.snapshot(aws);
@@ -516,7 +516,7 @@ fn edit_cluster_stores_a_revision_and_an_invalid_edit_stores_nothing() {
         assert_eq!(head.serial, 2, "{edited}");
         assert_eq!(
             text_at(head.cluster(), &["spec", "kubernetesVersion"]),
-            "1.33.1"
+            "1.34.3"
         );
         assert!(
             text_at(&head.header, &["command"]).contains("edit cluster"),
@@ -778,7 +778,7 @@ fn unregister_removes_every_object_of_the_cluster_and_nothing_else() {
             &store,
             &["edit", "cluster", CLUSTER],
             "version",
-            r#"sed -i 's/kubernetesVersion: .*/kubernetesVersion: 1.33.1/' "$1""#,
+            r#"sed -i 's/kubernetesVersion: .*/kubernetesVersion: 1.34.3/' "$1""#,
         )
         .assert_success();
         skiff(

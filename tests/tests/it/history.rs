@@ -402,6 +402,15 @@ async fn the_markdown_plan_parses_as_a_table_and_details_and_holds_no_secret() {
         keys.contains(&"launch-template/nodes-us-east-1a".to_owned()),
         "{keys:?}"
     );
+    // The roll's reason names the field, and nothing else is hidden in it.
+    assert_eq!(
+        plan["rollingUpdates"],
+        serde_json::json!([{
+            "group": "nodes-us-east-1a",
+            "reasons": ["nodeLabels +example.com/audited=yes"]
+        }]),
+        "{plan:#}"
+    );
     let output = fixture.skiff(["update", "cluster", &cluster, "-o", "markdown"]);
     output.assert_success();
     let markdown = &output.stdout;
@@ -477,10 +486,14 @@ async fn the_markdown_plan_parses_as_a_table_and_details_and_holds_no_secret() {
         .collect::<String>();
     assert!(code.contains("+ maxSize: 3"), "{code}");
     assert!(code.contains("- maxSize: 2"), "{code}");
-    // The user-data, as a unified diff of its lines: the plan holds it in
-    // plain text (it is compressed only on its way to EC2), so the changed
-    // label is the changed line.
-    assert!(code.contains("  userData:\n@@ "), "{code}");
+    // The user-data, as a unified diff of the lines of each changed file of
+    // its cloud-config (decoded, were it encoded): the changed label is the
+    // changed line of the kubeadm join configuration.
+    assert!(code.contains("  userData:\n"), "{code}");
+    assert!(
+        code.contains("\n--- /etc/skiff/kubeadm-join.yaml.template (before)\n+++ /etc/skiff/kubeadm-join.yaml.template (after)\n@@ "),
+        "{code}"
+    );
     assert!(
         code.lines()
             .any(|line| line.starts_with('+') && line.contains("example.com/audited=yes")),

@@ -26,3 +26,4 @@ mod store_safety;
 mod terraform;
 mod update_cluster;
 mod validate_cluster;
+mod versions;

@@ -1362,11 +1362,12 @@ async fn a_kubernetes_version_change_rolls_every_group_and_applies_cleanly() {
         "every group needs a rolling update: {rolling:?}"
     );
     for (group, reasons) in &rolling {
-        assert!(
-            reasons
-                .iter()
-                .any(|reason| reason == "user-data (node bootstrap) changed"),
-            "{group}: {reasons:?}"
+        assert_eq!(
+            reasons,
+            &[format!(
+                "kubernetesVersion {DEFAULT_VERSION} -> {NEXT_PATCH_VERSION}"
+            )],
+            "{group}: the reason names the field and both versions"
         );
     }
 

@@ -1038,7 +1038,7 @@ async fn the_preview_shows_each_group_and_why_and_changes_nothing() {
         .find(|line| line.contains(&format!("{NODES}: replace 2 instance")))
         .unwrap_or_else(|| panic!("the node group's line\n{output}"));
     assert!(
-        nodes_line.contains("instance type t3.medium -> m5.large"),
+        nodes_line.contains("machineType t3.medium -> m5.large"),
         "{output}"
     );
     assert!(
