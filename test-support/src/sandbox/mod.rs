@@ -237,6 +237,7 @@ impl FakeCloud {
             fs::write(shared.path().join(file), "").expect("shared etcd file");
         }
         fs::create_dir_all(shared.path().join("etcd-pids")).expect("etcd pid directory");
+        fs::create_dir_all(shared.path().join("cluster/apiservers")).expect("cluster directory");
         give_to_sandbox_user(shared.path());
 
         let block = AddressBlock::reserve();
@@ -502,10 +503,59 @@ impl FakeCloud {
             .to_string()
     }
 
-    /// Makes the API "answer" for every node, as if a control plane were up.
+    /// Makes the API "answer" for every node, as if a control plane were up
+    /// (its `/version` is then the asking node's own version).
     pub fn mark_api_server_ready(&self) {
-        fs::write(self.shared.path().join("api-server-ready"), "").expect("marker");
+        self.mark_api_server_ready_at("");
+    }
+
+    /// Makes the API "answer" for every node, its `/version` saying
+    /// `version` (`1.34.2`) while no kubeadm stand-in runs an API server.
+    pub fn mark_api_server_ready_at(&self, version: &str) {
+        fs::write(self.shared.path().join("api-server-ready"), version).expect("marker");
         give_to_sandbox_user(self.shared.path());
+    }
+
+    /// Lines of a record the kubeadm stand-in keeps in the shared
+    /// `cluster/` folder: `static-pods.log` (`<node> <component>
+    /// <version>`), `addons.log` (`<node> kube-proxy|coredns <image>`),
+    /// `kubelets.log` (`<node> kubelet <version> apiserver <version>`).
+    pub fn cluster_record(&self, name: &str) -> Vec<String> {
+        fs::read_to_string(self.shared.path().join("cluster").join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The kube-apiserver mirror pods the stand-in runs: (node name, version).
+    pub fn api_servers(&self) -> Vec<(String, String)> {
+        let mut servers: Vec<(String, String)> =
+            fs::read_dir(self.shared.path().join("cluster/apiservers"))
+                .map(|entries| {
+                    entries
+                        .filter_map(|entry| {
+                            let entry = entry.ok()?;
+                            let text = fs::read_to_string(entry.path()).ok()?;
+                            let version = text.split_whitespace().nth(1)?.to_string();
+                            Some((entry.file_name().to_string_lossy().into_owned(), version))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        servers.sort();
+        servers
+    }
+
+    /// The value of an etcd key, read at any member the stand-ins know.
+    pub fn etcd_value(&self, key: &str) -> String {
+        let output = self.etcdctl(&["get", "--print-value-only", key]);
+        assert!(
+            output.status.success(),
+            "etcdctl get {key}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
     /// A new instance launched with `user_data`, with its own root. The
@@ -677,16 +727,40 @@ impl NodeSandbox {
         let script = under(&self.root, self.bootstrap.script);
         let stdout = fs::File::create(self.directory.path().join("stdout")).expect("stdout file");
         let stderr = fs::File::create(self.directory.path().join("stderr")).expect("stderr file");
+        let mut command = self.command(&script, arguments);
+        command
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        Running {
+            node: self,
+            child: command.spawn().expect("the bootstrap script starts"),
+        }
+    }
+
+    /// Runs one of the stand-ins (`kubeadm`, `kubectl`, ...) on this node,
+    /// as the script would, with the same environment: for tests of a
+    /// stand-in's own rules.
+    pub fn run_stand_in(&self, name: &str, arguments: &[&str]) -> std::process::Output {
+        let mut command = self.command(&self.shared.join("stubs").join(name), arguments);
+        command
+            .stdin(Stdio::null())
+            .output()
+            .expect("the stand-in runs")
+    }
+
+    /// `program arguments...` as the script's user, in the node's environment.
+    fn command(&self, program: &Path, arguments: &[&str]) -> Command {
         let mut command = if running_as_root() {
             let setpriv = tools::require("setpriv", "apt-get install -y util-linux");
             let mut command = Command::new(setpriv);
             command
                 .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-                .arg(&script)
+                .arg(program)
                 .args(arguments);
             command
         } else {
-            let mut command = Command::new(&script);
+            let mut command = Command::new(program);
             command.args(arguments);
             command
         };
@@ -718,14 +792,8 @@ impl NodeSandbox {
             )
             .env("SANDBOX_REAL_SLEEP", tools::require("sleep", "coreutils"))
             .env("SANDBOX_KUBERNETES_VERSION", &self.kubernetes_version)
-            .env("SANDBOX_CONTAINERD_SERIES", self.containerd_series)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        Running {
-            node: self,
-            child: command.spawn().expect("the bootstrap script starts"),
-        }
+            .env("SANDBOX_CONTAINERD_SERIES", self.containerd_series);
+        command
     }
 
     /// Runs the script to the end.
@@ -960,6 +1028,7 @@ fn install_stubs_and_tools(shared: &Path) {
         ("kubectl".to_string(), include_str!("stubs/kubectl.sh")),
         ("sleep".to_string(), include_str!("stubs/sleep.sh")),
         ("systemctl".to_string(), include_str!("stubs/systemctl.sh")),
+        ("uname".to_string(), include_str!("stubs/uname.sh")),
         ("sandbox-etcd-member".to_string(), MEMBER_HELPER),
     ];
     for name in RECORDING_STUBS {
