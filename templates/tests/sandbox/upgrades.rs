@@ -151,7 +151,11 @@ fn assert_runs(cloud: &FakeCloud, nodes: &[&NodeSandbox], version: &str) {
             .iter()
             .filter(|line| line.starts_with(&format!("{name} ")))
             .collect();
-        for component in ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+        for component in [
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+        ] {
             assert!(
                 mine.contains(&&format!("{name} {component} {version}")),
                 "{name} has no {component} {version}: {mine:?}"
@@ -162,8 +166,9 @@ fn assert_runs(cloud: &FakeCloud, nodes: &[&NodeSandbox], version: &str) {
             "{name} runs etcd 3.6.6-0 (kubeadm 1.35's): {mine:?}"
         );
         assert!(
-            node.commands().iter().any(|line| line
-                .contains(&format!("install kubelet={version}-1.1 kubeadm={version}-1.1"))),
+            node.commands().iter().any(|line| line.contains(&format!(
+                "install kubelet={version}-1.1 kubeadm={version}-1.1"
+            ))),
             "{name}'s kubelet is not {version}"
         );
     }
@@ -254,16 +259,20 @@ fn a_three_node_control_plane_is_upgraded_one_minor_by_replacing_its_nodes_one_a
         )),
         "{log}"
     );
-    assert!(raisers[0]
-        .commands()
-        .contains(&format!("kubeadm config images pull --kubernetes-version v{NEW}")));
+    assert!(raisers[0].commands().contains(&format!(
+        "kubeadm config images pull --kubernetes-version v{NEW}"
+    )));
     assert_eq!(status(&cloud, &new[0])["phase"], "upgraded");
     for node in &new[1..] {
         assert_eq!(status(&cloud, node)["phase"], "joined");
         assert_eq!(status(&cloud, node)["kubernetesVersion"], NEW);
     }
     assert!(
-        !cloud.moto.list_keys(BUCKET, CLUSTER_PREFIX).iter().any(|key| key.ends_with("etcd/leases/upgrade")),
+        !cloud
+            .moto
+            .list_keys(BUCKET, CLUSTER_PREFIX)
+            .iter()
+            .any(|key| key.ends_with("etcd/leases/upgrade")),
         "the upgrade lease is released"
     );
 
@@ -309,8 +318,9 @@ fn a_three_node_control_plane_is_upgraded_one_minor_by_replacing_its_nodes_one_a
     let boot = worker.boot();
     assert_booted(&worker, &boot);
     assert!(
-        boot.log
-            .contains(&format!("the API server runs Kubernetes {NEW}; this kubelet is {NEW}")),
+        boot.log.contains(&format!(
+            "the API server runs Kubernetes {NEW}; this kubelet is {NEW}"
+        )),
         "{}",
         boot.log
     );
@@ -421,6 +431,39 @@ fn a_failed_upgrade_step_leaves_the_old_control_plane_serving_and_says_why() {
         Some("Unhealthy")
     );
 
+    // The join after the raise fails: the node puts the old version back.
+    let reverted = cloud.node(
+        "i-0a1000000000000dd",
+        &control_plane_at(&cloud, NEW),
+        Image::Ubuntu,
+    );
+    reverted.fail_command("kubeadm-join");
+    let boot = reverted.boot();
+    assert!(!boot.success, "{}", boot.everything());
+    assert!(raised(&reverted), "it raised the version before its join");
+    assert!(
+        boot.log.contains(&format!(
+            "put the cluster's ClusterConfiguration back to Kubernetes {OLD}"
+        )),
+        "{}",
+        boot.log
+    );
+    let failed = status(&cloud, &reverted);
+    assert_eq!(failed["phase"], "failed");
+    assert!(
+        failed["message"]
+            .as_str()
+            .expect("a message")
+            .contains(&format!(
+                "kubeadm join failed; the control plane keeps running Kubernetes {OLD}"
+            )),
+        "{failed}"
+    );
+    assert_eq!(
+        cloud.instance_health(&reverted.instance_id).as_deref(),
+        Some("Unhealthy")
+    );
+
     // The old control plane serves on, unchanged.
     for node in [&skipping, &unlucky] {
         assert!(!raised(node));
@@ -463,8 +506,14 @@ fn the_kubeadm_stand_in_refuses_a_control_plane_join_whose_kubelet_is_newer_than
         &control_plane_at(&cloud, NEW),
         Image::Ubuntu,
     );
-    newer.write("/etc/kubernetes/pki/etcd/ca.crt", &cloud.pki_file("etcd-ca.crt"));
-    newer.write("/etc/kubernetes/pki/etcd/ca.key", &cloud.pki_file("etcd-ca.key"));
+    newer.write(
+        "/etc/kubernetes/pki/etcd/ca.crt",
+        &cloud.pki_file("etcd-ca.crt"),
+    );
+    newer.write(
+        "/etc/kubernetes/pki/etcd/ca.key",
+        &cloud.pki_file("etcd-ca.key"),
+    );
     newer.write(
         "/tmp/join.yaml",
         "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ncontrolPlane: {}\n",
@@ -495,8 +544,14 @@ fn the_kubeadm_stand_in_refuses_a_control_plane_join_whose_kubelet_is_newer_than
         &control_plane_at(&cloud, "1.34.3"),
         Image::Ubuntu,
     );
-    patch.write("/etc/kubernetes/pki/etcd/ca.crt", &cloud.pki_file("etcd-ca.crt"));
-    patch.write("/etc/kubernetes/pki/etcd/ca.key", &cloud.pki_file("etcd-ca.key"));
+    patch.write(
+        "/etc/kubernetes/pki/etcd/ca.crt",
+        &cloud.pki_file("etcd-ca.crt"),
+    );
+    patch.write(
+        "/etc/kubernetes/pki/etcd/ca.key",
+        &cloud.pki_file("etcd-ca.key"),
+    );
     patch.write(
         "/tmp/join.yaml",
         "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ncontrolPlane: {}\n",
@@ -549,4 +604,3 @@ fn a_worker_newer_than_the_api_server_waits_then_fails_without_joining() {
         "bounded: 90 tries"
     );
 }
-

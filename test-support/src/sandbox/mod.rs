@@ -27,7 +27,7 @@
 //!
 //! Stand-ins that only record: apt-get, apt-mark, dnf, modprobe, sysctl,
 //! swapoff, setenforce, crictl (its `pull` is what `ctr` checks), gpg,
-//! kubectl, cilium. Those that decide, each citing its upstream source in
+//! cilium. Those that decide, each citing its upstream source in
 //! its header (`stubs/*.sh`):
 //! - `kubeadm` (kubernetes/kubernetes cmd/kubeadm): preflight's
 //!   DirAvailable--var-lib-etcd on `init` and control-plane `join`
@@ -40,7 +40,23 @@
 //!   promotes itself (app/phases/etcd/local.go, app/util/etcd/etcd.go),
 //!   logging `kubeadm-join start|end <epoch ms>`; `reset` stops the member
 //!   and wipes its data dir; `config images list`, `certs check-expiration`
-//!   and `certs renew all` answer as kubeadm does.
+//!   and `certs renew all` answer as kubeadm does. It keeps the cluster's
+//!   ClusterConfiguration in the real etcd
+//!   (`/registry/configmaps/kube-system/kubeadm-config`, uploaded by
+//!   `init`, app/phases/uploadconfig), which a control-plane `join` deploys
+//!   (app/util/config/cluster.go); `init` and a control-plane `join` refuse
+//!   a kubelet of a newer minor than that version and a version newer than
+//!   kubeadm (app/preflight/checks.go KubeletVersionCheck,
+//!   KubernetesVersionCheck); `upgrade node phase addon all` upgrades
+//!   kube-proxy and CoreDNS only when every kube-apiserver runs this node's
+//!   version (app/phases/upgrade/postupgrade.go). What it deploys is
+//!   recorded in the shared `cluster/` folder ([`FakeCloud::cluster_record`],
+//!   [`FakeCloud::api_servers`]).
+//! - `kubectl`: reads and replaces the kubeadm-config ConfigMap (with its
+//!   resourceVersion check), reads kube-proxy's image, deletes a Node (its
+//!   kube-apiserver mirror pod goes with it), all in the real etcd; copies
+//!   the manifests it applies.
+//! - `uname -n`: the EC2 host name `ip-A-B-C-D` of the node's private IP.
 //! - `systemctl`: starting the kubelet runs the static pods kubeadm wrote
 //!   (the etcd member), as the kubelet would.
 //! - `ctr images mount|unmount`: refuses an image never pulled; the etcd
@@ -48,7 +64,8 @@
 //!   none; `snapshot restore|status` map onto etcdctl's).
 //! - `curl`: IMDS answers per node (instance ID, `local-ipv4`,
 //!   `autoscaling/target-lifecycle-state`, 404 when unset); moto answers the
-//!   rest of IMDS, the state store and EC2/Auto Scaling.
+//!   rest of IMDS, the state store and EC2/Auto Scaling; the API server's
+//!   `/version` is the oldest kube-apiserver the kubeadm stand-in runs.
 //!
 //! Every etcd process a stand-in starts is recorded in the shared
 //! `etcd-pids/<IP>`, and dropping the [`FakeCloud`] kills them all.
@@ -728,10 +745,7 @@ impl NodeSandbox {
         let stdout = fs::File::create(self.directory.path().join("stdout")).expect("stdout file");
         let stderr = fs::File::create(self.directory.path().join("stderr")).expect("stderr file");
         let mut command = self.command(&script, arguments);
-        command
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         Running {
             node: self,
             child: command.spawn().expect("the bootstrap script starts"),

@@ -84,7 +84,9 @@
 #   kubeconfig; needs <root>/etc/kubernetes/pki/ca.key (cmd/kubeconfig.go
 #   signs with the cluster CA).
 # - `config images pull`: records; fails when the test made it fail
-#   ($SANDBOX_DIR/fail/kubeadm-images-pull), as an unreachable registry would.
+#   ($SANDBOX_DIR/fail/kubeadm-images-pull), as an unreachable registry would;
+#   likewise a control-plane `join` after its preflight
+#   ($SANDBOX_DIR/fail/kubeadm-join), before it touches etcd.
 # - `certs check-expiration` prints kubeadm's table with the expiry in
 #   $SANDBOX_DIR/certificates-expire (epoch seconds; a year from now when
 #   absent); `certs renew all` moves it a year ahead and appends the time to
@@ -412,6 +414,9 @@ case $1 in
       fi
       echo "[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"..."
       preflight_versions "$version"
+      if [ -e "$SANDBOX_DIR/fail/kubeadm-join" ]; then
+        fail_phase control-plane-prepare/certs "failing as the test asked ($SANDBOX_DIR/fail/kubeadm-join)"
+      fi
       echo "[check-etcd] Checking that the etcd cluster is healthy"
       endpoints=$(synced_endpoints)
       if [ -z "$endpoints" ]; then
