@@ -143,6 +143,27 @@ fn replace(cloud: &FakeCloud, old: &NodeSandbox, id: &str, config: &NodeBootstra
     new
 }
 
+/// The one control-plane node leaves (a final backup), and a replacement at
+/// `version` fails to restore it: a skipped minor.
+fn replace_failing(cloud: &FakeCloud, old: &NodeSandbox, id: &str, version: &str) -> NodeSandbox {
+    old.set_lifecycle_state(Some("Terminated"));
+    let leave = old.run(&["leave"]);
+    assert!(leave.success, "{}", leave.everything());
+    old.power_off();
+    cloud.terminate_instance(&old.instance_id);
+    let new = cloud.node(id, &control_plane_at(cloud, version), Image::Ubuntu);
+    let boot = new.boot();
+    assert!(!boot.success, "{}", boot.everything());
+    assert!(
+        boot.log.contains(&format!(
+            "cannot upgrade c1.example.com from Kubernetes {OLD} to {version}: kubeadm upgrades one minor version at a time"
+        )),
+        "{}",
+        boot.log
+    );
+    new
+}
+
 fn assert_runs(cloud: &FakeCloud, nodes: &[&NodeSandbox], version: &str) {
     let static_pods = cloud.cluster_record("static-pods.log");
     for node in nodes {
@@ -339,12 +360,20 @@ fn a_one_node_control_plane_is_upgraded_by_its_roll_and_keeps_every_key() {
     assert_eq!(status(&cloud, &first)["phase"], "initialized");
     put_keys(&cloud, &first, 25);
 
-    let second = replace(
-        &cloud,
-        &first,
+    // Rolled to a version two minors up: the replacement refuses to restore
+    // the final backup at it, and initializes nothing.
+    let skipping = replace_failing(&cloud, &first, "i-0f00000000000000c", "1.36.0");
+    assert!(skipping.commands_starting("kubeadm init").is_empty());
+    assert_eq!(status(&cloud, &skipping)["phase"], "failed");
+    skipping.power_off();
+    cloud.terminate_instance(&skipping.instance_id);
+
+    let second = cloud.node(
         "i-0f00000000000000b",
         &control_plane_at(&cloud, NEW),
+        Image::Ubuntu,
     );
+    assert_booted(&second, &second.boot());
     let log = second.read("/var/log/skiff-bootstrap.log");
     assert!(
         log.contains(&format!(
