@@ -69,7 +69,8 @@
 #   CoreDNSVersion, constants/constants.go and phases/addons/dns/dns.go),
 #   kubelets.log (`<node> kubelet <version> apiserver <version>`: the API
 #   server the kubelet talks to: on a control-plane node its own, as
-#   kubeadm's ControlPlaneKubeletLocalMode has it, phases/kubeconfig; on a
+#   kubeadm's ControlPlaneKubeletLocalMode feature has it, cmd/kubeadm/app/
+#   features/features.go, beta and on by default since 1.33; on a
 #   worker the oldest API server that answers), and apiservers/<node>
 #   (`<ip> <version>`: the kube-apiserver mirror pod, gone with the Node:
 #   `kubectl delete node`, `kubeadm reset`). The addons live in etcd too:
