@@ -564,6 +564,25 @@ impl FakeCloud {
         servers
     }
 
+    /// Stores the cluster's ClusterConfiguration at `version` (`1.34.2`) in
+    /// the etcd the stand-ins know, as `kubeadm init` would have: for a
+    /// cluster started with [`FakeCloud::start_etcd`], which no init made.
+    pub fn store_cluster_configuration(&self, version: &str) {
+        let document = format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v{version}\n"
+        );
+        let output = self.etcdctl(&[
+            "put",
+            "/registry/configmaps/kube-system/kubeadm-config",
+            &document,
+        ]);
+        assert!(
+            output.status.success(),
+            "etcdctl put: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// The value of an etcd key, read at any member the stand-ins know.
     pub fn etcd_value(&self, key: &str) -> String {
         let output = self.etcdctl(&["get", "--print-value-only", key]);

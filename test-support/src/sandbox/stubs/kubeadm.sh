@@ -373,6 +373,8 @@ case $1 in
   init)
     preflight_etcd_data_dir
     version=$(sed -n 's/^kubernetesVersion: *"\{0,1\}v\([0-9.]*\)"\{0,1\}$/\1/p' "$config" | head -n 1)
+    # No version given: kubeadm defaults it (to its own release, offline).
+    version=${version:-$own_version}
     preflight_versions "$version"
     if [ ! -s "$pki/ca.crt" ] || [ ! -s "$pki/ca.key" ]; then
       mkdir -p "$pki"
@@ -387,9 +389,11 @@ case $1 in
     fi
     printf 'https://%s:2379\n' "$ip" >"$endpoints_file"
     # upload-config: create or update, so a restore's init overwrites it.
-    awk '/^---/ { if (keep) exit; text = ""; next } /^kind: ClusterConfiguration/ { keep = 1 } { text = text $0 "\n" } END { if (keep) printf "%s", text }' "$config" |
-      etcd_client --endpoints="https://$ip:2379" put "$CONFIG_KEY" >/dev/null ||
-      fail_phase upload-config/kubeadm "could not store the ClusterConfiguration"
+    document=$(awk '/^---/ { if (keep) exit; text = ""; next } /^kind: ClusterConfiguration/ { keep = 1 } { text = text $0 "\n" } END { if (keep) printf "%s", text }' "$config")
+    document=${document:-kind: ClusterConfiguration}
+    grep -q '^kubernetesVersion:' <<<"$document" || document="$document"$'\n'"kubernetesVersion: v$version"
+    printf '%s\n' "$document" | etcd_client --endpoints="https://$ip:2379" put "$CONFIG_KEY" >/dev/null ||
+      fail_phase upload-config/kubeadm "could not store the ClusterConfiguration (defaulted as kubeadm defaults it)"
     deploy_control_plane "$version"
     deploy_addons "https://$ip:2379" "$version"
     if ! $skip_token_print; then
