@@ -5,14 +5,16 @@
 //! spec, the reasons the recorded state keeps, the progress object in the
 //! store, and the lock.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use skiff_api::document::ClusterBundle;
-use skiff_api::InstanceGroupRole;
+use skiff_api::{InstanceGroupRole, KubernetesVersion};
 use skiff_plans::names;
+use skiff_plans::plan::VersionStep;
 use skiff_providers::AwsProvider;
 use skiff_rollout::roll::{order, status};
 use skiff_rollout::{
@@ -116,6 +118,13 @@ pub struct RollPreview {
     pub rows: Vec<GroupRow>,
     /// The groups that need work, in rolling order.
     pub steps: Vec<Step>,
+    /// The Kubernetes version the replacements install (the spec's).
+    pub kubernetes_version: KubernetesVersion,
+    /// Node groups whose pending roll raises their Kubernetes minor (from
+    /// the recorded reasons `kubernetesVersion A -> B`).
+    pub minor_upgrades: BTreeSet<String>,
+    /// Every control-plane group of the cluster.
+    pub control_planes: Vec<GroupPlan>,
     provider: AwsProvider,
 }
 
@@ -211,10 +220,28 @@ pub async fn preview(
         }
     }
     steps.sort_by_key(|step| plans.iter().position(|plan| plan.group == step.plan.group));
+    let minor_upgrades = recorded
+        .state
+        .content
+        .pending_rollouts
+        .iter()
+        .filter(|(_, reasons)| {
+            reasons.iter().any(|reason| {
+                VersionStep::from_reason(reason).is_some_and(|step| step.raises_minor())
+            })
+        })
+        .map(|(group, _)| group.clone())
+        .collect();
     Ok(RollPreview {
         cluster: cluster.to_string(),
         rows,
         steps,
+        kubernetes_version: bundle.cluster.spec.kubernetes_version,
+        minor_upgrades,
+        control_planes: group_plans(bundle)
+            .into_iter()
+            .filter(|plan| plan.role == InstanceGroupRole::ControlPlane)
+            .collect(),
         provider,
     })
 }
@@ -277,11 +304,19 @@ pub async fn run(
         move || stop.load(Ordering::SeqCst) || lock.ensure_held().is_err()
     };
     let started = std::time::Instant::now();
+    // Kubelets never newer than the API server: what the nodes will run,
+    // and what the control plane must run first.
+    let options = RollOptions {
+        kubernetes_version: Some(preview.kubernetes_version),
+        minor_upgrades: preview.minor_upgrades.clone(),
+        control_planes: preview.control_planes.clone(),
+        ..options.clone()
+    };
     let result = skiff_rollout::roll_groups(
         &preview.provider,
         &plans,
         cluster_api,
-        options,
+        &options,
         &progress,
         events,
         &stop_check,

@@ -125,6 +125,28 @@ pub struct VersionStep {
 }
 
 impl VersionStep {
+    /// The roll reason naming it: `kubernetesVersion 1.34.2 -> 1.35.1`.
+    pub fn reason(&self) -> String {
+        format!("kubernetesVersion {} -> {}", self.from, self.to)
+    }
+
+    /// The step a roll reason names (the inverse of [`VersionStep::reason`]),
+    /// as `rolling-update` reads the recorded reasons.
+    pub fn from_reason(reason: &str) -> Option<VersionStep> {
+        let (from, to) = reason
+            .strip_prefix("kubernetesVersion ")?
+            .split_once(" -> ")?;
+        Some(VersionStep {
+            from: from.trim().parse().ok()?,
+            to: to.trim().parse().ok()?,
+        })
+    }
+
+    /// Whether it raises the minor (or major) version.
+    pub fn raises_minor(&self) -> bool {
+        (self.to.major, self.to.minor) > (self.from.major, self.from.minor)
+    }
+
     /// The plan's headline for it: `Kubernetes 1.34.2 -> 1.35.1: control
     /// plane first, then nodes`.
     pub fn headline(&self) -> String {

@@ -343,7 +343,7 @@ impl Explanation {
     pub fn reasons(&self) -> Vec<String> {
         let mut reasons = Vec::new();
         if let Some((from, to)) = self.kubernetes_version {
-            reasons.push(format!("kubernetesVersion {from} -> {to}"));
+            reasons.push(crate::plan::VersionStep { from, to }.reason());
         }
         reasons.extend(self.fields.iter().cloned());
         if !self.unexplained.is_empty() || reasons.is_empty() {
@@ -695,6 +695,13 @@ mod tests {
             ["kubernetesVersion 1.34.2 -> 1.35.1"],
             "{explanation:?}"
         );
+        let step = crate::plan::VersionStep::from_reason(&explanation.reasons()[0])
+            .expect("the reason parses back");
+        assert_eq!(
+            (step.from.to_string(), step.to.to_string()),
+            ("1.34.2".into(), "1.35.1".into())
+        );
+        assert!(step.raises_minor());
 
         // The same step with the endpoint changed too: that file is named.
         let moved = cloud_config("1.35.1", false, "\n    SKIFF_API_PORT=8443");

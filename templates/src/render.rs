@@ -178,6 +178,8 @@ struct Keys {
     backups_folder: &'static str,
     certificates_folder: &'static str,
     restore_request: &'static str,
+    upgrade_lease: &'static str,
+    status_folder: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -501,6 +503,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             backups_folder: state_store::BACKUPS_FOLDER,
             certificates_folder: state_store::CERTIFICATES_FOLDER,
             restore_request: state_store::RESTORE_REQUEST,
+            upgrade_lease: state_store::UPGRADE_LEASE,
+            status_folder: state_store::STATUS_FOLDER,
         },
         control_plane_pki: state_store::CONTROL_PLANE_PKI
             .iter()

@@ -31,7 +31,7 @@ pub const BOOTSTRAP_TOKEN: &str = "secrets/bootstrap-token";
 /// still reads it: a cluster initialized then must never be initialized again.
 pub const LEGACY_INIT_LOCK: &str = "bootstrap/init-lock";
 /// The only folder control-plane nodes write: the init lock, the leases,
-/// the etcd backups and the restore request.
+/// the etcd backups, the restore request and the nodes' status objects.
 pub const ETCD_FOLDER: &str = "etcd/";
 /// Created (never overwritten) by the one control-plane instance that runs
 /// the cluster's first `kubeadm init`; holds that instance's ID. Its
@@ -55,6 +55,17 @@ pub const CERTIFICATES_FOLDER: &str = "etcd/certificates/";
 /// Written by `skiff restore cluster`: the ID of the backup the next control
 /// plane that starts with no live member restores (then deletes this object).
 pub const RESTORE_REQUEST: &str = "etcd/restore-request";
+/// The lease held by the one control-plane node that performs a cluster-wide
+/// upgrade step: raising the cluster's stored ClusterConfiguration
+/// (`kubernetesVersion` in `kube-system/kubeadm-config`) before it joins at
+/// the new version.
+pub const UPGRADE_LEASE: &str = "etcd/leases/upgrade";
+/// The folder of the control-plane nodes' status objects,
+/// `<folder><instance-id>`: JSON naming the instance, its node, its
+/// Kubernetes version, the bootstrap phase (`bootstrapping`, `upgrading`,
+/// `upgraded`, `joined`, `initialized`, `restored`, `failed`), a sentence
+/// (why, when it failed) and the time. Written at each phase change.
+pub const STATUS_FOLDER: &str = "etcd/status/";
 
 /// One piece of shared control-plane key material and where kubeadm expects it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +176,8 @@ mod tests {
             CERTIFICATES_LEASE,
             BACKUPS_FOLDER,
             RESTORE_REQUEST,
+            UPGRADE_LEASE,
+            STATUS_FOLDER,
         ] {
             assert!(
                 key.starts_with(ETCD_FOLDER),

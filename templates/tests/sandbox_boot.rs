@@ -582,3 +582,6 @@ fn an_endpoint_placeholder_left_in_the_user_data_stops_before_changing_anything(
 
 #[path = "sandbox/durability.rs"]
 mod durability;
+
+#[path = "sandbox/upgrades.rs"]
+mod upgrades;

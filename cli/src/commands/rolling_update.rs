@@ -79,6 +79,8 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
         validation_timeout: arguments.validation_timeout,
         validate_count: arguments.validate_count,
         poll_interval: arguments.validation_interval,
+        // The engine fills in the versions from the spec and the recorded reasons.
+        ..RollOptions::default()
     };
     let rolled = roll::run(
         &session,

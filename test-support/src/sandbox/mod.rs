@@ -27,7 +27,7 @@
 //!
 //! Stand-ins that only record: apt-get, apt-mark, dnf, modprobe, sysctl,
 //! swapoff, setenforce, crictl (its `pull` is what `ctr` checks), gpg,
-//! kubectl, cilium. Those that decide, each citing its upstream source in
+//! cilium. Those that decide, each citing its upstream source in
 //! its header (`stubs/*.sh`):
 //! - `kubeadm` (kubernetes/kubernetes cmd/kubeadm): preflight's
 //!   DirAvailable--var-lib-etcd on `init` and control-plane `join`
@@ -40,7 +40,23 @@
 //!   promotes itself (app/phases/etcd/local.go, app/util/etcd/etcd.go),
 //!   logging `kubeadm-join start|end <epoch ms>`; `reset` stops the member
 //!   and wipes its data dir; `config images list`, `certs check-expiration`
-//!   and `certs renew all` answer as kubeadm does.
+//!   and `certs renew all` answer as kubeadm does. It keeps the cluster's
+//!   ClusterConfiguration in the real etcd
+//!   (`/registry/configmaps/kube-system/kubeadm-config`, uploaded by
+//!   `init`, app/phases/uploadconfig), which a control-plane `join` deploys
+//!   (app/util/config/cluster.go); `init` and a control-plane `join` refuse
+//!   a kubelet of a newer minor than that version and a version newer than
+//!   kubeadm (app/preflight/checks.go KubeletVersionCheck,
+//!   KubernetesVersionCheck); `upgrade node phase addon all` upgrades
+//!   kube-proxy and CoreDNS only when every kube-apiserver runs this node's
+//!   version (app/phases/upgrade/postupgrade.go). What it deploys is
+//!   recorded in the shared `cluster/` folder ([`FakeCloud::cluster_record`],
+//!   [`FakeCloud::api_servers`]).
+//! - `kubectl`: reads and replaces the kubeadm-config ConfigMap (with its
+//!   resourceVersion check), reads kube-proxy's image, deletes a Node (its
+//!   kube-apiserver mirror pod goes with it), all in the real etcd; copies
+//!   the manifests it applies.
+//! - `uname -n`: the EC2 host name `ip-A-B-C-D` of the node's private IP.
 //! - `systemctl`: starting the kubelet runs the static pods kubeadm wrote
 //!   (the etcd member), as the kubelet would.
 //! - `ctr images mount|unmount`: refuses an image never pulled; the etcd
@@ -48,7 +64,8 @@
 //!   none; `snapshot restore|status` map onto etcdctl's).
 //! - `curl`: IMDS answers per node (instance ID, `local-ipv4`,
 //!   `autoscaling/target-lifecycle-state`, 404 when unset); moto answers the
-//!   rest of IMDS, the state store and EC2/Auto Scaling.
+//!   rest of IMDS, the state store and EC2/Auto Scaling; the API server's
+//!   `/version` is the oldest kube-apiserver the kubeadm stand-in runs.
 //!
 //! Every etcd process a stand-in starts is recorded in the shared
 //! `etcd-pids/<IP>`, and dropping the [`FakeCloud`] kills them all.
@@ -237,6 +254,7 @@ impl FakeCloud {
             fs::write(shared.path().join(file), "").expect("shared etcd file");
         }
         fs::create_dir_all(shared.path().join("etcd-pids")).expect("etcd pid directory");
+        fs::create_dir_all(shared.path().join("cluster/apiservers")).expect("cluster directory");
         give_to_sandbox_user(shared.path());
 
         let block = AddressBlock::reserve();
@@ -508,10 +526,78 @@ impl FakeCloud {
             .to_string()
     }
 
-    /// Makes the API "answer" for every node, as if a control plane were up.
+    /// Makes the API "answer" for every node, as if a control plane were up
+    /// (its `/version` is then the asking node's own version).
     pub fn mark_api_server_ready(&self) {
-        fs::write(self.shared.path().join("api-server-ready"), "").expect("marker");
+        self.mark_api_server_ready_at("");
+    }
+
+    /// Makes the API "answer" for every node, its `/version` saying
+    /// `version` (`1.34.2`) while no kubeadm stand-in runs an API server.
+    pub fn mark_api_server_ready_at(&self, version: &str) {
+        fs::write(self.shared.path().join("api-server-ready"), version).expect("marker");
         give_to_sandbox_user(self.shared.path());
+    }
+
+    /// Lines of a record the kubeadm stand-in keeps in the shared
+    /// `cluster/` folder: `static-pods.log` (`<node> <component>
+    /// <version>`), `addons.log` (`<node> kube-proxy|coredns <image>`),
+    /// `kubelets.log` (`<node> kubelet <version> apiserver <version>`).
+    pub fn cluster_record(&self, name: &str) -> Vec<String> {
+        fs::read_to_string(self.shared.path().join("cluster").join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The kube-apiserver mirror pods the stand-in runs: (node name, version).
+    pub fn api_servers(&self) -> Vec<(String, String)> {
+        let mut servers: Vec<(String, String)> =
+            fs::read_dir(self.shared.path().join("cluster/apiservers"))
+                .map(|entries| {
+                    entries
+                        .filter_map(|entry| {
+                            let entry = entry.ok()?;
+                            let text = fs::read_to_string(entry.path()).ok()?;
+                            let version = text.split_whitespace().nth(1)?.to_string();
+                            Some((entry.file_name().to_string_lossy().into_owned(), version))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        servers.sort();
+        servers
+    }
+
+    /// Stores the cluster's ClusterConfiguration at `version` (`1.34.2`) in
+    /// the etcd the stand-ins know, as `kubeadm init` would have: for a
+    /// cluster started with [`FakeCloud::start_etcd`], which no init made.
+    pub fn store_cluster_configuration(&self, version: &str) {
+        let document = format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v{version}\n"
+        );
+        let output = self.etcdctl(&[
+            "put",
+            "/registry/configmaps/kube-system/kubeadm-config",
+            &document,
+        ]);
+        assert!(
+            output.status.success(),
+            "etcdctl put: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The value of an etcd key, read at any member the stand-ins know.
+    pub fn etcd_value(&self, key: &str) -> String {
+        let output = self.etcdctl(&["get", "--print-value-only", key]);
+        assert!(
+            output.status.success(),
+            "etcdctl get {key}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
     /// A new instance launched with `user_data`, with its own root. The
@@ -683,16 +769,37 @@ impl NodeSandbox {
         let script = under(&self.root, self.bootstrap.script);
         let stdout = fs::File::create(self.directory.path().join("stdout")).expect("stdout file");
         let stderr = fs::File::create(self.directory.path().join("stderr")).expect("stderr file");
+        let mut command = self.command(&script, arguments);
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        Running {
+            node: self,
+            child: command.spawn().expect("the bootstrap script starts"),
+        }
+    }
+
+    /// Runs one of the stand-ins (`kubeadm`, `kubectl`, ...) on this node,
+    /// as the script would, with the same environment: for tests of a
+    /// stand-in's own rules.
+    pub fn run_stand_in(&self, name: &str, arguments: &[&str]) -> std::process::Output {
+        let mut command = self.command(&self.shared.join("stubs").join(name), arguments);
+        command
+            .stdin(Stdio::null())
+            .output()
+            .expect("the stand-in runs")
+    }
+
+    /// `program arguments...` as the script's user, in the node's environment.
+    fn command(&self, program: &Path, arguments: &[&str]) -> Command {
         let mut command = if running_as_root() {
             let setpriv = tools::require("setpriv", "apt-get install -y util-linux");
             let mut command = Command::new(setpriv);
             command
                 .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-                .arg(&script)
+                .arg(program)
                 .args(arguments);
             command
         } else {
-            let mut command = Command::new(&script);
+            let mut command = Command::new(program);
             command.args(arguments);
             command
         };
@@ -724,14 +831,8 @@ impl NodeSandbox {
             )
             .env("SANDBOX_REAL_SLEEP", tools::require("sleep", "coreutils"))
             .env("SANDBOX_KUBERNETES_VERSION", &self.kubernetes_version)
-            .env("SANDBOX_CONTAINERD_SERIES", self.containerd_series)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        Running {
-            node: self,
-            child: command.spawn().expect("the bootstrap script starts"),
-        }
+            .env("SANDBOX_CONTAINERD_SERIES", self.containerd_series);
+        command
     }
 
     /// Runs the script to the end.
@@ -966,6 +1067,7 @@ fn install_stubs_and_tools(shared: &Path) {
         ("kubectl".to_string(), include_str!("stubs/kubectl.sh")),
         ("sleep".to_string(), include_str!("stubs/sleep.sh")),
         ("systemctl".to_string(), include_str!("stubs/systemctl.sh")),
+        ("uname".to_string(), include_str!("stubs/uname.sh")),
         ("sandbox-etcd-member".to_string(), MEMBER_HELPER),
     ];
     for name in RECORDING_STUBS {

@@ -270,6 +270,7 @@ fn init_runs_a_real_etcd_that_survives_a_power_cycle_and_refuses_a_used_data_dir
 fn control_plane_joins_check_etcd_health_and_join_as_learners() {
     let cloud = FakeCloud::start(PATHS);
     let cluster = cloud.start_etcd(3);
+    cloud.store_cluster_configuration("1.34.2");
     for (index, member) in cluster.members().iter().enumerate() {
         cloud.run_instance_with_id(
             &format!("i-0000000000000000{index}"),

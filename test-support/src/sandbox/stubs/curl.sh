@@ -10,7 +10,8 @@
 #   server (the sandbox's nodes are the instances); each also logs
 #   `aws <service> <Action>`
 # - the state store: moto, which is the configured S3 endpoint
-# - the API server's /readyz: ready once a sandbox ran `kubeadm init`
+# - the API server's /readyz: ready once a sandbox ran `kubeadm init`;
+#   /version: the oldest kube-apiserver the kubeadm stand-in runs
 # - public downloads: fixtures; an unknown URL fails like an HTTP error
 url="${!#}"
 method=GET
@@ -91,6 +92,27 @@ case $url in
       exit 0
     fi
     exit 7
+    ;;
+  https://*/version)
+    # The load balancer may send the request to any API server: the oldest
+    # that answers (its node's etcd runs) is the one that matters; with none
+    # recorded (a test marked the API ready), the version the test marked
+    # it with, else this node's.
+    version=""
+    for file in "$SANDBOX_SHARED"/cluster/apiservers/*; do
+      [ -f "$file" ] || continue
+      read -r address candidate <"$file"
+      [ -e "$SANDBOX_SHARED/etcd-pids/$address" ] || continue
+      version=$(printf '%s\n' "$candidate" ${version:+"$version"} | sort -V | head -n 1)
+    done
+    if [ -z "$version" ] && [ -e "$SANDBOX_SHARED/api-server-ready" ]; then
+      version=$(cat "$SANDBOX_SHARED/api-server-ready")
+      version=${version:-$SANDBOX_KUBERNETES_VERSION}
+    fi
+    [ -n "$version" ] || exit 7
+    minor=${version#*.}
+    printf '{"major": "1", "minor": "%s", "gitVersion": "v%s", "platform": "linux/amd64"}\n' "${minor%%.*}" "$version"
+    exit 0
     ;;
 esac
 

@@ -40,6 +40,54 @@
 #   the cluster here).
 # - `config images list --kubernetes-version vX.Y.Z`: the images of that
 #   version, etcd's tag as constants/constants.go SupportedEtcdVersion has it.
+# - The cluster's ClusterConfiguration, as kubeadm keeps it: `init`
+#   uploads the ClusterConfiguration of its --config (phases/uploadconfig/
+#   uploadconfig.go UploadConfiguration, into the kube-system/kubeadm-config
+#   ConfigMap); here it is the REAL etcd's key
+#   /registry/configmaps/kube-system/kubeadm-config holding that document,
+#   so it is shared cluster state and is in every backup a restore brings
+#   back (the API server would store the ConfigMap as protobuf; the stand-ins
+#   keep the text). A control-plane `join` takes kubernetesVersion from
+#   there, never from its own file (util/config/cluster.go
+#   FetchInitConfigurationFromCluster, called by cmd/join.go for a
+#   control-plane join), and writes its static pods at that version.
+# - Version preflight of `init` and of a control-plane `join`
+#   (cmd/phases/join/preflight.go runs preflight.RunInitNodeChecks with the
+#   cluster's configuration; preflight/checks.go): KubernetesVersionCheck
+#   fails when the control-plane version's minor is above kubeadm's own;
+#   KubeletVersionCheck fails when the kubelet's minor (or major) is above
+#   the control plane's ("the kubelet version is higher than the control
+#   plane version"). kubeadm and the kubelet are the packages the node
+#   installed: $SANDBOX_KUBERNETES_VERSION. A worker's join checks neither
+#   (its JoinConfiguration carries no Kubernetes version).
+# - What it deploys is recorded in $SANDBOX_SHARED/cluster/: static-pods.log
+#   (`<node> <component> <version>` for kube-apiserver, kube-controller-manager,
+#   kube-scheduler and etcd, phases/controlplane/manifests.go and
+#   phases/etcd/local.go, images from constants/constants.go), addons.log
+#   (`<node> kube-proxy|coredns <image>`; kube-proxy at the cluster's
+#   version, phases/addons/proxy/proxy.go, CoreDNS at kubeadm's own
+#   CoreDNSVersion, constants/constants.go and phases/addons/dns/dns.go),
+#   kubelets.log (`<node> kubelet <version> apiserver <version>`: the API
+#   server the kubelet talks to: on a control-plane node its own, as
+#   kubeadm's ControlPlaneKubeletLocalMode feature has it, cmd/kubeadm/app/
+#   features/features.go, beta and on by default since 1.33; on a
+#   worker the oldest API server that answers), and apiservers/<node>
+#   (`<ip> <version>`: the kube-apiserver mirror pod, gone with the Node:
+#   `kubectl delete node`, `kubeadm reset`). The addons live in etcd too:
+#   /registry/daemonsets/kube-system/kube-proxy and
+#   /registry/deployments/kube-system/coredns hold their images.
+# - `upgrade node phase addon all` (cmd/phases/upgrade/node/addons.go):
+#   upgrades kube-proxy and CoreDNS to the stored version only when every
+#   kube-apiserver mirror pod runs this node's version
+#   (phases/upgrade/postupgrade.go UnupgradedControlPlaneInstances; fails
+#   when this node has none), else prints that it skips them.
+# - `kubeconfig user --config F --client-name N --org O`: prints a
+#   kubeconfig; needs <root>/etc/kubernetes/pki/ca.key (cmd/kubeconfig.go
+#   signs with the cluster CA).
+# - `config images pull`: records; fails when the test made it fail
+#   ($SANDBOX_DIR/fail/kubeadm-images-pull), as an unreachable registry would;
+#   likewise a control-plane `join` after its preflight
+#   ($SANDBOX_DIR/fail/kubeadm-join), before it touches etcd.
 # - `certs check-expiration` prints kubeadm's two tables: each certificate
 #   with a file under /etc/kubernetes/pki shows that file's expiry, the
 #   others the time in $SANDBOX_DIR/certificates-expire (epoch seconds; a
@@ -65,7 +113,7 @@ for argument in "$@"; do
   esac
   previous=$argument
 done
-if [ -n "$config" ]; then
+if [ -n "$config" ] && { [ "$1" = init ] || [ "$1" = join ]; }; then
   count=$(find "$SANDBOX_DIR/kubeadm-configs" -type f | wc -l)
   cp "$config" "$SANDBOX_DIR/kubeadm-configs/$((count + 1))-$1.yaml"
 fi
@@ -80,6 +128,102 @@ timeout=${SANDBOX_ETCD_API_TIMEOUT:-10}
 
 now_ms() {
   date +%s%3N
+}
+
+cluster="$SANDBOX_SHARED/cluster"
+mkdir -p "$cluster/apiservers"
+readonly CONFIG_KEY=/registry/configmaps/kube-system/kubeadm-config
+# What the node installed: kubeadm and the kubelet at one version.
+own_version=${SANDBOX_KUBERNETES_VERSION:?}
+
+minor() {
+  local rest=${1#*.}
+  printf '%s' "${rest%%.*}"
+}
+
+# constants/constants.go: the CoreDNS and etcd versions of a kubeadm release.
+coredns_version() {
+  case $(minor "$1") in
+    33) echo v1.12.0 ;;
+    34) echo v1.12.1 ;;
+    *) echo v1.13.1 ;;
+  esac
+}
+
+etcd_version() {
+  case $(minor "$1") in
+    31) echo 3.5.15-0 ;;
+    32) echo 3.5.16-0 ;;
+    33) echo 3.5.21-0 ;;
+    34) echo 3.6.4-0 ;;
+    *) echo 3.6.6-0 ;;
+  esac
+}
+
+# preflight/checks.go KubernetesVersionCheck and KubeletVersionCheck.
+preflight_versions() {
+  local version=$1 errors=""
+  if [ "${version%%.*}" -gt "${own_version%%.*}" ] || [ "$(minor "$version")" -gt "$(minor "$own_version")" ]; then
+    errors="$errors\t[ERROR KubernetesVersion]: Kubernetes version is greater than kubeadm version. Please consider to upgrade kubeadm. Kubernetes version: $version. Kubeadm version: ${own_version%.*}.x\n"
+  fi
+  if [ "${own_version%%.*}" -gt "${version%%.*}" ] || [ "$(minor "$own_version")" -gt "$(minor "$version")" ]; then
+    errors="$errors\t[ERROR KubeletVersion]: the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: \"$own_version\" Control plane version: \"$version\"\n"
+  fi
+  if [ -n "$errors" ]; then
+    printf 'error execution phase preflight: [preflight] Some fatal errors occurred:\n%b' "$errors" >&2
+    echo "To see the stack trace of this error execute with --v=5 or higher" >&2
+    exit 1
+  fi
+}
+
+# The control plane this node now runs, at VERSION: static pods, the
+# kube-apiserver mirror pod, the kubelet (which talks to the local API server).
+deploy_control_plane() {
+  local version=$1 component
+  mkdir -p "$SKIFF_ROOT/etc/kubernetes/manifests"
+  for component in kube-apiserver kube-controller-manager kube-scheduler; do
+    printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: kube-system\nspec:\n  containers:\n  - name: %s\n    image: registry.k8s.io/%s:v%s\n' \
+      "$component" "$component" "$component" "$version" >"$SKIFF_ROOT/etc/kubernetes/manifests/$component.yaml"
+    printf '%s %s %s\n' "$name" "$component" "$version" >>"$cluster/static-pods.log"
+  done
+  printf '%s etcd %s\n' "$name" "$(etcd_version "$version")" >>"$cluster/static-pods.log"
+  printf '%s %s\n' "$ip" "$version" >"$cluster/apiservers/$name"
+  printf '%s kubelet %s apiserver %s\n' "$name" "$own_version" "$version" >>"$cluster/kubelets.log"
+  mkdir -p "$SKIFF_ROOT/etc/kubernetes"
+  printf 'sandbox admin kubeconfig\n' >"$SKIFF_ROOT/etc/kubernetes/admin.conf"
+}
+
+# phases/addons/proxy and dns: kube-proxy at the cluster's version, CoreDNS
+# at this kubeadm's.
+deploy_addons() {
+  local endpoints=$1 version=$2 proxy coredns
+  proxy="registry.k8s.io/kube-proxy:v$version"
+  coredns="registry.k8s.io/coredns/coredns:$(coredns_version "$own_version")"
+  if ! etcd_client --endpoints="$endpoints" put /registry/daemonsets/kube-system/kube-proxy "$proxy" >/dev/null ||
+    ! etcd_client --endpoints="$endpoints" put /registry/deployments/kube-system/coredns "$coredns" >/dev/null; then
+    fail_phase addon/kube-proxy "could not update the addons"
+  fi
+  printf '%s kube-proxy %s\n%s coredns %s\n' "$name" "$proxy" "$name" "$coredns" >>"$cluster/addons.log"
+  echo "[addons] Applied essential addon: CoreDNS"
+  echo "[addons] Applied essential addon: kube-proxy"
+}
+
+# The stored ClusterConfiguration's kubernetesVersion (without the v).
+stored_version() {
+  etcd_client --endpoints="$1" get "$CONFIG_KEY" --print-value-only |
+    sed -n 's/^kubernetesVersion: *"\{0,1\}v\([0-9.]*\)"\{0,1\}$/\1/p' | head -n 1
+}
+
+# The oldest API server that answers (its etcd runs: the node is on).
+oldest_apiserver() {
+  local file address version oldest=""
+  for file in "$cluster"/apiservers/*; do
+    [ -f "$file" ] || continue
+    read -r address version <"$file"
+    [ -e "$SANDBOX_SHARED/etcd-pids/$address" ] || continue
+    oldest=$(printf '%s\n' "$version" ${oldest:+"$oldest"} | sort -V | head -n 1)
+  done
+  printf '%s' "$oldest"
 }
 
 # etcdctl as kubeadm's etcd client: the healthcheck-client certificate.
@@ -160,18 +304,47 @@ require_etcd_ca() {
 case "$1 ${2:-}" in
   "config images")
     version=${kubernetes_version#v}
-    case $version in
-      1.31.*) etcd_tag=3.5.15-0 ;;
-      1.32.*) etcd_tag=3.5.16-0 ;;
-      1.33.*) etcd_tag=3.5.21-0 ;;
-      *) etcd_tag=3.6.4-0 ;;
-    esac
+    if [ "${3:-}" = pull ]; then
+      if [ -e "$SANDBOX_DIR/fail/kubeadm-images-pull" ]; then
+        echo "failed to pull image \"registry.k8s.io/kube-apiserver:v$version\": rpc error: code = Unknown desc = failed to resolve reference" >&2
+        exit 1
+      fi
+      echo "[config/images] Pulled registry.k8s.io/kube-apiserver:v$version"
+      exit 0
+    fi
     for component in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
       echo "registry.k8s.io/$component:v$version"
     done
-    echo "registry.k8s.io/coredns/coredns:v1.12.1"
+    echo "registry.k8s.io/coredns/coredns:$(coredns_version "$own_version")"
     echo "registry.k8s.io/pause:3.10.1"
-    echo "registry.k8s.io/etcd:$etcd_tag"
+    echo "registry.k8s.io/etcd:$(etcd_version "$version")"
+    exit 0
+    ;;
+  "kubeconfig user")
+    if [ ! -s "$SKIFF_ROOT/etc/kubernetes/pki/ca.key" ]; then
+      echo "couldn't create a kubeconfig; the CA files couldn't be loaded: open /etc/kubernetes/pki/ca.key: no such file or directory" >&2
+      exit 1
+    fi
+    printf 'apiVersion: v1\nkind: Config\n# sandbox kubeconfig (%s)\n' "$*"
+    exit 0
+    ;;
+  "upgrade node")
+    # kubeadm upgrade node phase addon all [--kubeconfig FILE]
+    if [ ! -s "$cluster/apiservers/$name" ]; then
+      fail_phase addon/coredns "failed to determine whether all the control plane instances have been upgraded: cannot find kube-apiserver image for current control plane instance $name"
+    fi
+    read -r _ mine <"$cluster/apiservers/$name"
+    unupgraded=""
+    for file in "$cluster"/apiservers/*; do
+      read -r _ version <"$file"
+      [ "$version" = "$mine" ] || unupgraded="$unupgraded $(basename "$file")"
+    done
+    if [ -n "$unupgraded" ]; then
+      echo "[upgrade/addon] Skipping upgrade of addons because control plane instances [${unupgraded# }] have not been upgraded"
+      exit 0
+    fi
+    endpoints=$(paste_endpoints)
+    deploy_addons "$endpoints" "$(stored_version "$endpoints")"
     exit 0
     ;;
   "certs check-expiration")
@@ -259,6 +432,10 @@ esac
 case $1 in
   init)
     preflight_etcd_data_dir
+    version=$(sed -n 's/^kubernetesVersion: *"\{0,1\}v\([0-9.]*\)"\{0,1\}$/\1/p' "$config" | head -n 1)
+    # No version given: kubeadm defaults it (to its own release, offline).
+    version=${version:-$own_version}
+    preflight_versions "$version"
     if [ ! -s "$pki/ca.crt" ] || [ ! -s "$pki/ca.key" ]; then
       mkdir -p "$pki"
       openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
@@ -271,12 +448,18 @@ case $1 in
       fail_phase wait-control-plane "etcd on $ip did not become healthy"
     fi
     printf 'https://%s:2379\n' "$ip" >"$endpoints_file"
+    # upload-config: create or update, so a restore's init overwrites it.
+    document=$(awk '/^---/ { if (keep) exit; text = ""; next } /^kind: ClusterConfiguration/ { keep = 1 } { text = text $0 "\n" } END { if (keep) printf "%s", text }' "$config")
+    document=${document:-kind: ClusterConfiguration}
+    grep -q '^kubernetesVersion:' <<<"$document" || document="$document"$'\n'"kubernetesVersion: v$version"
+    printf '%s\n' "$document" | etcd_client --endpoints="https://$ip:2379" put "$CONFIG_KEY" >/dev/null ||
+      fail_phase upload-config/kubeadm "could not store the ClusterConfiguration (defaulted as kubeadm defaults it)"
+    deploy_control_plane "$version"
+    deploy_addons "https://$ip:2379" "$version"
     if ! $skip_token_print; then
       token=$(sed -n 's/^ *- token: "\(.*\)"$/\1/p' "$config")
       echo "kubeadm join api:443 --token $token --discovery-token-ca-cert-hash sha256:0000"
     fi
-    mkdir -p "$SKIFF_ROOT/etc/kubernetes"
-    printf 'sandbox admin kubeconfig\n' >"$SKIFF_ROOT/etc/kubernetes/admin.conf"
     touch "$SANDBOX_SHARED/api-server-ready"
     echo "Your Kubernetes control-plane has initialized successfully!"
     ;;
@@ -287,10 +470,19 @@ case $1 in
       preflight_etcd_data_dir
       require_etcd_ca
       sandbox-etcd-member certs "$pki" "$name" "$ip"
-      echo "[check-etcd] Checking that the etcd cluster is healthy"
       if [ ! -s "$endpoints_file" ]; then
-        fail_phase check-etcd "could not retrieve the list of etcd endpoints"
+        fail_phase preflight "could not retrieve the list of etcd endpoints"
       fi
+      version=$(stored_version "$(paste_endpoints)")
+      if [ -z "$version" ]; then
+        fail_phase preflight "unable to fetch the kubeadm-config ConfigMap: configmaps \"kubeadm-config\" not found"
+      fi
+      echo "[preflight] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"..."
+      preflight_versions "$version"
+      if [ -e "$SANDBOX_DIR/fail/kubeadm-join" ]; then
+        fail_phase control-plane-prepare/certs "failing as the test asked ($SANDBOX_DIR/fail/kubeadm-join)"
+      fi
+      echo "[check-etcd] Checking that the etcd cluster is healthy"
       endpoints=$(synced_endpoints)
       if [ -z "$endpoints" ]; then
         fail_phase check-etcd "error syncing endpoints with etcd: no started member answers at $(paste_endpoints)"
@@ -327,17 +519,21 @@ case $1 in
         fail_phase control-plane-join/etcd "timeout waiting for etcd cluster to be available"
       fi
       printf 'https://%s:2379\n' "$ip" >>"$endpoints_file"
+      deploy_control_plane "$version"
       # A join takes at least a second, so two that overlap cannot hide.
       elapsed=$(($(now_ms) - started))
       if [ "$elapsed" -lt 1000 ]; then
         "$SANDBOX_REAL_SLEEP" "$(awk -v ms=$((1000 - elapsed)) 'BEGIN { printf "%.3f", ms / 1000 }')"
       fi
       printf '%s\n' "kubeadm-join end $(now_ms)" >>"$SANDBOX_LOG"
+    else
+      printf '%s kubelet %s apiserver %s\n' "$name" "$own_version" "$(oldest_apiserver)" >>"$cluster/kubelets.log"
     fi
     echo "This node has joined the cluster."
     ;;
   reset)
     sandbox-etcd-member stop "$pids" "$ip"
+    rm -f "$cluster/apiservers/$name"
     rm -rf "$SKIFF_ROOT/etc/kubernetes/manifests" "$SKIFF_ROOT/var/lib/etcd"
     ;;
 esac

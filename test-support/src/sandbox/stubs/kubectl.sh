@@ -1,10 +1,108 @@
 #!/bin/bash
-# Sandbox kubectl: records the call and keeps a copy of each -f manifest.
+# Sandbox kubectl: records the call and keeps a copy of each -f manifest
+# (`apply`). For the objects the kubeadm stand-in keeps in the REAL etcd
+# (see kubeadm.sh), it answers as the API server would, reading and writing
+# etcd directly with a client certificate of the node's etcd CA; it needs a
+# --kubeconfig file, as kubectl without a server fails:
+# - `get configmap kubeadm-config -o jsonpath={.data.ClusterConfiguration}`:
+#   the stored ClusterConfiguration; `-o yaml`: the ConfigMap, with the key's
+#   etcd mod revision as its resourceVersion.
+# - `replace -f FILE` of that ConfigMap: refused with kubectl's conflict
+#   error when the resourceVersion is not the current one (the API server's
+#   optimistic concurrency; here the check and the write are two etcd calls,
+#   which the members lease serializes in the tests); then the
+#   ClusterConfiguration is stored.
+# - `get daemonset kube-proxy -o jsonpath=...`: kube-proxy's image.
+# - `delete node NAME`: the Node goes, and with it its kube-apiserver mirror
+#   pod ($SANDBOX_SHARED/cluster/apiservers/NAME).
 printf '%s\n' "kubectl $*" >>"$SANDBOX_LOG"
-previous=""
+kubeconfig="" output="" file="" previous=""
+words=()
 for argument in "$@"; do
-  if [ "$previous" = -f ]; then
-    cp "$argument" "$SANDBOX_DIR/applied/$(basename "$argument")"
-  fi
+  case $previous in
+    --kubeconfig) kubeconfig=$argument ;;
+    -o) output=$argument ;;
+    -f) file=$argument ;;
+    -n) ;;
+    *)
+      case $argument in
+        --kubeconfig=*) kubeconfig=${argument#*=} ;;
+        -o=* | --output=*) output=${argument#*=} ;;
+        -* | KUBECONFIG=*) ;;
+        *) words+=("$argument") ;;
+      esac
+      ;;
+  esac
   previous=$argument
 done
+if [ "${words[0]:-}" = apply ] && [ -n "$file" ]; then
+  cp "$file" "$SANDBOX_DIR/applied/$(basename "$file")"
+  exit 0
+fi
+case "${words[0]:-} ${words[1]:-}" in
+  "get configmap" | "get daemonset" | "replace " | "delete node") ;;
+  *) exit 0 ;;
+esac
+if [ -z "$kubeconfig" ] || [ ! -s "$kubeconfig" ]; then
+  echo "The connection to the server localhost:8080 was refused - did you specify the right host or port?" >&2
+  exit 1
+fi
+
+readonly CONFIG_KEY=/registry/configmaps/kube-system/kubeadm-config
+certificates="$SANDBOX_DIR/kubectl-etcd"
+if [ ! -s "$certificates/healthcheck-client.crt" ]; then
+  mkdir -p "$certificates"
+  cp "$SKIFF_ROOT/etc/kubernetes/pki/etcd/ca.crt" "$SKIFF_ROOT/etc/kubernetes/pki/etcd/ca.key" "$certificates/" ||
+    { echo "sandbox kubectl: no etcd CA on this node" >&2; exit 1; }
+  sandbox-etcd-member certs "$certificates" kubectl 127.0.0.1 >/dev/null
+fi
+etcd_client() {
+  etcdctl --endpoints="$(tr '\n' ',' <"$SANDBOX_SHARED/etcd-endpoints" | sed 's/,$//')" \
+    --cacert="$certificates/ca.crt" --cert="$certificates/healthcheck-client.crt" \
+    --key="$certificates/healthcheck-client.key" --dial-timeout=2s --command-timeout=5s "$@"
+}
+not_found() {
+  echo "Error from server (NotFound): $1 not found" >&2
+  exit 1
+}
+
+case "${words[0]} ${words[1]}" in
+  "get configmap")
+    [ "${words[2]:-}" = kubeadm-config ] || not_found "configmaps \"${words[2]:-}\""
+    text=$(etcd_client get "$CONFIG_KEY" --print-value-only) || exit 1
+    [ -n "$text" ] || not_found 'configmaps "kubeadm-config"'
+    case $output in
+      yaml)
+        revision=$(etcd_client get "$CONFIG_KEY" -w json | grep -o '"mod_revision":[0-9]*' | cut -d : -f 2)
+        printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kubeadm-config\n  namespace: kube-system\n  resourceVersion: "%s"\ndata:\n  ClusterConfiguration: |\n' "$revision"
+        while IFS= read -r line; do
+          printf '    %s\n' "$line"
+        done <<<"$text"
+        ;;
+      *) printf '%s\n' "$text" ;;
+    esac
+    ;;
+  "get daemonset")
+    image=$(etcd_client get /registry/daemonsets/kube-system/kube-proxy --print-value-only) || exit 1
+    [ -n "$image" ] || not_found 'daemonsets.apps "kube-proxy"'
+    printf '%s' "$image"
+    ;;
+  "replace ")
+    [ -s "$file" ] || { echo "error: the path \"$file\" does not exist" >&2; exit 1; }
+    wanted=$(sed -n 's/^  resourceVersion: "\([0-9]*\)"$/\1/p' "$file")
+    revision=$(etcd_client get "$CONFIG_KEY" -w json | grep -o '"mod_revision":[0-9]*' | cut -d : -f 2)
+    if [ "$wanted" != "$revision" ]; then
+      echo "Error from server (Conflict): error when replacing \"$file\": Operation cannot be fulfilled on configmaps \"kubeadm-config\": the object has been modified; please apply your changes to the latest version and try again" >&2
+      exit 1
+    fi
+    awk 'found && /^    / { print substr($0, 5); next } found { exit } /^  ClusterConfiguration: \|$/ { found = 1 }' "$file" |
+      etcd_client put "$CONFIG_KEY" >/dev/null || exit 1
+    echo "configmap/kubeadm-config replaced"
+    ;;
+  "delete node")
+    if [ -e "$SANDBOX_SHARED/cluster/apiservers/${words[2]:-}" ]; then
+      rm -f "$SANDBOX_SHARED/cluster/apiservers/${words[2]}"
+      echo "node \"${words[2]}\" deleted"
+    fi
+    ;;
+esac
