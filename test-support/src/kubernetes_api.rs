@@ -88,8 +88,13 @@ pub enum Eviction {
     Fail(u16),
 }
 
-#[derive(Default)]
+/// What the stand-in's `/version` and nodes' kubelets report unless a test
+/// says otherwise: skiff's default Kubernetes version.
+pub const DEFAULT_VERSION: &str = "v1.34.2";
+
 struct State {
+    /// The API server's `gitVersion`.
+    version: String,
     nodes: Vec<Value>,
     pods: Vec<Value>,
     daemon_sets: Vec<Value>,
@@ -99,6 +104,21 @@ struct State {
     failures: HashMap<(String, String), VecDeque<u16>>,
     requests: Vec<Recorded>,
     resource_version: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: DEFAULT_VERSION.to_string(),
+            nodes: Vec::new(),
+            pods: Vec::new(),
+            daemon_sets: Vec::new(),
+            evictions: HashMap::new(),
+            failures: HashMap::new(),
+            requests: Vec::new(),
+            resource_version: 0,
+        }
+    }
 }
 
 /// A running stand-in API server. It serves on the tokio runtime it was
@@ -199,6 +219,23 @@ impl FakeApiServer {
         conditions.push(ready_condition(ready));
     }
 
+    /// What `/version` reports from now on (`gitVersion`, e.g. `v1.35.1`).
+    pub fn set_version(&self, git_version: &str) {
+        self.state().version = git_version.to_string();
+    }
+
+    /// Sets the kubelet version a stored node reports (panics if there is none).
+    pub fn set_kubelet_version(&self, name: &str, version: &str) {
+        let mut state = self.state();
+        let node = state
+            .nodes
+            .iter_mut()
+            .find(|node| name_of(node) == name)
+            .unwrap_or_else(|| panic!("no node {name}"));
+        node["status"]["nodeInfo"]["kubeletVersion"] = json!(version);
+        node["status"]["nodeInfo"]["kubeProxyVersion"] = json!(version);
+    }
+
     /// The stored node, if any.
     pub fn node(&self, name: &str) -> Option<Value> {
         self.state()
@@ -268,6 +305,18 @@ pub fn node(name: &str, internal_ip: &str, ready: bool) -> Value {
                 },
                 ready_condition(ready),
             ],
+            "nodeInfo": {
+                "architecture": "amd64",
+                "bootID": format!("boot-{name}"),
+                "containerRuntimeVersion": "containerd://1.7.24",
+                "kernelVersion": "6.8.0-1021-aws",
+                "kubeProxyVersion": DEFAULT_VERSION,
+                "kubeletVersion": DEFAULT_VERSION,
+                "machineID": format!("machine-{name}"),
+                "operatingSystem": "linux",
+                "osImage": "Ubuntu 24.04.1 LTS",
+                "systemUUID": format!("uuid-{name}"),
+            },
         },
     })
 }
@@ -405,6 +454,23 @@ pub fn daemon_set(name: &str, desired: i32, ready: i32) -> Value {
     })
 }
 
+/// `/version` as the API server answers it (k8s.io/apimachinery
+/// pkg/version `Info`).
+fn version_info(git_version: &str) -> Value {
+    let numbers: Vec<&str> = git_version.trim_start_matches('v').split('.').collect();
+    json!({
+        "major": numbers.first().copied().unwrap_or("1"),
+        "minor": numbers.get(1).copied().unwrap_or("0"),
+        "gitVersion": git_version,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-11-12T00:00:00Z",
+        "goVersion": "go1.24.9",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    })
+}
+
 fn name_of(object: &Value) -> &str {
     object["metadata"]["name"].as_str().unwrap_or_default()
 }
@@ -419,6 +485,7 @@ fn namespace_of(object: &Value) -> &str {
 /// The endpoints the server knows.
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
+    Version,
     Nodes,
     Node(String),
     AllPods,
@@ -430,6 +497,7 @@ enum Route {
 fn route(method: &str, path: &str) -> Option<Route> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let route = match segments.as_slice() {
+        ["version"] => Route::Version,
         ["api", "v1", "nodes"] => Route::Nodes,
         ["api", "v1", "nodes", name] => Route::Node(name.to_string()),
         ["api", "v1", "pods"] => Route::AllPods,
@@ -445,7 +513,11 @@ fn route(method: &str, path: &str) -> Option<Route> {
         _ => return None,
     };
     let allowed: &[&str] = match route {
-        Route::Nodes | Route::AllPods | Route::NamespacedPods(_) | Route::DaemonSets(_) => &["GET"],
+        Route::Version
+        | Route::Nodes
+        | Route::AllPods
+        | Route::NamespacedPods(_)
+        | Route::DaemonSets(_) => &["GET"],
         Route::Node(_) => &["GET", "PATCH", "DELETE"],
         Route::Eviction(..) => &["POST"],
     };
@@ -504,6 +576,7 @@ fn answer(state: &mut State, method: &Method, request: &Recorded) -> Answer {
         return status_failure(404, "the server could not find the requested resource");
     };
     match route {
+        Route::Version => (StatusCode::OK, version_info(&state.version)),
         Route::Nodes => list(state, "NodeList", "v1", state.nodes.clone()),
         Route::Node(name) => node_request(state, method, &name, request),
         Route::AllPods | Route::NamespacedPods(_) => {

@@ -43,6 +43,7 @@ fn print(
                 "cluster": arguments.name,
                 "valid": validation.problems.is_empty(),
                 "groups": validation.groups,
+                "versions": validation.versions,
                 "certificates": found.certificates,
                 "problems": validation.problems,
             });
@@ -75,6 +76,9 @@ fn print(
                 &rows,
             );
             text.push('\n');
+            if let Some(versions) = &validation.versions {
+                text.push_str(&kubernetes_versions(versions));
+            }
             text.push_str(&certificates(found));
             if validation.problems.is_empty() {
                 text.push_str(&format!("\nCluster {} is valid.\n", arguments.name));
@@ -98,6 +102,39 @@ fn print(
         }
     }
     Ok(())
+}
+
+/// `Kubernetes: API server v1.35.1; kubelets v1.35.1 (4 nodes), v1.34.2 (2 nodes: a, b)`.
+fn kubernetes_versions(versions: &skiff_rollout::ClusterVersions) -> String {
+    let mut by_version: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for node in &versions.kubelets {
+        let kubelet = if node.kubelet.is_empty() {
+            "unknown"
+        } else {
+            node.kubelet.as_str()
+        };
+        by_version.entry(kubelet).or_default().push(&node.node);
+    }
+    let kubelets: Vec<String> = by_version
+        .iter()
+        .rev()
+        .map(|(version, nodes)| {
+            if nodes.len() <= 3 {
+                format!("{version} ({})", nodes.join(", "))
+            } else {
+                format!("{version} ({} nodes)", nodes.len())
+            }
+        })
+        .collect();
+    format!(
+        "Kubernetes: API server {}; kubelets {}.\n",
+        versions.api_server,
+        if kubelets.is_empty() {
+            "none registered".to_string()
+        } else {
+            kubelets.join(", ")
+        }
+    )
 }
 
 /// The earliest certificate expiry, then each control-plane node's.

@@ -294,3 +294,177 @@ async fn validate_cluster_shows_the_earliest_certificate_expiry_and_fails_under_
         "validation writes nothing"
     );
 }
+
+/// Registers a Ready node (kubelet `kubelet_version`) for every running
+/// instance of the endpoint not registered yet, as its kubelet would: by
+/// its private IP; control-plane ones with their static pods. Returns the
+/// names added.
+async fn register_running(
+    ec2: &aws_sdk_ec2::Client,
+    api: &FakeApiServer,
+    kubelet_version: &str,
+) -> Vec<String> {
+    let instances = ec2
+        .describe_instances()
+        .send()
+        .await
+        .expect("describe instances");
+    let mut added = Vec::new();
+    for instance in instances
+        .reservations()
+        .iter()
+        .flat_map(|reservation| reservation.instances())
+    {
+        let running = instance
+            .state()
+            .and_then(|state| state.name())
+            .map(|name| name.as_str())
+            == Some("running");
+        let Some(ip) = instance.private_ip_address().filter(|_| running) else {
+            continue;
+        };
+        let name = format!("ip-{}", ip.replace('.', "-"));
+        if api.node(&name).is_some() {
+            continue;
+        }
+        let control_plane = instance.tags().iter().any(|tag| {
+            tag.key() == Some("aws:autoscaling:groupName")
+                && tag
+                    .value()
+                    .is_some_and(|group| group.starts_with("control-plane"))
+        });
+        if control_plane {
+            api.add_node(control_plane_node(&name, ip, true));
+            for component in STATIC_COMPONENTS {
+                api.add_pod(static_pod(component, &name, true));
+            }
+        } else {
+            api.add_node(node(&name, ip, true));
+        }
+        api.set_kubelet_version(&name, kubelet_version);
+        added.push(name);
+    }
+    added
+}
+
+/// The instances of a group's auto scaling group.
+async fn group_instances(fixture: &ClusterFixture, group: &str) -> Vec<String> {
+    fixture
+        .clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(fixture.group_resource(group))
+        .send()
+        .await
+        .expect("describe auto scaling groups")
+        .auto_scaling_groups()
+        .iter()
+        .flat_map(|group| group.instances())
+        .filter_map(|instance| instance.instance_id().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
+    let fixture = ClusterFixture::new("skew.example.com").await;
+    fixture.create_zone("example.com").await;
+    let cluster = fixture.cluster.clone();
+    fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "1"]);
+    fixture.apply();
+    let api = FakeApiServer::start().await;
+    let current = skiff_api::version::DEFAULT_VERSION;
+    let ec2 = fixture.clients.ec2.clone();
+    let registered = register_running(&ec2, &api, &format!("v{current}")).await;
+    assert_eq!(registered.len(), 2, "{registered:?}");
+    api.add_daemon_set(daemon_set("kube-proxy", 2, 2));
+    let valid = validate(&fixture, &api, &[]);
+    valid.assert_success();
+    valid.assert_stdout_contains(&format!(
+        "Kubernetes: API server v{current}; kubelets v{current}"
+    ));
+
+    // The next minor, stored and applied: every group is now behind.
+    let from: skiff_api::KubernetesVersion = current.parse().expect("a version");
+    let next = skiff_api::version::allowed_next(from)
+        .into_iter()
+        .find(|version| version.minor == from.minor + 1)
+        .expect("a next minor in the table");
+    fixture.edit_cluster(|document| {
+        document["spec"]["kubernetesVersion"] = next.to_string().into();
+    });
+    fixture.apply();
+    let workers_before = group_instances(&fixture, "nodes-us-east-1a").await;
+    assert_eq!(workers_before.len(), 1);
+    let roll_workers = |api: &FakeApiServer| {
+        fixture
+            .command([
+                "rolling-update",
+                "cluster",
+                &cluster,
+                "--yes",
+                "--instance-group-roles",
+                "Node",
+                "--validation-interval",
+                "100ms",
+                "--validation-timeout",
+                "60s",
+            ])
+            .env("SKIFF_KUBERNETES_API", api.url())
+            .run()
+    };
+
+    // The API server still runs the old minor: refused, the versions named,
+    // nothing replaced.
+    let refused = roll_workers(&api);
+    refused.assert_failure().assert_no_panic();
+    refused.assert_stderr_contains(&format!("kubelet {next}"));
+    refused.assert_stderr_contains(&format!("reports v{current}"));
+    refused.assert_stderr_contains("--instance-group-roles ControlPlane");
+    assert_eq!(
+        group_instances(&fixture, "nodes-us-east-1a").await,
+        workers_before
+    );
+
+    // A node whose kubelet is newer than the API server fails validation.
+    let worker_ip = ec2
+        .describe_instances()
+        .instance_ids(&workers_before[0])
+        .send()
+        .await
+        .expect("describe the worker")
+        .reservations()[0]
+        .instances()[0]
+        .private_ip_address()
+        .expect("an IP")
+        .to_owned();
+    let worker = format!("ip-{}", worker_ip.replace('.', "-"));
+    assert!(api.node(&worker).is_some(), "{worker} registered");
+    api.set_kubelet_version(&worker, &format!("v{next}"));
+    let skewed = validate(&fixture, &api, &[]);
+    skewed.assert_exit(2);
+    skewed.assert_stdout_contains(&format!(
+        "node {worker} runs kubelet v{next}, newer than the API server (v{current})"
+    ));
+    api.set_kubelet_version(&worker, &format!("v{current}"));
+
+    // The control plane was upgraded: the API server reports the new minor.
+    // The replacement registers as its kubelet would; the roll proceeds.
+    api.set_version(&format!("v{next}"));
+    let registrar = {
+        let api = api.clone();
+        let ec2 = ec2.clone();
+        let version = format!("v{next}");
+        tokio::spawn(async move {
+            loop {
+                register_running(&ec2, &api, &version).await;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let rolled = tokio::task::block_in_place(|| roll_workers(&api));
+    registrar.abort();
+    rolled.assert_success();
+    let workers_after = group_instances(&fixture, "nodes-us-east-1a").await;
+    assert_eq!(workers_after.len(), 1);
+    assert_ne!(workers_after, workers_before, "the worker was replaced");
+}
