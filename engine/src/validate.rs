@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use skiff_api::InstanceGroupRole;
 use skiff_rollout::validate::{validate as check, Problem, Validation};
-use skiff_state::etcd::{list_certificate_reports, CertificateReport};
+use skiff_state::etcd::{
+    list_certificate_reports, list_node_statuses, CertificateReport, NodeStatus,
+};
 use time::OffsetDateTime;
 
 use crate::cluster::Session;
@@ -45,6 +47,8 @@ pub struct ClusterValidation {
     /// The earliest-expiring certificate of each control-plane instance in
     /// service that reported one, earliest first.
     pub certificates: Vec<NodeCertificates>,
+    /// The last status each control-plane instance in service wrote.
+    pub nodes: Vec<NodeStatus>,
 }
 
 /// One control-plane instance's earliest-expiring certificate.
@@ -104,10 +108,13 @@ pub async fn validate(
             })?;
         let reports = list_certificate_reports(session.store.objects().as_ref(), cluster).await?;
         let certificates = check_certificates(&mut validation, &reports, OffsetDateTime::now_utc());
+        let statuses = list_node_statuses(session.store.objects().as_ref(), cluster).await?;
+        let nodes = check_node_statuses(&mut validation, statuses);
         if validation.problems.is_empty() || Instant::now() >= deadline {
             return Ok(ClusterValidation {
                 validation,
                 certificates,
+                nodes,
             });
         }
         tokio::time::sleep(
@@ -220,4 +227,51 @@ fn is_authority(name: &str) -> bool {
 fn rfc3339(time: OffsetDateTime) -> String {
     time.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| time.to_string())
+}
+
+/// The statuses of the control-plane instances in service; a problem for
+/// each whose bootstrap failed (an instance replaced since is history).
+pub fn check_node_statuses(
+    validation: &mut Validation,
+    statuses: Vec<NodeStatus>,
+) -> Vec<NodeStatus> {
+    let control_plane = InstanceGroupRole::ControlPlane.to_string();
+    let in_service: Vec<(&str, &str)> = validation
+        .groups
+        .iter()
+        .filter(|group| group.role == control_plane)
+        .flat_map(|group| {
+            group
+                .instances
+                .iter()
+                .map(move |instance| (instance.as_str(), group.group.as_str()))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    let mut kept = Vec::new();
+    for status in statuses {
+        let Some((_, group)) = in_service
+            .iter()
+            .find(|(instance, _)| *instance == status.instance)
+        else {
+            continue;
+        };
+        if status.failed() {
+            problems.push(Problem {
+                kind: "bootstrap".to_string(),
+                name: status.instance.clone(),
+                message: format!(
+                    "control-plane instance {} (group {group}, Kubernetes {}) failed its bootstrap at {}: {} \
+                     (its group replaces it; the log is /var/log/skiff-bootstrap.log on the node)",
+                    status.instance,
+                    status.kubernetes_version,
+                    rfc3339(status.time),
+                    status.message
+                ),
+            });
+        }
+        kept.push(status);
+    }
+    validation.problems.extend(problems);
+    kept
 }

@@ -246,6 +246,58 @@ pub async fn list_certificate_reports(
     Ok(reports)
 }
 
+/// What a control-plane node last said about its bootstrap (written at each
+/// phase: `bootstrapping`, `upgrading`, `initialized`, `restored`, `joined`,
+/// `upgraded`, or `failed` with the reason).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    /// The instance.
+    pub instance: String,
+    /// Its node name.
+    #[serde(default)]
+    pub node: String,
+    /// The Kubernetes version it installs.
+    #[serde(default)]
+    pub kubernetes_version: String,
+    /// Where its bootstrap is.
+    pub phase: String,
+    /// What it said, e.g. why it failed.
+    #[serde(default)]
+    pub message: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+impl NodeStatus {
+    /// Whether the node's bootstrap failed.
+    pub fn failed(&self) -> bool {
+        self.phase == "failed"
+    }
+}
+
+/// The status objects of a cluster's control-plane nodes, by instance. An
+/// object that does not parse is skipped with a warning naming it.
+pub async fn list_node_statuses(
+    objects: &dyn ObjectStore,
+    cluster: &str,
+) -> Result<Vec<NodeStatus>> {
+    let folder = layout::etcd_status_folder(cluster);
+    let mut statuses = Vec::new();
+    for key in objects.list(&folder).await? {
+        let Some(object) = objects.get(&key).await? else {
+            continue;
+        };
+        match serde_json::from_slice::<NodeStatus>(&object.bytes) {
+            Ok(status) => statuses.push(status),
+            Err(error) => tracing::warn!("{key}: not a node status ({error}); skipped"),
+        }
+    }
+    statuses.sort_by(|first, second| first.instance.cmp(&second.instance));
+    Ok(statuses)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,6 +112,12 @@ pub fn etcd_certificates_folder(cluster: &str) -> String {
     )
 }
 
+/// The folder of the control-plane nodes' status objects, one per instance
+/// (`skiff_templates::state_store::STATUS_FOLDER`).
+pub fn etcd_status_folder(cluster: &str) -> String {
+    format!("{cluster}/{}", skiff_templates::state_store::STATUS_FOLDER)
+}
+
 /// The file-name suffix of an etcd backup.
 pub const ETCD_BACKUP_SUFFIX: &str = ".db";
 

@@ -82,6 +82,7 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
         // The engine fills in the versions from the spec and the recorded reasons.
         ..RollOptions::default()
     };
+    let started = time::OffsetDateTime::now_utc();
     let rolled = roll::run(
         &session,
         &preview,
@@ -93,6 +94,9 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
     .await;
     watcher.abort();
     sink.finish();
+    // What the control-plane nodes said about their bootstraps during the
+    // run: a failed upgrade names its reason there.
+    report_failed_nodes(context, &store, &arguments.name, started).await;
     let rolled = rolled?;
     context.printer.info(&format!(
         "Rolling update of cluster {} done: {} instance(s) replaced in {:.1}s.",
@@ -101,6 +105,36 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
         rolled.elapsed.as_secs_f64()
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Warns about each control-plane node whose bootstrap failed since
+/// `since` (its status object in the store), with its reason.
+async fn report_failed_nodes(
+    context: &Context,
+    store: &skiff_state::StateStore,
+    cluster: &str,
+    since: time::OffsetDateTime,
+) {
+    let statuses =
+        match skiff_state::etcd::list_node_statuses(store.objects().as_ref(), cluster).await {
+            Ok(statuses) => statuses,
+            Err(error) => {
+                tracing::debug!("reading the control-plane nodes' statuses: {error}");
+                return;
+            }
+        };
+    for status in statuses
+        .iter()
+        .filter(|status| status.failed() && status.time >= since)
+    {
+        context.printer.warn(&format!(
+            "control-plane instance {} (Kubernetes {}) failed its bootstrap at {}: {}",
+            status.instance,
+            status.kubernetes_version,
+            skiff_state::lock::rfc3339(status.time),
+            status.message
+        ));
+    }
 }
 
 /// The table (or JSON) of every selected group.

@@ -45,6 +45,7 @@ fn print(
                 "groups": validation.groups,
                 "versions": validation.versions,
                 "certificates": found.certificates,
+                "nodes": found.nodes,
                 "problems": validation.problems,
             });
             context.printer.data(&serde_json::to_string_pretty(&value)?);
@@ -80,6 +81,26 @@ fn print(
                 text.push_str(&kubernetes_versions(versions));
             }
             text.push_str(&certificates(found));
+            if !found.nodes.is_empty() {
+                let rows: Vec<Vec<String>> = found
+                    .nodes
+                    .iter()
+                    .map(|status| {
+                        vec![
+                            status.instance.clone(),
+                            status.kubernetes_version.clone(),
+                            status.phase.clone(),
+                            skiff_state::lock::rfc3339(status.time),
+                            status.message.clone(),
+                        ]
+                    })
+                    .collect();
+                text.push_str("\nControl-plane nodes, as they last reported:\n");
+                text.push_str(&table(
+                    &["INSTANCE", "KUBERNETES", "PHASE", "SINCE", "MESSAGE"],
+                    &rows,
+                ));
+            }
             if validation.problems.is_empty() {
                 text.push_str(&format!("\nCluster {} is valid.\n", arguments.name));
             } else {

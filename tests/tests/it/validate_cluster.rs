@@ -288,6 +288,55 @@ async fn validate_cluster_shows_the_earliest_certificate_expiry_and_fails_under_
     let stale = fixture.skiff(["validate", "cluster", &fixture.cluster, "--cloudonly"]);
     stale.assert_exit(2);
     stale.assert_stdout_contains("last checked its certificates 5 days ago");
+
+    // A node's status object: shown; a failed bootstrap of an instance in
+    // service fails validation with the node's own reason, one of an
+    // instance gone does not.
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &report_key,
+        &certificate_report(&instance, 200, 0),
+    );
+    let status = |instance: &str, phase: &str, message: &str| {
+        serde_json::to_vec(&json!({
+            "instance": instance, "node": "ip-10-0-0-1", "role": "control-plane",
+            "kubernetesVersion": "1.35.1", "phase": phase, "message": message,
+            "time": "2026-12-06T12:00:00Z",
+        }))
+        .expect("json")
+    };
+    let status_key = fixture.key(&format!("etcd/status/{instance}"));
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &status_key,
+        &status(&instance, "joined", ""),
+    );
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &fixture.key("etcd/status/i-0deadbeefdeadbeef"),
+        &status("i-0deadbeefdeadbeef", "failed", "long gone"),
+    );
+    let joined = fixture.skiff(["validate", "cluster", &fixture.cluster, "--cloudonly"]);
+    joined.assert_success();
+    joined.assert_stdout_contains("Control-plane nodes, as they last reported:");
+    joined.assert_stdout_contains("joined");
+    assert!(!joined.stdout.contains("long gone"), "{}", joined.stdout);
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &status_key,
+        &status(
+            &instance,
+            "failed",
+            "the cluster runs 1.33.4; this node installs 1.35.1: upgrade one minor at a time",
+        ),
+    );
+    let failed = fixture.skiff(["validate", "cluster", &fixture.cluster, "--cloudonly"]);
+    failed.assert_exit(2);
+    failed.assert_stdout_contains(&format!(
+        "control-plane instance {instance} (group control-plane-us-east-1a, Kubernetes 1.35.1) failed its bootstrap"
+    ));
+    failed.assert_stdout_contains("upgrade one minor at a time");
+    let store_before = fixture.aws.list_keys(&fixture.bucket, "");
     assert_eq!(
         fixture.aws.list_keys(&fixture.bucket, ""),
         store_before,
@@ -412,6 +461,27 @@ async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
             .env("SKIFF_KUBERNETES_API", api.url())
             .run()
     };
+
+    // Without the API (--cloudonly), workers alone wait for the control
+    // plane's groups: the recorded reasons say the roll raises their minor.
+    let blind = fixture
+        .command([
+            "rolling-update",
+            "cluster",
+            &cluster,
+            "--yes",
+            "--cloudonly",
+            "--instance-group-roles",
+            "Node",
+        ])
+        .run();
+    blind.assert_failure().assert_no_panic();
+    blind.assert_stderr_contains("with --cloudonly");
+    blind.assert_stderr_contains("control-plane groups control-plane-us-east-1a");
+    assert_eq!(
+        group_instances(&fixture, "nodes-us-east-1a").await,
+        workers_before
+    );
 
     // The API server still runs the old minor: refused, the versions named,
     // nothing replaced.
