@@ -237,7 +237,6 @@ async fn validate_cluster_shows_the_earliest_certificate_expiry_and_fails_under_
     );
 
     // Ten days left: exit 2, the certificate, instance and fix named.
-    let store_before = fixture.aws.list_keys(&fixture.bucket, "");
     fixture.aws.put_object(
         &fixture.bucket,
         &report_key,
