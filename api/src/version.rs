@@ -288,7 +288,13 @@ pub fn check_change(
     if to.major != from.major || to.minor > from.minor + 1 {
         return Err(VersionChangeError::SkipsMinor { from, to, allowed });
     }
-    if !to.is_offered() {
+    // A minor kept only for the specs stored at it (a row without offered
+    // patches: end of life) is still a step on the way up: a cluster left
+    // at 1.30 must be able to reach an offered minor one minor at a time.
+    let passing_through = RELEASES
+        .iter()
+        .any(|release| release.minor == to.minor && release.latest_patch.is_none());
+    if !to.is_offered() && !passing_through {
         return Err(VersionChangeError::NotInTable {
             version: to,
             from: Some(from),
@@ -602,10 +608,35 @@ mod tests {
         let stored = Some(version("1.32.4"));
         assert_eq!(check_change(stored, version("1.32.4")), Ok(()));
         assert_eq!(check_change(stored, version("1.33.13")), Ok(()));
-        let error = check_change(stored, version("1.32.5")).expect_err("1.32 is not offered");
-        assert!(error.to_string().contains("1.33.0 to 1.33.13"), "{error}");
-        // Nothing reachable: the message says so and names the table.
-        let error = check_change(Some(version("1.30.1")), version("1.31.0")).expect_err("no row");
-        assert!(error.to_string().contains("keep 1.30.1"), "{error}");
+        // A later patch of its end-of-life minor is a step on the way too.
+        assert_eq!(check_change(stored, version("1.32.5")), Ok(()));
+        // A minor skiff has no row for stays refused, naming what is allowed.
+        let error = check_change(Some(version("1.36.1")), version("1.37.0")).expect_err("no row");
+        assert!(error.to_string().contains("1.36.2 to 1.36.3"), "{error}");
+    }
+
+    #[test]
+    fn a_cluster_at_an_end_of_life_minor_can_climb_one_minor_at_a_time() {
+        let step = |from: &str, to: &str| check_change(Some(version(from)), version(to));
+        assert!(
+            step("1.30.4", "1.31.2").is_ok(),
+            "1.30 -> 1.31 passes through"
+        );
+        assert!(
+            step("1.31.2", "1.32.9").is_ok(),
+            "1.31 -> 1.32 passes through"
+        );
+        assert!(
+            step("1.32.9", "1.33.0").is_ok(),
+            "and reaches an offered minor"
+        );
+        assert!(
+            step("1.30.4", "1.32.0").is_err(),
+            "still one minor at a time"
+        );
+        assert!(
+            check_change(None, version("1.31.2")).is_err(),
+            "never for a new cluster"
+        );
     }
 }

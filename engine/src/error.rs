@@ -247,6 +247,24 @@ pub enum Refusal {
         location: String,
     },
 
+    /// Applying would make a group's replacements skip a Kubernetes minor
+    /// (or go down) from the version its instances run.
+    #[error("cannot apply cluster {cluster}: instance group {group} runs Kubernetes {running}{pending}, and its new launch template would install {to}, which {what}; kubeadm upgrades one minor at a time, never down. Nothing was changed. Finish the rolling update first (`skiff rolling-update cluster {cluster} --yes`), then apply {to}")]
+    VersionStepTooLarge {
+        /// The cluster.
+        cluster: String,
+        /// The group.
+        group: String,
+        /// What its instances run.
+        running: String,
+        /// `" (its rolling update to X has not run)"` or empty.
+        pending: String,
+        /// What the new template installs.
+        to: String,
+        /// `skips a minor` or `is a downgrade`.
+        what: String,
+    },
+
     /// The cluster is applied through Terraform.
     #[error("cluster {cluster} is managed by Terraform (its files were written by `skiff update cluster {cluster} --target terraform --out DIR`), so skiff does not apply changes to it directly. Regenerate the Terraform with that command and run `terraform apply` in DIR; or, to switch back to direct applies (first stop applying it with Terraform), run `skiff update cluster {cluster} --target direct --force-target --yes`. Nothing was changed")]
     ManagedByTerraform {

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use skiff_plans::plan::VersionStep;
 use skiff_plans::Plan;
 use skiff_providers::AwsProvider;
 use skiff_state::recorded;
@@ -17,7 +18,7 @@ use skiff_state::LockGuard;
 
 use crate::apply::{apply_locked, Applied, ApplyRun};
 use crate::cluster::{release, require_s3_store, Operation, Recorded, Session};
-use crate::error::Result;
+use crate::error::{Refusal, Result};
 use crate::pki::Keystore;
 use crate::planning::{self, LockedPlan};
 
@@ -55,7 +56,16 @@ pub async fn prepare(
     require_s3_store(store, cluster)?;
     let keystore = Keystore::start(store, cluster);
     let lock = session.lock(cluster, Operation::Update).await?;
-    match planning::plan_locked(session, &provider, spec, switch_from_terraform).await {
+    let planned = planning::plan_locked(session, &provider, spec, switch_from_terraform)
+        .await
+        .and_then(|locked| {
+            check_version_steps(
+                &locked.plan,
+                &locked.recorded.state.content.pending_rollouts,
+            )?;
+            Ok(locked)
+        });
+    match planned {
         Ok(LockedPlan {
             plan,
             recorded,
@@ -129,4 +139,49 @@ impl Update {
     pub async fn release(self) {
         release(&self.lock).await;
     }
+}
+
+/// Refuses a plan whose new launch templates would install a Kubernetes
+/// version more than one minor above (or below) what a group's instances
+/// run: the live template's version, or the `from` of a version step an
+/// earlier apply recorded and no rolling update has carried out yet (two
+/// edits of one minor each, applied without a roll between them, would
+/// otherwise skip one).
+pub fn check_version_steps(
+    plan: &Plan,
+    pending: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<()> {
+    for need in &plan.rolling_updates {
+        let Some(step) = need.kubernetes_version else {
+            continue;
+        };
+        let recorded = pending
+            .get(&need.group)
+            .into_iter()
+            .flatten()
+            .filter_map(|reason| VersionStep::from_reason(reason))
+            .map(|earlier| earlier.from)
+            .min();
+        let running = recorded.map_or(step.from, |earlier| earlier.min(step.from));
+        let what = if step.to < running {
+            "is a downgrade"
+        } else if step.to.major != running.major || step.to.minor > running.minor + 1 {
+            "skips a minor"
+        } else {
+            continue;
+        };
+        return Err(Refusal::VersionStepTooLarge {
+            cluster: plan.cluster.clone(),
+            group: need.group.clone(),
+            running: running.to_string(),
+            pending: match running < step.from {
+                true => format!(" (its rolling update to {} has not run)", step.from),
+                false => String::new(),
+            },
+            to: step.to.to_string(),
+            what: what.to_string(),
+        }
+        .into());
+    }
+    Ok(())
 }

@@ -347,60 +347,68 @@ async fn check_version_skew(
     options: &RollOptions,
 ) -> Result<()> {
     const FIRST: &str = "Upgrade the control plane first (`skiff rolling-update cluster --yes --instance-group-roles ControlPlane`), then run this again";
-    match (cluster, options.kubernetes_version) {
-        (Some(cluster), Some(kubelet)) => {
-            let reported = cluster.versions().await?.api_server;
-            let api_server: KubernetesVersion = reported.parse().map_err(|_| {
-                RolloutError::Kubernetes(format!(
-                    "the API server reports version {reported:?}, which is not a Kubernetes version"
-                ))
-            })?;
-            if (kubelet.major, kubelet.minor) > (api_server.major, api_server.minor) {
-                return Err(RolloutError::VersionSkew(format!(
-                    "instance group {}: not replacing its nodes: they would run kubelet {kubelet} and the API server \
-                     reports {reported}; a kubelet must never be newer than the API server (the Kubernetes \
-                     version-skew policy, which kubeadm's join preflight enforces). {FIRST}.",
-                    plan.group
-                )));
-            }
-            Ok(())
+    if let (Some(cluster), Some(kubelet)) = (cluster, options.kubernetes_version) {
+        let reported = cluster.versions().await?.api_server;
+        let api_server: KubernetesVersion = reported.parse().map_err(|_| {
+            RolloutError::Kubernetes(format!(
+                "the API server reports version {reported:?}, which is not a Kubernetes version"
+            ))
+        })?;
+        if (kubelet.major, kubelet.minor) > (api_server.major, api_server.minor) {
+            return Err(RolloutError::VersionSkew(format!(
+                "instance group {}: not replacing its nodes: they would run kubelet {kubelet} and the API server \
+                 reports {reported}; a kubelet must never be newer than the API server (the Kubernetes \
+                 version-skew policy, which kubeadm's join preflight enforces). {FIRST}.",
+                plan.group
+            )));
         }
-        (None, _) if options.minor_upgrades.contains(&plan.group) => {
-            let known = || options.control_planes.iter().chain(all.iter());
-            let control_planes: BTreeSet<String> = known()
-                .filter(|group| group.role == InstanceGroupRole::ControlPlane)
-                .map(|group| group.auto_scaling_group.clone())
-                .collect();
-            let control_planes: Vec<String> = control_planes.into_iter().collect();
-            let behind: Vec<String> = cloud
-                .describe_groups(&control_planes)
-                .await?
-                .iter()
-                .filter(|view| !view.outdated().is_empty())
-                .map(|view| {
-                    known()
-                        .find(|group| group.auto_scaling_group == view.name)
-                        .map_or_else(|| view.name.clone(), |group| group.group.clone())
-                })
-                .collect();
-            if behind.is_empty() {
-                return Ok(());
-            }
-            Err(RolloutError::VersionSkew(format!(
-                "instance group {}: not replacing its nodes with --cloudonly: they would run a newer Kubernetes \
-                 minor{}, and control-plane groups {} still have instances of an older launch template, whose API \
-                 server may be older (a kubelet must never be newer than the API server; --cloudonly cannot ask \
-                 it). {FIRST}, or run without --cloudonly so that skiff reads the API server's version.",
-                plan.group,
-                options
-                    .kubernetes_version
-                    .map(|version| format!(" ({version})"))
-                    .unwrap_or_default(),
-                behind.join(", ")
-            )))
-        }
-        _ => Ok(()),
     }
+    // `/version` answers through the load balancer from one API server;
+    // during a control-plane roll the others may still be older. A minor
+    // upgrade of nodes also waits for every control-plane group to be up
+    // to date (and this is all there is to go by with --cloudonly).
+    if !options.minor_upgrades.contains(&plan.group) {
+        return Ok(());
+    }
+    let known = || options.control_planes.iter().chain(all.iter());
+    let control_planes: BTreeSet<String> = known()
+        .filter(|group| group.role == InstanceGroupRole::ControlPlane)
+        .map(|group| group.auto_scaling_group.clone())
+        .collect();
+    let control_planes: Vec<String> = control_planes.into_iter().collect();
+    let behind: Vec<String> = cloud
+        .describe_groups(&control_planes)
+        .await?
+        .iter()
+        .filter(|view| !view.outdated().is_empty())
+        .map(|view| {
+            known()
+                .find(|group| group.auto_scaling_group == view.name)
+                .map_or_else(|| view.name.clone(), |group| group.group.clone())
+        })
+        .collect();
+    if behind.is_empty() {
+        return Ok(());
+    }
+    let how = match cluster {
+        None => " with --cloudonly",
+        Some(_) => "",
+    };
+    Err(RolloutError::VersionSkew(format!(
+        "instance group {}: not replacing its nodes{how}: they would run a newer Kubernetes minor{}, and \
+         control-plane groups {} still have instances of an older launch template, whose API servers may be \
+         older (a kubelet must never be newer than the API server). {FIRST}{}.",
+        plan.group,
+        options
+            .kubernetes_version
+            .map(|version| format!(" ({version})"))
+            .unwrap_or_default(),
+        behind.join(", "),
+        match cluster {
+            None => ", or run without --cloudonly so that skiff also reads the API server's version",
+            Some(_) => "",
+        }
+    )))
 }
 
 async fn describe_one(cloud: &dyn GroupOperations, plan: &GroupPlan) -> Result<GroupView> {

@@ -518,14 +518,71 @@ async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
 
     // The control plane was upgraded: the API server reports the new minor.
     // The replacement registers as its kubelet would; the roll proceeds.
+    // Meanwhile a control-plane node reports a failed bootstrap (as its
+    // status object): the roll names it and its reason.
     api.set_version(&format!("v{next}"));
+    // One API server answering at the new minor is not the whole control
+    // plane: while a control-plane group is behind, workers still wait.
+    let partly = roll_workers(&api);
+    partly.assert_failure().assert_no_panic();
+    partly.assert_stderr_contains(
+        "control-plane groups control-plane-us-east-1a still have instances of an older launch template",
+    );
+    assert_eq!(
+        group_instances(&fixture, "nodes-us-east-1a").await,
+        workers_before
+    );
+    fixture
+        .command([
+            "rolling-update",
+            "cluster",
+            &cluster,
+            "--yes",
+            "--cloudonly",
+            "--instance-group-roles",
+            "ControlPlane",
+            "--validation-interval",
+            "100ms",
+            "--validation-timeout",
+            "60s",
+        ])
+        .run()
+        .assert_success();
+    let control_plane = group_instances(&fixture, "control-plane-us-east-1a").await;
+    // The new control-plane node registers now; what registers during the
+    // roll is the workers' replacement.
+    register_running(&ec2, &api, &format!("v{next}")).await;
+    let s3 = fixture.aws.s3_client().await;
+    let status_key = fixture.key(&format!("etcd/status/{}", control_plane[0]));
     let registrar = {
         let api = api.clone();
         let ec2 = ec2.clone();
         let version = format!("v{next}");
+        let bucket = fixture.bucket.clone();
+        let instance = control_plane[0].clone();
         tokio::spawn(async move {
+            let mut reported = false;
             loop {
-                register_running(&ec2, &api, &version).await;
+                let added = register_running(&ec2, &api, &version).await;
+                if !added.is_empty() && !reported {
+                    let now = time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .expect("a time");
+                    let body = json!({
+                        "instance": instance, "node": "ip-10-0-0-9", "role": "control-plane",
+                        "kubernetesVersion": version.trim_start_matches('v'), "phase": "failed",
+                        "message": "kubeadm config images pull failed: registry.k8s.io unreachable",
+                        "time": now,
+                    });
+                    s3.put_object()
+                        .bucket(&bucket)
+                        .key(&status_key)
+                        .body(serde_json::to_vec(&body).expect("json").into())
+                        .send()
+                        .await
+                        .expect("put the status object");
+                    reported = true;
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         })
@@ -533,6 +590,11 @@ async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
     let rolled = tokio::task::block_in_place(|| roll_workers(&api));
     registrar.abort();
     rolled.assert_success();
+    rolled.assert_stderr_contains(&format!(
+        "control-plane instance {} (Kubernetes {next}) failed its bootstrap",
+        control_plane[0]
+    ));
+    rolled.assert_stderr_contains("registry.k8s.io unreachable");
     let workers_after = group_instances(&fixture, "nodes-us-east-1a").await;
     assert_eq!(workers_after.len(), 1);
     assert_ne!(workers_after, workers_before, "the worker was replaced");

@@ -495,18 +495,18 @@ async fn a_spec_stored_outside_the_table_loads_plans_applies_and_deletes_and_mov
     output.assert_success();
     let mut document: serde_norway::Value =
         serde_norway::from_str(&output.stdout).expect("one YAML document");
-    document["spec"]["kubernetesVersion"] = "1.32.5".into();
+    document["spec"]["kubernetesVersion"] = "1.34.0".into();
     let file = fixture.home.write(
-        "next-patch.yaml",
+        "skip.yaml",
         serde_norway::to_string(&document).expect("YAML"),
     );
     let refused = fixture.skiff(["replace", "-f", file.to_str().expect("a path")]);
     assert_refused(
         &refused,
         &Refusal {
-            what: "a patch outside the table",
-            to: "1.32.5",
-            says: "1.32.5 is not a version skiff builds",
+            what: "a skipped minor from outside the table",
+            to: "1.34.0",
+            says: "1.32.4 -> 1.34.0 skips a minor release",
         },
         &allowed,
     );
@@ -515,4 +515,47 @@ async fn a_spec_stored_outside_the_table_loads_plans_applies_and_deletes_and_mov
     fixture
         .skiff(["delete", "cluster", &fixture.cluster, "--yes"])
         .assert_success();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_minor_raises_without_a_roll_between_them_are_not_applied() {
+    let fixture = ClusterFixture::new("v3.example.com").await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "1"]);
+    fixture.apply();
+    // One minor up, applied: the groups' rolling update is pending.
+    fixture.edit_cluster(|document| {
+        document["spec"]["kubernetesVersion"] = "1.35.1".into();
+    });
+    fixture.apply();
+    // Another minor up (each edit is one minor, so the spec takes it), but
+    // the instances still run 1.34: applying it would skip 1.35.
+    fixture.edit_cluster(|document| {
+        document["spec"]["kubernetesVersion"] = "1.36.0".into();
+    });
+    let before = fixture.aws.list_keys(&fixture.bucket, "");
+    let templates_before = fixture.launch_template("control-plane-us-east-1a").await;
+    let refused = fixture.skiff(["update", "cluster", &fixture.cluster, "--yes"]);
+    refused.assert_failure().assert_no_panic();
+    refused.assert_stderr_contains(&format!(
+        "runs Kubernetes {DEFAULT_VERSION} (its rolling update to 1.35.1 has not run)"
+    ));
+    refused.assert_stderr_contains("would install 1.36.0, which skips a minor");
+    refused.assert_stderr_contains("Nothing was changed");
+    assert_eq!(
+        fixture.launch_template("control-plane-us-east-1a").await,
+        templates_before,
+        "no new launch-template version"
+    );
+    let after = fixture.aws.list_keys(&fixture.bucket, "");
+    assert!(
+        after
+            .iter()
+            .all(|key| before.contains(key) || key.contains("/history/")),
+        "nothing written but history: {:?}",
+        after
+            .iter()
+            .filter(|key| !before.contains(key))
+            .collect::<Vec<_>>()
+    );
 }
