@@ -276,6 +276,41 @@ fn a_bootstrap_whose_packages_never_install_marks_its_instance_unhealthy() {
 }
 
 #[test]
+fn a_bootstrap_stopped_by_an_unexpected_error_is_reported_too() {
+    let cloud = start_cloud();
+    let config = control_plane(&cloud);
+    let node = cloud.node("i-0600000000000000d", &config, Image::Ubuntu);
+    // Not a failure the script foresees: a file where containerd's
+    // configuration folder goes makes `install -d` fail under `set -e`.
+    node.write("/etc/containerd", "in the way\n");
+    let boot = node.boot();
+    assert!(!boot.success, "{}", boot.everything());
+    assert!(
+        !boot.log.contains("FAILED:"),
+        "not through fail: {}",
+        boot.log
+    );
+    assert_eq!(
+        cloud.instance_health(&node.instance_id).as_deref(),
+        Some("Unhealthy"),
+        "{}",
+        boot.log
+    );
+    let status = cloud.moto.get_object(
+        BUCKET,
+        &format!("{CLUSTER_PREFIX}/etcd/status/{}", node.instance_id),
+    );
+    let status: serde_json::Value = serde_json::from_str(&status).expect("a status object");
+    assert_eq!(status["phase"], "failed", "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("bootstrap stopped (exit status")),
+        "{status}"
+    );
+}
+
+#[test]
 fn backups_are_written_by_the_lease_holder_and_pruned_to_keep() {
     let cloud = start_cloud();
     let config = NodeBootstrap {
