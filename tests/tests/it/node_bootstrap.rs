@@ -120,23 +120,6 @@ impl ClusterFixture {
             .collect()
     }
 
-    /// The instances of a group's auto scaling group.
-    async fn group_instances(&self, group: &str) -> Vec<String> {
-        let name = self.group_resource(group);
-        self.clients
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&name)
-            .send()
-            .await
-            .expect("describe auto scaling groups")
-            .auto_scaling_groups()
-            .iter()
-            .flat_map(|group| group.instances())
-            .filter_map(|instance| instance.instance_id().map(str::to_owned))
-            .collect()
-    }
-
     /// The ID of a group's launch template (`<group>.<cluster>`).
     async fn launch_template_id(&self, group: &str) -> String {
         self.describe_launch_template(group)

@@ -152,27 +152,6 @@ async fn validate_cluster_names_a_not_ready_node_and_exits_2() {
     );
 }
 
-/// The in-service instance of a one-instance group.
-async fn only_instance(fixture: &ClusterFixture, group: &str) -> String {
-    let name = fixture.group_resource(group);
-    let found = fixture
-        .clients
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&name)
-        .send()
-        .await
-        .expect("describe auto scaling groups");
-    let instances: Vec<String> = found
-        .auto_scaling_groups()
-        .iter()
-        .flat_map(|group| group.instances())
-        .filter_map(|instance| instance.instance_id().map(str::to_owned))
-        .collect();
-    assert_eq!(instances.len(), 1, "{name}: {instances:?}");
-    instances[0].clone()
-}
-
 /// A certificate report as a control-plane node writes it
 /// (`<cluster>/etcd/certificates/<instance>`; the node sandbox tests check
 /// that the bootstrap writes this shape): `apiserver` expires in `days`,
@@ -203,7 +182,9 @@ async fn validate_cluster_shows_the_earliest_certificate_expiry_and_fails_under_
     fixture.create_zone("example.com").await;
     fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "1"]);
     fixture.apply();
-    let instance = only_instance(&fixture, "control-plane-us-east-1a").await;
+    let instances = fixture.group_instances("control-plane-us-east-1a").await;
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    let instance = instances[0].clone();
     let report_key = fixture.key(&format!("etcd/certificates/{instance}"));
 
     // No report yet (the node has not booted): valid, and said so.
@@ -395,23 +376,6 @@ async fn register_running(
     added
 }
 
-/// The instances of a group's auto scaling group.
-async fn group_instances(fixture: &ClusterFixture, group: &str) -> Vec<String> {
-    fixture
-        .clients
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(fixture.group_resource(group))
-        .send()
-        .await
-        .expect("describe auto scaling groups")
-        .auto_scaling_groups()
-        .iter()
-        .flat_map(|group| group.instances())
-        .filter_map(|instance| instance.instance_id().map(str::to_owned))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
     let fixture = ClusterFixture::new("skew.example.com").await;
@@ -441,7 +405,7 @@ async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
         document["spec"]["kubernetesVersion"] = next.to_string().into();
     });
     fixture.apply();
-    let workers_before = group_instances(&fixture, "nodes-us-east-1a").await;
+    let workers_before = fixture.group_instances("nodes-us-east-1a").await;
     assert_eq!(workers_before.len(), 1);
     let roll_workers = |api: &FakeApiServer| {
         fixture
@@ -478,7 +442,7 @@ async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
     blind.assert_stderr_contains("with --cloudonly");
     blind.assert_stderr_contains("control-plane groups control-plane-us-east-1a");
     assert_eq!(
-        group_instances(&fixture, "nodes-us-east-1a").await,
+        fixture.group_instances("nodes-us-east-1a").await,
         workers_before
     );
 
@@ -490,7 +454,7 @@ async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
     refused.assert_stderr_contains(&format!("reports v{current}"));
     refused.assert_stderr_contains("--instance-group-roles ControlPlane");
     assert_eq!(
-        group_instances(&fixture, "nodes-us-east-1a").await,
+        fixture.group_instances("nodes-us-east-1a").await,
         workers_before
     );
 
@@ -529,7 +493,7 @@ async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
         "control-plane groups control-plane-us-east-1a still have instances of an older launch template",
     );
     assert_eq!(
-        group_instances(&fixture, "nodes-us-east-1a").await,
+        fixture.group_instances("nodes-us-east-1a").await,
         workers_before
     );
     fixture
@@ -548,7 +512,7 @@ async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
         ])
         .run()
         .assert_success();
-    let control_plane = group_instances(&fixture, "control-plane-us-east-1a").await;
+    let control_plane = fixture.group_instances("control-plane-us-east-1a").await;
     // The new control-plane node registers now; what registers during the
     // roll is the workers' replacement.
     register_running(&ec2, &api, &format!("v{next}")).await;
@@ -595,7 +559,7 @@ async fn workers_are_replaced_only_once_the_api_server_runs_their_minor() {
         control_plane[0]
     ));
     rolled.assert_stderr_contains("registry.k8s.io unreachable");
-    let workers_after = group_instances(&fixture, "nodes-us-east-1a").await;
+    let workers_after = fixture.group_instances("nodes-us-east-1a").await;
     assert_eq!(workers_after.len(), 1);
     assert_ne!(workers_after, workers_before, "the worker was replaced");
 }

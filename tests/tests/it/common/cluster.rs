@@ -208,6 +208,22 @@ impl ClusterFixture {
         format!("{group}.{}", self.cluster)
     }
 
+    /// The instances of a group's auto scaling group, as the endpoint lists them.
+    pub async fn group_instances(&self, group: &str) -> Vec<String> {
+        self.clients
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(self.group_resource(group))
+            .send()
+            .await
+            .expect("describe auto scaling groups")
+            .auto_scaling_groups()
+            .iter()
+            .flat_map(|group| group.instances())
+            .filter_map(|instance| instance.instance_id().map(str::to_owned))
+            .collect()
+    }
+
     /// A group's launch template (`<group>.<cluster>`) as EC2 describes it.
     pub async fn describe_launch_template(
         &self,
