@@ -20,7 +20,7 @@ fn control_plane(cloud: &FakeCloud) -> NodeBootstrap {
 }
 
 /// etcdctl at one node's member.
-fn etcdctl_at(cloud: &FakeCloud, node: &NodeSandbox, arguments: &[&str]) -> String {
+pub(super) fn etcdctl_at(cloud: &FakeCloud, node: &NodeSandbox, arguments: &[&str]) -> String {
     let endpoint = format!("--endpoints=https://{}:2379", node.private_ip);
     let mut all = vec![endpoint.as_str()];
     all.extend_from_slice(arguments);
@@ -34,7 +34,7 @@ fn etcdctl_at(cloud: &FakeCloud, node: &NodeSandbox, arguments: &[&str]) -> Stri
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn put_keys(cloud: &FakeCloud, node: &NodeSandbox, count: usize) {
+pub(super) fn put_keys(cloud: &FakeCloud, node: &NodeSandbox, count: usize) {
     for index in 0..count {
         etcdctl_at(
             cloud,
@@ -48,7 +48,7 @@ fn put_keys(cloud: &FakeCloud, node: &NodeSandbox, count: usize) {
     }
 }
 
-fn assert_keys(cloud: &FakeCloud, node: &NodeSandbox, count: usize) {
+pub(super) fn assert_keys(cloud: &FakeCloud, node: &NodeSandbox, count: usize) {
     for index in 0..count {
         let value = etcdctl_at(
             cloud,

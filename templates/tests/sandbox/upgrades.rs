@@ -11,6 +11,7 @@ use skiff_test_support::etcd::parse_member_list;
 use skiff_test_support::sandbox::{FakeCloud, Image, NodeSandbox, BUCKET, CLUSTER_PREFIX};
 
 use super::assert_booted;
+use super::durability::{assert_keys, etcdctl_at, put_keys};
 use crate::support::{start_cloud, Sandbox};
 
 const OLD: &str = "1.34.2";
@@ -50,45 +51,6 @@ fn status(cloud: &FakeCloud, node: &NodeSandbox) -> serde_json::Value {
     );
     serde_json::from_str(&cloud.moto.get_object(BUCKET, &key))
         .unwrap_or_else(|error| panic!("{key} is not JSON: {error}"))
-}
-
-fn etcdctl_at(cloud: &FakeCloud, node: &NodeSandbox, arguments: &[&str]) -> String {
-    let endpoint = format!("--endpoints=https://{}:2379", node.private_ip);
-    let mut all = vec![endpoint.as_str()];
-    all.extend_from_slice(arguments);
-    let output = cloud.etcdctl(&all);
-    assert!(
-        output.status.success(),
-        "etcdctl {arguments:?} at {}: {}",
-        node.instance_id,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn put_keys(cloud: &FakeCloud, node: &NodeSandbox, count: usize) {
-    for index in 0..count {
-        etcdctl_at(
-            cloud,
-            node,
-            &["put", &format!("/registry/skiff-test/{index}"), "kept"],
-        );
-    }
-}
-
-fn assert_keys(cloud: &FakeCloud, node: &NodeSandbox, count: usize) {
-    for index in 0..count {
-        let value = etcdctl_at(
-            cloud,
-            node,
-            &[
-                "get",
-                "--print-value-only",
-                &format!("/registry/skiff-test/{index}"),
-            ],
-        );
-        assert_eq!(value.trim(), "kept", "key {index} lost");
-    }
 }
 
 fn member_peers(cloud: &FakeCloud, node: &NodeSandbox) -> Vec<String> {
