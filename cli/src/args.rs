@@ -46,6 +46,10 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Write cluster secrets even to a state store that `skiff state check` refuses (public access not blocked, a public policy or ACL, no default encryption), with a warning; for stores you cannot change and have judged yourself
+    #[arg(long, global = true, env = "SKIFF_ALLOW_INSECURE_STORE")]
+    pub allow_insecure_store: bool,
+
     /// What to do
     #[command(subcommand)]
     pub command: Command,
@@ -130,7 +134,7 @@ It fails, changing nothing, if anyone changed the spec meanwhile.")]
     /// Rebuild a cluster's control plane from an etcd backup
     #[command(subcommand)]
     Restore(RestoreCommand),
-    /// Inspect and repair the state store (locks)
+    /// Set up, check, inspect and repair the state store (bucket settings, locks)
     #[command(subcommand)]
     State(StateCommand),
     /// Print a shell completion script
@@ -784,6 +788,51 @@ pub struct ValidateClusterArgs {
 /// `skiff state`.
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
+    /// Create or fix an S3 bucket so that it can hold cluster secrets
+    #[command(after_help = "Examples:
+  skiff state init s3://my-team-skiff-state/prod                # preview: what would change
+  skiff state init s3://my-team-skiff-state/prod --yes          # create the bucket or fix its settings
+  skiff state init s3://my-team-skiff-state --region eu-west-1 --yes
+  skiff state init s3://my-team-skiff-state --kms-key arn:aws:kms:eu-west-1:123456789012:key/1234abcd-... --yes
+
+The state store holds each cluster's certificate authorities, service-account
+key and bootstrap token: whoever can read the bucket owns the clusters. init
+makes the bucket (if missing) and sets, in this order:
+  Block Public Access   all four settings on
+  object ownership      BucketOwnerEnforced (ACLs off)
+  default encryption    SSE-S3 (AES256), or SSE-KMS with --kms-key and S3 bucket keys on
+                        (an existing SSE-KMS default is kept: never lowered to SSE-S3)
+  versioning            Enabled
+  bucket policy         a Deny of every request without TLS (aws:SecureTransport=false),
+                        added to the existing policy; its other statements are kept
+Without --yes it only shows each setting as it is and as it would be. A
+second run finds nothing to change and writes nothing. With --kms-key, the
+nodes' IAM roles get kms:Decrypt on the key (control-plane roles also
+kms:GenerateDataKey) at the next `skiff update cluster --yes`.
+
+IAM permissions init needs: s3:CreateBucket (new bucket), s3:ListBucket,
+s3:Get/PutBucketPublicAccessBlock, s3:Get/PutBucketOwnershipControls,
+s3:Get/PutEncryptionConfiguration, s3:Get/PutBucketVersioning,
+s3:Get/PutBucketPolicy, s3:GetBucketAcl. See docs/security.md.")]
+    Init(StateInitArgs),
+    /// Check that the state store is safe to hold cluster secrets
+    #[command(after_help = "Examples:
+  skiff state check
+  skiff state check --state s3://my-team-skiff-state/prod -o json
+
+Refusal-level findings (public access not fully blocked, a public bucket
+policy or ACL grant, no default encryption, a setting skiff may not read)
+make every command that writes secrets refuse the store: `create cluster`,
+`create -f`, `update cluster --yes`, `update cluster --target terraform`,
+`apply` and `restore cluster --yes`. Warnings (no TLS-only policy,
+versioning off, ACLs enabled) are worth fixing but refuse nothing. Each
+finding names its fix; `skiff state init s3://BUCKET --yes` fixes them all.
+
+Exit status: 0 when nothing is refused, 2 when any finding is a refusal
+(1: the check itself failed).
+A folder store is checked for permissions other local users could use
+(a warning: applying a cluster needs an S3 store anyway).")]
+    Check(StateCheckArgs),
     /// Show, take or hold the cluster lock
     #[command(subcommand)]
     Lock(LockCommand),
@@ -841,6 +890,38 @@ pub struct LockHoldArgs {
     /// Release the lock after this long (e.g. 30m); default: hold until interrupted
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<std::time::Duration>,
+}
+
+/// `skiff state init`.
+#[derive(Debug, Args)]
+pub struct StateInitArgs {
+    /// The store: s3://BUCKET[/PREFIX] (default: --state / SKIFF_STATE_STORE); the settings are the bucket's, whatever the prefix
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub store: Option<String>,
+
+    /// The region a missing bucket is created in (default: the AWS configuration's region); an existing bucket must be in it
+    #[arg(long)]
+    pub region: Option<String>,
+
+    /// Encrypt with this KMS key (key ID, key ARN or alias/NAME) instead of SSE-S3; the nodes' roles are given kms:Decrypt on it
+    #[arg(long, value_name = "KEY-ID-OR-ARN")]
+    pub kms_key: Option<String>,
+
+    /// Make the changes (without it: only show them)
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+/// `skiff state check`.
+#[derive(Debug, Args)]
+pub struct StateCheckArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
 }
 
 /// `skiff state unlock`.

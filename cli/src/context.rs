@@ -3,6 +3,7 @@
 //! state store.
 
 use anyhow::Context as _;
+use skiff_engine::store_security::InsecureStore;
 use skiff_state::{LocationSource, Retention, StateStore, StoreLocation};
 use tokio::sync::OnceCell;
 
@@ -15,6 +16,7 @@ pub struct Context {
     pub printer: Printer,
     state_flag: Option<String>,
     aws: OnceCell<aws_config::SdkConfig>,
+    insecure_store: InsecureStore,
 }
 
 impl Context {
@@ -24,7 +26,37 @@ impl Context {
             printer,
             state_flag,
             aws: OnceCell::new(),
+            insecure_store: InsecureStore::Refuse,
         }
+    }
+
+    /// `--allow-insecure-store`: commands that write secrets go on in a
+    /// store the security check refuses, with a warning.
+    pub fn with_allow_insecure_store(mut self, allow: bool) -> Context {
+        if allow {
+            self.insecure_store = InsecureStore::Allow;
+        }
+        self
+    }
+
+    /// Whether an insecure store is refused or allowed.
+    pub fn insecure_store(&self) -> InsecureStore {
+        self.insecure_store
+    }
+
+    /// The state-store gate before `what` writes to the store (see
+    /// `skiff_engine::store_security`), for the commands that run no
+    /// engine session.
+    pub async fn require_secure_store(&self, store: &StateStore, what: &str) -> anyhow::Result<()> {
+        let notes = crate::session::printed_notes(&self.printer);
+        skiff_engine::store_security::require_secure_store(
+            store,
+            what,
+            self.insecure_store,
+            notes.as_ref(),
+        )
+        .await?;
+        Ok(())
     }
 
     /// The AWS configuration (`skiff_providers::sdk_config`: the standard

@@ -53,7 +53,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let context = Context::new(printer.clone(), cli.state.clone());
+    let context = Context::new(printer.clone(), cli.state.clone())
+        .with_allow_insecure_store(cli.allow_insecure_store);
     let result = runtime.block_on(commands::run(&context, cli.command));
     // Do not wait for background tasks (lock renewal) to notice shutdown.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));

@@ -21,12 +21,18 @@ impl Notes for PrintedNotes {
     }
 }
 
+/// Where the engine's notes go: stderr.
+pub fn printed_notes(printer: &Printer) -> Arc<dyn Notes> {
+    Arc::new(PrintedNotes(printer.clone()))
+}
+
 /// The engine session of a command that talks to AWS.
 pub async fn session<'a>(context: &'a Context, store: &'a StateStore) -> Session<'a> {
     Session {
         store,
         aws: context.aws_config().await,
         command_line: command_line(),
-        notes: Arc::new(PrintedNotes(context.printer.clone())),
+        notes: printed_notes(&context.printer),
+        insecure_store: context.insecure_store(),
     }
 }

@@ -15,6 +15,7 @@ use skiff_state::{LockGuard, StateStore, StoredState, Version};
 
 use crate::error::{EngineError, Refusal, Result};
 use crate::notes::{Note, Notes};
+use crate::store_security::{require_secure_store, InsecureStore};
 
 /// One invocation's access to the world: the state store, the AWS
 /// configuration, the command line (for the history) and where notes go.
@@ -27,12 +28,21 @@ pub struct Session<'a> {
     pub command_line: String,
     /// Where notes go.
     pub notes: Arc<dyn Notes>,
+    /// Whether an insecure store is refused (the default) or allowed with
+    /// a warning (`--allow-insecure-store`).
+    pub insecure_store: InsecureStore,
 }
 
 impl Session<'_> {
     /// The provider for a cluster's region.
     pub fn provider(&self, bundle: &ClusterBundle) -> Result<AwsProvider> {
         Ok(AwsProvider::new(self.aws, &region(bundle)?))
+    }
+
+    /// The state-store gate, before `what` writes secrets (see
+    /// [`crate::store_security`]).
+    pub async fn require_secure_store(&self, what: &str) -> Result<()> {
+        require_secure_store(self.store, what, self.insecure_store, self.notes.as_ref()).await
     }
 
     /// Tells the operator something.
@@ -154,14 +164,24 @@ pub fn region(bundle: &ClusterBundle) -> Result<String> {
     Ok(region.to_string())
 }
 
-/// Where nodes find the state store, when it is in S3.
-pub fn state_store_ref(store: &StateStore) -> Option<StateStoreRef> {
-    store.s3().map(|s3| StateStoreRef {
+/// Where nodes find the state store, when it is in S3, with the KMS key
+/// its default encryption uses (nodes then write backups with it, and
+/// their roles may use it).
+pub async fn state_store_ref(store: &StateStore) -> Result<Option<StateStoreRef>> {
+    let Some(s3) = store.s3() else {
+        return Ok(None);
+    };
+    let encryption = store.default_encryption().await?;
+    Ok(Some(StateStoreRef {
         bucket: s3.bucket.clone(),
         prefix: s3.prefix.clone(),
         region: s3.region.clone(),
         endpoint: s3.endpoint.clone(),
-    })
+        kms_key: encryption
+            .as_ref()
+            .and_then(|encryption| encryption.kms_key())
+            .map(str::to_string),
+    }))
 }
 
 /// Applying writes the cluster's secrets into the store for nodes to read

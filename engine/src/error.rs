@@ -229,6 +229,17 @@ fn incomplete_message(failure: &ApplyFailure) -> String {
 /// says what to do instead. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
+    /// The state store is not safe to hold the cluster's secrets.
+    #[error("refusing to {what}: the state store {store} is not safe to hold cluster secrets (whoever reads it owns the cluster). Nothing was written. Fix:{findings}\nThen run the command again; `skiff state check` shows every finding. If you cannot change the bucket and accept the risk, pass --allow-insecure-store")]
+    InsecureStore {
+        /// What was to be done, e.g. `update cluster c1.example.com`.
+        what: String,
+        /// The store.
+        store: String,
+        /// The refusal-level findings, one a line with its fix.
+        findings: String,
+    },
+
     /// The spec has no region.
     #[error(
         "spec.region of cluster {cluster} is empty; set it or give the subnets availability zones"

@@ -15,7 +15,9 @@
 //! - [`terraform`]: the Terraform of a cluster instead of a direct apply;
 //! - [`backups`]: the etcd backups the control plane wrote to the store;
 //! - [`restore`]: rebuilding the control plane from one of them;
-//! - [`access`]: reaching a cluster's Kubernetes API.
+//! - [`access`]: reaching a cluster's Kubernetes API;
+//! - [`store_security`]: the state-store check every operation that
+//!   writes secrets passes first.
 //!
 //! Each operation returns a typed outcome or an [`EngineError`]; what an
 //! operator should hear while it runs reaches the caller as a [`Note`]
@@ -44,6 +46,7 @@ pub mod reconcile;
 pub mod restore;
 pub mod roll;
 pub mod saved_plan;
+pub mod store_security;
 pub mod terraform;
 pub mod update;
 pub mod validate;

@@ -51,6 +51,16 @@ pub enum Note {
         /// The cluster.
         cluster: String,
     },
+    /// `--allow-insecure-store`: an operation that writes secrets goes on
+    /// in a store the security check refuses.
+    InsecureStoreAllowed {
+        /// What is being done.
+        what: String,
+        /// The store.
+        store: String,
+        /// The refusal-level findings, one a line with its fix.
+        findings: String,
+    },
     /// Keeping a copy of the recorded state in the history failed (the
     /// state itself is written).
     SnapshotFailed {
@@ -104,6 +114,10 @@ impl fmt::Display for Note {
             Note::DeleteOfTerraformCluster { cluster } => write!(
                 formatter,
                 "cluster {cluster} is managed by Terraform: deleting its resources here would leave Terraform's state describing resources that no longer exist. Run `terraform destroy` in the folder `skiff update cluster {cluster} --target terraform --out DIR` wrote, then `skiff delete cluster {cluster} --unregister --yes` to remove it from the store"
+            ),
+            Note::InsecureStoreAllowed { what, store, findings } => write!(
+                formatter,
+                "INSECURE STATE STORE: going on to {what} in {store} only because of --allow-insecure-store; the cluster's secrets will be written to a store that is not safe to hold them:{findings}"
             ),
             Note::SnapshotFailed { cluster, error } => write!(
                 formatter,

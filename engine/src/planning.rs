@@ -62,7 +62,7 @@ async fn lookups(provider: &AwsProvider, store: &StateStore, spec: &StoredSpec) 
         source,
     })?;
     provider
-        .lookups(bundle, state_store_ref(store))
+        .lookups(bundle, state_store_ref(store).await?)
         .await
         .map_err(|source| EngineError::Lookups {
             cluster: cluster.to_string(),

@@ -176,6 +176,11 @@ pub async fn run(session: &Session<'_>, preview: &RestorePreview) -> Result<Rest
     }
     let started = std::time::Instant::now();
     let cluster = &preview.cluster;
+    session
+        .require_secure_store(&format!(
+            "restore cluster {cluster} (its rebuilt control plane writes etcd backups, which hold every Secret)"
+        ))
+        .await?;
     let lock = session.lock(cluster, Operation::Restore).await?;
     let outcome = async {
         let store = session.store;

@@ -60,6 +60,9 @@ pub async fn apply(
     let store = session.store;
     let cluster = &plan.cluster;
     require_s3_store(store, cluster)?;
+    session
+        .require_secure_store(&format!("apply the plan {file} to cluster {cluster}"))
+        .await?;
     let spec = store.read_spec(cluster).await?;
     let lock = session.lock(cluster, Operation::ApplySavedPlan).await?;
     let checked = async {

@@ -38,6 +38,11 @@ pub async fn write(
     let store = session.store;
     let spec = store.read_spec(cluster).await?;
     let provider = session.provider(&spec.bundle)?;
+    session
+        .require_secure_store(&format!(
+            "write the Terraform of cluster {cluster} (and its PKI into the store)"
+        ))
+        .await?;
     let (_, model) = desired(&provider, store, &spec).await?;
     let files =
         terraform::generate(&model, &provider.region).map_err(|source| EngineError::Plan {

@@ -54,6 +54,9 @@ pub async fn prepare(
     let spec = spec?;
     let provider = session.provider(&spec.bundle)?;
     require_s3_store(store, cluster)?;
+    session
+        .require_secure_store(&format!("update cluster {cluster}"))
+        .await?;
     let keystore = Keystore::start(store, cluster);
     let lock = session.lock(cluster, Operation::Update).await?;
     let planned = planning::plan_locked(session, &provider, spec, switch_from_terraform)

@@ -70,6 +70,10 @@ pub struct StateStoreRef {
     pub region: String,
     /// A custom S3 endpoint, if any.
     pub endpoint: Option<String>,
+    /// The KMS key of the bucket's default encryption (`None`: SSE-S3 or
+    /// the AWS managed key), for the node roles and the backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
 }
 
 impl StateStoreRef {
@@ -138,6 +142,7 @@ impl Lookups {
                 prefix: "team".into(),
                 region: "us-east-1".into(),
                 endpoint: None,
+                kms_key: None,
             }),
         }
     }

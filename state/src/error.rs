@@ -84,6 +84,22 @@ pub enum StoreError {
         message: String,
     },
 
+    /// `skiff state init` could not make one setting of the bucket.
+    #[error("could not set the {setting} of bucket {bucket} ({operation}): {fix}")]
+    BucketSetting {
+        /// The setting, e.g. `default encryption`.
+        setting: String,
+        /// The S3 operation.
+        operation: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// What to do about it.
+        fix: String,
+        /// The S3 failure.
+        #[source]
+        source: Box<StoreError>,
+    },
+
     /// A local filesystem failure.
     #[error("{action} {path} failed")]
     Io {
@@ -163,8 +179,20 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The IAM permission an S3 API operation needs (`HeadBucket` and listing
 /// are allowed by `s3:ListBucket`; there is no `s3:HeadBucket`).
-fn iam_action(operation: &str) -> &'static str {
+pub(crate) fn iam_action(operation: &str) -> &'static str {
     match operation {
+        "CreateBucket" => "s3:CreateBucket",
+        "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" => "s3:PutBucketPublicAccessBlock",
+        "GetBucketEncryption" => "s3:GetEncryptionConfiguration",
+        "PutBucketEncryption" => "s3:PutEncryptionConfiguration",
+        "GetBucketVersioning" => "s3:GetBucketVersioning",
+        "PutBucketVersioning" => "s3:PutBucketVersioning",
+        "GetBucketPolicy" => "s3:GetBucketPolicy",
+        "PutBucketPolicy" => "s3:PutBucketPolicy",
+        "GetBucketOwnershipControls" => "s3:GetBucketOwnershipControls",
+        "PutBucketOwnershipControls" => "s3:PutBucketOwnershipControls",
+        "GetBucketAcl" => "s3:GetBucketAcl",
         "HeadBucket" | "ListObjectsV2" | "ListObjects" | "GetBucketLocation" => "s3:ListBucket",
         "GetObject" | "HeadObject" => "s3:GetObject",
         "PutObject" | "CopyObject" => "s3:PutObject",

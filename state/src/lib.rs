@@ -26,6 +26,7 @@ pub mod lock;
 pub mod objects;
 pub mod recorded;
 pub mod retention;
+pub mod security;
 pub mod specs;
 
 pub use error::{Result, StoreError};
@@ -59,6 +60,9 @@ pub struct S3Details {
 #[derive(Debug)]
 pub struct StateStore {
     objects: Arc<dyn ObjectStore>,
+    /// The S3 backend, for the bucket-level reads of the security check.
+    s3_store: Option<objects::s3::S3Store>,
+    security: OnceCell<security::SecurityReport>,
     location: StoreLocation,
     s3: Option<S3Details>,
     sdk_config: Option<aws_config::SdkConfig>,
@@ -76,6 +80,8 @@ impl StateStore {
         match location {
             StoreLocation::File { path } => Ok(StateStore {
                 objects: Arc::new(objects::file::FileStore::open(path)?),
+                s3_store: None,
+                security: OnceCell::new(),
                 location: location.clone(),
                 s3: None,
                 sdk_config: sdk_config.cloned(),
@@ -95,7 +101,9 @@ impl StateStore {
                     endpoint: store.endpoint().map(str::to_string),
                 };
                 Ok(StateStore {
-                    objects: Arc::new(store),
+                    objects: Arc::new(store.clone()),
+                    s3_store: Some(store),
+                    security: OnceCell::new(),
                     location: location.clone(),
                     s3: Some(s3),
                     sdk_config: Some(sdk_config.clone()),
@@ -153,6 +161,23 @@ impl StateStore {
     /// The S3 details, for an S3 store.
     pub fn s3(&self) -> Option<&S3Details> {
         self.s3.as_ref()
+    }
+
+    /// The store's security check (see [`security`]), made once per run:
+    /// every command that writes secrets asks, and only the first asks S3.
+    pub async fn security(&self) -> &security::SecurityReport {
+        self.security
+            .get_or_init(|| security::check(&self.location, self.s3_store.as_ref()))
+            .await
+    }
+
+    /// The bucket's default encryption, for an S3 store (read once per
+    /// run, shared with the security check and the secret writes).
+    pub async fn default_encryption(&self) -> Result<Option<security::DefaultEncryption>> {
+        match &self.s3_store {
+            Some(store) => Ok(Some(store.default_encryption().await?.clone())),
+            None => Ok(None),
+        }
     }
 
     /// Who is acting: user, host and (for S3 stores) the AWS caller identity.

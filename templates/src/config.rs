@@ -101,6 +101,9 @@ pub struct StateStoreLocation {
     pub endpoint: Option<String>,
     /// Path-style addressing (always true with a custom endpoint).
     pub path_style: bool,
+    /// The KMS key of the bucket's default encryption, when it has one:
+    /// what control-plane nodes write etcd backups with (else SSE-S3).
+    pub kms_key: Option<String>,
 }
 
 impl StateStoreLocation {
@@ -465,6 +468,7 @@ mod tests {
             region: "eu-west-1".to_string(),
             endpoint: None,
             path_style: false,
+            kms_key: None,
         }
     }
 

@@ -128,6 +128,8 @@ struct Context {
     state_store: String,
     state_store_url: String,
     state_store_region: String,
+    /// The KMS key etcd backups are written with (empty: SSE-S3).
+    state_store_kms_key: String,
     /// The bucket's URL, for listing the backups.
     state_store_bucket_url: String,
     /// The cluster's key prefix in the bucket.
@@ -482,6 +484,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         state_store: config.state_store.display_url(),
         state_store_url: config.state_store.cluster_url()?,
         state_store_region: config.state_store.region.clone(),
+        state_store_kms_key: config.state_store.kms_key.clone().unwrap_or_default(),
         state_store_bucket_url: config.state_store.bucket_url()?,
         state_store_prefix: config.state_store.cluster_prefix.clone(),
         region: config.region.clone(),

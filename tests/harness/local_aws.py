@@ -520,6 +520,8 @@ def main():
     fix_security_group_rules_without_ports()
     fix_load_balancer_default_scheme()
     fix_auto_scaling_launch_template_versions()
+    fix_bucket_versioning_root()
+    model_requests_over_tls()
     if args.s3_race_window_ms:
         widen_s3_race_window(args.s3_race_window_ms / 1000.0)
 
@@ -723,6 +725,76 @@ def fix_auto_scaling_launch_template_versions():
 
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
     InstanceState.launch_template = property(launch_template)
+
+
+def fix_bucket_versioning_root():
+    """Work around moto's answer to GetBucketVersioning.
+
+    moto (`moto/s3/responses.py`, `get_bucket_versioning`) wraps the answer
+    in `<GetBucketVersioningResponse>`, empty when versioning was never set;
+    S3 answers `<VersioningConfiguration>` (with `<Status>` once set), the
+    only root the SDKs parse (the Rust SDK fails with "expected
+    VersioningConfiguration"). Answer as S3 does, from moto's own state.
+    """
+    from moto.s3.responses import S3Response
+
+    def get_bucket_versioning(self):
+        status = self.backend.get_bucket_versioning(self.bucket_name)
+        self.data["Action"] = "GetBucketVersioning"
+        inner = f"<Status>{status}</Status>" if status else ""
+        return 200, {"Content-Type": "application/xml"}, (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            f"{inner}</VersioningConfiguration>"
+        )
+
+    S3Response.get_bucket_versioning = get_bucket_versioning
+
+
+def model_requests_over_tls():
+    """Evaluate bucket policies as S3 does for a request made over TLS.
+
+    The endpoint is plain HTTP, standing in for S3, which skiff and its
+    nodes always reach over HTTPS. moto evaluates a bucket policy without
+    its conditions (`moto/s3/models.py`, `FakeBucket.get_permission`, and
+    `put_bucket_policy`'s docstring: "Conditions are not taken into
+    account"), so the TLS-only statement `skiff state init` adds (Deny
+    everything when `aws:SecureTransport` is false) would deny every
+    request. Such a statement never matches a TLS request: leave it out of
+    the evaluation, keep every other statement as moto evaluates it.
+    """
+    import json as json_module
+
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def only_insecure_transport(statement):
+        condition = statement.get("Condition")
+        if statement.get("Effect") != "Deny" or not isinstance(condition, dict) or not condition:
+            return False
+        for operator, keys in condition.items():
+            if operator not in ("Bool", "BoolIfExists") or not isinstance(keys, dict):
+                return False
+            for key, value in keys.items():
+                values = value if isinstance(value, list) else [value]
+                if key.lower() != "aws:securetransport" or [str(v).lower() for v in values] != ["false"]:
+                    return False
+        return True
+
+    def get_permission(self, action, resource):
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json_module.loads(self.policy.decode())
+        statements = document.get("Statement", [])
+        if isinstance(statements, dict):
+            statements = [statements]
+        kept = [statement for statement in statements if not only_insecure_transport(statement)]
+        if not kept:
+            return PermissionResult.NEUTRAL
+        document["Statement"] = kept
+        return IAMPolicy(json_module.dumps(document)).is_action_permitted(action, resource)
+
+    FakeBucket.get_permission = get_permission
 
 
 def fix_launch_template_lookup_by_id():

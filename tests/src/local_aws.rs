@@ -364,8 +364,49 @@ impl LocalAws {
         )
     }
 
-    /// Create an S3 bucket (panics if it cannot). Give every test its own.
+    /// Create an S3 bucket set up to hold cluster secrets, as skiff's
+    /// store check wants it (panics if it cannot). Give every test its own.
+    ///
+    /// The settings are the refusal-level ones of
+    /// `skiff_state::security` (all four Block Public Access settings,
+    /// SSE-S3 default encryption); `state init` adds the warning-level
+    /// ones (versioning, ownership, the TLS-only policy), left out here so
+    /// that moto's versioned-bucket paths stay out of every other test.
+    /// `store_security.rs` proves `state init` makes the same settings.
     pub fn create_bucket(&self, name: &str) {
+        self.create_insecure_bucket(name);
+        for (subresource, body) in [
+            (
+                "publicAccessBlock",
+                "<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls>\
+                 <IgnorePublicAcls>true</IgnorePublicAcls><BlockPublicPolicy>true</BlockPublicPolicy>\
+                 <RestrictPublicBuckets>true</RestrictPublicBuckets></PublicAccessBlockConfiguration>",
+            ),
+            (
+                "encryption",
+                "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault>\
+                 <SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>\
+                 </ServerSideEncryptionConfiguration>",
+            ),
+        ] {
+            let response = self.harness_s3_request(
+                "PUT",
+                &format!("/{name}?{subresource}"),
+                body.as_bytes(),
+            );
+            assert_eq!(
+                response.status,
+                200,
+                "PUT bucket {name:?} {subresource}: {}",
+                response.text()
+            );
+        }
+    }
+
+    /// Create a plain S3 bucket, as `CreateBucket` alone leaves it on the
+    /// local endpoint: no public access block, no default encryption (what
+    /// skiff's store check refuses).
+    pub fn create_insecure_bucket(&self, name: &str) {
         let response = self.harness_s3_request("PUT", &format!("/{name}"), b"");
         assert_eq!(
             response.status,

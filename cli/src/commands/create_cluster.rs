@@ -35,6 +35,9 @@ pub async fn run(context: &Context, arguments: &CreateClusterArgs) -> anyhow::Re
     }
 
     let store = context.store().await?;
+    context
+        .require_secure_store(&store, &format!("create cluster {}", bundle.name()))
+        .await?;
     let stored = store
         .create_spec(&bundle, &command_line(), "created")
         .await

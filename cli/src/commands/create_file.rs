@@ -24,6 +24,9 @@ pub async fn run(context: &Context, path: &Path, name: Option<&str>) -> anyhow::
             };
             merge_groups(&mut bundle, documents.groups, true, false)?;
             finalize(context, &mut bundle)?;
+            context
+                .require_secure_store(&store, &format!("create cluster {cluster_name}"))
+                .await?;
             let stored = match store.create_spec(&bundle, &command_line(), "created from a file").await {
                 Err(StoreError::AlreadyExists { .. }) => bail!(
                     "cluster {cluster_name} already exists in {}; use `skiff replace -f {}` to change it",

@@ -27,6 +27,7 @@ mod restore_cluster;
 mod rollback;
 mod rolling_update;
 mod state_lock;
+mod state_security;
 mod terraform_target;
 mod update_cluster;
 mod validate_cluster;
@@ -49,6 +50,8 @@ pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode
         Command::Edit(EditCommand::Instancegroup(arguments)) => edit::instance_group(context, &arguments).await,
         Command::Delete(DeleteCommand::Instancegroup(arguments)) => instance_groups::delete(context, &arguments).await,
         Command::Delete(DeleteCommand::Cluster(arguments)) => delete_cluster::run(context, &arguments).await,
+        Command::State(StateCommand::Init(arguments)) => state_security::init(context, &arguments).await,
+        Command::State(StateCommand::Check(arguments)) => state_security::check(context, &arguments).await,
         Command::State(StateCommand::Lock(LockCommand::Show(arguments))) => state_lock::show(context, &arguments).await,
         Command::State(StateCommand::Lock(LockCommand::Hold(arguments))) => state_lock::hold(context, &arguments).await,
         Command::State(StateCommand::Unlock(arguments)) => state_lock::unlock(context, &arguments).await,

@@ -119,6 +119,7 @@ fn bootstrap_config(
             region: store.region.clone(),
             endpoint: store.endpoint.clone(),
             path_style: store.endpoint.is_some(),
+            kms_key: store.kms_key.clone(),
         },
         region: cluster.region().to_string(),
         // The node calls EC2 and Auto Scaling where skiff does (the local

@@ -112,6 +112,9 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
                 "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() } }
             }));
         }
+        if let Some(statement) = kms_statement(&store, &partition, role) {
+            statements.push(statement);
+        }
         let policy = canonical_json(&json!({ "Version": "2012-10-17", "Statement": statements }));
         let name = role_name(role);
         let role_key = ResourceKey::new(ResourceKind::IamRole, name);
@@ -138,6 +141,111 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
         });
     }
     Ok(())
+}
+
+/// The use of the store's KMS key a role needs, when the bucket's default
+/// encryption names one: every node decrypts what it reads; control-plane
+/// nodes also write (the etcd backups, leases and reports), which asks KMS
+/// for a data key. Nothing without a key: SSE-S3, or the AWS managed key
+/// `aws/s3`, which S3 uses on the caller's behalf.
+///
+/// The key as the bucket names it decides the statement's form: an ARN is
+/// the resource; a bare key ID becomes `arn:…:kms:<store region>:*:key/<ID>`
+/// (key IDs are unique, the account is not known to the planner); an alias
+/// cannot be an IAM resource for these actions, so it is matched with the
+/// `kms:ResourceAliases` condition.
+fn kms_statement(
+    store: &crate::lookups::StateStoreRef,
+    partition: &str,
+    role: InstanceGroupRole,
+) -> Option<Value> {
+    let key = store.kms_key.as_deref()?;
+    let actions: Vec<&str> = match role {
+        InstanceGroupRole::ControlPlane => vec!["kms:Decrypt", "kms:GenerateDataKey"],
+        _ => vec!["kms:Decrypt"],
+    };
+    let alias = key
+        .strip_prefix("alias/")
+        .map(|name| format!("alias/{name}"))
+        .or_else(|| {
+            key.split_once(":alias/")
+                .filter(|(head, _)| head.starts_with("arn:"))
+                .map(|(_, name)| format!("alias/{name}"))
+        });
+    Some(match alias {
+        Some(alias) => json!({
+            "Sid": "UseStateStoreKey",
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": "*",
+            "Condition": { "ForAnyValue:StringEquals": { "kms:ResourceAliases": alias } }
+        }),
+        None => {
+            let resource = if key.starts_with("arn:") {
+                key.to_string()
+            } else {
+                format!("arn:{partition}:kms:{}:*:key/{key}", store.region)
+            };
+            json!({ "Sid": "UseStateStoreKey", "Effect": "Allow", "Action": actions, "Resource": resource })
+        }
+    })
+}
+
+#[cfg(test)]
+mod kms_tests {
+    use skiff_api::InstanceGroupRole;
+
+    use super::kms_statement;
+    use crate::lookups::StateStoreRef;
+
+    fn store(kms_key: Option<&str>) -> StateStoreRef {
+        StateStoreRef {
+            bucket: "state".into(),
+            prefix: "team".into(),
+            region: "eu-west-1".into(),
+            endpoint: None,
+            kms_key: kms_key.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_key_is_granted_only_when_the_store_uses_one() {
+        assert_eq!(
+            kms_statement(&store(None), "aws", InstanceGroupRole::ControlPlane),
+            None
+        );
+        let arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let control_plane =
+            kms_statement(&store(Some(arn)), "aws", InstanceGroupRole::ControlPlane)
+                .expect("a statement");
+        assert_eq!(control_plane["Resource"], arn);
+        assert_eq!(
+            control_plane["Action"],
+            serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey"])
+        );
+        let node = kms_statement(
+            &store(Some("1234abcd-12ab-34cd-56ef-1234567890ab")),
+            "aws",
+            InstanceGroupRole::Node,
+        )
+        .expect("a statement");
+        assert_eq!(node["Action"], serde_json::json!(["kms:Decrypt"]));
+        assert_eq!(
+            node["Resource"],
+            "arn:aws:kms:eu-west-1:*:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        );
+        let alias = kms_statement(
+            &store(Some("alias/skiff-state")),
+            "aws",
+            InstanceGroupRole::Node,
+        )
+        .expect("a statement");
+        assert_eq!(alias["Resource"], "*");
+        assert_eq!(
+            alias["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"],
+            "alias/skiff-state"
+        );
+    }
 }
 
 #[cfg(test)]

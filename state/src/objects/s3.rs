@@ -13,6 +13,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_s3::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+use crate::security::DefaultEncryption;
 
 use super::{check_key, ListedObject, Object, ObjectStore, Precondition, PutOptions, Version};
 use crate::error::{Result, StoreError};
@@ -25,6 +29,9 @@ pub struct S3Store {
     prefix: String,
     endpoint: Option<String>,
     region: String,
+    /// The bucket's default encryption, read once (by the security check
+    /// or the first secret write): secret objects repeat it explicitly.
+    encryption: Arc<OnceCell<DefaultEncryption>>,
 }
 
 /// The custom S3 endpoint configured in the environment, if any.
@@ -55,6 +62,7 @@ impl S3Store {
             prefix: prefix.trim_matches('/').to_string(),
             endpoint,
             region: default_region.clone(),
+            encryption: Arc::new(OnceCell::new()),
         };
         match store.client.head_bucket().bucket(bucket).send().await {
             Ok(output) => {
@@ -108,6 +116,25 @@ impl S3Store {
         self.endpoint.as_deref()
     }
 
+    /// The S3 client (for the bucket-level calls of [`crate::security`]).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The bucket's default encryption, read once per run with
+    /// `GetBucketEncryption` (or handed over by the security check).
+    pub async fn default_encryption(&self) -> Result<&DefaultEncryption> {
+        self.encryption
+            .get_or_try_init(|| crate::security::read_default_encryption(self))
+            .await
+    }
+
+    /// Records the default encryption the security check read, so that
+    /// secret writes need no second `GetBucketEncryption`.
+    pub(crate) fn remember_encryption(&self, encryption: DefaultEncryption) {
+        let _ = self.encryption.set(encryption);
+    }
+
     fn full_key(&self, key: &str) -> Result<String> {
         check_key(key).map_err(|reason| StoreError::BadLocation {
             location: key.to_string(),
@@ -130,7 +157,12 @@ impl S3Store {
         }
     }
 
-    fn error<E>(&self, operation: &str, key: &str, error: SdkError<E, HttpResponse>) -> StoreError
+    pub(crate) fn error<E>(
+        &self,
+        operation: &str,
+        key: &str,
+        error: SdkError<E, HttpResponse>,
+    ) -> StoreError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -221,6 +253,32 @@ fn make_client(sdk_config: &aws_config::SdkConfig, region: &str, path_style: boo
     Client::from_conf(config)
 }
 
+/// Creates `bucket` in `region` (`skiff state init` on a missing bucket).
+pub(crate) async fn create_bucket(
+    sdk_config: &aws_config::SdkConfig,
+    bucket: &str,
+    region: &str,
+) -> Result<()> {
+    let endpoint = configured_endpoint();
+    let store = S3Store {
+        client: make_client(sdk_config, region, endpoint.is_some()),
+        bucket: bucket.to_string(),
+        prefix: String::new(),
+        endpoint,
+        region: region.to_string(),
+        encryption: Arc::new(OnceCell::new()),
+    };
+    store
+        .client
+        .create_bucket()
+        .bucket(bucket)
+        .set_create_bucket_configuration(crate::security::init::bucket_configuration(region))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|error| store.error("CreateBucket", "", error))
+}
+
 fn etag(value: Option<&str>) -> Version {
     Version(value.unwrap_or_default().trim_matches('"').to_string())
 }
@@ -294,7 +352,19 @@ impl ObjectStore for S3Store {
             Precondition::Matches(version) => request.if_match(format!("\"{}\"", version.0)),
         };
         if options.secret {
-            request = request.server_side_encryption(ServerSideEncryption::Aes256);
+            // Explicit, whatever the bucket's default: a secret is never
+            // stored unencrypted, and with the store's KMS key when it has one.
+            request = match self.default_encryption().await? {
+                DefaultEncryption::Kms { key: Some(key), .. } => request
+                    .server_side_encryption(ServerSideEncryption::AwsKms)
+                    .ssekms_key_id(key),
+                DefaultEncryption::Kms { key: None, .. } => {
+                    request.server_side_encryption(ServerSideEncryption::AwsKms)
+                }
+                DefaultEncryption::S3Managed | DefaultEncryption::None => {
+                    request.server_side_encryption(ServerSideEncryption::Aes256)
+                }
+            };
         }
         match request.send().await {
             Ok(output) => Ok(etag(output.e_tag())),

@@ -62,6 +62,7 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
             region: "us-east-1".to_string(),
             endpoint: None,
             path_style: false,
+            kms_key: None,
         },
         region: "us-east-1".to_string(),
         aws_endpoint: None,

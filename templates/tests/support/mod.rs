@@ -55,6 +55,7 @@ impl Sandbox for FakeCloud {
                 region: "us-east-1".to_string(),
                 endpoint: Some(self.moto.endpoint()),
                 path_style: true,
+                kms_key: None,
             },
             aws_endpoint: Some(self.moto.endpoint()),
             ..examples::example(role, family)

@@ -23,6 +23,7 @@ mod hostile_input;
 mod node_bootstrap;
 mod rolling_update;
 mod store_safety;
+mod store_security;
 mod terraform;
 mod update_cluster;
 mod validate_cluster;
