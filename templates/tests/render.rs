@@ -598,3 +598,20 @@ fn the_script_template_opens_comments_only_at_the_start_of_a_line() {
         }
     }
 }
+
+#[test]
+fn backups_are_written_with_the_stores_kms_key_when_it_has_one() {
+    let mut config = example(InstanceGroupRole::ControlPlane, OsFamily::Debian);
+    let plain = file_content(&config, paths::BOOTSTRAP_SCRIPT);
+    assert!(plain.contains("readonly STATE_STORE_KMS_KEY=''"), "{plain}");
+    assert!(plain.contains("x-amz-server-side-encryption: AES256"));
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    config.state_store.kms_key = Some(key.to_string());
+    let script = file_content(&config, paths::BOOTSTRAP_SCRIPT);
+    assert!(
+        script.contains(&format!("readonly STATE_STORE_KMS_KEY='{key}'")),
+        "{script}"
+    );
+    assert!(script.contains("x-amz-server-side-encryption: aws:kms"));
+    assert!(script.contains("x-amz-server-side-encryption-aws-kms-key-id: $STATE_STORE_KMS_KEY"));
+}

@@ -105,6 +105,7 @@ fn session<'a>(store: &'a StateStore, aws: &'a aws_config::SdkConfig) -> Session
         aws,
         command_line: "skiff test".to_string(),
         notes: Arc::new(Collected::default()),
+        insecure_store: Default::default(),
     }
 }
 

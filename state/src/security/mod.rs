@@ -307,25 +307,22 @@ fn encryption_of(
 
 /// The bucket's default encryption (`GetBucketEncryption`).
 pub(crate) async fn read_default_encryption(store: &S3Store) -> Result<DefaultEncryption> {
-    let result = store
+    match store
         .client()
         .get_bucket_encryption()
         .bucket(store.bucket())
         .send()
-        .await;
-    match read(
-        "GetBucketEncryption",
-        result,
-        store,
-        encryption_of,
-        DefaultEncryption::None,
-    ) {
-        Read::Value(value) => Ok(value),
-        Read::Unreadable { .. } => Err(StoreError::AccessDenied {
-            operation: "GetBucketEncryption".to_string(),
-            bucket: store.bucket().to_string(),
-            key: String::new(),
-        }),
+        .await
+    {
+        Ok(output) => Ok(encryption_of(output)),
+        Err(error)
+            if error
+                .code()
+                .is_some_and(|code| NOT_CONFIGURED.contains(&code)) =>
+        {
+            Ok(DefaultEncryption::None)
+        }
+        Err(error) => Err(store.error("GetBucketEncryption", "", error)),
     }
 }
 
@@ -665,4 +662,108 @@ fn folder_findings(location: &StoreLocation) -> Vec<StoreFinding> {
         }
     }
     Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> BucketSettings {
+        BucketSettings {
+            bucket: "b".to_string(),
+            region: "us-east-1".to_string(),
+            public_access_block: Read::Value(Some(PublicAccessBlock::ALL)),
+            encryption: Read::Value(DefaultEncryption::S3Managed),
+            versioning: Read::Value(true),
+            policy: Read::Value(Some(
+                policy::with_tls_only(None, "aws", "b").expect("a policy"),
+            )),
+            ownership: Read::Value(Some("BucketOwnerEnforced".to_string())),
+            public_grants: Read::Value(Vec::new()),
+        }
+    }
+
+    fn kinds(findings: &[StoreFinding]) -> Vec<(FindingKind, Severity)> {
+        findings
+            .iter()
+            .map(|finding| (finding.kind, finding.severity))
+            .collect()
+    }
+
+    const INIT: &str = "skiff state init s3://b";
+
+    #[test]
+    fn a_bucket_set_up_by_init_has_no_findings() {
+        assert_eq!(judge(&settings(), INIT), Vec::new());
+    }
+
+    #[test]
+    fn the_block_decides_whether_a_public_grant_refuses() {
+        let public = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}]}"#;
+        let mut open = settings();
+        open.public_access_block = Read::Value(Some(PublicAccessBlock {
+            block_public_acls: true,
+            ..PublicAccessBlock::default()
+        }));
+        open.policy = Read::Value(Some(public.to_string()));
+        open.public_grants = Read::Value(vec!["AllUsers: READ".to_string()]);
+        let findings = judge(&open, INIT);
+        assert_eq!(
+            kinds(&findings),
+            vec![
+                (FindingKind::PublicAccessBlockPartial, Severity::Refusal),
+                (FindingKind::PublicPolicy, Severity::Refusal),
+                (FindingKind::PublicAcl, Severity::Refusal),
+                (FindingKind::NoTlsOnlyPolicy, Severity::Warning),
+            ]
+        );
+        assert!(findings[0]
+            .detail
+            .contains("IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets off"));
+        assert!(findings[0].fix.contains("skiff state init s3://b --yes"));
+
+        // With the whole block on, the same grants are neutralised: warnings.
+        let mut blocked = open.clone();
+        blocked.public_access_block = Read::Value(Some(PublicAccessBlock::ALL));
+        assert_eq!(
+            kinds(&judge(&blocked, INIT)),
+            vec![
+                (FindingKind::PublicPolicy, Severity::Warning),
+                (FindingKind::NoTlsOnlyPolicy, Severity::Warning),
+                (FindingKind::PublicAcl, Severity::Warning),
+            ]
+        );
+    }
+
+    #[test]
+    fn unreadable_essentials_refuse_and_the_rest_warn() {
+        let mut hidden = settings();
+        let denied = |operation| Read::Unreadable {
+            operation,
+            error: "access denied".to_string(),
+        };
+        hidden.encryption = denied("GetBucketEncryption");
+        hidden.versioning = denied("GetBucketVersioning");
+        let findings = judge(&hidden, INIT);
+        assert_eq!(
+            kinds(&findings),
+            vec![
+                (FindingKind::Unreadable, Severity::Refusal),
+                (FindingKind::Unreadable, Severity::Warning),
+            ]
+        );
+        assert!(findings[0].fix.contains("s3:GetEncryptionConfiguration"));
+        let mut missing = settings();
+        missing.encryption = Read::Value(DefaultEncryption::None);
+        missing.versioning = Read::Value(false);
+        missing.ownership = Read::Value(None);
+        assert_eq!(
+            kinds(&judge(&missing, INIT)),
+            vec![
+                (FindingKind::NoDefaultEncryption, Severity::Refusal),
+                (FindingKind::VersioningOff, Severity::Warning),
+                (FindingKind::AclsEnabled, Severity::Warning),
+            ]
+        );
+    }
 }

@@ -1201,12 +1201,12 @@ fn bad_inputs_are_refused_with_the_field_named_and_the_store_untouched() {
 // --- access denied -----------------------------------------------------------
 
 /// Turns the endpoint's IAM enforcement on (moto's `reset-auth`) until dropped.
-struct EnforcedAuth<'aws> {
+pub(crate) struct EnforcedAuth<'aws> {
     aws: &'aws LocalAws,
 }
 
 impl<'aws> EnforcedAuth<'aws> {
-    fn on(aws: &'aws LocalAws) -> Self {
+    pub(crate) fn on(aws: &'aws LocalAws) -> Self {
         let response = aws.request(
             "POST",
             "/moto-api/reset-auth",

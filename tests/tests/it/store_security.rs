@@ -306,6 +306,50 @@ async fn state_init_sets_every_setting_and_a_second_run_changes_nothing() {
     assert_eq!(default.sse_algorithm().as_str(), "aws:kms");
     assert_eq!(default.kms_master_key_id(), Some(KMS_KEY));
     assert_eq!(rule.bucket_key_enabled(), Some(true));
+
+    // A refused setting names the S3 operation and the IAM permission.
+    let iam = aws_sdk_iam::Client::new(&aws.sdk_config().await);
+    iam.create_user()
+        .user_name("no-policy-writes")
+        .send()
+        .await
+        .expect("create user");
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "s3:PutBucketPolicy", "Resource": "*"}
+        ]
+    });
+    iam.put_user_policy()
+        .user_name("no-policy-writes")
+        .policy_name("no-policy-writes")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .expect("put user policy");
+    let key = iam
+        .create_access_key()
+        .user_name("no-policy-writes")
+        .send()
+        .await
+        .expect("create access key")
+        .access_key
+        .expect("an access key");
+    let denied_bucket = skiff_tests::unique_name("denied");
+    aws.create_insecure_bucket(&denied_bucket);
+    let denied = {
+        let _enforced = crate::store_safety::EnforcedAuth::on(&aws);
+        Skiff::new(&aws, &home)
+            .args(["state", "init", &format!("s3://{denied_bucket}"), "--yes"])
+            .env("AWS_ACCESS_KEY_ID", key.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", key.secret_access_key())
+            .run()
+    };
+    denied.assert_exit(1);
+    denied.assert_no_panic();
+    denied.assert_stderr_contains("PutBucketPolicy");
+    denied.assert_stderr_contains("needs s3:PutBucketPolicy on arn:aws:s3:::");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
