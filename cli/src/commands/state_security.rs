@@ -97,14 +97,20 @@ fn print_plan(context: &Context, location: &StoreLocation, plan: &InitPlan, yes:
             "Bucket {} ({}) is already set up to hold cluster secrets: nothing to change.",
             plan.bucket, plan.region
         ),
-        (true, false) => format!(
-            "Nothing was changed. Run `skiff state init {location} --yes{}` to make these changes.",
-            plan.settings
+        (true, false) => {
+            let creates = plan
+                .settings
                 .iter()
-                .any(|setting| setting.setting == init::Setting::Bucket && setting.change)
-                .then(|| format!(" --region {}", plan.region))
-                .unwrap_or_default()
-        ),
+                .any(|setting| setting.setting == init::Setting::Bucket && setting.change);
+            let region = if creates {
+                format!(" --region {}", plan.region)
+            } else {
+                String::new()
+            };
+            format!(
+                "Nothing was changed. Run `skiff state init {location} --yes{region}` to make these changes."
+            )
+        }
         (true, true) => format!(
             "Bucket {} ({}) is set up to hold cluster secrets. Use it with --state {location} or SKIFF_STATE_STORE={location}.",
             plan.bucket, plan.region

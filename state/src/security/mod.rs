@@ -29,7 +29,7 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption, Type as GranteeType};
 use serde::Serialize;
 
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::objects::s3::S3Store;
 use crate::StoreLocation;
 
@@ -592,7 +592,7 @@ pub fn judge(settings: &BucketSettings, init: &str) -> Vec<StoreFinding> {
             findings.push(unreadable("object ownership", operation, error, Severity::Warning))
         }
     }
-    findings.sort_by(|first, second| second.severity.cmp(&first.severity));
+    findings.sort_by_key(|finding| std::cmp::Reverse(finding.severity));
     findings
 }
 
@@ -738,12 +738,14 @@ mod tests {
     #[test]
     fn unreadable_essentials_refuse_and_the_rest_warn() {
         let mut hidden = settings();
-        let denied = |operation| Read::Unreadable {
-            operation,
+        hidden.encryption = Read::Unreadable {
+            operation: "GetBucketEncryption",
             error: "access denied".to_string(),
         };
-        hidden.encryption = denied("GetBucketEncryption");
-        hidden.versioning = denied("GetBucketVersioning");
+        hidden.versioning = Read::Unreadable {
+            operation: "GetBucketVersioning",
+            error: "access denied".to_string(),
+        };
         let findings = judge(&hidden, INIT);
         assert_eq!(
             kinds(&findings),
