@@ -313,13 +313,16 @@ fn a_bootstrap_stopped_by_an_unexpected_error_is_reported_too() {
 #[test]
 fn backups_are_written_by_the_lease_holder_and_pruned_to_keep() {
     let cloud = start_cloud();
-    let config = NodeBootstrap {
+    let mut config = NodeBootstrap {
         etcd_backups: EtcdBackups {
             interval_seconds: 900,
             keep: 2,
         },
         ..control_plane(&cloud)
     };
+    // A store whose default encryption is SSE-KMS: backups name its key.
+    let kms_key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    config.state_store.kms_key = Some(kms_key.to_string());
     let node = cloud.node("i-0700000000000000d", &config, Image::Ubuntu);
     assert_booted(&node, &node.boot());
     put_keys(&cloud, &node, 3);
@@ -378,6 +381,17 @@ fn backups_are_written_by_the_lease_holder_and_pruned_to_keep() {
         let (revision, instance) = rest.split_once('-').expect("rev-instance");
         assert!(revision.parse::<u64>().expect("a revision") > 3, "{id}");
         assert_eq!(instance, node.instance_id);
+        let headers = cloud.moto.object_headers(BUCKET, key);
+        assert!(
+            headers.contains("x-amz-server-side-encryption: aws:kms"),
+            "{key}: {headers}"
+        );
+        assert!(
+            headers.contains(&format!(
+                "x-amz-server-side-encryption-aws-kms-key-id: {kms_key}"
+            )),
+            "{key}: {headers}"
+        );
     }
 }
 

@@ -178,6 +178,20 @@ impl Moto {
         ])
     }
 
+    /// The response headers of a HEAD of an object, lowercased (to check
+    /// how it is stored, e.g. its server-side encryption).
+    pub fn object_headers(&self, bucket: &str, key: &str) -> String {
+        self.curl(&[
+            "--head",
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+            "--user",
+            "test-key:test-secret-key",
+            &format!("{}/{bucket}/{key}", self.endpoint()),
+        ])
+        .to_ascii_lowercase()
+    }
+
     /// The keys under `prefix` (ListObjectsV2, one page: tests store few).
     pub fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let listing = self.curl(&[
