@@ -381,8 +381,9 @@ fn step_error(
     }
 }
 
-/// Makes the changes of `plan` (nothing when it has none). Returns the
-/// store opened on the bucket.
+/// Makes the changes of `plan` (nothing when it has none), in the order
+/// of the module doc; a failure names the setting, the S3 operation and
+/// the fix, and a rerun does only what is left.
 pub async fn apply(sdk_config: &aws_config::SdkConfig, plan: &InitPlan) -> Result<()> {
     let bucket = plan.bucket.as_str();
     if plan.changes_setting(Setting::Bucket) {
