@@ -96,6 +96,8 @@ pub enum Operation {
     WriteTerraform,
     /// `restore cluster --yes`.
     Restore,
+    /// `rotate encryption-key --yes`.
+    RotateEncryptionKey,
 }
 
 impl Operation {
@@ -109,6 +111,7 @@ impl Operation {
             Operation::RollingUpdate => "rolling-update cluster",
             Operation::WriteTerraform => "update cluster --target terraform",
             Operation::Restore => "restore cluster",
+            Operation::RotateEncryptionKey => "rotate encryption-key",
         }
     }
 
@@ -122,6 +125,7 @@ impl Operation {
             Operation::RollingUpdate => "start a rolling update of",
             Operation::WriteTerraform => "update",
             Operation::Restore => "restore",
+            Operation::RotateEncryptionKey => "rotate the encryption key of",
         }
     }
 }

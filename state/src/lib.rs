@@ -16,6 +16,7 @@ use std::time::Duration;
 use skiff_api::document::ClusterBundle;
 use tokio::sync::OnceCell;
 
+pub mod encryption;
 pub mod error;
 pub mod etcd;
 pub mod identity;

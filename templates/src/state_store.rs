@@ -67,6 +67,19 @@ pub const UPGRADE_LEASE: &str = "etcd/leases/upgrade";
 /// (why, when it failed) and the time. Written at each phase change.
 pub const STATUS_FOLDER: &str = "etcd/status/";
 
+/// The API server's `EncryptionConfiguration` for Secrets at rest
+/// (`apiserver.config.k8s.io/v1`: `secretbox` keys, then `identity`).
+pub const ENCRYPTION_CONFIG: &str = "secrets/encryption-config.yaml";
+/// The folder of the control-plane nodes' encryption reports,
+/// `<folder><instance-id>`: JSON `{"instance", "sha256" (of the
+/// configuration file the node holds), "loaded" (its API server runs it),
+/// "checked"}`. `skiff rotate encryption-key` waits on them.
+pub const ENCRYPTION_REPORTS_FOLDER: &str = "etcd/encryption/";
+/// The progress of `skiff rotate encryption-key` (JSON: the last phase
+/// completed, the key names, who started it and when), for resuming.
+/// Written by skiff only; nodes never read it.
+pub const ENCRYPTION_ROTATION: &str = "secrets/encryption-rotation";
+
 /// One piece of shared control-plane key material and where kubeadm expects it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PkiFile {

@@ -29,6 +29,10 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+mod encryption;
+
+pub use encryption::{secret, Observation};
+
 /// The label kubeadm gives control-plane nodes.
 pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
 
@@ -104,6 +108,8 @@ struct State {
     failures: HashMap<(String, String), VecDeque<u16>>,
     requests: Vec<Recorded>,
     resource_version: u64,
+    /// Secrets and their encryption at rest.
+    encryption: encryption::Encryption,
 }
 
 impl Default for State {
@@ -117,6 +123,7 @@ impl Default for State {
             failures: HashMap::new(),
             requests: Vec::new(),
             resource_version: 0,
+            encryption: encryption::Encryption::default(),
         }
     }
 }
@@ -271,7 +278,10 @@ impl FakeApiServer {
     pub fn unexpected(&self) -> Vec<String> {
         self.requests()
             .into_iter()
-            .filter(|request| route(&request.method, &request.path).is_none())
+            .filter(|request| {
+                route(&request.method, &request.path).is_none()
+                    && encryption::route(&request.method, &request.path).is_none()
+            })
             .map(|request| format!("{} {}", request.method, request.path))
             .collect()
     }
@@ -571,6 +581,9 @@ fn answer(state: &mut State, method: &Method, request: &Recorded) -> Answer {
                 request.method, request.path
             ),
         );
+    }
+    if let Some(answer) = encryption::answer(state, method, request) {
+        return answer;
     }
     let Some(route) = route(method.as_str(), &request.path) else {
         return status_failure(404, "the server could not find the requested resource");
