@@ -99,7 +99,7 @@ fn preview_text(preview: &RotatePreview) -> String {
 fn print_event(printer: &Printer, event: RotationEvent) {
     let line = match event {
         RotationEvent::Resuming { phase, new_key, who } => format!(
-            "Continuing the rotation to key {new_key} started by {who}: phase {phase} is complete."
+            "Continuing the rotation to key {new_key} started by {who} (last phase completed: {phase})."
         ),
         RotationEvent::Generated { key } => format!("Generated the new key {key}."),
         RotationEvent::ConfigWritten { keys, sha256 } => format!(

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use skiff_test_support::kubernetes_api::{secret, FakeApiServer};
-use skiff_tests::{LocalAws, SkiffOutput};
+use skiff_tests::SkiffOutput;
 
 use crate::common;
 use common::cluster::ClusterFixture;
@@ -42,11 +42,10 @@ fn initial_config() -> String {
     )
 }
 
-/// The control-plane nodes' side, on a thread of its own.
+/// The control-plane nodes' side, as a task of the test's runtime.
 struct Nodes {
     paused: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Nodes {
@@ -54,27 +53,30 @@ impl Nodes {
     /// written to `file`, the stand-in is asked what it loaded, and a report
     /// per instance says so.
     fn start(
-        aws: LocalAws,
+        s3: aws_sdk_s3::Client,
         bucket: String,
         config_key: String,
-        report_key: impl Fn(&str) -> String + Send + 'static,
+        report_prefix: String,
         instances: Vec<String>,
         file: PathBuf,
         api: FakeApiServer,
     ) -> Nodes {
         let paused = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (thread_paused, thread_stop) = (Arc::clone(&paused), Arc::clone(&stop));
-        let thread = std::thread::spawn(move || {
+        let task_paused = Arc::clone(&paused);
+        let task = tokio::spawn(async move {
             let mut reported: Option<Vec<u8>> = None;
-            while !thread_stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-                if thread_paused.load(Ordering::SeqCst) {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if task_paused.load(Ordering::SeqCst) {
                     continue;
                 }
-                let Some(bytes) = aws.get_object(&bucket, &config_key) else {
+                let Ok(object) = s3.get_object().bucket(&bucket).key(&config_key).send().await else {
                     continue;
                 };
+                let Ok(body) = object.body.collect().await else {
+                    continue;
+                };
+                let bytes = body.into_bytes().to_vec();
                 if reported.as_ref() == Some(&bytes) {
                     continue;
                 }
@@ -89,18 +91,20 @@ impl Nodes {
                     .expect("a time");
                 for instance in &instances {
                     let report = json!({ "instance": instance, "sha256": sha256, "loaded": loaded, "checked": checked });
-                    aws.put_object(&bucket, &report_key(instance), report.to_string().as_bytes());
+                    s3.put_object()
+                        .bucket(&bucket)
+                        .key(format!("{report_prefix}{instance}"))
+                        .body(report.to_string().into_bytes().into())
+                        .send()
+                        .await
+                        .expect("write a report");
                 }
                 if loaded {
                     reported = Some(bytes);
                 }
             }
         });
-        Nodes {
-            paused,
-            stop,
-            thread: Some(thread),
-        }
+        Nodes { paused, task }
     }
 
     fn pause(&self, paused: bool) {
@@ -110,10 +114,7 @@ impl Nodes {
 
 impl Drop for Nodes {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.task.abort();
     }
 }
 
@@ -191,12 +192,11 @@ async fn rotation_rewrites_every_secret_before_removing_the_old_key_and_resumes_
     assert_eq!(before["default/legacy"], "identity");
     assert_eq!(before["app/db"], OLD_KEY);
 
-    let report_prefix = fixture.key("etcd/encryption/");
     let nodes = Nodes::start(
-        fixture.aws.clone(),
+        fixture.aws.s3_client().await,
         fixture.bucket.clone(),
         fixture.key(CONFIG),
-        move |instance| format!("{report_prefix}{instance}"),
+        fixture.key("etcd/encryption/"),
         instances.clone(),
         file.clone(),
         api.clone(),
