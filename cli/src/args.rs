@@ -974,7 +974,9 @@ pub struct RestoreClusterArgs {
 #[derive(Debug, Subcommand)]
 pub enum RotateCommand {
     /// Replace the key Kubernetes Secrets are encrypted with in etcd, rewriting every Secret
-    #[command(name = "encryption-key", after_help = "Examples:
+    #[command(
+        name = "encryption-key",
+        after_help = "Examples:
   skiff rotate encryption-key c1.example.com          # the phases, the keys, a rotation under way
   skiff rotate encryption-key c1.example.com --yes    # rotate (or continue an interrupted rotation)
 
@@ -992,7 +994,8 @@ completed phase is recorded in <cluster>/secrets/encryption-rotation: if the
 command stops (a timeout, an API error, Ctrl-C), run it again to continue from
 there; it never makes a second new key. The key material is never printed.
 A key made within the last hour is not rotated again without --force. See
-docs/security.md.")]
+docs/security.md."
+    )]
     EncryptionKey(RotateEncryptionKeyArgs),
 }
 

@@ -151,11 +151,18 @@ pub async fn preview(
     session.store.read_spec(cluster).await?;
     let objects = session.store.objects().as_ref();
     let config = read_config(objects, cluster).await?;
-    let under_way = read_progress(objects, cluster).await?.map(|stored| stored.progress);
+    let under_way = read_progress(objects, cluster)
+        .await?
+        .map(|stored| stored.progress);
     let refusal = match &under_way {
         Some(_) => None,
-        None => recent_key_refusal(cluster, &config.config, options.force, OffsetDateTime::now_utc())
-            .map(|refusal| refusal.to_string()),
+        None => recent_key_refusal(
+            cluster,
+            &config.config,
+            options.force,
+            OffsetDateTime::now_utc(),
+        )
+        .map(|refusal| refusal.to_string()),
     };
     Ok(RotatePreview {
         cluster: cluster.to_string(),
@@ -177,7 +184,9 @@ pub async fn run(
     let spec = session.store.read_spec(cluster).await?;
     let bundle = &spec.bundle;
     let provider = session.provider(bundle)?;
-    let lock = session.lock(cluster, Operation::RotateEncryptionKey).await?;
+    let lock = session
+        .lock(cluster, Operation::RotateEncryptionKey)
+        .await?;
     let outcome = async {
         let objects = session.store.objects().as_ref();
         let mut stored = match read_progress(objects, cluster).await? {
@@ -578,7 +587,10 @@ mod tests {
         assert!(recent_key_refusal("c1", &config, true, now).is_none());
         let later = time::macros::datetime!(2026-12-06 19:00:01 UTC);
         assert!(recent_key_refusal("c1", &config, false, later).is_none());
-        assert_eq!(key_time("key-20261206T180000Z-2"), Some(time::macros::datetime!(2026-12-06 18:00:00 UTC)));
+        assert_eq!(
+            key_time("key-20261206T180000Z-2"),
+            Some(time::macros::datetime!(2026-12-06 18:00:00 UTC))
+        );
         assert_eq!(key_time("mykey"), None);
     }
 }

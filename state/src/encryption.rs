@@ -32,7 +32,10 @@ use crate::objects::{Object, ObjectStore, Precondition, PutOptions, Version};
 
 /// The object key of a cluster's encryption configuration.
 pub fn config_key(cluster: &str) -> String {
-    format!("{cluster}/{}", skiff_templates::state_store::ENCRYPTION_CONFIG)
+    format!(
+        "{cluster}/{}",
+        skiff_templates::state_store::ENCRYPTION_CONFIG
+    )
 }
 
 /// The folder of the control-plane nodes' encryption reports.
@@ -185,7 +188,10 @@ impl EncryptionConfiguration {
             kind: KIND.to_string(),
             resources: vec![ResourceConfiguration {
                 resources: vec![SECRETS.to_string()],
-                providers: vec![Provider::Secretbox(Keys { keys }), Provider::Identity(Empty {})],
+                providers: vec![
+                    Provider::Secretbox(Keys { keys }),
+                    Provider::Identity(Empty {}),
+                ],
             }],
         }
     }
@@ -266,7 +272,9 @@ impl EncryptionConfiguration {
 
     /// The keys in order (the first writes).
     pub fn keys(&self) -> &[Key] {
-        self.keyed().map(|keys| keys.keys.as_slice()).unwrap_or_default()
+        self.keyed()
+            .map(|keys| keys.keys.as_slice())
+            .unwrap_or_default()
     }
 
     /// The key names in order.
@@ -293,7 +301,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// A cluster's configuration as stored, with the version to write it back at.
-#[derive(Debug, Clone)]
+/// `Debug` leaves the bytes out: they hold the keys.
+#[derive(Clone)]
 pub struct StoredConfig {
     /// The parsed configuration.
     pub config: EncryptionConfiguration,
@@ -301,6 +310,17 @@ pub struct StoredConfig {
     pub bytes: Vec<u8>,
     /// The object's version.
     pub version: Version,
+}
+
+impl fmt::Debug for StoredConfig {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("StoredConfig")
+            .field("config", &self.config)
+            .field("sha256", &sha256_hex(&self.bytes))
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 /// Reads a cluster's configuration: `None` when there is none; an error
@@ -312,10 +332,12 @@ pub async fn read_config(
     let Some(Object { bytes, version }) = objects.get(&config_key(cluster)).await? else {
         return Ok(None);
     };
-    Ok(Some(EncryptionConfiguration::parse(&bytes).map(|config| StoredConfig {
-        config,
-        bytes,
-        version,
+    Ok(Some(EncryptionConfiguration::parse(&bytes).map(|config| {
+        StoredConfig {
+            config,
+            bytes,
+            version,
+        }
     })))
 }
 
@@ -488,7 +510,10 @@ pub async fn delete_progress(
     version: &Version,
 ) -> Result<()> {
     objects
-        .delete(&rotation_key(cluster), Precondition::Matches(version.clone()))
+        .delete(
+            &rotation_key(cluster),
+            Precondition::Matches(version.clone()),
+        )
         .await
 }
 
@@ -520,13 +545,24 @@ mod tests {
             parsed.key_names(),
             ["key-20261206T120000Z", "key-20250101T000000Z"]
         );
+        let stored = StoredConfig {
+            bytes: config.render(),
+            config,
+            version: Version("etag".to_string()),
+        };
+        let shown = format!("{stored:?}");
+        assert!(!shown.contains("c2VjcmV0"), "key material in {shown}");
+        assert!(shown.contains("key-20261206T120000Z"), "{shown}");
     }
 
     #[test]
     fn refuses_shapes_skiff_does_not_write() {
         let no_identity = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - secretbox:\n      keys: [{name: a, secret: b}]\n";
         let error = EncryptionConfiguration::parse(no_identity.as_bytes()).expect_err("refused");
-        assert!(error.to_string().contains("followed by identity"), "{error}");
+        assert!(
+            error.to_string().contains("followed by identity"),
+            "{error}"
+        );
         let duplicate = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      keys: [{name: a, secret: b}, {name: a, secret: c}]\n  - identity: {}\n";
         let error = EncryptionConfiguration::parse(duplicate.as_bytes()).expect_err("refused");
         assert!(error.to_string().contains("same name"), "{error}");

@@ -191,6 +191,7 @@ mod tests {
             RESTORE_REQUEST,
             UPGRADE_LEASE,
             STATUS_FOLDER,
+            ENCRYPTION_REPORTS_FOLDER,
         ] {
             assert!(
                 key.starts_with(ETCD_FOLDER),

@@ -9,7 +9,11 @@
 //! `apiVersion`/`kind`, as the real server sends them), `Status` objects
 //! with `code`/`reason`/`message` for failures, JSON merge patches applied
 //! to the stored node, field and label selectors on pod lists, and the
-//! Eviction subresource with scriptable answers per pod.
+//! Eviction subresource with scriptable answers per pod; and Secrets
+//! (list in chunks, get, update with resourceVersion conflicts) stored
+//! under the key of an `EncryptionConfiguration` file the server re-reads
+//! on every request, as an API server encrypting at rest does
+//! (`kubernetes_api/encryption.rs`).
 //!
 //! Anything it does not know answers 404 and is recorded, so a test can
 //! show that no unexpected request was made.

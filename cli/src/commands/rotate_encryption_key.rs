@@ -32,7 +32,11 @@ pub async fn run(
             Some(refusal) => context.printer.warn(refusal),
             None => context.printer.info(&format!(
                 "Nothing was changed. To {}, run the same command with --yes.",
-                if preview.under_way.is_some() { "continue the rotation" } else { "rotate" }
+                if preview.under_way.is_some() {
+                    "continue the rotation"
+                } else {
+                    "rotate"
+                }
             )),
         }
         return Ok(ExitCode::SUCCESS);
@@ -91,7 +95,11 @@ fn preview_text(preview: &RotatePreview) -> String {
             Some(done) if done >= *phase => " (done)",
             _ => "",
         };
-        text.push_str(&format!("  {}. {:<9}  {what}{mark}\n", index + 1, phase.as_str()));
+        text.push_str(&format!(
+            "  {}. {:<9}  {what}{mark}\n",
+            index + 1,
+            phase.as_str()
+        ));
     }
     text
 }
@@ -122,7 +130,8 @@ fn print_event(printer: &Printer, event: RotationEvent) {
 
 fn summary(cluster: &str, rotated: &Rotated) -> String {
     let phases: Vec<&str> = rotated.phases.iter().map(|phase| phase.as_str()).collect();
-    let mut text = format!(
+    let mut text =
+        format!(
         "Rotated the encryption key of cluster {cluster} to {} in {:.0?} (phases run now: {}).\n",
         rotated.new_key,
         rotated.elapsed,

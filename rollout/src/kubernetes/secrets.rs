@@ -109,7 +109,3 @@ impl KubernetesApi {
         }
     }
 }
-
-
-
-

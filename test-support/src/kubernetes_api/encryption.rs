@@ -34,7 +34,9 @@ use base64::Engine as _;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{name_of, namespace_of, not_found, status_failure, Answer, FakeApiServer, Recorded, State};
+use super::{
+    name_of, namespace_of, not_found, status_failure, Answer, FakeApiServer, Recorded, State,
+};
 
 /// The key a Secret is stored under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +94,10 @@ pub(super) struct Encryption {
 
 impl Encryption {
     fn writer(&self) -> StorageKey {
-        self.providers.first().cloned().unwrap_or(StorageKey::Identity)
+        self.providers
+            .first()
+            .cloned()
+            .unwrap_or(StorageKey::Identity)
     }
 
     fn readable(&self, key: &StorageKey) -> bool {
@@ -138,9 +143,11 @@ fn parse_providers(text: &str) -> Option<Vec<StorageKey>> {
         return None;
     }
     let entry = document["resources"].as_sequence()?.iter().find(|entry| {
-        entry["resources"]
-            .as_sequence()
-            .is_some_and(|resources| resources.iter().any(|resource| resource.as_str() == Some("secrets")))
+        entry["resources"].as_sequence().is_some_and(|resources| {
+            resources
+                .iter()
+                .any(|resource| resource.as_str() == Some("secrets"))
+        })
     })?;
     let mut keys = Vec::new();
     for provider in entry["providers"].as_sequence()? {
@@ -208,7 +215,9 @@ fn transform_failure(state: &mut State, namespace: &str, name: &str) -> Answer {
     state.encryption.read_failures.push(key.clone());
     status_failure(
         500,
-        &format!("Internal error occurred: unable to transform key {key:?}: no matching prefix found"),
+        &format!(
+            "Internal error occurred: unable to transform key {key:?}: no matching prefix found"
+        ),
     )
 }
 
@@ -236,7 +245,9 @@ fn list(state: &mut State, namespace: Option<&str>, request: &Recorded) -> Answe
         .encryption
         .secrets
         .iter()
-        .filter(|((secret_namespace, _), _)| namespace.is_none_or(|namespace| namespace == secret_namespace))
+        .filter(|((secret_namespace, _), _)| {
+            namespace.is_none_or(|namespace| namespace == secret_namespace)
+        })
         .filter(|((secret_namespace, name), _)| {
             after
                 .as_deref()
@@ -280,7 +291,12 @@ fn list(state: &mut State, namespace: Option<&str>, request: &Recorded) -> Answe
 
 fn update(state: &mut State, namespace: &str, name: &str, request: &Recorded) -> Answer {
     let id = (namespace.to_string(), name.to_string());
-    if let Some(index) = state.encryption.write_before_put.iter().position(|pending| *pending == id) {
+    if let Some(index) = state
+        .encryption
+        .write_before_put
+        .iter()
+        .position(|pending| *pending == id)
+    {
         state.encryption.write_before_put.remove(index);
         write_as_another_client(state, namespace, name);
     }
@@ -291,7 +307,11 @@ fn update(state: &mut State, namespace: &str, name: &str, request: &Recorded) ->
     if name_of(&body) != name || namespace_of(&body).is_empty_or(namespace) {
         return status_failure(
             400,
-            &format!("the name or namespace of the object ({}/{}) does not match the URL", namespace_of(&body), name_of(&body)),
+            &format!(
+                "the name or namespace of the object ({}/{}) does not match the URL",
+                namespace_of(&body),
+                name_of(&body)
+            ),
         );
     }
     let Some(stored) = state.encryption.secrets.get(&id).cloned() else {
@@ -300,8 +320,12 @@ fn update(state: &mut State, namespace: &str, name: &str, request: &Recorded) ->
     if !state.encryption.readable(&stored.key) {
         return transform_failure(state, namespace, name);
     }
-    let given = body["metadata"]["resourceVersion"].as_str().unwrap_or_default();
-    let current = stored.object["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+    let given = body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default();
+    let current = stored.object["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default();
     if !given.is_empty() && given != current {
         return status_failure(
             409,

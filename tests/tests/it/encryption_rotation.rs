@@ -70,7 +70,13 @@ impl Nodes {
                 if task_paused.load(Ordering::SeqCst) {
                     continue;
                 }
-                let Ok(object) = s3.get_object().bucket(&bucket).key(&config_key).send().await else {
+                let Ok(object) = s3
+                    .get_object()
+                    .bucket(&bucket)
+                    .key(&config_key)
+                    .send()
+                    .await
+                else {
                     continue;
                 };
                 let Ok(body) = object.body.collect().await else {
@@ -169,23 +175,54 @@ fn assert_no_key_material(output: &SkiffOutput, secrets: &[&str]) {
 async fn rotation_rewrites_every_secret_before_removing_the_old_key_and_resumes_when_interrupted() {
     let fixture = ClusterFixture::new("rotate.example.com").await;
     fixture.create_zone("example.com").await;
-    fixture.create_cluster(&["--zones", "us-east-1a,us-east-1b,us-east-1c", "--control-plane-count", "3", "--node-count", "1"]);
+    fixture.create_cluster(&[
+        "--zones",
+        "us-east-1a,us-east-1b,us-east-1c",
+        "--control-plane-count",
+        "3",
+        "--node-count",
+        "1",
+    ]);
     fixture.apply();
     let mut instances = Vec::new();
     for zone in ["us-east-1a", "us-east-1b", "us-east-1c"] {
-        instances.extend(fixture.group_instances(&format!("control-plane-{zone}")).await);
+        instances.extend(
+            fixture
+                .group_instances(&format!("control-plane-{zone}"))
+                .await,
+        );
     }
-    assert_eq!(instances.len(), 3, "three control-plane instances: {instances:?}");
-    fixture.aws.put_object(&fixture.bucket, &fixture.key(CONFIG), initial_config().as_bytes());
+    assert_eq!(
+        instances.len(),
+        3,
+        "three control-plane instances: {instances:?}"
+    );
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &fixture.key(CONFIG),
+        initial_config().as_bytes(),
+    );
 
     // The API server: two Secrets from before encryption was enabled (plain
     // text), then the cluster's configuration and Secrets under its key.
     let api = FakeApiServer::start().await;
-    api.add_secret(secret("kube-system", "bootstrap-token-abcdef", &[("token-secret", "0123456789abcdef")]));
+    api.add_secret(secret(
+        "kube-system",
+        "bootstrap-token-abcdef",
+        &[("token-secret", "0123456789abcdef")],
+    ));
     api.add_secret(secret("default", "legacy", &[("password", "plain")]));
-    let file = fixture.home.write("control-plane/encryption/config.yaml", initial_config());
+    let file = fixture
+        .home
+        .write("control-plane/encryption/config.yaml", initial_config());
     api.encrypt_with(&file);
-    for (namespace, name) in [("app", "db"), ("app", "token"), ("app", "tls"), ("monitoring", "grafana"), ("kube-system", "sa-token")] {
+    for (namespace, name) in [
+        ("app", "db"),
+        ("app", "token"),
+        ("app", "tls"),
+        ("monitoring", "grafana"),
+        ("kube-system", "sa-token"),
+    ] {
         api.add_secret(secret(namespace, name, &[("value", name)]));
     }
     let before = api.secret_keys();
@@ -208,7 +245,10 @@ async fn rotation_rewrites_every_secret_before_removing_the_old_key_and_resumes_
     preview.assert_stdout_contains(&format!("keys {OLD_KEY}"));
     preview.assert_stdout_contains("1. added");
     preview.assert_stdout_contains("4. retired");
-    assert_eq!(fixture.get_object(CONFIG).as_deref(), Some(initial_config().as_bytes()));
+    assert_eq!(
+        fixture.get_object(CONFIG).as_deref(),
+        Some(initial_config().as_bytes())
+    );
     assert_eq!(fixture.get_object(PROGRESS), None);
 
     // 1. The nodes do not report: the new key is added, then the wait times
@@ -220,13 +260,21 @@ async fn rotation_rewrites_every_secret_before_removing_the_old_key_and_resumes_
         stalled.assert_stderr_contains(instance);
     }
     stalled.assert_stderr_contains("run the same command again");
-    let progress: Value = serde_json::from_slice(&fixture.get_object(PROGRESS).expect("progress recorded")).expect("JSON");
+    let progress: Value =
+        serde_json::from_slice(&fixture.get_object(PROGRESS).expect("progress recorded"))
+            .expect("JSON");
     assert_eq!(progress["phase"], "started", "{progress:#}");
     let new_key = progress["newKey"].as_str().expect("a new key").to_string();
     assert_ne!(new_key, OLD_KEY);
     let (added, identity_last) = keys_of(&fixture.get_object(CONFIG).expect("config"));
     assert!(identity_last);
-    assert_eq!(added.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), [OLD_KEY, new_key.as_str()]);
+    assert_eq!(
+        added
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>(),
+        [OLD_KEY, new_key.as_str()]
+    );
     let new_secret = added[1].1.clone();
     assert_no_key_material(&stalled, &[OLD_SECRET, &new_secret]);
 
@@ -247,10 +295,16 @@ async fn rotation_rewrites_every_secret_before_removing_the_old_key_and_resumes_
     failed.assert_stderr_contains("Secret app/tls");
     failed.assert_stderr_contains("run the same command again");
     assert!(!failed.stderr.contains("Generated the new key"), "{failed}");
-    let progress: Value = serde_json::from_slice(&fixture.get_object(PROGRESS).expect("progress recorded")).expect("JSON");
+    let progress: Value =
+        serde_json::from_slice(&fixture.get_object(PROGRESS).expect("progress recorded"))
+            .expect("JSON");
     assert_eq!(progress["phase"], "promoted", "{progress:#}");
     let (promoted, _) = keys_of(&fixture.get_object(CONFIG).expect("config"));
-    assert_eq!(promoted[0], (new_key.clone(), new_secret.clone()), "the same new key, promoted");
+    assert_eq!(
+        promoted[0],
+        (new_key.clone(), new_secret.clone()),
+        "the same new key, promoted"
+    );
     assert_eq!(promoted[1].0, OLD_KEY);
     assert_no_key_material(&failed, &[OLD_SECRET, &new_secret]);
 
@@ -259,12 +313,19 @@ async fn rotation_rewrites_every_secret_before_removing_the_old_key_and_resumes_
     api.write_before_next_put("monitoring", "grafana");
     let done = rotate(&fixture, &api, &["--yes", "--timeout", "60s"]);
     done.assert_success();
-    done.assert_stdout_contains(&format!("Rotated the encryption key of cluster {} to {new_key}", fixture.cluster));
+    done.assert_stdout_contains(&format!(
+        "Rotated the encryption key of cluster {} to {new_key}",
+        fixture.cluster
+    ));
     done.assert_stdout_contains("phases run now: rewritten, retired");
     done.assert_stdout_contains("1 written by others");
     assert!(!done.stderr.contains("Generated the new key"), "{done}");
     assert_no_key_material(&done, &[OLD_SECRET, &new_secret]);
-    assert_eq!(fixture.get_object(PROGRESS), None, "the progress object is removed");
+    assert_eq!(
+        fixture.get_object(PROGRESS),
+        None,
+        "the progress object is removed"
+    );
     let (retired, identity_last) = keys_of(&fixture.get_object(CONFIG).expect("config"));
     assert_eq!(retired, [(new_key.clone(), new_secret.clone())]);
     assert!(identity_last, "identity stays last");
@@ -272,7 +333,10 @@ async fn rotation_rewrites_every_secret_before_removing_the_old_key_and_resumes_
     // What the API server saw: each configuration in order, and every
     // Secret under the new key before the configuration without the old one.
     let observations = api.encryption_observations();
-    let sequence: Vec<Vec<String>> = observations.iter().map(|observation| observation.keys.clone()).collect();
+    let sequence: Vec<Vec<String>> = observations
+        .iter()
+        .map(|observation| observation.keys.clone())
+        .collect();
     let names = |keys: &[&str]| keys.iter().map(|key| key.to_string()).collect::<Vec<_>>();
     assert_eq!(
         sequence,
@@ -286,14 +350,24 @@ async fn rotation_rewrites_every_secret_before_removing_the_old_key_and_resumes_
     let last = observations.last().expect("observations");
     assert_eq!(last.secrets.len(), 7);
     for (secret, key) in &last.secrets {
-        assert_eq!(key, &new_key, "{secret} was not rewritten before the old key was removed");
+        assert_eq!(
+            key, &new_key,
+            "{secret} was not rewritten before the old key was removed"
+        );
     }
-    assert_eq!(api.decryption_failures(), Vec::<String>::new(), "a Secret could not be read");
+    assert_eq!(
+        api.decryption_failures(),
+        Vec::<String>::new(),
+        "a Secret could not be read"
+    );
     assert!(api.secret_keys().values().all(|key| key == &new_key));
     assert_eq!(api.unexpected(), Vec::<String>::new());
     // The Secret someone else wrote keeps their change.
     let grafana = api.stored_secret("monitoring", "grafana").expect("grafana");
-    assert_eq!(grafana["metadata"]["labels"]["written-by"], "another-client");
+    assert_eq!(
+        grafana["metadata"]["labels"]["written-by"],
+        "another-client"
+    );
 
     // 4. Run again right after: no rotation under way and a key made
     //    minutes ago: refused without --force, nothing changed.
