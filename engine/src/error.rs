@@ -187,6 +187,17 @@ pub enum EngineError {
         instances: String,
     },
 
+    /// A rotation stopped on request.
+    #[error("the rotation of cluster {cluster}'s encryption key to {key} stopped on request; the last phase completed, {phase}, is recorded and the cluster lock is released: run the same command again to continue")]
+    RotationStopped {
+        /// The cluster.
+        cluster: String,
+        /// The rotation's new key.
+        key: String,
+        /// The phase recorded.
+        phase: String,
+    },
+
     /// A file that should hold a saved plan does not.
     #[error("{} is not a skiff plan file", path.display())]
     NotAPlan {

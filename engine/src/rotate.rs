@@ -30,6 +30,8 @@
 //! so an interrupted rotation continues from its last recorded phase when
 //! the command runs again; it never generates a second new key.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use skiff_api::InstanceGroupRole;
@@ -56,6 +58,10 @@ pub struct RotateOptions {
     pub force: bool,
     /// A kubeconfig to reach the API with (else skiff's own certificate).
     pub kubeconfig: Option<std::path::PathBuf>,
+    /// Set (on Ctrl-C) to stop at the next safe point: between phases,
+    /// while waiting for the nodes, between two pages of Secrets. What is
+    /// complete stays recorded and the lock is released.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Default for RotateOptions {
@@ -64,6 +70,7 @@ impl Default for RotateOptions {
             timeout: Duration::from_secs(600),
             force: false,
             kubeconfig: None,
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -236,15 +243,16 @@ pub async fn run(
         let mut instances = Vec::new();
         loop {
             let progress = stored.progress.clone();
+            stop_requested(cluster, &progress, options)?;
             let next = match progress.phase {
                 RotationPhase::Started => {
                     let config = ensure_config(session, cluster, &lock, &progress, Step::Add, events).await?;
-                    instances = wait_loaded(session, cluster, &control_plane, &config, progress.phase, options.timeout, events).await?;
+                    instances = wait_loaded(session, cluster, &control_plane, &config, &progress, options, events).await?;
                     RotationPhase::Added
                 }
                 RotationPhase::Added => {
                     let config = ensure_config(session, cluster, &lock, &progress, Step::Promote, events).await?;
-                    instances = wait_loaded(session, cluster, &control_plane, &config, progress.phase, options.timeout, events).await?;
+                    instances = wait_loaded(session, cluster, &control_plane, &config, &progress, options, events).await?;
                     RotationPhase::Promoted
                 }
                 RotationPhase::Promoted => {
@@ -263,7 +271,7 @@ pub async fn run(
                     let api = crate::access::kubernetes_api(session.store, bundle, options.kubeconfig.as_deref()).await?;
                     let report = |done: SecretsRewritten| events(RotationEvent::Rewriting(done));
                     secrets = api
-                        .rewrite_secrets(SECRETS_PAGE_SIZE, &report)
+                        .rewrite_secrets(SECRETS_PAGE_SIZE, &options.stop, &report)
                         .await
                         .map_err(|source| EngineError::Cluster {
                             what: format!(
@@ -276,7 +284,7 @@ pub async fn run(
                 }
                 RotationPhase::Rewritten => {
                     let config = ensure_config(session, cluster, &lock, &progress, Step::Retire, events).await?;
-                    instances = wait_loaded(session, cluster, &control_plane, &config, progress.phase, options.timeout, events).await?;
+                    instances = wait_loaded(session, cluster, &control_plane, &config, &progress, options, events).await?;
                     RotationPhase::Retired
                 }
                 RotationPhase::Retired => {
@@ -431,10 +439,11 @@ async fn wait_loaded(
     cluster: &str,
     control_plane: &ControlPlane<'_>,
     config: &StoredConfig,
-    phase: RotationPhase,
-    timeout: Duration,
+    progress: &RotationProgress,
+    options: &RotateOptions,
     events: &(dyn Fn(RotationEvent) + Send + Sync),
 ) -> Result<Vec<String>> {
+    let (phase, timeout) = (progress.phase, options.timeout);
     let sha256 = encryption::sha256_hex(&config.bytes);
     let deadline = Instant::now() + timeout;
     let mut last_waiting: Option<Vec<String>> = None;
@@ -486,6 +495,7 @@ async fn wait_loaded(
                 instances: described,
             });
         }
+        stop_requested(cluster, progress, options)?;
         if last_waiting.as_ref() != Some(&waiting) {
             events(RotationEvent::Waiting {
                 instances: waiting.clone(),
@@ -498,6 +508,22 @@ async fn wait_loaded(
                 .max(Duration::from_millis(100)),
         )
         .await;
+    }
+}
+
+/// Fails with [`EngineError::RotationStopped`] once a stop was requested.
+fn stop_requested(
+    cluster: &str,
+    progress: &RotationProgress,
+    options: &RotateOptions,
+) -> Result<()> {
+    match options.stop.load(Ordering::SeqCst) {
+        true => Err(EngineError::RotationStopped {
+            cluster: cluster.to_string(),
+            key: progress.new_key.clone(),
+            phase: progress.phase.to_string(),
+        }),
+        false => Ok(()),
     }
 }
 

@@ -762,7 +762,9 @@ async fn rewrite_secrets_pages_through_every_namespace_and_counts_conflicts() {
     let api = client(&server);
     let pages = std::sync::Mutex::new(Vec::new());
     let done = api
-        .rewrite_secrets(2, &|done| pages.lock().expect("pages").push(done.total()))
+        .rewrite_secrets(2, &std::sync::atomic::AtomicBool::new(false), &|done| {
+            pages.lock().expect("pages").push(done.total())
+        })
         .await
         .expect("rewritten");
 
@@ -805,7 +807,7 @@ async fn a_secret_under_a_removed_key_fails_the_rewrite_with_the_api_servers_err
     std::fs::write(&file, encryption_config(&["key-new"])).expect("write");
     let api = client(&server);
     let error = api
-        .rewrite_secrets(500, &|_| {})
+        .rewrite_secrets(500, &std::sync::atomic::AtomicBool::new(false), &|_| {})
         .await
         .expect_err("cannot read a Secret under a removed key");
     let message = error.to_string();

@@ -12,6 +12,7 @@ use crate::args::RotateEncryptionKeyArgs;
 use crate::context::Context;
 use crate::printer::Printer;
 use crate::session::session;
+use crate::signals;
 
 pub async fn run(
     context: &Context,
@@ -23,6 +24,7 @@ pub async fn run(
         timeout: arguments.timeout,
         force: arguments.force,
         kubeconfig: arguments.kubeconfig.clone(),
+        ..RotateOptions::default()
     };
     let cluster = &arguments.name;
     if !arguments.yes {
@@ -43,7 +45,12 @@ pub async fn run(
     }
     let printer = context.printer.clone();
     let events = move |event: RotationEvent| print_event(&printer, event);
-    let rotated = rotate::run(&session, cluster, &options, &events).await?;
+    // The first Ctrl-C stops at the next safe point (what is complete stays
+    // recorded, the lock is released); the second exits at once.
+    let signals = signals::watch(options.stop.clone(), context.printer.clone());
+    let rotated = rotate::run(&session, cluster, &options, &events).await;
+    signals.abort();
+    let rotated = rotated?;
     context.printer.data(&summary(cluster, &rotated));
     Ok(ExitCode::SUCCESS)
 }

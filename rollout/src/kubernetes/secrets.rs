@@ -9,12 +9,14 @@
 //! through the same API servers, under the key they encrypt with now, so
 //! it counts as rewritten. A Secret gone (404) was deleted meanwhile.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 
 use super::{error_chain, is_transient, KubernetesApi, READ_ATTEMPTS, READ_RETRY_PAUSE};
-use crate::Result;
+use crate::{Result, RolloutError};
 
 /// How many Secrets one LIST asks for (`kubectl`'s default chunk size).
 pub const SECRETS_PAGE_SIZE: u32 = 500;
@@ -48,16 +50,24 @@ enum Replaced {
 impl KubernetesApi {
     /// Reads every Secret in every namespace, `page_size` at a time, and
     /// replaces each unchanged; `progress` hears the running count after
-    /// each page.
+    /// each page. `stop` set ends it between two pages
+    /// ([`RolloutError::Interrupted`]).
     pub async fn rewrite_secrets(
         &self,
         page_size: u32,
+        stop: &AtomicBool,
         progress: &(dyn Fn(SecretsRewritten) + Send + Sync),
     ) -> Result<SecretsRewritten> {
         let all: Api<Secret> = Api::all(self.client.clone());
         let mut done = SecretsRewritten::default();
         let mut token: Option<String> = None;
         loop {
+            if stop.load(Ordering::SeqCst) {
+                return Err(RolloutError::Interrupted(format!(
+                    "stopped on request after rewriting {} Secret(s)",
+                    done.total()
+                )));
+            }
             let mut parameters = ListParams::default().limit(page_size.max(1));
             if let Some(token) = &token {
                 parameters = parameters.continue_token(token);

@@ -278,6 +278,40 @@ async fn rotation_rewrites_every_secret_before_removing_the_old_key_and_resumes_
     let new_secret = added[1].1.clone();
     assert_no_key_material(&stalled, &[OLD_SECRET, &new_secret]);
 
+    // Ctrl-C while it waits: it stops, says the phase is recorded, and
+    // releases the cluster lock (the next run need not wait for its lease).
+    let waiting = fixture
+        .command([
+            "rotate",
+            "encryption-key",
+            &fixture.cluster,
+            "--yes",
+            "--timeout",
+            "5m",
+        ])
+        .env("SKIFF_KUBERNETES_API", api.url())
+        .spawn();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        fixture.get_object("lock.json").is_some(),
+        "the rotation holds the lock while it waits"
+    );
+    waiting.interrupt();
+    let interrupted = waiting.wait();
+    interrupted.assert_exit(1);
+    interrupted.assert_stderr_contains("stopped on request");
+    interrupted.assert_stderr_contains("last phase completed, started, is recorded");
+    assert_eq!(
+        fixture.get_object("lock.json"),
+        None,
+        "the lock is released"
+    );
+    assert!(
+        !interrupted.stderr.contains("Generated the new key"),
+        "{interrupted}"
+    );
+    assert_no_key_material(&interrupted, &[OLD_SECRET, &new_secret]);
+
     // A preview now shows the rotation under way.
     let under_way = rotate(&fixture, &api, &[]);
     under_way.assert_success();
@@ -378,4 +412,24 @@ async fn rotation_rewrites_every_secret_before_removing_the_old_key_and_resumes_
     assert_eq!(unchanged, [(new_key.clone(), new_secret.clone())]);
     assert_eq!(fixture.get_object(PROGRESS), None);
     drop(nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_without_an_encryption_configuration_is_refused_with_the_fix() {
+    let fixture = ClusterFixture::new("no-encryption.example.com").await;
+    fixture.create_cluster(&["--zones", "us-east-1a"]);
+    let before = fixture.aws.list_keys(&fixture.bucket, "");
+    let api = FakeApiServer::start().await;
+    for extra in [&[][..], &["--yes"][..]] {
+        let refused = rotate(&fixture, &api, extra);
+        refused.assert_exit(1);
+        refused.assert_stderr_contains("has no encryption configuration in the state store");
+        refused.assert_stderr_contains(&format!("skiff update cluster {} --yes", fixture.cluster));
+    }
+    assert_eq!(
+        fixture.aws.list_keys(&fixture.bucket, ""),
+        before,
+        "nothing written"
+    );
+    assert!(api.requests().is_empty(), "the API is not asked");
 }
