@@ -208,7 +208,9 @@ pub async fn run(
             None => {
                 let config = read_config(objects, cluster).await?;
                 let now = OffsetDateTime::now_utc();
-                if let Some(refusal) = recent_key_refusal(cluster, &config.config, options.force, now) {
+                if let Some(refusal) =
+                    recent_key_refusal(cluster, &config.config, options.force, now)
+                {
                     return Err(refusal.into());
                 }
                 let mut new_key = encryption::key_name(now);
@@ -229,81 +231,40 @@ pub async fn run(
                     .await?
             }
         };
-        let control_plane = ControlPlane {
-            provider: &provider,
-            groups: bundle
-                .instance_groups
-                .iter()
-                .filter(|group| group.spec.role == InstanceGroupRole::ControlPlane)
-                .map(|group| names::instance_group_resource(cluster, group.name()))
-                .collect(),
+        let rotation = Rotation {
+            session,
+            cluster,
+            bundle,
+            lock: &lock,
+            control_plane: ControlPlane {
+                provider: &provider,
+                groups: bundle
+                    .instance_groups
+                    .iter()
+                    .filter(|group| group.spec.role == InstanceGroupRole::ControlPlane)
+                    .map(|group| names::instance_group_resource(cluster, group.name()))
+                    .collect(),
+            },
+            options,
+            events,
         };
-        let mut phases = Vec::new();
-        let mut secrets = SecretsRewritten::default();
-        let mut instances = Vec::new();
-        loop {
-            let progress = stored.progress.clone();
-            stop_requested(cluster, &progress, options)?;
-            let next = match progress.phase {
-                RotationPhase::Started => {
-                    let config = ensure_config(session, cluster, &lock, &progress, Step::Add, events).await?;
-                    instances = wait_loaded(session, cluster, &control_plane, &config, &progress, options, events).await?;
-                    RotationPhase::Added
-                }
-                RotationPhase::Added => {
-                    let config = ensure_config(session, cluster, &lock, &progress, Step::Promote, events).await?;
-                    instances = wait_loaded(session, cluster, &control_plane, &config, &progress, options, events).await?;
-                    RotationPhase::Promoted
-                }
-                RotationPhase::Promoted => {
-                    // The configuration the servers were confirmed to run must
-                    // still be the promoted one: a hand edit since would make
-                    // the rewrite encrypt with something else.
-                    let config = read_config(objects, cluster).await?;
-                    if config.config.key_names().first() != Some(&progress.new_key) {
-                        return Err(Refusal::EncryptionConfigChanged {
-                            cluster: cluster.to_string(),
-                            key: progress.new_key.clone(),
-                            phase: progress.phase.to_string(),
-                        }
-                        .into());
-                    }
-                    let api = crate::access::kubernetes_api(session.store, bundle, options.kubeconfig.as_deref()).await?;
-                    let report = |done: SecretsRewritten| events(RotationEvent::Rewriting(done));
-                    secrets = api
-                        .rewrite_secrets(SECRETS_PAGE_SIZE, &options.stop, &report)
-                        .await
-                        .map_err(|source| EngineError::Cluster {
-                            what: format!(
-                                "rewriting the Secrets of cluster {cluster} under encryption key {} did not finish (phase {} is recorded: run the same command again to rewrite them all again and continue)",
-                                progress.new_key, progress.phase
-                            ),
-                            source,
-                        })?;
-                    RotationPhase::Rewritten
-                }
-                RotationPhase::Rewritten => {
-                    let config = ensure_config(session, cluster, &lock, &progress, Step::Retire, events).await?;
-                    instances = wait_loaded(session, cluster, &control_plane, &config, &progress, options, events).await?;
-                    RotationPhase::Retired
-                }
-                RotationPhase::Retired => {
-                    lock.ensure_held()?;
-                    encryption::delete_progress(objects, cluster, &stored.version).await?;
-                    return Ok(Rotated {
-                        new_key: progress.new_key,
-                        old_keys: progress.old_keys,
-                        secrets,
-                        phases,
-                        instances,
-                        elapsed: started.elapsed(),
-                    });
-                }
-            };
+        let mut done = Rotated {
+            new_key: stored.progress.new_key.clone(),
+            old_keys: stored.progress.old_keys.clone(),
+            secrets: SecretsRewritten::default(),
+            phases: Vec::new(),
+            instances: Vec::new(),
+            elapsed: Duration::ZERO,
+        };
+        while stored.progress.phase != RotationPhase::Retired {
+            stop_requested(cluster, &stored.progress, options)?;
+            let next = rotation
+                .complete_next_phase(&stored.progress, &mut done)
+                .await?;
             let recorded = RotationProgress {
                 phase: next,
                 updated: OffsetDateTime::now_utc(),
-                ..progress
+                ..stored.progress.clone()
             };
             lock.ensure_held()?;
             stored = encryption::write_progress(
@@ -313,13 +274,103 @@ pub async fn run(
                 Precondition::Matches(stored.version.clone()),
             )
             .await?;
-            phases.push(next);
+            done.phases.push(next);
             events(RotationEvent::PhaseDone(next));
         }
+        lock.ensure_held()?;
+        encryption::delete_progress(objects, cluster, &stored.version).await?;
+        done.elapsed = started.elapsed();
+        Ok(done)
     }
     .await;
     release(&lock).await;
     outcome
+}
+
+/// What every phase of one run needs.
+struct Rotation<'a, 's> {
+    session: &'a Session<'s>,
+    cluster: &'a str,
+    bundle: &'a skiff_api::document::ClusterBundle,
+    lock: &'a LockGuard,
+    control_plane: ControlPlane<'a>,
+    options: &'a RotateOptions,
+    events: &'a (dyn Fn(RotationEvent) + Send + Sync),
+}
+
+impl Rotation<'_, '_> {
+    /// Does the phase after `progress.phase` (idempotently: a step an
+    /// interrupted run already made is not made again) and returns it, for
+    /// the caller to record.
+    async fn complete_next_phase(
+        &self,
+        progress: &RotationProgress,
+        done: &mut Rotated,
+    ) -> Result<RotationPhase> {
+        let (step, next) = match progress.phase {
+            RotationPhase::Started => (Step::Add, RotationPhase::Added),
+            RotationPhase::Added => (Step::Promote, RotationPhase::Promoted),
+            RotationPhase::Promoted => {
+                done.secrets = self.rewrite(progress).await?;
+                return Ok(RotationPhase::Rewritten);
+            }
+            RotationPhase::Rewritten => (Step::Retire, RotationPhase::Retired),
+            RotationPhase::Retired => return Ok(RotationPhase::Retired),
+        };
+        let config = ensure_config(
+            self.session,
+            self.cluster,
+            self.lock,
+            progress,
+            step,
+            self.events,
+        )
+        .await?;
+        done.instances = wait_loaded(
+            self.session,
+            self.cluster,
+            &self.control_plane,
+            &config,
+            progress,
+            self.options,
+            self.events,
+        )
+        .await?;
+        Ok(next)
+    }
+
+    /// Rewrites every Secret, once every API server encrypts with the new key.
+    async fn rewrite(&self, progress: &RotationProgress) -> Result<SecretsRewritten> {
+        let cluster = self.cluster;
+        // The configuration the servers were confirmed to run must still be
+        // the promoted one: after a hand edit the rewrite would encrypt with
+        // something else.
+        let config = read_config(self.session.store.objects().as_ref(), cluster).await?;
+        if config.config.key_names().first() != Some(&progress.new_key) {
+            return Err(Refusal::EncryptionConfigChanged {
+                cluster: cluster.to_string(),
+                key: progress.new_key.clone(),
+                phase: progress.phase.to_string(),
+            }
+            .into());
+        }
+        let api = crate::access::kubernetes_api(
+            self.session.store,
+            self.bundle,
+            self.options.kubeconfig.as_deref(),
+        )
+        .await?;
+        let report = |done: SecretsRewritten| (self.events)(RotationEvent::Rewriting(done));
+        api.rewrite_secrets(SECRETS_PAGE_SIZE, &self.options.stop, &report)
+            .await
+            .map_err(|source| EngineError::Cluster {
+                what: format!(
+                    "rewriting the Secrets of cluster {cluster} under encryption key {} did not finish (phase {} is recorded: run the same command again to rewrite them all again and continue)",
+                    progress.new_key, progress.phase
+                ),
+                source,
+            })
+    }
 }
 
 /// The configuration change of a phase.
