@@ -88,6 +88,16 @@ pub enum EngineError {
         source: StoreError,
     },
 
+    /// The nodes' bootstrap scripts could not be written to the store.
+    #[error("cannot write the bootstrap scripts of cluster {cluster} to the state store (instances would not find them at boot)")]
+    Scripts {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+
     /// An apply did not finish: what succeeded, failed and was not
     /// attempted. Every outcome so far is recorded.
     #[error("{}", incomplete_message(.0))]

@@ -27,6 +27,7 @@ pub mod lock;
 pub mod objects;
 pub mod recorded;
 pub mod retention;
+pub mod scripts;
 pub mod specs;
 
 pub use error::{Result, StoreError};

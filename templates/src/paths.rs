@@ -4,8 +4,16 @@
 //! rolling update waiting for the marker), need these paths; they are
 //! rendered into the script from here so the two cannot drift.
 
-/// The bootstrap script cloud-init runs once.
+/// What cloud-init runs once, and the systemd units run with a subcommand.
+/// In the user-data EC2 gets, this is a small loader that fetches the
+/// bootstrap script from the state store by its SHA-256, checks it and runs
+/// it (keeping the verified copy under `/var/lib/skiff/`); the script itself
+/// is too large for EC2's 16 KB of user-data.
 pub const BOOTSTRAP_SCRIPT: &str = "/usr/local/sbin/skiff-bootstrap";
+/// The state store's URL and region and the AWS endpoints, as
+/// `SKIFF_…=value` lines: what the loader at [`BOOTSTRAP_SCRIPT`] needs to
+/// fetch the script.
+pub const STATE_STORE_ENV: &str = "/etc/skiff/state-store.env";
 /// The bootstrap's progress log (mode 0600; never holds a secret).
 pub const BOOTSTRAP_LOG: &str = "/var/log/skiff-bootstrap.log";
 /// Exists once the node has joined (or initialized) the cluster; a re-run

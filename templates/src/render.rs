@@ -24,7 +24,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 16] = [
     (
         "cloud-config.yaml.j2",
         include_str!("../templates/cloud-config.yaml.j2"),
@@ -40,6 +40,14 @@ const TEMPLATES: [(&str, &str); 14] = [
     (
         "bootstrap.sh.j2",
         include_str!("../templates/bootstrap.sh.j2"),
+    ),
+    (
+        "bootstrap-loader.sh.j2",
+        include_str!("../templates/bootstrap-loader.sh.j2"),
+    ),
+    (
+        "state-store.env.j2",
+        include_str!("../templates/state-store.env.j2"),
     ),
     (
         "kubeadm-init.yaml.j2",
@@ -82,6 +90,9 @@ const TEMPLATES: [(&str, &str); 14] = [
         include_str!("../templates/sysctl-k8s.conf.j2"),
     ),
 ];
+
+/// The template of a `write_files` entry's indented content.
+pub(crate) const WRITE_FILES_CONTENT: &str = "write-files-content";
 
 /// The taint kubeadm puts on control-plane nodes by default. Listing taints
 /// explicitly replaces kubeadm's default, so skiff adds it back.
@@ -201,6 +212,7 @@ struct CniView {
 struct Paths {
     bootstrap_script: &'static str,
     api_endpoint_file: &'static str,
+    state_store_env: &'static str,
     log: &'static str,
     bootstrapped_marker: &'static str,
     kubeadm_init_template: &'static str,
@@ -238,6 +250,11 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
             path: paths::API_ENDPOINT_FILE,
             permissions: "0644",
             content: render("api-endpoint.env.j2")?,
+        },
+        NodeFile {
+            path: paths::STATE_STORE_ENV,
+            permissions: "0644",
+            content: render("state-store.env.j2")?,
         },
     ];
     if context.control_plane {
@@ -375,7 +392,7 @@ pub(crate) fn decode_user_data(encoded: &str) -> Option<String> {
 /// The template environment, compiled once per process: a plan renders
 /// every instance group's user-data, and compiling the templates again for
 /// each of 100 groups took most of a no-op plan's CPU time.
-fn shared_environment() -> Result<&'static Environment<'static>, TemplateError> {
+pub(crate) fn shared_environment() -> Result<&'static Environment<'static>, TemplateError> {
     static SHARED: OnceLock<Environment<'static>> = OnceLock::new();
     if let Some(environment) = SHARED.get() {
         return Ok(environment);
@@ -395,6 +412,15 @@ fn environment() -> Result<Environment<'static>, TemplateError> {
     environment.set_auto_escape_callback(|_| AutoEscape::None);
     environment.add_filter("shell", shell_quote);
     environment.add_filter("yaml", yaml_string);
+    // One `write_files` entry's content as cloud-config.yaml.j2 lays it
+    // out, so that the bootstrap script can be swapped for its loader (and
+    // back) in the rendered text (`stored_script.rs`).
+    environment
+        .add_template(WRITE_FILES_CONTENT, "{{ content | indent(4) }}")
+        .map_err(|source| TemplateError::Render {
+            template: WRITE_FILES_CONTENT.to_string(),
+            source,
+        })?;
     for (name, source) in TEMPLATES {
         environment
             .add_template(name, source)
@@ -406,7 +432,7 @@ fn environment() -> Result<Environment<'static>, TemplateError> {
     Ok(environment)
 }
 
-fn render<S: Serialize>(
+pub(crate) fn render<S: Serialize>(
     environment: &Environment<'static>,
     template: &str,
     context: &S,
@@ -523,6 +549,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         paths: Paths {
             bootstrap_script: paths::BOOTSTRAP_SCRIPT,
             api_endpoint_file: paths::API_ENDPOINT_FILE,
+            state_store_env: paths::STATE_STORE_ENV,
             log: paths::BOOTSTRAP_LOG,
             bootstrapped_marker: paths::BOOTSTRAPPED_MARKER,
             kubeadm_init_template: paths::KUBEADM_INIT_TEMPLATE,

@@ -30,6 +30,13 @@ pub const BOOTSTRAP_TOKEN: &str = "secrets/bootstrap-token";
 /// Where skiff versions before the etcd prefix kept [`INIT_LOCK`]. A node
 /// still reads it: a cluster initialized then must never be initialized again.
 pub const LEGACY_INIT_LOCK: &str = "bootstrap/init-lock";
+/// The folder of bootstrap scripts, `<folder><sha256>`: the script a node's
+/// user-data loader fetches, checks against the SHA-256 in its user-data and
+/// runs (`skiff_templates::ec2_user_data`). Written by skiff before any
+/// instance launches; never overwritten (the name is the content's hash).
+pub const SCRIPTS_FOLDER: &str = "scripts/";
+/// Every object of [`SCRIPTS_FOLDER`], as an IAM resource pattern.
+pub const SCRIPTS: &str = "scripts/*";
 /// The only folder control-plane nodes write: the init lock, the leases,
 /// the etcd backups, the restore request and the nodes' status objects.
 pub const ETCD_FOLDER: &str = "etcd/";
@@ -139,15 +146,16 @@ pub const CONTROL_PLANE_PKI: [PkiFile; 8] = [
 ];
 
 /// The objects a node of `role` reads (`s3:GetObject`); the IAM policy of the
-/// role should allow exactly these keys under the cluster prefix.
+/// role should allow exactly these keys under the cluster prefix ([`SCRIPTS`]
+/// is a pattern: every bootstrap script).
 pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
     match role {
         InstanceGroupRole::ControlPlane => CONTROL_PLANE_PKI
             .iter()
             .map(|file| file.key)
-            .chain([BOOTSTRAP_TOKEN, LEGACY_INIT_LOCK])
+            .chain([BOOTSTRAP_TOKEN, LEGACY_INIT_LOCK, SCRIPTS])
             .collect(),
-        InstanceGroupRole::Node => vec![CA_CERTIFICATE, BOOTSTRAP_TOKEN],
+        InstanceGroupRole::Node => vec![CA_CERTIFICATE, BOOTSTRAP_TOKEN, SCRIPTS],
         InstanceGroupRole::Bastion => Vec::new(),
     }
 }
@@ -169,14 +177,17 @@ mod tests {
     #[test]
     fn workers_read_no_private_key() {
         let reads = objects_read_by(InstanceGroupRole::Node);
-        assert_eq!(reads, vec!["pki/ca.crt", "secrets/bootstrap-token"]);
+        assert_eq!(
+            reads,
+            vec!["pki/ca.crt", "secrets/bootstrap-token", "scripts/*"]
+        );
         assert_eq!(folder_written_by(InstanceGroupRole::Node), None);
     }
 
     #[test]
     fn control_plane_reads_all_pki_and_writes_only_the_etcd_folder() {
         let reads = objects_read_by(InstanceGroupRole::ControlPlane);
-        assert_eq!(reads.len(), 10);
+        assert_eq!(reads.len(), 11);
         assert!(reads.contains(&"pki/etcd-ca.key"));
         assert_eq!(
             folder_written_by(InstanceGroupRole::ControlPlane),

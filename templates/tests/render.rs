@@ -24,6 +24,18 @@ fn user_data_snapshots() {
     }
 }
 
+/// The user-data EC2 gets: the loader in the script's place (the script's
+/// hash changes with any change of the script, so this snapshot moves with
+/// `user_data_snapshots`, by one line).
+#[test]
+fn ec2_user_data_snapshots() {
+    for (name, config) in all_roles_and_families() {
+        let whole = render_user_data(&config).expect("renders");
+        let ec2 = skiff_templates::ec2_user_data(&whole).expect("EC2's form");
+        insta::assert_snapshot!(format!("ec2_user_data_{name}"), ec2.text);
+    }
+}
+
 /// The same files in plain text, so a reviewer can read what the compressed
 /// entries of the user-data hold.
 #[test]
@@ -112,10 +124,11 @@ fn user_data_fits_the_ec2_limit_even_for_a_large_group() {
                 "api-alias-{index:02}.a-long-subdomain.of-the-cluster.example.com"
             ));
         }
-        // EC2's limit applies to the bytes before the API's base64: the gzip.
-        let encoded =
-            skiff_templates::encode_user_data(&render_user_data(&config).expect("renders"))
-                .expect("compresses");
+        // EC2's limit applies to the bytes before the API's base64: the gzip
+        // of the document EC2 gets, whose loader fetches the script.
+        let ec2 = skiff_templates::ec2_user_data(&render_user_data(&config).expect("renders"))
+            .expect("the script moves to the store");
+        let encoded = skiff_templates::encode_user_data(&ec2.text).expect("compresses");
         let size = encoded.len() / 4 * 3;
         eprintln!("{name}: {size} bytes of user-data");
         assert!(

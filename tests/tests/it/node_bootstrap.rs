@@ -445,7 +445,16 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
     assert_eq!(control_plane.len(), 3, "{groups:?}");
     let mut user_data = BTreeMap::new();
     for group in &groups {
-        user_data.insert(group.name.clone(), fixture.user_data(&group.name).await);
+        let text = fixture.user_data(&group.name).await;
+        // EC2 holds the loader; the script it names is in skiff's store,
+        // and is the one the launch template was planned with.
+        let key = skiff_templates::stored_script_key(&text)
+            .unwrap_or_else(|| panic!("{}: no bootstrap loader in:\n{text}", group.name));
+        let script = fixture.object_text(&key);
+        let whole = skiff_templates::with_stored_script(&text, &script)
+            .unwrap_or_else(|error| panic!("{}: {key}: {error}", group.name));
+        assert!(whole.contains("# skiff node bootstrap"), "{}", group.name);
+        user_data.insert(group.name.clone(), text);
     }
 
     let cloud = sandbox_on(&fixture.aws);
@@ -622,10 +631,12 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
         .into_iter()
         .map(|line| line[format!("curl GET {store_url}").len()..].to_owned())
         .collect();
+    let script = skiff_templates::stored_script_key(&user_data[&worker_group.name])
+        .expect("the worker's loader");
     assert_eq!(
         store_reads,
-        ["secrets/bootstrap-token", "pki/ca.crt"],
-        "a worker reads the token and the CA certificate only"
+        [script.as_str(), "secrets/bootstrap-token", "pki/ca.crt"],
+        "a worker reads its script, the token and the CA certificate only"
     );
     assert!(!worker.exists("/etc/kubernetes/pki/ca.key"));
 
@@ -1279,7 +1290,14 @@ async fn a_kubernetes_version_change_rolls_every_group_and_applies_cleanly() {
     assert_eq!(groups.len(), 5, "{groups:?}");
     let mut before = BTreeMap::new();
     for group in &groups {
-        before.insert(group.name.clone(), fixture.user_data(&group.name).await);
+        // The whole document: EC2 holds the loader of the stored script.
+        let held = fixture.user_data(&group.name).await;
+        let whole = match skiff_templates::stored_script_key(&held) {
+            Some(key) => skiff_templates::with_stored_script(&held, &fixture.object_text(&key))
+                .expect("the stored script fits its loader"),
+            None => held,
+        };
+        before.insert(group.name.clone(), whole);
     }
 
     fixture.edit_cluster(|document| {
