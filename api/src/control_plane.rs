@@ -277,18 +277,17 @@ pub enum AuditPolicyError {
 /// Parses and checks an audit policy (see the module documentation).
 pub fn check_audit_policy(text: &str) -> Result<AuditPolicy, AuditPolicyError> {
     let deserializer = serde_norway::Deserializer::from_str(text);
-    let policy: AuditPolicy =
-        serde_path_to_error::deserialize(deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            let inner = error.into_inner().to_string();
-            AuditPolicyError::Parse {
-                reason: if path == "." {
-                    inner
-                } else {
-                    format!("{path}: {inner}")
-                },
-            }
-        })?;
+    let policy: AuditPolicy = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner().to_string();
+        AuditPolicyError::Parse {
+            reason: if path == "." {
+                inner
+            } else {
+                format!("{path}: {inner}")
+            },
+        }
+    })?;
     if policy.api_version != "audit.k8s.io/v1" || policy.kind != "Policy" {
         return Err(AuditPolicyError::WrongKind {
             api_version: policy.api_version.clone(),
@@ -333,7 +332,9 @@ mod tests {
 
     #[test]
     fn a_body_rule_that_can_reach_secrets_is_refused_by_index() {
-        let catch_all = policy("  - level: None\n    nonResourceURLs: [/healthz*]\n  - level: RequestResponse\n");
+        let catch_all = policy(
+            "  - level: None\n    nonResourceURLs: [/healthz*]\n  - level: RequestResponse\n",
+        );
         assert_eq!(
             check_audit_policy(&catch_all).map(|_| ()),
             Err(AuditPolicyError::SecretBodies {
@@ -346,7 +347,10 @@ mod tests {
             "  - level: Metadata\n    users: [admin]\n    resources:\n      - group: \"\"\n        resources: [secrets]\n  - level: Request\n    resources:\n      - group: \"\"\n",
         );
         let error = check_audit_policy(&partial).expect_err("refused");
-        assert!(error.to_string().starts_with("rules[1] has level Request"), "{error}");
+        assert!(
+            error.to_string().starts_with("rules[1] has level Request"),
+            "{error}"
+        );
         // Another group's resources never include Secrets.
         let apps = policy("  - level: Request\n    resources:\n      - group: apps\n");
         assert!(check_audit_policy(&apps).is_ok());
@@ -366,7 +370,8 @@ mod tests {
             Err(AuditPolicyError::WrongKind { .. })
         ));
         assert_eq!(
-            check_audit_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n").map(|_| ()),
+            check_audit_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n")
+                .map(|_| ()),
             Err(AuditPolicyError::NoRules)
         );
     }

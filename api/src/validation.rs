@@ -1082,7 +1082,9 @@ mod tests {
         );
         assert!(found[1].starts_with("spec.controlPlane.apiServer.audit.maxSizeMegabytes: 20000"));
         assert!(
-            found[2].starts_with("spec.controlPlane.apiServer.audit.policy: rules[0] has level RequestResponse"),
+            found[2].starts_with(
+                "spec.controlPlane.apiServer.audit.policy: rules[0] has level RequestResponse"
+            ),
             "{found:?}"
         );
         let yaml = bundle().to_yaml();

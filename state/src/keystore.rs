@@ -250,7 +250,9 @@ pub enum KeystoreError {
     },
 
     /// A stored encryption configuration that is not one.
-    #[error("the encryption configuration is not an apiserver.config.k8s.io/v1 EncryptionConfiguration")]
+    #[error(
+        "the encryption configuration is not an apiserver.config.k8s.io/v1 EncryptionConfiguration"
+    )]
     BadEncryptionConfig,
 
     /// A stored bootstrap token with the wrong shape.
@@ -634,12 +636,9 @@ async fn ensure_encryption_config(
     let object = state_store::ENCRYPTION_CONFIG;
     let key = object_key(cluster, object);
     let config = create_or_read(store, read, cluster, object, status, || {
-        std::future::ready(
-            generate_encryption_key().map(|secret| {
-                encryption_config(&encryption_key_name(OffsetDateTime::now_utc()), &secret)
-                    .into_bytes()
-            }),
-        )
+        std::future::ready(generate_encryption_key().map(|secret| {
+            encryption_config(&encryption_key_name(OffsetDateTime::now_utc()), &secret).into_bytes()
+        }))
     })
     .await?;
     let config =

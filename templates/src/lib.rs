@@ -74,7 +74,10 @@ pub mod state_store;
 
 use serde::Serialize;
 
-pub use config::{EtcdBackups, NodeBootstrap, StateStoreLocation, INSTANCE_GROUP_LABEL};
+pub use config::{
+    AuditLog, EtcdBackups, NodeBootstrap, StateStoreLocation, DEFAULT_AUDIT_POLICY,
+    INSTANCE_GROUP_LABEL,
+};
 pub use error::TemplateError;
 
 /// One file cloud-init writes on the node before the bootstrap script runs.
@@ -156,6 +159,7 @@ pub(crate) mod tests {
             region: "us-east-1".to_string(),
             aws_endpoint: None,
             etcd_backups: crate::EtcdBackups::default(),
+            audit: crate::AuditLog::default(),
         }
     }
 
