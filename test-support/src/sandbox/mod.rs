@@ -65,7 +65,12 @@
 //! - `curl`: IMDS answers per node (instance ID, `local-ipv4`,
 //!   `autoscaling/target-lifecycle-state`, 404 when unset); moto answers the
 //!   rest of IMDS, the state store and EC2/Auto Scaling; the API server's
-//!   `/version` is the oldest kube-apiserver the kubeadm stand-in runs.
+//!   `/version` is the oldest kube-apiserver the kubeadm stand-in runs; the
+//!   node's local API server's `/metrics` is the stand-in Kubernetes API a
+//!   test named ([`NodeSandbox::serve_local_api_server`]), else nothing
+//!   listens. The kubeadm stand-in writes the ClusterConfiguration's
+//!   `apiServer.extraArgs` and `extraVolumes` into the kube-apiserver
+//!   manifest (from `--config` on init, from the stored copy on a join).
 //!
 //! Every etcd process a stand-in starts is recorded in the shared
 //! `etcd-pids/<IP>`, and dropping the [`FakeCloud`] kills them all.
