@@ -206,8 +206,11 @@ fn sync_encryption_config_installs_a_changed_config_and_reports_whether_the_api_
     assert!(loaded(&node));
     api.set_metrics("process_start_time_seconds 1.0e+09\n");
     assert!(!loaded(&node));
+    assert!(!loaded(&node), "unchanged");
     assert!(!api.requests().is_empty());
-    // The configuration was installed once, by the first run.
+    // The configuration was installed once, by the first run; the state is
+    // logged when it changes (false, true, false, true, false), not every
+    // minute.
     let log = node.read(paths::BOOTSTRAP_LOG);
     assert_eq!(
         log.matches("installed the encryption configuration")
@@ -215,4 +218,5 @@ fn sync_encryption_config_installs_a_changed_config_and_reports_whether_the_api_
         1,
         "{log}"
     );
+    assert_eq!(log.matches("the API server runs it:").count(), 5, "{log}");
 }
