@@ -1,5 +1,6 @@
 //! The cluster's key material: three certificate authorities, the
-//! service-account key pair and the bootstrap token, generated once per
+//! service-account key pair, the bootstrap token and the API server's
+//! encryption configuration (the key Secrets are encrypted with in etcd), generated once per
 //! cluster and kept in the state store, where booting nodes fetch them.
 //!
 //! Why here and not on the first control-plane node: every control-plane
@@ -248,6 +249,12 @@ pub enum KeystoreError {
         action: String,
     },
 
+    /// A stored encryption configuration that is not one.
+    #[error(
+        "the encryption configuration is not an apiserver.config.k8s.io/v1 EncryptionConfiguration"
+    )]
+    BadEncryptionConfig,
+
     /// A stored bootstrap token with the wrong shape.
     #[error("the bootstrap token does not look like `abcdef.0123456789abcdef` (6 and 16 lowercase letters or digits joined by a dot)")]
     BadToken,
@@ -272,7 +279,7 @@ pub enum KeystoreError {
 }
 
 /// Every object [`ensure`] looks after, relative to the cluster folder.
-const OBJECTS: [&str; 9] = [
+const OBJECTS: [&str; 10] = [
     state_store::CA_KEY,
     state_store::CA_CERTIFICATE,
     state_store::ETCD_CA_KEY,
@@ -282,6 +289,7 @@ const OBJECTS: [&str; 9] = [
     state_store::SERVICE_ACCOUNT_KEY,
     state_store::SERVICE_ACCOUNT_PUBLIC_KEY,
     state_store::BOOTSTRAP_TOKEN,
+    state_store::ENCRYPTION_CONFIG,
 ];
 
 /// What [`ensure`] read of each object before anything else (`None`: absent).
@@ -312,7 +320,7 @@ pub async fn ensure(store: &dyn ObjectStore, cluster: &str) -> Result<KeystoreSt
     }))
     .await?;
     let read: Prefetched = reads.into_iter().collect();
-    let [mut cluster_ca, mut etcd_ca, mut front_proxy_ca, mut service_account, mut token] =
+    let [mut cluster_ca, mut etcd_ca, mut front_proxy_ca, mut service_account, mut token, mut encryption] =
         std::array::from_fn(|_| KeystoreStatus::default());
     tokio::try_join!(
         ensure_authority(store, &read, cluster, Authority::Cluster, &mut cluster_ca),
@@ -326,9 +334,17 @@ pub async fn ensure(store: &dyn ObjectStore, cluster: &str) -> Result<KeystoreSt
         ),
         ensure_service_account_keys(store, &read, cluster, &mut service_account),
         ensure_bootstrap_token(store, &read, cluster, &mut token),
+        ensure_encryption_config(store, &read, cluster, &mut encryption),
     )?;
     let mut status = KeystoreStatus::default();
-    for piece in [cluster_ca, etcd_ca, front_proxy_ca, service_account, token] {
+    for piece in [
+        cluster_ca,
+        etcd_ca,
+        front_proxy_ca,
+        service_account,
+        token,
+        encryption,
+    ] {
         status.created.extend(piece.created);
         status.present.extend(piece.present);
     }
@@ -606,6 +622,97 @@ async fn ensure_bootstrap_token(
         return Err(corrupt(&key, &KeystoreError::BadToken));
     }
     Ok(())
+}
+
+/// The encryption configuration: created when absent, never replaced here
+/// (`skiff rotate encryption-key` changes it); an existing one must at least
+/// be an `EncryptionConfiguration`, or the API servers would not start.
+async fn ensure_encryption_config(
+    store: &dyn ObjectStore,
+    read: &Prefetched,
+    cluster: &str,
+    status: &mut KeystoreStatus,
+) -> Result<(), StoreError> {
+    let object = state_store::ENCRYPTION_CONFIG;
+    let key = object_key(cluster, object);
+    let config = create_or_read(store, read, cluster, object, status, || {
+        std::future::ready(generate_encryption_key().map(|secret| {
+            encryption_config(&encryption_key_name(OffsetDateTime::now_utc()), &secret).into_bytes()
+        }))
+    })
+    .await?;
+    let config =
+        into_text(config, "encryption configuration").map_err(|error| corrupt(&key, &error))?;
+    if !config.contains("kind: EncryptionConfiguration") {
+        return Err(corrupt(&key, &KeystoreError::BadEncryptionConfig));
+    }
+    Ok(())
+}
+
+/// The name of an encryption key made at `now`: `key-<yyyymmddThhmmssZ>`
+/// (UTC), so the names sort by age and say when each key was made.
+pub fn encryption_key_name(now: OffsetDateTime) -> String {
+    let now = now.to_offset(time::UtcOffset::UTC);
+    format!(
+        "key-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// A new `secretbox` key: 32 bytes from the operating system's CSPRNG (the
+/// size kube-apiserver's secretbox provider requires), base64.
+pub fn generate_encryption_key() -> Result<EncryptionKey, KeystoreError> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|source| KeystoreError::Randomness { source })?;
+    Ok(EncryptionKey(
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+    ))
+}
+
+/// A base64 `secretbox` key. Its `Debug` hides the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKey(String);
+
+impl EncryptionKey {
+    /// The key, base64, for writing into the configuration.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("EncryptionKey(<redacted>)")
+    }
+}
+
+/// The first encryption configuration of a cluster: Secrets are written with
+/// the `secretbox` key `name`; `identity` last, so that Secrets stored before
+/// encryption (plain text) stay readable until they are rewritten.
+pub fn encryption_config(name: &str, key: &EncryptionKey) -> String {
+    format!(
+        "# skiff: how kube-apiserver encrypts Secrets in etcd. Secrets are written\n\
+         # with the first key and read with any listed key; identity reads those\n\
+         # written before encryption. Rotate with `skiff rotate encryption-key`.\n\
+         apiVersion: apiserver.config.k8s.io/v1\n\
+         kind: EncryptionConfiguration\n\
+         resources:\n\
+         \x20 - resources:\n\
+         \x20     - secrets\n\
+         \x20   providers:\n\
+         \x20     - secretbox:\n\
+         \x20         keys:\n\
+         \x20           - name: {name}\n\
+         \x20             secret: {key}\n\
+         \x20     - identity: {{}}\n",
+        key = key.expose()
+    )
 }
 
 /// Reads `object` of `cluster` (first from `read`), creating it from
@@ -908,6 +1015,36 @@ mod tests {
             assert!(!is_bootstrap_token(bad), "{bad:?} accepted");
         }
         assert!(is_bootstrap_token("abcdef.0123456789abcdef\n"));
+    }
+
+    #[test]
+    fn encryption_config_has_a_dated_secretbox_key_then_identity() {
+        let now = OffsetDateTime::from_unix_timestamp(1_796_558_400).expect("time");
+        let name = encryption_key_name(now);
+        assert_eq!(name, "key-20261206T120000Z");
+        let key = generate_encryption_key().expect("key");
+        assert_ne!(key, generate_encryption_key().expect("key"));
+        assert!(!format!("{key:?}").contains(key.expose()));
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key.expose())
+            .expect("base64");
+        assert_eq!(bytes.len(), 32);
+        let text = encryption_config(&name, &key);
+        let document: serde_norway::Value = serde_norway::from_str(&text).expect("YAML");
+        assert_eq!(
+            document["apiVersion"].as_str(),
+            Some("apiserver.config.k8s.io/v1")
+        );
+        assert_eq!(document["kind"].as_str(), Some("EncryptionConfiguration"));
+        let resource = &document["resources"][0];
+        assert_eq!(resource["resources"][0].as_str(), Some("secrets"));
+        let providers = resource["providers"].as_sequence().expect("providers");
+        assert_eq!(providers.len(), 2);
+        let keys = &providers[0]["secretbox"]["keys"];
+        assert_eq!(keys[0]["name"].as_str(), Some(name.as_str()));
+        assert_eq!(keys[0]["secret"].as_str(), Some(key.expose()));
+        assert!(providers[1]["identity"].is_mapping());
     }
 
     #[test]

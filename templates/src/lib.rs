@@ -75,7 +75,10 @@ mod stored_script;
 
 use serde::Serialize;
 
-pub use config::{EtcdBackups, NodeBootstrap, StateStoreLocation, INSTANCE_GROUP_LABEL};
+pub use config::{
+    AuditLog, EtcdBackups, NodeBootstrap, StateStoreLocation, DEFAULT_AUDIT_POLICY,
+    INSTANCE_GROUP_LABEL,
+};
 pub use error::TemplateError;
 pub use stored_script::{
     ec2_user_data, stored_script_key, with_stored_script, Ec2UserData, StoredScript,
@@ -160,6 +163,7 @@ pub(crate) mod tests {
             region: "us-east-1".to_string(),
             aws_endpoint: None,
             etcd_backups: crate::EtcdBackups::default(),
+            audit: crate::AuditLog::default(),
         }
     }
 

@@ -44,6 +44,28 @@ pub const BACKUP_TIMER: &str = "/etc/systemd/system/skiff-etcd-backup.timer";
 pub const RENEW_CERTIFICATES_SERVICE: &str = "/etc/systemd/system/skiff-renew-certificates.service";
 /// The daily timer that starts [`RENEW_CERTIFICATES_SERVICE`].
 pub const RENEW_CERTIFICATES_TIMER: &str = "/etc/systemd/system/skiff-renew-certificates.timer";
+/// The service that keeps [`ENCRYPTION_CONFIG`] equal to the state store's
+/// copy and reports what the API server runs
+/// (`skiff-bootstrap sync-encryption-config`).
+pub const SYNC_ENCRYPTION_SERVICE: &str =
+    "/etc/systemd/system/skiff-sync-encryption-config.service";
+/// The timer that starts [`SYNC_ENCRYPTION_SERVICE`] every minute.
+pub const SYNC_ENCRYPTION_TIMER: &str = "/etc/systemd/system/skiff-sync-encryption-config.timer";
+/// The folder of [`ENCRYPTION_CONFIG`], mounted into kube-apiserver as a
+/// directory (read-only): a file replaced by a rename is not seen through a
+/// single-file mount, which keeps the replaced file's inode.
+pub const ENCRYPTION_CONFIG_DIRECTORY: &str = "/etc/kubernetes/encryption";
+/// The API server's `EncryptionConfiguration` (mode 0600), a copy of the
+/// state store's `secrets/encryption-config.yaml`.
+pub const ENCRYPTION_CONFIG: &str = "/etc/kubernetes/encryption/config.yaml";
+/// The folder of [`AUDIT_POLICY`], mounted into kube-apiserver read-only.
+pub const AUDIT_POLICY_DIRECTORY: &str = "/etc/kubernetes/audit";
+/// The API server's audit policy (`spec.controlPlane.apiServer.audit.policy`).
+pub const AUDIT_POLICY: &str = "/etc/kubernetes/audit/policy.yaml";
+/// The folder of [`AUDIT_LOG`], mounted into kube-apiserver writable.
+pub const AUDIT_LOG_DIRECTORY: &str = "/var/log/kubernetes/audit";
+/// The audit log; the API server rotates it beside itself.
+pub const AUDIT_LOG: &str = "/var/log/kubernetes/audit/audit.log";
 /// Where etcd's client tools are installed (copied from kubeadm's etcd image).
 pub const ETCDCTL: &str = "/usr/local/bin/etcdctl";
 /// etcd's offline tool (snapshot status and restore).

@@ -82,6 +82,14 @@ const TEMPLATES: [(&str, &str); 16] = [
         include_str!("../templates/skiff-renew-certificates.timer.j2"),
     ),
     (
+        "skiff-sync-encryption-config.service.j2",
+        include_str!("../templates/skiff-sync-encryption-config.service.j2"),
+    ),
+    (
+        "skiff-sync-encryption-config.timer.j2",
+        include_str!("../templates/skiff-sync-encryption-config.timer.j2"),
+    ),
+    (
         "modules-load-k8s.conf.j2",
         include_str!("../templates/modules-load-k8s.conf.j2"),
     ),
@@ -156,6 +164,10 @@ struct Context {
     ca_cert_hash_placeholder: &'static str,
     api_server_placeholder: &'static str,
     api_endpoint_placeholder: &'static str,
+    /// kube-apiserver's extra flags, in order (`extraArgs`).
+    api_server_arguments: Vec<ArgumentView>,
+    /// kube-apiserver's extra host folders (`extraVolumes`).
+    api_server_volumes: Vec<VolumeView>,
     /// The files of the node, filled in only for the cloud-config wrapper.
     files: Vec<UserDataFile>,
 }
@@ -168,6 +180,19 @@ struct UserDataFile {
     /// `gz+b64` for compressed content, none for plain text.
     encoding: Option<&'static str>,
     content: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ArgumentView {
+    name: &'static str,
+    value: String,
+}
+
+#[derive(Debug, Serialize)]
+struct VolumeView {
+    name: &'static str,
+    path: &'static str,
+    read_only: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -191,6 +216,8 @@ struct Keys {
     restore_request: &'static str,
     upgrade_lease: &'static str,
     status_folder: &'static str,
+    encryption_config: &'static str,
+    encryption_reports_folder: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -222,6 +249,11 @@ struct Paths {
     backup_timer: &'static str,
     renew_certificates_service: &'static str,
     renew_certificates_timer: &'static str,
+    sync_encryption_service: &'static str,
+    sync_encryption_timer: &'static str,
+    encryption_config_directory: &'static str,
+    encryption_config: &'static str,
+    audit_log_directory: &'static str,
     etcdctl: &'static str,
     etcdutl: &'static str,
 }
@@ -262,6 +294,11 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
             path: paths::KUBEADM_INIT_TEMPLATE,
             permissions: "0600",
             content: render("kubeadm-init.yaml.j2")?,
+        });
+        files.push(NodeFile {
+            path: paths::AUDIT_POLICY,
+            permissions: "0600",
+            content: config.audit.policy_text().to_string(),
         });
     }
     files.push(NodeFile {
@@ -531,6 +568,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             restore_request: state_store::RESTORE_REQUEST,
             upgrade_lease: state_store::UPGRADE_LEASE,
             status_folder: state_store::STATUS_FOLDER,
+            encryption_config: state_store::ENCRYPTION_CONFIG,
+            encryption_reports_folder: state_store::ENCRYPTION_REPORTS_FOLDER,
         },
         control_plane_pki: state_store::CONTROL_PLANE_PKI
             .iter()
@@ -559,6 +598,11 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             backup_timer: paths::BACKUP_TIMER,
             renew_certificates_service: paths::RENEW_CERTIFICATES_SERVICE,
             renew_certificates_timer: paths::RENEW_CERTIFICATES_TIMER,
+            sync_encryption_service: paths::SYNC_ENCRYPTION_SERVICE,
+            sync_encryption_timer: paths::SYNC_ENCRYPTION_TIMER,
+            encryption_config_directory: paths::ENCRYPTION_CONFIG_DIRECTORY,
+            encryption_config: paths::ENCRYPTION_CONFIG,
+            audit_log_directory: paths::AUDIT_LOG_DIRECTORY,
             etcdctl: paths::ETCDCTL,
             etcdutl: paths::ETCDUTL,
         },
@@ -566,8 +610,51 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         ca_cert_hash_placeholder: CA_CERT_HASH_PLACEHOLDER,
         api_server_placeholder: API_SERVER_PLACEHOLDER,
         api_endpoint_placeholder: API_ENDPOINT_PLACEHOLDER,
+        api_server_arguments: api_server_arguments(config),
+        api_server_volumes: API_SERVER_VOLUMES
+            .iter()
+            .map(|&(name, path, read_only)| VolumeView {
+                name,
+                path,
+                read_only,
+            })
+            .collect(),
         files: Vec::new(),
     })
+}
+
+/// kube-apiserver's host folders: the encryption configuration and the
+/// audit policy read-only, the audit log writable.
+const API_SERVER_VOLUMES: [(&str, &str, bool); 3] = [
+    ("skiff-encryption", paths::ENCRYPTION_CONFIG_DIRECTORY, true),
+    ("skiff-audit-policy", paths::AUDIT_POLICY_DIRECTORY, true),
+    ("skiff-audit-log", paths::AUDIT_LOG_DIRECTORY, false),
+];
+
+/// kube-apiserver's flags for the encryption of Secrets and the audit log.
+/// `encryption-provider-config-automatic-reload` makes it read the file
+/// again when it changes (every minute, kube-apiserver's
+/// EncryptionConfigFileChangePollDuration), so a rotation needs no restart.
+fn api_server_arguments(config: &NodeBootstrap) -> Vec<ArgumentView> {
+    let audit = &config.audit;
+    [
+        (
+            "encryption-provider-config",
+            paths::ENCRYPTION_CONFIG.to_string(),
+        ),
+        (
+            "encryption-provider-config-automatic-reload",
+            "true".to_string(),
+        ),
+        ("audit-policy-file", paths::AUDIT_POLICY.to_string()),
+        ("audit-log-path", paths::AUDIT_LOG.to_string()),
+        ("audit-log-maxage", audit.max_age_days.to_string()),
+        ("audit-log-maxbackup", audit.max_backups.to_string()),
+        ("audit-log-maxsize", audit.max_size_megabytes.to_string()),
+    ]
+    .into_iter()
+    .map(|(name, value)| ArgumentView { name, value })
+    .collect()
 }
 
 /// The taints a node registers with: the group's, plus kubeadm's

@@ -27,6 +27,13 @@ pub const SERVICE_ACCOUNT_KEY: &str = "pki/sa.key";
 pub const SERVICE_ACCOUNT_PUBLIC_KEY: &str = "pki/sa.pub";
 /// The kubeadm bootstrap token, one line such as `abcdef.0123456789abcdef`.
 pub const BOOTSTRAP_TOKEN: &str = "secrets/bootstrap-token";
+/// The API server's `EncryptionConfiguration` (`apiserver.config.k8s.io/v1`):
+/// Secrets are written with the first `secretbox` key and read with any
+/// listed key, or as plain text (`identity`, for Secrets written before
+/// encryption). Generated with the PKI; read by control-plane nodes, which
+/// keep `/etc/kubernetes/encryption/config.yaml` equal to it
+/// (`sync-encryption-config`); changed only by `skiff rotate encryption-key`.
+pub const ENCRYPTION_CONFIG: &str = "secrets/encryption-config.yaml";
 /// Where skiff versions before the etcd prefix kept [`INIT_LOCK`]. A node
 /// still reads it: a cluster initialized then must never be initialized again.
 pub const LEGACY_INIT_LOCK: &str = "bootstrap/init-lock";
@@ -59,6 +66,13 @@ pub const BACKUPS_FOLDER: &str = "etcd/backups/";
 /// each daily certificate check, listing every certificate kubeadm manages
 /// on that node and when it expires. `skiff validate cluster` reads them.
 pub const CERTIFICATES_FOLDER: &str = "etcd/certificates/";
+/// The folder of the control-plane nodes' encryption reports, one JSON object
+/// per instance (`<instance-id>`): `{"instance", "sha256" (lowercase hex of
+/// the bytes of the node's `/etc/kubernetes/encryption/config.yaml`),
+/// "loaded" (whether the node's API server reported running exactly those
+/// bytes), "checked" (RFC 3339 UTC)}`. Written every minute by
+/// `sync-encryption-config`; `skiff rotate encryption-key` waits on them.
+pub const ENCRYPTION_REPORTS_FOLDER: &str = "etcd/encryption/";
 /// Written by `skiff restore cluster`: the ID of the backup the next control
 /// plane that starts with no live member restores (then deletes this object).
 pub const RESTORE_REQUEST: &str = "etcd/restore-request";
@@ -74,14 +88,6 @@ pub const UPGRADE_LEASE: &str = "etcd/leases/upgrade";
 /// (why, when it failed) and the time. Written at each phase change.
 pub const STATUS_FOLDER: &str = "etcd/status/";
 
-/// The API server's `EncryptionConfiguration` for Secrets at rest
-/// (`apiserver.config.k8s.io/v1`: `secretbox` keys, then `identity`).
-pub const ENCRYPTION_CONFIG: &str = "secrets/encryption-config.yaml";
-/// The folder of the control-plane nodes' encryption reports,
-/// `<folder><instance-id>`: JSON `{"instance", "sha256" (of the
-/// configuration file the node holds), "loaded" (its API server runs it),
-/// "checked"}`. `skiff rotate encryption-key` waits on them.
-pub const ENCRYPTION_REPORTS_FOLDER: &str = "etcd/encryption/";
 /// The progress of `skiff rotate encryption-key` (JSON: the last phase
 /// completed, the key names, who started it and when), for resuming.
 /// Written by skiff only; nodes never read it.
@@ -153,7 +159,7 @@ pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
         InstanceGroupRole::ControlPlane => CONTROL_PLANE_PKI
             .iter()
             .map(|file| file.key)
-            .chain([BOOTSTRAP_TOKEN, LEGACY_INIT_LOCK, SCRIPTS])
+            .chain([BOOTSTRAP_TOKEN, ENCRYPTION_CONFIG, LEGACY_INIT_LOCK, SCRIPTS])
             .collect(),
         InstanceGroupRole::Node => vec![CA_CERTIFICATE, BOOTSTRAP_TOKEN, SCRIPTS],
         InstanceGroupRole::Bastion => Vec::new(),
@@ -189,6 +195,7 @@ mod tests {
         let reads = objects_read_by(InstanceGroupRole::ControlPlane);
         assert_eq!(reads.len(), 11);
         assert!(reads.contains(&"pki/etcd-ca.key"));
+        assert!(reads.contains(&ENCRYPTION_CONFIG));
         assert_eq!(
             folder_written_by(InstanceGroupRole::ControlPlane),
             Some("etcd/")

@@ -312,7 +312,7 @@ fn three_control_plane_nodes_booting_together_elect_exactly_one_initializer() {
     // it up and renews its certificates on timers.
     for node in &nodes {
         assert!(node.commands().contains(
-            &"systemctl enable --now skiff-leave-etcd.service skiff-etcd-backup.timer skiff-renew-certificates.timer"
+            &"systemctl enable --now skiff-leave-etcd.service skiff-etcd-backup.timer skiff-renew-certificates.timer skiff-sync-encryption-config.timer"
                 .to_string()
         ));
         assert!(node
@@ -547,7 +547,7 @@ fn a_gossip_endpoint_substituted_into_the_user_data_reaches_kubeadm() {
     let init = &configs[0].1;
     for expected in [
         format!("controlPlaneEndpoint: \"{LOAD_BALANCER}:443\""),
-        format!("certSANs:\n    - \"{LOAD_BALANCER}\"\n    - \"api.c1.example.com\"\nnetworking:"),
+        format!("certSANs:\n    - \"{LOAD_BALANCER}\"\n    - \"api.c1.example.com\"\n  extraArgs:"),
     ] {
         assert!(
             init.contains(&expected),
@@ -606,6 +606,9 @@ mod durability;
 
 #[path = "sandbox/upgrades.rs"]
 mod upgrades;
+
+#[path = "sandbox/encryption.rs"]
+mod encryption;
 
 /// The loader runs only the script its user-data names: a store object
 /// whose bytes do not have that SHA-256 (changed by hand, or truncated) is

@@ -114,6 +114,8 @@ struct State {
     resource_version: u64,
     /// Secrets and their encryption at rest.
     encryption: encryption::Encryption,
+    /// What `GET /metrics` answers (Prometheus text); 404 while `None`.
+    metrics: Option<String>,
 }
 
 impl Default for State {
@@ -128,6 +130,7 @@ impl Default for State {
             requests: Vec::new(),
             resource_version: 0,
             encryption: encryption::Encryption::default(),
+            metrics: None,
         }
     }
 }
@@ -167,6 +170,11 @@ impl FakeApiServer {
             }
         });
         FakeApiServer { address, state }
+    }
+
+    /// Serves `text` (Prometheus text format) at `GET /metrics`.
+    pub fn set_metrics(&self, text: &str) {
+        self.state().metrics = Some(text.to_string());
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -286,6 +294,7 @@ impl FakeApiServer {
                 route(&request.method, &request.path).is_none()
                     && encryption::route(&request.method, &request.path).is_none()
             })
+            .filter(|request| !(request.method == "GET" && request.path == "/metrics"))
             .map(|request| format!("{} {}", request.method, request.path))
             .collect()
     }
@@ -540,6 +549,29 @@ fn route(method: &str, path: &str) -> Option<Route> {
 
 type Answer = (StatusCode, Value);
 
+/// `GET /metrics`: the text set with [`FakeApiServer::set_metrics`], in the
+/// Prometheus text format the API server serves (not JSON).
+fn metrics_answer(
+    state: &State,
+    method: &Method,
+    request: &Recorded,
+) -> Option<Response<Full<Bytes>>> {
+    if *method != Method::GET || request.path != "/metrics" {
+        return None;
+    }
+    let text = state.metrics.clone()?;
+    Some(
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+            .body(Full::new(Bytes::from(text)))
+            .expect("a response"),
+    )
+}
+
 async fn handle(
     state: Arc<Mutex<State>>,
     request: Request<Incoming>,
@@ -565,6 +597,9 @@ async fn handle(
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.requests.push(recorded.clone());
+        if let Some(text) = metrics_answer(&state, &parts.method, &recorded) {
+            return Ok(text);
+        }
         answer(&mut state, &parts.method, &recorded)
     };
     let response = Response::builder()

@@ -241,6 +241,15 @@ impl Secrets {
             "the bootstrap token's secret half".to_owned(),
             secret.to_owned(),
         ));
+        // The key Secrets are encrypted with in etcd.
+        let encryption = fixture.object_text("secrets/encryption-config.yaml");
+        let keys: Vec<&str> = encryption
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("secret: "))
+            .collect();
+        assert_eq!(keys.len(), 1, "one secretbox key: {}", keys.len());
+        assert_eq!(keys[0].len(), 44, "32 bytes in base64");
+        needles.push(("the encryption key".to_owned(), keys[0].to_owned()));
         Secrets { token, needles }
     }
 
@@ -540,6 +549,10 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
             ),
             ("/etc/kubernetes/pki/sa.key", "pki/sa.key"),
             ("/etc/kubernetes/pki/sa.pub", "pki/sa.pub"),
+            (
+                "/etc/kubernetes/encryption/config.yaml",
+                "secrets/encryption-config.yaml",
+            ),
         ] {
             assert_eq!(
                 node.read(on_node),
@@ -548,6 +561,15 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
                 node.instance_id
             );
         }
+    }
+
+    for node in &members {
+        assert_eq!(
+            node.mode("/etc/kubernetes/encryption/config.yaml"),
+            0o600,
+            "{}: the encryption configuration is root's only",
+            node.instance_id
+        );
     }
 
     // The other two joined the control plane with the stored token, pinned
