@@ -635,84 +635,22 @@ async fn ensure_encryption_config(
 ) -> Result<(), StoreError> {
     let object = state_store::ENCRYPTION_CONFIG;
     let key = object_key(cluster, object);
+    // One model with `skiff rotate encryption-key` (`crate::encryption`).
     let config = create_or_read(store, read, cluster, object, status, || {
-        std::future::ready(generate_encryption_key().map(|secret| {
-            encryption_config(&encryption_key_name(OffsetDateTime::now_utc()), &secret).into_bytes()
-        }))
+        std::future::ready(
+            crate::encryption::Key::generate(OffsetDateTime::now_utc())
+                .map(|key| {
+                    crate::encryption::EncryptionConfiguration::with_secretbox_keys(vec![key])
+                        .render()
+                })
+                .map_err(|source| KeystoreError::Randomness { source }),
+        )
     })
     .await?;
-    let config =
-        into_text(config, "encryption configuration").map_err(|error| corrupt(&key, &error))?;
-    if !config.contains("kind: EncryptionConfiguration") {
+    if crate::encryption::EncryptionConfiguration::parse(&config).is_err() {
         return Err(corrupt(&key, &KeystoreError::BadEncryptionConfig));
     }
     Ok(())
-}
-
-/// The name of an encryption key made at `now`: `key-<yyyymmddThhmmssZ>`
-/// (UTC), so the names sort by age and say when each key was made.
-pub fn encryption_key_name(now: OffsetDateTime) -> String {
-    let now = now.to_offset(time::UtcOffset::UTC);
-    format!(
-        "key-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
-}
-
-/// A new `secretbox` key: 32 bytes from the operating system's CSPRNG (the
-/// size kube-apiserver's secretbox provider requires), base64.
-pub fn generate_encryption_key() -> Result<EncryptionKey, KeystoreError> {
-    use base64::Engine;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|source| KeystoreError::Randomness { source })?;
-    Ok(EncryptionKey(
-        base64::engine::general_purpose::STANDARD.encode(bytes),
-    ))
-}
-
-/// A base64 `secretbox` key. Its `Debug` hides the key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EncryptionKey(String);
-
-impl EncryptionKey {
-    /// The key, base64, for writing into the configuration.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for EncryptionKey {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("EncryptionKey(<redacted>)")
-    }
-}
-
-/// The first encryption configuration of a cluster: Secrets are written with
-/// the `secretbox` key `name`; `identity` last, so that Secrets stored before
-/// encryption (plain text) stay readable until they are rewritten.
-pub fn encryption_config(name: &str, key: &EncryptionKey) -> String {
-    format!(
-        "# skiff: how kube-apiserver encrypts Secrets in etcd. Secrets are written\n\
-         # with the first key and read with any listed key; identity reads those\n\
-         # written before encryption. Rotate with `skiff rotate encryption-key`.\n\
-         apiVersion: apiserver.config.k8s.io/v1\n\
-         kind: EncryptionConfiguration\n\
-         resources:\n\
-         \x20 - resources:\n\
-         \x20     - secrets\n\
-         \x20   providers:\n\
-         \x20     - secretbox:\n\
-         \x20         keys:\n\
-         \x20           - name: {name}\n\
-         \x20             secret: {key}\n\
-         \x20     - identity: {{}}\n",
-        key = key.expose()
-    )
 }
 
 /// Reads `object` of `cluster` (first from `read`), creating it from
@@ -1019,18 +957,18 @@ mod tests {
 
     #[test]
     fn encryption_config_has_a_dated_secretbox_key_then_identity() {
+        use crate::encryption::{key_name, EncryptionConfiguration, Key};
         let now = OffsetDateTime::from_unix_timestamp(1_796_558_400).expect("time");
-        let name = encryption_key_name(now);
-        assert_eq!(name, "key-20261206T120000Z");
-        let key = generate_encryption_key().expect("key");
-        assert_ne!(key, generate_encryption_key().expect("key"));
-        assert!(!format!("{key:?}").contains(key.expose()));
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(key.expose())
-            .expect("base64");
-        assert_eq!(bytes.len(), 32);
-        let text = encryption_config(&name, &key);
+        assert_eq!(key_name(now), "key-20261206T120000Z");
+        let key = Key::generate(now).expect("key");
+        let other = Key::generate(now).expect("key");
+        let text =
+            String::from_utf8(EncryptionConfiguration::with_secretbox_keys(vec![key]).render())
+                .expect("text");
+        let again =
+            String::from_utf8(EncryptionConfiguration::with_secretbox_keys(vec![other]).render())
+                .expect("text");
+        assert_ne!(text, again, "two keys differ");
         let document: serde_norway::Value = serde_norway::from_str(&text).expect("YAML");
         assert_eq!(
             document["apiVersion"].as_str(),
@@ -1042,9 +980,14 @@ mod tests {
         let providers = resource["providers"].as_sequence().expect("providers");
         assert_eq!(providers.len(), 2);
         let keys = &providers[0]["secretbox"]["keys"];
-        assert_eq!(keys[0]["name"].as_str(), Some(name.as_str()));
-        assert_eq!(keys[0]["secret"].as_str(), Some(key.expose()));
+        assert_eq!(keys[0]["name"].as_str(), Some("key-20261206T120000Z"));
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(keys[0]["secret"].as_str().expect("a secret"))
+            .expect("base64");
+        assert_eq!(bytes.len(), 32);
         assert!(providers[1]["identity"].is_mapping());
+        assert!(EncryptionConfiguration::parse(text.as_bytes()).is_ok());
     }
 
     #[test]

@@ -159,7 +159,12 @@ pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
         InstanceGroupRole::ControlPlane => CONTROL_PLANE_PKI
             .iter()
             .map(|file| file.key)
-            .chain([BOOTSTRAP_TOKEN, ENCRYPTION_CONFIG, LEGACY_INIT_LOCK, SCRIPTS])
+            .chain([
+                BOOTSTRAP_TOKEN,
+                ENCRYPTION_CONFIG,
+                LEGACY_INIT_LOCK,
+                SCRIPTS,
+            ])
             .collect(),
         InstanceGroupRole::Node => vec![CA_CERTIFICATE, BOOTSTRAP_TOKEN, SCRIPTS],
         InstanceGroupRole::Bastion => Vec::new(),
