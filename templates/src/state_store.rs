@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn control_plane_reads_all_pki_and_writes_only_the_etcd_folder() {
         let reads = objects_read_by(InstanceGroupRole::ControlPlane);
-        assert_eq!(reads.len(), 11);
+        assert_eq!(reads.len(), 12);
         assert!(reads.contains(&"pki/etcd-ca.key"));
         assert!(reads.contains(&ENCRYPTION_CONFIG));
         assert_eq!(
