@@ -167,6 +167,17 @@ impl ClusterFixture {
     }
 
     /// The user-data of the newest version of a group's launch template.
+    /// The whole document of the group's latest template: EC2 holds the
+    /// loader, the store the script it names.
+    async fn whole_user_data(&self, group: &str) -> String {
+        let held = self.user_data(group).await;
+        match skiff_templates::stored_script_key(&held) {
+            Some(key) => skiff_templates::with_stored_script(&held, &self.object_text(&key))
+                .expect("the stored script fits its loader"),
+            None => held,
+        }
+    }
+
     async fn user_data(&self, group: &str) -> String {
         let mut versions = self.user_data_versions(group, &["$Latest"]).await;
         versions
@@ -1301,6 +1312,18 @@ async fn no_key_or_token_in_user_data_previews_plans_or_logs() {
             );
         }
     }
+    // And every bootstrap script those versions' loaders fetch.
+    let scripts = fixture
+        .aws
+        .list_keys(&fixture.bucket, &format!("{S3_PREFIX}/{CLUSTER}/scripts/"));
+    assert!(scripts.len() >= groups.len(), "{scripts:?}");
+    for key in scripts {
+        let script = fixture
+            .aws
+            .get_object(&fixture.bucket, &key)
+            .expect("a listed script");
+        secrets.assert_absent(&key, &String::from_utf8_lossy(&script));
+    }
 }
 
 // --- 4. Kubernetes version change ---------------------------------------------------
@@ -1312,14 +1335,10 @@ async fn a_kubernetes_version_change_rolls_every_group_and_applies_cleanly() {
     assert_eq!(groups.len(), 5, "{groups:?}");
     let mut before = BTreeMap::new();
     for group in &groups {
-        // The whole document: EC2 holds the loader of the stored script.
-        let held = fixture.user_data(&group.name).await;
-        let whole = match skiff_templates::stored_script_key(&held) {
-            Some(key) => skiff_templates::with_stored_script(&held, &fixture.object_text(&key))
-                .expect("the stored script fits its loader"),
-            None => held,
-        };
-        before.insert(group.name.clone(), whole);
+        before.insert(
+            group.name.clone(),
+            fixture.whole_user_data(&group.name).await,
+        );
     }
 
     fixture.edit_cluster(|document| {
@@ -1402,7 +1421,7 @@ async fn a_kubernetes_version_change_rolls_every_group_and_applies_cleanly() {
         "expected \"No changes\"\n{clean}"
     );
     for group in &groups {
-        let user_data = user_data_with_files(&fixture.user_data(&group.name).await);
+        let user_data = user_data_with_files(&fixture.whole_user_data(&group.name).await);
         assert_installs(
             &group.name,
             &user_data,
