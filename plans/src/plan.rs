@@ -310,6 +310,27 @@ impl Plan {
     }
 }
 
+/// The distinct bootstrap scripts of `templates` (name, attributes).
+pub(crate) fn bootstrap_scripts<'a>(
+    templates: impl Iterator<Item = (&'a str, &'a crate::resource::LaunchTemplateAttributes)>,
+) -> Result<Vec<skiff_templates::StoredScript>, PlanError> {
+    let mut scripts: Vec<skiff_templates::StoredScript> = Vec::new();
+    for (name, template) in templates {
+        let script = template
+            .stored_script()
+            .map_err(|source| PlanError::Template {
+                group: name.to_string(),
+                source,
+            })?;
+        if let Some(script) = script {
+            if !scripts.iter().any(|known| known.key == script.key) {
+                scripts.push(script);
+            }
+        }
+    }
+    Ok(scripts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,25 +371,4 @@ mod tests {
         assert!(!back.state.has_state());
         assert_eq!(back, unbound);
     }
-}
-
-/// The distinct bootstrap scripts of `templates` (name, attributes).
-pub(crate) fn bootstrap_scripts<'a>(
-    templates: impl Iterator<Item = (&'a str, &'a crate::resource::LaunchTemplateAttributes)>,
-) -> Result<Vec<skiff_templates::StoredScript>, PlanError> {
-    let mut scripts: Vec<skiff_templates::StoredScript> = Vec::new();
-    for (name, template) in templates {
-        let script = template
-            .stored_script()
-            .map_err(|source| PlanError::Template {
-                group: name.to_string(),
-                source,
-            })?;
-        if let Some(script) = script {
-            if !scripts.iter().any(|known| known.key == script.key) {
-                scripts.push(script);
-            }
-        }
-    }
-    Ok(scripts)
 }
