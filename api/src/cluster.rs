@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::control_plane::ControlPlaneSpec;
 use crate::etcd::EtcdSpec;
 use crate::meta::{ObjectMeta, RollingUpdate};
 use crate::version::KubernetesVersion;
@@ -107,6 +108,9 @@ pub struct ClusterSpec {
     /// etcd backups of the control plane.
     #[serde(default)]
     pub etcd: EtcdSpec,
+    /// Settings of the control-plane components (the API server's audit log).
+    #[serde(default)]
+    pub control_plane: ControlPlaneSpec,
 }
 
 fn everywhere() -> Vec<String> {

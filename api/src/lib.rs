@@ -13,6 +13,7 @@
 
 pub mod cidr;
 pub mod cluster;
+pub mod control_plane;
 pub mod defaults;
 pub mod document;
 pub mod etcd;
@@ -26,6 +27,9 @@ pub mod version;
 pub use cluster::{
     ApiSpec, Cluster, ClusterSpec, ClusterSubnet, Cni, LoadBalancerSpec, LoadBalancerType,
     NetworkingSpec, SubnetType, Topology,
+};
+pub use control_plane::{
+    check_audit_policy, ApiServerSpec, AuditPolicyError, AuditSpec, ControlPlaneSpec,
 };
 pub use document::{ClusterBundle, DocumentError};
 pub use etcd::{BackupInterval, EtcdBackupsSpec, EtcdSpec, InvalidDuration};

@@ -150,6 +150,7 @@ pub fn new_cluster(options: &NewClusterOptions) -> Result<ClusterBundle, NewClus
             cloud_labels: options.cloud_labels.clone(),
             rolling_update: RollingUpdate::default(),
             etcd: EtcdSpec::default(),
+            control_plane: Default::default(),
         },
     };
 

@@ -12,6 +12,7 @@ use ipnet::Ipv4Net;
 
 use crate::cidr;
 use crate::cluster::{SubnetType, Topology};
+use crate::control_plane::{check_audit_policy, AuditSpec, AUDIT_LIMITS};
 use crate::defaults::region_of_zone;
 use crate::document::ClusterBundle;
 use crate::etcd::{
@@ -414,6 +415,25 @@ impl Checker {
         }
 
         self.etcd_backups(&spec.etcd.backups);
+        self.audit(&spec.control_plane.api_server.audit);
+    }
+
+    fn audit(&mut self, audit: &AuditSpec) {
+        const PATH: &str = "spec.controlPlane.apiServer.audit";
+        for (field, lowest, highest) in AUDIT_LIMITS {
+            let value = audit.limit_value(field);
+            if !(lowest..=highest).contains(&value) {
+                self.error(
+                    format!("{PATH}.{field}"),
+                    format!("{value} is outside the allowed range; use {lowest} to {highest}"),
+                );
+            }
+        }
+        if let Some(policy) = &audit.policy {
+            if let Err(error) = check_audit_policy(policy) {
+                self.error(format!("{PATH}.policy"), error.to_string());
+            }
+        }
     }
 
     fn etcd_backups(&mut self, backups: &EtcdBackupsSpec) {
@@ -1042,6 +1062,39 @@ mod tests {
         );
         spec.cluster.spec.etcd.backups.interval = BackupInterval::from_seconds(86_400);
         assert!(errors(&spec).is_empty());
+    }
+
+    #[test]
+    fn audit_settings_name_their_fields() {
+        let mut spec = bundle();
+        let audit = &mut spec.cluster.spec.control_plane.api_server.audit;
+        audit.max_age_days = 0;
+        audit.max_size_megabytes = 20_000;
+        audit.policy = Some(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: RequestResponse\n"
+                .to_string(),
+        );
+        let found = errors(&spec);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(
+            found[0],
+            "spec.controlPlane.apiServer.audit.maxAgeDays: 0 is outside the allowed range; use 1 to 3650"
+        );
+        assert!(found[1].starts_with("spec.controlPlane.apiServer.audit.maxSizeMegabytes: 20000"));
+        assert!(
+            found[2].starts_with(
+                "spec.controlPlane.apiServer.audit.policy: rules[0] has level RequestResponse"
+            ),
+            "{found:?}"
+        );
+        let yaml = bundle().to_yaml();
+        assert!(yaml.contains("maxAgeDays: 30"), "{yaml}");
+        let error = ClusterBundle::from_yaml(&yaml.replace("maxBackups: 10", "maxBackup: 10"))
+            .expect_err("refused");
+        assert_eq!(
+            error.path.as_deref(),
+            Some("spec.controlPlane.apiServer.audit.maxBackup")
+        );
     }
 
     #[test]

@@ -134,6 +134,9 @@ It fails, changing nothing, if anyone changed the spec meanwhile.")]
     /// Rebuild a cluster's control plane from an etcd backup
     #[command(subcommand)]
     Restore(RestoreCommand),
+    /// Rotate a cluster's keys
+    #[command(subcommand)]
+    Rotate(RotateCommand),
     /// Set up, check, inspect and repair the state store (bucket settings, locks)
     #[command(subcommand)]
     State(StateCommand),
@@ -1046,6 +1049,59 @@ pub struct RestoreClusterArgs {
     /// Restore even though the control plane's API answers /readyz
     #[arg(long)]
     pub force: bool,
+}
+
+/// `skiff rotate`.
+#[derive(Debug, Subcommand)]
+pub enum RotateCommand {
+    /// Replace the key Kubernetes Secrets are encrypted with in etcd, rewriting every Secret
+    #[command(
+        name = "encryption-key",
+        after_help = "Examples:
+  skiff rotate encryption-key c1.example.com          # the phases, the keys, a rotation under way
+  skiff rotate encryption-key c1.example.com --yes    # rotate (or continue an interrupted rotation)
+
+The API servers encrypt Secrets with the first key of the cluster's encryption
+configuration (<cluster>/secrets/encryption-config.yaml in the state store)
+and decrypt with any key it lists. With --yes, under the cluster lock:
+  1. added      a new key is added second: every API server can read it;
+  2. promoted   the new key becomes first: new writes use it;
+  3. rewritten  every Secret is replaced unchanged through the API, so it is
+                stored again under the new key;
+  4. retired    the old key is removed.
+After each configuration change skiff waits (--timeout) until every
+control-plane instance in service reports that its API server runs it. Each
+completed phase is recorded in <cluster>/secrets/encryption-rotation: if the
+command stops (a timeout, an API error, Ctrl-C), run it again to continue from
+there; it never makes a second new key. The key material is never printed.
+A key made within the last hour is not rotated again without --force. See
+docs/security.md."
+    )]
+    EncryptionKey(RotateEncryptionKeyArgs),
+}
+
+/// `skiff rotate encryption-key`.
+#[derive(Debug, Args)]
+pub struct RotateEncryptionKeyArgs {
+    /// The cluster
+    #[arg(env = "SKIFF_CLUSTER_NAME")]
+    pub name: String,
+
+    /// Rotate, or continue the rotation under way (without it: only show what would be done)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// How long to wait for every control-plane API server to load each new configuration
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    pub timeout: std::time::Duration,
+
+    /// Start a new rotation even though the current key was made within the last hour
+    #[arg(long)]
+    pub force: bool,
+
+    /// A kubeconfig for the cluster's API (default: a short-lived admin certificate from the cluster's CA)
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// `skiff completion`.

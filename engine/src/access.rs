@@ -44,6 +44,24 @@ pub async fn cluster_api(
     Ok(Box::new(internal_api(store, bundle).await?))
 }
 
+/// The same access as the `kube` client itself, for what the
+/// [`ClusterApi`] seam does not cover (rewriting Secrets).
+pub async fn kubernetes_api(
+    store: &StateStore,
+    bundle: &ClusterBundle,
+    kubeconfig: Option<&Path>,
+) -> Result<KubernetesApi> {
+    match kubeconfig {
+        Some(path) => {
+            KubernetesApi::from_kubeconfig(Some(path)).map_err(|source| EngineError::Cluster {
+                what: format!("cannot use the kubeconfig {}", path.display()),
+                source,
+            })
+        }
+        None => internal_api(store, bundle).await,
+    }
+}
+
 /// A client for the cluster's API that authenticates with a short-lived
 /// admin certificate signed by the cluster's CA (kept in memory only), at
 /// [`KUBERNETES_API_ENV`] if set, else at the cluster's API address.

@@ -106,6 +106,8 @@ pub enum Operation {
     WriteTerraform,
     /// `restore cluster --yes`.
     Restore,
+    /// `rotate encryption-key --yes`.
+    RotateEncryptionKey,
 }
 
 impl Operation {
@@ -119,6 +121,7 @@ impl Operation {
             Operation::RollingUpdate => "rolling-update cluster",
             Operation::WriteTerraform => "update cluster --target terraform",
             Operation::Restore => "restore cluster",
+            Operation::RotateEncryptionKey => "rotate encryption-key",
         }
     }
 
@@ -132,6 +135,7 @@ impl Operation {
             Operation::RollingUpdate => "start a rolling update of",
             Operation::WriteTerraform => "update",
             Operation::Restore => "restore",
+            Operation::RotateEncryptionKey => "rotate the encryption key of",
         }
     }
 }

@@ -88,6 +88,16 @@ pub enum EngineError {
         source: StoreError,
     },
 
+    /// The nodes' bootstrap scripts could not be written to the store.
+    #[error("cannot write the bootstrap scripts of cluster {cluster} to the state store (instances would not find them at boot)")]
+    Scripts {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+
     /// An apply did not finish: what succeeded, failed and was not
     /// attempted. Every outcome so far is recorded.
     #[error("{}", incomplete_message(.0))]
@@ -158,6 +168,44 @@ pub enum EngineError {
     NotCreated {
         /// The cluster.
         cluster: String,
+    },
+
+    /// The cluster's encryption configuration in the store is not one skiff
+    /// can rotate.
+    #[error("{key} in the state store is not an encryption configuration skiff can rotate; restore it from the bucket's versions (the store has versioning on) or fix it by hand")]
+    EncryptionConfig {
+        /// The object key.
+        key: String,
+        /// What is wrong.
+        #[source]
+        source: skiff_state::encryption::EncryptionConfigError,
+    },
+
+    /// Control-plane instances did not report running a new encryption
+    /// configuration in time.
+    #[error("cluster {cluster}: not every control-plane API server runs the new encryption configuration (sha256 {sha256}...) after {waited}: {instances}. The rotation is recorded at phase {phase} and nothing else changes until they do. Each control-plane node copies the configuration from the state store and reports at <cluster>/etcd/encryption/<instance-id>: look at the skiff services and /var/log/skiff-bootstrap.log on those instances, or replace them (`skiff rolling-update cluster {cluster} --force --instance-group GROUP --yes`: a new instance boots with the stored configuration); then run the same command again (a longer --timeout waits longer)")]
+    EncryptionNotLoaded {
+        /// The cluster.
+        cluster: String,
+        /// The configuration's SHA-256, shortened.
+        sha256: String,
+        /// The phase recorded.
+        phase: String,
+        /// How long was waited.
+        waited: String,
+        /// The instances not there, and what each reported.
+        instances: String,
+    },
+
+    /// A rotation stopped on request.
+    #[error("the rotation of cluster {cluster}'s encryption key to {key} stopped on request; the last phase completed, {phase}, is recorded and the cluster lock is released: run the same command again to continue")]
+    RotationStopped {
+        /// The cluster.
+        cluster: String,
+        /// The rotation's new key.
+        key: String,
+        /// The phase recorded.
+        phase: String,
     },
 
     /// A file that should hold a saved plan does not.
@@ -407,6 +455,42 @@ pub enum Refusal {
         cluster: String,
         /// The API address asked.
         server: String,
+    },
+
+    /// No encryption configuration to rotate.
+    #[error("cluster {cluster} has no encryption configuration in the state store (secrets/encryption-config.yaml), so there is no key to rotate. `skiff update cluster {cluster} --yes` creates it with the cluster's other secrets; control-plane nodes load it when they boot (`skiff rolling-update cluster {cluster} --instance-group-roles control-plane --force --yes`)")]
+    NoEncryptionConfig {
+        /// The cluster.
+        cluster: String,
+    },
+
+    /// The key in use was made within the last hour and no rotation is under way.
+    #[error("the encryption key of cluster {cluster}, {key}, was made {minutes} minutes ago, most likely by a rotation that just completed; nothing was changed. To rotate it again anyway, run the same command with --force")]
+    RecentEncryptionKey {
+        /// The cluster.
+        cluster: String,
+        /// The key's name.
+        key: String,
+        /// Its age.
+        minutes: i64,
+    },
+
+    /// The configuration was changed by someone else during a rotation.
+    #[error("the encryption configuration of cluster {cluster} no longer has the rotation's new key {key} where phase {phase} left it: it was changed outside this rotation. Nothing was changed. Compare secrets/encryption-config.yaml with its earlier versions in the bucket, restore the one with {key}, then run the same command again")]
+    EncryptionConfigChanged {
+        /// The cluster.
+        cluster: String,
+        /// The rotation's new key.
+        key: String,
+        /// The phase recorded.
+        phase: String,
+    },
+
+    /// No control-plane instance to load the configuration.
+    #[error("cluster {cluster} has no control-plane instance in service, so no API server can load a new encryption configuration; nothing more was changed. Bring the control plane up (`skiff validate cluster {cluster} --wait 30m`), then run the same command again")]
+    NoControlPlaneInService {
+        /// The cluster.
+        cluster: String,
     },
 
     /// Nothing to restore into: the cluster was never applied.

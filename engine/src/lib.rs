@@ -15,6 +15,7 @@
 //! - [`terraform`]: the Terraform of a cluster instead of a direct apply;
 //! - [`backups`]: the etcd backups the control plane wrote to the store;
 //! - [`restore`]: rebuilding the control plane from one of them;
+//! - [`rotate`]: rotating the key Secrets are encrypted with in etcd;
 //! - [`access`]: reaching a cluster's Kubernetes API;
 //! - [`store_security`]: the state-store check every operation that
 //!   writes secrets passes first.
@@ -45,6 +46,7 @@ pub mod planning;
 pub mod reconcile;
 pub mod restore;
 pub mod roll;
+pub mod rotate;
 pub mod saved_plan;
 pub mod store_security;
 pub mod terraform;

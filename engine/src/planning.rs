@@ -130,13 +130,15 @@ pub async fn plan(
                 recorded: recorded.ok().flatten(),
             }
         };
-        provider
+        let mut observed = provider
             .refresh_with(cluster, later)
             .await
             .map_err(|source| EngineError::Refresh {
                 cluster: cluster.to_string(),
                 source: Box::new(source),
-            })
+            })?;
+        with_stored_scripts(store, cluster, &mut observed).await?;
+        Ok::<_, EngineError>(observed)
     };
     let (desired, recorded, observed) = tokio::join!(looking_up, reading, refreshing);
     let desired = desired?;
@@ -260,4 +262,79 @@ fn note_intents(session: &Session<'_>, recorded: &Recorded, cluster: &str) {
             keys: intents.keys().map(ToString::to_string).collect(),
         });
     }
+}
+
+/// Puts the stored bootstrap scripts back into the launch templates'
+/// user-data, where EC2 holds a loader that names one by its hash: the
+/// planner compares, and explains, the whole document with the desired one.
+/// A script the store no longer holds is left as the loader, which then
+/// differs from the desired document: the plan writes a new template
+/// version, and the apply the script.
+async fn with_stored_scripts(
+    store: &StateStore,
+    cluster: &str,
+    observed: &mut Observed,
+) -> Result<()> {
+    use skiff_plans::resource::Attributes;
+
+    let wanted: Vec<(skiff_plans::resource::ResourceKey, String)> = observed
+        .resources
+        .values()
+        .chain(observed.strays.iter())
+        .filter_map(|resource| match &resource.attributes {
+            Attributes::LaunchTemplate(template) => {
+                skiff_templates::stored_script_key(&template.user_data)
+                    .map(|key| (resource.key.clone(), key))
+            }
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let objects = store.objects().clone();
+    let reads = futures::future::try_join_all(wanted.iter().map(|(_, key)| {
+        let objects = objects.clone();
+        async move { skiff_state::scripts::read(objects.as_ref(), cluster, key).await }
+    }))
+    .await
+    .map_err(|source| EngineError::Scripts {
+        cluster: cluster.to_string(),
+        source,
+    })?;
+    let scripts: std::collections::BTreeMap<&str, String> = wanted
+        .iter()
+        .zip(reads)
+        .filter_map(|((_, key), script)| script.map(|script| (key.as_str(), script)))
+        .collect();
+    for resource in observed
+        .resources
+        .values_mut()
+        .chain(observed.strays.iter_mut())
+    {
+        let Attributes::LaunchTemplate(template) = &mut resource.attributes else {
+            continue;
+        };
+        let Some(key) = skiff_templates::stored_script_key(&template.user_data) else {
+            continue;
+        };
+        match scripts.get(key.as_str()) {
+            Some(script) => {
+                match skiff_templates::with_stored_script(&template.user_data, script) {
+                    Ok(whole) => template.user_data = whole,
+                    Err(error) => tracing::warn!(
+                        template = %resource.key,
+                        %error,
+                        "the stored bootstrap script does not fit its loader"
+                    ),
+                }
+            }
+            None => tracing::warn!(
+                template = %resource.key,
+                script = %key,
+                "the launch template's bootstrap script is missing from the state store"
+            ),
+        }
+    }
+    Ok(())
 }

@@ -98,7 +98,13 @@ pub async fn apply(
             return Ok(None);
         }
         let provider = session.provider(&spec.bundle)?;
-        pki::ensure(store, cluster, session.notes.as_ref()).await?;
+        let scripts = plan
+            .bootstrap_scripts()
+            .map_err(|source| EngineError::Plan {
+                cluster: cluster.clone(),
+                source,
+            })?;
+        pki::ensure(store, cluster, scripts, session.notes.as_ref()).await?;
         Ok(Some((recorded, provider)))
     }
     .await;

@@ -63,7 +63,13 @@ pub async fn write(
             .into());
         }
         let changed = write_files(folder, &files)?;
-        pki::ensure(store, cluster, session.notes.as_ref()).await?;
+        let scripts = model
+            .bootstrap_scripts()
+            .map_err(|source| EngineError::Plan {
+                cluster: cluster.to_string(),
+                source,
+            })?;
+        pki::ensure(store, cluster, scripts, session.notes.as_ref()).await?;
         let recorded_now = state.content.managed_by != ManagedBy::Terraform;
         if recorded_now {
             state.content.managed_by = ManagedBy::Terraform;

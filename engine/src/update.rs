@@ -18,7 +18,7 @@ use skiff_state::LockGuard;
 
 use crate::apply::{apply_locked, Applied, ApplyRun};
 use crate::cluster::{release, require_s3_store, Operation, Recorded, Session};
-use crate::error::{Refusal, Result};
+use crate::error::{EngineError, Refusal, Result};
 use crate::pki::Keystore;
 use crate::planning::{self, LockedPlan};
 
@@ -124,7 +124,22 @@ impl Update {
             release(&lock).await;
             return settled;
         }
-        let before_launch = keystore.into_gate(session.notes.clone());
+        let scripts = plan
+            .bootstrap_scripts()
+            .map_err(|source| EngineError::Plan {
+                cluster: plan.cluster.clone(),
+                source,
+            });
+        let scripts = match scripts {
+            Ok(scripts) => scripts,
+            Err(error) => {
+                release(&lock).await;
+                return Err(error);
+            }
+        };
+        let before_launch = keystore
+            .with_scripts(scripts)
+            .into_gate(session.notes.clone());
         apply_locked(
             session,
             &provider,

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use skiff_api::KubernetesVersion;
 
+use crate::error::PlanError;
 use crate::resolve::KnownOutputs;
 use crate::resource::{Attributes, ResourceKey, ResourceKind};
 use crate::user_data::UserDataChange;
@@ -256,6 +257,22 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The bootstrap scripts of the launch templates this plan creates or
+    /// changes, each once: the state store must hold them before the
+    /// executor's auto scaling groups launch anything.
+    pub fn bootstrap_scripts(&self) -> Result<Vec<skiff_templates::StoredScript>, PlanError> {
+        bootstrap_scripts(
+            self.changes
+                .iter()
+                .filter_map(|change| match change.desired.as_ref() {
+                    Some(Attributes::LaunchTemplate(template)) => {
+                        Some((change.key.name(), template.as_ref()))
+                    }
+                    _ => None,
+                }),
+        )
+    }
+
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
@@ -291,6 +308,27 @@ impl Plan {
         }
         counts
     }
+}
+
+/// The distinct bootstrap scripts of `templates` (name, attributes).
+pub(crate) fn bootstrap_scripts<'a>(
+    templates: impl Iterator<Item = (&'a str, &'a crate::resource::LaunchTemplateAttributes)>,
+) -> Result<Vec<skiff_templates::StoredScript>, PlanError> {
+    let mut scripts: Vec<skiff_templates::StoredScript> = Vec::new();
+    for (name, template) in templates {
+        let script = template
+            .stored_script()
+            .map_err(|source| PlanError::Template {
+                group: name.to_string(),
+                source,
+            })?;
+        if let Some(script) = script {
+            if !scripts.iter().any(|known| known.key == script.key) {
+                scripts.push(script);
+            }
+        }
+    }
+    Ok(scripts)
 }
 
 #[cfg(test)]

@@ -849,6 +849,16 @@ pub struct LaunchTemplateAttributes {
 }
 
 impl LaunchTemplateAttributes {
+    /// The bootstrap script the state store must hold before an instance
+    /// launches from this template: EC2 gets the user-data with a loader in
+    /// the script's place (`skiff_templates::ec2_user_data`). `None` for a
+    /// bastion's user-data, which runs no script.
+    pub fn stored_script(
+        &self,
+    ) -> Result<Option<skiff_templates::StoredScript>, skiff_templates::TemplateError> {
+        Ok(skiff_templates::ec2_user_data(&self.user_data)?.script)
+    }
+
     /// Whether going from `self` to `after` needs a new template version:
     /// a change of anything but the template's own tags (the substitutions
     /// are references that end up in the user-data, compared there). The

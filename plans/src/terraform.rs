@@ -516,8 +516,15 @@ impl<'model> Generator<'model> {
         template: &LaunchTemplateAttributes,
     ) -> Result<Value, PlanError> {
         let file = format!("{DATA_DIR}/{}.user-data", file_name(key.name()));
-        self.files
-            .insert(file.clone(), template.user_data.as_bytes().to_vec());
+        // What EC2 gets: the loader, whose script skiff writes to the state
+        // store with the Terraform files (`DesiredModel::bootstrap_scripts`).
+        let user_data = skiff_templates::ec2_user_data(&template.user_data)
+            .map_err(|source| PlanError::Template {
+                group: key.name().to_string(),
+                source,
+            })?
+            .text;
+        self.files.insert(file.clone(), user_data.into_bytes());
         let path = format!("${{path.module}}/{file}");
         let user_data = if template.user_data_substitutions.is_empty() {
             format!("${{base64gzip(file(\"{path}\"))}}")

@@ -801,6 +801,7 @@ mod tests {
                 region: "us-east-1".to_string(),
                 aws_endpoint: None,
                 etcd_backups: EtcdBackups::default(),
+                audit: Default::default(),
             })
             .expect("renders")
         };
@@ -826,6 +827,74 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `spec.controlPlane.apiServer.audit` changes the control plane's
+    /// user-data only; the roll names the files that changed.
+    #[test]
+    fn an_audit_change_rolls_the_control_plane_and_names_the_changed_files() {
+        use skiff_api::{Cni, InstanceGroupRole, OsFamily};
+        use skiff_templates::{AuditLog, EtcdBackups, NodeBootstrap, StateStoreLocation};
+
+        let render = |role: InstanceGroupRole, audit: AuditLog| {
+            skiff_templates::render_user_data(&NodeBootstrap {
+                cluster_name: "c1.example.com".to_string(),
+                instance_group: "group-us-east-1a".to_string(),
+                role,
+                os_family: OsFamily::Debian,
+                kubernetes_version: "1.34.2".parse().expect("a version"),
+                api_endpoint: "api.c1.example.com".to_string(),
+                api_port: 443,
+                api_cert_sans: Vec::new(),
+                pod_cidr: "100.96.0.0/11".to_string(),
+                service_cidr: "10.96.0.0/12".to_string(),
+                cluster_dns: "10.96.0.10".to_string(),
+                cni: Cni::Cilium,
+                node_labels: BTreeMap::new(),
+                taints: Vec::new(),
+                state_store: StateStoreLocation {
+                    bucket: "skiff-state".to_string(),
+                    cluster_prefix: "c1.example.com".to_string(),
+                    region: "us-east-1".to_string(),
+                    endpoint: None,
+                    path_style: false,
+                },
+                region: "us-east-1".to_string(),
+                aws_endpoint: None,
+                etcd_backups: EtcdBackups::default(),
+                audit,
+            })
+            .expect("renders")
+        };
+        let rotation = AuditLog {
+            max_age_days: 7,
+            ..AuditLog::default()
+        };
+        let policy = AuditLog {
+            policy: Some(
+                "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n"
+                    .to_string(),
+            ),
+            ..AuditLog::default()
+        };
+        let base = render(InstanceGroupRole::ControlPlane, AuditLog::default());
+        assert_eq!(
+            explain(
+                &base,
+                &render(InstanceGroupRole::ControlPlane, rotation.clone())
+            )
+            .reasons(),
+            ["user-data changed: /etc/skiff/kubeadm-init.yaml.template"]
+        );
+        assert_eq!(
+            explain(&base, &render(InstanceGroupRole::ControlPlane, policy)).reasons(),
+            ["user-data changed: /etc/kubernetes/audit/policy.yaml"]
+        );
+        assert_eq!(
+            render(InstanceGroupRole::Node, AuditLog::default()),
+            render(InstanceGroupRole::Node, rotation),
+            "workers run no API server: their user-data stays"
+        );
     }
 
     #[test]

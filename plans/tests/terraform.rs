@@ -203,14 +203,22 @@ fn an_ha_private_cluster_maps_every_resource_and_reference() {
     assert_eq!(profile["role"], "${aws_iam_role.control_plane.name}");
 
     // Each launch template's user-data file holds exactly the text the
-    // direct target compresses and sends.
+    // direct target compresses and sends: the loader of the script skiff
+    // stores.
     for desired in &model.resources {
         if let Attributes::LaunchTemplate(template) = &desired.attributes {
             let path = format!("data/{}.user-data", desired.key.name());
+            let ec2 = skiff_templates::ec2_user_data(&template.user_data).expect("EC2's form");
+            assert!(
+                files.files.get(&path) == Some(&ec2.text.as_bytes().to_vec()),
+                "{path} is not the user-data EC2 gets"
+            );
             assert_eq!(
-                files.files.get(&path),
-                Some(&template.user_data.as_bytes().to_vec()),
-                "{path}"
+                ec2.script.is_some(),
+                template
+                    .user_data
+                    .contains(skiff_templates::paths::BOOTSTRAP_SCRIPT),
+                "{path}: a node's user-data names a stored script"
             );
         }
     }

@@ -727,3 +727,100 @@ async fn bad_client_credentials_fail_when_the_client_is_built() {
     assert!(error.to_string().contains(&server.url()), "{error}");
     assert!(server.requests().is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Rewriting Secrets (encryption-key rotation)
+
+/// An EncryptionConfiguration with these secretbox keys, then identity.
+fn encryption_config(keys: &[&str]) -> String {
+    let keys: String = keys
+        .iter()
+        .map(|name| format!("      - name: {name}\n        secret: c2VjcmV0LW9mLQ{name}\n"))
+        .collect();
+    format!("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources:\n  - secrets\n  providers:\n  - secretbox:\n      keys:\n{keys}  - identity: {{}}\n")
+}
+
+#[tokio::test]
+async fn rewrite_secrets_pages_through_every_namespace_and_counts_conflicts() {
+    let server = FakeApiServer::start().await;
+    let folder = tempfile::tempdir().expect("a folder");
+    let file = folder.path().join("config.yaml");
+    std::fs::write(&file, encryption_config(&["key-old"])).expect("write");
+    server.encrypt_with(&file);
+    for (namespace, name) in [
+        ("a", "one"),
+        ("a", "two"),
+        ("b", "three"),
+        ("c", "four"),
+        ("c", "five"),
+    ] {
+        server.add_secret(support::secret(namespace, name, &[("value", name)]));
+    }
+    // The new key promoted: the server reloads the file by itself.
+    std::fs::write(&file, encryption_config(&["key-new", "key-old"])).expect("write");
+    server.write_before_next_put("b", "three");
+    let api = client(&server);
+    let pages = std::sync::Mutex::new(Vec::new());
+    let done = api
+        .rewrite_secrets(2, &std::sync::atomic::AtomicBool::new(false), &|done| {
+            pages.lock().expect("pages").push(done.total())
+        })
+        .await
+        .expect("rewritten");
+
+    assert_eq!((done.replaced, done.conflicts, done.gone), (4, 1, 0));
+    assert_eq!(
+        *pages.lock().expect("pages"),
+        [2, 4, 5],
+        "three pages of two"
+    );
+    let lists = server.requests_to("GET", "/api/v1/secrets");
+    assert_eq!(lists.len(), 3, "{lists:?}");
+    assert_eq!(lists[0].param("limit").as_deref(), Some("2"));
+    assert_eq!(lists[0].param("continue"), None);
+    assert!(lists[1].param("continue").is_some());
+    let keys = server.secret_keys();
+    assert!(keys.values().all(|key| key == "key-new"), "{keys:?}");
+    let put = &server.requests_to("PUT", "/api/v1/namespaces/a/secrets/one")[0];
+    assert_eq!(
+        put.json()["data"],
+        json!({ "value": "b25l" }),
+        "replaced unchanged"
+    );
+    assert_eq!(
+        put.json()["metadata"]["resourceVersion"],
+        json!("1"),
+        "at the version listed"
+    );
+    assert_no_unexpected_requests(&server);
+}
+
+#[tokio::test]
+async fn a_secret_under_a_removed_key_fails_the_rewrite_with_the_api_servers_error() {
+    let server = FakeApiServer::start().await;
+    let folder = tempfile::tempdir().expect("a folder");
+    let file = folder.path().join("config.yaml");
+    std::fs::write(&file, encryption_config(&["key-old"])).expect("write");
+    server.encrypt_with(&file);
+    server.add_secret(support::secret("a", "one", &[("value", "1")]));
+    // The old key removed before the Secret was rewritten.
+    std::fs::write(&file, encryption_config(&["key-new"])).expect("write");
+    let api = client(&server);
+    let error = api
+        .rewrite_secrets(500, &std::sync::atomic::AtomicBool::new(false), &|_| {})
+        .await
+        .expect_err("cannot read a Secret under a removed key");
+    let message = error.to_string();
+    assert!(
+        message.contains("HTTP 500")
+            && message.contains(
+                "unable to transform key \"/registry/secrets/a/one\": no matching prefix found"
+            ),
+        "{message}"
+    );
+    // A 500 is tried again, as every read is: three LISTs, each failing on it.
+    assert_eq!(server.decryption_failures(), ["/registry/secrets/a/one"; 3]);
+    assert!(server
+        .requests_to("PUT", "/api/v1/namespaces/a/secrets/one")
+        .is_empty());
+}

@@ -1,5 +1,6 @@
 //! The cluster's key material: three certificate authorities, the
-//! service-account key pair and the bootstrap token, generated once per
+//! service-account key pair, the bootstrap token and the API server's
+//! encryption configuration (the key Secrets are encrypted with in etcd), generated once per
 //! cluster and kept in the state store, where booting nodes fetch them.
 //!
 //! Why here and not on the first control-plane node: every control-plane
@@ -248,6 +249,12 @@ pub enum KeystoreError {
         action: String,
     },
 
+    /// A stored encryption configuration that is not one.
+    #[error(
+        "the encryption configuration is not an apiserver.config.k8s.io/v1 EncryptionConfiguration"
+    )]
+    BadEncryptionConfig,
+
     /// A stored bootstrap token with the wrong shape.
     #[error("the bootstrap token does not look like `abcdef.0123456789abcdef` (6 and 16 lowercase letters or digits joined by a dot)")]
     BadToken,
@@ -272,7 +279,7 @@ pub enum KeystoreError {
 }
 
 /// Every object [`ensure`] looks after, relative to the cluster folder.
-const OBJECTS: [&str; 9] = [
+const OBJECTS: [&str; 10] = [
     state_store::CA_KEY,
     state_store::CA_CERTIFICATE,
     state_store::ETCD_CA_KEY,
@@ -282,6 +289,7 @@ const OBJECTS: [&str; 9] = [
     state_store::SERVICE_ACCOUNT_KEY,
     state_store::SERVICE_ACCOUNT_PUBLIC_KEY,
     state_store::BOOTSTRAP_TOKEN,
+    state_store::ENCRYPTION_CONFIG,
 ];
 
 /// What [`ensure`] read of each object before anything else (`None`: absent).
@@ -312,7 +320,7 @@ pub async fn ensure(store: &dyn ObjectStore, cluster: &str) -> Result<KeystoreSt
     }))
     .await?;
     let read: Prefetched = reads.into_iter().collect();
-    let [mut cluster_ca, mut etcd_ca, mut front_proxy_ca, mut service_account, mut token] =
+    let [mut cluster_ca, mut etcd_ca, mut front_proxy_ca, mut service_account, mut token, mut encryption] =
         std::array::from_fn(|_| KeystoreStatus::default());
     tokio::try_join!(
         ensure_authority(store, &read, cluster, Authority::Cluster, &mut cluster_ca),
@@ -326,9 +334,17 @@ pub async fn ensure(store: &dyn ObjectStore, cluster: &str) -> Result<KeystoreSt
         ),
         ensure_service_account_keys(store, &read, cluster, &mut service_account),
         ensure_bootstrap_token(store, &read, cluster, &mut token),
+        ensure_encryption_config(store, &read, cluster, &mut encryption),
     )?;
     let mut status = KeystoreStatus::default();
-    for piece in [cluster_ca, etcd_ca, front_proxy_ca, service_account, token] {
+    for piece in [
+        cluster_ca,
+        etcd_ca,
+        front_proxy_ca,
+        service_account,
+        token,
+        encryption,
+    ] {
         status.created.extend(piece.created);
         status.present.extend(piece.present);
     }
@@ -604,6 +620,35 @@ async fn ensure_bootstrap_token(
     let token = into_text(token, "bootstrap token").map_err(|error| corrupt(&key, &error))?;
     if !is_bootstrap_token(&token) {
         return Err(corrupt(&key, &KeystoreError::BadToken));
+    }
+    Ok(())
+}
+
+/// The encryption configuration: created when absent, never replaced here
+/// (`skiff rotate encryption-key` changes it); an existing one must at least
+/// be an `EncryptionConfiguration`, or the API servers would not start.
+async fn ensure_encryption_config(
+    store: &dyn ObjectStore,
+    read: &Prefetched,
+    cluster: &str,
+    status: &mut KeystoreStatus,
+) -> Result<(), StoreError> {
+    let object = state_store::ENCRYPTION_CONFIG;
+    let key = object_key(cluster, object);
+    // One model with `skiff rotate encryption-key` (`crate::encryption`).
+    let config = create_or_read(store, read, cluster, object, status, || {
+        std::future::ready(
+            crate::encryption::Key::generate(OffsetDateTime::now_utc())
+                .map(|key| {
+                    crate::encryption::EncryptionConfiguration::with_secretbox_keys(vec![key])
+                        .render()
+                })
+                .map_err(|source| KeystoreError::Randomness { source }),
+        )
+    })
+    .await?;
+    if crate::encryption::EncryptionConfiguration::parse(&config).is_err() {
+        return Err(corrupt(&key, &KeystoreError::BadEncryptionConfig));
     }
     Ok(())
 }
@@ -908,6 +953,41 @@ mod tests {
             assert!(!is_bootstrap_token(bad), "{bad:?} accepted");
         }
         assert!(is_bootstrap_token("abcdef.0123456789abcdef\n"));
+    }
+
+    #[test]
+    fn encryption_config_has_a_dated_secretbox_key_then_identity() {
+        use crate::encryption::{key_name, EncryptionConfiguration, Key};
+        let now = OffsetDateTime::from_unix_timestamp(1_796_558_400).expect("time");
+        assert_eq!(key_name(now), "key-20261206T120000Z");
+        let key = Key::generate(now).expect("key");
+        let other = Key::generate(now).expect("key");
+        let text =
+            String::from_utf8(EncryptionConfiguration::with_secretbox_keys(vec![key]).render())
+                .expect("text");
+        let again =
+            String::from_utf8(EncryptionConfiguration::with_secretbox_keys(vec![other]).render())
+                .expect("text");
+        assert_ne!(text, again, "two keys differ");
+        let document: serde_norway::Value = serde_norway::from_str(&text).expect("YAML");
+        assert_eq!(
+            document["apiVersion"].as_str(),
+            Some("apiserver.config.k8s.io/v1")
+        );
+        assert_eq!(document["kind"].as_str(), Some("EncryptionConfiguration"));
+        let resource = &document["resources"][0];
+        assert_eq!(resource["resources"][0].as_str(), Some("secrets"));
+        let providers = resource["providers"].as_sequence().expect("providers");
+        assert_eq!(providers.len(), 2);
+        let keys = &providers[0]["secretbox"]["keys"];
+        assert_eq!(keys[0]["name"].as_str(), Some("key-20261206T120000Z"));
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(keys[0]["secret"].as_str().expect("a secret"))
+            .expect("base64");
+        assert_eq!(bytes.len(), 32);
+        assert!(providers[1]["identity"].is_mapping());
+        assert!(EncryptionConfiguration::parse(text.as_bytes()).is_ok());
     }
 
     #[test]

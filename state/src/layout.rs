@@ -10,12 +10,15 @@
 //! <cluster>/rollout.json                  progress of a rolling update, for resuming
 //! <cluster>/pki/...                       cluster CAs and the service-account key pair (secret)
 //! <cluster>/secrets/bootstrap-token       the token nodes join with (secret)
+//! <cluster>/secrets/encryption-config.yaml  the API servers' EncryptionConfiguration for Secrets at rest (secret)
+//! <cluster>/secrets/encryption-rotation   progress of `skiff rotate encryption-key` (key names only), for resuming
 //! <cluster>/bootstrap/init-lock           legacy init marker (clusters built before etcd/init-lock); nodes still honour it
 //! <cluster>/etcd/                         the one folder control-plane nodes write (their IAM role allows nothing else):
 //! <cluster>/etcd/init-lock                  claimed (If-None-Match: *) by the control-plane node that ran the first kubeadm init
 //! <cluster>/etcd/leases/<name>              leases serializing the nodes' members, backup and certificates work
 //! <cluster>/etcd/backups/<ID>.db            etcd snapshots (SSE-S3); ID = <UTC YYYYMMDDTHHMMSSZ>-rev<revision>-<instance-id>
 //! <cluster>/etcd/restore-request            the backup ID `skiff restore cluster --yes` asks the next control plane to restore
+//! <cluster>/etcd/encryption/<instance-id>   which encryption configuration (sha256) the node's API server runs
 //! ```
 //!
 //! Everything under `<cluster>/` goes with the cluster (`delete cluster`),

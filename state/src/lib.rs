@@ -16,6 +16,7 @@ use std::time::Duration;
 use skiff_api::document::ClusterBundle;
 use tokio::sync::OnceCell;
 
+pub mod encryption;
 pub mod error;
 pub mod etcd;
 pub mod identity;
@@ -26,6 +27,7 @@ pub mod lock;
 pub mod objects;
 pub mod recorded;
 pub mod retention;
+pub mod scripts;
 pub mod security;
 pub mod specs;
 

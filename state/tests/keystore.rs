@@ -18,7 +18,7 @@ use skiff_templates::state_store;
 const CLUSTER: &str = "c1.example.com";
 
 /// Every object `ensure` manages, relative to the cluster folder.
-const ALL_OBJECTS: [&str; 9] = [
+const ALL_OBJECTS: [&str; 10] = [
     state_store::CA_KEY,
     state_store::CA_CERTIFICATE,
     state_store::ETCD_CA_KEY,
@@ -28,6 +28,7 @@ const ALL_OBJECTS: [&str; 9] = [
     state_store::SERVICE_ACCOUNT_KEY,
     state_store::SERVICE_ACCOUNT_PUBLIC_KEY,
     state_store::BOOTSTRAP_TOKEN,
+    state_store::ENCRYPTION_CONFIG,
 ];
 
 fn key(object: &str) -> String {

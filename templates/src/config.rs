@@ -65,7 +65,52 @@ pub struct NodeBootstrap {
     /// How often control-plane nodes snapshot etcd to the state store, and
     /// how many snapshots they keep.
     pub etcd_backups: EtcdBackups,
+    /// The API server's audit log on control-plane nodes.
+    pub audit: AuditLog,
 }
+
+/// The API server's audit log as the node applies it
+/// (`spec.controlPlane.apiServer.audit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLog {
+    /// A custom `audit.k8s.io/v1` `Policy` (YAML); `None`: skiff's default,
+    /// [`DEFAULT_AUDIT_POLICY`].
+    pub policy: Option<String>,
+    /// `--audit-log-maxage`: days a rotated file is kept.
+    pub max_age_days: u32,
+    /// `--audit-log-maxbackup`: rotated files kept.
+    pub max_backups: u32,
+    /// `--audit-log-maxsize`: megabytes at which the log is rotated.
+    pub max_size_megabytes: u32,
+}
+
+impl Default for AuditLog {
+    fn default() -> Self {
+        AuditLog::from(&skiff_api::AuditSpec::default())
+    }
+}
+
+impl From<&skiff_api::AuditSpec> for AuditLog {
+    fn from(spec: &skiff_api::AuditSpec) -> Self {
+        AuditLog {
+            policy: spec.policy.clone(),
+            max_age_days: spec.max_age_days,
+            max_backups: spec.max_backups,
+            max_size_megabytes: spec.max_size_megabytes,
+        }
+    }
+}
+
+impl AuditLog {
+    /// The policy the API server gets: the custom one, else skiff's.
+    pub fn policy_text(&self) -> &str {
+        self.policy.as_deref().unwrap_or(DEFAULT_AUDIT_POLICY)
+    }
+}
+
+/// skiff's default audit policy (`templates/audit-policy.yaml`; the reasons
+/// for each rule are in the file and in docs/security.md).
+pub const DEFAULT_AUDIT_POLICY: &str = include_str!("../templates/audit-policy.yaml");
 
 /// etcd backup settings as the node applies them (`spec.etcd.backups`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +306,27 @@ impl NodeBootstrap {
                     "expected an http:// or https:// URL without query, such as http://127.0.0.1:5123",
                 ));
             }
+        }
+        let audit = &self.audit;
+        for (setting, value) in [
+            ("audit.max_age_days", audit.max_age_days),
+            ("audit.max_backups", audit.max_backups),
+            ("audit.max_size_megabytes", audit.max_size_megabytes),
+        ] {
+            if value == 0 {
+                return Err(TemplateError::invalid(
+                    setting,
+                    "0",
+                    "0 turns the API server's rotation limit off; expected at least 1",
+                ));
+            }
+        }
+        if let Err(problem) = skiff_api::check_audit_policy(audit.policy_text()) {
+            return Err(TemplateError::invalid(
+                "audit.policy",
+                "(the audit policy)",
+                problem.to_string(),
+            ));
         }
         let backups = self.etcd_backups;
         if backups.keep == 0 {

@@ -71,11 +71,18 @@ mod error;
 pub mod paths;
 mod render;
 pub mod state_store;
+mod stored_script;
 
 use serde::Serialize;
 
-pub use config::{EtcdBackups, NodeBootstrap, StateStoreLocation, INSTANCE_GROUP_LABEL};
+pub use config::{
+    AuditLog, EtcdBackups, NodeBootstrap, StateStoreLocation, DEFAULT_AUDIT_POLICY,
+    INSTANCE_GROUP_LABEL,
+};
 pub use error::TemplateError;
+pub use stored_script::{
+    ec2_user_data, stored_script_key, with_stored_script, Ec2UserData, StoredScript,
+};
 
 /// One file cloud-init writes on the node before the bootstrap script runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -157,6 +164,7 @@ pub(crate) mod tests {
             region: "us-east-1".to_string(),
             aws_endpoint: None,
             etcd_backups: crate::EtcdBackups::default(),
+            audit: crate::AuditLog::default(),
         }
     }
 

@@ -4,8 +4,16 @@
 //! rolling update waiting for the marker), need these paths; they are
 //! rendered into the script from here so the two cannot drift.
 
-/// The bootstrap script cloud-init runs once.
+/// What cloud-init runs once, and the systemd units run with a subcommand.
+/// In the user-data EC2 gets, this is a small loader that fetches the
+/// bootstrap script from the state store by its SHA-256, checks it and runs
+/// it (keeping the verified copy under `/var/lib/skiff/`); the script itself
+/// is too large for EC2's 16 KB of user-data.
 pub const BOOTSTRAP_SCRIPT: &str = "/usr/local/sbin/skiff-bootstrap";
+/// The state store's URL and region and the AWS endpoints, as
+/// `SKIFF_…=value` lines: what the loader at [`BOOTSTRAP_SCRIPT`] needs to
+/// fetch the script.
+pub const STATE_STORE_ENV: &str = "/etc/skiff/state-store.env";
 /// The bootstrap's progress log (mode 0600; never holds a secret).
 pub const BOOTSTRAP_LOG: &str = "/var/log/skiff-bootstrap.log";
 /// Exists once the node has joined (or initialized) the cluster; a re-run
@@ -36,6 +44,28 @@ pub const BACKUP_TIMER: &str = "/etc/systemd/system/skiff-etcd-backup.timer";
 pub const RENEW_CERTIFICATES_SERVICE: &str = "/etc/systemd/system/skiff-renew-certificates.service";
 /// The daily timer that starts [`RENEW_CERTIFICATES_SERVICE`].
 pub const RENEW_CERTIFICATES_TIMER: &str = "/etc/systemd/system/skiff-renew-certificates.timer";
+/// The service that keeps [`ENCRYPTION_CONFIG`] equal to the state store's
+/// copy and reports what the API server runs
+/// (`skiff-bootstrap sync-encryption-config`).
+pub const SYNC_ENCRYPTION_SERVICE: &str =
+    "/etc/systemd/system/skiff-sync-encryption-config.service";
+/// The timer that starts [`SYNC_ENCRYPTION_SERVICE`] every minute.
+pub const SYNC_ENCRYPTION_TIMER: &str = "/etc/systemd/system/skiff-sync-encryption-config.timer";
+/// The folder of [`ENCRYPTION_CONFIG`], mounted into kube-apiserver as a
+/// directory (read-only): a file replaced by a rename is not seen through a
+/// single-file mount, which keeps the replaced file's inode.
+pub const ENCRYPTION_CONFIG_DIRECTORY: &str = "/etc/kubernetes/encryption";
+/// The API server's `EncryptionConfiguration` (mode 0600), a copy of the
+/// state store's `secrets/encryption-config.yaml`.
+pub const ENCRYPTION_CONFIG: &str = "/etc/kubernetes/encryption/config.yaml";
+/// The folder of [`AUDIT_POLICY`], mounted into kube-apiserver read-only.
+pub const AUDIT_POLICY_DIRECTORY: &str = "/etc/kubernetes/audit";
+/// The API server's audit policy (`spec.controlPlane.apiServer.audit.policy`).
+pub const AUDIT_POLICY: &str = "/etc/kubernetes/audit/policy.yaml";
+/// The folder of [`AUDIT_LOG`], mounted into kube-apiserver writable.
+pub const AUDIT_LOG_DIRECTORY: &str = "/var/log/kubernetes/audit";
+/// The audit log; the API server rotates it beside itself.
+pub const AUDIT_LOG: &str = "/var/log/kubernetes/audit/audit.log";
 /// Where etcd's client tools are installed (copied from kubeadm's etcd image).
 pub const ETCDCTL: &str = "/usr/local/bin/etcdctl";
 /// etcd's offline tool (snapshot status and restore).

@@ -24,7 +24,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 18] = [
     (
         "cloud-config.yaml.j2",
         include_str!("../templates/cloud-config.yaml.j2"),
@@ -40,6 +40,14 @@ const TEMPLATES: [(&str, &str); 14] = [
     (
         "bootstrap.sh.j2",
         include_str!("../templates/bootstrap.sh.j2"),
+    ),
+    (
+        "bootstrap-loader.sh.j2",
+        include_str!("../templates/bootstrap-loader.sh.j2"),
+    ),
+    (
+        "state-store.env.j2",
+        include_str!("../templates/state-store.env.j2"),
     ),
     (
         "kubeadm-init.yaml.j2",
@@ -74,6 +82,14 @@ const TEMPLATES: [(&str, &str); 14] = [
         include_str!("../templates/skiff-renew-certificates.timer.j2"),
     ),
     (
+        "skiff-sync-encryption-config.service.j2",
+        include_str!("../templates/skiff-sync-encryption-config.service.j2"),
+    ),
+    (
+        "skiff-sync-encryption-config.timer.j2",
+        include_str!("../templates/skiff-sync-encryption-config.timer.j2"),
+    ),
+    (
         "modules-load-k8s.conf.j2",
         include_str!("../templates/modules-load-k8s.conf.j2"),
     ),
@@ -82,6 +98,9 @@ const TEMPLATES: [(&str, &str); 14] = [
         include_str!("../templates/sysctl-k8s.conf.j2"),
     ),
 ];
+
+/// The template of a `write_files` entry's indented content.
+pub(crate) const WRITE_FILES_CONTENT: &str = "write-files-content";
 
 /// The taint kubeadm puts on control-plane nodes by default. Listing taints
 /// explicitly replaces kubeadm's default, so skiff adds it back.
@@ -147,6 +166,10 @@ struct Context {
     ca_cert_hash_placeholder: &'static str,
     api_server_placeholder: &'static str,
     api_endpoint_placeholder: &'static str,
+    /// kube-apiserver's extra flags, in order (`extraArgs`).
+    api_server_arguments: Vec<ArgumentView>,
+    /// kube-apiserver's extra host folders (`extraVolumes`).
+    api_server_volumes: Vec<VolumeView>,
     /// The files of the node, filled in only for the cloud-config wrapper.
     files: Vec<UserDataFile>,
 }
@@ -159,6 +182,19 @@ struct UserDataFile {
     /// `gz+b64` for compressed content, none for plain text.
     encoding: Option<&'static str>,
     content: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ArgumentView {
+    name: &'static str,
+    value: String,
+}
+
+#[derive(Debug, Serialize)]
+struct VolumeView {
+    name: &'static str,
+    path: &'static str,
+    read_only: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -182,6 +218,8 @@ struct Keys {
     restore_request: &'static str,
     upgrade_lease: &'static str,
     status_folder: &'static str,
+    encryption_config: &'static str,
+    encryption_reports_folder: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -203,6 +241,7 @@ struct CniView {
 struct Paths {
     bootstrap_script: &'static str,
     api_endpoint_file: &'static str,
+    state_store_env: &'static str,
     log: &'static str,
     bootstrapped_marker: &'static str,
     kubeadm_init_template: &'static str,
@@ -212,6 +251,11 @@ struct Paths {
     backup_timer: &'static str,
     renew_certificates_service: &'static str,
     renew_certificates_timer: &'static str,
+    sync_encryption_service: &'static str,
+    sync_encryption_timer: &'static str,
+    encryption_config_directory: &'static str,
+    encryption_config: &'static str,
+    audit_log_directory: &'static str,
     etcdctl: &'static str,
     etcdutl: &'static str,
 }
@@ -241,12 +285,22 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
             permissions: "0644",
             content: render("api-endpoint.env.j2")?,
         },
+        NodeFile {
+            path: paths::STATE_STORE_ENV,
+            permissions: "0644",
+            content: render("state-store.env.j2")?,
+        },
     ];
     if context.control_plane {
         files.push(NodeFile {
             path: paths::KUBEADM_INIT_TEMPLATE,
             permissions: "0600",
             content: render("kubeadm-init.yaml.j2")?,
+        });
+        files.push(NodeFile {
+            path: paths::AUDIT_POLICY,
+            permissions: "0600",
+            content: config.audit.policy_text().to_string(),
         });
     }
     files.push(NodeFile {
@@ -377,7 +431,7 @@ pub(crate) fn decode_user_data(encoded: &str) -> Option<String> {
 /// The template environment, compiled once per process: a plan renders
 /// every instance group's user-data, and compiling the templates again for
 /// each of 100 groups took most of a no-op plan's CPU time.
-fn shared_environment() -> Result<&'static Environment<'static>, TemplateError> {
+pub(crate) fn shared_environment() -> Result<&'static Environment<'static>, TemplateError> {
     static SHARED: OnceLock<Environment<'static>> = OnceLock::new();
     if let Some(environment) = SHARED.get() {
         return Ok(environment);
@@ -397,6 +451,15 @@ fn environment() -> Result<Environment<'static>, TemplateError> {
     environment.set_auto_escape_callback(|_| AutoEscape::None);
     environment.add_filter("shell", shell_quote);
     environment.add_filter("yaml", yaml_string);
+    // One `write_files` entry's content as cloud-config.yaml.j2 lays it
+    // out, so that the bootstrap script can be swapped for its loader (and
+    // back) in the rendered text (`stored_script.rs`).
+    environment
+        .add_template(WRITE_FILES_CONTENT, "{{ content | indent(4) }}")
+        .map_err(|source| TemplateError::Render {
+            template: WRITE_FILES_CONTENT.to_string(),
+            source,
+        })?;
     for (name, source) in TEMPLATES {
         environment
             .add_template(name, source)
@@ -408,7 +471,7 @@ fn environment() -> Result<Environment<'static>, TemplateError> {
     Ok(environment)
 }
 
-fn render<S: Serialize>(
+pub(crate) fn render<S: Serialize>(
     environment: &Environment<'static>,
     template: &str,
     context: &S,
@@ -508,6 +571,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             restore_request: state_store::RESTORE_REQUEST,
             upgrade_lease: state_store::UPGRADE_LEASE,
             status_folder: state_store::STATUS_FOLDER,
+            encryption_config: state_store::ENCRYPTION_CONFIG,
+            encryption_reports_folder: state_store::ENCRYPTION_REPORTS_FOLDER,
         },
         control_plane_pki: state_store::CONTROL_PLANE_PKI
             .iter()
@@ -526,6 +591,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         paths: Paths {
             bootstrap_script: paths::BOOTSTRAP_SCRIPT,
             api_endpoint_file: paths::API_ENDPOINT_FILE,
+            state_store_env: paths::STATE_STORE_ENV,
             log: paths::BOOTSTRAP_LOG,
             bootstrapped_marker: paths::BOOTSTRAPPED_MARKER,
             kubeadm_init_template: paths::KUBEADM_INIT_TEMPLATE,
@@ -535,6 +601,11 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             backup_timer: paths::BACKUP_TIMER,
             renew_certificates_service: paths::RENEW_CERTIFICATES_SERVICE,
             renew_certificates_timer: paths::RENEW_CERTIFICATES_TIMER,
+            sync_encryption_service: paths::SYNC_ENCRYPTION_SERVICE,
+            sync_encryption_timer: paths::SYNC_ENCRYPTION_TIMER,
+            encryption_config_directory: paths::ENCRYPTION_CONFIG_DIRECTORY,
+            encryption_config: paths::ENCRYPTION_CONFIG,
+            audit_log_directory: paths::AUDIT_LOG_DIRECTORY,
             etcdctl: paths::ETCDCTL,
             etcdutl: paths::ETCDUTL,
         },
@@ -542,8 +613,51 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         ca_cert_hash_placeholder: CA_CERT_HASH_PLACEHOLDER,
         api_server_placeholder: API_SERVER_PLACEHOLDER,
         api_endpoint_placeholder: API_ENDPOINT_PLACEHOLDER,
+        api_server_arguments: api_server_arguments(config),
+        api_server_volumes: API_SERVER_VOLUMES
+            .iter()
+            .map(|&(name, path, read_only)| VolumeView {
+                name,
+                path,
+                read_only,
+            })
+            .collect(),
         files: Vec::new(),
     })
+}
+
+/// kube-apiserver's host folders: the encryption configuration and the
+/// audit policy read-only, the audit log writable.
+const API_SERVER_VOLUMES: [(&str, &str, bool); 3] = [
+    ("skiff-encryption", paths::ENCRYPTION_CONFIG_DIRECTORY, true),
+    ("skiff-audit-policy", paths::AUDIT_POLICY_DIRECTORY, true),
+    ("skiff-audit-log", paths::AUDIT_LOG_DIRECTORY, false),
+];
+
+/// kube-apiserver's flags for the encryption of Secrets and the audit log.
+/// `encryption-provider-config-automatic-reload` makes it read the file
+/// again when it changes (every minute, kube-apiserver's
+/// EncryptionConfigFileChangePollDuration), so a rotation needs no restart.
+fn api_server_arguments(config: &NodeBootstrap) -> Vec<ArgumentView> {
+    let audit = &config.audit;
+    [
+        (
+            "encryption-provider-config",
+            paths::ENCRYPTION_CONFIG.to_string(),
+        ),
+        (
+            "encryption-provider-config-automatic-reload",
+            "true".to_string(),
+        ),
+        ("audit-policy-file", paths::AUDIT_POLICY.to_string()),
+        ("audit-log-path", paths::AUDIT_LOG.to_string()),
+        ("audit-log-maxage", audit.max_age_days.to_string()),
+        ("audit-log-maxbackup", audit.max_backups.to_string()),
+        ("audit-log-maxsize", audit.max_size_megabytes.to_string()),
+    ]
+    .into_iter()
+    .map(|(name, value)| ArgumentView { name, value })
+    .collect()
 }
 
 /// The taints a node registers with: the group's, plus kubeadm's

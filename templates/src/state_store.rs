@@ -27,9 +27,23 @@ pub const SERVICE_ACCOUNT_KEY: &str = "pki/sa.key";
 pub const SERVICE_ACCOUNT_PUBLIC_KEY: &str = "pki/sa.pub";
 /// The kubeadm bootstrap token, one line such as `abcdef.0123456789abcdef`.
 pub const BOOTSTRAP_TOKEN: &str = "secrets/bootstrap-token";
+/// The API server's `EncryptionConfiguration` (`apiserver.config.k8s.io/v1`):
+/// Secrets are written with the first `secretbox` key and read with any
+/// listed key, or as plain text (`identity`, for Secrets written before
+/// encryption). Generated with the PKI; read by control-plane nodes, which
+/// keep `/etc/kubernetes/encryption/config.yaml` equal to it
+/// (`sync-encryption-config`); changed only by `skiff rotate encryption-key`.
+pub const ENCRYPTION_CONFIG: &str = "secrets/encryption-config.yaml";
 /// Where skiff versions before the etcd prefix kept [`INIT_LOCK`]. A node
 /// still reads it: a cluster initialized then must never be initialized again.
 pub const LEGACY_INIT_LOCK: &str = "bootstrap/init-lock";
+/// The folder of bootstrap scripts, `<folder><sha256>`: the script a node's
+/// user-data loader fetches, checks against the SHA-256 in its user-data and
+/// runs (`skiff_templates::ec2_user_data`). Written by skiff before any
+/// instance launches; never overwritten (the name is the content's hash).
+pub const SCRIPTS_FOLDER: &str = "scripts/";
+/// Every object of [`SCRIPTS_FOLDER`], as an IAM resource pattern.
+pub const SCRIPTS: &str = "scripts/*";
 /// The only folder control-plane nodes write: the init lock, the leases,
 /// the etcd backups, the restore request and the nodes' status objects.
 pub const ETCD_FOLDER: &str = "etcd/";
@@ -52,6 +66,13 @@ pub const BACKUPS_FOLDER: &str = "etcd/backups/";
 /// each daily certificate check, listing every certificate kubeadm manages
 /// on that node and when it expires. `skiff validate cluster` reads them.
 pub const CERTIFICATES_FOLDER: &str = "etcd/certificates/";
+/// The folder of the control-plane nodes' encryption reports, one JSON object
+/// per instance (`<instance-id>`): `{"instance", "sha256" (lowercase hex of
+/// the bytes of the node's `/etc/kubernetes/encryption/config.yaml`),
+/// "loaded" (whether the node's API server reported running exactly those
+/// bytes), "checked" (RFC 3339 UTC)}`. Written every minute by
+/// `sync-encryption-config`; `skiff rotate encryption-key` waits on them.
+pub const ENCRYPTION_REPORTS_FOLDER: &str = "etcd/encryption/";
 /// Written by `skiff restore cluster`: the ID of the backup the next control
 /// plane that starts with no live member restores (then deletes this object).
 pub const RESTORE_REQUEST: &str = "etcd/restore-request";
@@ -66,6 +87,11 @@ pub const UPGRADE_LEASE: &str = "etcd/leases/upgrade";
 /// `upgraded`, `joined`, `initialized`, `restored`, `failed`), a sentence
 /// (why, when it failed) and the time. Written at each phase change.
 pub const STATUS_FOLDER: &str = "etcd/status/";
+
+/// The progress of `skiff rotate encryption-key` (JSON: the last phase
+/// completed, the key names, who started it and when), for resuming.
+/// Written by skiff only; nodes never read it.
+pub const ENCRYPTION_ROTATION: &str = "secrets/encryption-rotation";
 
 /// One piece of shared control-plane key material and where kubeadm expects it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,15 +152,21 @@ pub const CONTROL_PLANE_PKI: [PkiFile; 8] = [
 ];
 
 /// The objects a node of `role` reads (`s3:GetObject`); the IAM policy of the
-/// role should allow exactly these keys under the cluster prefix.
+/// role should allow exactly these keys under the cluster prefix ([`SCRIPTS`]
+/// is a pattern: every bootstrap script).
 pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
     match role {
         InstanceGroupRole::ControlPlane => CONTROL_PLANE_PKI
             .iter()
             .map(|file| file.key)
-            .chain([BOOTSTRAP_TOKEN, LEGACY_INIT_LOCK])
+            .chain([
+                BOOTSTRAP_TOKEN,
+                ENCRYPTION_CONFIG,
+                LEGACY_INIT_LOCK,
+                SCRIPTS,
+            ])
             .collect(),
-        InstanceGroupRole::Node => vec![CA_CERTIFICATE, BOOTSTRAP_TOKEN],
+        InstanceGroupRole::Node => vec![CA_CERTIFICATE, BOOTSTRAP_TOKEN, SCRIPTS],
         InstanceGroupRole::Bastion => Vec::new(),
     }
 }
@@ -156,15 +188,19 @@ mod tests {
     #[test]
     fn workers_read_no_private_key() {
         let reads = objects_read_by(InstanceGroupRole::Node);
-        assert_eq!(reads, vec!["pki/ca.crt", "secrets/bootstrap-token"]);
+        assert_eq!(
+            reads,
+            vec!["pki/ca.crt", "secrets/bootstrap-token", "scripts/*"]
+        );
         assert_eq!(folder_written_by(InstanceGroupRole::Node), None);
     }
 
     #[test]
     fn control_plane_reads_all_pki_and_writes_only_the_etcd_folder() {
         let reads = objects_read_by(InstanceGroupRole::ControlPlane);
-        assert_eq!(reads.len(), 10);
+        assert_eq!(reads.len(), 12);
         assert!(reads.contains(&"pki/etcd-ca.key"));
+        assert!(reads.contains(&ENCRYPTION_CONFIG));
         assert_eq!(
             folder_written_by(InstanceGroupRole::ControlPlane),
             Some("etcd/")
@@ -178,6 +214,7 @@ mod tests {
             RESTORE_REQUEST,
             UPGRADE_LEASE,
             STATUS_FOLDER,
+            ENCRYPTION_REPORTS_FOLDER,
         ] {
             assert!(
                 key.starts_with(ETCD_FOLDER),

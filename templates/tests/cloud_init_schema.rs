@@ -31,13 +31,17 @@ fn every_role_and_family_passes_cloud_init_schema() {
     let cloud_init = tools::require("cloud-init", "apt-get install -y cloud-init");
     tools::announce(&cloud_init, "--version");
     for (name, config) in all_roles_and_families() {
-        let user_data = skiff_templates::render_user_data(&config).expect("renders");
-        let (valid, report) = schema_check(&cloud_init, &user_data);
-        assert!(
-            valid,
-            "{name}: cloud-init schema rejected the user-data:\n{report}"
-        );
-        assert!(report.contains("Valid cloud-config"), "{name}: {report}");
+        let whole = skiff_templates::render_user_data(&config).expect("renders");
+        // The document EC2 gets (with the loader) and the whole one.
+        let ec2 = skiff_templates::ec2_user_data(&whole).expect("EC2's form");
+        for (form, user_data) in [("EC2's", &ec2.text), ("whole", &whole)] {
+            let (valid, report) = schema_check(&cloud_init, user_data);
+            assert!(
+                valid,
+                "{name}: cloud-init schema rejected the {form} user-data:\n{report}"
+            );
+            assert!(report.contains("Valid cloud-config"), "{name}: {report}");
+        }
     }
 }
 

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde_norway::Value;
 use skiff_api::{InstanceGroupRole, OsFamily, Taint};
 use skiff_templates::{
-    bootstrap_script, node_files, paths, render_user_data, NodeBootstrap, TemplateError,
+    bootstrap_script, node_files, paths, render_user_data, AuditLog, NodeBootstrap, TemplateError,
+    DEFAULT_AUDIT_POLICY,
 };
 use skiff_test_support::cloud_config::CloudConfig;
 use support::examples::{all_roles_and_families, example};
@@ -21,6 +22,18 @@ fn user_data_snapshots() {
     for (name, config) in all_roles_and_families() {
         let user_data = render_user_data(&config).expect("renders");
         insta::assert_snapshot!(format!("user_data_{name}"), user_data);
+    }
+}
+
+/// The user-data EC2 gets: the loader in the script's place (the script's
+/// hash changes with any change of the script, so this snapshot moves with
+/// `user_data_snapshots`, by one line).
+#[test]
+fn ec2_user_data_snapshots() {
+    for (name, config) in all_roles_and_families() {
+        let whole = render_user_data(&config).expect("renders");
+        let ec2 = skiff_templates::ec2_user_data(&whole).expect("EC2's form");
+        insta::assert_snapshot!(format!("ec2_user_data_{name}"), ec2.text);
     }
 }
 
@@ -112,10 +125,11 @@ fn user_data_fits_the_ec2_limit_even_for_a_large_group() {
                 "api-alias-{index:02}.a-long-subdomain.of-the-cluster.example.com"
             ));
         }
-        // EC2's limit applies to the bytes before the API's base64: the gzip.
-        let encoded =
-            skiff_templates::encode_user_data(&render_user_data(&config).expect("renders"))
-                .expect("compresses");
+        // EC2's limit applies to the bytes before the API's base64: the gzip
+        // of the document EC2 gets, whose loader fetches the script.
+        let ec2 = skiff_templates::ec2_user_data(&render_user_data(&config).expect("renders"))
+            .expect("the script moves to the store");
+        let encoded = skiff_templates::encode_user_data(&ec2.text).expect("compresses");
         let size = encoded.len() / 4 * 3;
         eprintln!("{name}: {size} bytes of user-data");
         assert!(
@@ -134,6 +148,16 @@ fn user_data_holds_placeholders_not_secrets() {
             everything.push_str(&file.content);
         }
         assert!(!everything.contains("PRIVATE KEY"), "{name}");
+        // The encryption configuration (its key) is read from the store at
+        // boot, never carried in the user-data.
+        assert!(
+            !everything.contains("EncryptionConfiguration")
+                && !everything.contains("secretbox")
+                && !everything
+                    .lines()
+                    .any(|line| line.trim().starts_with("secret:")),
+            "{name}: the user-data holds an encryption configuration"
+        );
         assert!(
             find_token_like(&everything).is_none(),
             "{name}: something shaped like a bootstrap token: {:?}",
@@ -614,4 +638,169 @@ fn backups_are_written_with_the_stores_kms_key_when_it_has_one() {
     );
     assert!(script.contains("x-amz-server-side-encryption: aws:kms"));
     assert!(script.contains("x-amz-server-side-encryption-aws-kms-key-id: $STATE_STORE_KMS_KEY"));
+}
+
+/// The `apiServer` section of the init template's ClusterConfiguration.
+fn api_server_section(config: &NodeBootstrap) -> String {
+    let init = file_content(config, paths::KUBEADM_INIT_TEMPLATE);
+    let start = init.find("\napiServer:\n").expect("an apiServer section") + 1;
+    let end = start
+        + init[start..]
+            .find("\nnetworking:")
+            .expect("networking follows");
+    init[start..end].to_string()
+}
+
+/// The flags and volumes of the API server in both forms kubeadm takes
+/// (v1beta3: extraArgs a map; v1beta4: a list of {name, value}), as exact
+/// snapshots and parsed.
+#[test]
+fn the_api_server_gets_encryption_and_audit_flags_in_both_kubeadm_api_versions() {
+    let expected = [
+        (
+            "encryption-provider-config",
+            "/etc/kubernetes/encryption/config.yaml",
+        ),
+        ("encryption-provider-config-automatic-reload", "true"),
+        ("audit-policy-file", "/etc/kubernetes/audit/policy.yaml"),
+        ("audit-log-path", "/var/log/kubernetes/audit/audit.log"),
+        ("audit-log-maxage", "30"),
+        ("audit-log-maxbackup", "10"),
+        ("audit-log-maxsize", "100"),
+    ];
+    for version in ["1.30.14", "1.34.2"] {
+        let config = NodeBootstrap {
+            kubernetes_version: version.parse().expect("version"),
+            ..example(InstanceGroupRole::ControlPlane, OsFamily::Debian)
+        };
+        insta::assert_snapshot!(format!("api_server_{version}"), api_server_section(&config));
+        let init = documents(&file_content(&config, paths::KUBEADM_INIT_TEMPLATE));
+        let api_server = at(kind(&init, "ClusterConfiguration"), &["apiServer"]);
+        let arguments: Vec<(String, String)> = match at(api_server, &["extraArgs"]) {
+            Value::Mapping(map) => {
+                assert_eq!(version, "1.30.14", "v1beta3 only takes a map");
+                map.iter()
+                    .map(|(name, value)| {
+                        (
+                            name.as_str().expect("name").to_string(),
+                            value.as_str().expect("a string value").to_string(),
+                        )
+                    })
+                    .collect()
+            }
+            Value::Sequence(list) => {
+                assert_eq!(version, "1.34.2", "v1beta4 only takes a list");
+                list.iter()
+                    .map(|argument| {
+                        (
+                            at(argument, &["name"]).as_str().expect("name").to_string(),
+                            at(argument, &["value"])
+                                .as_str()
+                                .expect("value")
+                                .to_string(),
+                        )
+                    })
+                    .collect()
+            }
+            other => panic!("extraArgs is {other:?}"),
+        };
+        assert_eq!(
+            arguments,
+            expected
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect::<Vec<_>>(),
+            "{version}"
+        );
+        let volumes: Vec<(&str, &str, bool)> = at(api_server, &["extraVolumes"])
+            .as_sequence()
+            .expect("a list in both versions")
+            .iter()
+            .map(|volume| {
+                assert_eq!(at(volume, &["hostPath"]), at(volume, &["mountPath"]));
+                assert_eq!(
+                    at(volume, &["pathType"]).as_str(),
+                    Some("DirectoryOrCreate")
+                );
+                (
+                    at(volume, &["name"]).as_str().expect("name"),
+                    at(volume, &["hostPath"]).as_str().expect("path"),
+                    at(volume, &["readOnly"]).as_bool().expect("a boolean"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            volumes,
+            [
+                ("skiff-encryption", "/etc/kubernetes/encryption", true),
+                ("skiff-audit-policy", "/etc/kubernetes/audit", true),
+                ("skiff-audit-log", "/var/log/kubernetes/audit", false),
+            ],
+            "{version}: folders, not files: a renamed file stays unseen through a file mount"
+        );
+    }
+}
+
+#[test]
+fn audit_settings_reach_the_control_plane_only() {
+    let control_plane = example(InstanceGroupRole::ControlPlane, OsFamily::Debian);
+    assert_eq!(
+        file_content(&control_plane, paths::AUDIT_POLICY),
+        DEFAULT_AUDIT_POLICY
+    );
+    assert!(skiff_api::check_audit_policy(DEFAULT_AUDIT_POLICY).is_ok());
+    let custom_policy = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n";
+    let custom = NodeBootstrap {
+        audit: AuditLog {
+            policy: Some(custom_policy.to_string()),
+            max_age_days: 7,
+            max_backups: 3,
+            max_size_megabytes: 50,
+        },
+        ..control_plane.clone()
+    };
+    assert_eq!(file_content(&custom, paths::AUDIT_POLICY), custom_policy);
+    let section = api_server_section(&custom);
+    for flag in [
+        "name: audit-log-maxage\n      value: \"7\"",
+        "name: audit-log-maxbackup\n      value: \"3\"",
+        "name: audit-log-maxsize\n      value: \"50\"",
+    ] {
+        assert!(section.contains(flag), "{flag} missing:\n{section}");
+    }
+    assert_ne!(
+        render_user_data(&custom).expect("renders"),
+        render_user_data(&control_plane).expect("renders"),
+        "a change of the audit settings rolls the control plane"
+    );
+    let worker = example(InstanceGroupRole::Node, OsFamily::Debian);
+    let custom_worker = NodeBootstrap {
+        audit: custom.audit.clone(),
+        ..worker.clone()
+    };
+    assert_eq!(
+        render_user_data(&custom_worker).expect("renders"),
+        render_user_data(&worker).expect("renders"),
+        "workers run no API server"
+    );
+    assert!(!render_user_data(&worker)
+        .expect("renders")
+        .contains("audit"));
+
+    // A policy that could log Secret bodies is refused at this boundary too.
+    let leaky = NodeBootstrap {
+        audit: AuditLog {
+            policy: Some(
+                "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Request\n"
+                    .to_string(),
+            ),
+            ..AuditLog::default()
+        },
+        ..control_plane
+    };
+    let error = render_user_data(&leaky).expect_err("refused");
+    assert!(
+        error.to_string().contains("audit.policy") && error.to_string().contains("rules[0]"),
+        "{error}"
+    );
 }

@@ -109,6 +109,20 @@ fn assert_debian_packages(node: &NodeSandbox) {
     );
 }
 
+/// What the node ran after its loader fetched the bootstrap script (once,
+/// the first object it reads).
+fn commands_after_the_loader(node: &NodeSandbox) -> Vec<String> {
+    let commands = node.commands();
+    let fetches: Vec<usize> = commands
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| line.contains("/team-a/c1.example.com/scripts/"))
+        .map(|(index, _)| index)
+        .collect();
+    assert_eq!(fetches.len(), 1, "one fetch of the script: {commands:?}");
+    commands[fetches[0] + 1..].to_vec()
+}
+
 fn object_urls(node: &NodeSandbox, method: &str) -> Vec<String> {
     node.commands_starting(&format!("curl {method} http://127.0.0.1:"))
         .into_iter()
@@ -298,7 +312,7 @@ fn three_control_plane_nodes_booting_together_elect_exactly_one_initializer() {
     // it up and renews its certificates on timers.
     for node in &nodes {
         assert!(node.commands().contains(
-            &"systemctl enable --now skiff-leave-etcd.service skiff-etcd-backup.timer skiff-renew-certificates.timer"
+            &"systemctl enable --now skiff-leave-etcd.service skiff-etcd-backup.timer skiff-renew-certificates.timer skiff-sync-encryption-config.timer"
                 .to_string()
         ));
         assert!(node
@@ -338,10 +352,15 @@ fn a_worker_joins_with_the_stored_token_and_the_hash_of_the_stored_ca() {
     assert_prepared_like_a_kubernetes_node(&worker, "registry.k8s.io/pause:3.10.1");
     assert_debian_packages(&worker);
 
-    // Least privilege: a worker reads the CA certificate and the token, nothing else.
+    // Least privilege: a worker reads its script (by the hash in its
+    // user-data), the CA certificate and the token, nothing else.
+    let script = skiff_templates::ec2_user_data(&render_user_data(&config).expect("renders"))
+        .expect("EC2's form")
+        .script
+        .expect("a script");
     assert_eq!(
         object_urls(&worker, "GET"),
-        vec!["secrets/bootstrap-token", "pki/ca.crt"]
+        vec![script.key.as_str(), "secrets/bootstrap-token", "pki/ca.crt"]
     );
     assert!(
         object_urls(&worker, "PUT").is_empty(),
@@ -484,7 +503,8 @@ fn an_image_of_the_wrong_family_stops_before_changing_anything() {
         "the error must name the setting:\n{}",
         boot.stderr
     );
-    assert!(node.commands().is_empty(), "{:?}", node.commands());
+    let commands = commands_after_the_loader(&node);
+    assert!(commands.is_empty(), "{commands:?}");
     assert!(!node.exists(paths::BOOTSTRAPPED_MARKER));
 }
 
@@ -527,7 +547,7 @@ fn a_gossip_endpoint_substituted_into_the_user_data_reaches_kubeadm() {
     let init = &configs[0].1;
     for expected in [
         format!("controlPlaneEndpoint: \"{LOAD_BALANCER}:443\""),
-        format!("certSANs:\n    - \"{LOAD_BALANCER}\"\n    - \"api.c1.example.com\"\nnetworking:"),
+        format!("certSANs:\n    - \"{LOAD_BALANCER}\"\n    - \"api.c1.example.com\"\n  extraArgs:"),
     ] {
         assert!(
             init.contains(&expected),
@@ -577,7 +597,8 @@ fn an_endpoint_placeholder_left_in_the_user_data_stops_before_changing_anything(
         "{}",
         boot.stderr
     );
-    assert!(node.commands().is_empty(), "{:?}", node.commands());
+    let commands = commands_after_the_loader(&node);
+    assert!(commands.is_empty(), "{commands:?}");
 }
 
 #[path = "sandbox/durability.rs"]
@@ -585,3 +606,58 @@ mod durability;
 
 #[path = "sandbox/upgrades.rs"]
 mod upgrades;
+
+#[path = "sandbox/encryption.rs"]
+mod encryption;
+
+/// The loader runs only the script its user-data names: a store object
+/// whose bytes do not have that SHA-256 (changed by hand, or truncated) is
+/// never run, and the instance is marked Unhealthy so its group replaces it.
+#[test]
+fn a_stored_script_that_is_not_the_one_named_is_never_run() {
+    let cloud = start_cloud();
+    cloud.mark_api_server_ready();
+    let config = cloud.bootstrap(InstanceGroupRole::Node, OsFamily::Debian, Cni::Cilium);
+    let node = cloud.node("i-0bbbbbbbbbbbbbbb1", &config, Image::Ubuntu);
+    let script = skiff_templates::ec2_user_data(&render_user_data(&config).expect("renders"))
+        .expect("EC2's form")
+        .script
+        .expect("a script");
+    let tampered = tempfile::NamedTempFile::new().expect("file");
+    std::fs::write(
+        tampered.path(),
+        format!("{}\ntouch /tmp/owned\n", script.content),
+    )
+    .expect("tampered script");
+    cloud.moto.put_object(
+        skiff_test_support::sandbox::BUCKET,
+        &format!(
+            "{}/{}",
+            skiff_test_support::sandbox::CLUSTER_PREFIX,
+            script.key
+        ),
+        tampered.path(),
+    );
+
+    let boot = node.boot();
+    assert!(!boot.success, "a script of another hash must not run");
+    assert!(
+        boot.stderr
+            .contains(&format!("no script with SHA-256 {}", script.sha256)),
+        "{}",
+        boot.stderr
+    );
+    assert_eq!(
+        cloud.instance_health(&node.instance_id).as_deref(),
+        Some("Unhealthy")
+    );
+    let commands = node.commands();
+    assert!(
+        commands
+            .iter()
+            .all(|line| line.starts_with("curl ") || line == "aws autoscaling SetInstanceHealth"),
+        "only the loader's requests ran: {commands:?}"
+    );
+    assert!(!node.exists(&format!("/var/lib/skiff/bootstrap-{}", script.sha256)));
+    assert!(!node.exists(paths::BOOTSTRAPPED_MARKER));
+}

@@ -38,7 +38,21 @@ fn every_shell_part_of_the_user_data_is_clean() {
     let mut checked = 0;
     let mut findings = Vec::new();
     for (name, config) in all_roles_and_families() {
-        let user_data = skiff_templates::render_user_data(&config).expect("renders");
+        let whole = skiff_templates::render_user_data(&config).expect("renders");
+        // EC2's document carries the loader; the whole one, the script.
+        let ec2 = skiff_templates::ec2_user_data(&whole).expect("EC2's form");
+        if ec2.text != whole {
+            let loader = CloudConfig::parse(&ec2.text)
+                .files
+                .into_iter()
+                .find(|file| file.path == skiff_templates::paths::BOOTSTRAP_SCRIPT)
+                .expect("the loader");
+            checked += 1;
+            if let Err(finding) = shellcheck(&tool, &format!("{name} loader"), &loader.content) {
+                findings.push(finding);
+            }
+        }
+        let user_data = whole;
         let parsed = CloudConfig::parse(&user_data);
         for file in parsed
             .files
@@ -59,9 +73,9 @@ fn every_shell_part_of_the_user_data_is_clean() {
             }
         }
     }
-    // Per family: the control plane's bootstrap script (which is also what
-    // its units run) and runcmd, the worker's bootstrap script and runcmd.
-    assert_eq!(checked, 8, "unexpected number of shell parts");
+    // Per family: the control plane's loader, bootstrap script (which is
+    // also what its units run) and runcmd, the worker's likewise.
+    assert_eq!(checked, 12, "unexpected number of shell parts");
     assert!(
         findings.is_empty(),
         "shellcheck findings:\n{}",

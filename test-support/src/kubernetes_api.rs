@@ -9,7 +9,11 @@
 //! `apiVersion`/`kind`, as the real server sends them), `Status` objects
 //! with `code`/`reason`/`message` for failures, JSON merge patches applied
 //! to the stored node, field and label selectors on pod lists, and the
-//! Eviction subresource with scriptable answers per pod.
+//! Eviction subresource with scriptable answers per pod; and Secrets
+//! (list in chunks, get, update with resourceVersion conflicts) stored
+//! under the key of an `EncryptionConfiguration` file the server re-reads
+//! on every request, as an API server encrypting at rest does
+//! (`kubernetes_api/encryption.rs`).
 //!
 //! Anything it does not know answers 404 and is recorded, so a test can
 //! show that no unexpected request was made.
@@ -28,6 +32,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+
+mod encryption;
+
+pub use encryption::{secret, Observation};
 
 /// The label kubeadm gives control-plane nodes.
 pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
@@ -104,6 +112,10 @@ struct State {
     failures: HashMap<(String, String), VecDeque<u16>>,
     requests: Vec<Recorded>,
     resource_version: u64,
+    /// Secrets and their encryption at rest.
+    encryption: encryption::Encryption,
+    /// What `GET /metrics` answers (Prometheus text); 404 while `None`.
+    metrics: Option<String>,
 }
 
 impl Default for State {
@@ -117,6 +129,8 @@ impl Default for State {
             failures: HashMap::new(),
             requests: Vec::new(),
             resource_version: 0,
+            encryption: encryption::Encryption::default(),
+            metrics: None,
         }
     }
 }
@@ -156,6 +170,11 @@ impl FakeApiServer {
             }
         });
         FakeApiServer { address, state }
+    }
+
+    /// Serves `text` (Prometheus text format) at `GET /metrics`.
+    pub fn set_metrics(&self, text: &str) {
+        self.state().metrics = Some(text.to_string());
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -271,7 +290,11 @@ impl FakeApiServer {
     pub fn unexpected(&self) -> Vec<String> {
         self.requests()
             .into_iter()
-            .filter(|request| route(&request.method, &request.path).is_none())
+            .filter(|request| {
+                route(&request.method, &request.path).is_none()
+                    && encryption::route(&request.method, &request.path).is_none()
+            })
+            .filter(|request| !(request.method == "GET" && request.path == "/metrics"))
             .map(|request| format!("{} {}", request.method, request.path))
             .collect()
     }
@@ -526,6 +549,29 @@ fn route(method: &str, path: &str) -> Option<Route> {
 
 type Answer = (StatusCode, Value);
 
+/// `GET /metrics`: the text set with [`FakeApiServer::set_metrics`], in the
+/// Prometheus text format the API server serves (not JSON).
+fn metrics_answer(
+    state: &State,
+    method: &Method,
+    request: &Recorded,
+) -> Option<Response<Full<Bytes>>> {
+    if *method != Method::GET || request.path != "/metrics" {
+        return None;
+    }
+    let text = state.metrics.clone()?;
+    Some(
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+            .body(Full::new(Bytes::from(text)))
+            .expect("a response"),
+    )
+}
+
 async fn handle(
     state: Arc<Mutex<State>>,
     request: Request<Incoming>,
@@ -551,6 +597,9 @@ async fn handle(
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.requests.push(recorded.clone());
+        if let Some(text) = metrics_answer(&state, &parts.method, &recorded) {
+            return Ok(text);
+        }
         answer(&mut state, &parts.method, &recorded)
     };
     let response = Response::builder()
@@ -571,6 +620,9 @@ fn answer(state: &mut State, method: &Method, request: &Recorded) -> Answer {
                 request.method, request.path
             ),
         );
+    }
+    if let Some(answer) = encryption::answer(state, method, request) {
+        return answer;
     }
     let Some(route) = route(method.as_str(), &request.path) else {
         return status_failure(404, "the server could not find the requested resource");

@@ -6,7 +6,7 @@ use anyhow::bail;
 
 use crate::args::{
     Command, CreateCommand, DeleteCommand, EditCommand, ExportCommand, GetCommand, LockCommand,
-    RestoreCommand, RollingUpdateCommand, StateCommand, UpdateCommand, UpdateTarget,
+    RestoreCommand, RollingUpdateCommand, RotateCommand, StateCommand, UpdateCommand, UpdateTarget,
     ValidateCommand,
 };
 use crate::context::Context;
@@ -26,6 +26,7 @@ mod replace;
 mod restore_cluster;
 mod rollback;
 mod rolling_update;
+mod rotate_encryption_key;
 mod state_lock;
 mod state_security;
 mod terraform_target;
@@ -66,6 +67,7 @@ pub async fn run(context: &Context, command: Command) -> anyhow::Result<ExitCode
         Command::History(arguments) => history::run(context, &arguments).await,
         Command::Rollback(arguments) => rollback::run(context, &arguments).await,
         Command::Restore(RestoreCommand::Cluster(arguments)) => restore_cluster::run(context, &arguments).await,
+        Command::Rotate(RotateCommand::EncryptionKey(arguments)) => rotate_encryption_key::run(context, &arguments).await,
         Command::Completion(arguments) => completion::run(&arguments),
     }
 }

@@ -129,6 +129,7 @@ fn bootstrap_config(
             interval_seconds: cluster.spec.etcd.backups.interval.seconds(),
             keep: cluster.spec.etcd.backups.keep,
         },
+        audit: skiff_templates::AuditLog::from(&cluster.spec.control_plane.api_server.audit),
     })
 }
 

@@ -35,6 +35,21 @@ pub struct DesiredModel {
 }
 
 impl DesiredModel {
+    /// The bootstrap scripts of every launch template, each once (for
+    /// Terraform's output, whose apply launches instances skiff never sees).
+    pub fn bootstrap_scripts(
+        &self,
+    ) -> Result<Vec<skiff_templates::StoredScript>, crate::PlanError> {
+        crate::plan::bootstrap_scripts(self.resources.iter().filter_map(|resource| {
+            match &resource.attributes {
+                crate::resource::Attributes::LaunchTemplate(template) => {
+                    Some((resource.key.name(), template.as_ref()))
+                }
+                _ => None,
+            }
+        }))
+    }
+
     /// The resource with this key.
     pub fn get(&self, key: &ResourceKey) -> Option<&DesiredResource> {
         self.resources.iter().find(|resource| &resource.key == key)

@@ -111,13 +111,17 @@ fn template_data(
             &template.security_groups,
         )?))
         .user_data(
-            skiff_templates::encode_user_data(&template.user_data).map_err(|error| {
-                ProviderError::other(
-                    "ec2:CreateLaunchTemplate",
-                    key.as_str(),
-                    format!("compressing the user-data: {error}"),
-                )
-            })?,
+            // The document with the script's loader in its place: the engine
+            // stores the script before any instance launches.
+            skiff_templates::ec2_user_data(&template.user_data)
+                .and_then(|ec2| skiff_templates::encode_user_data(&ec2.text))
+                .map_err(|error| {
+                    ProviderError::other(
+                        "ec2:CreateLaunchTemplate",
+                        key.as_str(),
+                        format!("encoding the user-data: {error}"),
+                    )
+                })?,
         )
         .block_device_mappings(
             LaunchTemplateBlockDeviceMappingRequest::builder()

@@ -22,6 +22,9 @@
 mod drain;
 mod health;
 mod nodes;
+mod secrets;
+
+pub use secrets::{SecretsRewritten, SECRETS_PAGE_SIZE};
 
 use std::fmt;
 use std::future::Future;

@@ -67,5 +67,6 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
         region: "us-east-1".to_string(),
         aws_endpoint: None,
         etcd_backups: EtcdBackups::default(),
+        audit: Default::default(),
     }
 }

@@ -74,10 +74,22 @@ impl Sandbox for FakeCloud {
         user_data: String,
         image: Image,
     ) -> NodeSandbox {
+        // As skiff does: EC2 gets the loader, the state store the script,
+        // which the loader fetches, checks and runs on the node.
+        let ec2 = skiff_templates::ec2_user_data(&user_data).expect("user-data for EC2");
+        if let Some(script) = &ec2.script {
+            let file = tempfile::NamedTempFile::new().expect("script file");
+            std::fs::write(file.path(), &script.content).expect("script written");
+            self.moto.put_object(
+                BUCKET,
+                &format!("{CLUSTER_PREFIX}/{}", script.key),
+                file.path(),
+            );
+        }
         self.launch(
             instance_id,
             &config.kubernetes_version.to_string(),
-            user_data,
+            ec2.text,
             image,
         )
     }

@@ -65,7 +65,12 @@
 //! - `curl`: IMDS answers per node (instance ID, `local-ipv4`,
 //!   `autoscaling/target-lifecycle-state`, 404 when unset); moto answers the
 //!   rest of IMDS, the state store and EC2/Auto Scaling; the API server's
-//!   `/version` is the oldest kube-apiserver the kubeadm stand-in runs.
+//!   `/version` is the oldest kube-apiserver the kubeadm stand-in runs; the
+//!   node's local API server's `/metrics` is the stand-in Kubernetes API a
+//!   test named ([`NodeSandbox::serve_local_api_server`]), else nothing
+//!   listens. The kubeadm stand-in writes the ClusterConfiguration's
+//!   `apiServer.extraArgs` and `extraVolumes` into the kube-apiserver
+//!   manifest (from `--config` on init, from the stored copy on a join).
 //!
 //! Every etcd process a stand-in starts is recorded in the shared
 //! `etcd-pids/<IP>`, and dropping the [`FakeCloud`] kills them all.
@@ -154,6 +159,26 @@ const RECORDING_STUBS: [&str; 8] = [
     "swapoff",
     "setenforce",
 ];
+
+/// The encryption configuration's key in the cluster's folder.
+const ENCRYPTION_CONFIG_KEY: &str = "secrets/encryption-config.yaml";
+
+/// 32 random bytes, base64: a `secretbox` key.
+fn random_key() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .expect("/dev/urandom");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// An `EncryptionConfiguration` as skiff's keystore writes it.
+fn encryption_config(key: &str) -> String {
+    format!(
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources:\n      - secrets\n    providers:\n      - secretbox:\n          keys:\n            - name: key-20261206T120000Z\n              secret: {key}\n      - identity: {{}}\n"
+    )
+}
 
 /// The state-store objects and the PEM files they come from.
 const PKI: [(&str, &str); 8] = [
@@ -246,6 +271,16 @@ impl FakeCloud {
             BUCKET,
             &format!("{CLUSTER_PREFIX}/secrets/bootstrap-token"),
             &pki.path().join("bootstrap-token"),
+        );
+        fs::write(
+            pki.path().join("encryption-config.yaml"),
+            encryption_config(&random_key()),
+        )
+        .expect("encryption configuration");
+        moto.put_object(
+            BUCKET,
+            &format!("{CLUSTER_PREFIX}/{ENCRYPTION_CONFIG_KEY}"),
+            &pki.path().join("encryption-config.yaml"),
         );
 
         install_stubs_and_tools(shared.path());
@@ -492,6 +527,34 @@ impl FakeCloud {
         addresses
     }
 
+    /// The encryption configuration in the state store now.
+    pub fn encryption_config(&self) -> String {
+        self.moto
+            .get_object(BUCKET, &format!("{CLUSTER_PREFIX}/{ENCRYPTION_CONFIG_KEY}"))
+    }
+
+    /// Replaces the stored encryption configuration with one of a new
+    /// random key (as a rotation would); returns its text.
+    pub fn rotate_encryption_config(&self) -> String {
+        let text = encryption_config(&random_key());
+        let file = self.pki.path().join("encryption-config.yaml");
+        fs::write(&file, &text).expect("encryption configuration");
+        self.moto.put_object(
+            BUCKET,
+            &format!("{CLUSTER_PREFIX}/{ENCRYPTION_CONFIG_KEY}"),
+            &file,
+        );
+        text
+    }
+
+    /// The JSON report a node wrote under `etcd/encryption/`.
+    pub fn encryption_report(&self, instance_id: &str) -> String {
+        self.moto.get_object(
+            BUCKET,
+            &format!("{CLUSTER_PREFIX}/etcd/encryption/{instance_id}"),
+        )
+    }
+
     /// Strings that must never appear in user-data, console output or logs.
     pub fn secrets(&self) -> Vec<String> {
         let mut secrets = vec![
@@ -510,6 +573,13 @@ impl FakeCloud {
                 .expect("a PEM body");
             secrets.push(longest.to_string());
         }
+        // The stored encryption key(s).
+        secrets.extend(
+            self.encryption_config()
+                .lines()
+                .filter_map(|line| line.trim().strip_prefix("secret: "))
+                .map(str::to_string),
+        );
         secrets
     }
 
@@ -1010,6 +1080,14 @@ impl NodeSandbox {
         fs::create_dir_all(file.parent().expect("parent")).expect("directories");
         fs::write(&file, contents).expect("write into the sandbox");
         give_to_sandbox_user(&self.root);
+    }
+
+    /// Makes the node's local API server (`https://127.0.0.1:6443`, which
+    /// the curl stand-in asks for `/metrics`) be the stand-in at `url`
+    /// (`http://127.0.0.1:PORT`, [`crate::kubernetes_api::FakeApiServer::url`]).
+    pub fn serve_local_api_server(&self, url: &str) {
+        fs::write(self.directory.path().join("api-server-url"), url).expect("API server URL");
+        give_to_sandbox_user(self.directory.path());
     }
 
     /// Whether a file exists in the node's root, by its absolute path on a real node.

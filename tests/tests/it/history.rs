@@ -352,7 +352,7 @@ async fn two_users_edit_in_turn_and_rollback_previews_the_undo_of_the_second_edi
 // --- 2. the Markdown plan ------------------------------------------------------
 
 /// What must never appear in a plan: the bodies of the private keys in the
-/// store and the bootstrap token.
+/// store, the bootstrap token and the encryption key.
 fn stored_secrets(fixture: &ClusterFixture) -> Vec<(String, String)> {
     let mut needles = Vec::new();
     for name in ["ca.key", "etcd-ca.key", "front-proxy-ca.key", "sa.key"] {
@@ -379,6 +379,18 @@ fn stored_secrets(fixture: &ClusterFixture) -> Vec<(String, String)> {
     let (_, secret) = token.split_once('.').expect("id.secret");
     needles.push(("the bootstrap token".to_owned(), token.clone()));
     needles.push(("the token's secret half".to_owned(), secret.to_owned()));
+    let encryption = String::from_utf8(
+        fixture
+            .get_object("secrets/encryption-config.yaml")
+            .expect("the encryption configuration is stored"),
+    )
+    .expect("a YAML text");
+    let key = encryption
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("secret: "))
+        .expect("a secretbox key");
+    assert_eq!(key.len(), 44, "32 bytes in base64");
+    needles.push(("the encryption key".to_owned(), key.to_owned()));
     needles
 }
 

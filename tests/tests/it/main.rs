@@ -17,6 +17,7 @@ mod bench;
 mod common;
 mod config_commands;
 mod crash_safety;
+mod encryption_rotation;
 mod harness;
 mod history;
 mod hostile_input;

@@ -167,6 +167,17 @@ impl ClusterFixture {
     }
 
     /// The user-data of the newest version of a group's launch template.
+    /// The whole document of the group's latest template: EC2 holds the
+    /// loader, the store the script it names.
+    async fn whole_user_data(&self, group: &str) -> String {
+        let held = self.user_data(group).await;
+        match skiff_templates::stored_script_key(&held) {
+            Some(key) => skiff_templates::with_stored_script(&held, &self.object_text(&key))
+                .expect("the stored script fits its loader"),
+            None => held,
+        }
+    }
+
     async fn user_data(&self, group: &str) -> String {
         let mut versions = self.user_data_versions(group, &["$Latest"]).await;
         versions
@@ -241,6 +252,15 @@ impl Secrets {
             "the bootstrap token's secret half".to_owned(),
             secret.to_owned(),
         ));
+        // The key Secrets are encrypted with in etcd.
+        let encryption = fixture.object_text("secrets/encryption-config.yaml");
+        let keys: Vec<&str> = encryption
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("secret: "))
+            .collect();
+        assert_eq!(keys.len(), 1, "one secretbox key: {}", keys.len());
+        assert_eq!(keys[0].len(), 44, "32 bytes in base64");
+        needles.push(("the encryption key".to_owned(), keys[0].to_owned()));
         Secrets { token, needles }
     }
 
@@ -445,7 +465,16 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
     assert_eq!(control_plane.len(), 3, "{groups:?}");
     let mut user_data = BTreeMap::new();
     for group in &groups {
-        user_data.insert(group.name.clone(), fixture.user_data(&group.name).await);
+        let text = fixture.user_data(&group.name).await;
+        // EC2 holds the loader; the script it names is in skiff's store,
+        // and is the one the launch template was planned with.
+        let key = skiff_templates::stored_script_key(&text)
+            .unwrap_or_else(|| panic!("{}: no bootstrap loader in:\n{text}", group.name));
+        let script = fixture.object_text(&key);
+        let whole = skiff_templates::with_stored_script(&text, &script)
+            .unwrap_or_else(|error| panic!("{}: {key}: {error}", group.name));
+        assert!(whole.contains("# skiff node bootstrap"), "{}", group.name);
+        user_data.insert(group.name.clone(), text);
     }
 
     let cloud = sandbox_on(&fixture.aws);
@@ -531,6 +560,10 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
             ),
             ("/etc/kubernetes/pki/sa.key", "pki/sa.key"),
             ("/etc/kubernetes/pki/sa.pub", "pki/sa.pub"),
+            (
+                "/etc/kubernetes/encryption/config.yaml",
+                "secrets/encryption-config.yaml",
+            ),
         ] {
             assert_eq!(
                 node.read(on_node),
@@ -539,6 +572,15 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
                 node.instance_id
             );
         }
+    }
+
+    for node in &members {
+        assert_eq!(
+            node.mode("/etc/kubernetes/encryption/config.yaml"),
+            0o600,
+            "{}: the encryption configuration is root's only",
+            node.instance_id
+        );
     }
 
     // The other two joined the control plane with the stored token, pinned
@@ -622,10 +664,12 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
         .into_iter()
         .map(|line| line[format!("curl GET {store_url}").len()..].to_owned())
         .collect();
+    let script = skiff_templates::stored_script_key(&user_data[&worker_group.name])
+        .expect("the worker's loader");
     assert_eq!(
         store_reads,
-        ["secrets/bootstrap-token", "pki/ca.crt"],
-        "a worker reads the token and the CA certificate only"
+        [script.as_str(), "secrets/bootstrap-token", "pki/ca.crt"],
+        "a worker reads its script, the token and the CA certificate only"
     );
     assert!(!worker.exists("/etc/kubernetes/pki/ca.key"));
 
@@ -1268,6 +1312,18 @@ async fn no_key_or_token_in_user_data_previews_plans_or_logs() {
             );
         }
     }
+    // And every bootstrap script those versions' loaders fetch.
+    let scripts = fixture
+        .aws
+        .list_keys(&fixture.bucket, &format!("{S3_PREFIX}/{CLUSTER}/scripts/"));
+    assert!(scripts.len() >= groups.len(), "{scripts:?}");
+    for key in scripts {
+        let script = fixture
+            .aws
+            .get_object(&fixture.bucket, &key)
+            .expect("a listed script");
+        secrets.assert_absent(&key, &String::from_utf8_lossy(&script));
+    }
 }
 
 // --- 4. Kubernetes version change ---------------------------------------------------
@@ -1279,7 +1335,10 @@ async fn a_kubernetes_version_change_rolls_every_group_and_applies_cleanly() {
     assert_eq!(groups.len(), 5, "{groups:?}");
     let mut before = BTreeMap::new();
     for group in &groups {
-        before.insert(group.name.clone(), fixture.user_data(&group.name).await);
+        before.insert(
+            group.name.clone(),
+            fixture.whole_user_data(&group.name).await,
+        );
     }
 
     fixture.edit_cluster(|document| {
@@ -1362,7 +1421,7 @@ async fn a_kubernetes_version_change_rolls_every_group_and_applies_cleanly() {
         "expected \"No changes\"\n{clean}"
     );
     for group in &groups {
-        let user_data = user_data_with_files(&fixture.user_data(&group.name).await);
+        let user_data = user_data_with_files(&fixture.whole_user_data(&group.name).await);
         assert_installs(
             &group.name,
             &user_data,

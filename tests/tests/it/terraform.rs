@@ -366,6 +366,29 @@ fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> String {
     tag_list(tags.iter().map(|tag| (tag.key(), tag.value())))
 }
 
+/// The whole document: `user_data` (EC2's, with a loader) with the script
+/// the loader names, read from the state store the user-data points at on
+/// `aws`. Two stores differ in their URL, which the scripts carry, so the
+/// hashes differ and only the whole documents compare.
+fn with_stored_script(aws: &LocalAws, user_data: String) -> String {
+    let Some(key) = skiff_templates::stored_script_key(&user_data) else {
+        return user_data;
+    };
+    let url = user_data
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("SKIFF_STATE_STORE_URL="))
+        .expect("the state store's URL in the user-data");
+    let path = url
+        .strip_prefix(&format!("{}/", aws.endpoint()))
+        .unwrap_or_else(|| panic!("{url} is not on {}", aws.endpoint()));
+    let (bucket, folder) = path.split_once('/').expect("bucket/folder");
+    let script = aws
+        .get_object(bucket, &format!("{folder}/{key}"))
+        .unwrap_or_else(|| panic!("{key} is not in the state store at {url}"));
+    skiff_templates::with_stored_script(&user_data, &String::from_utf8_lossy(&script))
+        .unwrap_or_else(|error| panic!("{key}: {error}"))
+}
+
 /// A launch template's user-data with every `gz+b64` file unpacked (its
 /// lines indented under the `content:` line), and the endpoint's own URL,
 /// which nodes of a test cluster are told to reach the state store at,
@@ -682,7 +705,7 @@ async fn inventory(aws: &LocalAws, cluster: &str) -> BTreeMap<&'static str, Vec<
         // skiff and Terraform compress differently; the text must be the same.
         let user_data = skiff_templates::decode_user_data(data.user_data().unwrap_or_default())
             .expect("user-data is base64 of a gzip");
-        let user_data = readable_user_data(&user_data, &aws.endpoint());
+        let user_data = readable_user_data(&with_stored_script(aws, user_data), &aws.endpoint());
         let mut specifications: Vec<String> = data
             .tag_specifications()
             .iter()

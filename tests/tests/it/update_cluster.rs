@@ -726,8 +726,11 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
                 }
                 let exact = resource.starts_with(&object_prefix) && !resource.contains('*');
                 let own_folder = control_plane && resource == etcd_objects;
+                // Every node reads the bootstrap scripts (named by hash).
+                let scripts =
+                    resource == format!("{object_prefix}scripts/*") && actions == ["s3:GetObject"];
                 assert!(
-                    exact || own_folder,
+                    exact || own_folder || scripts,
                     "{}: S3 access to {resource} outside {object_prefix}",
                     role.role_name()
                 );
@@ -1839,7 +1842,15 @@ async fn a_cluster_of_many_groups_plans_no_changes_after_apply() {
     // their outcomes written behind the apply at most once a second (see
     // `PERSIST_INTERVAL`): the lock, the intents, the background writes,
     // the last write, the history's copy; never a write per create.
-    let puts = fixture.aws.stats().count("s3:PutObject");
+    // Besides, each new group's bootstrap script, once (beside the apply).
+    let scripts = fixture
+        .aws
+        .list_keys(&fixture.bucket, "")
+        .into_iter()
+        .filter(|key| key.contains("/scripts/"))
+        .count() as u64;
+    assert!(scripts > 20, "a script per group: {scripts}");
+    let puts = fixture.aws.stats().count("s3:PutObject") - 20;
     let background = 1 + applied.duration.as_secs();
     assert!(
         puts <= 4 + background && puts < 40,

@@ -12,6 +12,10 @@
 # - the state store: moto, which is the configured S3 endpoint
 # - the API server's /readyz: ready once a sandbox ran `kubeadm init`;
 #   /version: the oldest kube-apiserver the kubeadm stand-in runs
+# - the local API server's /metrics (https://kubernetes:6443/metrics, reached
+#   at 127.0.0.1 with --connect-to): the stand-in Kubernetes API whose URL
+#   the test wrote to $SANDBOX_DIR/api-server-url (plain HTTP, so the TLS
+#   options do nothing); without one, nothing listens (curl's exit 7)
 # - public downloads: fixtures; an unknown URL fails like an HTTP error
 url="${!#}"
 method=GET
@@ -85,6 +89,14 @@ case $url in
     ;;
   "http://127.0.0.1:$SANDBOX_MOTO_PORT/"*)
     exec "$SANDBOX_REAL_CURL" "$@"
+    ;;
+  https://kubernetes:6443/metrics)
+    if [ -s "$SANDBOX_DIR/api-server-url" ]; then
+      set -- "${@:1:$#-1}" "$(cat "$SANDBOX_DIR/api-server-url")/metrics"
+      exec "$SANDBOX_REAL_CURL" "$@"
+    fi
+    echo "curl: (7) Failed to connect to 127.0.0.1 port 6443: Connection refused" >&2
+    exit 7
     ;;
   https://*/readyz)
     if [ -e "$SANDBOX_SHARED/api-server-ready" ]; then

@@ -63,7 +63,10 @@
 # - What it deploys is recorded in $SANDBOX_SHARED/cluster/: static-pods.log
 #   (`<node> <component> <version>` for kube-apiserver, kube-controller-manager,
 #   kube-scheduler and etcd, phases/controlplane/manifests.go and
-#   phases/etcd/local.go, images from constants/constants.go), addons.log
+#   phases/etcd/local.go, images from constants/constants.go; the
+#   kube-apiserver manifest also lists the ClusterConfiguration's
+#   apiServer.extraArgs as flags and extraVolumes as comments, from --config
+#   on init and from the stored copy on a control-plane join), addons.log
 #   (`<node> kube-proxy|coredns <image>`; kube-proxy at the cluster's
 #   version, phases/addons/proxy/proxy.go, CoreDNS at kubeadm's own
 #   CoreDNSVersion, constants/constants.go and phases/addons/dns/dns.go),
@@ -179,18 +182,49 @@ preflight_versions() {
 # The control plane this node now runs, at VERSION: static pods, the
 # kube-apiserver mirror pod, the kubelet (which talks to the local API server).
 deploy_control_plane() {
-  local version=$1 component
+  local version=$1 document=$2 component
   mkdir -p "$SKIFF_ROOT/etc/kubernetes/manifests"
   for component in kube-apiserver kube-controller-manager kube-scheduler; do
     printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: kube-system\nspec:\n  containers:\n  - name: %s\n    image: registry.k8s.io/%s:v%s\n' \
       "$component" "$component" "$component" "$version" >"$SKIFF_ROOT/etc/kubernetes/manifests/$component.yaml"
     printf '%s %s %s\n' "$name" "$component" "$version" >>"$cluster/static-pods.log"
   done
+  # kube-apiserver's command carries the ClusterConfiguration's
+  # apiServer.extraArgs as --name=value flags, and its pod the extraVolumes
+  # as hostPath volumes (phases/controlplane/manifests.go:
+  # getAPIServerCommand, GetStaticPodSpecs; volumes.go getHostPathVolumesForTheControlPlane).
+  # extraArgs is a map in v1beta3 and a list of {name, value} in v1beta4
+  # (apis/kubeadm/v1beta3/types.go, v1beta4/types.go ControlPlaneComponent).
+  {
+    printf '    command:\n    - kube-apiserver\n'
+    api_server_extras "$document"
+  } >>"$SKIFF_ROOT/etc/kubernetes/manifests/kube-apiserver.yaml"
   printf '%s etcd %s\n' "$name" "$(etcd_version "$version")" >>"$cluster/static-pods.log"
   printf '%s %s\n' "$ip" "$version" >"$cluster/apiservers/$name"
   printf '%s kubelet %s apiserver %s\n' "$name" "$own_version" "$version" >>"$cluster/kubelets.log"
   mkdir -p "$SKIFF_ROOT/etc/kubernetes"
-  printf 'sandbox admin kubeconfig\n' >"$SKIFF_ROOT/etc/kubernetes/admin.conf"
+  # As kubeadm writes it (phases/kubeconfig/kubeconfig.go): the client
+  # certificate and key embedded, base64 (not a real certificate here).
+  printf 'apiVersion: v1\nkind: Config\n# sandbox admin kubeconfig\nusers:\n- name: kubernetes-admin\n  user:\n    client-certificate-data: %s\n    client-key-data: %s\n' \
+    "$(printf 'sandbox admin certificate' | openssl base64 -A)" "$(printf 'sandbox admin client key' | openssl base64 -A)" \
+    >"$SKIFF_ROOT/etc/kubernetes/admin.conf"
+}
+
+# api_server_extras DOCUMENT: kube-apiserver's extra flags and host folders
+# from a ClusterConfiguration, as manifest lines.
+api_server_extras() {
+  awk '
+    /^apiServer:/ { api = 1; next }
+    api && /^[^ ]/ { api = 0 }
+    api && /^  [^ ]/ { section = $1 }
+    !api || /^  [^ ]/ { next }
+    { line = $0; gsub(/"/, "", line) }
+    section == "extraArgs:" && match(line, /^    - name: /) { argument = substr(line, RLENGTH + 1); next }
+    section == "extraArgs:" && match(line, /^      value: /) { print "    - --" argument "=" substr(line, RLENGTH + 1); next }
+    section == "extraArgs:" && match(line, /^    [^ -][^:]*: /) { split(substr(line, 5), pair, ": "); print "    - --" pair[1] "=" substr(line, 5 + length(pair[1]) + 2); next }
+    section == "extraVolumes:" && match(line, /^      hostPath: /) { print "    # hostPath volume " substr(line, RLENGTH + 1) }
+    section == "extraVolumes:" && match(line, /^      readOnly: /) { print "    #   readOnly " substr(line, RLENGTH + 1) }
+  ' <<<"$1"
 }
 
 # phases/addons/proxy and dns: kube-proxy at the cluster's version, CoreDNS
@@ -454,7 +488,7 @@ case $1 in
     grep -q '^kubernetesVersion:' <<<"$document" || document="$document"$'\n'"kubernetesVersion: v$version"
     printf '%s\n' "$document" | etcd_client --endpoints="https://$ip:2379" put "$CONFIG_KEY" >/dev/null ||
       fail_phase upload-config/kubeadm "could not store the ClusterConfiguration (defaulted as kubeadm defaults it)"
-    deploy_control_plane "$version"
+    deploy_control_plane "$version" "$document"
     deploy_addons "https://$ip:2379" "$version"
     if ! $skip_token_print; then
       token=$(sed -n 's/^ *- token: "\(.*\)"$/\1/p' "$config")
@@ -519,7 +553,7 @@ case $1 in
         fail_phase control-plane-join/etcd "timeout waiting for etcd cluster to be available"
       fi
       printf 'https://%s:2379\n' "$ip" >>"$endpoints_file"
-      deploy_control_plane "$version"
+      deploy_control_plane "$version" "$(etcd_client --endpoints="$endpoints" get "$CONFIG_KEY" --print-value-only)"
       # A join takes at least a second, so two that overlap cannot hide.
       elapsed=$(($(now_ms) - started))
       if [ "$elapsed" -lt 1000 ]; then
