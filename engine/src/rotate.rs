@@ -191,6 +191,10 @@ pub async fn run(
     let spec = session.store.read_spec(cluster).await?;
     let bundle = &spec.bundle;
     let provider = session.provider(bundle)?;
+    // A new key is written to the store: never to a store others can read.
+    session
+        .require_secure_store(&format!("rotate the encryption key of cluster {cluster}"))
+        .await?;
     let lock = session
         .lock(cluster, Operation::RotateEncryptionKey)
         .await?;

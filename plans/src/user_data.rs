@@ -858,6 +858,7 @@ mod tests {
                     region: "us-east-1".to_string(),
                     endpoint: None,
                     path_style: false,
+                    kms_key: None,
                 },
                 region: "us-east-1".to_string(),
                 aws_endpoint: None,
