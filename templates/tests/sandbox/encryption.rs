@@ -219,4 +219,26 @@ fn sync_encryption_config_installs_a_changed_config_and_reports_whether_the_api_
         "{log}"
     );
     assert_eq!(log.matches("the API server runs it:").count(), 5, "{log}");
+
+    // Before Kubernetes 1.34 kube-apiserver has no last_config_info series:
+    // a successful automatic reload after the file was written counts, a
+    // failed one since does not (the process started long before).
+    let reload = |success: &str, failure: Option<&str>| {
+        let mut text = format!(
+            "apiserver_encryption_config_controller_automatic_reload_last_timestamp_seconds{{apiserver_id_hash=\"sha256:{sha}\",status=\"success\"}} {success}\n"
+        );
+        if let Some(failure) = failure {
+            text.push_str(&format!(
+                "apiserver_encryption_config_controller_automatic_reload_last_timestamp_seconds{{apiserver_id_hash=\"sha256:{sha}\",status=\"failure\"}} {failure}\n"
+            ));
+        }
+        text.push_str("process_start_time_seconds 1.0e+09\n");
+        text
+    };
+    api.set_metrics(&reload("9.9e+09", None));
+    assert!(loaded(&node), "reloaded after the file was written");
+    api.set_metrics(&reload("9.9e+09", Some("9.95e+09")));
+    assert!(!loaded(&node), "a failed reload since the success");
+    api.set_metrics(&reload("1.5e+09", None));
+    assert!(!loaded(&node), "the last reload is older than the file");
 }
