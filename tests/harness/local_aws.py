@@ -463,9 +463,67 @@ def parse_args():
     parser.add_argument(
         "--boot-ms",
         type=float,
-        default=0.0,
+        default=None,
         help="auto scaling instances report Pending this long after launch before InService "
-        "(models boot time for benchmarks; default 0: in service at once, as moto does)",
+        "(models boot time for benchmarks; default 0: in service at once, as moto does; --realistic: 60000)",
+    )
+    # A model of how production AWS is slower and less consistent than moto
+    # (see "Realistic AWS" in the module doc). Each behaviour is switched on
+    # by its own flag; durations are in AWS's own time and multiplied by
+    # --time-scale, so a test can run the model at a fiftieth of real time.
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply every modelled duration (boot, readiness, deletes, consistency) by this (default 1)",
+    )
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="switch on every behaviour of the model at AWS's typical durations "
+        "(explicit duration flags override them): " + ", ".join(f"{k}={v}" for k, v in REALISTIC.items()),
+    )
+    parser.add_argument(
+        "--consistency-ms",
+        type=float,
+        default=None,
+        help="eventual consistency: a resource an EC2, load balancing or auto scaling create returns stays "
+        "unknown (NotFound in the service's wire format) to calls that name it for this long",
+    )
+    parser.add_argument(
+        "--iam-propagation-ms",
+        type=float,
+        default=None,
+        help="a new IAM role or instance profile cannot be used by EC2 or auto scaling launches for this long",
+    )
+    parser.add_argument(
+        "--token-buckets",
+        action="store_true",
+        default=None,
+        help="throttle EC2 calls by its documented token buckets per action category (instead of, or beside, "
+        "--throttle-rate's dice)",
+    )
+    parser.add_argument("--nat-ready-ms", type=float, default=None, help="a new NAT gateway stays pending this long")
+    parser.add_argument(
+        "--lb-ready-ms", type=float, default=None, help="a new load balancer stays provisioning this long"
+    )
+    parser.add_argument(
+        "--nat-delete-ms",
+        type=float,
+        default=None,
+        help="a deleted NAT gateway stays deleting this long, holding its elastic IP, network interface and subnet",
+    )
+    parser.add_argument(
+        "--lb-eni-linger-ms",
+        type=float,
+        default=None,
+        help="a deleted load balancer's network interfaces stay in its subnets and security groups this long",
+    )
+    parser.add_argument(
+        "--terminate-ms",
+        type=float,
+        default=None,
+        help="a terminated instance stays shutting-down this long, holding its network interface",
     )
     parser.add_argument("--amis", help="JSON file of AMIs in moto's amis.json format (sets MOTO_AMIS_PATH)")
     parser.add_argument(
@@ -482,7 +540,33 @@ def parse_args():
     args = parser.parse_args()
     if not 0.0 <= args.throttle_rate <= 1.0:
         parser.error("--throttle-rate must be between 0 and 1")
+    if args.time_scale <= 0:
+        parser.error("--time-scale must be positive")
+    for name, value in REALISTIC.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value if args.realistic else (False if name == "token_buckets" else 0.0))
     return args
+
+
+# The durations --realistic models (milliseconds of AWS time, before
+# --time-scale), from what AWS documents and operators measure: see
+# "Realistic AWS" in the module doc for the source of each.
+REALISTIC = {
+    "consistency_ms": 2000.0,
+    "iam_propagation_ms": 8000.0,
+    "token_buckets": True,
+    "boot_ms": 60000.0,
+    "nat_ready_ms": 90000.0,
+    "lb_ready_ms": 150000.0,
+    "nat_delete_ms": 60000.0,
+    "lb_eni_linger_ms": 120000.0,
+    "terminate_ms": 30000.0,
+}
+
+
+def scaled(args, milliseconds):
+    """Seconds of wall time for `milliseconds` of AWS time under --time-scale."""
+    return milliseconds * args.time_scale / 1000.0
 
 
 def main():
@@ -514,7 +598,10 @@ def main():
         fix_ami_reloading()
     fix_launch_template_version_user_data()
     if args.boot_ms:
-        model_boot_time(args.boot_ms / 1000.0)
+        model_boot_time(scaled(args, args.boot_ms))
+    # Realistic AWS behaviours (each a no-op unless its flag is set).
+    # -- eventual consistency and throttling by token buckets go here
+    # -- slow readiness and slow deletes go here
     fix_launch_template_lookup_by_id()
     fix_launch_template_own_tags()
     fix_security_group_rules_without_ports()

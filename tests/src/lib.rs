@@ -56,7 +56,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use http::{fake_authorization, HttpResponse};
 pub use local_aws::{
-    harness_dir, LocalAws, LocalAwsOptions, StartError, Stats, HARNESS_USER_AGENT, TEST_REGION,
+    harness_dir, LocalAws, LocalAwsOptions, Realism, StartError, Stats, HARNESS_USER_AGENT,
+    TEST_REGION,
 };
 pub use sandbox::SandboxHome;
 pub use skiff::{skiff_binary, RunningSkiff, Skiff, SkiffOutput, DEFAULT_TIMEOUT};

@@ -58,6 +58,117 @@ pub struct LocalAwsOptions {
     pub s3_race_window_ms: u64,
     /// For the harness's own tests: `false` turns the S3 write lock off.
     pub s3_write_lock: bool,
+    /// The realistic model of AWS (`--time-scale` and the behaviour flags of
+    /// `tests/harness/local_aws.py`); all off by default.
+    pub realism: Realism,
+}
+
+/// How much of production AWS's behaviour the endpoint models: each field a
+/// switch of `tests/harness/local_aws.py` (see "Realistic AWS" there).
+/// Durations are AWS time in milliseconds (0: off), multiplied by
+/// `time_scale` on the endpoint; `boot_ms` of [`LocalAwsOptions`] is scaled
+/// the same way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Realism {
+    /// Multiplies every modelled duration (1.0: real time).
+    pub time_scale: f64,
+    /// New EC2, load balancing and auto scaling resources stay unknown to
+    /// calls that name them this long.
+    pub consistency_ms: u64,
+    /// New IAM roles and instance profiles cannot be launched with this long.
+    pub iam_propagation_ms: u64,
+    /// EC2 calls are throttled by its documented token buckets.
+    pub token_buckets: bool,
+    /// New NAT gateways stay `pending` this long.
+    pub nat_ready_ms: u64,
+    /// New load balancers stay `provisioning` this long.
+    pub lb_ready_ms: u64,
+    /// Deleted NAT gateways stay `deleting` this long, holding what they use.
+    pub nat_delete_ms: u64,
+    /// A deleted load balancer's network interfaces linger this long.
+    pub lb_eni_linger_ms: u64,
+    /// Terminated instances stay `shutting-down` this long.
+    pub terminate_ms: u64,
+}
+
+impl Default for Realism {
+    fn default() -> Self {
+        Realism {
+            time_scale: 1.0,
+            consistency_ms: 0,
+            iam_propagation_ms: 0,
+            token_buckets: false,
+            nat_ready_ms: 0,
+            lb_ready_ms: 0,
+            nat_delete_ms: 0,
+            lb_eni_linger_ms: 0,
+            terminate_ms: 0,
+        }
+    }
+}
+
+impl Realism {
+    /// Every behaviour at AWS's typical durations (the `--realistic` preset of
+    /// `local_aws.py`, with a boot time of 60 s for [`LocalAwsOptions::boot_ms`]),
+    /// run at `time_scale` of real time.
+    pub fn realistic(time_scale: f64) -> Realism {
+        Realism {
+            time_scale,
+            consistency_ms: 2_000,
+            iam_propagation_ms: 8_000,
+            token_buckets: true,
+            nat_ready_ms: 90_000,
+            lb_ready_ms: 150_000,
+            nat_delete_ms: 60_000,
+            lb_eni_linger_ms: 120_000,
+            terminate_ms: 30_000,
+        }
+    }
+
+    /// Only the time scale (every behaviour off): start from here and switch
+    /// one on.
+    pub fn scaled(time_scale: f64) -> Realism {
+        Realism {
+            time_scale,
+            ..Realism::default()
+        }
+    }
+
+    /// The command-line arguments for `local_aws.py`.
+    fn args(&self) -> Vec<String> {
+        let mut args = vec!["--time-scale".to_owned(), self.time_scale.to_string()];
+        let durations = [
+            ("--consistency-ms", self.consistency_ms),
+            ("--iam-propagation-ms", self.iam_propagation_ms),
+            ("--nat-ready-ms", self.nat_ready_ms),
+            ("--lb-ready-ms", self.lb_ready_ms),
+            ("--nat-delete-ms", self.nat_delete_ms),
+            ("--lb-eni-linger-ms", self.lb_eni_linger_ms),
+            ("--terminate-ms", self.terminate_ms),
+        ];
+        for (flag, milliseconds) in durations {
+            if milliseconds > 0 {
+                args.push(flag.to_owned());
+                args.push(milliseconds.to_string());
+            }
+        }
+        if self.token_buckets {
+            args.push("--token-buckets".to_owned());
+        }
+        args
+    }
+}
+
+impl LocalAwsOptions {
+    /// A reliable endpoint with every realistic behaviour on at `time_scale`
+    /// of AWS's durations, instances included (60 s of boot).
+    pub fn realistic(time_scale: f64) -> LocalAwsOptions {
+        LocalAwsOptions {
+            boot_ms: 60_000,
+            realism: Realism::realistic(time_scale),
+            ..LocalAwsOptions::default()
+        }
+    }
 }
 
 impl Default for LocalAwsOptions {
@@ -72,6 +183,7 @@ impl Default for LocalAwsOptions {
             s3_write_lock: true,
             boot_ms: 0,
             warm_up: false,
+            realism: Realism::default(),
         }
     }
 }
@@ -234,9 +346,9 @@ impl LocalAws {
         if options.warm_up {
             command.arg("--warm-up");
         }
-        if options.boot_ms > 0 {
-            command.args(["--boot-ms", &options.boot_ms.to_string()]);
-        }
+        // Explicitly 0 when off, so a default never depends on the script's.
+        command.args(["--boot-ms", &options.boot_ms.to_string()]);
+        command.args(options.realism.args());
         if options.s3_race_window_ms > 0 {
             command.args([
                 "--s3-race-window-ms",

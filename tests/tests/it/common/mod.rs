@@ -3,6 +3,7 @@
 //! cluster every test starts from, and readers for what skiff stored; and,
 //! in [`cluster`], the fixture of the acceptance tests that apply clusters.
 
+pub mod cloud;
 pub mod cluster;
 
 use std::path::PathBuf;
