@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use crate::diff::kind_rank;
 use crate::plan::{Action, Plan, ResourceChange};
-use crate::resource::{Attributes, ResourceKey, Tags};
+use crate::resource::{Attributes, ResourceKey, ResourceKind, Tags};
 
 /// The longest chain of sequential calls of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -98,6 +98,199 @@ pub fn critical_path(plan: &Plan) -> CriticalPath {
     for (calls, key) in slowest_delete.into_values() {
         path.calls += calls;
         path.chain.push(key.clone());
+    }
+    path
+}
+
+/// What AWS makes an apply wait for besides its calls: how long a new
+/// resource takes to become ready, and how long a deleted one keeps
+/// holding what it used. All zero against the local endpoint by default;
+/// the benchmark sets them to the endpoint's realistic model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waits {
+    /// A new NAT gateway is `pending` this long; its create waits for
+    /// `available` (a route to a pending gateway is refused:
+    /// `InvalidNatGatewayID.NotFound`, kops#944).
+    pub nat_gateway_ready: Duration,
+    /// A new load balancer is `provisioning` this long, when its create
+    /// waits for `active`.
+    pub load_balancer_ready: Duration,
+    /// A deleted NAT gateway stays `deleting` this long, holding its
+    /// elastic IP, its subnet and the VPC's public mapping.
+    pub nat_gateway_deleting: Duration,
+    /// A deleted load balancer's network interfaces stay this long in its
+    /// subnets and security groups.
+    pub load_balancer_interfaces: Duration,
+    /// A deleted auto scaling group's instances take this long to
+    /// terminate, holding their interfaces.
+    pub instances_terminating: Duration,
+}
+
+impl Waits {
+    /// What a create of this kind waits for after its calls.
+    fn ready(&self, change: &ResourceChange) -> Duration {
+        match (change.action, change.kind) {
+            (Action::Create | Action::Replace, ResourceKind::NatGateway) => self.nat_gateway_ready,
+            (Action::Create | Action::Replace, ResourceKind::LoadBalancer) => {
+                self.load_balancer_ready
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// How long a deleted resource of `kind` still holds what it used.
+    fn held(&self, kind: ResourceKind) -> Duration {
+        match kind {
+            ResourceKind::NatGateway => self.nat_gateway_deleting,
+            ResourceKind::LoadBalancer => self.load_balancer_interfaces,
+            ResourceKind::AutoScalingGroup => self.instances_terminating,
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// The critical path in time: the least wall time of an apply whose calls
+/// each take `latency` and which waits what [`Waits`] says AWS makes it
+/// wait. Creates, updates and replaces follow `depends_on`, each ending
+/// its calls (and its readiness wait) after the end of what it depends on;
+/// then the deletes, each starting once every delete that holds it
+/// ([`crate::teardown::delete_dependencies`]) has ended and released what
+/// it held.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimedPath {
+    /// The least wall time.
+    pub duration: Duration,
+    /// The changes on the longest chain, first to last.
+    pub chain: Vec<ResourceKey>,
+}
+
+/// The [`TimedPath`] of `plan` (see there).
+pub fn timed_critical_path(plan: &Plan, latency: Duration, waits: &Waits) -> TimedPath {
+    let calls_time = |change: &ResourceChange| latency * sequential_calls(change);
+    // Phase one: earliest end of each create, update and replace.
+    let building: BTreeMap<&ResourceKey, &ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|change| change.action != Action::Delete)
+        .map(|change| (&change.key, change))
+        .collect();
+    let mut ends: BTreeMap<ResourceKey, (Duration, Option<ResourceKey>)> = BTreeMap::new();
+    // The plan lists dependencies first; a pass per change in that order
+    // would do, but the memoized walk does not rely on it.
+    fn end_of(
+        key: &ResourceKey,
+        building: &BTreeMap<&ResourceKey, &ResourceChange>,
+        ends: &mut BTreeMap<ResourceKey, (Duration, Option<ResourceKey>)>,
+        weight: &dyn Fn(&ResourceChange) -> Duration,
+    ) -> Duration {
+        if let Some((end, _)) = ends.get(key) {
+            return *end;
+        }
+        let Some(change) = building.get(key) else {
+            return Duration::ZERO;
+        };
+        ends.insert(key.clone(), (Duration::ZERO, None));
+        let mut start = (Duration::ZERO, None);
+        for dependency in &change.depends_on {
+            if building.contains_key(dependency) {
+                let end = end_of(dependency, building, ends, weight);
+                if end > start.0 {
+                    start = (end, Some(dependency.clone()));
+                }
+            }
+        }
+        let end = start.0 + weight(change);
+        ends.insert(key.clone(), (end, start.1));
+        end
+    }
+    let weight = |change: &ResourceChange| calls_time(change) + waits.ready(change);
+    for key in building.keys() {
+        end_of(key, &building, &mut ends, &weight);
+    }
+    let built = ends.values().map(|(end, _)| *end).max().unwrap_or_default();
+    let last_built = ends
+        .iter()
+        .max_by_key(|(key, (end, _))| (*end, std::cmp::Reverse((*key).clone())))
+        .map(|(key, _)| key.clone());
+
+    // Phase two: the deletes, after the builds.
+    let deleting: BTreeMap<&ResourceKey, &ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|change| change.action == Action::Delete)
+        .map(|change| (&change.key, change))
+        .collect();
+    let holders = crate::teardown::delete_dependencies(plan);
+    // (end of its calls, when it released what it held, the holder it waited for)
+    let mut released: BTreeMap<ResourceKey, (Duration, Duration, Option<ResourceKey>)> =
+        BTreeMap::new();
+    fn release_of(
+        key: &ResourceKey,
+        deleting: &BTreeMap<&ResourceKey, &ResourceChange>,
+        holders: &BTreeMap<ResourceKey, std::collections::BTreeSet<ResourceKey>>,
+        released: &mut BTreeMap<ResourceKey, (Duration, Duration, Option<ResourceKey>)>,
+        from: Duration,
+        calls_time: &dyn Fn(&ResourceChange) -> Duration,
+        held: &dyn Fn(ResourceKind) -> Duration,
+    ) -> Duration {
+        if let Some((_, release, _)) = released.get(key) {
+            return *release;
+        }
+        let Some(change) = deleting.get(key) else {
+            return from;
+        };
+        released.insert(key.clone(), (from, from, None));
+        let mut start = (from, None);
+        for holder in holders.get(key).into_iter().flatten() {
+            let release = release_of(holder, deleting, holders, released, from, calls_time, held);
+            if release > start.0 {
+                start = (release, Some(holder.clone()));
+            }
+        }
+        let end = start.0 + calls_time(change);
+        let release = end + held(change.kind);
+        released.insert(key.clone(), (end, release, start.1));
+        release
+    }
+    let held = |kind: ResourceKind| waits.held(kind);
+    for key in deleting.keys() {
+        release_of(
+            key,
+            &deleting,
+            &holders,
+            &mut released,
+            built,
+            &calls_time,
+            &held,
+        );
+    }
+    let last_deleted = released
+        .iter()
+        .max_by_key(|(key, (end, _, _))| (*end, std::cmp::Reverse((*key).clone())))
+        .map(|(key, (end, _, _))| (key.clone(), *end));
+
+    let mut path = TimedPath {
+        duration: built,
+        chain: Vec::new(),
+    };
+    let mut at = last_built;
+    while let Some(key) = at {
+        at = ends.get(&key).and_then(|(_, previous)| previous.clone());
+        path.chain.push(key);
+    }
+    path.chain.reverse();
+    if let Some((last, end)) = last_deleted {
+        path.duration = path.duration.max(end);
+        let mut chain = Vec::new();
+        let mut at = Some(last);
+        while let Some(key) = at {
+            at = released
+                .get(&key)
+                .and_then(|(_, _, previous)| previous.clone());
+            chain.push(key);
+        }
+        chain.reverse();
+        path.chain.extend(chain);
     }
     path
 }
@@ -570,6 +763,82 @@ mod tests {
         assert_eq!(sequential_calls(&update), 2);
         let replace = change("subnet/a", Action::Replace, subnet(true), &[]);
         assert_eq!(sequential_calls(&replace), 1 + 2);
+    }
+
+    fn nat_gateway() -> Attributes {
+        Attributes::NatGateway(crate::resource::NatGatewayAttributes {
+            subnet: key("subnet/a").output(crate::Output::Id),
+            allocation: Id::Value("eipalloc-1".into()),
+            tags: Tags::new(),
+        })
+    }
+
+    fn elastic_ip() -> Attributes {
+        Attributes::ElasticIp(crate::resource::ElasticIpAttributes { tags: Tags::new() })
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_timed_path_adds_the_readiness_a_create_waits_for() {
+        let plan = plan(vec![
+            change("vpc", Action::Create, vpc(), &[]),
+            change("subnet/a", Action::Create, subnet(false), &["vpc"]),
+            change(
+                "nat-gateway/a",
+                Action::Create,
+                nat_gateway(),
+                &["subnet/a"],
+            ),
+            change("iam-role/r", Action::Create, role("r"), &[]),
+        ]);
+        let waits = Waits {
+            nat_gateway_ready: 900 * MS,
+            ..Waits::default()
+        };
+        let path = timed_critical_path(&plan, 10 * MS, &waits);
+        // 2 + 1 + 2 calls, and the NAT gateway's 900 ms.
+        assert_eq!(path.duration, 50 * MS + 900 * MS);
+        assert_eq!(
+            path.chain,
+            vec![key("vpc"), key("subnet/a"), key("nat-gateway/a")]
+        );
+        // Without waits it is the calls' bound.
+        let bare = timed_critical_path(&plan, 10 * MS, &Waits::default());
+        assert_eq!(bare.duration, critical_path(&plan).bound(10 * MS));
+    }
+
+    #[test]
+    fn a_timed_delete_waits_for_what_holds_it_to_be_released() {
+        let plan = plan(vec![
+            change("vpc", Action::Delete, vpc(), &[]),
+            change("subnet/a", Action::Delete, subnet(false), &[]),
+            change("elastic-ip/a", Action::Delete, elastic_ip(), &[]),
+            change("nat-gateway/a", Action::Delete, nat_gateway(), &[]),
+            change("iam-role/r", Action::Delete, role("r"), &[]),
+        ]);
+        let waits = Waits {
+            nat_gateway_deleting: 600 * MS,
+            ..Waits::default()
+        };
+        let path = timed_critical_path(&plan, 10 * MS, &waits);
+        let calls = |key: &str| {
+            let change = plan
+                .changes
+                .iter()
+                .find(|change| change.key.as_str() == key)
+                .unwrap();
+            10 * MS * sequential_calls(change)
+        };
+        // The NAT gateway goes at once and holds its subnet and address for
+        // 600 ms; then they go (side by side), then the VPC.
+        assert_eq!(
+            path.duration,
+            calls("nat-gateway/a") + 600 * MS + calls("subnet/a") + calls("vpc")
+        );
+        assert_eq!(path.chain.first(), Some(&key("nat-gateway/a")));
+        assert_eq!(path.chain.last(), Some(&key("vpc")));
+        assert_eq!(path.chain.len(), 3, "{:?}", path.chain);
     }
 
     #[test]

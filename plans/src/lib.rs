@@ -21,10 +21,14 @@ pub mod plan;
 pub mod recorded;
 pub mod resolve;
 pub mod resource;
+pub mod teardown;
 pub mod terraform;
 pub mod user_data;
 
-pub use critical_path::{critical_path, remaining_calls, sequential_calls, CriticalPath};
+pub use critical_path::{
+    critical_path, remaining_calls, sequential_calls, timed_critical_path, CriticalPath, TimedPath,
+    Waits,
+};
 pub use desired::{build as desired_model, DesiredModel};
 pub use diff::{plan, PlanContext};
 pub use error::PlanError;

@@ -6,8 +6,9 @@
 //! gateway, each group's launch template) proceed together and the wall
 //! time approaches the plan's longest chain; of the changes ready to
 //! start, those with the most calls still after them go first. Deletes run
-//! afterwards, in reverse build order by kind (dependents first), each
-//! kind's deletes in parallel.
+//! afterwards, also as a graph: each as soon as the deletes of what holds
+//! it have finished (`skiff_plans::teardown`), so the slow releases of
+//! instances, load balancers and NAT gateways overlap.
 //!
 //! Before anything starts, the [`Journal`] durably records the intent of
 //! every create with the token it will carry. Each outcome is then handed
@@ -37,7 +38,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use skiff_plans::diff::kind_rank;
 use skiff_plans::plan::{Action, Plan, ResourceChange};
 use skiff_plans::resolve::{resolve, KnownOutputs};
 use skiff_plans::resource::{Attributes, ResourceKey, ResourceKind};
@@ -367,40 +367,68 @@ pub async fn apply<O: ResourceOperations + Clone + 'static>(
     }
     report.skipped.extend(waiting.into_keys());
 
-    // Phase two: deletes, dependents first.
-    let mut rank_groups: BTreeMap<std::cmp::Reverse<usize>, Vec<ResourceChange>> = BTreeMap::new();
-    for change in plan
+    // Phase two: deletes, each once what holds it is gone
+    // (`skiff_plans::teardown`): what AWS releases slowly (instances, a
+    // load balancer's interfaces, NAT gateways) is deleted at once and
+    // released side by side.
+    let deletes: BTreeMap<ResourceKey, &ResourceChange> = plan
         .changes
         .iter()
         .filter(|change| change.action == Action::Delete)
-    {
-        rank_groups
-            .entry(std::cmp::Reverse(kind_rank(change.kind)))
-            .or_default()
-            .push(change.clone());
-    }
+        .map(|change| (change.key.clone(), change))
+        .collect();
     let semaphore = Arc::new(Semaphore::new(parallelism));
-    for (_, group) in rank_groups {
-        if halted(unrecorded) || !report.failed.is_empty() {
-            // Deleting after a failure could remove what the failed part still needs.
-            report
-                .skipped
-                .extend(group.into_iter().map(|change| change.key));
-            continue;
-        }
+    if halted(unrecorded) || !report.failed.is_empty() {
+        // Deleting after a failure could remove what the failed part still needs.
+        report.skipped.extend(deletes.into_keys());
+    } else {
+        let mut waiting = skiff_plans::teardown::delete_dependencies(plan);
         let mut running = Tasks::new();
-        for change in group {
-            running.spawn(&shared, change, Some(semaphore.clone()));
-        }
-        while let Some((key, result)) = running.next().await {
+        let mut failed_keys: BTreeSet<ResourceKey> = BTreeSet::new();
+        loop {
+            // What waits for a failed delete stays: it is still held.
+            let blocked: Vec<ResourceKey> = waiting
+                .iter()
+                .filter(|(_, holders)| holders.iter().any(|holder| failed_keys.contains(holder)))
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in blocked {
+                waiting.remove(&key);
+                failed_keys.insert(key.clone());
+                report.skipped.push(key);
+            }
+            let now_ready: Vec<ResourceKey> = waiting
+                .iter()
+                .filter(|(_, holders)| holders.is_empty())
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in now_ready {
+                waiting.remove(&key);
+                if halted(unrecorded) {
+                    failed_keys.insert(key.clone());
+                    report.skipped.push(key);
+                    continue;
+                }
+                running.spawn(&shared, deletes[&key].clone(), Some(semaphore.clone()));
+            }
+            let Some((key, result)) = running.next().await else {
+                break;
+            };
             match result {
-                Ok(()) => report.succeeded.push(key),
+                Ok(()) => {
+                    for holders in waiting.values_mut() {
+                        holders.remove(&key);
+                    }
+                    report.succeeded.push(key);
+                }
                 Err(error) => {
                     unrecorded |= matches!(error, ChangeError::Journal { .. });
+                    failed_keys.insert(key.clone());
                     report.failed.push((key, error));
                 }
             }
         }
+        report.skipped.extend(waiting.into_keys());
     }
     if let Err(error) = shared.journal.flush().await {
         report.journal = Some(RecordingError::Outcomes(error));

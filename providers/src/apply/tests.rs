@@ -564,6 +564,71 @@ async fn deletes_run_after_the_creates_dependents_first() {
     assert_eq!(vpc.id.as_deref(), Some("id-old-vpc"));
 }
 
+#[tokio::test]
+async fn a_delete_waits_only_for_what_holds_it() {
+    let clock = Clock::default();
+    let operations = FakeOperations::new(&clock);
+    let journal = Arc::new(FakeJournal::new(&clock));
+    // By kind, the role would go after the group; nothing of the group
+    // holds a role, so both go at once, and the subnet still waits for the
+    // group whose instances use it.
+    let plan = plan(vec![
+        change("vpc", Action::Delete, vpc(), &[]),
+        change("subnet/a", Action::Delete, subnet("10.0.0.0/24"), &[]),
+        change("iam-role/old", Action::Delete, role("old"), &[]),
+        change(
+            "autoscaling-group/nodes",
+            Action::Delete,
+            group("nodes"),
+            &[],
+        ),
+    ]);
+
+    let report = run(&operations, &journal, &plan, options(16)).await;
+
+    assert!(report.is_complete(), "{report:?}");
+    let group = operations.call_on("autoscaling-group/nodes");
+    let role = operations.call_on("iam-role/old");
+    let subnet = operations.call_on("subnet/a");
+    let vpc = operations.call_on("vpc");
+    assert!(
+        role.started < group.finished && group.started < role.finished,
+        "the role's delete waited for the group's: {:?}",
+        operations.calls()
+    );
+    assert!(group.finished < subnet.started, "{:?}", operations.calls());
+    assert!(subnet.finished < vpc.started, "{:?}", operations.calls());
+}
+
+#[tokio::test]
+async fn a_failed_delete_keeps_what_it_holds() {
+    let clock = Clock::default();
+    let operations = FakeOperations::new(&clock).failing(&["autoscaling-group/nodes"]);
+    let journal = Arc::new(FakeJournal::new(&clock));
+    let plan = plan(vec![
+        change("vpc", Action::Delete, vpc(), &[]),
+        change("subnet/a", Action::Delete, subnet("10.0.0.0/24"), &[]),
+        change("iam-role/old", Action::Delete, role("old"), &[]),
+        change(
+            "autoscaling-group/nodes",
+            Action::Delete,
+            group("nodes"),
+            &[],
+        ),
+    ]);
+
+    let report = run(&operations, &journal, &plan, options(16)).await;
+
+    assert_eq!(failed_keys(&report), names(&["autoscaling-group/nodes"]));
+    // The subnet is still in use by the group, and the VPC by the subnet;
+    // the role is independent and goes.
+    assert_eq!(keys(&report.skipped), names(&["subnet/a", "vpc"]));
+    assert!(
+        report.succeeded.contains(&key_of("iam-role/old")),
+        "{report:?}"
+    );
+}
+
 // --- failures ------------------------------------------------------------
 
 #[tokio::test]
