@@ -102,6 +102,10 @@ pub fn critical_path(plan: &Plan) -> CriticalPath {
     path
 }
 
+/// Whether `load_balancer::create_load_balancer` waits for the new load
+/// balancer to be `active` (see its arm in [`sequential_calls`]).
+pub const LOAD_BALANCER_CREATE_WAITS_FOR_ACTIVE: bool = true;
+
 /// What AWS makes an apply wait for besides its calls: how long a new
 /// resource takes to become ready, and how long a deleted one keeps
 /// holding what it used. All zero against the local endpoint by default;
@@ -112,8 +116,8 @@ pub struct Waits {
     /// `available` (a route to a pending gateway is refused:
     /// `InvalidNatGatewayID.NotFound`, kops#944).
     pub nat_gateway_ready: Duration,
-    /// A new load balancer is `provisioning` this long, when its create
-    /// waits for `active`.
+    /// A new load balancer is `provisioning` this long (counted when its
+    /// create waits for `active`: [`LOAD_BALANCER_CREATE_WAITS_FOR_ACTIVE`]).
     pub load_balancer_ready: Duration,
     /// A deleted NAT gateway stays `deleting` this long, holding its
     /// elastic IP, its subnet and the VPC's public mapping.
@@ -124,6 +128,12 @@ pub struct Waits {
     /// A deleted auto scaling group's instances take this long to
     /// terminate, holding their interfaces.
     pub instances_terminating: Duration,
+    /// A resource just created stays unknown this long to calls that name
+    /// it (eventual consistency): what depends on it cannot start sooner.
+    pub new_ids_visible: Duration,
+    /// A new instance profile cannot be launched with for this long (IAM
+    /// propagation): an auto scaling group whose template names one waits.
+    pub iam_propagation: Duration,
 }
 
 impl Waits {
@@ -131,7 +141,9 @@ impl Waits {
     fn ready(&self, change: &ResourceChange) -> Duration {
         match (change.action, change.kind) {
             (Action::Create | Action::Replace, ResourceKind::NatGateway) => self.nat_gateway_ready,
-            (Action::Create | Action::Replace, ResourceKind::LoadBalancer) => {
+            (Action::Create | Action::Replace, ResourceKind::LoadBalancer)
+                if LOAD_BALANCER_CREATE_WAITS_FOR_ACTIVE =>
+            {
                 self.load_balancer_ready
             }
             _ => Duration::ZERO,
@@ -181,6 +193,7 @@ pub fn timed_critical_path(plan: &Plan, latency: Duration, waits: &Waits) -> Tim
         key: &ResourceKey,
         building: &BTreeMap<&ResourceKey, &ResourceChange>,
         ends: &mut BTreeMap<ResourceKey, (Duration, Option<ResourceKey>)>,
+        waits: &Waits,
         weight: &dyn Fn(&ResourceChange) -> Duration,
     ) -> Duration {
         if let Some((end, _)) = ends.get(key) {
@@ -192,8 +205,9 @@ pub fn timed_critical_path(plan: &Plan, latency: Duration, waits: &Waits) -> Tim
         ends.insert(key.clone(), (Duration::ZERO, None));
         let mut start = (Duration::ZERO, None);
         for dependency in &change.depends_on {
-            if building.contains_key(dependency) {
-                let end = end_of(dependency, building, ends, weight);
+            if let Some(before) = building.get(dependency) {
+                let end = end_of(dependency, building, ends, waits, weight)
+                    + visible_after(before, change, building, waits);
                 if end > start.0 {
                     start = (end, Some(dependency.clone()));
                 }
@@ -203,9 +217,40 @@ pub fn timed_critical_path(plan: &Plan, latency: Duration, waits: &Waits) -> Tim
         ends.insert(key.clone(), (end, start.1));
         end
     }
+    /// How long after `before` ends `change`, which depends on it, can
+    /// start: a new ID must be visible first, and a new instance profile
+    /// (named by the template an auto scaling group launches from) must
+    /// have propagated.
+    fn visible_after(
+        before: &ResourceChange,
+        change: &ResourceChange,
+        building: &BTreeMap<&ResourceKey, &ResourceChange>,
+        waits: &Waits,
+    ) -> Duration {
+        let created =
+            |change: &ResourceChange| matches!(change.action, Action::Create | Action::Replace);
+        let mut wait = if created(before) {
+            waits.new_ids_visible
+        } else {
+            Duration::ZERO
+        };
+        if change.kind == ResourceKind::AutoScalingGroup
+            && before.kind == ResourceKind::LaunchTemplate
+            && before.depends_on.iter().any(|key| {
+                building.get(key).is_some_and(|profile| {
+                    profile.kind == ResourceKind::InstanceProfile && created(profile)
+                })
+            })
+        {
+            // The template was made right after the profile; what remains
+            // of the propagation is at most all of it.
+            wait = wait.max(waits.iam_propagation);
+        }
+        wait
+    }
     let weight = |change: &ResourceChange| calls_time(change) + waits.ready(change);
     for key in building.keys() {
-        end_of(key, &building, &mut ends, &weight);
+        end_of(key, &building, &mut ends, waits, &weight);
     }
     let built = ends.values().map(|(end, _)| *end).max().unwrap_or_default();
     let last_built = ends
@@ -802,6 +847,16 @@ mod tests {
         assert_eq!(
             path.chain,
             vec![key("vpc"), key("subnet/a"), key("nat-gateway/a")]
+        );
+        // Each new ID on the chain must become visible before its dependent
+        // can name it: two links.
+        let consistent = Waits {
+            new_ids_visible: 5 * MS,
+            ..waits
+        };
+        assert_eq!(
+            timed_critical_path(&plan, 10 * MS, &consistent).duration,
+            50 * MS + 900 * MS + 2 * 5 * MS
         );
         // Without waits it is the calls' bound.
         let bare = timed_critical_path(&plan, 10 * MS, &Waits::default());

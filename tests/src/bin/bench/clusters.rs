@@ -255,7 +255,7 @@ fn timed_apply(
 /// resources are given placeholder values, so that what a delete does
 /// with them (detach a gateway from its VPC, a role from its profile)
 /// counts.
-fn teardown(plan: &Plan) -> Plan {
+pub fn teardown(plan: &Plan) -> Plan {
     let mut known: KnownOutputs = BTreeMap::new();
     for change in &plan.changes {
         if let Some(desired) = &change.desired {

@@ -26,6 +26,11 @@
 //!   therefore also runs). Without terraform or the provider mirror it says
 //!   `TERRAFORM NOT FOUND` and skips.
 //! - `get-clusters`: `skiff get clusters` on a local (`file://`) store.
+//! - `realistic`: the reference cluster's first apply, no-op plan and
+//!   delete on an endpoint that models production AWS (readiness, slow
+//!   deletes, eventual consistency, IAM propagation, token buckets) at
+//!   `--time-scale` of real time, each against its waits-inclusive bound,
+//!   and Terraform's apply and destroy on the same model, side by side.
 //!
 //! Every cluster gets a fresh endpoint. The figures are printed, with a
 //! closing list of the targets of issue 8 and whether this run met them;
@@ -41,6 +46,7 @@
 
 mod clusters;
 mod get_clusters;
+mod realistic;
 mod report;
 mod rollout;
 mod terraform;
@@ -59,7 +65,8 @@ store protocol's round trips). Asserts nothing.
 
 options:
   --sections LIST    which parts to run, comma-separated (default: all):
-                     reference, groups, rollout, terraform, get-clusters
+                     reference, groups, rollout, terraform, get-clusters,
+                     realistic
   --groups LIST      instance-group counts of the `groups` section
                      (default: 1,10,50,100)
   --latency-ms N     delay injected before every AWS call (default: 50)
@@ -67,6 +74,8 @@ options:
   --surge LIST       maxSurge values of the rolling update (default: 1,3,6)
   --boot-ms N        instances report Pending this long after launch
                      (default: 0)
+  --time-scale F     the realistic section's durations (NAT gateway 90 s,
+                     load balancer 150 s, ...) times F (default: 0.25)
   --repeat N         measure each cluster N times (each on a fresh
                      endpoint) and report, for every run, the one with
                      the median wall time (default: 1; an odd N is best)
@@ -80,15 +89,17 @@ enum Section {
     Rollout,
     Terraform,
     GetClusters,
+    Realistic,
 }
 
 impl Section {
-    const ALL: [Section; 5] = [
+    const ALL: [Section; 6] = [
         Section::Reference,
         Section::Groups,
         Section::Rollout,
         Section::Terraform,
         Section::GetClusters,
+        Section::Realistic,
     ];
 
     fn name(self) -> &'static str {
@@ -98,6 +109,7 @@ impl Section {
             Section::Rollout => "rollout",
             Section::Terraform => "terraform",
             Section::GetClusters => "get-clusters",
+            Section::Realistic => "realistic",
         }
     }
 }
@@ -118,6 +130,8 @@ pub struct Settings {
     pub boot_ms: u64,
     /// How many times each cluster is measured (its median run reported).
     pub repeat: u32,
+    /// The realistic section's time scale.
+    pub time_scale: f64,
 }
 
 impl Settings {
@@ -136,6 +150,7 @@ fn parse_arguments(mut options: Options) -> Result<Option<Settings>, String> {
         surges: vec![1, 3, 6],
         boot_ms: 0,
         repeat: 1,
+        time_scale: 0.25,
     };
     while let Some(name) = options.next_name() {
         match name.as_str() {
@@ -162,6 +177,12 @@ fn parse_arguments(mut options: Options) -> Result<Option<Settings>, String> {
             "--surge" => settings.surges = options.counts(&name)?,
             "--boot-ms" => settings.boot_ms = options.number(&name)?,
             "--repeat" => settings.repeat = options.count(&name)?,
+            "--time-scale" => {
+                settings.time_scale = options.number(&name)?;
+                if !(settings.time_scale > 0.0) {
+                    return Err("--time-scale must be positive".to_string());
+                }
+            }
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -231,6 +252,9 @@ async fn run(settings: &Settings) -> Result<(), String> {
     }
     if settings.runs(Section::GetClusters) {
         report.get_clusters = Some(get_clusters::measure()?);
+    }
+    if settings.runs(Section::Realistic) {
+        report.realistic = Some(realistic::measure(settings).await?);
     }
     report.print(settings);
     Ok(())

@@ -68,6 +68,8 @@ pub struct Report {
     pub terraform: Option<Comparison>,
     /// `get clusters`, if that section ran.
     pub get_clusters: Option<GetClusters>,
+    /// The realistic model, if that section ran.
+    pub realistic: Option<crate::realistic::Measured>,
 }
 
 impl Report {
@@ -81,6 +83,7 @@ impl Report {
             rollouts: Vec::new(),
             terraform: None,
             get_clusters: None,
+            realistic: None,
         }
     }
 
@@ -121,6 +124,9 @@ impl Report {
                 milliseconds(get.median()),
                 milliseconds(get.walls.last().copied().unwrap_or_default()),
             );
+        }
+        if let Some(measured) = &self.realistic {
+            crate::realistic::print(measured);
         }
         self.print_targets();
     }
@@ -373,7 +379,7 @@ impl Report {
 
     fn print_targets(&self) {
         println!();
-        println!("targets (issue 8), as measured by this run:");
+        println!("targets (issues 8 and 19), as measured by this run:");
         let mut lines: Vec<(bool, String)> = Vec::new();
 
         let by_groups: Vec<(usize, &Run)> = self
@@ -506,6 +512,14 @@ impl Report {
                     milliseconds(get.median())
                 ),
             ));
+        }
+        if let Some(measured) = &self.realistic {
+            for (text, limit, ratio) in crate::realistic::targets(measured) {
+                match ratio {
+                    Some(ratio) => lines.push((ratio <= limit, format!("{text}: {ratio:.3}"))),
+                    None => lines.push((false, format!("{text}: not measured"))),
+                }
+            }
         }
         if self.latency_ms == 0 {
             println!("  (no latency injected: no bound to compare the applies with)");
