@@ -26,34 +26,12 @@
 //! Everything is checked by describing the endpoint directly through the
 //! AWS SDK and by reading the store's bytes, never through skiff.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::cloud::*;
-
-/// What an uninterrupted apply of the spec builds: its inventory and how
-/// many mutating cloud calls it takes.
-async fn baseline(bench: &mut Bench) -> (BTreeMap<String, Vec<String>>, u64) {
-    bench.fresh_cluster().await;
-    bench.apply_command().run().assert_success();
-    let calls = bench.cloud_mutations();
-    bench.assert_converged("the uninterrupted apply");
-    let inventory = bench.inventory().await;
-    assert!(
-        inventory.duplicates().is_empty(),
-        "an uninterrupted apply made duplicates: {:?}",
-        inventory.duplicates()
-    );
-    bench.assert_no_orphans(&inventory, "the uninterrupted apply");
-    assert!(
-        inventory.count() >= 35,
-        "the inventory misses resources: {inventory:#?}"
-    );
-    (inventory.shape(), calls)
-}
 
 /// Ten kill points spread over an apply of `total` mutating calls: from
 /// the 3rd call to a few before the end.
@@ -127,23 +105,6 @@ async fn kill_and_rerun(indices: &[usize]) {
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// What differs between two inventory shapes, per category.
-fn shape_difference(
-    expected: &BTreeMap<String, Vec<String>>,
-    found: &BTreeMap<String, Vec<String>>,
-) -> String {
-    let categories: BTreeSet<&String> = expected.keys().chain(found.keys()).collect();
-    let mut lines = Vec::new();
-    for category in categories {
-        let want = expected.get(category).cloned().unwrap_or_default();
-        let got = found.get(category).cloned().unwrap_or_default();
-        if want != got {
-            lines.push(format!("{category}: expected {want:?}, found {got:?}"));
-        }
-    }
-    lines.join("\n  ")
 }
 
 // --- the tests -----------------------------------------------------------------------

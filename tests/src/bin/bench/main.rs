@@ -179,7 +179,7 @@ fn parse_arguments(mut options: Options) -> Result<Option<Settings>, String> {
             "--repeat" => settings.repeat = options.count(&name)?,
             "--time-scale" => {
                 settings.time_scale = options.number(&name)?;
-                if !(settings.time_scale > 0.0) {
+                if settings.time_scale.is_nan() || settings.time_scale <= 0.0 {
                     return Err("--time-scale must be positive".to_string());
                 }
             }

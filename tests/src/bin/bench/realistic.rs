@@ -70,8 +70,9 @@ pub fn options(settings: &Settings) -> LocalAwsOptions {
 /// [`Waits`]. `boot_ms` is not among them: neither skiff's apply nor its
 /// delete waits for instances to boot.
 pub fn waits(realism: &Realism) -> Waits {
-    let scaled =
-        |milliseconds: u64| Duration::from_secs_f64(milliseconds as f64 * realism.time_scale / 1000.0);
+    let scaled = |milliseconds: u64| {
+        Duration::from_secs_f64(milliseconds as f64 * realism.time_scale / 1000.0)
+    };
     Waits {
         nat_gateway_ready: scaled(realism.nat_ready_ms),
         load_balancer_ready: scaled(realism.lb_ready_ms),
@@ -112,7 +113,9 @@ pub async fn measure(settings: &Settings) -> Result<Measured, String> {
     });
     report(runs.last());
     if !output.success() {
-        return Err(format!("skiff's first apply failed under the model:\n{output}"));
+        return Err(format!(
+            "skiff's first apply failed under the model:\n{output}"
+        ));
     }
 
     cloud.aws.reset_stats();
@@ -129,9 +132,7 @@ pub async fn measure(settings: &Settings) -> Result<Measured, String> {
     report(runs.last());
 
     cloud.aws.reset_stats();
-    let output = cloud
-        .skiff(&["delete", "cluster", CLUSTER, "--yes"])
-        .run();
+    let output = cloud.skiff(&["delete", "cluster", CLUSTER, "--yes"]).run();
     runs.push(Run {
         name: "skiff delete".to_string(),
         exit_code: output.code,
@@ -150,7 +151,9 @@ pub async fn measure(settings: &Settings) -> Result<Measured, String> {
     let terraform_skipped = match terraform(settings, &options, &mut runs).await {
         Ok(()) => None,
         Err(Skip(why)) => {
-            warn_loudly(&format!("{why}: skipped Terraform under the realistic model"));
+            warn_loudly(&format!(
+                "{why}: skipped Terraform under the realistic model"
+            ));
             Some(why)
         }
     };
@@ -290,7 +293,8 @@ pub fn print(measured: &Measured) {
         };
         rows.push(vec![
             run.name.clone(),
-            run.exit_code.map_or("killed".to_string(), |code| code.to_string()),
+            run.exit_code
+                .map_or("killed".to_string(), |code| code.to_string()),
             format!("{:.2}", run.wall.as_secs_f64()),
             run.stats.total.to_string(),
             run.stats.throttled.to_string(),
@@ -324,7 +328,8 @@ pub fn print(measured: &Measured) {
     if let Some(noop) = measured.run("skiff no-op plan") {
         println!(
             "\nThe no-op plan after the apply exited {} ({}).",
-            noop.exit_code.map_or("killed".to_string(), |code| code.to_string()),
+            noop.exit_code
+                .map_or("killed".to_string(), |code| code.to_string()),
             if noop.exit_code == Some(0) {
                 "zero changes"
             } else {

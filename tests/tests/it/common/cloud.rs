@@ -150,6 +150,45 @@ impl Bench {
             .timeout(RUN_TIMEOUT)
     }
 
+    /// Edits an instance group of the cluster: `get ig -o yaml`, `edit`,
+    /// `replace -f`, each of which must succeed.
+    pub fn edit_group(&self, group: &str, edit: impl FnOnce(&mut serde_norway::Value)) {
+        let output = self
+            .skiff(["get", "ig", "--name", CLUSTER, group, "-o", "yaml"])
+            .run();
+        output.assert_success();
+        let mut document: serde_norway::Value = serde_norway::from_str(&output.stdout)
+            .unwrap_or_else(|error| panic!("not one YAML document ({error}):\n{output}"));
+        edit(&mut document);
+        let text = serde_norway::to_string(&document).expect("serialize the edited group");
+        let path = self.home.write(format!("{group}.yaml"), text);
+        self.skiff([
+            "replace".as_ref(),
+            "-f".as_ref(),
+            path.as_os_str(),
+            "--name".as_ref(),
+            CLUSTER.as_ref(),
+        ])
+        .run()
+        .assert_success();
+    }
+
+    /// `rolling-update cluster --yes --cloudonly` with short validation
+    /// intervals (no Kubernetes API: the instances are only replaced).
+    pub fn rolling_update_command(&self) -> Skiff {
+        self.skiff([
+            "rolling-update",
+            "cluster",
+            CLUSTER,
+            "--yes",
+            "--cloudonly",
+            "--validation-interval",
+            "100ms",
+            "--validation-timeout",
+            "120s",
+        ])
+    }
+
     pub fn apply_command(&self) -> Skiff {
         self.skiff(["update", "cluster", CLUSTER, "--yes"])
     }
@@ -810,4 +849,42 @@ pub fn cloud_mutations(stats: &Stats) -> u64 {
         })
         .map(|(_, count)| count)
         .sum()
+}
+
+/// What an uninterrupted apply of the spec builds: its inventory and how
+/// many mutating cloud calls it takes.
+pub async fn baseline(bench: &mut Bench) -> (BTreeMap<String, Vec<String>>, u64) {
+    bench.fresh_cluster().await;
+    bench.apply_command().run().assert_success();
+    let calls = bench.cloud_mutations();
+    bench.assert_converged("the uninterrupted apply");
+    let inventory = bench.inventory().await;
+    assert!(
+        inventory.duplicates().is_empty(),
+        "an uninterrupted apply made duplicates: {:?}",
+        inventory.duplicates()
+    );
+    bench.assert_no_orphans(&inventory, "the uninterrupted apply");
+    assert!(
+        inventory.count() >= 35,
+        "the inventory misses resources: {inventory:#?}"
+    );
+    (inventory.shape(), calls)
+}
+
+/// What differs between two inventory shapes, per category.
+pub fn shape_difference(
+    expected: &BTreeMap<String, Vec<String>>,
+    found: &BTreeMap<String, Vec<String>>,
+) -> String {
+    let categories: BTreeSet<&String> = expected.keys().chain(found.keys()).collect();
+    let mut lines = Vec::new();
+    for category in categories {
+        let want = expected.get(category).cloned().unwrap_or_default();
+        let got = found.get(category).cloned().unwrap_or_default();
+        if want != got {
+            lines.push(format!("{category}: expected {want:?}, found {got:?}"));
+        }
+    }
+    lines.join("\n  ")
 }
