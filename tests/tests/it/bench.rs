@@ -72,8 +72,67 @@ fn the_benchmark_prints_calls_bounds_and_targets_for_one_group() {
         stdout.contains("critical path of the first apply, 1 group"),
         "{stdout}"
     );
-    assert!(stdout.contains("targets (issue 8)"), "{stdout}");
+    assert!(stdout.contains("targets (issues 8 and 19)"), "{stdout}");
     assert!(stdout.contains("get clusters on a local store"), "{stdout}");
+}
+
+#[test]
+fn the_realistic_section_prints_each_run_against_its_waits_inclusive_bound() {
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "--sections",
+            "realistic",
+            "--time-scale",
+            "0.01",
+            "--latency-ms",
+            "0",
+            "--without-terraform",
+        ])
+        .env("SKIFF_BIN", skiff_binary())
+        .output()
+        .expect("run the bench binary");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "bench failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+    );
+    assert!(
+        stdout.contains(
+            "### Realistic AWS (0.01x real time; waits in the bound: NAT gateway ready 0.9 s"
+        ),
+        "{stdout}"
+    );
+    for run in ["skiff first apply", "skiff delete"] {
+        let line = stdout
+            .lines()
+            .find(|line| line.starts_with(run))
+            .unwrap_or_else(|| panic!("no {run:?} row:\n{stdout}"));
+        let figures: Vec<&str> = line[run.len()..].split_whitespace().collect();
+        // exit, wall, calls, throttled, bound, wall/bound, chain...
+        assert_eq!(figures.first(), Some(&"0"), "{line}");
+        let bound: f64 = figures
+            .get(4)
+            .and_then(|bound| bound.parse().ok())
+            .unwrap_or_else(|| panic!("no bound in {line:?}"));
+        assert!(
+            bound > 0.0,
+            "{run}: a bound without the model's waits: {line}"
+        );
+        assert!(figures.len() > 6 && line.contains("->"), "no chain: {line}");
+    }
+    assert!(
+        stdout.contains("The no-op plan after the apply exited 0 (zero changes)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Terraform was not measured under the model"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Realistic first apply at most 1.15x its waits-inclusive bound"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -74,6 +74,9 @@ options:
   --surge LIST       maxSurge values of the rolling update (default: 1,3,6)
   --boot-ms N        instances report Pending this long after launch
                      (default: 0)
+  --without-terraform
+                     leave Terraform out of the realistic section
+                     (said in the output)
   --time-scale F     the realistic section's durations (NAT gateway 90 s,
                      load balancer 150 s, ...) times F (default: 0.25)
   --repeat N         measure each cluster N times (each on a fresh
@@ -132,6 +135,8 @@ pub struct Settings {
     pub repeat: u32,
     /// The realistic section's time scale.
     pub time_scale: f64,
+    /// Leave Terraform out of the realistic section.
+    pub without_terraform: bool,
 }
 
 impl Settings {
@@ -151,6 +156,7 @@ fn parse_arguments(mut options: Options) -> Result<Option<Settings>, String> {
         boot_ms: 0,
         repeat: 1,
         time_scale: 0.25,
+        without_terraform: false,
     };
     while let Some(name) = options.next_name() {
         match name.as_str() {
@@ -177,6 +183,7 @@ fn parse_arguments(mut options: Options) -> Result<Option<Settings>, String> {
             "--surge" => settings.surges = options.counts(&name)?,
             "--boot-ms" => settings.boot_ms = options.number(&name)?,
             "--repeat" => settings.repeat = options.count(&name)?,
+            "--without-terraform" => settings.without_terraform = true,
             "--time-scale" => {
                 settings.time_scale = options.number(&name)?;
                 if settings.time_scale.is_nan() || settings.time_scale <= 0.0 {

@@ -175,6 +175,9 @@ async fn terraform(
     options: &LocalAwsOptions,
     runs: &mut Vec<Run>,
 ) -> Result<(), Skip> {
+    if settings.without_terraform {
+        return Err(Skip("--without-terraform".to_string()));
+    }
     let tools = TerraformTools::find().map_err(Skip)?;
     eprintln!(
         "== Terraform under realistic AWS at {}x real time",
@@ -323,7 +326,7 @@ pub fn print(measured: &Measured) {
         }
     }
     if let Some(why) = &measured.terraform_skipped {
-        println!("\nTERRAFORM NOT FOUND ({why}): Terraform was not measured under the model.");
+        println!("\nTerraform was not measured under the model ({why}).");
     }
     if let Some(noop) = measured.run("skiff no-op plan") {
         println!(
