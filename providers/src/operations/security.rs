@@ -41,8 +41,9 @@ pub(crate) async fn create_group(
 }
 
 pub(crate) async fn delete_group(provider: &AwsProvider, id: &str) -> Result<()> {
-    // Instances and load balancers may still be letting go of it.
-    retry(&provider.retry, || async {
+    // Instances and load balancers may still be letting go of it (their
+    // network interfaces linger after they are deleted): wait for them.
+    super::holders::delete_when_free(provider, super::holders::Held::SecurityGroup(id), || async {
         provider
             .ec2
             .delete_security_group()
