@@ -1,8 +1,8 @@
 //! The API's network load balancer, target group and listener.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
-    ProtocolEnum, TargetGroupAttribute, TargetTypeEnum,
+    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
+    TargetGroupAttribute, TargetTypeEnum,
 };
 use skiff_plans::resource::{
     ListenerAttributes, LoadBalancerAttributes, ResourceKey, TargetGroupAttributes,

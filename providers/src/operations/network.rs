@@ -440,7 +440,8 @@ pub(crate) async fn create_nat_gateway(
     // (InvalidNatGatewayID.NotFound, kubernetes/kops#944, boto/boto3#779);
     // every provisioner (Terraform's `waitNATGatewayCreated`, CloudFormation,
     // kops before its routes) waits for `available`. Only the private route
-    // tables wait on it; nothing else in the plan does (docs/waits.md).
+    // tables wait on it; nothing else in the plan does (docs/reliability.md,
+    // "Waiting for AWS").
     wait_for_nat_state(provider, &id, &[NatGatewayState::Available]).await?;
     Ok(Applied::with_id(&id))
 }

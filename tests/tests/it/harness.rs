@@ -1283,7 +1283,11 @@ async fn a_new_nat_gateway_is_pending_for_the_scaled_window_then_available() {
     assert_eq!(nat_state(&ec2, &id).await, "pending");
     tokio::time::sleep(SLOW_WALL / 2).await;
     assert!(started.elapsed() < SLOW_WALL);
-    assert_eq!(nat_state(&ec2, &id).await, "pending", "still within the window");
+    assert_eq!(
+        nat_state(&ec2, &id).await,
+        "pending",
+        "still within the window"
+    );
     tokio::time::sleep(SLOW_PAST - started.elapsed()).await;
     assert_eq!(nat_state(&ec2, &id).await, "available", "after the window");
 }
@@ -1368,13 +1372,22 @@ async fn a_deleting_nat_gateway_holds_its_address_subnet_and_gateway_until_delet
 
     let (code, message) = refusal(
         "ReleaseAddress",
-        ec2.release_address().allocation_id(&allocation).send().await,
+        ec2.release_address()
+            .allocation_id(&allocation)
+            .send()
+            .await,
     );
     assert_eq!(code, "AuthFailure");
-    assert_eq!(message, "You do not have permission to access the specified resource.");
+    assert_eq!(
+        message,
+        "You do not have permission to access the specified resource."
+    );
     let (code, _) = refusal(
         "DisassociateAddress",
-        ec2.disassociate_address().public_ip(&public_ip).send().await,
+        ec2.disassociate_address()
+            .public_ip(&public_ip)
+            .send()
+            .await,
     );
     assert_eq!(code, "AuthFailure");
     let (code, message) = refusal(
@@ -1470,7 +1483,12 @@ async fn a_deleted_load_balancers_interfaces_linger_in_its_subnets_and_groups() 
     let description = format!("ELB net/linger/{id}");
     let described = ec2
         .describe_network_interfaces()
-        .filters(Filter::builder().name("group-id").values(&net.group).build())
+        .filters(
+            Filter::builder()
+                .name("group-id")
+                .values(&net.group)
+                .build(),
+        )
         .send()
         .await
         .expect("describe interfaces");
@@ -1497,16 +1515,22 @@ async fn a_deleted_load_balancers_interfaces_linger_in_its_subnets_and_groups() 
     for subnet in &net.subnets {
         assert_eq!(
             interfaces_in(&ec2, "subnet-id", subnet).await,
-            [description.clone()],
+            std::slice::from_ref(&description),
             "the interface lingers in {subnet}"
         );
     }
     let (code, message) = refusal(
         "DeleteSecurityGroup",
-        ec2.delete_security_group().group_id(&net.group).send().await,
+        ec2.delete_security_group()
+            .group_id(&net.group)
+            .send()
+            .await,
     );
     assert_eq!(code, "DependencyViolation");
-    assert_eq!(message, format!("resource {} has a dependent object", net.group));
+    assert_eq!(
+        message,
+        format!("resource {} has a dependent object", net.group)
+    );
     let (code, _) = refusal(
         "DeleteSubnet",
         ec2.delete_subnet().subnet_id(&net.subnets[1]).send().await,
@@ -1523,7 +1547,9 @@ async fn a_deleted_load_balancers_interfaces_linger_in_its_subnets_and_groups() 
     assert!(started.elapsed() < SLOW_WALL, "within the window");
 
     tokio::time::sleep(SLOW_PAST.saturating_sub(started.elapsed())).await;
-    assert!(interfaces_in(&ec2, "subnet-id", &net.subnets[0]).await.is_empty());
+    assert!(interfaces_in(&ec2, "subnet-id", &net.subnets[0])
+        .await
+        .is_empty());
     ec2.delete_security_group()
         .group_id(&net.group)
         .send()
@@ -1588,7 +1614,9 @@ async fn a_terminated_instance_shuts_down_holding_its_interface() {
     };
     assert_eq!(state().await, "shutting-down");
     assert_eq!(
-        interfaces_in(&ec2, "subnet-id", &net.subnets[0]).await.len(),
+        interfaces_in(&ec2, "subnet-id", &net.subnets[0])
+            .await
+            .len(),
         1,
         "its interface is still in the subnet"
     );
@@ -1599,14 +1627,19 @@ async fn a_terminated_instance_shuts_down_holding_its_interface() {
     assert_eq!(code, "DependencyViolation");
     let (code, _) = refusal(
         "DeleteSecurityGroup",
-        ec2.delete_security_group().group_id(&net.group).send().await,
+        ec2.delete_security_group()
+            .group_id(&net.group)
+            .send()
+            .await,
     );
     assert_eq!(code, "DependencyViolation");
     assert!(started.elapsed() < SLOW_WALL, "within the window");
 
     tokio::time::sleep(SLOW_PAST.saturating_sub(started.elapsed())).await;
     assert_eq!(state().await, "terminated");
-    assert!(interfaces_in(&ec2, "subnet-id", &net.subnets[0]).await.is_empty());
+    assert!(interfaces_in(&ec2, "subnet-id", &net.subnets[0])
+        .await
+        .is_empty());
     ec2.delete_security_group()
         .group_id(&net.group)
         .send()

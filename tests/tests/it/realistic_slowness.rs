@@ -74,7 +74,9 @@ fn difference(
     for category in expected.keys().chain(actual.keys()) {
         let (want, got) = (expected.get(category), actual.get(category));
         if want != got && !lines.iter().any(|line: &String| line.starts_with(category)) {
-            lines.push(format!("{category}:\n    expected {want:?}\n    got      {got:?}"));
+            lines.push(format!(
+                "{category}:\n    expected {want:?}\n    got      {got:?}"
+            ));
         }
     }
     lines.join("\n  ")
@@ -96,7 +98,11 @@ async fn leftovers(bench: &Bench, realism: &Realism) -> Vec<String> {
         .network_interfaces()
         .iter()
         .filter(|interface| {
-            everything || interface.description().unwrap_or_default().starts_with("ELB ")
+            everything
+                || interface
+                    .description()
+                    .unwrap_or_default()
+                    .starts_with("ELB ")
         })
         .map(|interface| {
             format!(
@@ -299,7 +305,8 @@ async fn a_holder_outlasting_the_budget_is_named_in_the_error() {
     refused.assert_no_panic();
     assert_eq!(refused.code, Some(1), "the delete fails\n{refused}");
     assert!(
-        refused.stderr.contains("DependencyViolation") && refused.stderr.contains("still held after"),
+        refused.stderr.contains("DependencyViolation")
+            && refused.stderr.contains("still held after"),
         "the error says the resource is still held\n{refused}"
     );
     assert!(
