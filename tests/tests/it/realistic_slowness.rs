@@ -319,6 +319,14 @@ async fn a_holder_outlasting_the_budget_is_named_in_the_error() {
         started.elapsed()
     );
 
+    for line in refused
+        .stderr
+        .lines()
+        .filter(|line| line.contains("still held"))
+    {
+        eprintln!("the refused delete said: {line}");
+    }
+
     let deleted = bench.delete_command().run();
     deleted.assert_success();
     assert_eq!(bench.inventory().await.count(), 0, "{deleted}");
