@@ -1215,7 +1215,12 @@ def model_dependency_checks(held):
     cannot be deleted."; kubernetes/kops#3245, "resource sg-… has a dependent
     object"). Only interfaces a slow behaviour holds (`Settlements.held`)
     count: moto itself leaks the interfaces of terminated instances and
-    deleted NAT gateways forever, which AWS does not.
+    deleted NAT gateways forever, which AWS does not. (What moto 5.2 does
+    enforce, and the model leaves to it: DeleteVpc with subnets or extra
+    route tables, DeleteRouteTable with associations and
+    DeleteInternetGateway while attached answer `DependencyViolation`;
+    DetachInternetGateway, DeleteSubnet, DeleteSecurityGroup, ReleaseAddress
+    and DisassociateAddress check nothing.)
     """
     from moto.ec2.exceptions import DependencyViolationError
     from moto.ec2.models.security_groups import SecurityGroupBackend
