@@ -20,10 +20,13 @@
 //!   run by kind, dependents first ([`crate::diff::kind_rank`]), so each
 //!   kind present adds its slowest delete.
 //!
-//! A waiter (NAT gateway, load balancer, auto scaling group deletion) counts
-//! as its one unavoidable poll: against the local endpoint a resource is
-//! ready at once. Against real AWS the waits themselves (minutes for a NAT
-//! gateway or a load balancer) add to the bound; they are not modelled here.
+//! A waiter (a NAT gateway's creation and deletion, an auto scaling
+//! group's deletion) counts as its one unavoidable poll: against the
+//! default local endpoint a resource is ready at once. Against AWS (or the
+//! endpoint's realistic model) the waits themselves, minutes for a NAT
+//! gateway, add to the bound: [`timed_critical_path`] adds them, with the
+//! time new IDs take to become visible and what a delete leaves holding its
+//! dependencies.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -104,7 +107,7 @@ pub fn critical_path(plan: &Plan) -> CriticalPath {
 
 /// Whether `load_balancer::create_load_balancer` waits for the new load
 /// balancer to be `active` (see its arm in [`sequential_calls`]).
-pub const LOAD_BALANCER_CREATE_WAITS_FOR_ACTIVE: bool = true;
+pub const LOAD_BALANCER_CREATE_WAITS_FOR_ACTIVE: bool = false;
 
 /// What AWS makes an apply wait for besides its calls: how long a new
 /// resource takes to become ready, and how long a deleted one keeps
@@ -468,9 +471,10 @@ fn create_calls(desired: &Attributes) -> u32 {
         Attributes::LaunchTemplate(_) => 1,
         // compute::create_auto_scaling_group: CreateAutoScalingGroup.
         Attributes::AutoScalingGroup(_) => 1,
-        // load_balancer::create_load_balancer: Create, then the waiter's
-        // DescribeLoadBalancers until active.
-        Attributes::LoadBalancer(_) => 2,
+        // load_balancer::create_load_balancer: CreateLoadBalancer (nothing
+        // waits for it to be active: its listener, target group and alias
+        // record can be made while it is provisioning).
+        Attributes::LoadBalancer(_) => 1,
         // load_balancer::create_target_group: Create,
         // ModifyTargetGroupAttributes.
         Attributes::TargetGroup(_) => 2,
@@ -659,9 +663,9 @@ fn delete_calls(current: &Attributes) -> u32 {
         // compute::delete_auto_scaling_group: Delete (forced), then the
         // waiter's DescribeAutoScalingGroups until gone.
         Attributes::AutoScalingGroup(_) => 2,
-        // load_balancer::delete_load_balancer: Delete, then the waiter's
-        // DescribeLoadBalancers until gone.
-        Attributes::LoadBalancer(_) => 2,
+        // load_balancer::delete_load_balancer: DeleteLoadBalancer (its
+        // lingering interfaces are waited for by what they hold).
+        Attributes::LoadBalancer(_) => 1,
         // One Delete*/Release* call each.
         Attributes::Vpc(_)
         | Attributes::Subnet(_)

@@ -56,7 +56,11 @@ impl AwsProvider {
             iam: aws_sdk_iam::Client::new(&config),
             route53: aws_sdk_route53::Client::new(&config),
             region: region.to_string(),
-            retry: retry::RetryPolicy::default(),
+            retry: retry::RetryPolicy {
+                dependencies: operations::holders::dependency_timeout_from_env()
+                    .unwrap_or(retry::RetryPolicy::default().dependencies),
+                ..retry::RetryPolicy::default()
+            },
         }
     }
 }

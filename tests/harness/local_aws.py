@@ -56,6 +56,40 @@ skiff depends on, and lets tests measure what the `skiff` binary did:
 * Lifetime: exits cleanly on SIGTERM/SIGINT, and also when `--parent-pid` dies
   or (with `--watch-stdin`) when stdin reaches EOF, so a crashed test run never
   leaves a server behind.
+
+Realistic AWS
+-------------
+Production AWS is slower than moto; each behaviour below is off unless its
+flag is given, and its duration (AWS time) is multiplied by `--time-scale`.
+What a behaviour makes exist (a pending gateway, a lingering interface) is
+seen by every request; the errors it adds are never answered to harness
+requests, so tests can always inspect and clean up.
+
+* Slow NAT gateways (`--nat-ready-ms`): a new NAT gateway is `pending`, then
+  `available` (EC2 API reference, NatGateway.State; terraform-provider-aws
+  `waitNATGatewayCreated`; kubernetes/kops#944). `model_nat_readiness`.
+* Slow load balancers (`--lb-ready-ms`): a new load balancer's State.Code is
+  `provisioning`, then `active` (ELBv2 API reference, LoadBalancerState;
+  terraform-provider-aws `waitLoadBalancerActive`). `model_lb_readiness`.
+* Slow NAT gateway deletes (`--nat-delete-ms`): a deleted NAT gateway stays
+  `deleting`, then `deleted`; until then it holds its elastic IP
+  (ReleaseAddress/DisassociateAddress: `AuthFailure`, kubernetes/kops#938),
+  its network interface in its subnet (DeleteSubnet: `DependencyViolation`)
+  and the VPC's internet gateway (DetachInternetGateway:
+  `DependencyViolation` "... has some mapped public address(es) ...").
+  `model_nat_deletes`.
+* Lingering load balancer interfaces (`--lb-eni-linger-ms`): a load balancer
+  has one requester-managed interface per subnet (`ELB net/NAME/ID`); after
+  its deletion they stay that long in their subnets and security groups
+  (DeleteSecurityGroup: `DependencyViolation` "resource sg-... has a
+  dependent object", kubernetes/kops#3245). `model_lb_eni_linger`.
+* Slow terminations (`--terminate-ms`): a terminated instance (also one an
+  auto scaling group terminates) is `shutting-down` that long, holding its
+  network interfaces, then `terminated` (EC2 user guide, "Instance
+  lifecycle"). `model_terminate_time`.
+Subnets and security groups refuse deletion while an interface one of these
+behaviours holds is in them (`model_dependency_checks`); the transitions
+happen lazily, at the first request after they are due (`Settlements`).
 """
 
 import argparse
@@ -357,13 +391,16 @@ class Harness:
         # whatever the host; other /latest/... paths are an S3 bucket "latest".
         imds = host == "169.254.169.254" or path.startswith(("/latest/meta-data/", "/latest/api/"))
         if path.startswith("/moto-api") or imds:
+            if path.startswith("/moto-api/reset") and SETTLEMENTS is not None:
+                SETTLEMENTS.reset()
             return self.app(environ, start_response)
 
         body = self.buffer_body(environ)
         service, action = classify(environ, body)
         mutating_s3 = service == "s3" and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
         agent = environ.get("HTTP_USER_AGENT", "") + " " + environ.get("HTTP_X_AMZ_USER_AGENT", "")
-        if HARNESS_MARKER in agent:
+        REQUEST.harness = HARNESS_MARKER in agent
+        if REQUEST.harness:
             with self.stats_lock:
                 self.harness_calls += 1
             return self.forward(environ, start_response, mutating_s3)
@@ -384,6 +421,15 @@ class Harness:
         return self.forward(environ, start_response, mutating_s3)
 
     def forward(self, environ, start_response, mutating_s3):
+        if SETTLEMENTS is not None:
+            # Slow readiness and deletes: first what is due, then the request
+            # (see "Realistic AWS: slow readiness and slow deletes").
+            SETTLEMENTS.settle()
+            with SETTLEMENTS.lock.reading():
+                return self.forward_to_moto(environ, start_response, mutating_s3)
+        return self.forward_to_moto(environ, start_response, mutating_s3)
+
+    def forward_to_moto(self, environ, start_response, mutating_s3):
         if not mutating_s3:
             return self.app(environ, start_response)
         # Run moto's check-then-write and produce the whole response while
@@ -602,6 +648,16 @@ def main():
     # Realistic AWS behaviours (each a no-op unless its flag is set).
     # -- eventual consistency and throttling by token buckets go here
     # -- slow readiness and slow deletes go here
+    if args.nat_ready_ms:
+        model_nat_readiness(scaled(args, args.nat_ready_ms))
+    if args.lb_ready_ms:
+        model_lb_readiness(scaled(args, args.lb_ready_ms))
+    if args.nat_delete_ms:
+        model_nat_deletes(scaled(args, args.nat_delete_ms))
+    if args.lb_eni_linger_ms:
+        model_lb_eni_linger(scaled(args, args.lb_eni_linger_ms))
+    if args.terminate_ms:
+        model_terminate_time(scaled(args, args.terminate_ms))
     fix_launch_template_lookup_by_id()
     fix_launch_template_own_tags()
     fix_security_group_rules_without_ports()
@@ -1026,6 +1082,438 @@ def model_boot_time(seconds):
 
     InstanceState.__init__ = __init__
     FakeAutoScalingGroup.instances = property(instances)
+
+
+# --- Realistic AWS: slow readiness and slow deletes -------------------------
+#
+# The behaviours below change what exists, not how a request is served: a
+# NAT gateway is `pending` for everyone, a lingering network interface is in
+# DescribeNetworkInterfaces for everyone. Only the errors they add (a
+# dependency violation, an address still in use) are never answered to the
+# harness's own requests (`HARNESS_MARKER`), so a test can always clean up
+# and inspect. Timed transitions run lazily: every request first settles what
+# is due (`Settlements.settle`), under a write lock that no request is inside
+# moto for, so moto's dictionaries never change under a request iterating them.
+
+# What the request being served is (set by `Harness.__call__`).
+REQUEST = threading.local()
+
+
+def harness_request():
+    return getattr(REQUEST, "harness", False)
+
+
+class ReadWriteLock:
+    """Many readers (requests inside moto) or one writer (a settlement)."""
+
+    def __init__(self):
+        self.condition = threading.Condition()
+        self.readers = 0
+        self.writing = False
+
+    @contextlib.contextmanager
+    def reading(self):
+        with self.condition:
+            while self.writing:
+                self.condition.wait()
+            self.readers += 1
+        try:
+            yield
+        finally:
+            with self.condition:
+                self.readers -= 1
+                self.condition.notify_all()
+
+    @contextlib.contextmanager
+    def writing_lock(self):
+        with self.condition:
+            while self.writing or self.readers:
+                self.condition.wait()
+            self.writing = True
+        try:
+            yield
+        finally:
+            with self.condition:
+                self.writing = False
+                self.condition.notify_all()
+
+
+class Settlements:
+    """Timed transitions of the slow behaviours, and the network interfaces
+    they keep in subnets and security groups meanwhile."""
+
+    def __init__(self):
+        self.lock = ReadWriteLock()
+        self.mutex = threading.Lock()
+        self.due = []  # (monotonic time, sequence, function)
+        self.sequence = 0
+        # Network interface ID -> what holds it there ("NAT gateway nat-…",
+        # "load balancer …", "instance i-…"), for the dependency checks.
+        self.held = {}
+
+    def at(self, seconds, function):
+        """Run `function` once `seconds` have passed (at the next request)."""
+        with self.mutex:
+            self.sequence += 1
+            self.due.append((time.monotonic() + seconds, self.sequence, function))
+
+    def settle(self):
+        now = time.monotonic()
+        with self.mutex:
+            if not any(when <= now for when, _, _ in self.due):
+                return
+        with self.lock.writing_lock():
+            with self.mutex:
+                ready = sorted(entry for entry in self.due if entry[0] <= now)
+                self.due = [entry for entry in self.due if entry[0] > now]
+            for _, _, function in ready:
+                try:
+                    function()
+                except Exception as error:  # a resource reset away meanwhile
+                    print(f"settlement failed: {error!r}", file=sys.stderr, flush=True)
+
+    def reset(self):
+        with self.mutex:
+            self.due = []
+            self.held = {}
+
+    def holders(self, backend, predicate):
+        """Held network interfaces of `backend` that satisfy `predicate`."""
+        found = []
+        for eni_id in list(self.held):
+            eni = backend.enis.get(eni_id)
+            if eni is None:
+                self.held.pop(eni_id, None)
+            elif predicate(eni):
+                found.append(eni)
+        return found
+
+
+SETTLEMENTS = None
+
+
+def settlements():
+    """The one `Settlements`, and the dependency checks every slow delete
+    relies on, installed on first use."""
+    global SETTLEMENTS
+    if SETTLEMENTS is None:
+        SETTLEMENTS = Settlements()
+        model_dependency_checks(SETTLEMENTS)
+    return SETTLEMENTS
+
+
+def model_dependency_checks(held):
+    """Refuse deletes that AWS refuses while a network interface is there.
+
+    moto deletes a subnet or a security group whatever still uses it; AWS
+    answers `DependencyViolation` (EC2 API reference, DeleteSubnet: "You must
+    terminate all running instances in the subnet before you can delete the
+    subnet"; DeleteSecurityGroup: "If you attempt to delete a security group
+    that is associated with an instance or network interface ... the
+    operation fails with DependencyViolation"), with the messages operators
+    quote (kubernetes/kops#2452, "The subnet 'subnet-…' has dependencies and
+    cannot be deleted."; kubernetes/kops#3245, "resource sg-… has a dependent
+    object"). Only interfaces a slow behaviour holds (`Settlements.held`)
+    count: moto itself leaks the interfaces of terminated instances and
+    deleted NAT gateways forever, which AWS does not. (What moto 5.2 does
+    enforce, and the model leaves to it: DeleteVpc with subnets or extra
+    route tables, DeleteRouteTable with associations and
+    DeleteInternetGateway while attached answer `DependencyViolation`;
+    DetachInternetGateway, DeleteSubnet, DeleteSecurityGroup, ReleaseAddress
+    and DisassociateAddress check nothing.)
+    """
+    from moto.ec2.exceptions import DependencyViolationError
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+    from moto.ec2.models.subnets import SubnetBackend
+
+    original_delete_subnet = SubnetBackend.delete_subnet
+    original_delete_group = SecurityGroupBackend.delete_security_group
+
+    def delete_subnet(self, subnet_id):
+        if not harness_request() and held.holders(
+            self, lambda eni: eni.subnet is not None and eni.subnet.id == subnet_id
+        ):
+            raise DependencyViolationError(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
+        return original_delete_subnet(self, subnet_id)
+
+    def delete_security_group(self, name=None, group_id=None):
+        if group_id and not harness_request():
+            if held.holders(self, lambda eni: any(group.id == group_id for group in eni._group_set)):
+                raise DependencyViolationError(f"resource {group_id} has a dependent object")
+        return original_delete_group(self, name=name, group_id=group_id)
+
+    SubnetBackend.delete_subnet = delete_subnet
+    SecurityGroupBackend.delete_security_group = delete_security_group
+
+
+def model_nat_readiness(seconds):
+    """A new NAT gateway is `pending` for `seconds`, then `available`.
+
+    moto makes it available at once. AWS: "pending: The NAT gateway is being
+    created and is not ready to process traffic" (EC2 API reference,
+    NatGateway.State); it takes one to a few minutes (terraform-provider-aws
+    waits for it with `waitNATGatewayCreated`, a 10-minute timeout; kops
+    waits before its routes, kubernetes/kops#944).
+    """
+    from moto.ec2.models.nat_gateways import NatGatewayBackend
+
+    original = NatGatewayBackend.create_nat_gateway
+
+    def create_nat_gateway(self, *args, **kwargs):
+        gateway = original(self, *args, **kwargs)
+        gateway.state = "pending"
+
+        def ready():
+            if gateway.state == "pending":
+                gateway.state = "available"
+
+        settlements().at(seconds, ready)
+        return gateway
+
+    NatGatewayBackend.create_nat_gateway = create_nat_gateway
+
+
+def model_lb_readiness(seconds):
+    """A new load balancer is `provisioning` for `seconds`, then `active`.
+
+    moto makes it active on the first describe. AWS: State.Code
+    `provisioning` until it is ready (ELBv2 API reference, LoadBalancerState;
+    terraform-provider-aws's `waitLoadBalancerActive` polls for `active`,
+    10-minute timeout; network load balancers take minutes).
+    """
+    from moto.elbv2.models import ELBv2Backend, FakeLoadBalancer
+
+    original_create = ELBv2Backend.create_load_balancer
+    original_activate = FakeLoadBalancer.activate
+
+    def create_load_balancer(self, *args, **kwargs):
+        balancer = original_create(self, *args, **kwargs)
+        balancer.ready_at = time.monotonic() + seconds
+        return balancer
+
+    def activate(self):
+        if time.monotonic() >= getattr(self, "ready_at", 0.0):
+            original_activate(self)
+
+    ELBv2Backend.create_load_balancer = create_load_balancer
+    FakeLoadBalancer.activate = activate
+
+
+def model_nat_deletes(seconds):
+    """A deleted NAT gateway stays `deleting` for `seconds`, holding what it uses.
+
+    moto marks it `deleted` at once. AWS keeps it `deleting` for about a
+    minute ("deleting: The NAT gateway is in the process of being
+    terminated and may still be processing traffic", EC2 API reference,
+    NatGateway.State), and until it is `deleted`:
+    * its elastic IP cannot be released or disassociated: `AuthFailure`
+      "You do not have permission to access the specified resource."
+      (kubernetes/kops#938 and #1604, genevieve/leftovers#33,
+      eformat/sno-for-100#5; AWS answers so for any address a NAT gateway
+      holds, `pending` and `available` ones too);
+    * its network interface stays in its subnet (DeleteSubnet:
+      `DependencyViolation`, see `model_dependency_checks`);
+    * the VPC's internet gateway cannot be detached: `DependencyViolation`
+      "Network vpc-… has some mapped public address(es). Please unmap those
+      public address(es) before detaching the gateway."
+      (hashicorp/terraform-provider-aws retries DetachInternetGateway on
+      exactly this, `detachInternetGatewayFromVPC`; kubernetes/kops#1553).
+    Once `deleted`, the address is disassociated (not released) and the
+    interface is gone, as in AWS.
+    """
+    from moto.ec2.exceptions import DependencyViolationError, EC2ClientError
+    from moto.ec2.models.elastic_ip_addresses import ElasticAddressBackend
+    from moto.ec2.models.internet_gateways import InternetGatewayBackend
+    from moto.ec2.models.nat_gateways import NatGatewayBackend
+
+    held = settlements()
+    original_create = NatGatewayBackend.create_nat_gateway
+    original_delete = NatGatewayBackend.delete_nat_gateway
+    original_release = ElasticAddressBackend.release_address
+    original_disassociate = ElasticAddressBackend.disassociate_address
+    original_detach = InternetGatewayBackend.detach_internet_gateway
+
+    def create_nat_gateway(self, *args, **kwargs):
+        gateway = original_create(self, *args, **kwargs)
+        held.held[gateway._eni.id] = f"NAT gateway {gateway.id}"
+        return gateway
+
+    def delete_nat_gateway(self, nat_gateway_id):
+        gateway = self.nat_gateways.get(nat_gateway_id)
+        if gateway is None or gateway.state in ("deleting", "deleted"):
+            return original_delete(self, nat_gateway_id) if gateway else gateway
+        gateway.state = "deleting"
+        backend = self
+
+        def deleted():
+            gateway.state = "deleted"
+            eni = backend.enis.get(gateway._eni.id)
+            if eni is None:
+                return
+            for address in list(backend.addresses):
+                if address.eni is eni:
+                    original_disassociate(backend, address=address.public_ip)
+            held.held.pop(eni.id, None)
+            eni.delete()
+
+        held.at(seconds, deleted)
+        return gateway
+
+    def holding_gateway(backend, address):
+        for gateway in backend.nat_gateways.values():
+            if gateway.state != "deleted" and address.eni is not None and address.eni is gateway._eni:
+                return gateway
+        return None
+
+    def find(backend, address=None, allocation_id=None, association_id=None):
+        for candidate in backend.addresses:
+            if (
+                (address and candidate.public_ip == address)
+                or (allocation_id and candidate.allocation_id == allocation_id)
+                or (association_id and candidate.association_id == association_id)
+            ):
+                return candidate
+        return None
+
+    def refuse_if_held(backend, found):
+        if found is not None and not harness_request() and holding_gateway(backend, found):
+            raise EC2ClientError("AuthFailure", "You do not have permission to access the specified resource.")
+
+    def release_address(self, address=None, allocation_id=None):
+        refuse_if_held(self, find(self, address=address, allocation_id=allocation_id))
+        return original_release(self, address=address, allocation_id=allocation_id)
+
+    def disassociate_address(self, address=None, association_id=None):
+        refuse_if_held(self, find(self, address=address, association_id=association_id))
+        return original_disassociate(self, address=address, association_id=association_id)
+
+    def detach_internet_gateway(self, internet_gateway_id, vpc_id):
+        if not harness_request():
+            for gateway in self.nat_gateways.values():
+                if gateway.vpc_id == vpc_id and gateway.state != "deleted" and any(
+                    entry.get("publicIp") for entry in gateway.address_set
+                ):
+                    raise DependencyViolationError(
+                        f"Network {vpc_id} has some mapped public address(es). "
+                        "Please unmap those public address(es) before detaching the gateway."
+                    )
+        return original_detach(self, internet_gateway_id, vpc_id)
+
+    NatGatewayBackend.create_nat_gateway = create_nat_gateway
+    NatGatewayBackend.delete_nat_gateway = delete_nat_gateway
+    ElasticAddressBackend.release_address = release_address
+    ElasticAddressBackend.disassociate_address = disassociate_address
+    InternetGatewayBackend.detach_internet_gateway = detach_internet_gateway
+
+
+def model_lb_eni_linger(seconds):
+    """A deleted load balancer's network interfaces linger for `seconds`.
+
+    A network load balancer has one requester-managed network interface per
+    subnet (description `ELB net/NAME/ID`, ELB user guide, "Network
+    interfaces for your load balancer"); moto makes none. After
+    DeleteLoadBalancer they stay for minutes, in the subnets and security
+    groups, so deleting those fails with `DependencyViolation` meanwhile
+    (kubernetes/kops#3245 and #7045, `delete cluster` waiting on
+    "resource sg-… has a dependent object"; kubernetes/kubernetes#51436).
+    Here they are created with the balancer and removed `seconds` after it
+    is deleted, so DescribeNetworkInterfaces shows them throughout.
+    """
+    from moto.elbv2.models import ELBv2Backend
+
+    held = settlements()
+    original_create = ELBv2Backend.create_load_balancer
+    original_delete = ELBv2Backend.delete_load_balancer
+
+    def create_load_balancer(self, *args, **kwargs):
+        balancer = original_create(self, *args, **kwargs)
+        ec2 = self.ec2_backend
+        balancer.model_enis = []
+        kind = "net" if balancer.type == "network" else "app"
+        identifier = balancer.arn.rsplit("/", 1)[-1]
+        for subnet in balancer.subnets:
+            eni = ec2.create_network_interface(
+                subnet,
+                None,
+                group_ids=list(balancer.security_groups or []) or None,
+                description=f"ELB {kind}/{balancer.name}/{identifier}",
+            )
+            eni.requester_managed = True
+            eni.requester_id = "amazon-elb"
+            eni.interface_type = "network_load_balancer" if kind == "net" else "interface"
+            eni.status = "in-use"
+            held.held[eni.id] = f"load balancer {balancer.name}"
+            balancer.model_enis.append(eni.id)
+        return balancer
+
+    def delete_load_balancer(self, arn):
+        balancer = self.load_balancers.get(arn)
+        original_delete(self, arn)
+        if balancer is None:
+            return
+        ec2 = self.ec2_backend
+
+        def gone():
+            for eni_id in getattr(balancer, "model_enis", []):
+                held.held.pop(eni_id, None)
+                if eni_id in ec2.enis:
+                    ec2.enis[eni_id].delete()
+
+        held.at(seconds, gone)
+
+    ELBv2Backend.create_load_balancer = create_load_balancer
+    ELBv2Backend.delete_load_balancer = delete_load_balancer
+
+
+def model_terminate_time(seconds):
+    """A terminated instance is `shutting-down` for `seconds`, holding its interfaces.
+
+    moto reports `terminated` at once (and keeps its primary network
+    interface forever). AWS: `shutting-down` (code 32) first, then
+    `terminated` (48) (EC2 user guide, "Instance lifecycle"); until then the
+    instance's network interfaces stay in their subnets and security groups,
+    so deleting those fails with `DependencyViolation` (kubernetes/kops
+    `delete cluster` loops on it while instances terminate). Instances an
+    auto scaling group terminates (DeleteAutoScalingGroup with ForceDelete,
+    a rolling update's TerminateInstanceInAutoScalingGroup) go the same way.
+    Once terminated, the primary interface (and any marked
+    DeleteOnTermination) is deleted, as AWS does.
+    """
+    from moto.ec2.models.instances import Instance
+
+    held = settlements()
+    original = Instance.terminate
+
+    def terminate(self):
+        if self._state.name in ("shutting-down", "terminated"):
+            return original(self)
+        nics = list(self.nics.items())
+        doomed = [nic for index, nic in nics if index == 0 or nic.delete_on_termination]
+        flags = {nic.id: nic.delete_on_termination for _, nic in nics}
+        for _, nic in nics:
+            nic.delete_on_termination = False  # kept until the instance is gone
+        previous = original(self)
+        for _, nic in nics:
+            nic.delete_on_termination = flags[nic.id]
+            held.held[nic.id] = f"instance {self.id}"
+        self._state.name = "shutting-down"
+        self._state.code = 32
+        backend = self.ec2_backend
+        instance = self
+
+        def terminated():
+            instance._state.name = "terminated"
+            instance._state.code = 48
+            for _, nic in nics:
+                held.held.pop(nic.id, None)
+            for nic in doomed:
+                if nic.id in backend.enis:
+                    nic.delete()
+
+        held.at(seconds, terminated)
+        return previous
+
+    Instance.terminate = terminate
 
 
 def widen_s3_race_window(seconds):

@@ -557,11 +557,16 @@ pub(crate) async fn delete_auto_scaling_group(
         }
         Err(error) => return Err(error),
     }
-    // Its instances hold network interfaces in the cluster's subnets and
-    // security groups; wait until the group (and so they) are gone.
+    // On AWS a force-deleted group stays ("Delete in progress") until its
+    // instances are terminated, and they hold network interfaces in the
+    // cluster's subnets and security groups: wait until the group is gone
+    // (terraform-provider-aws waits the same way, `waitGroupDeleted`).
+    // Instances still shutting down after that are waited for by the
+    // subnet and security group deletes (`holders`).
     wait_for(
         "autoscaling:DescribeAutoScalingGroups",
         name,
+        Duration::from_secs(60),
         Duration::from_secs(1200),
         || async {
             let output = provider

@@ -1,18 +1,16 @@
 //! The API's network load balancer, target group and listener.
 
-use std::time::Duration;
-
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
-    ProtocolEnum, TargetGroupAttribute, TargetTypeEnum,
+    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
+    TargetGroupAttribute, TargetTypeEnum,
 };
 use skiff_plans::resource::{
     ListenerAttributes, LoadBalancerAttributes, ResourceKey, TargetGroupAttributes,
 };
 use skiff_plans::Output;
 
-use super::{value, values, wait_for, Applied};
-use crate::error::{aws_error, ErrorClass, ProviderError, Result};
+use super::{value, values, Applied};
+use crate::error::{aws_error, ProviderError, Result};
 use crate::retry::retry;
 use crate::tags::{changes, to_elb};
 use crate::AwsProvider;
@@ -94,38 +92,15 @@ pub(crate) async fn create_load_balancer(
         .canonical_hosted_zone_id()
         .unwrap_or_default()
         .to_string();
-    wait_for(
-        "elasticloadbalancing:DescribeLoadBalancers",
-        &arn,
-        Duration::from_secs(900),
-        || async {
-            let output = provider
-                .elb
-                .describe_load_balancers()
-                .load_balancer_arns(&arn)
-                .send()
-                .await
-                .map_err(|error| {
-                    aws_error("elasticloadbalancing:DescribeLoadBalancers", &arn, error)
-                })?;
-            let state = output
-                .load_balancers()
-                .first()
-                .and_then(|balancer| balancer.state())
-                .and_then(|state| state.code())
-                .cloned();
-            match state {
-                Some(LoadBalancerStateEnum::Active) | None => Ok(Some(())),
-                Some(LoadBalancerStateEnum::Failed) => Err(ProviderError::other(
-                    "elasticloadbalancing:CreateLoadBalancer",
-                    &arn,
-                    "the load balancer failed to provision",
-                )),
-                _ => Ok(None),
-            }
-        },
-    )
-    .await?;
+    // No wait for `active`: nothing skiff makes next needs it. A listener
+    // and its target group are made against a `provisioning` balancer (the
+    // ELBv2 API refuses neither), and its DNS name and zone, which the API's
+    // alias record needs, are in CreateLoadBalancer's answer; the record can
+    // point at it before it serves (go-to-k/cdkd#1274: only the traffic
+    // waits, not the API). Traffic through it starts once AWS makes it
+    // `active` (minutes for a network load balancer), which the nodes'
+    // bootstrap retries through and `validate cluster` waits for. A balancer
+    // that fails to provision shows as `failed` to the next refresh.
     Ok(Applied::with_id(&arn)
         .output(Output::Arn, &arn)
         .output(Output::DnsName, &dns_name)
@@ -182,31 +157,11 @@ pub(crate) async fn delete_load_balancer(provider: &AwsProvider, arn: &str) -> R
             .map_err(|error| aws_error("elasticloadbalancing:DeleteLoadBalancer", arn, error))
     })
     .await?;
-    wait_for(
-        "elasticloadbalancing:DescribeLoadBalancers",
-        arn,
-        Duration::from_secs(600),
-        || async {
-            match provider
-                .elb
-                .describe_load_balancers()
-                .load_balancer_arns(arn)
-                .send()
-                .await
-            {
-                Ok(output) => Ok(output.load_balancers().is_empty().then_some(())),
-                Err(error) => {
-                    let error = aws_error("elasticloadbalancing:DescribeLoadBalancers", arn, error);
-                    if error.class == ErrorClass::NotFound {
-                        Ok(Some(()))
-                    } else {
-                        Err(error)
-                    }
-                }
-            }
-        },
-    )
-    .await
+    // No wait until it is gone: what it held (its network interfaces in the
+    // subnets and security groups) lingers for minutes after it disappears
+    // from DescribeLoadBalancers anyway, and the subnet and security group
+    // deletes wait for exactly that (`holders`).
+    Ok(())
 }
 
 async fn set_target_group_attributes(

@@ -23,6 +23,7 @@ use crate::AwsProvider;
 
 pub mod compute;
 pub mod dns;
+pub mod holders;
 pub mod iam;
 pub mod load_balancer;
 pub mod network;
@@ -76,10 +77,38 @@ pub(crate) fn values(key: &ResourceKey, field: &str, ids: &[Id]) -> Result<Vec<S
         .collect()
 }
 
-/// Polls `check` until it returns `Some`, with growing intervals, up to `limit`.
+/// The shortest pause between two polls.
+const POLL_FLOOR: Duration = Duration::from_millis(100);
+/// The longest pause between two polls.
+const POLL_CEILING: Duration = Duration::from_secs(10);
+/// Before the expected duration: at most this share of it between polls.
+const SHARE_OF_EXPECTED: f64 = 0.05;
+/// At any time: at most this share of the time already waited between polls.
+const SHARE_OF_WAITED: f64 = 0.1;
+
+/// How long to pause before the next poll of a wait that has lasted
+/// `elapsed` and usually lasts `expected`.
+///
+/// The pause is at most a tenth of the time already waited (so a wait that
+/// ends at T is seen by T × 1.1 + 0.1 s, whatever T is: at AWS's own pace or
+/// a test's fiftieth of it), and before the expected duration at most a
+/// twentieth of it (so at AWS's pace the end is seen within 5 % of the
+/// expected time); never under 0.1 s, never over 10 s. The number of polls
+/// grows with the logarithm of the wait, not with the wait.
+pub fn poll_interval(elapsed: Duration, expected: Duration) -> Duration {
+    let mut interval = elapsed.mul_f64(SHARE_OF_WAITED);
+    if elapsed < expected {
+        interval = interval.min(expected.mul_f64(SHARE_OF_EXPECTED));
+    }
+    interval.clamp(POLL_FLOOR, POLL_CEILING)
+}
+
+/// Polls `check` until it returns `Some`, pausing [`poll_interval`] between
+/// polls (`expected`: how long the wait usually takes on AWS), up to `limit`.
 pub(crate) async fn wait_for<T, F, Fut>(
     what: &str,
     resource: &str,
+    expected: Duration,
     limit: Duration,
     mut check: F,
 ) -> Result<T>
@@ -88,20 +117,19 @@ where
     Fut: Future<Output = Result<Option<T>>>,
 {
     let started = tokio::time::Instant::now();
-    let mut interval = Duration::from_millis(250);
     loop {
         if let Some(value) = check().await? {
             return Ok(value);
         }
-        if started.elapsed() > limit {
+        let elapsed = started.elapsed();
+        if elapsed > limit {
             return Err(ProviderError::other(
                 what,
                 resource,
                 format!("still not ready after {}s", limit.as_secs()),
             ));
         }
-        tokio::time::sleep(interval).await;
-        interval = (interval.mul_f64(1.5)).min(Duration::from_secs(10));
+        tokio::time::sleep(poll_interval(elapsed, expected)).await;
     }
 }
 
@@ -270,6 +298,82 @@ impl AwsProvider {
         match result {
             Err(error) if error.class == crate::error::ErrorClass::NotFound => Ok(()),
             other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// When a wait that ends at `ready` is seen, and after how many polls.
+    fn simulate(ready: Duration, expected: Duration) -> (Duration, u32) {
+        let mut now = Duration::ZERO;
+        let mut polls = 1;
+        while now < ready {
+            now += poll_interval(now, expected);
+            polls += 1;
+        }
+        (now, polls)
+    }
+
+    #[test]
+    fn the_pause_is_a_share_of_the_time_waited_within_floor_and_ceiling() {
+        let expected = Duration::from_secs(90);
+        assert_eq!(poll_interval(Duration::ZERO, expected), POLL_FLOOR);
+        assert_eq!(
+            poll_interval(Duration::from_secs(20), expected),
+            Duration::from_secs(2)
+        );
+        // Before the expected time, at most a twentieth of it.
+        assert_eq!(
+            poll_interval(Duration::from_secs(80), expected),
+            Duration::from_millis(4500)
+        );
+        // After it, a tenth of the time waited, up to the ceiling.
+        assert_eq!(
+            poll_interval(Duration::from_secs(95), expected),
+            Duration::from_millis(9500)
+        );
+        assert_eq!(
+            poll_interval(Duration::from_secs(3600), expected),
+            POLL_CEILING
+        );
+    }
+
+    #[test]
+    fn polling_adds_little_to_a_wait_at_any_time_scale() {
+        // AWS's durations (NAT gateway 90 s, load balancer 150 s, deletes 60
+        // s) at real time and at the test suite's time scales.
+        for expected_secs in [60.0, 90.0, 150.0] {
+            let expected = Duration::from_secs_f64(expected_secs);
+            for scale in [1.0, 0.5, 0.1, 0.05, 0.02, 0.01] {
+                for share in [0.5, 1.0, 1.5] {
+                    let ready = Duration::from_secs_f64(expected_secs * scale * share);
+                    let (seen, polls) = simulate(ready, expected);
+                    let late = seen - ready;
+                    assert!(
+                        late <= ready.mul_f64(0.1) + POLL_FLOOR,
+                        "ready at {ready:?} (expected {expected:?}): seen at {seen:?}, {late:?} late"
+                    );
+                    assert!(
+                        polls <= 80,
+                        "ready at {ready:?} (expected {expected:?}): {polls} polls"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn at_aws_pace_the_end_is_seen_within_five_percent_of_the_expected_time() {
+        for expected_secs in [60, 90, 150] {
+            let expected = Duration::from_secs(expected_secs);
+            let (seen, _) = simulate(expected, expected);
+            assert!(
+                seen <= expected.mul_f64(1.05),
+                "expected {expected:?}: seen at {seen:?}"
+            );
         }
     }
 }

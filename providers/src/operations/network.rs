@@ -9,6 +9,7 @@ use skiff_plans::resource::{
     RouteTableAttributes, RouteTarget, SubnetAttributes, Tags, VpcAttributes,
 };
 
+use super::holders::{delete_when_free, Held};
 use super::{client_token, value, values, wait_for, Applied};
 use crate::error::{aws_error, ErrorClass, ProviderError, Result};
 use crate::retry::retry;
@@ -162,7 +163,7 @@ pub(crate) async fn update_vpc(
 }
 
 pub(crate) async fn delete_vpc(provider: &AwsProvider, id: &str) -> Result<()> {
-    retry(&provider.retry, || async {
+    delete_when_free(provider, Held::Vpc(id), || async {
         provider
             .ec2
             .delete_vpc()
@@ -239,7 +240,9 @@ pub(crate) async fn update_subnet(
 }
 
 pub(crate) async fn delete_subnet(provider: &AwsProvider, id: &str) -> Result<()> {
-    retry(&provider.retry, || async {
+    // A deleting NAT gateway, a deleted load balancer's interfaces and
+    // terminating instances keep network interfaces here for a while.
+    delete_when_free(provider, Held::Subnet(id), || async {
         provider
             .ec2
             .delete_subnet()
@@ -315,7 +318,10 @@ pub(crate) async fn update_internet_gateway(
 }
 
 async fn detach_internet_gateway(provider: &AwsProvider, id: &str, vpc: &str) -> Result<()> {
-    let result = retry(&provider.retry, || async {
+    // Refused while a NAT gateway (even a deleting one) maps a public
+    // address in the VPC: "Network vpc-… has some mapped public
+    // address(es)" (terraform-provider-aws retries it the same way).
+    let result = delete_when_free(provider, Held::PublicAddressesOf(vpc), || async {
         provider
             .ec2
             .detach_internet_gateway()
@@ -381,7 +387,9 @@ pub(crate) async fn create_elastic_ip(
 }
 
 pub(crate) async fn delete_elastic_ip(provider: &AwsProvider, id: &str) -> Result<()> {
-    retry(&provider.retry, || async {
+    // A NAT gateway holds its address until it is `deleted`; EC2 answers
+    // `AuthFailure` meanwhile (kubernetes/kops#938).
+    delete_when_free(provider, Held::Address(id), || async {
         provider
             .ec2
             .release_address()
@@ -427,6 +435,13 @@ pub(crate) async fn create_nat_gateway(
             )
         })?
         .to_string();
+    // Kept: AWS documents a `pending` gateway as "not ready to process
+    // traffic", and routes made to a gateway just created failed
+    // (InvalidNatGatewayID.NotFound, kubernetes/kops#944, boto/boto3#779);
+    // every provisioner (Terraform's `waitNATGatewayCreated`, CloudFormation,
+    // kops before its routes) waits for `available`. Only the private route
+    // tables wait on it; nothing else in the plan does (docs/reliability.md,
+    // "Waiting for AWS").
     wait_for_nat_state(provider, &id, &[NatGatewayState::Available]).await?;
     Ok(Applied::with_id(&id))
 }
@@ -436,9 +451,16 @@ async fn wait_for_nat_state(
     id: &str,
     wanted: &[NatGatewayState],
 ) -> Result<()> {
+    // AWS's usual times: about 90 s to become available, 60 s to delete.
+    let expected = if wanted.contains(&NatGatewayState::Deleted) {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(90)
+    };
     wait_for(
         "ec2:DescribeNatGateways",
         id,
+        expected,
         Duration::from_secs(900),
         || async {
             let output = provider
@@ -495,7 +517,9 @@ pub(crate) async fn delete_nat_gateway(provider: &AwsProvider, id: &str) -> Resu
             .map_err(|error| aws_error("ec2:DeleteNatGateway", id, error))
     })
     .await?;
-    // The subnet and the address can go only once the gateway is gone.
+    // Kept: the address, the subnet and the internet gateway's detach can go
+    // only once the gateway is `deleted` (see `holders`); waiting here lets
+    // them start right then instead of each polling with refused calls.
     wait_for_nat_state(provider, id, &[NatGatewayState::Deleted]).await
 }
 

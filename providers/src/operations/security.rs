@@ -41,16 +41,21 @@ pub(crate) async fn create_group(
 }
 
 pub(crate) async fn delete_group(provider: &AwsProvider, id: &str) -> Result<()> {
-    // Instances and load balancers may still be letting go of it.
-    retry(&provider.retry, || async {
-        provider
-            .ec2
-            .delete_security_group()
-            .group_id(id)
-            .send()
-            .await
-            .map_err(|error| aws_error("ec2:DeleteSecurityGroup", id, error))
-    })
+    // Instances and load balancers may still be letting go of it (their
+    // network interfaces linger after they are deleted): wait for them.
+    super::holders::delete_when_free(
+        provider,
+        super::holders::Held::SecurityGroup(id),
+        || async {
+            provider
+                .ec2
+                .delete_security_group()
+                .group_id(id)
+                .send()
+                .await
+                .map_err(|error| aws_error("ec2:DeleteSecurityGroup", id, error))
+        },
+    )
     .await?;
     Ok(())
 }

@@ -1108,3 +1108,546 @@ async fn modelled_boot_time_reports_new_instances_pending_until_booted() {
     tokio::time::sleep(Duration::from_millis(1700)).await;
     assert_eq!(states().await, [in_service.clone(), in_service]);
 }
+
+// --- slow readiness and deletes
+//
+// Each behaviour of the realistic model is checked through the SDK with
+// untagged (counted) clients, as skiff sees it: the state or error inside
+// the window, AWS's ordinary answer after it. Windows are AWS durations at a
+// time scale of 0.02 (75 s of AWS time: 1.5 s here).
+
+/// The time scale of these tests, and one window of the model in AWS time.
+const SLOW_SCALE: f64 = 0.02;
+const SLOW_WINDOW_MS: u64 = 75_000;
+/// The window in wall time, and a margin past it.
+const SLOW_WALL: Duration = Duration::from_millis(1500);
+const SLOW_PAST: Duration = Duration::from_millis(1900);
+
+fn slow_endpoint(realism: skiff_tests::Realism) -> LocalAws {
+    LocalAws::start_with(LocalAwsOptions {
+        realism,
+        ..LocalAwsOptions::default()
+    })
+}
+
+/// Untagged EC2 and ELBv2 clients (counted, and subject to the model's errors).
+async fn counted_clients(
+    aws: &LocalAws,
+) -> (aws_sdk_ec2::Client, aws_sdk_elasticloadbalancingv2::Client) {
+    let config = aws.sdk_config_counted().await;
+    (
+        aws_sdk_ec2::Client::new(&config),
+        aws_sdk_elasticloadbalancingv2::Client::new(&config),
+    )
+}
+
+/// A VPC with an attached internet gateway, two subnets and a security group.
+struct Network {
+    vpc: String,
+    gateway: String,
+    subnets: [String; 2],
+    group: String,
+}
+
+async fn network(ec2: &aws_sdk_ec2::Client) -> Network {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .expect("create a VPC")
+        .vpc()
+        .and_then(|vpc| vpc.vpc_id())
+        .expect("a VPC ID")
+        .to_owned();
+    let mut subnets = Vec::new();
+    for (cidr, zone) in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")] {
+        subnets.push(
+            ec2.create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(cidr)
+                .availability_zone(zone)
+                .send()
+                .await
+                .expect("create a subnet")
+                .subnet()
+                .and_then(|subnet| subnet.subnet_id())
+                .expect("a subnet ID")
+                .to_owned(),
+        );
+    }
+    let gateway = ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .expect("create an internet gateway")
+        .internet_gateway()
+        .and_then(|gateway| gateway.internet_gateway_id())
+        .expect("a gateway ID")
+        .to_owned();
+    ec2.attach_internet_gateway()
+        .internet_gateway_id(&gateway)
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .expect("attach the gateway");
+    let group = ec2
+        .create_security_group()
+        .group_name("slow")
+        .description("slow")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .expect("create a security group")
+        .group_id()
+        .expect("a group ID")
+        .to_owned();
+    Network {
+        vpc,
+        gateway,
+        subnets: [subnets[0].clone(), subnets[1].clone()],
+        group,
+    }
+}
+
+/// The (code, message) of a failed call, or a panic naming what succeeded.
+fn refusal<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    what: &str,
+    result: Result<T, E>,
+) -> (String, String) {
+    match result {
+        Ok(value) => panic!("{what}: expected a refusal, got {value:?}"),
+        Err(error) => (
+            error.code().unwrap_or_default().to_owned(),
+            error.message().unwrap_or_default().to_owned(),
+        ),
+    }
+}
+
+async fn nat_state(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
+    ec2.describe_nat_gateways()
+        .nat_gateway_ids(id)
+        .send()
+        .await
+        .expect("describe the NAT gateway")
+        .nat_gateways()[0]
+        .state()
+        .map(|state| state.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+async fn interfaces_in(ec2: &aws_sdk_ec2::Client, filter: &str, value: &str) -> Vec<String> {
+    ec2.describe_network_interfaces()
+        .filters(Filter::builder().name(filter).values(value).build())
+        .send()
+        .await
+        .expect("describe network interfaces")
+        .network_interfaces()
+        .iter()
+        .map(|interface| interface.description().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_nat_gateway_is_pending_for_the_scaled_window_then_available() {
+    let aws = slow_endpoint(skiff_tests::Realism {
+        nat_ready_ms: SLOW_WINDOW_MS,
+        ..skiff_tests::Realism::scaled(SLOW_SCALE)
+    });
+    let (ec2, _) = counted_clients(&aws).await;
+    let net = network(&ec2).await;
+    let allocation = ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .expect("allocate an address")
+        .allocation_id()
+        .expect("an allocation")
+        .to_owned();
+    let started = Instant::now();
+    let created = ec2
+        .create_nat_gateway()
+        .subnet_id(&net.subnets[0])
+        .allocation_id(&allocation)
+        .send()
+        .await
+        .expect("create a NAT gateway");
+    let gateway = created.nat_gateway().expect("a gateway");
+    let id = gateway.nat_gateway_id().expect("an ID").to_owned();
+    assert_eq!(
+        gateway.state().map(|state| state.as_str()),
+        Some("pending"),
+        "CreateNatGateway answers pending"
+    );
+    assert_eq!(nat_state(&ec2, &id).await, "pending");
+    tokio::time::sleep(SLOW_WALL / 2).await;
+    assert!(started.elapsed() < SLOW_WALL);
+    assert_eq!(
+        nat_state(&ec2, &id).await,
+        "pending",
+        "still within the window"
+    );
+    tokio::time::sleep(SLOW_PAST - started.elapsed()).await;
+    assert_eq!(nat_state(&ec2, &id).await, "available", "after the window");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_load_balancer_is_provisioning_for_the_scaled_window_then_active() {
+    let aws = slow_endpoint(skiff_tests::Realism {
+        lb_ready_ms: SLOW_WINDOW_MS,
+        ..skiff_tests::Realism::scaled(SLOW_SCALE)
+    });
+    let (ec2, elb) = counted_clients(&aws).await;
+    let net = network(&ec2).await;
+    let started = Instant::now();
+    let created = elb
+        .create_load_balancer()
+        .name("slow-api")
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
+        .subnets(&net.subnets[0])
+        .subnets(&net.subnets[1])
+        .send()
+        .await
+        .expect("create a load balancer");
+    let arn = created.load_balancers()[0]
+        .load_balancer_arn()
+        .expect("an ARN")
+        .to_owned();
+    let state = || async {
+        elb.describe_load_balancers()
+            .load_balancer_arns(&arn)
+            .send()
+            .await
+            .expect("describe the load balancer")
+            .load_balancers()[0]
+            .state()
+            .and_then(|state| state.code())
+            .map(|code| code.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(state().await, "provisioning");
+    tokio::time::sleep(SLOW_WALL / 2).await;
+    assert!(started.elapsed() < SLOW_WALL);
+    assert_eq!(state().await, "provisioning", "still within the window");
+    tokio::time::sleep(SLOW_PAST - started.elapsed()).await;
+    assert_eq!(state().await, "active", "after the window");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleting_nat_gateway_holds_its_address_subnet_and_gateway_until_deleted() {
+    let aws = slow_endpoint(skiff_tests::Realism {
+        nat_delete_ms: SLOW_WINDOW_MS,
+        ..skiff_tests::Realism::scaled(SLOW_SCALE)
+    });
+    let (ec2, _) = counted_clients(&aws).await;
+    let net = network(&ec2).await;
+    let allocated = ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .expect("allocate an address");
+    let allocation = allocated.allocation_id().expect("an allocation").to_owned();
+    let public_ip = allocated.public_ip().expect("an address").to_owned();
+    let id = ec2
+        .create_nat_gateway()
+        .subnet_id(&net.subnets[0])
+        .allocation_id(&allocation)
+        .send()
+        .await
+        .expect("create a NAT gateway")
+        .nat_gateway()
+        .and_then(|gateway| gateway.nat_gateway_id())
+        .expect("an ID")
+        .to_owned();
+    let started = Instant::now();
+    ec2.delete_nat_gateway()
+        .nat_gateway_id(&id)
+        .send()
+        .await
+        .expect("delete the NAT gateway");
+    assert_eq!(nat_state(&ec2, &id).await, "deleting");
+
+    let (code, message) = refusal(
+        "ReleaseAddress",
+        ec2.release_address()
+            .allocation_id(&allocation)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "AuthFailure");
+    assert_eq!(
+        message,
+        "You do not have permission to access the specified resource."
+    );
+    let (code, _) = refusal(
+        "DisassociateAddress",
+        ec2.disassociate_address()
+            .public_ip(&public_ip)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "AuthFailure");
+    let (code, message) = refusal(
+        "DeleteSubnet",
+        ec2.delete_subnet().subnet_id(&net.subnets[0]).send().await,
+    );
+    assert_eq!(code, "DependencyViolation");
+    assert_eq!(
+        message,
+        format!(
+            "The subnet '{}' has dependencies and cannot be deleted.",
+            net.subnets[0]
+        )
+    );
+    let (code, message) = refusal(
+        "DetachInternetGateway",
+        ec2.detach_internet_gateway()
+            .internet_gateway_id(&net.gateway)
+            .vpc_id(&net.vpc)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "DependencyViolation");
+    assert_eq!(
+        message,
+        format!(
+            "Network {} has some mapped public address(es). Please unmap those public address(es) \
+             before detaching the gateway.",
+            net.vpc
+        )
+    );
+    assert!(
+        started.elapsed() < SLOW_WALL,
+        "every refusal came within the window ({:?})",
+        started.elapsed()
+    );
+
+    tokio::time::sleep(SLOW_PAST.saturating_sub(started.elapsed())).await;
+    assert_eq!(nat_state(&ec2, &id).await, "deleted");
+    let address = ec2
+        .describe_addresses()
+        .allocation_ids(&allocation)
+        .send()
+        .await
+        .expect("describe the address");
+    assert_eq!(
+        address.addresses()[0].association_id(),
+        None,
+        "a deleted NAT gateway's address is disassociated, not released"
+    );
+    ec2.release_address()
+        .allocation_id(&allocation)
+        .send()
+        .await
+        .expect("the address is released after the window");
+    ec2.delete_subnet()
+        .subnet_id(&net.subnets[0])
+        .send()
+        .await
+        .expect("the subnet is deleted after the window");
+    ec2.detach_internet_gateway()
+        .internet_gateway_id(&net.gateway)
+        .vpc_id(&net.vpc)
+        .send()
+        .await
+        .expect("the gateway is detached after the window");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_load_balancers_interfaces_linger_in_its_subnets_and_groups() {
+    let aws = slow_endpoint(skiff_tests::Realism {
+        lb_eni_linger_ms: SLOW_WINDOW_MS,
+        ..skiff_tests::Realism::scaled(SLOW_SCALE)
+    });
+    let (ec2, elb) = counted_clients(&aws).await;
+    let net = network(&ec2).await;
+    let created = elb
+        .create_load_balancer()
+        .name("linger")
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
+        .subnets(&net.subnets[0])
+        .subnets(&net.subnets[1])
+        .security_groups(&net.group)
+        .send()
+        .await
+        .expect("create a load balancer");
+    let arn = created.load_balancers()[0]
+        .load_balancer_arn()
+        .expect("an ARN")
+        .to_owned();
+    let id = arn.rsplit('/').next().expect("an ID").to_owned();
+    let description = format!("ELB net/linger/{id}");
+    let described = ec2
+        .describe_network_interfaces()
+        .filters(
+            Filter::builder()
+                .name("group-id")
+                .values(&net.group)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("describe interfaces");
+    assert_eq!(described.network_interfaces().len(), 2, "one per subnet");
+    for interface in described.network_interfaces() {
+        assert_eq!(interface.description(), Some(description.as_str()));
+        assert_eq!(interface.requester_managed(), Some(true));
+        assert_eq!(interface.requester_id(), Some("amazon-elb"));
+    }
+
+    elb.delete_load_balancer()
+        .load_balancer_arn(&arn)
+        .send()
+        .await
+        .expect("delete the load balancer");
+    let started = Instant::now();
+    assert!(elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .expect("describe")
+        .load_balancers()
+        .is_empty());
+    for subnet in &net.subnets {
+        assert_eq!(
+            interfaces_in(&ec2, "subnet-id", subnet).await,
+            std::slice::from_ref(&description),
+            "the interface lingers in {subnet}"
+        );
+    }
+    let (code, message) = refusal(
+        "DeleteSecurityGroup",
+        ec2.delete_security_group()
+            .group_id(&net.group)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "DependencyViolation");
+    assert_eq!(
+        message,
+        format!("resource {} has a dependent object", net.group)
+    );
+    let (code, _) = refusal(
+        "DeleteSubnet",
+        ec2.delete_subnet().subnet_id(&net.subnets[1]).send().await,
+    );
+    assert_eq!(code, "DependencyViolation");
+    // The harness's own requests never get the model's errors.
+    let harness = aws_sdk_ec2::Client::new(&aws.sdk_config().await);
+    harness
+        .delete_subnet()
+        .subnet_id(&net.subnets[1])
+        .send()
+        .await
+        .expect("a harness request is not refused");
+    assert!(started.elapsed() < SLOW_WALL, "within the window");
+
+    tokio::time::sleep(SLOW_PAST.saturating_sub(started.elapsed())).await;
+    assert!(interfaces_in(&ec2, "subnet-id", &net.subnets[0])
+        .await
+        .is_empty());
+    ec2.delete_security_group()
+        .group_id(&net.group)
+        .send()
+        .await
+        .expect("the group is deleted after the window");
+    ec2.delete_subnet()
+        .subnet_id(&net.subnets[0])
+        .send()
+        .await
+        .expect("the subnet is deleted after the window");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_instance_shuts_down_holding_its_interface() {
+    let aws = slow_endpoint(skiff_tests::Realism {
+        terminate_ms: SLOW_WINDOW_MS,
+        ..skiff_tests::Realism::scaled(SLOW_SCALE)
+    });
+    let (ec2, _) = counted_clients(&aws).await;
+    let net = network(&ec2).await;
+    let instance = ec2
+        .run_instances()
+        .image_id("ami-0a9f8e7d6c5b40610")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(&net.subnets[0])
+        .security_group_ids(&net.group)
+        .send()
+        .await
+        .expect("run an instance")
+        .instances()[0]
+        .instance_id()
+        .expect("an instance ID")
+        .to_owned();
+    let terminated = ec2
+        .terminate_instances()
+        .instance_ids(&instance)
+        .send()
+        .await
+        .expect("terminate it");
+    let started = Instant::now();
+    assert_eq!(
+        terminated.terminating_instances()[0]
+            .previous_state()
+            .and_then(|state| state.name())
+            .map(|name| name.as_str()),
+        Some("running")
+    );
+    let state = || async {
+        ec2.describe_instances()
+            .instance_ids(&instance)
+            .send()
+            .await
+            .expect("describe the instance")
+            .reservations()[0]
+            .instances()[0]
+            .state()
+            .and_then(|state| state.name())
+            .map(|name| name.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(state().await, "shutting-down");
+    assert_eq!(
+        interfaces_in(&ec2, "subnet-id", &net.subnets[0])
+            .await
+            .len(),
+        1,
+        "its interface is still in the subnet"
+    );
+    let (code, _) = refusal(
+        "DeleteSubnet",
+        ec2.delete_subnet().subnet_id(&net.subnets[0]).send().await,
+    );
+    assert_eq!(code, "DependencyViolation");
+    let (code, _) = refusal(
+        "DeleteSecurityGroup",
+        ec2.delete_security_group()
+            .group_id(&net.group)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "DependencyViolation");
+    assert!(started.elapsed() < SLOW_WALL, "within the window");
+
+    tokio::time::sleep(SLOW_PAST.saturating_sub(started.elapsed())).await;
+    assert_eq!(state().await, "terminated");
+    assert!(interfaces_in(&ec2, "subnet-id", &net.subnets[0])
+        .await
+        .is_empty());
+    ec2.delete_security_group()
+        .group_id(&net.group)
+        .send()
+        .await
+        .expect("the group is deleted after the window");
+    ec2.delete_subnet()
+        .subnet_id(&net.subnets[0])
+        .send()
+        .await
+        .expect("the subnet is deleted after the window");
+}
