@@ -12,7 +12,7 @@ use skiff_plans::resource::{
 use skiff_plans::Output;
 
 use super::{value, values, wait_for, Applied};
-use crate::error::{aws_error, ErrorClass, ProviderError, Result};
+use crate::error::{aws_error, ProviderError, Result};
 use crate::retry::retry;
 use crate::tags::{changes, to_elb};
 use crate::AwsProvider;
@@ -197,7 +197,7 @@ pub(crate) async fn delete_load_balancer(provider: &AwsProvider, arn: &str) -> R
                 Ok(output) => Ok(output.load_balancers().is_empty().then_some(())),
                 Err(error) => {
                     let error = aws_error("elasticloadbalancing:DescribeLoadBalancers", arn, error);
-                    if error.class == ErrorClass::NotFound {
+                    if error.is_missing() {
                         Ok(Some(()))
                     } else {
                         Err(error)

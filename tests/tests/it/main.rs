@@ -22,6 +22,7 @@ mod harness;
 mod history;
 mod hostile_input;
 mod node_bootstrap;
+mod realistic_consistency;
 mod rolling_update;
 mod store_safety;
 mod store_security;

@@ -158,6 +158,44 @@ impl Bench {
         self.skiff(["delete", "cluster", CLUSTER, "--yes"])
     }
 
+    /// Edits an instance group's document (`get ig -o yaml`, `edit`,
+    /// `replace -f`), which must succeed.
+    pub fn edit_group(&self, group: &str, edit: impl FnOnce(&mut serde_norway::Value)) {
+        let output = self
+            .skiff(["get", "ig", "--name", CLUSTER, group, "-o", "yaml"])
+            .run();
+        output.assert_success();
+        let mut document: serde_norway::Value = serde_norway::from_str(&output.stdout)
+            .unwrap_or_else(|error| panic!("not one YAML document ({error}):\n{output}"));
+        edit(&mut document);
+        let text = serde_norway::to_string(&document).expect("serialize the edited document");
+        let path = self.home.write(format!("{group}.yaml"), text);
+        self.skiff([
+            "replace".as_ref(),
+            "-f".as_ref(),
+            path.as_os_str(),
+            "--name".as_ref(),
+            CLUSTER.as_ref(),
+        ])
+        .run()
+        .assert_success();
+    }
+
+    /// `rolling-update cluster --yes --cloudonly`, validating quickly.
+    pub fn rolling_update_command(&self) -> Skiff {
+        self.skiff([
+            "rolling-update",
+            "cluster",
+            CLUSTER,
+            "--yes",
+            "--cloudonly",
+            "--validation-interval",
+            "100ms",
+            "--validation-timeout",
+            "60s",
+        ])
+    }
+
     /// Mutating calls to the cloud services so far.
     pub fn cloud_mutations(&self) -> u64 {
         cloud_mutations(&self.aws.stats())
