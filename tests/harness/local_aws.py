@@ -349,7 +349,10 @@ class Harness:
             self.calls = {}
             self.mutating_calls = {}
             self.throttled_calls = {}
+            self.modelled_calls = {}
             self.harness_calls = 0
+        for model in getattr(self, "models", ()):
+            model.left_out = {}
 
     def stats(self):
         with self.stats_lock:
@@ -361,6 +364,10 @@ class Harness:
                 "calls": dict(sorted(self.calls.items())),
                 "mutating_calls": dict(sorted(self.mutating_calls.items())),
                 "throttled_calls": dict(sorted(self.throttled_calls.items())),
+                "modelled_calls": dict(sorted(self.modelled_calls.items())),
+                "left_out": dict(
+                    sorted((key, count) for model in self.models for key, count in model.left_out.items())
+                ),
             }
 
     def __call__(self, environ, start_response):
@@ -405,7 +412,10 @@ class Harness:
         if throttle:
             return throttle_response(service, environ, start_response)
         if answer is not None:
-            status, headers, answer_body = answer
+            status, headers, answer_body, code = answer
+            with self.stats_lock:
+                detail = f"{key} {code}"
+                self.modelled_calls[detail] = self.modelled_calls.get(detail, 0) + 1
             start_response(status, headers)
             return [answer_body]
         if call is not None:
@@ -473,6 +483,12 @@ class Harness:
         if path == "/_harness/reset-stats" and method == "POST":
             self.reset_stats()
             return json_response(start_response, {"ok": True})
+        if path == "/_harness/drain-buckets" and method == "POST":
+            drained = [model for model in self.models if hasattr(model, "drain")]
+            seconds = float(parse_qs(environ.get("QUERY_STRING", "")).get("seconds", ["0"])[0])
+            for model in drained:
+                model.drain(seconds)
+            return json_response(start_response, {"ok": bool(drained)})
         if path == "/_harness/health":
             return json_response(start_response, {"ok": True})
         start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -1111,7 +1127,7 @@ def error_answer(service, status, code, message):
         ("x-amzn-RequestId", request_id),
         ("Content-Length", str(len(body))),
     ]
-    return f"{status} {reason}", headers, body
+    return f"{status} {reason}", headers, body, code
 
 
 # The EC2 error for an ID it does not know (yet), by the ID's prefix, as the
@@ -1196,6 +1212,7 @@ class EventualConsistency:
     def __init__(self, window):
         self.window = window
         self.lock = threading.Lock()
+        self.left_out = {}  # describe call -> resources left out of its answers
         self.created = {}  # ID or name -> (kind, monotonic time of the create)
 
     def fresh(self, value):
@@ -1302,10 +1319,10 @@ class EventualConsistency:
             return body
         listed = LISTED_BY.get(call.action)
         if listed and call.service in ("ec2", "elasticloadbalancing", "autoscaling"):
-            return self.leave_out(body, listed)
+            return self.leave_out(body, listed, f"{call.service}:{call.action}")
         return body
 
-    def leave_out(self, body, element):
+    def leave_out(self, body, element, listing):
         """Removes from a describe answer the resources not visible yet:
         the `<item>` (EC2) or `<member>` (query protocols) elements whose
         direct child `element` names one. Nested lists (a route table's
@@ -1340,6 +1357,9 @@ class EventualConsistency:
                 removed.append((start, match.end()))
         for start, end in sorted(removed, reverse=True):
             text = text[:start] + text[end:]
+        if removed:
+            with self.lock:
+                self.left_out[listing] = self.left_out.get(listing, 0) + len(removed)
         return text.encode()
 
 
@@ -1359,6 +1379,7 @@ class IamPropagation:
     def __init__(self, window):
         self.window = window
         self.lock = threading.Lock()
+        self.left_out = {}  # describe call -> resources left out of its answers
         self.changed = {}  # instance profile name -> monotonic time it was created or given a role
         self.template_profiles = {}  # launch template ID and name -> instance profile names
 
@@ -1501,15 +1522,31 @@ class TokenBuckets:
     def __init__(self, clock=time.monotonic):
         self.clock = clock
         self.lock = threading.Lock()
+        self.left_out = {}  # describe call -> resources left out of its answers
         self.buckets = {}  # name -> [tokens, last refill]
+
+    def drain(self, seconds=0.0):
+        """Empties every bucket and keeps it empty for `seconds` of wall
+        time, as another client of the same account spending the account's
+        budget would (`POST /_harness/drain-buckets?seconds=S`); then they
+        refill at their rates."""
+        until = self.clock() + seconds
+        with self.lock:
+            self.drained = until
+            for bucket in self.buckets.values():
+                bucket[0], bucket[1] = 0.0, until
 
     def take(self, name, size, tokens=1.0):
         capacity, rate = size
         now = self.clock()
         with self.lock:
-            bucket = self.buckets.setdefault(name, [float(capacity), now])
-            bucket[0] = min(float(capacity), bucket[0] + (now - bucket[1]) * rate)
-            bucket[1] = now
+            if name not in self.buckets:
+                drained = getattr(self, "drained", None)
+                self.buckets[name] = [float(capacity), now] if drained is None else [0.0, drained]
+            bucket = self.buckets[name]
+            if now > bucket[1]:
+                bucket[0] = min(float(capacity), bucket[0] + (now - bucket[1]) * rate)
+                bucket[1] = now
             if bucket[0] < tokens:
                 return False
             bucket[0] -= tokens
