@@ -230,3 +230,73 @@ fn removes(operation: &str) -> bool {
 
 /// Results of provider calls.
 pub type Result<T> = std::result::Result<T, ProviderError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_answers_of_every_service_read_as_not_yet_visible() {
+        for code in [
+            "InvalidVpcID.NotFound",
+            "NatGatewayNotFound",
+            "InvalidLaunchTemplateName.NotFoundException",
+            "LoadBalancerNotFound",
+            "TargetGroupNotFound",
+            "SubnetNotFound",
+            "InvalidSecurityGroup",
+        ] {
+            assert_eq!(
+                classify(Some(code), "", Some(400)),
+                ErrorClass::NotYetVisible,
+                "{code}"
+            );
+        }
+        for message in [
+            "You must use a valid fully-formed launch template. Value (nodes) for parameter \
+             iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+            "You must use a valid fully-formed launch template. The specified launch template, \
+             with template ID lt-0123, does not exist.",
+            "The subnet ID 'subnet-0123' does not exist",
+        ] {
+            assert_eq!(
+                classify(Some("ValidationError"), message, Some(400)),
+                ErrorClass::NotYetVisible,
+                "{message}"
+            );
+        }
+        assert_eq!(
+            classify(
+                Some("InvalidParameterValue"),
+                "Value (nodes) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+                Some(400)
+            ),
+            ErrorClass::NotYetVisible
+        );
+        // Other validation errors are real ones.
+        assert_eq!(
+            classify(
+                Some("ValidationError"),
+                "Max bound, 5, must be greater than or equal to min bound, 6",
+                Some(400)
+            ),
+            ErrorClass::Fatal
+        );
+        assert_eq!(
+            classify(Some("NoSuchEntity"), "", Some(404)),
+            ErrorClass::NotFound
+        );
+    }
+
+    #[test]
+    fn deletes_read_their_own_not_found_as_gone() {
+        assert!(removes("ec2:DeleteVpc"));
+        assert!(removes("ec2:ReleaseAddress"));
+        assert!(removes("autoscaling:TerminateInstanceInAutoScalingGroup"));
+        assert!(
+            !removes("ec2:DeleteTags"),
+            "tags of a resource not visible yet"
+        );
+        assert!(!removes("ec2:CreateRoute"));
+    }
+}

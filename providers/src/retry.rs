@@ -114,3 +114,61 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn not_visible() -> ProviderError {
+        ProviderError {
+            operation: "ec2:CreateRoute".to_string(),
+            resource: "route-table/public".to_string(),
+            code: Some("InvalidRouteTableID.NotFound".to_string()),
+            message: "InvalidRouteTableID.NotFound: The routeTable ID 'rtb-1' does not exist"
+                .to_string(),
+            class: ErrorClass::NotYetVisible,
+        }
+    }
+
+    fn quick(propagation: Duration) -> RetryPolicy {
+        RetryPolicy {
+            propagation,
+            first_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_resource_that_becomes_visible_is_retried_until_it_is() {
+        let calls = AtomicUsize::new(0);
+        let result = retry(&quick(Duration::from_secs(5)), || async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 3 {
+                Err(not_visible())
+            } else {
+                Ok("done")
+            }
+        })
+        .await;
+        assert_eq!(result.expect("visible at the fourth call"), "done");
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_resource_missing_for_the_whole_propagation_time_is_missing() {
+        let error = retry(&quick(Duration::from_millis(100)), || async {
+            Err::<(), _>(not_visible())
+        })
+        .await
+        .expect_err("never visible");
+        assert_eq!(error.class, ErrorClass::NotFound);
+        let text = error.to_string();
+        assert!(
+            text.contains("ec2:CreateRoute for route-table/public failed")
+                && text.contains("rtb-1")
+                && text.contains("deleted outside skiff"),
+            "{text}"
+        );
+    }
+}

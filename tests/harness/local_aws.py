@@ -56,6 +56,57 @@ skiff depends on, and lets tests measure what the `skiff` binary did:
 * Lifetime: exits cleanly on SIGTERM/SIGINT, and also when `--parent-pid` dies
   or (with `--watch-stdin`) when stdin reaches EOF, so a crashed test run never
   leaves a server behind.
+
+Realistic AWS
+-------------
+moto answers at once and is consistent at once; AWS is neither. Each of these
+behaviours is switched on by its own flag (`--realistic` switches on all of
+them at AWS's typical durations), is a no-op when its flag is off, never
+touches harness traffic, and takes its durations in AWS time, multiplied by
+`--time-scale` (`scaled(args, ms)`). Answers the model gives itself are
+counted in stats as "modelled_calls" (`service:Action CODE`), and resources it
+leaves out of listings as "left_out" (`service:Action`).
+
+* Eventual consistency (`--consistency-ms`), after the EC2 API reference's
+  "Eventual consistency in the Amazon EC2 API" and what Terraform's AWS
+  provider retries for its `PropagationTimeout`: for that long after a create
+  returns a new ID (EC2 VPCs, subnets, security groups, route tables,
+  internet and NAT gateways, elastic IPs, launch templates by ID and name,
+  instances, network interfaces; load balancer, target group and listener
+  ARNs; auto scaling group names), a call naming it in a parameter is
+  answered with the service's NotFound error in its wire format (EC2
+  `InvalidVpcID.NotFound`, `InvalidSubnetID.NotFound`,
+  `InvalidGroup.NotFound`, `InvalidRouteTableID.NotFound`,
+  `NatGatewayNotFound`, `InvalidAllocationID.NotFound`, ...; load balancing
+  `LoadBalancerNotFound`, `TargetGroupNotFound`, and `SubnetNotFound` /
+  `InvalidSecurityGroup` / `ValidationError` for EC2 resources it names;
+  auto scaling `ValidationError` "You must use a valid fully-formed launch
+  template. ...", or "AutoScalingGroup name not found"), and describe answers
+  leave it out of their lists. Filters and tags never fail a call (EC2 just
+  answers fewer items), and a launch template's data is not checked until a
+  launch.
+* IAM propagation (`--iam-propagation-ms`): an instance profile just created,
+  or just given a role, cannot be launched with for that long (IAM is
+  eventually consistent, and EC2 sees its changes seconds later): auto
+  scaling `CreateAutoScalingGroup` / `UpdateAutoScalingGroup` naming a launch
+  template whose data names such a profile answer `ValidationError` "You must
+  use a valid fully-formed launch template. Value (NAME) for parameter
+  iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", and
+  EC2 `RunInstances` naming it (directly or through its template)
+  `InvalidParameterValue` with the same sentence; Terraform's
+  `aws_autoscaling_group` retries exactly these.
+* Throttling by token buckets (`--token-buckets`): EC2 requests take a token
+  from their action's bucket, sized by the action's category in the EC2 API
+  reference's "Request throttling for the Amazon EC2 API" (non-mutating 100
+  tokens refilled at 20 a second; the seven listed Describe actions without a
+  filter or pagination 50 at 10; mutating 50 at 5; uncategorized actions
+  their own, e.g. `CreateTags` 100 at 10, `CreateNatGateway` 10 at 1; and the
+  resource buckets of `RunInstances` and `TerminateInstances`, a token per
+  instance). An empty bucket answers `RequestLimitExceeded` (503) in EC2's
+  wire format. Deterministic, no dice; the rates are wall time (they meter
+  how fast a client calls), not scaled. `POST /_harness/drain-buckets?seconds=S`
+  empties every bucket and holds it empty for S seconds, as another client of
+  the same account spending its budget would.
 """
 
 import argparse

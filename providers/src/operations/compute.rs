@@ -550,11 +550,7 @@ pub(crate) async fn delete_auto_scaling_group(
     .await;
     match result {
         Ok(_) => {}
-        Err(error)
-            if error.is_missing() || error.message.contains("not found") =>
-        {
-            return Ok(())
-        }
+        Err(error) if error.is_missing() || error.message.contains("not found") => return Ok(()),
         Err(error) => return Err(error),
     }
     // Its instances hold network interfaces in the cluster's subnets and

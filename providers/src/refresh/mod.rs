@@ -84,9 +84,13 @@ impl AwsProvider {
         };
         let record = async {
             let later = later.await;
-            let record =
-                route53::refresh(self, &scope, later.dns_record.clone(), later.recorded.as_ref())
-                    .await?;
+            let record = route53::refresh(
+                self,
+                &scope,
+                later.dns_record.clone(),
+                later.recorded.as_ref(),
+            )
+            .await?;
             Ok((record, later))
         };
         let (ec2, scaling, balancers, roles, (record, later)) = tokio::try_join!(
@@ -140,9 +144,7 @@ impl AwsProvider {
 }
 
 /// One `Observed` of what each service's refresh found.
-fn assemble<I: IntoIterator<Item = skiff_plans::ObservedResource>>(
-    parts: [I; 5],
-) -> Observed {
+fn assemble<I: IntoIterator<Item = skiff_plans::ObservedResource>>(parts: [I; 5]) -> Observed {
     let mut observed = Observed::default();
     for part in parts {
         for resource in part {

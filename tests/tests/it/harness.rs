@@ -1200,13 +1200,20 @@ async fn eventual_consistency_answers_each_services_not_found_only_within_the_wi
         .expect("create a VPC");
     // The window starts when the endpoint answers.
     let created = Instant::now();
-    let vpc = vpc.vpc().and_then(|vpc| vpc.vpc_id()).expect("an ID").to_owned();
+    let vpc = vpc
+        .vpc()
+        .and_then(|vpc| vpc.vpc_id())
+        .expect("an ID")
+        .to_owned();
     let named = client.ec2.describe_vpcs().vpc_ids(&vpc).send().await;
     assert_eq!(outcome(&named), "InvalidVpcID.NotFound", "{named:?}");
     assert!(message(&named).contains(&vpc), "{}", message(&named));
     let listed = client.ec2.describe_vpcs().send().await.expect("list VPCs");
     assert!(
-        listed.vpcs().iter().all(|listed| listed.vpc_id() != Some(&vpc)),
+        listed
+            .vpcs()
+            .iter()
+            .all(|listed| listed.vpc_id() != Some(&vpc)),
         "a listing leaves the new VPC out"
     );
     let seen = harness.ec2.describe_vpcs().vpc_ids(&vpc).send().await;
@@ -1249,7 +1256,11 @@ async fn eventual_consistency_answers_each_services_not_found_only_within_the_wi
         .send()
         .await
         .expect("a subnet in the VPC, now visible");
-    let subnet = subnet.subnet().and_then(|subnet| subnet.subnet_id()).expect("an ID").to_owned();
+    let subnet = subnet
+        .subnet()
+        .and_then(|subnet| subnet.subnet_id())
+        .expect("an ID")
+        .to_owned();
     let group = client
         .ec2
         .create_security_group()
@@ -1289,7 +1300,10 @@ async fn eventual_consistency_answers_each_services_not_found_only_within_the_wi
         .send()
         .await
         .expect("a target group");
-    let target = target.target_groups()[0].target_group_arn().expect("an ARN").to_owned();
+    let target = target.target_groups()[0]
+        .target_group_arn()
+        .expect("an ARN")
+        .to_owned();
     let created = Instant::now();
 
     // Within the window, each service answers its own error.
@@ -1331,7 +1345,11 @@ async fn eventual_consistency_answers_each_services_not_found_only_within_the_wi
         .vpc_zone_identifier(&subnet)
         .send()
         .await;
-    assert_eq!(outcome(&group_launch), "ValidationError", "{group_launch:?}");
+    assert_eq!(
+        outcome(&group_launch),
+        "ValidationError",
+        "{group_launch:?}"
+    );
     assert!(
         message(&group_launch).contains("You must use a valid fully-formed launch template"),
         "{}",
@@ -1354,7 +1372,10 @@ async fn eventual_consistency_answers_each_services_not_found_only_within_the_wi
         .send()
         .await
         .expect("a load balancer once its subnet and group are visible");
-    let balancer = balancer.load_balancers()[0].load_balancer_arn().expect("an ARN").to_owned();
+    let balancer = balancer.load_balancers()[0]
+        .load_balancer_arn()
+        .expect("an ARN")
+        .to_owned();
     let created = Instant::now();
     let listeners = client
         .elb
@@ -1414,8 +1435,18 @@ async fn iam_propagation_refuses_launches_with_a_new_instance_profile_only_withi
     let client = ModelClients::new(&aws, false).await;
     let harness = ModelClients::new(&aws, true).await;
     let subnet = {
-        let vpc = harness.ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("vpc");
-        let vpc = vpc.vpc().and_then(|vpc| vpc.vpc_id()).expect("id").to_owned();
+        let vpc = harness
+            .ec2
+            .create_vpc()
+            .cidr_block("10.0.0.0/16")
+            .send()
+            .await
+            .expect("vpc");
+        let vpc = vpc
+            .vpc()
+            .and_then(|vpc| vpc.vpc_id())
+            .expect("id")
+            .to_owned();
         let subnet = harness
             .ec2
             .create_subnet()
@@ -1425,7 +1456,11 @@ async fn iam_propagation_refuses_launches_with_a_new_instance_profile_only_withi
             .send()
             .await
             .expect("subnet");
-        subnet.subnet().and_then(|subnet| subnet.subnet_id()).expect("id").to_owned()
+        subnet
+            .subnet()
+            .and_then(|subnet| subnet.subnet_id())
+            .expect("id")
+            .to_owned()
     };
     client
         .iam
@@ -1524,13 +1559,20 @@ async fn iam_propagation_refuses_launches_with_a_new_instance_profile_only_withi
     assert!(created.elapsed() < MODEL_WINDOW, "nothing was proven");
 
     tokio::time::sleep(AFTER_WINDOW.saturating_sub(created.elapsed())).await;
-    assert_eq!(outcome(&create_group().await), "ok", "launches work once propagated");
+    assert_eq!(
+        outcome(&create_group().await),
+        "ok",
+        "launches work once propagated"
+    );
     assert_eq!(outcome(&run(client.ec2.clone()).await), "ok");
     let stats = aws.stats();
     assert_eq!(
         stats.modelled_calls,
         BTreeMap::from([
-            ("autoscaling:CreateAutoScalingGroup ValidationError".to_owned(), 1),
+            (
+                "autoscaling:CreateAutoScalingGroup ValidationError".to_owned(),
+                1
+            ),
             ("ec2:RunInstances InvalidParameterValue".to_owned(), 1),
         ])
     );
@@ -1606,9 +1648,16 @@ async fn token_buckets_throttle_each_ec2_action_at_its_documented_size_and_refil
     // Unfiltered and unpaginated DescribeSecurityGroups: 50 tokens; with a
     // filter it takes from the larger non-mutating bucket.
     let started = Instant::now();
-    let (sent, _) = until_throttled(&aws, "Action=DescribeSecurityGroups&Version=2016-11-15", 200);
+    let (sent, _) = until_throttled(
+        &aws,
+        "Action=DescribeSecurityGroups&Version=2016-11-15",
+        200,
+    );
     let refilled = (started.elapsed().as_secs_f64() * 10.0).ceil() as usize;
-    assert!((50..=50 + refilled).contains(&sent), "unfiltered DescribeSecurityGroups: {sent}");
+    assert!(
+        (50..=50 + refilled).contains(&sent),
+        "unfiltered DescribeSecurityGroups: {sent}"
+    );
     let filtered = query_request(
         &aws,
         "ec2",
@@ -1625,8 +1674,18 @@ async fn token_buckets_throttle_each_ec2_action_at_its_documented_size_and_refil
 async fn without_their_flags_consistency_propagation_and_buckets_change_nothing() {
     let aws = LocalAws::start_with(LocalAwsOptions::default());
     let client = ModelClients::new(&aws, false).await;
-    let vpc = client.ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("vpc");
-    let vpc = vpc.vpc().and_then(|vpc| vpc.vpc_id()).expect("id").to_owned();
+    let vpc = client
+        .ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .expect("vpc");
+    let vpc = vpc
+        .vpc()
+        .and_then(|vpc| vpc.vpc_id())
+        .expect("id")
+        .to_owned();
     let named = client.ec2.describe_vpcs().vpc_ids(&vpc).send().await;
     assert_eq!(outcome(&named), "ok", "visible at once");
     client
@@ -1655,5 +1714,8 @@ async fn without_their_flags_consistency_propagation_and_buckets_change_nothing(
     let drain = aws.request("POST", "/_harness/drain-buckets", &[], b"");
     assert!(drain.text().contains("false"), "{}", drain.text());
     let stats = aws.stats();
-    assert!(stats.modelled_calls.is_empty() && stats.left_out.is_empty(), "{stats:?}");
+    assert!(
+        stats.modelled_calls.is_empty() && stats.left_out.is_empty(),
+        "{stats:?}"
+    );
 }

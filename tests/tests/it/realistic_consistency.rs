@@ -93,7 +93,11 @@ fn assert_same_resources(what: &str, actual: &Inventory, expected: &Shape) {
         let mut differences = Vec::new();
         for category in shape.keys().chain(expected.keys()) {
             let (got, want) = (shape.get(category), expected.get(category));
-            if got != want && !differences.iter().any(|line: &String| line.starts_with(category)) {
+            if got != want
+                && !differences
+                    .iter()
+                    .any(|line: &String| line.starts_with(category))
+            {
                 differences.push(format!("{category}: got {got:?}\n    expected {want:?}"));
             }
         }
@@ -118,7 +122,11 @@ async fn converges_under(realism: Realism, behaviour: &str) -> (Timings, Stats) 
         &mut timings.apply,
     );
     let applied = bench.inventory().await;
-    assert_same_resources(&format!("after the apply under {behaviour}"), &applied, &baseline.applied);
+    assert_same_resources(
+        &format!("after the apply under {behaviour}"),
+        &applied,
+        &baseline.applied,
+    );
     bench.assert_no_orphans(&applied, behaviour);
 
     let started = Instant::now();
@@ -139,9 +147,15 @@ async fn converges_under(realism: Realism, behaviour: &str) -> (Timings, Stats) 
         bench.rolling_update_command(),
         &mut timings.roll,
     );
-    bench.assert_converged(&format!("re-plan after the rolling update under {behaviour}"));
+    bench.assert_converged(&format!(
+        "re-plan after the rolling update under {behaviour}"
+    ));
     let rolled = bench.inventory().await;
-    assert_same_resources(&format!("after the rolling update under {behaviour}"), &rolled, &baseline.applied);
+    assert_same_resources(
+        &format!("after the rolling update under {behaviour}"),
+        &rolled,
+        &baseline.applied,
+    );
     bench.assert_no_orphans(&rolled, behaviour);
 
     timed(
@@ -156,7 +170,11 @@ async fn converges_under(realism: Realism, behaviour: &str) -> (Timings, Stats) 
         "after the delete under {behaviour}, resources of the cluster are left: {:#?}",
         left.items
     );
-    assert_same_resources(&format!("after the delete under {behaviour}"), &left, &baseline.empty);
+    assert_same_resources(
+        &format!("after the delete under {behaviour}"),
+        &left,
+        &baseline.empty,
+    );
     let stats = bench.aws.stats();
     eprintln!(
         "{behaviour}: {timings:?}\n  answered by the model: {:?}\n  left out of listings: {:?}\n  calls: {}",
@@ -213,12 +231,18 @@ async fn a_replan_and_a_delete_right_after_an_apply_do_not_take_unlisted_resourc
         replan.left_out
     );
     assert!(
-        replan.left_out.contains_key("autoscaling:DescribeAutoScalingGroups"),
+        replan
+            .left_out
+            .contains_key("autoscaling:DescribeAutoScalingGroups"),
         "the re-plan ran after the new group's window closed, so nothing was proven: {:?}",
         replan.left_out
     );
     let applied = bench.inventory().await;
-    assert!(applied.duplicates().is_empty(), "{:?}", applied.duplicates());
+    assert!(
+        applied.duplicates().is_empty(),
+        "{:?}",
+        applied.duplicates()
+    );
     bench.assert_no_orphans(&applied, "after the re-plan");
 
     // A new group again, then delete at once.
@@ -243,7 +267,9 @@ async fn a_replan_and_a_delete_right_after_an_apply_do_not_take_unlisted_resourc
     );
     assert_same_resources("after the delete", &left, &baseline().await.empty);
     assert!(
-        delete.left_out.contains_key("autoscaling:DescribeAutoScalingGroups"),
+        delete
+            .left_out
+            .contains_key("autoscaling:DescribeAutoScalingGroups"),
         "the delete ran after the new group's window closed, so nothing was proven: {:?}",
         delete.left_out
     );
@@ -303,16 +329,28 @@ async fn apply_and_delete_converge_when_another_client_emptied_the_ec2_buckets()
     bench.fresh_cluster().await;
     let mut timings = Timings::default();
     bench.aws.drain_token_buckets(Duration::from_secs(2));
-    timed("apply on empty buckets", bench.apply_command(), &mut timings.apply);
+    timed(
+        "apply on empty buckets",
+        bench.apply_command(),
+        &mut timings.apply,
+    );
     let applied_stats = bench.aws.stats();
     let applied = bench.inventory().await;
-    assert_same_resources("after the apply on empty buckets", &applied, &baseline.applied);
+    assert_same_resources(
+        "after the apply on empty buckets",
+        &applied,
+        &baseline.applied,
+    );
     bench.assert_no_orphans(&applied, "apply on empty buckets");
     bench.assert_converged("re-plan after the apply on empty buckets");
 
     bench.aws.reset_stats();
     bench.aws.drain_token_buckets(Duration::from_secs(2));
-    timed("delete on empty buckets", bench.delete_command(), &mut timings.delete);
+    timed(
+        "delete on empty buckets",
+        bench.delete_command(),
+        &mut timings.delete,
+    );
     let delete_stats = bench.aws.stats();
     let left = bench.inventory().await;
     assert_eq!(left.count(), 0, "left after the delete: {:#?}", left.items);
