@@ -23,10 +23,9 @@
 //! throttled by it.
 //!
 //! The limit sits in the HTTP client, under the SDK's retry loop, so it
-//! paces every attempt of every call, retries included. It complements the
-//! SDK's adaptive retry mode, which slows the client down further once AWS
-//! has answered with throttling errors anyway (other tools share the
-//! account's buckets).
+//! paces every attempt of every call, retries included. When AWS throttles
+//! anyway (other tools share the account's buckets), the SDK's retries back
+//! off per call ([`crate::sdk_config`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
