@@ -10,7 +10,7 @@ use skiff_api::document::ClusterBundle;
 use skiff_plans::lookups::{HostedZone, ResolvedImage, SharedSubnet, SharedVpc, StateStoreRef};
 use skiff_plans::Lookups;
 
-use crate::error::{aws_error, ErrorClass, Result};
+use crate::error::{aws_error, Result};
 use crate::AwsProvider;
 
 /// The partition of a region.
@@ -218,7 +218,7 @@ impl AwsProvider {
                 Ok(found) => found.subnets().to_vec(),
                 Err(error) => {
                     let error = aws_error("ec2:DescribeSubnets", &ids.join(","), error);
-                    if error.class != ErrorClass::NotFound {
+                    if !error.is_missing() {
                         return Err(error);
                     }
                     Vec::new()

@@ -5,20 +5,27 @@
 //! AWS meters API requests with token buckets per account and region: each
 //! request takes a token, a bucket refills at a fixed rate, and an empty
 //! bucket answers `RequestLimitExceeded` / `Throttling`. EC2 documents its
-//! buckets (non-mutating actions: 100 tokens, 20 a second; mutating
-//! actions: 200 tokens, 5 a second); Route53 allows five requests a second
-//! per account; the other services publish no figures, so they get buckets
-//! a little above what a 100-group cluster needs in one burst. skiff keeps
-//! a bucket of its own for each (service, category) with those sizes and
-//! rates, so a burst the size of a whole cluster goes out at once and a
-//! longer one is paced at the refill rate rather than failing. The S3 state
-//! store is not limited (S3 takes thousands of writes a second per prefix).
+//! buckets ("Request throttling for the Amazon EC2 API"): each API action
+//! has a bucket of its own, sized by its category (non-mutating actions:
+//! 100 tokens, 20 a second; mutating actions: 50 tokens, 5 a second; a few
+//! "uncategorized" actions their own, e.g. `CreateTags` 100 and 10 a
+//! second, `CreateNatGateway` 10 and 1 a second). Route53 allows five
+//! requests a second per account; the other services publish no figures,
+//! so they get buckets a little above what a 100-group cluster needs in one
+//! burst. skiff keeps a bucket of its own with those sizes and rates for
+//! each EC2 action and for each (service, category) of the others, so a
+//! burst the size of a whole cluster goes out at once and a longer one is
+//! paced at the refill rate rather than failing. The S3 state store is not
+//! limited (S3 takes thousands of writes a second per prefix).
+//! The local endpoint's `--token-buckets` meters EC2 with the same table
+//! (`tests/harness/local_aws.py`), and the integration tests check that
+//! the reference cluster's apply, rolling update and delete are never
+//! throttled by it.
 //!
 //! The limit sits in the HTTP client, under the SDK's retry loop, so it
-//! paces every attempt of every call, retries included. It complements the
-//! SDK's adaptive retry mode, which slows the client down further once AWS
-//! has answered with throttling errors anyway (other tools share the
-//! account's buckets).
+//! paces every attempt of every call, retries included. When AWS throttles
+//! anyway (other tools share the account's buckets), the SDK's retries back
+//! off per call ([`crate::sdk_config`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,9 +63,10 @@ pub struct BucketSize {
 /// limited (the state store's S3 traffic, unknown services).
 pub fn bucket_size(service: &str, category: Category) -> Option<BucketSize> {
     let (burst, per_second) = match (service, category) {
-        // Documented: "Request throttling for the Amazon EC2 API".
+        // Documented: "Request throttling for the Amazon EC2 API" (per
+        // action: see `ec2_action_bucket`; these for a call without one).
         ("ec2", Category::Read) => (100.0, 20.0),
-        ("ec2", Category::Mutate) => (200.0, 5.0),
+        ("ec2", Category::Mutate) => (50.0, 5.0),
         // Documented: five requests per second per account.
         ("route53", _) => (5.0, 5.0),
         // Undocumented: room for a 100-group cluster's burst, then a
@@ -68,6 +76,29 @@ pub fn bucket_size(service: &str, category: Category) -> Option<BucketSize> {
         _ => return None,
     };
     Some(BucketSize { burst, per_second })
+}
+
+/// The bucket of one EC2 action: each action is metered on its own, with
+/// its category's size ("Request token bucket sizes and refill rates") or,
+/// for the "uncategorized actions" skiff calls, its own.
+pub fn ec2_action_bucket(action: &str, category: Category) -> BucketSize {
+    let (burst, per_second) = match action {
+        "CreateTags" | "DeleteTags" => (100.0, 10.0),
+        "CreateNatGateway" | "DeleteNatGateway" => (10.0, 1.0),
+        "CreateLaunchTemplateVersion"
+        | "ModifyLaunchTemplate"
+        | "CreateNetworkInterface"
+        | "DeleteNetworkInterface"
+        | "ModifyNetworkInterfaceAttribute" => (100.0, 5.0),
+        _ if category == Category::Read => (100.0, 20.0),
+        _ => (50.0, 5.0),
+    };
+    BucketSize { burst, per_second }
+}
+
+/// The EC2 action of a signed query-protocol request, if it is one.
+pub fn ec2_action(request: &HttpRequest) -> Option<String> {
+    request.body().bytes().and_then(query_action)
 }
 
 /// The service (from the SigV4 credential scope) and category of a signed
@@ -144,11 +175,23 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// Waits until a call of `service`'s `category` may go out.
+    /// Waits until a call of `service`'s `category` (EC2: of `action`) may
+    /// go out.
     pub async fn acquire(&self, service: &str, category: Category) {
-        let Some(size) = bucket_size(service, category) else {
+        self.acquire_action(service, category, None).await;
+    }
+
+    /// Like [`RateLimiter::acquire`]; an EC2 call with its `action` takes
+    /// from that action's bucket.
+    pub async fn acquire_action(&self, service: &str, category: Category, action: Option<&str>) {
+        let Some(mut size) = bucket_size(service, category) else {
             return;
         };
+        let mut key = service.to_string();
+        if let ("ec2", Some(action)) = (service, action) {
+            size = ec2_action_bucket(action, category);
+            key = format!("ec2:{action}");
+        }
         // Route53's limit covers every call of the account, reads included.
         let category = if service == "route53" {
             Category::Mutate
@@ -163,7 +206,7 @@ impl RateLimiter {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let now = Instant::now();
                 let bucket = buckets
-                    .entry((service.to_string(), category))
+                    .entry((key.clone(), category))
                     .or_insert_with(|| Bucket::new(size, now));
                 match bucket.take(now) {
                     Ok(()) => return,
@@ -227,7 +270,10 @@ impl HttpConnector for RateLimitedConnector {
         let limiter = self.limiter.clone();
         HttpConnectorFuture::new(async move {
             if let Some((service, category)) = classify(&request) {
-                limiter.acquire(&service, category).await;
+                let action = (service == "ec2").then(|| ec2_action(&request)).flatten();
+                limiter
+                    .acquire_action(&service, category, action.as_deref())
+                    .await;
             }
             inner.call(request).await
         })
@@ -277,6 +323,53 @@ mod tests {
         );
         let unsigned = HttpRequest::new(SdkBody::from("Action=DescribeVpcs"));
         assert_eq!(classify(&unsigned), None);
+    }
+
+    #[tokio::test]
+    async fn each_ec2_action_has_a_bucket_of_its_documented_size() {
+        assert_eq!(
+            ec2_action_bucket("DescribeVpcs", Category::Read),
+            BucketSize {
+                burst: 100.0,
+                per_second: 20.0
+            }
+        );
+        assert_eq!(
+            ec2_action_bucket("CreateSubnet", Category::Mutate),
+            BucketSize {
+                burst: 50.0,
+                per_second: 5.0
+            }
+        );
+        assert_eq!(
+            ec2_action_bucket("CreateNatGateway", Category::Mutate),
+            BucketSize {
+                burst: 10.0,
+                per_second: 1.0
+            }
+        );
+        let limiter = RateLimiter::default();
+        for _ in 0..50 {
+            limiter
+                .acquire_action("ec2", Category::Mutate, Some("CreateSubnet"))
+                .await;
+        }
+        // The 51st CreateSubnet waits for the refill, as EC2 would refuse
+        // it; another action does not.
+        let subnet = tokio::time::timeout(
+            Duration::from_millis(50),
+            limiter.acquire_action("ec2", Category::Mutate, Some("CreateSubnet")),
+        )
+        .await;
+        assert!(subnet.is_err(), "a 51st CreateSubnet went out at once");
+        tokio::time::timeout(
+            Duration::from_millis(50),
+            limiter.acquire_action("ec2", Category::Mutate, Some("CreateRouteTable")),
+        )
+        .await
+        .expect("another action has its own bucket");
+        let request = signed("POST", "ec2", "Action=CreateSubnet&Version=2016-11-15");
+        assert_eq!(ec2_action(&request).as_deref(), Some("CreateSubnet"));
     }
 
     #[test]

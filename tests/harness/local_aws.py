@@ -59,12 +59,54 @@ skiff depends on, and lets tests measure what the `skiff` binary did:
 
 Realistic AWS
 -------------
-Production AWS is slower than moto; each behaviour below is off unless its
-flag is given, and its duration (AWS time) is multiplied by `--time-scale`.
-What a behaviour makes exist (a pending gateway, a lingering interface) is
-seen by every request; the errors it adds are never answered to harness
-requests, so tests can always inspect and clean up.
+moto answers at once and is consistent at once; AWS is neither. Each of these
+behaviours is switched on by its own flag (`--realistic` switches on all of
+them at AWS's typical durations), is a no-op when its flag is off, never
+touches harness traffic, and takes its durations in AWS time, multiplied by
+`--time-scale` (`scaled(args, ms)`). Answers the model gives itself are
+counted in stats as "modelled_calls" (`service:Action CODE`), and resources it
+leaves out of listings as "left_out" (`service:Action`).
 
+* Eventual consistency (`--consistency-ms`), after the EC2 API reference's
+  "Eventual consistency in the Amazon EC2 API" and what Terraform's AWS
+  provider retries for its `PropagationTimeout`: for that long after a create
+  returns a new ID (EC2 VPCs, subnets, security groups, route tables,
+  internet and NAT gateways, elastic IPs, launch templates by ID and name,
+  instances, network interfaces; load balancer, target group and listener
+  ARNs; auto scaling group names), a call naming it in a parameter is
+  answered with the service's NotFound error in its wire format (EC2
+  `InvalidVpcID.NotFound`, `InvalidSubnetID.NotFound`,
+  `InvalidGroup.NotFound`, `InvalidRouteTableID.NotFound`,
+  `NatGatewayNotFound`, `InvalidAllocationID.NotFound`, ...; load balancing
+  `LoadBalancerNotFound`, `TargetGroupNotFound`, and `SubnetNotFound` /
+  `InvalidSecurityGroup` / `ValidationError` for EC2 resources it names;
+  auto scaling `ValidationError` "You must use a valid fully-formed launch
+  template. ...", or "AutoScalingGroup name not found"), and describe answers
+  leave it out of their lists. Filters and tags never fail a call (EC2 just
+  answers fewer items), and a launch template's data is not checked until a
+  launch.
+* IAM propagation (`--iam-propagation-ms`): an instance profile just created,
+  or just given a role, cannot be launched with for that long (IAM is
+  eventually consistent, and EC2 sees its changes seconds later): auto
+  scaling `CreateAutoScalingGroup` / `UpdateAutoScalingGroup` naming a launch
+  template whose data names such a profile answer `ValidationError` "You must
+  use a valid fully-formed launch template. Value (NAME) for parameter
+  iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", and
+  EC2 `RunInstances` naming it (directly or through its template)
+  `InvalidParameterValue` with the same sentence; Terraform's
+  `aws_autoscaling_group` retries exactly these.
+* Throttling by token buckets (`--token-buckets`): EC2 requests take a token
+  from their action's bucket, sized by the action's category in the EC2 API
+  reference's "Request throttling for the Amazon EC2 API" (non-mutating 100
+  tokens refilled at 20 a second; the seven listed Describe actions without a
+  filter or pagination 50 at 10; mutating 50 at 5; uncategorized actions
+  their own, e.g. `CreateTags` 100 at 10, `CreateNatGateway` 10 at 1; and the
+  resource buckets of `RunInstances` and `TerminateInstances`, a token per
+  instance). An empty bucket answers `RequestLimitExceeded` (503) in EC2's
+  wire format. Deterministic, no dice; the rates are wall time (they meter
+  how fast a client calls), not scaled. `POST /_harness/drain-buckets?seconds=S`
+  empties every bucket and holds it empty for S seconds, as another client of
+  the same account spending its budget would.
 * Slow NAT gateways (`--nat-ready-ms`): a new NAT gateway is `pending`, then
   `available` (EC2 API reference, NatGateway.State; terraform-provider-aws
   `waitNATGatewayCreated`; kubernetes/kops#944). `model_nat_readiness`.
@@ -292,6 +334,19 @@ def classify(environ, body):
     return service, action
 
 
+# Services whose requests the realistic model looks at (query protocols).
+MODELLED_SERVICES = ("ec2", "elasticloadbalancing", "autoscaling", "iam")
+
+
+def request_parameters(environ, body):
+    """The query-string and form parameters of a request, `name -> [values]`."""
+    params = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded") and body:
+        for name, values in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items():
+            params.setdefault(name, []).extend(values)
+    return params
+
+
 def throttle_response(service, environ, start_response):
     """Answer like the real service does when it throttles a call."""
     request_id = str(uuid.uuid4())
@@ -352,8 +407,10 @@ def json_response(start_response, payload):
 class Harness:
     """The WSGI middleware in front of moto (see the module doc)."""
 
-    def __init__(self, app, latency_ms, throttle_rate, seed, s3_write_lock=True):
+    def __init__(self, app, latency_ms, throttle_rate, seed, s3_write_lock=True, models=()):
         self.app = app
+        # Hooks of the realistic model (see "Realistic AWS"), in order.
+        self.models = list(models)
         self.latency = latency_ms / 1000.0
         self.throttle_rate = throttle_rate
         self.random = random.Random(seed)
@@ -368,7 +425,10 @@ class Harness:
             self.calls = {}
             self.mutating_calls = {}
             self.throttled_calls = {}
+            self.modelled_calls = {}
             self.harness_calls = 0
+        for model in getattr(self, "models", ()):
+            model.left_out = {}
 
     def stats(self):
         with self.stats_lock:
@@ -380,6 +440,10 @@ class Harness:
                 "calls": dict(sorted(self.calls.items())),
                 "mutating_calls": dict(sorted(self.mutating_calls.items())),
                 "throttled_calls": dict(sorted(self.throttled_calls.items())),
+                "modelled_calls": dict(sorted(self.modelled_calls.items())),
+                "left_out": dict(
+                    sorted((key, count) for model in self.models for key, count in model.left_out.items())
+                ),
             }
 
     def __call__(self, environ, start_response):
@@ -407,18 +471,62 @@ class Harness:
 
         key = f"{service}:{action}"
         mutating = MUTATING.match(action) is not None
+        call = None
+        answer = None
+        if self.models and service in MODELLED_SERVICES:
+            call = Call(service, action, request_parameters(environ, body))
+            for model in self.models:
+                answer = model.before(call)
+                if answer is not None:
+                    break
         with self.stats_lock:
             self.calls[key] = self.calls.get(key, 0) + 1
             if mutating:
                 self.mutating_calls[key] = self.mutating_calls.get(key, 0) + 1
             throttle = mutating and self.throttle_rate > 0 and self.random.random() < self.throttle_rate
-            if throttle:
+            if throttle or (answer is not None and answer[0].startswith("503")):
                 self.throttled_calls[key] = self.throttled_calls.get(key, 0) + 1
         if self.latency:
             time.sleep(self.latency)
         if throttle:
             return throttle_response(service, environ, start_response)
+        if answer is not None:
+            status, headers, answer_body, code = answer
+            with self.stats_lock:
+                detail = f"{key} {code}"
+                self.modelled_calls[detail] = self.modelled_calls.get(detail, 0) + 1
+            start_response(status, headers)
+            return [answer_body]
+        if call is not None:
+            return self.forward_to_models(environ, start_response, call)
         return self.forward(environ, start_response, mutating_s3)
+
+    def forward_to_models(self, environ, start_response, call):
+        """Lets moto answer, then shows the answer to every model (which may
+        rewrite it: a describe leaving out what is not visible yet)."""
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = status
+            captured["headers"] = headers
+            return lambda data: None
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status = captured.get("status", "500 Internal Server Error")
+        original = body
+        for model in self.models:
+            body = model.after(call, status, body)
+        headers = captured.get("headers", [])
+        if body is not original:
+            headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body]
 
     def forward(self, environ, start_response, mutating_s3):
         if SETTLEMENTS is not None:
@@ -463,6 +571,12 @@ class Harness:
         if path == "/_harness/reset-stats" and method == "POST":
             self.reset_stats()
             return json_response(start_response, {"ok": True})
+        if path == "/_harness/drain-buckets" and method == "POST":
+            drained = [model for model in self.models if hasattr(model, "drain")]
+            seconds = float(parse_qs(environ.get("QUERY_STRING", "")).get("seconds", ["0"])[0])
+            for model in drained:
+                model.drain(seconds)
+            return json_response(start_response, {"ok": bool(drained)})
         if path == "/_harness/health":
             return json_response(start_response, {"ok": True})
         start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -646,8 +760,15 @@ def main():
     if args.boot_ms:
         model_boot_time(scaled(args, args.boot_ms))
     # Realistic AWS behaviours (each a no-op unless its flag is set).
-    # -- eventual consistency and throttling by token buckets go here
-    # -- slow readiness and slow deletes go here
+    # Eventual consistency, IAM propagation and token buckets are hooks of
+    # the middleware (token buckets first: a throttled request never reaches
+    # the service).
+    models = [
+        model
+        for model in (model_token_buckets(args), model_eventual_consistency(args), model_iam_propagation(args))
+        if model is not None
+    ]
+    # Slow readiness and slow deletes patch moto's models.
     if args.nat_ready_ms:
         model_nat_readiness(scaled(args, args.nat_ready_ms))
     if args.lb_ready_ms:
@@ -674,6 +795,7 @@ def main():
         args.throttle_rate,
         args.seed,
         s3_write_lock=not args.no_s3_write_lock,
+        models=models,
     )
     # make_server rather than run_simple: we need the bound port of --port 0.
     server = make_server(args.host, args.port, app, threaded=True)
@@ -1042,6 +1164,515 @@ def fix_load_balancer_default_scheme():
         return original(self, *args, **kwargs)
 
     ELBv2Backend.create_load_balancer = create_load_balancer
+
+
+# --- Realistic AWS: eventual consistency, IAM propagation, token buckets ---
+#
+# These behaviours look at the request before moto answers (and some at the
+# answer), so they are hooks of the middleware rather than patches of moto:
+# each `model_...` function returns a hook (or None when its flag is off),
+# and `Harness` runs every hook on every request that is not harness
+# traffic. A hook's `before(call)` may answer the request itself (an error
+# in the service's wire format); its `after(call, status, body)` sees moto's
+# answer and may rewrite it.
+
+
+class Call:
+    """A request as the models see it: service, action, and its parameters
+    (query string and form body, `name -> [values]`)."""
+
+    def __init__(self, service, action, params):
+        self.service = service
+        self.action = action
+        self.params = params
+
+    def values(self):
+        """(name, value) pairs, comma-separated lists split (auto scaling's
+        VPCZoneIdentifier)."""
+        for name, values in self.params.items():
+            for value in values:
+                for part in value.split(","):
+                    part = part.strip()
+                    if part:
+                        yield name, part
+
+    def param(self, name):
+        values = self.params.get(name)
+        return values[0] if values else None
+
+
+def error_answer(service, status, code, message):
+    """An error document as `service` sends it: (status line, headers, body)."""
+    request_id = str(uuid.uuid4())
+    message = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if service == "ec2":
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        )
+    else:
+        namespace = THROTTLE.get(service, (0, "", "", "https://" + service + ".amazonaws.com/doc/"))[3]
+        xml = (
+            f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{namespace}">'
+            f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+    body = xml.encode()
+    reason = {400: "Bad Request", 503: "Service Unavailable"}.get(status, "Error")
+    headers = [
+        ("Content-Type", "text/xml"),
+        ("x-amzn-RequestId", request_id),
+        ("Content-Length", str(len(body))),
+    ]
+    return f"{status} {reason}", headers, body, code
+
+
+# The EC2 error for an ID it does not know (yet), by the ID's prefix, as the
+# EC2 API reference's "Error codes" page lists them.
+EC2_NOT_FOUND = {
+    "vpc": ("InvalidVpcID.NotFound", "The vpc ID '{id}' does not exist"),
+    "subnet": ("InvalidSubnetID.NotFound", "The subnet ID '{id}' does not exist"),
+    "sg": ("InvalidGroup.NotFound", "The security group '{id}' does not exist"),
+    "rtb": ("InvalidRouteTableID.NotFound", "The routeTable ID '{id}' does not exist"),
+    "igw": ("InvalidInternetGatewayID.NotFound", "The internetGateway ID '{id}' does not exist"),
+    "nat": ("NatGatewayNotFound", "The Nat Gateway {id} was not found"),
+    "eipalloc": ("InvalidAllocationID.NotFound", "The allocation ID '{id}' does not exist"),
+    "lt": (
+        "InvalidLaunchTemplateId.NotFound",
+        "The specified launch template, with template ID {id}, does not exist.",
+    ),
+    "lt-name": (
+        "InvalidLaunchTemplateName.NotFoundException",
+        "The specified launch template, with template name {id}, does not exist.",
+    ),
+    "i": ("InvalidInstanceID.NotFound", "The instance ID '{id}' does not exist"),
+    "eni": ("InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '{id}' does not exist"),
+}
+
+# What each create returns as the new resource's ID: the first element of
+# that name in the answer (all of them for RunInstances), and its kind.
+CREATED = {
+    ("ec2", "CreateVpc"): [("vpcId", "vpc")],
+    ("ec2", "CreateSubnet"): [("subnetId", "subnet")],
+    ("ec2", "CreateSecurityGroup"): [("groupId", "sg")],
+    ("ec2", "CreateRouteTable"): [("routeTableId", "rtb")],
+    ("ec2", "CreateInternetGateway"): [("internetGatewayId", "igw")],
+    ("ec2", "CreateNatGateway"): [("natGatewayId", "nat")],
+    ("ec2", "AllocateAddress"): [("allocationId", "eipalloc")],
+    ("ec2", "CreateLaunchTemplate"): [("launchTemplateId", "lt"), ("launchTemplateName", "lt-name")],
+    ("ec2", "RunInstances"): [("instanceId", "i*")],
+    ("ec2", "CreateNetworkInterface"): [("networkInterfaceId", "eni")],
+    ("elasticloadbalancing", "CreateLoadBalancer"): [("LoadBalancerArn", "loadbalancer")],
+    ("elasticloadbalancing", "CreateTargetGroup"): [("TargetGroupArn", "targetgroup")],
+    ("elasticloadbalancing", "CreateListener"): [("ListenerArn", "listener")],
+}
+
+# Describe calls whose answer lists resources: the element naming each
+# listed resource. A resource not visible yet is left out of such a list
+# (asked for by filter or not at all), as EC2's and the other services'
+# eventually consistent reads leave it out.
+LISTED_BY = {
+    "DescribeVpcs": "vpcId",
+    "DescribeSubnets": "subnetId",
+    "DescribeSecurityGroups": "groupId",
+    "DescribeRouteTables": "routeTableId",
+    "DescribeInternetGateways": "internetGatewayId",
+    "DescribeNatGateways": "natGatewayId",
+    "DescribeAddresses": "allocationId",
+    "DescribeLaunchTemplates": "launchTemplateId",
+    "DescribeInstances": "instanceId",
+    "DescribeNetworkInterfaces": "networkInterfaceId",
+    "DescribeLoadBalancers": "LoadBalancerArn",
+    "DescribeTargetGroups": "TargetGroupArn",
+    "DescribeListeners": "ListenerArn",
+    "DescribeAutoScalingGroups": "AutoScalingGroupName",
+}
+
+
+def ignored_parameter(name):
+    """Parameters that never make a call fail on an unknown ID: filters
+    (EC2 answers fewer items), tags (values, not references), and a launch
+    template's data (checked only when something launches from it)."""
+    return (
+        name.startswith("Filter.")
+        or name.startswith("LaunchTemplateData.")
+        or ("Tag" in name and not name.endswith("ResourceId"))
+        or name in ("Action", "Version", "ClientToken", "Description", "GroupDescription")
+        or name.startswith("AutoScalingGroupNames.")
+        or name.startswith("Names.")
+    )
+
+
+class EventualConsistency:
+    """See "Eventual consistency" in the module doc."""
+
+    def __init__(self, window):
+        self.window = window
+        self.lock = threading.Lock()
+        self.left_out = {}  # describe call -> resources left out of its answers
+        self.created = {}  # ID or name -> (kind, monotonic time of the create)
+
+    def fresh(self, value):
+        """The kind of `value` while it is not visible yet, else None."""
+        with self.lock:
+            entry = self.created.get(value)
+            if entry is None:
+                return None
+            kind, at = entry
+            if time.monotonic() - at >= self.window:
+                del self.created[value]
+                return None
+            return kind
+
+    def remember(self, value, kind):
+        with self.lock:
+            # A create retried with its idempotency token answers the first
+            # one's resource: it is not newer for that.
+            if value not in self.created:
+                self.created[value] = (kind, time.monotonic())
+
+    def before(self, call):
+        for name, value in call.values():
+            if ignored_parameter(name):
+                continue
+            kind = self.fresh(value)
+            if kind is not None:
+                answer = self.not_found(call, name, value, kind)
+                if answer is not None:
+                    return answer
+        return None
+
+    def not_found(self, call, name, value, kind):
+        """The error the service gives a call that names a resource it does
+        not know yet; None where the service accepts the call anyway."""
+        if call.service == "ec2":
+            if kind in ("loadbalancer", "targetgroup", "listener", "asg"):
+                return None
+            code, message = EC2_NOT_FOUND[kind.rstrip("*")]
+            return error_answer("ec2", 400, code, message.format(id=value))
+        if call.service == "elasticloadbalancing":
+            if kind == "loadbalancer":
+                return error_answer(call.service, 400, "LoadBalancerNotFound", "One or more load balancers not found")
+            if kind == "targetgroup":
+                return error_answer(call.service, 400, "TargetGroupNotFound", "One or more target groups not found")
+            if kind == "listener":
+                return error_answer(call.service, 400, "ListenerNotFound", "One or more listeners not found")
+            if kind == "subnet":
+                return error_answer(call.service, 400, "SubnetNotFound", f"The subnet ID '{value}' is not valid")
+            if kind == "sg":
+                return error_answer(
+                    call.service, 400, "InvalidSecurityGroup", f"The security group '{value}' does not exist"
+                )
+            if kind == "vpc":
+                return error_answer(call.service, 400, "ValidationError", f"The VPC ID '{value}' is not found")
+            if kind.startswith("i"):
+                return error_answer(
+                    call.service, 400, "InvalidTarget", f"The following targets are not in a running state: {value}"
+                )
+            return None
+        if call.service == "autoscaling":
+            if kind == "asg":
+                return error_answer(
+                    call.service, 400, "ValidationError", f"AutoScalingGroup name not found - AutoScalingGroup {value} not found"
+                )
+            if kind in ("lt", "lt-name"):
+                what = "ID" if kind == "lt" else "name"
+                return error_answer(
+                    call.service,
+                    400,
+                    "ValidationError",
+                    "You must use a valid fully-formed launch template. The specified launch template, "
+                    f"with template {what} {value}, does not exist.",
+                )
+            if kind == "subnet":
+                return error_answer(
+                    call.service, 400, "ValidationError", f"The subnet ID '{value}' does not exist"
+                )
+            if kind == "targetgroup":
+                return error_answer(
+                    call.service,
+                    400,
+                    "ValidationError",
+                    "Provided Target Groups may not be valid. Please ensure they exist and try again.",
+                )
+            return None
+        return None
+
+    def after(self, call, status, body):
+        if not status.startswith("200"):
+            return body
+        if call.service == "autoscaling" and call.action == "CreateAutoScalingGroup":
+            name = call.param("AutoScalingGroupName")
+            if name:
+                self.remember(name, "asg")
+            return body
+        created = CREATED.get((call.service, call.action))
+        if created:
+            text = body.decode("utf-8", "replace")
+            for element, kind in created:
+                found = re.findall(f"<{element}>([^<]+)</{element}>", text)
+                for value in found if kind.endswith("*") else found[:1]:
+                    self.remember(value, kind)
+            return body
+        listed = LISTED_BY.get(call.action)
+        if listed and call.service in ("ec2", "elasticloadbalancing", "autoscaling"):
+            return self.leave_out(body, listed, f"{call.service}:{call.action}")
+        return body
+
+    def leave_out(self, body, element, listing):
+        """Removes from a describe answer the resources not visible yet:
+        the `<item>` (EC2) or `<member>` (query protocols) elements whose
+        direct child `element` names one. Nested lists (a route table's
+        associations, a group's rules) are items of items, never removed
+        for their own children."""
+        with self.lock:
+            if not self.created:
+                return body
+        text = body.decode("utf-8", "replace")
+        stack = []  # [tag, start, named ID]
+        removed = []
+        for match in re.finditer(r"<(/?)([A-Za-z][\w:.-]*)[^>]*?(/?)>", text):
+            closing, tag, empty = match.group(1), match.group(2), match.group(3)
+            if empty:
+                continue
+            if not closing:
+                if tag == element and stack and stack[-1][0] in ("item", "member"):
+                    close = text.find(f"</{element}>", match.end())
+                    if close >= 0:
+                        stack[-1][2] = text[match.end() : close].strip()
+                stack.append([tag, match.start(), None])
+                continue
+            while stack:
+                open_tag, start, named = stack.pop()
+                if open_tag == tag:
+                    break
+            else:
+                continue
+            if tag in ("item", "member") and named and self.fresh(named) is not None:
+                # An outer element closes after the inner ones it holds.
+                removed = [span for span in removed if not (start <= span[0] and span[1] <= match.end())]
+                removed.append((start, match.end()))
+        for start, end in sorted(removed, reverse=True):
+            text = text[:start] + text[end:]
+        if removed:
+            with self.lock:
+                self.left_out[listing] = self.left_out.get(listing, 0) + len(removed)
+        return text.encode()
+
+
+def model_eventual_consistency(args):
+    """Switch on eventual consistency (`--consistency-ms`): a hook, or None."""
+    if not args.consistency_ms:
+        return None
+    return EventualConsistency(scaled(args, args.consistency_ms))
+
+
+IAM_PROFILE_INVALID = "Value ({name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
+
+
+class IamPropagation:
+    """See "IAM propagation" in the module doc."""
+
+    def __init__(self, window):
+        self.window = window
+        self.lock = threading.Lock()
+        self.left_out = {}  # describe call -> resources left out of its answers
+        self.changed = {}  # instance profile name -> monotonic time it was created or given a role
+        self.template_profiles = {}  # launch template ID and name -> instance profile names
+
+    @staticmethod
+    def profile_name(value):
+        # `arn:aws:iam::123456789012:instance-profile/path/name` or a name.
+        return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
+
+    def fresh_profile(self, names):
+        with self.lock:
+            for name in names:
+                at = self.changed.get(name)
+                if at is not None and time.monotonic() - at < self.window:
+                    return name
+        return None
+
+    def template_profile(self, call, prefix):
+        template = call.param(prefix + "LaunchTemplateId") or call.param(prefix + "LaunchTemplateName")
+        with self.lock:
+            return set(self.template_profiles.get(template, ()))
+
+    def before(self, call):
+        if call.service == "autoscaling" and call.action in ("CreateAutoScalingGroup", "UpdateAutoScalingGroup"):
+            names = self.template_profile(call, "LaunchTemplate.")
+            names |= self.template_profile(call, "MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification.")
+            fresh = self.fresh_profile(names)
+            if fresh:
+                return error_answer(
+                    "autoscaling",
+                    400,
+                    "ValidationError",
+                    "You must use a valid fully-formed launch template. " + IAM_PROFILE_INVALID.format(name=fresh),
+                )
+        if call.service == "ec2" and call.action == "RunInstances":
+            names = {
+                self.profile_name(value)
+                for value in (call.param("IamInstanceProfile.Name"), call.param("IamInstanceProfile.Arn"))
+                if value
+            }
+            names |= self.template_profile(call, "LaunchTemplate.")
+            fresh = self.fresh_profile(names)
+            if fresh:
+                return error_answer(
+                    "ec2", 400, "InvalidParameterValue", IAM_PROFILE_INVALID.format(name=fresh)
+                )
+        return None
+
+    def after(self, call, status, body):
+        if not status.startswith("200"):
+            return body
+        if call.service == "iam" and call.action in ("CreateInstanceProfile", "AddRoleToInstanceProfile"):
+            name = call.param("InstanceProfileName")
+            if name:
+                with self.lock:
+                    self.changed[name] = time.monotonic()
+        elif call.service == "ec2" and call.action in ("CreateLaunchTemplate", "CreateLaunchTemplateVersion"):
+            profile = call.param("LaunchTemplateData.IamInstanceProfile.Name") or call.param(
+                "LaunchTemplateData.IamInstanceProfile.Arn"
+            )
+            if profile:
+                text = body.decode("utf-8", "replace")
+                keys = set(re.findall(r"<launchTemplateId>([^<]+)</launchTemplateId>", text)[:1])
+                keys |= set(re.findall(r"<launchTemplateName>([^<]+)</launchTemplateName>", text)[:1])
+                keys |= {v for v in (call.param("LaunchTemplateId"), call.param("LaunchTemplateName")) if v}
+                with self.lock:
+                    for key in keys:
+                        self.template_profiles.setdefault(key, set()).add(self.profile_name(profile))
+        return body
+
+
+def model_iam_propagation(args):
+    """Switch on IAM propagation (`--iam-propagation-ms`): a hook, or None."""
+    if not args.iam_propagation_ms:
+        return None
+    return IamPropagation(scaled(args, args.iam_propagation_ms))
+
+
+# EC2's request token buckets, from the EC2 API reference, "Request
+# throttling for the Amazon EC2 API" (sections "Request token bucket sizes
+# and refill rates" and "Resource token bucket sizes and refill rates";
+# https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html).
+# Each API action has a bucket of its own (requests are "evaluated
+# individually ... on a per-API basis"), of its category's size:
+# (maximum capacity, refill per second).
+EC2_NON_MUTATING = (100, 20)  # Describe*, List*, Search*, Get*
+EC2_UNFILTERED = (50, 10)  # the actions below without a filter or pagination
+EC2_MUTATING = (50, 5)  # every other action, resource-intensive ones alike
+EC2_UNFILTERED_ACTIONS = {
+    "DescribeInstances",
+    "DescribeInstanceStatus",
+    "DescribeNetworkInterfaces",
+    "DescribeSecurityGroups",
+    "DescribeSnapshots",
+    "DescribeSpotInstanceRequests",
+    "DescribeVolumes",
+}
+# "Uncategorized actions" (their own sizes), those a cluster tool calls.
+EC2_UNCATEGORIZED = {
+    "CreateTags": (100, 10),
+    "DeleteTags": (100, 10),
+    "CreateNatGateway": (10, 1),
+    "DeleteNatGateway": (10, 1),
+    "CreateLaunchTemplateVersion": (100, 5),
+    "ModifyLaunchTemplate": (100, 5),
+    "CreateNetworkInterface": (100, 5),
+    "DeleteNetworkInterface": (100, 5),
+    "ModifyNetworkInterfaceAttribute": (100, 5),
+    "AssociateIamInstanceProfile": (100, 5),
+    "DisassociateIamInstanceProfile": (100, 5),
+    "DescribeSecurityGroupReferences": (20, 5),
+    "DescribeStaleSecurityGroups": (20, 5),
+}
+# Resource token buckets: one token per instance (same page).
+EC2_RESOURCE_BUCKETS = {
+    "RunInstances": (1000, 2),
+    "TerminateInstances": (1000, 20),
+    "StartInstances": (1000, 2),
+    "StopInstances": (1000, 20),
+}
+
+
+def ec2_bucket(call):
+    """The (bucket name, size) an EC2 request takes a token from."""
+    action = call.action
+    if action in EC2_UNCATEGORIZED:
+        return action, EC2_UNCATEGORIZED[action]
+    if action.startswith(("Describe", "List", "Search", "Get")):
+        if action in EC2_UNFILTERED_ACTIONS and not any(
+            name.startswith("Filter.") or name in ("MaxResults", "NextToken") for name in call.params
+        ):
+            return action + " (unfiltered)", EC2_UNFILTERED
+        return action, EC2_NON_MUTATING
+    return action, EC2_MUTATING
+
+
+class TokenBuckets:
+    """See "Throttling by token buckets" in the module doc. Time is wall
+    time, not scaled: the buckets meter how fast a client calls."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.left_out = {}  # describe call -> resources left out of its answers
+        self.buckets = {}  # name -> [tokens, last refill]
+
+    def drain(self, seconds=0.0):
+        """Empties every bucket and keeps it empty for `seconds` of wall
+        time, as another client of the same account spending the account's
+        budget would (`POST /_harness/drain-buckets?seconds=S`); then they
+        refill at their rates."""
+        until = self.clock() + seconds
+        with self.lock:
+            self.drained = until
+            for bucket in self.buckets.values():
+                bucket[0], bucket[1] = 0.0, until
+
+    def take(self, name, size, tokens=1.0):
+        capacity, rate = size
+        now = self.clock()
+        with self.lock:
+            if name not in self.buckets:
+                drained = getattr(self, "drained", None)
+                self.buckets[name] = [float(capacity), now] if drained is None else [0.0, drained]
+            bucket = self.buckets[name]
+            if now > bucket[1]:
+                bucket[0] = min(float(capacity), bucket[0] + (now - bucket[1]) * rate)
+                bucket[1] = now
+            if bucket[0] < tokens:
+                return False
+            bucket[0] -= tokens
+            return True
+
+    def before(self, call):
+        if call.service != "ec2":
+            return None
+        name, size = ec2_bucket(call)
+        if not self.take(name, size):
+            return error_answer("ec2", 503, "RequestLimitExceeded", "Request limit exceeded.")
+        if call.action in EC2_RESOURCE_BUCKETS:
+            count = len([n for n in call.params if n.startswith("InstanceId.")]) or int(
+                call.param("MaxCount") or call.param("MinCount") or 1
+            )
+            if not self.take(call.action + " (resources)", EC2_RESOURCE_BUCKETS[call.action], count):
+                return error_answer("ec2", 503, "RequestLimitExceeded", "Request limit exceeded.")
+        return None
+
+    def after(self, call, status, body):
+        return body
+
+
+def model_token_buckets(args):
+    """Switch on throttling by EC2's token buckets (`--token-buckets`): a hook, or None."""
+    if not args.token_buckets:
+        return None
+    return TokenBuckets()
 
 
 def model_boot_time(seconds):

@@ -257,9 +257,29 @@ pub struct Stats {
     pub mutating_calls: BTreeMap<String, u64>,
     /// The subset of `calls` answered with a throttling error.
     pub throttled_calls: BTreeMap<String, u64>,
+    /// Calls the realistic model answered itself, by `service:Action CODE`
+    /// (`ec2:CreateSubnet InvalidVpcID.NotFound`, `ec2:DescribeVpcs
+    /// RequestLimitExceeded`): what eventual consistency, IAM propagation
+    /// and the token buckets made the client see.
+    #[serde(default)]
+    pub modelled_calls: BTreeMap<String, u64>,
+    /// Resources eventual consistency left out of describe answers, by
+    /// `service:Action`.
+    #[serde(default)]
+    pub left_out: BTreeMap<String, u64>,
 }
 
 impl Stats {
+    /// How many calls the realistic model answered with an error whose
+    /// code contains `code` (`"NotFound"`, `"RequestLimitExceeded"`).
+    pub fn modelled(&self, code: &str) -> u64 {
+        self.modelled_calls
+            .iter()
+            .filter(|(call, _)| call.contains(code))
+            .map(|(_, count)| count)
+            .sum()
+    }
+
     /// How often `call` (`"ec2:DescribeVpcs"`) was made.
     pub fn count(&self, call: &str) -> u64 {
         self.calls.get(call).copied().unwrap_or(0)
@@ -434,6 +454,24 @@ impl LocalAws {
             200,
             "POST /_harness/reset-stats: {}",
             response.text()
+        );
+    }
+
+    /// Empties every EC2 token bucket (`--token-buckets`) and keeps them
+    /// empty for `hold` (wall time), as another client spending the
+    /// account's budget would; then they refill at EC2's documented rates.
+    pub fn drain_token_buckets(&self, hold: std::time::Duration) {
+        let path = format!("/_harness/drain-buckets?seconds={}", hold.as_secs_f64());
+        let response = self.request("POST", &path, &[], b"");
+        assert_eq!(
+            response.status,
+            200,
+            "POST /_harness/drain-buckets: {}",
+            response.text()
+        );
+        assert!(
+            response.text().contains("true"),
+            "the endpoint has no token buckets to drain (start it with token_buckets)"
         );
     }
 

@@ -27,7 +27,7 @@ use skiff_plans::resource::{
 use skiff_plans::Output;
 
 use super::{client_token, value, values, wait_for, Applied};
-use crate::error::{aws_error, ErrorClass, ProviderError, Result};
+use crate::error::{aws_error, ProviderError, Result};
 use crate::retry::retry;
 use crate::tags::{changes, ec2_spec, to_ec2};
 use crate::AwsProvider;
@@ -550,11 +550,7 @@ pub(crate) async fn delete_auto_scaling_group(
     .await;
     match result {
         Ok(_) => {}
-        Err(error)
-            if error.class == ErrorClass::NotFound || error.message.contains("not found") =>
-        {
-            return Ok(())
-        }
+        Err(error) if error.is_missing() || error.message.contains("not found") => return Ok(()),
         Err(error) => return Err(error),
     }
     // On AWS a force-deleted group stays ("Delete in progress") until its

@@ -4,7 +4,7 @@ use skiff_plans::resource::{IamRoleAttributes, InstanceProfileAttributes, Resour
 use skiff_plans::Output;
 
 use super::{value, Applied};
-use crate::error::{aws_error, ErrorClass, ProviderError, Result};
+use crate::error::{aws_error, ProviderError, Result};
 use crate::retry::retry;
 use crate::tags::{changes, to_iam};
 use crate::AwsProvider;
@@ -167,7 +167,7 @@ async fn remove_role(provider: &AwsProvider, profile: &str, role: &str) -> Resul
     })
     .await;
     match result {
-        Err(error) if error.class == ErrorClass::NotFound => Ok(()),
+        Err(error) if error.is_missing() => Ok(()),
         other => other.map(|_| ()),
     }
 }

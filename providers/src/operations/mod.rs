@@ -117,9 +117,18 @@ where
     Fut: Future<Output = Result<Option<T>>>,
 {
     let started = tokio::time::Instant::now();
+    // What is waited for was just created or changed, so AWS may not show
+    // it for a moment (eventual consistency): "not found" means "not ready
+    // yet" for the propagation time, then it is an error.
+    let propagation = crate::retry::RetryPolicy::default().propagation;
     loop {
-        if let Some(value) = check().await? {
-            return Ok(value);
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(error)
+                if error.class == crate::error::ErrorClass::NotYetVisible
+                    && started.elapsed() < propagation => {}
+            Err(error) => return Err(error),
         }
         let elapsed = started.elapsed();
         if elapsed > limit {
@@ -296,7 +305,7 @@ impl AwsProvider {
             Attributes::DnsRecord(record) => dns::delete_record(self, key, record).await,
         };
         match result {
-            Err(error) if error.class == crate::error::ErrorClass::NotFound => Ok(()),
+            Err(error) if error.is_missing() => Ok(()),
             other => other,
         }
     }

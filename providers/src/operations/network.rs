@@ -11,7 +11,7 @@ use skiff_plans::resource::{
 
 use super::holders::{delete_when_free, Held};
 use super::{client_token, value, values, wait_for, Applied};
-use crate::error::{aws_error, ErrorClass, ProviderError, Result};
+use crate::error::{aws_error, ProviderError, Result};
 use crate::retry::retry;
 use crate::tags::{changes, ec2_spec, to_ec2};
 use crate::AwsProvider;
@@ -472,7 +472,7 @@ async fn wait_for_nat_state(
                 .map_err(|error| aws_error("ec2:DescribeNatGateways", id, error));
             let output = match output {
                 Ok(output) => output,
-                Err(error) if error.class == ErrorClass::NotFound => {
+                Err(error) if error.is_missing() => {
                     return Ok(wanted.contains(&NatGatewayState::Deleted).then_some(()));
                 }
                 Err(error) => return Err(error),
@@ -743,7 +743,7 @@ pub(crate) async fn delete_route_table(provider: &AwsProvider, id: &str) -> Resu
             )
             .await?;
         }
-        Err(error) if error.class == ErrorClass::NotFound => return Ok(()),
+        Err(error) if error.is_missing() => return Ok(()),
         Err(error) => return Err(error),
     }
     retry(&provider.retry, || async {

@@ -11,7 +11,7 @@ use skiff_plans::resource::{
 use skiff_plans::{names, ObservedResource, Output};
 
 use super::{outputs, RefreshScope};
-use crate::error::{aws_error, ErrorClass, Result};
+use crate::error::{aws_error, Result};
 use crate::tags::from_elb;
 use crate::AwsProvider;
 
@@ -36,7 +36,7 @@ pub(super) async fn refresh(
                     &balancer_name,
                     error,
                 );
-                if error.class == ErrorClass::NotFound {
+                if error.is_missing() {
                     Ok(Vec::new())
                 } else {
                     Err(error)
@@ -59,7 +59,7 @@ pub(super) async fn refresh(
                     &target_name,
                     error,
                 );
-                if error.class == ErrorClass::NotFound {
+                if error.is_missing() {
                     Ok(Vec::new())
                 } else {
                     Err(error)

@@ -12,7 +12,7 @@ use skiff_plans::resource::{
 use skiff_plans::{names, ObservedResource, Output};
 
 use super::{outputs, RefreshScope};
-use crate::error::{aws_error, ErrorClass, Result};
+use crate::error::{aws_error, Result};
 use crate::tags::from_iam;
 use crate::AwsProvider;
 
@@ -147,7 +147,7 @@ async fn roles(
                     Ok(output) => Ok(policy_text(output.policy_document())),
                     Err(error) => {
                         let error = aws_error("iam:GetRolePolicy", name, error);
-                        if error.class == ErrorClass::NotFound {
+                        if error.is_missing() {
                             Ok(String::new())
                         } else {
                             Err(error)

@@ -84,32 +84,84 @@ impl AwsProvider {
         };
         let record = async {
             let later = later.await;
-            let record =
-                route53::refresh(self, &scope, later.dns_record, later.recorded.as_ref()).await?;
-            Ok((record, later.recorded))
+            let record = route53::refresh(
+                self,
+                &scope,
+                later.dns_record.clone(),
+                later.recorded.as_ref(),
+            )
+            .await?;
+            Ok((record, later))
         };
-        let (ec2, scaling, balancers, roles, (record, recorded)) = tokio::try_join!(
+        let (ec2, scaling, balancers, roles, (record, later)) = tokio::try_join!(
             ec2::refresh(self, &scope),
             autoscaling::refresh(self, &scope),
             elb::refresh(self, &scope),
             iam::refresh(self, &scope),
             record,
         )?;
-        let mut observed = Observed::default();
-        for resource in ec2
-            .into_iter()
-            .chain(scaling)
-            .chain(balancers)
-            .chain(roles)
-            .chain(record)
-        {
-            observed.insert(resource);
+        let mut observed = assemble([ec2, scaling, balancers, roles, record]);
+        let Some(recorded) = &later.recorded else {
+            return Ok(observed);
+        };
+        // A resource the recorded state knows but the listing left out may
+        // be one AWS does not list yet (created moments ago: listings are
+        // eventually consistent too). Treating it as deleted would plan a
+        // duplicate, so look again, with growing waits, for a bounded time;
+        // what is still missing then was deleted outside skiff.
+        let started = tokio::time::Instant::now();
+        let mut delay = std::time::Duration::from_millis(250);
+        loop {
+            let missing = missing_recorded(&observed, recorded);
+            if missing.is_empty() || started.elapsed() + delay > self.retry.absence {
+                if !missing.is_empty() {
+                    tracing::debug!(
+                        "recorded but not found after {:?}: {}",
+                        started.elapsed(),
+                        missing.join(", ")
+                    );
+                }
+                break;
+            }
+            tracing::debug!(
+                "recorded but not listed (yet?): {}; looking again in {delay:?}",
+                missing.join(", ")
+            );
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            let (ec2, scaling, balancers, roles, record) = tokio::try_join!(
+                ec2::refresh(self, &scope),
+                autoscaling::refresh(self, &scope),
+                elb::refresh(self, &scope),
+                iam::refresh(self, &scope),
+                route53::refresh(self, &scope, later.dns_record.clone(), Some(recorded)),
+            )?;
+            observed = assemble([ec2, scaling, balancers, roles, record]);
         }
-        if let Some(recorded) = &recorded {
-            keep_recorded(&mut observed, recorded);
-        }
+        keep_recorded(&mut observed, recorded);
         Ok(observed)
     }
+}
+
+/// One `Observed` of what each service's refresh found.
+fn assemble<I: IntoIterator<Item = skiff_plans::ObservedResource>>(parts: [I; 5]) -> Observed {
+    let mut observed = Observed::default();
+    for part in parts {
+        for resource in part {
+            observed.insert(resource);
+        }
+    }
+    observed
+}
+
+/// The keys of recorded resources the refresh did not find.
+fn missing_recorded(observed: &Observed, recorded: &RecordedContent) -> Vec<String> {
+    recorded
+        .resources
+        .keys()
+        .filter(|key| !observed.resources.contains_key(*key))
+        .map(|key| key.as_str().to_string())
+        .collect()
 }
 
 /// What a refresh needs only once its first reads are under way (see

@@ -10,7 +10,7 @@ use skiff_plans::resource::{Attributes, DnsRecordAttributes, Id, ResourceKind};
 use skiff_plans::{names, ObservedResource, Output};
 
 use super::{outputs, RefreshScope};
-use crate::error::{aws_error, ErrorClass, Result};
+use crate::error::{aws_error, Result};
 use crate::AwsProvider;
 
 pub(super) async fn refresh(
@@ -45,7 +45,7 @@ pub(super) async fn refresh(
         Ok(output) => output,
         Err(error) => {
             let error = aws_error("route53:ListResourceRecordSets", &name, error);
-            if error.class == ErrorClass::NotFound {
+            if error.is_missing() {
                 return Ok(Vec::new());
             }
             return Err(error);

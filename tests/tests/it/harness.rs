@@ -1651,3 +1651,614 @@ async fn a_terminated_instance_shuts_down_holding_its_interface() {
         .await
         .expect("the subnet is deleted after the window");
 }
+
+// --- eventual consistency, IAM propagation, token buckets ----------------------
+
+/// SDK clients of every service the consistency model covers, as skiff's
+/// own (counted, modelled) or as the harness's, without retries, so each
+/// call shows what the endpoint answered.
+struct ModelClients {
+    ec2: aws_sdk_ec2::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    autoscaling: aws_sdk_autoscaling::Client,
+    iam: aws_sdk_iam::Client,
+}
+
+impl ModelClients {
+    async fn new(aws: &LocalAws, harness: bool) -> ModelClients {
+        let config = if harness {
+            aws.sdk_config().await
+        } else {
+            aws.sdk_config_counted().await
+        };
+        let once = aws_config::retry::RetryConfig::disabled();
+        ModelClients {
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config)
+                    .retry_config(once.clone())
+                    .build(),
+            ),
+            elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+                    .retry_config(once.clone())
+                    .build(),
+            ),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(&config)
+                    .retry_config(once.clone())
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .retry_config(once)
+                    .build(),
+            ),
+        }
+    }
+}
+
+/// The error code of a failed call, or `ok` when it succeeded.
+fn outcome<T, E: ProvideErrorMetadata>(result: &Result<T, E>) -> String {
+    match result {
+        Ok(_) => "ok".to_owned(),
+        Err(error) => error.code().unwrap_or("(no code)").to_owned(),
+    }
+}
+
+fn message<T, E: ProvideErrorMetadata>(result: &Result<T, E>) -> String {
+    match result {
+        Ok(_) => String::new(),
+        Err(error) => error.message().unwrap_or_default().to_owned(),
+    }
+}
+
+/// One second of wall time: the windows below are 2000 ms of AWS time at
+/// half speed.
+const MODEL_WINDOW: Duration = Duration::from_secs(1);
+/// Past the window: it starts when the endpoint answers the create, a
+/// little after the client's clock started.
+const AFTER_WINDOW: Duration = Duration::from_millis(1300);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventual_consistency_answers_each_services_not_found_only_within_the_window() {
+    let aws = LocalAws::start_with(LocalAwsOptions {
+        realism: skiff_tests::Realism {
+            consistency_ms: 2_000,
+            ..skiff_tests::Realism::scaled(0.5)
+        },
+        warm_up: true,
+        ..LocalAwsOptions::default()
+    });
+    let client = ModelClients::new(&aws, false).await;
+    let harness = ModelClients::new(&aws, true).await;
+
+    // EC2: the next call naming a new VPC is told it does not exist, and
+    // listings leave it out; the harness sees it at once.
+    let vpc = client
+        .ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .expect("create a VPC");
+    // The window starts when the endpoint answers.
+    let created = Instant::now();
+    let vpc = vpc
+        .vpc()
+        .and_then(|vpc| vpc.vpc_id())
+        .expect("an ID")
+        .to_owned();
+    let named = client.ec2.describe_vpcs().vpc_ids(&vpc).send().await;
+    assert_eq!(outcome(&named), "InvalidVpcID.NotFound", "{named:?}");
+    assert!(message(&named).contains(&vpc), "{}", message(&named));
+    let listed = client.ec2.describe_vpcs().send().await.expect("list VPCs");
+    assert!(
+        listed
+            .vpcs()
+            .iter()
+            .all(|listed| listed.vpc_id() != Some(&vpc)),
+        "a listing leaves the new VPC out"
+    );
+    let seen = harness.ec2.describe_vpcs().vpc_ids(&vpc).send().await;
+    assert_eq!(outcome(&seen), "ok", "harness traffic sees it at once");
+    let subnet = client
+        .ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.0.1.0/24")
+        .availability_zone("us-east-1a")
+        .send()
+        .await;
+    assert_eq!(outcome(&subnet), "InvalidVpcID.NotFound", "{subnet:?}");
+    // The wire format: EC2's query-protocol error document, status 400.
+    let raw = query_request(
+        &aws,
+        "ec2",
+        &format!("Action=DescribeVpcs&Version=2016-11-15&VpcId.1={vpc}"),
+    );
+    if created.elapsed() < MODEL_WINDOW {
+        assert_eq!(raw.status, 400, "{}", raw.text());
+        assert!(
+            raw.text()
+                .contains("<Response><Errors><Error><Code>InvalidVpcID.NotFound</Code>"),
+            "{}",
+            raw.text()
+        );
+    }
+
+    // Once the window is over, the same calls succeed.
+    tokio::time::sleep(AFTER_WINDOW.saturating_sub(created.elapsed())).await;
+    let named = client.ec2.describe_vpcs().vpc_ids(&vpc).send().await;
+    assert_eq!(outcome(&named), "ok", "visible after the window");
+    let subnet = client
+        .ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.0.1.0/24")
+        .availability_zone("us-east-1a")
+        .send()
+        .await
+        .expect("a subnet in the VPC, now visible");
+    let subnet = subnet
+        .subnet()
+        .and_then(|subnet| subnet.subnet_id())
+        .expect("an ID")
+        .to_owned();
+    let group = client
+        .ec2
+        .create_security_group()
+        .vpc_id(&vpc)
+        .group_name("model")
+        .description("model")
+        .send()
+        .await
+        .expect("a security group");
+    let group = group.group_id().expect("an ID").to_owned();
+    let first = Instant::now();
+    let template = client
+        .ec2
+        .create_launch_template()
+        .launch_template_name("consistency-model")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-0a9f8e7d6c5b40610")
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("a launch template");
+    let template = template
+        .launch_template()
+        .and_then(|template| template.launch_template_id())
+        .expect("an ID")
+        .to_owned();
+    let target = client
+        .elb
+        .create_target_group()
+        .name("model")
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Tcp)
+        .port(443)
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .expect("a target group");
+    let target = target.target_groups()[0]
+        .target_group_arn()
+        .expect("an ARN")
+        .to_owned();
+    let created = Instant::now();
+
+    // Within the window, each service answers its own error.
+    let rules = client
+        .ec2
+        .describe_security_groups()
+        .group_ids(&group)
+        .send()
+        .await;
+    assert_eq!(outcome(&rules), "InvalidGroup.NotFound", "{rules:?}");
+    let balancer = client
+        .elb
+        .create_load_balancer()
+        .name("model")
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .subnets(&subnet)
+        .security_groups(&group)
+        .send()
+        .await;
+    assert_eq!(outcome(&balancer), "SubnetNotFound", "{balancer:?}");
+    let targets = client
+        .elb
+        .describe_target_groups()
+        .target_group_arns(&target)
+        .send()
+        .await;
+    assert_eq!(outcome(&targets), "TargetGroupNotFound", "{targets:?}");
+    let group_launch = client
+        .autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("model")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&template)
+                .build(),
+        )
+        .min_size(0)
+        .max_size(0)
+        .vpc_zone_identifier(&subnet)
+        .send()
+        .await;
+    assert_eq!(
+        outcome(&group_launch),
+        "ValidationError",
+        "{group_launch:?}"
+    );
+    assert!(
+        message(&group_launch).contains("You must use a valid fully-formed launch template"),
+        "{}",
+        message(&group_launch)
+    );
+    assert!(
+        first.elapsed() < MODEL_WINDOW,
+        "the calls took longer than the window ({:?}): nothing was proven",
+        first.elapsed()
+    );
+
+    tokio::time::sleep(AFTER_WINDOW.saturating_sub(created.elapsed())).await;
+    let balancer = client
+        .elb
+        .create_load_balancer()
+        .name("model")
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .subnets(&subnet)
+        .security_groups(&group)
+        .send()
+        .await
+        .expect("a load balancer once its subnet and group are visible");
+    let balancer = balancer.load_balancers()[0]
+        .load_balancer_arn()
+        .expect("an ARN")
+        .to_owned();
+    let created = Instant::now();
+    let listeners = client
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(&balancer)
+        .send()
+        .await;
+    assert_eq!(outcome(&listeners), "LoadBalancerNotFound", "{listeners:?}");
+    let raw = query_request(
+        &aws,
+        "elasticloadbalancing",
+        &format!(
+            "Action=DescribeListeners&Version=2015-12-01&LoadBalancerArn={}",
+            balancer.replace(':', "%3A").replace('/', "%2F")
+        ),
+    );
+    assert_eq!(raw.status, 400, "{}", raw.text());
+    assert!(
+        raw.text().contains("<ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\"><Error><Type>Sender</Type><Code>LoadBalancerNotFound</Code>"),
+        "{}",
+        raw.text()
+    );
+    assert!(created.elapsed() < MODEL_WINDOW, "nothing was proven");
+    let group_launch = client
+        .autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("model")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&template)
+                .build(),
+        )
+        .min_size(0)
+        .max_size(0)
+        .vpc_zone_identifier(&subnet)
+        .target_group_arns(&target)
+        .send()
+        .await;
+    assert_eq!(outcome(&group_launch), "ok", "{group_launch:?}");
+
+    let stats = aws.stats();
+    assert!(stats.modelled("InvalidVpcID.NotFound") >= 3, "{stats:?}");
+    assert_eq!(stats.modelled("LoadBalancerNotFound"), 2, "{stats:?}");
+    assert!(stats.left_out.contains_key("ec2:DescribeVpcs"), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_propagation_refuses_launches_with_a_new_instance_profile_only_within_the_window() {
+    let aws = LocalAws::start_with(LocalAwsOptions {
+        realism: skiff_tests::Realism {
+            iam_propagation_ms: 2_000,
+            ..skiff_tests::Realism::scaled(0.5)
+        },
+        warm_up: true,
+        ..LocalAwsOptions::default()
+    });
+    let client = ModelClients::new(&aws, false).await;
+    let harness = ModelClients::new(&aws, true).await;
+    let subnet = {
+        let vpc = harness
+            .ec2
+            .create_vpc()
+            .cidr_block("10.0.0.0/16")
+            .send()
+            .await
+            .expect("vpc");
+        let vpc = vpc
+            .vpc()
+            .and_then(|vpc| vpc.vpc_id())
+            .expect("id")
+            .to_owned();
+        let subnet = harness
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.0.1.0/24")
+            .availability_zone("us-east-1a")
+            .send()
+            .await
+            .expect("subnet");
+        subnet
+            .subnet()
+            .and_then(|subnet| subnet.subnet_id())
+            .expect("id")
+            .to_owned()
+    };
+    client
+        .iam
+        .create_role()
+        .role_name("model")
+        .assume_role_policy_document("{}")
+        .send()
+        .await
+        .expect("a role");
+    let created = Instant::now();
+    client
+        .iam
+        .create_instance_profile()
+        .instance_profile_name("model-profile")
+        .send()
+        .await
+        .expect("an instance profile");
+    client
+        .iam
+        .add_role_to_instance_profile()
+        .instance_profile_name("model-profile")
+        .role_name("model")
+        .send()
+        .await
+        .expect("the role in the profile");
+    let template = client
+        .ec2
+        .create_launch_template()
+        .launch_template_name("iam-model")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-0a9f8e7d6c5b40610")
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .iam_instance_profile(
+                    aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                        .name("model-profile")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("a launch template naming the new profile");
+    let template = template
+        .launch_template()
+        .and_then(|template| template.launch_template_id())
+        .expect("an ID")
+        .to_owned();
+    let create_group = || {
+        client
+            .autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name("iam-model")
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(&template)
+                    .build(),
+            )
+            .min_size(1)
+            .max_size(1)
+            .vpc_zone_identifier(&subnet)
+            .send()
+    };
+    let refused = create_group().await;
+    assert_eq!(outcome(&refused), "ValidationError", "{refused:?}");
+    assert_eq!(
+        message(&refused),
+        "You must use a valid fully-formed launch template. Value (model-profile) for parameter \
+         iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
+    );
+    let run = |ec2: aws_sdk_ec2::Client| async move {
+        ec2.run_instances()
+            .image_id("ami-0a9f8e7d6c5b40610")
+            .min_count(1)
+            .max_count(1)
+            .iam_instance_profile(
+                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                    .name("model-profile")
+                    .build(),
+            )
+            .send()
+            .await
+    };
+    let refused = run(client.ec2.clone()).await;
+    assert_eq!(outcome(&refused), "InvalidParameterValue", "{refused:?}");
+    assert!(
+        message(&refused).contains("Invalid IAM Instance Profile name"),
+        "{}",
+        message(&refused)
+    );
+    assert_eq!(
+        outcome(&run(harness.ec2.clone()).await),
+        "ok",
+        "harness traffic is never refused"
+    );
+    assert!(created.elapsed() < MODEL_WINDOW, "nothing was proven");
+
+    tokio::time::sleep(AFTER_WINDOW.saturating_sub(created.elapsed())).await;
+    assert_eq!(
+        outcome(&create_group().await),
+        "ok",
+        "launches work once propagated"
+    );
+    assert_eq!(outcome(&run(client.ec2.clone()).await), "ok");
+    let stats = aws.stats();
+    assert_eq!(
+        stats.modelled_calls,
+        BTreeMap::from([
+            (
+                "autoscaling:CreateAutoScalingGroup ValidationError".to_owned(),
+                1
+            ),
+            ("ec2:RunInstances InvalidParameterValue".to_owned(), 1),
+        ])
+    );
+}
+
+/// Sends `form` until EC2 throttles it (at most `limit` times); returns
+/// how many went through and the throttling answer.
+fn until_throttled(aws: &LocalAws, form: &str, limit: usize) -> (usize, Option<HttpResponse>) {
+    for sent in 0..limit {
+        let response = query_request(aws, "ec2", form);
+        if response.status == 503 {
+            return (sent, Some(response));
+        }
+    }
+    (limit, None)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_buckets_throttle_each_ec2_action_at_its_documented_size_and_refill_rate() {
+    let aws = LocalAws::start_with(LocalAwsOptions {
+        realism: skiff_tests::Realism {
+            token_buckets: true,
+            ..skiff_tests::Realism::scaled(1.0)
+        },
+        ..LocalAwsOptions::default()
+    });
+    let harness = ModelClients::new(&aws, true).await;
+    // Non-mutating actions: 100 tokens, 20 a second ("Request throttling
+    // for the Amazon EC2 API").
+    let started = Instant::now();
+    let (sent, throttled) = until_throttled(&aws, "Action=DescribeVpcs&Version=2016-11-15", 300);
+    let refilled = (started.elapsed().as_secs_f64() * 20.0).ceil() as usize;
+    assert!(
+        (100..=100 + refilled).contains(&sent),
+        "DescribeVpcs went through {sent} times before throttling (bucket 100, {refilled} refilled)"
+    );
+    let throttled = throttled.expect("throttled");
+    assert!(
+        throttled
+            .text()
+            .contains("<Response><Errors><Error><Code>RequestLimitExceeded</Code>"),
+        "{}",
+        throttled.text()
+    );
+    // Each action has its own bucket; harness traffic takes no token.
+    let other = query_request(&aws, "ec2", "Action=DescribeSubnets&Version=2016-11-15");
+    assert_eq!(other.status, 200, "{}", other.text());
+    assert!(
+        harness.ec2.describe_vpcs().send().await.is_ok(),
+        "harness traffic is never throttled"
+    );
+    // The refill: a fifth of a second brings four tokens.
+    let (_, _) = until_throttled(&aws, "Action=DescribeVpcs&Version=2016-11-15", 50);
+    let waited = Instant::now();
+    thread::sleep(Duration::from_millis(200));
+    let (sent, _) = until_throttled(&aws, "Action=DescribeVpcs&Version=2016-11-15", 50);
+    let refilled = waited.elapsed().as_secs_f64() * 20.0;
+    assert!(
+        (3..=refilled.ceil() as usize).contains(&sent),
+        "after 200 ms, {sent} DescribeVpcs went through (20 a second: {refilled:.1})"
+    );
+
+    // Mutating actions: 50 tokens, 5 a second (a DeleteVpc of nothing still
+    // takes one).
+    let started = Instant::now();
+    let (sent, _) = until_throttled(
+        &aws,
+        "Action=DeleteVpc&Version=2016-11-15&VpcId=vpc-00000000",
+        200,
+    );
+    let refilled = (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
+    assert!((50..=50 + refilled).contains(&sent), "DeleteVpc: {sent}");
+    // Unfiltered and unpaginated DescribeSecurityGroups: 50 tokens; with a
+    // filter it takes from the larger non-mutating bucket.
+    let started = Instant::now();
+    let (sent, _) = until_throttled(
+        &aws,
+        "Action=DescribeSecurityGroups&Version=2016-11-15",
+        200,
+    );
+    let refilled = (started.elapsed().as_secs_f64() * 10.0).ceil() as usize;
+    assert!(
+        (50..=50 + refilled).contains(&sent),
+        "unfiltered DescribeSecurityGroups: {sent}"
+    );
+    let filtered = query_request(
+        &aws,
+        "ec2",
+        "Action=DescribeSecurityGroups&Version=2016-11-15&Filter.1.Name=group-name&Filter.1.Value.1=default",
+    );
+    assert_eq!(filtered.status, 200, "{}", filtered.text());
+
+    let stats = aws.stats();
+    assert!(stats.throttled >= 3, "{stats:?}");
+    assert_eq!(stats.modelled("RequestLimitExceeded"), stats.throttled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_their_flags_consistency_propagation_and_buckets_change_nothing() {
+    let aws = LocalAws::start_with(LocalAwsOptions::default());
+    let client = ModelClients::new(&aws, false).await;
+    let vpc = client
+        .ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .expect("vpc");
+    let vpc = vpc
+        .vpc()
+        .and_then(|vpc| vpc.vpc_id())
+        .expect("id")
+        .to_owned();
+    let named = client.ec2.describe_vpcs().vpc_ids(&vpc).send().await;
+    assert_eq!(outcome(&named), "ok", "visible at once");
+    client
+        .iam
+        .create_instance_profile()
+        .instance_profile_name("at-once")
+        .send()
+        .await
+        .expect("a profile");
+    let run = client
+        .ec2
+        .run_instances()
+        .image_id("ami-0a9f8e7d6c5b40610")
+        .min_count(1)
+        .max_count(1)
+        .iam_instance_profile(
+            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                .name("at-once")
+                .build(),
+        )
+        .send()
+        .await;
+    assert_eq!(outcome(&run), "ok", "usable at once");
+    let (sent, _) = until_throttled(&aws, "Action=DescribeVpcs&Version=2016-11-15", 150);
+    assert_eq!(sent, 150, "no bucket without --token-buckets");
+    let drain = aws.request("POST", "/_harness/drain-buckets", &[], b"");
+    assert!(drain.text().contains("false"), "{}", drain.text());
+    let stats = aws.stats();
+    assert!(
+        stats.modelled_calls.is_empty() && stats.left_out.is_empty(),
+        "{stats:?}"
+    );
+}

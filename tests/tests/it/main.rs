@@ -23,6 +23,7 @@ mod history;
 mod hostile_input;
 mod node_bootstrap;
 mod realistic_aws;
+mod realistic_consistency;
 mod realistic_slowness;
 mod rolling_update;
 mod store_safety;

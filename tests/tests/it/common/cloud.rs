@@ -197,6 +197,29 @@ impl Bench {
         self.skiff(["delete", "cluster", CLUSTER, "--yes"])
     }
 
+    /// Adds an instance group: a copy of `like`'s document named `name`
+    /// (`get ig -o yaml`, `create -f`).
+    pub fn add_group(&self, like: &str, name: &str) {
+        let output = self
+            .skiff(["get", "ig", "--name", CLUSTER, like, "-o", "yaml"])
+            .run();
+        output.assert_success();
+        let mut document: serde_norway::Value = serde_norway::from_str(&output.stdout)
+            .unwrap_or_else(|error| panic!("not one YAML document ({error}):\n{output}"));
+        document["metadata"]["name"] = name.into();
+        let text = serde_norway::to_string(&document).expect("serialize the new group");
+        let path = self.home.write(format!("{name}.yaml"), text);
+        self.skiff([
+            "create".as_ref(),
+            "-f".as_ref(),
+            path.as_os_str(),
+            "--name".as_ref(),
+            CLUSTER.as_ref(),
+        ])
+        .run()
+        .assert_success();
+    }
+
     /// Mutating calls to the cloud services so far.
     pub fn cloud_mutations(&self) -> u64 {
         cloud_mutations(&self.aws.stats())
