@@ -6,6 +6,7 @@ use std::sync::Arc;
 use skiff_engine::{Note, Notes, Session};
 use skiff_state::StateStore;
 
+use crate::args::LockWaitArgs;
 use crate::context::{command_line, Context};
 use crate::printer::Printer;
 
@@ -34,5 +35,19 @@ pub async fn session<'a>(context: &'a Context, store: &'a StateStore) -> Session
         command_line: command_line(),
         notes: printed_notes(&context.printer),
         insecure_store: context.insecure_store(),
+        lock_timeout: std::time::Duration::ZERO,
+    }
+}
+
+/// The engine session of a command that takes the cluster lock: waits up
+/// to `--lock-timeout` for a lock another operation holds.
+pub async fn locking_session<'a>(
+    context: &'a Context,
+    store: &'a StateStore,
+    lock: &LockWaitArgs,
+) -> Session<'a> {
+    Session {
+        lock_timeout: lock.lock_timeout,
+        ..session(context, store).await
     }
 }

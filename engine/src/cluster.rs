@@ -3,6 +3,7 @@
 //! state.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use skiff_api::document::ClusterBundle;
 use skiff_plans::lookups::StateStoreRef;
@@ -31,6 +32,9 @@ pub struct Session<'a> {
     /// Whether an insecure store is refused (the default) or allowed with
     /// a warning (`--allow-insecure-store`).
     pub insecure_store: InsecureStore,
+    /// How long to wait for a cluster lock another operation holds
+    /// (`--lock-timeout`; zero fails at once).
+    pub lock_timeout: Duration,
 }
 
 impl Session<'_> {
@@ -51,17 +55,45 @@ impl Session<'_> {
     }
 
     /// Takes the cluster lock for `operation`, saying so when it took over
-    /// an expired one.
+    /// an expired one. While another operation holds it, waits up to
+    /// [`Session::lock_timeout`], saying who holds it when the wait starts
+    /// and when the holder changes; Ctrl-C or SIGTERM gives up the wait.
     pub async fn lock(&self, cluster: &str, operation: Operation) -> Result<Arc<LockGuard>> {
-        let lock = self
-            .store
-            .lock(cluster, operation.lock_name())
-            .await
-            .map_err(|source| EngineError::Lock {
-                operation: operation.verb(),
+        let timeout = self.lock_timeout;
+        let waiting = |held: &LockInfo| {
+            self.note(Note::WaitingForLock {
                 cluster: cluster.to_string(),
-                source,
-            })?;
+                holder: held.holder.to_string(),
+                operation: held.operation.clone(),
+                since: skiff_state::lock::rfc3339(held.created_at),
+                expires: skiff_state::lock::rfc3339(held.expires_at()),
+                timeout: humantime::format_duration(timeout).to_string(),
+            })
+        };
+        let taking = self
+            .store
+            .lock_waiting(cluster, operation.lock_name(), timeout, &waiting);
+        let taken = if timeout.is_zero() {
+            taking.await
+        } else {
+            // Listening for signals only while waiting: the wait is the one
+            // moment a Ctrl-C must not kill the process silently.
+            tokio::select! {
+                taken = taking => taken,
+                signal = interrupted() => {
+                    return Err(Refusal::LockWaitInterrupted {
+                        cluster: cluster.to_string(),
+                        signal,
+                    }
+                    .into());
+                }
+            }
+        };
+        let lock = taken.map_err(|source| EngineError::Lock {
+            operation: operation.verb(),
+            cluster: cluster.to_string(),
+            source,
+        })?;
         if let Some(previous) = &lock.took_over {
             self.note(took_over(previous, operation == Operation::RollingUpdate));
         }
@@ -86,6 +118,27 @@ impl Session<'_> {
                 error: error.to_string(),
             });
         }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return "Ctrl-C";
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "Ctrl-C",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 

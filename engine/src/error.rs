@@ -288,6 +288,15 @@ pub enum Refusal {
         findings: String,
     },
 
+    /// The wait for the cluster lock (`--lock-timeout`) was interrupted.
+    #[error("stopped waiting for the lock of cluster {cluster} ({signal}); nothing was changed")]
+    LockWaitInterrupted {
+        /// The cluster.
+        cluster: String,
+        /// The signal, e.g. `Ctrl-C`.
+        signal: &'static str,
+    },
+
     /// The spec has no region.
     #[error(
         "spec.region of cluster {cluster} is empty; set it or give the subnets availability zones"

@@ -351,6 +351,28 @@ impl StateStore {
         .await
     }
 
+    /// Takes the cluster lock for `operation`, waiting up to `timeout` while
+    /// another operation holds it (see [`lock::acquire_waiting`]).
+    pub async fn lock_waiting(
+        &self,
+        cluster: &str,
+        operation: &str,
+        timeout: Duration,
+        waiting: &(dyn Fn(&LockInfo) + Send + Sync),
+    ) -> Result<LockGuard> {
+        let actor = self.actor().await.clone();
+        lock::acquire_waiting(
+            self.objects.clone(),
+            cluster,
+            operation,
+            &actor,
+            lock::configured_lease(),
+            timeout,
+            waiting,
+        )
+        .await
+    }
+
     /// Takes the cluster lock with an explicit lease.
     pub async fn lock_with_lease(
         &self,

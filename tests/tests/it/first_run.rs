@@ -1,0 +1,1 @@
+//! First-run errors: what a new user meets before anything works.
