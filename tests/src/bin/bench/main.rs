@@ -26,6 +26,8 @@
 //!   therefore also runs). Without terraform or the provider mirror it says
 //!   `TERRAFORM NOT FOUND` and skips.
 //! - `get-clusters`: `skiff get clusters` on a local (`file://`) store.
+//! - `get-clusters-s3`: `skiff get clusters` over an S3 store holding 10,
+//!   100 and 500 clusters, at `--latency-ms` per call.
 //!
 //! Every cluster gets a fresh endpoint. The figures are printed, with a
 //! closing list of the targets of issue 8 and whether this run met them;
@@ -41,6 +43,7 @@
 
 mod clusters;
 mod get_clusters;
+mod get_clusters_s3;
 mod report;
 mod rollout;
 mod terraform;
@@ -59,7 +62,8 @@ store protocol's round trips). Asserts nothing.
 
 options:
   --sections LIST    which parts to run, comma-separated (default: all):
-                     reference, groups, rollout, terraform, get-clusters
+                     reference, groups, rollout, terraform, get-clusters,
+                     get-clusters-s3
   --groups LIST      instance-group counts of the `groups` section
                      (default: 1,10,50,100)
   --latency-ms N     delay injected before every AWS call (default: 50)
@@ -80,15 +84,17 @@ enum Section {
     Rollout,
     Terraform,
     GetClusters,
+    GetClustersS3,
 }
 
 impl Section {
-    const ALL: [Section; 5] = [
+    const ALL: [Section; 6] = [
         Section::Reference,
         Section::Groups,
         Section::Rollout,
         Section::Terraform,
         Section::GetClusters,
+        Section::GetClustersS3,
     ];
 
     fn name(self) -> &'static str {
@@ -98,6 +104,7 @@ impl Section {
             Section::Rollout => "rollout",
             Section::Terraform => "terraform",
             Section::GetClusters => "get-clusters",
+            Section::GetClustersS3 => "get-clusters-s3",
         }
     }
 }
@@ -232,7 +239,14 @@ async fn run(settings: &Settings) -> Result<(), String> {
     if settings.runs(Section::GetClusters) {
         report.get_clusters = Some(get_clusters::measure()?);
     }
+    let listings = match settings.runs(Section::GetClustersS3) {
+        true => Some(get_clusters_s3::measure(settings).await?),
+        false => None,
+    };
     report.print(settings);
+    if let Some(listings) = listings {
+        listings.print();
+    }
     Ok(())
 }
 
