@@ -28,15 +28,18 @@ pub fn printed_notes(printer: &Printer) -> Arc<dyn Notes> {
 }
 
 /// The engine session of a command that talks to AWS.
-pub async fn session<'a>(context: &'a Context, store: &'a StateStore) -> Session<'a> {
-    Session {
+pub async fn session<'a>(
+    context: &'a Context,
+    store: &'a StateStore,
+) -> anyhow::Result<Session<'a>> {
+    Ok(Session {
         store,
-        aws: context.aws_config().await,
+        aws: context.aws_config().await?,
         command_line: command_line(),
         notes: printed_notes(&context.printer),
         insecure_store: context.insecure_store(),
         lock_timeout: std::time::Duration::ZERO,
-    }
+    })
 }
 
 /// The engine session of a command that takes the cluster lock: waits up
@@ -45,9 +48,9 @@ pub async fn locking_session<'a>(
     context: &'a Context,
     store: &'a StateStore,
     lock: &LockWaitArgs,
-) -> Session<'a> {
-    Session {
+) -> anyhow::Result<Session<'a>> {
+    Ok(Session {
         lock_timeout: lock.lock_timeout,
-        ..session(context, store).await
-    }
+        ..session(context, store).await?
+    })
 }

@@ -273,6 +273,54 @@ impl Recorded {
     }
 }
 
+/// The AWS account of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`),
+/// when it names one.
+fn arn_account(arn: &str) -> Option<&str> {
+    let account = arn.strip_prefix("arn:")?.split(':').nth(3)?;
+    (account.len() == 12 && account.bytes().all(|byte| byte.is_ascii_digit())).then_some(account)
+}
+
+/// The AWS account a cluster's recorded resources are in (from the first
+/// ARN among their IDs and outputs), if any is recorded.
+pub fn recorded_account(recorded: &Recorded) -> Option<String> {
+    recorded
+        .state
+        .content
+        .resources
+        .values()
+        .find_map(|resource| {
+            std::iter::once(&resource.id)
+                .chain(resource.outputs.values())
+                .find_map(|value| arn_account(value))
+                .map(str::to_string)
+        })
+}
+
+/// Refuses to plan a cluster whose recorded resources are in another AWS
+/// account than the credentials' (a profile of the wrong account would
+/// otherwise see nothing and plan to build everything again there). Says
+/// nothing when either account is unknown (no resources recorded yet, or
+/// the caller identity could not be read).
+pub async fn check_account(store: &StateStore, cluster: &str, recorded: &Recorded) -> Result<()> {
+    let Some(cluster_account) = recorded_account(recorded) else {
+        return Ok(());
+    };
+    let actor = store.actor().await;
+    let Some(identity) = actor.aws_identity.as_deref() else {
+        return Ok(());
+    };
+    match arn_account(identity) {
+        Some(caller_account) if caller_account != cluster_account => Err(Refusal::OtherAccount {
+            cluster: cluster.to_string(),
+            cluster_account,
+            caller_account: caller_account.to_string(),
+            identity: identity.to_string(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Reads the recorded state of a cluster (or a new, empty one).
 pub async fn read_recorded(store: &StateStore, cluster: &str) -> Result<Recorded> {
     Ok(

@@ -18,7 +18,9 @@ use skiff_providers::AwsProvider;
 use skiff_state::LockGuard;
 
 use crate::apply::{apply_locked, ApplyRun};
-use crate::cluster::{read_recorded, release, require_s3_store, Operation, Recorded, Session};
+use crate::cluster::{
+    check_account, read_recorded, release, require_s3_store, Operation, Recorded, Session,
+};
 use crate::error::{EngineError, Refusal, Result};
 use crate::notes::Note;
 
@@ -46,6 +48,7 @@ pub async fn plan(session: &Session<'_>, cluster: &str, lock: bool) -> Result<De
     };
     let planned = async {
         let recorded = read_recorded(store, cluster).await?;
+        check_account(store, cluster, &recorded).await?;
         if recorded.state.content.managed_by == ManagedBy::Terraform {
             if lock.is_some() {
                 return Err(Refusal::DeleteManagedByTerraform {

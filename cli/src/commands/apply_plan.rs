@@ -14,7 +14,7 @@ use crate::session::locking_session;
 pub async fn run(context: &Context, arguments: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let plan = saved_plan::read(&arguments.plan)?;
     let store = context.store().await?;
-    let session = locking_session(context, &store, &arguments.lock).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let (display, run) = Display::start(context, &plan, arguments.parallelism);
     let file = arguments.plan.display().to_string();
     let applied = saved_plan::apply(&session, &plan, &file, run).await;

@@ -15,7 +15,7 @@ use crate::session::locking_session;
 
 pub async fn run(context: &Context, arguments: &DeleteClusterArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let session = locking_session(context, &store, &arguments.lock).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let name = &arguments.name;
     if arguments.unregister {
         if !arguments.yes {

@@ -17,7 +17,7 @@ pub async fn run(context: &Context, arguments: &RestoreClusterArgs) -> anyhow::R
     let store = context.store().await?;
     // Before the AWS configuration is loaded: a folder store has no backups.
     skiff_engine::backups::require_backup_store(&store, &arguments.name)?;
-    let session = locking_session(context, &store, &arguments.lock).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let options = RestoreOptions {
         backup: arguments.backup.clone(),
         force: arguments.force,

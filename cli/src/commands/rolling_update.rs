@@ -19,7 +19,7 @@ use crate::session::locking_session;
 
 pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let session = locking_session(context, &store, &arguments.lock).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let selection = Selection {
         groups: arguments.instance_groups.clone(),
         roles: arguments.instance_group_roles.clone(),

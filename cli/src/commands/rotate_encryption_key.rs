@@ -19,7 +19,7 @@ pub async fn run(
     arguments: &RotateEncryptionKeyArgs,
 ) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let session = locking_session(context, &store, &arguments.lock).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let options = RotateOptions {
         timeout: arguments.timeout,
         force: arguments.force,

@@ -22,7 +22,7 @@ pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Re
         bail!("--target terraform does not apply anything itself, so it takes no --yes: run `terraform apply` in the --out folder");
     }
     let store = context.store().await?;
-    let session = locking_session(context, &store, &arguments.lock).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let written =
         skiff_engine::terraform::write(&session, cluster, folder, arguments.force_target).await?;
     if written.recorded_now {

@@ -17,7 +17,7 @@ use crate::session::locking_session;
 
 pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let session = locking_session(context, &store, &arguments.lock).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     if !arguments.yes {
         let plan = update::preview(&session, &arguments.name).await?;
         show(context, arguments, &plan)?;

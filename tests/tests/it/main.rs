@@ -25,6 +25,7 @@ mod hostile_input;
 mod lock_wait;
 mod node_bootstrap;
 mod rolling_update;
+mod store_listing;
 mod store_safety;
 mod store_security;
 mod terraform;

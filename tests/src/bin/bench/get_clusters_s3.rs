@@ -83,7 +83,9 @@ pub async fn measure(settings: &Settings) -> Result<Listings, String> {
 
     let mut listings = Vec::new();
     for clusters in COUNTS {
-        let bucket = cloud.aws.create_unique_bucket(&format!("listing-{clusters}"));
+        let bucket = cloud
+            .aws
+            .create_unique_bucket(&format!("listing-{clusters}"));
         for index in 0..clusters {
             let name = cluster_name(index);
             cloud.aws.put_object(
