@@ -139,3 +139,40 @@ fn classify_credentials_error(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::error::CredentialsError;
+
+    fn classify(error: CredentialsError) -> AwsSetupError {
+        let text = aws_smithy_types::error::display::DisplayErrorContext(&error).to_string();
+        classify_credentials_error(&error, &text, "dev".to_string(), String::new())
+    }
+
+    #[test]
+    fn an_expired_sso_token_says_aws_sso_login() {
+        let error = classify(CredentialsError::provider_error(
+            "the SSO token has expired and cannot be refreshed",
+        ));
+        assert!(
+            matches!(error, AwsSetupError::SsoSessionExpired { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("aws sso login --profile dev"));
+    }
+
+    #[test]
+    fn an_empty_chain_says_what_to_set() {
+        let error = classify(CredentialsError::not_loaded(
+            "no credentials found in chain",
+        ));
+        let text = error.to_string();
+        // Which variant depends on whether the test's environment sets
+        // AWS_PROFILE; either names what to set.
+        assert!(
+            text.contains("AWS_PROFILE") || text.contains("profile dev"),
+            "{text}"
+        );
+    }
+}

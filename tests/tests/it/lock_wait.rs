@@ -215,7 +215,7 @@ fn a_timeout_fails_naming_the_holder_and_the_wait() {
     let output = unregister(aws, &home, &store, "2s").run();
     output
         .assert_exit(1)
-        .assert_stderr_contains(&format!("is locked by carol@"))
+        .assert_stderr_contains("is locked by carol@")
         .assert_stderr_contains(&id)
         .assert_stderr_contains("skiff state unlock")
         .assert_stderr_contains("waited 2s for it (--lock-timeout)");
