@@ -21,6 +21,9 @@ pub const COUNTS: [usize; 3] = [10, 100, 500];
 /// Timed runs per bucket after one warm-up run; the median is reported.
 const RUNS: usize = 5;
 
+/// How many clusters skiff reads at once (`skiff_state`'s listing).
+const LISTING_PARALLELISM: usize = 32;
+
 /// The cluster created with skiff, whose spec the others copy.
 const TEMPLATE: &str = "template.example.com";
 
@@ -37,6 +40,12 @@ pub struct Listing {
     pub walls: Vec<Duration>,
     /// S3 calls of one run, by action.
     pub calls: Vec<(String, u64)>,
+    /// skiff's CPU time (user and system) in the median run.
+    pub skiff_cpu: Duration,
+    /// The endpoint's CPU time in the median run: moto serves requests
+    /// one at a time under Python's lock, so with many calls in flight
+    /// this, not the latency, is what the wall time is made of.
+    pub endpoint_cpu: Duration,
 }
 
 impl Listing {
@@ -46,6 +55,14 @@ impl Listing {
             .get(self.walls.len() / 2)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// The round trips the listing costs when the endpoint answers at once
+    /// after its latency: opening the store (`HeadBucket`), the listing,
+    /// then one per [`LISTING_PARALLELISM`] clusters (spec and lock side by
+    /// side).
+    pub fn round_trips(&self) -> usize {
+        2 + self.clusters.div_ceil(LISTING_PARALLELISM)
     }
 
     /// Every call of one run.
@@ -95,7 +112,8 @@ pub async fn measure(settings: &Settings) -> Result<Listings, String> {
             );
         }
         let store = format!("s3://{bucket}");
-        let mut walls = Vec::with_capacity(RUNS);
+        // (wall, skiff CPU, endpoint CPU) of each timed run.
+        let mut runs = Vec::with_capacity(RUNS);
         let mut calls = Vec::new();
         for run in 0..=RUNS {
             cloud.aws.reset_stats();
@@ -116,26 +134,33 @@ pub async fn measure(settings: &Settings) -> Result<Listings, String> {
             }
             // The first run is a warm-up (the page cache, the connection).
             if run > 0 {
-                walls.push(output.duration);
-                calls = cloud
-                    .aws
-                    .stats()
+                let stats = cloud.aws.stats();
+                runs.push((
+                    output.duration,
+                    output.cpu,
+                    Duration::from_millis(stats.cpu_ms),
+                ));
+                calls = stats
                     .calls
                     .into_iter()
                     .filter(|(call, _)| call.starts_with("s3:") || call.starts_with("sts:"))
                     .collect();
             }
         }
-        walls.sort();
+        runs.sort();
+        let (_, skiff_cpu, endpoint_cpu) = runs.get(runs.len() / 2).copied().unwrap_or_default();
         let listing = Listing {
             clusters,
-            walls,
+            walls: runs.iter().map(|(wall, _, _)| *wall).collect(),
             calls,
+            skiff_cpu,
+            endpoint_cpu,
         };
         eprintln!(
-            "   {clusters} clusters: median {:.0} ms, {} calls",
-            listing.median().as_secs_f64() * 1000.0,
-            listing.total_calls()
+            "   {clusters} clusters: median {:.0} ms, {} calls, endpoint CPU {:.0} ms",
+            milliseconds(listing.median()),
+            listing.total_calls(),
+            milliseconds(listing.endpoint_cpu)
         );
         listings.push(listing);
     }
@@ -159,8 +184,20 @@ impl Listings {
             self.latency_ms
         );
         println!(
-            "  {:>8}  {:>9}  {:>9}  {:>9}  {:>6}  calls",
-            "clusters", "min ms", "median ms", "max ms", "total"
+            "  {:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>12}  {:>11}  {:>6}  calls",
+            "clusters",
+            "min ms",
+            "median ms",
+            "max ms",
+            "skiff CPU",
+            "endpoint CPU",
+            "latency ms",
+            "total"
+        );
+        println!(
+            "  (latency ms = round trips x latency: what the calls cost one after another, \
+             {LISTING_PARALLELISM} clusters at a time; the endpoint's CPU comes on top, as moto \
+             serves one request at a time)"
         );
         for listing in &self.listings {
             let calls: Vec<String> = listing
@@ -169,11 +206,14 @@ impl Listings {
                 .map(|(call, count)| format!("{call} {count}"))
                 .collect();
             println!(
-                "  {:>8}  {:>9.0}  {:>9.0}  {:>9.0}  {:>6}  {}",
+                "  {:>8}  {:>9.0}  {:>9.0}  {:>9.0}  {:>9.0}  {:>12.0}  {:>11}  {:>6}  {}",
                 listing.clusters,
                 milliseconds(listing.walls.first().copied().unwrap_or_default()),
                 milliseconds(listing.median()),
                 milliseconds(listing.walls.last().copied().unwrap_or_default()),
+                milliseconds(listing.skiff_cpu),
+                milliseconds(listing.endpoint_cpu),
+                listing.round_trips() as u64 * self.latency_ms,
                 listing.total_calls(),
                 calls.join(", ")
             );
