@@ -70,24 +70,28 @@ impl Session<'_> {
                 timeout: humantime::format_duration(timeout).to_string(),
             })
         };
-        let taking = self
+        let name = operation.lock_name();
+        let first = self
             .store
-            .lock_waiting(cluster, operation.lock_name(), timeout, &waiting);
-        let taken = if timeout.is_zero() {
-            taking.await
-        } else {
-            // Listening for signals only while waiting: the wait is the one
-            // moment a Ctrl-C must not kill the process silently.
-            tokio::select! {
-                taken = taking => taken,
-                signal = interrupted() => {
-                    return Err(Refusal::LockWaitInterrupted {
-                        cluster: cluster.to_string(),
-                        signal,
+            .lock_waiting(cluster, name, Duration::ZERO, &waiting)
+            .await;
+        let taken = match first {
+            Err(skiff_state::StoreError::Locked(_)) if !timeout.is_zero() => {
+                // Signals are listened for only once there is a wait: a
+                // listener, once made, keeps Ctrl-C from ending the process
+                // by itself for the rest of the run.
+                tokio::select! {
+                    taken = self.store.lock_waiting(cluster, name, timeout, &waiting) => taken,
+                    signal = interrupted() => {
+                        return Err(Refusal::LockWaitInterrupted {
+                            cluster: cluster.to_string(),
+                            signal,
+                        }
+                        .into());
                     }
-                    .into());
                 }
             }
+            other => other,
         };
         let lock = taken.map_err(|source| EngineError::Lock {
             operation: operation.verb(),
