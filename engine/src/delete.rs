@@ -47,7 +47,10 @@ pub async fn plan(session: &Session<'_>, cluster: &str, lock: bool) -> Result<De
         false => None,
     };
     let planned = async {
-        let recorded = read_recorded(store, cluster).await?;
+        // Who is calling (STS) beside the read: the account check costs no
+        // round trip of its own.
+        let (recorded, _) = tokio::join!(read_recorded(store, cluster), store.actor());
+        let recorded = recorded?;
         check_account(store, cluster, &recorded).await?;
         if recorded.state.content.managed_by == ManagedBy::Terraform {
             if lock.is_some() {
