@@ -108,6 +108,25 @@ pub async fn check_credentials(config: &aws_config::SdkConfig) -> Result<(), Aws
     ))
 }
 
+/// An error and its causes, each by its `Display` only (the SDK's
+/// `DisplayErrorContext` adds the whole `Debug` form), cut to one line.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    let line = parts.join(": ").replace('\n', " ");
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line,
+    }
+}
+
 /// Which of [`AwsSetupError`] a failure of the credential chain is.
 fn classify_credentials_error(
     error: &aws_credential_types::provider::error::CredentialsError,
@@ -127,7 +146,12 @@ fn classify_credentials_error(
         return AwsSetupError::SsoSessionExpired { profile };
     }
     let profile_set = std::env::var("AWS_PROFILE").is_ok_and(|value| !value.trim().is_empty());
+    // Nothing configured, and the chain's last resort, the instance
+    // metadata service, failed: outside AWS, where it cannot be reached
+    // (or a proxy refuses it), that means no credentials at all.
+    let only_instance_metadata = !profile_set && lower.contains("imds");
     match error {
+        _ if only_instance_metadata => AwsSetupError::NoCredentials { region },
         CredentialsError::CredentialsNotLoaded(_) if profile_set => AwsSetupError::Profile {
             profile,
             reason: "it is not in ~/.aws/config or ~/.aws/credentials, or gives no keys, SSO login or role".to_string(),
@@ -135,7 +159,7 @@ fn classify_credentials_error(
         CredentialsError::CredentialsNotLoaded(_) => AwsSetupError::NoCredentials { region },
         _ => AwsSetupError::Profile {
             profile,
-            reason: text.lines().next().unwrap_or(text).to_string(),
+            reason: causes(error),
         },
     }
 }
