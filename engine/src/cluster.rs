@@ -343,3 +343,23 @@ pub async fn read_recorded(store: &StateStore, cluster: &str) -> Result<Recorded
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::arn_account;
+
+    #[test]
+    fn the_account_of_an_arn() {
+        assert_eq!(
+            arn_account("arn:aws:iam::123456789012:role/c1-nodes"),
+            Some("123456789012")
+        );
+        assert_eq!(
+            arn_account("arn:aws:sts::111111111111:assumed-role/other/s"),
+            Some("111111111111")
+        );
+        // S3 and Route53 ARNs name no account; IDs are not ARNs.
+        assert_eq!(arn_account("arn:aws:s3:::my-bucket"), None);
+        assert_eq!(arn_account("vpc-0123456789abcdef0"), None);
+    }
+}
