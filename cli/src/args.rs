@@ -573,6 +573,10 @@ pub struct DeleteClusterArgs {
     /// Really delete (without it, only says what would be deleted)
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// Waiting for the cluster lock
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 /// `skiff update`.
@@ -636,6 +640,10 @@ pub struct UpdateClusterArgs {
     /// How many AWS changes to make at once
     #[arg(long, default_value_t = 16, value_parser = parse_parallelism)]
     pub parallelism: usize,
+
+    /// Waiting for the cluster lock
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 /// Where `update cluster` puts the cluster.
@@ -656,6 +664,10 @@ pub struct ApplyArgs {
     /// How many AWS changes to make at once
     #[arg(long, default_value_t = 16, value_parser = parse_parallelism)]
     pub parallelism: usize,
+
+    /// Waiting for the cluster lock
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 /// `skiff rolling-update`.
@@ -745,6 +757,10 @@ pub struct RollingUpdateArgs {
     /// table: progress for people; json: one event per step
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: OutputFormat,
+
+    /// Waiting for the cluster lock
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 /// `skiff validate`.
@@ -893,6 +909,10 @@ pub struct LockHoldArgs {
     /// Release the lock after this long (e.g. 30m); default: hold until interrupted
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<std::time::Duration>,
+
+    /// Waiting for the cluster lock
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 /// `skiff state init`.
@@ -1049,6 +1069,10 @@ pub struct RestoreClusterArgs {
     /// Restore even though the control plane's API answers /readyz
     #[arg(long)]
     pub force: bool,
+
+    /// Waiting for the cluster lock
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 /// `skiff rotate`.
@@ -1102,6 +1126,10 @@ pub struct RotateEncryptionKeyArgs {
     /// A kubeconfig for the cluster's API (default: a short-lived admin certificate from the cluster's CA)
     #[arg(long, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
+
+    /// Waiting for the cluster lock
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 /// `skiff completion`.
@@ -1110,6 +1138,14 @@ pub struct CompletionArgs {
     /// The shell
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `--lock-timeout`, on every command that takes the cluster lock.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LockWaitArgs {
+    /// When another operation holds the cluster lock, wait up to this long for it (e.g. 5m, 1h), showing who holds it, instead of failing at once (0s, the default). The lock is taken as soon as it is released, or when a killed holder's lease runs out (SKIFF_LOCK_LEASE, 60s by default)
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 /// Parses `--parallelism`: 1 to 128 changes at once.

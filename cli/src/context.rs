@@ -61,11 +61,18 @@ impl Context {
 
     /// The AWS configuration (`skiff_providers::sdk_config`: the standard
     /// chain, bounded retries and timeouts, the client-side rate limit),
-    /// loaded once, by the commands that talk to AWS.
-    pub async fn aws_config(&self) -> &aws_config::SdkConfig {
-        self.aws
-            .get_or_init(skiff_providers::sdk_config::load)
-            .await
+    /// loaded once, by the commands that talk to AWS, with its credentials
+    /// resolved once so that a missing or expired login is one clear error
+    /// naming what to set or run (`sdk_config::check_credentials`).
+    pub async fn aws_config(&self) -> anyhow::Result<&aws_config::SdkConfig> {
+        Ok(self
+            .aws
+            .get_or_try_init(|| async {
+                let config = skiff_providers::sdk_config::load().await;
+                skiff_providers::sdk_config::check_credentials(&config).await?;
+                Ok::<_, skiff_providers::sdk_config::AwsSetupError>(config)
+            })
+            .await?)
     }
 
     /// Where the state store is and how that was decided.
@@ -77,7 +84,7 @@ impl Context {
     pub async fn store(&self) -> anyhow::Result<StateStore> {
         let (location, source) = self.store_location()?;
         let sdk_config = match location {
-            StoreLocation::S3 { .. } => Some(self.aws_config().await),
+            StoreLocation::S3 { .. } => Some(self.aws_config().await?),
             StoreLocation::File { .. } => None,
         };
         let mut store = StateStore::open(&location, sdk_config)

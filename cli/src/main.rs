@@ -82,7 +82,9 @@ fn report(printer: &Printer, error: &anyhow::Error) {
 
 fn init_logging(verbosity: u8) {
     let level = match verbosity {
-        0 => "warn",
+        // aws-config warns about each provider of the credential chain that
+        // failed; skiff says once what to fix instead (`-v` shows them).
+        0 => "warn,aws_config=error",
         1 => "info,aws_config=warn,aws_smithy_runtime=warn",
         2 => "debug,hyper=info,aws_smithy_runtime=info",
         _ => "trace",

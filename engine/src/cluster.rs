@@ -3,6 +3,7 @@
 //! state.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use skiff_api::document::ClusterBundle;
 use skiff_plans::lookups::StateStoreRef;
@@ -31,6 +32,9 @@ pub struct Session<'a> {
     /// Whether an insecure store is refused (the default) or allowed with
     /// a warning (`--allow-insecure-store`).
     pub insecure_store: InsecureStore,
+    /// How long to wait for a cluster lock another operation holds
+    /// (`--lock-timeout`; zero fails at once).
+    pub lock_timeout: Duration,
 }
 
 impl Session<'_> {
@@ -51,17 +55,49 @@ impl Session<'_> {
     }
 
     /// Takes the cluster lock for `operation`, saying so when it took over
-    /// an expired one.
+    /// an expired one. While another operation holds it, waits up to
+    /// [`Session::lock_timeout`], saying who holds it when the wait starts
+    /// and when the holder changes; Ctrl-C or SIGTERM gives up the wait.
     pub async fn lock(&self, cluster: &str, operation: Operation) -> Result<Arc<LockGuard>> {
-        let lock = self
-            .store
-            .lock(cluster, operation.lock_name())
-            .await
-            .map_err(|source| EngineError::Lock {
-                operation: operation.verb(),
+        let timeout = self.lock_timeout;
+        let waiting = |held: &LockInfo| {
+            self.note(Note::WaitingForLock {
                 cluster: cluster.to_string(),
-                source,
-            })?;
+                holder: held.holder.to_string(),
+                operation: held.operation.clone(),
+                since: skiff_state::lock::rfc3339(held.created_at),
+                expires: skiff_state::lock::rfc3339(held.expires_at()),
+                timeout: humantime::format_duration(timeout).to_string(),
+            })
+        };
+        let name = operation.lock_name();
+        let first = self
+            .store
+            .lock_waiting(cluster, name, Duration::ZERO, &waiting)
+            .await;
+        let taken = match first {
+            Err(skiff_state::StoreError::Locked(_)) if !timeout.is_zero() => {
+                // Signals are listened for only once there is a wait: a
+                // listener, once made, keeps Ctrl-C from ending the process
+                // by itself for the rest of the run.
+                tokio::select! {
+                    taken = self.store.lock_waiting(cluster, name, timeout, &waiting) => taken,
+                    signal = interrupted() => {
+                        return Err(Refusal::LockWaitInterrupted {
+                            cluster: cluster.to_string(),
+                            signal,
+                        }
+                        .into());
+                    }
+                }
+            }
+            other => other,
+        };
+        let lock = taken.map_err(|source| EngineError::Lock {
+            operation: operation.verb(),
+            cluster: cluster.to_string(),
+            source,
+        })?;
         if let Some(previous) = &lock.took_over {
             self.note(took_over(previous, operation == Operation::RollingUpdate));
         }
@@ -86,6 +122,27 @@ impl Session<'_> {
                 error: error.to_string(),
             });
         }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return "Ctrl-C";
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "Ctrl-C",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 
@@ -220,6 +277,54 @@ impl Recorded {
     }
 }
 
+/// The AWS account of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`),
+/// when it names one.
+fn arn_account(arn: &str) -> Option<&str> {
+    let account = arn.strip_prefix("arn:")?.split(':').nth(3)?;
+    (account.len() == 12 && account.bytes().all(|byte| byte.is_ascii_digit())).then_some(account)
+}
+
+/// The AWS account a cluster's recorded resources are in (from the first
+/// ARN among their IDs and outputs), if any is recorded.
+pub fn recorded_account(recorded: &Recorded) -> Option<String> {
+    recorded
+        .state
+        .content
+        .resources
+        .values()
+        .find_map(|resource| {
+            std::iter::once(&resource.id)
+                .chain(resource.outputs.values())
+                .find_map(|value| arn_account(value))
+                .map(str::to_string)
+        })
+}
+
+/// Refuses to plan a cluster whose recorded resources are in another AWS
+/// account than the credentials' (a profile of the wrong account would
+/// otherwise see nothing and plan to build everything again there). Says
+/// nothing when either account is unknown (no resources recorded yet, or
+/// the caller identity could not be read).
+pub async fn check_account(store: &StateStore, cluster: &str, recorded: &Recorded) -> Result<()> {
+    let Some(cluster_account) = recorded_account(recorded) else {
+        return Ok(());
+    };
+    let actor = store.actor().await;
+    let Some(identity) = actor.aws_identity.as_deref() else {
+        return Ok(());
+    };
+    match arn_account(identity) {
+        Some(caller_account) if caller_account != cluster_account => Err(Refusal::OtherAccount {
+            cluster: cluster.to_string(),
+            cluster_account,
+            caller_account: caller_account.to_string(),
+            identity: identity.to_string(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Reads the recorded state of a cluster (or a new, empty one).
 pub async fn read_recorded(store: &StateStore, cluster: &str) -> Result<Recorded> {
     Ok(
@@ -237,4 +342,24 @@ pub async fn read_recorded(store: &StateStore, cluster: &str) -> Result<Recorded
             },
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arn_account;
+
+    #[test]
+    fn the_account_of_an_arn() {
+        assert_eq!(
+            arn_account("arn:aws:iam::123456789012:role/c1-nodes"),
+            Some("123456789012")
+        );
+        assert_eq!(
+            arn_account("arn:aws:sts::111111111111:assumed-role/other/s"),
+            Some("111111111111")
+        );
+        // S3 and Route53 ARNs name no account; IDs are not ARNs.
+        assert_eq!(arn_account("arn:aws:s3:::my-bucket"), None);
+        assert_eq!(arn_account("vpc-0123456789abcdef0"), None);
+    }
 }

@@ -18,7 +18,9 @@ use skiff_providers::AwsProvider;
 use skiff_state::LockGuard;
 
 use crate::apply::{apply_locked, ApplyRun};
-use crate::cluster::{read_recorded, release, require_s3_store, Operation, Recorded, Session};
+use crate::cluster::{
+    check_account, read_recorded, release, require_s3_store, Operation, Recorded, Session,
+};
 use crate::error::{EngineError, Refusal, Result};
 use crate::notes::Note;
 
@@ -45,7 +47,11 @@ pub async fn plan(session: &Session<'_>, cluster: &str, lock: bool) -> Result<De
         false => None,
     };
     let planned = async {
-        let recorded = read_recorded(store, cluster).await?;
+        // Who is calling (STS) beside the read: the account check costs no
+        // round trip of its own.
+        let (recorded, _) = tokio::join!(read_recorded(store, cluster), store.actor());
+        let recorded = recorded?;
+        check_account(store, cluster, &recorded).await?;
         if recorded.state.content.managed_by == ManagedBy::Terraform {
             if lock.is_some() {
                 return Err(Refusal::DeleteManagedByTerraform {

@@ -288,6 +288,28 @@ pub enum Refusal {
         findings: String,
     },
 
+    /// The wait for the cluster lock (`--lock-timeout`) was interrupted.
+    #[error("stopped waiting for the lock of cluster {cluster} ({signal}); nothing was changed")]
+    LockWaitInterrupted {
+        /// The cluster.
+        cluster: String,
+        /// The signal, e.g. `Ctrl-C`.
+        signal: &'static str,
+    },
+
+    /// The credentials are for another AWS account than the cluster's.
+    #[error("cluster {cluster} is in AWS account {cluster_account}, but the AWS credentials are for account {caller_account} ({identity}): set AWS_PROFILE to a profile of account {cluster_account} (or its AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); nothing was changed")]
+    OtherAccount {
+        /// The cluster.
+        cluster: String,
+        /// The account its recorded resources are in.
+        cluster_account: String,
+        /// The credentials' account.
+        caller_account: String,
+        /// The credentials' identity (ARN).
+        identity: String,
+    },
+
     /// The spec has no region.
     #[error(
         "spec.region of cluster {cluster} is empty; set it or give the subnets availability zones"

@@ -24,6 +24,23 @@ pub enum Note {
         /// interrupted one stopped).
         rolling_update: bool,
     },
+    /// The cluster lock is held by another operation and this one waits for
+    /// it (`--lock-timeout`); said when the wait starts and when the holder
+    /// changes.
+    WaitingForLock {
+        /// The cluster.
+        cluster: String,
+        /// Who holds it.
+        holder: String,
+        /// What they are doing.
+        operation: String,
+        /// Since when (RFC 3339).
+        since: String,
+        /// When its lease runs out unless renewed (RFC 3339).
+        expires: String,
+        /// How long this operation waits at most, in words (`2m`).
+        timeout: String,
+    },
     /// Pieces of the cluster PKI were generated into the store.
     GeneratedPki {
         /// What was generated.
@@ -76,7 +93,7 @@ impl Note {
     pub fn is_warning(&self) -> bool {
         !matches!(
             self,
-            Note::GeneratedPki { .. } | Note::ResumingIntents { .. }
+            Note::GeneratedPki { .. } | Note::ResumingIntents { .. } | Note::WaitingForLock { .. }
         )
     }
 }
@@ -91,6 +108,10 @@ impl fmt::Display for Note {
             Note::TookOverLock { holder, operation, rolling_update: true, .. } => write!(
                 formatter,
                 "took over the expired lock of {holder} ({operation:?}); an interrupted rolling update continues where it stopped"
+            ),
+            Note::WaitingForLock { cluster, holder, operation, since, expires, timeout } => write!(
+                formatter,
+                "Waiting up to {timeout} for the lock of cluster {cluster}: held by {holder} for {operation:?} since {since}, lease expires {expires} unless renewed (Ctrl-C to give up)"
             ),
             Note::GeneratedPki { pieces } => write!(
                 formatter,

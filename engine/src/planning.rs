@@ -16,7 +16,7 @@ use skiff_providers::AwsProvider;
 use skiff_state::recorded;
 use skiff_state::{StateStore, StoredSpec};
 
-use crate::cluster::{read_recorded, region, state_store_ref, Recorded, Session};
+use crate::cluster::{check_account, read_recorded, region, state_store_ref, Recorded, Session};
 use crate::error::{EngineError, Refusal, Result};
 use crate::notes::Note;
 use crate::reconcile::reconcile;
@@ -140,9 +140,13 @@ pub async fn plan(
         with_stored_scripts(store, cluster, &mut observed).await?;
         Ok::<_, EngineError>(observed)
     };
-    let (desired, recorded, observed) = tokio::join!(looking_up, reading, refreshing);
-    let desired = desired?;
+    // Who is calling (STS, once per run) beside the rest: the account check
+    // below then costs no round trip of its own.
+    let (desired, recorded, observed, _) =
+        tokio::join!(looking_up, reading, refreshing, store.actor());
     let recorded = recorded?;
+    check_account(store, cluster, &recorded).await?;
+    let desired = desired?;
     let observed = observed?;
     let context = PlanContext {
         region: provider.region.clone(),

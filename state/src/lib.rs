@@ -39,6 +39,10 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 /// Objects removed at once when a cluster is removed from the store.
 const REMOVE_PARALLELISM: usize = 16;
+
+/// How many clusters [`StateStore::cluster_summaries`] reads at once: 100
+/// clusters in four round trips, well within what one S3 prefix serves.
+const LISTING_PARALLELISM: usize = 32;
 pub use lock::{LockGuard, LockHeld, LockInfo};
 pub use objects::{ListedObject, Object, ObjectStore, Precondition, PutOptions, Version};
 pub use recorded::{RecordedState, SnapshotHeader, StateChange, StoredState};
@@ -199,6 +203,33 @@ impl StateStore {
         self.objects.list_folders("").await
     }
 
+    /// Every cluster of the store, in the order [`StateStore::clusters`]
+    /// lists them, with its current spec and its lock (if held). The
+    /// per-cluster reads (spec and lock, side by side) go out
+    /// [`LISTING_PARALLELISM`] clusters at a time, so a store shared by
+    /// many clusters lists in a few round trips, not two per cluster one
+    /// after another. A folder without a spec (a cluster being
+    /// unregistered) is not a cluster and is left out.
+    pub async fn cluster_summaries(&self) -> Result<Vec<(StoredSpec, Option<LockInfo>)>> {
+        let names = self.clusters().await?;
+        let read = |name: String| async move {
+            let (spec, lock) = tokio::join!(
+                specs::read(self.objects.as_ref(), &name),
+                lock::read(self.objects.as_ref(), &name)
+            );
+            let Some(spec) = spec? else {
+                return Ok(None);
+            };
+            Ok::<_, StoreError>(Some((spec, lock?.map(|(info, _)| info))))
+        };
+        let summaries: Vec<Option<(StoredSpec, Option<LockInfo>)>> = stream::iter(names)
+            .map(read)
+            .buffered(LISTING_PARALLELISM)
+            .try_collect()
+            .await?;
+        Ok(summaries.into_iter().flatten().collect())
+    }
+
     /// The current spec of a cluster; a clear error naming the known
     /// clusters when it does not exist.
     pub async fn read_spec(&self, cluster: &str) -> Result<StoredSpec> {
@@ -347,6 +378,28 @@ impl StateStore {
             operation,
             &actor,
             lock::configured_lease(),
+        )
+        .await
+    }
+
+    /// Takes the cluster lock for `operation`, waiting up to `timeout` while
+    /// another operation holds it (see [`lock::acquire_waiting`]).
+    pub async fn lock_waiting(
+        &self,
+        cluster: &str,
+        operation: &str,
+        timeout: Duration,
+        waiting: &(dyn Fn(&LockInfo) + Send + Sync),
+    ) -> Result<LockGuard> {
+        let actor = self.actor().await.clone();
+        lock::acquire_waiting(
+            self.objects.clone(),
+            cluster,
+            operation,
+            &actor,
+            lock::configured_lease(),
+            timeout,
+            waiting,
         )
         .await
     }

@@ -73,6 +73,8 @@ impl LockInfo {
 pub struct LockHeld {
     /// The current holder's lock.
     pub info: LockInfo,
+    /// How long the taker waited for it (zero: it did not wait).
+    pub waited: Duration,
 }
 
 impl fmt::Display for LockHeld {
@@ -92,7 +94,16 @@ impl fmt::Display for LockHeld {
             rfc3339(info.expires_at()),
             info.cluster,
             info.id
-        )
+        )?;
+        if self.waited.is_zero() {
+            write!(formatter, ", or wait for it with --lock-timeout (e.g. 5m)")
+        } else {
+            write!(
+                formatter,
+                "; waited {} for it (--lock-timeout)",
+                humantime::format_duration(Duration::from_secs(self.waited.as_secs()))
+            )
+        }
     }
 }
 
@@ -294,7 +305,10 @@ pub async fn acquire(
             continue;
         };
         if !held.is_expired(now()) {
-            return Err(StoreError::Locked(Box::new(LockHeld { info: held })));
+            return Err(StoreError::Locked(Box::new(LockHeld {
+                info: held,
+                waited: Duration::ZERO,
+            })));
         }
         // The lease ran out: take over, conditionally, so that of several
         // takers exactly one wins.
@@ -321,11 +335,70 @@ pub async fn acquire(
         }
     }
     match read(store.as_ref(), cluster).await? {
-        Some((held, _)) => Err(StoreError::Locked(Box::new(LockHeld { info: held }))),
+        Some((held, _)) => Err(StoreError::Locked(Box::new(LockHeld {
+            info: held,
+            waited: Duration::ZERO,
+        }))),
         None => Err(StoreError::Conflict {
             what: format!("the lock of cluster {cluster:?}"),
             key,
         }),
+    }
+}
+
+/// How often a waiting taker looks at a held lock again: a released lock is
+/// taken within this long (one read and one conditional create per look).
+pub const WAIT_POLL: Duration = Duration::from_millis(500);
+
+/// Takes the lock of `cluster` like [`acquire`], but while another live
+/// operation holds it, waits up to `timeout` (Terraform's `-lock-timeout`):
+/// it looks again every [`WAIT_POLL`] and at the moment the holder's lease
+/// runs out, so a released lock is taken at once and a killed holder's as
+/// soon as its lease expires. `waiting` is called with the holder's lock
+/// when the wait starts and each time the holder changes. A zero timeout
+/// fails at once, as [`acquire`] does; after the timeout the error is
+/// [`StoreError::Locked`] with how long it waited.
+pub async fn acquire_waiting(
+    store: Arc<dyn ObjectStore>,
+    cluster: &str,
+    operation: &str,
+    actor: &Actor,
+    lease: Duration,
+    timeout: Duration,
+    waiting: &(dyn Fn(&LockInfo) + Send + Sync),
+) -> Result<LockGuard> {
+    let started = tokio::time::Instant::now();
+    let mut last_holder: Option<String> = None;
+    loop {
+        let held = match acquire(store.clone(), cluster, operation, actor, lease).await {
+            Err(StoreError::Locked(held)) => held,
+            other => return other,
+        };
+        let waited = started.elapsed();
+        if waited >= timeout {
+            return Err(StoreError::Locked(Box::new(LockHeld {
+                info: held.info,
+                // Zero says "did not wait" (the error then names the flag).
+                waited: if timeout.is_zero() {
+                    Duration::ZERO
+                } else {
+                    waited
+                },
+            })));
+        }
+        if last_holder.as_deref() != Some(held.info.id.as_str()) {
+            waiting(&held.info);
+            last_holder = Some(held.info.id.clone());
+        }
+        // Expiry is judged to the second (`now() > expires_at`): look again
+        // just after the second in which it runs out.
+        let until_expiry = (held.info.expires_at() + Duration::from_secs(1)
+            - OffsetDateTime::now_utc())
+        .try_into()
+        .unwrap_or(Duration::ZERO)
+        .max(Duration::from_millis(50));
+        let pause = WAIT_POLL.min(until_expiry).min(timeout - waited);
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -538,6 +611,69 @@ mod tests {
             .expect("notices");
         assert!(reason.contains("took it over or removed it"), "{reason}");
         assert!(guard.ensure_held().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_waiter_takes_a_dead_holders_lock_when_its_lease_runs_out() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn ObjectStore> = Arc::new(FileStore::open(folder.path()).expect("opens"));
+        let dead = acquire(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("alice"),
+            Duration::from_secs(1),
+        )
+        .await
+        .expect("takes");
+        dead.renewer.abort();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let waiting = |held: &LockInfo| seen.lock().expect("seen").push(held.holder.user.clone());
+        let started = std::time::Instant::now();
+        let taken = acquire_waiting(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("bob"),
+            DEFAULT_LEASE,
+            Duration::from_secs(30),
+            &waiting,
+        )
+        .await
+        .expect("takes over once the lease ran out");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(*seen.lock().expect("seen"), vec!["alice".to_string()]);
+        assert_eq!(
+            taken
+                .took_over
+                .as_ref()
+                .map(|info| info.holder.user.as_str()),
+            Some("alice")
+        );
+
+        // A live holder: the timeout passes and the error says how long.
+        let refused = acquire_waiting(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("carol"),
+            DEFAULT_LEASE,
+            Duration::from_millis(1200),
+            &|_| {},
+        )
+        .await;
+        match refused {
+            Err(StoreError::Locked(held)) => {
+                assert_eq!(held.info.holder.user, "bob");
+                assert!(held.waited >= Duration::from_millis(1200));
+                assert!(held.to_string().contains("waited 1s for it"), "{held}");
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
     }
 
     #[test]

@@ -9,12 +9,12 @@ use skiff_engine::saved_plan;
 use crate::applying::{self, Display};
 use crate::args::ApplyArgs;
 use crate::context::Context;
-use crate::session::session;
+use crate::session::locking_session;
 
 pub async fn run(context: &Context, arguments: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let plan = saved_plan::read(&arguments.plan)?;
     let store = context.store().await?;
-    let session = session(context, &store).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let (display, run) = Display::start(context, &plan, arguments.parallelism);
     let file = arguments.plan.display().to_string();
     let applied = saved_plan::apply(&session, &plan, &file, run).await;

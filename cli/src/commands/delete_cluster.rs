@@ -11,11 +11,11 @@ use crate::applying::Display;
 use crate::args::DeleteClusterArgs;
 use crate::context::Context;
 use crate::preview;
-use crate::session::session;
+use crate::session::locking_session;
 
 pub async fn run(context: &Context, arguments: &DeleteClusterArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let session = session(context, &store).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let name = &arguments.name;
     if arguments.unregister {
         if !arguments.yes {

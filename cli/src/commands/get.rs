@@ -19,17 +19,7 @@ use crate::printer::{table, OutputFormat};
 /// history listing), so that it stays fast on any store.
 pub async fn clusters(context: &Context, arguments: &GetClustersArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let names = store.clusters().await?;
-    let mut specs: Vec<(StoredSpec, Option<LockInfo>)> = Vec::new();
-    for name in &names {
-        let (spec, lock) = tokio::join!(store.read_spec(name), store.lock_info(name));
-        match spec {
-            Ok(spec) => specs.push((spec, lock?)),
-            // A folder without a spec (e.g. a cluster being unregistered) is not a cluster.
-            Err(skiff_state::StoreError::NotFound { .. }) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
+    let specs: Vec<(StoredSpec, Option<LockInfo>)> = store.cluster_summaries().await?;
     let now = OffsetDateTime::now_utc();
     match arguments.output {
         OutputFormat::Table => {

@@ -11,13 +11,13 @@ use skiff_state::lock::rfc3339;
 use crate::args::RestoreClusterArgs;
 use crate::commands::backups::human_size;
 use crate::context::Context;
-use crate::session::session;
+use crate::session::locking_session;
 
 pub async fn run(context: &Context, arguments: &RestoreClusterArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
     // Before the AWS configuration is loaded: a folder store has no backups.
     skiff_engine::backups::require_backup_store(&store, &arguments.name)?;
-    let session = session(context, &store).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let options = RestoreOptions {
         backup: arguments.backup.clone(),
         force: arguments.force,

@@ -15,11 +15,11 @@ use crate::args::RollingUpdateArgs;
 use crate::context::Context;
 use crate::printer::{table, OutputFormat};
 use crate::rollout_events::Sink;
-use crate::session::session;
+use crate::session::locking_session;
 
 pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let session = session(context, &store).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let selection = Selection {
         groups: arguments.instance_groups.clone(),
         roles: arguments.instance_group_roles.clone(),

@@ -11,7 +11,7 @@ use skiff_state::lock::rfc3339;
 use crate::args::RotateEncryptionKeyArgs;
 use crate::context::Context;
 use crate::printer::Printer;
-use crate::session::session;
+use crate::session::locking_session;
 use crate::signals;
 
 pub async fn run(
@@ -19,7 +19,7 @@ pub async fn run(
     arguments: &RotateEncryptionKeyArgs,
 ) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let session = session(context, &store).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let options = RotateOptions {
         timeout: arguments.timeout,
         force: arguments.force,

@@ -49,10 +49,26 @@ pub async fn show(context: &Context, arguments: &LockShowArgs) -> anyhow::Result
 pub async fn hold(context: &Context, arguments: &LockHoldArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
     store.read_spec(&arguments.name).await?;
-    let lock = store
-        .lock(&arguments.name, &arguments.reason)
-        .await
-        .with_context(|| format!("cannot lock cluster {}", arguments.name))?;
+    let timeout = arguments.lock.lock_timeout;
+    let waiting = |held: &skiff_state::LockInfo| {
+        context.printer.info(&format!(
+            "Waiting up to {} for the lock of cluster {}: held by {} for {:?} since {}, lease expires {} unless renewed (Ctrl-C to give up)",
+            humantime::format_duration(timeout),
+            arguments.name,
+            held.holder,
+            held.operation,
+            rfc3339(held.created_at),
+            rfc3339(held.expires_at())
+        ));
+    };
+    let taking = store.lock_waiting(&arguments.name, &arguments.reason, timeout, &waiting);
+    let lock = tokio::select! {
+        lock = taking => lock.with_context(|| format!("cannot lock cluster {}", arguments.name))?,
+        _ = interrupted() => anyhow::bail!(
+            "stopped waiting for the lock of cluster {}; nothing was changed",
+            arguments.name
+        ),
+    };
     if let Some(previous) = &lock.took_over {
         context.printer.warn(&format!(
             "took over an expired lock of {} ({:?}, lease expired at {})",
@@ -73,24 +89,9 @@ pub async fn hold(context: &Context, arguments: &LockHoldArgs) -> anyhow::Result
             None => std::future::pending().await,
         }
     };
-    let interrupted = async {
-        #[cfg(unix)]
-        {
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match terminate.as_mut() { Some(signal) => { signal.recv().await; } None => std::future::pending().await } } => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    };
     tokio::select! {
         _ = until => {}
-        _ = interrupted => {}
+        _ = interrupted() => {}
         reason = lock.lost() => {
             anyhow::bail!("lost the lock of cluster {}: {reason}", arguments.name);
         }
@@ -100,6 +101,23 @@ pub async fn hold(context: &Context, arguments: &LockHoldArgs) -> anyhow::Result
         .printer
         .info(&format!("Released the lock of cluster {}.", arguments.name));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match terminate.as_mut() { Some(signal) => { signal.recv().await; } None => std::future::pending().await } } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 pub async fn unlock(context: &Context, arguments: &UnlockArgs) -> anyhow::Result<ExitCode> {

@@ -29,7 +29,7 @@ pub async fn init(context: &Context, arguments: &StateInitArgs) -> anyhow::Resul
         region: arguments.region.clone(),
         kms_key: arguments.kms_key.clone(),
     };
-    let aws = context.aws_config().await;
+    let aws = context.aws_config().await?;
     let plan = init::plan(aws, bucket, &options)
         .await
         .with_context(|| format!("cannot read the settings of bucket {bucket}"))?;

@@ -11,7 +11,7 @@ use skiff_plans::terraform;
 
 use crate::args::UpdateClusterArgs;
 use crate::context::Context;
-use crate::session::session;
+use crate::session::locking_session;
 
 pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Result<ExitCode> {
     let cluster = &arguments.name;
@@ -22,7 +22,7 @@ pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Re
         bail!("--target terraform does not apply anything itself, so it takes no --yes: run `terraform apply` in the --out folder");
     }
     let store = context.store().await?;
-    let session = session(context, &store).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     let written =
         skiff_engine::terraform::write(&session, cluster, folder, arguments.force_target).await?;
     if written.recorded_now {

@@ -13,11 +13,11 @@ use crate::context::Context;
 use crate::markdown;
 use crate::preview;
 use crate::printer::PlanFormat;
-use crate::session::session;
+use crate::session::locking_session;
 
 pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let session = session(context, &store).await;
+    let session = locking_session(context, &store, &arguments.lock).await?;
     if !arguments.yes {
         let plan = update::preview(&session, &arguments.name).await?;
         show(context, arguments, &plan)?;

@@ -16,7 +16,7 @@ use crate::session::session;
 
 pub async fn run(context: &Context, arguments: &ValidateClusterArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let session = session(context, &store).await;
+    let session = session(context, &store).await?;
     let options = ValidateOptions {
         cloud_only: arguments.cloudonly,
         kubeconfig: arguments.kubeconfig.clone(),

@@ -106,6 +106,7 @@ fn session<'a>(store: &'a StateStore, aws: &'a aws_config::SdkConfig) -> Session
         command_line: "skiff test".to_string(),
         notes: Arc::new(Collected::default()),
         insecure_store: Default::default(),
+        lock_timeout: std::time::Duration::ZERO,
     }
 }
 

@@ -26,6 +26,8 @@
 //!   therefore also runs). Without terraform or the provider mirror it says
 //!   `TERRAFORM NOT FOUND` and skips.
 //! - `get-clusters`: `skiff get clusters` on a local (`file://`) store.
+//! - `get-clusters-s3`: `skiff get clusters` over an S3 store holding 10,
+//!   100 and 500 clusters, at `--latency-ms` per call.
 //! - `realistic`: the reference cluster's first apply, no-op plan and
 //!   delete on an endpoint that models production AWS (readiness, slow
 //!   deletes, eventual consistency, IAM propagation, token buckets) at
@@ -46,6 +48,7 @@
 
 mod clusters;
 mod get_clusters;
+mod get_clusters_s3;
 mod realistic;
 mod report;
 mod rollout;
@@ -66,7 +69,7 @@ store protocol's round trips). Asserts nothing.
 options:
   --sections LIST    which parts to run, comma-separated (default: all):
                      reference, groups, rollout, terraform, get-clusters,
-                     realistic
+                     get-clusters-s3, realistic
   --groups LIST      instance-group counts of the `groups` section
                      (default: 1,10,50,100)
   --latency-ms N     delay injected before every AWS call (default: 50)
@@ -92,16 +95,18 @@ enum Section {
     Rollout,
     Terraform,
     GetClusters,
+    GetClustersS3,
     Realistic,
 }
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 7] = [
         Section::Reference,
         Section::Groups,
         Section::Rollout,
         Section::Terraform,
         Section::GetClusters,
+        Section::GetClustersS3,
         Section::Realistic,
     ];
 
@@ -112,6 +117,7 @@ impl Section {
             Section::Rollout => "rollout",
             Section::Terraform => "terraform",
             Section::GetClusters => "get-clusters",
+            Section::GetClustersS3 => "get-clusters-s3",
             Section::Realistic => "realistic",
         }
     }
@@ -260,10 +266,17 @@ async fn run(settings: &Settings) -> Result<(), String> {
     if settings.runs(Section::GetClusters) {
         report.get_clusters = Some(get_clusters::measure()?);
     }
+    let listings = match settings.runs(Section::GetClustersS3) {
+        true => Some(get_clusters_s3::measure(settings).await?),
+        false => None,
+    };
     if settings.runs(Section::Realistic) {
         report.realistic = Some(realistic::measure(settings).await?);
     }
     report.print(settings);
+    if let Some(listings) = listings {
+        listings.print();
+    }
     Ok(())
 }
 

@@ -98,8 +98,9 @@ pub async fn measure(settings: &Settings) -> Result<Measured, String> {
     cloud.succeed(cloud.skiff(&reference_create_arguments()))?;
     cloud.aws.reset_stats();
     let output = cloud
-        .skiff(&["update", "cluster", CLUSTER, "--yes", "-o", "json"])
+        .skiff(&["update", "cluster", CLUSTER, "--yes", "-o", "json", "-vv"])
         .run();
+    keep_log("skiff first apply", &output.stderr);
     let plan: Option<Plan> = serde_json::from_str(&output.stdout).ok();
     let latency = Duration::from_millis(settings.latency_ms);
     runs.push(Run {
@@ -132,7 +133,9 @@ pub async fn measure(settings: &Settings) -> Result<Measured, String> {
     report(runs.last());
 
     cloud.aws.reset_stats();
-    let output = cloud.skiff(&["delete", "cluster", CLUSTER, "--yes"]).run();
+    let output = cloud
+        .skiff(&["delete", "cluster", CLUSTER, "--yes", "-vv"])
+        .run();
     runs.push(Run {
         name: "skiff delete".to_string(),
         exit_code: output.code,
@@ -237,6 +240,17 @@ async fn terraform(
     Ok(())
 }
 
+/// With `SKIFF_BENCH_LOGS=DIR`, keeps a run's standard error (skiff's
+/// progress, with `-v` its timings) in DIR, for finding where time went.
+fn keep_log(name: &str, stderr: &str) {
+    if let Some(folder) = std::env::var_os("SKIFF_BENCH_LOGS") {
+        let path = std::path::Path::new(&folder).join(format!("{}.log", name.replace(' ', "-")));
+        if let Err(error) = std::fs::write(&path, stderr) {
+            eprintln!("cannot keep the log at {}: {error}", path.display());
+        }
+    }
+}
+
 fn report(run: Option<&Run>) {
     if let Some(run) = run {
         eprintln!(
@@ -325,6 +339,15 @@ pub fn print(measured: &Measured) {
             );
         }
     }
+    let columns: Vec<(String, &Stats)> = measured
+        .runs
+        .iter()
+        .map(|run| (run.name.clone(), &run.stats))
+        .collect();
+    skiff_tests::bench::print_calls_by_action(
+        "Calls by action under the realistic model",
+        &columns,
+    );
     if let Some(why) = &measured.terraform_skipped {
         println!("\nTerraform was not measured under the model ({why}).");
     }
