@@ -154,9 +154,11 @@ pub async fn measure(settings: &Settings) -> Result<Measured, String> {
     let terraform_skipped = match terraform(settings, &options, &mut runs).await {
         Ok(()) => None,
         Err(Skip(why)) => {
-            warn_loudly(&format!(
-                "{why}: skipped Terraform under the realistic model"
-            ));
+            if !settings.without_terraform {
+                warn_loudly(&format!(
+                    "{why}: skipped Terraform under the realistic model"
+                ));
+            }
             Some(why)
         }
     };
