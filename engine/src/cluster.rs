@@ -81,6 +81,9 @@ impl Session<'_> {
                 // listener, once made, keeps Ctrl-C from ending the process
                 // by itself for the rest of the run.
                 tokio::select! {
+                    // A lock taken as the signal arrives is kept and
+                    // released as usual, never dropped unreleased.
+                    biased;
                     taken = self.store.lock_waiting(cluster, name, timeout, &waiting) => taken,
                     signal = interrupted() => {
                         return Err(Refusal::LockWaitInterrupted {

@@ -66,8 +66,9 @@ fn jitter(delay: Duration) -> Duration {
 fn missing(error: ProviderError, waited: Duration) -> ProviderError {
     ProviderError {
         message: format!(
-            "{} (still not found after {}s of waiting for AWS to propagate it: it was deleted \
-             outside skiff; run the command again to plan it anew)",
+            "{} (still not found after {}s of waiting for AWS to propagate it: check that it \
+             exists in this account, region and VPC; if it was deleted outside skiff, run the \
+             command again to plan it anew)",
             error.message,
             waited.as_secs()
         ),

@@ -73,15 +73,15 @@ leaves out of listings as "left_out" (`service:Action`).
   returns a new ID (EC2 VPCs, subnets, security groups, route tables,
   internet and NAT gateways, elastic IPs, launch templates by ID and name,
   instances, network interfaces; load balancer, target group and listener
-  ARNs; auto scaling group names), a call naming it in a parameter is
-  answered with the service's NotFound error in its wire format (EC2
+  ARNs; not auto scaling groups, which auto scaling reads back at once), a
+  call naming it in a parameter is answered with the service's NotFound error in its wire format (EC2
   `InvalidVpcID.NotFound`, `InvalidSubnetID.NotFound`,
   `InvalidGroup.NotFound`, `InvalidRouteTableID.NotFound`,
   `NatGatewayNotFound`, `InvalidAllocationID.NotFound`, ...; load balancing
   `LoadBalancerNotFound`, `TargetGroupNotFound`, and `SubnetNotFound` /
   `InvalidSecurityGroup` / `ValidationError` for EC2 resources it names;
   auto scaling `ValidationError` "You must use a valid fully-formed launch
-  template. ...", or "AutoScalingGroup name not found"), and describe answers
+  template. ..."), and describe answers
   leave it out of their lists. Filters and tags never fail a call (EC2 just
   answers fewer items), and a launch template's data is not checked until a
   launch.
@@ -1412,9 +1412,12 @@ class EventualConsistency:
         if not status.startswith("200"):
             return body
         if call.service == "autoscaling" and call.action == "CreateAutoScalingGroup":
-            name = call.param("AutoScalingGroupName")
-            if name:
-                self.remember(name, "asg")
+            # Auto scaling reads its own new groups back at once: Terraform's
+            # aws_autoscaling_group describes the group right after creating
+            # it and fails ("reading Auto Scaling Group ...: empty result")
+            # if it is not listed, which AWS users do not see. (Its launch
+            # template shares the name, so remembering the group would also
+            # refuse the template's name for the window.)
             return body
         created = CREATED.get((call.service, call.action))
         if created:
