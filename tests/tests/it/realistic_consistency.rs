@@ -203,14 +203,13 @@ async fn the_reference_cluster_converges_under_eventual_consistency() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replan_and_a_delete_right_after_an_apply_do_not_take_unlisted_resources_for_gone() {
-    // Most creates wait out the window themselves (the next call names the
-    // new ID: a route, an attribute, a wait for readiness); an auto scaling
-    // group is the last call of its create. A new instance group's group,
-    // created at the end of an apply, is therefore still left out of the
-    // listings of a re-plan and of a delete that follow at once: a refresh
-    // that took it for deleted would plan a duplicate, a delete would leave
-    // it behind.
+async fn a_replan_and_a_delete_right_after_an_apply_converge() {
+    // A re-plan and a delete that follow an apply at once, while AWS may
+    // still leave what it just made out of its listings. (The refresh looks
+    // again for recorded resources a listing left out before it takes them
+    // for deleted; with auto scaling reading its groups back at once, the
+    // last creates of an apply wait out their templates' window, so this
+    // run rarely meets such a listing: it pins convergence, not that path.)
     let mut bench = Bench::start_with(options(Realism {
         consistency_ms: 40_000,
         ..Realism::scaled(TIME_SCALE)
@@ -228,13 +227,6 @@ async fn a_replan_and_a_delete_right_after_an_apply_do_not_take_unlisted_resourc
     eprintln!(
         "re-plan right after the apply: {:?}, left out of its listings: {:?}",
         started.elapsed(),
-        replan.left_out
-    );
-    assert!(
-        replan
-            .left_out
-            .contains_key("autoscaling:DescribeAutoScalingGroups"),
-        "the re-plan ran after the new group's window closed, so nothing was proven: {:?}",
         replan.left_out
     );
     let applied = bench.inventory().await;
@@ -266,13 +258,6 @@ async fn a_replan_and_a_delete_right_after_an_apply_do_not_take_unlisted_resourc
         left.items
     );
     assert_same_resources("after the delete", &left, &baseline().await.empty);
-    assert!(
-        delete
-            .left_out
-            .contains_key("autoscaling:DescribeAutoScalingGroups"),
-        "the delete ran after the new group's window closed, so nothing was proven: {:?}",
-        delete.left_out
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
