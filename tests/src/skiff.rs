@@ -9,7 +9,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{Read, Write};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::{self, JoinHandle};
@@ -253,6 +253,20 @@ impl Skiff {
                 Some(value) => command.env(name, value),
                 None => command.env_remove(name),
             };
+        }
+        // A run starts as it would from a terminal: SIGINT, SIGQUIT and
+        // SIGTERM at their defaults, even when this test process inherited
+        // them ignored (started by a runner in the background, or under
+        // `nohup`), so that the interruption tests mean the same everywhere.
+        // SAFETY: between fork and exec only async-signal-safe calls run;
+        // signal(2) is one.
+        unsafe {
+            command.pre_exec(|| {
+                for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+                Ok(())
+            });
         }
         let mut child = command
             .spawn()
