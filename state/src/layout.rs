@@ -7,6 +7,8 @@
 //! <cluster>/state.json                    the recorded cloud state (serial, lineage, resources)
 //! <cluster>/history/state/<serial>.json   the recorded state at the end of each operation, with a `change` header (who, when, command, summary)
 //! <cluster>/lock.json                     the cluster lock (held while the cloud is being changed)
+//! _locks/<cluster>                        a hint that <cluster>/lock.json may exist (written by its holder), so
+//!                                         `get clusters` reads only the locks that may be held; not a lock itself
 //! <cluster>/rollout.json                  progress of a rolling update, for resuming
 //! <cluster>/pki/...                       cluster CAs and the service-account key pair (secret)
 //! <cluster>/secrets/bootstrap-token       the token nodes join with (secret)
@@ -57,6 +59,20 @@ pub fn recorded_state_snapshot(cluster: &str, serial: u64) -> String {
 /// The cluster lock.
 pub fn lock(cluster: &str) -> String {
     format!("{cluster}/lock.json")
+}
+
+/// The store-wide folder of lock hints (`_locks/<cluster>`). No cluster
+/// can be called `_locks`: a cluster's name is a DNS name.
+pub const LOCK_HINTS_FOLDER: &str = "_locks/";
+
+/// The hint that `cluster`'s lock may be held: written by a holder once it
+/// has the lock, removed when it releases it; its text is the lock's ID.
+/// The lock itself is only ever `lock.json`: a hint without a lock (a
+/// holder killed before its release) is harmless, and a lock without a
+/// hint (taken by a skiff older than the hints) is still a lock; only
+/// `get clusters` does not show it.
+pub fn lock_hint(cluster: &str) -> String {
+    format!("{LOCK_HINTS_FOLDER}{cluster}")
 }
 
 /// Rolling-update progress.

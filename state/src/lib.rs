@@ -200,23 +200,35 @@ impl StateStore {
 
     /// The names of every cluster in the store.
     pub async fn clusters(&self) -> Result<Vec<String>> {
-        self.objects.list_folders("").await
+        let mut folders = self.objects.list_folders("").await?;
+        // Store-wide folders (`_locks/`) are not clusters: a cluster's name
+        // is a DNS name, which never starts with an underscore.
+        folders.retain(|folder| !folder.starts_with('_'));
+        Ok(folders)
     }
 
     /// Every cluster of the store, in the order [`StateStore::clusters`]
-    /// lists them, with its current spec and its lock (if held). The
-    /// per-cluster reads (spec and lock, side by side) go out
-    /// [`LISTING_PARALLELISM`] clusters at a time, so a store shared by
-    /// many clusters lists in a few round trips, not two per cluster one
-    /// after another. A folder without a spec (a cluster being
+    /// lists them, with its current spec and its lock (if held). Two
+    /// listings side by side (the clusters, and the lock hints,
+    /// [`layout::lock_hint`]), then the spec of every cluster and the lock
+    /// of those with a hint, [`LISTING_PARALLELISM`] clusters at a time: a
+    /// store shared by many clusters lists in a few round trips and about
+    /// one read per cluster. A folder without a spec (a cluster being
     /// unregistered) is not a cluster and is left out.
     pub async fn cluster_summaries(&self) -> Result<Vec<(StoredSpec, Option<LockInfo>)>> {
-        let names = self.clusters().await?;
+        let (names, hinted) = tokio::join!(self.clusters(), lock::hinted(self.objects.as_ref()));
+        let names = names?;
+        let hinted: std::collections::BTreeSet<String> = hinted?.into_iter().collect();
+        let hinted = &hinted;
         let read = |name: String| async move {
-            let (spec, lock) = tokio::join!(
-                specs::read(self.objects.as_ref(), &name),
-                lock::read(self.objects.as_ref(), &name)
-            );
+            let lock = async {
+                if hinted.contains(&name) {
+                    lock::read(self.objects.as_ref(), &name).await
+                } else {
+                    Ok(None)
+                }
+            };
+            let (spec, lock) = tokio::join!(specs::read(self.objects.as_ref(), &name), lock);
             let Some(spec) = spec? else {
                 return Ok(None);
             };

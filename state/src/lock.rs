@@ -170,6 +170,9 @@ pub struct LockGuard {
     released: std::sync::atomic::AtomicBool,
     /// The lock this one took over because its lease had expired.
     pub took_over: Option<LockInfo>,
+    /// The version of the lock hint this holder wrote ([`layout::lock_hint`]),
+    /// removed with the lock if nobody replaced it since.
+    hint: Option<Version>,
 }
 
 impl LockGuard {
@@ -220,6 +223,9 @@ impl LockGuard {
         if result.is_ok() {
             self.released
                 .store(true, std::sync::atomic::Ordering::SeqCst);
+            if let Some(hint) = &self.hint {
+                remove_hint(self.store.as_ref(), &self.info.cluster, hint.clone()).await;
+            }
         }
         result
     }
@@ -297,7 +303,10 @@ pub async fn acquire(
             )
             .await
         {
-            Ok(version) => return Ok(start(store, info, version, None)),
+            Ok(version) => {
+                let hint = write_hint(store.as_ref(), &info).await;
+                return Ok(start(store, info, version, None, hint));
+            }
             Err(StoreError::Conflict { .. }) => {}
             Err(error) => return Err(error),
         }
@@ -328,7 +337,8 @@ pub async fn acquire(
                     held.operation,
                     held.expires_at()
                 );
-                return Ok(start(store, info, version, Some(held)));
+                let hint = write_hint(store.as_ref(), &info).await;
+                return Ok(start(store, info, version, Some(held), hint));
             }
             Err(StoreError::Conflict { .. }) => continue,
             Err(error) => return Err(error),
@@ -407,6 +417,7 @@ fn start(
     info: LockInfo,
     version: Version,
     took_over: Option<LockInfo>,
+    hint: Option<Version>,
 ) -> LockGuard {
     let version = Arc::new(Mutex::new(version));
     let (sender, receiver) = watch::channel(None);
@@ -419,7 +430,55 @@ fn start(
         renewer,
         released: std::sync::atomic::AtomicBool::new(false),
         took_over,
+        hint,
     }
+}
+
+/// Writes the hint that `info`'s cluster is locked, once the lock is held.
+/// Best effort: without it only `get clusters` misses the lock, so a
+/// failure is a warning, never a failed operation.
+async fn write_hint(store: &dyn ObjectStore, info: &LockInfo) -> Option<Version> {
+    let key = layout::lock_hint(&info.cluster);
+    match store
+        .put(
+            &key,
+            info.id.clone().into_bytes(),
+            Precondition::None,
+            PutOptions::default(),
+        )
+        .await
+    {
+        Ok(version) => Some(version),
+        Err(error) => {
+            tracing::warn!(
+                "could not write the lock hint {key:?} (`get clusters` will not show this lock): {error}"
+            );
+            None
+        }
+    }
+}
+
+/// Removes a lock hint if it is still the version given (a holder that
+/// took the lock since has replaced it, and its hint stays).
+async fn remove_hint(store: &dyn ObjectStore, cluster: &str, version: Version) {
+    let key = layout::lock_hint(cluster);
+    match store.delete(&key, Precondition::Matches(version)).await {
+        Ok(()) | Err(StoreError::Conflict { .. }) => {}
+        Err(error) => tracing::warn!("could not remove the lock hint {key:?}: {error}"),
+    }
+}
+
+/// The clusters whose lock may be held: those with a lock hint.
+pub async fn hinted(store: &dyn ObjectStore) -> Result<Vec<String>> {
+    let keys = store.list(layout::LOCK_HINTS_FOLDER).await?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|key| {
+            key.strip_prefix(layout::LOCK_HINTS_FOLDER)
+                .map(str::to_string)
+        })
+        .filter(|cluster| !cluster.is_empty() && !cluster.contains('/'))
+        .collect())
 }
 
 /// Renews the lease every third of it. A renewal that finds the lock
@@ -498,6 +557,12 @@ pub async fn unlock(store: &dyn ObjectStore, cluster: &str, id: &str) -> Result<
         });
     }
     store.delete(&key, Precondition::Matches(version)).await?;
+    // The holder's hint goes too, if it is still that holder's.
+    if let Some(hint) = store.get(&layout::lock_hint(cluster)).await.ok().flatten() {
+        if hint.bytes == held.id.as_bytes() {
+            remove_hint(store, cluster, hint.version).await;
+        }
+    }
     Ok(held)
 }
 
@@ -567,6 +632,73 @@ mod tests {
         );
         second.release().await.expect("releases");
         assert!(read(store.as_ref(), "c1").await.expect("reads").is_none());
+    }
+
+    async fn hint(store: &dyn ObjectStore, cluster: &str) -> Option<String> {
+        store
+            .get(&layout::lock_hint(cluster))
+            .await
+            .expect("reads")
+            .map(|object| String::from_utf8(object.bytes).expect("UTF-8"))
+    }
+
+    #[tokio::test]
+    async fn the_hint_follows_the_holder_through_takeover_release_and_unlock() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn ObjectStore> = Arc::new(FileStore::open(folder.path()).expect("opens"));
+        let first = acquire(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("alice"),
+            Duration::from_secs(1),
+        )
+        .await
+        .expect("takes");
+        assert_eq!(
+            hint(store.as_ref(), "c1").await,
+            Some(first.info().id.clone())
+        );
+        assert_eq!(hinted(store.as_ref()).await.expect("lists"), ["c1"]);
+        // A killed holder leaves its hint; the next holder's replaces it,
+        // and the dead holder's late release leaves the new one alone.
+        first.renewer.abort();
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        let second = acquire(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("bob"),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("takes over");
+        assert_eq!(
+            hint(store.as_ref(), "c1").await,
+            Some(second.info().id.clone())
+        );
+        first.release().await.expect("a lost lock releases nothing");
+        assert_eq!(
+            hint(store.as_ref(), "c1").await,
+            Some(second.info().id.clone())
+        );
+        second.release().await.expect("releases");
+        assert_eq!(hint(store.as_ref(), "c1").await, None, "gone with the lock");
+        assert!(hinted(store.as_ref()).await.expect("lists").is_empty());
+        // `state unlock` removes the holder's hint with its lock.
+        let third = acquire(
+            store.clone(),
+            "c1",
+            "update cluster",
+            &actor("carol"),
+            DEFAULT_LEASE,
+        )
+        .await
+        .expect("takes");
+        unlock(store.as_ref(), "c1", &third.info().id)
+            .await
+            .expect("unlocks");
+        assert_eq!(hint(store.as_ref(), "c1").await, None);
     }
 
     #[tokio::test]

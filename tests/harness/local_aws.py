@@ -592,6 +592,20 @@ class Harness:
         return [b"unknown harness endpoint\n"]
 
 
+def fix_moto_module_listing():
+    """moto's dispatcher asks whether a request's Host names one of its
+    services by listing its own package folder (`os.listdir` and an `isdir`
+    per entry, about 180) on every request (moto/moto_server/werkzeug_app.py
+    `get_backend_for_host`, moto/backends.py `list_of_moto_modules`): a
+    quarter of the endpoint's CPU per S3 read, spent one request after
+    another under Python's lock. AWS has no such cost, and the folder does
+    not change while the server runs, so it is listed once."""
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
 def exit_when_parent_dies(parent_pid):
     """Poll the parent; the test process may die without running destructors."""
 
@@ -794,6 +808,7 @@ def main():
     fix_load_balancer_default_scheme()
     fix_auto_scaling_launch_template_versions()
     fix_bucket_versioning_root()
+    fix_moto_module_listing()
     model_requests_over_tls()
     if args.s3_race_window_ms:
         widen_s3_race_window(args.s3_race_window_ms / 1000.0)

@@ -1,7 +1,8 @@
 //! `skiff get clusters` over an S3 store shared by many clusters: every
-//! cluster listed in order with its last change and lock, at the cost of one
-//! listing plus two reads per cluster (spec and lock), which go out in
-//! parallel (`StateStore::cluster_summaries`); the benchmark's
+//! cluster listed in order with its last change and lock, at the cost of two
+//! listings (the clusters, and the lock hints `_locks/<cluster>` their
+//! holders write) plus a spec read per cluster and a lock read per hint,
+//! which go out in parallel (`StateStore::cluster_summaries`); the benchmark's
 //! `get-clusters-s3` section times it. Tests do not time it: they check the
 //! output and the shape of the calls.
 
@@ -20,7 +21,7 @@ fn name(index: usize) -> String {
 }
 
 #[test]
-fn get_clusters_lists_a_shared_bucket_with_two_reads_per_cluster() {
+fn get_clusters_lists_a_shared_bucket_with_one_read_per_cluster() {
     // Its own endpoint: the test counts calls.
     let aws = LocalAws::start();
     let home = SandboxHome::new();
@@ -96,17 +97,18 @@ fn get_clusters_lists_a_shared_bucket_with_two_reads_per_cluster() {
         "{table}"
     );
 
-    // The shape: one listing, then a spec read and a lock read per folder
-    // (the clusters and the template's folder, which has no head spec and
-    // is left out); nothing else grows with the number of clusters.
+    // The shape: two listings (folders and lock hints), then a spec read
+    // per folder (the clusters and the template's folder, which has no head
+    // spec and is left out) and a lock read for the one hinted cluster;
+    // nothing else grows with the number of clusters.
     let folders = CLUSTERS as u64 + 1;
     let s3_calls = stats.count_where(|call| call.starts_with("s3:"));
     let gets = stats.count("s3:GetObject");
     let lists = stats.count("s3:ListObjectsV2") + stats.count("s3:ListObjects");
-    assert_eq!(gets, 2 * folders, "{:?}", stats.calls);
+    assert_eq!(gets, folders + 1, "{:?}", stats.calls);
     assert_eq!(
-        lists, 1,
-        "one page lists {CLUSTERS} folders: {:?}",
+        lists, 2,
+        "one page lists {CLUSTERS} folders, one the lock hints: {:?}",
         stats.calls
     );
     assert!(
@@ -129,5 +131,24 @@ fn get_clusters_lists_a_shared_bucket_with_two_reads_per_cluster() {
     let status = json["status"].as_array().expect("status");
     assert_eq!(status[7]["lock"]["holder"]["user"], "alice", "{json:#}");
     assert!(status[0]["lock"].is_null());
-    drop(holder);
+
+    // Released (Ctrl-C ends `state lock hold`), the lock takes its hint
+    // with it: the listing reads no lock.
+    holder.interrupt();
+    holder.wait().assert_success();
+    assert_eq!(
+        aws.get_object(&bucket, &format!("{locked}/lock.json")),
+        None,
+        "released"
+    );
+    assert_eq!(
+        aws.get_object(&bucket, &format!("_locks/{locked}")),
+        None,
+        "the hint goes with the lock"
+    );
+    aws.reset_stats();
+    let table = skiff(&["get", "clusters"]).run();
+    table.assert_success();
+    assert!(!table.stdout.contains("held by"), "{table}");
+    assert_eq!(aws.stats().count("s3:GetObject"), folders, "{:?}", aws.stats().calls);
 }

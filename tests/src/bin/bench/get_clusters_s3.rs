@@ -1,8 +1,9 @@
 //! `skiff get clusters` over an S3 store shared by many clusters (10, 100
 //! and 500 in one bucket), at the injected latency per call: the listing
-//! reads each cluster's spec and lock, and those reads go out in parallel
-//! (`StateStore::cluster_summaries`), so the wall time is a few round trips
-//! rather than two per cluster.
+//! lists the clusters and the lock hints side by side, then reads each
+//! cluster's spec (and the lock of each hinted one: none here), and those
+//! reads go out in parallel (`StateStore::cluster_summaries`), so the wall
+//! time is a few round trips and about one read per cluster.
 //!
 //! The buckets are filled directly through the harness (uncounted, not
 //! delayed): one cluster is created with skiff, and its `spec.yaml` is
@@ -58,8 +59,9 @@ impl Listing {
     }
 
     /// The round trips the listing costs when the endpoint answers at once
-    /// after its latency: opening the store (`HeadBucket`), the listing,
-    /// then one per [`LISTING_PARALLELISM`] clusters (spec and lock side by
+    /// after its latency: opening the store (`HeadBucket`), the listings
+    /// (clusters and lock hints side by side), then one per
+    /// [`LISTING_PARALLELISM`] clusters (spec, and lock when hinted, side by
     /// side).
     pub fn round_trips(&self) -> usize {
         2 + self.clusters.div_ceil(LISTING_PARALLELISM)
