@@ -150,5 +150,10 @@ fn get_clusters_lists_a_shared_bucket_with_one_read_per_cluster() {
     let table = skiff(&["get", "clusters"]).run();
     table.assert_success();
     assert!(!table.stdout.contains("held by"), "{table}");
-    assert_eq!(aws.stats().count("s3:GetObject"), folders, "{:?}", aws.stats().calls);
+    assert_eq!(
+        aws.stats().count("s3:GetObject"),
+        folders,
+        "{:?}",
+        aws.stats().calls
+    );
 }
