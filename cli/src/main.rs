@@ -55,7 +55,12 @@ fn main() -> ExitCode {
     };
     let context = Context::new(printer.clone(), cli.state.clone())
         .with_allow_insecure_store(cli.allow_insecure_store);
-    let result = runtime.block_on(commands::run(&context, cli.command));
+    let result = runtime.block_on(async {
+        // Ctrl-C and SIGTERM end the process as by default, except while a
+        // part of the command handles them (a lock wait, an apply).
+        skiff_engine::signals::install();
+        commands::run(&context, cli.command).await
+    });
     // Do not wait for background tasks (lock renewal) to notice shutdown.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {

@@ -16,6 +16,7 @@ use skiff_state::{LockGuard, StateStore, StoredState, Version};
 
 use crate::error::{EngineError, Refusal, Result};
 use crate::notes::{Note, Notes};
+use crate::signals::interrupted;
 use crate::store_security::{require_secure_store, InsecureStore};
 
 /// One invocation's access to the world: the state store, the AWS
@@ -77,9 +78,9 @@ impl Session<'_> {
             .await;
         let taken = match first {
             Err(skiff_state::StoreError::Locked(_)) if !timeout.is_zero() => {
-                // Signals are listened for only once there is a wait: a
-                // listener, once made, keeps Ctrl-C from ending the process
-                // by itself for the rest of the run.
+                // While the wait lasts, a signal gives it up cleanly
+                // (`signals::Listener`); before and after, it ends the
+                // process as by default (`signals::install`).
                 tokio::select! {
                     // A lock taken as the signal arrives is kept and
                     // released as usual, never dropped unreleased.
@@ -104,7 +105,9 @@ impl Session<'_> {
         if let Some(previous) = &lock.took_over {
             self.note(took_over(previous, operation == Operation::RollingUpdate));
         }
-        Ok(Arc::new(lock))
+        let lock = Arc::new(lock);
+        crate::signals::release_on_exit(&lock);
+        Ok(lock)
     }
 
     /// Keeps a snapshot of a recorded state just written, for the state
@@ -125,27 +128,6 @@ impl Session<'_> {
                 error: error.to_string(),
             });
         }
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM, with the signal's name.
-async fn interrupted() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut terminate) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return "Ctrl-C";
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "Ctrl-C",
-            _ = terminate.recv() => "SIGTERM",
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
     }
 }
 

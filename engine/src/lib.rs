@@ -48,6 +48,7 @@ pub mod restore;
 pub mod roll;
 pub mod rotate;
 pub mod saved_plan;
+pub mod signals;
 pub mod store_security;
 pub mod terraform;
 pub mod update;

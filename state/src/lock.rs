@@ -170,9 +170,17 @@ pub struct LockGuard {
     released: std::sync::atomic::AtomicBool,
     /// The lock this one took over because its lease had expired.
     pub took_over: Option<LockInfo>,
-    /// The version of the lock hint this holder wrote ([`layout::lock_hint`]),
-    /// removed with the lock if nobody replaced it since.
-    hint: Option<Version>,
+    /// The lock hint this holder writes ([`layout::lock_hint`]) in the
+    /// background, so that taking the lock costs one round trip; removed
+    /// with the lock if nobody replaced it since.
+    hint: Mutex<HintWrite>,
+}
+
+/// The lock hint's write: in flight, then its version (`None`: it failed).
+#[derive(Debug)]
+enum HintWrite {
+    Pending(tokio::task::JoinHandle<Option<Version>>),
+    Done(Option<Version>),
 }
 
 impl LockGuard {
@@ -223,11 +231,24 @@ impl LockGuard {
         if result.is_ok() {
             self.released
                 .store(true, std::sync::atomic::Ordering::SeqCst);
-            if let Some(hint) = &self.hint {
-                remove_hint(self.store.as_ref(), &self.info.cluster, hint.clone()).await;
+            if let Some(hint) = self.hint_version().await {
+                remove_hint(self.store.as_ref(), &self.info.cluster, hint).await;
             }
         }
         result
+    }
+
+    /// The version of the lock hint this holder wrote, once its write is
+    /// over (`None`: it failed).
+    pub async fn hint_version(&self) -> Option<Version> {
+        let mut hint = self.hint.lock().await;
+        if let HintWrite::Pending(write) = &mut *hint {
+            *hint = HintWrite::Done(write.await.ok().flatten());
+        }
+        match &*hint {
+            HintWrite::Done(version) => version.clone(),
+            HintWrite::Pending(_) => None,
+        }
     }
 
     async fn remove(&self, version: &Version) -> Result<()> {
@@ -304,8 +325,7 @@ pub async fn acquire(
             .await
         {
             Ok(version) => {
-                let hint = write_hint(store.as_ref(), &info).await;
-                return Ok(start(store, info, version, None, hint));
+                return Ok(start(store, info, version, None));
             }
             Err(StoreError::Conflict { .. }) => {}
             Err(error) => return Err(error),
@@ -337,8 +357,7 @@ pub async fn acquire(
                     held.operation,
                     held.expires_at()
                 );
-                let hint = write_hint(store.as_ref(), &info).await;
-                return Ok(start(store, info, version, Some(held), hint));
+                return Ok(start(store, info, version, Some(held)));
             }
             Err(StoreError::Conflict { .. }) => continue,
             Err(error) => return Err(error),
@@ -417,11 +436,11 @@ fn start(
     info: LockInfo,
     version: Version,
     took_over: Option<LockInfo>,
-    hint: Option<Version>,
 ) -> LockGuard {
     let version = Arc::new(Mutex::new(version));
     let (sender, receiver) = watch::channel(None);
     let renewer = tokio::spawn(renew(store.clone(), info.clone(), version.clone(), sender));
+    let (hint_store, hint_info) = (store.clone(), info.clone());
     LockGuard {
         store,
         info,
@@ -430,7 +449,9 @@ fn start(
         renewer,
         released: std::sync::atomic::AtomicBool::new(false),
         took_over,
-        hint,
+        hint: Mutex::new(HintWrite::Pending(tokio::spawn(async move {
+            write_hint(hint_store.as_ref(), &hint_info).await
+        }))),
     }
 }
 
@@ -655,6 +676,7 @@ mod tests {
         )
         .await
         .expect("takes");
+        assert!(first.hint_version().await.is_some(), "written");
         assert_eq!(
             hint(store.as_ref(), "c1").await,
             Some(first.info().id.clone())
@@ -673,6 +695,7 @@ mod tests {
         )
         .await
         .expect("takes over");
+        assert!(second.hint_version().await.is_some(), "written");
         assert_eq!(
             hint(store.as_ref(), "c1").await,
             Some(second.info().id.clone())
@@ -695,6 +718,7 @@ mod tests {
         )
         .await
         .expect("takes");
+        third.hint_version().await;
         unlock(store.as_ref(), "c1", &third.info().id)
             .await
             .expect("unlocks");

@@ -63,13 +63,15 @@ pub async fn run(context: &Context, arguments: &RollingUpdateArgs) -> anyhow::Re
     let watcher = {
         let stop = stop.clone();
         let printer = context.printer.clone();
+        let mut listener = skiff_engine::signals::Listener::new();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-                printer.warn(
-                    "stopping after the current step; run the same command again to continue",
-                );
-            }
+            // The first signal stops after the current step; with this
+            // listener gone, a second one ends the process at once.
+            listener.next().await;
+            stop.store(true, Ordering::SeqCst);
+            printer.warn(
+                "stopping after the current step (interrupt again to exit at once); run the same command again to continue",
+            );
         })
     };
     let options = RollOptions {

@@ -64,7 +64,7 @@ pub async fn hold(context: &Context, arguments: &LockHoldArgs) -> anyhow::Result
     let taking = store.lock_waiting(&arguments.name, &arguments.reason, timeout, &waiting);
     let lock = tokio::select! {
         lock = taking => lock.with_context(|| format!("cannot lock cluster {}", arguments.name))?,
-        _ = interrupted() => anyhow::bail!(
+        _ = skiff_engine::signals::interrupted() => anyhow::bail!(
             "stopped waiting for the lock of cluster {}; nothing was changed",
             arguments.name
         ),
@@ -91,7 +91,7 @@ pub async fn hold(context: &Context, arguments: &LockHoldArgs) -> anyhow::Result
     };
     tokio::select! {
         _ = until => {}
-        _ = interrupted() => {}
+        _ = skiff_engine::signals::interrupted() => {}
         reason = lock.lost() => {
             anyhow::bail!("lost the lock of cluster {}: {reason}", arguments.name);
         }
@@ -101,23 +101,6 @@ pub async fn hold(context: &Context, arguments: &LockHoldArgs) -> anyhow::Result
         .printer
         .info(&format!("Released the lock of cluster {}.", arguments.name));
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match terminate.as_mut() { Some(signal) => { signal.recv().await; } None => std::future::pending().await } } => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 pub async fn unlock(context: &Context, arguments: &UnlockArgs) -> anyhow::Result<ExitCode> {

@@ -16,7 +16,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::{create_cluster, skiff, Store, CLUSTER};
-use skiff_tests::{LocalAws, SandboxHome, Skiff, SkiffOutput};
+use skiff_tests::{LocalAws, LocalAwsOptions, SandboxHome, Skiff, SkiffOutput};
 
 /// The lease of the holders whose death the tests wait out.
 const SHORT_LEASE: &str = "3s";
@@ -336,4 +336,96 @@ fn utc_now() -> String {
         .expect("UTF-8")
         .trim()
         .to_string()
+}
+
+/// After the wait, Ctrl-C works as it does without one: the waiter takes
+/// the lock and plans (slowly: every call takes 500 ms here), and a Ctrl-C
+/// while it plans ends it at once, exit 130, with the lock released rather
+/// than left to its lease; nothing was created. (A signal handler, once
+/// made for the wait, used to swallow every later Ctrl-C.)
+#[test]
+fn ctrl_c_after_the_wait_ends_the_command_and_releases_the_lock() {
+    let aws = LocalAws::start_with(LocalAwsOptions {
+        latency_ms: 500,
+        ..LocalAwsOptions::default()
+    });
+    let home = SandboxHome::new();
+    let store = Store::s3(&aws, "lock-wait-then-plan");
+    create_cluster(&aws, &home, &store);
+    // The lock's holder, read through the harness (no latency).
+    let holder_of = |store: &Store| -> Option<String> {
+        let Store::S3 { bucket } = store else {
+            unreachable!("an S3 store")
+        };
+        let lock = aws.get_object(bucket, &store.key(&format!("{CLUSTER}/lock.json")))?;
+        let lock: serde_json::Value = serde_json::from_slice(&lock).ok()?;
+        lock["holder"]["user"].as_str().map(str::to_string)
+    };
+    let mut holder = hold(&aws, &home, &store, "heidi", "10m")
+        .args(["--duration", "3s"])
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while holder_of(&store).as_deref() != Some("heidi") {
+        assert!(
+            holder.is_running(),
+            "the holder ended before taking the lock"
+        );
+        assert!(Instant::now() < deadline, "heidi took no lock in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut waiter = skiff(
+        &aws,
+        &home,
+        &store,
+        &[
+            "update",
+            "cluster",
+            CLUSTER,
+            "--yes",
+            "--lock-timeout",
+            "1m",
+        ],
+    )
+    .env("SKIFF_USER", "waiter")
+    .timeout(Duration::from_secs(120))
+    .spawn();
+    holder.wait().assert_success();
+
+    // The waiter holds the lock: it is planning now.
+    let Store::S3 { bucket } = &store else {
+        unreachable!("an S3 store")
+    };
+    let key = store.key(&format!("{CLUSTER}/lock.json"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while holder_of(&store).as_deref() != Some("waiter") {
+        assert!(
+            waiter.is_running(),
+            "the waiter ended before taking the lock"
+        );
+        assert!(Instant::now() < deadline, "the waiter took no lock in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Its lock request has been answered; it plans for seconds from here.
+    std::thread::sleep(Duration::from_millis(300));
+    aws.reset_stats();
+    waiter.interrupt();
+    let interrupted_at = Instant::now();
+    let output = waiter.wait();
+    let took = interrupted_at.elapsed();
+    output
+        .assert_exit(130)
+        .assert_no_panic()
+        .assert_stderr_contains("Ctrl-C: releasing the cluster lock and exiting");
+    assert!(
+        took < Duration::from_secs(5),
+        "ended {took:?} after Ctrl-C\n{output}"
+    );
+    assert!(
+        aws.get_object(bucket, &key).is_none(),
+        "the lock is released, not left to its lease\n{output}"
+    );
+    let created = aws
+        .stats()
+        .count_where(|call| call.starts_with("ec2:Create") || call.starts_with("ec2:Run"));
+    assert_eq!(created, 0, "nothing was created\n{output}");
 }
