@@ -802,6 +802,8 @@ mod tests {
                 aws_endpoint: None,
                 etcd_backups: EtcdBackups::default(),
                 audit: Default::default(),
+                kubelet: Default::default(),
+                component_arguments: Default::default(),
             })
             .expect("renders")
         };
@@ -864,6 +866,8 @@ mod tests {
                 aws_endpoint: None,
                 etcd_backups: EtcdBackups::default(),
                 audit,
+                kubelet: Default::default(),
+                component_arguments: Default::default(),
             })
             .expect("renders")
         };
