@@ -405,10 +405,10 @@ pub fn explain(before: &str, after: &str) -> Explanation {
         }
     }
     let new_paths: BTreeSet<&str> = new.files.iter().map(|file| file.path.as_str()).collect();
+    let patch_explained = kubelet_change.is_some();
     for file in &old.files {
-        if !new_paths.contains(file.path.as_str())
-            && !(file.path == KUBELET_PATCH && kubelet_change.is_some())
-        {
+        let gone = !new_paths.contains(file.path.as_str());
+        if gone && !(patch_explained && file.path == KUBELET_PATCH) {
             unexplained.push(file.path.clone());
         }
     }
