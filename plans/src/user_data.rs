@@ -326,8 +326,11 @@ pub fn installed_version(user_data: &DecodedUserData) -> Option<KubernetesVersio
 
 /// Why a group's instances are out of date because its user-data changed,
 /// in words: the Kubernetes version step when there is one, the kubelet's
-/// registration settings (`nodeLabels`, `taints`) when they change, and
-/// "user-data changed" with the files those do not explain.
+/// registration settings (`nodeLabels`, `taints`), the control-plane
+/// components' extra flags and folders (`controlPlane apiServer.extraArgs
+/// ...`) and the kubelet settings of the node's patch (`kubelet maxPods
+/// ...`) when they change, and "user-data changed" with the files those do
+/// not explain.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Explanation {
     /// The version each side installs, when they differ.
