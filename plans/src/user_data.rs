@@ -1126,6 +1126,69 @@ mod tests {
         );
     }
 
+    /// A node's kubelet patch is read as settings and named by field; a
+    /// patch that does not read as settings hides nothing.
+    #[test]
+    fn a_kubelet_patch_change_is_named_and_a_broken_one_is_not_hidden() {
+        use skiff_api::{Cni, InstanceGroupRole, KubeletSpec, OsFamily};
+        use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
+
+        let render = |kubelet: KubeletSpec| {
+            skiff_templates::render_user_data(&NodeBootstrap {
+                cluster_name: "c1.example.com".to_string(),
+                instance_group: "nodes".to_string(),
+                role: InstanceGroupRole::Node,
+                os_family: OsFamily::Debian,
+                kubernetes_version: "1.34.2".parse().expect("a version"),
+                api_endpoint: "api.c1.example.com".to_string(),
+                api_port: 443,
+                api_cert_sans: Vec::new(),
+                pod_cidr: "100.96.0.0/11".to_string(),
+                service_cidr: "10.96.0.0/12".to_string(),
+                cluster_dns: "10.96.0.10".to_string(),
+                cni: Cni::Cilium,
+                node_labels: BTreeMap::new(),
+                taints: Vec::new(),
+                state_store: StateStoreLocation {
+                    bucket: "skiff-state".to_string(),
+                    cluster_prefix: "c1.example.com".to_string(),
+                    region: "us-east-1".to_string(),
+                    endpoint: None,
+                    path_style: false,
+                    kms_key: None,
+                },
+                region: "us-east-1".to_string(),
+                aws_endpoint: None,
+                etcd_backups: EtcdBackups::default(),
+                audit: Default::default(),
+                kubelet,
+                component_arguments: Default::default(),
+            })
+            .expect("renders")
+        };
+        let base = render(KubeletSpec::default());
+        let tuned = render(KubeletSpec {
+            max_pods: Some(250),
+            ..KubeletSpec::default()
+        });
+        assert_eq!(
+            explain(&base, &tuned).reasons(),
+            ["kubelet maxPods (unset) -> 250"]
+        );
+        assert_eq!(
+            explain(&tuned, &base).reasons(),
+            ["kubelet maxPods 250 -> (unset)"]
+        );
+        let broken = tuned.replace("maxPods: 250", "maxPods: [250");
+        assert_ne!(broken, tuned);
+        assert_eq!(
+            explain(&base, &broken).reasons(),
+            [format!(
+                "user-data changed: {KUBELET_PATCH}, /etc/skiff/kubeadm-join.yaml.template"
+            )]
+        );
+    }
+
     #[test]
     fn an_encoding_change_alone_is_not_taken_for_a_version_change() {
         let before = cloud_config("1.34.2", true, "");
