@@ -341,6 +341,13 @@ pub fn check_component(component: Component, spec: &ComponentSpec) -> Vec<Compon
             );
         }
     }
+    if component == Component::Etcd && !spec.extra_volumes.is_empty() {
+        problem(
+            "extraVolumes".to_string(),
+            "kubeadm's local etcd takes no extraVolumes (only extraArgs); remove them".to_string(),
+        );
+        return problems;
+    }
     let mut names = BTreeSet::new();
     let mut mount_paths = BTreeSet::new();
     for (index, volume) in spec.extra_volumes.iter().enumerate() {
@@ -472,6 +479,20 @@ mod tests {
             problems[1].message
         );
         assert!(check_component(Component::Etcd, &arguments(&[("data-dir", "/x")])).len() == 1);
+        let etcd_volume = ComponentSpec {
+            extra_args: BTreeMap::new(),
+            extra_volumes: vec![HostPathMount {
+                name: "backup".to_string(),
+                host_path: "/backup".to_string(),
+                mount_path: "/backup".to_string(),
+                read_only: false,
+                path_type: "DirectoryOrCreate".to_string(),
+            }],
+        };
+        assert_eq!(
+            check_component(Component::Etcd, &etcd_volume)[0].field,
+            "extraVolumes"
+        );
         assert!(check_component(
             Component::Etcd,
             &arguments(&[("quota-backend-bytes", "8589934592")])

@@ -37,7 +37,8 @@ pub struct ControlPlaneSpec {
     /// kube-scheduler's extra flags and host folders.
     #[serde(default, skip_serializing_if = "ComponentSpec::is_empty")]
     pub scheduler: ComponentSpec,
-    /// The stacked etcd member's extra flags and host folders.
+    /// The stacked etcd member's extra flags (kubeadm's local etcd takes no
+    /// extraVolumes; validation refuses them).
     #[serde(default, skip_serializing_if = "ComponentSpec::is_empty")]
     pub etcd: ComponentSpec,
 }
