@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::kubelet::KubeletSpec;
 use crate::meta::{ObjectMeta, RollingUpdateOverride};
 
 /// A group of identical instances.
@@ -75,6 +76,10 @@ pub struct InstanceGroupSpec {
     /// Overrides of the cluster's rolling-update budget.
     #[serde(default, skip_serializing_if = "is_default_override")]
     pub rolling_update: RollingUpdateOverride,
+    /// Kubelet settings of this group's nodes, merged over the cluster's
+    /// `spec.kubelet` (a field set here wins; maps merge key by key).
+    #[serde(default, skip_serializing_if = "KubeletSpec::is_empty")]
+    pub kubelet: KubeletSpec,
 }
 
 fn is_default_override(value: &RollingUpdateOverride) -> bool {

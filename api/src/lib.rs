@@ -13,11 +13,13 @@
 
 pub mod cidr;
 pub mod cluster;
+pub mod component_arguments;
 pub mod control_plane;
 pub mod defaults;
 pub mod document;
 pub mod etcd;
 pub mod instance_group;
+pub mod kubelet;
 pub mod meta;
 pub mod new_cluster;
 pub mod text;
@@ -28,6 +30,7 @@ pub use cluster::{
     ApiSpec, Cluster, ClusterSpec, ClusterSubnet, Cni, LoadBalancerSpec, LoadBalancerType,
     NetworkingSpec, SubnetType, Topology,
 };
+pub use component_arguments::{Component, ComponentSpec, HostPathMount};
 pub use control_plane::{
     check_audit_policy, ApiServerSpec, AuditPolicyError, AuditSpec, ControlPlaneSpec,
 };
@@ -37,6 +40,7 @@ pub use instance_group::{
     InstanceGroup, InstanceGroupRole, InstanceGroupSpec, MixedInstancesPolicy, OsFamily,
     RootVolume, SpotSpec, Taint,
 };
+pub use kubelet::KubeletSpec;
 pub use meta::{IntOrPercent, ObjectMeta, RollingUpdate};
 pub use validation::{
     validate, ClusterNameError, Diagnostic, DnsLabelError, DnsNameError, Severity, ValidationError,

@@ -416,6 +416,18 @@ impl Checker {
 
         self.etcd_backups(&spec.etcd.backups);
         self.audit(&spec.control_plane.api_server.audit);
+        self.report(crate::component_arguments::findings(&spec.control_plane));
+        self.report(crate::kubelet::findings(
+            "spec.kubelet",
+            &spec.kubelet,
+            None,
+        ));
+    }
+
+    fn report(&mut self, findings: Vec<(String, String)>) {
+        for (path, message) in findings {
+            self.error(path, message);
+        }
     }
 
     fn audit(&mut self, audit: &AuditSpec) {
@@ -732,6 +744,17 @@ impl Checker {
         for (key, value) in &spec.cloud_labels {
             self.tag(&at(&format!("spec.cloudLabels[{key:?}]")), key, value);
         }
+        if spec.role == InstanceGroupRole::Bastion && !spec.kubelet.is_empty() {
+            self.error(
+                at("spec.kubelet"),
+                "bastions run no kubelet; remove spec.kubelet",
+            );
+        }
+        self.report(crate::kubelet::findings(
+            &at("spec.kubelet"),
+            &spec.kubelet,
+            Some(&bundle.cluster.spec.kubelet),
+        ));
         let rolling = spec
             .rolling_update
             .over(&bundle.cluster.spec.rolling_update);

@@ -326,8 +326,11 @@ pub fn installed_version(user_data: &DecodedUserData) -> Option<KubernetesVersio
 
 /// Why a group's instances are out of date because its user-data changed,
 /// in words: the Kubernetes version step when there is one, the kubelet's
-/// registration settings (`nodeLabels`, `taints`) when they change, and
-/// "user-data changed" with the files those do not explain.
+/// registration settings (`nodeLabels`, `taints`), the control-plane
+/// components' extra flags and folders (`controlPlane apiServer.extraArgs
+/// ...`) and the kubelet settings of the node's patch (`kubelet maxPods
+/// ...`) when they change, and "user-data changed" with the files those do
+/// not explain.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Explanation {
     /// The version each side installs, when they differ.
@@ -383,20 +386,32 @@ pub fn explain(before: &str, after: &str) -> Explanation {
         .iter()
         .map(|file| (file.path.as_str(), file))
         .collect();
+    // The kubelet patch (templates/src/kubelet.rs) is read as settings: its
+    // change, and the `patches` stanza that names its folder, are the
+    // fields it changes.
+    let kubelet_change = kubelet_change(&old, &new);
+    let grafts = Grafts {
+        patches: kubelet_change.is_some(),
+    };
     for file in &new.files {
+        if file.path == KUBELET_PATCH && kubelet_change.is_some() {
+            continue;
+        }
         let explained = old_files.get(file.path.as_str()).is_some_and(|previous| {
             let text = substitute(&previous.text);
             previous.permissions == file.permissions
                 && previous.encoding == file.encoding
-                && (text == file.text || same_but_registration(&text, &file.text))
+                && (text == file.text || same_but_named_fields(&text, &file.text, grafts))
         });
         if !explained {
             unexplained.push(file.path.clone());
         }
     }
     let new_paths: BTreeSet<&str> = new.files.iter().map(|file| file.path.as_str()).collect();
+    let patch_explained = kubelet_change.is_some();
     for file in &old.files {
-        if !new_paths.contains(file.path.as_str()) {
+        let gone = !new_paths.contains(file.path.as_str());
+        if gone && !(patch_explained && file.path == KUBELET_PATCH) {
             unexplained.push(file.path.clone());
         }
     }
@@ -415,11 +430,173 @@ pub fn explain(before: &str, after: &str) -> Explanation {
             describe_taints(is.taints.as_ref())
         ));
     }
+    fields.extend(component_changes(&old, &new));
+    fields.extend(kubelet_change);
     Explanation {
         kubernetes_version: versions,
         fields,
         unexplained,
     }
+}
+
+/// Where skiff writes a node's kubelet settings.
+const KUBELET_PATCH: &str = skiff_templates::paths::KUBELET_PATCH;
+
+/// The kubelet settings a user-data's patch sets (without `apiVersion` and
+/// `kind`), flattened to dotted names (`kubeReserved.cpu`); empty without
+/// a patch, `None` when the patch is not a YAML map.
+fn kubelet_settings(user_data: &DecodedUserData) -> Option<BTreeMap<String, String>> {
+    let Some(file) = user_data
+        .files
+        .iter()
+        .find(|file| file.path == KUBELET_PATCH)
+    else {
+        return Some(BTreeMap::new());
+    };
+    let Value::Object(fields) = serde_norway::from_str::<Value>(&file.text).ok()? else {
+        return None;
+    };
+    let mut settings = BTreeMap::new();
+    for (name, value) in fields {
+        if name == "apiVersion" || name == "kind" {
+            continue;
+        }
+        match value {
+            Value::Object(entries) => {
+                for (key, value) in entries {
+                    settings.insert(format!("{name}.{key}"), scalar_text(&value));
+                }
+            }
+            value => {
+                settings.insert(name, scalar_text(&value));
+            }
+        }
+    }
+    Some(settings)
+}
+
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `kubelet maxPods 110 -> 250, kubeReserved.cpu (unset) -> 100m` when the
+/// two sides' kubelet patches differ and both read as settings.
+fn kubelet_change(old: &DecodedUserData, new: &DecodedUserData) -> Option<String> {
+    let (before, after) = (kubelet_settings(old)?, kubelet_settings(new)?);
+    let changes = map_changes(&before, &after);
+    (!changes.is_empty()).then(|| format!("kubelet {}", changes.join(", ")))
+}
+
+/// `name a -> b` for each key whose value differs, `(unset)` for a missing one.
+fn map_changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
+    let names: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    names
+        .into_iter()
+        .filter(|name| before.get(*name) != after.get(*name))
+        .map(|name| {
+            let side = |map: &BTreeMap<String, String>| {
+                map.get(name)
+                    .cloned()
+                    .unwrap_or_else(|| "(unset)".to_string())
+            };
+            format!("{name} {} -> {}", side(before), side(after))
+        })
+        .collect()
+}
+
+/// The control-plane components' settings a ClusterConfiguration holds:
+/// (ClusterConfiguration path, field name as the spec spells it).
+const COMPONENT_SETTINGS: [(&[&str], &str); 7] = [
+    (&["apiServer", "extraArgs"], "apiServer.extraArgs"),
+    (&["apiServer", "extraVolumes"], "apiServer.extraVolumes"),
+    (
+        &["controllerManager", "extraArgs"],
+        "controllerManager.extraArgs",
+    ),
+    (
+        &["controllerManager", "extraVolumes"],
+        "controllerManager.extraVolumes",
+    ),
+    (&["scheduler", "extraArgs"], "scheduler.extraArgs"),
+    (&["scheduler", "extraVolumes"], "scheduler.extraVolumes"),
+    (&["etcd", "local", "extraArgs"], "etcd.extraArgs"),
+];
+
+/// The first ClusterConfiguration of a user-data's kubeadm files.
+fn cluster_configuration(user_data: &DecodedUserData) -> Option<Value> {
+    user_data
+        .files
+        .iter()
+        .filter_map(|file| kubeadm_documents(&file.text))
+        .flatten()
+        .find(|document| {
+            document.get("kind").and_then(Value::as_str) == Some("ClusterConfiguration")
+        })
+}
+
+fn value_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |value, key| value.get(*key))
+}
+
+/// A component setting as `name -> text`: extraArgs in either kubeadm form
+/// (v1beta3 a map, v1beta4 a list of {name, value}), extraVolumes by name.
+fn setting_entries(value: Option<&Value>) -> BTreeMap<String, String> {
+    let mut entries = BTreeMap::new();
+    match value {
+        Some(Value::Object(map)) => {
+            for (name, value) in map {
+                entries.insert(name.clone(), scalar_text(value));
+            }
+        }
+        Some(Value::Array(items)) => {
+            for item in items {
+                let name = item.get("name").map(scalar_text).unwrap_or_default();
+                let text = match item.get("value") {
+                    Some(value) => scalar_text(value),
+                    None => {
+                        let mut volume = item.clone();
+                        if let Value::Object(fields) = &mut volume {
+                            fields.remove("name");
+                        }
+                        volume.to_string()
+                    }
+                };
+                entries.insert(name, text);
+            }
+        }
+        _ => {}
+    }
+    entries
+}
+
+/// `controlPlane apiServer.extraArgs oidc-client-id (unset) -> k` for each
+/// component setting whose entries differ between the two sides'
+/// ClusterConfigurations.
+fn component_changes(old: &DecodedUserData, new: &DecodedUserData) -> Vec<String> {
+    let (Some(before), Some(after)) = (cluster_configuration(old), cluster_configuration(new))
+    else {
+        return Vec::new();
+    };
+    COMPONENT_SETTINGS
+        .iter()
+        .filter_map(|(path, name)| {
+            let changes = map_changes(
+                &setting_entries(value_at(&before, path)),
+                &setting_entries(value_at(&after, path)),
+            );
+            (!changes.is_empty()).then(|| format!("controlPlane {name} {}", changes.join(", ")))
+        })
+        .collect()
+}
+
+/// What [`same_but_named_fields`] takes from the new side.
+#[derive(Debug, Clone, Copy)]
+struct Grafts {
+    /// The Init- and JoinConfiguration's `patches` (the kubelet patch changed).
+    patches: bool,
 }
 
 /// The kubelet's registration settings as the kubeadm configuration files
@@ -477,9 +654,11 @@ fn registration(user_data: &DecodedUserData) -> Registration {
 }
 
 /// Whether two kubeadm configuration files say the same once the old one
-/// takes the new one's registration settings (and their comment lines are
-/// equal): a change of labels or taints explains them.
-fn same_but_registration(before: &str, after: &str) -> bool {
+/// takes the new one's settings that the explanation names (and their
+/// comment lines are equal): the registration (labels, taints), the
+/// control-plane components' extra flags and folders, and, when the kubelet
+/// patch changed, the `patches` stanza naming its folder.
+fn same_but_named_fields(before: &str, after: &str, grafts: Grafts) -> bool {
     let comments = |text: &str| -> Vec<String> {
         text.lines()
             .filter(|line| line.trim_start().starts_with('#'))
@@ -493,23 +672,57 @@ fn same_but_registration(before: &str, after: &str) -> bool {
         return false;
     }
     for (old, new) in old.iter_mut().zip(&new) {
-        let (Some(Value::Object(old)), Some(Value::Object(new))) =
-            (old.get_mut("nodeRegistration"), new.get("nodeRegistration"))
-        else {
-            continue;
-        };
-        for key in ["taints", "kubeletExtraArgs"] {
-            match new.get(key) {
-                Some(value) => {
-                    old.insert(key.to_string(), value.clone());
-                }
-                None => {
-                    old.remove(key);
+        let mut grafted: Vec<&[&str]> = vec![
+            &["nodeRegistration", "taints"],
+            &["nodeRegistration", "kubeletExtraArgs"],
+        ];
+        if new.get("kind").and_then(Value::as_str) == Some("ClusterConfiguration") {
+            grafted.extend(COMPONENT_SETTINGS.iter().map(|(path, _)| *path));
+            // A component's section exists only with settings: one that
+            // holds nothing else comes and goes with them.
+            for section in ["controllerManager", "scheduler"] {
+                let only_settings = |document: &Value| match document.get(section) {
+                    None => true,
+                    Some(Value::Object(fields)) => fields
+                        .keys()
+                        .all(|key| key == "extraArgs" || key == "extraVolumes"),
+                    Some(_) => false,
+                };
+                if only_settings(old) && only_settings(new) {
+                    graft(old, new, &[section]);
                 }
             }
         }
+        if grafts.patches {
+            grafted.push(&["patches"]);
+        }
+        for path in grafted {
+            graft(old, new, path);
+        }
     }
     old == new
+}
+
+/// Makes `old` at `path` what `new` has there (removed when `new` has
+/// nothing), where `old` has the parents.
+fn graft(old: &mut Value, new: &Value, path: &[&str]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let Some(Value::Object(parent)) = parents
+        .iter()
+        .try_fold(old, |value, key| value.get_mut(*key))
+    else {
+        return;
+    };
+    match value_at(new, path) {
+        Some(value) => {
+            parent.insert(last.to_string(), value.clone());
+        }
+        None => {
+            parent.remove(*last);
+        }
+    }
 }
 
 /// `+added -removed` entries of a comma-separated list.
@@ -802,6 +1015,8 @@ mod tests {
                 aws_endpoint: None,
                 etcd_backups: EtcdBackups::default(),
                 audit: Default::default(),
+                kubelet: Default::default(),
+                component_arguments: Default::default(),
             })
             .expect("renders")
         };
@@ -830,7 +1045,7 @@ mod tests {
     }
 
     /// `spec.controlPlane.apiServer.audit` changes the control plane's
-    /// user-data only; the roll names the files that changed.
+    /// user-data only; the roll names the flag or the file that changed.
     #[test]
     fn an_audit_change_rolls_the_control_plane_and_names_the_changed_files() {
         use skiff_api::{Cni, InstanceGroupRole, OsFamily};
@@ -864,6 +1079,8 @@ mod tests {
                 aws_endpoint: None,
                 etcd_backups: EtcdBackups::default(),
                 audit,
+                kubelet: Default::default(),
+                component_arguments: Default::default(),
             })
             .expect("renders")
         };
@@ -885,7 +1102,18 @@ mod tests {
                 &render(InstanceGroupRole::ControlPlane, rotation.clone())
             )
             .reasons(),
-            ["user-data changed: /etc/skiff/kubeadm-init.yaml.template"]
+            ["controlPlane apiServer.extraArgs audit-log-maxage 30 -> 7"]
+        );
+        // Anything else changed in the same file is still named.
+        let rotated = render(InstanceGroupRole::ControlPlane, rotation.clone());
+        let edited = rotated.replace("dnsDomain: cluster.local", "dnsDomain: cluster.example");
+        assert_ne!(rotated, edited);
+        assert_eq!(
+            explain(&base, &edited).reasons(),
+            [
+                "controlPlane apiServer.extraArgs audit-log-maxage 30 -> 7",
+                "user-data changed: /etc/skiff/kubeadm-init.yaml.template"
+            ]
         );
         assert_eq!(
             explain(&base, &render(InstanceGroupRole::ControlPlane, policy)).reasons(),
@@ -895,6 +1123,69 @@ mod tests {
             render(InstanceGroupRole::Node, AuditLog::default()),
             render(InstanceGroupRole::Node, rotation),
             "workers run no API server: their user-data stays"
+        );
+    }
+
+    /// A node's kubelet patch is read as settings and named by field; a
+    /// patch that does not read as settings hides nothing.
+    #[test]
+    fn a_kubelet_patch_change_is_named_and_a_broken_one_is_not_hidden() {
+        use skiff_api::{Cni, InstanceGroupRole, KubeletSpec, OsFamily};
+        use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
+
+        let render = |kubelet: KubeletSpec| {
+            skiff_templates::render_user_data(&NodeBootstrap {
+                cluster_name: "c1.example.com".to_string(),
+                instance_group: "nodes".to_string(),
+                role: InstanceGroupRole::Node,
+                os_family: OsFamily::Debian,
+                kubernetes_version: "1.34.2".parse().expect("a version"),
+                api_endpoint: "api.c1.example.com".to_string(),
+                api_port: 443,
+                api_cert_sans: Vec::new(),
+                pod_cidr: "100.96.0.0/11".to_string(),
+                service_cidr: "10.96.0.0/12".to_string(),
+                cluster_dns: "10.96.0.10".to_string(),
+                cni: Cni::Cilium,
+                node_labels: BTreeMap::new(),
+                taints: Vec::new(),
+                state_store: StateStoreLocation {
+                    bucket: "skiff-state".to_string(),
+                    cluster_prefix: "c1.example.com".to_string(),
+                    region: "us-east-1".to_string(),
+                    endpoint: None,
+                    path_style: false,
+                    kms_key: None,
+                },
+                region: "us-east-1".to_string(),
+                aws_endpoint: None,
+                etcd_backups: EtcdBackups::default(),
+                audit: Default::default(),
+                kubelet,
+                component_arguments: Default::default(),
+            })
+            .expect("renders")
+        };
+        let base = render(KubeletSpec::default());
+        let tuned = render(KubeletSpec {
+            max_pods: Some(250),
+            ..KubeletSpec::default()
+        });
+        assert_eq!(
+            explain(&base, &tuned).reasons(),
+            ["kubelet maxPods (unset) -> 250"]
+        );
+        assert_eq!(
+            explain(&tuned, &base).reasons(),
+            ["kubelet maxPods 250 -> (unset)"]
+        );
+        let broken = tuned.replace("maxPods: 250", "maxPods: [250");
+        assert_ne!(broken, tuned);
+        assert_eq!(
+            explain(&base, &broken).reasons(),
+            [format!(
+                "user-data changed: {KUBELET_PATCH}, /etc/skiff/kubeadm-join.yaml.template"
+            )]
         );
     }
 

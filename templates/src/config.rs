@@ -67,6 +67,12 @@ pub struct NodeBootstrap {
     pub etcd_backups: EtcdBackups,
     /// The API server's audit log on control-plane nodes.
     pub audit: AuditLog,
+    /// The group's kubelet settings (the cluster's `spec.kubelet` with the
+    /// group's merged over it), written as this node's kubeadm patch of
+    /// its kubelet configuration (see `kubelet.rs`).
+    pub kubelet: skiff_api::KubeletSpec,
+    /// The control-plane components' extra flags and host folders.
+    pub component_arguments: crate::ComponentArguments,
 }
 
 /// The API server's audit log as the node applies it
@@ -328,6 +334,8 @@ impl NodeBootstrap {
                 problem.to_string(),
             ));
         }
+        crate::kubelet::validate_kubelet(&self.kubelet)?;
+        self.component_arguments.validate()?;
         let backups = self.etcd_backups;
         if backups.keep == 0 {
             return Err(TemplateError::invalid(

@@ -24,7 +24,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 18] = [
+const TEMPLATES: [(&str, &str); 19] = [
     (
         "cloud-config.yaml.j2",
         include_str!("../templates/cloud-config.yaml.j2"),
@@ -56,6 +56,10 @@ const TEMPLATES: [(&str, &str); 18] = [
     (
         "kubeadm-join.yaml.j2",
         include_str!("../templates/kubeadm-join.yaml.j2"),
+    ),
+    (
+        "kubelet-patch.yaml.j2",
+        include_str!("../templates/kubelet-patch.yaml.j2"),
     ),
     (
         "node-registration.yaml.j2",
@@ -170,6 +174,13 @@ struct Context {
     api_server_arguments: Vec<ArgumentView>,
     /// kube-apiserver's extra host folders (`extraVolumes`).
     api_server_volumes: Vec<VolumeView>,
+    /// The other components' extra flags and folders, by the
+    /// ClusterConfiguration's field; absent ones set nothing.
+    controller_manager: ComponentView,
+    scheduler: ComponentView,
+    etcd_local: ComponentView,
+    /// The fields of the node's kubelet patch; empty: no patch at all.
+    kubelet_patch: Vec<crate::kubelet::KubeletFieldView>,
     /// The files of the node, filled in only for the cloud-config wrapper.
     files: Vec<UserDataFile>,
 }
@@ -186,15 +197,52 @@ struct UserDataFile {
 
 #[derive(Debug, Serialize)]
 struct ArgumentView {
-    name: &'static str,
+    name: String,
     value: String,
 }
 
 #[derive(Debug, Serialize)]
 struct VolumeView {
-    name: &'static str,
-    path: &'static str,
+    name: String,
+    host_path: String,
+    mount_path: String,
     read_only: bool,
+    path_type: String,
+}
+
+/// A component's extra flags and folders as the template lays them out.
+#[derive(Debug, Serialize, Default)]
+struct ComponentView {
+    arguments: Vec<ArgumentView>,
+    volumes: Vec<VolumeView>,
+}
+
+impl ComponentView {
+    fn of(spec: &skiff_api::ComponentSpec) -> Self {
+        ComponentView {
+            arguments: spec
+                .extra_args
+                .iter()
+                .map(|(name, value)| ArgumentView {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            volumes: spec.extra_volumes.iter().map(VolumeView::of).collect(),
+        }
+    }
+}
+
+impl VolumeView {
+    fn of(volume: &skiff_api::HostPathMount) -> Self {
+        VolumeView {
+            name: volume.name.clone(),
+            host_path: volume.host_path.clone(),
+            mount_path: volume.mount_path.clone(),
+            read_only: volume.read_only,
+            path_type: volume.path_type.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -246,6 +294,7 @@ struct Paths {
     bootstrapped_marker: &'static str,
     kubeadm_init_template: &'static str,
     kubeadm_join_template: &'static str,
+    kubeadm_patches_directory: &'static str,
     leave_etcd_unit: &'static str,
     backup_service: &'static str,
     backup_timer: &'static str,
@@ -291,6 +340,13 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
             content: render("state-store.env.j2")?,
         },
     ];
+    if !context.kubelet_patch.is_empty() {
+        files.push(NodeFile {
+            path: paths::KUBELET_PATCH,
+            permissions: "0644",
+            content: render("kubelet-patch.yaml.j2")?,
+        });
+    }
     if context.control_plane {
         files.push(NodeFile {
             path: paths::KUBEADM_INIT_TEMPLATE,
@@ -596,6 +652,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             bootstrapped_marker: paths::BOOTSTRAPPED_MARKER,
             kubeadm_init_template: paths::KUBEADM_INIT_TEMPLATE,
             kubeadm_join_template: paths::KUBEADM_JOIN_TEMPLATE,
+            kubeadm_patches_directory: paths::KUBEADM_PATCHES_DIRECTORY,
             leave_etcd_unit: paths::LEAVE_ETCD_UNIT,
             backup_service: paths::BACKUP_SERVICE,
             backup_timer: paths::BACKUP_TIMER,
@@ -617,11 +674,25 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         api_server_volumes: API_SERVER_VOLUMES
             .iter()
             .map(|&(name, path, read_only)| VolumeView {
-                name,
-                path,
+                name: name.to_string(),
+                host_path: path.to_string(),
+                mount_path: path.to_string(),
                 read_only,
+                path_type: "DirectoryOrCreate".to_string(),
             })
+            .chain(
+                config
+                    .component_arguments
+                    .api_server
+                    .extra_volumes
+                    .iter()
+                    .map(VolumeView::of),
+            )
             .collect(),
+        controller_manager: ComponentView::of(&config.component_arguments.controller_manager),
+        scheduler: ComponentView::of(&config.component_arguments.scheduler),
+        etcd_local: ComponentView::of(&config.component_arguments.etcd),
+        kubelet_patch: crate::kubelet::patch_fields(&config.kubelet),
         files: Vec::new(),
     })
 }
@@ -634,7 +705,8 @@ const API_SERVER_VOLUMES: [(&str, &str, bool); 3] = [
     ("skiff-audit-log", paths::AUDIT_LOG_DIRECTORY, false),
 ];
 
-/// kube-apiserver's flags for the encryption of Secrets and the audit log.
+/// kube-apiserver's flags for the encryption of Secrets and the audit log,
+/// then the spec's `extraArgs` (which may not repeat them).
 /// `encryption-provider-config-automatic-reload` makes it read the file
 /// again when it changes (every minute, kube-apiserver's
 /// EncryptionConfigFileChangePollDuration), so a rotation needs no restart.
@@ -656,7 +728,21 @@ fn api_server_arguments(config: &NodeBootstrap) -> Vec<ArgumentView> {
         ("audit-log-maxsize", audit.max_size_megabytes.to_string()),
     ]
     .into_iter()
-    .map(|(name, value)| ArgumentView { name, value })
+    .map(|(name, value)| ArgumentView {
+        name: name.to_string(),
+        value,
+    })
+    .chain(
+        config
+            .component_arguments
+            .api_server
+            .extra_args
+            .iter()
+            .map(|(name, value)| ArgumentView {
+                name: name.clone(),
+                value: value.clone(),
+            }),
+    )
     .collect()
 }
 

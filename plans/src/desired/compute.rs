@@ -130,6 +130,8 @@ fn bootstrap_config(
             keep: cluster.spec.etcd.backups.keep,
         },
         audit: skiff_templates::AuditLog::from(&cluster.spec.control_plane.api_server.audit),
+        kubelet: group.spec.kubelet.merged_over(&cluster.spec.kubelet),
+        component_arguments: skiff_templates::ComponentArguments::from(&cluster.spec.control_plane),
     })
 }
 

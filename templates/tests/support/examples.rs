@@ -68,5 +68,7 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
         aws_endpoint: None,
         etcd_backups: EtcdBackups::default(),
         audit: Default::default(),
+        kubelet: Default::default(),
+        component_arguments: Default::default(),
     }
 }

@@ -22,6 +22,7 @@ mod first_run;
 mod harness;
 mod history;
 mod hostile_input;
+mod kubelet;
 mod lock_wait;
 mod node_bootstrap;
 mod realistic_aws;
