@@ -329,11 +329,11 @@ pub struct CreateInstanceGroupArgs {
     #[arg(long = "subnet", value_delimiter = ',')]
     pub subnets: Vec<String>,
 
-    /// Image: an AMI ID or OWNER/NAME-PATTERN
+    /// Image: an AMI ID or OWNER/NAME-PATTERN (default: the OS family's, Windows Server 2022 Core for windows)
     #[arg(long)]
     pub image: Option<String>,
 
-    /// OS family of the image: debian or rhel
+    /// OS family of the image: debian, rhel, or windows (a Windows Server worker group: role Node only, with calico or flannel; nodes registered with the taint os=windows:NoSchedule)
     #[arg(long, default_value = "debian", value_parser = parse_os_family)]
     pub os_family: skiff_api::OsFamily,
 
@@ -1168,6 +1168,9 @@ fn parse_os_family(text: &str) -> Result<skiff_api::OsFamily, String> {
     match text {
         "debian" => Ok(skiff_api::OsFamily::Debian),
         "rhel" => Ok(skiff_api::OsFamily::Rhel),
-        _ => Err(format!("{text:?} is not an OS family: debian or rhel")),
+        "windows" => Ok(skiff_api::OsFamily::Windows),
+        _ => Err(format!(
+            "{text:?} is not an OS family: debian, rhel or windows (worker groups only)"
+        )),
     }
 }
