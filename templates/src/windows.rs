@@ -145,8 +145,9 @@ pub(crate) fn user_data(config: &NodeBootstrap) -> Result<String, TemplateError>
     render(environment()?, TEMPLATE, &context)
 }
 
-/// Whether `user_data` is a Windows node's (a `<powershell>` block).
-pub(crate) fn is_powershell(user_data: &str) -> bool {
+/// Whether `user_data` is a Windows node's (a `<powershell>` block), which
+/// EC2 gets uncompressed.
+pub fn is_powershell(user_data: &str) -> bool {
     user_data.starts_with(POWERSHELL_OPENING)
 }
 

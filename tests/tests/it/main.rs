@@ -35,3 +35,4 @@ mod terraform;
 mod update_cluster;
 mod validate_cluster;
 mod versions;
+mod windows;
