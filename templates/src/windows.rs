@@ -37,6 +37,11 @@ pub const CONTAINERD_VERSION: &str = "2.1.4";
 /// The reference CNI plugins for Windows (`win-bridge`, `win-overlay`,
 /// `host-local`, ...), from containernetworking/plugins' release archives.
 pub const CNI_PLUGINS_VERSION: &str = "1.7.1";
+/// crictl (cri-tools) follows the Kubernetes minor: `v<major>.<minor>.0`.
+fn cri_tools_version(version: skiff_api::KubernetesVersion) -> String {
+    format!("{}.{}.0", version.major, version.minor)
+}
+
 /// The CRI endpoint of containerd on Windows.
 pub const CRI_SOCKET: &str = "npipe:////./pipe/containerd-containerd";
 
@@ -56,6 +61,7 @@ struct Context {
     kubernetes_version: String,
     containerd_version: &'static str,
     cni_plugins_version: &'static str,
+    cri_tools_version: String,
     pause_image: &'static str,
     kubeadm_api_version: &'static str,
     kubeadm_v1beta4: bool,
@@ -105,6 +111,7 @@ pub(crate) fn user_data(config: &NodeBootstrap) -> Result<String, TemplateError>
         kubernetes_version: version.to_string(),
         containerd_version: CONTAINERD_VERSION,
         cni_plugins_version: CNI_PLUGINS_VERSION,
+        cri_tools_version: cri_tools_version(version),
         pause_image: version.pause_image(),
         kubeadm_api_version: version.kubeadm_api_version(),
         kubeadm_v1beta4: version.kubeadm_api_version().ends_with("/v1beta4"),
