@@ -300,7 +300,8 @@ pub struct CreateClusterArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   skiff create ig --name c1.example.com spot-workers --role Node --machine-type m6i.large --min 0 --max 10 --spot
-  skiff create ig --name c1.example.com control-plane-us-east-1d --role ControlPlane --subnet us-east-1d")]
+  skiff create ig --name c1.example.com control-plane-us-east-1d --role ControlPlane --subnet us-east-1d
+  skiff create ig --name c1.example.com windows-nodes --os-family windows --machine-type m6i.large --min 1 --max 3")]
 pub struct CreateInstanceGroupArgs {
     /// The cluster
     #[arg(long, env = "SKIFF_CLUSTER_NAME")]

@@ -252,3 +252,134 @@ fn linux_user_data_is_unchanged_by_windows_support() {
         assert!(raw.starts_with(&[0x1f, 0x8b]), "{family}: gzip");
     }
 }
+
+/// `Get-CaCertHash` and `Read-DerHeader` of the script, step for step.
+fn ca_hash_as_the_script_computes_it(pem: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    fn header(der: &[u8], at: usize) -> (usize, usize) {
+        let first = usize::from(der[at + 1]);
+        if first < 0x80 {
+            return (at + 2, first);
+        }
+        let count = first & 0x7F;
+        let mut length = 0;
+        for i in 0..count {
+            length = length * 256 + usize::from(der[at + 2 + i]);
+        }
+        (at + 2 + count, length)
+    }
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("base64");
+    let mut at = header(&der, 0).0;
+    at = header(&der, at).0;
+    if der[at] == 0xA0 {
+        let (start, length) = header(&der, at);
+        at = start + length;
+    }
+    for _ in 0..5 {
+        let (start, length) = header(&der, at);
+        at = start + length;
+    }
+    let (start, length) = header(&der, at);
+    let digest = Sha256::digest(&der[at..start + length]);
+    format!(
+        "sha256:{}",
+        digest
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    )
+}
+
+#[test]
+fn the_ca_pin_walk_of_the_script_matches_kubeadms_hash() {
+    let openssl = skiff_test_support::tools::require("openssl", "apt-get install -y openssl");
+    let user_data = render_user_data(&windows_worker()).expect("renders");
+    let script = script_of(&user_data);
+    // The steps the Rust walk above mirrors are the script's.
+    for line in [
+        "  if ($first -lt 0x80) {",
+        "  $count = $first -band 0x7F",
+        "    $length = $length * 256 + [int]$Der[$At + 2 + $i]",
+        "  $at = (Read-DerHeader $der 0)[0]",
+        "  $at = (Read-DerHeader $der $at)[0]",
+        "  if ($der[$at] -eq 0xA0) {",
+        "  for ($field = 0; $field -lt 5; $field++) {",
+        "  [byte[]]$spki = $der[$at..($end - 1)]",
+    ] {
+        assert!(script.contains(line), "the script no longer has {line:?}");
+    }
+    let folder = tempfile::tempdir().expect("temporary folder");
+    // An ECDSA CA (as skiff makes) and an RSA one (long-form DER lengths).
+    let keys: [(&str, &[&str]); 2] = [
+        (
+            "ec",
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+        ),
+        ("rsa", &["-newkey", "rsa:2048"]),
+    ];
+    for (name, key) in keys {
+        let certificate = folder.path().join(format!("{name}.crt"));
+        let mut arguments: Vec<String> = [
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=kubernetes",
+        ]
+        .map(String::from)
+        .to_vec();
+        arguments.push("-keyout".to_string());
+        arguments.push(
+            folder
+                .path()
+                .join(format!("{name}.key"))
+                .display()
+                .to_string(),
+        );
+        arguments.push("-out".to_string());
+        arguments.push(certificate.display().to_string());
+        arguments.extend(key.iter().map(|argument| argument.to_string()));
+        let made = std::process::Command::new(&openssl)
+            .args(&arguments)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        // kubeadm's hash as the Linux bootstrap computes it.
+        let public_key = std::process::Command::new(&openssl)
+            .args(["x509", "-pubkey", "-noout", "-in"])
+            .arg(&certificate)
+            .output()
+            .expect("openssl runs");
+        let key_file = folder.path().join(format!("{name}.pub"));
+        std::fs::write(&key_file, &public_key.stdout).expect("write");
+        let der = std::process::Command::new(&openssl)
+            .args(["pkey", "-pubin", "-outform", "der", "-in"])
+            .arg(&key_file)
+            .output()
+            .expect("openssl runs");
+        assert!(der.status.success());
+        use sha2::{Digest, Sha256};
+        let expected = format!(
+            "sha256:{}",
+            Sha256::digest(&der.stdout)
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect::<String>()
+        );
+        let pem = std::fs::read_to_string(&certificate).expect("read");
+        assert_eq!(ca_hash_as_the_script_computes_it(&pem), expected, "{name}");
+    }
+}
