@@ -750,6 +750,9 @@ impl Checker {
         for (path, message) in crate::windows::problems(bundle) {
             self.error(path, message);
         }
+        for (path, message) in crate::windows::warnings(bundle) {
+            self.warning(path, message);
+        }
         let mut seen = BTreeMap::new();
         for group in &bundle.instance_groups {
             *seen.entry(group.name()).or_insert(0) += 1;

@@ -100,6 +100,30 @@ pub(crate) fn problems(bundle: &ClusterBundle) -> Vec<(String, String)> {
     found
 }
 
+/// What a bundle with Windows groups should know, as (field path, message):
+/// skiff does not install the CNI's Windows daemons yet (docs/windows.md).
+pub(crate) fn warnings(bundle: &ClusterBundle) -> Vec<(String, String)> {
+    let cni = bundle.cluster.spec.networking.cni;
+    if !cni_supports_windows(cni) {
+        return Vec::new();
+    }
+    bundle
+        .instance_groups
+        .iter()
+        .filter(|group| group.spec.os_family.is_windows())
+        .map(|group| {
+            (
+                format!("instancegroup/{}: spec.osFamily", group.name()),
+                format!(
+                    "the nodes join, but skiff does not yet install {cni}'s Windows daemons \
+                     (and kube-proxy) on them: their pods get no network until you apply \
+                     those (see docs/windows.md)"
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Why an `OWNER/NAME` image pattern cannot be of the group's family: a
 /// Windows group must name a Windows Server 2022 or 2025 image, a Linux
 /// group no Windows image. An `ami-...` ID is not checked here.
@@ -196,6 +220,23 @@ mod tests {
                 Vec::<String>::new()
             );
         }
+    }
+
+    #[test]
+    fn a_windows_group_is_warned_that_the_cni_windows_daemons_are_not_installed() {
+        let warned = crate::validate(&bundle(Cni::Flannel, OsFamily::Windows)).expect("valid");
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert_eq!(
+            warned[0].path,
+            "instancegroup/nodes-us-east-1a: spec.osFamily"
+        );
+        assert!(
+            warned[0].message.contains("flannel's Windows daemons"),
+            "{warned:?}"
+        );
+        assert!(crate::validate(&bundle(Cni::Flannel, OsFamily::Debian))
+            .expect("valid")
+            .is_empty());
     }
 
     #[test]
