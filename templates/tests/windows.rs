@@ -84,6 +84,9 @@ fn the_user_data_is_a_powershell_block_run_at_every_boot() {
         "{user_data}"
     );
     assert!(!user_data.contains("#cloud-config"), "{user_data}");
+    // Logging goes to the host, never to the output stream, where it would
+    // become part of what a function returns (the token, the CA pin).
+    assert!(!user_data.contains("Write-Output"), "{user_data}");
     // No loader: EC2's form is the user-data itself, and it fits.
     let ec2 = ec2_user_data(&user_data).expect("EC2's form");
     assert_eq!(ec2.text, user_data);
