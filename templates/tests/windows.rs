@@ -180,7 +180,16 @@ fn the_join_uses_the_stored_token_and_ca_pin_and_no_secret_is_in_the_user_data()
     );
     assert!(script.contains("      - \"$caHash\""), "{script}");
     assert!(script.contains("    token: \"$token\""), "{script}");
-    assert!(script.contains("& \"$K\\kubeadm.exe\" join --config $join"));
+    assert!(
+        script.contains("$joined = Invoke-Native \"$K\\kubeadm.exe\" @('join', '--config', $join)")
+    );
+    // Every program runs through Invoke-Native (stderr is text, not an error).
+    for line in script.lines().map(str::trim_start) {
+        assert!(
+            !line.starts_with("& ") || line.starts_with("& $Program @Arguments"),
+            "a program run outside Invoke-Native: {line}"
+        );
+    }
     assert!(script.contains("criSocket: npipe:////./pipe/containerd-containerd"));
     assert!(
         script.contains("$Bucket = 'skiff-state-example'"),
