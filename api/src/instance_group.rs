@@ -45,7 +45,8 @@ pub struct InstanceGroupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// The operating-system family of the image, which picks the package
-    /// manager of the bootstrap (`debian`: apt; `rhel`: dnf).
+    /// manager of the bootstrap (`debian`: apt; `rhel`: dnf), or a Windows
+    /// Server worker group (`windows`: PowerShell user-data; `crate::windows`).
     #[serde(default)]
     pub os_family: OsFamily,
     /// The fewest instances.
@@ -131,6 +132,8 @@ pub enum OsFamily {
     Debian,
     /// Amazon Linux 2023, RHEL, Rocky, Alma (dnf).
     Rhel,
+    /// Windows Server 2022 or 2025 (worker groups only; PowerShell user-data).
+    Windows,
 }
 
 impl OsFamily {
@@ -142,7 +145,13 @@ impl OsFamily {
                 "099720109477/ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
             }
             OsFamily::Rhel => "137112412989/al2023-ami-2023.*-kernel-6.1-x86_64",
+            OsFamily::Windows => crate::windows::DEFAULT_IMAGE,
         }
+    }
+
+    /// Whether the family is Windows (no cloud-init, no shell).
+    pub fn is_windows(self) -> bool {
+        self == OsFamily::Windows
     }
 }
 
@@ -151,6 +160,7 @@ impl fmt::Display for OsFamily {
         formatter.write_str(match self {
             OsFamily::Debian => "debian",
             OsFamily::Rhel => "rhel",
+            OsFamily::Windows => "windows",
         })
     }
 }

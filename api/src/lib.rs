@@ -25,6 +25,7 @@ pub mod new_cluster;
 pub mod text;
 pub mod validation;
 pub mod version;
+pub mod windows;
 
 pub use cluster::{
     ApiSpec, Cluster, ClusterSpec, ClusterSubnet, Cni, LoadBalancerSpec, LoadBalancerType,

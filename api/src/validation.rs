@@ -770,6 +770,12 @@ impl Checker {
     }
 
     fn instance_groups_together(&mut self, bundle: &ClusterBundle) {
+        for (path, message) in crate::windows::problems(bundle) {
+            self.error(path, message);
+        }
+        for (path, message) in crate::windows::warnings(bundle) {
+            self.warning(path, message);
+        }
         let mut seen = BTreeMap::new();
         for group in &bundle.instance_groups {
             *seen.entry(group.name()).or_insert(0) += 1;

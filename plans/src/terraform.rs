@@ -524,10 +524,16 @@ impl<'model> Generator<'model> {
                 source,
             })?
             .text;
+        // EC2Launch reads a Windows node's user-data uncompressed.
+        let encode = if skiff_templates::windows::is_powershell(&user_data) {
+            "base64encode"
+        } else {
+            "base64gzip"
+        };
         self.files.insert(file.clone(), user_data.into_bytes());
         let path = format!("${{path.module}}/{file}");
         let user_data = if template.user_data_substitutions.is_empty() {
-            format!("${{base64gzip(file(\"{path}\"))}}")
+            format!("${{{encode}(file(\"{path}\"))}}")
         } else {
             let mut text = format!("file(\"{path}\")");
             for (placeholder, value) in &template.user_data_substitutions {
@@ -537,7 +543,7 @@ impl<'model> Generator<'model> {
                     self.id_expression(value)?
                 );
             }
-            format!("${{base64gzip({text})}}")
+            format!("${{{encode}({text})}}")
         };
         let volume = &template.root_volume;
         let mut ebs = json!({

@@ -362,6 +362,9 @@ impl Explanation {
 
 /// Explains a user-data change (see the module documentation).
 pub fn explain(before: &str, after: &str) -> Explanation {
+    if let Some(windows) = crate::windows_user_data::explain(before, after) {
+        return windows;
+    }
     let (Some(old), Some(new)) = (decode(before), decode(after)) else {
         return Explanation::default();
     };
@@ -726,7 +729,7 @@ fn graft(old: &mut Value, new: &Value, path: &[&str]) {
 }
 
 /// `+added -removed` entries of a comma-separated list.
-fn set_change(before: Option<&str>, after: Option<&str>) -> String {
+pub(crate) fn set_change(before: Option<&str>, after: Option<&str>) -> String {
     let entries = |text: Option<&str>| -> BTreeSet<String> {
         text.unwrap_or("")
             .split(',')
@@ -772,7 +775,10 @@ fn describe_taints(taints: Option<&Value>) -> String {
 
 /// The texts that follow from a version, old and new, longest first so
 /// that a longer text is replaced before a shorter one inside it.
-fn version_facts(from: KubernetesVersion, to: KubernetesVersion) -> Vec<(String, String)> {
+pub(crate) fn version_facts(
+    from: KubernetesVersion,
+    to: KubernetesVersion,
+) -> Vec<(String, String)> {
     let mut facts = vec![
         (from.pause_image().to_string(), to.pause_image().to_string()),
         (

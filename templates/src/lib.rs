@@ -46,7 +46,9 @@
 //! * **worker**: reads only the CA certificate and the token, computes the
 //!   discovery hash from the certificate, waits for the API and joins.
 //!
-//! A bastion gets a minimal cloud-config and no Kubernetes at all.
+//! A bastion gets a minimal cloud-config and no Kubernetes at all. A
+//! Windows worker (`osFamily: windows`) gets a PowerShell script instead of
+//! a cloud-config ([`windows`]).
 //!
 //! The step-by-step account, the state-store objects each role reads and
 //! the reasoning behind the non-expiring token are in `docs/bootstrap.md`.
@@ -73,6 +75,7 @@ pub mod paths;
 mod render;
 pub mod state_store;
 mod stored_script;
+pub mod windows;
 
 use serde::Serialize;
 

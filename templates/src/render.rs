@@ -311,6 +311,11 @@ struct Paths {
 
 /// The files cloud-init writes on a node, in the order it writes them.
 pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, TemplateError> {
+    if config.os_family.is_windows() {
+        // A Windows node's user-data is one PowerShell script, no cloud-init files.
+        crate::windows::user_data(config)?;
+        return Ok(Vec::new());
+    }
     if config.role == InstanceGroupRole::Bastion {
         config.validate()?;
         return Ok(Vec::new());
@@ -415,6 +420,9 @@ fn compact_script(script: &str) -> String {
 
 /// The complete user-data of a node.
 pub(crate) fn user_data(config: &NodeBootstrap) -> Result<String, TemplateError> {
+    if config.os_family.is_windows() {
+        return crate::windows::user_data(config);
+    }
     let environment = shared_environment()?;
     if config.role == InstanceGroupRole::Bastion {
         config.validate()?;
@@ -450,6 +458,10 @@ pub(crate) fn encode_user_data(text: &str) -> Result<String, TemplateError> {
     use base64::Engine;
     use std::io::Write;
 
+    // EC2Launch reads a Windows node's user-data as it is: no gzip.
+    if crate::windows::is_powershell(text) {
+        return Ok(base64::engine::general_purpose::STANDARD.encode(text));
+    }
     let mut encoder = flate2::GzBuilder::new()
         .mtime(0)
         .operating_system(255)
@@ -547,7 +559,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
     let version = config.kubernetes_version;
     let package_format = match config.os_family {
         OsFamily::Debian => "deb",
-        OsFamily::Rhel => "rpm",
+        OsFamily::Rhel | OsFamily::Windows => "rpm",
     };
 
     // The endpoint is always the first name, filled in on the node; listing
@@ -583,6 +595,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         os_family: match config.os_family {
             OsFamily::Debian => "debian",
             OsFamily::Rhel => "rhel",
+            OsFamily::Windows => "windows",
         },
         kubernetes_version: version.to_string(),
         package_repository: format!(
@@ -775,7 +788,7 @@ fn shell_quote(value: String) -> String {
 }
 
 /// A double-quoted YAML scalar (JSON string syntax, which YAML accepts).
-fn yaml_string(value: String) -> String {
+pub(crate) fn yaml_string(value: String) -> String {
     let mut quoted = String::with_capacity(value.len() + 2);
     quoted.push('"');
     for character in value.chars() {

@@ -36,3 +36,4 @@ mod terraform;
 mod update_cluster;
 mod validate_cluster;
 mod versions;
+mod windows;
