@@ -150,6 +150,8 @@ mod tests {
             aws_endpoint: None,
             etcd_backups: EtcdBackups::default(),
             audit: Default::default(),
+            kubelet: Default::default(),
+            component_arguments: Default::default(),
         })
         .expect("renders")
     }
