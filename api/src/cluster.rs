@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::control_plane::ControlPlaneSpec;
 use crate::etcd::EtcdSpec;
 use crate::meta::{ObjectMeta, RollingUpdate};
+use crate::runtime::ContainerRuntime;
 use crate::version::KubernetesVersion;
 use crate::GOSSIP_SUFFIX;
 
@@ -111,6 +112,10 @@ pub struct ClusterSpec {
     /// Settings of the control-plane components (the API server's audit log).
     #[serde(default)]
     pub control_plane: ControlPlaneSpec,
+    /// The container runtime of every node (`containerd`, the default, or
+    /// `cri-o`); an instance group may choose another.
+    #[serde(default, skip_serializing_if = "ContainerRuntime::is_default")]
+    pub container_runtime: ContainerRuntime,
 }
 
 fn everywhere() -> Vec<String> {

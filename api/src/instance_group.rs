@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::meta::{ObjectMeta, RollingUpdateOverride};
+use crate::runtime::ContainerRuntime;
 
 /// A group of identical instances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +76,17 @@ pub struct InstanceGroupSpec {
     /// Overrides of the cluster's rolling-update budget.
     #[serde(default, skip_serializing_if = "is_default_override")]
     pub rolling_update: RollingUpdateOverride,
+    /// The container runtime of the group's nodes, when not the cluster's
+    /// `spec.containerRuntime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_runtime: Option<ContainerRuntime>,
+}
+
+impl InstanceGroupSpec {
+    /// The runtime the group's nodes run: its own choice, else the cluster's.
+    pub fn container_runtime_in(&self, cluster: &crate::cluster::ClusterSpec) -> ContainerRuntime {
+        self.container_runtime.unwrap_or(cluster.container_runtime)
+    }
 }
 
 fn is_default_override(value: &RollingUpdateOverride) -> bool {

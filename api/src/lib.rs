@@ -20,6 +20,8 @@ pub mod etcd;
 pub mod instance_group;
 pub mod meta;
 pub mod new_cluster;
+pub mod node_labels;
+pub mod runtime;
 pub mod text;
 pub mod validation;
 pub mod version;
@@ -38,6 +40,7 @@ pub use instance_group::{
     RootVolume, SpotSpec, Taint,
 };
 pub use meta::{IntOrPercent, ObjectMeta, RollingUpdate};
+pub use runtime::ContainerRuntime;
 pub use validation::{
     validate, ClusterNameError, Diagnostic, DnsLabelError, DnsNameError, Severity, ValidationError,
 };

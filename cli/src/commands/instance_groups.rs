@@ -126,6 +126,7 @@ fn build(arguments: &CreateInstanceGroupArgs) -> anyhow::Result<InstanceGroup> {
             taints,
             cloud_labels: BTreeMap::new(),
             rolling_update: RollingUpdateOverride::default(),
+            container_runtime: None,
         },
     })
 }
