@@ -474,6 +474,9 @@ preflight_cri() {
   local socket service=""
   [ -n "$config" ] || return 0
   socket=$(sed -n 's/^ *criSocket: *//p' "$config" | head -n 1 | tr -d '"')
+  # No criSocket: kubeadm detects one (util/runtime DetectCRISocket); the
+  # sandbox models no sockets to detect, so there is nothing to check.
+  [ -n "$socket" ] || return 0
   case $socket in
     unix:///run/containerd/containerd.sock | unix:///var/run/containerd/containerd.sock) service=containerd ;;
     unix:///var/run/crio/crio.sock | unix:///run/crio/crio.sock) service=crio ;;
