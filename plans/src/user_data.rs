@@ -343,6 +343,10 @@ pub fn installed_runtime(user_data: &DecodedUserData) -> Option<ContainerRuntime
     })
 }
 
+/// Why the instances of a skiff from before `spec.containerRuntime` roll
+/// once: the bootstrap script changed with it (the files stay named).
+pub const EARLIER_BOOTSTRAP: &str = "bootstrap of an earlier skiff (containerRuntime; containerd's CNI folders pinned; iptables and openssl on rhel)";
+
 /// The texts that follow from the runtime: the script's runtime line and
 /// the CRI socket (the script's and kubeadm's `criSocket`). The script holds
 /// both runtimes' steps, so nothing else differs.
@@ -443,6 +447,11 @@ pub fn explain(before: &str, after: &str) -> Explanation {
     let mut fields = Vec::new();
     if let Some((from, to)) = runtimes {
         fields.push(format!("containerRuntime {from} -> {to}"));
+    }
+    if installed_runtime(&old).is_none() && installed_runtime(&new).is_some() {
+        // Instances of a skiff from before the runtime choice: their script
+        // changes once, for every group, and the plan says why.
+        fields.push(EARLIER_BOOTSTRAP.to_string());
     }
     let (was, is) = (registration(&old), registration(&new));
     if was.labels != is.labels {
@@ -991,6 +1000,18 @@ mod tests {
             for family in [OsFamily::Debian, OsFamily::Rhel] {
                 let before = render(role, family, containerd, "10.96.0.10");
                 let after = render(role, family, crio, "10.96.0.10");
+                // A script from before the runtime choice (no runtime line):
+                // the reason says why, and the files stay named.
+                let earlier =
+                    before.replacen("    readonly CONTAINER_RUNTIME='containerd'\n", "", 1);
+                assert_ne!(earlier, before, "the script holds the runtime line");
+                let reasons = explain(&earlier, &before).reasons();
+                assert_eq!(reasons[0], EARLIER_BOOTSTRAP, "{role:?} {family:?}");
+                assert!(
+                    reasons[1].starts_with("user-data changed: ")
+                        && reasons[1].contains("skiff-bootstrap"),
+                    "{reasons:?}"
+                );
                 assert_ne!(before, after);
                 assert_eq!(
                     explain(&before, &after).reasons(),
