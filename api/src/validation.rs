@@ -751,6 +751,12 @@ impl Checker {
         for (key, value) in &spec.cloud_labels {
             self.tag(&at(&format!("spec.cloudLabels[{key:?}]")), key, value);
         }
+        if spec.container_runtime.is_some() && spec.role == InstanceGroupRole::Bastion {
+            self.warning(
+                at("spec.containerRuntime"),
+                "is ignored: bastions run no container runtime",
+            );
+        }
         let rolling = spec
             .rolling_update
             .over(&bundle.cluster.spec.rolling_update);
@@ -1216,6 +1222,25 @@ mod tests {
             "{found:?}"
         );
         assert!(found[0].contains("node.kubernetes.io"), "{found:?}");
+    }
+
+    #[test]
+    fn a_bastions_runtime_is_a_warning() {
+        let mut spec = bundle();
+        let mut bastion = spec.instance_groups[0].clone();
+        bastion.metadata.name = "bastions".into();
+        bastion.spec.role = InstanceGroupRole::Bastion;
+        bastion.spec.container_runtime = Some(crate::ContainerRuntime::CriO);
+        spec.instance_groups.push(bastion);
+        let warnings = validate(&spec).expect("valid");
+        assert_eq!(
+            warnings
+                .iter()
+                .map(ToString::to_string)
+                .filter(|warning| warning.contains("containerRuntime"))
+                .collect::<Vec<_>>(),
+            ["instancegroup/bastions: spec.containerRuntime: is ignored: bastions run no container runtime"]
+        );
     }
 
     #[test]
