@@ -106,7 +106,9 @@ async fn refused_labels_runtimes_and_cluster_dns_name_their_fields_and_store_not
             "label",
             with_label,
             vec![
-                format!("instancegroup/{NODES}: spec.nodeLabels[\"node-role.kubernetes.io/worker\"]"),
+                format!(
+                    "instancegroup/{NODES}: spec.nodeLabels[\"node-role.kubernetes.io/worker\"]"
+                ),
                 "the kubelet refuses".to_string(),
             ],
         ),
