@@ -10,6 +10,7 @@ use crate::control_plane::ControlPlaneSpec;
 use crate::etcd::EtcdSpec;
 use crate::kubelet::KubeletSpec;
 use crate::meta::{ObjectMeta, RollingUpdate};
+use crate::runtime::ContainerRuntime;
 use crate::version::KubernetesVersion;
 use crate::GOSSIP_SUFFIX;
 
@@ -117,6 +118,10 @@ pub struct ClusterSpec {
     /// merged over them.
     #[serde(default, skip_serializing_if = "KubeletSpec::is_empty")]
     pub kubelet: KubeletSpec,
+    /// The container runtime of every node (`containerd`, the default, or
+    /// `cri-o`); an instance group may choose another.
+    #[serde(default, skip_serializing_if = "ContainerRuntime::is_default")]
+    pub container_runtime: ContainerRuntime,
 }
 
 fn everywhere() -> Vec<String> {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::kubelet::KubeletSpec;
 use crate::meta::{ObjectMeta, RollingUpdateOverride};
+use crate::runtime::ContainerRuntime;
 
 /// A group of identical instances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +82,17 @@ pub struct InstanceGroupSpec {
     /// `spec.kubelet` (a field set here wins; maps merge key by key).
     #[serde(default, skip_serializing_if = "KubeletSpec::is_empty")]
     pub kubelet: KubeletSpec,
+    /// The container runtime of the group's nodes, when not the cluster's
+    /// `spec.containerRuntime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_runtime: Option<ContainerRuntime>,
+}
+
+impl InstanceGroupSpec {
+    /// The runtime the group's nodes run: its own choice, else the cluster's.
+    pub fn container_runtime_in(&self, cluster: &crate::cluster::ClusterSpec) -> ContainerRuntime {
+        self.container_runtime.unwrap_or(cluster.container_runtime)
+    }
 }
 
 fn is_default_override(value: &RollingUpdateOverride) -> bool {

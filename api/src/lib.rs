@@ -22,6 +22,8 @@ pub mod instance_group;
 pub mod kubelet;
 pub mod meta;
 pub mod new_cluster;
+pub mod node_labels;
+pub mod runtime;
 pub mod text;
 pub mod validation;
 pub mod version;
@@ -43,6 +45,7 @@ pub use instance_group::{
 };
 pub use kubelet::KubeletSpec;
 pub use meta::{IntOrPercent, ObjectMeta, RollingUpdate};
+pub use runtime::ContainerRuntime;
 pub use validation::{
     validate, ClusterNameError, Diagnostic, DnsLabelError, DnsNameError, Severity, ValidationError,
 };

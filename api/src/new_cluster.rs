@@ -152,6 +152,7 @@ pub fn new_cluster(options: &NewClusterOptions) -> Result<ClusterBundle, NewClus
             etcd: EtcdSpec::default(),
             control_plane: Default::default(),
             kubelet: Default::default(),
+            container_runtime: Default::default(),
         },
     };
 
@@ -236,6 +237,7 @@ fn instance_group(
             cloud_labels: BTreeMap::new(),
             rolling_update: RollingUpdateOverride::default(),
             kubelet: Default::default(),
+            container_runtime: None,
         },
     }
 }

@@ -498,8 +498,9 @@ impl<'model> Generator<'model> {
             "security_group_id": group,
             "ip_protocol": literal(&rule.protocol),
         });
-        // "All traffic" and protocols without ports take none.
-        if !(rule.from_port == -1 && rule.to_port == -1) {
+        // "All traffic" and protocols without ports take none; ICMP's are
+        // its type and code (-1: all), which the resource wants given.
+        if !(rule.from_port == -1 && rule.to_port == -1) || rule.protocol == "icmp" {
             body["from_port"] = json!(rule.from_port);
             body["to_port"] = json!(rule.to_port);
         }

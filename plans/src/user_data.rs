@@ -16,6 +16,9 @@
 //! substituted into the old files, and only what still differs afterwards
 //! is reported as "user-data changed" with the files' paths. A change the
 //! explanation does not cover is never hidden behind a field name.
+//! The container runtime is read and verified the same way: the script's
+//! `CONTAINER_RUNTIME` line, with the runtime line and the CRI socket as its
+//! facts (`containerRuntime containerd -> cri-o`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -23,7 +26,7 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use similar::TextDiff;
-use skiff_api::KubernetesVersion;
+use skiff_api::{ContainerRuntime, KubernetesVersion};
 
 /// The path that stands for the cloud-config document outside its files
 /// (its header comments, `runcmd`, ...).
@@ -324,6 +327,39 @@ pub fn installed_version(user_data: &DecodedUserData) -> Option<KubernetesVersio
     })
 }
 
+/// The container runtime a node's user-data runs: the bootstrap script's
+/// `CONTAINER_RUNTIME='containerd'` line (`None` for a script of a skiff
+/// before `spec.containerRuntime`, which always ran containerd).
+pub fn installed_runtime(user_data: &DecodedUserData) -> Option<ContainerRuntime> {
+    user_data.files.iter().find_map(|file| {
+        file.text.lines().find_map(|line| {
+            let value = line.trim().strip_prefix("readonly CONTAINER_RUNTIME=")?;
+            match value.trim_matches(|character| character == '\'' || character == '"') {
+                "containerd" => Some(ContainerRuntime::Containerd),
+                "cri-o" => Some(ContainerRuntime::CriO),
+                _ => None,
+            }
+        })
+    })
+}
+
+/// Why the instances of a skiff from before `spec.containerRuntime` roll
+/// once: the bootstrap script changed with it (the files stay named).
+pub const EARLIER_BOOTSTRAP: &str = "bootstrap of an earlier skiff (containerRuntime; containerd's CNI folders pinned; iptables and openssl on rhel)";
+
+/// The texts that follow from the runtime: the script's runtime line and
+/// the CRI socket (the script's and kubeadm's `criSocket`). The script holds
+/// both runtimes' steps, so nothing else differs.
+fn runtime_facts(from: ContainerRuntime, to: ContainerRuntime) -> Vec<(String, String)> {
+    vec![
+        (
+            format!("readonly CONTAINER_RUNTIME='{from}'"),
+            format!("readonly CONTAINER_RUNTIME='{to}'"),
+        ),
+        (from.cri_socket().to_string(), to.cri_socket().to_string()),
+    ]
+}
+
 /// Why a group's instances are out of date because its user-data changed,
 /// in words: the Kubernetes version step when there is one, the kubelet's
 /// registration settings (`nodeLabels`, `taints`), the control-plane
@@ -372,13 +408,21 @@ pub fn explain(before: &str, after: &str) -> Explanation {
         (Some(from), Some(to)) if from != to => Some((from, to)),
         _ => None,
     };
+    let runtimes = match (installed_runtime(&old), installed_runtime(&new)) {
+        (Some(from), Some(to)) if from != to => Some((from, to)),
+        _ => None,
+    };
+    let mut facts = Vec::new();
+    if let Some((from, to)) = versions {
+        facts.extend(version_facts(from, to));
+    }
+    if let Some((from, to)) = runtimes {
+        facts.extend(runtime_facts(from, to));
+    }
     let substitute = |text: &str| -> String {
-        match versions {
-            Some((from, to)) => version_facts(from, to)
-                .iter()
-                .fold(text.to_string(), |text, (old, new)| text.replace(old, new)),
-            None => text.to_string(),
-        }
+        facts
+            .iter()
+            .fold(text.to_string(), |text, (old, new)| text.replace(old, new))
     };
     let mut unexplained = Vec::new();
     if substitute(&old.document) != new.document {
@@ -419,6 +463,14 @@ pub fn explain(before: &str, after: &str) -> Explanation {
         }
     }
     let mut fields = Vec::new();
+    if let Some((from, to)) = runtimes {
+        fields.push(format!("containerRuntime {from} -> {to}"));
+    }
+    if installed_runtime(&old).is_none() && installed_runtime(&new).is_some() {
+        // Instances of a skiff from before the runtime choice: their script
+        // changes once, for every group, and the plan says why.
+        fields.push(EARLIER_BOOTSTRAP.to_string());
+    }
     let (was, is) = (registration(&old), registration(&new));
     if was.labels != is.labels {
         fields.push(format!(
@@ -1000,6 +1052,7 @@ mod tests {
                 role,
                 os_family: OsFamily::Debian,
                 kubernetes_version: version.parse().expect("a version"),
+                container_runtime: Default::default(),
                 api_endpoint: "api.c1.example.com".to_string(),
                 api_port: 443,
                 api_cert_sans: Vec::new(),
@@ -1064,6 +1117,7 @@ mod tests {
                 role,
                 os_family: OsFamily::Debian,
                 kubernetes_version: "1.34.2".parse().expect("a version"),
+                container_runtime: Default::default(),
                 api_endpoint: "api.c1.example.com".to_string(),
                 api_port: 443,
                 api_cert_sans: Vec::new(),
@@ -1146,6 +1200,7 @@ mod tests {
                 role: InstanceGroupRole::Node,
                 os_family: OsFamily::Debian,
                 kubernetes_version: "1.34.2".parse().expect("a version"),
+                container_runtime: Default::default(),
                 api_endpoint: "api.c1.example.com".to_string(),
                 api_port: 443,
                 api_cert_sans: Vec::new(),
@@ -1192,6 +1247,104 @@ mod tests {
             [format!(
                 "user-data changed: {KUBELET_PATCH}, /etc/skiff/kubeadm-join.yaml.template"
             )]
+        );
+    }
+
+    /// `spec.containerRuntime` (or a group's): the roll names the runtime
+    /// and nothing else, for both roles and families, and a runtime change
+    /// beside another change still names the other file.
+    #[test]
+    fn a_runtime_change_is_explained_by_the_runtime_alone() {
+        use skiff_api::{Cni, ContainerRuntime, InstanceGroupRole, OsFamily};
+        use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
+
+        let render = |role: InstanceGroupRole,
+                      os_family: OsFamily,
+                      container_runtime: ContainerRuntime,
+                      cluster_dns: &str| {
+            skiff_templates::render_user_data(&NodeBootstrap {
+                cluster_name: "c1.example.com".to_string(),
+                instance_group: "group-us-east-1a".to_string(),
+                role,
+                os_family,
+                kubernetes_version: "1.34.2".parse().expect("a version"),
+                container_runtime,
+                api_endpoint: "api.c1.example.com".to_string(),
+                api_port: 443,
+                api_cert_sans: Vec::new(),
+                pod_cidr: "100.96.0.0/11".to_string(),
+                service_cidr: "10.96.0.0/12".to_string(),
+                cluster_dns: cluster_dns.to_string(),
+                cni: Cni::Cilium,
+                node_labels: BTreeMap::new(),
+                taints: Vec::new(),
+                state_store: StateStoreLocation {
+                    bucket: "skiff-state".to_string(),
+                    cluster_prefix: "c1.example.com".to_string(),
+                    region: "us-east-1".to_string(),
+                    endpoint: None,
+                    path_style: false,
+                    kms_key: None,
+                },
+                region: "us-east-1".to_string(),
+                aws_endpoint: None,
+                etcd_backups: EtcdBackups::default(),
+                audit: Default::default(),
+                kubelet: Default::default(),
+                component_arguments: Default::default(),
+            })
+            .expect("renders")
+        };
+        let (containerd, crio) = (ContainerRuntime::Containerd, ContainerRuntime::CriO);
+        for role in [InstanceGroupRole::ControlPlane, InstanceGroupRole::Node] {
+            for family in [OsFamily::Debian, OsFamily::Rhel] {
+                let before = render(role, family, containerd, "10.96.0.10");
+                let after = render(role, family, crio, "10.96.0.10");
+                // A script from before the runtime choice (no runtime line):
+                // the reason says why, and the files stay named.
+                let earlier =
+                    before.replacen("    readonly CONTAINER_RUNTIME='containerd'\n", "", 1);
+                assert_ne!(earlier, before, "the script holds the runtime line");
+                let reasons = explain(&earlier, &before).reasons();
+                assert_eq!(reasons[0], EARLIER_BOOTSTRAP, "{role:?} {family:?}");
+                assert!(
+                    reasons[1].starts_with("user-data changed: ")
+                        && reasons[1].contains("skiff-bootstrap"),
+                    "{reasons:?}"
+                );
+                assert_ne!(before, after);
+                assert_eq!(
+                    explain(&before, &after).reasons(),
+                    ["containerRuntime containerd -> cri-o"],
+                    "{role:?} {family:?}"
+                );
+                assert_eq!(
+                    explain(&after, &before).reasons(),
+                    ["containerRuntime cri-o -> containerd"],
+                    "{role:?} {family:?}"
+                );
+            }
+        }
+        // clusterDNS is in the control plane's kubelet configuration.
+        let before = render(
+            InstanceGroupRole::ControlPlane,
+            OsFamily::Debian,
+            containerd,
+            "10.96.0.10",
+        );
+        let both = render(
+            InstanceGroupRole::ControlPlane,
+            OsFamily::Debian,
+            crio,
+            "10.96.0.11",
+        );
+        let reasons = explain(&before, &both).reasons();
+        assert_eq!(reasons[0], "containerRuntime containerd -> cri-o");
+        assert!(
+            reasons
+                .last()
+                .is_some_and(|reason| reason.starts_with("user-data changed: ")),
+            "the other change must still be named: {reasons:?}"
         );
     }
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use skiff_api::{Cni, InstanceGroupRole, KubernetesVersion, OsFamily, Taint};
+use skiff_api::{Cni, ContainerRuntime, InstanceGroupRole, KubernetesVersion, OsFamily, Taint};
 
 use crate::error::TemplateError;
 
@@ -30,6 +30,9 @@ pub struct NodeBootstrap {
     pub os_family: OsFamily,
     /// The exact Kubernetes release to install.
     pub kubernetes_version: KubernetesVersion,
+    /// The container runtime to install and point the kubelet, kubeadm and
+    /// `crictl` at (the group's `containerRuntime`, else the cluster's).
+    pub container_runtime: ContainerRuntime,
     /// The host clients use for the API: `api.c1.example.com`, or the load
     /// balancer's DNS name for gossip clusters (`*.k8s.local`).
     pub api_endpoint: String,

@@ -149,6 +149,7 @@ pub(crate) mod tests {
             role,
             os_family,
             kubernetes_version: "1.34.2".parse().expect("version"),
+            container_runtime: Default::default(),
             api_endpoint: "api.c1.example.com".to_string(),
             api_port: 443,
             api_cert_sans: vec!["c1-api-0123.elb.us-east-1.amazonaws.com".to_string()],

@@ -132,6 +132,14 @@ struct Context {
     kubernetes_version: String,
     package_repository: String,
     pause_image: &'static str,
+    /// `containerd` or `cri-o`: the bootstrap script holds both runtimes'
+    /// steps and picks by this value, so a runtime change is this line and
+    /// the socket's in the user-data (plans/src/user_data.rs names it).
+    container_runtime: String,
+    /// The CRI endpoint of the runtime (kubeadm's `criSocket`, crictl's).
+    cri_socket: &'static str,
+    /// CRI-O's package repository of the cluster's minor.
+    crio_repository: String,
     kubeadm_api_version: &'static str,
     kubeadm_v1beta4: bool,
     /// Only in the plain [`paths::API_ENDPOINT_FILE`]: never in a
@@ -603,6 +611,14 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             version.package_channel()
         ),
         pause_image: version.pause_image(),
+        container_runtime: config.container_runtime.to_string(),
+        cri_socket: config.container_runtime.cri_socket(),
+        // The CRI-O project's packages, one repository per Kubernetes minor
+        // (cri-o/packaging README: isv:/cri-o:/stable:/vX.Y/{deb,rpm}).
+        crio_repository: format!(
+            "https://download.opensuse.org/repositories/isv:/cri-o:/stable:/{}/{package_format}",
+            version.package_channel()
+        ),
         kubeadm_api_version: version.kubeadm_api_version(),
         kubeadm_v1beta4: version.kubeadm_api_version().ends_with("/v1beta4"),
         api_endpoint: config.api_endpoint.clone(),

@@ -127,6 +127,7 @@ fn build(arguments: &CreateInstanceGroupArgs) -> anyhow::Result<InstanceGroup> {
             cloud_labels: BTreeMap::new(),
             rolling_update: RollingUpdateOverride::default(),
             kubelet: Default::default(),
+            container_runtime: None,
         },
     })
 }

@@ -104,6 +104,7 @@ fn bootstrap_config(
         role: group.spec.role,
         os_family: group.spec.os_family,
         kubernetes_version: cluster.spec.kubernetes_version,
+        container_runtime: group.spec.container_runtime_in(&cluster.spec),
         api_endpoint,
         api_port: API_PORT,
         api_cert_sans: vec![cluster.api_dns_name()],

@@ -29,6 +29,7 @@ mod realistic_aws;
 mod realistic_consistency;
 mod realistic_slowness;
 mod rolling_update;
+mod runtime;
 mod store_listing;
 mod store_safety;
 mod store_security;

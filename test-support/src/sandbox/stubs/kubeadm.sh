@@ -115,6 +115,9 @@
 #   year from now when absent); `certs renew all` re-signs the files for a
 #   year, moves that time a year ahead and appends the time to
 #   $SANDBOX_DIR/certificates-renewed.
+# - `init` and `join` first run preflight's ContainerRuntimeCheck
+#   (preflight/checks.go): the runtime at the config's criSocket must be
+#   running (here: the node started the service serving that socket).
 printf '%s\n' "kubeadm $*" >>"$SANDBOX_LOG"
 config=""
 skip_token_print=false
@@ -586,6 +589,31 @@ case "$1 ${2:-}" in
     echo "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
     exit 0
     ;;
+esac
+
+# preflight/checks.go ContainerRuntimeCheck (run for init and join): the
+# CRI runtime at nodeRegistration.criSocket must answer. In the sandbox a
+# socket answers once the node started the service that serves it
+# (containerd: /run/containerd/containerd.sock; CRI-O: /var/run/crio/crio.sock).
+preflight_cri() {
+  local socket service=""
+  [ -n "$config" ] || return 0
+  socket=$(sed -n 's/^ *criSocket: *//p' "$config" | head -n 1 | tr -d '"')
+  # No criSocket: kubeadm detects one (util/runtime DetectCRISocket); the
+  # sandbox models no sockets to detect, so there is nothing to check.
+  [ -n "$socket" ] || return 0
+  case $socket in
+    unix:///run/containerd/containerd.sock | unix:///var/run/containerd/containerd.sock) service=containerd ;;
+    unix:///var/run/crio/crio.sock | unix:///run/crio/crio.sock) service=crio ;;
+  esac
+  if [ -z "$service" ] || ! grep -qxE "systemctl (re)?start $service" "$SANDBOX_LOG"; then
+    printf 'error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR CRI]: container runtime is not running: validate service connection: validate CRI v1 runtime API for endpoint "%s": the runtime is not running\n' "$socket" >&2
+    exit 1
+  fi
+}
+
+case $1 in
+  init | join) preflight_cri ;;
 esac
 
 case $1 in
