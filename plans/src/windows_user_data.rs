@@ -123,6 +123,7 @@ mod tests {
             role: InstanceGroupRole::Node,
             os_family: OsFamily::Windows,
             kubernetes_version: version.parse().expect("version"),
+            container_runtime: Default::default(),
             api_endpoint: "api.c1.example.com".to_string(),
             api_port: 443,
             api_cert_sans: Vec::new(),
