@@ -75,12 +75,15 @@ impl Default for RollOptions {
     }
 }
 
-/// The order groups roll in: bastions, control plane, nodes; by name within a role.
+/// The order groups roll in: bastions, external etcd members, control
+/// plane, nodes; by name within a role. etcd goes before the API servers
+/// that use it, as kubeadm upgrades etcd before the API server.
 pub fn order(groups: &mut [GroupPlan]) {
     let rank = |role: InstanceGroupRole| match role {
         InstanceGroupRole::Bastion => 0,
-        InstanceGroupRole::ControlPlane => 1,
-        InstanceGroupRole::Node => 2,
+        InstanceGroupRole::Etcd => 1,
+        InstanceGroupRole::ControlPlane => 2,
+        InstanceGroupRole::Node => 3,
     };
     groups.sort_by(|first, second| {
         (rank(first.role), &first.group).cmp(&(rank(second.role), &second.group))

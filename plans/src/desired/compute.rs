@@ -246,7 +246,9 @@ fn auto_scaling_group(
     // covers a bootstrap (packages, images, kubeadm) with its retries.
     let (health_check_type, health_check_grace_period) = match spec.role {
         InstanceGroupRole::ControlPlane => ("ELB", CONTROL_PLANE_HEALTH_GRACE_SECONDS),
-        InstanceGroupRole::Node | InstanceGroupRole::Bastion => ("EC2", NODE_HEALTH_GRACE_SECONDS),
+        InstanceGroupRole::Node | InstanceGroupRole::Bastion | InstanceGroupRole::Etcd => {
+            ("EC2", NODE_HEALTH_GRACE_SECONDS)
+        }
     };
     let template = launch_template_key(group.name());
     let key = auto_scaling_group_key(group.name());

@@ -144,6 +144,7 @@ pub fn role_name(role: InstanceGroupRole) -> &'static str {
         InstanceGroupRole::ControlPlane => "control-plane",
         InstanceGroupRole::Node => "nodes",
         InstanceGroupRole::Bastion => "bastion",
+        InstanceGroupRole::Etcd => "etcd",
     }
 }
 
