@@ -802,6 +802,7 @@ mod tests {
                 aws_endpoint: None,
                 etcd_backups: EtcdBackups::default(),
                 audit: Default::default(),
+                external_etcd: None,
             })
             .expect("renders")
         };
@@ -864,6 +865,7 @@ mod tests {
                 aws_endpoint: None,
                 etcd_backups: EtcdBackups::default(),
                 audit,
+                external_etcd: None,
             })
             .expect("renders")
         };

@@ -68,6 +68,7 @@
 pub mod cni;
 mod config;
 mod error;
+mod etcd;
 pub mod paths;
 mod render;
 pub mod state_store;
@@ -80,6 +81,7 @@ pub use config::{
     INSTANCE_GROUP_LABEL,
 };
 pub use error::TemplateError;
+pub use etcd::{EtcdMember, ExternalEtcd};
 pub use stored_script::{
     ec2_user_data, stored_script_key, with_stored_script, Ec2UserData, StoredScript,
 };
@@ -165,6 +167,7 @@ pub(crate) mod tests {
             aws_endpoint: None,
             etcd_backups: crate::EtcdBackups::default(),
             audit: crate::AuditLog::default(),
+            external_etcd: None,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::resource::{DesiredResource, Id, Output, ResourceKey, ResourceKind, Ta
 
 pub mod compute;
 pub mod dns;
+pub mod etcd;
 pub mod iam;
 pub mod load_balancer;
 pub mod network;

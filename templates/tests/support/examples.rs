@@ -68,5 +68,6 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
         aws_endpoint: None,
         etcd_backups: EtcdBackups::default(),
         audit: Default::default(),
+        external_etcd: None,
     }
 }
