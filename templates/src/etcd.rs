@@ -122,4 +122,105 @@ mod tests {
         assert!(etcd.validate().is_ok());
         assert!(ExternalEtcd::default().validate().is_err());
     }
+
+    fn three_members() -> ExternalEtcd {
+        ExternalEtcd {
+            members: (1..=3)
+                .map(|ordinal| EtcdMember {
+                    name: format!("etcd-{ordinal}"),
+                    address: Ipv4Addr::new(10, 0, 31 + 32 * (ordinal - 1), 255 - ordinal),
+                })
+                .collect(),
+        }
+    }
+
+    fn file(config: &crate::NodeBootstrap, path: &str) -> Option<String> {
+        crate::node_files(config)
+            .expect("renders")
+            .into_iter()
+            .find(|file| file.path == path)
+            .map(|file| file.content)
+    }
+
+    #[test]
+    fn the_control_plane_lists_the_members_and_runs_no_local_etcd() {
+        use skiff_api::{InstanceGroupRole, OsFamily};
+        let stacked = crate::tests::example(InstanceGroupRole::ControlPlane, OsFamily::Debian);
+        let external = crate::NodeBootstrap {
+            external_etcd: Some(three_members()),
+            ..stacked.clone()
+        };
+        let init = file(&external, crate::paths::KUBEADM_INIT_TEMPLATE).expect("init");
+        let cluster: serde_norway::Value = init
+            .split("\n---\n")
+            .map(|document| serde_norway::from_str(document).expect("yaml"))
+            .find(|document: &serde_norway::Value| document["kind"] == "ClusterConfiguration")
+            .expect("a ClusterConfiguration");
+        assert_eq!(
+            cluster["etcd"]["local"],
+            serde_norway::Value::Null,
+            "{init}"
+        );
+        let endpoints: Vec<&str> = cluster["etcd"]["external"]["endpoints"]
+            .as_sequence()
+            .expect("endpoints")
+            .iter()
+            .map(|endpoint| endpoint.as_str().expect("text"))
+            .collect();
+        assert_eq!(
+            endpoints,
+            [
+                "https://10.0.31.254:2379",
+                "https://10.0.63.253:2379",
+                "https://10.0.95.252:2379"
+            ]
+        );
+        assert_eq!(
+            cluster["etcd"]["external"]["certFile"],
+            crate::paths::API_SERVER_ETCD_CLIENT_CERTIFICATE
+        );
+        let script = file(&external, crate::paths::BOOTSTRAP_SCRIPT).expect("script");
+        assert!(
+            script.contains("\nwait_for_external_etcd\n"),
+            "waits for the members"
+        );
+        assert!(!script.contains("skiff-leave-etcd.service skiff-etcd-backup.timer"));
+        let stacked_init = file(&stacked, crate::paths::KUBEADM_INIT_TEMPLATE).expect("init");
+        assert!(stacked_init.contains("  local:\n    dataDir: /var/lib/etcd"));
+        assert!(!stacked_init.contains("external:"));
+    }
+
+    #[test]
+    fn a_member_runs_etcd_only_and_reads_no_kubernetes_secret() {
+        use skiff_api::{InstanceGroupRole, OsFamily};
+        let member = crate::NodeBootstrap {
+            instance_group: "etcd-2".into(),
+            external_etcd: Some(three_members()),
+            ..crate::tests::example(InstanceGroupRole::Etcd, OsFamily::Rhel)
+        };
+        for path in [
+            crate::paths::KUBEADM_INIT_TEMPLATE,
+            crate::paths::KUBEADM_JOIN_TEMPLATE,
+            crate::paths::API_ENDPOINT_FILE,
+        ] {
+            assert_eq!(file(&member, path), None, "{path}");
+        }
+        let config = file(&member, crate::paths::KUBEADM_ETCD_MEMBER_TEMPLATE).expect("config");
+        assert!(config.contains("value: \"etcd-2\""), "{config}");
+        assert!(config.contains("https://10.0.63.253:2380"), "{config}");
+        let script = file(&member, crate::paths::BOOTSTRAP_SCRIPT).expect("script");
+        assert!(
+            script.contains("readonly MEMBER_ADDRESS='10.0.63.253'"),
+            "{script}"
+        );
+        assert!(script.contains("kubeadm init phase etcd local"));
+        assert!(!script.contains("secrets/bootstrap-token"));
+        assert!(!script.contains("kubeadm join"));
+        // A member that is not one of the cluster's is refused.
+        let stranger = crate::NodeBootstrap {
+            instance_group: "etcd-9".into(),
+            ..member
+        };
+        assert!(crate::render_user_data(&stranger).is_err());
+    }
 }
