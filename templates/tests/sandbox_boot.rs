@@ -610,6 +610,9 @@ mod upgrades;
 #[path = "sandbox/encryption.rs"]
 mod encryption;
 
+#[path = "sandbox/external_etcd.rs"]
+mod external_etcd;
+
 /// The loader runs only the script its user-data names: a store object
 /// whose bytes do not have that SHA-256 (changed by hand, or truncated) is
 /// never run, and the instance is marked Unhealthy so its group replaces it.
