@@ -124,6 +124,17 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
                 "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() } }
             }));
         }
+        if role == InstanceGroupRole::Etcd {
+            // A member tags its own instance once it votes, which a rolling
+            // update waits for before it replaces the next member.
+            statements.push(json!({
+                "Sid": "MarkOwnEtcdMember",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags"],
+                "Resource": "*",
+                "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() } }
+            }));
+        }
         if let Some(statement) = kms_statement(&store, &partition, role) {
             statements.push(statement);
         }

@@ -273,6 +273,12 @@ fn a_replaced_member_leaves_its_old_self_and_joins_at_the_same_address_with_the_
         boot.log
     );
     assert!(boot.log.contains("is a voting member"), "{}", boot.log);
+    // What a rolling update of the group waits for before the next member.
+    assert!(
+        boot.log.contains("tagged i-0f40000000000000d as a voting etcd member"),
+        "{}",
+        boot.log
+    );
 
     for member in &etcd.members {
         assert_eq!(voting_members(&cloud, member.address), expected_members(&etcd));
