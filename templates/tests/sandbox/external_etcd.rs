@@ -58,15 +58,18 @@ fn etcdctl(cloud: &FakeCloud, address: Ipv4Addr, arguments: &[&str]) -> String {
 
 /// (name, peer URL) of every member, all started voters.
 fn voting_members(cloud: &FakeCloud, address: Ipv4Addr) -> Vec<(String, String)> {
-    let mut members: Vec<(String, String)> =
-        parse_member_list(&etcdctl(cloud, address, &["member", "list", "-w", "simple"]))
-            .into_iter()
-            .map(|member| {
-                assert_eq!(member.status, "started", "{member:?}");
-                assert!(!member.is_learner, "{member:?}");
-                (member.name, member.peer_url)
-            })
-            .collect();
+    let mut members: Vec<(String, String)> = parse_member_list(&etcdctl(
+        cloud,
+        address,
+        &["member", "list", "-w", "simple"],
+    ))
+    .into_iter()
+    .map(|member| {
+        assert_eq!(member.status, "started", "{member:?}");
+        assert!(!member.is_learner, "{member:?}");
+        (member.name, member.peer_url)
+    })
+    .collect();
     members.sort();
     members
 }
@@ -131,16 +134,22 @@ fn members_form_a_cluster_first_and_the_control_plane_uses_it_with_no_local_etcd
     let control_plane = cloud.node("i-0c00000000000000a", &control_plane_config, Image::Ubuntu);
     let waiting = control_plane.spawn();
 
-    let nodes: Vec<NodeSandbox> = ["i-0e10000000000000a", "i-0e20000000000000b", "i-0e30000000000000c"]
-        .iter()
-        .zip(&etcd.members)
-        .map(|(id, member)| launch_member(&cloud, &etcd, &member.name, id))
-        .collect();
+    let nodes: Vec<NodeSandbox> = [
+        "i-0e10000000000000a",
+        "i-0e20000000000000b",
+        "i-0e30000000000000c",
+    ]
+    .iter()
+    .zip(&etcd.members)
+    .map(|(id, member)| launch_member(&cloud, &etcd, &member.name, id))
+    .collect();
     let running: Vec<_> = nodes.iter().map(NodeSandbox::spawn).collect();
     for (node, boot) in nodes.iter().zip(running.into_iter().map(|run| run.wait())) {
         assert_booted(node, &boot);
         assert!(
-            node.commands_starting("kubeadm init phase etcd local").len() == 1,
+            node.commands_starting("kubeadm init phase etcd local")
+                .len()
+                == 1,
             "{}",
             node.commands().join("\n")
         );
@@ -153,7 +162,10 @@ fn members_form_a_cluster_first_and_the_control_plane_uses_it_with_no_local_etcd
         assert_signed_by_the_stored_etcd_ca(&cloud, node);
     }
     for member in &etcd.members {
-        assert_eq!(voting_members(&cloud, member.address), expected_members(&etcd));
+        assert_eq!(
+            voting_members(&cloud, member.address),
+            expected_members(&etcd)
+        );
     }
 
     let boot = waiting.wait();
@@ -182,10 +194,16 @@ fn members_form_a_cluster_first_and_the_control_plane_uses_it_with_no_local_etcd
             .collect::<String>()
     );
     assert!(init.contains(&listed), "{init}");
-    assert!(!control_plane.etcd_running(), "no etcd on the control plane");
+    assert!(
+        !control_plane.etcd_running(),
+        "no etcd on the control plane"
+    );
     assert!(!control_plane.exists("/etc/kubernetes/manifests/etcd.yaml"));
     let static_pods = cloud.cluster_record("static-pods.log");
-    let control_plane_name = format!("ip-{}", control_plane.private_ip.to_string().replace('.', "-"));
+    let control_plane_name = format!(
+        "ip-{}",
+        control_plane.private_ip.to_string().replace('.', "-")
+    );
     assert!(
         static_pods
             .iter()
@@ -240,18 +258,26 @@ fn assert_signed_client(cloud: &FakeCloud, control_plane: &NodeSandbox) {
 fn a_replaced_member_leaves_its_old_self_and_joins_at_the_same_address_with_the_data() {
     let cloud = start_cloud();
     let etcd = members(&cloud);
-    let nodes: Vec<NodeSandbox> = ["i-0f10000000000000a", "i-0f20000000000000b", "i-0f30000000000000c"]
-        .iter()
-        .zip(&etcd.members)
-        .map(|(id, member)| launch_member(&cloud, &etcd, &member.name, id))
-        .collect();
+    let nodes: Vec<NodeSandbox> = [
+        "i-0f10000000000000a",
+        "i-0f20000000000000b",
+        "i-0f30000000000000c",
+    ]
+    .iter()
+    .zip(&etcd.members)
+    .map(|(id, member)| launch_member(&cloud, &etcd, &member.name, id))
+    .collect();
     let running: Vec<_> = nodes.iter().map(NodeSandbox::spawn).collect();
     for (node, boot) in nodes.iter().zip(running.into_iter().map(|run| run.wait())) {
         assert_booted(node, &boot);
     }
     let first = etcd.members[0].address;
     for index in 0..10 {
-        etcdctl(&cloud, first, &["put", &format!("/registry/skiff-test/{index}"), "kept"]);
+        etcdctl(
+            &cloud,
+            first,
+            &["put", &format!("/registry/skiff-test/{index}"), "kept"],
+        );
     }
     let old_id = parse_member_list(&etcdctl(&cloud, first, &["member", "list", "-w", "simple"]))
         .into_iter()
@@ -268,20 +294,25 @@ fn a_replaced_member_leaves_its_old_self_and_joins_at_the_same_address_with_the_
     let boot = replacement.boot();
     assert_booted(&replacement, &boot);
     assert!(
-        boot.log.contains(&format!("removing etcd member {old_id} (etcd-2")),
+        boot.log
+            .contains(&format!("removing etcd member {old_id} (etcd-2")),
         "{}",
         boot.log
     );
     assert!(boot.log.contains("is a voting member"), "{}", boot.log);
     // What a rolling update of the group waits for before the next member.
     assert!(
-        boot.log.contains("tagged i-0f40000000000000d as a voting etcd member"),
+        boot.log
+            .contains("tagged i-0f40000000000000d as a voting etcd member"),
         "{}",
         boot.log
     );
 
     for member in &etcd.members {
-        assert_eq!(voting_members(&cloud, member.address), expected_members(&etcd));
+        assert_eq!(
+            voting_members(&cloud, member.address),
+            expected_members(&etcd)
+        );
     }
     let new_id = parse_member_list(&etcdctl(&cloud, first, &["member", "list", "-w", "simple"]))
         .into_iter()
