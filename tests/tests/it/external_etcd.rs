@@ -57,7 +57,7 @@ fn even_and_out_of_range_member_counts_and_stray_etcd_groups_are_refused_and_not
         (0, "the cluster has no instance group of role Etcd"),
     ] {
         let file = home.write(
-            &format!("external-{members}.yaml"),
+            format!("external-{members}.yaml"),
             external_bundle(aws, &home, members),
         );
         let created = skiff(
