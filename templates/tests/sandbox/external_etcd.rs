@@ -336,3 +336,45 @@ fn a_replaced_member_leaves_its_old_self_and_joins_at_the_same_address_with_the_
     }
     assert_signed_by_the_stored_etcd_ca(&cloud, &replacement);
 }
+
+#[test]
+fn a_replacement_that_finds_no_quorum_never_forms_a_new_cluster_beside_the_old_members() {
+    let cloud = start_cloud();
+    let etcd = members(&cloud);
+    let nodes: Vec<NodeSandbox> = [
+        "i-0d10000000000000a",
+        "i-0d20000000000000b",
+        "i-0d30000000000000c",
+    ]
+    .iter()
+    .zip(&etcd.members)
+    .map(|(id, member)| launch_member(&cloud, &etcd, &member.name, id))
+    .collect();
+    let running: Vec<_> = nodes.iter().map(NodeSandbox::spawn).collect();
+    for (node, boot) in nodes.iter().zip(running.into_iter().map(|run| run.wait())) {
+        assert_booted(node, &boot);
+    }
+    // Quorum is lost: two members hang (their instances still run), and the
+    // third's instance is replaced.
+    nodes[1].power_off();
+    nodes[2].power_off();
+    nodes[0].power_off();
+    cloud.terminate_instance(&nodes[0].instance_id);
+    let replacement = launch_member(&cloud, &etcd, "etcd-1", "i-0d40000000000000d");
+    let boot = replacement.boot();
+    assert!(!boot.success, "{}", boot.everything());
+    assert!(
+        boot.log
+            .contains("not forming a new etcd cluster beside them"),
+        "{}",
+        boot.log
+    );
+    assert!(
+        replacement
+            .commands_starting("kubeadm init phase etcd local")
+            .is_empty(),
+        "{}",
+        replacement.commands().join("\n")
+    );
+    assert!(!replacement.etcd_running());
+}
