@@ -108,6 +108,9 @@ pub enum InstanceGroupRole {
     Node,
     /// SSH jump hosts.
     Bastion,
+    /// Members of an external etcd cluster (`spec.etcd.topology: external`),
+    /// one instance per group.
+    Etcd,
 }
 
 impl fmt::Display for InstanceGroupRole {
@@ -116,6 +119,7 @@ impl fmt::Display for InstanceGroupRole {
             InstanceGroupRole::ControlPlane => "ControlPlane",
             InstanceGroupRole::Node => "Node",
             InstanceGroupRole::Bastion => "Bastion",
+            InstanceGroupRole::Etcd => "Etcd",
         })
     }
 }
@@ -128,8 +132,9 @@ impl FromStr for InstanceGroupRole {
             "controlplane" | "master" => Ok(InstanceGroupRole::ControlPlane),
             "node" | "nodes" | "worker" => Ok(InstanceGroupRole::Node),
             "bastion" | "bastions" => Ok(InstanceGroupRole::Bastion),
+            "etcd" => Ok(InstanceGroupRole::Etcd),
             _ => Err(format!(
-                "{text:?} is not a role; use ControlPlane, Node or Bastion"
+                "{text:?} is not a role; use ControlPlane, Node, Bastion or Etcd"
             )),
         }
     }

@@ -38,7 +38,10 @@ pub use control_plane::{
     check_audit_policy, ApiServerSpec, AuditPolicyError, AuditSpec, ControlPlaneSpec,
 };
 pub use document::{ClusterBundle, DocumentError};
-pub use etcd::{BackupInterval, EtcdBackupsSpec, EtcdSpec, InvalidDuration};
+pub use etcd::{
+    BackupInterval, EtcdBackupsSpec, EtcdSpec, EtcdTopology, InvalidDuration,
+    EXTERNAL_ETCD_MEMBER_COUNTS,
+};
 pub use instance_group::{
     InstanceGroup, InstanceGroupRole, InstanceGroupSpec, MixedInstancesPolicy, OsFamily,
     RootVolume, SpotSpec, Taint,

@@ -301,7 +301,8 @@ pub struct CreateClusterArgs {
 #[command(after_help = "Examples:
   skiff create ig --name c1.example.com spot-workers --role Node --machine-type m6i.large --min 0 --max 10 --spot
   skiff create ig --name c1.example.com control-plane-us-east-1d --role ControlPlane --subnet us-east-1d
-  skiff create ig --name c1.example.com windows-nodes --os-family windows --machine-type m6i.large --min 1 --max 3")]
+  skiff create ig --name c1.example.com windows-nodes --os-family windows --machine-type m6i.large --min 1 --max 3
+  skiff create ig --name c1.example.com etcd-4 --role Etcd --subnet us-east-1a   (spec.etcd.topology: external; 3 or 5 in all)")]
 pub struct CreateInstanceGroupArgs {
     /// The cluster
     #[arg(long, env = "SKIFF_CLUSTER_NAME")]
@@ -310,7 +311,7 @@ pub struct CreateInstanceGroupArgs {
     /// The new group's name (lowercase letters, digits and '-')
     pub group: String,
 
-    /// ControlPlane, Node or Bastion
+    /// ControlPlane, Node, Bastion or Etcd (one member of an external etcd cluster)
     #[arg(long, default_value = "Node", value_parser = parse_role)]
     pub role: skiff_api::InstanceGroupRole,
 
@@ -714,7 +715,7 @@ pub struct RollingUpdateArgs {
     #[arg(long = "instance-group", value_delimiter = ',', value_name = "NAME")]
     pub instance_groups: Vec<String>,
 
-    /// Only groups of these roles: ControlPlane, Node, Bastion
+    /// Only groups of these roles: ControlPlane, Node, Bastion, Etcd
     #[arg(
         long = "instance-group-roles",
         value_delimiter = ',',

@@ -25,6 +25,15 @@ pub enum PlanError {
         zone: Option<String>,
     },
 
+    /// An external etcd member's fixed address cannot be chosen.
+    #[error("instancegroup/{group}: spec.subnets: no fixed address for the etcd member: {problem}; put the member in a subnet with a known, larger range")]
+    EtcdMemberAddress {
+        /// The `Etcd` group.
+        group: String,
+        /// Why.
+        problem: String,
+    },
+
     /// A shared subnet does not exist.
     #[error("spec.subnets: subnet {subnet:?} names the existing subnet {id}, which does not exist in this region (ec2:DescribeSubnets found nothing)")]
     SharedSubnetMissing {

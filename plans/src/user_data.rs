@@ -1076,6 +1076,7 @@ mod tests {
                 audit: Default::default(),
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
+                external_etcd: None,
             })
             .expect("renders")
         };
@@ -1141,6 +1142,7 @@ mod tests {
                 audit,
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
+                external_etcd: None,
             })
             .expect("renders")
         };

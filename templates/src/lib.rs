@@ -71,6 +71,7 @@ pub mod cni;
 mod config;
 mod error;
 mod kubelet;
+mod etcd;
 pub mod paths;
 mod render;
 pub mod state_store;
@@ -85,6 +86,7 @@ pub use config::{
 };
 pub use error::TemplateError;
 pub use kubelet::ComponentArguments;
+pub use etcd::{EtcdMember, ExternalEtcd};
 pub use stored_script::{
     ec2_user_data, stored_script_key, with_stored_script, Ec2UserData, StoredScript,
 };
@@ -173,6 +175,7 @@ pub(crate) mod tests {
             audit: crate::AuditLog::default(),
             kubelet: Default::default(),
             component_arguments: Default::default(),
+            external_etcd: None,
         }
     }
 

@@ -631,6 +631,8 @@ mod encryption;
 mod kubelet;
 #[path = "sandbox/runtime.rs"]
 mod runtime;
+#[path = "sandbox/external_etcd.rs"]
+mod external_etcd;
 
 /// The loader runs only the script its user-data names: a store object
 /// whose bytes do not have that SHA-256 (changed by hand, or truncated) is

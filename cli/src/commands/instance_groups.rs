@@ -82,7 +82,7 @@ pub async fn create(
 fn build(arguments: &CreateInstanceGroupArgs) -> anyhow::Result<InstanceGroup> {
     let role = arguments.role;
     let default_size = match role {
-        InstanceGroupRole::ControlPlane | InstanceGroupRole::Bastion => 1,
+        InstanceGroupRole::ControlPlane | InstanceGroupRole::Bastion | InstanceGroupRole::Etcd => 1,
         InstanceGroupRole::Node => 2,
     };
     let min_size = arguments.min.unwrap_or(default_size);

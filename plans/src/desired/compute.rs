@@ -133,6 +133,13 @@ fn bootstrap_config(
         audit: skiff_templates::AuditLog::from(&cluster.spec.control_plane.api_server.audit),
         kubelet: group.spec.kubelet.merged_over(&cluster.spec.kubelet),
         component_arguments: skiff_templates::ComponentArguments::from(&cluster.spec.control_plane),
+        // Workers never talk to etcd; members and API servers do.
+        external_etcd: match group.spec.role {
+            InstanceGroupRole::ControlPlane | InstanceGroupRole::Etcd => {
+                super::etcd::external_etcd(builder)?
+            }
+            InstanceGroupRole::Node | InstanceGroupRole::Bastion => None,
+        },
     })
 }
 
@@ -166,6 +173,25 @@ fn launch_template(
             super::load_balancer::load_balancer_key().output(Output::DnsName),
         );
     }
+    // With external etcd the control plane launches after the members: its
+    // template refers to every member's auto scaling group. The placeholders
+    // are in no user-data, so they change no byte of it; they only order
+    // the apply (and Terraform's, which follows the same references).
+    if spec.role == InstanceGroupRole::ControlPlane {
+        for member in super::etcd::member_groups(builder) {
+            user_data_substitutions.insert(
+                format!("@SKIFF_AFTER_ETCD_MEMBER_{}@", member.name()),
+                auto_scaling_group_key(member.name()).output(Output::Id),
+            );
+        }
+    }
+    let private_ip = match spec.role {
+        InstanceGroupRole::Etcd => super::etcd::external_etcd(builder)?.and_then(|etcd| {
+            etcd.member(group.name())
+                .map(|member| member.address.to_string())
+        }),
+        _ => None,
+    };
     let key = launch_template_key(group.name());
     let name = names::instance_group_resource(cluster, group.name());
     let tags = builder.tags(&key, &name);
@@ -185,6 +211,7 @@ fn launch_template(
             key_name,
             instance_profile,
             security_groups: security::groups_for(spec.role),
+            private_ip,
             user_data,
             user_data_substitutions,
             root_volume: RootVolumeAttributes {
@@ -249,7 +276,9 @@ fn auto_scaling_group(
     // covers a bootstrap (packages, images, kubeadm) with its retries.
     let (health_check_type, health_check_grace_period) = match spec.role {
         InstanceGroupRole::ControlPlane => ("ELB", CONTROL_PLANE_HEALTH_GRACE_SECONDS),
-        InstanceGroupRole::Node | InstanceGroupRole::Bastion => ("EC2", NODE_HEALTH_GRACE_SECONDS),
+        InstanceGroupRole::Node | InstanceGroupRole::Bastion | InstanceGroupRole::Etcd => {
+            ("EC2", NODE_HEALTH_GRACE_SECONDS)
+        }
     };
     let template = launch_template_key(group.name());
     let key = auto_scaling_group_key(group.name());

@@ -20,6 +20,7 @@ use crate::resource::{DesiredResource, Id, Output, ResourceKey, ResourceKind, Ta
 
 pub mod compute;
 pub mod dns;
+pub mod etcd;
 pub mod iam;
 pub mod load_balancer;
 pub mod network;
@@ -144,6 +145,7 @@ pub fn role_name(role: InstanceGroupRole) -> &'static str {
         InstanceGroupRole::ControlPlane => "control-plane",
         InstanceGroupRole::Node => "nodes",
         InstanceGroupRole::Bastion => "bastion",
+        InstanceGroupRole::Etcd => "etcd",
     }
 }
 

@@ -18,6 +18,7 @@ mod common;
 mod config_commands;
 mod crash_safety;
 mod encryption_rotation;
+mod external_etcd;
 mod first_run;
 mod harness;
 mod history;
