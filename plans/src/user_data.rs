@@ -1226,6 +1226,7 @@ mod tests {
                 audit: Default::default(),
                 kubelet,
                 component_arguments: Default::default(),
+                external_etcd: None,
             })
             .expect("renders")
         };
@@ -1294,6 +1295,7 @@ mod tests {
                 audit: Default::default(),
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
+                external_etcd: None,
             })
             .expect("renders")
         };
