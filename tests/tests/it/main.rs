@@ -19,6 +19,7 @@ mod config_commands;
 mod crash_safety;
 mod encryption_rotation;
 mod first_run;
+mod graviton;
 mod harness;
 mod history;
 mod hostile_input;
