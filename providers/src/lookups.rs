@@ -55,7 +55,7 @@ impl AwsProvider {
     /// distinct (pattern, architecture) with one `DescribeImages` call
     /// filtered by `architecture`, a default pattern first turned into its
     /// variant for that architecture; newest image first.
-    async fn resolve_images(
+    pub async fn resolve_images(
         &self,
         bundle: &ClusterBundle,
     ) -> Result<(

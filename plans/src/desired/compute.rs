@@ -142,7 +142,7 @@ fn launch_template(
 ) -> Result<DesiredResource, PlanError> {
     let cluster = builder.cluster_name();
     let spec = &group.spec;
-    let architecture = group_architecture(group, builder.lookups)?;
+    let architecture = check_architecture(group, builder.lookups)?;
     let image_text = spec.image.clone().unwrap_or_default();
     let image =
         builder
@@ -154,17 +154,6 @@ fn launch_template(
                 image: image_for_architecture(&image_text, architecture),
                 architecture,
             })?;
-    if let Some(image_architecture) = image.architecture {
-        if image_architecture != architecture {
-            return Err(PlanError::ImageArchitecture {
-                group: group.name().to_string(),
-                image: image.id.clone(),
-                image_architecture: image_architecture.to_string(),
-                machine_type: spec.machine_type.clone(),
-                architecture,
-            });
-        }
-    }
     let user_data = skiff_templates::render_user_data(&bootstrap_config(builder, group)?).map_err(
         |source| PlanError::Template {
             group: group.name().to_string(),
@@ -215,6 +204,33 @@ fn launch_template(
             tags,
         })),
     })
+}
+
+/// The group's architecture ([`group_architecture`]), with its image, when
+/// it resolved, built for it. What `update cluster` plans with and what a
+/// spec write checks before storing a group that names an AMI or mixes
+/// types.
+pub fn check_architecture(
+    group: &InstanceGroup,
+    lookups: &Lookups,
+) -> Result<Architecture, PlanError> {
+    let architecture = group_architecture(group, lookups)?;
+    let image_architecture = lookups
+        .images
+        .get(group.name())
+        .and_then(|image| image.architecture.map(|found| (image, found)));
+    if let Some((image, image_architecture)) = image_architecture {
+        if image_architecture != architecture {
+            return Err(PlanError::ImageArchitecture {
+                group: group.name().to_string(),
+                image: image.id.clone(),
+                image_architecture: image_architecture.to_string(),
+                machine_type: group.spec.machine_type.clone(),
+                architecture,
+            });
+        }
+    }
+    Ok(architecture)
 }
 
 /// The architecture a group's instances run: that of its machine type

@@ -11,8 +11,10 @@
 //!   those images; a re-plan after the apply changes nothing;
 //! - a `mixedInstancesPolicy` mixing architectures, and an explicit AMI of
 //!   the other architecture, are refused by field path and AWS operation
-//!   before any change: no cloud call that changes anything, no recorded
-//!   state.
+//!   when the spec is written (`replace -f`, `create ig`): the stored spec
+//!   is unchanged and no AWS call changed anything; a policy of one
+//!   architecture is stored and plans. (The plan refuses the same, for
+//!   specs stored otherwise: `plans/src/desired/compute.rs` tests.)
 
 use crate::common;
 
@@ -140,28 +142,43 @@ async fn a_graviton_group_gets_the_arm64_image_and_an_intel_group_the_amd64_one(
     fixture.assert_no_changes();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_mixing_architectures_is_refused_before_any_change() {
-    let fixture = cluster_with_two_architectures("arch2.example.com").await;
-    fixture.edit_group("graviton", |document| {
-        document["spec"]["mixedInstancesPolicy"] = serde_norway::from_str(
-            "instanceTypes: [m6g.large, m7i.large]\nonDemandBaseCapacity: 0",
-        )
-        .expect("a policy");
-    });
-
+/// `replace -f` of `group` with `edit` applied, expected to be refused
+/// with every needle in the message, leaving the stored spec as it was and
+/// changing nothing in AWS.
+fn assert_write_refused(
+    fixture: &ClusterFixture,
+    group: &str,
+    edit: impl FnOnce(&mut serde_norway::Value),
+    needles: &[&str],
+) {
+    let spec_before = fixture.get_object("spec.yaml").expect("a stored spec");
+    let current = fixture.skiff(["get", "ig", "--name", &fixture.cluster, group, "-o", "yaml"]);
+    current.assert_success();
+    let mut document: serde_norway::Value =
+        serde_norway::from_str(&current.stdout).expect("one document");
+    edit(&mut document);
+    let path = fixture.home.write(
+        &format!("{group}-refused.yaml"),
+        serde_norway::to_string(&document).expect("serialize"),
+    );
     fixture.aws.reset_stats();
-    let output = fixture.skiff(["update", "cluster", &fixture.cluster, "--yes"]);
+    let output = fixture.skiff([
+        "replace".as_ref(),
+        "-f".as_ref(),
+        path.as_os_str(),
+        "--name".as_ref(),
+        fixture.cluster.as_ref(),
+    ]);
     output.assert_exit(1);
-    for needle in [
-        "instancegroup/graviton",
-        "spec.mixedInstancesPolicy.instanceTypes[1]",
-        "m7i.large is amd64",
-        "m7g.large is arm64",
-        "ec2:DescribeInstanceTypes",
-    ] {
+    output.assert_stderr_contains("nothing was stored");
+    for needle in needles {
         output.assert_stderr_contains(needle);
     }
+    assert_eq!(
+        fixture.get_object("spec.yaml").expect("a stored spec"),
+        spec_before,
+        "the refused write changed the stored spec\n{output}"
+    );
     let stats = fixture.aws.stats();
     assert_eq!(
         cloud_mutations(&stats),
@@ -171,28 +188,75 @@ async fn a_group_mixing_architectures_is_refused_before_any_change() {
     assert_eq!(
         stats.count("ec2:DescribeInstanceTypes"),
         1,
-        "one call for every type of every group\n{stats:?}"
+        "one call for every type of the group\n{stats:?}"
     );
-    assert!(
-        fixture.get_object("state.json").is_none(),
-        "a refused plan recorded a state"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_mixing_architectures_is_refused_and_nothing_is_stored() {
+    let fixture = cluster_with_two_architectures("arch2.example.com").await;
+
+    assert_write_refused(
+        &fixture,
+        "graviton",
+        |document| {
+            document["spec"]["mixedInstancesPolicy"] = serde_norway::from_str(
+                "instanceTypes: [m6g.large, m7i.large]\nonDemandBaseCapacity: 0",
+            )
+            .expect("a policy");
+        },
+        &[
+            "instancegroup/graviton",
+            "spec.mixedInstancesPolicy.instanceTypes[1]",
+            "m7i.large is amd64",
+            "m7g.large is arm64",
+            "ec2:DescribeInstanceTypes",
+        ],
     );
 
     // An explicit AMI of the other architecture is refused naming both.
-    fixture.edit_group("graviton", |document| {
-        let spec = document["spec"].as_mapping_mut().expect("spec");
-        spec.remove("mixedInstancesPolicy");
-        spec.insert("image".into(), NOBLE_AMD64.into());
-    });
-    let output = fixture.skiff(["update", "cluster", &fixture.cluster, "--yes"]);
+    assert_write_refused(
+        &fixture,
+        "graviton",
+        |document| {
+            document["spec"]["image"] = NOBLE_AMD64.into();
+        },
+        &[
+            "instancegroup/graviton: spec.image",
+            &format!("{NOBLE_AMD64} is built for amd64"),
+            "spec.machineType m7g.large is arm64",
+            "ec2:DescribeImages",
+        ],
+    );
+
+    // `create ig` checks the same before storing the new group.
+    let output = fixture.skiff([
+        "create",
+        "ig",
+        "--name",
+        &fixture.cluster,
+        "graviton-amd64-image",
+        "--machine-type",
+        "m6g.large",
+        "--image",
+        NOBLE_AMD64,
+    ]);
     output.assert_exit(1);
-    for needle in [
-        "instancegroup/graviton: spec.image",
-        &format!("{NOBLE_AMD64} is built for amd64"),
-        "spec.machineType m7g.large is arm64",
-        "ec2:DescribeImages",
-    ] {
-        output.assert_stderr_contains(needle);
-    }
+    output.assert_stderr_contains("spec.machineType m6g.large is arm64");
+    let groups = fixture.skiff(["get", "ig", "--name", &fixture.cluster, "-o", "json"]);
+    groups.assert_success();
+    assert!(
+        !groups.stdout.contains("graviton-amd64-image"),
+        "the refused group was stored\n{groups}"
+    );
+
+    // One architecture in the policy is stored, and plans: nothing was
+    // applied, so nothing was recorded before.
     assert!(fixture.get_object("state.json").is_none());
+    fixture.edit_group("graviton", |document| {
+        document["spec"]["mixedInstancesPolicy"] =
+            serde_norway::from_str("instanceTypes: [m6g.large]").expect("a policy");
+    });
+    let plan = fixture.plan_json();
+    assert_eq!(planned_group(&plan, "graviton")["imageId"], NOBLE_ARM64);
 }
