@@ -158,7 +158,7 @@ fn assert_write_refused(
         serde_norway::from_str(&current.stdout).expect("one document");
     edit(&mut document);
     let path = fixture.home.write(
-        &format!("{group}-refused.yaml"),
+        format!("{group}-refused.yaml"),
         serde_norway::to_string(&document).expect("serialize"),
     );
     fixture.aws.reset_stats();
