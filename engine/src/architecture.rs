@@ -83,3 +83,73 @@ pub async fn check_architectures(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use skiff_api::new_cluster::{new_cluster, NewClusterOptions};
+    use skiff_api::{Cni, LoadBalancerType, MixedInstancesPolicy, OsFamily, Topology};
+
+    use super::*;
+
+    fn bundle() -> ClusterBundle {
+        new_cluster(&NewClusterOptions {
+            name: "c1.example.com".into(),
+            zones: vec!["us-east-1a".into()],
+            control_plane_zones: Vec::new(),
+            control_plane_count: 1,
+            control_plane_size: "t3.medium".into(),
+            node_count: 1,
+            node_size: "m7g.large".into(),
+            kubernetes_version: "1.34.2".parse().expect("valid"),
+            topology: Topology::Public,
+            cni: Cni::Calico,
+            dns_zone: None,
+            network_cidr: "10.0.0.0/16".into(),
+            network_id: None,
+            ssh_public_key: None,
+            api_load_balancer_type: LoadBalancerType::Public,
+            cloud_labels: BTreeMap::new(),
+            image: None,
+            os_family: OsFamily::Debian,
+            admin_access: vec!["0.0.0.0/0".into()],
+            ssh_access: vec!["0.0.0.0/0".into()],
+        })
+        .expect("builds")
+    }
+
+    fn names(groups: Vec<&InstanceGroup>) -> Vec<&str> {
+        groups.into_iter().map(InstanceGroup::name).collect()
+    }
+
+    /// A write of default groups asks AWS nothing; a new or changed group
+    /// with several types or an AMI ID is checked, an unchanged one not.
+    #[test]
+    fn only_changed_groups_with_several_types_or_an_ami_are_checked() {
+        let plain = bundle();
+        assert!(groups_to_check(None, &plain).is_empty());
+
+        let mut mixed = plain.clone();
+        mixed.instance_groups[1].spec.mixed_instances_policy = Some(MixedInstancesPolicy {
+            instance_types: vec!["m7i.large".into()],
+            on_demand_base_capacity: 0,
+            on_demand_percentage_above_base: 100,
+            spot_allocation_strategy: "price-capacity-optimized".into(),
+        });
+        let changed = mixed.instance_groups[1].name().to_string();
+        assert_eq!(
+            names(groups_to_check(Some(&plain), &mixed)),
+            [changed.as_str()]
+        );
+        assert_eq!(names(groups_to_check(None, &mixed)), [changed.as_str()]);
+        assert!(groups_to_check(Some(&mixed), &mixed).is_empty());
+
+        let mut ami = plain.clone();
+        ami.instance_groups[0].spec.image = Some("ami-0123456789abcdef0".into());
+        assert_eq!(
+            names(groups_to_check(Some(&plain), &ami)),
+            [ami.instance_groups[0].name()]
+        );
+    }
+}
