@@ -2,7 +2,9 @@
 //! the architecture of its machine type, as EC2's `DescribeInstanceTypes`
 //! reports it, against the local endpoint (moto answers the call from its
 //! instance-type catalogue; the images come from `tests/harness/amis.json`,
-//! which holds the amd64 and arm64 images of both default patterns).
+//! which holds amd64 and arm64 images of both default patterns: moto's
+//! `RegisterImage` drops `Architecture`, so test images must come from the
+//! catalogue).
 //!
 //! What each test pins:
 //! - `create ig --machine-type m7g.large` gets the arm64 image of the
@@ -15,6 +17,8 @@
 //!   is unchanged and no AWS call changed anything; a policy of one
 //!   architecture is stored and plans. (The plan refuses the same, for
 //!   specs stored otherwise: `plans/src/desired/compute.rs` tests.)
+//! - a pattern of the user's matching both architectures gets, per group,
+//!   the newest image of the group's architecture.
 
 use crate::common;
 
@@ -257,6 +261,30 @@ async fn a_group_mixing_architectures_is_refused_and_nothing_is_stored() {
         document["spec"]["mixedInstancesPolicy"] =
             serde_norway::from_str("instanceTypes: [m6g.large]").expect("a policy");
     });
+    // A pattern of the user's that matches both architectures resolves by
+    // the `architecture` filter: the newest image overall is the arm64 one
+    // (`amis.json`), yet the Intel group gets the newest amd64 image.
+    for (group, machine_type) in [("any-intel", "m7i.large"), ("any-graviton", "m6g.large")] {
+        fixture
+            .skiff([
+                "create",
+                "ig",
+                "--name",
+                &fixture.cluster,
+                group,
+                "--machine-type",
+                machine_type,
+                "--image",
+                "099720109477/ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-*-server-*",
+            ])
+            .assert_success();
+    }
     let plan = fixture.plan_json();
-    assert_eq!(planned_group(&plan, "graviton")["imageId"], NOBLE_ARM64);
+    for (group, image) in [
+        ("graviton", NOBLE_ARM64),
+        ("any-intel", NOBLE_AMD64),
+        ("any-graviton", NOBLE_ARM64),
+    ] {
+        assert_eq!(planned_group(&plan, group)["imageId"], image, "{group}");
+    }
 }
