@@ -8,8 +8,8 @@
 //!
 //! What each test pins:
 //! - `create ig --machine-type m7g.large` gets the arm64 image of the
-//!   default pattern, `m7i.large` the amd64 one; the preview and the JSON
-//!   plan name each group's architecture; the launch templates built carry
+//!   default pattern, `m7i.large` the amd64 one; the preview, the JSON
+//!   and the Markdown plan name each group's architecture; the launch templates built carry
 //!   those images; a re-plan after the apply changes nothing;
 //! - a `mixedInstancesPolicy` mixing architectures, and an explicit AMI of
 //!   the other architecture, are refused by field path and AWS operation
@@ -138,6 +138,16 @@ async fn a_graviton_group_gets_the_arm64_image_and_an_intel_group_the_amd64_one(
     assert!(
         line.contains("m7g.large") && line.contains("arm64") && line.contains(NOBLE_ARM64),
         "{line}"
+    );
+
+    // So does the Markdown plan for reviews.
+    let markdown = fixture.skiff(["update", "cluster", &fixture.cluster, "-o", "markdown"]);
+    markdown.assert_success();
+    assert!(
+        markdown.stdout.contains(&format!(
+            "| `graviton` | `m7g.large` | arm64 | `{NOBLE_ARM64}`"
+        )),
+        "{markdown}"
     );
 
     fixture.apply();
