@@ -301,7 +301,8 @@ pub struct CreateClusterArgs {
 #[command(after_help = "Examples:
   skiff create ig --name c1.example.com spot-workers --role Node --machine-type m6i.large --min 0 --max 10 --spot
   skiff create ig --name c1.example.com graviton --machine-type m7g.large   # arm64 image
-  skiff create ig --name c1.example.com control-plane-us-east-1d --role ControlPlane --subnet us-east-1d")]
+  skiff create ig --name c1.example.com control-plane-us-east-1d --role ControlPlane --subnet us-east-1d
+  skiff create ig --name c1.example.com windows-nodes --os-family windows --machine-type m6i.large --min 1 --max 3")]
 pub struct CreateInstanceGroupArgs {
     /// The cluster
     #[arg(long, env = "SKIFF_CLUSTER_NAME")]
@@ -330,11 +331,11 @@ pub struct CreateInstanceGroupArgs {
     #[arg(long = "subnet", value_delimiter = ',')]
     pub subnets: Vec<String>,
 
-    /// Image: an AMI ID or OWNER/NAME-PATTERN, resolved for the machine type's architecture (default: the OS family's image, in its arm64 variant on arm64 types)
+    /// Image: an AMI ID or OWNER/NAME-PATTERN, resolved for the machine type's architecture (default: the OS family's, Windows Server 2022 Core for windows; on arm64 types the arm64 variant)
     #[arg(long)]
     pub image: Option<String>,
 
-    /// OS family of the image: debian or rhel
+    /// OS family of the image: debian, rhel, or windows (a Windows Server worker group: role Node only, with calico or flannel; nodes registered with the taint os=windows:NoSchedule)
     #[arg(long, default_value = "debian", value_parser = parse_os_family)]
     pub os_family: skiff_api::OsFamily,
 
@@ -1169,6 +1170,9 @@ fn parse_os_family(text: &str) -> Result<skiff_api::OsFamily, String> {
     match text {
         "debian" => Ok(skiff_api::OsFamily::Debian),
         "rhel" => Ok(skiff_api::OsFamily::Rhel),
-        _ => Err(format!("{text:?} is not an OS family: debian or rhel")),
+        "windows" => Ok(skiff_api::OsFamily::Windows),
+        _ => Err(format!(
+            "{text:?} is not an OS family: debian, rhel or windows (worker groups only)"
+        )),
     }
 }
