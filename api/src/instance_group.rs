@@ -95,6 +95,18 @@ impl InstanceGroupSpec {
     }
 }
 
+impl InstanceGroupSpec {
+    /// Every instance type the group may launch: `machineType`, then those
+    /// of `mixedInstancesPolicy.instanceTypes` (as written).
+    pub fn machine_types(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.machine_type.as_str()).chain(
+            self.mixed_instances_policy
+                .iter()
+                .flat_map(|policy| policy.instance_types.iter().map(String::as_str)),
+        )
+    }
+}
+
 fn is_default_override(value: &RollingUpdateOverride) -> bool {
     *value == RollingUpdateOverride::default()
 }

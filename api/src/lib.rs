@@ -11,6 +11,7 @@
 //! stored YAML tells an operator exactly what will be built.
 #![deny(missing_docs)]
 
+pub mod architecture;
 pub mod cidr;
 pub mod cluster;
 pub mod component_arguments;
@@ -29,6 +30,7 @@ pub mod validation;
 pub mod version;
 pub mod windows;
 
+pub use architecture::Architecture;
 pub use cluster::{
     ApiSpec, Cluster, ClusterSpec, ClusterSubnet, Cni, LoadBalancerSpec, LoadBalancerType,
     NetworkingSpec, SubnetType, Topology,

@@ -14,7 +14,7 @@ use skiff_api::{
 
 use crate::args::{CreateInstanceGroupArgs, DeleteInstanceGroupArgs};
 use crate::context::{command_line, Context};
-use crate::documents::finalize;
+use crate::documents::{check_architectures, finalize};
 use crate::printer::to_json;
 use crate::printer::OutputFormat;
 use crate::{editor, summary};
@@ -55,6 +55,9 @@ pub async fn create(
         context.printer.data(&text);
         return Ok(ExitCode::SUCCESS);
     }
+    check_architectures(context, Some(&previous.bundle), &bundle)
+        .await
+        .with_context(|| format!("cannot add instance group {}", arguments.group))?;
     let summary = summary::describe(&previous.bundle, &bundle);
     let stored = store
         .update_spec(&previous, &bundle, &command_line(), &summary)

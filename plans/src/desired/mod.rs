@@ -33,6 +33,8 @@ pub struct DesiredModel {
     pub cluster: String,
     /// Every resource, sorted by key.
     pub resources: Vec<DesiredResource>,
+    /// Each instance group's architecture and image, in the spec's order.
+    pub instance_groups: Vec<crate::plan::GroupImage>,
 }
 
 impl DesiredModel {
@@ -166,6 +168,7 @@ pub fn build(bundle: &ClusterBundle, lookups: &Lookups) -> Result<DesiredModel, 
     let model = DesiredModel {
         cluster: bundle.name().to_string(),
         resources,
+        instance_groups: compute::group_images(bundle, lookups)?,
     };
     crate::graph::order(&model.resources)?;
     Ok(model)

@@ -20,6 +20,7 @@ mod crash_safety;
 mod encryption_rotation;
 mod external_etcd;
 mod first_run;
+mod graviton;
 mod harness;
 mod history;
 mod hostile_input;
