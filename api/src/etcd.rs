@@ -137,6 +137,16 @@ pub(crate) fn check_topology(bundle: &crate::ClusterBundle) -> Vec<(String, Stri
             }
         }
         EtcdTopology::External => {
+            // kubeadm renders `controlPlane.etcd` into `etcd.local` only; an
+            // external member's flags come from its own kubeadm
+            // configuration (docs/external-etcd.md).
+            let local = &bundle.cluster.spec.control_plane.etcd;
+            if !local.extra_args.is_empty() {
+                errors.push((
+                    "spec.controlPlane.etcd.extraArgs".to_string(),
+                    "applies to stacked etcd only (kubeadm's etcd.local); with spec.etcd.topology: external no control-plane node runs etcd: remove it".to_string(),
+                ));
+            }
             let count = members.len() as u32;
             if !EXTERNAL_ETCD_MEMBER_COUNTS.contains(&count) {
                 let why = if count == 0 {
@@ -443,6 +453,25 @@ mod tests {
             found[0].starts_with(
                 "instancegroup/etcd-1: spec.role: Etcd groups need spec.etcd.topology: external"
             ),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn local_etcd_flags_are_refused_with_external_members() {
+        let mut bundle = bundle(3);
+        assert!(errors(&bundle).is_empty(), "{:?}", errors(&bundle));
+        bundle
+            .cluster
+            .spec
+            .control_plane
+            .etcd
+            .extra_args
+            .insert("quota-backend-bytes".into(), "8589934592".into());
+        let found = errors(&bundle);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("spec.controlPlane.etcd.extraArgs: applies to stacked etcd only"),
             "{found:?}"
         );
     }

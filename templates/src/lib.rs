@@ -70,8 +70,8 @@
 pub mod cni;
 mod config;
 mod error;
-mod kubelet;
 mod etcd;
+mod kubelet;
 pub mod paths;
 mod render;
 pub mod state_store;
@@ -85,8 +85,8 @@ pub use config::{
     INSTANCE_GROUP_LABEL,
 };
 pub use error::TemplateError;
-pub use kubelet::ComponentArguments;
 pub use etcd::{EtcdMember, ExternalEtcd};
+pub use kubelet::ComponentArguments;
 pub use stored_script::{
     ec2_user_data, stored_script_key, with_stored_script, Ec2UserData, StoredScript,
 };

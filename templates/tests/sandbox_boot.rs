@@ -627,12 +627,12 @@ mod upgrades;
 #[path = "sandbox/encryption.rs"]
 mod encryption;
 
+#[path = "sandbox/external_etcd.rs"]
+mod external_etcd;
 #[path = "sandbox/kubelet.rs"]
 mod kubelet;
 #[path = "sandbox/runtime.rs"]
 mod runtime;
-#[path = "sandbox/external_etcd.rs"]
-mod external_etcd;
 
 /// The loader runs only the script its user-data names: a store object
 /// whose bytes do not have that SHA-256 (changed by hand, or truncated) is
