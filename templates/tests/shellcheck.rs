@@ -77,7 +77,7 @@ fn every_shell_part_of_the_user_data_is_clean() {
     // bootstrap script (which is also what its units run) and runcmd, the
     // worker's likewise, and with external etcd the member's and the
     // control plane's.
-    assert_eq!(checked, 24, "unexpected number of shell parts");
+    assert_eq!(checked, 36, "unexpected number of shell parts");
     assert!(
         findings.is_empty(),
         "shellcheck findings:\n{}",
