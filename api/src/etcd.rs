@@ -118,6 +118,71 @@ pub fn add_external_etcd(bundle: &mut crate::ClusterBundle, members: u32, machin
 
 /// The findings about `spec.etcd.topology` and the `Etcd` groups, as
 /// `(path, message)` pairs; every one is an error.
+/// Why a stored cluster may not change its etcd this way: the topology is
+/// fixed for the cluster's life (the data lives in that etcd: a switch
+/// would start the API servers on an empty one), and with external etcd
+/// every member group keeps its name and subnet (a member's fixed address
+/// derives from them, and a member that moves or goes away leaves a dead
+/// voting member behind). `Err` is (field path, what to do).
+pub fn check_change(
+    previous: &crate::ClusterBundle,
+    next: &crate::ClusterBundle,
+) -> Result<(), (String, String)> {
+    use crate::instance_group::InstanceGroupRole;
+    let (was, is) = (
+        previous.cluster.spec.etcd.topology,
+        next.cluster.spec.etcd.topology,
+    );
+    if was != is {
+        return Err((
+            "spec.etcd.topology".to_string(),
+            format!(
+                "cannot change from {was} to {is} on a stored cluster: its data lives in its {was} etcd, and the API servers would come up on an empty one; build a new cluster with {is} etcd and restore a backup into it"
+            ),
+        ));
+    }
+    if was != EtcdTopology::External {
+        return Ok(());
+    }
+    let members =
+        |bundle: &crate::ClusterBundle| -> std::collections::BTreeMap<String, Vec<String>> {
+            bundle
+                .instance_groups
+                .iter()
+                .filter(|group| group.spec.role == InstanceGroupRole::Etcd)
+                .map(|group| (group.name().to_string(), group.spec.subnets.clone()))
+                .collect()
+        };
+    let (before, after) = (members(previous), members(next));
+    for (name, subnets) in &after {
+        match before.get(name) {
+            None => {
+                return Err((
+                    format!("instancegroup/{name}: spec.role"),
+                    "external etcd members cannot be added to a stored cluster yet (a member's fixed address follows from the member groups; adding one would move the others'): keep the member groups as they are".to_string(),
+                ))
+            }
+            Some(previous) if previous != subnets => {
+                return Err((
+                    format!("instancegroup/{name}: spec.subnets"),
+                    format!(
+                        "an external etcd member keeps its subnet for life (its fixed address is in it): keep {}",
+                        previous.join(", ")
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(name) = before.keys().find(|name| !after.contains_key(*name)) {
+        return Err((
+            format!("instancegroup/{name}"),
+            "external etcd members cannot be removed from a stored cluster yet (skiff does not remove a member from etcd first; the cluster would keep a dead voting member): keep the group; replace its instance with `skiff rolling-update cluster`".to_string(),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_topology(bundle: &crate::ClusterBundle) -> Vec<(String, String)> {
     use crate::instance_group::InstanceGroupRole;
     let mut errors = Vec::new();
@@ -140,6 +205,18 @@ pub(crate) fn check_topology(bundle: &crate::ClusterBundle) -> Vec<(String, Stri
             // kubeadm renders `controlPlane.etcd` into `etcd.local` only; an
             // external member's flags come from its own kubeadm
             // configuration (docs/external-etcd.md).
+            // The member bootstrap runs etcd's static pod on containerd
+            // only (its kubelet drop-in names containerd's socket).
+            for group in &members {
+                if group.spec.container_runtime_in(&bundle.cluster.spec)
+                    == crate::ContainerRuntime::CriO
+                {
+                    errors.push((
+                        format!("instancegroup/{}: spec.containerRuntime", group.name()),
+                        "external etcd members run on containerd only (CRI-O is for Kubernetes nodes): set spec.containerRuntime: containerd on this group".to_string(),
+                    ));
+                }
+            }
             let local = &bundle.cluster.spec.control_plane.etcd;
             if !local.extra_args.is_empty() {
                 errors.push((
@@ -455,6 +532,70 @@ mod tests {
             ),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn members_run_on_containerd_only() {
+        let mut bundle = bundle(3);
+        bundle.cluster.spec.container_runtime = crate::ContainerRuntime::CriO;
+        let found = errors(&bundle);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found[0].starts_with("instancegroup/etcd-1: spec.containerRuntime: external etcd members run on containerd only"),
+            "{found:?}"
+        );
+        for group in &mut bundle.instance_groups {
+            if group.spec.role == crate::InstanceGroupRole::Etcd {
+                group.spec.container_runtime = Some(crate::ContainerRuntime::Containerd);
+            }
+        }
+        assert!(errors(&bundle).is_empty(), "{:?}", errors(&bundle));
+    }
+
+    #[test]
+    fn a_stored_clusters_topology_and_members_are_kept() {
+        let stored = bundle(3);
+        assert_eq!(check_change(&stored, &stored.clone()), Ok(()));
+        let mut stacked = stored.clone();
+        stacked.cluster.spec.etcd.topology = EtcdTopology::Stacked;
+        let (field, message) = check_change(&stored, &stacked).expect_err("refused");
+        assert_eq!(field, "spec.etcd.topology");
+        assert!(
+            message.contains("cannot change from external to stacked"),
+            "{message}"
+        );
+        assert!(check_change(&stacked, &stored).is_err());
+        let mut fewer = stored.clone();
+        fewer
+            .instance_groups
+            .retain(|group| group.name() != "etcd-2");
+        let (field, _) = check_change(&stored, &fewer).expect_err("refused");
+        assert_eq!(field, "instancegroup/etcd-2");
+        let mut moved = stored.clone();
+        let group = moved
+            .instance_groups
+            .iter_mut()
+            .find(|group| group.name() == "etcd-3")
+            .expect("etcd-3");
+        group.spec.subnets = vec!["somewhere-else".into()];
+        let (field, _) = check_change(&stored, &moved).expect_err("refused");
+        assert_eq!(field, "instancegroup/etcd-3: spec.subnets");
+        let mut renamed = stored.clone();
+        let group = renamed
+            .instance_groups
+            .iter_mut()
+            .find(|group| group.name() == "etcd-3")
+            .expect("etcd-3");
+        group.metadata.name = "etcd-9".into();
+        assert!(check_change(&stored, &renamed).is_err());
+        // A change of anything else goes through.
+        let mut bigger = stored.clone();
+        for group in &mut bigger.instance_groups {
+            if group.spec.role == crate::InstanceGroupRole::Etcd {
+                group.spec.machine_type = "m7i.large".into();
+            }
+        }
+        assert_eq!(check_change(&stored, &bigger), Ok(()));
     }
 
     #[test]

@@ -141,11 +141,13 @@ pub struct Listener {
 impl Listener {
     /// Starts listening; signals received before this are not seen.
     pub fn new() -> Listener {
-        let receiver = HUB.get().map(|hub| {
-            hub.listeners.fetch_add(1, Ordering::SeqCst);
-            hub.received.subscribe()
-        });
+        let receiver = HUB.get().map(|hub| hub.received.subscribe());
         let seen = receiver.as_ref().map_or(0, |receiver| receiver.borrow().0);
+        // Counted only once `seen` is read: a signal from here on either
+        // reaches this listener or, counted before it, ends the process.
+        if let Some(hub) = HUB.get() {
+            hub.listeners.fetch_add(1, Ordering::SeqCst);
+        }
         Listener { receiver, seen }
     }
 
