@@ -151,6 +151,17 @@ impl Listener {
         Listener { receiver, seen }
     }
 
+    /// A signal received and not yet seen by [`Listener::next`], without
+    /// waiting (always `None` without [`install`]).
+    pub fn pending(&mut self) -> Option<&'static str> {
+        let receiver = self.receiver.as_mut()?;
+        let (count, name) = *receiver.borrow_and_update();
+        (count > self.seen).then(|| {
+            self.seen += 1;
+            name
+        })
+    }
+
     /// The next signal's name (`Ctrl-C` or `SIGTERM`); each signal once,
     /// however quickly they follow each other.
     pub async fn next(&mut self) -> &'static str {
