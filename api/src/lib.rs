@@ -11,6 +11,7 @@
 //! stored YAML tells an operator exactly what will be built.
 #![deny(missing_docs)]
 
+pub mod addons;
 pub mod architecture;
 pub mod cidr;
 pub mod cluster;
@@ -30,6 +31,7 @@ pub mod validation;
 pub mod version;
 pub mod windows;
 
+pub use addons::{Addon, AddonSpec, AddonsSpec};
 pub use architecture::Architecture;
 pub use cluster::{
     ApiSpec, Cluster, ClusterSpec, ClusterSubnet, Cni, LoadBalancerSpec, LoadBalancerType,

@@ -67,6 +67,7 @@
 //! S3/instance-metadata server (`tests/sandbox_boot.rs`).
 #![deny(missing_docs)]
 
+pub mod addons;
 pub mod cni;
 mod config;
 mod error;
@@ -80,6 +81,7 @@ pub mod windows;
 
 use serde::Serialize;
 
+pub use addons::{render_addons, AddonContext, RenderedAddon};
 pub use config::{
     AuditLog, EtcdBackups, NodeBootstrap, StateStoreLocation, DEFAULT_AUDIT_POLICY,
     INSTANCE_GROUP_LABEL,
