@@ -430,6 +430,7 @@ impl Checker {
         }
         self.audit(&spec.control_plane.api_server.audit);
         self.report(crate::component_arguments::findings(&spec.control_plane));
+        self.report(crate::addons::findings(&spec.addons));
         self.report(crate::kubelet::findings(
             "spec.kubelet",
             &spec.kubelet,

@@ -6,11 +6,40 @@
 //! choices into one multi-document manifest per enabled addon. Who stores
 //! them and who applies them is not this module's business (the engine
 //! writes them to the state store; the control plane applies them).
+//!
+//! The templates are under `templates/addons/`, one per addon, each written
+//! from the upstream manifests of the addon's release (named at the top of
+//! each template). The releases and their image digests are
+//! [`skiff_api::addons::ADDON_RELEASES`]; which release a minor runs is
+//! [`skiff_api::addons::default_release`].
+//!
+//! Every object of every manifest carries the label [`ADDON_LABEL`] with
+//! the addon's name, so that what an addon created can be found (and
+//! deleted) by label.
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use skiff_api::addons::{release_for, AddonRelease};
 use skiff_api::{Addon, AddonsSpec, KubernetesVersion};
 
+use crate::render::yaml_string;
 use crate::TemplateError;
+
+/// The label every object of an addon's manifest carries, valued with the
+/// addon's name (`metrics-server`).
+pub const ADDON_LABEL: &str = "addons.skiff.dev/name";
+
+/// Every addon template, embedded at build time, by file name under
+/// `templates/addons/`.
+const TEMPLATES: [(Addon, &str, &str); 1] = [(
+    Addon::MetricsServer,
+    "metrics-server.yaml.j2",
+    include_str!("../addons/metrics-server.yaml.j2"),
+)];
 
 /// What an addon's manifest depends on.
 #[derive(Debug, Clone)]
@@ -52,7 +81,178 @@ impl RenderedAddon {
 /// Errors name the field to fix, e.g. a `spec.addons.metricsServer.version`
 /// skiff has no pinned digest for.
 pub fn render_addons(context: &AddonContext<'_>) -> Result<Vec<RenderedAddon>, TemplateError> {
-    let _ = context;
-    // Filled in by the addon manifests work (issue 18).
-    Ok(Vec::new())
+    context
+        .addons
+        .enabled_addons()
+        .into_iter()
+        .filter(|addon| template_of(*addon).is_some())
+        .map(|addon| render_addon(context, addon))
+        .collect()
+}
+
+/// The manifest of one addon, enabled or not (a turned-off addon is deleted
+/// with the manifest last applied, which the caller keeps).
+pub fn render_addon(
+    context: &AddonContext<'_>,
+    addon: Addon,
+) -> Result<RenderedAddon, TemplateError> {
+    let release = release_for(context.addons, addon, context.kubernetes_version.minor).map_err(
+        |problem| TemplateError::AddonRelease {
+            field: format!("spec.addons.{}.version", addon.field()),
+            problem,
+        },
+    )?;
+    let Some(template) = template_of(addon) else {
+        return Err(TemplateError::AddonRelease {
+            field: format!("spec.addons.{}", addon.field()),
+            problem: format!("skiff has no manifest for {addon} yet; set enabled: false"),
+        });
+    };
+    let values = Values::new(context, release);
+    let manifest = environment()?
+        .get_template(template)
+        .and_then(|loaded| loaded.render(&values))
+        .map_err(|source| TemplateError::Render {
+            template: format!("addons/{template}"),
+            source,
+        })?;
+    Ok(RenderedAddon {
+        addon,
+        version: release.version.to_string(),
+        manifest,
+    })
+}
+
+fn template_of(addon: Addon) -> Option<&'static str> {
+    TEMPLATES
+        .iter()
+        .find(|(known, _, _)| *known == addon)
+        .map(|(_, name, _)| *name)
+}
+
+/// The values every addon template sees.
+#[derive(Debug, Serialize)]
+struct Values {
+    cluster_name: String,
+    region: String,
+    kubernetes_version: String,
+    release: ReleaseView,
+    /// Image references (`repository:tag@sha256:…`) by the last part of the
+    /// repository (`metrics-server`, `csi-provisioner`).
+    images: BTreeMap<&'static str, String>,
+    addon_label: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct ReleaseView {
+    version: &'static str,
+}
+
+impl Values {
+    fn new(context: &AddonContext<'_>, release: &'static AddonRelease) -> Values {
+        Values {
+            cluster_name: context.cluster_name.to_string(),
+            region: context.region.to_string(),
+            kubernetes_version: context.kubernetes_version.to_string(),
+            release: ReleaseView {
+                version: release.version,
+            },
+            images: release
+                .images
+                .iter()
+                .map(|image| {
+                    let name = image.repository.rsplit('/').next().unwrap_or_default();
+                    (name, image.reference())
+                })
+                .collect(),
+            addon_label: ADDON_LABEL,
+        }
+    }
+}
+
+fn environment() -> Result<&'static Environment<'static>, TemplateError> {
+    static SHARED: OnceLock<Environment<'static>> = OnceLock::new();
+    if let Some(environment) = SHARED.get() {
+        return Ok(environment);
+    }
+    let mut environment = Environment::new();
+    environment.set_undefined_behavior(UndefinedBehavior::Strict);
+    environment.set_trim_blocks(true);
+    environment.set_lstrip_blocks(true);
+    environment.set_keep_trailing_newline(true);
+    environment.set_auto_escape_callback(|_| AutoEscape::None);
+    environment.add_filter("yaml", yaml_string);
+    for (_, name, source) in TEMPLATES {
+        environment
+            .add_template(name, source)
+            .map_err(|source| TemplateError::Render {
+                template: format!("addons/{name}"),
+                source,
+            })?;
+    }
+    Ok(SHARED.get_or_init(|| environment))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context<'a>(version: &'a KubernetesVersion, addons: &'a AddonsSpec) -> AddonContext<'a> {
+        AddonContext {
+            cluster_name: "prod.example.com",
+            region: "eu-west-1",
+            kubernetes_version: version,
+            addons,
+        }
+    }
+
+    #[test]
+    fn metrics_server_follows_the_minor_and_the_override() {
+        let addons = AddonsSpec::default();
+        let old: KubernetesVersion = "1.30.14".parse().expect("version");
+        let new: KubernetesVersion = "1.34.2".parse().expect("version");
+        let find = |rendered: Vec<RenderedAddon>| {
+            rendered
+                .into_iter()
+                .find(|one| one.addon == Addon::MetricsServer)
+                .expect("metrics-server is on by default")
+        };
+        let on_old = find(render_addons(&context(&old, &addons)).expect("renders"));
+        let on_new = find(render_addons(&context(&new, &addons)).expect("renders"));
+        assert_eq!(on_old.version, "v0.7.2");
+        assert_eq!(on_new.version, "v0.8.0");
+        assert!(on_new.manifest.contains(
+            "registry.k8s.io/metrics-server/metrics-server:v0.8.0@sha256:89258156d0e9af60403eafd44da9676fd66f600c7934d468ccc17e42b199aee2"
+        ));
+        assert!(!on_old.manifest.contains("appProtocol"));
+        assert_ne!(on_old.sha256(), on_new.sha256());
+
+        let pinned: AddonsSpec =
+            serde_norway::from_str("metricsServer: {version: v0.7.2}\n").expect("parses");
+        assert_eq!(
+            find(render_addons(&context(&new, &pinned)).expect("renders")).version,
+            "v0.7.2"
+        );
+    }
+
+    #[test]
+    fn a_turned_off_addon_is_not_rendered_and_an_unknown_release_names_the_field() {
+        let version: KubernetesVersion = "1.34.2".parse().expect("version");
+        let off: AddonsSpec =
+            serde_norway::from_str("metricsServer: {enabled: false}\n").expect("parses");
+        assert!(render_addons(&context(&version, &off))
+            .expect("renders")
+            .iter()
+            .all(|one| one.addon != Addon::MetricsServer));
+
+        let unknown: AddonsSpec =
+            serde_norway::from_str("metricsServer: {version: v9.9.9}\n").expect("parses");
+        let error = render_addons(&context(&version, &unknown)).expect_err("unknown release");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("spec.addons.metricsServer.version: "),
+            "{text}"
+        );
+        assert!(text.contains("v0.7.2, v0.8.0"), "{text}");
+    }
 }
