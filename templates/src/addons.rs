@@ -35,11 +35,24 @@ pub const ADDON_LABEL: &str = "addons.skiff.dev/name";
 
 /// Every addon template, embedded at build time, by file name under
 /// `templates/addons/`.
-const TEMPLATES: [(Addon, &str, &str); 1] = [(
-    Addon::MetricsServer,
-    "metrics-server.yaml.j2",
-    include_str!("../addons/metrics-server.yaml.j2"),
-)];
+const TEMPLATES: [(Addon, &str, &str); 2] = [
+    (
+        Addon::CloudControllerManager,
+        "cloud-controller-manager.yaml.j2",
+        include_str!("../addons/cloud-controller-manager.yaml.j2"),
+    ),
+    (
+        Addon::MetricsServer,
+        "metrics-server.yaml.j2",
+        include_str!("../addons/metrics-server.yaml.j2"),
+    ),
+];
+
+/// The port kube-apiserver listens on, on each control-plane node: kubeadm's
+/// default `localAPIEndpoint.bindPort`, which skiff does not change (the
+/// load balancer forwards its own port to it). Addons that must work before
+/// the pod network talk to the API server of their own node on it.
+pub const LOCAL_API_PORT: u16 = 6443;
 
 /// What an addon's manifest depends on.
 #[derive(Debug, Clone)]
@@ -141,6 +154,7 @@ struct Values {
     /// repository (`metrics-server`, `csi-provisioner`).
     images: BTreeMap<&'static str, String>,
     addon_label: &'static str,
+    local_api_port: u16,
 }
 
 #[derive(Debug, Serialize)]
@@ -166,6 +180,7 @@ impl Values {
                 })
                 .collect(),
             addon_label: ADDON_LABEL,
+            local_api_port: LOCAL_API_PORT,
         }
     }
 }
