@@ -203,9 +203,11 @@ const fn image(repository: &'static str, tag: &'static str, digest: &'static str
     }
 }
 
-/// The CSI sidecars of aws-ebs-csi-driver v1.63.1, as its
-/// `deploy/kubernetes/base/controller.yaml` and `node.yaml` name them (at
-/// tag v1.63.1 and at v1.64.0, whose manifests still run v1.63.1).
+/// aws-ebs-csi-driver v1.63.1 and its CSI sidecars, as
+/// `deploy/kubernetes/base/controller.yaml` and `node.yaml` at tag v1.64.0
+/// name them (that tree's manifests run driver v1.63.1; v1.64.0 has no
+/// promoted digest here), with the registry.k8s.io names and tags of
+/// `deploy/kubernetes/overlays/stable/gcr/kustomization.yaml`.
 /// Digests: the image promoter's `registry.k8s.io/images/k8s-staging-sig-storage/images.yaml`
 /// (kubernetes/k8s.io, as copied at geewynn/k8s.io@1f3817736fa4c6852fc23c46bff54486f0a0ff8c;
 /// its entries shared with the older upstream copy agree).

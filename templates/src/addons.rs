@@ -35,11 +35,16 @@ pub const ADDON_LABEL: &str = "addons.skiff.dev/name";
 
 /// Every addon template, embedded at build time, by file name under
 /// `templates/addons/`.
-const TEMPLATES: [(Addon, &str, &str); 2] = [
+const TEMPLATES: [(Addon, &str, &str); 3] = [
     (
         Addon::CloudControllerManager,
         "cloud-controller-manager.yaml.j2",
         include_str!("../addons/cloud-controller-manager.yaml.j2"),
+    ),
+    (
+        Addon::EbsCsiDriver,
+        "ebs-csi-driver.yaml.j2",
+        include_str!("../addons/ebs-csi-driver.yaml.j2"),
     ),
     (
         Addon::MetricsServer,
@@ -67,6 +72,10 @@ pub struct AddonContext<'a> {
     pub kubernetes_version: &'a KubernetesVersion,
     /// `spec.addons`.
     pub addons: &'a AddonsSpec,
+    /// How many control-plane nodes the cluster runs (the control-plane
+    /// groups' sizes summed): the addons that run there with host
+    /// networking run one replica per node, up to their upstream count.
+    pub control_plane_nodes: u32,
 }
 
 /// One enabled addon, ready to apply.
@@ -149,6 +158,10 @@ struct Values {
     cluster_name: String,
     region: String,
     kubernetes_version: String,
+    kubernetes_minor: u32,
+    /// The EBS CSI controller's replicas: one per control-plane node, at
+    /// least one, at most upstream's two.
+    controller_replicas: u32,
     release: ReleaseView,
     /// Image references (`repository:tag@sha256:…`) by the last part of the
     /// repository (`metrics-server`, `csi-provisioner`).
@@ -168,6 +181,8 @@ impl Values {
             cluster_name: context.cluster_name.to_string(),
             region: context.region.to_string(),
             kubernetes_version: context.kubernetes_version.to_string(),
+            kubernetes_minor: context.kubernetes_version.minor,
+            controller_replicas: context.control_plane_nodes.clamp(1, 2),
             release: ReleaseView {
                 version: release.version,
             },
@@ -218,6 +233,7 @@ mod tests {
             region: "eu-west-1",
             kubernetes_version: version,
             addons,
+            control_plane_nodes: 3,
         }
     }
 

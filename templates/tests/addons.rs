@@ -44,6 +44,7 @@ fn render(version: &KubernetesVersion, addons: &AddonsSpec) -> Vec<RenderedAddon
         region: "eu-west-1",
         kubernetes_version: version,
         addons,
+        control_plane_nodes: 3,
     })
     .unwrap_or_else(|error| panic!("{version}: {error}"))
 }
