@@ -484,9 +484,18 @@ fn unknown_release(addon: Addon, version: &str) -> String {
 }
 
 /// The problems of `spec.addons` as (field path, message): every version
-/// override must be a release skiff knows the image digests of.
+/// override must be a release skiff knows the image digests of, and the
+/// addons that need the cloud-controller-manager may not run without it.
+///
+/// The EBS CSI node plugin reads its instance's facts from the Node's
+/// `providerID` and topology labels, which the cloud-controller-manager sets
+/// (it cannot reach the instance metadata from a pod: hop limit 1;
+/// aws-ebs-csi-driver docs/install.md, "Metadata"); cluster-autoscaler maps
+/// Nodes to auto scaling groups by `providerID` (kubernetes/autoscaler
+/// cluster-autoscaler/cloudprovider/aws/README.md, "Common Notes and
+/// Gotchas").
 pub fn findings(spec: &AddonsSpec) -> Vec<(String, String)> {
-    Addon::ALL
+    let mut findings: Vec<(String, String)> = Addon::ALL
         .into_iter()
         .filter_map(|addon| {
             let version = spec.version_override(addon)?;
@@ -498,7 +507,26 @@ pub fn findings(spec: &AddonsSpec) -> Vec<(String, String)> {
                 unknown_release(addon, version),
             ))
         })
-        .collect()
+        .collect();
+    if !spec.enabled(Addon::CloudControllerManager) {
+        for addon in [Addon::EbsCsiDriver, Addon::ClusterAutoscaler] {
+            if spec.enabled(addon) {
+                findings.push((
+                    format!(
+                        "spec.addons.{}.enabled",
+                        Addon::CloudControllerManager.field()
+                    ),
+                    format!(
+                        "{addon} (spec.addons.{field}) needs the cloud-controller-manager \
+                         (the Nodes' providerID and zone labels); turn it back on, or set \
+                         spec.addons.{field}.enabled: false too",
+                        field = addon.field()
+                    ),
+                ));
+            }
+        }
+    }
+    findings
 }
 
 #[cfg(test)]
@@ -598,5 +626,35 @@ mod tests {
             "v1.34.5"
         );
         assert!(release_for(&spec, Addon::MetricsServer, 34).is_err());
+    }
+
+    #[test]
+    fn the_addons_that_need_the_cloud_controller_manager_are_refused_without_it() {
+        let without: AddonsSpec =
+            serde_norway::from_str("cloudControllerManager: {enabled: false}\n").expect("parses");
+        let findings = findings(&without);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].0, "spec.addons.cloudControllerManager.enabled");
+        assert!(findings[0]
+            .1
+            .contains("spec.addons.ebsCsiDriver.enabled: false"));
+
+        let all_off: AddonsSpec = serde_norway::from_str(
+            "cloudControllerManager: {enabled: false}\nebsCsiDriver: {enabled: false}\n",
+        )
+        .expect("parses");
+        assert!(super::findings(&all_off).is_empty());
+
+        let autoscaler: AddonsSpec = serde_norway::from_str(
+            "cloudControllerManager: {enabled: false}\nebsCsiDriver: {enabled: false}\n\
+             clusterAutoscaler: {enabled: true}\n",
+        )
+        .expect("parses");
+        let findings = super::findings(&autoscaler);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(
+            findings[0].1.starts_with("cluster-autoscaler "),
+            "{findings:?}"
+        );
     }
 }

@@ -1136,6 +1136,24 @@ mod tests {
     }
 
     #[test]
+    fn an_addon_release_skiff_has_no_digests_for_is_refused_naming_the_field() {
+        let mut spec = bundle();
+        spec.cluster.spec.addons = serde_norway::from_str(
+            "metricsServer: {version: v0.9.0}\nclusterAutoscaler: {enabled: true, version: v1.34.5}\n",
+        )
+        .expect("parses");
+        let errors = errors(&spec);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("spec.addons.metricsServer.version: "),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("v0.7.2, v0.8.0"), "{errors:?}");
+        spec.cluster.spec.addons.metrics_server = None;
+        assert!(super::validate(&spec).is_ok());
+    }
+
+    #[test]
     fn audit_settings_name_their_fields() {
         let mut spec = bundle();
         let audit = &mut spec.cluster.spec.control_plane.api_server.audit;

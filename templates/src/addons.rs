@@ -35,7 +35,7 @@ pub const ADDON_LABEL: &str = "addons.skiff.dev/name";
 
 /// Every addon template, embedded at build time, by file name under
 /// `templates/addons/`.
-const TEMPLATES: [(Addon, &str, &str); 3] = [
+const TEMPLATES: [(Addon, &str, &str); 4] = [
     (
         Addon::CloudControllerManager,
         "cloud-controller-manager.yaml.j2",
@@ -50,6 +50,11 @@ const TEMPLATES: [(Addon, &str, &str); 3] = [
         Addon::MetricsServer,
         "metrics-server.yaml.j2",
         include_str!("../addons/metrics-server.yaml.j2"),
+    ),
+    (
+        Addon::ClusterAutoscaler,
+        "cluster-autoscaler.yaml.j2",
+        include_str!("../addons/cluster-autoscaler.yaml.j2"),
     ),
 ];
 
@@ -107,7 +112,6 @@ pub fn render_addons(context: &AddonContext<'_>) -> Result<Vec<RenderedAddon>, T
         .addons
         .enabled_addons()
         .into_iter()
-        .filter(|addon| template_of(*addon).is_some())
         .map(|addon| render_addon(context, addon))
         .collect()
 }
@@ -124,12 +128,7 @@ pub fn render_addon(
             problem,
         },
     )?;
-    let Some(template) = template_of(addon) else {
-        return Err(TemplateError::AddonRelease {
-            field: format!("spec.addons.{}", addon.field()),
-            problem: format!("skiff has no manifest for {addon} yet; set enabled: false"),
-        });
-    };
+    let template = template_of(addon);
     let values = Values::new(context, release);
     let manifest = environment()?
         .get_template(template)
@@ -145,11 +144,13 @@ pub fn render_addon(
     })
 }
 
-fn template_of(addon: Addon) -> Option<&'static str> {
-    TEMPLATES
-        .iter()
-        .find(|(known, _, _)| *known == addon)
-        .map(|(_, name, _)| *name)
+fn template_of(addon: Addon) -> &'static str {
+    match addon {
+        Addon::CloudControllerManager => TEMPLATES[0].1,
+        Addon::EbsCsiDriver => TEMPLATES[1].1,
+        Addon::MetricsServer => TEMPLATES[2].1,
+        Addon::ClusterAutoscaler => TEMPLATES[3].1,
+    }
 }
 
 /// The values every addon template sees.
@@ -163,6 +164,9 @@ struct Values {
     /// least one, at most upstream's two.
     controller_replicas: u32,
     release: ReleaseView,
+    /// The release's minor (`33` of `v1.33.6`, `8` of `v0.8.0`): the
+    /// templates lay out what changed between releases by it.
+    release_minor: u32,
     /// Image references (`repository:tag@sha256:…`) by the last part of the
     /// repository (`metrics-server`, `csi-provisioner`).
     images: BTreeMap<&'static str, String>,
@@ -186,6 +190,12 @@ impl Values {
             release: ReleaseView {
                 version: release.version,
             },
+            release_minor: release
+                .version
+                .split('.')
+                .nth(1)
+                .and_then(|minor| minor.parse().ok())
+                .unwrap_or(0),
             images: release
                 .images
                 .iter()
@@ -264,6 +274,67 @@ mod tests {
             find(render_addons(&context(&new, &pinned)).expect("renders")).version,
             "v0.7.2"
         );
+    }
+
+    #[test]
+    fn every_template_is_its_addons_and_the_defaults_render_in_apply_order() {
+        for addon in Addon::ALL {
+            assert_eq!(
+                template_of(addon),
+                format!("{}.yaml.j2", addon.name()),
+                "{addon}"
+            );
+        }
+        let version: KubernetesVersion = "1.34.2".parse().expect("version");
+        let addons = AddonsSpec::default();
+        let rendered = render_addons(&context(&version, &addons)).expect("renders");
+        let names: Vec<Addon> = rendered.iter().map(|one| one.addon).collect();
+        assert_eq!(
+            names,
+            [
+                Addon::CloudControllerManager,
+                Addon::EbsCsiDriver,
+                Addon::MetricsServer
+            ]
+        );
+        assert_eq!(rendered[0].version, "v1.34.3");
+    }
+
+    #[test]
+    fn the_ebs_controller_runs_one_replica_per_control_plane_node_up_to_two() {
+        let version: KubernetesVersion = "1.34.2".parse().expect("version");
+        let addons = AddonsSpec::default();
+        for (nodes, replicas) in [(0, 1), (1, 1), (2, 2), (3, 2), (5, 2)] {
+            let context = AddonContext {
+                control_plane_nodes: nodes,
+                ..context(&version, &addons)
+            };
+            let ebs = render_addon(&context, Addon::EbsCsiDriver).expect("renders");
+            assert!(
+                ebs.manifest
+                    .contains(&format!("\nspec:\n  replicas: {replicas}\n")),
+                "{nodes} control-plane nodes"
+            );
+        }
+    }
+
+    #[test]
+    fn cluster_autoscaler_discovers_this_clusters_groups() {
+        let version: KubernetesVersion = "1.33.13".parse().expect("version");
+        let addons: AddonsSpec =
+            serde_norway::from_str("clusterAutoscaler: {enabled: true}\n").expect("parses");
+        let rendered = render_addons(&context(&version, &addons)).expect("renders");
+        let autoscaler = rendered.last().expect("rendered");
+        assert_eq!(autoscaler.addon, Addon::ClusterAutoscaler);
+        assert_eq!(autoscaler.version, "v1.33.6");
+        assert!(autoscaler.manifest.contains(
+            "- \"--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/prod.example.com\"\n"
+        ));
+        assert!(autoscaler
+            .manifest
+            .contains("- --balance-similar-node-groups\n"));
+        assert!(autoscaler.manifest.contains("  - volumeattachments\n"));
+        assert!(!autoscaler.manifest.contains("resource.k8s.io"));
     }
 
     #[test]
