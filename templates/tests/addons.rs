@@ -193,7 +193,11 @@ fn every_manifest_of_every_minor_parses_strictly_and_pins_every_image() {
             seen += 1;
         }
     }
-    assert!(seen >= RELEASES.len(), "only {seen} manifests rendered");
+    assert_eq!(
+        seen,
+        RELEASES.len() * Addon::ALL.len(),
+        "every addon of every minor"
+    );
 }
 
 #[test]
