@@ -529,6 +529,60 @@ pub fn findings(spec: &AddonsSpec) -> Vec<(String, String)> {
     findings
 }
 
+/// Advice about `spec.addons` for a cluster at Kubernetes 1.`minor`, as
+/// (field path, message): a pinned release meant for another minor.
+///
+/// The cloud-controller-manager "must not be newer than the kube-apiserver
+/// instances" and "may be up to one minor version older" (kubernetes.io,
+/// Version Skew Policy); cluster-autoscaler releases are made per Kubernetes
+/// minor (`cluster-autoscaler-1.X.Y`). Both are warnings, not errors: the
+/// pin is the operator's choice, and an upgrade must not be blocked by it.
+pub fn warnings(spec: &AddonsSpec, minor: u32) -> Vec<(String, String)> {
+    let mut warnings = Vec::new();
+    for addon in [Addon::CloudControllerManager, Addon::ClusterAutoscaler] {
+        if !spec.enabled(addon) {
+            continue;
+        }
+        let Some(release) = spec
+            .version_override(addon)
+            .and_then(|version| find_release(addon, version))
+        else {
+            continue;
+        };
+        let Some(release_minor) = release
+            .version
+            .split('.')
+            .nth(1)
+            .and_then(|text| text.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let fits = match addon {
+            Addon::CloudControllerManager => release_minor == minor || release_minor + 1 == minor,
+            _ => release_minor == minor,
+        };
+        if !fits {
+            let allowed = match addon {
+                Addon::CloudControllerManager => format!(
+                    "Kubernetes 1.{minor} supports a cloud-controller-manager of 1.{minor} or 1.{} \
+                     (the version-skew policy)",
+                    minor.saturating_sub(1)
+                ),
+                _ => format!("cluster-autoscaler is released per Kubernetes minor (1.{minor})"),
+            };
+            warnings.push((
+                format!("spec.addons.{}.version", addon.field()),
+                format!(
+                    "{addon} {} is meant for Kubernetes 1.{release_minor}; {allowed}; remove \
+                     the field to follow the cluster's minor",
+                    release.version
+                ),
+            ));
+        }
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,6 +680,23 @@ mod tests {
             "v1.34.5"
         );
         assert!(release_for(&spec, Addon::MetricsServer, 34).is_err());
+    }
+
+    #[test]
+    fn a_pinned_release_for_another_minor_is_a_warning() {
+        let spec: AddonsSpec = serde_norway::from_str(
+            "cloudControllerManager: {version: v1.34.3}\nclusterAutoscaler: {enabled: true, version: v1.34.5}\n",
+        )
+        .expect("parses");
+        assert!(warnings(&spec, 34).is_empty());
+        let on_35 = warnings(&spec, 35);
+        assert_eq!(on_35.len(), 1, "{on_35:?}");
+        assert_eq!(on_35[0].0, "spec.addons.clusterAutoscaler.version");
+        let on_36 = warnings(&spec, 36);
+        assert_eq!(on_36.len(), 2, "{on_36:?}");
+        assert_eq!(on_36[0].0, "spec.addons.cloudControllerManager.version");
+        assert!(on_36[0].1.contains("1.36 or 1.35"), "{on_36:?}");
+        assert_eq!(warnings(&spec, 33).len(), 2, "newer than the API server");
     }
 
     #[test]

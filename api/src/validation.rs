@@ -431,6 +431,10 @@ impl Checker {
         self.audit(&spec.control_plane.api_server.audit);
         self.report(crate::component_arguments::findings(&spec.control_plane));
         self.report(crate::addons::findings(&spec.addons));
+        for (path, message) in crate::addons::warnings(&spec.addons, spec.kubernetes_version.minor)
+        {
+            self.warning(path, message);
+        }
         self.report(crate::kubelet::findings(
             "spec.kubelet",
             &spec.kubelet,
