@@ -301,6 +301,30 @@ mod tests {
     }
 
     #[test]
+    fn rendering_is_deterministic_and_follows_the_cluster() {
+        let version: KubernetesVersion = "1.35.8".parse().expect("version");
+        let addons: AddonsSpec =
+            serde_norway::from_str("clusterAutoscaler: {enabled: true}\n").expect("parses");
+        let first = render_addons(&context(&version, &addons)).expect("renders");
+        let second = render_addons(&context(&version, &addons)).expect("renders");
+        assert_eq!(first, second);
+        let other = AddonContext {
+            cluster_name: "staging.example.com",
+            ..context(&version, &addons)
+        };
+        let renamed = render_addons(&other).expect("renders");
+        for (one, two) in first.iter().zip(&renamed) {
+            // metrics-server does not name the cluster; the others do.
+            assert_eq!(
+                one.sha256() == two.sha256(),
+                one.addon == Addon::MetricsServer,
+                "{}",
+                one.addon
+            );
+        }
+    }
+
+    #[test]
     fn the_ebs_controller_runs_one_replica_per_control_plane_node_up_to_two() {
         let version: KubernetesVersion = "1.34.2".parse().expect("version");
         let addons = AddonsSpec::default();
