@@ -115,7 +115,9 @@ pub(crate) fn problems(bundle: &ClusterBundle) -> Vec<(String, String)> {
 }
 
 /// What a bundle with Windows groups should know, as (field path, message):
-/// skiff does not install the CNI's Windows daemons yet (docs/windows.md).
+/// skiff does not install the CNI's Windows daemons, nor kube-proxy on
+/// Windows nodes, because the pinned CNI releases publish none that fits
+/// skiff's manifest installs (docs/windows.md, "What is not done yet").
 pub(crate) fn warnings(bundle: &ClusterBundle) -> Vec<(String, String)> {
     let cni = bundle.cluster.spec.networking.cni;
     if !cni_supports_windows(cni) {
@@ -153,14 +155,46 @@ pub(crate) fn warnings(bundle: &ClusterBundle) -> Vec<(String, String)> {
                 (
                     format!("instancegroup/{}: spec.osFamily", group.name()),
                     format!(
-                        "the nodes join, but skiff does not yet install {cni}'s Windows daemons \
-                     (and kube-proxy) on them: their pods get no network until you apply \
-                     those (see docs/windows.md)"
+                        "the nodes join, but their pods get no network: {} \
+                         (see docs/windows.md, \"What is not done yet\")",
+                        missing_windows_data_plane(cni)
                     ),
                 )
             }),
     );
     found
+}
+
+/// Why a Windows node of a cluster with `cni` gets no pod network, as
+/// upstream stands at the releases `templates/src/cni.rs` pins:
+/// - Calico removed its HostProcess manifests for Windows
+///   (`manifests/calico-windows-vxlan.yaml`, `calico-windows-bgp.yaml`,
+///   `windows-kube-proxy.yaml`) in projectcalico/calico commit a75d724add
+///   ("Remove tech-preview Windows manifests"; `f0e7f4074c` on the 3.27
+///   branch; first in v3.27.3 and v3.28.0); at v3.30.3 its Windows
+///   components install through the Tigera operator (tigera/docs
+///   `calico_versioned_docs/version-3.30/getting-started/kubernetes/windows-calico/operator.mdx`),
+///   or by the deprecated manual install on the node, while skiff
+///   installs Calico from `manifests/calico.yaml` without the operator.
+/// - Flannel v0.27.4 publishes no Windows DaemonSet, manifest or image, and
+///   kubernetes-sigs/sig-windows-tools removed its Flannel HostProcess
+///   examples (`hostprocess/flannel/`) in commit 729ae7cd69ad ("Remove
+///   Flannel HPC examples", #385, April 2025).
+fn missing_windows_data_plane(cni: Cni) -> &'static str {
+    match cni {
+        Cni::Calico => {
+            "skiff installs Calico from its manifest, and the pinned Calico release installs \
+             its Windows components (calico-node-windows, with VXLAN and IPAM strict \
+             affinity) only through the Tigera operator; skiff installs neither them nor \
+             kube-proxy for Windows"
+        }
+        Cni::Flannel => {
+            "the pinned Flannel release publishes no Windows DaemonSet or image (and \
+             sig-windows-tools removed its Flannel HostProcess examples); skiff installs \
+             neither flanneld nor kube-proxy on Windows nodes"
+        }
+        Cni::Cilium => "cilium has no Windows data plane",
+    }
 }
 
 /// Why an `OWNER/NAME` image pattern cannot be of the group's family: a
@@ -262,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn a_windows_group_is_warned_that_the_cni_windows_daemons_are_not_installed() {
+    fn a_windows_group_is_warned_that_its_pods_get_no_network_and_why() {
         let warned = crate::validate(&bundle(Cni::Flannel, OsFamily::Windows)).expect("valid");
         assert_eq!(warned.len(), 1, "{warned:?}");
         assert_eq!(
@@ -270,8 +304,24 @@ mod tests {
             "instancegroup/nodes-us-east-1a: spec.osFamily"
         );
         assert!(
-            warned[0].message.contains("flannel's Windows daemons"),
+            warned[0]
+                .message
+                .starts_with("the nodes join, but their pods get no network: "),
             "{warned:?}"
+        );
+        assert!(
+            warned[0]
+                .message
+                .contains("the pinned Flannel release publishes no Windows DaemonSet"),
+            "{warned:?}"
+        );
+        let calico = crate::validate(&bundle(Cni::Calico, OsFamily::Windows)).expect("valid");
+        assert_eq!(calico.len(), 1, "{calico:?}");
+        assert!(
+            calico[0]
+                .message
+                .contains("only through the Tigera operator"),
+            "{calico:?}"
         );
         assert!(crate::validate(&bundle(Cni::Flannel, OsFamily::Debian))
             .expect("valid")

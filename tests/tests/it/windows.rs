@@ -119,7 +119,8 @@ async fn a_windows_worker_group_is_planned_applied_validated_and_rolled_like_any
     created.assert_success();
     // What skiff does not install yet is said, not hidden.
     created.assert_stderr_contains(&format!(
-        "instancegroup/{WINDOWS}: spec.osFamily: the nodes join, but skiff does not yet install calico's Windows daemons"
+        "instancegroup/{WINDOWS}: spec.osFamily: the nodes join, but their pods get no network: \
+         skiff installs Calico from its manifest"
     ));
     let stored = fixture.skiff(["get", "ig", "--name", &cluster, WINDOWS, "-o", "yaml"]);
     stored.assert_success();
