@@ -1,9 +1,13 @@
 //! The Windows nodes' pod network, from the first control-plane node of a
 //! cluster with Windows groups and Calico: Calico through the Tigera
 //! operator with its Windows data plane, and kube-proxy for Windows, with
-//! the cluster's own settings substituted. The kubectl stand-in keeps a copy
-//! of each file it applies and the curl stand-in serves excerpts of the
-//! upstream files (test-support's `sandbox/fixtures`).
+//! the cluster's own settings substituted; a control plane that joins
+//! later keeps kube-proxy for Windows at the Linux one's version, and does
+//! not migrate a Calico installed from its manifest. The kubectl stand-in
+//! keeps a copy of each file it applies (and records the operator's CRD and
+//! Installation, so that `get installations.operator.tigera.io` answers as
+//! kubectl does); the curl stand-in serves excerpts of the upstream files
+//! (test-support's `sandbox/fixtures`).
 
 use skiff_api::{Cni, InstanceGroupRole, OsFamily};
 use skiff_templates::{paths, NodeBootstrap};
@@ -131,5 +135,92 @@ fn the_first_control_plane_installs_calico_for_windows_through_the_operator_and_
         ))),
         "{}",
         downloads.join("\n")
+    );
+}
+
+fn applied_files(node: &skiff_test_support::sandbox::NodeSandbox) -> Vec<String> {
+    node.commands_starting("kubectl")
+        .into_iter()
+        .filter(|line| line.contains(" apply "))
+        .filter_map(|line| line.rsplit('/').next().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_joining_control_plane_keeps_kube_proxy_for_windows_at_the_linux_kube_proxys_version() {
+    let cloud = start_cloud();
+    let config = NodeBootstrap {
+        windows_nodes: true,
+        ..cloud.bootstrap(
+            InstanceGroupRole::ControlPlane,
+            OsFamily::Debian,
+            Cni::Calico,
+        )
+    };
+    let first = cloud.node("i-0a1b2c3d4e5f60721", &config, Image::Ubuntu);
+    let boot = first.boot();
+    assert_booted(&first, &boot);
+    let second = cloud.node("i-0a1b2c3d4e5f60722", &config, Image::Ubuntu);
+    let boot = second.boot();
+    assert_booted(&second, &boot);
+    assert!(
+        second.commands_starting("kubeadm join").len() == 1,
+        "{}",
+        second.commands().join("\n")
+    );
+
+    // It finds the operator's Installation, installs nothing of Calico's
+    // again, and applies kube-proxy for Windows at the version of the Linux
+    // kube-proxy (kubeadm's, in the cluster).
+    assert!(second
+        .commands_starting("kubectl")
+        .iter()
+        .any(|line| line.contains("get installations.operator.tigera.io default")));
+    let applied = applied_files(&second);
+    assert_eq!(applied, ["kube-proxy-windows.yaml"], "{applied:?}");
+    let linux = cloud.etcd_value("/registry/daemonsets/kube-system/kube-proxy");
+    let version = linux.rsplit(":v").next().expect("a tag");
+    assert!(
+        second
+            .applied_manifest("kube-proxy-windows.yaml")
+            .contains(&format!(
+                "sigwindowstools/kube-proxy:v{version}-calico-hostprocess"
+            )),
+        "{linux}"
+    );
+}
+
+/// A Calico cluster whose first control plane ran without Windows groups
+/// runs Calico from its manifest: a control plane that joins after a
+/// Windows group was added does not migrate it, and says so.
+#[test]
+fn a_calico_cluster_built_without_windows_groups_is_not_migrated_and_the_node_says_so() {
+    let cloud = start_cloud();
+    let linux_only = cloud.bootstrap(
+        InstanceGroupRole::ControlPlane,
+        OsFamily::Debian,
+        Cni::Calico,
+    );
+    let first = cloud.node("i-0a1b2c3d4e5f60731", &linux_only, Image::Ubuntu);
+    let boot = first.boot();
+    assert_booted(&first, &boot);
+    assert_eq!(applied_files(&first), ["calico.yaml"]);
+
+    let with_windows = NodeBootstrap {
+        windows_nodes: true,
+        ..linux_only
+    };
+    let second = cloud.node("i-0a1b2c3d4e5f60732", &with_windows, Image::Ubuntu);
+    let boot = second.boot();
+    assert_booted(&second, &boot);
+    assert!(
+        applied_files(&second).is_empty(),
+        "{:?}",
+        applied_files(&second)
+    );
+    let log = second.read("/var/log/skiff-bootstrap.log");
+    assert!(
+        log.contains("was installed from its manifest, without the Tigera operator: the Windows nodes get no pod network until it is migrated"),
+        "{log}"
     );
 }
