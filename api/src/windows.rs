@@ -115,7 +115,8 @@ pub(crate) fn problems(bundle: &ClusterBundle) -> Vec<(String, String)> {
 }
 
 /// What a bundle with Windows groups should know, as (field path, message):
-/// skiff does not install the CNI's Windows daemons yet (docs/windows.md).
+/// where the Windows nodes' pod network comes from with the cluster's CNI,
+/// and when it does not (see [`windows_data_plane`]).
 pub(crate) fn warnings(bundle: &ClusterBundle) -> Vec<(String, String)> {
     let cni = bundle.cluster.spec.networking.cni;
     if !cni_supports_windows(cni) {
@@ -152,15 +153,44 @@ pub(crate) fn warnings(bundle: &ClusterBundle) -> Vec<(String, String)> {
             .map(|group| {
                 (
                     format!("instancegroup/{}: spec.osFamily", group.name()),
-                    format!(
-                        "the nodes join, but skiff does not yet install {cni}'s Windows daemons \
-                     (and kube-proxy) on them: their pods get no network until you apply \
-                     those (see docs/windows.md)"
-                    ),
+                    windows_data_plane(cni).to_string(),
                 )
             }),
     );
     found
+}
+
+/// Where a Windows node's pod network comes from with `cni`, as upstream
+/// stands at the releases `templates/src/cni.rs` pins (docs/windows.md):
+/// - Calico publishes no Windows manifest since projectcalico/calico commit
+///   a75d724add ("Remove tech-preview Windows manifests"; first released in
+///   v3.27.3 and v3.28.0); at v3.30.3 its Tigera operator renders
+///   `calico-node-windows` (tigera/docs
+///   `calico_versioned_docs/version-3.30/getting-started/kubernetes/windows-calico/operator.mdx`).
+///   The first control-plane node of a cluster with Windows groups installs
+///   Calico that way; a cluster whose first control plane ran without them
+///   runs Calico from its manifest, which skiff does not migrate.
+/// - Flannel v0.27.4 publishes no Windows DaemonSet, manifest or image, and
+///   kubernetes-sigs/sig-windows-tools removed its Flannel HostProcess
+///   examples (`hostprocess/flannel/`) in commit 729ae7cd69ad ("Remove
+///   Flannel HPC examples", #385, April 2025).
+fn windows_data_plane(cni: Cni) -> &'static str {
+    match cni {
+        Cni::Calico => {
+            "the Windows nodes' pod network is Calico's Windows data plane, which the first \
+             control-plane node installs through the Tigera operator when the cluster has \
+             Windows groups; a cluster whose first control plane ran without them runs Calico \
+             from its manifest, which skiff does not migrate (see docs/windows.md, \
+             \"Calico on a cluster created without Windows groups\")"
+        }
+        Cni::Flannel => {
+            "the nodes join, but their pods get no network: the pinned Flannel release \
+             publishes no Windows DaemonSet or image (and sig-windows-tools removed its \
+             Flannel HostProcess examples); skiff installs neither flanneld nor kube-proxy \
+             on Windows nodes; use calico (see docs/windows.md, \"Flannel\")"
+        }
+        Cni::Cilium => "cilium has no Windows data plane",
+    }
 }
 
 /// Why an `OWNER/NAME` image pattern cannot be of the group's family: a
@@ -262,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn a_windows_group_is_warned_that_the_cni_windows_daemons_are_not_installed() {
+    fn a_windows_group_is_told_where_its_pod_network_comes_from() {
         let warned = crate::validate(&bundle(Cni::Flannel, OsFamily::Windows)).expect("valid");
         assert_eq!(warned.len(), 1, "{warned:?}");
         assert_eq!(
@@ -270,8 +300,19 @@ mod tests {
             "instancegroup/nodes-us-east-1a: spec.osFamily"
         );
         assert!(
-            warned[0].message.contains("flannel's Windows daemons"),
+            warned[0]
+                .message
+                .starts_with("the nodes join, but their pods get no network: "),
             "{warned:?}"
+        );
+        assert!(warned[0].message.contains("use calico"), "{warned:?}");
+        let calico = crate::validate(&bundle(Cni::Calico, OsFamily::Windows)).expect("valid");
+        assert_eq!(calico.len(), 1, "{calico:?}");
+        assert!(
+            calico[0].message.contains(
+                "installs through the Tigera operator when the cluster has Windows groups"
+            ),
+            "{calico:?}"
         );
         assert!(crate::validate(&bundle(Cni::Flannel, OsFamily::Debian))
             .expect("valid")
