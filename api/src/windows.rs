@@ -48,11 +48,14 @@ pub fn registered_taints(os_family: OsFamily, group_taints: &[Taint]) -> Vec<Tai
     taints
 }
 
-/// The CNI plugins that run on Windows nodes, as `spec.networking.cni` names them.
+/// The CNI plugins whose Windows data plane skiff installs, as
+/// `spec.networking.cni` names them: Calico only. Cilium has none; Flannel's
+/// pinned release publishes none (see [`windows_data_plane`]), and a Windows
+/// node without a pod network is no worker at all.
 pub fn cni_supports_windows(cni: Cni) -> bool {
     match cni {
-        Cni::Calico | Cni::Flannel => true,
-        Cni::Cilium => false,
+        Cni::Calico => true,
+        Cni::Flannel | Cni::Cilium => false,
     }
 }
 
@@ -102,9 +105,15 @@ pub(crate) fn problems(bundle: &ClusterBundle) -> Vec<(String, String)> {
         found.push((
             "spec.networking.cni".to_string(),
             format!(
-                "{cni} has no Windows data plane, and instance group{} {} run{} osFamily: windows; \
-                 use calico or flannel, which have Windows data planes, \
+                "{cni} has no Windows data plane skiff can install{}, and instance group{} {} run{} osFamily: windows; \
+                 use calico, whose Windows data plane the first control-plane node installs, \
                  or give those groups a Linux osFamily",
+                if cni == Cni::Flannel {
+                    " (the pinned Flannel release publishes no Windows DaemonSet or image, and \
+                     sig-windows-tools removed its Flannel HostProcess examples; docs/windows.md)"
+                } else {
+                    ""
+                },
                 if windows_groups.len() == 1 { "" } else { "s" },
                 windows_groups.join(", "),
                 if windows_groups.len() == 1 { "s" } else { "" },
@@ -184,10 +193,7 @@ fn windows_data_plane(cni: Cni) -> &'static str {
              \"Calico on a cluster created without Windows groups\")"
         }
         Cni::Flannel => {
-            "the nodes join, but their pods get no network: the pinned Flannel release \
-             publishes no Windows DaemonSet or image (and sig-windows-tools removed its \
-             Flannel HostProcess examples); skiff installs neither flanneld nor kube-proxy \
-             on Windows nodes; use calico (see docs/windows.md, \"Flannel\")"
+            "flannel has no Windows data plane skiff can install (refused with Windows groups)"
         }
         Cni::Cilium => "cilium has no Windows data plane",
     }
@@ -282,30 +288,23 @@ mod tests {
     }
 
     #[test]
-    fn a_windows_worker_group_with_calico_or_flannel_is_valid() {
-        for cni in [Cni::Calico, Cni::Flannel] {
-            assert_eq!(
-                errors(&bundle(cni, OsFamily::Windows)),
-                Vec::<String>::new()
-            );
-        }
+    fn a_windows_worker_group_with_calico_is_valid_and_with_flannel_refused() {
+        assert_eq!(
+            errors(&bundle(Cni::Calico, OsFamily::Windows)),
+            Vec::<String>::new()
+        );
+        let flannel = errors(&bundle(Cni::Flannel, OsFamily::Windows));
+        assert_eq!(flannel.len(), 1, "{flannel:?}");
+        assert!(
+            flannel[0].starts_with("spec.networking.cni: flannel has no Windows data plane skiff can install (the pinned Flannel release"),
+            "{flannel:?}"
+        );
+        assert!(flannel[0].contains("use calico"), "{flannel:?}");
+        assert!(errors(&bundle(Cni::Flannel, OsFamily::Debian)).is_empty());
     }
 
     #[test]
     fn a_windows_group_is_told_where_its_pod_network_comes_from() {
-        let warned = crate::validate(&bundle(Cni::Flannel, OsFamily::Windows)).expect("valid");
-        assert_eq!(warned.len(), 1, "{warned:?}");
-        assert_eq!(
-            warned[0].path,
-            "instancegroup/nodes-us-east-1a: spec.osFamily"
-        );
-        assert!(
-            warned[0]
-                .message
-                .starts_with("the nodes join, but their pods get no network: "),
-            "{warned:?}"
-        );
-        assert!(warned[0].message.contains("use calico"), "{warned:?}");
         let calico = crate::validate(&bundle(Cni::Calico, OsFamily::Windows)).expect("valid");
         assert_eq!(calico.len(), 1, "{calico:?}");
         assert!(
@@ -327,7 +326,10 @@ mod tests {
             found[0].starts_with("spec.networking.cni: cilium has no Windows data plane"),
             "{found:?}"
         );
-        assert!(found[0].contains("use calico or flannel"), "{found:?}");
+        assert!(
+            found[0].contains("use calico, whose Windows data plane"),
+            "{found:?}"
+        );
         assert!(errors(&bundle(Cni::Cilium, OsFamily::Debian)).is_empty());
     }
 

@@ -320,7 +320,10 @@ async fn a_windows_group_the_cluster_cannot_serve_is_refused_with_its_field_and_
         said.contains("spec.networking.cni: cilium has no Windows data plane"),
         "{refused}"
     );
-    assert!(said.contains("use calico or flannel"), "{refused}");
+    assert!(
+        said.contains("use calico, whose Windows data plane"),
+        "{refused}"
+    );
 
     let control_plane = fixture.skiff([
         "create",
