@@ -63,6 +63,13 @@ pub const CERTIFICATES_LEASE: &str = "etcd/leases/certificates";
 /// certificates and restart (the control plane's lease is separate: an API
 /// server restarting never costs etcd a vote).
 pub const MEMBER_CERTIFICATES_LEASE: &str = "etcd/leases/member-certificates";
+/// The folder of the external etcd members' health reports, one JSON object
+/// per member (`<member name>`): `{"member", "instance", "healthy" (its
+/// `etcdctl endpoint health`, which needs the cluster's quorum),
+/// "votingMembers" (how many voting members its member list has), "checked"
+/// (RFC 3339 UTC)}`. Written every minute by `report-health`; `skiff
+/// rolling-update` reads them before it takes a member down.
+pub const HEALTH_FOLDER: &str = "etcd/health/";
 /// The folder of etcd snapshots: `<time>-rev<revision>-<instance>.db`.
 pub const BACKUPS_FOLDER: &str = "etcd/backups/";
 /// The folder of the control-plane nodes' certificate reports: one JSON
@@ -222,6 +229,7 @@ mod tests {
             BACKUP_LEASE,
             CERTIFICATES_LEASE,
             MEMBER_CERTIFICATES_LEASE,
+            HEALTH_FOLDER,
             BACKUPS_FOLDER,
             RESTORE_REQUEST,
             UPGRADE_LEASE,

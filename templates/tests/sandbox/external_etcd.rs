@@ -440,6 +440,30 @@ fn members_back_up_one_at_a_time_and_a_restore_brings_every_member_back_from_one
             .iter()
             .any(|command| command.starts_with("systemctl enable --now skiff-etcd-backup.timer skiff-renew-certificates.timer")));
     }
+    // Each member reported its health for skiff rolling-update.
+    for (node, member) in nodes.iter().zip(&etcd.members) {
+        let report: serde_json::Value = serde_json::from_str(&cloud.moto.get_object(
+            BUCKET,
+            &format!("{CLUSTER_PREFIX}/etcd/health/{}", member.name),
+        ))
+        .expect("a JSON health report");
+        assert_eq!(report["member"], member.name.as_str(), "{report}");
+        assert_eq!(report["instance"], node.instance_id.as_str(), "{report}");
+        assert_eq!(report["votingMembers"], 3, "{report}");
+    }
+    // A minute later, with one member down: the others report it.
+    nodes[2].power_off();
+    let reported = nodes[0].run(&["report-health"]);
+    assert!(reported.success, "{}", reported.everything());
+    let report: serde_json::Value = serde_json::from_str(
+        &cloud
+            .moto
+            .get_object(BUCKET, &format!("{CLUSTER_PREFIX}/etcd/health/etcd-1")),
+    )
+    .expect("a JSON health report");
+    assert_eq!(report["healthy"], true, "two of three keep the quorum: {report}");
+    let boot = nodes[2].boot();
+    assert!(boot.success, "{}", boot.everything());
     let first = etcd.members[0].address;
     for index in 0..10 {
         put(&cloud, first, &format!("/registry/skiff-test/{index}"), "kept");
