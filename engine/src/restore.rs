@@ -134,7 +134,10 @@ pub async fn preview(
         crate::access::api_readiness(store, bundle)
     );
     let views = views.map_err(|source| EngineError::Cluster {
-        what: format!("reading the {} auto scaling groups of cluster {cluster}", role_text(role)),
+        what: format!(
+            "reading the {} auto scaling groups of cluster {cluster}",
+            role_text(role)
+        ),
         source,
     })?;
     let groups = wanted

@@ -432,7 +432,9 @@ impl ProgressStore for StateProgress {
     async fn etcd_member_health(&self) -> skiff_rollout::Result<Option<Vec<MemberHealth>>> {
         let reports = skiff_state::etcd::list_member_health(self.objects.as_ref(), &self.cluster)
             .await
-            .map_err(|error| RolloutError::Progress(format!("reading the etcd members' health reports: {error}")))?;
+            .map_err(|error| {
+                RolloutError::Progress(format!("reading the etcd members' health reports: {error}"))
+            })?;
         if reports.is_empty() {
             return Ok(None);
         }

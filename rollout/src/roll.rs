@@ -532,7 +532,10 @@ pub fn etcd_quorum_without(
     all: &[GroupPlan],
     reports: &[MemberHealth],
 ) -> std::result::Result<(), String> {
-    let mut names: BTreeSet<&str> = reports.iter().map(|report| report.member.as_str()).collect();
+    let mut names: BTreeSet<&str> = reports
+        .iter()
+        .map(|report| report.member.as_str())
+        .collect();
     names.extend(
         all.iter()
             .filter(|plan| plan.role == InstanceGroupRole::Etcd)

@@ -330,7 +330,9 @@ pub async fn list_member_health(
         };
         match serde_json::from_slice::<MemberHealthReport>(&object.bytes) {
             Ok(report) => reports.push(report),
-            Err(error) => tracing::warn!("{key}: not an etcd member health report ({error}); skipped"),
+            Err(error) => {
+                tracing::warn!("{key}: not an etcd member health report ({error}); skipped")
+            }
         }
     }
     reports.sort_by(|first, second| first.member.cmp(&second.member));
@@ -350,7 +352,10 @@ mod tests {
         assert_eq!(report.member, "etcd-2");
         assert!(report.healthy);
         assert_eq!(report.voting_members, 3);
-        assert_eq!(report.checked, time::macros::datetime!(2026-12-07 03:45:16 UTC));
+        assert_eq!(
+            report.checked,
+            time::macros::datetime!(2026-12-07 03:45:16 UTC)
+        );
     }
 
     #[test]

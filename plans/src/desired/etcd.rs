@@ -304,7 +304,9 @@ mod tests {
                     "{}",
                     role.policy
                 );
-                assert!(!role.policy.contains("autoscaling:TerminateInstanceInAutoScalingGroup"));
+                assert!(!role
+                    .policy
+                    .contains("autoscaling:TerminateInstanceInAutoScalingGroup"));
             }
             other => panic!("{other:?}"),
         }

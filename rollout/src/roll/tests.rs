@@ -484,7 +484,14 @@ async fn an_etcd_member_is_not_taken_down_while_the_others_could_not_keep_the_qu
         .with_group("etcd-3", 1, 1);
     let plans: Vec<GroupPlan> = ["etcd-1", "etcd-2", "etcd-3"]
         .iter()
-        .map(|name| plan(name, InstanceGroupRole::Etcd, IntOrPercent::Int(0), IntOrPercent::Int(1)))
+        .map(|name| {
+            plan(
+                name,
+                InstanceGroupRole::Etcd,
+                IntOrPercent::Int(0),
+                IntOrPercent::Int(1),
+            )
+        })
         .collect();
     // etcd-3 says it is unhealthy: without etcd-1 only etcd-2 would answer.
     let store = FakeStore::default();
@@ -498,18 +505,44 @@ async fn an_etcd_member_is_not_taken_down_while_the_others_could_not_keep_the_qu
         ..options()
     };
     let cluster: Option<&dyn ClusterApi> = Some(&world);
-    let result = roll_groups(&world, &plans, cluster, &short, &store, &FakeEvents::default(), &never).await;
+    let result = roll_groups(
+        &world,
+        &plans,
+        cluster,
+        &short,
+        &store,
+        &FakeEvents::default(),
+        &never,
+    )
+    .await;
     match result {
-        Err(RolloutError::EtcdQuorum { member, instance, detail }) => {
+        Err(RolloutError::EtcdQuorum {
+            member,
+            instance,
+            detail,
+        }) => {
             assert_eq!(member, "etcd-1");
             assert!(instance.starts_with("i-etcd-1"), "{instance}");
             assert!(
-                detail.contains("without it 1 of the 3 members would answer, short of the quorum of 2"),
+                detail.contains(
+                    "without it 1 of the 3 members would answer, short of the quorum of 2"
+                ),
                 "{detail}"
             );
-            assert!(detail.contains("etcd-3 (instance i-etcd-3) reports itself unhealthy"), "{detail}");
-            let message = RolloutError::EtcdQuorum { member, instance, detail }.to_string();
-            assert!(message.starts_with("not taking etcd member etcd-1 (instance i-etcd-1"), "{message}");
+            assert!(
+                detail.contains("etcd-3 (instance i-etcd-3) reports itself unhealthy"),
+                "{detail}"
+            );
+            let message = RolloutError::EtcdQuorum {
+                member,
+                instance,
+                detail,
+            }
+            .to_string();
+            assert!(
+                message.starts_with("not taking etcd member etcd-1 (instance i-etcd-1"),
+                "{message}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -522,10 +555,22 @@ async fn an_etcd_member_is_not_taken_down_while_the_others_could_not_keep_the_qu
         report("etcd-2", true, 600),
         report("etcd-3", true, 30),
     ]);
-    let result = roll_groups(&world, &plans, cluster, &short, &store, &FakeEvents::default(), &never).await;
+    let result = roll_groups(
+        &world,
+        &plans,
+        cluster,
+        &short,
+        &store,
+        &FakeEvents::default(),
+        &never,
+    )
+    .await;
     match result {
         Err(RolloutError::EtcdQuorum { detail, .. }) => {
-            assert!(detail.contains("etcd-2 (instance i-etcd-2) last reported 600 s ago"), "{detail}");
+            assert!(
+                detail.contains("etcd-2 (instance i-etcd-2) last reported 600 s ago"),
+                "{detail}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -534,26 +579,47 @@ async fn an_etcd_member_is_not_taken_down_while_the_others_could_not_keep_the_qu
         report("etcd-2", true, 20),
         report("etcd-3", true, 30),
     ]);
-    let replaced = roll_groups(&world, &plans, cluster, &options(), &store, &FakeEvents::default(), &never)
-        .await
-        .expect("the roll");
+    let replaced = roll_groups(
+        &world,
+        &plans,
+        cluster,
+        &options(),
+        &store,
+        &FakeEvents::default(),
+        &never,
+    )
+    .await
+    .expect("the roll");
     assert_eq!(replaced, 3);
 }
 
 #[test]
 fn five_members_keep_the_quorum_with_one_silent_but_not_with_two() {
     let plans: Vec<GroupPlan> = (1..=5)
-        .map(|ordinal| plan(&format!("etcd-{ordinal}"), InstanceGroupRole::Etcd, IntOrPercent::Int(0), IntOrPercent::Int(1)))
+        .map(|ordinal| {
+            plan(
+                &format!("etcd-{ordinal}"),
+                InstanceGroupRole::Etcd,
+                IntOrPercent::Int(0),
+                IntOrPercent::Int(1),
+            )
+        })
         .collect();
     let mut reports: Vec<MemberHealth> = (1..=5)
-        .map(|ordinal| MemberHealth { voting_members: 5, ..report(&format!("etcd-{ordinal}"), true, 5) })
+        .map(|ordinal| MemberHealth {
+            voting_members: 5,
+            ..report(&format!("etcd-{ordinal}"), true, 5)
+        })
         .collect();
     reports[4].healthy = false;
     assert_eq!(etcd_quorum_without("etcd-1", &plans, &reports), Ok(()));
     // A member that never reported counts as silent.
     reports.remove(3);
     let refused = etcd_quorum_without("etcd-1", &plans, &reports).expect_err("no quorum");
-    assert!(refused.contains("etcd-4 has not reported its health"), "{refused}");
+    assert!(
+        refused.contains("etcd-4 has not reported its health"),
+        "{refused}"
+    );
     assert!(refused.contains("2 of the 5 members"), "{refused}");
 }
 

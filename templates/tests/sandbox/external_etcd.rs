@@ -396,7 +396,10 @@ fn formed(cloud: &FakeCloud, etcd: &ExternalEtcd, ids: [&str; 3]) -> Vec<NodeSan
 fn backup_keys(cloud: &FakeCloud) -> Vec<String> {
     cloud.moto.list_keys(
         skiff_test_support::sandbox::BUCKET,
-        &format!("{}/etcd/backups/", skiff_test_support::sandbox::CLUSTER_PREFIX),
+        &format!(
+            "{}/etcd/backups/",
+            skiff_test_support::sandbox::CLUSTER_PREFIX
+        ),
     )
 }
 
@@ -435,10 +438,9 @@ fn members_back_up_one_at_a_time_and_a_restore_brings_every_member_back_from_one
             "{}",
             node.instance_id
         );
-        assert!(node
-            .commands()
-            .iter()
-            .any(|command| command.starts_with("systemctl enable --now skiff-etcd-backup.timer skiff-renew-certificates.timer")));
+        assert!(node.commands().iter().any(|command| command.starts_with(
+            "systemctl enable --now skiff-etcd-backup.timer skiff-renew-certificates.timer"
+        )));
     }
     // Each member reported its health for skiff rolling-update.
     for (node, member) in nodes.iter().zip(&etcd.members) {
@@ -461,12 +463,20 @@ fn members_back_up_one_at_a_time_and_a_restore_brings_every_member_back_from_one
             .get_object(BUCKET, &format!("{CLUSTER_PREFIX}/etcd/health/etcd-1")),
     )
     .expect("a JSON health report");
-    assert_eq!(report["healthy"], true, "two of three keep the quorum: {report}");
+    assert_eq!(
+        report["healthy"], true,
+        "two of three keep the quorum: {report}"
+    );
     let boot = nodes[2].boot();
     assert!(boot.success, "{}", boot.everything());
     let first = etcd.members[0].address;
     for index in 0..10 {
-        put(&cloud, first, &format!("/registry/skiff-test/{index}"), "kept");
+        put(
+            &cloud,
+            first,
+            &format!("/registry/skiff-test/{index}"),
+            "kept",
+        );
     }
 
     // The second member's timer fires first: it takes the backup lease and
@@ -510,15 +520,19 @@ fn members_back_up_one_at_a_time_and_a_restore_brings_every_member_back_from_one
 
     // Two replacements come up together and restore; the third comes later
     // and joins the restored cluster (not a cluster of its own).
-    let early: Vec<NodeSandbox> = [("etcd-1", "i-0b40000000000000d"), ("etcd-2", "i-0b50000000000000e")]
-        .iter()
-        .map(|(name, id)| launch_member(&cloud, &etcd, name, id))
-        .collect();
+    let early: Vec<NodeSandbox> = [
+        ("etcd-1", "i-0b40000000000000d"),
+        ("etcd-2", "i-0b50000000000000e"),
+    ]
+    .iter()
+    .map(|(name, id)| launch_member(&cloud, &etcd, name, id))
+    .collect();
     let running: Vec<_> = early.iter().map(NodeSandbox::spawn).collect();
     for (node, boot) in early.iter().zip(running.into_iter().map(|run| run.wait())) {
         assert_booted(node, &boot);
         assert!(
-            boot.log.contains(&format!("restore requested: backup {id}")),
+            boot.log
+                .contains(&format!("restore requested: backup {id}")),
             "{}",
             boot.log
         );
@@ -532,7 +546,10 @@ fn members_back_up_one_at_a_time_and_a_restore_brings_every_member_back_from_one
         );
     }
     assert!(
-        cloud.moto.list_keys(BUCKET, &request_key).contains(&request_key),
+        cloud
+            .moto
+            .list_keys(BUCKET, &request_key)
+            .contains(&request_key),
         "the request stays while a member is missing"
     );
     let late = launch_member(&cloud, &etcd, "etcd-3", "i-0b60000000000000f");
@@ -544,7 +561,8 @@ fn members_back_up_one_at_a_time_and_a_restore_brings_every_member_back_from_one
         boot.log
     );
     assert!(
-        late.commands_starting("etcdutl snapshot restore").is_empty(),
+        late.commands_starting("etcdutl snapshot restore")
+            .is_empty(),
         "{}",
         boot.log
     );
@@ -553,7 +571,10 @@ fn members_back_up_one_at_a_time_and_a_restore_brings_every_member_back_from_one
         "the last member clears the request: {}",
         boot.log
     );
-    assert!(!cloud.moto.list_keys(BUCKET, &request_key).contains(&request_key));
+    assert!(!cloud
+        .moto
+        .list_keys(BUCKET, &request_key)
+        .contains(&request_key));
 
     for member in &etcd.members {
         assert_eq!(
@@ -562,7 +583,11 @@ fn members_back_up_one_at_a_time_and_a_restore_brings_every_member_back_from_one
         );
         for index in 0..10 {
             assert_eq!(
-                get(&cloud, member.address, &format!("/registry/skiff-test/{index}")),
+                get(
+                    &cloud,
+                    member.address,
+                    &format!("/registry/skiff-test/{index}")
+                ),
                 "kept"
             );
         }
@@ -595,9 +620,11 @@ fn members_that_all_lost_their_disks_restore_the_newest_backup_and_never_form_an
     // The control plane was initialized on this etcd.
     let lock = tempfile::NamedTempFile::new().expect("lock file");
     std::fs::write(lock.path(), "i-0c00000000000000a\n").expect("lock");
-    cloud
-        .moto
-        .put_object(BUCKET, &format!("{CLUSTER_PREFIX}/etcd/init-lock"), lock.path());
+    cloud.moto.put_object(
+        BUCKET,
+        &format!("{CLUSTER_PREFIX}/etcd/init-lock"),
+        lock.path(),
+    );
     // Every member is lost at once (no restore request).
     for node in &nodes {
         node.power_off();
@@ -652,24 +679,60 @@ fn expire_in(cloud: &FakeCloud, node: &NodeSandbox, certificate: &str, days: u32
     )
     .expect("key");
     for arguments in [
-        vec!["x509", "-x509toreq", "-copy_extensions", "copyall", "-in", "old.crt", "-signkey", "old.key", "-out", "old.csr"],
-        vec!["x509", "-req", "-copy_extensions", "copyall", "-in", "old.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-days", &days.to_string(), "-out", "new.crt"],
+        vec![
+            "x509",
+            "-x509toreq",
+            "-copy_extensions",
+            "copyall",
+            "-in",
+            "old.crt",
+            "-signkey",
+            "old.key",
+            "-out",
+            "old.csr",
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-copy_extensions",
+            "copyall",
+            "-in",
+            "old.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-days",
+            &days.to_string(),
+            "-out",
+            "new.crt",
+        ],
     ] {
         let output = Command::new("openssl")
             .args(&arguments)
             .current_dir(directory.path())
             .output()
             .expect("openssl runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    node.write(&pem, &std::fs::read_to_string(path("new.crt")).expect("new"));
+    node.write(
+        &pem,
+        &std::fs::read_to_string(path("new.crt")).expect("new"),
+    );
 }
 
 fn days_left(node: &NodeSandbox, certificate: &str) -> i64 {
     let directory = tempfile::tempdir().expect("directory");
     let file = directory.path().join("c.crt");
-    std::fs::write(&file, node.read(&format!("/etc/kubernetes/pki/etcd/{certificate}.crt")))
-        .expect("certificate");
+    std::fs::write(
+        &file,
+        node.read(&format!("/etc/kubernetes/pki/etcd/{certificate}.crt")),
+    )
+    .expect("certificate");
     let output = Command::new("openssl")
         .args(["x509", "-enddate", "-noout", "-in"])
         .arg(&file)
@@ -681,7 +744,10 @@ fn days_left(node: &NodeSandbox, certificate: &str) -> i64 {
         .args(["-u", "-d", when, "+%s"])
         .output()
         .expect("date runs");
-    let seconds: i64 = String::from_utf8_lossy(&seconds.stdout).trim().parse().expect("seconds");
+    let seconds: i64 = String::from_utf8_lossy(&seconds.stdout)
+        .trim()
+        .parse()
+        .expect("seconds");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -705,7 +771,11 @@ fn a_member_renews_its_certificates_only_while_the_others_are_healthy() {
     );
     let quiet = nodes[0].run(&["renew-certificates"]);
     assert!(quiet.success, "{}", quiet.everything());
-    assert!(quiet.log.contains("no certificate expires within 30 days"), "{}", quiet.log);
+    assert!(
+        quiet.log.contains("no certificate expires within 30 days"),
+        "{}",
+        quiet.log
+    );
     assert!(nodes[0].commands_starting("kubeadm certs renew").is_empty());
 
     // Ten days left on the server certificate, but another member is down:
@@ -743,9 +813,10 @@ fn a_member_renews_its_certificates_only_while_the_others_are_healthy() {
     );
     let commands = nodes[0].commands_starting("kubeadm certs renew");
     assert_eq!(commands.len(), 3, "{commands:?}");
-    for (command, name) in commands
-        .iter()
-        .zip(["etcd-server", "etcd-peer", "etcd-healthcheck-client"])
+    for (command, name) in
+        commands
+            .iter()
+            .zip(["etcd-server", "etcd-peer", "etcd-healthcheck-client"])
     {
         assert!(
             command.starts_with(&format!("kubeadm certs renew {name} --config ")),
@@ -757,11 +828,7 @@ fn a_member_renews_its_certificates_only_while_the_others_are_healthy() {
     }
     assert_signed_by_the_stored_etcd_ca(&cloud, &nodes[0]);
     assert!(nodes[0].exists("/etc/kubernetes/manifests/etcd.yaml"));
-    assert!(
-        renewed.log.contains("it answers again"),
-        "{}",
-        renewed.log
-    );
+    assert!(renewed.log.contains("it answers again"), "{}", renewed.log);
     let lease = format!("{CLUSTER_PREFIX}/etcd/leases/member-certificates");
     assert!(!cloud.moto.list_keys(BUCKET, &lease).contains(&lease));
     assert_eq!(
