@@ -836,3 +836,150 @@ fn a_member_renews_its_certificates_only_while_the_others_are_healthy() {
         expected_members(&etcd)
     );
 }
+
+#[test]
+fn a_control_plane_of_an_external_etcd_renews_its_apiserver_etcd_client_certificate() {
+    let cloud = start_cloud();
+    let etcd = members(&cloud);
+    let _members = formed(
+        &cloud,
+        &etcd,
+        [
+            "i-0e50000000000000a",
+            "i-0e60000000000000b",
+            "i-0e70000000000000c",
+        ],
+    );
+    let config = NodeBootstrap {
+        external_etcd: Some(etcd.clone()),
+        ..cloud.bootstrap(
+            InstanceGroupRole::ControlPlane,
+            OsFamily::Debian,
+            Cni::Cilium,
+        )
+    };
+    let control_plane = cloud.node("i-0c50000000000000a", &config, Image::Ubuntu);
+    assert_booted(&control_plane, &control_plane.boot());
+
+    // Ten days left on the API server's etcd client certificate (re-signed
+    // by the etcd CA with its own names): the daily check renews it.
+    let directory = tempfile::tempdir().expect("directory");
+    let path = |name: &str| directory.path().join(name);
+    std::fs::write(path("ca.crt"), cloud.pki_file("etcd-ca.crt")).expect("ca");
+    std::fs::write(path("ca.key"), cloud.pki_file("etcd-ca.key")).expect("ca key");
+    std::fs::write(
+        path("old.crt"),
+        control_plane.read("/etc/kubernetes/pki/apiserver-etcd-client.crt"),
+    )
+    .expect("old");
+    std::fs::write(
+        path("old.key"),
+        control_plane.read("/etc/kubernetes/pki/apiserver-etcd-client.key"),
+    )
+    .expect("key");
+    for arguments in [
+        vec![
+            "x509",
+            "-x509toreq",
+            "-copy_extensions",
+            "copyall",
+            "-in",
+            "old.crt",
+            "-signkey",
+            "old.key",
+            "-out",
+            "old.csr",
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-copy_extensions",
+            "copyall",
+            "-in",
+            "old.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-days",
+            "10",
+            "-out",
+            "new.crt",
+        ],
+    ] {
+        let output = Command::new("openssl")
+            .args(&arguments)
+            .current_dir(directory.path())
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let expiring = std::fs::read_to_string(path("new.crt")).expect("new");
+    control_plane.write("/etc/kubernetes/pki/apiserver-etcd-client.crt", &expiring);
+
+    let renewed = control_plane.run(&["renew-certificates"]);
+    assert!(renewed.success, "{}", renewed.everything());
+    assert!(
+        renewed
+            .log
+            .contains("expiring within 30 days: apiserver-etcd-client.crt"),
+        "{}",
+        renewed.log
+    );
+    // kubeadm renews no etcd certificate with etcd.external: skiff does.
+    assert!(
+        renewed
+            .log
+            .contains("renewed apiserver-etcd-client with the etcd CA"),
+        "{}",
+        renewed.log
+    );
+    assert!(
+        renewed.log.contains("restarted kube-apiserver"),
+        "{}",
+        renewed.log
+    );
+    let certificate = control_plane.read("/etc/kubernetes/pki/apiserver-etcd-client.crt");
+    assert_ne!(certificate, expiring);
+    assert_signed_client(&cloud, &control_plane);
+    let file = directory.path().join("renewed.crt");
+    std::fs::write(&file, &certificate).expect("renewed");
+    let check = Command::new("openssl")
+        .args([
+            "x509",
+            "-checkend",
+            &(360 * 86400).to_string(),
+            "-noout",
+            "-in",
+        ])
+        .arg(&file)
+        .output()
+        .expect("openssl runs");
+    assert!(check.status.success(), "valid for about a year again");
+    // The members accept it.
+    let key = directory.path().join("renewed.key");
+    std::fs::write(
+        &key,
+        control_plane.read("/etc/kubernetes/pki/apiserver-etcd-client.key"),
+    )
+    .expect("key");
+    let cert_argument = format!("--cert={}", file.display());
+    let key_argument = format!("--key={}", key.display());
+    let endpoint = format!("--endpoints=https://{}:2379", etcd.members[0].address);
+    let output = cloud.etcdctl(&[
+        &endpoint,
+        &cert_argument,
+        &key_argument,
+        "endpoint",
+        "health",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

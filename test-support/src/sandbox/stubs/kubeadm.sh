@@ -130,8 +130,12 @@
 #   with a file under /etc/kubernetes/pki shows that file's expiry, the
 #   others the time in $SANDBOX_DIR/certificates-expire (epoch seconds; a
 #   year from now when absent); `certs renew all` re-signs the files for a
-#   year, moves that time a year ahead and appends the time to
-#   $SANDBOX_DIR/certificates-renewed.
+#   year (with etcd.external, i.e. on a control plane without a local etcd
+#   manifest, no etcd certificate: renewal/manager.go NewManager uses
+#   GetCertsWithoutEtcd), moves that time a year ahead and appends the time
+#   to $SANDBOX_DIR/certificates-renewed; `certs renew NAME` (etcd-server,
+#   etcd-peer, etcd-healthcheck-client, apiserver-etcd-client, ...) re-signs
+#   that one file.
 # - `init` and `join` first run preflight's ContainerRuntimeCheck
 #   (preflight/checks.go): the runtime at the config's criSocket must be
 #   running (here: the node started the service serving that socket).
