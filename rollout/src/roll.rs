@@ -525,8 +525,11 @@ async fn wait_for_etcd_quorum(
 /// Whether the external etcd cluster keeps its quorum without `member`:
 /// the members are those the reports and the rolled `Etcd` groups name, or
 /// as many as the largest member list reported; a majority of them must be
-/// other members whose fresh report says healthy. The error says who does
-/// not answer and what to do.
+/// other members whose fresh report says healthy. A member that never
+/// reported runs a script from before the reports (its roll installs
+/// them): it cannot be asked, and counts as the voting member its tag
+/// already said it was, with a warning. The error says who does not answer
+/// and what to do.
 pub fn etcd_quorum_without(
     member: &str,
     all: &[GroupPlan],
@@ -553,7 +556,12 @@ pub fn etcd_quorum_without(
     let mut silent = Vec::new();
     for name in names.iter().filter(|name| **name != member) {
         match reports.iter().find(|report| report.member == *name) {
-            None => silent.push(format!("{name} has not reported its health")),
+            None => {
+                tracing::warn!(
+                    "etcd member {name} has never reported its health (booted by an older skiff); counting it as healthy"
+                );
+                healthy += 1;
+            }
             Some(report) if report.age > HEALTH_REPORT_MAX_AGE => silent.push(format!(
                 "{name} (instance {}) last reported {} s ago",
                 report.instance,

@@ -594,7 +594,8 @@ async fn an_etcd_member_is_not_taken_down_while_the_others_could_not_keep_the_qu
 }
 
 #[test]
-fn five_members_keep_the_quorum_with_one_silent_but_not_with_two() {
+fn five_members_keep_the_quorum_with_one_silent_but_not_with_two_and_unreported_members_count_as_voters(
+) {
     let plans: Vec<GroupPlan> = (1..=5)
         .map(|ordinal| {
             plan(
@@ -613,11 +614,18 @@ fn five_members_keep_the_quorum_with_one_silent_but_not_with_two() {
         .collect();
     reports[4].healthy = false;
     assert_eq!(etcd_quorum_without("etcd-1", &plans, &reports), Ok(()));
-    // A member that never reported counts as silent.
+    // A member that never reported (an older skiff booted it) cannot be
+    // asked: it counts as the voter it was; a stale report does not.
     reports.remove(3);
+    assert_eq!(etcd_quorum_without("etcd-1", &plans, &reports), Ok(()));
+    reports[2].age = Duration::from_secs(400);
     let refused = etcd_quorum_without("etcd-1", &plans, &reports).expect_err("no quorum");
     assert!(
-        refused.contains("etcd-4 has not reported its health"),
+        refused.contains("etcd-3 (instance i-etcd-3) last reported 400 s ago"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("etcd-5 (instance i-etcd-5) reports itself unhealthy"),
         "{refused}"
     );
     assert!(refused.contains("2 of the 5 members"), "{refused}");
