@@ -983,3 +983,68 @@ fn a_control_plane_of_an_external_etcd_renews_its_apiserver_etcd_client_certific
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_requested_restore_is_fenced_while_members_of_the_old_cluster_still_run() {
+    use skiff_test_support::sandbox::{BUCKET, CLUSTER_PREFIX};
+    let cloud = start_cloud();
+    let etcd = members(&cloud);
+    let nodes = formed(
+        &cloud,
+        &etcd,
+        [
+            "i-0f50000000000000a",
+            "i-0f60000000000000b",
+            "i-0f70000000000000c",
+        ],
+    );
+    let written = nodes[0].run(&["backup"]);
+    assert!(written.success, "{}", written.everything());
+    let backups = backup_keys(&cloud);
+    let id = backups[0]
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.strip_suffix(".db"))
+        .expect("a backup name")
+        .to_string();
+    let request = tempfile::NamedTempFile::new().expect("request file");
+    std::fs::write(request.path(), format!("{id}\n")).expect("request");
+    cloud.moto.put_object(
+        BUCKET,
+        &format!("{CLUSTER_PREFIX}/etcd/restore-request"),
+        request.path(),
+    );
+    // Two members hang (a partition): their instances still run. Only the
+    // first one's instance is replaced.
+    for node in &nodes {
+        node.power_off();
+    }
+    cloud.terminate_instance(&nodes[0].instance_id);
+    let replacement = launch_member(&cloud, &etcd, "etcd-1", "i-0f80000000000000d");
+    let boot = replacement.boot();
+    assert!(!boot.success, "{}", boot.everything());
+    assert!(
+        boot.log
+            .contains(&format!("restore requested: backup {id}")),
+        "{}",
+        boot.log
+    );
+    assert!(
+        boot.log
+            .contains("not forming a new etcd cluster beside them"),
+        "{}",
+        boot.log
+    );
+    assert!(
+        replacement
+            .commands_starting("etcdutl snapshot restore")
+            .is_empty(),
+        "{}",
+        boot.log
+    );
+    assert!(!replacement.etcd_running());
+    assert_eq!(
+        cloud.instance_health(&replacement.instance_id).as_deref(),
+        Some("Unhealthy")
+    );
+}
