@@ -24,7 +24,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 20] = [
+const TEMPLATES: [(&str, &str); 22] = [
     (
         "kubeadm-etcd-member.yaml.j2",
         include_str!("../templates/kubeadm-etcd-member.yaml.j2"),
@@ -88,6 +88,14 @@ const TEMPLATES: [(&str, &str); 20] = [
     (
         "skiff-renew-certificates.timer.j2",
         include_str!("../templates/skiff-renew-certificates.timer.j2"),
+    ),
+    (
+        "skiff-etcd-health.service.j2",
+        include_str!("../templates/skiff-etcd-health.service.j2"),
+    ),
+    (
+        "skiff-etcd-health.timer.j2",
+        include_str!("../templates/skiff-etcd-health.timer.j2"),
     ),
     (
         "skiff-sync-encryption-config.service.j2",
@@ -306,6 +314,8 @@ struct Keys {
     members_lease: &'static str,
     backup_lease: &'static str,
     certificates_lease: &'static str,
+    member_certificates_lease: &'static str,
+    health_folder: &'static str,
     backups_folder: &'static str,
     certificates_folder: &'static str,
     restore_request: &'static str,
@@ -357,6 +367,8 @@ struct Paths {
     backup_timer: &'static str,
     renew_certificates_service: &'static str,
     renew_certificates_timer: &'static str,
+    etcd_health_service: &'static str,
+    etcd_health_timer: &'static str,
     sync_encryption_service: &'static str,
     sync_encryption_timer: &'static str,
     encryption_config_directory: &'static str,
@@ -738,6 +750,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             members_lease: state_store::MEMBERS_LEASE,
             backup_lease: state_store::BACKUP_LEASE,
             certificates_lease: state_store::CERTIFICATES_LEASE,
+            member_certificates_lease: state_store::MEMBER_CERTIFICATES_LEASE,
+            health_folder: state_store::HEALTH_FOLDER,
             backups_folder: state_store::BACKUPS_FOLDER,
             certificates_folder: state_store::CERTIFICATES_FOLDER,
             restore_request: state_store::RESTORE_REQUEST,
@@ -782,6 +796,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             backup_timer: paths::BACKUP_TIMER,
             renew_certificates_service: paths::RENEW_CERTIFICATES_SERVICE,
             renew_certificates_timer: paths::RENEW_CERTIFICATES_TIMER,
+            etcd_health_service: paths::ETCD_HEALTH_SERVICE,
+            etcd_health_timer: paths::ETCD_HEALTH_TIMER,
             sync_encryption_service: paths::SYNC_ENCRYPTION_SERVICE,
             sync_encryption_timer: paths::SYNC_ENCRYPTION_TIMER,
             encryption_config_directory: paths::ENCRYPTION_CONFIG_DIRECTORY,

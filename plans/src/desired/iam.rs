@@ -95,10 +95,12 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
                 "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() } }
             }),
         ];
-        if role == InstanceGroupRole::ControlPlane {
+        if skiff_templates::state_store::folder_written_by(role).is_some() {
             // Everything a control-plane node writes is under `etcd/` (the
             // init lock, the leases, the backups, the restore request:
-            // `skiff_templates::state_store::folder_written_by`).
+            // `skiff_templates::state_store::folder_written_by`); an
+            // external etcd member writes its backups, leases and
+            // certificate reports there and clears the restore request.
             let etcd_objects = Value::String(format!(
                 "arn:{partition}:s3:::{}/{prefix}/{ETCD_FOLDER}/*",
                 store.bucket
@@ -116,6 +118,8 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
                 "Resource": [format!("arn:{partition}:s3:::{}", store.bucket)],
                 "Condition": { "StringLike": { "s3:prefix": [format!("{prefix}/{ETCD_FOLDER}/*")] } }
             }));
+        }
+        if role == InstanceGroupRole::ControlPlane {
             statements.push(json!({
                 "Sid": "ManageOwnClusterInstances",
                 "Effect": "Allow",
@@ -184,7 +188,9 @@ fn kms_statement(
 ) -> Option<Value> {
     let key = store.kms_key.as_deref()?;
     let actions: Vec<&str> = match role {
-        InstanceGroupRole::ControlPlane => vec!["kms:Decrypt", "kms:GenerateDataKey"],
+        InstanceGroupRole::ControlPlane | InstanceGroupRole::Etcd => {
+            vec!["kms:Decrypt", "kms:GenerateDataKey"]
+        }
         _ => vec!["kms:Decrypt"],
     };
     let alias = key
