@@ -705,12 +705,23 @@ pub fn generate(model: &DesiredModel, region: &str) -> Result<TerraformFiles, Pl
         "cluster_name".to_string(),
         json!({ "value": literal(cluster) }),
     );
-    let load_balancer = crate::desired::load_balancer::load_balancer_key();
-    if generator.kinds.contains_key(&load_balancer) {
-        outputs.insert(
-            "api_load_balancer_dns_name".to_string(),
-            json!({ "value": format!("${{{}.dns_name}}", address(ResourceKind::LoadBalancer, &load_balancer)) }),
-        );
+    // The public API name's target, and the internal endpoint nodes use.
+    for (output, load_balancer) in [
+        (
+            "api_load_balancer_dns_name",
+            crate::desired::load_balancer::load_balancer_key(),
+        ),
+        (
+            "api_internal_load_balancer_dns_name",
+            crate::desired::load_balancer::internal_load_balancer_key(),
+        ),
+    ] {
+        if generator.kinds.contains_key(&load_balancer) {
+            outputs.insert(
+                output.to_string(),
+                json!({ "value": format!("${{{}.dns_name}}", address(ResourceKind::LoadBalancer, &load_balancer)) }),
+            );
+        }
     }
 
     let resources: Map<String, Value> = generator

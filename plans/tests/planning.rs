@@ -77,7 +77,8 @@ fn ha_private_cluster_has_every_resource() {
     assert_eq!(count(ResourceKind::RouteTable), 4);
     assert_eq!(count(ResourceKind::LaunchTemplate), 6);
     assert_eq!(count(ResourceKind::AutoScalingGroup), 6);
-    assert_eq!(count(ResourceKind::LoadBalancer), 1);
+    // The internet-facing API load balancer and the internal one for nodes.
+    assert_eq!(count(ResourceKind::LoadBalancer), 2);
     assert_eq!(count(ResourceKind::DnsRecord), 1);
     assert_eq!(count(ResourceKind::KeyPair), 1);
     assert_eq!(count(ResourceKind::IamRole), 2);
@@ -176,8 +177,8 @@ fn gossip_clusters_have_no_dns_record_and_substitute_the_load_balancer_name() {
     assert!(
         attributes
             .user_data
-            .contains("id-load-balancer-api-DnsName"),
-        "the NLB DNS name is substituted"
+            .contains("id-load-balancer-api-internal-DnsName"),
+        "the internal NLB's DNS name is substituted"
     );
     assert!(!attributes.user_data.contains("skiff.invalid"));
 }

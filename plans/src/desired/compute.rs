@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use skiff_api::{InstanceGroup, InstanceGroupRole};
 use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
 
-use super::load_balancer::{target_group_key, API_PORT};
+use super::load_balancer::API_PORT;
 use super::{role_name, security, Builder};
 use crate::error::PlanError;
 use crate::names;
@@ -17,8 +17,9 @@ use crate::resource::{
     RootVolumeAttributes,
 };
 
-/// Stands in the user-data of a gossip cluster for the load balancer's DNS
-/// name until it is known. `.invalid` can never resolve, so a placeholder
+/// Stands in the user-data for the DNS name of the load balancer nodes use
+/// (a gossip cluster's, or the internal one beside an internet-facing API
+/// load balancer) until it is known. `.invalid` can never resolve, so a placeholder
 /// that leaked would fail loudly rather than reach a wrong host.
 pub const API_ENDPOINT_PLACEHOLDER: &str = "api-endpoint.skiff.invalid";
 
@@ -83,6 +84,13 @@ pub const CONTROL_PLANE_HEALTH_GRACE_SECONDS: u32 = 1200;
 /// Seconds a worker or bastion instance has before its EC2 status checks count.
 pub const NODE_HEALTH_GRACE_SECONDS: u32 = 600;
 
+/// Whether nodes name the API by a load balancer's DNS name, filled into
+/// the user-data when it is known: in a gossip cluster, and wherever nodes
+/// use the internal load balancer (`load_balancer::has_internal_endpoint`).
+fn uses_placeholder(cluster: &skiff_api::Cluster) -> bool {
+    cluster.is_gossip() || super::load_balancer::has_internal_endpoint(cluster)
+}
+
 fn bootstrap_config(
     builder: &Builder<'_>,
     group: &InstanceGroup,
@@ -93,7 +101,7 @@ fn bootstrap_config(
         .state_store
         .as_ref()
         .ok_or(PlanError::StateStoreNotS3)?;
-    let api_endpoint = if cluster.is_gossip() {
+    let api_endpoint = if uses_placeholder(cluster) {
         API_ENDPOINT_PLACEHOLDER.to_string()
     } else {
         cluster.api_dns_name()
@@ -157,10 +165,11 @@ fn launch_template(
         },
     )?;
     let mut user_data_substitutions = BTreeMap::new();
-    if builder.bundle.cluster.is_gossip() {
+    if uses_placeholder(&builder.bundle.cluster) {
         user_data_substitutions.insert(
             API_ENDPOINT_PLACEHOLDER.to_string(),
-            super::load_balancer::load_balancer_key().output(Output::DnsName),
+            super::load_balancer::node_load_balancer_key(&builder.bundle.cluster)
+                .output(Output::DnsName),
         );
     }
     let key = launch_template_key(group.name());
@@ -237,7 +246,10 @@ fn auto_scaling_group(
     }
     subnets.sort();
     let target_groups = if spec.role == InstanceGroupRole::ControlPlane {
-        vec![target_group_key().output(Output::Id)]
+        super::load_balancer::control_plane_target_groups(&builder.bundle.cluster)
+            .into_iter()
+            .map(|key| key.output(Output::Id))
+            .collect()
     } else {
         Vec::new()
     };

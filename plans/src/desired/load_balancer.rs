@@ -6,12 +6,29 @@
 //! and lands on itself drops the packets (NLB hairpinning), which breaks
 //! `kubeadm init --control-plane-endpoint`. Client filtering happens on the
 //! load balancer's own security group instead.
+//!
+//! An internet-facing API load balancer gets an internal one beside it, with
+//! its own target group and listener, and every node and join uses that one
+//! (`api_endpoint` in the user-data). From inside the VPC the public load
+//! balancer's name resolves to public addresses, so a node's traffic to it
+//! leaves through a NAT gateway or the instance's public address, and a
+//! security group rule naming the cluster's own groups never matches it:
+//! with `kubernetesAPIAccess` restricted, `kubeadm init`, every join and every
+//! kubelet would be refused. The internal load balancer admits the cluster's
+//! security groups, the public one only `kubernetesAPIAccess`. kops solves the
+//! same problem with an `api.internal.<cluster>` name for nodes; Cluster API
+//! for AWS with a second, internal load balancer
+//! (`AWSCluster.spec.secondaryControlPlaneLoadBalancer`). Nodes use the
+//! internal load balancer's own DNS name, filled into the user-data as a
+//! gossip cluster's is, so DNS and gossip clusters work alike and no private
+//! hosted zone is needed. An internal API load balancer already is inside the
+//! VPC: it gets no second one.
 
 use std::collections::BTreeSet;
 
-use skiff_api::{LoadBalancerType, SubnetType, Topology};
+use skiff_api::{Cluster, LoadBalancerType, SubnetType, Topology};
 
-use super::security::API_LOAD_BALANCER;
+use super::security::{API_INTERNAL_LOAD_BALANCER, API_LOAD_BALANCER};
 use super::{security_group_key, Builder};
 use crate::error::PlanError;
 use crate::names;
@@ -35,6 +52,56 @@ pub fn target_group_key() -> ResourceKey {
     ResourceKey::new(ResourceKind::TargetGroup, "api")
 }
 
+/// The name of the internal endpoint's load balancer, target group and
+/// listener keys.
+pub const INTERNAL: &str = "api-internal";
+
+/// The key of the internal API load balancer nodes use (see the module doc).
+pub fn internal_load_balancer_key() -> ResourceKey {
+    ResourceKey::new(ResourceKind::LoadBalancer, INTERNAL)
+}
+
+/// The key of the internal API load balancer's target group.
+pub fn internal_target_group_key() -> ResourceKey {
+    ResourceKey::new(ResourceKind::TargetGroup, INTERNAL)
+}
+
+/// Whether the cluster gets an internal API load balancer beside its
+/// internet-facing one, for its nodes.
+pub fn has_internal_endpoint(cluster: &Cluster) -> bool {
+    cluster.spec.api.load_balancer.load_balancer_type == LoadBalancerType::Public
+}
+
+/// The load balancer nodes reach the API through: the internal one when
+/// the cluster has it, else the only one.
+pub fn node_load_balancer_key(cluster: &Cluster) -> ResourceKey {
+    if has_internal_endpoint(cluster) {
+        internal_load_balancer_key()
+    } else {
+        load_balancer_key()
+    }
+}
+
+/// The target groups the control-plane instances register with.
+pub fn control_plane_target_groups(cluster: &Cluster) -> Vec<ResourceKey> {
+    let mut keys = vec![target_group_key()];
+    if has_internal_endpoint(cluster) {
+        keys.push(internal_target_group_key());
+    }
+    keys
+}
+
+/// One API load balancer, its target group and its listener.
+struct Balancer {
+    /// The keys' name: `api` or `api-internal`.
+    key_name: &'static str,
+    name: String,
+    target_name: String,
+    internal: bool,
+    subnet_type: SubnetType,
+    security_group: &'static str,
+}
+
 pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     let cluster = builder.cluster_name().to_string();
     let spec = &builder.bundle.cluster.spec;
@@ -45,44 +112,73 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
         (LoadBalancerType::Internal, Topology::Private) => SubnetType::Private,
         (_, Topology::Public) => SubnetType::Public,
     };
+    let mut balancers = vec![Balancer {
+        key_name: "api",
+        name: names::load_balancer(&cluster),
+        target_name: names::target_group(&cluster),
+        internal: load_balancer_type == LoadBalancerType::Internal,
+        subnet_type: wanted,
+        security_group: API_LOAD_BALANCER,
+    }];
+    if has_internal_endpoint(&builder.bundle.cluster) {
+        balancers.push(Balancer {
+            key_name: INTERNAL,
+            name: names::internal_load_balancer(&cluster),
+            target_name: names::internal_target_group(&cluster),
+            internal: true,
+            // Where the nodes are: the private subnets of a private
+            // topology, the public ones of a public topology.
+            subnet_type: match spec.topology {
+                Topology::Private => SubnetType::Private,
+                Topology::Public => SubnetType::Public,
+            },
+            security_group: API_INTERNAL_LOAD_BALANCER,
+        });
+    }
+    for balancer in balancers {
+        add_balancer(builder, balancer)?;
+    }
+    Ok(())
+}
+
+fn add_balancer(builder: &mut Builder<'_>, balancer: Balancer) -> Result<(), PlanError> {
     let mut zones = BTreeSet::new();
     let mut subnets = Vec::new();
-    for subnet in builder.subnets_of(wanted) {
+    for subnet in builder.subnets_of(balancer.subnet_type) {
         if zones.insert(subnet.zone.clone()) {
             subnets.push(builder.subnet_id(&subnet.name)?);
         }
     }
     if subnets.is_empty() {
         return Err(PlanError::NoLoadBalancerSubnet {
-            subnet_type: wanted.to_string(),
+            subnet_type: balancer.subnet_type.to_string(),
         });
     }
     subnets.sort();
 
-    let key = load_balancer_key();
-    let name = names::load_balancer(&cluster);
-    let tags = builder.tags(&key, &name);
+    let key = ResourceKey::new(ResourceKind::LoadBalancer, balancer.key_name);
+    let tags = builder.tags(&key, &balancer.name);
     builder.add(DesiredResource {
         key: key.clone(),
         attributes: Attributes::LoadBalancer(LoadBalancerAttributes {
-            name,
-            scheme: match load_balancer_type {
-                LoadBalancerType::Public => "internet-facing".to_string(),
-                LoadBalancerType::Internal => "internal".to_string(),
+            name: balancer.name,
+            scheme: if balancer.internal {
+                "internal".to_string()
+            } else {
+                "internet-facing".to_string()
             },
             subnets,
-            security_groups: vec![security_group_key(API_LOAD_BALANCER).output(Output::Id)],
+            security_groups: vec![security_group_key(balancer.security_group).output(Output::Id)],
             tags,
         }),
     });
 
-    let target_key = target_group_key();
-    let target_name = names::target_group(&cluster);
-    let target_tags = builder.tags(&target_key, &target_name);
+    let target_key = ResourceKey::new(ResourceKind::TargetGroup, balancer.key_name);
+    let target_tags = builder.tags(&target_key, &balancer.target_name);
     builder.add(DesiredResource {
         key: target_key.clone(),
         attributes: Attributes::TargetGroup(TargetGroupAttributes {
-            name: target_name,
+            name: balancer.target_name,
             vpc: builder.vpc_id(),
             protocol: "TCP".to_string(),
             port: API_SERVER_PORT,
@@ -95,7 +191,7 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     });
 
     builder.add(DesiredResource {
-        key: ResourceKey::new(ResourceKind::Listener, "api"),
+        key: ResourceKey::new(ResourceKind::Listener, balancer.key_name),
         attributes: Attributes::Listener(ListenerAttributes {
             load_balancer: key.output(Output::Id),
             port: API_PORT,
@@ -104,4 +200,183 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
         }),
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use skiff_api::new_cluster::{new_cluster, NewClusterOptions};
+    use skiff_api::{ClusterBundle, Cni, LoadBalancerType, OsFamily, Topology};
+
+    use super::*;
+    use crate::desired::compute::API_ENDPOINT_PLACEHOLDER;
+    use crate::desired::security::{CONTROL_PLANE, NODES};
+    use crate::resource::{IngressRule, RuleSource};
+    use crate::{DesiredModel, Lookups};
+
+    fn cluster(name: &str, load_balancer_type: LoadBalancerType) -> ClusterBundle {
+        new_cluster(&NewClusterOptions {
+            name: name.into(),
+            zones: vec!["us-east-1a".into(), "us-east-1b".into()],
+            control_plane_zones: Vec::new(),
+            control_plane_count: 1,
+            control_plane_size: "t3.medium".into(),
+            node_count: 2,
+            node_size: "t3.medium".into(),
+            kubernetes_version: "1.34.2".parse().expect("valid"),
+            topology: Topology::Private,
+            cni: Cni::Calico,
+            dns_zone: None,
+            network_cidr: "10.0.0.0/16".into(),
+            network_id: None,
+            ssh_public_key: None,
+            api_load_balancer_type: load_balancer_type,
+            cloud_labels: BTreeMap::new(),
+            image: None,
+            os_family: OsFamily::Debian,
+            admin_access: vec!["203.0.113.0/24".into()],
+            ssh_access: vec!["203.0.113.0/24".into()],
+        })
+        .expect("builds")
+    }
+
+    fn model(bundle: &ClusterBundle) -> DesiredModel {
+        crate::desired_model(bundle, &Lookups::stand_in(bundle)).expect("model")
+    }
+
+    fn balancer<'a>(model: &'a DesiredModel, key: &ResourceKey) -> &'a LoadBalancerAttributes {
+        match model.get(key).map(|resource| &resource.attributes) {
+            Some(Attributes::LoadBalancer(balancer)) => balancer,
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    fn ingress(model: &DesiredModel, role: &str) -> Vec<IngressRule> {
+        let key = ResourceKey::new(ResourceKind::SecurityGroupRules, role);
+        match model.get(&key).map(|resource| &resource.attributes) {
+            Some(Attributes::SecurityGroupRules(rules)) => rules.ingress.clone(),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    fn https_from(source: RuleSource) -> IngressRule {
+        IngressRule {
+            protocol: "tcp".into(),
+            from_port: 443,
+            to_port: 443,
+            source,
+        }
+    }
+
+    fn group(role: &str) -> RuleSource {
+        RuleSource::Group(security_group_key(role).output(Output::Id))
+    }
+
+    /// Issue 18: with an internet-facing API load balancer and a restricted
+    /// `kubernetesAPIAccess`, nodes reach the API through an internal load
+    /// balancer that admits the cluster's groups, while the public one
+    /// still admits only `kubernetesAPIAccess`.
+    #[test]
+    fn a_public_api_gets_an_internal_endpoint_for_the_nodes() {
+        for name in ["c1.example.com", "dev.k8s.local"] {
+            let bundle = cluster(name, LoadBalancerType::Public);
+            let model = model(&bundle);
+
+            let public = balancer(&model, &load_balancer_key());
+            assert_eq!(public.scheme, "internet-facing", "{name}");
+            let internal = balancer(&model, &internal_load_balancer_key());
+            assert_eq!(internal.scheme, "internal", "{name}");
+            assert_eq!(
+                internal.security_groups,
+                [security_group_key(API_INTERNAL_LOAD_BALANCER).output(Output::Id)]
+            );
+            // In the nodes' own (private) subnets, one per zone.
+            assert_eq!(internal.subnets.len(), 2, "{name}");
+            assert!(internal
+                .subnets
+                .iter()
+                .all(|subnet| !public.subnets.contains(subnet)));
+            assert!(model
+                .get(&ResourceKey::new(ResourceKind::Listener, INTERNAL))
+                .is_some());
+
+            // The public listener: kubernetesAPIAccess only.
+            assert_eq!(
+                ingress(&model, API_LOAD_BALANCER),
+                [https_from(RuleSource::Cidr("203.0.113.0/24".into()))],
+                "{name}"
+            );
+            // The internal one: the cluster's members, forwarded to 6443.
+            assert_eq!(
+                ingress(&model, API_INTERNAL_LOAD_BALANCER),
+                [https_from(group(CONTROL_PLANE)), https_from(group(NODES))],
+                "{name}"
+            );
+            assert!(ingress(&model, CONTROL_PLANE).contains(&IngressRule {
+                protocol: "tcp".into(),
+                from_port: 6443,
+                to_port: 6443,
+                source: group(API_INTERNAL_LOAD_BALANCER),
+            }));
+
+            // Every node names the internal load balancer; the control plane
+            // registers with both target groups.
+            let mut templates = 0;
+            for resource in &model.resources {
+                match &resource.attributes {
+                    Attributes::LaunchTemplate(template) => {
+                        templates += 1;
+                        assert!(template
+                            .user_data
+                            .contains(&format!("SKIFF_API_ENDPOINT={API_ENDPOINT_PLACEHOLDER}\n")));
+                        assert_eq!(
+                            template
+                                .user_data_substitutions
+                                .get(API_ENDPOINT_PLACEHOLDER),
+                            Some(&internal_load_balancer_key().output(Output::DnsName)),
+                            "{name}: {}",
+                            template.name
+                        );
+                    }
+                    Attributes::AutoScalingGroup(group) if group.name.starts_with("control") => {
+                        assert_eq!(
+                            group.target_groups,
+                            [
+                                target_group_key().output(Output::Id),
+                                internal_target_group_key().output(Output::Id)
+                            ]
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            assert_eq!(templates, 3, "{name}");
+        }
+    }
+
+    /// An internal API load balancer is already inside the VPC: no second
+    /// one, and the cluster's members are admitted on it.
+    #[test]
+    fn an_internal_api_has_one_load_balancer() {
+        let bundle = cluster("c1.example.com", LoadBalancerType::Internal);
+        let model = model(&bundle);
+        assert_eq!(balancer(&model, &load_balancer_key()).scheme, "internal");
+        assert!(model.get(&internal_load_balancer_key()).is_none());
+        assert!(model
+            .get(&security_group_key(API_INTERNAL_LOAD_BALANCER))
+            .is_none());
+        let rules = ingress(&model, API_LOAD_BALANCER);
+        for source in [group(CONTROL_PLANE), group(NODES)] {
+            assert!(rules.contains(&https_from(source)));
+        }
+        for resource in &model.resources {
+            if let Attributes::LaunchTemplate(template) = &resource.attributes {
+                assert!(template.user_data_substitutions.is_empty());
+                assert!(template
+                    .user_data
+                    .contains("SKIFF_API_ENDPOINT=api.c1.example.com\n"));
+            }
+        }
+    }
 }
