@@ -23,6 +23,12 @@ use crate::resource::{
 /// that leaked would fail loudly rather than reach a wrong host.
 pub const API_ENDPOINT_PLACEHOLDER: &str = "api-endpoint.skiff.invalid";
 
+/// Stands in the user-data for the DNS name of a gossip cluster's
+/// internet-facing load balancer when its nodes use the internal one: the
+/// name operators' kubeconfigs use, which the API server's certificate must
+/// hold (`NodeBootstrap::api_cert_sans`).
+pub const API_PUBLIC_ENDPOINT_PLACEHOLDER: &str = "api-public-endpoint.skiff.invalid";
+
 /// The key of an instance group's launch template.
 pub fn launch_template_key(group: &str) -> ResourceKey {
     ResourceKey::new(ResourceKind::LaunchTemplate, group)
@@ -91,6 +97,17 @@ fn uses_placeholder(cluster: &skiff_api::Cluster) -> bool {
     cluster.is_gossip() || super::load_balancer::has_internal_endpoint(cluster)
 }
 
+/// The names besides the nodes' endpoint in the API server's certificate:
+/// `api.<cluster>`, and a gossip cluster's internet-facing load balancer
+/// when the nodes use the internal one (filled in like the endpoint).
+fn api_cert_sans(cluster: &skiff_api::Cluster) -> Vec<String> {
+    let mut names = vec![cluster.api_dns_name()];
+    if cluster.is_gossip() && super::load_balancer::has_internal_endpoint(cluster) {
+        names.push(API_PUBLIC_ENDPOINT_PLACEHOLDER.to_string());
+    }
+    names
+}
+
 fn bootstrap_config(
     builder: &Builder<'_>,
     group: &InstanceGroup,
@@ -114,7 +131,7 @@ fn bootstrap_config(
         kubernetes_version: cluster.spec.kubernetes_version,
         api_endpoint,
         api_port: API_PORT,
-        api_cert_sans: vec![cluster.api_dns_name()],
+        api_cert_sans: api_cert_sans(cluster),
         pod_cidr: cluster.spec.networking.pod_cidr.clone(),
         service_cidr: cluster.spec.networking.service_cidr.clone(),
         cluster_dns: cluster.spec.networking.cluster_dns.clone(),
@@ -170,6 +187,15 @@ fn launch_template(
             API_ENDPOINT_PLACEHOLDER.to_string(),
             super::load_balancer::node_load_balancer_key(&builder.bundle.cluster)
                 .output(Output::DnsName),
+        );
+    }
+    if api_cert_sans(&builder.bundle.cluster)
+        .iter()
+        .any(|name| name == API_PUBLIC_ENDPOINT_PLACEHOLDER)
+    {
+        user_data_substitutions.insert(
+            API_PUBLIC_ENDPOINT_PLACEHOLDER.to_string(),
+            super::load_balancer::load_balancer_key().output(Output::DnsName),
         );
     }
     let key = launch_template_key(group.name());

@@ -210,7 +210,7 @@ mod tests {
     use skiff_api::{ClusterBundle, Cni, LoadBalancerType, OsFamily, Topology};
 
     use super::*;
-    use crate::desired::compute::API_ENDPOINT_PLACEHOLDER;
+    use crate::desired::compute::{API_ENDPOINT_PLACEHOLDER, API_PUBLIC_ENDPOINT_PLACEHOLDER};
     use crate::desired::security::{CONTROL_PLANE, NODES};
     use crate::resource::{IngressRule, RuleSource};
     use crate::{DesiredModel, Lookups};
@@ -338,6 +338,24 @@ mod tests {
                             "{name}: {}",
                             template.name
                         );
+                        // A gossip cluster's operators use the public load
+                        // balancer's name: filled in, for the certificate.
+                        let public_name = template
+                            .user_data_substitutions
+                            .get(API_PUBLIC_ENDPOINT_PLACEHOLDER);
+                        if name.ends_with(".k8s.local") {
+                            assert_eq!(
+                                public_name,
+                                Some(&load_balancer_key().output(Output::DnsName)),
+                                "{}",
+                                template.name
+                            );
+                            assert!(template.user_data.contains(&format!(
+                                "SKIFF_API_PUBLIC_ENDPOINT={API_PUBLIC_ENDPOINT_PLACEHOLDER}\n"
+                            )));
+                        } else {
+                            assert_eq!(public_name, None, "{}", template.name);
+                        }
                     }
                     Attributes::AutoScalingGroup(group) if group.name.starts_with("control") => {
                         assert_eq!(
