@@ -324,6 +324,8 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
         "security-group-rules/control-plane",
         "security-group-rules/nodes",
         "security-group-rules/api-load-balancer",
+        "security-group/api-internal-load-balancer",
+        "security-group-rules/api-internal-load-balancer",
         "iam-role/control-plane",
         "iam-role/nodes",
         "instance-profile/control-plane",
@@ -331,6 +333,9 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
         "load-balancer/api",
         "target-group/api",
         "listener/api",
+        "load-balancer/api-internal",
+        "target-group/api-internal",
+        "listener/api-internal",
         "dns-record/api",
     ]
     .into_iter()
@@ -820,6 +825,20 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
     assert_eq!(targets.target_groups().len(), 1);
     let target = &targets.target_groups()[0];
     let target_arn = target.target_group_arn().expect("arn").to_owned();
+    // The internal load balancer's target group, which nodes reach the
+    // API through (tests/it/api_access.rs checks that path).
+    let internal_target_arn = fixture
+        .clients
+        .elb
+        .describe_target_groups()
+        .names("tcp-int-c1-example-com")
+        .send()
+        .await
+        .expect("describe the internal target group")
+        .target_groups()[0]
+        .target_group_arn()
+        .expect("arn")
+        .to_owned();
     assert_eq!(target.port(), Some(6443));
     assert_eq!(
         target.protocol().map(|protocol| protocol.as_str()),
@@ -929,13 +948,17 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
             Some(subnet_ids[&subnet_name].as_str()),
             "{group} runs in its zone's private subnet"
         );
-        let expected_targets: Vec<String> = if is_control_plane {
-            vec![target_arn.clone()]
+        let expected_targets: BTreeSet<String> = if is_control_plane {
+            [target_arn.clone(), internal_target_arn.clone()].into()
         } else {
-            Vec::new()
+            BTreeSet::new()
         };
         assert_eq!(
-            scaling_group.target_group_arns(),
+            scaling_group
+                .target_group_arns()
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>(),
             expected_targets,
             "{group}"
         );

@@ -1,0 +1,510 @@
+//! Issue 18, "an internal API endpoint": a cluster whose API load balancer
+//! is internet-facing and whose `kubernetesAPIAccess` is restricted still
+//! reaches its own API, and the world still does not.
+//!
+//! From inside the VPC the public load balancer's name resolves to public
+//! addresses, so a node's traffic to it leaves through a NAT gateway (or
+//! the instance's public address) and arrives from an address no rule of
+//! the cluster admits. skiff therefore puts an internal load balancer
+//! beside the public one and names it in every node's user-data. These
+//! tests follow each node's path to the API hop by hop on what the local
+//! endpoint holds after `update cluster --yes` (the endpoint the user-data
+//! names, the load balancer it is, its listener, its security group, the
+//! target group, the control plane's security group), and check the public
+//! listener's rules still refuse an address outside the range.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use aws_sdk_ec2::types::SecurityGroup;
+use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
+use common::cluster::ClusterFixture;
+
+/// The operators' range (documentation addresses, RFC 5737).
+const ADMIN_RANGE: &str = "203.0.113.0/24";
+/// An operator inside it.
+const ADMIN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+/// An address outside it.
+const OUTSIDER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+
+/// Where a connection comes from, as a security group rule sees it.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
+    /// An instance or load balancer of this security group, inside the VPC.
+    Group(&'a str),
+    /// An address.
+    Address(Ipv4Addr),
+}
+
+/// Whether `cidr` (`a.b.c.d/n`) holds `address`.
+fn contains(cidr: &str, address: Ipv4Addr) -> bool {
+    let Some((network, length)) = cidr.split_once('/') else {
+        return false;
+    };
+    let (Ok(network), Ok(length)) = (network.parse::<Ipv4Addr>(), length.parse::<u32>()) else {
+        return false;
+    };
+    let mask = if length == 0 {
+        0
+    } else {
+        u32::MAX << (32 - length.min(32))
+    };
+    u32::from(network) & mask == u32::from(address) & mask
+}
+
+/// Whether a security group's ingress rules admit TCP to `port` from `source`.
+fn admits(group: &SecurityGroup, port: i32, source: Source<'_>) -> bool {
+    group.ip_permissions().iter().any(|permission| {
+        let protocol = permission.ip_protocol().unwrap_or_default();
+        let ports = protocol == "-1"
+            || (protocol == "tcp"
+                && permission.from_port().unwrap_or(-1) <= port
+                && permission.to_port().unwrap_or(-1) >= port);
+        ports
+            && match source {
+                Source::Group(id) => permission
+                    .user_id_group_pairs()
+                    .iter()
+                    .any(|pair| pair.group_id() == Some(id)),
+                Source::Address(address) => permission
+                    .ip_ranges()
+                    .iter()
+                    .any(|range| contains(range.cidr_ip().unwrap_or_default(), address)),
+            }
+    })
+}
+
+/// One node group as the endpoint holds it: its instances' security group,
+/// subnets and the API endpoint its user-data names.
+#[derive(Debug)]
+struct NodeGroup {
+    security_group: String,
+    subnets: Vec<String>,
+    target_groups: Vec<String>,
+    /// `/etc/skiff/api-endpoint.env`, decoded.
+    endpoint_file: String,
+    /// Every file of the user-data, decoded, by path.
+    files: BTreeMap<String, String>,
+}
+
+impl NodeGroup {
+    fn endpoint_value(&self, name: &str) -> Option<String> {
+        self.endpoint_file
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}=")))
+            .map(str::to_lowercase)
+    }
+}
+
+/// What only these tests read from the endpoint.
+impl ClusterFixture {
+    /// Every auto scaling group of the endpoint (the fixture's own) by name,
+    /// with what its launch template gives its instances.
+    async fn node_groups(&self) -> BTreeMap<String, NodeGroup> {
+        let groups = self
+            .clients
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .send()
+            .await
+            .expect("describe auto scaling groups");
+        let mut found = BTreeMap::new();
+        for group in groups.auto_scaling_groups() {
+            let name = group.auto_scaling_group_name().expect("a name").to_owned();
+            let template = group.launch_template().expect("a launch template");
+            let versions = self
+                .clients
+                .ec2
+                .describe_launch_template_versions()
+                .launch_template_id(template.launch_template_id().expect("an ID"))
+                .versions(template.version().expect("a version"))
+                .send()
+                .await
+                .expect("describe launch template versions");
+            let data = versions.launch_template_versions()[0]
+                .launch_template_data()
+                .expect("template data");
+            let text = skiff_templates::decode_user_data(data.user_data().expect("user-data"))
+                .expect("user-data is base64 of a gzip");
+            let decoded = skiff_plans::user_data::decode(&text).expect("a cloud-config");
+            let files: BTreeMap<String, String> = decoded
+                .files
+                .into_iter()
+                .map(|file| (file.path, file.text))
+                .collect();
+            let security_group = data
+                .security_group_ids()
+                .first()
+                .cloned()
+                .or_else(|| {
+                    data.network_interfaces()
+                        .first()
+                        .and_then(|interface| interface.groups().first().cloned())
+                })
+                .expect("a security group");
+            found.insert(
+                name,
+                NodeGroup {
+                    security_group,
+                    subnets: group
+                        .vpc_zone_identifier()
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::to_owned)
+                        .collect(),
+                    target_groups: group.target_group_arns().to_vec(),
+                    endpoint_file: files
+                        .get(skiff_templates::paths::API_ENDPOINT_FILE)
+                        .cloned()
+                        .unwrap_or_default(),
+                    files,
+                },
+            );
+        }
+        found
+    }
+
+    /// The load balancer of this name.
+    async fn load_balancer(&self, name: &str) -> LoadBalancer {
+        self.clients
+            .elb
+            .describe_load_balancers()
+            .names(name)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("describe load balancer {name}: {error:?}"))
+            .load_balancers()[0]
+            .clone()
+    }
+
+    /// The target group a load balancer's listener on `port` forwards to.
+    async fn forwards_to(&self, balancer: &LoadBalancer, port: i32) -> Option<String> {
+        let listeners = self
+            .clients
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(balancer.load_balancer_arn().expect("an ARN"))
+            .send()
+            .await
+            .expect("describe listeners");
+        listeners
+            .listeners()
+            .iter()
+            .find(|listener| listener.port() == Some(port))
+            .and_then(|listener| listener.default_actions().first())
+            .and_then(|action| action.target_group_arn())
+            .map(str::to_owned)
+    }
+
+    async fn security_group_by_id(&self, id: &str) -> SecurityGroup {
+        self.clients
+            .ec2
+            .describe_security_groups()
+            .group_ids(id)
+            .send()
+            .await
+            .expect("describe security groups")
+            .security_groups()[0]
+            .clone()
+    }
+
+    /// The VPC of a subnet.
+    async fn vpc_of_subnet(&self, subnet: &str) -> String {
+        self.clients
+            .ec2
+            .describe_subnets()
+            .subnet_ids(subnet)
+            .send()
+            .await
+            .expect("describe subnets")
+            .subnets()[0]
+            .vpc_id()
+            .expect("a VPC")
+            .to_owned()
+    }
+
+    /// The public addresses of the NAT gateways: where a node's traffic to a
+    /// public address comes from in a private topology.
+    async fn nat_addresses(&self) -> Vec<Ipv4Addr> {
+        let gateways = self
+            .clients
+            .ec2
+            .describe_nat_gateways()
+            .send()
+            .await
+            .expect("describe NAT gateways");
+        gateways
+            .nat_gateways()
+            .iter()
+            .flat_map(|gateway| gateway.nat_gateway_addresses())
+            .filter_map(|address| address.public_ip()?.parse().ok())
+            .collect()
+    }
+
+    /// The names of every load balancer and target group on the endpoint.
+    async fn balancer_names(&self) -> Vec<String> {
+        let balancers = self
+            .clients
+            .elb
+            .describe_load_balancers()
+            .send()
+            .await
+            .expect("describe load balancers");
+        let targets = self
+            .clients
+            .elb
+            .describe_target_groups()
+            .send()
+            .await
+            .expect("describe target groups");
+        balancers
+            .load_balancers()
+            .iter()
+            .filter_map(|balancer| balancer.load_balancer_name())
+            .chain(
+                targets
+                    .target_groups()
+                    .iter()
+                    .filter_map(|target| target.target_group_name()),
+            )
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Follows every node's path to the API (the Must-show point of issue 18):
+/// the endpoint it names is the internal load balancer, inside its VPC, whose
+/// listener, security group and target group take it to the control plane,
+/// whose security group admits the load balancer. The public listener still
+/// admits the operators' range only: not an outsider, and not the NAT
+/// gateways' addresses nodes would come from if they used it.
+async fn check_paths(fixture: &ClusterFixture, public_name: &str, internal_name: &str) {
+    let public = fixture.load_balancer(public_name).await;
+    let internal = fixture.load_balancer(internal_name).await;
+    assert_eq!(
+        public.scheme().map(|scheme| scheme.as_str()),
+        Some("internet-facing")
+    );
+    assert_eq!(
+        internal.scheme().map(|scheme| scheme.as_str()),
+        Some("internal")
+    );
+    let internal_dns = internal.dns_name().expect("a DNS name").to_lowercase();
+    let public_dns = public.dns_name().expect("a DNS name").to_lowercase();
+    assert_ne!(internal_dns, public_dns);
+    let internal_target = fixture
+        .forwards_to(&internal, 443)
+        .await
+        .expect("the internal load balancer listens on 443");
+    let public_target = fixture
+        .forwards_to(&public, 443)
+        .await
+        .expect("the public load balancer listens on 443");
+    let internal_groups = internal.security_groups().to_vec();
+    assert_eq!(internal_groups.len(), 1, "{internal:?}");
+    let internal_group = fixture.security_group_by_id(&internal_groups[0]).await;
+    let public_group = fixture
+        .security_group_by_id(&public.security_groups()[0])
+        .await;
+
+    let groups = fixture.node_groups().await;
+    let control_plane: Vec<&NodeGroup> = groups
+        .iter()
+        .filter(|(name, _)| name.starts_with("control-plane"))
+        .map(|(_, group)| group)
+        .collect();
+    assert!(!control_plane.is_empty(), "{groups:?}");
+    assert!(groups.len() > control_plane.len(), "no worker groups");
+    for group in &control_plane {
+        // Both load balancers' targets are the control plane's instances.
+        for target in [&internal_target, &public_target] {
+            assert!(group.target_groups.contains(target), "{group:?}");
+        }
+    }
+
+    for (name, group) in &groups {
+        // 1. The node names the internal load balancer, on the listener port.
+        assert_eq!(
+            group.endpoint_value("SKIFF_API_ENDPOINT").as_deref(),
+            Some(internal_dns.as_str()),
+            "{name}: {}",
+            group.endpoint_file
+        );
+        assert_eq!(
+            group.endpoint_value("SKIFF_API_PORT").as_deref(),
+            Some("443")
+        );
+        // 2. It is in the node's own VPC.
+        let node_vpc = fixture.vpc_of_subnet(&group.subnets[0]).await;
+        assert_eq!(internal.vpc_id(), Some(node_vpc.as_str()), "{name}");
+        // 3. Its security group admits the node.
+        assert!(
+            admits(&internal_group, 443, Source::Group(&group.security_group)),
+            "{name}: the internal load balancer refuses the node: {internal_group:?}"
+        );
+    }
+    // 4. It forwards to 6443 without client addresses, so the control
+    //    plane sees the load balancer, which its security group admits.
+    let target = fixture
+        .clients
+        .elb
+        .describe_target_groups()
+        .target_group_arns(&internal_target)
+        .send()
+        .await
+        .expect("describe the internal target group");
+    assert_eq!(target.target_groups()[0].port(), Some(6443));
+    let attributes = fixture
+        .clients
+        .elb
+        .describe_target_group_attributes()
+        .target_group_arn(&internal_target)
+        .send()
+        .await
+        .expect("describe target group attributes");
+    assert!(
+        attributes.attributes().iter().any(|attribute| {
+            attribute.key() == Some("preserve_client_ip.enabled") && attribute.value() == Some("false")
+        }),
+        "{attributes:?}"
+    );
+    for group in &control_plane {
+        let control_plane_group = fixture.security_group_by_id(&group.security_group).await;
+        assert!(
+            admits(
+                &control_plane_group,
+                6443,
+                Source::Group(internal_group.group_id().expect("an ID"))
+            ),
+            "the control plane refuses the internal load balancer: {control_plane_group:?}"
+        );
+        assert!(
+            !admits(&control_plane_group, 6443, Source::Address(OUTSIDER)),
+            "{control_plane_group:?}"
+        );
+    }
+
+    // The public listener: the operators' range, and nobody else.
+    assert!(admits(&public_group, 443, Source::Address(ADMIN)));
+    assert!(
+        !admits(&public_group, 443, Source::Address(OUTSIDER)),
+        "{OUTSIDER} is admitted at the public endpoint: {public_group:?}"
+    );
+    for address in fixture.nat_addresses().await {
+        assert!(
+            !admits(&public_group, 443, Source::Address(address)),
+            "the NAT gateway {address} is admitted at the public endpoint"
+        );
+    }
+    // No rule of the public listener names the cluster's groups: in-VPC
+    // traffic to it arrives from public addresses, so such a rule would
+    // only pretend to let nodes in.
+    for permission in public_group.ip_permissions() {
+        assert!(
+            permission.user_id_group_pairs().is_empty(),
+            "{public_group:?}"
+        );
+        for range in permission.ip_ranges() {
+            assert_eq!(range.cidr_ip(), Some(ADMIN_RANGE));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_public_api_admits_every_nodes_path_and_refuses_outsiders() {
+    let fixture = ClusterFixture::new("access.example.com").await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&[
+        "--zones",
+        "us-east-1a,us-east-1b",
+        "--topology",
+        "private",
+        "--admin-access",
+        ADMIN_RANGE,
+    ]);
+    fixture.apply();
+    fixture.assert_no_changes();
+    check_paths(
+        &fixture,
+        "api-access-example-com",
+        "api-int-access-example-com",
+    )
+    .await;
+
+    // The certificate names the nodes' endpoint (filled in on the node) and
+    // the name operators use; the exported kubeconfig uses that name.
+    let groups = fixture.node_groups().await;
+    let init = &groups["control-plane-us-east-1a.access.example.com"].files
+        [skiff_templates::paths::KUBEADM_INIT_TEMPLATE];
+    assert!(init.contains("- \"@SKIFF_API_ENDPOINT@\""), "{init}");
+    assert!(init.contains("- \"api.access.example.com\""), "{init}");
+    let kubeconfig = fixture.home.path().join("access.kubeconfig");
+    fixture
+        .skiff([
+            "export".as_ref(),
+            "kubeconfig".as_ref(),
+            "access.example.com".as_ref(),
+            "--kubeconfig".as_ref(),
+            kubeconfig.as_os_str(),
+        ])
+        .assert_success();
+    let text = std::fs::read_to_string(&kubeconfig).expect("the kubeconfig");
+    assert!(
+        text.contains("server: https://api.access.example.com:443"),
+        "{text}"
+    );
+
+    // delete cluster removes both load balancers and their target groups.
+    fixture
+        .skiff(["delete", "cluster", "access.example.com", "--yes"])
+        .assert_success();
+    assert_eq!(fixture.balancer_names().await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gossip_clusters_nodes_use_the_internal_endpoint_and_operators_the_public_one() {
+    let fixture = ClusterFixture::new("access.k8s.local").await;
+    fixture.create_cluster(&["--zones", "us-east-1a", "--admin-access", ADMIN_RANGE]);
+    fixture.apply();
+    fixture.assert_no_changes();
+    check_paths(&fixture, "api-access-k8s-local", "api-int-access-k8s-local").await;
+
+    // The public load balancer's name, known once it exists, reaches the
+    // control plane's certificate through the endpoint file.
+    let public_dns = fixture
+        .load_balancer("api-access-k8s-local")
+        .await
+        .dns_name()
+        .expect("a DNS name")
+        .to_lowercase();
+    let groups = fixture.node_groups().await;
+    let control_plane = &groups["control-plane-us-east-1a.access.k8s.local"];
+    assert_eq!(
+        control_plane
+            .endpoint_value("SKIFF_API_PUBLIC_ENDPOINT")
+            .as_deref(),
+        Some(public_dns.as_str()),
+        "{}",
+        control_plane.endpoint_file
+    );
+    let init = &control_plane.files[skiff_templates::paths::KUBEADM_INIT_TEMPLATE];
+    assert!(init.contains("- \"@SKIFF_API_PUBLIC_ENDPOINT@\""), "{init}");
+    let kubeconfig = fixture.home.path().join("gossip.kubeconfig");
+    fixture
+        .skiff([
+            "export".as_ref(),
+            "kubeconfig".as_ref(),
+            "access.k8s.local".as_ref(),
+            "--kubeconfig".as_ref(),
+            kubeconfig.as_os_str(),
+        ])
+        .assert_success();
+    let text = std::fs::read_to_string(&kubeconfig).expect("the kubeconfig");
+    assert!(
+        text.to_lowercase()
+            .contains(&format!("server: https://{public_dns}:443")),
+        "{text}"
+    );
+}
