@@ -279,7 +279,7 @@ pub struct CreateClusterArgs {
     #[arg(long, default_value = "debian", value_parser = parse_os_family)]
     pub os_family: skiff_api::OsFamily,
 
-    /// CIDRs allowed to reach the Kubernetes API
+    /// CIDRs allowed to reach the Kubernetes API at its load balancer (the cluster's own nodes need none: they use an internal endpoint)
     #[arg(long, value_delimiter = ',', default_value = "0.0.0.0/0")]
     pub admin_access: Vec<String>,
 
