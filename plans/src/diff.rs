@@ -298,6 +298,9 @@ fn rolling_updates(changes: &[ResourceChange], observed: &Observed) -> Vec<Rolli
                             .kubernetes_version
                             .map(|(from, to)| VersionStep { from, to });
                         reasons.extend(explanation.reasons());
+                    } else if field.field == "userDataSubstitutions" {
+                        // References that end up in the user-data (a load
+                        // balancer's name not known yet): explained there.
                     } else {
                         reasons.extend(describe_field(field));
                     }

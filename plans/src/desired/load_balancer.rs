@@ -373,6 +373,125 @@ mod tests {
         }
     }
 
+    /// The cloud as `model` describes it, every resource made up and its
+    /// references resolved (as `plans/tests/planning.rs` does).
+    fn cloud_of(model: &DesiredModel) -> crate::Observed {
+        let order = crate::graph::order(&model.resources).expect("no cycle");
+        let mut observed = crate::Observed::default();
+        for key in order {
+            let resource = model.get(&key).expect("present");
+            let attributes = crate::resolve::resolve(&resource.attributes, &observed.outputs());
+            let id = format!("id-{}", key.as_str().replace('/', "-"));
+            let mut outputs = BTreeMap::new();
+            for output in [
+                Output::Id,
+                Output::Arn,
+                Output::DnsName,
+                Output::CanonicalZone,
+                Output::Name,
+            ] {
+                outputs.insert(output, format!("{id}-{output:?}"));
+            }
+            outputs.insert(Output::LatestVersion, "1".to_string());
+            observed.insert(crate::ObservedResource {
+                key: key.clone(),
+                id,
+                attributes,
+                outputs,
+            });
+        }
+        observed
+    }
+
+    /// Issue 18, existing clusters: a cluster built before the internal
+    /// endpoint (no internal load balancer, nodes naming `api.<cluster>`,
+    /// the cluster's groups admitted on the public listener) is planned to
+    /// get it, every change named, nothing deleted, and each group's roll
+    /// says why.
+    #[test]
+    fn a_cluster_built_before_the_internal_endpoint_is_told_why_it_changes() {
+        let bundle = cluster("c1.example.com", LoadBalancerType::Public);
+        let model = model(&bundle);
+        let new_keys = [
+            internal_load_balancer_key(),
+            internal_target_group_key(),
+            ResourceKey::new(ResourceKind::Listener, INTERNAL),
+            security_group_key(API_INTERNAL_LOAD_BALANCER),
+            ResourceKey::new(ResourceKind::SecurityGroupRules, API_INTERNAL_LOAD_BALANCER),
+        ];
+        let mut old = model.clone();
+        old.resources
+            .retain(|resource| !new_keys.contains(&resource.key));
+        for resource in &mut old.resources {
+            match &mut resource.attributes {
+                Attributes::LaunchTemplate(template) => {
+                    template.user_data = template.user_data.replace(
+                        &format!("SKIFF_API_ENDPOINT={API_ENDPOINT_PLACEHOLDER}\n"),
+                        "SKIFF_API_ENDPOINT=api.c1.example.com\n",
+                    );
+                    template.user_data_substitutions.clear();
+                }
+                Attributes::AutoScalingGroup(group) => group
+                    .target_groups
+                    .retain(|target| *target != internal_target_group_key().output(Output::Id)),
+                Attributes::SecurityGroupRules(rules)
+                    if resource.key.name() == API_LOAD_BALANCER =>
+                {
+                    rules.ingress.push(https_from(group(CONTROL_PLANE)));
+                    rules.ingress.push(https_from(group(NODES)));
+                }
+                Attributes::SecurityGroupRules(rules) if resource.key.name() == CONTROL_PLANE => {
+                    rules
+                        .ingress
+                        .retain(|rule| rule.source != group(API_INTERNAL_LOAD_BALANCER));
+                }
+                _ => {}
+            }
+        }
+        let context = crate::PlanContext {
+            region: "us-east-1".into(),
+            spec_revision: 2,
+            state: crate::StateBinding::none(),
+        };
+        let plan = crate::plan(&model, &cloud_of(&old), &context).expect("plans");
+
+        let by_action = |action: crate::Action| -> Vec<String> {
+            let mut keys: Vec<String> = plan
+                .changes
+                .iter()
+                .filter(|change| change.action == action)
+                .map(|change| change.key.to_string())
+                .collect();
+            keys.sort();
+            keys
+        };
+        let mut created: Vec<String> = new_keys.iter().map(ToString::to_string).collect();
+        created.sort();
+        assert_eq!(by_action(crate::Action::Create), created);
+        assert_eq!(by_action(crate::Action::Delete), Vec::<String>::new());
+        assert_eq!(by_action(crate::Action::Replace), Vec::<String>::new());
+        let updated = by_action(crate::Action::Update);
+        for key in [
+            "security-group-rules/api-load-balancer",
+            "security-group-rules/control-plane",
+            "autoscaling-group/control-plane-us-east-1a",
+            "launch-template/control-plane-us-east-1a",
+            "launch-template/nodes-us-east-1a",
+            "launch-template/nodes-us-east-1b",
+        ] {
+            assert!(updated.contains(&key.to_string()), "{key}: {updated:?}");
+        }
+        assert_eq!(plan.rolling_updates.len(), 3, "{:#?}", plan.rolling_updates);
+        for need in &plan.rolling_updates {
+            assert_eq!(
+                need.reasons,
+                ["API endpoint api.c1.example.com -> a load balancer's DNS name (known after apply)"],
+                "{}",
+                need.group
+            );
+        }
+    }
+
     /// An internal API load balancer is already inside the VPC: no second
     /// one, and the cluster's members are admitted on it.
     #[test]
