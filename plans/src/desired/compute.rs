@@ -98,11 +98,15 @@ fn uses_placeholder(cluster: &skiff_api::Cluster) -> bool {
 }
 
 /// The names besides the nodes' endpoint in the API server's certificate:
-/// `api.<cluster>`, and a gossip cluster's internet-facing load balancer
-/// when the nodes use the internal one (filled in like the endpoint).
-fn api_cert_sans(cluster: &skiff_api::Cluster) -> Vec<String> {
+/// `api.<cluster>`, and on control-plane nodes (which make the certificate)
+/// a gossip cluster's internet-facing load balancer when the nodes use the
+/// internal one (filled in like the endpoint).
+fn api_cert_sans(cluster: &skiff_api::Cluster, role: InstanceGroupRole) -> Vec<String> {
     let mut names = vec![cluster.api_dns_name()];
-    if cluster.is_gossip() && super::load_balancer::has_internal_endpoint(cluster) {
+    if role == InstanceGroupRole::ControlPlane
+        && cluster.is_gossip()
+        && super::load_balancer::has_internal_endpoint(cluster)
+    {
         names.push(API_PUBLIC_ENDPOINT_PLACEHOLDER.to_string());
     }
     names
@@ -131,7 +135,7 @@ fn bootstrap_config(
         kubernetes_version: cluster.spec.kubernetes_version,
         api_endpoint,
         api_port: API_PORT,
-        api_cert_sans: api_cert_sans(cluster),
+        api_cert_sans: api_cert_sans(cluster, group.spec.role),
         pod_cidr: cluster.spec.networking.pod_cidr.clone(),
         service_cidr: cluster.spec.networking.service_cidr.clone(),
         cluster_dns: cluster.spec.networking.cluster_dns.clone(),
@@ -189,7 +193,7 @@ fn launch_template(
                 .output(Output::DnsName),
         );
     }
-    if api_cert_sans(&builder.bundle.cluster)
+    if api_cert_sans(&builder.bundle.cluster, spec.role)
         .iter()
         .any(|name| name == API_PUBLIC_ENDPOINT_PLACEHOLDER)
     {

@@ -343,7 +343,9 @@ mod tests {
                         let public_name = template
                             .user_data_substitutions
                             .get(API_PUBLIC_ENDPOINT_PLACEHOLDER);
-                        if name.ends_with(".k8s.local") {
+                        if name.ends_with(".k8s.local")
+                            && template.name.starts_with("control-plane")
+                        {
                             assert_eq!(
                                 public_name,
                                 Some(&load_balancer_key().output(Output::DnsName)),

@@ -366,7 +366,8 @@ async fn check_paths(fixture: &ClusterFixture, public_name: &str, internal_name:
         .expect("describe target group attributes");
     assert!(
         attributes.attributes().iter().any(|attribute| {
-            attribute.key() == Some("preserve_client_ip.enabled") && attribute.value() == Some("false")
+            attribute.key() == Some("preserve_client_ip.enabled")
+                && attribute.value() == Some("false")
         }),
         "{attributes:?}"
     );
@@ -491,6 +492,14 @@ async fn a_gossip_clusters_nodes_use_the_internal_endpoint_and_operators_the_pub
     );
     let init = &control_plane.files[skiff_templates::paths::KUBEADM_INIT_TEMPLATE];
     assert!(init.contains("- \"@SKIFF_API_PUBLIC_ENDPOINT@\""), "{init}");
+    // Workers make no certificate: they are not given the name.
+    let workers = &groups["nodes-us-east-1a.access.k8s.local"];
+    assert_eq!(
+        workers.endpoint_value("SKIFF_API_PUBLIC_ENDPOINT"),
+        None,
+        "{}",
+        workers.endpoint_file
+    );
     let kubeconfig = fixture.home.path().join("gossip.kubeconfig");
     fixture
         .skiff([
