@@ -11,7 +11,8 @@
 //!   nothing; `--yes` builds exactly that (network, security, IAM, compute,
 //!   load balancer, DNS); the next plan is empty;
 //! - a public single-zone cluster and a gossip cluster: their topology, and
-//!   no Route53 call at all for gossip, whose nodes get the NLB's DNS name;
+//!   no Route53 call at all for gossip, whose nodes get the internal NLB's
+//!   DNS name;
 //! - a machine-type change: a new launch-template version the group points
 //!   at, and a rolling update named in the plan;
 //! - scaling: only the auto scaling group changes;
@@ -1079,7 +1080,7 @@ async fn public_single_zone_cluster_puts_nodes_in_a_public_subnet_without_nat() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gossip_cluster_never_calls_route53_and_its_nodes_get_the_load_balancer_name() {
+async fn gossip_cluster_never_calls_route53_and_its_nodes_get_the_internal_load_balancer_name() {
     let fixture = ClusterFixture::new("dev.k8s.local").await;
     // A zone the gossip cluster must ignore, even though it exists.
     fixture.create_zone("k8s.local").await;
@@ -1106,7 +1107,9 @@ async fn gossip_cluster_never_calls_route53_and_its_nodes_get_the_load_balancer_
         .clients
         .elb
         .describe_load_balancers()
-        .names("api-dev-k8s-local")
+        // The internal load balancer nodes use beside the public one
+        // (tests/it/api_access.rs follows the whole path).
+        .names("api-int-dev-k8s-local")
         .send()
         .await
         .expect("describe load balancers");
