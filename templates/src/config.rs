@@ -385,7 +385,7 @@ impl NodeBootstrap {
         {
             return Err(TemplateError::invalid(
                 "api_cert_sans",
-                &self.api_cert_sans.join(","),
+                self.api_cert_sans.join(","),
                 "at most one certificate name may be a placeholder (ending in .invalid)",
             ));
         }
