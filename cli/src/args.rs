@@ -263,7 +263,7 @@ pub struct CreateClusterArgs {
     #[arg(long, value_name = "FILE")]
     pub ssh_public_key: Option<PathBuf>,
 
-    /// Whether the API load balancer faces the internet
+    /// Whether the API load balancer faces the internet (public: nodes use an internal one beside it)
     #[arg(long, default_value = "public", value_parser = ["public", "internal"])]
     pub api_loadbalancer_type: String,
 
