@@ -87,6 +87,8 @@ struct NodeGroup {
     endpoint_file: String,
     /// Every file of the user-data, decoded, by path.
     files: BTreeMap<String, String>,
+    /// The user-data as EC2 holds it (decompressed): what an instance gets.
+    user_data: String,
 }
 
 impl NodeGroup {
@@ -160,6 +162,7 @@ impl ClusterFixture {
                         .cloned()
                         .unwrap_or_default(),
                     files,
+                    user_data: text,
                 },
             );
         }
@@ -516,4 +519,53 @@ async fn a_gossip_clusters_nodes_use_the_internal_endpoint_and_operators_the_pub
             .contains(&format!("server: https://{public_dns}:443")),
         "{text}"
     );
+}
+
+/// The node sandbox on a gossip cluster's real user-data: the control-plane
+/// node that initializes the cluster names the internal load balancer as its
+/// endpoint and puts both load balancers' names in the API server's
+/// certificate (the public one filled in from the endpoint file), so the
+/// operators' kubeconfig, which names the public one, verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gossip_control_plane_certifies_both_load_balancer_names() {
+    use skiff_test_support::sandbox::{BootstrapPaths, FakeCloud, Image};
+    let fixture = ClusterFixture::new("boot.k8s.local").await;
+    fixture.create_cluster(&["--zones", "us-east-1a", "--admin-access", ADMIN_RANGE]);
+    fixture.apply();
+    let dns_of = |balancer: LoadBalancer| balancer.dns_name().expect("a DNS name").to_owned();
+    let internal = dns_of(fixture.load_balancer("api-int-boot-k8s-local").await);
+    let public = dns_of(fixture.load_balancer("api-boot-k8s-local").await);
+
+    let groups = fixture.node_groups().await;
+    let group = &groups["control-plane-us-east-1a.boot.k8s.local"];
+    let instances = fixture.group_instances("control-plane-us-east-1a").await;
+    // The sandbox's stubs read instance metadata and the state store from
+    // this fixture's endpoint (as node_bootstrap.rs does).
+    let mut cloud = FakeCloud::start(BootstrapPaths {
+        script: skiff_templates::paths::BOOTSTRAP_SCRIPT,
+        log: skiff_templates::paths::BOOTSTRAP_LOG,
+    });
+    cloud.moto.port = fixture.aws.port();
+    let node = cloud.launch(
+        &instances[0],
+        "1.34.2",
+        group.user_data.clone(),
+        Image::Ubuntu,
+    );
+    let boot = node.boot();
+    assert!(boot.success, "{}", boot.everything());
+    let configs = node.kubeadm_configs();
+    assert_eq!(configs.len(), 1, "{configs:?}");
+    let init = &configs[0].1;
+    assert!(
+        init.contains(&format!("controlPlaneEndpoint: \"{internal}:443\"")),
+        "{init}"
+    );
+    for name in [&internal, &public, &"api.boot.k8s.local".to_string()] {
+        assert!(
+            init.contains(&format!("    - \"{name}\"\n")),
+            "{name} missing:\n{init}"
+        );
+    }
+    assert!(!init.contains("@SKIFF_"), "a placeholder was left:\n{init}");
 }
