@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::control_plane::ControlPlaneSpec;
 use crate::etcd::EtcdSpec;
+use crate::kubelet::KubeletSpec;
 use crate::meta::{ObjectMeta, RollingUpdate};
+use crate::runtime::ContainerRuntime;
 use crate::version::KubernetesVersion;
 use crate::GOSSIP_SUFFIX;
 
@@ -108,9 +110,18 @@ pub struct ClusterSpec {
     /// etcd backups of the control plane.
     #[serde(default)]
     pub etcd: EtcdSpec,
-    /// Settings of the control-plane components (the API server's audit log).
+    /// Settings of the control-plane components (the API server's audit
+    /// log, each component's extra flags and host folders).
     #[serde(default)]
     pub control_plane: ControlPlaneSpec,
+    /// The kubelet settings of every node; a group's `spec.kubelet` is
+    /// merged over them.
+    #[serde(default, skip_serializing_if = "KubeletSpec::is_empty")]
+    pub kubelet: KubeletSpec,
+    /// The container runtime of every node (`containerd`, the default, or
+    /// `cri-o`); an instance group may choose another.
+    #[serde(default, skip_serializing_if = "ContainerRuntime::is_default")]
+    pub container_runtime: ContainerRuntime,
 }
 
 fn everywhere() -> Vec<String> {

@@ -1,7 +1,8 @@
 //! `spec.controlPlane`: settings of the control-plane components that skiff
-//! hands to kubeadm. Today the API server's audit log
-//! (`spec.controlPlane.apiServer.audit`); the API server's extra arguments
-//! and volumes will sit beside it in [`ApiServerSpec`].
+//! hands to kubeadm: the API server's audit log
+//! (`spec.controlPlane.apiServer.audit`), and each component's extra flags
+//! and host folders (`extraArgs`, `extraVolumes`:
+//! [`crate::component_arguments`]).
 //!
 //! An audit policy is an `audit.k8s.io/v1` `Policy`
 //! (kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go).
@@ -10,7 +11,11 @@
 //! that then never starts, and it refuses a policy whose rules could write
 //! the body of a Secret into the log.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::component_arguments::{ComponentSpec, HostPathMount};
 
 /// The default number of days an audit log file is kept after rotation.
 pub const DEFAULT_AUDIT_MAX_AGE_DAYS: u32 = 30;
@@ -26,6 +31,16 @@ pub struct ControlPlaneSpec {
     /// kube-apiserver.
     #[serde(default)]
     pub api_server: ApiServerSpec,
+    /// kube-controller-manager's extra flags and host folders.
+    #[serde(default, skip_serializing_if = "ComponentSpec::is_empty")]
+    pub controller_manager: ComponentSpec,
+    /// kube-scheduler's extra flags and host folders.
+    #[serde(default, skip_serializing_if = "ComponentSpec::is_empty")]
+    pub scheduler: ComponentSpec,
+    /// The stacked etcd member's extra flags (kubeadm's local etcd takes no
+    /// extraVolumes; validation refuses them).
+    #[serde(default, skip_serializing_if = "ComponentSpec::is_empty")]
+    pub etcd: ComponentSpec,
 }
 
 /// kube-apiserver settings.
@@ -35,6 +50,22 @@ pub struct ApiServerSpec {
     /// The audit log every control-plane node's API server writes.
     #[serde(default)]
     pub audit: AuditSpec,
+    /// Extra flags, by name without the leading `--` (`oidc-issuer-url`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_args: BTreeMap<String, String>,
+    /// Host paths mounted into the API server's static pod.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_volumes: Vec<HostPathMount>,
+}
+
+impl ApiServerSpec {
+    /// The extra flags and folders as any component's.
+    pub fn arguments(&self) -> ComponentSpec {
+        ComponentSpec {
+            extra_args: self.extra_args.clone(),
+            extra_volumes: self.extra_volumes.clone(),
+        }
+    }
 }
 
 /// The API server's audit log: which requests are recorded (the policy)

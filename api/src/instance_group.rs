@@ -7,7 +7,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::kubelet::KubeletSpec;
 use crate::meta::{ObjectMeta, RollingUpdateOverride};
+use crate::runtime::ContainerRuntime;
 
 /// A group of identical instances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,7 +46,8 @@ pub struct InstanceGroupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// The operating-system family of the image, which picks the package
-    /// manager of the bootstrap (`debian`: apt; `rhel`: dnf).
+    /// manager of the bootstrap (`debian`: apt; `rhel`: dnf), or a Windows
+    /// Server worker group (`windows`: PowerShell user-data; `crate::windows`).
     #[serde(default)]
     pub os_family: OsFamily,
     /// The fewest instances.
@@ -75,6 +78,21 @@ pub struct InstanceGroupSpec {
     /// Overrides of the cluster's rolling-update budget.
     #[serde(default, skip_serializing_if = "is_default_override")]
     pub rolling_update: RollingUpdateOverride,
+    /// Kubelet settings of this group's nodes, merged over the cluster's
+    /// `spec.kubelet` (a field set here wins; maps merge key by key).
+    #[serde(default, skip_serializing_if = "KubeletSpec::is_empty")]
+    pub kubelet: KubeletSpec,
+    /// The container runtime of the group's nodes, when not the cluster's
+    /// `spec.containerRuntime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_runtime: Option<ContainerRuntime>,
+}
+
+impl InstanceGroupSpec {
+    /// The runtime the group's nodes run: its own choice, else the cluster's.
+    pub fn container_runtime_in(&self, cluster: &crate::cluster::ClusterSpec) -> ContainerRuntime {
+        self.container_runtime.unwrap_or(cluster.container_runtime)
+    }
 }
 
 fn is_default_override(value: &RollingUpdateOverride) -> bool {
@@ -126,6 +144,8 @@ pub enum OsFamily {
     Debian,
     /// Amazon Linux 2023, RHEL, Rocky, Alma (dnf).
     Rhel,
+    /// Windows Server 2022 or 2025 (worker groups only; PowerShell user-data).
+    Windows,
 }
 
 impl OsFamily {
@@ -137,7 +157,13 @@ impl OsFamily {
                 "099720109477/ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
             }
             OsFamily::Rhel => "137112412989/al2023-ami-2023.*-kernel-6.1-x86_64",
+            OsFamily::Windows => crate::windows::DEFAULT_IMAGE,
         }
+    }
+
+    /// Whether the family is Windows (no cloud-init, no shell).
+    pub fn is_windows(self) -> bool {
+        self == OsFamily::Windows
     }
 }
 
@@ -146,6 +172,7 @@ impl fmt::Display for OsFamily {
         formatter.write_str(match self {
             OsFamily::Debian => "debian",
             OsFamily::Rhel => "rhel",
+            OsFamily::Windows => "windows",
         })
     }
 }

@@ -13,21 +13,27 @@
 
 pub mod cidr;
 pub mod cluster;
+pub mod component_arguments;
 pub mod control_plane;
 pub mod defaults;
 pub mod document;
 pub mod etcd;
 pub mod instance_group;
+pub mod kubelet;
 pub mod meta;
 pub mod new_cluster;
+pub mod node_labels;
+pub mod runtime;
 pub mod text;
 pub mod validation;
 pub mod version;
+pub mod windows;
 
 pub use cluster::{
     ApiSpec, Cluster, ClusterSpec, ClusterSubnet, Cni, LoadBalancerSpec, LoadBalancerType,
     NetworkingSpec, SubnetType, Topology,
 };
+pub use component_arguments::{Component, ComponentSpec, HostPathMount};
 pub use control_plane::{
     check_audit_policy, ApiServerSpec, AuditPolicyError, AuditSpec, ControlPlaneSpec,
 };
@@ -37,7 +43,9 @@ pub use instance_group::{
     InstanceGroup, InstanceGroupRole, InstanceGroupSpec, MixedInstancesPolicy, OsFamily,
     RootVolume, SpotSpec, Taint,
 };
+pub use kubelet::KubeletSpec;
 pub use meta::{IntOrPercent, ObjectMeta, RollingUpdate};
+pub use runtime::ContainerRuntime;
 pub use validation::{
     validate, ClusterNameError, Diagnostic, DnsLabelError, DnsNameError, Severity, ValidationError,
 };

@@ -151,6 +151,8 @@ pub fn new_cluster(options: &NewClusterOptions) -> Result<ClusterBundle, NewClus
             rolling_update: RollingUpdate::default(),
             etcd: EtcdSpec::default(),
             control_plane: Default::default(),
+            kubelet: Default::default(),
+            container_runtime: Default::default(),
         },
     };
 
@@ -234,6 +236,8 @@ fn instance_group(
             taints: Vec::new(),
             cloud_labels: BTreeMap::new(),
             rolling_update: RollingUpdateOverride::default(),
+            kubelet: Default::default(),
+            container_runtime: None,
         },
     }
 }

@@ -19,6 +19,7 @@ use crate::etcd::{
     BackupInterval, EtcdBackupsSpec, MAX_BACKUP_INTERVAL_SECONDS, MIN_BACKUP_INTERVAL_SECONDS,
 };
 use crate::instance_group::{InstanceGroup, InstanceGroupRole};
+use crate::node_labels;
 use crate::text::shorten;
 use crate::{API_VERSION, CLUSTER_LABEL, GOSSIP_SUFFIX, KIND_CLUSTER, KIND_INSTANCE_GROUP};
 
@@ -360,6 +361,15 @@ impl Checker {
                             "spec.networking.clusterDNS",
                             format!("{address} is not a usable address of serviceCIDR {services}"),
                         );
+                    } else if let Some(dns_service) = kubeadm_dns_address(services) {
+                        if address != dns_service {
+                            self.error(
+                                "spec.networking.clusterDNS",
+                                format!(
+                                    "{address} is not where the DNS service is: kubeadm gives it the tenth address of serviceCIDR {services}, {dns_service}, and the kubelets must point there; set clusterDNS to {dns_service}"
+                                ),
+                            );
+                        }
                     }
                 }
             }
@@ -416,6 +426,18 @@ impl Checker {
 
         self.etcd_backups(&spec.etcd.backups);
         self.audit(&spec.control_plane.api_server.audit);
+        self.report(crate::component_arguments::findings(&spec.control_plane));
+        self.report(crate::kubelet::findings(
+            "spec.kubelet",
+            &spec.kubelet,
+            None,
+        ));
+    }
+
+    fn report(&mut self, findings: Vec<(String, String)>) {
+        for (path, message) in findings {
+            self.error(path, message);
+        }
     }
 
     fn audit(&mut self, audit: &AuditSpec) {
@@ -709,6 +731,15 @@ impl Checker {
         for (key, value) in &spec.node_labels {
             if let Err(error) = check_label_key(key) {
                 self.error(at(&format!("spec.nodeLabels[{key:?}]")), error.to_string());
+            } else if node_labels::kubelet_refuses(key) {
+                self.error(
+                    at(&format!("spec.nodeLabels[{key:?}]")),
+                    format!(
+                        "the kubelet refuses to register with a kubernetes.io or k8s.io label outside its own set, so every node of the group would fail to start; use a label of your own domain, or one under {} or of {}",
+                        node_labels::KUBELET_LABEL_NAMESPACES.join(", "),
+                        node_labels::KUBELET_LABELS.join(", ")
+                    ),
+                );
             }
             if value.len() > 63
                 || !value
@@ -732,6 +763,23 @@ impl Checker {
         for (key, value) in &spec.cloud_labels {
             self.tag(&at(&format!("spec.cloudLabels[{key:?}]")), key, value);
         }
+        if spec.role == InstanceGroupRole::Bastion && !spec.kubelet.is_empty() {
+            self.error(
+                at("spec.kubelet"),
+                "bastions run no kubelet; remove spec.kubelet",
+            );
+        }
+        self.report(crate::kubelet::findings(
+            &at("spec.kubelet"),
+            &spec.kubelet,
+            Some(&bundle.cluster.spec.kubelet),
+        ));
+        if spec.container_runtime.is_some() && spec.role == InstanceGroupRole::Bastion {
+            self.warning(
+                at("spec.containerRuntime"),
+                "is ignored: bastions run no container runtime",
+            );
+        }
         let rolling = spec
             .rolling_update
             .over(&bundle.cluster.spec.rolling_update);
@@ -747,6 +795,12 @@ impl Checker {
     }
 
     fn instance_groups_together(&mut self, bundle: &ClusterBundle) {
+        for (path, message) in crate::windows::problems(bundle) {
+            self.error(path, message);
+        }
+        for (path, message) in crate::windows::warnings(bundle) {
+            self.warning(path, message);
+        }
         let mut seen = BTreeMap::new();
         for group in &bundle.instance_groups {
             *seen.entry(group.name()).or_insert(0) += 1;
@@ -949,6 +1003,16 @@ fn check_label_key(key: &str) -> Result<(), LabelKeyError> {
     }
 }
 
+/// The address kubeadm gives the cluster DNS service: the tenth of the
+/// service range (kubernetes/kubernetes cmd/kubeadm/app/constants
+/// `GetDNSIP`: `GetIndexedIP(serviceSubnet, 10)`). `None` for a range too
+/// small to hold it.
+pub fn kubeadm_dns_address(services: &Ipv4Net) -> Option<std::net::Ipv4Addr> {
+    let address = u32::from(services.network()).checked_add(10)?;
+    let address = std::net::Ipv4Addr::from(address);
+    (services.contains(&address) && address != services.broadcast()).then_some(address)
+}
+
 fn looks_like_region(region: &str) -> bool {
     region_of_zone(&format!("{region}a")).as_deref() == Some(region)
 }
@@ -1146,6 +1210,65 @@ mod tests {
             found.iter().any(|error| error
                 .starts_with("spec.networking.serviceCIDR: 10.1.0.0/20 overlaps networkCIDR")),
             "{found:?}"
+        );
+    }
+
+    #[test]
+    fn cluster_dns_must_be_where_kubeadm_puts_the_dns_service() {
+        let mut spec = bundle();
+        spec.cluster.spec.networking.cluster_dns = "10.96.0.53".into();
+        assert_eq!(
+            errors(&spec),
+            ["spec.networking.clusterDNS: 10.96.0.53 is not where the DNS service is: kubeadm gives it the tenth address of serviceCIDR 10.96.0.0/12, 10.96.0.10, and the kubelets must point there; set clusterDNS to 10.96.0.10"]
+        );
+        spec.cluster.spec.networking.service_cidr = "172.20.0.0/16".into();
+        spec.cluster.spec.networking.cluster_dns = "172.20.0.10".into();
+        assert_eq!(errors(&spec), Vec::<String>::new());
+    }
+
+    #[test]
+    fn kubernetes_io_node_labels_outside_the_kubelets_set_are_refused() {
+        let mut spec = bundle();
+        let nodes = spec
+            .instance_groups
+            .iter_mut()
+            .find(|group| group.spec.role == InstanceGroupRole::Node)
+            .expect("nodes");
+        let name = nodes.name().to_string();
+        for key in [
+            "node-role.kubernetes.io/worker",
+            "node.kubernetes.io/pool",
+            "team",
+        ] {
+            nodes.spec.node_labels.insert(key.into(), "a".into());
+        }
+        let found = errors(&spec);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(&format!(
+                "instancegroup/{name}: spec.nodeLabels[\"node-role.kubernetes.io/worker\"]: the kubelet refuses"
+            )),
+            "{found:?}"
+        );
+        assert!(found[0].contains("node.kubernetes.io"), "{found:?}");
+    }
+
+    #[test]
+    fn a_bastions_runtime_is_a_warning() {
+        let mut spec = bundle();
+        let mut bastion = spec.instance_groups[0].clone();
+        bastion.metadata.name = "bastions".into();
+        bastion.spec.role = InstanceGroupRole::Bastion;
+        bastion.spec.container_runtime = Some(crate::ContainerRuntime::CriO);
+        spec.instance_groups.push(bastion);
+        let warnings = validate(&spec).expect("valid");
+        assert_eq!(
+            warnings
+                .iter()
+                .map(ToString::to_string)
+                .filter(|warning| warning.contains("containerRuntime"))
+                .collect::<Vec<_>>(),
+            ["instancegroup/bastions: spec.containerRuntime: is ignored: bastions run no container runtime"]
         );
     }
 

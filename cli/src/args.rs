@@ -300,7 +300,8 @@ pub struct CreateClusterArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   skiff create ig --name c1.example.com spot-workers --role Node --machine-type m6i.large --min 0 --max 10 --spot
-  skiff create ig --name c1.example.com control-plane-us-east-1d --role ControlPlane --subnet us-east-1d")]
+  skiff create ig --name c1.example.com control-plane-us-east-1d --role ControlPlane --subnet us-east-1d
+  skiff create ig --name c1.example.com windows-nodes --os-family windows --machine-type m6i.large --min 1 --max 3")]
 pub struct CreateInstanceGroupArgs {
     /// The cluster
     #[arg(long, env = "SKIFF_CLUSTER_NAME")]
@@ -329,11 +330,11 @@ pub struct CreateInstanceGroupArgs {
     #[arg(long = "subnet", value_delimiter = ',')]
     pub subnets: Vec<String>,
 
-    /// Image: an AMI ID or OWNER/NAME-PATTERN
+    /// Image: an AMI ID or OWNER/NAME-PATTERN (default: the OS family's, Windows Server 2022 Core for windows)
     #[arg(long)]
     pub image: Option<String>,
 
-    /// OS family of the image: debian or rhel
+    /// OS family of the image: debian, rhel, or windows (a Windows Server worker group: role Node only, with calico or flannel; nodes registered with the taint os=windows:NoSchedule)
     #[arg(long, default_value = "debian", value_parser = parse_os_family)]
     pub os_family: skiff_api::OsFamily,
 
@@ -1168,6 +1169,9 @@ fn parse_os_family(text: &str) -> Result<skiff_api::OsFamily, String> {
     match text {
         "debian" => Ok(skiff_api::OsFamily::Debian),
         "rhel" => Ok(skiff_api::OsFamily::Rhel),
-        _ => Err(format!("{text:?} is not an OS family: debian or rhel")),
+        "windows" => Ok(skiff_api::OsFamily::Windows),
+        _ => Err(format!(
+            "{text:?} is not an OS family: debian, rhel or windows (worker groups only)"
+        )),
     }
 }

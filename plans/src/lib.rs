@@ -24,6 +24,7 @@ pub mod resource;
 pub mod teardown;
 pub mod terraform;
 pub mod user_data;
+pub mod windows_user_data;
 
 pub use critical_path::{
     critical_path, remaining_calls, sequential_calls, timed_critical_path, CriticalPath, TimedPath,

@@ -498,8 +498,9 @@ impl<'model> Generator<'model> {
             "security_group_id": group,
             "ip_protocol": literal(&rule.protocol),
         });
-        // "All traffic" and protocols without ports take none.
-        if !(rule.from_port == -1 && rule.to_port == -1) {
+        // "All traffic" and protocols without ports take none; ICMP's are
+        // its type and code (-1: all), which the resource wants given.
+        if !(rule.from_port == -1 && rule.to_port == -1) || rule.protocol == "icmp" {
             body["from_port"] = json!(rule.from_port);
             body["to_port"] = json!(rule.to_port);
         }
@@ -524,10 +525,16 @@ impl<'model> Generator<'model> {
                 source,
             })?
             .text;
+        // EC2Launch reads a Windows node's user-data uncompressed.
+        let encode = if skiff_templates::windows::is_powershell(&user_data) {
+            "base64encode"
+        } else {
+            "base64gzip"
+        };
         self.files.insert(file.clone(), user_data.into_bytes());
         let path = format!("${{path.module}}/{file}");
         let user_data = if template.user_data_substitutions.is_empty() {
-            format!("${{base64gzip(file(\"{path}\"))}}")
+            format!("${{{encode}(file(\"{path}\"))}}")
         } else {
             let mut text = format!("file(\"{path}\")");
             for (placeholder, value) in &template.user_data_substitutions {
@@ -537,7 +544,7 @@ impl<'model> Generator<'model> {
                     self.id_expression(value)?
                 );
             }
-            format!("${{base64gzip({text})}}")
+            format!("${{{encode}({text})}}")
         };
         let volume = &template.root_volume;
         let mut ebs = json!({

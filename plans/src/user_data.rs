@@ -16,6 +16,9 @@
 //! substituted into the old files, and only what still differs afterwards
 //! is reported as "user-data changed" with the files' paths. A change the
 //! explanation does not cover is never hidden behind a field name.
+//! The container runtime is read and verified the same way: the script's
+//! `CONTAINER_RUNTIME` line, with the runtime line and the CRI socket as its
+//! facts (`containerRuntime containerd -> cri-o`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -23,7 +26,7 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use similar::TextDiff;
-use skiff_api::KubernetesVersion;
+use skiff_api::{ContainerRuntime, KubernetesVersion};
 
 /// The path that stands for the cloud-config document outside its files
 /// (its header comments, `runcmd`, ...).
@@ -324,10 +327,46 @@ pub fn installed_version(user_data: &DecodedUserData) -> Option<KubernetesVersio
     })
 }
 
+/// The container runtime a node's user-data runs: the bootstrap script's
+/// `CONTAINER_RUNTIME='containerd'` line (`None` for a script of a skiff
+/// before `spec.containerRuntime`, which always ran containerd).
+pub fn installed_runtime(user_data: &DecodedUserData) -> Option<ContainerRuntime> {
+    user_data.files.iter().find_map(|file| {
+        file.text.lines().find_map(|line| {
+            let value = line.trim().strip_prefix("readonly CONTAINER_RUNTIME=")?;
+            match value.trim_matches(|character| character == '\'' || character == '"') {
+                "containerd" => Some(ContainerRuntime::Containerd),
+                "cri-o" => Some(ContainerRuntime::CriO),
+                _ => None,
+            }
+        })
+    })
+}
+
+/// Why the instances of a skiff from before `spec.containerRuntime` roll
+/// once: the bootstrap script changed with it (the files stay named).
+pub const EARLIER_BOOTSTRAP: &str = "bootstrap of an earlier skiff (containerRuntime; containerd's CNI folders pinned; iptables and openssl on rhel)";
+
+/// The texts that follow from the runtime: the script's runtime line and
+/// the CRI socket (the script's and kubeadm's `criSocket`). The script holds
+/// both runtimes' steps, so nothing else differs.
+fn runtime_facts(from: ContainerRuntime, to: ContainerRuntime) -> Vec<(String, String)> {
+    vec![
+        (
+            format!("readonly CONTAINER_RUNTIME='{from}'"),
+            format!("readonly CONTAINER_RUNTIME='{to}'"),
+        ),
+        (from.cri_socket().to_string(), to.cri_socket().to_string()),
+    ]
+}
+
 /// Why a group's instances are out of date because its user-data changed,
 /// in words: the Kubernetes version step when there is one, the kubelet's
-/// registration settings (`nodeLabels`, `taints`) when they change, and
-/// "user-data changed" with the files those do not explain.
+/// registration settings (`nodeLabels`, `taints`), the control-plane
+/// components' extra flags and folders (`controlPlane apiServer.extraArgs
+/// ...`) and the kubelet settings of the node's patch (`kubelet maxPods
+/// ...`) when they change, and "user-data changed" with the files those do
+/// not explain.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Explanation {
     /// The version each side installs, when they differ.
@@ -359,6 +398,9 @@ impl Explanation {
 
 /// Explains a user-data change (see the module documentation).
 pub fn explain(before: &str, after: &str) -> Explanation {
+    if let Some(windows) = crate::windows_user_data::explain(before, after) {
+        return windows;
+    }
     let (Some(old), Some(new)) = (decode(before), decode(after)) else {
         return Explanation::default();
     };
@@ -366,13 +408,21 @@ pub fn explain(before: &str, after: &str) -> Explanation {
         (Some(from), Some(to)) if from != to => Some((from, to)),
         _ => None,
     };
+    let runtimes = match (installed_runtime(&old), installed_runtime(&new)) {
+        (Some(from), Some(to)) if from != to => Some((from, to)),
+        _ => None,
+    };
+    let mut facts = Vec::new();
+    if let Some((from, to)) = versions {
+        facts.extend(version_facts(from, to));
+    }
+    if let Some((from, to)) = runtimes {
+        facts.extend(runtime_facts(from, to));
+    }
     let substitute = |text: &str| -> String {
-        match versions {
-            Some((from, to)) => version_facts(from, to)
-                .iter()
-                .fold(text.to_string(), |text, (old, new)| text.replace(old, new)),
-            None => text.to_string(),
-        }
+        facts
+            .iter()
+            .fold(text.to_string(), |text, (old, new)| text.replace(old, new))
     };
     // The API endpoint nodes use (an internal load balancer beside an
     // internet-facing one): named, and its file explained by it.
@@ -399,20 +449,32 @@ pub fn explain(before: &str, after: &str) -> Explanation {
         .iter()
         .map(|file| (file.path.as_str(), file))
         .collect();
+    // The kubelet patch (templates/src/kubelet.rs) is read as settings: its
+    // change, and the `patches` stanza that names its folder, are the
+    // fields it changes.
+    let kubelet_change = kubelet_change(&old, &new);
+    let grafts = Grafts {
+        patches: kubelet_change.is_some(),
+    };
     for file in &new.files {
+        if file.path == KUBELET_PATCH && kubelet_change.is_some() {
+            continue;
+        }
         let explained = old_files.get(file.path.as_str()).is_some_and(|previous| {
             let text = substitute(&previous.text);
             previous.permissions == file.permissions
                 && previous.encoding == file.encoding
-                && (text == file.text || same_but_registration(&text, &file.text))
+                && (text == file.text || same_but_named_fields(&text, &file.text, grafts))
         });
         if !explained {
             unexplained.push(file.path.clone());
         }
     }
     let new_paths: BTreeSet<&str> = new.files.iter().map(|file| file.path.as_str()).collect();
+    let patch_explained = kubelet_change.is_some();
     for file in &old.files {
-        if !new_paths.contains(file.path.as_str()) {
+        let gone = !new_paths.contains(file.path.as_str());
+        if gone && !(patch_explained && file.path == KUBELET_PATCH) {
             unexplained.push(file.path.clone());
         }
     }
@@ -423,6 +485,14 @@ pub fn explain(before: &str, after: &str) -> Explanation {
             describe_endpoint(from),
             describe_endpoint(to)
         ));
+    }
+    if let Some((from, to)) = runtimes {
+        fields.push(format!("containerRuntime {from} -> {to}"));
+    }
+    if installed_runtime(&old).is_none() && installed_runtime(&new).is_some() {
+        // Instances of a skiff from before the runtime choice: their script
+        // changes once, for every group, and the plan says why.
+        fields.push(EARLIER_BOOTSTRAP.to_string());
     }
     let (was, is) = (registration(&old), registration(&new));
     if was.labels != is.labels {
@@ -438,6 +508,8 @@ pub fn explain(before: &str, after: &str) -> Explanation {
             describe_taints(is.taints.as_ref())
         ));
     }
+    fields.extend(component_changes(&old, &new));
+    fields.extend(kubelet_change);
     Explanation {
         kubernetes_version: versions,
         fields,
@@ -469,6 +541,166 @@ fn describe_endpoint(host: &str) -> String {
     } else {
         host.to_string()
     }
+}
+
+/// Where skiff writes a node's kubelet settings.
+const KUBELET_PATCH: &str = skiff_templates::paths::KUBELET_PATCH;
+
+/// The kubelet settings a user-data's patch sets (without `apiVersion` and
+/// `kind`), flattened to dotted names (`kubeReserved.cpu`); empty without
+/// a patch, `None` when the patch is not a YAML map.
+fn kubelet_settings(user_data: &DecodedUserData) -> Option<BTreeMap<String, String>> {
+    let Some(file) = user_data
+        .files
+        .iter()
+        .find(|file| file.path == KUBELET_PATCH)
+    else {
+        return Some(BTreeMap::new());
+    };
+    let Value::Object(fields) = serde_norway::from_str::<Value>(&file.text).ok()? else {
+        return None;
+    };
+    let mut settings = BTreeMap::new();
+    for (name, value) in fields {
+        if name == "apiVersion" || name == "kind" {
+            continue;
+        }
+        match value {
+            Value::Object(entries) => {
+                for (key, value) in entries {
+                    settings.insert(format!("{name}.{key}"), scalar_text(&value));
+                }
+            }
+            value => {
+                settings.insert(name, scalar_text(&value));
+            }
+        }
+    }
+    Some(settings)
+}
+
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `kubelet maxPods 110 -> 250, kubeReserved.cpu (unset) -> 100m` when the
+/// two sides' kubelet patches differ and both read as settings.
+fn kubelet_change(old: &DecodedUserData, new: &DecodedUserData) -> Option<String> {
+    let (before, after) = (kubelet_settings(old)?, kubelet_settings(new)?);
+    let changes = map_changes(&before, &after);
+    (!changes.is_empty()).then(|| format!("kubelet {}", changes.join(", ")))
+}
+
+/// `name a -> b` for each key whose value differs, `(unset)` for a missing one.
+fn map_changes(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
+    let names: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    names
+        .into_iter()
+        .filter(|name| before.get(*name) != after.get(*name))
+        .map(|name| {
+            let side = |map: &BTreeMap<String, String>| {
+                map.get(name)
+                    .cloned()
+                    .unwrap_or_else(|| "(unset)".to_string())
+            };
+            format!("{name} {} -> {}", side(before), side(after))
+        })
+        .collect()
+}
+
+/// The control-plane components' settings a ClusterConfiguration holds:
+/// (ClusterConfiguration path, field name as the spec spells it).
+const COMPONENT_SETTINGS: [(&[&str], &str); 7] = [
+    (&["apiServer", "extraArgs"], "apiServer.extraArgs"),
+    (&["apiServer", "extraVolumes"], "apiServer.extraVolumes"),
+    (
+        &["controllerManager", "extraArgs"],
+        "controllerManager.extraArgs",
+    ),
+    (
+        &["controllerManager", "extraVolumes"],
+        "controllerManager.extraVolumes",
+    ),
+    (&["scheduler", "extraArgs"], "scheduler.extraArgs"),
+    (&["scheduler", "extraVolumes"], "scheduler.extraVolumes"),
+    (&["etcd", "local", "extraArgs"], "etcd.extraArgs"),
+];
+
+/// The first ClusterConfiguration of a user-data's kubeadm files.
+fn cluster_configuration(user_data: &DecodedUserData) -> Option<Value> {
+    user_data
+        .files
+        .iter()
+        .filter_map(|file| kubeadm_documents(&file.text))
+        .flatten()
+        .find(|document| {
+            document.get("kind").and_then(Value::as_str) == Some("ClusterConfiguration")
+        })
+}
+
+fn value_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |value, key| value.get(*key))
+}
+
+/// A component setting as `name -> text`: extraArgs in either kubeadm form
+/// (v1beta3 a map, v1beta4 a list of {name, value}), extraVolumes by name.
+fn setting_entries(value: Option<&Value>) -> BTreeMap<String, String> {
+    let mut entries = BTreeMap::new();
+    match value {
+        Some(Value::Object(map)) => {
+            for (name, value) in map {
+                entries.insert(name.clone(), scalar_text(value));
+            }
+        }
+        Some(Value::Array(items)) => {
+            for item in items {
+                let name = item.get("name").map(scalar_text).unwrap_or_default();
+                let text = match item.get("value") {
+                    Some(value) => scalar_text(value),
+                    None => {
+                        let mut volume = item.clone();
+                        if let Value::Object(fields) = &mut volume {
+                            fields.remove("name");
+                        }
+                        volume.to_string()
+                    }
+                };
+                entries.insert(name, text);
+            }
+        }
+        _ => {}
+    }
+    entries
+}
+
+/// `controlPlane apiServer.extraArgs oidc-client-id (unset) -> k` for each
+/// component setting whose entries differ between the two sides'
+/// ClusterConfigurations.
+fn component_changes(old: &DecodedUserData, new: &DecodedUserData) -> Vec<String> {
+    let (Some(before), Some(after)) = (cluster_configuration(old), cluster_configuration(new))
+    else {
+        return Vec::new();
+    };
+    COMPONENT_SETTINGS
+        .iter()
+        .filter_map(|(path, name)| {
+            let changes = map_changes(
+                &setting_entries(value_at(&before, path)),
+                &setting_entries(value_at(&after, path)),
+            );
+            (!changes.is_empty()).then(|| format!("controlPlane {name} {}", changes.join(", ")))
+        })
+        .collect()
+}
+
+/// What [`same_but_named_fields`] takes from the new side.
+#[derive(Debug, Clone, Copy)]
+struct Grafts {
+    /// The Init- and JoinConfiguration's `patches` (the kubelet patch changed).
+    patches: bool,
 }
 
 /// The kubelet's registration settings as the kubeadm configuration files
@@ -526,9 +758,11 @@ fn registration(user_data: &DecodedUserData) -> Registration {
 }
 
 /// Whether two kubeadm configuration files say the same once the old one
-/// takes the new one's registration settings (and their comment lines are
-/// equal): a change of labels or taints explains them.
-fn same_but_registration(before: &str, after: &str) -> bool {
+/// takes the new one's settings that the explanation names (and their
+/// comment lines are equal): the registration (labels, taints), the
+/// control-plane components' extra flags and folders, and, when the kubelet
+/// patch changed, the `patches` stanza naming its folder.
+fn same_but_named_fields(before: &str, after: &str, grafts: Grafts) -> bool {
     let comments = |text: &str| -> Vec<String> {
         text.lines()
             .filter(|line| line.trim_start().starts_with('#'))
@@ -542,27 +776,61 @@ fn same_but_registration(before: &str, after: &str) -> bool {
         return false;
     }
     for (old, new) in old.iter_mut().zip(&new) {
-        let (Some(Value::Object(old)), Some(Value::Object(new))) =
-            (old.get_mut("nodeRegistration"), new.get("nodeRegistration"))
-        else {
-            continue;
-        };
-        for key in ["taints", "kubeletExtraArgs"] {
-            match new.get(key) {
-                Some(value) => {
-                    old.insert(key.to_string(), value.clone());
-                }
-                None => {
-                    old.remove(key);
+        let mut grafted: Vec<&[&str]> = vec![
+            &["nodeRegistration", "taints"],
+            &["nodeRegistration", "kubeletExtraArgs"],
+        ];
+        if new.get("kind").and_then(Value::as_str) == Some("ClusterConfiguration") {
+            grafted.extend(COMPONENT_SETTINGS.iter().map(|(path, _)| *path));
+            // A component's section exists only with settings: one that
+            // holds nothing else comes and goes with them.
+            for section in ["controllerManager", "scheduler"] {
+                let only_settings = |document: &Value| match document.get(section) {
+                    None => true,
+                    Some(Value::Object(fields)) => fields
+                        .keys()
+                        .all(|key| key == "extraArgs" || key == "extraVolumes"),
+                    Some(_) => false,
+                };
+                if only_settings(old) && only_settings(new) {
+                    graft(old, new, &[section]);
                 }
             }
+        }
+        if grafts.patches {
+            grafted.push(&["patches"]);
+        }
+        for path in grafted {
+            graft(old, new, path);
         }
     }
     old == new
 }
 
+/// Makes `old` at `path` what `new` has there (removed when `new` has
+/// nothing), where `old` has the parents.
+fn graft(old: &mut Value, new: &Value, path: &[&str]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let Some(Value::Object(parent)) = parents
+        .iter()
+        .try_fold(old, |value, key| value.get_mut(*key))
+    else {
+        return;
+    };
+    match value_at(new, path) {
+        Some(value) => {
+            parent.insert(last.to_string(), value.clone());
+        }
+        None => {
+            parent.remove(*last);
+        }
+    }
+}
+
 /// `+added -removed` entries of a comma-separated list.
-fn set_change(before: Option<&str>, after: Option<&str>) -> String {
+pub(crate) fn set_change(before: Option<&str>, after: Option<&str>) -> String {
     let entries = |text: Option<&str>| -> BTreeSet<String> {
         text.unwrap_or("")
             .split(',')
@@ -608,7 +876,10 @@ fn describe_taints(taints: Option<&Value>) -> String {
 
 /// The texts that follow from a version, old and new, longest first so
 /// that a longer text is replaced before a shorter one inside it.
-fn version_facts(from: KubernetesVersion, to: KubernetesVersion) -> Vec<(String, String)> {
+pub(crate) fn version_facts(
+    from: KubernetesVersion,
+    to: KubernetesVersion,
+) -> Vec<(String, String)> {
     let mut facts = vec![
         (from.pause_image().to_string(), to.pause_image().to_string()),
         (
@@ -861,6 +1132,7 @@ mod tests {
                 role,
                 os_family: OsFamily::Debian,
                 kubernetes_version: version.parse().expect("a version"),
+                container_runtime: Default::default(),
                 api_endpoint: "api.c1.example.com".to_string(),
                 api_port: 443,
                 api_cert_sans: Vec::new(),
@@ -882,6 +1154,8 @@ mod tests {
                 aws_endpoint: None,
                 etcd_backups: EtcdBackups::default(),
                 audit: Default::default(),
+                kubelet: Default::default(),
+                component_arguments: Default::default(),
             })
             .expect("renders")
         };
@@ -910,7 +1184,7 @@ mod tests {
     }
 
     /// `spec.controlPlane.apiServer.audit` changes the control plane's
-    /// user-data only; the roll names the files that changed.
+    /// user-data only; the roll names the flag or the file that changed.
     #[test]
     fn an_audit_change_rolls_the_control_plane_and_names_the_changed_files() {
         use skiff_api::{Cni, InstanceGroupRole, OsFamily};
@@ -923,6 +1197,7 @@ mod tests {
                 role,
                 os_family: OsFamily::Debian,
                 kubernetes_version: "1.34.2".parse().expect("a version"),
+                container_runtime: Default::default(),
                 api_endpoint: "api.c1.example.com".to_string(),
                 api_port: 443,
                 api_cert_sans: Vec::new(),
@@ -944,6 +1219,8 @@ mod tests {
                 aws_endpoint: None,
                 etcd_backups: EtcdBackups::default(),
                 audit,
+                kubelet: Default::default(),
+                component_arguments: Default::default(),
             })
             .expect("renders")
         };
@@ -965,7 +1242,18 @@ mod tests {
                 &render(InstanceGroupRole::ControlPlane, rotation.clone())
             )
             .reasons(),
-            ["user-data changed: /etc/skiff/kubeadm-init.yaml.template"]
+            ["controlPlane apiServer.extraArgs audit-log-maxage 30 -> 7"]
+        );
+        // Anything else changed in the same file is still named.
+        let rotated = render(InstanceGroupRole::ControlPlane, rotation.clone());
+        let edited = rotated.replace("dnsDomain: cluster.local", "dnsDomain: cluster.example");
+        assert_ne!(rotated, edited);
+        assert_eq!(
+            explain(&base, &edited).reasons(),
+            [
+                "controlPlane apiServer.extraArgs audit-log-maxage 30 -> 7",
+                "user-data changed: /etc/skiff/kubeadm-init.yaml.template"
+            ]
         );
         assert_eq!(
             explain(&base, &render(InstanceGroupRole::ControlPlane, policy)).reasons(),
@@ -975,6 +1263,168 @@ mod tests {
             render(InstanceGroupRole::Node, AuditLog::default()),
             render(InstanceGroupRole::Node, rotation),
             "workers run no API server: their user-data stays"
+        );
+    }
+
+    /// A node's kubelet patch is read as settings and named by field; a
+    /// patch that does not read as settings hides nothing.
+    #[test]
+    fn a_kubelet_patch_change_is_named_and_a_broken_one_is_not_hidden() {
+        use skiff_api::{Cni, InstanceGroupRole, KubeletSpec, OsFamily};
+        use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
+
+        let render = |kubelet: KubeletSpec| {
+            skiff_templates::render_user_data(&NodeBootstrap {
+                cluster_name: "c1.example.com".to_string(),
+                instance_group: "nodes".to_string(),
+                role: InstanceGroupRole::Node,
+                os_family: OsFamily::Debian,
+                kubernetes_version: "1.34.2".parse().expect("a version"),
+                container_runtime: Default::default(),
+                api_endpoint: "api.c1.example.com".to_string(),
+                api_port: 443,
+                api_cert_sans: Vec::new(),
+                pod_cidr: "100.96.0.0/11".to_string(),
+                service_cidr: "10.96.0.0/12".to_string(),
+                cluster_dns: "10.96.0.10".to_string(),
+                cni: Cni::Cilium,
+                node_labels: BTreeMap::new(),
+                taints: Vec::new(),
+                state_store: StateStoreLocation {
+                    bucket: "skiff-state".to_string(),
+                    cluster_prefix: "c1.example.com".to_string(),
+                    region: "us-east-1".to_string(),
+                    endpoint: None,
+                    path_style: false,
+                    kms_key: None,
+                },
+                region: "us-east-1".to_string(),
+                aws_endpoint: None,
+                etcd_backups: EtcdBackups::default(),
+                audit: Default::default(),
+                kubelet,
+                component_arguments: Default::default(),
+            })
+            .expect("renders")
+        };
+        let base = render(KubeletSpec::default());
+        let tuned = render(KubeletSpec {
+            max_pods: Some(250),
+            ..KubeletSpec::default()
+        });
+        assert_eq!(
+            explain(&base, &tuned).reasons(),
+            ["kubelet maxPods (unset) -> 250"]
+        );
+        assert_eq!(
+            explain(&tuned, &base).reasons(),
+            ["kubelet maxPods 250 -> (unset)"]
+        );
+        let broken = tuned.replace("maxPods: 250", "maxPods: [250");
+        assert_ne!(broken, tuned);
+        assert_eq!(
+            explain(&base, &broken).reasons(),
+            [format!(
+                "user-data changed: {KUBELET_PATCH}, /etc/skiff/kubeadm-join.yaml.template"
+            )]
+        );
+    }
+
+    /// `spec.containerRuntime` (or a group's): the roll names the runtime
+    /// and nothing else, for both roles and families, and a runtime change
+    /// beside another change still names the other file.
+    #[test]
+    fn a_runtime_change_is_explained_by_the_runtime_alone() {
+        use skiff_api::{Cni, ContainerRuntime, InstanceGroupRole, OsFamily};
+        use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
+
+        let render = |role: InstanceGroupRole,
+                      os_family: OsFamily,
+                      container_runtime: ContainerRuntime,
+                      cluster_dns: &str| {
+            skiff_templates::render_user_data(&NodeBootstrap {
+                cluster_name: "c1.example.com".to_string(),
+                instance_group: "group-us-east-1a".to_string(),
+                role,
+                os_family,
+                kubernetes_version: "1.34.2".parse().expect("a version"),
+                container_runtime,
+                api_endpoint: "api.c1.example.com".to_string(),
+                api_port: 443,
+                api_cert_sans: Vec::new(),
+                pod_cidr: "100.96.0.0/11".to_string(),
+                service_cidr: "10.96.0.0/12".to_string(),
+                cluster_dns: cluster_dns.to_string(),
+                cni: Cni::Cilium,
+                node_labels: BTreeMap::new(),
+                taints: Vec::new(),
+                state_store: StateStoreLocation {
+                    bucket: "skiff-state".to_string(),
+                    cluster_prefix: "c1.example.com".to_string(),
+                    region: "us-east-1".to_string(),
+                    endpoint: None,
+                    path_style: false,
+                    kms_key: None,
+                },
+                region: "us-east-1".to_string(),
+                aws_endpoint: None,
+                etcd_backups: EtcdBackups::default(),
+                audit: Default::default(),
+                kubelet: Default::default(),
+                component_arguments: Default::default(),
+            })
+            .expect("renders")
+        };
+        let (containerd, crio) = (ContainerRuntime::Containerd, ContainerRuntime::CriO);
+        for role in [InstanceGroupRole::ControlPlane, InstanceGroupRole::Node] {
+            for family in [OsFamily::Debian, OsFamily::Rhel] {
+                let before = render(role, family, containerd, "10.96.0.10");
+                let after = render(role, family, crio, "10.96.0.10");
+                // A script from before the runtime choice (no runtime line):
+                // the reason says why, and the files stay named.
+                let earlier =
+                    before.replacen("    readonly CONTAINER_RUNTIME='containerd'\n", "", 1);
+                assert_ne!(earlier, before, "the script holds the runtime line");
+                let reasons = explain(&earlier, &before).reasons();
+                assert_eq!(reasons[0], EARLIER_BOOTSTRAP, "{role:?} {family:?}");
+                assert!(
+                    reasons[1].starts_with("user-data changed: ")
+                        && reasons[1].contains("skiff-bootstrap"),
+                    "{reasons:?}"
+                );
+                assert_ne!(before, after);
+                assert_eq!(
+                    explain(&before, &after).reasons(),
+                    ["containerRuntime containerd -> cri-o"],
+                    "{role:?} {family:?}"
+                );
+                assert_eq!(
+                    explain(&after, &before).reasons(),
+                    ["containerRuntime cri-o -> containerd"],
+                    "{role:?} {family:?}"
+                );
+            }
+        }
+        // clusterDNS is in the control plane's kubelet configuration.
+        let before = render(
+            InstanceGroupRole::ControlPlane,
+            OsFamily::Debian,
+            containerd,
+            "10.96.0.10",
+        );
+        let both = render(
+            InstanceGroupRole::ControlPlane,
+            OsFamily::Debian,
+            crio,
+            "10.96.0.11",
+        );
+        let reasons = explain(&before, &both).reasons();
+        assert_eq!(reasons[0], "containerRuntime containerd -> cri-o");
+        assert!(
+            reasons
+                .last()
+                .is_some_and(|reason| reason.starts_with("user-data changed: ")),
+            "the other change must still be named: {reasons:?}"
         );
     }
 

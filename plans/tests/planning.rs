@@ -341,3 +341,134 @@ fn control_plane_groups_use_the_load_balancers_health_check() {
     }
     assert_eq!(seen, 6);
 }
+
+/// `spec.containerRuntime` on one group rolls that group only, and the
+/// reason names the runtime (plans/src/user_data.rs verifies that nothing
+/// but the runtime's lines changed); on the cluster it rolls every group
+/// that runs containers, and never the bastions.
+#[test]
+fn a_runtime_change_rolls_the_groups_that_run_it_with_the_runtime_as_the_reason() {
+    use skiff_api::ContainerRuntime;
+
+    let bundle = new_cluster(&options(
+        "c1.example.com",
+        &["us-east-1a", "us-east-1b", "us-east-1c"],
+        Topology::Private,
+    ))
+    .expect("builds");
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
+    let observed = cloud_matching(&model);
+    let rolled = |changed: &skiff_api::ClusterBundle| -> Vec<(String, Vec<String>)> {
+        let model =
+            skiff_plans::desired_model(changed, &Lookups::stand_in(changed)).expect("model");
+        let plan = skiff_plans::plan(&model, &observed, &context()).expect("plans");
+        assert!(
+            plan.changes.iter().all(|change| {
+                let key = change.key.as_str();
+                key.starts_with("launch-template/") || key.starts_with("autoscaling-group/")
+            }),
+            "{:?}",
+            plan.changes
+        );
+        plan.rolling_updates
+            .iter()
+            .map(|update| (update.group.clone(), update.reasons.clone()))
+            .collect()
+    };
+
+    let mut one_group = bundle.clone();
+    one_group
+        .instance_groups
+        .iter_mut()
+        .find(|group| group.name() == "nodes-us-east-1b")
+        .expect("nodes")
+        .spec
+        .container_runtime = Some(ContainerRuntime::CriO);
+    assert_eq!(
+        rolled(&one_group),
+        [(
+            "nodes-us-east-1b".to_string(),
+            vec!["containerRuntime containerd -> cri-o".to_string()]
+        )]
+    );
+
+    let mut whole_cluster = bundle.clone();
+    whole_cluster.cluster.spec.container_runtime = ContainerRuntime::CriO;
+    let rolls = rolled(&whole_cluster);
+    let running_containers: Vec<&str> = bundle
+        .instance_groups
+        .iter()
+        .filter(|group| group.spec.role != skiff_api::InstanceGroupRole::Bastion)
+        .map(|group| group.name())
+        .collect();
+    assert_eq!(
+        rolls
+            .iter()
+            .map(|(group, _)| group.as_str())
+            .collect::<Vec<_>>(),
+        running_containers
+    );
+    for (group, reasons) in &rolls {
+        assert_eq!(
+            reasons,
+            &["containerRuntime containerd -> cri-o"],
+            "{group}"
+        );
+    }
+
+    // A group that names the cluster's runtime changes nothing.
+    let mut same = bundle.clone();
+    same.instance_groups[0].spec.container_runtime = Some(ContainerRuntime::Containerd);
+    assert!(rolled(&same).is_empty());
+}
+
+/// ICMP between every member of the cluster (path MTU discovery, health
+/// checks), in both directions between the control plane and the nodes.
+#[test]
+fn cluster_members_admit_icmp_from_each_other() {
+    use skiff_plans::resource::{Attributes, RuleSource};
+
+    let bundle = new_cluster(&options(
+        "c1.example.com",
+        &["us-east-1a"],
+        Topology::Public,
+    ))
+    .expect("builds");
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
+    for role in ["control-plane", "nodes"] {
+        let key = skiff_plans::ResourceKey::new(ResourceKind::SecurityGroupRules, role);
+        let Some(Attributes::SecurityGroupRules(rules)) =
+            model.get(&key).map(|resource| &resource.attributes)
+        else {
+            panic!("no rules for {role}");
+        };
+        let icmp: Vec<String> = rules
+            .ingress
+            .iter()
+            .filter(|rule| rule.protocol == "icmp")
+            .map(|rule| {
+                assert_eq!(
+                    (rule.from_port, rule.to_port),
+                    (-1, -1),
+                    "all types and codes"
+                );
+                match &rule.source {
+                    RuleSource::Group(group) => group
+                        .reference()
+                        .map(|reference| reference.to_string())
+                        .unwrap_or_default(),
+                    RuleSource::Cidr(cidr) => cidr.clone(),
+                }
+            })
+            .collect();
+        assert_eq!(icmp.len(), 2, "{role}: {icmp:?}");
+        assert!(
+            icmp.iter().any(|source| source.contains("control-plane")),
+            "{icmp:?}"
+        );
+        assert!(
+            icmp.iter().any(|source| source.contains("nodes")),
+            "{icmp:?}"
+        );
+    }
+}

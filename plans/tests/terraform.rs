@@ -333,3 +333,34 @@ fn model_text_is_never_read_as_a_template() {
         "$${oops} %%{ if x }"
     );
 }
+
+#[test]
+fn a_windows_group_user_data_is_base64_without_gzip_in_terraform() {
+    let mut bundle = cluster("c1.example.com", &["us-east-1a"], Topology::Public);
+    for group in &mut bundle.instance_groups {
+        if group.name() == "nodes-us-east-1a" {
+            group.spec.os_family = skiff_api::OsFamily::Windows;
+            group.spec.image = Some(skiff_api::windows::DEFAULT_IMAGE.to_string());
+        }
+    }
+    let files = terraform_of(&bundle);
+    let configuration = files.configuration();
+    let template = resource(&configuration, "aws_launch_template.nodes_us_east_1a");
+    assert_eq!(
+        template["user_data"],
+        "${base64encode(file(\"${path.module}/data/nodes-us-east-1a.user-data\"))}"
+    );
+    let user_data =
+        String::from_utf8(files.files["data/nodes-us-east-1a.user-data"].clone()).expect("UTF-8");
+    assert!(user_data.starts_with("<powershell>\n"), "{user_data}");
+    let control_plane = resource(
+        &configuration,
+        "aws_launch_template.control_plane_us_east_1a",
+    );
+    assert!(
+        control_plane["user_data"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("${base64gzip(")),
+        "{control_plane:#}"
+    );
+}

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use skiff_api::{Cni, InstanceGroupRole, KubernetesVersion, OsFamily, Taint};
+use skiff_api::{Cni, ContainerRuntime, InstanceGroupRole, KubernetesVersion, OsFamily, Taint};
 
 use crate::error::TemplateError;
 
@@ -30,6 +30,9 @@ pub struct NodeBootstrap {
     pub os_family: OsFamily,
     /// The exact Kubernetes release to install.
     pub kubernetes_version: KubernetesVersion,
+    /// The container runtime to install and point the kubelet, kubeadm and
+    /// `crictl` at (the group's `containerRuntime`, else the cluster's).
+    pub container_runtime: ContainerRuntime,
     /// The host clients use for the API: `api.c1.example.com`, or the load
     /// balancer's DNS name for gossip clusters (`*.k8s.local`).
     pub api_endpoint: String,
@@ -72,6 +75,12 @@ pub struct NodeBootstrap {
     pub etcd_backups: EtcdBackups,
     /// The API server's audit log on control-plane nodes.
     pub audit: AuditLog,
+    /// The group's kubelet settings (the cluster's `spec.kubelet` with the
+    /// group's merged over it), written as this node's kubeadm patch of
+    /// its kubelet configuration (see `kubelet.rs`).
+    pub kubelet: skiff_api::KubeletSpec,
+    /// The control-plane components' extra flags and host folders.
+    pub component_arguments: crate::ComponentArguments,
 }
 
 /// The API server's audit log as the node applies it
@@ -333,6 +342,8 @@ impl NodeBootstrap {
                 problem.to_string(),
             ));
         }
+        crate::kubelet::validate_kubelet(&self.kubelet)?;
+        self.component_arguments.validate()?;
         let backups = self.etcd_backups;
         if backups.keep == 0 {
             return Err(TemplateError::invalid(

@@ -46,7 +46,9 @@
 //! * **worker**: reads only the CA certificate and the token, computes the
 //!   discovery hash from the certificate, waits for the API and joins.
 //!
-//! A bastion gets a minimal cloud-config and no Kubernetes at all.
+//! A bastion gets a minimal cloud-config and no Kubernetes at all. A
+//! Windows worker (`osFamily: windows`) gets a PowerShell script instead of
+//! a cloud-config ([`windows`]).
 //!
 //! The step-by-step account, the state-store objects each role reads and
 //! the reasoning behind the non-expiring token are in `docs/bootstrap.md`.
@@ -68,10 +70,12 @@
 pub mod cni;
 mod config;
 mod error;
+mod kubelet;
 pub mod paths;
 mod render;
 pub mod state_store;
 mod stored_script;
+pub mod windows;
 
 use serde::Serialize;
 
@@ -80,6 +84,7 @@ pub use config::{
     INSTANCE_GROUP_LABEL,
 };
 pub use error::TemplateError;
+pub use kubelet::ComponentArguments;
 pub use stored_script::{
     ec2_user_data, stored_script_key, with_stored_script, Ec2UserData, StoredScript,
 };
@@ -144,6 +149,7 @@ pub(crate) mod tests {
             role,
             os_family,
             kubernetes_version: "1.34.2".parse().expect("version"),
+            container_runtime: Default::default(),
             api_endpoint: "api.c1.example.com".to_string(),
             api_port: 443,
             api_cert_sans: vec!["c1-api-0123.elb.us-east-1.amazonaws.com".to_string()],
@@ -165,6 +171,8 @@ pub(crate) mod tests {
             aws_endpoint: None,
             etcd_backups: crate::EtcdBackups::default(),
             audit: crate::AuditLog::default(),
+            kubelet: Default::default(),
+            component_arguments: Default::default(),
         }
     }
 

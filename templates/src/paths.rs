@@ -28,6 +28,13 @@ pub const API_ENDPOINT_FILE: &str = "/etc/skiff/api-endpoint.env";
 /// The kubeadm `init` configuration with placeholders for the token and the
 /// API endpoint.
 pub const KUBEADM_INIT_TEMPLATE: &str = "/etc/skiff/kubeadm-init.yaml.template";
+/// The folder kubeadm reads patches from (`patches.directory` of the
+/// Init- and JoinConfiguration); only on nodes whose group sets kubelet
+/// settings.
+pub const KUBEADM_PATCHES_DIRECTORY: &str = "/etc/skiff/kubeadm-patches";
+/// The node's kubelet settings as a JSON merge patch of target
+/// `kubeletconfiguration` (kubeadm's file name: `target[+patchtype].yaml`).
+pub const KUBELET_PATCH: &str = "/etc/skiff/kubeadm-patches/kubeletconfiguration+merge.yaml";
 /// The kubeadm `join` configuration with placeholders for the token, the CA
 /// hash and the API endpoint.
 pub const KUBEADM_JOIN_TEMPLATE: &str = "/etc/skiff/kubeadm-join.yaml.template";

@@ -24,7 +24,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 18] = [
+const TEMPLATES: [(&str, &str); 19] = [
     (
         "cloud-config.yaml.j2",
         include_str!("../templates/cloud-config.yaml.j2"),
@@ -56,6 +56,10 @@ const TEMPLATES: [(&str, &str); 18] = [
     (
         "kubeadm-join.yaml.j2",
         include_str!("../templates/kubeadm-join.yaml.j2"),
+    ),
+    (
+        "kubelet-patch.yaml.j2",
+        include_str!("../templates/kubelet-patch.yaml.j2"),
     ),
     (
         "node-registration.yaml.j2",
@@ -132,6 +136,14 @@ struct Context {
     kubernetes_version: String,
     package_repository: String,
     pause_image: &'static str,
+    /// `containerd` or `cri-o`: the bootstrap script holds both runtimes'
+    /// steps and picks by this value, so a runtime change is this line and
+    /// the socket's in the user-data (plans/src/user_data.rs names it).
+    container_runtime: String,
+    /// The CRI endpoint of the runtime (kubeadm's `criSocket`, crictl's).
+    cri_socket: &'static str,
+    /// CRI-O's package repository of the cluster's minor.
+    crio_repository: String,
     kubeadm_api_version: &'static str,
     kubeadm_v1beta4: bool,
     /// Only in the plain [`paths::API_ENDPOINT_FILE`]: never in a
@@ -179,6 +191,13 @@ struct Context {
     api_server_arguments: Vec<ArgumentView>,
     /// kube-apiserver's extra host folders (`extraVolumes`).
     api_server_volumes: Vec<VolumeView>,
+    /// The other components' extra flags and folders, by the
+    /// ClusterConfiguration's field; absent ones set nothing.
+    controller_manager: ComponentView,
+    scheduler: ComponentView,
+    etcd_local: ComponentView,
+    /// The fields of the node's kubelet patch; empty: no patch at all.
+    kubelet_patch: Vec<crate::kubelet::KubeletFieldView>,
     /// The files of the node, filled in only for the cloud-config wrapper.
     files: Vec<UserDataFile>,
 }
@@ -195,15 +214,52 @@ struct UserDataFile {
 
 #[derive(Debug, Serialize)]
 struct ArgumentView {
-    name: &'static str,
+    name: String,
     value: String,
 }
 
 #[derive(Debug, Serialize)]
 struct VolumeView {
-    name: &'static str,
-    path: &'static str,
+    name: String,
+    host_path: String,
+    mount_path: String,
     read_only: bool,
+    path_type: String,
+}
+
+/// A component's extra flags and folders as the template lays them out.
+#[derive(Debug, Serialize, Default)]
+struct ComponentView {
+    arguments: Vec<ArgumentView>,
+    volumes: Vec<VolumeView>,
+}
+
+impl ComponentView {
+    fn of(spec: &skiff_api::ComponentSpec) -> Self {
+        ComponentView {
+            arguments: spec
+                .extra_args
+                .iter()
+                .map(|(name, value)| ArgumentView {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            volumes: spec.extra_volumes.iter().map(VolumeView::of).collect(),
+        }
+    }
+}
+
+impl VolumeView {
+    fn of(volume: &skiff_api::HostPathMount) -> Self {
+        VolumeView {
+            name: volume.name.clone(),
+            host_path: volume.host_path.clone(),
+            mount_path: volume.mount_path.clone(),
+            read_only: volume.read_only,
+            path_type: volume.path_type.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -255,6 +311,7 @@ struct Paths {
     bootstrapped_marker: &'static str,
     kubeadm_init_template: &'static str,
     kubeadm_join_template: &'static str,
+    kubeadm_patches_directory: &'static str,
     leave_etcd_unit: &'static str,
     backup_service: &'static str,
     backup_timer: &'static str,
@@ -271,6 +328,11 @@ struct Paths {
 
 /// The files cloud-init writes on a node, in the order it writes them.
 pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, TemplateError> {
+    if config.os_family.is_windows() {
+        // A Windows node's user-data is one PowerShell script, no cloud-init files.
+        crate::windows::user_data(config)?;
+        return Ok(Vec::new());
+    }
     if config.role == InstanceGroupRole::Bastion {
         config.validate()?;
         return Ok(Vec::new());
@@ -300,6 +362,13 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
             content: render("state-store.env.j2")?,
         },
     ];
+    if !context.kubelet_patch.is_empty() {
+        files.push(NodeFile {
+            path: paths::KUBELET_PATCH,
+            permissions: "0644",
+            content: render("kubelet-patch.yaml.j2")?,
+        });
+    }
     if context.control_plane {
         files.push(NodeFile {
             path: paths::KUBEADM_INIT_TEMPLATE,
@@ -368,6 +437,9 @@ fn compact_script(script: &str) -> String {
 
 /// The complete user-data of a node.
 pub(crate) fn user_data(config: &NodeBootstrap) -> Result<String, TemplateError> {
+    if config.os_family.is_windows() {
+        return crate::windows::user_data(config);
+    }
     let environment = shared_environment()?;
     if config.role == InstanceGroupRole::Bastion {
         config.validate()?;
@@ -403,6 +475,10 @@ pub(crate) fn encode_user_data(text: &str) -> Result<String, TemplateError> {
     use base64::Engine;
     use std::io::Write;
 
+    // EC2Launch reads a Windows node's user-data as it is: no gzip.
+    if crate::windows::is_powershell(text) {
+        return Ok(base64::engine::general_purpose::STANDARD.encode(text));
+    }
     let mut encoder = flate2::GzBuilder::new()
         .mtime(0)
         .operating_system(255)
@@ -500,7 +576,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
     let version = config.kubernetes_version;
     let package_format = match config.os_family {
         OsFamily::Debian => "deb",
-        OsFamily::Rhel => "rpm",
+        OsFamily::Rhel | OsFamily::Windows => "rpm",
     };
 
     // The endpoint is always the first name, filled in on the node; listing
@@ -539,6 +615,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         os_family: match config.os_family {
             OsFamily::Debian => "debian",
             OsFamily::Rhel => "rhel",
+            OsFamily::Windows => "windows",
         },
         kubernetes_version: version.to_string(),
         package_repository: format!(
@@ -546,6 +623,14 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             version.package_channel()
         ),
         pause_image: version.pause_image(),
+        container_runtime: config.container_runtime.to_string(),
+        cri_socket: config.container_runtime.cri_socket(),
+        // The CRI-O project's packages, one repository per Kubernetes minor
+        // (cri-o/packaging README: isv:/cri-o:/stable:/vX.Y/{deb,rpm}).
+        crio_repository: format!(
+            "https://download.opensuse.org/repositories/isv:/cri-o:/stable:/{}/{package_format}",
+            version.package_channel()
+        ),
         kubeadm_api_version: version.kubeadm_api_version(),
         kubeadm_v1beta4: version.kubeadm_api_version().ends_with("/v1beta4"),
         api_endpoint: config.api_endpoint.clone(),
@@ -609,6 +694,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             bootstrapped_marker: paths::BOOTSTRAPPED_MARKER,
             kubeadm_init_template: paths::KUBEADM_INIT_TEMPLATE,
             kubeadm_join_template: paths::KUBEADM_JOIN_TEMPLATE,
+            kubeadm_patches_directory: paths::KUBEADM_PATCHES_DIRECTORY,
             leave_etcd_unit: paths::LEAVE_ETCD_UNIT,
             backup_service: paths::BACKUP_SERVICE,
             backup_timer: paths::BACKUP_TIMER,
@@ -631,11 +717,25 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         api_server_volumes: API_SERVER_VOLUMES
             .iter()
             .map(|&(name, path, read_only)| VolumeView {
-                name,
-                path,
+                name: name.to_string(),
+                host_path: path.to_string(),
+                mount_path: path.to_string(),
                 read_only,
+                path_type: "DirectoryOrCreate".to_string(),
             })
+            .chain(
+                config
+                    .component_arguments
+                    .api_server
+                    .extra_volumes
+                    .iter()
+                    .map(VolumeView::of),
+            )
             .collect(),
+        controller_manager: ComponentView::of(&config.component_arguments.controller_manager),
+        scheduler: ComponentView::of(&config.component_arguments.scheduler),
+        etcd_local: ComponentView::of(&config.component_arguments.etcd),
+        kubelet_patch: crate::kubelet::patch_fields(&config.kubelet),
         files: Vec::new(),
     })
 }
@@ -648,7 +748,8 @@ const API_SERVER_VOLUMES: [(&str, &str, bool); 3] = [
     ("skiff-audit-log", paths::AUDIT_LOG_DIRECTORY, false),
 ];
 
-/// kube-apiserver's flags for the encryption of Secrets and the audit log.
+/// kube-apiserver's flags for the encryption of Secrets and the audit log,
+/// then the spec's `extraArgs` (which may not repeat them).
 /// `encryption-provider-config-automatic-reload` makes it read the file
 /// again when it changes (every minute, kube-apiserver's
 /// EncryptionConfigFileChangePollDuration), so a rotation needs no restart.
@@ -670,7 +771,21 @@ fn api_server_arguments(config: &NodeBootstrap) -> Vec<ArgumentView> {
         ("audit-log-maxsize", audit.max_size_megabytes.to_string()),
     ]
     .into_iter()
-    .map(|(name, value)| ArgumentView { name, value })
+    .map(|(name, value)| ArgumentView {
+        name: name.to_string(),
+        value,
+    })
+    .chain(
+        config
+            .component_arguments
+            .api_server
+            .extra_args
+            .iter()
+            .map(|(name, value)| ArgumentView {
+                name: name.clone(),
+                value: value.clone(),
+            }),
+    )
     .collect()
 }
 
@@ -703,7 +818,7 @@ fn shell_quote(value: String) -> String {
 }
 
 /// A double-quoted YAML scalar (JSON string syntax, which YAML accepts).
-fn yaml_string(value: String) -> String {
+pub(crate) fn yaml_string(value: String) -> String {
     let mut quoted = String::with_capacity(value.len() + 2);
     quoted.push('"');
     for character in value.chars() {

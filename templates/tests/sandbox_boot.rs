@@ -89,6 +89,23 @@ fn assert_prepared_like_a_kubernetes_node(node: &NodeSandbox, pause_image: &str)
         "{containerd}"
     );
     assert!(containerd.contains(pause_image), "{containerd}");
+    // The CNI folders pinned where the CNI plugins are, whatever the
+    // package's default (the fixtures carry distribution-patched ones).
+    assert!(
+        containerd.contains("bin_dir = \"/opt/cni/bin\"")
+            || containerd.contains("bin_dirs = ['/opt/cni/bin']"),
+        "{containerd}"
+    );
+    assert!(
+        !containerd.contains("/usr/lib/cni") && !containerd.contains("/usr/libexec/cni"),
+        "{containerd}"
+    );
+    assert!(containerd.contains("conf_dir = "), "{containerd}");
+    assert!(containerd.contains("/etc/cni/net.d"), "{containerd}");
+    assert_eq!(
+        node.read("/etc/crictl.yaml"),
+        "runtime-endpoint: unix:///run/containerd/containerd.sock\nimage-endpoint: unix:///run/containerd/containerd.sock\ntimeout: 10\n"
+    );
 }
 
 fn assert_debian_packages(node: &NodeSandbox) {
@@ -609,6 +626,11 @@ mod upgrades;
 
 #[path = "sandbox/encryption.rs"]
 mod encryption;
+
+#[path = "sandbox/kubelet.rs"]
+mod kubelet;
+#[path = "sandbox/runtime.rs"]
+mod runtime;
 
 /// The loader runs only the script its user-data names: a store object
 /// whose bytes do not have that SHA-256 (changed by hand, or truncated) is

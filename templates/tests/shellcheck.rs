@@ -73,9 +73,10 @@ fn every_shell_part_of_the_user_data_is_clean() {
             }
         }
     }
-    // Per family: the control plane's loader, bootstrap script (which is
-    // also what its units run) and runcmd, the worker's likewise.
-    assert_eq!(checked, 12, "unexpected number of shell parts");
+    // Per family and container runtime: the control plane's loader,
+    // bootstrap script (which is also what its units run) and runcmd, the
+    // worker's likewise.
+    assert_eq!(checked, 24, "unexpected number of shell parts");
     assert!(
         findings.is_empty(),
         "shellcheck findings:\n{}",

@@ -126,6 +126,8 @@ fn build(arguments: &CreateInstanceGroupArgs) -> anyhow::Result<InstanceGroup> {
             taints,
             cloud_labels: BTreeMap::new(),
             rolling_update: RollingUpdateOverride::default(),
+            kubelet: Default::default(),
+            container_runtime: None,
         },
     })
 }

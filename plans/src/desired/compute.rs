@@ -133,6 +133,7 @@ fn bootstrap_config(
         role: group.spec.role,
         os_family: group.spec.os_family,
         kubernetes_version: cluster.spec.kubernetes_version,
+        container_runtime: group.spec.container_runtime_in(&cluster.spec),
         api_endpoint,
         api_port: API_PORT,
         api_cert_sans: api_cert_sans(cluster, group.spec.role),
@@ -159,6 +160,8 @@ fn bootstrap_config(
             keep: cluster.spec.etcd.backups.keep,
         },
         audit: skiff_templates::AuditLog::from(&cluster.spec.control_plane.api_server.audit),
+        kubelet: group.spec.kubelet.merged_over(&cluster.spec.kubelet),
+        component_arguments: skiff_templates::ComponentArguments::from(&cluster.spec.control_plane),
     })
 }
 

@@ -15,6 +15,8 @@
 //!   cilium and flannel, plus 4240/tcp cilium health; 179/tcp BGP, IP-in-IP
 //!   and 5473/tcp Typha for calico), and 22 from the SSH CIDRs (or from the
 //!   bastions when the cluster has any);
+//! - both: ICMP (all types) between cluster members, for path MTU
+//!   discovery and health checks;
 //! - API load balancer: 443 from the admin CIDRs, and from the cluster
 //!   itself when the load balancer is internal;
 //! - internal API load balancer (beside an internet-facing one, for the
@@ -148,6 +150,13 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
         };
         control_plane.extend(cni_rules.iter().cloned());
         nodes.extend(cni_rules);
+    }
+    // ICMP between every member: path MTU discovery ("fragmentation
+    // needed" replies, which an overlay's smaller MTU depends on) and the
+    // CNI's and operators' health checks (ping).
+    for member in members {
+        control_plane.push(rule("icmp", -1, -1, group(member)));
+        nodes.push(rule("icmp", -1, -1, group(member)));
     }
     // SSH: through bastions when there are any, else from the SSH CIDRs.
     let mut bastion = Vec::new();

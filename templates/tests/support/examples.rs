@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use skiff_api::{Cni, InstanceGroupRole, OsFamily};
+use skiff_api::{Cni, ContainerRuntime, InstanceGroupRole, OsFamily};
 use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
 
-/// Every role and family the renderer supports, with a name for messages and files.
+/// Every role, family and container runtime the renderer supports, with a
+/// name for messages and files (`Node-rhel`: containerd, the default;
+/// `Node-rhel-cri-o`). Bastions run no container runtime.
 pub fn all_roles_and_families() -> Vec<(String, NodeBootstrap)> {
     let mut examples = Vec::new();
     for family in [OsFamily::Debian, OsFamily::Rhel] {
@@ -15,6 +17,16 @@ pub fn all_roles_and_families() -> Vec<(String, NodeBootstrap)> {
             InstanceGroupRole::Bastion,
         ] {
             examples.push((format!("{role}-{family}"), example(role, family)));
+        }
+        for role in [InstanceGroupRole::ControlPlane, InstanceGroupRole::Node] {
+            let runtime = ContainerRuntime::CriO;
+            examples.push((
+                format!("{role}-{family}-{runtime}"),
+                NodeBootstrap {
+                    container_runtime: runtime,
+                    ..example(role, family)
+                },
+            ));
         }
     }
     examples
@@ -44,6 +56,7 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
         role,
         os_family,
         kubernetes_version: "1.34.2".parse().expect("version"),
+        container_runtime: Default::default(),
         api_endpoint: "api.c1.example.com".to_string(),
         api_port: 443,
         api_cert_sans: vec![
@@ -68,5 +81,7 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
         aws_endpoint: None,
         etcd_backups: EtcdBackups::default(),
         audit: Default::default(),
+        kubelet: Default::default(),
+        component_arguments: Default::default(),
     }
 }

@@ -62,6 +62,11 @@
 //! - `ctr images mount|unmount`: refuses an image never pulled; the etcd
 //!   image holds the real `etcdctl` and an `etcdutl` wrapper (etcd 3.4 has
 //!   none; `snapshot restore|status` map onto etcdctl's).
+//! - `podman image mount|unmount` (a CRI-O node's way to the same image,
+//!   as podman reads CRI-O's image store): likewise.
+//! - `kubeadm init|join` first run preflight's ContainerRuntimeCheck: the
+//!   config's `criSocket` must be served by a runtime the node started
+//!   (`systemctl restart containerd|crio`), else `[ERROR CRI]`.
 //! - `curl`: IMDS answers per node (instance ID, `local-ipv4`,
 //!   `autoscaling/target-lifecycle-state`, 404 when unset); moto answers the
 //!   rest of IMDS, the state store and EC2/Auto Scaling; the API server's
@@ -1139,6 +1144,7 @@ fn install_stubs_and_tools(shared: &Path) {
             include_str!("stubs/containerd.sh"),
         ),
         ("ctr".to_string(), include_str!("stubs/ctr.sh")),
+        ("podman".to_string(), include_str!("stubs/podman.sh")),
         ("curl".to_string(), include_str!("stubs/curl.sh")),
         ("gpg".to_string(), include_str!("stubs/gpg.sh")),
         ("kubeadm".to_string(), include_str!("stubs/kubeadm.sh")),

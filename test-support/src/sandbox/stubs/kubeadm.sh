@@ -87,6 +87,24 @@
 # - `kubeconfig user --config F --client-name N --org O`: prints a
 #   kubeconfig; needs <root>/etc/kubernetes/pki/ca.key (cmd/kubeconfig.go
 #   signs with the cluster CA).
+# - The kubelet's configuration (phases/kubelet/config.go): `init` keeps
+#   the KubeletConfiguration of its --config, unpatched, as the cluster's
+#   kubelet-config ConfigMap (CreateConfigMap; here the file
+#   $SANDBOX_SHARED/cluster/configmaps/kubelet-config.yaml, as a worker has
+#   no etcd client certificate to read the stand-in's etcd), and every
+#   `init` and `join` writes <root>/var/lib/kubelet/config.yaml from that
+#   ConfigMap (a join never from its own file: cmd/phases/join/kubelet.go
+#   runKubeletStartJoinPhase fetches it from the cluster) with the patches
+#   of target kubeletconfiguration from its --config's patches.directory
+#   applied, in file-name order (WriteConfigToDisk,
+#   applyKubeletConfigPatches; util/patches/patches.go: file names
+#   `target[suffix][+patchtype].(yaml|json)`, other files ignored with a
+#   message, patch type `merge` is RFC 7386's JSON merge patch and the
+#   default `strategic` merges a struct's maps the same way; `json` patches
+#   are not modelled and fail). The merge handles the shapes a
+#   KubeletConfiguration has here: top-level scalars, lists (replaced) and
+#   maps one level deep (merged key by key; null deletes). A join without
+#   a ConfigMap (no control plane in the test) writes no configuration.
 # - `config images pull`: records; fails when the test made it fail
 #   ($SANDBOX_DIR/fail/kubeadm-images-pull), as an unreachable registry would;
 #   likewise a control-plane `join` after its preflight
@@ -97,6 +115,9 @@
 #   year from now when absent); `certs renew all` re-signs the files for a
 #   year, moves that time a year ahead and appends the time to
 #   $SANDBOX_DIR/certificates-renewed.
+# - `init` and `join` first run preflight's ContainerRuntimeCheck
+#   (preflight/checks.go): the runtime at the config's criSocket must be
+#   running (here: the node started the service serving that socket).
 printf '%s\n' "kubeadm $*" >>"$SANDBOX_LOG"
 config=""
 skip_token_print=false
@@ -225,6 +246,113 @@ api_server_extras() {
     section == "extraVolumes:" && match(line, /^      hostPath: /) { print "    # hostPath volume " substr(line, RLENGTH + 1) }
     section == "extraVolumes:" && match(line, /^      readOnly: /) { print "    #   readOnly " substr(line, RLENGTH + 1) }
   ' <<<"$1"
+}
+
+# The cluster's kubelet-config ConfigMap (see the header).
+kubelet_configmap="$SANDBOX_SHARED/cluster/configmaps/kubelet-config.yaml"
+
+# kubelet_document FILE: the KubeletConfiguration document of a kubeadm
+# configuration file, without comments.
+kubelet_document() {
+  awk '/^---/ { if (keep) exit; text = ""; next } /^kind: KubeletConfiguration/ { keep = 1 } /^ *#/ { next } { text = text $0 "\n" } END { if (keep) printf "%s", text }' "$1"
+}
+
+# merge_patch BASE PATCH: BASE (a KubeletConfiguration's YAML) with PATCH
+# applied as a JSON merge patch (RFC 7386, util/patches/patches.go
+# MergePatchType -> jsonpatch.MergePatch) for the shapes the header names.
+merge_patch() {
+  awk '
+    function unquote(text) { gsub(/^"|"$/, "", text); return text }
+    # One document into keys[], kinds[] (scalar, map, list), values[] and
+    # the entries of maps: entry_keys[key, i], entry_values[key, i].
+    function read(file, prefix,    line, key, count) {
+      while ((getline line <file) > 0) {
+        if (line ~ /^ *#/ || line ~ /^---/ || line ~ /^ *$/) continue
+        if (line ~ /^[^ ]/) {
+          key = line; sub(/:.*/, "", key)
+          order[prefix, ++counts[prefix]] = key
+          value = line; sub(/^[^:]*: */, "", value)
+          kinds[prefix, key] = (value == "") ? "block" : "scalar"
+          values[prefix, key] = value
+          entries[prefix, key] = 0
+          continue
+        }
+        if (line ~ /^  - /) { kinds[prefix, key] = "list"; values[prefix, key] = values[prefix, key] line "\n"; continue }
+        if (match(line, /^  [^ ][^:]*: /)) {
+          kinds[prefix, key] = "map"
+          count = ++entries[prefix, key]
+          entry_keys[prefix, key, count] = unquote(substr(line, 3, RLENGTH - 4))
+          entry_values[prefix, key, count] = substr(line, RLENGTH + 1)
+        }
+      }
+      close(file)
+    }
+    function show(prefix, key,    i) {
+      if (kinds[prefix, key] == "scalar") { print key ": " values[prefix, key]; return }
+      print key ":"
+      if (kinds[prefix, key] == "list") { printf "%s", values[prefix, key]; return }
+      for (i = 1; i <= entries[prefix, key]; i++)
+        if (entry_values[prefix, key, i] != "null") print "  " entry_keys[prefix, key, i] ": " entry_values[prefix, key, i]
+    }
+    BEGIN {
+      read(ARGV[1], "base"); read(ARGV[2], "patch")
+      for (i = 1; i <= counts["patch"]; i++) {
+        key = order["patch", i]
+        if (!(("base", key) in kinds)) { order["base", ++counts["base"]] = key; kinds["base", key] = "absent" }
+        if (kinds["patch", key] == "scalar" && values["patch", key] == "null") { kinds["base", key] = "deleted"; continue }
+        if (kinds["patch", key] == "map" && kinds["base", key] == "map") {
+          for (j = 1; j <= entries["patch", key]; j++) {
+            found = 0
+            for (k = 1; k <= entries["base", key]; k++)
+              if (entry_keys["base", key, k] == entry_keys["patch", key, j]) { entry_values["base", key, k] = entry_values["patch", key, j]; found = 1 }
+            if (!found) {
+              n = ++entries["base", key]
+              entry_keys["base", key, n] = entry_keys["patch", key, j]; entry_values["base", key, n] = entry_values["patch", key, j]
+            }
+          }
+          continue
+        }
+        kinds["base", key] = kinds["patch", key]; values["base", key] = values["patch", key]
+        entries["base", key] = entries["patch", key]
+        for (j = 1; j <= entries["patch", key]; j++) {
+          entry_keys["base", key, j] = entry_keys["patch", key, j]; entry_values["base", key, j] = entry_values["patch", key, j]
+        }
+      }
+      for (i = 1; i <= counts["base"]; i++) {
+        key = order["base", i]
+        if (kinds["base", key] != "deleted" && kinds["base", key] != "absent") show("base", key)
+      }
+    }
+  ' "$1" "$2"
+}
+
+# write_kubelet_config: the kubelet-start phase (see the header).
+write_kubelet_config() {
+  local directory file name base="$SANDBOX_DIR/kubelet-config.base" patched="$SANDBOX_DIR/kubelet-config.patched"
+  if [ ! -s "$kubelet_configmap" ]; then
+    echo "[kubelet-start] (sandbox) no kubelet-config ConfigMap: no control plane runs in this test"
+    return 0
+  fi
+  cp "$kubelet_configmap" "$base"
+  directory=$(awk '/^patches:/ { inside = 1; next } inside && /^  directory: / { sub(/^  directory: */, ""); gsub(/"/, ""); print; exit } /^[^ ]/ { inside = 0 }' "$config")
+  if [ -n "$directory" ]; then
+    echo "[patches] Reading patches from path \"$directory\""
+    for file in "$SKIFF_ROOT$directory"/*; do
+      [ -f "$file" ] || continue
+      name=${file##*/}
+      case $name in
+        kubeletconfiguration*+json.yaml | kubeletconfiguration*+json.json)
+          fail_phase kubelet-start "the sandbox kubeadm does not apply json patches ($name)" ;;
+        kubeletconfiguration*.yaml | kubeletconfiguration*.json)
+          merge_patch "$base" "$file" >"$patched" && mv "$patched" "$base"
+          echo "[patches] Applied patch of type \"application/merge-patch+json\" to target \"kubeletconfiguration\"" ;;
+        *) echo "[patches] Ignoring file \"$name\": unknown target" ;;
+      esac
+    done
+  fi
+  mkdir -p "$SKIFF_ROOT/var/lib/kubelet"
+  cp "$base" "$SKIFF_ROOT/var/lib/kubelet/config.yaml"
+  echo "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\""
 }
 
 # phases/addons/proxy and dns: kube-proxy at the cluster's version, CoreDNS
@@ -463,6 +591,31 @@ case "$1 ${2:-}" in
     ;;
 esac
 
+# preflight/checks.go ContainerRuntimeCheck (run for init and join): the
+# CRI runtime at nodeRegistration.criSocket must answer. In the sandbox a
+# socket answers once the node started the service that serves it
+# (containerd: /run/containerd/containerd.sock; CRI-O: /var/run/crio/crio.sock).
+preflight_cri() {
+  local socket service=""
+  [ -n "$config" ] || return 0
+  socket=$(sed -n 's/^ *criSocket: *//p' "$config" | head -n 1 | tr -d '"')
+  # No criSocket: kubeadm detects one (util/runtime DetectCRISocket); the
+  # sandbox models no sockets to detect, so there is nothing to check.
+  [ -n "$socket" ] || return 0
+  case $socket in
+    unix:///run/containerd/containerd.sock | unix:///var/run/containerd/containerd.sock) service=containerd ;;
+    unix:///var/run/crio/crio.sock | unix:///run/crio/crio.sock) service=crio ;;
+  esac
+  if [ -z "$service" ] || ! grep -qxE "systemctl (re)?start $service" "$SANDBOX_LOG"; then
+    printf 'error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR CRI]: container runtime is not running: validate service connection: validate CRI v1 runtime API for endpoint "%s": the runtime is not running\n' "$socket" >&2
+    exit 1
+  fi
+}
+
+case $1 in
+  init | join) preflight_cri ;;
+esac
+
 case $1 in
   init)
     preflight_etcd_data_dir
@@ -489,6 +642,9 @@ case $1 in
     printf '%s\n' "$document" | etcd_client --endpoints="https://$ip:2379" put "$CONFIG_KEY" >/dev/null ||
       fail_phase upload-config/kubeadm "could not store the ClusterConfiguration (defaulted as kubeadm defaults it)"
     deploy_control_plane "$version" "$document"
+    mkdir -p "${kubelet_configmap%/*}"
+    kubelet_document "$config" >"$kubelet_configmap"
+    write_kubelet_config
     deploy_addons "https://$ip:2379" "$version"
     if ! $skip_token_print; then
       token=$(sed -n 's/^ *- token: "\(.*\)"$/\1/p' "$config")
@@ -563,6 +719,7 @@ case $1 in
     else
       printf '%s kubelet %s apiserver %s\n' "$name" "$own_version" "$(oldest_apiserver)" >>"$cluster/kubelets.log"
     fi
+    write_kubelet_config
     echo "This node has joined the cluster."
     ;;
   reset)

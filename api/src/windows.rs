@@ -1,0 +1,341 @@
+//! Windows worker groups (`osFamily: windows`): the default image, the taint
+//! every Windows node registers with, and the rules a bundle with Windows
+//! groups must follow (the setup guide's §3.1 and §3.2).
+//!
+//! Windows Server nodes are workers only: the control plane (and etcd, and
+//! the bastions) run Linux. They join a Linux control plane with the same
+//! bootstrap token and CA pin as the Linux workers, and register with the
+//! taint [`DEFAULT_TAINT`] beside the kubelet's own `kubernetes.io/os=windows`
+//! label, so that a Linux workload lands on them only when it says so.
+
+use crate::cluster::Cni;
+use crate::document::ClusterBundle;
+use crate::instance_group::{InstanceGroupRole, OsFamily, Taint};
+
+/// The image a Windows group gets by default: Amazon's newest Windows Server
+/// 2022 Core base image (owner `801119661308`, Amazon's Windows images).
+pub const DEFAULT_IMAGE: &str = "801119661308/Windows_Server-2022-English-Core-Base-*";
+
+/// Amazon's Windows Server 2025 Core base image, the other release a group
+/// may name.
+pub const WINDOWS_SERVER_2025_IMAGE: &str = "801119661308/Windows_Server-2025-English-Core-Base-*";
+
+/// The Windows Server releases whose images a Windows group may name.
+pub const SUPPORTED_RELEASES: [&str; 2] = ["2022", "2025"];
+
+/// The taint key every Windows node registers with unless its group lists
+/// a taint of that key itself.
+pub const DEFAULT_TAINT_KEY: &str = "os";
+
+/// `os=windows:NoSchedule`: keeps every pod that does not tolerate it off
+/// Windows nodes (§3.2, "Taints and Tolerations").
+pub fn default_taint() -> Taint {
+    Taint {
+        key: DEFAULT_TAINT_KEY.to_string(),
+        value: "windows".to_string(),
+        effect: "NoSchedule".to_string(),
+    }
+}
+
+/// The taints a node of a group registers with: the group's own, plus
+/// [`default_taint`] on Windows nodes whose group lists no `os` taint (so a
+/// group can replace it, e.g. with `os=windows:PreferNoSchedule`).
+pub fn registered_taints(os_family: OsFamily, group_taints: &[Taint]) -> Vec<Taint> {
+    let mut taints = group_taints.to_vec();
+    if os_family.is_windows() && !taints.iter().any(|taint| taint.key == DEFAULT_TAINT_KEY) {
+        taints.insert(0, default_taint());
+    }
+    taints
+}
+
+/// The CNI plugins that run on Windows nodes, as `spec.networking.cni` names them.
+pub fn cni_supports_windows(cni: Cni) -> bool {
+    match cni {
+        Cni::Calico | Cni::Flannel => true,
+        Cni::Cilium => false,
+    }
+}
+
+/// Every rule a bundle with Windows groups breaks, as (field path, message),
+/// in the form of `validation.rs`'s findings.
+pub(crate) fn problems(bundle: &ClusterBundle) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut windows_groups = Vec::new();
+    for group in &bundle.instance_groups {
+        let at = |field: &str| format!("instancegroup/{}: {field}", group.name());
+        let spec = &group.spec;
+        if spec.os_family.is_windows() {
+            windows_groups.push(group.name().to_string());
+            if spec.role != InstanceGroupRole::Node {
+                found.push((
+                    at("spec.osFamily"),
+                    format!(
+                        "windows is for worker groups only (role Node); a {} group runs Linux, \
+                         since Kubernetes supports Windows as a worker only; use debian or rhel",
+                        spec.role
+                    ),
+                ));
+            }
+        }
+        if let Some(image) = &spec.image {
+            if let Some(problem) = image_problem(spec.os_family, image) {
+                found.push((at("spec.image"), problem));
+            }
+        }
+    }
+    let cni = bundle.cluster.spec.networking.cni;
+    if !windows_groups.is_empty() && !cni_supports_windows(cni) {
+        found.push((
+            "spec.networking.cni".to_string(),
+            format!(
+                "{cni} has no Windows data plane, and instance group{} {} run{} osFamily: windows; \
+                 use calico or flannel (skiff installs their Windows parts on Windows nodes), \
+                 or give those groups a Linux osFamily",
+                if windows_groups.len() == 1 { "" } else { "s" },
+                windows_groups.join(", "),
+                if windows_groups.len() == 1 { "s" } else { "" },
+            ),
+        ));
+    }
+    found
+}
+
+/// What a bundle with Windows groups should know, as (field path, message):
+/// skiff does not install the CNI's Windows daemons yet (docs/windows.md).
+pub(crate) fn warnings(bundle: &ClusterBundle) -> Vec<(String, String)> {
+    let cni = bundle.cluster.spec.networking.cni;
+    if !cni_supports_windows(cni) {
+        return Vec::new();
+    }
+    bundle
+        .instance_groups
+        .iter()
+        .filter(|group| group.spec.os_family.is_windows())
+        .map(|group| {
+            (
+                format!("instancegroup/{}: spec.osFamily", group.name()),
+                format!(
+                    "the nodes join, but skiff does not yet install {cni}'s Windows daemons \
+                     (and kube-proxy) on them: their pods get no network until you apply \
+                     those (see docs/windows.md)"
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Why an `OWNER/NAME` image pattern cannot be of the group's family: a
+/// Windows group must name a Windows Server 2022 or 2025 image, a Linux
+/// group no Windows image. An `ami-...` ID is not checked here.
+fn image_problem(os_family: OsFamily, image: &str) -> Option<String> {
+    let (_, name) = image.split_once('/')?;
+    let lower = name.to_ascii_lowercase();
+    let names_windows = lower.contains("windows");
+    if !os_family.is_windows() {
+        return names_windows.then(|| {
+            format!(
+                "{image:?} is a Windows image, but the group's osFamily is {os_family}; \
+                 set osFamily: windows (worker groups only) or name a Linux image"
+            )
+        });
+    }
+    if !names_windows {
+        return Some(format!(
+            "{image:?} does not name a Windows image, but the group's osFamily is windows; \
+             remove spec.image to get {DEFAULT_IMAGE}, or name another Windows Server \
+             2022 or 2025 image"
+        ));
+    }
+    let release = lower
+        .split("windows_server-")
+        .nth(1)
+        .map(|rest| rest.chars().take(4).collect::<String>());
+    match release {
+        Some(year)
+            if year.chars().all(|c| c.is_ascii_digit())
+                && !SUPPORTED_RELEASES.contains(&year.as_str()) =>
+        {
+            Some(format!(
+                "{image:?} is Windows Server {year}; skiff builds Windows workers on Windows \
+                 Server 2022 or 2025 (containerd and HostProcess containers), e.g. \
+                 {DEFAULT_IMAGE} or {WINDOWS_SERVER_2025_IMAGE}"
+            ))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{LoadBalancerType, Topology};
+    use crate::new_cluster::{new_cluster, NewClusterOptions};
+
+    /// A valid cluster whose worker group `nodes` runs `family`, with `cni`.
+    fn bundle(cni: Cni, family: OsFamily) -> ClusterBundle {
+        let mut bundle = new_cluster(&NewClusterOptions {
+            name: "c1.example.com".to_string(),
+            zones: vec!["us-east-1a".into()],
+            control_plane_zones: Vec::new(),
+            control_plane_count: 1,
+            control_plane_size: "t3.medium".into(),
+            node_count: 1,
+            node_size: "t3.medium".into(),
+            kubernetes_version: crate::version::DEFAULT_VERSION.parse().expect("valid"),
+            topology: Topology::Public,
+            cni,
+            dns_zone: None,
+            network_cidr: "10.1.0.0/16".into(),
+            network_id: None,
+            ssh_public_key: None,
+            api_load_balancer_type: LoadBalancerType::Public,
+            cloud_labels: Default::default(),
+            image: None,
+            os_family: OsFamily::Debian,
+            admin_access: vec!["0.0.0.0/0".into()],
+            ssh_access: vec!["0.0.0.0/0".into()],
+        })
+        .expect("builds");
+        for group in &mut bundle.instance_groups {
+            if group.spec.role == InstanceGroupRole::Node {
+                group.spec.os_family = family;
+                group.spec.image = Some(family.default_image().to_string());
+            }
+        }
+        bundle
+    }
+
+    fn errors(bundle: &ClusterBundle) -> Vec<String> {
+        match crate::validate(bundle) {
+            Ok(_) => Vec::new(),
+            Err(error) => error.errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn a_windows_worker_group_with_calico_or_flannel_is_valid() {
+        for cni in [Cni::Calico, Cni::Flannel] {
+            assert_eq!(
+                errors(&bundle(cni, OsFamily::Windows)),
+                Vec::<String>::new()
+            );
+        }
+    }
+
+    #[test]
+    fn a_windows_group_is_warned_that_the_cni_windows_daemons_are_not_installed() {
+        let warned = crate::validate(&bundle(Cni::Flannel, OsFamily::Windows)).expect("valid");
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert_eq!(
+            warned[0].path,
+            "instancegroup/nodes-us-east-1a: spec.osFamily"
+        );
+        assert!(
+            warned[0].message.contains("flannel's Windows daemons"),
+            "{warned:?}"
+        );
+        assert!(crate::validate(&bundle(Cni::Flannel, OsFamily::Debian))
+            .expect("valid")
+            .is_empty());
+    }
+
+    #[test]
+    fn cilium_with_a_windows_group_is_refused_at_the_cni_field() {
+        let found = errors(&bundle(Cni::Cilium, OsFamily::Windows));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("spec.networking.cni: cilium has no Windows data plane"),
+            "{found:?}"
+        );
+        assert!(found[0].contains("use calico or flannel"), "{found:?}");
+        assert!(errors(&bundle(Cni::Cilium, OsFamily::Debian)).is_empty());
+    }
+
+    #[test]
+    fn only_worker_groups_run_windows() {
+        let mut spec = bundle(Cni::Calico, OsFamily::Debian);
+        let control_plane = spec
+            .instance_groups
+            .iter_mut()
+            .find(|group| group.spec.role == InstanceGroupRole::ControlPlane)
+            .expect("a control plane");
+        control_plane.spec.os_family = OsFamily::Windows;
+        control_plane.spec.image = Some(DEFAULT_IMAGE.to_string());
+        let name = control_plane.name().to_string();
+        let found = errors(&spec);
+        assert_eq!(
+            found,
+            [format!(
+                "instancegroup/{name}: spec.osFamily: windows is for worker groups only (role Node); \
+                 a ControlPlane group runs Linux, since Kubernetes supports Windows as a worker \
+                 only; use debian or rhel"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_linux_image_on_a_windows_group_is_refused_at_the_image() {
+        let mut spec = bundle(Cni::Calico, OsFamily::Windows);
+        let group = spec
+            .instance_groups
+            .iter_mut()
+            .find(|group| group.spec.role == InstanceGroupRole::Node)
+            .expect("a worker group");
+        group.spec.image = Some(OsFamily::Debian.default_image().to_string());
+        let name = group.name().to_string();
+        let found = errors(&spec);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(&format!("instancegroup/{name}: spec.image: ")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn the_default_taint_is_added_once_and_can_be_replaced() {
+        assert_eq!(
+            registered_taints(OsFamily::Windows, &[])
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec!["os=windows:NoSchedule"]
+        );
+        let own: Taint = "os=windows:PreferNoSchedule".parse().expect("taint");
+        assert_eq!(
+            registered_taints(OsFamily::Windows, std::slice::from_ref(&own)),
+            vec![own]
+        );
+        assert!(registered_taints(OsFamily::Debian, &[]).is_empty());
+    }
+
+    #[test]
+    fn images_must_match_the_family() {
+        assert_eq!(image_problem(OsFamily::Windows, DEFAULT_IMAGE), None);
+        assert_eq!(
+            image_problem(OsFamily::Windows, WINDOWS_SERVER_2025_IMAGE),
+            None
+        );
+        assert_eq!(
+            image_problem(OsFamily::Windows, "ami-0123456789abcdef0"),
+            None
+        );
+        let old = image_problem(
+            OsFamily::Windows,
+            "801119661308/Windows_Server-2019-English-Core-Base-*",
+        )
+        .expect("refused");
+        assert!(old.contains("Windows Server 2019"), "{old}");
+        let linux =
+            image_problem(OsFamily::Windows, OsFamily::Debian.default_image()).expect("refused");
+        assert!(linux.contains("does not name a Windows image"), "{linux}");
+        let windows_on_linux = image_problem(OsFamily::Debian, DEFAULT_IMAGE).expect("refused");
+        assert!(
+            windows_on_linux.contains("osFamily: windows"),
+            "{windows_on_linux}"
+        );
+        assert_eq!(
+            image_problem(OsFamily::Rhel, OsFamily::Rhel.default_image()),
+            None
+        );
+    }
+}
