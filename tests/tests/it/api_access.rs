@@ -11,7 +11,10 @@
 //! endpoint holds after `update cluster --yes` (the endpoint the user-data
 //! names, the load balancer it is, its listener, its security group, the
 //! target group, the control plane's security group), and check the public
-//! listener's rules still refuse an address outside the range.
+//! listener's rules still refuse an address outside the range. A gossip
+//! control-plane node booted in the node sandbox from skiff's user-data shows
+//! the certificate names both load balancers, so operators' kubeconfigs (the
+//! public name) verify.
 
 use crate::common;
 
