@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::addons::AddonsSpec;
 use crate::control_plane::ControlPlaneSpec;
 use crate::etcd::EtcdSpec;
 use crate::kubelet::KubeletSpec;
@@ -122,6 +123,11 @@ pub struct ClusterSpec {
     /// `cri-o`); an instance group may choose another.
     #[serde(default, skip_serializing_if = "ContainerRuntime::is_default")]
     pub container_runtime: ContainerRuntime,
+    /// The addons installed beside the pod network (cloud-controller-manager,
+    /// EBS CSI driver, metrics-server, cluster-autoscaler): each on or off
+    /// and its release overridable.
+    #[serde(default, skip_serializing_if = "AddonsSpec::is_empty")]
+    pub addons: AddonsSpec,
 }
 
 fn everywhere() -> Vec<String> {

@@ -57,6 +57,7 @@ pub fn apply_defaults(bundle: &mut ClusterBundle) {
         Topology::Public => subnets_of(SubnetType::Public),
         Topology::Private => subnets_of(SubnetType::Utility),
     };
+    let mut etcd_members = 0;
     for group in &mut bundle.instance_groups {
         group
             .metadata
@@ -70,7 +71,17 @@ pub fn apply_defaults(bundle: &mut ClusterBundle) {
             group.spec.subnets = match group.spec.role {
                 InstanceGroupRole::Bastion => bastion_subnets.clone(),
                 InstanceGroupRole::ControlPlane | InstanceGroupRole::Node => node_subnets.clone(),
+                // One subnet per member, taken in turn, so the members
+                // spread over the zones.
+                InstanceGroupRole::Etcd => node_subnets
+                    .get(etcd_members % node_subnets.len().max(1))
+                    .cloned()
+                    .into_iter()
+                    .collect(),
             };
+        }
+        if group.spec.role == InstanceGroupRole::Etcd {
+            etcd_members += 1;
         }
     }
     bundle.normalize_order();

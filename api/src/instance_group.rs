@@ -95,6 +95,18 @@ impl InstanceGroupSpec {
     }
 }
 
+impl InstanceGroupSpec {
+    /// Every instance type the group may launch: `machineType`, then those
+    /// of `mixedInstancesPolicy.instanceTypes` (as written).
+    pub fn machine_types(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.machine_type.as_str()).chain(
+            self.mixed_instances_policy
+                .iter()
+                .flat_map(|policy| policy.instance_types.iter().map(String::as_str)),
+        )
+    }
+}
+
 fn is_default_override(value: &RollingUpdateOverride) -> bool {
     *value == RollingUpdateOverride::default()
 }
@@ -108,6 +120,9 @@ pub enum InstanceGroupRole {
     Node,
     /// SSH jump hosts.
     Bastion,
+    /// Members of an external etcd cluster (`spec.etcd.topology: external`),
+    /// one instance per group.
+    Etcd,
 }
 
 impl fmt::Display for InstanceGroupRole {
@@ -116,6 +131,7 @@ impl fmt::Display for InstanceGroupRole {
             InstanceGroupRole::ControlPlane => "ControlPlane",
             InstanceGroupRole::Node => "Node",
             InstanceGroupRole::Bastion => "Bastion",
+            InstanceGroupRole::Etcd => "Etcd",
         })
     }
 }
@@ -128,8 +144,9 @@ impl FromStr for InstanceGroupRole {
             "controlplane" | "master" => Ok(InstanceGroupRole::ControlPlane),
             "node" | "nodes" | "worker" => Ok(InstanceGroupRole::Node),
             "bastion" | "bastions" => Ok(InstanceGroupRole::Bastion),
+            "etcd" => Ok(InstanceGroupRole::Etcd),
             _ => Err(format!(
-                "{text:?} is not a role; use ControlPlane, Node or Bastion"
+                "{text:?} is not a role; use ControlPlane, Node, Bastion or Etcd"
             )),
         }
     }

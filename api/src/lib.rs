@@ -11,6 +11,8 @@
 //! stored YAML tells an operator exactly what will be built.
 #![deny(missing_docs)]
 
+pub mod addons;
+pub mod architecture;
 pub mod cidr;
 pub mod cluster;
 pub mod component_arguments;
@@ -29,6 +31,8 @@ pub mod validation;
 pub mod version;
 pub mod windows;
 
+pub use addons::{Addon, AddonSpec, AddonsSpec};
+pub use architecture::Architecture;
 pub use cluster::{
     ApiSpec, Cluster, ClusterSpec, ClusterSubnet, Cni, LoadBalancerSpec, LoadBalancerType,
     NetworkingSpec, SubnetType, Topology,
@@ -38,7 +42,10 @@ pub use control_plane::{
     check_audit_policy, ApiServerSpec, AuditPolicyError, AuditSpec, ControlPlaneSpec,
 };
 pub use document::{ClusterBundle, DocumentError};
-pub use etcd::{BackupInterval, EtcdBackupsSpec, EtcdSpec, InvalidDuration};
+pub use etcd::{
+    BackupInterval, EtcdBackupsSpec, EtcdSpec, EtcdTopology, InvalidDuration,
+    EXTERNAL_ETCD_MEMBER_COUNTS,
+};
 pub use instance_group::{
     InstanceGroup, InstanceGroupRole, InstanceGroupSpec, MixedInstancesPolicy, OsFamily,
     RootVolume, SpotSpec, Taint,

@@ -153,6 +153,7 @@ pub fn new_cluster(options: &NewClusterOptions) -> Result<ClusterBundle, NewClus
             control_plane: Default::default(),
             kubelet: Default::default(),
             container_runtime: Default::default(),
+            addons: Default::default(),
         },
     };
 

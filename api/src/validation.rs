@@ -425,6 +425,9 @@ impl Checker {
         }
 
         self.etcd_backups(&spec.etcd.backups);
+        for (path, message) in crate::etcd::check_topology(bundle) {
+            self.error(path, message);
+        }
         self.audit(&spec.control_plane.api_server.audit);
         self.report(crate::component_arguments::findings(&spec.control_plane));
         self.report(crate::kubelet::findings(
@@ -785,7 +788,10 @@ impl Checker {
             .over(&bundle.cluster.spec.rolling_update);
         if rolling.max_surge.is_zero()
             && rolling.max_unavailable.is_zero()
-            && spec.role != InstanceGroupRole::ControlPlane
+            && !matches!(
+                spec.role,
+                InstanceGroupRole::ControlPlane | InstanceGroupRole::Etcd
+            )
         {
             self.error(
                 at("spec.rollingUpdate"),

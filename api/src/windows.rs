@@ -77,6 +77,20 @@ pub(crate) fn problems(bundle: &ClusterBundle) -> Vec<(String, String)> {
                 ));
             }
         }
+        if spec.os_family.is_windows() {
+            if spec.container_runtime == Some(crate::ContainerRuntime::CriO) {
+                found.push((
+                    at("spec.containerRuntime"),
+                    "cri-o has no Windows build: Windows nodes run containerd; remove the field or set containerd".to_string(),
+                ));
+            }
+            if !spec.kubelet.is_empty() {
+                found.push((
+                    at("spec.kubelet"),
+                    "is not applied to Windows nodes yet (their kubelet is configured by the PowerShell user-data, not by kubeadm patches): remove it".to_string(),
+                ));
+            }
+        }
         if let Some(image) = &spec.image {
             if let Some(problem) = image_problem(spec.os_family, image) {
                 found.push((at("spec.image"), problem));
@@ -89,7 +103,7 @@ pub(crate) fn problems(bundle: &ClusterBundle) -> Vec<(String, String)> {
             "spec.networking.cni".to_string(),
             format!(
                 "{cni} has no Windows data plane, and instance group{} {} run{} osFamily: windows; \
-                 use calico or flannel (skiff installs their Windows parts on Windows nodes), \
+                 use calico or flannel, which have Windows data planes, \
                  or give those groups a Linux osFamily",
                 if windows_groups.len() == 1 { "" } else { "s" },
                 windows_groups.join(", "),
@@ -107,21 +121,46 @@ pub(crate) fn warnings(bundle: &ClusterBundle) -> Vec<(String, String)> {
     if !cni_supports_windows(cni) {
         return Vec::new();
     }
-    bundle
+    let cluster = &bundle.cluster.spec;
+    let mut found: Vec<(String, String)> = Vec::new();
+    for group in bundle
         .instance_groups
         .iter()
         .filter(|group| group.spec.os_family.is_windows())
-        .map(|group| {
-            (
-                format!("instancegroup/{}: spec.osFamily", group.name()),
-                format!(
-                    "the nodes join, but skiff does not yet install {cni}'s Windows daemons \
+    {
+        let at = format!("instancegroup/{}: spec.osFamily", group.name());
+        if cluster.container_runtime == crate::ContainerRuntime::CriO
+            && group.spec.container_runtime.is_none()
+        {
+            found.push((
+                at.clone(),
+                "runs containerd: the cluster's containerRuntime cri-o applies to its Linux groups only (cri-o has no Windows build)".to_string(),
+            ));
+        }
+        if !cluster.kubelet.is_empty() {
+            found.push((
+                at,
+                "the cluster's spec.kubelet settings are not applied to Windows nodes yet (their kubelet is configured by the PowerShell user-data)".to_string(),
+            ));
+        }
+    }
+    found.extend(
+        bundle
+            .instance_groups
+            .iter()
+            .filter(|group| group.spec.os_family.is_windows())
+            .map(|group| {
+                (
+                    format!("instancegroup/{}: spec.osFamily", group.name()),
+                    format!(
+                        "the nodes join, but skiff does not yet install {cni}'s Windows daemons \
                      (and kube-proxy) on them: their pods get no network until you apply \
                      those (see docs/windows.md)"
-                ),
-            )
-        })
-        .collect()
+                    ),
+                )
+            }),
+    );
+    found
 }
 
 /// Why an `OWNER/NAME` image pattern cannot be of the group's family: a
@@ -249,6 +288,48 @@ mod tests {
         );
         assert!(found[0].contains("use calico or flannel"), "{found:?}");
         assert!(errors(&bundle(Cni::Cilium, OsFamily::Debian)).is_empty());
+    }
+
+    #[test]
+    fn cri_o_and_kubelet_settings_on_a_windows_group_are_refused_and_the_clusters_are_warned_of() {
+        let mut bundle = bundle(Cni::Calico, OsFamily::Windows);
+        bundle.cluster.spec.container_runtime = crate::ContainerRuntime::CriO;
+        bundle.cluster.spec.kubelet.max_pods = Some(200);
+        let warned: Vec<String> = warnings(&bundle)
+            .into_iter()
+            .map(|(path, message)| format!("{path}: {message}"))
+            .collect();
+        assert!(
+            warned.iter().any(|warning| warning
+                .contains("containerRuntime cri-o applies to its Linux groups only")),
+            "{warned:?}"
+        );
+        assert!(
+            warned.iter().any(|warning| warning
+                .contains("spec.kubelet settings are not applied to Windows nodes")),
+            "{warned:?}"
+        );
+        assert!(errors(&bundle).is_empty(), "{:?}", errors(&bundle));
+        let group = bundle
+            .instance_groups
+            .iter_mut()
+            .find(|group| group.spec.os_family.is_windows())
+            .expect("a Windows group");
+        group.spec.container_runtime = Some(crate::ContainerRuntime::CriO);
+        group.spec.kubelet.max_pods = Some(100);
+        let refused = errors(&bundle);
+        assert!(
+            refused
+                .iter()
+                .any(|error| error.contains("spec.containerRuntime")
+                    && error.contains("cri-o has no Windows build")),
+            "{refused:?}"
+        );
+        assert!(
+            refused.iter().any(|error| error.contains("spec.kubelet")
+                && error.contains("not applied to Windows nodes")),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -231,7 +231,7 @@ pub struct CreateClusterArgs {
     #[arg(long, default_value_t = 2)]
     pub node_count: u32,
 
-    /// Worker instance type
+    /// Worker instance type (an arm64 type such as m7g.large gets the image's arm64 variant)
     #[arg(long, default_value = skiff_api::new_cluster::DEFAULT_MACHINE_TYPE)]
     pub node_size: String,
 
@@ -271,7 +271,7 @@ pub struct CreateClusterArgs {
     #[arg(long, value_delimiter = ',', value_name = "KEY=VALUE")]
     pub cloud_labels: Vec<String>,
 
-    /// Image for every group: an AMI ID or OWNER/NAME-PATTERN (default: Ubuntu 24.04, or Amazon Linux 2023 with --os-family rhel)
+    /// Image for every group: an AMI ID or OWNER/NAME-PATTERN, resolved per group for its machine type's architecture (default: Ubuntu 24.04, or Amazon Linux 2023 with --os-family rhel)
     #[arg(long)]
     pub image: Option<String>,
 
@@ -300,8 +300,10 @@ pub struct CreateClusterArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   skiff create ig --name c1.example.com spot-workers --role Node --machine-type m6i.large --min 0 --max 10 --spot
+  skiff create ig --name c1.example.com graviton --machine-type m7g.large   # arm64 image
   skiff create ig --name c1.example.com control-plane-us-east-1d --role ControlPlane --subnet us-east-1d
-  skiff create ig --name c1.example.com windows-nodes --os-family windows --machine-type m6i.large --min 1 --max 3")]
+  skiff create ig --name c1.example.com windows-nodes --os-family windows --machine-type m6i.large --min 1 --max 3
+  skiff create ig --name c1.example.com etcd-4 --role Etcd --subnet us-east-1a   (spec.etcd.topology: external; 3 or 5 in all)")]
 pub struct CreateInstanceGroupArgs {
     /// The cluster
     #[arg(long, env = "SKIFF_CLUSTER_NAME")]
@@ -310,11 +312,11 @@ pub struct CreateInstanceGroupArgs {
     /// The new group's name (lowercase letters, digits and '-')
     pub group: String,
 
-    /// ControlPlane, Node or Bastion
+    /// ControlPlane, Node, Bastion or Etcd (one member of an external etcd cluster)
     #[arg(long, default_value = "Node", value_parser = parse_role)]
     pub role: skiff_api::InstanceGroupRole,
 
-    /// Instance type
+    /// Instance type; its architecture (x86_64 or arm64, e.g. m7g.large: Graviton) picks the image
     #[arg(long, default_value = skiff_api::new_cluster::DEFAULT_MACHINE_TYPE)]
     pub machine_type: String,
 
@@ -330,7 +332,7 @@ pub struct CreateInstanceGroupArgs {
     #[arg(long = "subnet", value_delimiter = ',')]
     pub subnets: Vec<String>,
 
-    /// Image: an AMI ID or OWNER/NAME-PATTERN (default: the OS family's, Windows Server 2022 Core for windows)
+    /// Image: an AMI ID or OWNER/NAME-PATTERN, resolved for the machine type's architecture (default: the OS family's, Windows Server 2022 Core for windows; on arm64 types the arm64 variant)
     #[arg(long)]
     pub image: Option<String>,
 
@@ -714,7 +716,7 @@ pub struct RollingUpdateArgs {
     #[arg(long = "instance-group", value_delimiter = ',', value_name = "NAME")]
     pub instance_groups: Vec<String>,
 
-    /// Only groups of these roles: ControlPlane, Node, Bastion
+    /// Only groups of these roles: ControlPlane, Node, Bastion, Etcd
     #[arg(
         long = "instance-group-roles",
         value_delimiter = ',',

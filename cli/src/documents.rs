@@ -137,3 +137,19 @@ pub fn finalize(context: &Context, bundle: &mut ClusterBundle) -> anyhow::Result
     }
     Ok(())
 }
+
+/// The architecture check of the groups a write adds or changes, before
+/// anything is stored (see `skiff_engine::architecture`): AWS is asked only
+/// when such a group names an AMI ID or mixes instance types.
+pub async fn check_architectures(
+    context: &Context,
+    previous: Option<&ClusterBundle>,
+    bundle: &ClusterBundle,
+) -> anyhow::Result<()> {
+    if skiff_engine::architecture::groups_to_check(previous, bundle).is_empty() {
+        return Ok(());
+    }
+    let aws = context.aws_config().await?;
+    skiff_engine::architecture::check_architectures(aws, previous, bundle).await?;
+    Ok(())
+}

@@ -53,6 +53,20 @@ pub fn render(plan: &Plan) -> String {
     for change in &plan.changes {
         text.push_str(&render_change(change));
     }
+    if !plan.instance_groups.is_empty() {
+        text.push_str("#### Instance groups\n\n| Group | Machine type | Architecture | Image |\n|:--|:--|:--|:--|\n");
+        for group in &plan.instance_groups {
+            text.push_str(&format!(
+                "| `{}` | `{}` | {} | `{}` {} |\n",
+                inline_code_text(&group.group),
+                inline_code_text(&group.machine_type),
+                group.architecture,
+                inline_code_text(&group.image_id),
+                escape_inline(&group.image_name)
+            ));
+        }
+        text.push('\n');
+    }
     if !plan.rolling_updates.is_empty() {
         text.push_str("#### Rolling updates needed after this apply\n\n");
         for need in &plan.rolling_updates {

@@ -1,7 +1,8 @@
 //! The plan as people read it: a summary line, then every resource with its
 //! changed fields (`old -> new`); long and multi-line values (user-data,
 //! policy documents) as unified diffs; and which instance groups will need
-//! a rolling update, and why.
+//! a rolling update, and why; what each instance group runs (machine type,
+//! architecture, image).
 
 use serde_json::Value;
 use similar::TextDiff;
@@ -62,6 +63,7 @@ pub fn render(plan: &Plan, printer: &Printer) -> String {
     text.push('\n');
     text.push_str(&printer.bold(&summary_line(plan)));
     text.push('\n');
+    text.push_str(&group_lines(plan));
     if !plan.rolling_updates.is_empty() {
         text.push_str(
             "\nInstance groups whose running instances will be out of date after this apply:\n",
@@ -72,6 +74,30 @@ pub fn render(plan: &Plan, printer: &Printer) -> String {
         text.push_str(&format!(
             "Replace them with `skiff rolling-update cluster {}` after applying.\n",
             plan.cluster
+        ));
+    }
+    text
+}
+
+/// What each instance group runs: machine type, architecture, image.
+fn group_lines(plan: &Plan) -> String {
+    if plan.instance_groups.is_empty() {
+        return String::new();
+    }
+    let width = |field: fn(&skiff_plans::GroupImage) -> usize| {
+        plan.instance_groups.iter().map(field).max().unwrap_or(0)
+    };
+    let group_width = width(|group| group.group.len());
+    let type_width = width(|group| group.machine_type.len());
+    let mut text = String::from("\nInstance groups (machine type, architecture, image):\n");
+    for group in &plan.instance_groups {
+        text.push_str(&format!(
+            "  {:group_width$}  {:type_width$}  {:5}  {} ({})\n",
+            group.group,
+            group.machine_type,
+            group.architecture.to_string(),
+            group.image_id,
+            group.image_name
         ));
     }
     text

@@ -16,7 +16,7 @@ use skiff_state::{LockGuard, StateStore, StoredState, Version};
 
 use crate::error::{EngineError, Refusal, Result};
 use crate::notes::{Note, Notes};
-use crate::signals::interrupted;
+use crate::signals::Listener;
 use crate::store_security::{require_secure_store, InsecureStore};
 
 /// One invocation's access to the world: the state store, the AWS
@@ -81,19 +81,34 @@ impl Session<'_> {
                 // While the wait lasts, a signal gives it up cleanly
                 // (`signals::Listener`); before and after, it ends the
                 // process as by default (`signals::install`).
-                tokio::select! {
-                    // A lock taken as the signal arrives is kept and
-                    // released as usual, never dropped unreleased.
+                let mut listener = Listener::new();
+                let taken = tokio::select! {
+                    // A lock taken as the signal arrives is never dropped
+                    // unreleased: it is given back below.
                     biased;
                     taken = self.store.lock_waiting(cluster, name, timeout, &waiting) => taken,
-                    signal = interrupted() => {
+                    signal = listener.next() => {
                         return Err(Refusal::LockWaitInterrupted {
                             cluster: cluster.to_string(),
                             signal,
                         }
                         .into());
                     }
+                };
+                // The signal came with the lock: the user asked to stop.
+                if let (Ok(lock), Some(signal)) = (&taken, listener.pending()) {
+                    if let Err(error) = lock.release().await {
+                        tracing::warn!(
+                            "could not release the lock of cluster {cluster:?}: {error}"
+                        );
+                    }
+                    return Err(Refusal::LockWaitInterrupted {
+                        cluster: cluster.to_string(),
+                        signal,
+                    }
+                    .into());
                 }
+                taken
             }
             other => other,
         };

@@ -56,6 +56,17 @@ pub enum EngineError {
         source: Box<ProviderError>,
     },
 
+    /// A spec write refused: an instance group's types or image do not
+    /// share one architecture (see [`crate::architecture`]).
+    #[error("nothing was stored: an instance group of cluster {cluster} does not fit its machine type's architecture")]
+    Architecture {
+        /// The cluster.
+        cluster: String,
+        /// Which group and field, and why.
+        #[source]
+        source: skiff_plans::PlanError,
+    },
+
     /// The planner refused the spec and what exists.
     #[error("cannot plan cluster {cluster}")]
     Plan {

@@ -35,6 +35,7 @@
 
 pub mod access;
 pub mod apply;
+pub mod architecture;
 pub mod backups;
 pub mod cluster;
 pub mod delete;

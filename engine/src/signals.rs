@@ -141,12 +141,25 @@ pub struct Listener {
 impl Listener {
     /// Starts listening; signals received before this are not seen.
     pub fn new() -> Listener {
-        let receiver = HUB.get().map(|hub| {
-            hub.listeners.fetch_add(1, Ordering::SeqCst);
-            hub.received.subscribe()
-        });
+        let receiver = HUB.get().map(|hub| hub.received.subscribe());
         let seen = receiver.as_ref().map_or(0, |receiver| receiver.borrow().0);
+        // Counted only once `seen` is read: a signal from here on either
+        // reaches this listener or, counted before it, ends the process.
+        if let Some(hub) = HUB.get() {
+            hub.listeners.fetch_add(1, Ordering::SeqCst);
+        }
         Listener { receiver, seen }
+    }
+
+    /// A signal received and not yet seen by [`Listener::next`], without
+    /// waiting (always `None` without [`install`]).
+    pub fn pending(&mut self) -> Option<&'static str> {
+        let receiver = self.receiver.as_mut()?;
+        let (count, name) = *receiver.borrow_and_update();
+        (count > self.seen).then(|| {
+            self.seen += 1;
+            name
+        })
     }
 
     /// The next signal's name (`Ctrl-C` or `SIGTERM`); each signal once,

@@ -768,6 +768,7 @@ mod tests {
             changes,
             rolling_updates: Vec::new(),
             known_outputs: KnownOutputs::default(),
+            instance_groups: Vec::new(),
         }
     }
 

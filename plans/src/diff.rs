@@ -212,6 +212,7 @@ pub fn plan(
         changes,
         rolling_updates,
         known_outputs,
+        instance_groups: desired.instance_groups.clone(),
     })
 }
 
@@ -245,6 +246,7 @@ pub fn destroy(cluster: &str, observed: &Observed, context: &PlanContext) -> Pla
         changes,
         rolling_updates: Vec::new(),
         known_outputs: BTreeMap::new(),
+        instance_groups: Vec::new(),
     }
 }
 

@@ -8,12 +8,70 @@ pub enum PlanError {
     StateStoreNotS3,
 
     /// An instance group's image did not resolve.
-    #[error("instancegroup/{group}: spec.image: no AMI matches {image:?} in this region (check the owner and name pattern, or use an AMI ID)")]
+    #[error("instancegroup/{group}: spec.image: no {architecture} AMI matches {image:?} in this region (ec2:DescribeImages; check the owner and name pattern, or use an AMI ID)")]
     ImageNotResolved {
         /// The group.
         group: String,
-        /// Its image.
+        /// Its image, as looked up (a default pattern for the group's
+        /// architecture).
         image: String,
+        /// The architecture of the group's machine type.
+        architecture: skiff_api::Architecture,
+    },
+
+    /// A machine type EC2 does not know.
+    #[error("instancegroup/{group}: {field}: EC2 has no instance type {machine_type:?} in this region (ec2:DescribeInstanceTypes); use a type `aws ec2 describe-instance-types` lists")]
+    UnknownMachineType {
+        /// The group.
+        group: String,
+        /// The field that names the type.
+        field: String,
+        /// The type.
+        machine_type: String,
+    },
+
+    /// A machine type of an architecture skiff builds no nodes for.
+    #[error("instancegroup/{group}: {field}: {machine_type} runs neither x86_64 nor arm64 (ec2:DescribeInstanceTypes); skiff builds nodes for those two only: choose another type")]
+    UnsupportedArchitecture {
+        /// The group.
+        group: String,
+        /// The field that names the type.
+        field: String,
+        /// The type.
+        machine_type: String,
+    },
+
+    /// A `mixedInstancesPolicy` with a type of another architecture than
+    /// the group's machine type: the group has one image.
+    #[error("instancegroup/{group}: {field}: {machine_type} is {other}, but spec.machineType {group_machine_type} is {architecture} (ec2:DescribeInstanceTypes); a group runs one image, so list only {architecture} types here, or put the {other} ones in a group of their own")]
+    MixedArchitectures {
+        /// The group.
+        group: String,
+        /// `spec.mixedInstancesPolicy.instanceTypes[N]`.
+        field: String,
+        /// The type of the other architecture.
+        machine_type: String,
+        /// Its architectures.
+        other: String,
+        /// The group's machine type.
+        group_machine_type: String,
+        /// Its architecture.
+        architecture: skiff_api::Architecture,
+    },
+
+    /// An AMI built for another architecture than the machine type's.
+    #[error("instancegroup/{group}: spec.image: {image} is built for {image_architecture} (ec2:DescribeImages), but spec.machineType {machine_type} is {architecture} (ec2:DescribeInstanceTypes); use an {architecture} image, or a machine type for {image_architecture}")]
+    ImageArchitecture {
+        /// The group.
+        group: String,
+        /// The AMI ID.
+        image: String,
+        /// What the image is built for (`unknown` if EC2 did not say).
+        image_architecture: String,
+        /// The group's machine type.
+        machine_type: String,
+        /// Its architecture.
+        architecture: skiff_api::Architecture,
     },
 
     /// No hosted zone for the API name.
@@ -23,6 +81,15 @@ pub enum PlanError {
         cluster: String,
         /// The zone the spec names, if any.
         zone: Option<String>,
+    },
+
+    /// An external etcd member's fixed address cannot be chosen.
+    #[error("instancegroup/{group}: spec.subnets: no fixed address for the etcd member: {problem}; put the member in a subnet with a known, larger range")]
+    EtcdMemberAddress {
+        /// The `Etcd` group.
+        group: String,
+        /// Why.
+        problem: String,
     },
 
     /// A shared subnet does not exist.

@@ -36,7 +36,7 @@ pub use error::PlanError;
 pub use lookups::Lookups;
 pub use observed::{Observed, ObservedResource};
 pub use plan::{
-    Action, FieldChange, Plan, ResourceChange, RollingUpdateNeed, StateBinding, Summary,
+    Action, FieldChange, GroupImage, Plan, ResourceChange, RollingUpdateNeed, StateBinding, Summary,
 };
 pub use recorded::{ManagedBy, RecordedContent, RecordedResource};
 pub use resource::{

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use skiff_api::Architecture;
 
 /// An image an instance group's `spec.image` resolved to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +19,10 @@ pub struct ResolvedImage {
     pub name: String,
     /// The root device name, where the root volume mapping goes.
     pub root_device_name: String,
+    /// What the image is built for (`None`: an architecture skiff does
+    /// not build for, or EC2 did not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<Architecture>,
 }
 
 /// A Route53 hosted zone.
@@ -93,8 +98,15 @@ impl StateStoreRef {
 pub struct Lookups {
     /// The AWS partition (`aws`, `aws-cn`, `aws-us-gov`).
     pub partition: String,
-    /// Each distinct `spec.image` of the cluster's groups, resolved.
+    /// Each instance group's image, by group name: its AMI ID, or its
+    /// pattern resolved for the architecture of its machine type. A group
+    /// whose image did not resolve is missing.
     pub images: BTreeMap<String, ResolvedImage>,
+    /// The architectures each machine type the groups name supports (EC2
+    /// `DescribeInstanceTypes`), those skiff builds for; a type EC2 does
+    /// not know is missing.
+    #[serde(default)]
+    pub machine_types: BTreeMap<String, Vec<Architecture>>,
     /// The hosted zone for `api.<cluster>`; `None` for gossip clusters.
     pub hosted_zone: Option<HostedZone>,
     /// The shared VPC, when `spec.networkID` is set.
@@ -107,7 +119,8 @@ pub struct Lookups {
 
 impl Lookups {
     /// What AWS would answer for `bundle` in an ordinary account: every
-    /// `spec.image` of its groups resolved to one Ubuntu AMI, the public
+    /// group's image resolved to one amd64 Ubuntu AMI, every machine type
+    /// amd64, the public
     /// hosted zone `example.com` (none for a gossip cluster), no shared
     /// network, an S3 state store. For tests, fuzzing and benchmarks, which
     /// plan without AWS.
@@ -115,21 +128,29 @@ impl Lookups {
         let images = bundle
             .instance_groups
             .iter()
-            .filter_map(|group| group.spec.image.clone())
-            .map(|image| {
+            .filter(|group| group.spec.image.is_some())
+            .map(|group| {
                 (
-                    image,
+                    group.name().to_string(),
                     ResolvedImage {
                         id: "ami-0123456789abcdef0".into(),
                         name: "ubuntu-noble".into(),
                         root_device_name: "/dev/sda1".into(),
+                        architecture: Some(Architecture::Amd64),
                     },
                 )
             })
             .collect();
+        let machine_types = bundle
+            .instance_groups
+            .iter()
+            .flat_map(|group| group.spec.machine_types())
+            .map(|machine_type| (machine_type.to_string(), vec![Architecture::Amd64]))
+            .collect();
         Lookups {
             partition: "aws".into(),
             images,
+            machine_types,
             hosted_zone: (!bundle.cluster.is_gossip()).then(|| HostedZone {
                 id: "Z123".into(),
                 name: "example.com".into(),

@@ -231,6 +231,23 @@ impl StateBinding {
     }
 }
 
+/// What an instance group runs, as planned: its machine type's
+/// architecture and the image resolved for it (shown in the preview).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupImage {
+    /// The group.
+    pub group: String,
+    /// Its `spec.machineType`.
+    pub machine_type: String,
+    /// The architecture of the machine type.
+    pub architecture: skiff_api::Architecture,
+    /// The AMI ID.
+    pub image_id: String,
+    /// The AMI's name.
+    pub image_name: String,
+}
+
 /// A plan for one cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -254,6 +271,10 @@ pub struct Plan {
     pub rolling_updates: Vec<RollingUpdateNeed>,
     /// Outputs of resources that exist and stay, for resolving references.
     pub known_outputs: KnownOutputs,
+    /// Each instance group's architecture and image (none in a plan that
+    /// deletes the cluster).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_groups: Vec<GroupImage>,
 }
 
 impl Plan {
@@ -346,6 +367,7 @@ mod tests {
             changes: Vec::new(),
             rolling_updates: Vec::new(),
             known_outputs: KnownOutputs::default(),
+            instance_groups: Vec::new(),
         }
     }
 

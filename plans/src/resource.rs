@@ -825,6 +825,11 @@ pub struct LaunchTemplateAttributes {
     pub instance_profile: Option<Id>,
     /// Security groups, sorted.
     pub security_groups: Vec<Id>,
+    /// The primary private IP every instance launches with (an external
+    /// etcd member's fixed address; its group runs one instance in one
+    /// subnet). `None`: the subnet hands out an address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ip: Option<String>,
     /// The user-data, as plain text (sent base64-encoded).
     pub user_data: String,
     /// Placeholders in `user_data` to replace with values known only once

@@ -581,6 +581,20 @@ impl<'model> Generator<'model> {
             ],
             "tags": tags_value(&template.tags),
         });
+        if let Some(address) = &template.private_ip {
+            // As the provider creates it: the fixed address on the primary
+            // interface, which then carries the security groups.
+            let groups = body["vpc_security_group_ids"].take();
+            if let Some(map) = body.as_object_mut() {
+                map.remove("vpc_security_group_ids");
+            }
+            body["network_interfaces"] = json!([{
+                "device_index": 0,
+                "private_ip_address": literal(address),
+                "security_groups": groups,
+                "delete_on_termination": "true",
+            }]);
+        }
         if let Some(key_name) = &template.key_name {
             body["key_name"] = self.id(key_name)?;
         }

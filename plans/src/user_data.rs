@@ -1156,6 +1156,7 @@ mod tests {
                 audit: Default::default(),
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
+                external_etcd: None,
             })
             .expect("renders")
         };
@@ -1221,6 +1222,7 @@ mod tests {
                 audit,
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
+                external_etcd: None,
             })
             .expect("renders")
         };
@@ -1304,6 +1306,7 @@ mod tests {
                 audit: Default::default(),
                 kubelet,
                 component_arguments: Default::default(),
+                external_etcd: None,
             })
             .expect("renders")
         };
@@ -1372,6 +1375,7 @@ mod tests {
                 audit: Default::default(),
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
+                external_etcd: None,
             })
             .expect("renders")
         };

@@ -153,6 +153,7 @@ mod tests {
             audit: Default::default(),
             kubelet: Default::default(),
             component_arguments: Default::default(),
+            external_etcd: None,
         })
         .expect("renders")
     }

@@ -1,12 +1,15 @@
-//! Read-only lookups before planning: the AMI each `spec.image` resolves to,
-//! the Route53 hosted zone for `api.<cluster>`, and the shared VPC and
-//! subnets the spec names. What is not found is left out; the planner turns
+//! Read-only lookups before planning: the architecture of each machine type
+//! (`DescribeInstanceTypes`) and the AMI each group's `spec.image` resolves
+//! to for it, the Route53 hosted zone for `api.<cluster>`, and the shared
+//! VPC and subnets the spec names. What is not found is left out; the planner turns
 //! the gap into an error that names the spec field, before anything changes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, InstanceType};
+use skiff_api::architecture::image_for_architecture;
 use skiff_api::document::ClusterBundle;
+use skiff_api::Architecture;
 use skiff_plans::lookups::{HostedZone, ResolvedImage, SharedSubnet, SharedVpc, StateStoreRef};
 use skiff_plans::Lookups;
 
@@ -34,11 +37,12 @@ impl AwsProvider {
         let images = self.resolve_images(bundle);
         let hosted_zone = self.hosted_zone(bundle);
         let shared = self.shared_network(bundle);
-        let (images, hosted_zone, (shared_vpc, shared_subnets)) =
+        let ((images, machine_types), hosted_zone, (shared_vpc, shared_subnets)) =
             tokio::try_join!(images, hosted_zone, shared)?;
         Ok(Lookups {
             partition: partition_of(&self.region).to_string(),
             images,
+            machine_types,
             hosted_zone,
             shared_vpc,
             shared_subnets,
@@ -46,63 +50,201 @@ impl AwsProvider {
         })
     }
 
-    /// Resolves every distinct image: AMI IDs in one call, each
-    /// `OWNER/NAME-PATTERN` with one filtered call, newest image first.
-    async fn resolve_images(
+    /// The architectures of every machine type the groups name, then each
+    /// group's image: AMI IDs in one call (beside the types' call), each
+    /// distinct (pattern, architecture) with one `DescribeImages` call
+    /// filtered by `architecture`, a default pattern first turned into its
+    /// variant for that architecture; newest image first.
+    pub async fn resolve_images(
         &self,
         bundle: &ClusterBundle,
-    ) -> Result<BTreeMap<String, ResolvedImage>> {
+    ) -> Result<(
+        BTreeMap<String, ResolvedImage>,
+        BTreeMap<String, Vec<Architecture>>,
+    )> {
         let wanted: BTreeSet<String> = bundle
             .instance_groups
             .iter()
             .filter_map(|group| group.spec.image.clone())
             .collect();
-        let mut resolved = BTreeMap::new();
         let ids: Vec<String> = wanted
             .iter()
             .filter(|image| image.starts_with("ami-"))
             .cloned()
             .collect();
-        if !ids.is_empty() {
-            let found = self
-                .ec2
-                .describe_images()
-                .filters(
-                    Filter::builder()
-                        .name("image-id")
-                        .set_values(Some(ids.clone()))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|error| aws_error("ec2:DescribeImages", &ids.join(","), error))?;
-            for image in found.images() {
-                if let Some(id) = image.image_id() {
-                    resolved.insert(id.to_string(), resolved_image(image));
-                }
-            }
-        }
-        for pattern in wanted.iter().filter(|image| !image.starts_with("ami-")) {
-            let Some((owner, name)) = pattern.split_once('/') else {
+        let (by_id, machine_types) = tokio::try_join!(
+            self.images_by_id(ids),
+            self.machine_type_architectures(bundle)
+        )?;
+        // Each distinct (pattern, architecture) once, for every group that
+        // needs it; a group of an unknown type is left for the planner to
+        // name.
+        let mut by_pattern: BTreeMap<(String, Architecture), Option<ResolvedImage>> =
+            BTreeMap::new();
+        let mut resolved = BTreeMap::new();
+        for group in &bundle.instance_groups {
+            let Some(image) = &group.spec.image else {
                 continue;
             };
-            let found = self
-                .ec2
-                .describe_images()
-                .owners(owner)
-                .filters(Filter::builder().name("name").values(name).build())
-                .send()
-                .await
-                .map_err(|error| aws_error("ec2:DescribeImages", pattern, error))?;
-            // Newest first; the name breaks ties so the choice is stable.
-            let newest = found.images().iter().max_by(|first, second| {
-                (first.creation_date(), first.name()).cmp(&(second.creation_date(), second.name()))
-            });
-            if let Some(image) = newest {
-                resolved.insert(pattern.clone(), resolved_image(image));
+            if image.starts_with("ami-") {
+                if let Some(found) = by_id.get(image) {
+                    resolved.insert(group.name().to_string(), found.clone());
+                }
+                continue;
+            }
+            let Some(architecture) = machine_types
+                .get(&group.spec.machine_type)
+                .and_then(|supported| Architecture::preferred(supported))
+            else {
+                continue;
+            };
+            let pattern = image_for_architecture(image, architecture);
+            let key = (pattern, architecture);
+            if !by_pattern.contains_key(&key) {
+                let found = self.newest_image(&key.0, architecture).await?;
+                by_pattern.insert(key.clone(), found);
+            }
+            if let Some(Some(found)) = by_pattern.get(&key) {
+                resolved.insert(group.name().to_string(), found.clone());
+            }
+        }
+        Ok((resolved, machine_types))
+    }
+
+    /// The images with these IDs, in one call.
+    async fn images_by_id(&self, ids: Vec<String>) -> Result<BTreeMap<String, ResolvedImage>> {
+        let mut resolved = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(resolved);
+        }
+        let found = self
+            .ec2
+            .describe_images()
+            .filters(
+                Filter::builder()
+                    .name("image-id")
+                    .set_values(Some(ids.clone()))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|error| aws_error("ec2:DescribeImages", &ids.join(","), error))?;
+        for image in found.images() {
+            if let Some(id) = image.image_id() {
+                resolved.insert(id.to_string(), resolved_image(image));
             }
         }
         Ok(resolved)
+    }
+
+    /// The newest image of `OWNER/NAME-PATTERN` built for `architecture`.
+    async fn newest_image(
+        &self,
+        pattern: &str,
+        architecture: Architecture,
+    ) -> Result<Option<ResolvedImage>> {
+        let Some((owner, name)) = pattern.split_once('/') else {
+            return Ok(None);
+        };
+        let found = self
+            .ec2
+            .describe_images()
+            .owners(owner)
+            .filters(Filter::builder().name("name").values(name).build())
+            .filters(
+                Filter::builder()
+                    .name("architecture")
+                    .values(architecture.ec2_name())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|error| aws_error("ec2:DescribeImages", pattern, error))?;
+        // Newest first; the name breaks ties so the choice is stable.
+        let newest = found.images().iter().max_by(|first, second| {
+            (first.creation_date(), first.name()).cmp(&(second.creation_date(), second.name()))
+        });
+        Ok(newest.map(resolved_image))
+    }
+
+    /// The architectures (those skiff builds for) of every machine type the
+    /// groups name, `machineType` and `mixedInstancesPolicy` alike: one
+    /// `DescribeInstanceTypes` call per 100 types. EC2 refuses the whole
+    /// call when one type does not exist (`InvalidInstanceType`); then each
+    /// type is asked alone, so the planner can name the unknown one.
+    async fn machine_type_architectures(
+        &self,
+        bundle: &ClusterBundle,
+    ) -> Result<BTreeMap<String, Vec<Architecture>>> {
+        let types: BTreeSet<String> = bundle
+            .instance_groups
+            .iter()
+            .flat_map(|group| group.spec.machine_types())
+            .map(str::to_string)
+            .collect();
+        let types: Vec<String> = types.into_iter().collect();
+        let mut found = BTreeMap::new();
+        for chunk in types.chunks(100) {
+            match self.describe_instance_types(chunk).await {
+                Ok(described) => found.extend(described),
+                Err(error) if error.code.as_deref() == Some("InvalidInstanceType") => {
+                    for machine_type in chunk {
+                        match self
+                            .describe_instance_types(std::slice::from_ref(machine_type))
+                            .await
+                        {
+                            Ok(described) => found.extend(described),
+                            Err(error) if error.code.as_deref() == Some("InvalidInstanceType") => {}
+                            Err(error) => return Err(error),
+                        }
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(found)
+    }
+
+    /// One `DescribeInstanceTypes` call (with its pages) for `types`.
+    async fn describe_instance_types(
+        &self,
+        types: &[String],
+    ) -> Result<BTreeMap<String, Vec<Architecture>>> {
+        let mut found = BTreeMap::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = self
+                .ec2
+                .describe_instance_types()
+                .set_instance_types(Some(
+                    types
+                        .iter()
+                        .map(|machine_type| InstanceType::from(machine_type.as_str()))
+                        .collect(),
+                ))
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|error| aws_error("ec2:DescribeInstanceTypes", &types.join(","), error))?;
+            for described in page.instance_types() {
+                let Some(machine_type) = described.instance_type() else {
+                    continue;
+                };
+                let architectures = described
+                    .processor_info()
+                    .map(|processor| processor.supported_architectures())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|architecture| Architecture::from_ec2_name(architecture.as_str()))
+                    .collect();
+                found.insert(machine_type.as_str().to_string(), architectures);
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
+            }
+        }
+        Ok(found)
     }
 
     /// The hosted zone for `api.<cluster>`: the one `spec.dnsZone` names, or
@@ -251,5 +393,8 @@ fn resolved_image(image: &aws_sdk_ec2::types::Image) -> ResolvedImage {
         id: image.image_id().unwrap_or_default().to_string(),
         name: image.name().unwrap_or_default().to_string(),
         root_device_name: image.root_device_name().unwrap_or("/dev/xvda").to_string(),
+        architecture: image
+            .architecture()
+            .and_then(|architecture| Architecture::from_ec2_name(architecture.as_str())),
     }
 }

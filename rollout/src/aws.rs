@@ -21,13 +21,18 @@ use crate::{GroupOperations, GroupView, InstanceView, Lifecycle, Result};
 const TEMPLATE_ID_TAG: &str = "aws:ec2launchtemplate:id";
 const TEMPLATE_VERSION_TAG: &str = "aws:ec2launchtemplate:version";
 
+/// The tag a node sets on its own instance once it runs a voting etcd member.
+const ETCD_MEMBER_TAG: &str = "skiff.dev/etcd-member";
+
 /// What DescribeInstances tells about an instance: its launch template ID
-/// and version (from the tags auto scaling sets), private IP and DNS name.
+/// and version (from the tags auto scaling sets), private IP and DNS name,
+/// and whether it runs a voting etcd member.
 type InstanceDetails = (
     Option<String>,
     Option<String>,
     Option<String>,
     Option<String>,
+    bool,
 );
 
 #[async_trait]
@@ -152,6 +157,7 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
                                 .private_dns_name()
                                 .filter(|name| !name.is_empty())
                                 .map(str::to_string),
+                            tag(ETCD_MEMBER_TAG).as_deref() == Some("true"),
                         ),
                     );
                 }
@@ -176,7 +182,7 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
             .iter()
             .filter_map(|instance| {
                 let id = instance.instance_id()?.to_string();
-                let (tag_template, tag_version, private_ip, private_dns) =
+                let (tag_template, tag_version, private_ip, private_dns, etcd_member) =
                     details.get(&id).cloned().unwrap_or_default();
                 let asg_template = instance
                     .launch_template()
@@ -198,6 +204,7 @@ pub async fn describe_groups(provider: &AwsProvider, names: &[String]) -> Result
                         .is_none_or(|status| status.eq_ignore_ascii_case("healthy")),
                     private_ip,
                     private_dns,
+                    etcd_member,
                     id,
                 })
             })

@@ -175,6 +175,12 @@ pub struct InstanceView {
     pub private_ip: Option<String>,
     /// Its private DNS name.
     pub private_dns: Option<String>,
+    /// Whether the instance reports running a voting etcd member (the tag
+    /// `skiff.dev/etcd-member=true`, which an external etcd member sets
+    /// once it is promoted): how a roll of an `Etcd` group knows a
+    /// replacement joined before it replaces the next member.
+    #[serde(default)]
+    pub etcd_member: bool,
 }
 
 impl InstanceView {
@@ -309,6 +315,7 @@ mod tests {
             healthy,
             private_ip: None,
             private_dns: None,
+            etcd_member: false,
         };
         assert!(instance("InService", true).in_service());
         assert!(!instance("InService", false).in_service());
@@ -326,6 +333,7 @@ mod tests {
             healthy: true,
             private_ip: None,
             private_dns: None,
+            etcd_member: false,
         };
         let json = serde_json::to_value(&instance)?;
         assert_eq!(json["lifecycle"], "Terminating:Wait");

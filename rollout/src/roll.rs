@@ -75,12 +75,15 @@ impl Default for RollOptions {
     }
 }
 
-/// The order groups roll in: bastions, control plane, nodes; by name within a role.
+/// The order groups roll in: bastions, external etcd members, control
+/// plane, nodes; by name within a role. etcd goes before the API servers
+/// that use it, as kubeadm upgrades etcd before the API server.
 pub fn order(groups: &mut [GroupPlan]) {
     let rank = |role: InstanceGroupRole| match role {
         InstanceGroupRole::Bastion => 0,
-        InstanceGroupRole::ControlPlane => 1,
-        InstanceGroupRole::Node => 2,
+        InstanceGroupRole::Etcd => 1,
+        InstanceGroupRole::ControlPlane => 2,
+        InstanceGroupRole::Node => 3,
     };
     groups.sort_by(|first, second| {
         (rank(first.role), &first.group).cmp(&(rank(second.role), &second.group))
@@ -188,8 +191,10 @@ async fn roll_group(
 
     let desired = original.desired;
     let (surge, unavailable) = match plan.role {
-        // etcd keeps quorum only if members leave one at a time.
-        InstanceGroupRole::ControlPlane => (0, 1),
+        // etcd keeps quorum only if members leave one at a time; an
+        // external member's replacement takes its fixed address, so it
+        // cannot launch before the old instance is gone either.
+        InstanceGroupRole::ControlPlane | InstanceGroupRole::Etcd => (0, 1),
         _ => {
             let surge = plan
                 .max_surge
@@ -251,8 +256,8 @@ async fn roll_group(
             .max(1);
         let batch: Vec<String> = remaining.iter().take(budget).cloned().collect();
 
-        // Drain the batch's nodes together.
-        if let Some(cluster) = cluster {
+        // Drain the batch's nodes together (an external etcd member has none).
+        if let Some(cluster) = cluster.filter(|_| plan.role != InstanceGroupRole::Etcd) {
             let instances = &view.instances;
             let drains = batch.iter().map(|instance_id| async move {
                 let instance = instances
@@ -506,6 +511,22 @@ async fn check(
             "{in_service} of {} instances in service",
             view.desired
         )));
+    }
+    if plan.role == InstanceGroupRole::Etcd {
+        // An external etcd member is no Kubernetes node; it is up once its
+        // instance reports a voting member (the bootstrap tags it after the
+        // promotion), and only then may the next member go.
+        if let Some(instance) = view
+            .instances
+            .iter()
+            .find(|instance| instance.in_service() && !instance.etcd_member)
+        {
+            return Ok(Some(format!(
+                "instance {} has not joined etcd as a voting member yet",
+                instance.id
+            )));
+        }
+        return Ok(None);
     }
     if let Some(cluster) = cluster {
         for instance in view

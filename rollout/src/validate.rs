@@ -115,6 +115,25 @@ pub async fn validate(
                 ),
             });
         }
+        if plan.role == skiff_api::InstanceGroupRole::Etcd {
+            // An external etcd member is no node: it is valid once its
+            // instance reports a voting member.
+            for instance in view
+                .instances
+                .iter()
+                .filter(|instance| instance.in_service() && !instance.etcd_member)
+            {
+                result.problems.push(Problem {
+                    kind: "etcd".to_string(),
+                    name: instance.id.clone(),
+                    message: format!(
+                        "instance {} of group {} does not report a voting etcd member (tag skiff.dev/etcd-member=true); see /var/log/skiff-bootstrap.log on it",
+                        instance.id, plan.group
+                    ),
+                });
+            }
+            continue;
+        }
         if let Some(cluster) = cluster {
             for instance in view
                 .instances

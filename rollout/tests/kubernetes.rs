@@ -17,6 +17,7 @@ fn instance(id: &str, private_ip: Option<&str>, private_dns: Option<&str>) -> In
         healthy: true,
         private_ip: private_ip.map(str::to_string),
         private_dns: private_dns.map(str::to_string),
+        etcd_member: false,
     }
 }
 

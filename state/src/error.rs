@@ -165,6 +165,17 @@ pub enum StoreError {
         #[source]
         source: skiff_api::VersionChangeError,
     },
+    /// The change would move a stored cluster's etcd in a way it cannot
+    /// follow ([`skiff_api::etcd::check_change`]). Nothing was written.
+    #[error("cluster {cluster:?} was not stored (nothing changed): {field}: {message}")]
+    EtcdChangeRefused {
+        /// The cluster.
+        cluster: String,
+        /// The field path.
+        field: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
 }
 
 impl StoreError {

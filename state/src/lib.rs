@@ -292,6 +292,13 @@ impl StateStore {
         summary: &str,
     ) -> Result<StoredSpec> {
         check_version(Some(&previous.bundle), bundle)?;
+        skiff_api::etcd::check_change(&previous.bundle, bundle).map_err(|(field, message)| {
+            StoreError::EtcdChangeRefused {
+                cluster: bundle.name().to_string(),
+                field,
+                message,
+            }
+        })?;
         let change = self.change(command, summary).await;
         let stored = specs::update(self.objects.as_ref(), previous, bundle, &change).await?;
         self.apply_retention(bundle.name(), stored.revision.serial)

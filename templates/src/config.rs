@@ -81,6 +81,11 @@ pub struct NodeBootstrap {
     pub kubelet: skiff_api::KubeletSpec,
     /// The control-plane components' extra flags and host folders.
     pub component_arguments: crate::ComponentArguments,
+    /// With `spec.etcd.topology: external`, the etcd cluster: what an
+    /// `Etcd` node belongs to (its member is the one named after its
+    /// instance group) and what the control plane uses instead of a local
+    /// member. `None`: stacked etcd.
+    pub external_etcd: Option<crate::ExternalEtcd>,
 }
 
 /// The API server's audit log as the node applies it
@@ -301,6 +306,22 @@ impl NodeBootstrap {
     /// Checks every value before it is rendered into the node's script and
     /// configuration files.
     pub fn validate(&self) -> Result<(), TemplateError> {
+        if let Some(etcd) = &self.external_etcd {
+            etcd.validate()?;
+        }
+        if self.role == InstanceGroupRole::Etcd
+            && self
+                .external_etcd
+                .as_ref()
+                .and_then(|etcd| etcd.member(&self.instance_group))
+                .is_none()
+        {
+            return Err(TemplateError::invalid(
+                "external_etcd",
+                &self.instance_group,
+                "an Etcd node's group must be one of the external etcd cluster's members",
+            ));
+        }
         if !self.kubernetes_version.is_supported() {
             return Err(TemplateError::UnsupportedVersion {
                 version: self.kubernetes_version,

@@ -67,9 +67,11 @@
 //! S3/instance-metadata server (`tests/sandbox_boot.rs`).
 #![deny(missing_docs)]
 
+pub mod addons;
 pub mod cni;
 mod config;
 mod error;
+mod etcd;
 mod kubelet;
 pub mod paths;
 mod render;
@@ -79,11 +81,13 @@ pub mod windows;
 
 use serde::Serialize;
 
+pub use addons::{render_addons, AddonContext, RenderedAddon};
 pub use config::{
     AuditLog, EtcdBackups, NodeBootstrap, StateStoreLocation, DEFAULT_AUDIT_POLICY,
     INSTANCE_GROUP_LABEL,
 };
 pub use error::TemplateError;
+pub use etcd::{EtcdMember, ExternalEtcd};
 pub use kubelet::ComponentArguments;
 pub use stored_script::{
     ec2_user_data, stored_script_key, with_stored_script, Ec2UserData, StoredScript,
@@ -173,6 +177,7 @@ pub(crate) mod tests {
             audit: crate::AuditLog::default(),
             kubelet: Default::default(),
             component_arguments: Default::default(),
+            external_etcd: None,
         }
     }
 

@@ -35,6 +35,20 @@ pub const KUBEADM_PATCHES_DIRECTORY: &str = "/etc/skiff/kubeadm-patches";
 /// The node's kubelet settings as a JSON merge patch of target
 /// `kubeletconfiguration` (kubeadm's file name: `target[+patchtype].yaml`).
 pub const KUBELET_PATCH: &str = "/etc/skiff/kubeadm-patches/kubeletconfiguration+merge.yaml";
+/// An external etcd member's kubeadm configuration (§2.1.7 of the setup
+/// guide: `etcd.local` with the member's certificate names and flags), with
+/// a placeholder for the initial cluster state the node decides at boot.
+pub const KUBEADM_ETCD_MEMBER_TEMPLATE: &str = "/etc/skiff/kubeadm-etcd-member.yaml.template";
+/// The kubelet drop-in that makes the kubelet etcd's service manager on an
+/// external etcd member (§2.1.7 step 1).
+pub const ETCD_SERVICE_MANAGER_DROP_IN: &str =
+    "/etc/systemd/system/kubelet.service.d/20-etcd-service-manager.conf";
+/// The client certificate the API servers present to an external etcd
+/// (kubeadm's `apiserver-etcd-client`, signed with the etcd CA).
+pub const API_SERVER_ETCD_CLIENT_CERTIFICATE: &str =
+    "/etc/kubernetes/pki/apiserver-etcd-client.crt";
+/// Its key.
+pub const API_SERVER_ETCD_CLIENT_KEY: &str = "/etc/kubernetes/pki/apiserver-etcd-client.key";
 /// The kubeadm `join` configuration with placeholders for the token, the CA
 /// hash and the API endpoint.
 pub const KUBEADM_JOIN_TEMPLATE: &str = "/etc/skiff/kubeadm-join.yaml.template";

@@ -24,7 +24,11 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 19] = [
+const TEMPLATES: [(&str, &str); 20] = [
+    (
+        "kubeadm-etcd-member.yaml.j2",
+        include_str!("../templates/kubeadm-etcd-member.yaml.j2"),
+    ),
     (
         "cloud-config.yaml.j2",
         include_str!("../templates/cloud-config.yaml.j2"),
@@ -117,6 +121,12 @@ pub(crate) const CA_CERT_HASH_PLACEHOLDER: &str = "@SKIFF_CA_CERT_HASH@";
 /// Where `host:port` of the API goes in the kubeadm templates; the node
 /// fills it in from [`paths::API_ENDPOINT_FILE`].
 pub(crate) const API_SERVER_PLACEHOLDER: &str = "@SKIFF_API_SERVER@";
+/// Where an external etcd member's kubeadm configuration takes the initial
+/// cluster state (`new` or `existing`), which the member decides at boot.
+pub(crate) const ETCD_STATE_PLACEHOLDER: &str = "@SKIFF_ETCD_INITIAL_CLUSTER_STATE@";
+/// Where it takes the initial cluster (every member at its fixed address
+/// for `new`; the members etcd lists, with this one, for `existing`).
+pub(crate) const ETCD_INITIAL_CLUSTER_PLACEHOLDER: &str = "@SKIFF_ETCD_INITIAL_CLUSTER@";
 /// Where the API host goes in the init template's `certSANs`; the node fills
 /// it in from [`paths::API_ENDPOINT_FILE`].
 pub(crate) const API_ENDPOINT_PLACEHOLDER: &str = "@SKIFF_API_ENDPOINT@";
@@ -200,6 +210,33 @@ struct Context {
     kubelet_patch: Vec<crate::kubelet::KubeletFieldView>,
     /// The files of the node, filled in only for the cloud-config wrapper.
     files: Vec<UserDataFile>,
+    /// An external etcd member (role `Etcd`).
+    etcd_member: bool,
+    /// The external etcd cluster this node belongs to or uses; `None`:
+    /// stacked etcd.
+    external_etcd: Option<ExternalEtcdView>,
+}
+
+#[derive(Debug, Serialize)]
+struct ExternalEtcdView {
+    /// `https://<address>:2379,...`, as `--etcd-servers` takes them.
+    endpoints: Vec<String>,
+    /// `name=https://<address>:2380,...`.
+    initial_cluster: String,
+    /// This member's name and address (an `Etcd` node); empty on the
+    /// control plane.
+    member_name: String,
+    member_address: String,
+    /// The placeholder of the member's `initial-cluster-state`.
+    state_placeholder: &'static str,
+    /// The placeholder of the member's `initial-cluster`.
+    initial_cluster_placeholder: &'static str,
+    client_certificate: &'static str,
+    client_key: &'static str,
+    etcd_ca_certificate: &'static str,
+    etcd_ca_key: &'static str,
+    service_manager_drop_in: &'static str,
+    member_template: &'static str,
 }
 
 /// A `write_files` entry as it appears in the user-data.
@@ -368,6 +405,22 @@ pub(crate) fn node_files(config: &NodeBootstrap) -> Result<Vec<NodeFile>, Templa
             permissions: "0644",
             content: render("kubelet-patch.yaml.j2")?,
         });
+    }
+    if context.etcd_member {
+        // An etcd member is no Kubernetes node: its kubeadm only writes
+        // etcd's certificates and static pod (§2.1.7).
+        files.retain(|file| file.path != paths::API_ENDPOINT_FILE);
+        files.push(NodeFile {
+            path: paths::KUBEADM_ETCD_MEMBER_TEMPLATE,
+            permissions: "0600",
+            content: render("kubeadm-etcd-member.yaml.j2")?,
+        });
+        files.push(NodeFile {
+            path: paths::BOOTSTRAP_SCRIPT,
+            permissions: "0755",
+            content: compact_script(&render("bootstrap.sh.j2")?),
+        });
+        return Ok(files);
     }
     if context.control_plane {
         files.push(NodeFile {
@@ -603,12 +656,34 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         .collect::<Vec<_>>()
         .join(",");
 
+    let etcd_member = config.role == InstanceGroupRole::Etcd;
+    let external_etcd = config.external_etcd.as_ref().map(|etcd| {
+        let member = etcd.member(&config.instance_group).filter(|_| etcd_member);
+        ExternalEtcdView {
+            endpoints: etcd.endpoints(),
+            initial_cluster: etcd.initial_cluster(),
+            member_name: member.map(|member| member.name.clone()).unwrap_or_default(),
+            member_address: member
+                .map(|member| member.address.to_string())
+                .unwrap_or_default(),
+            state_placeholder: ETCD_STATE_PLACEHOLDER,
+            initial_cluster_placeholder: ETCD_INITIAL_CLUSTER_PLACEHOLDER,
+            client_certificate: paths::API_SERVER_ETCD_CLIENT_CERTIFICATE,
+            client_key: paths::API_SERVER_ETCD_CLIENT_KEY,
+            etcd_ca_certificate: state_store::ETCD_CA_CERTIFICATE,
+            etcd_ca_key: state_store::ETCD_CA_KEY,
+            service_manager_drop_in: paths::ETCD_SERVICE_MANAGER_DROP_IN,
+            member_template: paths::KUBEADM_ETCD_MEMBER_TEMPLATE,
+        }
+    });
     Ok(Context {
         cluster_name: config.cluster_name.clone(),
         instance_group: config.instance_group.clone(),
         control_plane,
         role: if control_plane {
             "control-plane"
+        } else if etcd_member {
+            "etcd"
         } else {
             "worker"
         },
@@ -737,6 +812,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         etcd_local: ComponentView::of(&config.component_arguments.etcd),
         kubelet_patch: crate::kubelet::patch_fields(&config.kubelet),
         files: Vec::new(),
+        etcd_member,
+        external_etcd,
     })
 }
 

@@ -167,6 +167,10 @@ pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
             ])
             .collect(),
         InstanceGroupRole::Node => vec![CA_CERTIFICATE, BOOTSTRAP_TOKEN, SCRIPTS],
+        // An external etcd member signs its own server and peer
+        // certificates with the etcd CA, as §2.1.7 of the setup guide has
+        // each member do with `kubeadm init phase certs`.
+        InstanceGroupRole::Etcd => vec![ETCD_CA_CERTIFICATE, ETCD_CA_KEY, SCRIPTS],
         InstanceGroupRole::Bastion => Vec::new(),
     }
 }
@@ -177,7 +181,7 @@ pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
 pub fn folder_written_by(role: InstanceGroupRole) -> Option<&'static str> {
     match role {
         InstanceGroupRole::ControlPlane => Some(ETCD_FOLDER),
-        InstanceGroupRole::Node | InstanceGroupRole::Bastion => None,
+        InstanceGroupRole::Node | InstanceGroupRole::Bastion | InstanceGroupRole::Etcd => None,
     }
 }
 

@@ -163,7 +163,11 @@ fn user_data_holds_placeholders_not_secrets() {
             "{name}: something shaped like a bootstrap token: {:?}",
             find_token_like(&everything)
         );
-        if config.role != InstanceGroupRole::Bastion {
+        // Bastions and external etcd members join no Kubernetes API.
+        if !matches!(
+            config.role,
+            InstanceGroupRole::Bastion | InstanceGroupRole::Etcd
+        ) {
             let join = CloudConfig::parse(&user_data)
                 .file(paths::KUBEADM_JOIN_TEMPLATE)
                 .content
@@ -265,7 +269,10 @@ fn gossip(config: NodeBootstrap) -> NodeBootstrap {
 #[test]
 fn a_substituted_gossip_endpoint_is_only_in_the_endpoint_file() {
     for (name, config) in all_roles_and_families() {
-        if config.role == InstanceGroupRole::Bastion {
+        if matches!(
+            config.role,
+            InstanceGroupRole::Bastion | InstanceGroupRole::Etcd
+        ) {
             continue;
         }
         let rendered = render_user_data(&gossip(config)).expect("renders");

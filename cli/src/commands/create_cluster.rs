@@ -10,7 +10,7 @@ use skiff_api::{Cni, InstanceGroup, KubernetesVersion, LoadBalancerType, Topolog
 
 use crate::args::CreateClusterArgs;
 use crate::context::{command_line, Context};
-use crate::documents::finalize;
+use crate::documents::{check_architectures, finalize};
 use crate::printer::to_json;
 use crate::printer::OutputFormat;
 
@@ -34,6 +34,7 @@ pub async fn run(context: &Context, arguments: &CreateClusterArgs) -> anyhow::Re
         return Ok(ExitCode::SUCCESS);
     }
 
+    check_architectures(context, None, &bundle).await?;
     let store = context.store().await?;
     context
         .require_secure_store(&store, &format!("create cluster {}", bundle.name()))

@@ -9,7 +9,9 @@ use skiff_api::document::ClusterBundle;
 use skiff_state::StoreError;
 
 use crate::context::{command_line, Context};
-use crate::documents::{finalize, merge_groups, read_documents, FileDocuments};
+use crate::documents::{
+    check_architectures, finalize, merge_groups, read_documents, FileDocuments,
+};
 use crate::summary;
 
 pub async fn run(context: &Context, path: &Path, name: Option<&str>) -> anyhow::Result<ExitCode> {
@@ -24,6 +26,7 @@ pub async fn run(context: &Context, path: &Path, name: Option<&str>) -> anyhow::
             };
             merge_groups(&mut bundle, documents.groups, true, false)?;
             finalize(context, &mut bundle)?;
+            check_architectures(context, None, &bundle).await?;
             context
                 .require_secure_store(&store, &format!("create cluster {cluster_name}"))
                 .await?;
@@ -52,6 +55,7 @@ pub async fn run(context: &Context, path: &Path, name: Option<&str>) -> anyhow::
                 .collect();
             merge_groups(&mut bundle, documents.groups, true, false)?;
             finalize(context, &mut bundle)?;
+            check_architectures(context, Some(&previous.bundle), &bundle).await?;
             let summary = summary::describe(&previous.bundle, &bundle);
             let stored = store
                 .update_spec(&previous, &bundle, &command_line(), &summary)

@@ -156,6 +156,11 @@ async fn store_edit(
     ) {
         return Err(rejected(text, hint, &error.to_string()));
     }
+    if let Err(error) =
+        crate::documents::check_architectures(context, Some(&previous.bundle), &bundle).await
+    {
+        return Err(rejected(text, hint, &format!("{error:#}")));
+    }
     let summary = summary::describe(&previous.bundle, &bundle);
     let stored = store
         .update_spec(previous, &bundle, &command_line(), &summary)

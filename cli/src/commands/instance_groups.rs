@@ -14,7 +14,7 @@ use skiff_api::{
 
 use crate::args::{CreateInstanceGroupArgs, DeleteInstanceGroupArgs};
 use crate::context::{command_line, Context};
-use crate::documents::finalize;
+use crate::documents::{check_architectures, finalize};
 use crate::printer::to_json;
 use crate::printer::OutputFormat;
 use crate::{editor, summary};
@@ -55,6 +55,9 @@ pub async fn create(
         context.printer.data(&text);
         return Ok(ExitCode::SUCCESS);
     }
+    check_architectures(context, Some(&previous.bundle), &bundle)
+        .await
+        .with_context(|| format!("cannot add instance group {}", arguments.group))?;
     let summary = summary::describe(&previous.bundle, &bundle);
     let stored = store
         .update_spec(&previous, &bundle, &command_line(), &summary)
@@ -82,7 +85,7 @@ pub async fn create(
 fn build(arguments: &CreateInstanceGroupArgs) -> anyhow::Result<InstanceGroup> {
     let role = arguments.role;
     let default_size = match role {
-        InstanceGroupRole::ControlPlane | InstanceGroupRole::Bastion => 1,
+        InstanceGroupRole::ControlPlane | InstanceGroupRole::Bastion | InstanceGroupRole::Etcd => 1,
         InstanceGroupRole::Node => 2,
     };
     let min_size = arguments.min.unwrap_or(default_size);

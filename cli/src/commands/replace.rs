@@ -11,7 +11,7 @@ use skiff_state::StoreError;
 
 use crate::args::ReplaceArgs;
 use crate::context::{command_line, Context};
-use crate::documents::{finalize, read_documents};
+use crate::documents::{check_architectures, finalize, read_documents};
 use crate::documents::{merge_groups, FileDocuments};
 use crate::summary;
 
@@ -29,6 +29,7 @@ pub async fn run(context: &Context, arguments: &ReplaceArgs) -> anyhow::Result<E
             };
             merge_groups(&mut bundle, documents.groups, false, false)?;
             finalize(context, &mut bundle)?;
+            check_architectures(context, None, &bundle).await?;
             let stored = store
                 .create_spec(&bundle, &command_line(), "created by replace --force")
                 .await
@@ -58,6 +59,7 @@ pub async fn run(context: &Context, arguments: &ReplaceArgs) -> anyhow::Result<E
         ));
         return Ok(ExitCode::SUCCESS);
     }
+    check_architectures(context, Some(&previous.bundle), &bundle).await?;
     let summary = summary::describe(&previous.bundle, &bundle);
     let stored = store
         .update_spec(&previous, &bundle, &command_line(), &summary)

@@ -220,6 +220,10 @@ fn steps_text(arguments: &RollingUpdateArgs, preview: &RollPreview) -> String {
                         "one instance at a time, validating the control plane after each"
                             .to_string()
                     }
+                    InstanceGroupRole::Etcd => {
+                        "one etcd member at a time, each replacement a voting member before the next"
+                            .to_string()
+                    }
                     _ => format!(
                         "maxSurge {}, maxUnavailable {}",
                         step.plan.max_surge, step.plan.max_unavailable

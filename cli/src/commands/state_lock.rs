@@ -63,6 +63,8 @@ pub async fn hold(context: &Context, arguments: &LockHoldArgs) -> anyhow::Result
     };
     let taking = store.lock_waiting(&arguments.name, &arguments.reason, timeout, &waiting);
     let lock = tokio::select! {
+        // A lock taken as the signal arrives is kept and released below.
+        biased;
         lock = taking => lock.with_context(|| format!("cannot lock cluster {}", arguments.name))?,
         _ = skiff_engine::signals::interrupted() => anyhow::bail!(
             "stopped waiting for the lock of cluster {}; nothing was changed",

@@ -74,5 +74,6 @@ pub fn plan(changes: Vec<ResourceChange>) -> Plan {
         changes,
         rolling_updates: Vec::new(),
         known_outputs: Default::default(),
+        instance_groups: Vec::new(),
     }
 }

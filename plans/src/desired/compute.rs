@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use skiff_api::{InstanceGroup, InstanceGroupRole};
+use skiff_api::architecture::image_for_architecture;
+use skiff_api::{Architecture, InstanceGroup, InstanceGroupRole};
 use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
 
 use super::load_balancer::API_PORT;
 use super::{role_name, security, Builder};
 use crate::error::PlanError;
+use crate::lookups::Lookups;
 use crate::names;
 use crate::resource::{
     Attributes, AutoScalingGroupAttributes, DesiredResource, Id, KeyPairAttributes,
@@ -162,6 +164,13 @@ fn bootstrap_config(
         audit: skiff_templates::AuditLog::from(&cluster.spec.control_plane.api_server.audit),
         kubelet: group.spec.kubelet.merged_over(&cluster.spec.kubelet),
         component_arguments: skiff_templates::ComponentArguments::from(&cluster.spec.control_plane),
+        // Workers never talk to etcd; members and API servers do.
+        external_etcd: match group.spec.role {
+            InstanceGroupRole::ControlPlane | InstanceGroupRole::Etcd => {
+                super::etcd::external_etcd(builder)?
+            }
+            InstanceGroupRole::Node | InstanceGroupRole::Bastion => None,
+        },
     })
 }
 
@@ -172,15 +181,17 @@ fn launch_template(
 ) -> Result<DesiredResource, PlanError> {
     let cluster = builder.cluster_name();
     let spec = &group.spec;
+    let architecture = check_architecture(group, builder.lookups)?;
     let image_text = spec.image.clone().unwrap_or_default();
     let image =
         builder
             .lookups
             .images
-            .get(&image_text)
+            .get(group.name())
             .ok_or_else(|| PlanError::ImageNotResolved {
                 group: group.name().to_string(),
-                image: image_text.clone(),
+                image: image_for_architecture(&image_text, architecture),
+                architecture,
             })?;
     let user_data = skiff_templates::render_user_data(&bootstrap_config(builder, group)?).map_err(
         |source| PlanError::Template {
@@ -205,6 +216,25 @@ fn launch_template(
             super::load_balancer::load_balancer_key().output(Output::DnsName),
         );
     }
+    // With external etcd the control plane launches after the members: its
+    // template refers to every member's auto scaling group. The placeholders
+    // are in no user-data, so they change no byte of it; they only order
+    // the apply (and Terraform's, which follows the same references).
+    if spec.role == InstanceGroupRole::ControlPlane {
+        for member in super::etcd::member_groups(builder) {
+            user_data_substitutions.insert(
+                format!("@SKIFF_AFTER_ETCD_MEMBER_{}@", member.name()),
+                auto_scaling_group_key(member.name()).output(Output::Id),
+            );
+        }
+    }
+    let private_ip = match spec.role {
+        InstanceGroupRole::Etcd => super::etcd::external_etcd(builder)?.and_then(|etcd| {
+            etcd.member(group.name())
+                .map(|member| member.address.to_string())
+        }),
+        _ => None,
+    };
     let key = launch_template_key(group.name());
     let name = names::instance_group_resource(cluster, group.name());
     let tags = builder.tags(&key, &name);
@@ -224,6 +254,7 @@ fn launch_template(
             key_name,
             instance_profile,
             security_groups: security::groups_for(spec.role),
+            private_ip,
             user_data,
             user_data_substitutions,
             root_volume: RootVolumeAttributes {
@@ -242,6 +273,109 @@ fn launch_template(
             tags,
         })),
     })
+}
+
+/// The group's architecture ([`group_architecture`]), with its image, when
+/// it resolved, built for it. What `update cluster` plans with and what a
+/// spec write checks before storing a group that names an AMI or mixes
+/// types.
+pub fn check_architecture(
+    group: &InstanceGroup,
+    lookups: &Lookups,
+) -> Result<Architecture, PlanError> {
+    let architecture = group_architecture(group, lookups)?;
+    let image_architecture = lookups
+        .images
+        .get(group.name())
+        .and_then(|image| image.architecture.map(|found| (image, found)));
+    if let Some((image, image_architecture)) = image_architecture {
+        if image_architecture != architecture {
+            return Err(PlanError::ImageArchitecture {
+                group: group.name().to_string(),
+                image: image.id.clone(),
+                image_architecture: image_architecture.to_string(),
+                machine_type: group.spec.machine_type.clone(),
+                architecture,
+            });
+        }
+    }
+    Ok(architecture)
+}
+
+/// The architecture a group's instances run: that of its machine type
+/// (x86 when it supports both), which every type of its
+/// `mixedInstancesPolicy` must support too, since the group has one image.
+pub fn group_architecture(
+    group: &InstanceGroup,
+    lookups: &Lookups,
+) -> Result<Architecture, PlanError> {
+    let spec = &group.spec;
+    let supported = |field: String, machine_type: &str| {
+        lookups
+            .machine_types
+            .get(machine_type)
+            .ok_or_else(|| PlanError::UnknownMachineType {
+                group: group.name().to_string(),
+                field,
+                machine_type: machine_type.to_string(),
+            })
+    };
+    let field = "spec.machineType".to_string();
+    let architectures = supported(field.clone(), &spec.machine_type)?;
+    let architecture = Architecture::preferred(architectures).ok_or_else(|| {
+        PlanError::UnsupportedArchitecture {
+            group: group.name().to_string(),
+            field,
+            machine_type: spec.machine_type.clone(),
+        }
+    })?;
+    let others = spec
+        .mixed_instances_policy
+        .iter()
+        .flat_map(|policy| policy.instance_types.iter().enumerate());
+    for (index, machine_type) in others {
+        let field = format!("spec.mixedInstancesPolicy.instanceTypes[{index}]");
+        let architectures = supported(field.clone(), machine_type)?;
+        if !architectures.contains(&architecture) {
+            let other = architectures
+                .iter()
+                .map(Architecture::to_string)
+                .collect::<Vec<_>>();
+            return Err(PlanError::MixedArchitectures {
+                group: group.name().to_string(),
+                field,
+                machine_type: machine_type.clone(),
+                other: if other.is_empty() {
+                    "neither x86_64 nor arm64".to_string()
+                } else {
+                    other.join(" or ")
+                },
+                group_machine_type: spec.machine_type.clone(),
+                architecture,
+            });
+        }
+    }
+    Ok(architecture)
+}
+
+/// Each group's architecture and image, for the preview.
+pub(crate) fn group_images(
+    bundle: &skiff_api::ClusterBundle,
+    lookups: &Lookups,
+) -> Result<Vec<crate::plan::GroupImage>, PlanError> {
+    let mut groups = Vec::new();
+    for group in &bundle.instance_groups {
+        let architecture = group_architecture(group, lookups)?;
+        let image = lookups.images.get(group.name());
+        groups.push(crate::plan::GroupImage {
+            group: group.name().to_string(),
+            machine_type: group.spec.machine_type.clone(),
+            architecture,
+            image_id: image.map(|image| image.id.clone()).unwrap_or_default(),
+            image_name: image.map(|image| image.name.clone()).unwrap_or_default(),
+        });
+    }
+    Ok(groups)
 }
 
 /// Tags every instance of the group carries (through the launch template and
@@ -291,7 +425,9 @@ fn auto_scaling_group(
     // covers a bootstrap (packages, images, kubeadm) with its retries.
     let (health_check_type, health_check_grace_period) = match spec.role {
         InstanceGroupRole::ControlPlane => ("ELB", CONTROL_PLANE_HEALTH_GRACE_SECONDS),
-        InstanceGroupRole::Node | InstanceGroupRole::Bastion => ("EC2", NODE_HEALTH_GRACE_SECONDS),
+        InstanceGroupRole::Node | InstanceGroupRole::Bastion | InstanceGroupRole::Etcd => {
+            ("EC2", NODE_HEALTH_GRACE_SECONDS)
+        }
     };
     let template = launch_template_key(group.name());
     let key = auto_scaling_group_key(group.name());
@@ -338,6 +474,145 @@ mod tests {
 
     use super::*;
     use crate::Lookups;
+
+    fn one_zone_cluster() -> skiff_api::ClusterBundle {
+        new_cluster(&NewClusterOptions {
+            name: "c1.example.com".into(),
+            zones: vec!["us-east-1a".into()],
+            control_plane_zones: Vec::new(),
+            control_plane_count: 1,
+            control_plane_size: "t3.medium".into(),
+            node_count: 1,
+            node_size: "m7g.large".into(),
+            kubernetes_version: "1.34.2".parse().expect("valid"),
+            topology: Topology::Public,
+            cni: Cni::Calico,
+            dns_zone: None,
+            network_cidr: "10.0.0.0/16".into(),
+            network_id: None,
+            ssh_public_key: None,
+            api_load_balancer_type: LoadBalancerType::Public,
+            cloud_labels: BTreeMap::new(),
+            image: None,
+            os_family: OsFamily::Debian,
+            admin_access: vec!["0.0.0.0/0".into()],
+            ssh_access: vec!["0.0.0.0/0".into()],
+        })
+        .expect("builds")
+    }
+
+    /// EC2's answers for the Graviton tests: `m7g.large` and `m6g.large`
+    /// arm64, `t3.medium` and `m7i.large` x86_64, `t2.micro` both.
+    fn graviton_lookups(bundle: &skiff_api::ClusterBundle) -> Lookups {
+        let mut lookups = Lookups::stand_in(bundle);
+        lookups.machine_types = [
+            ("m7g.large", vec![Architecture::Arm64]),
+            ("m6g.large", vec![Architecture::Arm64]),
+            ("t3.medium", vec![Architecture::Amd64]),
+            ("m7i.large", vec![Architecture::Amd64]),
+            ("t2.micro", vec![Architecture::Amd64, Architecture::Arm64]),
+        ]
+        .into_iter()
+        .map(|(name, architectures)| (name.to_string(), architectures))
+        .collect();
+        lookups
+            .images
+            .get_mut("nodes-us-east-1a")
+            .expect("the nodes' image")
+            .architecture = Some(Architecture::Arm64);
+        lookups
+    }
+
+    fn nodes(bundle: &mut skiff_api::ClusterBundle) -> &mut InstanceGroup {
+        bundle
+            .instance_groups
+            .iter_mut()
+            .find(|group| group.name() == "nodes-us-east-1a")
+            .expect("nodes")
+    }
+
+    #[test]
+    fn each_group_runs_its_machine_types_architecture_and_the_preview_says_so() {
+        let bundle = one_zone_cluster();
+        let lookups = graviton_lookups(&bundle);
+        let groups = group_images(&bundle, &lookups).expect("plans");
+        let architectures: Vec<(&str, Architecture)> = groups
+            .iter()
+            .map(|group| (group.group.as_str(), group.architecture))
+            .collect();
+        assert_eq!(
+            architectures,
+            [
+                ("control-plane-us-east-1a", Architecture::Amd64),
+                ("nodes-us-east-1a", Architecture::Arm64)
+            ]
+        );
+        crate::desired::build(&bundle, &lookups).expect("a Graviton group plans");
+    }
+
+    #[test]
+    fn a_mixed_instances_policy_of_two_architectures_is_refused_by_field_path() {
+        let mut bundle = one_zone_cluster();
+        nodes(&mut bundle).spec.mixed_instances_policy = Some(skiff_api::MixedInstancesPolicy {
+            instance_types: vec!["m6g.large".into(), "m7i.large".into()],
+            on_demand_base_capacity: 0,
+            on_demand_percentage_above_base: 100,
+            spot_allocation_strategy: "price-capacity-optimized".into(),
+        });
+        let lookups = graviton_lookups(&bundle);
+        let error = crate::desired::build(&bundle, &lookups)
+            .expect_err("refused")
+            .to_string();
+        for needle in [
+            "instancegroup/nodes-us-east-1a",
+            "spec.mixedInstancesPolicy.instanceTypes[1]",
+            "m7i.large is amd64",
+            "m7g.large is arm64",
+            "ec2:DescribeInstanceTypes",
+        ] {
+            assert!(error.contains(needle), "{needle:?} not in {error}");
+        }
+        // A type that runs both architectures fits either group.
+        nodes(&mut bundle)
+            .spec
+            .mixed_instances_policy
+            .as_mut()
+            .expect("policy")
+            .instance_types = vec!["m6g.large".into(), "t2.micro".into()];
+        crate::desired::build(&bundle, &lookups).expect("one architecture plans");
+    }
+
+    #[test]
+    fn an_ami_of_the_other_architecture_and_an_unknown_type_are_refused() {
+        let mut bundle = one_zone_cluster();
+        nodes(&mut bundle).spec.image = Some("ami-0123456789abcdef0".into());
+        let mut lookups = graviton_lookups(&bundle);
+        lookups
+            .images
+            .get_mut("nodes-us-east-1a")
+            .expect("the nodes' image")
+            .architecture = Some(Architecture::Amd64);
+        let error = crate::desired::build(&bundle, &lookups)
+            .expect_err("refused")
+            .to_string();
+        for needle in [
+            "instancegroup/nodes-us-east-1a: spec.image",
+            "ami-0123456789abcdef0 is built for amd64",
+            "m7g.large is arm64",
+            "ec2:DescribeImages",
+        ] {
+            assert!(error.contains(needle), "{needle:?} not in {error}");
+        }
+
+        nodes(&mut bundle).spec.machine_type = "m9z.huge".into();
+        let error = crate::desired::build(&bundle, &lookups)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            error.contains("spec.machineType") && error.contains("\"m9z.huge\""),
+            "{error}"
+        );
+    }
 
     /// The nodes back etcd up on the spec's schedule, not a built-in one.
     #[test]

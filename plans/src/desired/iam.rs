@@ -34,9 +34,21 @@ pub const POLICY_NAME: &str = "skiff";
 /// tests check that the two agree).
 pub const ETCD_FOLDER: &str = "etcd";
 
-/// The roles that get IAM resources.
+/// The roles that get IAM resources in every cluster; an external etcd
+/// cluster's members get theirs only when there are any ([`roles_of`]).
 pub const ROLES: [InstanceGroupRole; 2] =
     [InstanceGroupRole::ControlPlane, InstanceGroupRole::Node];
+
+/// The roles of this cluster that get IAM resources: [`ROLES`], and `Etcd`
+/// with external etcd (the members read the etcd CA and their script, and
+/// report their own health; they write nothing to the store).
+pub fn roles_of(bundle: &skiff_api::ClusterBundle) -> Vec<InstanceGroupRole> {
+    let mut roles = ROLES.to_vec();
+    if bundle.cluster.spec.etcd.topology == skiff_api::EtcdTopology::External {
+        roles.push(InstanceGroupRole::Etcd);
+    }
+    roles
+}
 
 pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     let cluster = builder.cluster_name().to_string();
@@ -59,7 +71,7 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
             "Action": "sts:AssumeRole"
         }]
     }));
-    for role in ROLES {
+    for role in roles_of(builder.bundle) {
         let object_arn = |key: &str| {
             Value::String(format!(
                 "arn:{partition}:s3:::{}/{prefix}/{key}",
@@ -108,6 +120,17 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
                 "Sid": "ManageOwnClusterInstances",
                 "Effect": "Allow",
                 "Action": ["ec2:CreateTags", "ec2:ModifyInstanceAttribute", "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                "Resource": "*",
+                "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() } }
+            }));
+        }
+        if role == InstanceGroupRole::Etcd {
+            // A member tags its own instance once it votes, which a rolling
+            // update waits for before it replaces the next member.
+            statements.push(json!({
+                "Sid": "MarkOwnEtcdMember",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags"],
                 "Resource": "*",
                 "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() } }
             }));

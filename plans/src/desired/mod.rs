@@ -20,6 +20,7 @@ use crate::resource::{DesiredResource, Id, Output, ResourceKey, ResourceKind, Ta
 
 pub mod compute;
 pub mod dns;
+pub mod etcd;
 pub mod iam;
 pub mod load_balancer;
 pub mod network;
@@ -32,6 +33,8 @@ pub struct DesiredModel {
     pub cluster: String,
     /// Every resource, sorted by key.
     pub resources: Vec<DesiredResource>,
+    /// Each instance group's architecture and image, in the spec's order.
+    pub instance_groups: Vec<crate::plan::GroupImage>,
 }
 
 impl DesiredModel {
@@ -144,6 +147,7 @@ pub fn role_name(role: InstanceGroupRole) -> &'static str {
         InstanceGroupRole::ControlPlane => "control-plane",
         InstanceGroupRole::Node => "nodes",
         InstanceGroupRole::Bastion => "bastion",
+        InstanceGroupRole::Etcd => "etcd",
     }
 }
 
@@ -164,6 +168,7 @@ pub fn build(bundle: &ClusterBundle, lookups: &Lookups) -> Result<DesiredModel, 
     let model = DesiredModel {
         cluster: bundle.name().to_string(),
         resources,
+        instance_groups: compute::group_images(bundle, lookups)?,
     };
     crate::graph::order(&model.resources)?;
     Ok(model)

@@ -23,6 +23,11 @@
 //!   nodes: see `load_balancer`): 443 from the cluster itself. A rule naming
 //!   the cluster's groups on an internet-facing load balancer would never
 //!   match: in-VPC traffic to it arrives from public addresses.
+//! - external etcd members (`spec.etcd.topology: external`, group `etcd`):
+//!   2379 (client) from the control plane and from the members (a member
+//!   that replaces another adds itself through a peer's client port), 2380
+//!   (peer) from the members only, 22 as the other instances; nothing from
+//!   the nodes. The control plane then has no etcd port open at all.
 
 use skiff_api::Cni;
 
@@ -65,12 +70,16 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     let bastions = builder.has_bastions();
     let internal_endpoint = super::load_balancer::has_internal_endpoint(&builder.bundle.cluster);
 
+    let external_etcd = super::etcd::is_external(builder);
     let mut roles = vec![CONTROL_PLANE, NODES, API_LOAD_BALANCER];
     if internal_endpoint {
         roles.push(API_INTERNAL_LOAD_BALANCER);
     }
     if bastions {
         roles.push(BASTION);
+    }
+    if external_etcd {
+        roles.push(super::etcd::ETCD);
     }
     for role in &roles {
         let key = security_group_key(role);
@@ -113,8 +122,16 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     for member in members {
         members_reach.push(rule("tcp", 443, 443, group(member)));
     }
-    // etcd between control-plane members.
-    control_plane.push(rule("tcp", 2379, 2380, group(CONTROL_PLANE)));
+    // etcd between control-plane members, or on members of its own.
+    let mut etcd = Vec::new();
+    if external_etcd {
+        let members = super::etcd::ETCD;
+        etcd.push(rule("tcp", 2379, 2379, group(CONTROL_PLANE)));
+        etcd.push(rule("tcp", 2379, 2379, group(members)));
+        etcd.push(rule("tcp", 2380, 2380, group(members)));
+    } else {
+        control_plane.push(rule("tcp", 2379, 2380, group(CONTROL_PLANE)));
+    }
     // Kubelet and the control-plane components.
     for member in members {
         control_plane.push(rule("tcp", 10250, 10259, group(member)));
@@ -166,10 +183,12 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
         }
         control_plane.push(rule("tcp", 22, 22, group(BASTION)));
         nodes.push(rule("tcp", 22, 22, group(BASTION)));
+        etcd.push(rule("tcp", 22, 22, group(BASTION)));
     } else {
         for cidr in &spec.ssh_access {
             control_plane.push(rule("tcp", 22, 22, RuleSource::Cidr(cidr.clone())));
             nodes.push(rule("tcp", 22, 22, RuleSource::Cidr(cidr.clone())));
+            etcd.push(rule("tcp", 22, 22, RuleSource::Cidr(cidr.clone())));
         }
     }
 
@@ -183,6 +202,9 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     }
     if bastions {
         rule_sets.push((BASTION, bastion));
+    }
+    if external_etcd {
+        rule_sets.push((super::etcd::ETCD, etcd));
     }
     for (role, mut ingress) in rule_sets {
         ingress.sort();

@@ -399,6 +399,7 @@ fn plan(changes: Vec<ResourceChange>) -> Plan {
         changes,
         rolling_updates: Vec::new(),
         known_outputs: KnownOutputs::default(),
+        instance_groups: Vec::new(),
     }
 }
 

@@ -17,9 +17,10 @@ use aws_sdk_ec2::types::{
     InstanceType, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
     LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMarketOptionsRequest, LaunchTemplateInstanceMetadataEndpointState,
-    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateSpotMarketOptionsRequest,
-    LaunchTemplateTagSpecificationRequest, MarketType, RequestLaunchTemplateData, ResourceType,
-    VolumeType,
+    LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest,
+    LaunchTemplateSpotMarketOptionsRequest, LaunchTemplateTagSpecificationRequest, MarketType,
+    RequestLaunchTemplateData, ResourceType, VolumeType,
 };
 use skiff_plans::resource::{
     AutoScalingGroupAttributes, KeyPairAttributes, LaunchTemplateAttributes, ResourceKey, Tags,
@@ -102,14 +103,25 @@ fn template_data(
             .set_tags(Some(to_ec2(tags)))
             .build()
     };
+    let security_groups = values(key, "securityGroups", &template.security_groups)?;
     let mut data = RequestLaunchTemplateData::builder()
         .image_id(&template.image_id)
-        .instance_type(InstanceType::from(template.instance_type.as_str()))
-        .set_security_group_ids(Some(values(
-            key,
-            "securityGroups",
-            &template.security_groups,
-        )?))
+        .instance_type(InstanceType::from(template.instance_type.as_str()));
+    // A fixed address is the primary interface's (the subnet is the auto
+    // scaling group's); EC2 then takes the security groups from the
+    // interface, not from the template.
+    data = match &template.private_ip {
+        Some(address) => data.network_interfaces(
+            LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                .device_index(0)
+                .private_ip_address(address)
+                .set_groups(Some(security_groups))
+                .delete_on_termination(true)
+                .build(),
+        ),
+        None => data.set_security_group_ids(Some(security_groups)),
+    };
+    let mut data = data
         .user_data(
             // The document with the script's loader in its place: the engine
             // stores the script before any instance launches.

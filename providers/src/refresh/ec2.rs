@@ -563,7 +563,24 @@ pub(crate) fn launch_template_attributes(
                 .collect()
         })
         .unwrap_or_default();
+    let primary_interface = data.and_then(|data| {
+        data.network_interfaces()
+            .iter()
+            .find(|interface| interface.device_index().unwrap_or(0) == 0)
+    });
+    if security_groups.is_empty() {
+        if let Some(interface) = primary_interface {
+            security_groups = interface
+                .groups()
+                .iter()
+                .map(|id| Id::from(id.as_str()))
+                .collect();
+        }
+    }
     security_groups.sort();
+    let private_ip = primary_interface
+        .and_then(|interface| interface.private_ip_address())
+        .map(str::to_string);
     LaunchTemplateAttributes {
         name: name.to_string(),
         image_id: data
@@ -580,6 +597,7 @@ pub(crate) fn launch_template_attributes(
             .and_then(|profile| profile.arn())
             .map(Id::from),
         security_groups,
+        private_ip,
         user_data,
         user_data_substitutions: Default::default(),
         root_volume: RootVolumeAttributes {

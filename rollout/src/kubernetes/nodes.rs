@@ -154,6 +154,7 @@ mod tests {
             healthy: true,
             private_ip: ip.map(str::to_string),
             private_dns: dns.map(str::to_string),
+            etcd_member: false,
         }
     }
 

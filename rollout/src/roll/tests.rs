@@ -31,6 +31,9 @@ struct FakeInstance {
     id: String,
     version: u32,
     lifecycle: Lifecycle,
+    /// Reports a voting etcd member: one look after it came into service,
+    /// as an external etcd member tags its instance once promoted.
+    etcd_member: bool,
 }
 
 /// One fake auto scaling group.
@@ -98,6 +101,8 @@ struct World {
     snapshots: Vec<Snapshot>,
     /// What the API server's `/version` reports (`gitVersion`).
     api_server: String,
+    /// etcd instances not yet voting members when another was terminated.
+    unjoined_at_terminate: Vec<String>,
 }
 
 impl World {
@@ -111,6 +116,7 @@ impl World {
             id: id.clone(),
             version: fake.version,
             lifecycle: Lifecycle::Pending,
+            etcd_member: false,
         });
         self.owner.insert(id, group.to_string());
     }
@@ -133,6 +139,9 @@ impl World {
             fake.instances
                 .retain(|instance| !instance.lifecycle.is_leaving());
             for instance in &mut fake.instances {
+                if instance.lifecycle == Lifecycle::InService {
+                    instance.etcd_member = true;
+                }
                 instance.lifecycle = Lifecycle::InService;
             }
         }
@@ -157,6 +166,7 @@ impl FakeWorld {
                     id: format!("i-{group}-{index}"),
                     version: if index < outdated { 1 } else { 2 },
                     lifecycle: Lifecycle::InService,
+                    etcd_member: true,
                 })
                 .collect::<Vec<_>>();
             for instance in &instances {
@@ -257,6 +267,7 @@ impl GroupOperations for FakeWorld {
                         healthy: true,
                         private_ip: None,
                         private_dns: None,
+                        etcd_member: instance.etcd_member,
                     })
                     .collect(),
             });
@@ -308,6 +319,18 @@ impl GroupOperations for FakeWorld {
 
     async fn terminate(&self, instance: &str, shrink: bool) -> Result<()> {
         let mut world = self.lock();
+        // What else is up at this moment: every other instance of an `etcd`
+        // group that is not a voting member yet.
+        let unjoined: Vec<String> = world
+            .groups
+            .iter()
+            .filter(|(name, _)| name.starts_with("etcd"))
+            .flat_map(|(_, fake)| fake.instances.iter())
+            .filter(|candidate| candidate.id != instance && !candidate.lifecycle.is_leaving())
+            .filter(|candidate| !candidate.etcd_member)
+            .map(|candidate| candidate.id.clone())
+            .collect();
+        world.unjoined_at_terminate.extend(unjoined);
         world.calls.push(Call::Terminate {
             instance: instance.to_string(),
             shrink,
@@ -665,6 +688,134 @@ async fn groups_roll_in_order_and_the_control_plane_one_instance_at_a_time() {
         .filter(|event| matches!(event, Event::GroupDone { .. }))
         .collect();
     assert_eq!(done.len(), 4, "{done:?}");
+}
+
+#[tokio::test]
+async fn external_etcd_members_are_replaced_one_at_a_time_each_after_the_last_joined() {
+    let world = FakeWorld::default()
+        .with_group("etcd-1", 1, 1)
+        .with_group("etcd-2", 1, 1)
+        .with_group("etcd-3", 1, 1)
+        .with_group("control-plane", 1, 1);
+    let two = IntOrPercent::Int(2);
+    let mut plans = vec![
+        plan("control-plane", InstanceGroupRole::ControlPlane, two, two),
+        plan("etcd-3", InstanceGroupRole::Etcd, two, two),
+        plan("etcd-1", InstanceGroupRole::Etcd, two, two),
+        plan("etcd-2", InstanceGroupRole::Etcd, two, two),
+    ];
+    order(&mut plans);
+    let names: Vec<&str> = plans.iter().map(|plan| plan.group.as_str()).collect();
+    assert_eq!(names, ["etcd-1", "etcd-2", "etcd-3", "control-plane"]);
+    let store = FakeStore::default();
+    let events = FakeEvents::default();
+
+    let replaced = roll(&world, &plans, false, &store, &events, &never)
+        .await
+        .expect("the rolling update");
+
+    assert_eq!(replaced, 4);
+    // Never grown (the replacement takes the old instance's fixed address),
+    // and never a member terminated while a replacement had not joined.
+    assert!(!world.calls().iter().any(|call| matches!(
+        call,
+        Call::SetCapacity { group, .. } if group.starts_with("etcd")
+    )));
+    assert_eq!(world.lock().unjoined_at_terminate, Vec::<String>::new());
+    for group in ["etcd-1", "etcd-2", "etcd-3"] {
+        assert_within_budget(&world, group, 1, 0, 1);
+        assert_done(&world, group, 1, 1);
+    }
+    // No node to drain: an etcd member is no Kubernetes node.
+    assert!(!world.calls().iter().any(|call| matches!(
+        call,
+        Call::Drain { instance } if instance.starts_with("i-etcd")
+    )));
+}
+
+#[tokio::test]
+async fn an_etcd_member_that_never_joins_stops_the_roll_before_the_next_member() {
+    let world = FakeWorld::default()
+        .with_group("etcd-1", 1, 1)
+        .with_group("etcd-2", 1, 1);
+    let plans = vec![
+        plan(
+            "etcd-1",
+            InstanceGroupRole::Etcd,
+            IntOrPercent::Int(0),
+            IntOrPercent::Int(1),
+        ),
+        plan(
+            "etcd-2",
+            InstanceGroupRole::Etcd,
+            IntOrPercent::Int(0),
+            IntOrPercent::Int(1),
+        ),
+    ];
+    // The replacement stays a learner (or its bootstrap hangs): describes
+    // never show it as a member.
+    let options = RollOptions {
+        validation_timeout: Duration::from_millis(200),
+        ..options()
+    };
+    let cluster: Option<&dyn ClusterApi> = Some(&world);
+    let stuck = FakeStuck { inner: &world };
+    let result = roll_groups(
+        &stuck,
+        &plans,
+        cluster,
+        &options,
+        &FakeStore::default(),
+        &FakeEvents::default(),
+        &never,
+    )
+    .await;
+    match result {
+        Err(RolloutError::ValidationTimeout { group, detail, .. }) => {
+            assert_eq!(group, "etcd-1");
+            assert!(
+                detail.contains("has not joined etcd as a voting member yet"),
+                "{detail}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !world
+            .terminated()
+            .iter()
+            .any(|instance| instance.starts_with("i-etcd-2")),
+        "{:?}",
+        world.terminated()
+    );
+}
+
+/// The fake cloud, except that no instance ever reports an etcd member.
+struct FakeStuck<'a> {
+    inner: &'a FakeWorld,
+}
+
+#[async_trait]
+impl GroupOperations for FakeStuck<'_> {
+    async fn describe_groups(&self, names: &[String]) -> Result<Vec<GroupView>> {
+        let mut views = self.inner.describe_groups(names).await?;
+        for view in &mut views {
+            for instance in &mut view.instances {
+                if instance.id.contains("-new") {
+                    instance.etcd_member = false;
+                }
+            }
+        }
+        Ok(views)
+    }
+
+    async fn set_capacity(&self, group: &str, desired: u32, max: u32) -> Result<()> {
+        self.inner.set_capacity(group, desired, max).await
+    }
+
+    async fn terminate(&self, instance: &str, shrink: bool) -> Result<()> {
+        self.inner.terminate(instance, shrink).await
+    }
 }
 
 // ---------------------------------------------------------------------------

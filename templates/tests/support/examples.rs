@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use skiff_api::{Cni, ContainerRuntime, InstanceGroupRole, OsFamily};
-use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
+use skiff_templates::{EtcdBackups, EtcdMember, ExternalEtcd, NodeBootstrap, StateStoreLocation};
 
 /// Every role, family and container runtime the renderer supports, with a
 /// name for messages and files (`Node-rhel`: containerd, the default;
@@ -28,8 +28,40 @@ pub fn all_roles_and_families() -> Vec<(String, NodeBootstrap)> {
                 },
             ));
         }
+        // spec.etcd.topology: external: a member, and a control plane that
+        // uses the members.
+        examples.push((
+            format!("Etcd-{family}"),
+            external_etcd(example(InstanceGroupRole::Etcd, family)),
+        ));
+        examples.push((
+            format!("ControlPlane-external-etcd-{family}"),
+            external_etcd(example(InstanceGroupRole::ControlPlane, family)),
+        ));
     }
     examples
+}
+
+/// Three external etcd members at the top of their zones' subnets, as the
+/// plan places them.
+pub fn external_etcd_members() -> ExternalEtcd {
+    ExternalEtcd {
+        members: [(1, "10.0.31.254"), (2, "10.0.63.253"), (3, "10.0.95.252")]
+            .into_iter()
+            .map(|(ordinal, address)| EtcdMember {
+                name: format!("etcd-{ordinal}"),
+                address: address.parse().expect("address"),
+            })
+            .collect(),
+    }
+}
+
+/// `config` in a cluster with external etcd.
+pub fn external_etcd(config: NodeBootstrap) -> NodeBootstrap {
+    NodeBootstrap {
+        external_etcd: Some(external_etcd_members()),
+        ..config
+    }
 }
 
 /// A cluster like the ones `skiff create cluster` makes, with labels and
@@ -39,6 +71,7 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
         InstanceGroupRole::ControlPlane => "control-plane-us-east-1a",
         InstanceGroupRole::Node => "nodes-us-east-1a",
         InstanceGroupRole::Bastion => "bastions",
+        InstanceGroupRole::Etcd => "etcd-1",
     };
     let (node_labels, taints) = match role {
         InstanceGroupRole::Node => (
@@ -83,5 +116,6 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
         audit: Default::default(),
         kubelet: Default::default(),
         component_arguments: Default::default(),
+        external_etcd: None,
     }
 }

@@ -249,7 +249,7 @@ pub struct FakeCloud {
 pub const CLUSTER_NAME: &str = "c1.example.com";
 
 /// The instance role tag values (`skiff.dev/role`).
-const ROLES: [&str; 2] = ["control-plane", "nodes"];
+const ROLES: [&str; 3] = ["control-plane", "nodes", "etcd"];
 
 impl FakeCloud {
     /// Starts the moto server, stores the PKI and token in it, and prepares

@@ -14,7 +14,8 @@
 //! path `/_sandbox/next-instance-id` makes the next RunInstances use it.
 //! moto also ends a terminated instance at once, where AWS shows it
 //! `shutting-down` while its OS shuts down: a POST of `<id> <state>` to
-//! `/_sandbox/instance-state` sets the state an instance reports.
+//! `/_sandbox/instance-state` sets the state an instance reports. A
+//! terminated instance's private IP is free again, as in AWS (moto keeps it).
 //!
 //! Findings this relies on (moto 5.2): a VPC `127.A.0.0/16` with a subnet
 //! `127.A.B.0/24` is accepted, and RunInstances with `PrivateIpAddress`
@@ -46,6 +47,21 @@ def next_instance_id():
     return chosen_ids.pop(0) if chosen_ids else random_instance_id()
 
 instances.random_instance_id = next_instance_id
+
+# AWS frees a terminated instance's private IP (its primary interface is
+# deleted with it), so a replacement may launch at the same fixed address
+# (an external etcd member's); moto 5.2 keeps the address reserved in its
+# subnet and fails that RunInstances with "IP already in use".
+terminate = instances.Instance.terminate
+
+def terminate_and_free_address(self):
+    state = terminate(self)
+    subnet = self.ec2_backend.get_subnet(self.subnet_id) if self.subnet_id else None
+    if subnet is not None and self.private_ip:
+        subnet.del_subnet_ip(self.private_ip)
+    return state
+
+instances.Instance.terminate = terminate_and_free_address
 
 STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
                "stopping": 64, "stopped": 80}

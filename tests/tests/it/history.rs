@@ -427,11 +427,11 @@ async fn the_markdown_plan_parses_as_a_table_and_details_and_holds_no_secret() {
     output.assert_success();
     let markdown = &output.stdout;
 
-    // Parse it: one table (header Action | Resources, a row per action and
-    // the total), one <details> per change, diff code blocks.
-    let mut tables = 0;
-    let mut header_cells: Vec<String> = Vec::new();
-    let mut rows = 0;
+    // Parse it: the summary table (header Action | Resources, a row per
+    // action and the total), the instance groups' table (machine type,
+    // architecture, image), one <details> per change, diff code blocks.
+    let mut header_cells: Vec<Vec<String>> = Vec::new();
+    let mut rows: Vec<usize> = Vec::new();
     let mut in_head = false;
     let mut in_cell = false;
     let mut cell = String::new();
@@ -440,10 +440,17 @@ async fn the_markdown_plan_parses_as_a_table_and_details_and_holds_no_secret() {
     let mut in_code: Option<String> = None;
     for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
         match event {
-            Event::Start(Tag::Table(_)) => tables += 1,
+            Event::Start(Tag::Table(_)) => {
+                header_cells.push(Vec::new());
+                rows.push(0);
+            }
             Event::Start(Tag::TableHead) => in_head = true,
             Event::End(TagEnd::TableHead) => in_head = false,
-            Event::Start(Tag::TableRow) => rows += 1,
+            Event::Start(Tag::TableRow) => {
+                if let Some(rows) = rows.last_mut() {
+                    *rows += 1;
+                }
+            }
             Event::Start(Tag::TableCell) => {
                 in_cell = true;
                 cell.clear();
@@ -451,7 +458,9 @@ async fn the_markdown_plan_parses_as_a_table_and_details_and_holds_no_secret() {
             Event::End(TagEnd::TableCell) => {
                 in_cell = false;
                 if in_head {
-                    header_cells.push(cell.trim().to_owned());
+                    if let Some(header) = header_cells.last_mut() {
+                        header.push(cell.trim().to_owned());
+                    }
                 }
             }
             Event::Text(text) if in_cell => cell.push_str(&text),
@@ -469,12 +478,19 @@ async fn the_markdown_plan_parses_as_a_table_and_details_and_holds_no_secret() {
             _ => {}
         }
     }
-    assert_eq!(tables, 1, "{markdown}");
-    assert_eq!(header_cells, vec!["Action", "Resources"], "{markdown}");
     assert_eq!(
-        rows, 5,
+        header_cells,
+        vec![
+            vec!["Action", "Resources"],
+            vec!["Group", "Machine type", "Architecture", "Image"]
+        ],
+        "{markdown}"
+    );
+    assert_eq!(
+        rows[0], 5,
         "create, update, replace, delete, total\n{markdown}"
     );
+    assert!(rows[1] >= 1, "a row per group\n{markdown}");
     assert_eq!(
         html.matches("<details>").count(),
         keys.len(),

@@ -35,6 +35,23 @@
 #   The join logs `kubeadm-join start <epoch ms>` and `kubeadm-join end
 #   <epoch ms>` and lasts at least a second, so overlapping joins show.
 #   A worker's join only records.
+# - External etcd (§2.1.5, §2.1.7 of the setup guide):
+#   `init phase certs etcd-server|etcd-peer|etcd-healthcheck-client
+#   --config F` signs the member's certificates with pki/etcd/ca.{crt,key}
+#   (cmd/phases/init/certs.go; the CA must be there, as on a host the guide
+#   copied it to); `init phase etcd local --config F` writes the member's
+#   static pod from F's etcd.local.extraArgs (name, initial-cluster,
+#   initial-cluster-state; phases/etcd/local.go
+#   CreateLocalEtcdStaticPodManifestFile with getEtcdCommand, where
+#   extraArgs override kubeadm's defaults), which the kubelet runs. `init`
+#   with etcd.external in its config starts no member and signs no etcd
+#   certificate (cmd/phases/init/certs.go skips the etcd-ca certificates,
+#   cmd/phases/init/etcd.go has nothing to do for external etcd), checks
+#   every endpoint with the configured client certificate (preflight/
+#   checks.go ExternalEtcdVersionCheck) and stores the ClusterConfiguration
+#   there; a control-plane `join` whose stored ClusterConfiguration names
+#   etcd.external adds no member (phases/etcd/local.go is for stacked
+#   members only).
 # - `reset`: records; stops the node's etcd member, deletes the manifests
 #   and the etcd data dir (reset's cleanup; the member is not removed from
 #   the cluster here).
@@ -149,6 +166,7 @@ manifest="$SKIFF_ROOT/etc/kubernetes/manifests/etcd.yaml"
 pids="$SANDBOX_SHARED/etcd-pids"
 endpoints_file="$SANDBOX_SHARED/etcd-endpoints"
 timeout=${SANDBOX_ETCD_API_TIMEOUT:-10}
+external_etcd=false
 
 now_ms() {
   date +%s%3N
@@ -220,7 +238,9 @@ deploy_control_plane() {
     printf '    command:\n    - kube-apiserver\n'
     api_server_extras "$document"
   } >>"$SKIFF_ROOT/etc/kubernetes/manifests/kube-apiserver.yaml"
-  printf '%s etcd %s\n' "$name" "$(etcd_version "$version")" >>"$cluster/static-pods.log"
+  if ! $external_etcd; then
+    printf '%s etcd %s\n' "$name" "$(etcd_version "$version")" >>"$cluster/static-pods.log"
+  fi
   printf '%s %s\n' "$ip" "$version" >"$cluster/apiservers/$name"
   printf '%s kubelet %s apiserver %s\n' "$name" "$own_version" "$version" >>"$cluster/kubelets.log"
   mkdir -p "$SKIFF_ROOT/etc/kubernetes"
@@ -388,10 +408,49 @@ oldest_apiserver() {
   printf '%s' "$oldest"
 }
 
-# etcdctl as kubeadm's etcd client: the healthcheck-client certificate.
+# etcdctl as kubeadm's etcd client: the healthcheck-client certificate, or
+# the API server's client certificate for an external etcd
+# (etcd.external.certFile and keyFile).
+client_certificate="$pki/healthcheck-client.crt"
+client_key="$pki/healthcheck-client.key"
 etcd_client() {
-  etcdctl --cacert="$pki/ca.crt" --cert="$pki/healthcheck-client.crt" \
-    --key="$pki/healthcheck-client.key" --dial-timeout=2s --command-timeout=3s "$@"
+  etcdctl --cacert="$pki/ca.crt" --cert="$client_certificate" \
+    --key="$client_key" --dial-timeout=2s --command-timeout=3s "$@"
+}
+
+# config_value KEY: the first `KEY: value` of the --config file, unquoted.
+config_value() {
+  sed -n "s/^ *$1: *\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$config" | head -n 1
+}
+
+# extra_arg NAME: etcd.local.extraArgs' NAME in the --config file: a map in
+# v1beta3, a list of {name, value} in v1beta4.
+extra_arg() {
+  awk -v wanted="$1" '
+    /^    extraArgs:/ { inside = 1; next }
+    inside && !/^      / { inside = 0 }
+    !inside { next }
+    { line = $0; gsub(/"/, "", line) }
+    match(line, /^      - name: /) { argument = substr(line, RLENGTH + 1); next }
+    match(line, /^        value: /) { if (argument == wanted) print substr(line, RLENGTH + 1); next }
+    match(line, /^      [^ -][^:]*: /) { split(substr(line, 7), pair, ": "); if (pair[1] == wanted) print substr(line, 7 + length(pair[1]) + 2) }
+  ' "$config"
+}
+
+# external_endpoints: etcd.external.endpoints of the --config file, joined by commas.
+external_endpoints() {
+  awk '
+    /^  external:/ { inside = 1; next }
+    inside && /^  [^ ]/ { inside = 0 }
+    inside && /^    [^ ]/ { list = ($0 ~ /^    endpoints:/) }
+    inside && list && /^      - / { line = $0; sub(/^      - /, "", line); gsub(/"/, "", line); printf "%s%s", separator, line; separator = "," }
+  ' "$config"
+}
+
+# use_external_client: the certificate of etcd.external (node paths under the root).
+use_external_client() {
+  client_certificate="$SKIFF_ROOT$(config_value certFile)"
+  client_key="$SKIFF_ROOT$(config_value keyFile)"
 }
 
 fail_phase() {
@@ -462,6 +521,33 @@ require_etcd_ca() {
       "error creating PKI assets: failure loading etcd/ca certificate authority: couldn't load the certificate file /etc/kubernetes/pki/etcd/ca.crt: open /etc/kubernetes/pki/etcd/ca.crt: no such file or directory"
   fi
 }
+
+if [ "$1 ${2:-}" = "init phase" ]; then
+  case "${3:-} ${4:-}" in
+    "certs etcd-server" | "certs etcd-peer" | "certs etcd-healthcheck-client")
+      require_etcd_ca
+      # Signs the three at once (each call keeps what exists, as kubeadm
+      # keeps a certificate already on disk).
+      sandbox-etcd-member certs "$pki" "$name" "$ip"
+      echo "[certs] Generating \"$4\" certificate and key"
+      exit 0
+      ;;
+    "etcd local")
+      member=$(extra_arg name)
+      initial=$(extra_arg initial-cluster)
+      state=$(extra_arg initial-cluster-state)
+      version=$(config_value kubernetesVersion)
+      version=${version#v}
+      sandbox-etcd-member manifest "$manifest" "${member:-$name}" "$ip" /var/lib/etcd \
+        "${initial:-${member:-$name}=https://$ip:2380}" "${state:-new}"
+      printf '%s etcd %s\n' "$name" "$(etcd_version "${version:-$own_version}")" >>"$cluster/static-pods.log"
+      echo "[etcd] Creating static Pod manifest for local etcd in \"/etc/kubernetes/manifests\""
+      exit 0
+      ;;
+  esac
+  echo "sandbox kubeadm: phase ${3:-} ${4:-} is not modelled" >&2
+  exit 1
+fi
 
 case "$1 ${2:-}" in
   "config images")
@@ -623,29 +709,44 @@ case $1 in
     # No version given: kubeadm defaults it (to its own release, offline).
     version=${version:-$own_version}
     preflight_versions "$version"
-    if [ ! -s "$pki/ca.crt" ] || [ ! -s "$pki/ca.key" ]; then
-      mkdir -p "$pki"
-      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -keyout "$pki/ca.key" -out "$pki/ca.crt" -subj /CN=etcd-ca -days 3650 2>/dev/null
+    if grep -q '^  external:' "$config"; then
+      external_etcd=true
+      etcd_endpoints=$(external_endpoints)
+      use_external_client
+      if [ ! -s "$client_certificate" ] || [ ! -s "$client_key" ]; then
+        fail_phase preflight "[ERROR ExternalEtcdClientCertificates]: $(config_value certFile) doesn't exist"
+      fi
+      if ! check_cluster_health "$etcd_endpoints"; then
+        fail_phase preflight "[ERROR ExternalEtcdVersion]: Get \"${etcd_endpoints%%,*}/version\": the external etcd does not answer"
+      fi
+      tr ',' '\n' <<<"$etcd_endpoints" >"$endpoints_file"
+    else
+      external_etcd=false
+      if [ ! -s "$pki/ca.crt" ] || [ ! -s "$pki/ca.key" ]; then
+        mkdir -p "$pki"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+          -keyout "$pki/ca.key" -out "$pki/ca.crt" -subj /CN=etcd-ca -days 3650 2>/dev/null
+      fi
+      sandbox-etcd-member certs "$pki" "$name" "$ip"
+      sandbox-etcd-member manifest "$manifest" "$name" "$ip" /var/lib/etcd "$name=https://$ip:2380" new
+      run_etcd_static_pod
+      if ! check_cluster_health "https://$ip:2379"; then
+        fail_phase wait-control-plane "etcd on $ip did not become healthy"
+      fi
+      etcd_endpoints="https://$ip:2379"
+      printf 'https://%s:2379\n' "$ip" >"$endpoints_file"
     fi
-    sandbox-etcd-member certs "$pki" "$name" "$ip"
-    sandbox-etcd-member manifest "$manifest" "$name" "$ip" /var/lib/etcd "$name=https://$ip:2380" new
-    run_etcd_static_pod
-    if ! check_cluster_health "https://$ip:2379"; then
-      fail_phase wait-control-plane "etcd on $ip did not become healthy"
-    fi
-    printf 'https://%s:2379\n' "$ip" >"$endpoints_file"
     # upload-config: create or update, so a restore's init overwrites it.
     document=$(awk '/^---/ { if (keep) exit; text = ""; next } /^kind: ClusterConfiguration/ { keep = 1 } { text = text $0 "\n" } END { if (keep) printf "%s", text }' "$config")
     document=${document:-kind: ClusterConfiguration}
     grep -q '^kubernetesVersion:' <<<"$document" || document="$document"$'\n'"kubernetesVersion: v$version"
-    printf '%s\n' "$document" | etcd_client --endpoints="https://$ip:2379" put "$CONFIG_KEY" >/dev/null ||
+    printf '%s\n' "$document" | etcd_client --endpoints="$etcd_endpoints" put "$CONFIG_KEY" >/dev/null ||
       fail_phase upload-config/kubeadm "could not store the ClusterConfiguration (defaulted as kubeadm defaults it)"
     deploy_control_plane "$version" "$document"
     mkdir -p "${kubelet_configmap%/*}"
     kubelet_document "$config" >"$kubelet_configmap"
     write_kubelet_config
-    deploy_addons "https://$ip:2379" "$version"
+    deploy_addons "$etcd_endpoints" "$version"
     if ! $skip_token_print; then
       token=$(sed -n 's/^ *- token: "\(.*\)"$/\1/p' "$config")
       echo "kubeadm join api:443 --token $token --discovery-token-ca-cert-hash sha256:0000"
@@ -657,9 +758,17 @@ case $1 in
     if [ -n "$config" ] && grep -q '^controlPlane:' "$config"; then
       started=$(now_ms)
       printf '%s\n' "kubeadm-join start $started" >>"$SANDBOX_LOG"
-      preflight_etcd_data_dir
-      require_etcd_ca
-      sandbox-etcd-member certs "$pki" "$name" "$ip"
+      # An external etcd's control plane has the API server's client
+      # certificate and no etcd certificates of its own.
+      if [ -s "$SKIFF_ROOT/etc/kubernetes/pki/apiserver-etcd-client.crt" ] && [ ! -s "$pki/server.crt" ]; then
+        require_etcd_ca
+        client_certificate="$SKIFF_ROOT/etc/kubernetes/pki/apiserver-etcd-client.crt"
+        client_key="$SKIFF_ROOT/etc/kubernetes/pki/apiserver-etcd-client.key"
+      else
+        preflight_etcd_data_dir
+        require_etcd_ca
+        sandbox-etcd-member certs "$pki" "$name" "$ip"
+      fi
       if [ ! -s "$endpoints_file" ]; then
         fail_phase preflight "could not retrieve the list of etcd endpoints"
       fi
@@ -671,6 +780,15 @@ case $1 in
       preflight_versions "$version"
       if [ -e "$SANDBOX_DIR/fail/kubeadm-join" ]; then
         fail_phase control-plane-prepare/certs "failing as the test asked ($SANDBOX_DIR/fail/kubeadm-join)"
+      fi
+      stored=$(etcd_client --endpoints="$(paste_endpoints)" get "$CONFIG_KEY" --print-value-only)
+      if grep -q '^  external:' <<<"$stored"; then
+        external_etcd=true
+        deploy_control_plane "$version" "$stored"
+        printf '%s\n' "kubeadm-join end $(now_ms)" >>"$SANDBOX_LOG"
+        write_kubelet_config
+        echo "This node has joined the cluster."
+        exit 0
       fi
       echo "[check-etcd] Checking that the etcd cluster is healthy"
       endpoints=$(synced_endpoints)
