@@ -482,6 +482,8 @@ fn create_calls(desired: &Attributes) -> u32 {
         Attributes::Listener(_) => 1,
         // dns::create_record: ChangeResourceRecordSets.
         Attributes::DnsRecord(_) => 1,
+        // dns::create_hosted_zone: CreateHostedZone (with the VPC).
+        Attributes::HostedZone(_) => 1,
     }
 }
 
@@ -675,7 +677,8 @@ fn delete_calls(current: &Attributes) -> u32 {
         | Attributes::LaunchTemplate(_)
         | Attributes::TargetGroup(_)
         | Attributes::Listener(_)
-        | Attributes::DnsRecord(_) => 1,
+        | Attributes::DnsRecord(_)
+        | Attributes::HostedZone(_) => 1,
     }
 }
 
@@ -769,6 +772,7 @@ mod tests {
             rolling_updates: Vec::new(),
             known_outputs: KnownOutputs::default(),
             instance_groups: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

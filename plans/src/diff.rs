@@ -213,6 +213,7 @@ pub fn plan(
         rolling_updates,
         known_outputs,
         instance_groups: desired.instance_groups.clone(),
+        warnings: desired.warnings.clone(),
     })
 }
 
@@ -247,6 +248,7 @@ pub fn destroy(cluster: &str, observed: &Observed, context: &PlanContext) -> Pla
         rolling_updates: Vec::new(),
         known_outputs: BTreeMap::new(),
         instance_groups: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

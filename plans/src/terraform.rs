@@ -93,6 +93,7 @@ pub fn resource_type(kind: ResourceKind) -> &'static str {
         ResourceKind::TargetGroup => "aws_lb_target_group",
         ResourceKind::Listener => "aws_lb_listener",
         ResourceKind::DnsRecord => "aws_route53_record",
+        ResourceKind::HostedZone => "aws_route53_zone",
     }
 }
 
@@ -218,6 +219,7 @@ impl<'model> Generator<'model> {
             ) => "name",
             (ResourceKind::ElasticIp, Output::Id) => "allocation_id",
             (ResourceKind::DnsRecord, Output::Id | Output::Name) => "fqdn",
+            (ResourceKind::HostedZone, Output::Id) => "zone_id",
             (_, Output::Id) => "id",
             (_, Output::Arn) => "arn",
             (_, Output::Name) => "name",
@@ -480,7 +482,7 @@ impl<'model> Generator<'model> {
                 kind_type,
                 name,
                 json!({
-                    "zone_id": literal(&record.zone),
+                    "zone_id": self.id(&record.zone)?,
                     "name": literal(record.name.trim_end_matches('.')),
                     "type": literal(&record.record_type),
                     "alias": [{
@@ -488,6 +490,17 @@ impl<'model> Generator<'model> {
                         "zone_id": self.id(&record.alias_zone)?,
                         "evaluate_target_health": false,
                     }],
+                }),
+            ),
+            // A private zone: the `vpc` block makes it one (and associates
+            // the VPC at creation, as `CreateHostedZone` does).
+            Attributes::HostedZone(zone) => self.add(
+                kind_type,
+                name,
+                json!({
+                    "name": literal(&zone.name),
+                    "comment": literal(&zone.comment),
+                    "vpc": [{ "vpc_id": self.id(&zone.vpc)? }],
                 }),
             ),
         }
@@ -743,6 +756,14 @@ pub fn generate(model: &DesiredModel, region: &str) -> Result<TerraformFiles, Pl
                 json!({ "value": format!("${{{}.dns_name}}", address(ResourceKind::LoadBalancer, &load_balancer)) }),
             );
         }
+    }
+    // The private zone that answers `api.<cluster>` inside the VPC.
+    let private_zone = crate::desired::dns::private_zone_key();
+    if generator.kinds.contains_key(&private_zone) {
+        outputs.insert(
+            "api_private_zone_id".to_string(),
+            json!({ "value": format!("${{{}.zone_id}}", address(ResourceKind::HostedZone, &private_zone)) }),
+        );
     }
 
     let resources: Map<String, Value> = generator

@@ -79,7 +79,10 @@ fn ha_private_cluster_has_every_resource() {
     assert_eq!(count(ResourceKind::AutoScalingGroup), 6);
     // The internet-facing API load balancer and the internal one for nodes.
     assert_eq!(count(ResourceKind::LoadBalancer), 2);
-    assert_eq!(count(ResourceKind::DnsRecord), 1);
+    // The public `api.<cluster>` record, and the same name in the private
+    // zone that answers it inside the VPC with the internal load balancer.
+    assert_eq!(count(ResourceKind::DnsRecord), 2);
+    assert_eq!(count(ResourceKind::HostedZone), 1);
     assert_eq!(count(ResourceKind::KeyPair), 1);
     assert_eq!(count(ResourceKind::IamRole), 2);
 
@@ -161,10 +164,10 @@ fn gossip_clusters_have_no_dns_record_and_substitute_the_load_balancer_name() {
     let mut no_zone = Lookups::stand_in(&bundle);
     no_zone.hosted_zone = None;
     let model = skiff_plans::desired_model(&bundle, &no_zone).expect("model");
-    assert!(model
-        .resources
-        .iter()
-        .all(|resource| resource.kind() != ResourceKind::DnsRecord));
+    assert!(model.resources.iter().all(|resource| !matches!(
+        resource.kind(),
+        ResourceKind::DnsRecord | ResourceKind::HostedZone
+    )));
     let observed = cloud_matching(&model);
     let template = observed
         .resources

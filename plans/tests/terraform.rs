@@ -86,6 +86,8 @@ fn a_single_zone_cluster_has_these_addresses() {
         "aws_lb_target_group.api_internal",
         "aws_route.public_default",
         "aws_route53_record.api",
+        "aws_route53_record.api_internal",
+        "aws_route53_zone.api_internal",
         "aws_route_table.public",
         "aws_route_table_association.public_us_east_1a",
         "aws_security_group.api_internal_load_balancer",
@@ -119,6 +121,25 @@ fn a_single_zone_cluster_has_these_addresses() {
         assert!(rules.contains(rule), "{rule} missing from {rules:#?}");
     }
     assert_eq!(files.files.len(), 3, "{:?}", files.files.keys());
+    // The private zone answers `api.<cluster>` in the cluster's VPC with the
+    // internal load balancer, and is an output.
+    let configuration = files.configuration();
+    let zone = resource(&configuration, "aws_route53_zone.api_internal");
+    assert_eq!(zone["name"], "api.c1.example.com");
+    assert_eq!(zone["vpc"][0]["vpc_id"], "${aws_vpc.main.id}");
+    let record = resource(&configuration, "aws_route53_record.api_internal");
+    assert_eq!(
+        record["zone_id"],
+        "${aws_route53_zone.api_internal.zone_id}"
+    );
+    assert_eq!(
+        record["alias"][0]["name"],
+        "${aws_lb.api_internal.dns_name}"
+    );
+    assert_eq!(
+        configuration["output"]["api_private_zone_id"]["value"],
+        "${aws_route53_zone.api_internal.zone_id}"
+    );
 }
 
 #[test]

@@ -19,10 +19,11 @@ use crate::resource::{
     RootVolumeAttributes,
 };
 
-/// Stands in the user-data for the DNS name of the load balancer nodes use
-/// (a gossip cluster's, or the internal one beside an internet-facing API
-/// load balancer) until it is known. `.invalid` can never resolve, so a placeholder
-/// that leaked would fail loudly rather than reach a wrong host.
+/// Stands in a gossip cluster's user-data for the DNS name of the load
+/// balancer its nodes use (the internal one beside an internet-facing API
+/// load balancer, else the only one) until it is known. `.invalid` can
+/// never resolve, so a placeholder that leaked would fail loudly rather
+/// than reach a wrong host.
 pub const API_ENDPOINT_PLACEHOLDER: &str = "api-endpoint.skiff.invalid";
 
 /// Stands in the user-data for the DNS name of a gossip cluster's
@@ -93,21 +94,25 @@ pub const CONTROL_PLANE_HEALTH_GRACE_SECONDS: u32 = 1200;
 pub const NODE_HEALTH_GRACE_SECONDS: u32 = 600;
 
 /// Whether nodes name the API by a load balancer's DNS name, filled into
-/// the user-data when it is known: in a gossip cluster, and wherever nodes
-/// use the internal load balancer (`load_balancer::has_internal_endpoint`).
+/// the user-data when it is known: in a gossip cluster (a DNS cluster's
+/// nodes name `api.<cluster>`, whichever load balancer answers it).
 fn uses_placeholder(cluster: &skiff_api::Cluster) -> bool {
-    cluster.is_gossip() || super::load_balancer::has_internal_endpoint(cluster)
+    cluster.is_gossip()
 }
 
 /// The names besides the nodes' endpoint in the API server's certificate:
 /// `api.<cluster>`, and on control-plane nodes (which make the certificate)
 /// a gossip cluster's internet-facing load balancer when the nodes use the
 /// internal one (filled in like the endpoint).
-fn api_cert_sans(cluster: &skiff_api::Cluster, role: InstanceGroupRole) -> Vec<String> {
+fn api_cert_sans(
+    cluster: &skiff_api::Cluster,
+    lookups: &Lookups,
+    role: InstanceGroupRole,
+) -> Vec<String> {
     let mut names = vec![cluster.api_dns_name()];
     if role == InstanceGroupRole::ControlPlane
-        && cluster.is_gossip()
-        && super::load_balancer::has_internal_endpoint(cluster)
+        && super::load_balancer::api_endpoint(cluster, lookups)
+            == super::load_balancer::ApiEndpoint::InternalName
     {
         names.push(API_PUBLIC_ENDPOINT_PLACEHOLDER.to_string());
     }
@@ -138,7 +143,7 @@ fn bootstrap_config(
         container_runtime: group.spec.container_runtime_in(&cluster.spec),
         api_endpoint,
         api_port: API_PORT,
-        api_cert_sans: api_cert_sans(cluster, group.spec.role),
+        api_cert_sans: api_cert_sans(cluster, builder.lookups, group.spec.role),
         pod_cidr: cluster.spec.networking.pod_cidr.clone(),
         service_cidr: cluster.spec.networking.service_cidr.clone(),
         cluster_dns: cluster.spec.networking.cluster_dns.clone(),
@@ -203,11 +208,11 @@ fn launch_template(
     if uses_placeholder(&builder.bundle.cluster) {
         user_data_substitutions.insert(
             API_ENDPOINT_PLACEHOLDER.to_string(),
-            super::load_balancer::node_load_balancer_key(&builder.bundle.cluster)
+            super::load_balancer::node_load_balancer_key(&builder.bundle.cluster, builder.lookups)
                 .output(Output::DnsName),
         );
     }
-    if api_cert_sans(&builder.bundle.cluster, spec.role)
+    if api_cert_sans(&builder.bundle.cluster, builder.lookups, spec.role)
         .iter()
         .any(|name| name == API_PUBLIC_ENDPOINT_PLACEHOLDER)
     {
@@ -413,7 +418,7 @@ fn auto_scaling_group(
     }
     subnets.sort();
     let target_groups = if spec.role == InstanceGroupRole::ControlPlane {
-        super::load_balancer::control_plane_target_groups(&builder.bundle.cluster)
+        super::load_balancer::control_plane_target_groups(&builder.bundle.cluster, builder.lookups)
             .into_iter()
             .map(|key| key.output(Output::Id))
             .collect()

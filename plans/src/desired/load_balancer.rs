@@ -7,26 +7,55 @@
 //! `kubeadm init --control-plane-endpoint`. Client filtering happens on the
 //! load balancer's own security group instead.
 //!
-//! An internet-facing API load balancer gets an internal one beside it, with
-//! its own target group and listener, and every node and join uses that one
-//! (`api_endpoint` in the user-data). From inside the VPC the public load
-//! balancer's name resolves to public addresses, so a node's traffic to it
-//! leaves through a NAT gateway or the instance's public address, and a
-//! security group rule naming the cluster's own groups never matches it:
-//! with `kubernetesAPIAccess` restricted, `kubeadm init`, every join and every
-//! kubelet would be refused. The internal load balancer admits the cluster's
-//! security groups, the public one only `kubernetesAPIAccess`. kops solves the
-//! same problem with an `api.internal.<cluster>` name for nodes; Cluster API
-//! for AWS with a second, internal load balancer
-//! (`AWSCluster.spec.secondaryControlPlaneLoadBalancer`). Nodes use the
-//! internal load balancer's own DNS name, filled into the user-data as a
-//! gossip cluster's is, so DNS and gossip clusters work alike and no private
-//! hosted zone is needed. An internal API load balancer already is inside the
-//! VPC: it gets no second one.
+//! # How the cluster's own nodes reach the API
+//!
+//! From inside the VPC an internet-facing load balancer's name resolves to
+//! public addresses, so a node's traffic to it leaves through a NAT gateway
+//! or the instance's public address, and a security group rule naming the
+//! cluster's own groups never matches it: with `kubernetesAPIAccess`
+//! restricted, `kubeadm init`, every join and every kubelet would be
+//! refused. So an internet-facing API load balancer gets an internal one
+//! beside it, with its own target group and listener, whose security group
+//! admits the cluster's groups and `kubernetesAPIAccess` (operators inside
+//! the VPC or on a VPN); the public one admits only `kubernetesAPIAccess`.
+//! Cluster API for AWS does the same with a second, internal load balancer
+//! (`AWSCluster.spec.secondaryControlPlaneLoadBalancer`). How nodes are
+//! pointed at it depends on the cluster ([`api_endpoint`]):
+//!
+//! - **A DNS cluster keeps its name** (split horizon, see `dns`): nodes
+//!   keep `api.<cluster>` as their endpoint, and a private hosted zone named
+//!   exactly `api.<cluster>`, associated with the cluster's VPC, answers it
+//!   inside the VPC with the internal load balancer. Nothing a node was
+//!   given changes: its user-data, the API server's certificate and the
+//!   `kube-public/cluster-info` ConfigMap (whose server kubeadm's TLS
+//!   bootstrap and every kubelet's kubeconfig use after discovery:
+//!   kubernetes/kubernetes `cmd/kubeadm/app/discovery/discovery.go`, `For`)
+//!   all keep `api.<cluster>`, so a cluster built before the internal
+//!   endpoint is fixed by the apply alone, with no roll. kops instead gives
+//!   nodes a second name, `api.internal.<cluster>` (`APIInternalName` in
+//!   kops `pkg/apis/kops/cluster.go`), which every certificate must then
+//!   hold: a change an existing cluster's running API servers cannot take
+//!   without a roll.
+//! - **A new gossip cluster** (`.k8s.local`: no name of its own, no Route53)
+//!   gives its nodes the internal load balancer's own DNS name, filled into
+//!   the user-data once it is known; the API server's certificate names
+//!   both load balancers.
+//! - **An existing gossip cluster** (its API load balancer exists and no
+//!   internal one does) is left as it is: its API servers' certificates
+//!   and its `cluster-info` name the public load balancer only, so moving
+//!   its nodes would break every join. The plan warns when its
+//!   `kubernetesAPIAccess` is restricted ([`gossip_warning`]). The decision
+//!   rests on which load balancers exist ([`Lookups::api_load_balancers`]),
+//!   so once applied it plans the same again.
+//!
+//! An internal API load balancer already is inside the VPC: it gets no
+//! second one.
 
 use std::collections::BTreeSet;
 
 use skiff_api::{Cluster, LoadBalancerType, SubnetType, Topology};
+
+use crate::lookups::Lookups;
 
 use super::security::{API_INTERNAL_LOAD_BALANCER, API_LOAD_BALANCER};
 use super::{security_group_key, Builder};
@@ -66,26 +95,88 @@ pub fn internal_target_group_key() -> ResourceKey {
     ResourceKey::new(ResourceKind::TargetGroup, INTERNAL)
 }
 
-/// Whether the cluster gets an internal API load balancer beside its
-/// internet-facing one, for its nodes.
-pub fn has_internal_endpoint(cluster: &Cluster) -> bool {
-    cluster.spec.api.load_balancer.load_balancer_type == LoadBalancerType::Public
+/// How the cluster's nodes reach the API (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiEndpoint {
+    /// Through the API load balancer, the only one: it is internal, or
+    /// the cluster is a gossip cluster built before the internal endpoint.
+    Single,
+    /// A DNS cluster with an internet-facing API load balancer: nodes name
+    /// `api.<cluster>`, which a private hosted zone answers inside the VPC
+    /// with the internal load balancer.
+    SplitHorizon,
+    /// A gossip cluster with an internet-facing API load balancer, built
+    /// with the internal endpoint: nodes name the internal load balancer's
+    /// DNS name.
+    InternalName,
 }
 
-/// The load balancer nodes reach the API through: the internal one when
-/// the cluster has it, else the only one.
-pub fn node_load_balancer_key(cluster: &Cluster) -> ResourceKey {
-    if has_internal_endpoint(cluster) {
+/// How `cluster`'s nodes reach the API, given which of its load balancers
+/// exist already.
+pub fn api_endpoint(cluster: &Cluster, lookups: &Lookups) -> ApiEndpoint {
+    if cluster.spec.api.load_balancer.load_balancer_type != LoadBalancerType::Public {
+        return ApiEndpoint::Single;
+    }
+    if !cluster.is_gossip() {
+        return ApiEndpoint::SplitHorizon;
+    }
+    let existing = lookups.api_load_balancers;
+    if existing.public && !existing.internal {
+        ApiEndpoint::Single
+    } else {
+        ApiEndpoint::InternalName
+    }
+}
+
+/// Whether the cluster gets an internal API load balancer beside its
+/// internet-facing one, for its nodes.
+pub fn has_internal_endpoint(cluster: &Cluster, lookups: &Lookups) -> bool {
+    api_endpoint(cluster, lookups) != ApiEndpoint::Single
+}
+
+/// The load balancer whose DNS name a gossip cluster's nodes are given:
+/// the internal one when they use it, else the only one.
+pub fn node_load_balancer_key(cluster: &Cluster, lookups: &Lookups) -> ResourceKey {
+    if api_endpoint(cluster, lookups) == ApiEndpoint::InternalName {
         internal_load_balancer_key()
     } else {
         load_balancer_key()
     }
 }
 
+/// The warning a plan of an existing gossip cluster carries when its
+/// nodes reach the API through the public load balancer and
+/// `kubernetesAPIAccess` does not admit everyone: their traffic arrives
+/// from the NAT gateways' or the instances' public addresses.
+pub fn gossip_warning(cluster: &Cluster, lookups: &Lookups) -> Option<String> {
+    let restricted = !cluster
+        .spec
+        .kubernetes_api_access
+        .iter()
+        .any(|cidr| cidr == "0.0.0.0/0");
+    let existing_gossip = cluster.is_gossip()
+        && cluster.spec.api.load_balancer.load_balancer_type == LoadBalancerType::Public
+        && api_endpoint(cluster, lookups) == ApiEndpoint::Single;
+    (existing_gossip && restricted).then(|| {
+        format!(
+            "cluster {}: its nodes reach the API through the internet-facing load balancer \
+             (built before skiff gave gossip clusters an internal one, and kept: its API \
+             servers' certificates and cluster-info name that load balancer only), so their \
+             traffic arrives from the NAT gateways' or the instances' public addresses, which \
+             spec.kubernetesAPIAccess ({}) may not admit: joins and kubelets are refused. Add \
+             the NAT gateways' Elastic IPs (and the public addresses of instances in public \
+             subnets) to spec.kubernetesAPIAccess, or recreate the cluster to get the internal \
+             endpoint",
+            cluster.name(),
+            cluster.spec.kubernetes_api_access.join(", ")
+        )
+    })
+}
+
 /// The target groups the control-plane instances register with.
-pub fn control_plane_target_groups(cluster: &Cluster) -> Vec<ResourceKey> {
+pub fn control_plane_target_groups(cluster: &Cluster, lookups: &Lookups) -> Vec<ResourceKey> {
     let mut keys = vec![target_group_key()];
-    if has_internal_endpoint(cluster) {
+    if has_internal_endpoint(cluster, lookups) {
         keys.push(internal_target_group_key());
     }
     keys
@@ -120,7 +211,7 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
         subnet_type: wanted,
         security_group: API_LOAD_BALANCER,
     }];
-    if has_internal_endpoint(&builder.bundle.cluster) {
+    if has_internal_endpoint(&builder.bundle.cluster, builder.lookups) {
         balancers.push(Balancer {
             key_name: INTERNAL,
             name: names::internal_load_balancer(&cluster),
@@ -212,7 +303,7 @@ mod tests {
     use super::*;
     use crate::desired::compute::{API_ENDPOINT_PLACEHOLDER, API_PUBLIC_ENDPOINT_PLACEHOLDER};
     use crate::desired::security::{CONTROL_PLANE, NODES};
-    use crate::resource::{IngressRule, RuleSource};
+    use crate::resource::{Id, IngressRule, RuleSource};
     use crate::{DesiredModel, Lookups};
 
     fn cluster(name: &str, load_balancer_type: LoadBalancerType) -> ClusterBundle {
@@ -273,12 +364,43 @@ mod tests {
         RuleSource::Group(security_group_key(role).output(Output::Id))
     }
 
+    fn with_lookups(bundle: &ClusterBundle, lookups: &Lookups) -> DesiredModel {
+        crate::desired_model(bundle, lookups).expect("model")
+    }
+
+    fn sorted(mut rules: Vec<IngressRule>) -> Vec<IngressRule> {
+        rules.sort();
+        rules
+    }
+
+    /// What `model`'s launch templates give their nodes as the API
+    /// endpoint, and what fills each placeholder, by template name.
+    fn endpoints(model: &DesiredModel) -> Vec<(String, bool, BTreeMap<String, Id>)> {
+        model
+            .resources
+            .iter()
+            .filter_map(|resource| match &resource.attributes {
+                Attributes::LaunchTemplate(template) => Some(template),
+                _ => None,
+            })
+            .map(|template| {
+                (
+                    template.name.clone(),
+                    template
+                        .user_data
+                        .contains(&format!("SKIFF_API_ENDPOINT={API_ENDPOINT_PLACEHOLDER}\n")),
+                    template.user_data_substitutions.clone(),
+                )
+            })
+            .collect()
+    }
+
     /// Issue 18: with an internet-facing API load balancer and a restricted
     /// `kubernetesAPIAccess`, nodes reach the API through an internal load
-    /// balancer that admits the cluster's groups, while the public one
-    /// still admits only `kubernetesAPIAccess`.
+    /// balancer that admits the cluster's groups (and the admin CIDRs),
+    /// while the public one still admits only `kubernetesAPIAccess`.
     #[test]
-    fn a_public_api_gets_an_internal_endpoint_for_the_nodes() {
+    fn a_public_api_gets_an_internal_load_balancer_for_the_nodes() {
         for name in ["c1.example.com", "dev.k8s.local"] {
             let bundle = cluster(name, LoadBalancerType::Public);
             let model = model(&bundle);
@@ -301,16 +423,19 @@ mod tests {
                 .get(&ResourceKey::new(ResourceKind::Listener, INTERNAL))
                 .is_some());
 
-            // The public listener: kubernetesAPIAccess only.
+            let admins = RuleSource::Cidr("203.0.113.0/24".into());
             assert_eq!(
                 ingress(&model, API_LOAD_BALANCER),
-                [https_from(RuleSource::Cidr("203.0.113.0/24".into()))],
+                [https_from(admins.clone())],
                 "{name}"
             );
-            // The internal one: the cluster's members, forwarded to 6443.
             assert_eq!(
                 ingress(&model, API_INTERNAL_LOAD_BALANCER),
-                [https_from(group(CONTROL_PLANE)), https_from(group(NODES))],
+                sorted(vec![
+                    https_from(admins),
+                    https_from(group(CONTROL_PLANE)),
+                    https_from(group(NODES)),
+                ]),
                 "{name}"
             );
             assert!(ingress(&model, CONTROL_PLANE).contains(&IngressRule {
@@ -319,47 +444,9 @@ mod tests {
                 to_port: 6443,
                 source: group(API_INTERNAL_LOAD_BALANCER),
             }));
-
-            // Every node names the internal load balancer; the control plane
-            // registers with both target groups.
-            let mut templates = 0;
             for resource in &model.resources {
-                match &resource.attributes {
-                    Attributes::LaunchTemplate(template) => {
-                        templates += 1;
-                        assert!(template
-                            .user_data
-                            .contains(&format!("SKIFF_API_ENDPOINT={API_ENDPOINT_PLACEHOLDER}\n")));
-                        assert_eq!(
-                            template
-                                .user_data_substitutions
-                                .get(API_ENDPOINT_PLACEHOLDER),
-                            Some(&internal_load_balancer_key().output(Output::DnsName)),
-                            "{name}: {}",
-                            template.name
-                        );
-                        // A gossip cluster's operators use the public load
-                        // balancer's name: filled in, for the certificate.
-                        let public_name = template
-                            .user_data_substitutions
-                            .get(API_PUBLIC_ENDPOINT_PLACEHOLDER);
-                        if name.ends_with(".k8s.local")
-                            && template.name.starts_with("control-plane")
-                        {
-                            assert_eq!(
-                                public_name,
-                                Some(&load_balancer_key().output(Output::DnsName)),
-                                "{}",
-                                template.name
-                            );
-                            assert!(template.user_data.contains(&format!(
-                                "SKIFF_API_PUBLIC_ENDPOINT={API_PUBLIC_ENDPOINT_PLACEHOLDER}\n"
-                            )));
-                        } else {
-                            assert_eq!(public_name, None, "{}", template.name);
-                        }
-                    }
-                    Attributes::AutoScalingGroup(group) if group.name.starts_with("control") => {
+                if let Attributes::AutoScalingGroup(group) = &resource.attributes {
+                    if group.name.starts_with("control") {
                         assert_eq!(
                             group.target_groups,
                             [
@@ -368,11 +455,155 @@ mod tests {
                             ]
                         );
                     }
-                    _ => {}
                 }
             }
-            assert_eq!(templates, 3, "{name}");
+            assert!(model.warnings.is_empty(), "{:?}", model.warnings);
         }
+    }
+
+    /// A DNS cluster keeps `api.<cluster>` for its nodes: a private zone of
+    /// exactly that name in the cluster's VPC aliases the internal load
+    /// balancer, and nothing the nodes are given names a load balancer.
+    #[test]
+    fn a_dns_cluster_answers_its_own_name_inside_the_vpc() {
+        let bundle = cluster("c1.example.com", LoadBalancerType::Public);
+        let model = model(&bundle);
+        let zone_key = crate::desired::dns::private_zone_key();
+        match model.get(&zone_key).map(|resource| &resource.attributes) {
+            Some(Attributes::HostedZone(zone)) => {
+                assert_eq!(zone.name, "api.c1.example.com");
+                assert_eq!(
+                    zone.vpc,
+                    ResourceKey::new(ResourceKind::Vpc, "").output(Output::Id)
+                );
+                assert_eq!(
+                    zone.comment,
+                    "skiff: c1.example.com hosted-zone/api-internal"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let record = |key: &ResourceKey| match model.get(key).map(|resource| &resource.attributes) {
+            Some(Attributes::DnsRecord(record)) => record.clone(),
+            other => panic!("{key}: {other:?}"),
+        };
+        let private = record(&crate::desired::dns::private_record_key());
+        assert_eq!(private.name, "api.c1.example.com.");
+        assert_eq!(private.zone, zone_key.output(Output::Id));
+        assert_eq!(
+            private.alias_target,
+            internal_load_balancer_key().output(Output::DnsName)
+        );
+        // The public record: unchanged, in the public zone, the public load balancer.
+        let public = record(&crate::desired::dns::record_key());
+        assert_eq!(public.name, "api.c1.example.com.");
+        assert_eq!(public.zone, Id::Value("Z123".into()));
+        assert_eq!(
+            public.alias_target,
+            load_balancer_key().output(Output::DnsName)
+        );
+        let endpoints = endpoints(&model);
+        assert_eq!(endpoints.len(), 3);
+        for (template, placeholder, substitutions) in endpoints {
+            assert!(!placeholder, "{template}");
+            assert!(substitutions.is_empty(), "{template}: {substitutions:?}");
+        }
+        for resource in &model.resources {
+            if let Attributes::LaunchTemplate(template) = &resource.attributes {
+                assert!(template
+                    .user_data
+                    .contains("SKIFF_API_ENDPOINT=api.c1.example.com\n"));
+            }
+        }
+    }
+
+    /// A new gossip cluster (no API load balancer yet) gives its nodes the
+    /// internal load balancer's name and its control plane certifies the
+    /// public one too; once both exist it plans the same.
+    #[test]
+    fn a_new_gossip_cluster_names_the_internal_load_balancer() {
+        let bundle = cluster("dev.k8s.local", LoadBalancerType::Public);
+        let mut lookups = Lookups::stand_in(&bundle);
+        let fresh = with_lookups(&bundle, &lookups);
+        lookups.api_load_balancers = crate::lookups::ExistingApiLoadBalancers {
+            public: true,
+            internal: true,
+        };
+        let applied = with_lookups(&bundle, &lookups);
+        assert_eq!(fresh, applied);
+        assert!(fresh
+            .resources
+            .iter()
+            .all(|resource| resource.kind() != ResourceKind::HostedZone));
+        for (template, placeholder, substitutions) in endpoints(&fresh) {
+            assert!(placeholder, "{template}");
+            assert_eq!(
+                substitutions.get(API_ENDPOINT_PLACEHOLDER),
+                Some(&internal_load_balancer_key().output(Output::DnsName)),
+                "{template}"
+            );
+            let public_name = substitutions.get(API_PUBLIC_ENDPOINT_PLACEHOLDER);
+            if template.starts_with("control-plane") {
+                assert_eq!(
+                    public_name,
+                    Some(&load_balancer_key().output(Output::DnsName))
+                );
+            } else {
+                assert_eq!(public_name, None, "{template}");
+            }
+        }
+    }
+
+    /// An existing gossip cluster (its API load balancer exists, no
+    /// internal one) is left as main built it: one load balancer, nodes
+    /// naming it, its rules admitting the cluster's groups; the plan warns
+    /// when `kubernetesAPIAccess` is restricted, and not when it is open.
+    #[test]
+    fn an_existing_gossip_cluster_is_left_as_it_is_and_warned_about() {
+        let mut bundle = cluster("dev.k8s.local", LoadBalancerType::Public);
+        let mut lookups = Lookups::stand_in(&bundle);
+        lookups.api_load_balancers = crate::lookups::ExistingApiLoadBalancers {
+            public: true,
+            internal: false,
+        };
+        assert_eq!(api_endpoint(&bundle.cluster, &lookups), ApiEndpoint::Single);
+        let model = with_lookups(&bundle, &lookups);
+        assert!(model.get(&internal_load_balancer_key()).is_none());
+        assert!(model
+            .get(&security_group_key(API_INTERNAL_LOAD_BALANCER))
+            .is_none());
+        assert_eq!(
+            ingress(&model, API_LOAD_BALANCER),
+            sorted(vec![
+                https_from(RuleSource::Cidr("203.0.113.0/24".into())),
+                https_from(group(CONTROL_PLANE)),
+                https_from(group(NODES)),
+            ])
+        );
+        for (template, placeholder, substitutions) in endpoints(&model) {
+            assert!(placeholder, "{template}");
+            assert_eq!(
+                substitutions,
+                BTreeMap::from([(
+                    API_ENDPOINT_PLACEHOLDER.to_string(),
+                    load_balancer_key().output(Output::DnsName)
+                )]),
+                "{template}"
+            );
+        }
+        assert_eq!(model.warnings.len(), 1, "{:?}", model.warnings);
+        let warning = &model.warnings[0];
+        for words in [
+            "cluster dev.k8s.local",
+            "spec.kubernetesAPIAccess (203.0.113.0/24)",
+            "NAT gateways' Elastic IPs",
+            "recreate the cluster",
+        ] {
+            assert!(warning.contains(words), "{words}: {warning}");
+        }
+
+        bundle.cluster.spec.kubernetes_api_access = vec!["0.0.0.0/0".into()];
+        assert!(with_lookups(&bundle, &lookups).warnings.is_empty());
     }
 
     /// The cloud as `model` describes it, every resource made up and its
@@ -405,13 +636,32 @@ mod tests {
         observed
     }
 
-    /// Issue 18, existing clusters: a cluster built before the internal
-    /// endpoint (no internal load balancer, nodes naming `api.<cluster>`,
-    /// the cluster's groups admitted on the public listener) is planned to
-    /// get it, every change named, nothing deleted, and each group's roll
-    /// says why.
+    fn plan_against(model: &DesiredModel, cloud: &DesiredModel) -> crate::Plan {
+        let context = crate::PlanContext {
+            region: "us-east-1".into(),
+            spec_revision: 2,
+            state: crate::StateBinding::none(),
+        };
+        crate::plan(model, &cloud_of(cloud), &context).expect("plans")
+    }
+
+    fn keys_by_action(plan: &crate::Plan, action: crate::Action) -> Vec<String> {
+        let mut keys: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(|change| change.action == action)
+            .map(|change| change.key.to_string())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Issue 18, existing clusters: a DNS cluster built before the internal
+    /// endpoint (no internal load balancer, no private zone, the cluster's
+    /// groups admitted on the public listener) is planned to get them, and
+    /// nothing a node runs changes: no launch template, no roll.
     #[test]
-    fn a_cluster_built_before_the_internal_endpoint_is_told_why_it_changes() {
+    fn an_existing_dns_cluster_gets_the_private_zone_and_no_roll() {
         let bundle = cluster("c1.example.com", LoadBalancerType::Public);
         let model = model(&bundle);
         let new_keys = [
@@ -420,19 +670,14 @@ mod tests {
             ResourceKey::new(ResourceKind::Listener, INTERNAL),
             security_group_key(API_INTERNAL_LOAD_BALANCER),
             ResourceKey::new(ResourceKind::SecurityGroupRules, API_INTERNAL_LOAD_BALANCER),
+            crate::desired::dns::private_zone_key(),
+            crate::desired::dns::private_record_key(),
         ];
         let mut old = model.clone();
         old.resources
             .retain(|resource| !new_keys.contains(&resource.key));
         for resource in &mut old.resources {
             match &mut resource.attributes {
-                Attributes::LaunchTemplate(template) => {
-                    template.user_data = template.user_data.replace(
-                        &format!("SKIFF_API_ENDPOINT={API_ENDPOINT_PLACEHOLDER}\n"),
-                        "SKIFF_API_ENDPOINT=api.c1.example.com\n",
-                    );
-                    template.user_data_substitutions.clear();
-                }
                 Attributes::AutoScalingGroup(group) => group
                     .target_groups
                     .retain(|target| *target != internal_target_group_key().output(Output::Id)),
@@ -450,52 +695,84 @@ mod tests {
                 _ => {}
             }
         }
-        let context = crate::PlanContext {
-            region: "us-east-1".into(),
-            spec_revision: 2,
-            state: crate::StateBinding::none(),
-        };
-        let plan = crate::plan(&model, &cloud_of(&old), &context).expect("plans");
+        let plan = plan_against(&model, &old);
 
-        let by_action = |action: crate::Action| -> Vec<String> {
-            let mut keys: Vec<String> = plan
-                .changes
-                .iter()
-                .filter(|change| change.action == action)
-                .map(|change| change.key.to_string())
-                .collect();
-            keys.sort();
-            keys
-        };
         let mut created: Vec<String> = new_keys.iter().map(ToString::to_string).collect();
         created.sort();
-        assert_eq!(by_action(crate::Action::Create), created);
-        assert_eq!(by_action(crate::Action::Delete), Vec::<String>::new());
-        assert_eq!(by_action(crate::Action::Replace), Vec::<String>::new());
-        let updated = by_action(crate::Action::Update);
-        for key in [
-            "security-group-rules/api-load-balancer",
-            "security-group-rules/control-plane",
-            "autoscaling-group/control-plane-us-east-1a",
-            "launch-template/control-plane-us-east-1a",
-            "launch-template/nodes-us-east-1a",
-            "launch-template/nodes-us-east-1b",
+        assert_eq!(keys_by_action(&plan, crate::Action::Create), created);
+        assert_eq!(
+            keys_by_action(&plan, crate::Action::Delete),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            keys_by_action(&plan, crate::Action::Replace),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            keys_by_action(&plan, crate::Action::Update),
+            [
+                "autoscaling-group/control-plane-us-east-1a",
+                "security-group-rules/api-load-balancer",
+                "security-group-rules/control-plane",
+            ]
+        );
+        assert!(
+            plan.rolling_updates.is_empty(),
+            "{:#?}",
+            plan.rolling_updates
+        );
+        // The record waits for its zone and for the internal load balancer.
+        let record = plan
+            .change(&crate::desired::dns::private_record_key())
+            .expect("planned");
+        assert!(record
+            .depends_on
+            .contains(&crate::desired::dns::private_zone_key()));
+        assert!(record.depends_on.contains(&internal_load_balancer_key()));
+    }
+
+    /// A shared VPC without DNS support or DNS host names cannot hold the
+    /// private zone: refused, naming the VPC and the attribute to turn on.
+    #[test]
+    fn a_shared_vpc_without_dns_host_names_is_refused() {
+        let mut bundle = cluster("c1.example.com", LoadBalancerType::Public);
+        bundle.cluster.spec.network_id = Some("vpc-0123abcd".into());
+        let mut lookups = Lookups::stand_in(&bundle);
+        lookups.shared_vpc = Some(crate::lookups::SharedVpc {
+            id: "vpc-0123abcd".into(),
+            cidr: "10.0.0.0/16".into(),
+            internet_gateway: Some("igw-1".into()),
+            dns_support: true,
+            dns_hostnames: false,
+        });
+        let error = crate::desired_model(&bundle, &lookups).expect_err("refused");
+        let text = error.to_string();
+        for words in [
+            "spec.networkID",
+            "vpc-0123abcd",
+            "enableDnsHostnames",
+            "--enable-dns-hostnames",
         ] {
-            assert!(updated.contains(&key.to_string()), "{key}: {updated:?}");
+            assert!(text.contains(words), "{words}: {text}");
         }
-        assert_eq!(plan.rolling_updates.len(), 3, "{:#?}", plan.rolling_updates);
-        for need in &plan.rolling_updates {
-            assert_eq!(
-                need.reasons,
-                ["API endpoint api.c1.example.com -> a load balancer's DNS name (known after apply)"],
-                "{}",
-                need.group
-            );
+        // With both on, it plans, and an internal API load balancer needs
+        // no zone at all.
+        if let Some(shared) = lookups.shared_vpc.as_mut() {
+            shared.dns_hostnames = true;
         }
+        assert!(crate::desired_model(&bundle, &lookups).is_ok());
+        let internal = cluster("c1.example.com", LoadBalancerType::Internal);
+        let mut off = lookups.clone();
+        if let Some(shared) = off.shared_vpc.as_mut() {
+            shared.dns_support = false;
+        }
+        let mut internal = internal;
+        internal.cluster.spec.network_id = Some("vpc-0123abcd".into());
+        assert!(crate::desired_model(&internal, &off).is_ok());
     }
 
     /// An internal API load balancer is already inside the VPC: no second
-    /// one, and the cluster's members are admitted on it.
+    /// one, no private zone, and the cluster's members are admitted on it.
     #[test]
     fn an_internal_api_has_one_load_balancer() {
         let bundle = cluster("c1.example.com", LoadBalancerType::Internal);
@@ -504,6 +781,9 @@ mod tests {
         assert!(model.get(&internal_load_balancer_key()).is_none());
         assert!(model
             .get(&security_group_key(API_INTERNAL_LOAD_BALANCER))
+            .is_none());
+        assert!(model
+            .get(&crate::desired::dns::private_zone_key())
             .is_none());
         let rules = ingress(&model, API_LOAD_BALANCER);
         for source in [group(CONTROL_PLANE), group(NODES)] {

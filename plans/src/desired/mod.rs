@@ -35,6 +35,9 @@ pub struct DesiredModel {
     pub resources: Vec<DesiredResource>,
     /// Each instance group's architecture and image, in the spec's order.
     pub instance_groups: Vec<crate::plan::GroupImage>,
+    /// What the operator should know about the cluster as built, which no
+    /// change shows (e.g. `load_balancer::gossip_warning`).
+    pub warnings: Vec<String>,
 }
 
 impl DesiredModel {
@@ -169,6 +172,9 @@ pub fn build(bundle: &ClusterBundle, lookups: &Lookups) -> Result<DesiredModel, 
         cluster: bundle.name().to_string(),
         resources,
         instance_groups: compute::group_images(bundle, lookups)?,
+        warnings: load_balancer::gossip_warning(&bundle.cluster, lookups)
+            .into_iter()
+            .collect(),
     };
     crate::graph::order(&model.resources)?;
     Ok(model)

@@ -20,8 +20,10 @@
 //! - API load balancer: 443 from the admin CIDRs, and from the cluster
 //!   itself when the load balancer is internal;
 //! - internal API load balancer (beside an internet-facing one, for the
-//!   nodes: see `load_balancer`): 443 from the cluster itself. A rule naming
-//!   the cluster's groups on an internet-facing load balancer would never
+//!   nodes: see `load_balancer`): 443 from the cluster itself and from the
+//!   admin CIDRs (inside the VPC `api.<cluster>` resolves to it, so
+//!   operators in the VPC or on a VPN arrive there). A rule naming the
+//!   cluster's groups on an internet-facing load balancer would never
 //!   match: in-VPC traffic to it arrives from public addresses.
 //! - external etcd members (`spec.etcd.topology: external`, group `etcd`):
 //!   2379 (client) from the control plane and from the members (a member
@@ -68,7 +70,8 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     let spec = &builder.bundle.cluster.spec;
     let vpc = builder.vpc_id();
     let bastions = builder.has_bastions();
-    let internal_endpoint = super::load_balancer::has_internal_endpoint(&builder.bundle.cluster);
+    let internal_endpoint =
+        super::load_balancer::has_internal_endpoint(&builder.bundle.cluster, builder.lookups);
 
     let external_etcd = super::etcd::is_external(builder);
     let mut roles = vec![CONTROL_PLANE, NODES, API_LOAD_BALANCER];
@@ -109,6 +112,11 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     for cidr in &spec.kubernetes_api_access {
         control_plane.push(rule("tcp", 6443, 6443, RuleSource::Cidr(cidr.clone())));
         load_balancer.push(rule("tcp", 443, 443, RuleSource::Cidr(cidr.clone())));
+        if internal_endpoint {
+            // Inside the VPC `api.<cluster>` resolves to the internal load
+            // balancer: operators there (or on a VPN into it) arrive here.
+            internal_load_balancer.push(rule("tcp", 443, 443, RuleSource::Cidr(cidr.clone())));
+        }
     }
     // The cluster's own members reach the API through the load balancer
     // inside the VPC: the internal one beside an internet-facing one, else

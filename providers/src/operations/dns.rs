@@ -1,13 +1,15 @@
-//! The API's Route53 alias record. Created with `CREATE` (never `UPSERT`),
-//! so a record skiff does not own is never overwritten.
+//! The API's Route53 alias records, created with `CREATE` (never
+//! `UPSERT`), so a record skiff does not own is never overwritten; and the
+//! private hosted zone that answers `api.<cluster>` inside the VPC.
 
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType,
+    AliasTarget, Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecordSet, RrType,
+    Vpc, VpcRegion,
 };
-use skiff_plans::resource::{DnsRecordAttributes, ResourceKey};
+use skiff_plans::resource::{DnsRecordAttributes, HostedZoneAttributes, ResourceKey};
 use skiff_plans::Output;
 
-use super::{value, Applied};
+use super::{client_token, value, Applied};
 use crate::error::{aws_error, ProviderError, Result};
 use crate::retry::retry;
 use crate::AwsProvider;
@@ -59,7 +61,7 @@ async fn send(
         provider
             .route53
             .change_resource_record_sets()
-            .hosted_zone_id(&record.zone)
+            .hosted_zone_id(value(key, "zone", &record.zone)?)
             .change_batch(batch.clone())
             .send()
             .await
@@ -102,4 +104,105 @@ pub(crate) async fn delete_record(
         }
         other => other,
     }
+}
+
+/// Creates the private zone, associated with the VPC at once. The caller
+/// reference comes from the recorded intent: a create that was interrupted
+/// and runs again is answered `HostedZoneAlreadyExists`, and the zone it
+/// made is then found by its name and comment.
+pub(crate) async fn create_hosted_zone(
+    provider: &AwsProvider,
+    key: &ResourceKey,
+    zone: &HostedZoneAttributes,
+    intent: &str,
+) -> Result<Applied> {
+    let vpc_id = value(key, "vpc", &zone.vpc)?;
+    let reference = client_token(intent, key, &[&zone.name, vpc_id]);
+    let build_error = |error: aws_sdk_route53::error::BuildError| {
+        ProviderError::other("route53:CreateHostedZone", key.as_str(), error.to_string())
+    };
+    let created = retry(&provider.retry, || async {
+        provider
+            .route53
+            .create_hosted_zone()
+            .name(&zone.name)
+            .caller_reference(&reference)
+            .vpc(
+                Vpc::builder()
+                    .vpc_id(vpc_id)
+                    .vpc_region(VpcRegion::from(provider.region.as_str()))
+                    .build(),
+            )
+            .hosted_zone_config(
+                HostedZoneConfig::builder()
+                    .comment(&zone.comment)
+                    .private_zone(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|error| aws_error("route53:CreateHostedZone", &zone.name, error))
+    })
+    .await;
+    let id = match created {
+        Ok(output) => output
+            .hosted_zone()
+            .map(|created| created.id().trim_start_matches("/hostedzone/").to_string())
+            .ok_or_else(|| {
+                build_error(aws_sdk_route53::error::BuildError::missing_field(
+                    "hosted_zone",
+                    "CreateHostedZone answered no zone",
+                ))
+            })?,
+        Err(error) if error.code.as_deref() == Some("HostedZoneAlreadyExists") => {
+            existing_zone(provider, zone).await?.ok_or(error)?
+        }
+        Err(error) => return Err(error),
+    };
+    Ok(Applied::with_id(&id))
+}
+
+/// The private zone named `zone.name` with `zone.comment`, if any.
+async fn existing_zone(
+    provider: &AwsProvider,
+    zone: &HostedZoneAttributes,
+) -> Result<Option<String>> {
+    let listed = provider
+        .route53
+        .list_hosted_zones_by_name()
+        .dns_name(&zone.name)
+        .send()
+        .await
+        .map_err(|error| aws_error("route53:ListHostedZonesByName", &zone.name, error))?;
+    Ok(listed
+        .hosted_zones()
+        .iter()
+        .find(|found| {
+            found
+                .name()
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(&zone.name)
+                && found.config().is_some_and(|config| {
+                    config.private_zone() && config.comment() == Some(zone.comment.as_str())
+                })
+        })
+        .map(|found| found.id().trim_start_matches("/hostedzone/").to_string()))
+}
+
+/// Deletes the private zone. Route53 refuses while it holds records other
+/// than its SOA and NS (`HostedZoneNotEmpty`): the teardown deletes its
+/// record first (`skiff_plans::teardown`), and the error is returned as
+/// AWS gives it otherwise.
+pub(crate) async fn delete_hosted_zone(provider: &AwsProvider, id: &str) -> Result<()> {
+    retry(&provider.retry, || async {
+        provider
+            .route53
+            .delete_hosted_zone()
+            .id(id)
+            .send()
+            .await
+            .map_err(|error| aws_error("route53:DeleteHostedZone", id, error))
+    })
+    .await?;
+    Ok(())
 }
