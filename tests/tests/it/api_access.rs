@@ -6,15 +6,29 @@
 //! addresses, so a node's traffic to it leaves through a NAT gateway (or
 //! the instance's public address) and arrives from an address no rule of
 //! the cluster admits. skiff therefore puts an internal load balancer
-//! beside the public one and names it in every node's user-data. These
-//! tests follow each node's path to the API hop by hop on what the local
-//! endpoint holds after `update cluster --yes` (the endpoint the user-data
-//! names, the load balancer it is, its listener, its security group, the
+//! beside the public one. A DNS cluster's nodes keep naming `api.<cluster>`,
+//! which a private hosted zone of exactly that name, associated with the
+//! cluster's VPC, answers with the internal load balancer (split horizon);
+//! a new gossip cluster's nodes name the internal load balancer itself.
+//! These tests follow each node's path to the API hop by hop on what the
+//! local endpoint holds after `update cluster --yes` (the endpoint the
+//! user-data names, what Route53 answers for it inside the node's VPC and
+//! outside, the load balancer it is, its listener, its security group, the
 //! target group, the control plane's security group), and check the public
-//! listener's rules still refuse an address outside the range. A gossip
-//! control-plane node booted in the node sandbox from skiff's user-data shows
-//! the certificate names both load balancers, so operators' kubeconfigs (the
-//! public name) verify.
+//! listener's rules still refuse an address outside the range.
+//!
+//! Clusters built before the internal endpoint: a DNS cluster gets the
+//! private zone and the internal load balancer from the apply alone, with
+//! no launch template change and no roll; a gossip cluster is left as it is,
+//! and its plan warns while `kubernetesAPIAccess` is restricted. A gossip
+//! control-plane node booted in the node sandbox from skiff's user-data
+//! shows the certificate names both load balancers, so operators'
+//! kubeconfigs (the public name) verify.
+//!
+//! Route53 refuses to delete a hosted zone that still holds records
+//! (`HostedZoneNotEmpty`, "DeleteHostedZone", Amazon Route 53 API
+//! Reference); moto 5 models that already, so `delete cluster` leaving no
+//! zone proves the record went first.
 
 use crate::common;
 
@@ -249,6 +263,208 @@ impl ClusterFixture {
             .collect()
     }
 
+    /// What Route53 answers for `name` (the target of its alias A record)
+    /// to a client inside `vpc`, or on the internet (`None`), the way its
+    /// VPC Resolver does: a private zone associated with the VPC whose name
+    /// is the longest suffix of `name` answers (NXDOMAIN when it lacks the
+    /// record: the query is not forwarded), else the public zone whose name
+    /// is the longest suffix ("Public and private hosted zones that have
+    /// overlapping namespaces", Amazon Route 53 Developer Guide).
+    async fn resolve(&self, name: &str, vpc: Option<&str>) -> Option<String> {
+        let name = name.trim_end_matches('.').to_lowercase();
+        let zones = self
+            .clients
+            .route53
+            .list_hosted_zones()
+            .send()
+            .await
+            .expect("list hosted zones");
+        let mut private = Vec::new();
+        let mut public = Vec::new();
+        for zone in zones.hosted_zones() {
+            let zone_name = zone.name().trim_end_matches('.').to_lowercase();
+            if !(name == zone_name || name.ends_with(&format!(".{zone_name}"))) {
+                continue;
+            }
+            let id = zone.id().trim_start_matches("/hostedzone/").to_owned();
+            if zone.config().is_some_and(|config| config.private_zone()) {
+                let detail = self
+                    .clients
+                    .route53
+                    .get_hosted_zone()
+                    .id(&id)
+                    .send()
+                    .await
+                    .expect("get hosted zone");
+                let associated = detail
+                    .vpcs()
+                    .iter()
+                    .any(|associated| vpc.is_some() && associated.vpc_id() == vpc);
+                if associated {
+                    private.push((zone_name, id));
+                }
+            } else {
+                public.push((zone_name, id));
+            }
+        }
+        let longest = |zones: &mut Vec<(String, String)>| {
+            zones.sort_by_key(|(zone_name, _)| std::cmp::Reverse(zone_name.len()));
+            zones.first().map(|(_, id)| id.clone())
+        };
+        let zone = match longest(&mut private) {
+            Some(zone) => zone,
+            None => longest(&mut public)?,
+        };
+        let records = self
+            .clients
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .send()
+            .await
+            .expect("list resource record sets");
+        records
+            .resource_record_sets()
+            .iter()
+            .find(|record| {
+                record
+                    .name()
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(&name)
+                    && record.r#type().as_str() == "A"
+            })
+            .and_then(|record| record.alias_target())
+            .map(|alias| {
+                let target = alias.dns_name().trim_end_matches('.').to_lowercase();
+                target
+                    .strip_prefix("dualstack.")
+                    .map(str::to_owned)
+                    .unwrap_or(target)
+            })
+    }
+
+    /// The names of every hosted zone on the endpoint.
+    async fn zone_names(&self) -> Vec<String> {
+        let zones = self
+            .clients
+            .route53
+            .list_hosted_zones()
+            .send()
+            .await
+            .expect("list hosted zones");
+        let mut names: Vec<String> = zones
+            .hosted_zones()
+            .iter()
+            .map(|zone| zone.name().trim_end_matches('.').to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Takes away what the internal endpoint added, as a cluster built
+    /// before it lacks: the private zone's record and the zone (a DNS
+    /// cluster's), the internal listener and load balancer, and its target
+    /// group, detached from the control plane's groups first.
+    async fn remove_internal_endpoint(&self, internal_name: &str) {
+        let route53 = &self.clients.route53;
+        let zones = route53
+            .list_hosted_zones_by_name()
+            .dns_name(format!("api.{}", self.cluster))
+            .send()
+            .await
+            .expect("list hosted zones by name");
+        for zone in zones.hosted_zones() {
+            if !zone.config().is_some_and(|config| config.private_zone()) {
+                continue;
+            }
+            let id = zone.id().trim_start_matches("/hostedzone/").to_owned();
+            let records = route53
+                .list_resource_record_sets()
+                .hosted_zone_id(&id)
+                .send()
+                .await
+                .expect("list resource record sets");
+            for record in records.resource_record_sets() {
+                if record.r#type().as_str() != "A" {
+                    continue;
+                }
+                let change = aws_sdk_route53::types::Change::builder()
+                    .action(aws_sdk_route53::types::ChangeAction::Delete)
+                    .resource_record_set(record.clone())
+                    .build()
+                    .expect("a change");
+                route53
+                    .change_resource_record_sets()
+                    .hosted_zone_id(&id)
+                    .change_batch(
+                        aws_sdk_route53::types::ChangeBatch::builder()
+                            .changes(change)
+                            .build()
+                            .expect("a batch"),
+                    )
+                    .send()
+                    .await
+                    .expect("delete the private record");
+            }
+            route53
+                .delete_hosted_zone()
+                .id(&id)
+                .send()
+                .await
+                .expect("delete the private zone");
+        }
+        let balancer = self.load_balancer(internal_name).await;
+        let target = self
+            .forwards_to(&balancer, 443)
+            .await
+            .expect("a target group");
+        let groups = self.node_groups().await;
+        for (name, group) in &groups {
+            if group.target_groups.contains(&target) {
+                self.clients
+                    .autoscaling
+                    .detach_load_balancer_target_groups()
+                    .auto_scaling_group_name(name)
+                    .target_group_arns(&target)
+                    .send()
+                    .await
+                    .expect("detach the internal target group");
+            }
+        }
+        let arn = balancer.load_balancer_arn().expect("an ARN");
+        let listeners = self
+            .clients
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .expect("describe listeners");
+        for listener in listeners.listeners() {
+            self.clients
+                .elb
+                .delete_listener()
+                .listener_arn(listener.listener_arn().expect("an ARN"))
+                .send()
+                .await
+                .expect("delete the internal listener");
+        }
+        self.clients
+            .elb
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .expect("delete the internal load balancer");
+        self.clients
+            .elb
+            .delete_target_group()
+            .target_group_arn(&target)
+            .send()
+            .await
+            .expect("delete the internal target group");
+    }
+
     /// The names of every load balancer and target group on the endpoint.
     async fn balancer_names(&self) -> Vec<String> {
         let balancers = self
@@ -280,13 +496,29 @@ impl ClusterFixture {
     }
 }
 
+/// What a cluster's nodes name as the API endpoint.
+#[derive(Debug, Clone, Copy)]
+enum NodesName<'a> {
+    /// `api.<cluster>` (a DNS cluster): Route53 answers it with the
+    /// internal load balancer inside the VPC, the public one outside.
+    Api(&'a str),
+    /// The internal load balancer's own DNS name (a new gossip cluster).
+    InternalLoadBalancer,
+}
+
 /// Follows every node's path to the API (the Must-show point of issue 18):
-/// the endpoint it names is the internal load balancer, inside its VPC, whose
-/// listener, security group and target group take it to the control plane,
-/// whose security group admits the load balancer. The public listener still
-/// admits the operators' range only: not an outsider, and not the NAT
-/// gateways' addresses nodes would come from if they used it.
-async fn check_paths(fixture: &ClusterFixture, public_name: &str, internal_name: &str) {
+/// the endpoint it names is (or resolves inside its VPC to) the internal
+/// load balancer, inside its VPC, whose listener, security group and target
+/// group take it to the control plane, whose security group admits the load
+/// balancer. The public listener still admits the operators' range only:
+/// not an outsider, and not the NAT gateways' addresses nodes would come
+/// from if they used it.
+async fn check_paths(
+    fixture: &ClusterFixture,
+    public_name: &str,
+    internal_name: &str,
+    nodes_name: NodesName<'_>,
+) {
     let public = fixture.load_balancer(public_name).await;
     let internal = fixture.load_balancer(internal_name).await;
     assert_eq!(
@@ -331,19 +563,36 @@ async fn check_paths(fixture: &ClusterFixture, public_name: &str, internal_name:
     }
 
     for (name, group) in &groups {
-        // 1. The node names the internal load balancer, on the listener port.
-        assert_eq!(
-            group.endpoint_value("SKIFF_API_ENDPOINT").as_deref(),
-            Some(internal_dns.as_str()),
-            "{name}: {}",
-            group.endpoint_file
-        );
+        // 1. The node names the internal load balancer, or a name that
+        //    resolves to it inside the node's VPC, on the listener port.
+        let node_vpc = fixture.vpc_of_subnet(&group.subnets[0]).await;
+        let endpoint = group.endpoint_value("SKIFF_API_ENDPOINT");
+        match nodes_name {
+            NodesName::Api(api) => {
+                assert_eq!(endpoint.as_deref(), Some(api), "{name}");
+                assert_eq!(
+                    fixture.resolve(api, Some(&node_vpc)).await.as_deref(),
+                    Some(internal_dns.as_str()),
+                    "{name}: {api} inside the VPC"
+                );
+                assert_eq!(
+                    fixture.resolve(api, None).await.as_deref(),
+                    Some(public_dns.as_str()),
+                    "{api} outside the VPC"
+                );
+            }
+            NodesName::InternalLoadBalancer => assert_eq!(
+                endpoint.as_deref(),
+                Some(internal_dns.as_str()),
+                "{name}: {}",
+                group.endpoint_file
+            ),
+        }
         assert_eq!(
             group.endpoint_value("SKIFF_API_PORT").as_deref(),
             Some("443")
         );
         // 2. It is in the node's own VPC.
-        let node_vpc = fixture.vpc_of_subnet(&group.subnets[0]).await;
         assert_eq!(internal.vpc_id(), Some(node_vpc.as_str()), "{name}");
         // 3. Its security group admits the node.
         assert!(
@@ -393,6 +642,11 @@ async fn check_paths(fixture: &ClusterFixture, public_name: &str, internal_name:
         );
     }
 
+    // Operators inside the VPC (or on a VPN into it) reach the internal
+    // listener, which the API's name resolves to there; outsiders do not.
+    assert!(admits(&internal_group, 443, Source::Address(ADMIN)));
+    assert!(!admits(&internal_group, 443, Source::Address(OUTSIDER)));
+
     // The public listener: the operators' range, and nobody else.
     assert!(admits(&public_group, 443, Source::Address(ADMIN)));
     assert!(
@@ -437,16 +691,28 @@ async fn a_restricted_public_api_admits_every_nodes_path_and_refuses_outsiders()
         &fixture,
         "api-access-example-com",
         "api-int-access-example-com",
+        NodesName::Api("api.access.example.com"),
     )
     .await;
+    assert_eq!(
+        fixture.zone_names().await,
+        ["api.access.example.com", "example.com"]
+    );
 
-    // The certificate names the nodes' endpoint (filled in on the node) and
-    // the name operators use; the exported kubeconfig uses that name.
+    // Nothing a node is given names a load balancer: the certificate and
+    // the endpoint are `api.access.example.com`, as before the internal
+    // endpoint; the exported kubeconfig uses that name too.
     let groups = fixture.node_groups().await;
+    for (name, group) in &groups {
+        assert!(
+            !group.user_data.contains(".elb.") && !group.user_data.contains("skiff.invalid"),
+            "{name} names a load balancer"
+        );
+    }
     let init = &groups["control-plane-us-east-1a.access.example.com"].files
         [skiff_templates::paths::KUBEADM_INIT_TEMPLATE];
     assert!(init.contains("- \"@SKIFF_API_ENDPOINT@\""), "{init}");
-    assert!(init.contains("- \"api.access.example.com\""), "{init}");
+    assert!(!init.contains("@SKIFF_API_PUBLIC_ENDPOINT@"), "{init}");
     let kubeconfig = fixture.home.path().join("access.kubeconfig");
     fixture
         .skiff([
@@ -463,11 +729,159 @@ async fn a_restricted_public_api_admits_every_nodes_path_and_refuses_outsiders()
         "{text}"
     );
 
-    // delete cluster removes both load balancers and their target groups.
+    // delete cluster removes both load balancers, their target groups and
+    // the private zone (after its record: Route53 refuses a zone that holds
+    // one); the public zone is the operator's and stays.
     fixture
         .skiff(["delete", "cluster", "access.example.com", "--yes"])
         .assert_success();
     assert_eq!(fixture.balancer_names().await, Vec::<String>::new());
+    assert_eq!(fixture.zone_names().await, ["example.com"]);
+}
+
+/// A DNS cluster built before the internal endpoint (no private zone, no
+/// internal load balancer: made here by applying and then deleting them)
+/// is planned to get them, with no launch template change and no roll, and
+/// after the apply every node's path is admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_dns_cluster_gets_the_private_zone_without_a_roll() {
+    let fixture = ClusterFixture::new("old.example.com").await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&[
+        "--zones",
+        "us-east-1a",
+        "--topology",
+        "private",
+        "--admin-access",
+        ADMIN_RANGE,
+    ]);
+    fixture.apply();
+    fixture
+        .remove_internal_endpoint("api-int-old-example-com")
+        .await;
+    assert_eq!(fixture.zone_names().await, ["example.com"]);
+    let templates_before = fixture.launch_template("nodes-us-east-1a").await;
+
+    let plan = fixture.plan_json();
+    let changes = plan["changes"].as_array().expect("changes");
+    let keys = |action: &str| -> Vec<String> {
+        let mut keys: Vec<String> = changes
+            .iter()
+            .filter(|change| change["action"] == action)
+            .map(|change| change["key"].as_str().expect("a key").to_owned())
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys("create"),
+        [
+            "dns-record/api-internal",
+            "hosted-zone/api-internal",
+            "listener/api-internal",
+            "load-balancer/api-internal",
+            "target-group/api-internal",
+        ],
+        "{plan:#}"
+    );
+    assert_eq!(keys("replace"), Vec::<String>::new());
+    assert_eq!(keys("delete"), Vec::<String>::new());
+    assert_eq!(
+        keys("update"),
+        ["autoscaling-group/control-plane-us-east-1a"],
+        "{plan:#}"
+    );
+    assert!(
+        plan.get("rollingUpdates")
+            .and_then(|needs| needs.as_array())
+            .is_none_or(|needs| needs.is_empty()),
+        "{plan:#}"
+    );
+
+    fixture.apply();
+    fixture.assert_no_changes();
+    assert_eq!(
+        fixture.launch_template("nodes-us-east-1a").await,
+        templates_before,
+        "the nodes' launch template got a new version"
+    );
+    check_paths(
+        &fixture,
+        "api-old-example-com",
+        "api-int-old-example-com",
+        NodesName::Api("api.old.example.com"),
+    )
+    .await;
+}
+
+/// A gossip cluster built before the internal endpoint keeps its one load
+/// balancer: nothing new is planned, its nodes name the public load
+/// balancer, and the plan warns, naming the cluster, why and what to do.
+/// (Made here by applying and deleting the internal load balancer: the
+/// plan after that gives the nodes the public one, as the old code did.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_gossip_cluster_is_left_as_it_is_and_warned_about() {
+    let fixture = ClusterFixture::new("old.k8s.local").await;
+    fixture.create_cluster(&["--zones", "us-east-1a", "--admin-access", ADMIN_RANGE]);
+    fixture.apply();
+    fixture
+        .remove_internal_endpoint("api-int-old-k8s-local")
+        .await;
+    fixture.apply();
+
+    let output = fixture.skiff(["update", "cluster", "old.k8s.local", "--detailed-exitcode"]);
+    output.assert_exit(0);
+    assert!(output.stdout.contains("No changes"), "{output}");
+    for words in [
+        "warning: cluster old.k8s.local",
+        "spec.kubernetesAPIAccess (203.0.113.0/24)",
+        "NAT gateways' Elastic IPs",
+        "recreate the cluster",
+    ] {
+        assert!(output.stdout.contains(words), "{words}: {output}");
+    }
+    let plan = fixture.plan_json();
+    assert_eq!(
+        plan["changes"].as_array().map(Vec::len),
+        Some(0),
+        "{plan:#}"
+    );
+    let warnings = plan["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{plan:#}");
+
+    let public_dns = fixture
+        .load_balancer("api-old-k8s-local")
+        .await
+        .dns_name()
+        .expect("a DNS name")
+        .to_lowercase();
+    assert!(!fixture
+        .balancer_names()
+        .await
+        .iter()
+        .any(|name| name.contains("-int-")));
+    for (name, group) in fixture.node_groups().await {
+        assert_eq!(
+            group.endpoint_value("SKIFF_API_ENDPOINT").as_deref(),
+            Some(public_dns.as_str()),
+            "{name}"
+        );
+        assert_eq!(group.endpoint_value("SKIFF_API_PUBLIC_ENDPOINT"), None);
+    }
+
+    // Open to everyone, nothing to warn about.
+    fixture.edit_cluster(|cluster| {
+        cluster["spec"]["kubernetesAPIAccess"] =
+            serde_norway::Value::Sequence(vec!["0.0.0.0/0".into()]);
+    });
+    fixture.apply();
+    let plan = fixture.plan_json();
+    assert_eq!(
+        plan["changes"].as_array().map(Vec::len),
+        Some(0),
+        "{plan:#}"
+    );
+    assert!(plan.get("warnings").is_none(), "{plan:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,7 +890,15 @@ async fn a_gossip_clusters_nodes_use_the_internal_endpoint_and_operators_the_pub
     fixture.create_cluster(&["--zones", "us-east-1a", "--admin-access", ADMIN_RANGE]);
     fixture.apply();
     fixture.assert_no_changes();
-    check_paths(&fixture, "api-access-k8s-local", "api-int-access-k8s-local").await;
+    check_paths(
+        &fixture,
+        "api-access-k8s-local",
+        "api-int-access-k8s-local",
+        NodesName::InternalLoadBalancer,
+    )
+    .await;
+    // No Route53 at all for a gossip cluster.
+    assert_eq!(fixture.zone_names().await, Vec::<String>::new());
 
     // The public load balancer's name, known once it exists, reaches the
     // control plane's certificate through the endpoint file.
