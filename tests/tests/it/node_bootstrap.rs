@@ -477,32 +477,6 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
         user_data.insert(group.name.clone(), text);
     }
 
-    // Nodes reach the API through the internal load balancer beside the
-    // public one (issue 18): its DNS name is the endpoint of every kubeadm
-    // configuration below.
-    let internal = skiff_plans::names::internal_load_balancer(CLUSTER);
-    let balancers = fixture
-        .clients
-        .elb
-        .describe_load_balancers()
-        .names(&internal)
-        .send()
-        .await
-        .expect("describe the internal load balancer");
-    let internal_dns = balancers.load_balancers()[0]
-        .dns_name()
-        .expect("a DNS name")
-        .to_owned();
-    let endpoint = user_data_with_files(&user_data[&control_plane[0].name])
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("SKIFF_API_ENDPOINT="))
-        .expect("an endpoint line")
-        .to_owned();
-    assert!(
-        endpoint.eq_ignore_ascii_case(&internal_dns),
-        "{endpoint} is not the internal load balancer {internal_dns}"
-    );
-
     let cloud = sandbox_on(&fixture.aws);
     let store_url = format!(
         "http://127.0.0.1:{}/{}/{S3_PREFIX}/{CLUSTER}/",
@@ -566,7 +540,7 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
         "kind: InitConfiguration".to_owned(),
         format!("- token: \"{}\"", secrets.token),
         "ttl: 0s".to_owned(),
-        format!("controlPlaneEndpoint: \"{endpoint}:443\""),
+        format!("controlPlaneEndpoint: \"api.{CLUSTER}:443\""),
         format!("kubernetesVersion: \"v{DEFAULT_VERSION}\""),
     ] {
         assert!(
@@ -625,7 +599,7 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
         let join = only_kubeadm_config(node);
         for expected in [
             "kind: JoinConfiguration".to_owned(),
-            format!("apiServerEndpoint: \"{endpoint}:443\""),
+            format!("apiServerEndpoint: \"api.{CLUSTER}:443\""),
             format!("token: \"{}\"", secrets.token),
             format!("- \"{ca_hash}\""),
             "controlPlane: {}".to_owned(),
@@ -671,7 +645,7 @@ async fn nodes_boot_from_the_launch_templates_and_the_key_material_skiff_created
     );
     let join = only_kubeadm_config(&worker);
     for expected in [
-        format!("apiServerEndpoint: \"{endpoint}:443\""),
+        format!("apiServerEndpoint: \"api.{CLUSTER}:443\""),
         format!("token: \"{}\"", secrets.token),
         format!("caCertHashes:\n      - \"{ca_hash}\""),
         format!("skiff.dev/instance-group={}", worker_group.name),

@@ -338,6 +338,9 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
         "target-group/api-internal",
         "listener/api-internal",
         "dns-record/api",
+        // `api.<cluster>` inside the VPC: the internal load balancer.
+        "hosted-zone/api-internal",
+        "dns-record/api-internal",
     ]
     .into_iter()
     .map(str::to_owned)
