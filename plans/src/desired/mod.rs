@@ -6,7 +6,8 @@
 //! name: [`network`] (VPC, subnets, gateways, routes), [`security`]
 //! (security groups and rules), [`iam`] (roles, policies, profiles),
 //! [`compute`] (key pair, launch templates, auto scaling groups),
-//! [`load_balancer`] (the API's NLB) and [`dns`] (the API record).
+//! [`load_balancer`] (the API's NLBs) and [`dns`] (the API record, and the
+//! private zone that answers it inside the VPC).
 
 use std::collections::BTreeMap;
 
