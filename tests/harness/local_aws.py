@@ -807,6 +807,7 @@ def main():
     fix_security_group_rules_without_ports()
     fix_load_balancer_default_scheme()
     fix_private_zone_by_vpc()
+    fix_zone_soa_value()
     fix_auto_scaling_launch_template_versions()
     fix_bucket_versioning_root()
     fix_moto_module_listing()
@@ -1220,6 +1221,33 @@ def fix_private_zone_by_vpc():
         return original(self)
 
     Route53.create_hosted_zone = create_hosted_zone
+
+
+def fix_zone_soa_value():
+    """Work around moto describing a new zone's SOA as a Python dict.
+
+    AWS answers ListResourceRecordSets with the SOA's value as DNS text
+    (`ns-1.awsdns-1.com. awsdns-hostmaster.amazon.com. 1 7200 900 1209600
+    86400`: "NS and SOA records that Amazon Route 53 creates for a public
+    hosted zone", Amazon Route 53 Developer Guide; private zones alike).
+    moto stores the SOA it makes with a zone as `{"Value": text}` where its
+    record sets hold plain text, and answers `{'Value': '...'}`, which no
+    client can read or write back. Store the text, as AWS does.
+    """
+    from moto.route53.models import Route53Backend
+
+    original = Route53Backend.create_hosted_zone
+
+    def create_hosted_zone(self, *args, **kwargs):
+        zone = original(self, *args, **kwargs)
+        for record_set in zone.rrsets:
+            record_set.records = [
+                record["Value"] if isinstance(record, dict) and "Value" in record else record
+                for record in record_set.records
+            ]
+        return zone
+
+    Route53Backend.create_hosted_zone = create_hosted_zone
 
 
 # --- Realistic AWS: eventual consistency, IAM propagation, token buckets ---

@@ -3,8 +3,8 @@
 //! private hosted zone that answers `api.<cluster>` inside the VPC.
 
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecordSet, RrType,
-    Vpc, VpcRegion,
+    AliasTarget, Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord,
+    ResourceRecordSet, RrType, Vpc, VpcRegion,
 };
 use skiff_plans::resource::{DnsRecordAttributes, HostedZoneAttributes, ResourceKey};
 use skiff_plans::Output;
@@ -106,10 +106,18 @@ pub(crate) async fn delete_record(
     }
 }
 
-/// Creates the private zone, associated with the VPC at once. The caller
-/// reference comes from the recorded intent: a create that was interrupted
-/// and runs again is answered `HostedZoneAlreadyExists`, and the zone it
-/// made is then found by its name and comment.
+/// How long a resolver may cache "no such name" from the private zone (its
+/// SOA's TTL and minimum, RFC 2308), in seconds. Route53 makes a zone with
+/// 900 and 86400: a lookup of `api.<cluster>` inside the VPC in the moment
+/// between the zone's creation and its record's would then be remembered
+/// as NXDOMAIN for fifteen minutes. One minute, like the alias record's TTL.
+const NEGATIVE_TTL: i64 = 60;
+
+/// Creates the private zone, associated with the VPC at once, and lowers
+/// its negative TTL ([`NEGATIVE_TTL`]). The caller reference comes from
+/// the recorded intent: a create that was interrupted and runs again is
+/// answered `HostedZoneAlreadyExists`, and the zone it made is then found
+/// by its name and comment.
 pub(crate) async fn create_hosted_zone(
     provider: &AwsProvider,
     key: &ResourceKey,
@@ -159,7 +167,86 @@ pub(crate) async fn create_hosted_zone(
         }
         Err(error) => return Err(error),
     };
+    shorten_negative_ttl(provider, key, &id, &zone.name).await?;
     Ok(Applied::with_id(&id))
+}
+
+/// Rewrites the zone's SOA with [`NEGATIVE_TTL`] as its TTL and its
+/// minimum (the last of its fields), keeping the rest as Route53 made it.
+async fn shorten_negative_ttl(
+    provider: &AwsProvider,
+    key: &ResourceKey,
+    id: &str,
+    name: &str,
+) -> Result<()> {
+    let listed = provider
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(id)
+        .start_record_name(name)
+        .start_record_type(RrType::Soa)
+        .max_items(1)
+        .send()
+        .await
+        .map_err(|error| aws_error("route53:ListResourceRecordSets", name, error))?;
+    let Some(soa) = listed
+        .resource_record_sets()
+        .iter()
+        .find(|record| record.r#type() == &RrType::Soa)
+    else {
+        return Ok(());
+    };
+    let Some(value) = soa.resource_records().first().map(ResourceRecord::value) else {
+        return Ok(());
+    };
+    let mut fields: Vec<&str> = value.split_whitespace().collect();
+    if fields.len() != 7 {
+        return Ok(());
+    }
+    let minimum = NEGATIVE_TTL.to_string();
+    fields[6] = &minimum;
+    let build_error = |error: aws_sdk_route53::error::BuildError| {
+        ProviderError::other(
+            "route53:ChangeResourceRecordSets",
+            key.as_str(),
+            error.to_string(),
+        )
+    };
+    let record = ResourceRecordSet::builder()
+        .name(soa.name())
+        .r#type(RrType::Soa)
+        .ttl(NEGATIVE_TTL)
+        .resource_records(
+            ResourceRecord::builder()
+                .value(fields.join(" "))
+                .build()
+                .map_err(build_error)?,
+        )
+        .build()
+        .map_err(build_error)?;
+    let batch = ChangeBatch::builder()
+        .changes(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(record)
+                .build()
+                .map_err(build_error)?,
+        )
+        .comment(format!("skiff: {key}: negative TTL"))
+        .build()
+        .map_err(build_error)?;
+    retry(&provider.retry, || async {
+        provider
+            .route53
+            .change_resource_record_sets()
+            .hosted_zone_id(id)
+            .change_batch(batch.clone())
+            .send()
+            .await
+            .map_err(|error| aws_error("route53:ChangeResourceRecordSets", name, error))
+    })
+    .await?;
+    Ok(())
 }
 
 /// The private zone named `zone.name` with `zone.comment`, if any.

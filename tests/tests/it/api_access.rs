@@ -698,6 +698,39 @@ async fn a_restricted_public_api_admits_every_nodes_path_and_refuses_outsiders()
         fixture.zone_names().await,
         ["api.access.example.com", "example.com"]
     );
+    // A lookup in the moment between the zone's creation and its record's
+    // is remembered as NXDOMAIN for a minute at most: the SOA's TTL and
+    // minimum (RFC 2308), not Route53's 900 s and one day.
+    let private_zone = fixture
+        .clients
+        .route53
+        .list_hosted_zones_by_name()
+        .dns_name("api.access.example.com")
+        .send()
+        .await
+        .expect("list hosted zones by name")
+        .hosted_zones()
+        .iter()
+        .find(|zone| zone.config().is_some_and(|config| config.private_zone()))
+        .expect("the private zone")
+        .id()
+        .to_owned();
+    let records = fixture
+        .clients
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&private_zone)
+        .send()
+        .await
+        .expect("list resource record sets");
+    let soa = records
+        .resource_record_sets()
+        .iter()
+        .find(|record| record.r#type().as_str() == "SOA")
+        .expect("an SOA");
+    assert_eq!(soa.ttl(), Some(60), "{soa:?}");
+    let value = soa.resource_records()[0].value();
+    assert!(value.ends_with(" 60"), "{value}");
 
     // Nothing a node is given names a load balancer: the certificate and
     // the endpoint are `api.access.example.com`, as before the internal
