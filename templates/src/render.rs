@@ -337,6 +337,18 @@ struct CniView {
     version: &'static str,
     download_url: String,
     sha256: Option<&'static str>,
+    /// Calico on a control-plane node of a cluster with Windows nodes:
+    /// installed through the Tigera operator with the Windows data plane.
+    windows: Option<WindowsNetworkView>,
+}
+
+/// What a control plane downloads for the Windows nodes' pod network
+/// (`cni::tigera_operator_url`, `cni::windows_kube_proxy_url`).
+#[derive(Debug, Serialize)]
+struct WindowsNetworkView {
+    operator_crds_url: String,
+    tigera_operator_url: String,
+    kube_proxy_url: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -760,6 +772,14 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             version: release.version,
             download_url: release.download_url.clone(),
             sha256: release.sha256,
+            windows: (control_plane
+                && config.windows_nodes
+                && release.cni == skiff_api::Cni::Calico)
+                .then(|| WindowsNetworkView {
+                    operator_crds_url: cni::operator_crds_url(),
+                    tigera_operator_url: cni::tigera_operator_url(),
+                    kube_proxy_url: cni::windows_kube_proxy_url(),
+                }),
         },
         paths: Paths {
             bootstrap_script: paths::BOOTSTRAP_SCRIPT,
