@@ -540,9 +540,11 @@ impl Attributes {
     /// for field-by-field comparison and display.
     pub fn fields(&self) -> BTreeMap<String, serde_json::Value> {
         match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(map)) => {
-                map.into_iter().filter(|(key, _)| key != "kind").collect()
-            }
+            Ok(serde_json::Value::Object(map)) => map
+                .into_iter()
+                .filter(|(key, _)| key != "kind")
+                .filter(|(key, _)| !(matches!(self, Attributes::HostedZone(_)) && key == "serves"))
+                .collect(),
             _ => BTreeMap::new(),
         }
     }
@@ -1046,6 +1048,15 @@ pub struct HostedZoneAttributes {
     /// The zone's comment, which marks it as skiff's
     /// (`skiff: <cluster> <key>`).
     pub comment: String,
+    /// What must serve before the zone exists: the internal load balancer
+    /// (its ARN) and its listener. Once created, the zone shadows the public
+    /// record of its name inside the VPC at once, so on a running cluster
+    /// a zone made before the load balancer it leads to is `active` would
+    /// cut the nodes off the API for minutes. Orders the create after them
+    /// and is waited for by it; not a property of the zone, so never
+    /// compared ([`Attributes::fields`] leaves it out) and not read back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serves: Vec<Id>,
 }
 
 /// One resource of the desired model.

@@ -494,15 +494,31 @@ impl<'model> Generator<'model> {
             ),
             // A private zone: the `vpc` block makes it one (and associates
             // the VPC at creation, as `CreateHostedZone` does).
-            Attributes::HostedZone(zone) => self.add(
-                kind_type,
-                name,
-                json!({
+            // It waits for what it leads to (`serves`: the internal load
+            // balancer, which `aws_lb` waits to be active, and its listener),
+            // which no attribute refers to.
+            Attributes::HostedZone(zone) => {
+                let mut body = json!({
                     "name": literal(&zone.name),
                     "comment": literal(&zone.comment),
                     "vpc": [{ "vpc_id": self.id(&zone.vpc)? }],
-                }),
-            ),
+                });
+                let after: Vec<String> = zone
+                    .serves
+                    .iter()
+                    .filter_map(|id| match id {
+                        Id::Ref(reference) => self
+                            .kinds
+                            .get(&reference.key)
+                            .map(|kind| address(*kind, &reference.key)),
+                        _ => None,
+                    })
+                    .collect();
+                if !after.is_empty() {
+                    body["depends_on"] = json!(after);
+                }
+                self.add(kind_type, name, body)
+            }
         }
     }
 

@@ -171,12 +171,23 @@ fn an_ha_private_cluster_maps_every_resource_and_reference() {
         ("aws_route_table_association", 6),
         ("aws_launch_template", 6),
         ("aws_autoscaling_group", 6),
-        ("aws_route53_record", 1),
+        // The public record, and the private zone's alias to the internal
+        // load balancer.
+        ("aws_route53_record", 2),
+        ("aws_route53_zone", 1),
         ("aws_security_group", 4),
         ("aws_vpc_security_group_egress_rule", 4),
     ] {
         assert_eq!(count(&configuration, kind), expected, "{kind}");
     }
+
+    // The private zone answers api.<cluster> inside the VPC as soon as it
+    // exists: it waits for the internal load balancer it leads to.
+    let zone = resource(&configuration, "aws_route53_zone.api_internal");
+    assert_eq!(
+        zone["depends_on"],
+        serde_json::json!(["aws_lb.api_internal", "aws_lb_listener.api_internal"])
+    );
 
     // References are expressions; nothing of the planner's notation is left.
     let text = String::from_utf8(files.files[MAIN_FILE].clone()).expect("UTF-8");

@@ -124,6 +124,10 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
             name: cluster.api_dns_name(),
             vpc: builder.vpc_id(),
             comment: private_zone_comment(cluster.name()),
+            serves: vec![
+                internal_load_balancer_key().output(Output::Arn),
+                ResourceKey::new(ResourceKind::Listener, INTERNAL).output(Output::Arn),
+            ],
         }),
     });
     let internal = internal_load_balancer_key();

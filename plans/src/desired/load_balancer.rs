@@ -729,6 +729,21 @@ mod tests {
             .depends_on
             .contains(&crate::desired::dns::private_zone_key()));
         assert!(record.depends_on.contains(&internal_load_balancer_key()));
+        // The zone shadows the public record inside the VPC once it exists:
+        // it waits for the internal load balancer and its listener, and is
+        // not compared on what it waits for (apply then plan stays zero).
+        let zone = plan
+            .change(&crate::desired::dns::private_zone_key())
+            .expect("planned");
+        assert!(zone.depends_on.contains(&internal_load_balancer_key()));
+        assert!(zone
+            .depends_on
+            .contains(&ResourceKey::new(ResourceKind::Listener, INTERNAL)));
+        assert!(
+            zone.fields.iter().all(|field| field.field != "serves"),
+            "{:?}",
+            zone.fields
+        );
     }
 
     /// A shared VPC without DNS support or DNS host names cannot hold the

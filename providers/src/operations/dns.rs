@@ -9,7 +9,11 @@ use aws_sdk_route53::types::{
 use skiff_plans::resource::{DnsRecordAttributes, HostedZoneAttributes, ResourceKey};
 use skiff_plans::Output;
 
-use super::{client_token, value, Applied};
+use std::time::Duration;
+
+use aws_sdk_elasticloadbalancingv2::types::LoadBalancerStateEnum;
+
+use super::{client_token, value, values, wait_for, Applied};
 use crate::error::{aws_error, ProviderError, Result};
 use crate::retry::retry;
 use crate::AwsProvider;
@@ -125,6 +129,11 @@ pub(crate) async fn create_hosted_zone(
     intent: &str,
 ) -> Result<Applied> {
     let vpc_id = value(key, "vpc", &zone.vpc)?;
+    for arn in values(key, "serves", &zone.serves)? {
+        if arn.contains(":loadbalancer/") {
+            wait_until_active(provider, key, &arn, &zone.name).await?;
+        }
+    }
     let reference = client_token(intent, key, &[&zone.name, vpc_id]);
     let build_error = |error: aws_sdk_route53::error::BuildError| {
         ProviderError::other("route53:CreateHostedZone", key.as_str(), error.to_string())
@@ -169,6 +178,61 @@ pub(crate) async fn create_hosted_zone(
     };
     shorten_negative_ttl(provider, key, &id, &zone.name).await?;
     Ok(Applied::with_id(&id))
+}
+
+/// Waits until the load balancer the zone will lead to is `active`. From
+/// its creation the zone answers `api.<cluster>` inside the VPC, in place of
+/// the public record (Route53 Developer Guide, "Considerations when working
+/// with a private hosted zone": a private zone's answers win for the VPCs
+/// it is associated with); a network load balancer serves nothing while
+/// `provisioning` (minutes, ELBv2 API reference, LoadBalancerState). On a
+/// running cluster the nodes' new connections to the API would fail all
+/// that time. The control-plane groups register with its target group in
+/// the same apply, and their targets pass its health checks (seconds) well
+/// within the balancer's own provisioning.
+async fn wait_until_active(
+    provider: &AwsProvider,
+    key: &ResourceKey,
+    arn: &str,
+    name: &str,
+) -> Result<()> {
+    wait_for(
+        "elasticloadbalancing:DescribeLoadBalancers",
+        arn,
+        Duration::from_secs(180),
+        Duration::from_secs(900),
+        || async {
+            let output = provider
+                .elb
+                .describe_load_balancers()
+                .load_balancer_arns(arn)
+                .send()
+                .await
+                .map_err(|error| {
+                    aws_error("elasticloadbalancing:DescribeLoadBalancers", arn, error)
+                })?;
+            let state = output
+                .load_balancers()
+                .first()
+                .and_then(|balancer| balancer.state())
+                .and_then(|state| state.code())
+                .cloned();
+            match state {
+                Some(LoadBalancerStateEnum::Active) => Ok(Some(())),
+                Some(LoadBalancerStateEnum::Failed) => Err(ProviderError::other(
+                    "elasticloadbalancing:CreateLoadBalancer",
+                    key.as_str(),
+                    format!(
+                        "the load balancer {arn} that {name} would lead to failed to provision; \
+                         the private zone is not created, so the nodes keep the public endpoint: \
+                         see its state in the EC2 console, then run the apply again"
+                    ),
+                )),
+                _ => Ok(None),
+            }
+        },
+    )
+    .await
 }
 
 /// Rewrites the zone's SOA with [`NEGATIVE_TTL`] as its TTL and its

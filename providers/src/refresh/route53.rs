@@ -229,6 +229,7 @@ async fn private_zone(
                 .and_then(|config| config.comment())
                 .unwrap_or_default()
                 .to_string(),
+            serves: Vec::new(),
         }),
         outputs: outputs(&[(Output::Id, &id)]),
     }))
