@@ -263,7 +263,7 @@ pub struct CreateClusterArgs {
     #[arg(long, value_name = "FILE")]
     pub ssh_public_key: Option<PathBuf>,
 
-    /// Whether the API load balancer faces the internet
+    /// Whether the API load balancer faces the internet (public: nodes use an internal one beside it)
     #[arg(long, default_value = "public", value_parser = ["public", "internal"])]
     pub api_loadbalancer_type: String,
 
@@ -279,7 +279,7 @@ pub struct CreateClusterArgs {
     #[arg(long, default_value = "debian", value_parser = parse_os_family)]
     pub os_family: skiff_api::OsFamily,
 
-    /// CIDRs allowed to reach the Kubernetes API
+    /// CIDRs allowed to reach the Kubernetes API at its load balancer (the cluster's own nodes need none: they use an internal endpoint)
     #[arg(long, value_delimiter = ',', default_value = "0.0.0.0/0")]
     pub admin_access: Vec<String>,
 

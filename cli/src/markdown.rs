@@ -32,6 +32,9 @@ pub fn render(plan: &Plan) -> String {
         inline_code_text(&plan.region),
         plan.spec_revision
     ));
+    for warning in &plan.warnings {
+        text.push_str(&format!("> **Warning:** {}\n\n", escape_inline(warning)));
+    }
     if plan.is_empty() {
         text.push_str("**No changes**: the AWS resources match the spec.\n");
         return redact(&text);

@@ -35,6 +35,13 @@ pub fn summary_line(plan: &Plan) -> String {
 /// Renders the whole preview.
 pub fn render(plan: &Plan, printer: &Printer) -> String {
     let mut text = String::new();
+    // What no change shows, e.g. a cluster that keeps a known gap.
+    for warning in &plan.warnings {
+        text.push_str(&format!(
+            "{} {warning}\n\n",
+            printer.paint("warning:", Color::Yellow)
+        ));
+    }
     if plan.is_empty() {
         text.push_str(&format!(
             "No changes: the AWS resources of cluster {} match its spec (revision {}).\n",

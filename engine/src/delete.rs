@@ -70,9 +70,10 @@ pub async fn plan(session: &Session<'_>, cluster: &str, lock: bool) -> Result<De
             .resources
             .get(&record_key())
             .and_then(|resource| match &resource.attributes {
-                Some(Attributes::DnsRecord(record)) => {
-                    Some((record.zone.clone(), record.name.clone()))
-                }
+                Some(Attributes::DnsRecord(record)) => record
+                    .zone
+                    .value()
+                    .map(|zone| (zone.to_string(), record.name.clone())),
                 _ => None,
             });
         let scope = RefreshScope {

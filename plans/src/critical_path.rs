@@ -482,6 +482,9 @@ fn create_calls(desired: &Attributes) -> u32 {
         Attributes::Listener(_) => 1,
         // dns::create_record: ChangeResourceRecordSets.
         Attributes::DnsRecord(_) => 1,
+        // dns::create_hosted_zone: CreateHostedZone (with the VPC), then
+        // its SOA read and rewritten with a short negative TTL.
+        Attributes::HostedZone(_) => 3,
     }
 }
 
@@ -675,7 +678,8 @@ fn delete_calls(current: &Attributes) -> u32 {
         | Attributes::LaunchTemplate(_)
         | Attributes::TargetGroup(_)
         | Attributes::Listener(_)
-        | Attributes::DnsRecord(_) => 1,
+        | Attributes::DnsRecord(_)
+        | Attributes::HostedZone(_) => 1,
     }
 }
 
@@ -769,6 +773,7 @@ mod tests {
             rolling_updates: Vec::new(),
             known_outputs: KnownOutputs::default(),
             instance_groups: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

@@ -213,6 +213,7 @@ pub fn plan(
         rolling_updates,
         known_outputs,
         instance_groups: desired.instance_groups.clone(),
+        warnings: desired.warnings.clone(),
     })
 }
 
@@ -247,6 +248,7 @@ pub fn destroy(cluster: &str, observed: &Observed, context: &PlanContext) -> Pla
         rolling_updates: Vec::new(),
         known_outputs: BTreeMap::new(),
         instance_groups: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 
@@ -300,6 +302,9 @@ fn rolling_updates(changes: &[ResourceChange], observed: &Observed) -> Vec<Rolli
                             .kubernetes_version
                             .map(|(from, to)| VersionStep { from, to });
                         reasons.extend(explanation.reasons());
+                    } else if field.field == "userDataSubstitutions" {
+                        // References that end up in the user-data (a load
+                        // balancer's name not known yet): explained there.
                     } else {
                         reasons.extend(describe_field(field));
                     }

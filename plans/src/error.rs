@@ -83,6 +83,20 @@ pub enum PlanError {
         zone: Option<String>,
     },
 
+    /// The shared VPC cannot hold the private hosted zone that answers
+    /// `api.<cluster>` with the internal load balancer.
+    #[error("spec.networkID: VPC {vpc} has {attribute} turned off, and the private hosted zone api.{cluster} (how the nodes of an internet-facing API load balancer reach the API inside the VPC) answers only in a VPC with enableDnsSupport and enableDnsHostnames: turn it on (aws ec2 modify-vpc-attribute --vpc-id {vpc} --{flag}), or set spec.api.loadBalancer.type: Internal")]
+    SharedVpcDns {
+        /// The cluster.
+        cluster: String,
+        /// The shared VPC.
+        vpc: String,
+        /// `enableDnsSupport` or `enableDnsHostnames`.
+        attribute: &'static str,
+        /// The AWS CLI flag that turns it on.
+        flag: &'static str,
+    },
+
     /// An external etcd member's fixed address cannot be chosen.
     #[error("instancegroup/{group}: spec.subnets: no fixed address for the etcd member: {problem}; put the member in a subnet with a known, larger range")]
     EtcdMemberAddress {

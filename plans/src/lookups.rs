@@ -47,6 +47,32 @@ pub struct SharedVpc {
     pub cidr: String,
     /// Its internet gateway, if it has one.
     pub internet_gateway: Option<String>,
+    /// Whether the VPC resolves DNS (`enableDnsSupport`): a private hosted
+    /// zone answers only in a VPC that does.
+    #[serde(default = "yes")]
+    pub dns_support: bool,
+    /// Whether the VPC gives instances DNS host names
+    /// (`enableDnsHostnames`), which private hosted zones also need.
+    #[serde(default = "yes")]
+    pub dns_hostnames: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which of a cluster's API load balancers exist already, by name. Looked
+/// up only for a gossip cluster with an internet-facing API load balancer,
+/// whose nodes name a load balancer directly: whether they use an internal
+/// one depends on how the cluster was built (see
+/// `desired::load_balancer::api_endpoint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ExistingApiLoadBalancers {
+    /// The API load balancer (`names::load_balancer`).
+    pub public: bool,
+    /// The internal one beside it (`names::internal_load_balancer`).
+    pub internal: bool,
 }
 
 /// A subnet that exists already and that skiff must not modify.
@@ -115,6 +141,10 @@ pub struct Lookups {
     pub shared_subnets: BTreeMap<String, SharedSubnet>,
     /// The state store, when it is in S3.
     pub state_store: Option<StateStoreRef>,
+    /// Which API load balancers exist already (gossip clusters with an
+    /// internet-facing API load balancer only; else none).
+    #[serde(default)]
+    pub api_load_balancers: ExistingApiLoadBalancers,
 }
 
 impl Lookups {
@@ -165,6 +195,7 @@ impl Lookups {
                 endpoint: None,
                 kms_key: None,
             }),
+            api_load_balancers: ExistingApiLoadBalancers::default(),
         }
     }
 }

@@ -69,6 +69,17 @@ pub fn target_group(cluster: &str) -> String {
     limited(&format!("tcp-{cluster}"), 32)
 }
 
+/// The internal API load balancer's name (at most 32 characters): the
+/// endpoint nodes use when the API load balancer is internet-facing.
+pub fn internal_load_balancer(cluster: &str) -> String {
+    limited(&format!("api-int-{cluster}"), 32)
+}
+
+/// The internal API load balancer's target group name (at most 32 characters).
+pub fn internal_target_group(cluster: &str) -> String {
+    limited(&format!("tcp-int-{cluster}"), 32)
+}
+
 /// The IAM path of the cluster's roles and instance profiles.
 pub fn iam_path(cluster: &str) -> String {
     format!("/skiff/{cluster}/")

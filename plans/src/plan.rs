@@ -275,6 +275,10 @@ pub struct Plan {
     /// deletes the cluster).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instance_groups: Vec<GroupImage>,
+    /// What the operator should know about the cluster as planned, which
+    /// no change shows (the desired model's warnings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -368,6 +372,7 @@ mod tests {
             rolling_updates: Vec::new(),
             known_outputs: KnownOutputs::default(),
             instance_groups: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

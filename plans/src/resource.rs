@@ -226,6 +226,8 @@ pub enum ResourceKind {
     Listener,
     /// Route53 record.
     DnsRecord,
+    /// Route53 private hosted zone (the in-VPC answer for `api.<cluster>`).
+    HostedZone,
 }
 
 impl ResourceKind {
@@ -249,11 +251,12 @@ impl ResourceKind {
             ResourceKind::TargetGroup => "target-group",
             ResourceKind::Listener => "listener",
             ResourceKind::DnsRecord => "dns-record",
+            ResourceKind::HostedZone => "hosted-zone",
         }
     }
 
     /// Every kind, in the order a fresh cluster is built.
-    pub const ALL: [ResourceKind; 17] = [
+    pub const ALL: [ResourceKind; 18] = [
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
         ResourceKind::Subnet,
@@ -270,6 +273,7 @@ impl ResourceKind {
         ResourceKind::Listener,
         ResourceKind::LaunchTemplate,
         ResourceKind::AutoScalingGroup,
+        ResourceKind::HostedZone,
         ResourceKind::DnsRecord,
     ];
 
@@ -297,6 +301,7 @@ impl ResourceKind {
             ResourceKind::TargetGroup => &["name", "port", "protocol", "vpc"],
             ResourceKind::Listener => &["loadBalancer", "port"],
             ResourceKind::DnsRecord => &["zone", "name"],
+            ResourceKind::HostedZone => &["name", "vpc", "comment"],
         }
     }
 
@@ -308,6 +313,7 @@ impl ResourceKind {
             ResourceKind::SecurityGroupRules
                 | ResourceKind::Listener
                 | ResourceKind::DnsRecord
+                | ResourceKind::HostedZone
                 | ResourceKind::InstanceProfile
         )
     }
@@ -501,6 +507,8 @@ pub enum Attributes {
     Listener(ListenerAttributes),
     /// A DNS record.
     DnsRecord(DnsRecordAttributes),
+    /// A private hosted zone.
+    HostedZone(HostedZoneAttributes),
 }
 
 impl Attributes {
@@ -524,6 +532,7 @@ impl Attributes {
             Attributes::TargetGroup(_) => ResourceKind::TargetGroup,
             Attributes::Listener(_) => ResourceKind::Listener,
             Attributes::DnsRecord(_) => ResourceKind::DnsRecord,
+            Attributes::HostedZone(_) => ResourceKind::HostedZone,
         }
     }
 
@@ -531,9 +540,11 @@ impl Attributes {
     /// for field-by-field comparison and display.
     pub fn fields(&self) -> BTreeMap<String, serde_json::Value> {
         match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(map)) => {
-                map.into_iter().filter(|(key, _)| key != "kind").collect()
-            }
+            Ok(serde_json::Value::Object(map)) => map
+                .into_iter()
+                .filter(|(key, _)| key != "kind")
+                .filter(|(key, _)| !(matches!(self, Attributes::HostedZone(_)) && key == "serves"))
+                .collect(),
             _ => BTreeMap::new(),
         }
     }
@@ -1010,8 +1021,9 @@ pub struct ListenerAttributes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DnsRecordAttributes {
-    /// The hosted zone ID.
-    pub zone: String,
+    /// The hosted zone ID (the skiff-owned private zone's is known once it
+    /// exists).
+    pub zone: Id,
     /// The record name, with the final dot.
     pub name: String,
     /// `A`.
@@ -1020,6 +1032,31 @@ pub struct DnsRecordAttributes {
     pub alias_target: Id,
     /// The alias target's hosted zone.
     pub alias_zone: Id,
+}
+
+/// A Route53 private hosted zone, associated with the cluster's VPC at
+/// creation. Hosted zones take no tags at creation (`CreateHostedZone` has
+/// none), so skiff finds its own by name, VPC and comment, or by the
+/// recorded state, as it finds its records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostedZoneAttributes {
+    /// The zone's name, without the final dot (`api.<cluster>`).
+    pub name: String,
+    /// The VPC it answers in.
+    pub vpc: Id,
+    /// The zone's comment, which marks it as skiff's
+    /// (`skiff: <cluster> <key>`).
+    pub comment: String,
+    /// What must serve before the zone exists: the internal load balancer
+    /// (its ARN) and its listener. Once created, the zone shadows the public
+    /// record of its name inside the VPC at once, so on a running cluster
+    /// a zone made before the load balancer it leads to is `active` would
+    /// cut the nodes off the API for minutes. Orders the create after them
+    /// and is waited for by it; not a property of the zone, so never
+    /// compared ([`Attributes::fields`] leaves it out) and not read back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serves: Vec<Id>,
 }
 
 /// One resource of the desired model.

@@ -43,6 +43,9 @@ pub fn holders(kind: ResourceKind) -> &'static [ResourceKind] {
         // Its listeners go with it, but the record pointing at it goes
         // first, so the API's name never resolves to nothing that exists.
         LoadBalancer => &[Listener, DnsRecord],
+        // DeleteHostedZone: HostedZoneNotEmpty while it holds any record
+        // but its SOA and NS.
+        HostedZone => &[DnsRecord],
         // Unused once no template names it.
         KeyPair | InstanceProfile => &[LaunchTemplate],
         // DeleteRole: DeleteConflict while an instance profile holds it.
@@ -87,6 +90,9 @@ pub fn holders(kind: ResourceKind) -> &'static [ResourceKind] {
             Listener,
             LaunchTemplate,
             AutoScalingGroup,
+            // A private zone associated with the VPC: the zone goes first,
+            // so it never outlives the only VPC it answers in.
+            HostedZone,
         ],
     }
 }

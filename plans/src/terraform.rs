@@ -93,6 +93,7 @@ pub fn resource_type(kind: ResourceKind) -> &'static str {
         ResourceKind::TargetGroup => "aws_lb_target_group",
         ResourceKind::Listener => "aws_lb_listener",
         ResourceKind::DnsRecord => "aws_route53_record",
+        ResourceKind::HostedZone => "aws_route53_zone",
     }
 }
 
@@ -218,6 +219,7 @@ impl<'model> Generator<'model> {
             ) => "name",
             (ResourceKind::ElasticIp, Output::Id) => "allocation_id",
             (ResourceKind::DnsRecord, Output::Id | Output::Name) => "fqdn",
+            (ResourceKind::HostedZone, Output::Id) => "zone_id",
             (_, Output::Id) => "id",
             (_, Output::Arn) => "arn",
             (_, Output::Name) => "name",
@@ -480,7 +482,7 @@ impl<'model> Generator<'model> {
                 kind_type,
                 name,
                 json!({
-                    "zone_id": literal(&record.zone),
+                    "zone_id": self.id(&record.zone)?,
                     "name": literal(record.name.trim_end_matches('.')),
                     "type": literal(&record.record_type),
                     "alias": [{
@@ -490,6 +492,33 @@ impl<'model> Generator<'model> {
                     }],
                 }),
             ),
+            // A private zone: the `vpc` block makes it one (and associates
+            // the VPC at creation, as `CreateHostedZone` does).
+            // It waits for what it leads to (`serves`: the internal load
+            // balancer, which `aws_lb` waits to be active, and its listener),
+            // which no attribute refers to.
+            Attributes::HostedZone(zone) => {
+                let mut body = json!({
+                    "name": literal(&zone.name),
+                    "comment": literal(&zone.comment),
+                    "vpc": [{ "vpc_id": self.id(&zone.vpc)? }],
+                });
+                let after: Vec<String> = zone
+                    .serves
+                    .iter()
+                    .filter_map(|id| match id {
+                        Id::Ref(reference) => self
+                            .kinds
+                            .get(&reference.key)
+                            .map(|kind| address(*kind, &reference.key)),
+                        _ => None,
+                    })
+                    .collect();
+                if !after.is_empty() {
+                    body["depends_on"] = json!(after);
+                }
+                self.add(kind_type, name, body)
+            }
         }
     }
 
@@ -726,11 +755,30 @@ pub fn generate(model: &DesiredModel, region: &str) -> Result<TerraformFiles, Pl
         "cluster_name".to_string(),
         json!({ "value": literal(cluster) }),
     );
-    let load_balancer = crate::desired::load_balancer::load_balancer_key();
-    if generator.kinds.contains_key(&load_balancer) {
+    // The public API name's target, and the internal endpoint nodes use.
+    for (output, load_balancer) in [
+        (
+            "api_load_balancer_dns_name",
+            crate::desired::load_balancer::load_balancer_key(),
+        ),
+        (
+            "api_internal_load_balancer_dns_name",
+            crate::desired::load_balancer::internal_load_balancer_key(),
+        ),
+    ] {
+        if generator.kinds.contains_key(&load_balancer) {
+            outputs.insert(
+                output.to_string(),
+                json!({ "value": format!("${{{}.dns_name}}", address(ResourceKind::LoadBalancer, &load_balancer)) }),
+            );
+        }
+    }
+    // The private zone that answers `api.<cluster>` inside the VPC.
+    let private_zone = crate::desired::dns::private_zone_key();
+    if generator.kinds.contains_key(&private_zone) {
         outputs.insert(
-            "api_load_balancer_dns_name".to_string(),
-            json!({ "value": format!("${{{}.dns_name}}", address(ResourceKind::LoadBalancer, &load_balancer)) }),
+            "api_private_zone_id".to_string(),
+            json!({ "value": format!("${{{}.zone_id}}", address(ResourceKind::HostedZone, &private_zone)) }),
         );
     }
 

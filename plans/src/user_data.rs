@@ -445,6 +445,22 @@ pub fn explain(before: &str, after: &str) -> Explanation {
             .iter()
             .fold(text.to_string(), |text, (old, new)| text.replace(old, new))
     };
+    // The API endpoint nodes use (an internal load balancer beside an
+    // internet-facing one): named, and its file explained by it.
+    let endpoints = match (api_endpoint(&old), api_endpoint(&new)) {
+        (Some(from), Some(to)) if from != to => Some((from, to)),
+        _ => None,
+    };
+    let substitute = |text: &str| -> String {
+        let text = substitute(text);
+        match &endpoints {
+            Some((from, to)) => text.replace(
+                &format!("{ENDPOINT_LINE}{from}\n"),
+                &format!("{ENDPOINT_LINE}{to}\n"),
+            ),
+            None => text,
+        }
+    };
     let mut unexplained = Vec::new();
     if substitute(&old.document) != new.document {
         unexplained.push(DOCUMENT.to_string());
@@ -484,6 +500,13 @@ pub fn explain(before: &str, after: &str) -> Explanation {
         }
     }
     let mut fields = Vec::new();
+    if let Some((from, to)) = &endpoints {
+        fields.push(format!(
+            "API endpoint {} -> {}",
+            describe_endpoint(from),
+            describe_endpoint(to)
+        ));
+    }
     if let Some((from, to)) = runtimes {
         fields.push(format!("containerRuntime {from} -> {to}"));
     }
@@ -520,6 +543,32 @@ pub fn explain(before: &str, after: &str) -> Explanation {
         kubernetes_version: versions,
         fields,
         unexplained,
+    }
+}
+
+/// The line of [`skiff_templates::paths::API_ENDPOINT_FILE`] that names the
+/// host nodes reach the API at.
+const ENDPOINT_LINE: &str = "SKIFF_API_ENDPOINT=";
+
+/// The host a node reaches the API at, from its endpoint file.
+fn api_endpoint(user_data: &DecodedUserData) -> Option<String> {
+    let file = user_data
+        .files
+        .iter()
+        .find(|file| file.path == skiff_templates::paths::API_ENDPOINT_FILE)?;
+    file.text
+        .lines()
+        .find_map(|line| line.strip_prefix(ENDPOINT_LINE))
+        .map(str::to_string)
+}
+
+/// An endpoint in words: the placeholder a load balancer's DNS name
+/// replaces once the load balancer exists says so.
+fn describe_endpoint(host: &str) -> String {
+    if host == crate::desired::compute::API_ENDPOINT_PLACEHOLDER {
+        "a load balancer's DNS name (known after apply)".to_string()
+    } else {
+        host.to_string()
     }
 }
 
@@ -1024,6 +1073,37 @@ mod tests {
         assert_eq!(
             explain("#!/bin/sh\necho a\n", "#!/bin/sh\necho b\n").reasons(),
             ["user-data changed"]
+        );
+    }
+
+    /// Issue 18: a node moved to the internal API load balancer says so;
+    /// the endpoint file is explained by it, nothing else is hidden.
+    #[test]
+    fn an_endpoint_change_is_named() {
+        let before = cloud_config("1.34.2", false, "");
+        let after = before.replace(
+            "SKIFF_API_ENDPOINT=api.example.com",
+            "SKIFF_API_ENDPOINT=api-endpoint.skiff.invalid",
+        );
+        assert_eq!(
+            explain(&before, &after).reasons(),
+            ["API endpoint api.example.com -> a load balancer's DNS name (known after apply)"]
+        );
+        let known = after.replace("api-endpoint.skiff.invalid", "api-int-c1.elb.amazonaws.com");
+        assert_eq!(
+            explain(&before, &known).reasons(),
+            ["API endpoint api.example.com -> api-int-c1.elb.amazonaws.com"]
+        );
+        let and_more = cloud_config("1.34.2", false, "\n    X=1").replace(
+            "SKIFF_API_ENDPOINT=api.example.com",
+            "SKIFF_API_ENDPOINT=api-int-c1.elb.amazonaws.com",
+        );
+        assert_eq!(
+            explain(&before, &and_more).reasons(),
+            [
+                "API endpoint api.example.com -> api-int-c1.elb.amazonaws.com",
+                "user-data changed: /etc/skiff/api-endpoint.env"
+            ]
         );
     }
 

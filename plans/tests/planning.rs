@@ -77,8 +77,12 @@ fn ha_private_cluster_has_every_resource() {
     assert_eq!(count(ResourceKind::RouteTable), 4);
     assert_eq!(count(ResourceKind::LaunchTemplate), 6);
     assert_eq!(count(ResourceKind::AutoScalingGroup), 6);
-    assert_eq!(count(ResourceKind::LoadBalancer), 1);
-    assert_eq!(count(ResourceKind::DnsRecord), 1);
+    // The internet-facing API load balancer and the internal one for nodes.
+    assert_eq!(count(ResourceKind::LoadBalancer), 2);
+    // The public `api.<cluster>` record, and the same name in the private
+    // zone that answers it inside the VPC with the internal load balancer.
+    assert_eq!(count(ResourceKind::DnsRecord), 2);
+    assert_eq!(count(ResourceKind::HostedZone), 1);
     assert_eq!(count(ResourceKind::KeyPair), 1);
     assert_eq!(count(ResourceKind::IamRole), 2);
 
@@ -160,10 +164,10 @@ fn gossip_clusters_have_no_dns_record_and_substitute_the_load_balancer_name() {
     let mut no_zone = Lookups::stand_in(&bundle);
     no_zone.hosted_zone = None;
     let model = skiff_plans::desired_model(&bundle, &no_zone).expect("model");
-    assert!(model
-        .resources
-        .iter()
-        .all(|resource| resource.kind() != ResourceKind::DnsRecord));
+    assert!(model.resources.iter().all(|resource| !matches!(
+        resource.kind(),
+        ResourceKind::DnsRecord | ResourceKind::HostedZone
+    )));
     let observed = cloud_matching(&model);
     let template = observed
         .resources
@@ -176,8 +180,8 @@ fn gossip_clusters_have_no_dns_record_and_substitute_the_load_balancer_name() {
     assert!(
         attributes
             .user_data
-            .contains("id-load-balancer-api-DnsName"),
-        "the NLB DNS name is substituted"
+            .contains("id-load-balancer-api-internal-DnsName"),
+        "the internal NLB's DNS name is substituted"
     );
     assert!(!attributes.user_data.contains("skiff.invalid"));
 }

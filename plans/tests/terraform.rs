@@ -79,17 +79,24 @@ fn a_single_zone_cluster_has_these_addresses() {
         "aws_launch_template.control_plane_us_east_1a",
         "aws_launch_template.nodes_us_east_1a",
         "aws_lb.api",
+        "aws_lb.api_internal",
         "aws_lb_listener.api",
+        "aws_lb_listener.api_internal",
         "aws_lb_target_group.api",
+        "aws_lb_target_group.api_internal",
         "aws_route.public_default",
         "aws_route53_record.api",
+        "aws_route53_record.api_internal",
+        "aws_route53_zone.api_internal",
         "aws_route_table.public",
         "aws_route_table_association.public_us_east_1a",
+        "aws_security_group.api_internal_load_balancer",
         "aws_security_group.api_load_balancer",
         "aws_security_group.control_plane",
         "aws_security_group.nodes",
         "aws_subnet.us_east_1a",
         "aws_vpc.main",
+        "aws_vpc_security_group_egress_rule.api_internal_load_balancer_all",
         "aws_vpc_security_group_egress_rule.api_load_balancer_all",
         "aws_vpc_security_group_egress_rule.control_plane_all",
         "aws_vpc_security_group_egress_rule.nodes_all",
@@ -114,6 +121,25 @@ fn a_single_zone_cluster_has_these_addresses() {
         assert!(rules.contains(rule), "{rule} missing from {rules:#?}");
     }
     assert_eq!(files.files.len(), 3, "{:?}", files.files.keys());
+    // The private zone answers `api.<cluster>` in the cluster's VPC with the
+    // internal load balancer, and is an output.
+    let configuration = files.configuration();
+    let zone = resource(&configuration, "aws_route53_zone.api_internal");
+    assert_eq!(zone["name"], "api.c1.example.com");
+    assert_eq!(zone["vpc"][0]["vpc_id"], "${aws_vpc.main.id}");
+    let record = resource(&configuration, "aws_route53_record.api_internal");
+    assert_eq!(
+        record["zone_id"],
+        "${aws_route53_zone.api_internal.zone_id}"
+    );
+    assert_eq!(
+        record["alias"][0]["name"],
+        "${aws_lb.api_internal.dns_name}"
+    );
+    assert_eq!(
+        configuration["output"]["api_private_zone_id"]["value"],
+        "${aws_route53_zone.api_internal.zone_id}"
+    );
 }
 
 #[test]
@@ -145,12 +171,23 @@ fn an_ha_private_cluster_maps_every_resource_and_reference() {
         ("aws_route_table_association", 6),
         ("aws_launch_template", 6),
         ("aws_autoscaling_group", 6),
-        ("aws_route53_record", 1),
-        ("aws_security_group", 3),
-        ("aws_vpc_security_group_egress_rule", 3),
+        // The public record, and the private zone's alias to the internal
+        // load balancer.
+        ("aws_route53_record", 2),
+        ("aws_route53_zone", 1),
+        ("aws_security_group", 4),
+        ("aws_vpc_security_group_egress_rule", 4),
     ] {
         assert_eq!(count(&configuration, kind), expected, "{kind}");
     }
+
+    // The private zone answers api.<cluster> inside the VPC as soon as it
+    // exists: it waits for the internal load balancer it leads to.
+    let zone = resource(&configuration, "aws_route53_zone.api_internal");
+    assert_eq!(
+        zone["depends_on"],
+        serde_json::json!(["aws_lb.api_internal", "aws_lb_listener.api_internal"])
+    );
 
     // References are expressions; nothing of the planner's notation is left.
     let text = String::from_utf8(files.files[MAIN_FILE].clone()).expect("UTF-8");
@@ -232,7 +269,7 @@ fn a_gossip_cluster_substitutes_the_load_balancer_name_in_terraform() {
     let template = resource(&configuration, "aws_launch_template.nodes_us_east_1a");
     assert_eq!(
         template["user_data"],
-        "${base64gzip(replace(file(\"${path.module}/data/nodes-us-east-1a.user-data\"), \"api-endpoint.skiff.invalid\", aws_lb.api.dns_name))}"
+        "${base64gzip(replace(file(\"${path.module}/data/nodes-us-east-1a.user-data\"), \"api-endpoint.skiff.invalid\", aws_lb.api_internal.dns_name))}"
     );
     let user_data =
         String::from_utf8(files.files["data/nodes-us-east-1a.user-data"].clone()).expect("UTF-8");

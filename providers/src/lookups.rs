@@ -1,17 +1,23 @@
 //! Read-only lookups before planning: the architecture of each machine type
 //! (`DescribeInstanceTypes`) and the AMI each group's `spec.image` resolves
 //! to for it, the Route53 hosted zone for `api.<cluster>`, and the shared
-//! VPC and subnets the spec names. What is not found is left out; the planner turns
+//! VPC and subnets the spec names (with the shared VPC's DNS attributes, which
+//! the API's private hosted zone needs), and which of a gossip cluster's API
+//! load balancers exist already (whether its nodes use an internal one depends
+//! on it). What is not found is left out; the planner turns
 //! the gap into an error that names the spec field, before anything changes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{Filter, InstanceType};
+use aws_sdk_ec2::types::{Filter, InstanceType, VpcAttributeName};
 use skiff_api::architecture::image_for_architecture;
 use skiff_api::document::ClusterBundle;
 use skiff_api::Architecture;
-use skiff_plans::lookups::{HostedZone, ResolvedImage, SharedSubnet, SharedVpc, StateStoreRef};
-use skiff_plans::Lookups;
+use skiff_api::LoadBalancerType;
+use skiff_plans::lookups::{
+    ExistingApiLoadBalancers, HostedZone, ResolvedImage, SharedSubnet, SharedVpc, StateStoreRef,
+};
+use skiff_plans::{names, Lookups};
 
 use crate::error::{aws_error, Result};
 use crate::AwsProvider;
@@ -37,8 +43,9 @@ impl AwsProvider {
         let images = self.resolve_images(bundle);
         let hosted_zone = self.hosted_zone(bundle);
         let shared = self.shared_network(bundle);
-        let ((images, machine_types), hosted_zone, (shared_vpc, shared_subnets)) =
-            tokio::try_join!(images, hosted_zone, shared)?;
+        let balancers = self.existing_api_load_balancers(bundle);
+        let ((images, machine_types), hosted_zone, (shared_vpc, shared_subnets), balancers) =
+            tokio::try_join!(images, hosted_zone, shared, balancers)?;
         Ok(Lookups {
             partition: partition_of(&self.region).to_string(),
             images,
@@ -47,7 +54,43 @@ impl AwsProvider {
             shared_vpc,
             shared_subnets,
             state_store,
+            api_load_balancers: balancers,
         })
+    }
+
+    /// Which of a gossip cluster's API load balancers exist, each asked by
+    /// its name (a name that does not exist fails the whole call). No call
+    /// for a DNS cluster or an internal API load balancer, whose endpoint
+    /// does not depend on it.
+    async fn existing_api_load_balancers(
+        &self,
+        bundle: &ClusterBundle,
+    ) -> Result<ExistingApiLoadBalancers> {
+        let cluster = &bundle.cluster;
+        if !cluster.is_gossip()
+            || cluster.spec.api.load_balancer.load_balancer_type != LoadBalancerType::Public
+        {
+            return Ok(ExistingApiLoadBalancers::default());
+        }
+        let exists = |name: String| async move {
+            match self.elb.describe_load_balancers().names(&name).send().await {
+                Ok(output) => Ok(!output.load_balancers().is_empty()),
+                Err(error) => {
+                    let error =
+                        aws_error("elasticloadbalancing:DescribeLoadBalancers", &name, error);
+                    if error.is_missing() {
+                        Ok(false)
+                    } else {
+                        Err(error)
+                    }
+                }
+            }
+        };
+        let (public, internal) = tokio::try_join!(
+            exists(names::load_balancer(cluster.name())),
+            exists(names::internal_load_balancer(cluster.name())),
+        )?;
+        Ok(ExistingApiLoadBalancers { public, internal })
     }
 
     /// The architectures of every machine type the groups name, then each
@@ -327,9 +370,32 @@ impl AwsProvider {
                     .send()
                     .await
                     .map_err(|error| aws_error("ec2:DescribeInternetGateways", id, error))?;
+                let attribute = |name: VpcAttributeName| async move {
+                    self.ec2
+                        .describe_vpc_attribute()
+                        .vpc_id(id)
+                        .attribute(name)
+                        .send()
+                        .await
+                        .map_err(|error| aws_error("ec2:DescribeVpcAttribute", id, error))
+                };
+                let (support, hostnames) = tokio::try_join!(
+                    attribute(VpcAttributeName::EnableDnsSupport),
+                    attribute(VpcAttributeName::EnableDnsHostnames),
+                )?;
                 shared_vpc = Some(SharedVpc {
                     id: id.clone(),
                     cidr: vpc.cidr_block().unwrap_or_default().to_string(),
+                    // EC2's defaults when it does not say: support on,
+                    // host names off.
+                    dns_support: support
+                        .enable_dns_support()
+                        .and_then(|value| value.value())
+                        .unwrap_or(true),
+                    dns_hostnames: hostnames
+                        .enable_dns_hostnames()
+                        .and_then(|value| value.value())
+                        .unwrap_or(false),
                     internet_gateway: gateways
                         .internet_gateways()
                         .first()

@@ -42,7 +42,12 @@ pub struct NodeBootstrap {
     /// Extra names in the API server's certificate (the API name and the load
     /// balancer's DNS name). `api_endpoint` is always the first name; listing
     /// it here too is harmless (it is left out, so that it stays only where a
-    /// substitution of the user-data reaches it).
+    /// substitution of the user-data reaches it). One name ending in
+    /// `.invalid` may stand for a name known only once the load balancer
+    /// exists (the internet-facing load balancer of a gossip cluster whose
+    /// nodes use an internal one): it goes to the endpoint file, where the
+    /// substitution of the user-data fills it in, and the node puts it in the
+    /// certificate.
     pub api_cert_sans: Vec<String>,
     /// The pod address range, e.g. `100.96.0.0/11`.
     pub pod_cidr: String,
@@ -408,6 +413,19 @@ impl NodeBootstrap {
                 "expected the load balancer's listener port, usually 443",
             ));
         }
+        if self
+            .api_cert_sans
+            .iter()
+            .filter(|name| is_placeholder(name))
+            .count()
+            > 1
+        {
+            return Err(TemplateError::invalid(
+                "api_cert_sans",
+                self.api_cert_sans.join(","),
+                "at most one certificate name may be a placeholder (ending in .invalid)",
+            ));
+        }
         for name in &self.api_cert_sans {
             let wildcard_free = name.strip_prefix("*.").unwrap_or(name);
             if !is_host(wildcard_free) && name.parse::<IpAddr>().is_err() {
@@ -480,6 +498,12 @@ fn is_dns_name(text: &str) -> bool {
 }
 
 /// A DNS name or an IPv4 address: something `host:port` can be built from.
+/// Whether a certificate name stands for one filled into the user-data
+/// after rendering (`.invalid` never resolves: RFC 6761).
+pub(crate) fn is_placeholder(name: &str) -> bool {
+    name.ends_with(".invalid")
+}
+
 fn is_host(text: &str) -> bool {
     is_dns_name(text) || text.parse::<std::net::Ipv4Addr>().is_ok()
 }

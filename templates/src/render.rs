@@ -17,7 +17,7 @@ use serde::Serialize;
 use skiff_api::{InstanceGroupRole, OsFamily, Taint};
 
 use crate::cni::{self, CniRelease};
-use crate::config::{NodeBootstrap, INSTANCE_GROUP_LABEL};
+use crate::config::{is_placeholder, NodeBootstrap, INSTANCE_GROUP_LABEL};
 use crate::error::TemplateError;
 use crate::paths;
 use crate::state_store;
@@ -138,6 +138,10 @@ pub(crate) const ETCD_INITIAL_CLUSTER_PLACEHOLDER: &str = "@SKIFF_ETCD_INITIAL_C
 /// Where the API host goes in the init template's `certSANs`; the node fills
 /// it in from [`paths::API_ENDPOINT_FILE`].
 pub(crate) const API_ENDPOINT_PLACEHOLDER: &str = "@SKIFF_API_ENDPOINT@";
+/// Where the name operators use goes in the init template's `certSANs` when
+/// it is known only once the load balancer exists; the node fills it in from
+/// [`paths::API_ENDPOINT_FILE`] (see `NodeBootstrap::api_cert_sans`).
+pub(crate) const API_PUBLIC_ENDPOINT_PLACEHOLDER: &str = "@SKIFF_API_PUBLIC_ENDPOINT@";
 
 /// The values every template sees.
 #[derive(Debug, Serialize)]
@@ -169,6 +173,10 @@ struct Context {
     /// first; a name equal to it is left out, or it would reach the
     /// compressed init template.
     api_cert_sans: Vec<String>,
+    /// The certificate name filled into the user-data after rendering (a
+    /// name of `api_cert_sans` ending in `.invalid`), or empty. Only in the
+    /// plain [`paths::API_ENDPOINT_FILE`], like `api_endpoint`.
+    api_public_endpoint: String,
     pod_cidr: String,
     service_cidr: String,
     cluster_dns: String,
@@ -196,6 +204,7 @@ struct Context {
     ca_cert_hash_placeholder: &'static str,
     api_server_placeholder: &'static str,
     api_endpoint_placeholder: &'static str,
+    api_public_endpoint_placeholder: &'static str,
     /// kube-apiserver's extra flags, in order (`extraArgs`).
     api_server_arguments: Vec<ArgumentView>,
     /// kube-apiserver's extra host folders (`extraVolumes`).
@@ -651,8 +660,11 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
     // it again would put it where a substitution of the user-data cannot
     // reach it.
     let mut api_cert_sans: Vec<String> = Vec::new();
+    let mut api_public_endpoint = String::new();
     for name in &config.api_cert_sans {
-        if *name != config.api_endpoint && !api_cert_sans.contains(name) {
+        if is_placeholder(name) {
+            api_public_endpoint = name.clone();
+        } else if *name != config.api_endpoint && !api_cert_sans.contains(name) {
             api_cert_sans.push(name.clone());
         }
     }
@@ -723,6 +735,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         api_endpoint: config.api_endpoint.clone(),
         api_port: config.api_port,
         api_cert_sans,
+        api_public_endpoint,
         pod_cidr: config.pod_cidr.clone(),
         service_cidr: config.service_cidr.clone(),
         cluster_dns: config.cluster_dns.clone(),
@@ -810,6 +823,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         ca_cert_hash_placeholder: CA_CERT_HASH_PLACEHOLDER,
         api_server_placeholder: API_SERVER_PLACEHOLDER,
         api_endpoint_placeholder: API_ENDPOINT_PLACEHOLDER,
+        api_public_endpoint_placeholder: API_PUBLIC_ENDPOINT_PLACEHOLDER,
         api_server_arguments: api_server_arguments(config),
         api_server_volumes: API_SERVER_VOLUMES
             .iter()
@@ -970,6 +984,57 @@ mod tests {
     #[test]
     fn workers_get_only_their_group_taints() {
         assert!(registered_taints(InstanceGroupRole::Node, &[]).is_empty());
+    }
+
+    /// Issue 18: a certificate name known only once the load balancer
+    /// exists goes to the plain endpoint file (which the user-data's
+    /// substitution reaches), and the node puts it in the certificate;
+    /// without one, nothing of it is rendered.
+    #[test]
+    fn a_placeholder_certificate_name_is_filled_in_on_the_node() {
+        let plain = crate::tests::example(InstanceGroupRole::ControlPlane, OsFamily::Debian);
+        let deferred = NodeBootstrap {
+            api_cert_sans: vec![
+                "api.c1.example.com".to_string(),
+                "api-public-endpoint.skiff.invalid".to_string(),
+            ],
+            ..plain.clone()
+        };
+        let file = |config: &NodeBootstrap, path: &str| {
+            node_files(config)
+                .expect("renders")
+                .into_iter()
+                .find(|file| file.path == path)
+                .map(|file| file.content)
+                .unwrap_or_else(|| panic!("{path}"))
+        };
+        let endpoint = file(&deferred, paths::API_ENDPOINT_FILE);
+        assert!(
+            endpoint.contains("\nSKIFF_API_PUBLIC_ENDPOINT=api-public-endpoint.skiff.invalid\n"),
+            "{endpoint}"
+        );
+        let init = file(&deferred, paths::KUBEADM_INIT_TEMPLATE);
+        assert!(
+            init.contains(&format!("    - \"{API_PUBLIC_ENDPOINT_PLACEHOLDER}\"\n")),
+            "{init}"
+        );
+        assert!(!init.contains(".invalid"), "{init}");
+        let script = file(&deferred, paths::BOOTSTRAP_SCRIPT);
+        assert!(script.contains(&format!(
+            "text=${{text//{API_PUBLIC_ENDPOINT_PLACEHOLDER}/$API_PUBLIC_ENDPOINT}}"
+        )));
+
+        assert!(!file(&plain, paths::API_ENDPOINT_FILE).contains("PUBLIC"));
+        assert!(
+            !file(&plain, paths::KUBEADM_INIT_TEMPLATE).contains(API_PUBLIC_ENDPOINT_PLACEHOLDER)
+        );
+        assert!(!file(&plain, paths::BOOTSTRAP_SCRIPT).contains("API_PUBLIC_ENDPOINT"));
+
+        let two = NodeBootstrap {
+            api_cert_sans: vec!["a.skiff.invalid".to_string(), "b.skiff.invalid".to_string()],
+            ..plain
+        };
+        assert!(node_files(&two).is_err());
     }
 
     #[test]

@@ -806,6 +806,8 @@ def main():
     fix_launch_template_own_tags()
     fix_security_group_rules_without_ports()
     fix_load_balancer_default_scheme()
+    fix_private_zone_by_vpc()
+    fix_zone_soa_value()
     fix_auto_scaling_launch_template_versions()
     fix_bucket_versioning_root()
     fix_moto_module_listing()
@@ -1188,6 +1190,64 @@ def fix_load_balancer_default_scheme():
         return original(self, *args, **kwargs)
 
     ELBv2Backend.create_load_balancer = create_load_balancer
+
+
+def fix_private_zone_by_vpc():
+    """Work around moto making a zone created with a VPC public.
+
+    In AWS a hosted zone created with a `VPC` is a private zone associated
+    with that VPC: `VPC` is the "(Private hosted zones only)" parameter of
+    CreateHostedZone (Amazon Route 53 API Reference), and a public zone has
+    no VPC. Terraform's aws_route53_zone with a `vpc` block sends the VPC
+    and no `HostedZoneConfig.PrivateZone`; moto reads the VPC only when that
+    flag is true, so it makes a public zone without the VPC, and Terraform
+    plans to add the VPC again after every apply. Treat a create naming a
+    VPC as private, as AWS does (skiff itself sends both).
+    """
+    from moto.route53.responses import Route53
+
+    original = Route53.create_hosted_zone
+
+    def create_hosted_zone(self):
+        if self._get_param("VPC.VPCId"):
+            get_bool = self._get_bool_param
+
+            def private(name, *args, **kwargs):
+                if name == "HostedZoneConfig.PrivateZone":
+                    return True
+                return get_bool(name, *args, **kwargs)
+
+            self._get_bool_param = private
+        return original(self)
+
+    Route53.create_hosted_zone = create_hosted_zone
+
+
+def fix_zone_soa_value():
+    """Work around moto describing a new zone's SOA as a Python dict.
+
+    AWS answers ListResourceRecordSets with the SOA's value as DNS text
+    (`ns-1.awsdns-1.com. awsdns-hostmaster.amazon.com. 1 7200 900 1209600
+    86400`: "NS and SOA records that Amazon Route 53 creates for a public
+    hosted zone", Amazon Route 53 Developer Guide; private zones alike).
+    moto stores the SOA it makes with a zone as `{"Value": text}` where its
+    record sets hold plain text, and answers `{'Value': '...'}`, which no
+    client can read or write back. Store the text, as AWS does.
+    """
+    from moto.route53.models import Route53Backend
+
+    original = Route53Backend.create_hosted_zone
+
+    def create_hosted_zone(self, *args, **kwargs):
+        zone = original(self, *args, **kwargs)
+        for record_set in zone.rrsets:
+            record_set.records = [
+                record["Value"] if isinstance(record, dict) and "Value" in record else record
+                for record in record_set.records
+            ]
+        return zone
+
+    Route53Backend.create_hosted_zone = create_hosted_zone
 
 
 # --- Realistic AWS: eventual consistency, IAM propagation, token buckets ---

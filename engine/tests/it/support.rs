@@ -75,5 +75,6 @@ pub fn plan(changes: Vec<ResourceChange>) -> Plan {
         rolling_updates: Vec::new(),
         known_outputs: Default::default(),
         instance_groups: Vec::new(),
+        warnings: Vec::new(),
     }
 }

@@ -8,7 +8,7 @@ use skiff_api::architecture::image_for_architecture;
 use skiff_api::{Architecture, InstanceGroup, InstanceGroupRole};
 use skiff_templates::{EtcdBackups, NodeBootstrap, StateStoreLocation};
 
-use super::load_balancer::{target_group_key, API_PORT};
+use super::load_balancer::API_PORT;
 use super::{role_name, security, Builder};
 use crate::error::PlanError;
 use crate::lookups::Lookups;
@@ -19,10 +19,18 @@ use crate::resource::{
     RootVolumeAttributes,
 };
 
-/// Stands in the user-data of a gossip cluster for the load balancer's DNS
-/// name until it is known. `.invalid` can never resolve, so a placeholder
-/// that leaked would fail loudly rather than reach a wrong host.
+/// Stands in a gossip cluster's user-data for the DNS name of the load
+/// balancer its nodes use (the internal one beside an internet-facing API
+/// load balancer, else the only one) until it is known. `.invalid` can
+/// never resolve, so a placeholder that leaked would fail loudly rather
+/// than reach a wrong host.
 pub const API_ENDPOINT_PLACEHOLDER: &str = "api-endpoint.skiff.invalid";
+
+/// Stands in the user-data for the DNS name of a gossip cluster's
+/// internet-facing load balancer when its nodes use the internal one: the
+/// name operators' kubeconfigs use, which the API server's certificate must
+/// hold (`NodeBootstrap::api_cert_sans`).
+pub const API_PUBLIC_ENDPOINT_PLACEHOLDER: &str = "api-public-endpoint.skiff.invalid";
 
 /// The key of an instance group's launch template.
 pub fn launch_template_key(group: &str) -> ResourceKey {
@@ -85,6 +93,32 @@ pub const CONTROL_PLANE_HEALTH_GRACE_SECONDS: u32 = 1200;
 /// Seconds a worker or bastion instance has before its EC2 status checks count.
 pub const NODE_HEALTH_GRACE_SECONDS: u32 = 600;
 
+/// Whether nodes name the API by a load balancer's DNS name, filled into
+/// the user-data when it is known: in a gossip cluster (a DNS cluster's
+/// nodes name `api.<cluster>`, whichever load balancer answers it).
+fn uses_placeholder(cluster: &skiff_api::Cluster) -> bool {
+    cluster.is_gossip()
+}
+
+/// The names besides the nodes' endpoint in the API server's certificate:
+/// `api.<cluster>`, and on control-plane nodes (which make the certificate)
+/// a gossip cluster's internet-facing load balancer when the nodes use the
+/// internal one (filled in like the endpoint).
+fn api_cert_sans(
+    cluster: &skiff_api::Cluster,
+    lookups: &Lookups,
+    role: InstanceGroupRole,
+) -> Vec<String> {
+    let mut names = vec![cluster.api_dns_name()];
+    if role == InstanceGroupRole::ControlPlane
+        && super::load_balancer::api_endpoint(cluster, lookups)
+            == super::load_balancer::ApiEndpoint::InternalName
+    {
+        names.push(API_PUBLIC_ENDPOINT_PLACEHOLDER.to_string());
+    }
+    names
+}
+
 fn bootstrap_config(
     builder: &Builder<'_>,
     group: &InstanceGroup,
@@ -95,7 +129,7 @@ fn bootstrap_config(
         .state_store
         .as_ref()
         .ok_or(PlanError::StateStoreNotS3)?;
-    let api_endpoint = if cluster.is_gossip() {
+    let api_endpoint = if uses_placeholder(cluster) {
         API_ENDPOINT_PLACEHOLDER.to_string()
     } else {
         cluster.api_dns_name()
@@ -109,7 +143,7 @@ fn bootstrap_config(
         container_runtime: group.spec.container_runtime_in(&cluster.spec),
         api_endpoint,
         api_port: API_PORT,
-        api_cert_sans: vec![cluster.api_dns_name()],
+        api_cert_sans: api_cert_sans(cluster, builder.lookups, group.spec.role),
         pod_cidr: cluster.spec.networking.pod_cidr.clone(),
         service_cidr: cluster.spec.networking.service_cidr.clone(),
         cluster_dns: cluster.spec.networking.cluster_dns.clone(),
@@ -179,9 +213,19 @@ fn launch_template(
         },
     )?;
     let mut user_data_substitutions = BTreeMap::new();
-    if builder.bundle.cluster.is_gossip() {
+    if uses_placeholder(&builder.bundle.cluster) {
         user_data_substitutions.insert(
             API_ENDPOINT_PLACEHOLDER.to_string(),
+            super::load_balancer::node_load_balancer_key(&builder.bundle.cluster, builder.lookups)
+                .output(Output::DnsName),
+        );
+    }
+    if api_cert_sans(&builder.bundle.cluster, builder.lookups, spec.role)
+        .iter()
+        .any(|name| name == API_PUBLIC_ENDPOINT_PLACEHOLDER)
+    {
+        user_data_substitutions.insert(
+            API_PUBLIC_ENDPOINT_PLACEHOLDER.to_string(),
             super::load_balancer::load_balancer_key().output(Output::DnsName),
         );
     }
@@ -382,7 +426,10 @@ fn auto_scaling_group(
     }
     subnets.sort();
     let target_groups = if spec.role == InstanceGroupRole::ControlPlane {
-        vec![target_group_key().output(Output::Id)]
+        super::load_balancer::control_plane_target_groups(&builder.bundle.cluster, builder.lookups)
+            .into_iter()
+            .map(|key| key.output(Output::Id))
+            .collect()
     } else {
         Vec::new()
     };

@@ -6,7 +6,8 @@
 //! name: [`network`] (VPC, subnets, gateways, routes), [`security`]
 //! (security groups and rules), [`iam`] (roles, policies, profiles),
 //! [`compute`] (key pair, launch templates, auto scaling groups),
-//! [`load_balancer`] (the API's NLB) and [`dns`] (the API record).
+//! [`load_balancer`] (the API's NLBs) and [`dns`] (the API record, and the
+//! private zone that answers it inside the VPC).
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,9 @@ pub struct DesiredModel {
     pub resources: Vec<DesiredResource>,
     /// Each instance group's architecture and image, in the spec's order.
     pub instance_groups: Vec<crate::plan::GroupImage>,
+    /// What the operator should know about the cluster as built, which no
+    /// change shows (e.g. `load_balancer::gossip_warning`).
+    pub warnings: Vec<String>,
 }
 
 impl DesiredModel {
@@ -169,6 +173,9 @@ pub fn build(bundle: &ClusterBundle, lookups: &Lookups) -> Result<DesiredModel, 
         cluster: bundle.name().to_string(),
         resources,
         instance_groups: compute::group_images(bundle, lookups)?,
+        warnings: load_balancer::gossip_warning(&bundle.cluster, lookups)
+            .into_iter()
+            .collect(),
     };
     crate::graph::order(&model.resources)?;
     Ok(model)

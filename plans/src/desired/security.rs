@@ -18,7 +18,14 @@
 //!   cluster has any);
 //! - both: ICMP (all types) between cluster members, for path MTU
 //!   discovery and health checks;
-//! - API load balancer: 443 from the admin CIDRs and the cluster itself;
+//! - API load balancer: 443 from the admin CIDRs, and from the cluster
+//!   itself when the load balancer is internal;
+//! - internal API load balancer (beside an internet-facing one, for the
+//!   nodes: see `load_balancer`): 443 from the cluster itself and from the
+//!   admin CIDRs (inside the VPC `api.<cluster>` resolves to it, so
+//!   operators in the VPC or on a VPN arrive there). A rule naming the
+//!   cluster's groups on an internet-facing load balancer would never
+//!   match: in-VPC traffic to it arrives from public addresses.
 //! - external etcd members (`spec.etcd.topology: external`, group `etcd`):
 //!   2379 (client) from the control plane and from the members (a member
 //!   that replaces another adds itself through a peer's client port), 2380
@@ -40,6 +47,9 @@ pub const CONTROL_PLANE: &str = "control-plane";
 pub const NODES: &str = "nodes";
 /// The API load balancer's group.
 pub const API_LOAD_BALANCER: &str = "api-load-balancer";
+/// The internal API load balancer's group (clusters whose API load
+/// balancer is internet-facing).
+pub const API_INTERNAL_LOAD_BALANCER: &str = "api-internal-load-balancer";
 /// Bastions' group.
 pub const BASTION: &str = "bastion";
 
@@ -61,9 +71,14 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     let spec = &builder.bundle.cluster.spec;
     let vpc = builder.vpc_id();
     let bastions = builder.has_bastions();
+    let internal_endpoint =
+        super::load_balancer::has_internal_endpoint(&builder.bundle.cluster, builder.lookups);
 
     let external_etcd = super::etcd::is_external(builder);
     let mut roles = vec![CONTROL_PLANE, NODES, API_LOAD_BALANCER];
+    if internal_endpoint {
+        roles.push(API_INTERNAL_LOAD_BALANCER);
+    }
     if bastions {
         roles.push(BASTION);
     }
@@ -89,6 +104,7 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     let mut control_plane = Vec::new();
     let mut nodes = Vec::new();
     let mut load_balancer = Vec::new();
+    let mut internal_load_balancer = Vec::new();
 
     // The Kubernetes API.
     for source in [group(NODES), group(CONTROL_PLANE), group(API_LOAD_BALANCER)] {
@@ -97,9 +113,23 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     for cidr in &spec.kubernetes_api_access {
         control_plane.push(rule("tcp", 6443, 6443, RuleSource::Cidr(cidr.clone())));
         load_balancer.push(rule("tcp", 443, 443, RuleSource::Cidr(cidr.clone())));
+        if internal_endpoint {
+            // Inside the VPC `api.<cluster>` resolves to the internal load
+            // balancer: operators there (or on a VPN into it) arrive here.
+            internal_load_balancer.push(rule("tcp", 443, 443, RuleSource::Cidr(cidr.clone())));
+        }
     }
+    // The cluster's own members reach the API through the load balancer
+    // inside the VPC: the internal one beside an internet-facing one, else
+    // the API load balancer itself.
+    let members_reach = if internal_endpoint {
+        control_plane.push(rule("tcp", 6443, 6443, group(API_INTERNAL_LOAD_BALANCER)));
+        &mut internal_load_balancer
+    } else {
+        &mut load_balancer
+    };
     for member in members {
-        load_balancer.push(rule("tcp", 443, 443, group(member)));
+        members_reach.push(rule("tcp", 443, 443, group(member)));
     }
     // etcd between control-plane members, or on members of its own.
     let mut etcd = Vec::new();
@@ -190,6 +220,9 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
         (NODES, nodes),
         (API_LOAD_BALANCER, load_balancer),
     ];
+    if internal_endpoint {
+        rule_sets.push((API_INTERNAL_LOAD_BALANCER, internal_load_balancer));
+    }
     if bastions {
         rule_sets.push((BASTION, bastion));
     }

@@ -400,6 +400,7 @@ fn plan(changes: Vec<ResourceChange>) -> Plan {
         rolling_updates: Vec::new(),
         known_outputs: KnownOutputs::default(),
         instance_groups: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

@@ -204,6 +204,7 @@ impl AwsProvider {
                 load_balancer::create_listener(self, key, listener).await
             }
             Attributes::DnsRecord(record) => dns::create_record(self, key, record).await,
+            Attributes::HostedZone(zone) => dns::create_hosted_zone(self, key, zone, intent).await,
         }
     }
 
@@ -303,6 +304,7 @@ impl AwsProvider {
             Attributes::TargetGroup(_) => load_balancer::delete_target_group(self, id).await,
             Attributes::Listener(_) => load_balancer::delete_listener(self, id).await,
             Attributes::DnsRecord(record) => dns::delete_record(self, key, record).await,
+            Attributes::HostedZone(_) => dns::delete_hosted_zone(self, id).await,
         };
         match result {
             Err(error) if error.is_missing() => Ok(()),

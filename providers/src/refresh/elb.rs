@@ -1,4 +1,5 @@
-//! The API load balancer, its target group and listener, found by the names
+//! The API load balancers (the API's and, beside an internet-facing one, the
+//! internal one nodes use), their target groups and listeners, found by the names
 //! skiff derives from the cluster name (ELB cannot filter by tag), then
 //! checked for the ownership tag.
 
@@ -19,23 +20,28 @@ pub(super) async fn refresh(
     provider: &AwsProvider,
     scope: &RefreshScope,
 ) -> Result<Vec<ObservedResource>> {
-    let balancer_name = names::load_balancer(&scope.cluster);
-    let target_name = names::target_group(&scope.cluster);
-    let balancers = async {
+    // The API load balancer and the internal one nodes use beside an
+    // internet-facing one, each asked by its own name: a name that does
+    // not exist fails the whole call.
+    let balancer_names = [
+        names::load_balancer(&scope.cluster),
+        names::internal_load_balancer(&scope.cluster),
+    ];
+    let target_names = [
+        names::target_group(&scope.cluster),
+        names::internal_target_group(&scope.cluster),
+    ];
+    let balancers = futures::future::try_join_all(balancer_names.iter().map(|name| async move {
         match provider
             .elb
             .describe_load_balancers()
-            .names(&balancer_name)
+            .names(name)
             .send()
             .await
         {
             Ok(output) => Ok(output.load_balancers().to_vec()),
             Err(error) => {
-                let error = aws_error(
-                    "elasticloadbalancing:DescribeLoadBalancers",
-                    &balancer_name,
-                    error,
-                );
+                let error = aws_error("elasticloadbalancing:DescribeLoadBalancers", name, error);
                 if error.is_missing() {
                     Ok(Vec::new())
                 } else {
@@ -43,22 +49,18 @@ pub(super) async fn refresh(
                 }
             }
         }
-    };
-    let targets = async {
+    }));
+    let targets = futures::future::try_join_all(target_names.iter().map(|name| async move {
         match provider
             .elb
             .describe_target_groups()
-            .names(&target_name)
+            .names(name)
             .send()
             .await
         {
             Ok(output) => Ok(output.target_groups().to_vec()),
             Err(error) => {
-                let error = aws_error(
-                    "elasticloadbalancing:DescribeTargetGroups",
-                    &target_name,
-                    error,
-                );
+                let error = aws_error("elasticloadbalancing:DescribeTargetGroups", name, error);
                 if error.is_missing() {
                     Ok(Vec::new())
                 } else {
@@ -66,8 +68,10 @@ pub(super) async fn refresh(
                 }
             }
         }
-    };
+    }));
     let (balancers, targets) = tokio::try_join!(balancers, targets)?;
+    let balancers: Vec<_> = balancers.into_iter().flatten().collect();
+    let targets: Vec<_> = targets.into_iter().flatten().collect();
     let arns: Vec<String> = balancers
         .iter()
         .filter_map(|balancer| balancer.load_balancer_arn())

@@ -298,8 +298,9 @@ async fn gossip_cluster_terraform_validates_and_can_switch_back_to_direct() {
         .as_str()
         .expect("user_data")
         .to_owned();
+    // A new gossip cluster's nodes use the internal load balancer.
     assert!(
-        user_data.contains("aws_lb.api.dns_name"),
+        user_data.contains("aws_lb.api_internal.dns_name"),
         "the load balancer name is substituted by Terraform: {user_data}"
     );
 

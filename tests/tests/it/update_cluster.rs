@@ -11,7 +11,8 @@
 //!   nothing; `--yes` builds exactly that (network, security, IAM, compute,
 //!   load balancer, DNS); the next plan is empty;
 //! - a public single-zone cluster and a gossip cluster: their topology, and
-//!   no Route53 call at all for gossip, whose nodes get the NLB's DNS name;
+//!   no Route53 call at all for gossip, whose nodes get the internal NLB's
+//!   DNS name;
 //! - a machine-type change: a new launch-template version the group points
 //!   at, and a rolling update named in the plan;
 //! - scaling: only the auto scaling group changes;
@@ -324,6 +325,8 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
         "security-group-rules/control-plane",
         "security-group-rules/nodes",
         "security-group-rules/api-load-balancer",
+        "security-group/api-internal-load-balancer",
+        "security-group-rules/api-internal-load-balancer",
         "iam-role/control-plane",
         "iam-role/nodes",
         "instance-profile/control-plane",
@@ -331,7 +334,13 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
         "load-balancer/api",
         "target-group/api",
         "listener/api",
+        "load-balancer/api-internal",
+        "target-group/api-internal",
+        "listener/api-internal",
         "dns-record/api",
+        // `api.<cluster>` inside the VPC: the internal load balancer.
+        "hosted-zone/api-internal",
+        "dns-record/api-internal",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -820,6 +829,20 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
     assert_eq!(targets.target_groups().len(), 1);
     let target = &targets.target_groups()[0];
     let target_arn = target.target_group_arn().expect("arn").to_owned();
+    // The internal load balancer's target group, which nodes reach the
+    // API through (tests/it/api_access.rs checks that path).
+    let internal_target_arn = fixture
+        .clients
+        .elb
+        .describe_target_groups()
+        .names("tcp-int-c1-example-com")
+        .send()
+        .await
+        .expect("describe the internal target group")
+        .target_groups()[0]
+        .target_group_arn()
+        .expect("arn")
+        .to_owned();
     assert_eq!(target.port(), Some(6443));
     assert_eq!(
         target.protocol().map(|protocol| protocol.as_str()),
@@ -929,13 +952,17 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
             Some(subnet_ids[&subnet_name].as_str()),
             "{group} runs in its zone's private subnet"
         );
-        let expected_targets: Vec<String> = if is_control_plane {
-            vec![target_arn.clone()]
+        let expected_targets: BTreeSet<String> = if is_control_plane {
+            [target_arn.clone(), internal_target_arn.clone()].into()
         } else {
-            Vec::new()
+            BTreeSet::new()
         };
         assert_eq!(
-            scaling_group.target_group_arns(),
+            scaling_group
+                .target_group_arns()
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>(),
             expected_targets,
             "{group}"
         );
@@ -1056,7 +1083,7 @@ async fn public_single_zone_cluster_puts_nodes_in_a_public_subnet_without_nat() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gossip_cluster_never_calls_route53_and_its_nodes_get_the_load_balancer_name() {
+async fn gossip_cluster_never_calls_route53_and_its_nodes_get_the_internal_load_balancer_name() {
     let fixture = ClusterFixture::new("dev.k8s.local").await;
     // A zone the gossip cluster must ignore, even though it exists.
     fixture.create_zone("k8s.local").await;
@@ -1083,7 +1110,9 @@ async fn gossip_cluster_never_calls_route53_and_its_nodes_get_the_load_balancer_
         .clients
         .elb
         .describe_load_balancers()
-        .names("api-dev-k8s-local")
+        // The internal load balancer nodes use beside the public one
+        // (tests/it/api_access.rs follows the whole path).
+        .names("api-int-dev-k8s-local")
         .send()
         .await
         .expect("describe load balancers");

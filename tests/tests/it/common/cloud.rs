@@ -689,6 +689,38 @@ impl Bench {
                 inventory.add("dns-record", label.clone(), Some(&label));
             }
         }
+        // The private zone `api.<cluster>` (issue 18) and its alias record:
+        // a zone has no tags, so a duplicate shows only here.
+        let zones = self
+            .clients
+            .route53
+            .list_hosted_zones_by_name()
+            .dns_name(format!("api.{CLUSTER}"))
+            .send()
+            .await
+            .expect("list hosted zones by name");
+        for zone in zones.hosted_zones() {
+            let name = zone.name().trim_end_matches('.');
+            if name != format!("api.{CLUSTER}") {
+                continue;
+            }
+            let id = zone.id().trim_start_matches("/hostedzone/");
+            inventory.add("hosted-zone", format!("{name} private"), Some(id));
+            let records = self
+                .clients
+                .route53
+                .list_resource_record_sets()
+                .hosted_zone_id(id)
+                .send()
+                .await
+                .expect("list record sets");
+            for record in records.resource_record_sets() {
+                if record.r#type().as_str() == "A" {
+                    let label = format!("{} A in {name}", record.name());
+                    inventory.add("dns-record", label.clone(), Some(&label));
+                }
+            }
+        }
         inventory
     }
 
