@@ -27,6 +27,7 @@ pub mod holders;
 pub mod iam;
 pub mod load_balancer;
 pub mod network;
+pub mod node_termination;
 pub mod security;
 
 /// What a create or update produced.
@@ -204,6 +205,11 @@ impl AwsProvider {
                 load_balancer::create_listener(self, key, listener).await
             }
             Attributes::DnsRecord(record) => dns::create_record(self, key, record).await,
+            Attributes::LifecycleHook(hook) => {
+                node_termination::put_lifecycle_hook(self, key, hook).await
+            }
+            Attributes::SqsQueue(queue) => node_termination::create_queue(self, key, queue).await,
+            Attributes::EventRule(rule) => node_termination::create_rule(self, key, rule).await,
         }
     }
 
@@ -267,6 +273,15 @@ impl AwsProvider {
             (Attributes::DnsRecord(_), Attributes::DnsRecord(after)) => {
                 dns::upsert_record(self, key, after).await
             }
+            (Attributes::LifecycleHook(_), Attributes::LifecycleHook(after)) => {
+                node_termination::put_lifecycle_hook(self, key, after).await
+            }
+            (Attributes::SqsQueue(before), Attributes::SqsQueue(after)) => {
+                node_termination::update_queue(self, id, before, after).await
+            }
+            (Attributes::EventRule(before), Attributes::EventRule(after)) => {
+                node_termination::update_rule(self, key, id, before, after).await
+            }
             _ => Err(ProviderError::other(
                 "update",
                 key.as_str(),
@@ -303,6 +318,11 @@ impl AwsProvider {
             Attributes::TargetGroup(_) => load_balancer::delete_target_group(self, id).await,
             Attributes::Listener(_) => load_balancer::delete_listener(self, id).await,
             Attributes::DnsRecord(record) => dns::delete_record(self, key, record).await,
+            Attributes::LifecycleHook(hook) => {
+                node_termination::delete_lifecycle_hook(self, key, id, hook).await
+            }
+            Attributes::SqsQueue(_) => node_termination::delete_queue(self, id).await,
+            Attributes::EventRule(rule) => node_termination::delete_rule(self, &rule.name).await,
         };
         match result {
             Err(error) if error.is_missing() => Ok(()),
