@@ -633,6 +633,8 @@ mod external_etcd;
 mod kubelet;
 #[path = "sandbox/runtime.rs"]
 mod runtime;
+#[path = "sandbox/node_termination.rs"]
+mod node_termination;
 
 /// The loader runs only the script its user-data names: a store object
 /// whose bytes do not have that SHA-256 (changed by hand, or truncated) is
