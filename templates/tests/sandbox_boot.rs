@@ -631,10 +631,10 @@ mod encryption;
 mod external_etcd;
 #[path = "sandbox/kubelet.rs"]
 mod kubelet;
-#[path = "sandbox/runtime.rs"]
-mod runtime;
 #[path = "sandbox/node_termination.rs"]
 mod node_termination;
+#[path = "sandbox/runtime.rs"]
+mod runtime;
 
 /// The loader runs only the script its user-data names: a store object
 /// whose bytes do not have that SHA-256 (changed by hand, or truncated) is

@@ -23,7 +23,11 @@ const NODES: &str = "ip-10-0-1-5.ec2.internal aws:///us-east-1a/i-0a100000000000
                      ip-10-0-2-6.ec2.internal aws:///us-east-1b/i-0a1000000000000b2\n";
 
 fn control_plane(cloud: &FakeCloud) -> (NodeBootstrap, NodeSandbox) {
-    let config = cloud.bootstrap(InstanceGroupRole::ControlPlane, OsFamily::Debian, Cni::Cilium);
+    let config = cloud.bootstrap(
+        InstanceGroupRole::ControlPlane,
+        OsFamily::Debian,
+        Cni::Cilium,
+    );
     let node = cloud.node("i-0c1000000000000a1", &config, Image::Ubuntu);
     assert_booted(&node, &node.boot());
     (config, node)
@@ -32,7 +36,9 @@ fn control_plane(cloud: &FakeCloud) -> (NodeBootstrap, NodeSandbox) {
 fn text_between<'a>(xml: &'a str, tag: &str) -> &'a str {
     let open = format!("<{tag}>");
     let start = xml.find(&open).map(|at| at + open.len()).unwrap_or(0);
-    let end = xml[start..].find(&format!("</{tag}>")).map_or(start, |at| start + at);
+    let end = xml[start..]
+        .find(&format!("</{tag}>"))
+        .map_or(start, |at| start + at);
     &xml[start..end]
 }
 
@@ -63,7 +69,9 @@ fn queued(cloud: &FakeCloud, queue: &str) -> u32 {
         let at = attributes
             .find(&format!("<Name>{name}</Name>"))
             .unwrap_or_else(|| panic!("no {name} in {attributes}"));
-        text_between(&attributes[at..], "Value").parse().expect("a number")
+        text_between(&attributes[at..], "Value")
+            .parse()
+            .expect("a number")
     };
     count("ApproximateNumberOfMessages") + count("ApproximateNumberOfMessagesNotVisible")
 }
@@ -99,7 +107,10 @@ fn a_queued_termination_lifecycle_action_drains_its_node_then_completes_the_acti
     let (config, node) = control_plane(&cloud);
     assert!(node
         .read(paths::NODE_TERMINATION_SERVICE)
-        .contains(&format!("ExecStart={} node-termination", paths::BOOTSTRAP_SCRIPT)));
+        .contains(&format!(
+            "ExecStart={} node-termination",
+            paths::BOOTSTRAP_SCRIPT
+        )));
     assert!(
         node.commands()
             .iter()
@@ -121,13 +132,20 @@ fn a_queued_termination_lifecycle_action_drains_its_node_then_completes_the_acti
     send(
         &cloud,
         &queue,
-        &lifecycle_event(group, "i-0a1000000000000b2", "0befcbdb-6ecd-498a-9ff7-ae9b54447cd6"),
+        &lifecycle_event(
+            group,
+            "i-0a1000000000000b2",
+            "0befcbdb-6ecd-498a-9ff7-ae9b54447cd6",
+        ),
     );
     run_once(&cloud, &node);
 
     let cordons = kubectl(&node, "cordon");
     assert_eq!(cordons.len(), 1, "{cordons:?}");
-    assert!(cordons[0].ends_with("cordon ip-10-0-2-6.ec2.internal"), "{cordons:?}");
+    assert!(
+        cordons[0].ends_with("cordon ip-10-0-2-6.ec2.internal"),
+        "{cordons:?}"
+    );
     let drains = kubectl(&node, "drain");
     assert_eq!(drains.len(), 1, "{drains:?}");
     for flag in [
@@ -141,7 +159,10 @@ fn a_queued_termination_lifecycle_action_drains_its_node_then_completes_the_acti
     }
     // The Eviction API, never plain deletes that skip the budgets.
     assert!(!drains[0].contains("--disable-eviction"), "{}", drains[0]);
-    assert_eq!(cloud.cluster_record("drained"), ["ip-10-0-2-6.ec2.internal"]);
+    assert_eq!(
+        cloud.cluster_record("drained"),
+        ["ip-10-0-2-6.ec2.internal"]
+    );
     assert_eq!(
         cloud.moto.completed_lifecycle_actions(),
         [format!(
@@ -151,7 +172,9 @@ fn a_queued_termination_lifecycle_action_drains_its_node_then_completes_the_acti
     assert_eq!(queued(&cloud, &queue), 0, "the handled message is deleted");
     // Drained first, completed after.
     let log = node.read(paths::BOOTSTRAP_LOG);
-    let drained = log.find("draining the Node ip-10-0-2-6.ec2.internal").expect("logged");
+    let drained = log
+        .find("draining the Node ip-10-0-2-6.ec2.internal")
+        .expect("logged");
     let completed = log
         .find("completed the lifecycle action of instance i-0a1000000000000b2")
         .expect("logged");
@@ -163,7 +186,11 @@ fn a_queued_termination_lifecycle_action_drains_its_node_then_completes_the_acti
     send(
         &cloud,
         &queue,
-        &lifecycle_event(group, "i-0f9000000000000c9", "5d3c1e8a-0000-4000-8000-000000000001"),
+        &lifecycle_event(
+            group,
+            "i-0f9000000000000c9",
+            "5d3c1e8a-0000-4000-8000-000000000001",
+        ),
     );
     run_once(&cloud, &node);
     assert_eq!(kubectl(&node, "drain").len(), 1);
@@ -180,7 +207,10 @@ fn a_spot_interruption_drains_without_completing_any_action_and_a_blocked_drain_
 
     send(&cloud, &queue, &spot_event("i-0a1000000000000b1"));
     run_once(&cloud, &node);
-    assert_eq!(cloud.cluster_record("drained"), ["ip-10-0-1-5.ec2.internal"]);
+    assert_eq!(
+        cloud.cluster_record("drained"),
+        ["ip-10-0-1-5.ec2.internal"]
+    );
     assert!(cloud.moto.completed_lifecycle_actions().is_empty());
     assert_eq!(queued(&cloud, &queue), 0);
 
@@ -222,8 +252,15 @@ fn a_spot_interruption_drains_without_completing_any_action_and_a_blocked_drain_
     );
     run_once(&cloud, &node);
     assert_eq!(kubectl(&node, "drain").len(), 2);
-    assert_eq!(cloud.cluster_record("drained"), ["ip-10-0-1-5.ec2.internal"]);
-    assert_eq!(queued(&cloud, &queue), 1, "a failed drain leaves its event queued");
+    assert_eq!(
+        cloud.cluster_record("drained"),
+        ["ip-10-0-1-5.ec2.internal"]
+    );
+    assert_eq!(
+        queued(&cloud, &queue),
+        1,
+        "a failed drain leaves its event queued"
+    );
     assert!(cloud.moto.completed_lifecycle_actions().is_empty());
     assert!(node
         .read(paths::BOOTSTRAP_LOG)
