@@ -332,6 +332,12 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
         "target-group/api",
         "listener/api",
         "dns-record/api",
+        // The node termination handler (on by default).
+        "sqs-queue/node-termination",
+        "event-rule/asg-lifecycle",
+        "event-rule/spot-interruption",
+        "event-rule/rebalance-recommendation",
+        "event-rule/instance-state-change",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -346,6 +352,7 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
     for group in groups {
         keys.insert(format!("launch-template/{group}"));
         keys.insert(format!("autoscaling-group/{group}"));
+        keys.insert(format!("lifecycle-hook/{group}"));
     }
     keys
 }
