@@ -1184,7 +1184,10 @@ def fix_lifecycle_hooks_belong_to_their_group():
     outstanding lifecycle actions associated with the group"). moto 5.2 keeps
     hooks in a backend-wide dictionary: a hook outlives its group, a hook can
     be put on a group that never existed, and describing a missing group's
-    hooks answers an empty list. Do what AWS does.
+    hooks answers an empty list. moto also describes every hook with a
+    made-up notification target and role (`my-queue`, `my-auto-scaling-role`),
+    where AWS describes a hook put without them (its events go to
+    EventBridge) with neither. Do what AWS does.
     """
     from moto.autoscaling.exceptions import ValidationError
     from moto.autoscaling.models import AutoScalingBackend
@@ -1200,7 +1203,12 @@ def fix_lifecycle_hooks_belong_to_their_group():
 
     def create_lifecycle_hook(self, name, as_name, *args, **kwargs):
         require_group(self, as_name)
-        return create(self, name, as_name, *args, **kwargs)
+        hook = create(self, name, as_name, *args, **kwargs)
+        # Neither skiff nor Terraform's aws_autoscaling_lifecycle_hook (as
+        # skiff writes it) sends NotificationTargetARN or RoleARN.
+        hook.role_arn = None
+        hook.notification_target_arn = None
+        return hook
 
     def describe_lifecycle_hooks(self, as_name, *args, **kwargs):
         require_group(self, as_name)

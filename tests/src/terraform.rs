@@ -143,7 +143,7 @@ impl TerraformTools {
 /// rule's referenced group back as `ACCOUNT/sg-...` and plans a change.
 pub fn write_provider_override(folder: &Path, endpoint: &str) -> std::io::Result<()> {
     let endpoints: serde_json::Map<String, serde_json::Value> =
-        ["autoscaling", "ec2", "elbv2", "iam", "route53", "s3", "sts"]
+        ["autoscaling", "ec2", "elbv2", "events", "iam", "route53", "s3", "sqs", "sts"]
             .iter()
             .map(|service| ((*service).to_owned(), endpoint.into()))
             .collect();
