@@ -107,6 +107,21 @@ pub struct AddonsSpec {
     /// cluster-autoscaler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_autoscaler: Option<AddonSpec>,
+    /// The node termination handler: not a manifest addon (it is not in
+    /// [`Addon::ALL`] and renders no manifest) but skiff's own queue
+    /// processor on the control-plane nodes, with its SQS queue, EventBridge
+    /// rules and lifecycle hooks as skiff-owned AWS resources. On by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_termination_handler: Option<NodeTerminationHandlerSpec>,
+}
+
+/// `spec.addons.nodeTerminationHandler`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeTerminationHandlerSpec {
+    /// On or off; absent means on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 impl AddonsSpec {
@@ -138,6 +153,16 @@ impl AddonsSpec {
             .into_iter()
             .filter(|addon| self.enabled(*addon))
             .collect()
+    }
+
+    /// Whether the cluster gets the node termination handler (its queue,
+    /// rules, lifecycle hooks and the processor on control-plane nodes):
+    /// on unless `spec.addons.nodeTerminationHandler.enabled` is `false`.
+    pub fn node_termination_handler_enabled(&self) -> bool {
+        self.node_termination_handler
+            .as_ref()
+            .and_then(|spec| spec.enabled)
+            .unwrap_or(true)
     }
 
     /// Whether nothing is written (every addon at its default).

@@ -31,7 +31,9 @@ pub mod validation;
 pub mod version;
 pub mod windows;
 
-pub use addons::{Addon, AddonRelease, AddonSpec, AddonsSpec, PinnedImage};
+pub use addons::{
+    Addon, AddonRelease, AddonSpec, AddonsSpec, NodeTerminationHandlerSpec, PinnedImage,
+};
 pub use architecture::Architecture;
 pub use cluster::{
     ApiSpec, Cluster, ClusterSpec, ClusterSubnet, Cni, LoadBalancerSpec, LoadBalancerType,

@@ -485,6 +485,13 @@ fn create_calls(desired: &Attributes) -> u32 {
         // dns::create_hosted_zone: CreateHostedZone (with the VPC), then
         // its SOA read and rewritten with a short negative TTL.
         Attributes::HostedZone(_) => 3,
+        // node_termination::put_lifecycle_hook: PutLifecycleHook.
+        Attributes::LifecycleHook(_) => 1,
+        // node_termination::create_queue: CreateQueue (attributes, policy
+        // and tags at once), GetQueueAttributes for its ARN.
+        Attributes::SqsQueue(_) => 2,
+        // node_termination::create_rule: PutRule (with its tags), PutTargets.
+        Attributes::EventRule(_) => 2,
     }
 }
 
@@ -635,6 +642,25 @@ fn update_calls(current: &Attributes, desired: &Attributes) -> u32 {
         (Attributes::Listener(_), Attributes::Listener(_)) => 1,
         // dns::upsert_record: ChangeResourceRecordSets.
         (Attributes::DnsRecord(_), Attributes::DnsRecord(_)) => 1,
+        // node_termination::put_lifecycle_hook: PutLifecycleHook.
+        (Attributes::LifecycleHook(_), Attributes::LifecycleHook(_)) => 1,
+        // node_termination::update_queue: SetQueueAttributes if an attribute
+        // or the policy changed, tags.
+        (Attributes::SqsQueue(before), Attributes::SqsQueue(after)) => {
+            let attributes = before.message_retention_seconds != after.message_retention_seconds
+                || before.sqs_managed_sse != after.sqs_managed_sse
+                || before.policy != after.policy;
+            u32::from(attributes) + tag_calls(&before.tags, &after.tags)
+        }
+        // node_termination::update_rule: PutRule if the pattern or the
+        // description changed, PutTargets if the target did, tags.
+        (Attributes::EventRule(before), Attributes::EventRule(after)) => {
+            let rule = before.event_pattern != after.event_pattern
+                || before.description != after.description;
+            u32::from(rule)
+                + u32::from(before.target != after.target)
+                + tag_calls(&before.tags, &after.tags)
+        }
         // Kinds that differ: the update fails before any call.
         _ => 0,
     }
@@ -679,7 +705,11 @@ fn delete_calls(current: &Attributes) -> u32 {
         | Attributes::TargetGroup(_)
         | Attributes::Listener(_)
         | Attributes::DnsRecord(_)
-        | Attributes::HostedZone(_) => 1,
+        | Attributes::HostedZone(_)
+        | Attributes::LifecycleHook(_)
+        | Attributes::SqsQueue(_) => 1,
+        // node_termination::delete_rule: RemoveTargets, DeleteRule.
+        Attributes::EventRule(_) => 2,
     }
 }
 

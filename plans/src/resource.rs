@@ -228,6 +228,14 @@ pub enum ResourceKind {
     DnsRecord,
     /// Route53 private hosted zone (the in-VPC answer for `api.<cluster>`).
     HostedZone,
+    /// An auto scaling group's termination lifecycle hook (the node
+    /// termination handler drains the instance's node before it goes).
+    LifecycleHook,
+    /// The node termination handler's SQS queue, with its queue policy.
+    SqsQueue,
+    /// An EventBridge rule sending events to the node termination
+    /// handler's queue, with that one target.
+    EventRule,
 }
 
 impl ResourceKind {
@@ -252,11 +260,14 @@ impl ResourceKind {
             ResourceKind::Listener => "listener",
             ResourceKind::DnsRecord => "dns-record",
             ResourceKind::HostedZone => "hosted-zone",
+            ResourceKind::LifecycleHook => "lifecycle-hook",
+            ResourceKind::SqsQueue => "sqs-queue",
+            ResourceKind::EventRule => "event-rule",
         }
     }
 
     /// Every kind, in the order a fresh cluster is built.
-    pub const ALL: [ResourceKind; 18] = [
+    pub const ALL: [ResourceKind; 21] = [
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
         ResourceKind::Subnet,
@@ -274,7 +285,10 @@ impl ResourceKind {
         ResourceKind::LaunchTemplate,
         ResourceKind::AutoScalingGroup,
         ResourceKind::HostedZone,
+        ResourceKind::LifecycleHook,
         ResourceKind::DnsRecord,
+        ResourceKind::SqsQueue,
+        ResourceKind::EventRule,
     ];
 
     /// Fields whose change cannot be made in place: the resource is
@@ -302,6 +316,9 @@ impl ResourceKind {
             ResourceKind::Listener => &["loadBalancer", "port"],
             ResourceKind::DnsRecord => &["zone", "name"],
             ResourceKind::HostedZone => &["name", "vpc", "comment"],
+            ResourceKind::LifecycleHook => &["group", "name"],
+            ResourceKind::SqsQueue => &["name"],
+            ResourceKind::EventRule => &["name"],
         }
     }
 
@@ -315,6 +332,7 @@ impl ResourceKind {
                 | ResourceKind::DnsRecord
                 | ResourceKind::HostedZone
                 | ResourceKind::InstanceProfile
+                | ResourceKind::LifecycleHook
         )
     }
 }
@@ -509,6 +527,12 @@ pub enum Attributes {
     DnsRecord(DnsRecordAttributes),
     /// A private hosted zone.
     HostedZone(HostedZoneAttributes),
+    /// A lifecycle hook.
+    LifecycleHook(LifecycleHookAttributes),
+    /// An SQS queue.
+    SqsQueue(SqsQueueAttributes),
+    /// An EventBridge rule.
+    EventRule(EventRuleAttributes),
 }
 
 impl Attributes {
@@ -533,6 +557,9 @@ impl Attributes {
             Attributes::Listener(_) => ResourceKind::Listener,
             Attributes::DnsRecord(_) => ResourceKind::DnsRecord,
             Attributes::HostedZone(_) => ResourceKind::HostedZone,
+            Attributes::LifecycleHook(_) => ResourceKind::LifecycleHook,
+            Attributes::SqsQueue(_) => ResourceKind::SqsQueue,
+            Attributes::EventRule(_) => ResourceKind::EventRule,
         }
     }
 
@@ -1057,6 +1084,55 @@ pub struct HostedZoneAttributes {
     /// compared ([`Attributes::fields`] leaves it out) and not read back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub serves: Vec<Id>,
+/// An auto scaling lifecycle hook: AWS pauses an instance of the group in
+/// `Terminating:Wait` until the hook's action is completed or its
+/// heartbeat timeout passes, then applies the default result. Found through
+/// its group (hooks carry no tags).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleHookAttributes {
+    /// The auto scaling group's name.
+    pub group: Id,
+    /// The hook's name.
+    pub name: String,
+    /// `autoscaling:EC2_INSTANCE_TERMINATING`.
+    pub transition: String,
+    /// Seconds an instance waits for the action to be completed.
+    pub heartbeat_timeout: u32,
+    /// `CONTINUE` or `ABANDON`: what happens when the timeout passes.
+    pub default_result: String,
+}
+
+/// An SQS queue with its attributes and queue policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqsQueueAttributes {
+    /// The queue name (at most 80 characters).
+    pub name: String,
+    /// Seconds a message is kept.
+    pub message_retention_seconds: u32,
+    /// Server-side encryption with SQS-owned keys (SSE-SQS).
+    pub sqs_managed_sse: bool,
+    /// The queue policy (canonical JSON).
+    pub policy: String,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// An EventBridge rule on the default event bus with one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRuleAttributes {
+    /// The rule name (at most 64 characters).
+    pub name: String,
+    /// What the rule is for.
+    pub description: String,
+    /// The event pattern (canonical JSON).
+    pub event_pattern: String,
+    /// The target's ARN (the queue).
+    pub target: Id,
+    /// Tags.
+    pub tags: Tags,
 }
 
 /// One resource of the desired model.

@@ -34,6 +34,13 @@ pub fn holders(kind: ResourceKind) -> &'static [ResourceKind] {
         // Nothing uses a record, a group (ForceDelete terminates its
         // instances), a listener, a route table's routes or a group's rules.
         DnsRecord | AutoScalingGroup | Listener | RouteTable | SecurityGroupRules => &[],
+        // Nothing uses a hook or a rule; a hook deleted with its group
+        // (ForceDelete deletes the group's outstanding lifecycle actions)
+        // is gone, which the delete takes as done.
+        LifecycleHook | EventRule => &[],
+        // A rule targeting a deleted queue would fail every delivery; the
+        // rules go first.
+        SqsQueue => &[EventRule],
         // DeleteLaunchTemplate is refused while a group launches from it
         // (ResourceInUse) in practice; the group goes first.
         LaunchTemplate => &[AutoScalingGroup],
@@ -149,6 +156,9 @@ mod tests {
                         | ResourceKind::InstanceProfile
                         | ResourceKind::KeyPair
                         | ResourceKind::DnsRecord
+                        | ResourceKind::LifecycleHook
+                        | ResourceKind::SqsQueue
+                        | ResourceKind::EventRule
                 )
             })
             .collect();

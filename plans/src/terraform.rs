@@ -94,6 +94,9 @@ pub fn resource_type(kind: ResourceKind) -> &'static str {
         ResourceKind::Listener => "aws_lb_listener",
         ResourceKind::DnsRecord => "aws_route53_record",
         ResourceKind::HostedZone => "aws_route53_zone",
+        ResourceKind::LifecycleHook => "aws_autoscaling_lifecycle_hook",
+        ResourceKind::SqsQueue => "aws_sqs_queue",
+        ResourceKind::EventRule => "aws_cloudwatch_event_rule",
     }
 }
 
@@ -518,6 +521,49 @@ impl<'model> Generator<'model> {
                     body["depends_on"] = json!(after);
                 }
                 self.add(kind_type, name, body)
+            }
+            Attributes::LifecycleHook(hook) => self.add(
+                kind_type,
+                name,
+                json!({
+                    "name": literal(&hook.name),
+                    "autoscaling_group_name": self.id(&hook.group)?,
+                    "lifecycle_transition": literal(&hook.transition),
+                    "heartbeat_timeout": hook.heartbeat_timeout,
+                    "default_result": literal(&hook.default_result),
+                }),
+            ),
+            Attributes::SqsQueue(queue) => self.add(
+                kind_type,
+                name,
+                json!({
+                    "name": literal(&queue.name),
+                    "message_retention_seconds": queue.message_retention_seconds,
+                    "sqs_managed_sse_enabled": queue.sqs_managed_sse,
+                    "policy": literal(&queue.policy),
+                    "tags": tags_value(&queue.tags),
+                }),
+            ),
+            Attributes::EventRule(rule) => {
+                self.add(
+                    kind_type,
+                    name.clone(),
+                    json!({
+                        "name": literal(&rule.name),
+                        "description": literal(&rule.description),
+                        "event_pattern": literal(&rule.event_pattern),
+                        "tags": tags_value(&rule.tags),
+                    }),
+                )?;
+                self.add(
+                    "aws_cloudwatch_event_target",
+                    name,
+                    json!({
+                        "rule": format!("${{{}.name}}", address(kind, key)),
+                        "target_id": crate::desired::node_termination::RULE_TARGET_ID,
+                        "arn": self.id(&rule.target)?,
+                    }),
+                )
             }
         }
     }

@@ -132,3 +132,96 @@ fn both_roles_may_mark_only_their_own_cluster_unhealthy() {
         );
     }
 }
+
+/// The statements of a role's inline policy with the node termination
+/// handler on or off.
+fn statements_with_handler(role: &str, enabled: bool) -> Vec<Value> {
+    let mut bundle = new_cluster(&options(
+        "c1.example.com",
+        &["us-east-1a", "us-east-1b", "us-east-1c"],
+        Topology::Private,
+    ))
+    .expect("builds");
+    bundle.cluster.spec.addons.node_termination_handler =
+        Some(skiff_api::NodeTerminationHandlerSpec {
+            enabled: Some(enabled),
+        });
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
+    let Attributes::IamRole(attributes) = &model
+        .get(&ResourceKey::new(ResourceKind::IamRole, role))
+        .expect("role")
+        .attributes
+    else {
+        panic!("{role} is not a role");
+    };
+    let policy: Value = serde_json::from_str(&attributes.policy).expect("policy is JSON");
+    policy["Statement"].as_array().expect("statements").clone()
+}
+
+/// The node termination processor's calls, each made by the same NTH
+/// source (`pkg/monitor/sqsevent/sqs-monitor.go`: ReceiveMessage,
+/// DeleteMessage, DescribeInstances; `asg-lifecycle-event.go`:
+/// CompleteLifecycleAction), on the control-plane role only, and only when
+/// the handler is on.
+#[test]
+fn the_termination_processor_gets_its_calls_only_when_enabled() {
+    let queue = "arn:aws:sqs:us-east-1:*:c1-example-com-nth";
+    let on = statements_with_handler("control-plane", true);
+    let sqs: Vec<&Value> = on
+        .iter()
+        .filter(|statement| allows(statement, "sqs:ReceiveMessage"))
+        .collect();
+    assert_eq!(sqs.len(), 1, "{on:?}");
+    assert_eq!(
+        list(&sqs[0]["Action"]),
+        ["sqs:DeleteMessage", "sqs:ReceiveMessage"]
+    );
+    assert_eq!(
+        list(&sqs[0]["Resource"]),
+        [queue],
+        "only the cluster's queue"
+    );
+    let complete: Vec<&Value> = on
+        .iter()
+        .filter(|statement| allows(statement, "autoscaling:CompleteLifecycleAction"))
+        .collect();
+    assert_eq!(complete.len(), 1, "{on:?}");
+    assert_eq!(
+        complete[0]["Condition"]["StringEquals"]["aws:ResourceTag/KubernetesCluster"],
+        "c1.example.com",
+        "scoped by the cluster tag"
+    );
+    assert!(on.iter().any(
+        |statement| statement["Sid"] == "FindTerminatingInstanceNode"
+            && list(&statement["Action"]) == ["ec2:DescribeInstances"]
+    ));
+
+    let off = statements_with_handler("control-plane", false);
+    for statement in &off {
+        for action in [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "autoscaling:CompleteLifecycleAction",
+        ] {
+            assert!(
+                !allows(statement, action),
+                "{action} while off: {statement}"
+            );
+        }
+        assert_ne!(statement["Sid"], "FindTerminatingInstanceNode");
+    }
+    assert_eq!(on.len(), off.len() + 3);
+
+    for statement in statements_with_handler("nodes", true) {
+        for action in [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "autoscaling:CompleteLifecycleAction",
+        ] {
+            assert!(
+                !allows(&statement, action),
+                "nodes get {action}: {statement}"
+            );
+        }
+    }
+}

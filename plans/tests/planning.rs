@@ -298,6 +298,9 @@ fn removed_groups_and_strays_are_deleted_dependents_first() {
     assert_eq!(
         deletes,
         [
+            // The group's termination lifecycle hook (the node termination
+            // handler is on by default) goes with it.
+            "lifecycle-hook/nodes-us-east-1a",
             "autoscaling-group/nodes-us-east-1a",
             "launch-template/nodes-us-east-1a",
             "subnet/us-east-1a"

@@ -68,6 +68,18 @@ fn a_single_zone_cluster_has_these_addresses() {
     let expected = [
         "aws_autoscaling_group.control_plane_us_east_1a",
         "aws_autoscaling_group.nodes_us_east_1a",
+        // The node termination handler's resources (on by default).
+        "aws_autoscaling_lifecycle_hook.control_plane_us_east_1a",
+        "aws_autoscaling_lifecycle_hook.nodes_us_east_1a",
+        "aws_cloudwatch_event_rule.asg_lifecycle",
+        "aws_cloudwatch_event_rule.instance_state_change",
+        "aws_cloudwatch_event_rule.rebalance_recommendation",
+        "aws_cloudwatch_event_rule.spot_interruption",
+        "aws_cloudwatch_event_target.asg_lifecycle",
+        "aws_cloudwatch_event_target.instance_state_change",
+        "aws_cloudwatch_event_target.rebalance_recommendation",
+        "aws_cloudwatch_event_target.spot_interruption",
+        "aws_sqs_queue.node_termination",
         "aws_iam_instance_profile.control_plane",
         "aws_iam_instance_profile.nodes",
         "aws_iam_role.control_plane",

@@ -1,5 +1,5 @@
 //! The AWS provider: the only place skiff talks to EC2, Auto Scaling,
-//! Elastic Load Balancing, IAM and Route53.
+//! Elastic Load Balancing, IAM, Route53, SQS and EventBridge.
 //!
 //! Three jobs, one module each: [`lookups`] resolves what the spec only names
 //! (images, the hosted zone, shared VPCs and subnets); [`refresh`] reads what
@@ -36,6 +36,10 @@ pub struct AwsProvider {
     pub iam: aws_sdk_iam::Client,
     /// Route53 (global).
     pub route53: aws_sdk_route53::Client,
+    /// SQS (the node termination handler's queue).
+    pub sqs: aws_sdk_sqs::Client,
+    /// EventBridge (the rules that feed that queue).
+    pub events: aws_sdk_eventbridge::Client,
     /// The region.
     pub region: String,
     /// How long to retry passing failures.
@@ -55,6 +59,8 @@ impl AwsProvider {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
             route53: aws_sdk_route53::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
             region: region.to_string(),
             retry: retry::RetryPolicy {
                 dependencies: operations::holders::dependency_timeout_from_env()

@@ -73,6 +73,7 @@ mod config;
 mod error;
 mod etcd;
 mod kubelet;
+pub mod node_termination;
 pub mod paths;
 mod render;
 pub mod state_store;

@@ -77,6 +77,9 @@ pub const SYNC_ENCRYPTION_SERVICE: &str =
     "/etc/systemd/system/skiff-sync-encryption-config.service";
 /// The timer that starts [`SYNC_ENCRYPTION_SERVICE`] every minute.
 pub const SYNC_ENCRYPTION_TIMER: &str = "/etc/systemd/system/skiff-sync-encryption-config.timer";
+/// The node termination handler's queue processor on control-plane nodes
+/// (`skiff-bootstrap node-termination`, see `node_termination.rs`).
+pub const NODE_TERMINATION_SERVICE: &str = "/etc/systemd/system/skiff-node-termination.service";
 /// The folder of [`ENCRYPTION_CONFIG`], mounted into kube-apiserver as a
 /// directory (read-only): a file replaced by a rename is not seen through a
 /// single-file mount, which keeps the replaced file's inode.

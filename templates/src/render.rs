@@ -24,7 +24,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 24] = [
     (
         "kubeadm-etcd-member.yaml.j2",
         include_str!("../templates/kubeadm-etcd-member.yaml.j2"),
@@ -104,6 +104,14 @@ const TEMPLATES: [(&str, &str); 22] = [
     (
         "skiff-sync-encryption-config.timer.j2",
         include_str!("../templates/skiff-sync-encryption-config.timer.j2"),
+    ),
+    (
+        "skiff-node-termination.service.j2",
+        include_str!("../templates/skiff-node-termination.service.j2"),
+    ),
+    (
+        "node-termination.sh.j2",
+        include_str!("../templates/node-termination.sh.j2"),
     ),
     (
         "modules-load-k8s.conf.j2",
@@ -192,6 +200,10 @@ struct Context {
     /// The cluster's key prefix in the bucket.
     state_store_prefix: String,
     region: String,
+    /// The node termination handler's queue and drain timeout
+    /// (`node_termination.rs`).
+    node_termination_queue: String,
+    node_termination_drain_timeout: u32,
     /// Empty for the regional endpoints.
     aws_endpoint: String,
     backup_interval_seconds: u64,
@@ -332,6 +344,7 @@ struct Keys {
     status_folder: &'static str,
     encryption_config: &'static str,
     encryption_reports_folder: &'static str,
+    node_termination_lease: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -380,6 +393,7 @@ struct Paths {
     etcd_health_timer: &'static str,
     sync_encryption_service: &'static str,
     sync_encryption_timer: &'static str,
+    node_termination_service: &'static str,
     encryption_config_directory: &'static str,
     encryption_config: &'static str,
     audit_log_directory: &'static str,
@@ -748,6 +762,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         state_store_bucket_url: config.state_store.bucket_url()?,
         state_store_prefix: config.state_store.cluster_prefix.clone(),
         region: config.region.clone(),
+        node_termination_queue: crate::node_termination::queue_name(&config.cluster_name),
+        node_termination_drain_timeout: crate::node_termination::DRAIN_TIMEOUT_SECONDS,
         aws_endpoint: config
             .aws_endpoint
             .as_deref()
@@ -772,6 +788,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             status_folder: state_store::STATUS_FOLDER,
             encryption_config: state_store::ENCRYPTION_CONFIG,
             encryption_reports_folder: state_store::ENCRYPTION_REPORTS_FOLDER,
+            node_termination_lease: state_store::NODE_TERMINATION_LEASE,
         },
         control_plane_pki: state_store::CONTROL_PLANE_PKI
             .iter()
@@ -813,6 +830,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             etcd_health_timer: paths::ETCD_HEALTH_TIMER,
             sync_encryption_service: paths::SYNC_ENCRYPTION_SERVICE,
             sync_encryption_timer: paths::SYNC_ENCRYPTION_TIMER,
+            node_termination_service: paths::NODE_TERMINATION_SERVICE,
             encryption_config_directory: paths::ENCRYPTION_CONFIG_DIRECTORY,
             encryption_config: paths::ENCRYPTION_CONFIG,
             audit_log_directory: paths::AUDIT_LOG_DIRECTORY,

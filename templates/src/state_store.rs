@@ -94,6 +94,9 @@ pub const RESTORE_REQUEST: &str = "etcd/restore-request";
 /// (`kubernetesVersion` in `kube-system/kubeadm-config`) before it joins at
 /// the new version.
 pub const UPGRADE_LEASE: &str = "etcd/leases/upgrade";
+/// The lease held by the one control-plane node whose node termination
+/// processor reads the queue.
+pub const NODE_TERMINATION_LEASE: &str = "etcd/leases/node-termination";
 /// The folder of the control-plane nodes' status objects,
 /// `<folder><instance-id>`: JSON naming the instance, its node, its
 /// Kubernetes version, the bootstrap phase (`bootstrapping`, `upgrading`,
@@ -235,6 +238,7 @@ mod tests {
             UPGRADE_LEASE,
             STATUS_FOLDER,
             ENCRYPTION_REPORTS_FOLDER,
+            NODE_TERMINATION_LEASE,
         ] {
             assert!(
                 key.starts_with(ETCD_FOLDER),

@@ -329,7 +329,7 @@ fn three_control_plane_nodes_booting_together_elect_exactly_one_initializer() {
     // it up and renews its certificates on timers.
     for node in &nodes {
         assert!(node.commands().contains(
-            &"systemctl enable --now skiff-leave-etcd.service skiff-etcd-backup.timer skiff-renew-certificates.timer skiff-sync-encryption-config.timer"
+            &"systemctl enable --now skiff-leave-etcd.service skiff-etcd-backup.timer skiff-renew-certificates.timer skiff-sync-encryption-config.timer skiff-node-termination.service"
                 .to_string()
         ));
         assert!(node
@@ -631,6 +631,8 @@ mod encryption;
 mod external_etcd;
 #[path = "sandbox/kubelet.rs"]
 mod kubelet;
+#[path = "sandbox/node_termination.rs"]
+mod node_termination;
 #[path = "sandbox/runtime.rs"]
 mod runtime;
 #[path = "sandbox/windows_network.rs"]

@@ -808,6 +808,7 @@ def main():
     fix_load_balancer_default_scheme()
     fix_private_zone_by_vpc()
     fix_zone_soa_value()
+    fix_lifecycle_hooks_belong_to_their_group()
     fix_auto_scaling_launch_template_versions()
     fix_bucket_versioning_root()
     fix_moto_module_listing()
@@ -1170,6 +1171,66 @@ def fix_security_group_rules_without_ports():
         original(self, ec2_backend, ip_protocol, group_id, from_port, to_port, *args, **kwargs)
 
     SecurityGroupRule.__init__ = init
+
+
+def fix_lifecycle_hooks_belong_to_their_group():
+    """Make lifecycle hooks live and die with their auto scaling group.
+
+    A lifecycle hook is part of its group, not a resource of its own: AWS
+    names it by group and hook name (PutLifecycleHook, DescribeLifecycleHooks
+    and DeleteLifecycleHook all take AutoScalingGroupName), answers a call
+    naming a group that does not exist with ValidationError "AutoScalingGroup
+    name not found", and deleting the group deletes its hooks (Amazon EC2
+    Auto Scaling User Guide, "Amazon EC2 Auto Scaling lifecycle hooks"; API
+    reference, DeleteAutoScalingGroup: ForceDelete "also deletes any
+    outstanding lifecycle actions associated with the group"). moto 5.2 keeps
+    hooks in a backend-wide dictionary: a hook outlives its group, a hook can
+    be put on a group that never existed, and describing a missing group's
+    hooks answers an empty list. moto also describes every hook with a
+    made-up notification target and role (`my-queue`, `my-auto-scaling-role`),
+    where AWS describes a hook put without them (its events go to
+    EventBridge) with neither. Do what AWS does.
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend
+
+    def require_group(backend, name):
+        if name not in backend.autoscaling_groups:
+            raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
+
+    create = AutoScalingBackend.create_lifecycle_hook
+    describe = AutoScalingBackend.describe_lifecycle_hooks
+    delete_hook = AutoScalingBackend.delete_lifecycle_hook
+    delete_group = AutoScalingBackend.delete_auto_scaling_group
+
+    def create_lifecycle_hook(self, name, as_name, *args, **kwargs):
+        require_group(self, as_name)
+        hook = create(self, name, as_name, *args, **kwargs)
+        # Neither skiff nor Terraform's aws_autoscaling_lifecycle_hook (as
+        # skiff writes it) sends NotificationTargetARN or RoleARN.
+        hook.role_arn = None
+        hook.notification_target_arn = None
+        return hook
+
+    def describe_lifecycle_hooks(self, as_name, *args, **kwargs):
+        require_group(self, as_name)
+        return describe(self, as_name, *args, **kwargs)
+
+    def delete_lifecycle_hook(self, as_name, name):
+        require_group(self, as_name)
+        if f"{as_name}_{name}" not in self.lifecycle_hooks:
+            raise ValidationError(f"No Lifecycle Hook found with name {name} for group {as_name}")
+        return delete_hook(self, as_name, name)
+
+    def delete_auto_scaling_group(self, group_name):
+        delete_group(self, group_name)
+        for key in [key for key, hook in self.lifecycle_hooks.items() if hook.auto_scaling_group_name == group_name]:
+            self.lifecycle_hooks.pop(key, None)
+
+    AutoScalingBackend.create_lifecycle_hook = create_lifecycle_hook
+    AutoScalingBackend.describe_lifecycle_hooks = describe_lifecycle_hooks
+    AutoScalingBackend.delete_lifecycle_hook = delete_lifecycle_hook
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
 
 
 def fix_load_balancer_default_scheme():

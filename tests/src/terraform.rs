@@ -142,11 +142,20 @@ impl TerraformTools {
 /// the endpoint answers): without the account the provider reads every
 /// rule's referenced group back as `ACCOUNT/sg-...` and plans a change.
 pub fn write_provider_override(folder: &Path, endpoint: &str) -> std::io::Result<()> {
-    let endpoints: serde_json::Map<String, serde_json::Value> =
-        ["autoscaling", "ec2", "elbv2", "iam", "route53", "s3", "sts"]
-            .iter()
-            .map(|service| ((*service).to_owned(), endpoint.into()))
-            .collect();
+    let endpoints: serde_json::Map<String, serde_json::Value> = [
+        "autoscaling",
+        "ec2",
+        "elbv2",
+        "events",
+        "iam",
+        "route53",
+        "s3",
+        "sqs",
+        "sts",
+    ]
+    .iter()
+    .map(|service| ((*service).to_owned(), endpoint.into()))
+    .collect();
     let configuration = serde_json::json!({
         "provider": {
             "aws": {

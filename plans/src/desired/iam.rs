@@ -139,6 +139,12 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
                 "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() } }
             }));
         }
+        if role == InstanceGroupRole::ControlPlane {
+            statements.extend(super::node_termination::control_plane_statements(
+                builder.bundle,
+                &partition,
+            ));
+        }
         if let Some(statement) = kms_statement(&store, &partition, role) {
             statements.push(statement);
         }

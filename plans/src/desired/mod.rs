@@ -25,6 +25,7 @@ pub mod etcd;
 pub mod iam;
 pub mod load_balancer;
 pub mod network;
+pub mod node_termination;
 pub mod security;
 
 /// The complete desired model of a cluster.
@@ -168,6 +169,7 @@ pub fn build(bundle: &ClusterBundle, lookups: &Lookups) -> Result<DesiredModel, 
     load_balancer::build(&mut builder)?;
     dns::build(&mut builder)?;
     compute::build(&mut builder)?;
+    node_termination::build(&mut builder);
     let resources: Vec<DesiredResource> = builder.resources.into_values().collect();
     let model = DesiredModel {
         cluster: bundle.name().to_string(),

@@ -27,6 +27,7 @@ pub mod holders;
 pub mod iam;
 pub mod load_balancer;
 pub mod network;
+pub mod node_termination;
 pub mod security;
 
 /// What a create or update produced.
@@ -205,6 +206,11 @@ impl AwsProvider {
             }
             Attributes::DnsRecord(record) => dns::create_record(self, key, record).await,
             Attributes::HostedZone(zone) => dns::create_hosted_zone(self, key, zone, intent).await,
+            Attributes::LifecycleHook(hook) => {
+                node_termination::put_lifecycle_hook(self, key, hook).await
+            }
+            Attributes::SqsQueue(queue) => node_termination::create_queue(self, key, queue).await,
+            Attributes::EventRule(rule) => node_termination::create_rule(self, key, rule).await,
         }
     }
 
@@ -268,6 +274,15 @@ impl AwsProvider {
             (Attributes::DnsRecord(_), Attributes::DnsRecord(after)) => {
                 dns::upsert_record(self, key, after).await
             }
+            (Attributes::LifecycleHook(_), Attributes::LifecycleHook(after)) => {
+                node_termination::put_lifecycle_hook(self, key, after).await
+            }
+            (Attributes::SqsQueue(before), Attributes::SqsQueue(after)) => {
+                node_termination::update_queue(self, id, before, after).await
+            }
+            (Attributes::EventRule(before), Attributes::EventRule(after)) => {
+                node_termination::update_rule(self, key, id, before, after).await
+            }
             _ => Err(ProviderError::other(
                 "update",
                 key.as_str(),
@@ -305,6 +320,11 @@ impl AwsProvider {
             Attributes::Listener(_) => load_balancer::delete_listener(self, id).await,
             Attributes::DnsRecord(record) => dns::delete_record(self, key, record).await,
             Attributes::HostedZone(_) => dns::delete_hosted_zone(self, id).await,
+            Attributes::LifecycleHook(hook) => {
+                node_termination::delete_lifecycle_hook(self, key, id, hook).await
+            }
+            Attributes::SqsQueue(_) => node_termination::delete_queue(self, id).await,
+            Attributes::EventRule(rule) => node_termination::delete_rule(self, &rule.name).await,
         };
         match result {
             Err(error) if error.is_missing() => Ok(()),

@@ -21,6 +21,7 @@ mod autoscaling;
 mod ec2;
 mod elb;
 mod iam;
+mod node_termination;
 mod route53;
 
 /// What to look for.
@@ -93,14 +94,15 @@ impl AwsProvider {
             .await?;
             Ok((record, later))
         };
-        let (ec2, scaling, balancers, roles, (record, later)) = tokio::try_join!(
+        let (ec2, scaling, balancers, roles, (record, later), handler) = tokio::try_join!(
             ec2::refresh(self, &scope),
-            autoscaling::refresh(self, &scope),
+            scaling_and_hooks(self, &scope),
             elb::refresh(self, &scope),
             iam::refresh(self, &scope),
             record,
+            node_termination(self, &scope),
         )?;
-        let mut observed = assemble([ec2, scaling, balancers, roles, record]);
+        let mut observed = assemble([ec2, scaling, balancers, roles, record, handler]);
         let Some(recorded) = &later.recorded else {
             return Ok(observed);
         };
@@ -129,22 +131,48 @@ impl AwsProvider {
             );
             tokio::time::sleep(delay).await;
             delay *= 2;
-            let (ec2, scaling, balancers, roles, record) = tokio::try_join!(
+            let (ec2, scaling, balancers, roles, record, handler) = tokio::try_join!(
                 ec2::refresh(self, &scope),
-                autoscaling::refresh(self, &scope),
+                scaling_and_hooks(self, &scope),
                 elb::refresh(self, &scope),
                 iam::refresh(self, &scope),
                 route53::refresh(self, &scope, later.dns_record.clone(), Some(recorded)),
+                node_termination(self, &scope),
             )?;
-            observed = assemble([ec2, scaling, balancers, roles, record]);
+            observed = assemble([ec2, scaling, balancers, roles, record, handler]);
         }
         keep_recorded(&mut observed, recorded);
         Ok(observed)
     }
 }
 
+/// The cluster's auto scaling groups, then their termination lifecycle
+/// hooks (read through the groups: hooks carry no tags).
+async fn scaling_and_hooks(
+    provider: &AwsProvider,
+    scope: &RefreshScope,
+) -> Result<Vec<skiff_plans::ObservedResource>> {
+    let mut groups = autoscaling::refresh(provider, scope).await?;
+    let hooks = node_termination::refresh_hooks(provider, &groups).await?;
+    groups.extend(hooks);
+    Ok(groups)
+}
+
+/// The node termination handler's queue and rules, read by their names.
+async fn node_termination(
+    provider: &AwsProvider,
+    scope: &RefreshScope,
+) -> Result<Vec<skiff_plans::ObservedResource>> {
+    let (mut queue, rules) = tokio::try_join!(
+        node_termination::refresh_queue(provider, scope),
+        node_termination::refresh_rules(provider, scope),
+    )?;
+    queue.extend(rules);
+    Ok(queue)
+}
+
 /// One `Observed` of what each service's refresh found.
-fn assemble<I: IntoIterator<Item = skiff_plans::ObservedResource>>(parts: [I; 5]) -> Observed {
+fn assemble<I: IntoIterator<Item = skiff_plans::ObservedResource>>(parts: [I; 6]) -> Observed {
     let mut observed = Observed::default();
     for part in parts {
         for resource in part {

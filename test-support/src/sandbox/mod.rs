@@ -626,6 +626,19 @@ impl FakeCloud {
             .collect()
     }
 
+    /// Writes a file of the shared `cluster/` folder that the kubectl
+    /// stand-in reads: `nodes` (the Nodes it lists, `NAME PROVIDER-ID` a
+    /// line), `pdb-blocks/<node>` (a pod whose PodDisruptionBudget refuses
+    /// its eviction, so that node's drain times out).
+    pub fn write_cluster_file(&self, name: &str, contents: &str) {
+        let path = self.shared.path().join("cluster").join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("cluster folder");
+        }
+        fs::write(&path, contents).expect("cluster file");
+        give_to_sandbox_user(&self.shared.path().join("cluster"));
+    }
+
     /// The kube-apiserver mirror pods the stand-in runs: (node name, version).
     pub fn api_servers(&self) -> Vec<(String, String)> {
         let mut servers: Vec<(String, String)> =

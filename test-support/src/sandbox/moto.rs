@@ -16,6 +16,11 @@
 //! `shutting-down` while its OS shuts down: a POST of `<id> <state>` to
 //! `/_sandbox/instance-state` sets the state an instance reports. A
 //! terminated instance's private IP is free again, as in AWS (moto keeps it).
+//! moto 5.2 has no Auto Scaling `CompleteLifecycleAction`: the launcher
+//! answers it as AWS does when the action is pending (an empty result,
+//! Auto Scaling API reference "CompleteLifecycleAction") and keeps each
+//! call's parameters, which `/_sandbox/lifecycle-actions` lists, one call a
+//! line.
 //!
 //! Findings this relies on (moto 5.2): a VPC `127.A.0.0/16` with a subnet
 //! `127.A.B.0/24` is accepted, and RunInstances with `PrivateIpAddress`
@@ -78,7 +83,36 @@ def set_instance_state(instance_id, name):
                         return True
     return False
 
+completed_lifecycle_actions = []
+
+def complete_lifecycle_action(environ, start_response):
+    """Answers Auto Scaling's CompleteLifecycleAction (absent from moto), or
+    passes the request on with its body put back."""
+    import io
+    from urllib.parse import parse_qs
+    if environ.get("REQUEST_METHOD") != "POST":
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    form = parse_qs(body.decode(errors="replace"))
+    if form.get("Action") != ["CompleteLifecycleAction"]:
+        return None
+    names = ["AutoScalingGroupName", "LifecycleHookName", "LifecycleActionToken",
+             "InstanceId", "LifecycleActionResult"]
+    completed_lifecycle_actions.append(" ".join(form.get(name, [""])[0] for name in names))
+    start_response("200 OK", [("Content-Type", "text/xml")])
+    return [b'<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+            b'<CompleteLifecycleActionResult/><ResponseMetadata><RequestId>sandbox</RequestId>'
+            b'</ResponseMetadata></CompleteLifecycleActionResponse>']
+
 def application(environ, start_response):
+    if environ.get("PATH_INFO") == "/_sandbox/lifecycle-actions":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["".join(line + "\n" for line in completed_lifecycle_actions).encode()]
+    answered = complete_lifecycle_action(environ, start_response)
+    if answered is not None:
+        return answered
     if environ.get("PATH_INFO") == "/_sandbox/next-instance-id":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         chosen_ids.append(environ["wsgi.input"].read(length).decode().strip())
@@ -260,6 +294,23 @@ impl Moto {
     /// role; returns the XML response.
     pub fn ec2(&self, parameters: &[(&str, &str)]) -> String {
         self.query("ec2", "2016-11-15", parameters)
+    }
+
+    /// An SQS Query API call (Version 2012-11-05); returns the XML.
+    pub fn sqs(&self, parameters: &[(&str, &str)]) -> String {
+        self.query("sqs", "2012-11-05", parameters)
+    }
+
+    /// The CompleteLifecycleAction calls this server answered, one a line:
+    /// group, hook, token, instance, result.
+    pub fn completed_lifecycle_actions(&self) -> Vec<String> {
+        self.curl(&[&format!(
+            "{}/_sandbox/lifecycle-actions",
+            self.own_endpoint()
+        )])
+        .lines()
+        .map(str::to_string)
+        .collect()
     }
 
     /// An Auto Scaling Query API call (Version 2011-01-01); returns the XML.

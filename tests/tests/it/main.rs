@@ -28,6 +28,7 @@ mod hostile_input;
 mod kubelet;
 mod lock_wait;
 mod node_bootstrap;
+mod node_termination;
 mod realistic_aws;
 mod realistic_consistency;
 mod realistic_slowness;

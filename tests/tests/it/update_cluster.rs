@@ -341,6 +341,12 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
         // `api.<cluster>` inside the VPC: the internal load balancer.
         "hosted-zone/api-internal",
         "dns-record/api-internal",
+        // The node termination handler (on by default).
+        "sqs-queue/node-termination",
+        "event-rule/asg-lifecycle",
+        "event-rule/spot-interruption",
+        "event-rule/rebalance-recommendation",
+        "event-rule/instance-state-change",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -355,6 +361,7 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
     for group in groups {
         keys.insert(format!("launch-template/{group}"));
         keys.insert(format!("autoscaling-group/{group}"));
+        keys.insert(format!("lifecycle-hook/{group}"));
     }
     keys
 }

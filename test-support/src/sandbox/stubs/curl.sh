@@ -4,9 +4,12 @@
 #   except what moto answers with one fixed value for all instances, which
 #   each sandbox supplies: the instance ID, `local-ipv4` (the node's private
 #   IP) and `autoscaling/target-lifecycle-state` (the node's file, 404 when
-#   there is none, as for an instance in no auto scaling group)
-# - EC2 and Auto Scaling Query calls: the sandbox's own moto, where its
-#   instances are, even when a test points the node's endpoint at another
+#   there is none, as for an instance in no auto scaling group); the
+#   instance identity document (`latest/dynamic/instance-identity/document`,
+#   AWS's "Instance identity documents": accountId, region, instanceId...),
+#   which moto does not serve, with moto's account
+# - EC2, Auto Scaling and SQS Query calls: the sandbox's own moto, where its
+#   instances (and the node termination queue) are, even when a test points the node's endpoint at another
 #   server (the sandbox's nodes are the instances); each also logs
 #   `aws <service> <Action>`
 # - the state store: moto, which is the configured S3 endpoint
@@ -57,7 +60,7 @@ if [ -n "$action" ]; then
 fi
 
 case $service in
-  ec2 | autoscaling)
+  ec2 | autoscaling | sqs)
     set -- "${@:1:$#-1}" "http://127.0.0.1:$SANDBOX_EC2_PORT/"
     exec "$SANDBOX_REAL_CURL" "$@"
     ;;
@@ -82,6 +85,11 @@ case $url in
       exit 22
     fi
     printf '<?xml version="1.0" encoding="iso-8859-1"?>\n<title>404 - Not Found</title>\n'
+    exit 0
+    ;;
+  http://169.254.169.254/latest/dynamic/instance-identity/document)
+    printf '{\n  "accountId" : "123456789012",\n  "instanceId" : "%s",\n  "privateIp" : "%s",\n  "region" : "us-east-1"\n}' \
+      "$SANDBOX_INSTANCE_ID" "$SANDBOX_PRIVATE_IP"
     exit 0
     ;;
   http://169.254.169.254/*)

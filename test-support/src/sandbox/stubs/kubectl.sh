@@ -23,6 +23,15 @@
 #   without the CRD, `error: the server doesn't have a resource type
 #   "installations" in group "operator.tigera.io"`; without the object,
 #   the API server's NotFound; both exit 1.
+# - `get nodes -o jsonpath=...` (the node termination processor's listing
+#   of name and providerID): the lines of $SANDBOX_SHARED/cluster/nodes,
+#   "NAME PROVIDER-ID", which a test writes.
+# - `drain NAME`: kubectl drain evicts the node's pods through the Eviction
+#   API (unless --disable-eviction), which refuses an eviction that would
+#   violate a PodDisruptionBudget (HTTP 429); kubectl retries it until
+#   --timeout and then fails (kubectl pkg/drain/drain.go, evictPods). A
+#   test blocks a node's drain so with $SANDBOX_SHARED/cluster/pdb-blocks/NAME;
+#   a drain that ends is appended to $SANDBOX_SHARED/cluster/drained.
 printf '%s\n' "kubectl $*" >>"$SANDBOX_LOG"
 kubeconfig="" output="" file="" previous=""
 words=()
@@ -67,7 +76,7 @@ if [ "${words[0]:-} ${words[1]:-}" = "get installations.operator.tigera.io" ]; t
   exit 0
 fi
 case "${words[0]:-} ${words[1]:-}" in
-  "get configmap" | "get daemonset" | "replace " | "delete node") ;;
+  "get configmap" | "get daemonset" | "replace " | "delete node" | "get nodes" | "drain "*) ;;
   *) exit 0 ;;
 esac
 if [ -z "$kubeconfig" ] || [ ! -s "$kubeconfig" ]; then
@@ -125,6 +134,21 @@ case "${words[0]} ${words[1]}" in
     awk 'found && /^    / { print substr($0, 5); next } found { exit } /^  ClusterConfiguration: \|$/ { found = 1 }' "$file" |
       etcd_client put "$CONFIG_KEY" >/dev/null || exit 1
     echo "configmap/kubeadm-config replaced"
+    ;;
+  "get nodes")
+    cat "$SANDBOX_SHARED/cluster/nodes" 2>/dev/null || true
+    ;;
+  "drain "*)
+    node=${words[1]:-}
+    if [ -e "$SANDBOX_SHARED/cluster/pdb-blocks/$node" ] && [[ " $* " != *" --disable-eviction "* ]]; then
+      echo "error when evicting pods/\"$(cat "$SANDBOX_SHARED/cluster/pdb-blocks/$node")\" -n \"default\" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget." >&2
+      echo "There are pending nodes to be drained:" >&2
+      echo " $node" >&2
+      echo "error: unable to drain node \"$node\" due to error: context deadline exceeded, continuing command..." >&2
+      exit 1
+    fi
+    printf '%s\n' "$node" >>"$SANDBOX_SHARED/cluster/drained"
+    echo "node/$node drained"
     ;;
   "delete node")
     if [ -e "$SANDBOX_SHARED/cluster/apiservers/${words[2]:-}" ]; then
