@@ -1084,6 +1084,8 @@ pub struct HostedZoneAttributes {
     /// compared ([`Attributes::fields`] leaves it out) and not read back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub serves: Vec<Id>,
+}
+
 /// An auto scaling lifecycle hook: AWS pauses an instance of the group in
 /// `Terminating:Wait` until the hook's action is completed or its
 /// heartbeat timeout passes, then applies the default result. Found through
