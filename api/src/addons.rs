@@ -638,7 +638,7 @@ mod tests {
 
     #[test]
     fn unknown_addons_and_fields_are_refused() {
-        let unknown = serde_norway::from_str::<AddonsSpec>("nodeTerminationHandler: {}\n")
+        let unknown = serde_norway::from_str::<AddonsSpec>("awsLoadBalancerController: {}\n")
             .expect_err("unknown addon");
         assert!(
             unknown.to_string().contains("nodeTerminationHandler"),
