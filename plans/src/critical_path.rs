@@ -482,6 +482,9 @@ fn create_calls(desired: &Attributes) -> u32 {
         Attributes::Listener(_) => 1,
         // dns::create_record: ChangeResourceRecordSets.
         Attributes::DnsRecord(_) => 1,
+        // skiff_engine::addons: the manifest's PutObject, then the index's
+        // (read, written) in the state store; no AWS service call.
+        Attributes::Addon(_) => 3,
     }
 }
 
@@ -632,6 +635,8 @@ fn update_calls(current: &Attributes, desired: &Attributes) -> u32 {
         (Attributes::Listener(_), Attributes::Listener(_)) => 1,
         // dns::upsert_record: ChangeResourceRecordSets.
         (Attributes::DnsRecord(_), Attributes::DnsRecord(_)) => 1,
+        // skiff_engine::addons: as a create.
+        (Attributes::Addon(_), Attributes::Addon(_)) => 3,
         // Kinds that differ: the update fails before any call.
         _ => 0,
     }
@@ -676,6 +681,9 @@ fn delete_calls(current: &Attributes) -> u32 {
         | Attributes::TargetGroup(_)
         | Attributes::Listener(_)
         | Attributes::DnsRecord(_) => 1,
+        // skiff_engine::addons: the index read and written (the manifest
+        // stays until the nodes have deleted what it made).
+        Attributes::Addon(_) => 2,
     }
 }
 

@@ -226,6 +226,9 @@ pub enum ResourceKind {
     Listener,
     /// Route53 record.
     DnsRecord,
+    /// A cluster addon's manifest in the state store (`<cluster>/addons/`),
+    /// which the control-plane nodes apply (`spec.addons`).
+    Addon,
 }
 
 impl ResourceKind {
@@ -249,11 +252,12 @@ impl ResourceKind {
             ResourceKind::TargetGroup => "target-group",
             ResourceKind::Listener => "listener",
             ResourceKind::DnsRecord => "dns-record",
+            ResourceKind::Addon => "addon",
         }
     }
 
     /// Every kind, in the order a fresh cluster is built.
-    pub const ALL: [ResourceKind; 17] = [
+    pub const ALL: [ResourceKind; 18] = [
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
         ResourceKind::Subnet,
@@ -271,6 +275,7 @@ impl ResourceKind {
         ResourceKind::LaunchTemplate,
         ResourceKind::AutoScalingGroup,
         ResourceKind::DnsRecord,
+        ResourceKind::Addon,
     ];
 
     /// Fields whose change cannot be made in place: the resource is
@@ -297,6 +302,8 @@ impl ResourceKind {
             ResourceKind::TargetGroup => &["name", "port", "protocol", "vpc"],
             ResourceKind::Listener => &["loadBalancer", "port"],
             ResourceKind::DnsRecord => &["zone", "name"],
+            // A new manifest is a new object: written over the old one.
+            ResourceKind::Addon => &[],
         }
     }
 
@@ -309,6 +316,7 @@ impl ResourceKind {
                 | ResourceKind::Listener
                 | ResourceKind::DnsRecord
                 | ResourceKind::InstanceProfile
+                | ResourceKind::Addon
         )
     }
 }
@@ -501,6 +509,8 @@ pub enum Attributes {
     Listener(ListenerAttributes),
     /// A DNS record.
     DnsRecord(DnsRecordAttributes),
+    /// A cluster addon.
+    Addon(AddonAttributes),
 }
 
 impl Attributes {
@@ -524,6 +534,7 @@ impl Attributes {
             Attributes::TargetGroup(_) => ResourceKind::TargetGroup,
             Attributes::Listener(_) => ResourceKind::Listener,
             Attributes::DnsRecord(_) => ResourceKind::DnsRecord,
+            Attributes::Addon(_) => ResourceKind::Addon,
         }
     }
 
@@ -1020,6 +1031,23 @@ pub struct DnsRecordAttributes {
     pub alias_target: Id,
     /// The alias target's hosted zone.
     pub alias_zone: Id,
+}
+
+/// A cluster addon (`spec.addons`) as the state store holds it: its
+/// manifest `<cluster>/addons/<name>.yaml` and its line in
+/// `<cluster>/addons/index` (`skiff_templates::state_store::AddonIndex`). Not
+/// an AWS resource: the engine writes it (`skiff_engine::addons`) and the
+/// control-plane nodes apply it, so a change rolls no node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddonAttributes {
+    /// The addon's release, e.g. `v0.8.0`.
+    pub version: String,
+    /// The Kubernetes minor the manifest is for, e.g. `1.34`: nodes apply it
+    /// once the control plane runs that minor.
+    pub kubernetes_minor: String,
+    /// The SHA-256 of the manifest, lowercase hex.
+    pub sha256: String,
 }
 
 /// One resource of the desired model.

@@ -34,6 +34,8 @@ pub fn holders(kind: ResourceKind) -> &'static [ResourceKind] {
         // Nothing uses a record, a group (ForceDelete terminates its
         // instances), a listener, a route table's routes or a group's rules.
         DnsRecord | AutoScalingGroup | Listener | RouteTable | SecurityGroupRules => &[],
+        // A store object: nothing in AWS holds it.
+        Addon => &[],
         // DeleteLaunchTemplate is refused while a group launches from it
         // (ResourceInUse) in practice; the group goes first.
         LaunchTemplate => &[AutoScalingGroup],
@@ -143,6 +145,7 @@ mod tests {
                         | ResourceKind::InstanceProfile
                         | ResourceKind::KeyPair
                         | ResourceKind::DnsRecord
+                        | ResourceKind::Addon
                 )
             })
             .collect();

@@ -93,6 +93,8 @@ pub fn resource_type(kind: ResourceKind) -> &'static str {
         ResourceKind::TargetGroup => "aws_lb_target_group",
         ResourceKind::Listener => "aws_lb_listener",
         ResourceKind::DnsRecord => "aws_route53_record",
+        // Not emitted: the addons are state-store objects skiff writes.
+        ResourceKind::Addon => "aws_s3_object",
     }
 }
 
@@ -266,6 +268,9 @@ impl<'model> Generator<'model> {
         let name = local_name(key);
         let kind_type = resource_type(kind);
         match attributes {
+            // The addons' manifests are state-store objects, not cloud
+            // resources Terraform manages; nothing to emit.
+            Attributes::Addon(_) => Ok(()),
             Attributes::Vpc(vpc) => self.add(
                 kind_type,
                 name,

@@ -1077,6 +1077,7 @@ mod tests {
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
                 external_etcd: None,
+                external_cloud_provider: false,
             })
             .expect("renders")
         };
@@ -1143,6 +1144,7 @@ mod tests {
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
                 external_etcd: None,
+                external_cloud_provider: false,
             })
             .expect("renders")
         };
@@ -1227,6 +1229,7 @@ mod tests {
                 kubelet,
                 component_arguments: Default::default(),
                 external_etcd: None,
+                external_cloud_provider: false,
             })
             .expect("renders")
         };
@@ -1296,6 +1299,7 @@ mod tests {
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
                 external_etcd: None,
+                external_cloud_provider: false,
             })
             .expect("renders")
         };

@@ -24,7 +24,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 20] = [
+const TEMPLATES: [(&str, &str); 22] = [
     (
         "kubeadm-etcd-member.yaml.j2",
         include_str!("../templates/kubeadm-etcd-member.yaml.j2"),
@@ -98,6 +98,14 @@ const TEMPLATES: [(&str, &str); 20] = [
         include_str!("../templates/skiff-sync-encryption-config.timer.j2"),
     ),
     (
+        "skiff-apply-addons.service.j2",
+        include_str!("../templates/skiff-apply-addons.service.j2"),
+    ),
+    (
+        "skiff-apply-addons.timer.j2",
+        include_str!("../templates/skiff-apply-addons.timer.j2"),
+    ),
+    (
         "modules-load-k8s.conf.j2",
         include_str!("../templates/modules-load-k8s.conf.j2"),
     ),
@@ -130,6 +138,10 @@ pub(crate) const ETCD_INITIAL_CLUSTER_PLACEHOLDER: &str = "@SKIFF_ETCD_INITIAL_C
 /// Where the API host goes in the init template's `certSANs`; the node fills
 /// it in from [`paths::API_ENDPOINT_FILE`].
 pub(crate) const API_ENDPOINT_PLACEHOLDER: &str = "@SKIFF_API_ENDPOINT@";
+/// Where the node's name goes in the kubeadm templates
+/// (`nodeRegistration.name`) with the external cloud provider; the node
+/// fills in its private DNS name from instance metadata.
+pub(crate) const NODE_NAME_PLACEHOLDER: &str = "@SKIFF_NODE_NAME@";
 
 /// The values every template sees.
 #[derive(Debug, Serialize)]
@@ -188,6 +200,10 @@ struct Context {
     ca_cert_hash_placeholder: &'static str,
     api_server_placeholder: &'static str,
     api_endpoint_placeholder: &'static str,
+    node_name_placeholder: &'static str,
+    /// The kubelet runs `--cloud-provider=external` and the node is named
+    /// by its private DNS name (the AWS cloud-controller-manager is on).
+    external_cloud_provider: bool,
     /// kube-apiserver's extra flags, in order (`extraArgs`).
     api_server_arguments: Vec<ArgumentView>,
     /// kube-apiserver's extra host folders (`extraVolumes`).
@@ -313,6 +329,9 @@ struct Keys {
     status_folder: &'static str,
     encryption_config: &'static str,
     encryption_reports_folder: &'static str,
+    addons_index: &'static str,
+    addons_lease: &'static str,
+    applied_addons_folder: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -347,6 +366,8 @@ struct Paths {
     renew_certificates_timer: &'static str,
     sync_encryption_service: &'static str,
     sync_encryption_timer: &'static str,
+    apply_addons_service: &'static str,
+    apply_addons_timer: &'static str,
     encryption_config_directory: &'static str,
     encryption_config: &'static str,
     audit_log_directory: &'static str,
@@ -733,6 +754,9 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             status_folder: state_store::STATUS_FOLDER,
             encryption_config: state_store::ENCRYPTION_CONFIG,
             encryption_reports_folder: state_store::ENCRYPTION_REPORTS_FOLDER,
+            addons_index: state_store::ADDONS_INDEX,
+            addons_lease: state_store::ADDONS_LEASE,
+            applied_addons_folder: state_store::APPLIED_ADDONS_FOLDER,
         },
         control_plane_pki: state_store::CONTROL_PLANE_PKI
             .iter()
@@ -764,6 +788,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             renew_certificates_timer: paths::RENEW_CERTIFICATES_TIMER,
             sync_encryption_service: paths::SYNC_ENCRYPTION_SERVICE,
             sync_encryption_timer: paths::SYNC_ENCRYPTION_TIMER,
+            apply_addons_service: paths::APPLY_ADDONS_SERVICE,
+            apply_addons_timer: paths::APPLY_ADDONS_TIMER,
             encryption_config_directory: paths::ENCRYPTION_CONFIG_DIRECTORY,
             encryption_config: paths::ENCRYPTION_CONFIG,
             audit_log_directory: paths::AUDIT_LOG_DIRECTORY,
@@ -774,6 +800,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         ca_cert_hash_placeholder: CA_CERT_HASH_PLACEHOLDER,
         api_server_placeholder: API_SERVER_PLACEHOLDER,
         api_endpoint_placeholder: API_ENDPOINT_PLACEHOLDER,
+        node_name_placeholder: NODE_NAME_PLACEHOLDER,
+        external_cloud_provider: config.external_cloud_provider,
         api_server_arguments: api_server_arguments(config),
         api_server_volumes: API_SERVER_VOLUMES
             .iter()

@@ -18,6 +18,8 @@ use crate::lookups::Lookups;
 use crate::names;
 use crate::resource::{DesiredResource, Id, Output, ResourceKey, ResourceKind, Tags};
 
+pub mod addon_iam;
+pub mod addons;
 pub mod compute;
 pub mod dns;
 pub mod etcd;
@@ -164,6 +166,7 @@ pub fn build(bundle: &ClusterBundle, lookups: &Lookups) -> Result<DesiredModel, 
     load_balancer::build(&mut builder)?;
     dns::build(&mut builder)?;
     compute::build(&mut builder)?;
+    addons::build(&mut builder)?;
     let resources: Vec<DesiredResource> = builder.resources.into_values().collect();
     let model = DesiredModel {
         cluster: bundle.name().to_string(),

@@ -204,6 +204,13 @@ impl AwsProvider {
                 load_balancer::create_listener(self, key, listener).await
             }
             Attributes::DnsRecord(record) => dns::create_record(self, key, record).await,
+            // A state-store object: the engine's addon operations write it
+            // (skiff_engine::addons) before the cloud sees the change.
+            Attributes::Addon(_) => Err(ProviderError::other(
+                "create",
+                key.as_str(),
+                "an addon is written to the state store by the engine, not by the AWS provider",
+            )),
         }
     }
 
@@ -267,6 +274,11 @@ impl AwsProvider {
             (Attributes::DnsRecord(_), Attributes::DnsRecord(after)) => {
                 dns::upsert_record(self, key, after).await
             }
+            (Attributes::Addon(_), Attributes::Addon(_)) => Err(ProviderError::other(
+                "update",
+                key.as_str(),
+                "an addon is written to the state store by the engine, not by the AWS provider",
+            )),
             _ => Err(ProviderError::other(
                 "update",
                 key.as_str(),
@@ -303,6 +315,9 @@ impl AwsProvider {
             Attributes::TargetGroup(_) => load_balancer::delete_target_group(self, id).await,
             Attributes::Listener(_) => load_balancer::delete_listener(self, id).await,
             Attributes::DnsRecord(record) => dns::delete_record(self, key, record).await,
+            // Nothing in AWS: `delete cluster` removes the store's addons/
+            // folder with the rest of the cluster's objects.
+            Attributes::Addon(_) => Ok(()),
         };
         match result {
             Err(error) if error.is_missing() => Ok(()),
