@@ -30,23 +30,16 @@ use skiff_state::{layout, StoreError};
 use skiff_templates::state_store::{
     addon_manifest, AddonIndex, AddonIndexEntry, ADDONS_FOLDER, ADDONS_INDEX,
 };
-use skiff_templates::{render_addons, AddonContext, RenderedAddon};
+use skiff_templates::RenderedAddon;
 use tokio::sync::Mutex;
 
 use crate::error::{EngineError, Result};
 
 /// The manifests of the addons `bundle` enables, as the plan rendered them.
 pub fn render(bundle: &skiff_api::ClusterBundle) -> Result<Vec<RenderedAddon>> {
-    let cluster = &bundle.cluster;
-    render_addons(&AddonContext {
-        cluster_name: cluster.name(),
-        region: cluster.region(),
-        kubernetes_version: &cluster.spec.kubernetes_version,
-        addons: &cluster.spec.addons,
-    })
-    .map_err(|source| EngineError::Plan {
-        cluster: cluster.name().to_string(),
-        source: skiff_plans::PlanError::Addons { source },
+    skiff_plans::desired::addons::render(bundle).map_err(|source| EngineError::Plan {
+        cluster: bundle.name().to_string(),
+        source,
     })
 }
 

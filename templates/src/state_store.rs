@@ -199,6 +199,28 @@ impl AddonIndex {
     }
 }
 
+/// The context the addon manifests of a cluster are rendered in, made in
+/// this one place for the planner, the engine and the tests.
+/// `control_plane_nodes` is the control-plane groups' sizes summed (the
+/// addons on control-plane nodes run one replica per node); the addon
+/// manifests work adds it to [`crate::AddonContext`].
+pub fn addon_context<'a>(
+    cluster_name: &'a str,
+    region: &'a str,
+    kubernetes_version: &'a skiff_api::KubernetesVersion,
+    addons: &'a skiff_api::AddonsSpec,
+    control_plane_nodes: u32,
+) -> crate::AddonContext<'a> {
+    // Set once the addon manifests' AddonContext has the field.
+    let _ = control_plane_nodes;
+    crate::AddonContext {
+        cluster_name,
+        region,
+        kubernetes_version,
+        addons,
+    }
+}
+
 /// Where an addon comes in [`skiff_api::Addon::ALL`] (unknown names last).
 fn apply_rank(name: &str) -> usize {
     skiff_api::Addon::ALL

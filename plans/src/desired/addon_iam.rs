@@ -18,9 +18,10 @@
 //! cloud-controller-manager puts on the load balancers and security groups
 //! it creates (cloud-provider-aws `pkg/providers/v1/tags.go`, `buildTags`:
 //! `TagNameKubernetesClusterPrefix + clusterID = owned`), and which the EBS
-//! CSI driver puts on its volumes and snapshots (`--k8s-tag-cluster-id`,
-//! aws-ebs-csi-driver `docs/options.md`; the manifest also passes the tag in
-//! `--extra-tags`). Creates are allowed only with that tag in the request
+//! CSI driver puts on the volumes and snapshots it creates when it runs with
+//! `--k8s-tag-cluster-id=<cluster>` (aws-ebs-csi-driver
+//! `pkg/driver/controller.go`: `ResourceLifecycleTagPrefix + clusterID =
+//! owned`, beside `KubernetesCluster`; skiff's manifest passes it). Creates are allowed only with that tag in the request
 //! (`aws:RequestTag`), everything else only on resources carrying it
 //! (`aws:ResourceTag`). Describe calls have no resource type: `*`.
 //!

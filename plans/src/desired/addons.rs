@@ -6,7 +6,9 @@
 //! store, and the control-plane nodes apply them, so an addon change shows
 //! in the plan and rolls no node.
 
-use skiff_templates::{render_addons, AddonContext};
+use skiff_api::InstanceGroupRole;
+use skiff_templates::render_addons;
+use skiff_templates::state_store::addon_context;
 
 use super::Builder;
 use crate::error::PlanError;
@@ -17,16 +19,30 @@ pub fn addon_key(addon: skiff_api::Addon) -> ResourceKey {
     ResourceKey::new(ResourceKind::Addon, addon.name())
 }
 
+/// The manifests of the addons `bundle` enables, as the engine writes them.
+pub fn render(
+    bundle: &skiff_api::ClusterBundle,
+) -> Result<Vec<skiff_templates::RenderedAddon>, PlanError> {
+    let cluster = &bundle.cluster;
+    let control_plane_nodes = bundle
+        .instance_groups
+        .iter()
+        .filter(|group| group.spec.role == InstanceGroupRole::ControlPlane)
+        .map(|group| group.spec.max_size)
+        .sum();
+    render_addons(&addon_context(
+        cluster.name(),
+        cluster.region(),
+        &cluster.spec.kubernetes_version,
+        &cluster.spec.addons,
+        control_plane_nodes,
+    ))
+    .map_err(|source| PlanError::Addons { source })
+}
+
 pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
-    let cluster = &builder.bundle.cluster;
-    let version = cluster.spec.kubernetes_version;
-    let rendered = render_addons(&AddonContext {
-        cluster_name: cluster.name(),
-        region: cluster.region(),
-        kubernetes_version: &version,
-        addons: &cluster.spec.addons,
-    })
-    .map_err(|source| PlanError::Addons { source })?;
+    let version = builder.bundle.cluster.spec.kubernetes_version;
+    let rendered = render(builder.bundle)?;
     for addon in rendered {
         builder.add(DesiredResource {
             key: addon_key(addon.addon),
