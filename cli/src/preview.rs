@@ -122,6 +122,7 @@ fn render_change(change: &ResourceChange, printer: &Printer) -> String {
         .map(|id| format!(" ({id})"))
         .unwrap_or_default();
     let verb = match change.addon_release() {
+        Some(release) if change.action == Action::Delete => format!("{verb} (was {release})"),
         Some(release) => format!("{verb} {release}"),
         None => verb,
     };

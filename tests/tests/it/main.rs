@@ -12,6 +12,7 @@
 //! its statistics; those that count calls start their own), and
 //! `skiff_tests::unique_name` keeps the names they create on it distinct.
 
+mod addons;
 mod backups;
 mod bench;
 mod common;
