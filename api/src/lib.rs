@@ -31,7 +31,7 @@ pub mod validation;
 pub mod version;
 pub mod windows;
 
-pub use addons::{Addon, AddonSpec, AddonsSpec};
+pub use addons::{Addon, AddonRelease, AddonSpec, AddonsSpec, PinnedImage};
 pub use architecture::Architecture;
 pub use cluster::{
     ApiSpec, Cluster, ClusterSpec, ClusterSubnet, Cni, LoadBalancerSpec, LoadBalancerType,

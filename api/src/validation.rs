@@ -430,6 +430,11 @@ impl Checker {
         }
         self.audit(&spec.control_plane.api_server.audit);
         self.report(crate::component_arguments::findings(&spec.control_plane));
+        self.report(crate::addons::findings(&spec.addons));
+        for (path, message) in crate::addons::warnings(&spec.addons, spec.kubernetes_version.minor)
+        {
+            self.warning(path, message);
+        }
         self.report(crate::kubelet::findings(
             "spec.kubelet",
             &spec.kubelet,
@@ -1132,6 +1137,24 @@ mod tests {
         );
         spec.cluster.spec.etcd.backups.interval = BackupInterval::from_seconds(86_400);
         assert!(errors(&spec).is_empty());
+    }
+
+    #[test]
+    fn an_addon_release_skiff_has_no_digests_for_is_refused_naming_the_field() {
+        let mut spec = bundle();
+        spec.cluster.spec.addons = serde_norway::from_str(
+            "metricsServer: {version: v0.9.0}\nclusterAutoscaler: {enabled: true, version: v1.34.5}\n",
+        )
+        .expect("parses");
+        let errors = errors(&spec);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("spec.addons.metricsServer.version: "),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("v0.7.2, v0.8.0"), "{errors:?}");
+        spec.cluster.spec.addons.metrics_server = None;
+        assert!(super::validate(&spec).is_ok());
     }
 
     #[test]

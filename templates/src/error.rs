@@ -32,6 +32,16 @@ pub enum TemplateError {
         supported: String,
     },
 
+    /// An addon has no release skiff can render: an unknown
+    /// `spec.addons.<addon>.version`, or a Kubernetes minor without one.
+    #[error("{field}: {problem}")]
+    AddonRelease {
+        /// The field to fix, e.g. `spec.addons.metricsServer.version`.
+        field: String,
+        /// What is wrong, naming the releases skiff knows.
+        problem: String,
+    },
+
     /// Compressing a file for the user-data failed (it cannot, in memory).
     #[error("could not compress a file of the user-data")]
     Compress {
