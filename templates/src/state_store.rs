@@ -202,8 +202,7 @@ impl AddonIndex {
 /// The context the addon manifests of a cluster are rendered in, made in
 /// this one place for the planner, the engine and the tests.
 /// `control_plane_nodes` is the control-plane groups' sizes summed (the
-/// addons on control-plane nodes run one replica per node); the addon
-/// manifests work adds it to [`crate::AddonContext`].
+/// addons on control-plane nodes run one replica per node).
 pub fn addon_context<'a>(
     cluster_name: &'a str,
     region: &'a str,
@@ -211,13 +210,12 @@ pub fn addon_context<'a>(
     addons: &'a skiff_api::AddonsSpec,
     control_plane_nodes: u32,
 ) -> crate::AddonContext<'a> {
-    // Set once the addon manifests' AddonContext has the field.
-    let _ = control_plane_nodes;
     crate::AddonContext {
         cluster_name,
         region,
         kubernetes_version,
         addons,
+        control_plane_nodes,
     }
 }
 
