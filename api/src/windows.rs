@@ -48,11 +48,14 @@ pub fn registered_taints(os_family: OsFamily, group_taints: &[Taint]) -> Vec<Tai
     taints
 }
 
-/// The CNI plugins that run on Windows nodes, as `spec.networking.cni` names them.
+/// The CNI plugins whose Windows data plane skiff installs, as
+/// `spec.networking.cni` names them: Calico only. Cilium has none; Flannel's
+/// pinned release publishes none (see [`windows_data_plane`]), and a Windows
+/// node without a pod network is no worker at all.
 pub fn cni_supports_windows(cni: Cni) -> bool {
     match cni {
-        Cni::Calico | Cni::Flannel => true,
-        Cni::Cilium => false,
+        Cni::Calico => true,
+        Cni::Flannel | Cni::Cilium => false,
     }
 }
 
@@ -102,9 +105,15 @@ pub(crate) fn problems(bundle: &ClusterBundle) -> Vec<(String, String)> {
         found.push((
             "spec.networking.cni".to_string(),
             format!(
-                "{cni} has no Windows data plane, and instance group{} {} run{} osFamily: windows; \
-                 use calico or flannel, which have Windows data planes, \
+                "{cni} has no Windows data plane skiff can install{}, and instance group{} {} run{} osFamily: windows; \
+                 use calico, whose Windows data plane the first control-plane node installs, \
                  or give those groups a Linux osFamily",
+                if cni == Cni::Flannel {
+                    " (the pinned Flannel release publishes no Windows DaemonSet or image, and \
+                     sig-windows-tools removed its Flannel HostProcess examples; docs/windows.md)"
+                } else {
+                    ""
+                },
                 if windows_groups.len() == 1 { "" } else { "s" },
                 windows_groups.join(", "),
                 if windows_groups.len() == 1 { "s" } else { "" },
@@ -115,7 +124,8 @@ pub(crate) fn problems(bundle: &ClusterBundle) -> Vec<(String, String)> {
 }
 
 /// What a bundle with Windows groups should know, as (field path, message):
-/// skiff does not install the CNI's Windows daemons yet (docs/windows.md).
+/// where the Windows nodes' pod network comes from with the cluster's CNI,
+/// and when it does not (see [`windows_data_plane`]).
 pub(crate) fn warnings(bundle: &ClusterBundle) -> Vec<(String, String)> {
     let cni = bundle.cluster.spec.networking.cni;
     if !cni_supports_windows(cni) {
@@ -152,15 +162,41 @@ pub(crate) fn warnings(bundle: &ClusterBundle) -> Vec<(String, String)> {
             .map(|group| {
                 (
                     format!("instancegroup/{}: spec.osFamily", group.name()),
-                    format!(
-                        "the nodes join, but skiff does not yet install {cni}'s Windows daemons \
-                     (and kube-proxy) on them: their pods get no network until you apply \
-                     those (see docs/windows.md)"
-                    ),
+                    windows_data_plane(cni).to_string(),
                 )
             }),
     );
     found
+}
+
+/// Where a Windows node's pod network comes from with `cni`, as upstream
+/// stands at the releases `templates/src/cni.rs` pins (docs/windows.md):
+/// - Calico publishes no Windows manifest since projectcalico/calico commit
+///   a75d724add ("Remove tech-preview Windows manifests"; first released in
+///   v3.27.3 and v3.28.0); at v3.30.3 its Tigera operator renders
+///   `calico-node-windows` (tigera/docs
+///   `calico_versioned_docs/version-3.30/getting-started/kubernetes/windows-calico/operator.mdx`).
+///   The first control-plane node of a cluster with Windows groups installs
+///   Calico that way; a cluster whose first control plane ran without them
+///   runs Calico from its manifest, which skiff does not migrate.
+/// - Flannel v0.27.4 publishes no Windows DaemonSet, manifest or image, and
+///   kubernetes-sigs/sig-windows-tools removed its Flannel HostProcess
+///   examples (`hostprocess/flannel/`) in commit 729ae7cd69ad ("Remove
+///   Flannel HPC examples", #385, April 2025).
+fn windows_data_plane(cni: Cni) -> &'static str {
+    match cni {
+        Cni::Calico => {
+            "the Windows nodes' pod network is Calico's Windows data plane, which the first \
+             control-plane node installs through the Tigera operator when the cluster has \
+             Windows groups; a cluster whose first control plane ran without them runs Calico \
+             from its manifest, which skiff does not migrate (see docs/windows.md, \
+             \"Calico on a cluster created without Windows groups\")"
+        }
+        Cni::Flannel => {
+            "flannel has no Windows data plane skiff can install (refused with Windows groups)"
+        }
+        Cni::Cilium => "cilium has no Windows data plane",
+    }
 }
 
 /// Why an `OWNER/NAME` image pattern cannot be of the group's family: a
@@ -252,26 +288,30 @@ mod tests {
     }
 
     #[test]
-    fn a_windows_worker_group_with_calico_or_flannel_is_valid() {
-        for cni in [Cni::Calico, Cni::Flannel] {
-            assert_eq!(
-                errors(&bundle(cni, OsFamily::Windows)),
-                Vec::<String>::new()
-            );
-        }
+    fn a_windows_worker_group_with_calico_is_valid_and_with_flannel_refused() {
+        assert_eq!(
+            errors(&bundle(Cni::Calico, OsFamily::Windows)),
+            Vec::<String>::new()
+        );
+        let flannel = errors(&bundle(Cni::Flannel, OsFamily::Windows));
+        assert_eq!(flannel.len(), 1, "{flannel:?}");
+        assert!(
+            flannel[0].starts_with("spec.networking.cni: flannel has no Windows data plane skiff can install (the pinned Flannel release"),
+            "{flannel:?}"
+        );
+        assert!(flannel[0].contains("use calico"), "{flannel:?}");
+        assert!(errors(&bundle(Cni::Flannel, OsFamily::Debian)).is_empty());
     }
 
     #[test]
-    fn a_windows_group_is_warned_that_the_cni_windows_daemons_are_not_installed() {
-        let warned = crate::validate(&bundle(Cni::Flannel, OsFamily::Windows)).expect("valid");
-        assert_eq!(warned.len(), 1, "{warned:?}");
-        assert_eq!(
-            warned[0].path,
-            "instancegroup/nodes-us-east-1a: spec.osFamily"
-        );
+    fn a_windows_group_is_told_where_its_pod_network_comes_from() {
+        let calico = crate::validate(&bundle(Cni::Calico, OsFamily::Windows)).expect("valid");
+        assert_eq!(calico.len(), 1, "{calico:?}");
         assert!(
-            warned[0].message.contains("flannel's Windows daemons"),
-            "{warned:?}"
+            calico[0].message.contains(
+                "installs through the Tigera operator when the cluster has Windows groups"
+            ),
+            "{calico:?}"
         );
         assert!(crate::validate(&bundle(Cni::Flannel, OsFamily::Debian))
             .expect("valid")
@@ -286,7 +326,10 @@ mod tests {
             found[0].starts_with("spec.networking.cni: cilium has no Windows data plane"),
             "{found:?}"
         );
-        assert!(found[0].contains("use calico or flannel"), "{found:?}");
+        assert!(
+            found[0].contains("use calico, whose Windows data plane"),
+            "{found:?}"
+        );
         assert!(errors(&bundle(Cni::Cilium, OsFamily::Debian)).is_empty());
     }
 

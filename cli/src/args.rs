@@ -336,7 +336,7 @@ pub struct CreateInstanceGroupArgs {
     #[arg(long)]
     pub image: Option<String>,
 
-    /// OS family of the image: debian, rhel, or windows (a Windows Server worker group: role Node only, with calico or flannel; nodes registered with the taint os=windows:NoSchedule)
+    /// OS family of the image: debian, rhel, or windows (a Windows Server worker group: role Node only, with calico; nodes registered with the taint os=windows:NoSchedule)
     #[arg(long, default_value = "debian", value_parser = parse_os_family)]
     pub os_family: skiff_api::OsFamily,
 

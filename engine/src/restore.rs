@@ -11,6 +11,12 @@
 //! backup was taken is lost, which is why a healthy control plane (its API
 //! answers `/readyz`) is refused without `--force`.
 //!
+//! With an external etcd (`spec.etcd.topology: external`) the members hold
+//! the data, not the control plane: the restore terminates every member's
+//! instance instead ([`restored_role`]), and each replacement restores the
+//! same backup (docs/external-etcd.md). The API servers stay; rolling the
+//! control-plane groups afterwards restarts them on the restored data.
+//!
 //! [`preview`] changes nothing; [`run`] holds the cluster lock while it
 //! writes the request and terminates, and records the restore in the
 //! cluster's state history.
@@ -64,6 +70,9 @@ pub struct RestorePreview {
     pub readiness: Readiness,
     /// Whether `--force` was given.
     pub force: bool,
+    /// The role of the groups replaced: `ControlPlane`, or `Etcd` with an
+    /// external etcd.
+    pub role: InstanceGroupRole,
     provider: AwsProvider,
 }
 
@@ -106,10 +115,11 @@ pub async fn preview(
         .into());
     }
     let provider = session.provider(bundle)?;
+    let role = restored_role(bundle.cluster.spec.etcd.topology);
     let mut wanted: Vec<(String, String)> = bundle
         .instance_groups
         .iter()
-        .filter(|group| group.spec.role == InstanceGroupRole::ControlPlane)
+        .filter(|group| group.spec.role == role)
         .map(|group| {
             (
                 group.name().to_string(),
@@ -124,7 +134,10 @@ pub async fn preview(
         crate::access::api_readiness(store, bundle)
     );
     let views = views.map_err(|source| EngineError::Cluster {
-        what: format!("reading the control-plane auto scaling groups of cluster {cluster}"),
+        what: format!(
+            "reading the {} auto scaling groups of cluster {cluster}",
+            role_text(role)
+        ),
         source,
     })?;
     let groups = wanted
@@ -151,8 +164,26 @@ pub async fn preview(
         api_server,
         readiness,
         force: options.force,
+        role,
         provider,
     })
+}
+
+/// The role whose instances hold etcd's data, which a restore replaces:
+/// the control plane's (stacked etcd) or the external members' (`Etcd`).
+pub fn restored_role(topology: skiff_api::EtcdTopology) -> InstanceGroupRole {
+    match topology {
+        skiff_api::EtcdTopology::External => InstanceGroupRole::Etcd,
+        skiff_api::EtcdTopology::Stacked => InstanceGroupRole::ControlPlane,
+    }
+}
+
+/// How messages name the instances of `role`.
+pub fn role_text(role: InstanceGroupRole) -> &'static str {
+    match role {
+        InstanceGroupRole::Etcd => "etcd member",
+        _ => "control-plane",
+    }
 }
 
 /// What a restore did.
@@ -207,7 +238,7 @@ pub async fn run(session: &Session<'_>, preview: &RestorePreview) -> Result<Rest
                     .await
                     .map_err(|source| EngineError::Cluster {
                         what: format!(
-                            "terminating control-plane instance {instance} of group {} (the restore of {} is requested in the store; run the same command again to terminate the rest)",
+                            "terminating instance {instance} of group {} (the restore of {} is requested in the store; run the same command again to terminate the rest)",
                             group.group, preview.backup.id
                         ),
                         source,
@@ -228,9 +259,10 @@ pub async fn run(session: &Session<'_>, preview: &RestorePreview) -> Result<Rest
                 cluster,
                 &recorded.state,
                 &format!(
-                    "restore of etcd backup {} requested; terminated {} control-plane instance(s)",
+                    "restore of etcd backup {} requested; terminated {} {} instance(s)",
                     preview.backup.id,
-                    preview.instance_count()
+                    preview.instance_count(),
+                    role_text(preview.role)
                 ),
             )
             .await;
@@ -243,4 +275,21 @@ pub async fn run(session: &Session<'_>, preview: &RestorePreview) -> Result<Rest
     .await;
     release(&lock).await;
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use skiff_api::InstanceGroupRole;
+
+    use super::{restored_role, role_text};
+
+    #[test]
+    fn an_external_etcd_restore_replaces_the_members_and_a_stacked_one_the_control_plane() {
+        let stacked = restored_role(skiff_api::EtcdTopology::Stacked);
+        assert_eq!(stacked, InstanceGroupRole::ControlPlane);
+        assert_eq!(role_text(stacked), "control-plane");
+        let external = restored_role(skiff_api::EtcdTopology::External);
+        assert_eq!(external, InstanceGroupRole::Etcd);
+        assert_eq!(role_text(external), "etcd member");
+    }
 }

@@ -18,8 +18,8 @@ use skiff_plans::plan::VersionStep;
 use skiff_providers::AwsProvider;
 use skiff_rollout::roll::{order, status};
 use skiff_rollout::{
-    ClusterApi, EventSink, GroupPlan, OriginalSize, Progress, ProgressStore, RollOptions,
-    RolloutError,
+    ClusterApi, EventSink, GroupPlan, MemberHealth, OriginalSize, Progress, ProgressStore,
+    RollOptions, RolloutError,
 };
 use skiff_state::{layout, LockGuard, ObjectStore, Precondition, PutOptions, StateStore, Version};
 use tokio::sync::Mutex;
@@ -427,5 +427,29 @@ impl ProgressStore for StateProgress {
             .map_err(|error| RolloutError::Progress(error.to_string()))?;
         *version = Some(written);
         Ok(())
+    }
+
+    async fn etcd_member_health(&self) -> skiff_rollout::Result<Option<Vec<MemberHealth>>> {
+        let reports = skiff_state::etcd::list_member_health(self.objects.as_ref(), &self.cluster)
+            .await
+            .map_err(|error| {
+                RolloutError::Progress(format!("reading the etcd members' health reports: {error}"))
+            })?;
+        if reports.is_empty() {
+            return Ok(None);
+        }
+        let now = time::OffsetDateTime::now_utc();
+        Ok(Some(
+            reports
+                .into_iter()
+                .map(|report| MemberHealth {
+                    age: Duration::try_from(now - report.checked).unwrap_or(Duration::ZERO),
+                    member: report.member,
+                    instance: report.instance,
+                    healthy: report.healthy,
+                    voting_members: report.voting_members,
+                })
+                .collect(),
+        ))
     }
 }

@@ -347,6 +347,27 @@ pub fn installed_runtime(user_data: &DecodedUserData) -> Option<ContainerRuntime
 /// once: the bootstrap script changed with it (the files stay named).
 pub const EARLIER_BOOTSTRAP: &str = "bootstrap of an earlier skiff (containerRuntime; containerd's CNI folders pinned; iptables and openssl on rhel)";
 
+/// Whether a control plane's bootstrap script installs Calico through the
+/// Tigera operator with the Windows data plane (the cluster has Windows
+/// groups; `install_calico_for_windows` in templates/bootstrap.sh.j2).
+fn installs_windows_network(user_data: &DecodedUserData) -> bool {
+    user_data.files.iter().any(|file| {
+        file.text
+            .lines()
+            .any(|line| line.trim() == "install_calico_for_windows() {")
+    })
+}
+
+/// Why a control plane rolls when a cluster gains its first Windows group
+/// or loses its last: its script installs Calico for Windows or stops to.
+/// The script's file stays named too: the rest of its change is not
+/// verified against this reason.
+pub const WINDOWS_NETWORK_ADDED: &str =
+    "Windows groups: Calico through the Tigera operator with its Windows data plane, and kube-proxy for Windows";
+/// The other way round.
+pub const WINDOWS_NETWORK_REMOVED: &str =
+    "no Windows groups left: Calico's Windows data plane no longer installed";
+
 /// The texts that follow from the runtime: the script's runtime line and
 /// the CRI socket (the script's and kubeadm's `criSocket`). The script holds
 /// both runtimes' steps, so nothing else differs.
@@ -484,6 +505,14 @@ pub fn explain(before: &str, after: &str) -> Explanation {
             describe_taints(was.taints.as_ref()),
             describe_taints(is.taints.as_ref())
         ));
+    }
+    match (
+        installs_windows_network(&old),
+        installs_windows_network(&new),
+    ) {
+        (false, true) => fields.push(WINDOWS_NETWORK_ADDED.to_string()),
+        (true, false) => fields.push(WINDOWS_NETWORK_REMOVED.to_string()),
+        _ => {}
     }
     fields.extend(component_changes(&old, &new));
     fields.extend(kubelet_change);
@@ -1082,6 +1111,7 @@ mod tests {
                 service_cidr: "10.96.0.0/12".to_string(),
                 cluster_dns: "10.96.0.10".to_string(),
                 cni: Cni::Cilium,
+                windows_nodes: false,
                 node_labels: BTreeMap::from([("team".to_string(), "a".to_string())]),
                 taints: Vec::new(),
                 state_store: StateStoreLocation {
@@ -1127,6 +1157,66 @@ mod tests {
         }
     }
 
+    /// A cluster's first Windows group (with Calico) rolls its control
+    /// plane, whose script then installs Calico for Windows: the plan says
+    /// so, and still names the script, whose change is not verified.
+    #[test]
+    fn a_windows_group_added_to_a_calico_cluster_is_named_as_the_control_planes_reason() {
+        use skiff_api::{Cni, InstanceGroupRole, OsFamily};
+        use skiff_templates::{AuditLog, EtcdBackups, NodeBootstrap, StateStoreLocation};
+
+        let render = |cni: Cni, windows_nodes: bool| {
+            skiff_templates::render_user_data(&NodeBootstrap {
+                cluster_name: "c1.example.com".to_string(),
+                instance_group: "control-plane-us-east-1a".to_string(),
+                role: InstanceGroupRole::ControlPlane,
+                os_family: OsFamily::Debian,
+                kubernetes_version: "1.34.2".parse().expect("a version"),
+                container_runtime: Default::default(),
+                api_endpoint: "api.c1.example.com".to_string(),
+                api_port: 443,
+                api_cert_sans: Vec::new(),
+                pod_cidr: "100.96.0.0/11".to_string(),
+                service_cidr: "10.96.0.0/12".to_string(),
+                cluster_dns: "10.96.0.10".to_string(),
+                cni,
+                windows_nodes,
+                node_labels: BTreeMap::new(),
+                taints: Vec::new(),
+                state_store: StateStoreLocation {
+                    bucket: "skiff-state".to_string(),
+                    cluster_prefix: "c1.example.com".to_string(),
+                    region: "us-east-1".to_string(),
+                    endpoint: None,
+                    path_style: false,
+                    kms_key: None,
+                },
+                region: "us-east-1".to_string(),
+                aws_endpoint: None,
+                etcd_backups: EtcdBackups::default(),
+                audit: AuditLog::default(),
+                kubelet: Default::default(),
+                component_arguments: Default::default(),
+                external_etcd: None,
+                external_cloud_provider: false,
+            })
+            .expect("renders")
+        };
+        let (linux, windows) = (render(Cni::Calico, false), render(Cni::Calico, true));
+        assert_ne!(linux, windows);
+        let reasons = explain(&linux, &windows).reasons();
+        assert_eq!(reasons[0], WINDOWS_NETWORK_ADDED, "{reasons:?}");
+        assert!(reasons[1].starts_with("user-data changed: "), "{reasons:?}");
+        assert_eq!(
+            explain(&windows, &linux).reasons()[0],
+            WINDOWS_NETWORK_REMOVED
+        );
+        // Flannel and Cilium control planes do not change at all.
+        for cni in [Cni::Flannel, Cni::Cilium] {
+            assert_eq!(render(cni, false), render(cni, true), "{cni}");
+        }
+    }
+
     /// `spec.controlPlane.apiServer.audit` changes the control plane's
     /// user-data only; the roll names the flag or the file that changed.
     #[test]
@@ -1149,6 +1239,7 @@ mod tests {
                 service_cidr: "10.96.0.0/12".to_string(),
                 cluster_dns: "10.96.0.10".to_string(),
                 cni: Cni::Cilium,
+                windows_nodes: false,
                 node_labels: BTreeMap::new(),
                 taints: Vec::new(),
                 state_store: StateStoreLocation {
@@ -1234,6 +1325,7 @@ mod tests {
                 service_cidr: "10.96.0.0/12".to_string(),
                 cluster_dns: "10.96.0.10".to_string(),
                 cni: Cni::Cilium,
+                windows_nodes: false,
                 node_labels: BTreeMap::new(),
                 taints: Vec::new(),
                 state_store: StateStoreLocation {
@@ -1304,6 +1396,7 @@ mod tests {
                 service_cidr: "10.96.0.0/12".to_string(),
                 cluster_dns: cluster_dns.to_string(),
                 cni: Cni::Cilium,
+                windows_nodes: false,
                 node_labels: BTreeMap::new(),
                 taints: Vec::new(),
                 state_store: StateStoreLocation {

@@ -131,6 +131,7 @@ mod tests {
             service_cidr: "10.96.0.0/12".to_string(),
             cluster_dns: "10.96.0.10".to_string(),
             cni: Cni::Calico,
+            windows_nodes: false,
             node_labels: labels
                 .iter()
                 .map(|(key, value)| (key.to_string(), value.to_string()))

@@ -98,6 +98,16 @@ pub enum RolloutError {
     /// The operation was interrupted.
     #[error("interrupted: {0}")]
     Interrupted(String),
+    /// Taking an external etcd member down would cost the cluster its quorum.
+    #[error("not taking etcd member {member} (instance {instance}) down: {detail}")]
+    EtcdQuorum {
+        /// The member (its instance group's name).
+        member: String,
+        /// Its instance.
+        instance: String,
+        /// What the other members reported, and what to do.
+        detail: String,
+    },
 }
 
 /// Results of this crate.
@@ -219,13 +229,36 @@ pub struct OriginalSize {
     pub max: u32,
 }
 
-/// Where progress is kept.
+/// What an external etcd member last reported of itself
+/// (`<cluster>/etcd/health/<member>`, written every minute by the member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberHealth {
+    /// The member's name (its instance group's).
+    pub member: String,
+    /// The instance that reported.
+    pub instance: String,
+    /// Whether `etcdctl endpoint health` succeeded at the member (which
+    /// needs the cluster's quorum).
+    pub healthy: bool,
+    /// How many voting members its member list had.
+    pub voting_members: usize,
+    /// How long ago it reported.
+    pub age: Duration,
+}
+
+/// Where progress is kept (and the state store's other records a roll reads).
 #[async_trait]
 pub trait ProgressStore: Send + Sync {
     /// Loads the progress of an earlier, interrupted run (or nothing).
     async fn load(&self) -> Result<Progress>;
     /// Saves progress; called before each step is taken.
     async fn save(&self, progress: &Progress) -> Result<()>;
+    /// The external etcd members' health reports; `None` when there is
+    /// nothing to ask (no member has reported: members booted by a skiff
+    /// without reports, which their roll replaces).
+    async fn etcd_member_health(&self) -> Result<Option<Vec<MemberHealth>>> {
+        Ok(None)
+    }
 }
 
 /// Events of a rolling update, for progress displays and `-o json`.

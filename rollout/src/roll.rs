@@ -11,9 +11,13 @@ use std::time::Duration;
 use skiff_api::{InstanceGroupRole, IntOrPercent, KubernetesVersion};
 
 use crate::{
-    ClusterApi, ControlPlaneHealth, Event, EventSink, GroupOperations, GroupView, OriginalSize,
-    Progress, ProgressStore, Result, RolloutError,
+    ClusterApi, ControlPlaneHealth, Event, EventSink, GroupOperations, GroupView, MemberHealth,
+    OriginalSize, Progress, ProgressStore, Result, RolloutError,
 };
+
+/// A member's health report older than this counts as no answer (members
+/// report every minute).
+pub const HEALTH_REPORT_MAX_AGE: Duration = Duration::from_secs(180);
 
 /// One instance group to roll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,6 +309,9 @@ async fn roll_group(
             if shrink {
                 excess_left -= 1;
             }
+            if plan.role == InstanceGroupRole::Etcd {
+                wait_for_etcd_quorum(plan, instance, all, store, options).await?;
+            }
             progress
                 .replaced
                 .entry(plan.group.clone())
@@ -479,6 +486,102 @@ async fn wait_until_valid(
         }
         tokio::time::sleep(options.poll_interval).await;
     }
+}
+
+/// Before an external etcd member goes: asks every other member (their
+/// health reports) and waits, up to the validation timeout, until enough of
+/// them answer healthy that the cluster keeps its quorum without this one;
+/// else refuses, naming the members that do not.
+async fn wait_for_etcd_quorum(
+    plan: &GroupPlan,
+    instance: &str,
+    all: &[GroupPlan],
+    store: &dyn ProgressStore,
+    options: &RollOptions,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + options.validation_timeout;
+    loop {
+        let Some(reports) = store.etcd_member_health().await? else {
+            tracing::warn!(
+                "no etcd member reports its health (members booted by an older skiff); replacing {} without asking the others",
+                plan.group
+            );
+            return Ok(());
+        };
+        let Err(detail) = etcd_quorum_without(&plan.group, all, &reports) else {
+            return Ok(());
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(RolloutError::EtcdQuorum {
+                member: plan.group.clone(),
+                instance: instance.to_string(),
+                detail,
+            });
+        }
+        tokio::time::sleep(options.poll_interval).await;
+    }
+}
+
+/// Whether the external etcd cluster keeps its quorum without `member`:
+/// the members are those the reports and the rolled `Etcd` groups name, or
+/// as many as the largest member list reported; a majority of them must be
+/// other members whose fresh report says healthy. A member that never
+/// reported runs a script from before the reports (its roll installs
+/// them): it cannot be asked, and counts as the voting member its tag
+/// already said it was, with a warning. The error says who does not answer
+/// and what to do.
+pub fn etcd_quorum_without(
+    member: &str,
+    all: &[GroupPlan],
+    reports: &[MemberHealth],
+) -> std::result::Result<(), String> {
+    let mut names: BTreeSet<&str> = reports
+        .iter()
+        .map(|report| report.member.as_str())
+        .collect();
+    names.extend(
+        all.iter()
+            .filter(|plan| plan.role == InstanceGroupRole::Etcd)
+            .map(|plan| plan.group.as_str()),
+    );
+    names.insert(member);
+    let total = reports
+        .iter()
+        .map(|report| report.voting_members)
+        .max()
+        .unwrap_or(0)
+        .max(names.len());
+    let quorum = total / 2 + 1;
+    let mut healthy = 0;
+    let mut silent = Vec::new();
+    for name in names.iter().filter(|name| **name != member) {
+        match reports.iter().find(|report| report.member == *name) {
+            None => {
+                tracing::warn!(
+                    "etcd member {name} has never reported its health (booted by an older skiff); counting it as healthy"
+                );
+                healthy += 1;
+            }
+            Some(report) if report.age > HEALTH_REPORT_MAX_AGE => silent.push(format!(
+                "{name} (instance {}) last reported {} s ago",
+                report.instance,
+                report.age.as_secs()
+            )),
+            Some(report) if !report.healthy => silent.push(format!(
+                "{name} (instance {}) reports itself unhealthy",
+                report.instance
+            )),
+            Some(_) => healthy += 1,
+        }
+    }
+    if healthy >= quorum {
+        return Ok(());
+    }
+    Err(format!(
+        "without it {healthy} of the {total} members would answer, short of the quorum of {quorum} ({}); bring {} back first (its /var/log/skiff-bootstrap.log; `etcdctl endpoint health` on the members), then run the roll again",
+        silent.join("; "),
+        if silent.len() == 1 { "it" } else { "them" }
+    ))
 }
 
 /// What is not right yet, or `None`.

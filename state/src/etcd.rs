@@ -298,9 +298,65 @@ pub async fn list_node_statuses(
     Ok(statuses)
 }
 
+/// What an external etcd member last reported of itself (written every
+/// minute by the member's `report-health`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberHealthReport {
+    /// The member's name (its instance group's).
+    pub member: String,
+    /// The instance that wrote it.
+    pub instance: String,
+    /// Whether `etcdctl endpoint health` succeeded at the member.
+    pub healthy: bool,
+    /// How many voting members its member list had.
+    pub voting_members: usize,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked: OffsetDateTime,
+}
+
+/// The external etcd members' health reports, by member. An object that
+/// does not parse is skipped with a warning naming it.
+pub async fn list_member_health(
+    objects: &dyn ObjectStore,
+    cluster: &str,
+) -> Result<Vec<MemberHealthReport>> {
+    let folder = layout::etcd_health_folder(cluster);
+    let mut reports = Vec::new();
+    for key in objects.list(&folder).await? {
+        let Some(object) = objects.get(&key).await? else {
+            continue;
+        };
+        match serde_json::from_slice::<MemberHealthReport>(&object.bytes) {
+            Ok(report) => reports.push(report),
+            Err(error) => {
+                tracing::warn!("{key}: not an etcd member health report ({error}); skipped")
+            }
+        }
+    }
+    reports.sort_by(|first, second| first.member.cmp(&second.member));
+    Ok(reports)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_health_report_reads_as_the_member_writes_it() {
+        let report: MemberHealthReport = serde_json::from_str(
+            r#"{"member":"etcd-2","instance":"i-0b20000000000000b","healthy":true,"votingMembers":3,"checked":"2026-12-07T03:45:16Z"}"#,
+        )
+        .expect("parses");
+        assert_eq!(report.member, "etcd-2");
+        assert!(report.healthy);
+        assert_eq!(report.voting_members, 3);
+        assert_eq!(
+            report.checked,
+            time::macros::datetime!(2026-12-07 03:45:16 UTC)
+        );
+    }
 
     #[test]
     fn ids_parse_into_time_revision_and_instance() {

@@ -137,6 +137,12 @@ pub fn etcd_status_folder(cluster: &str) -> String {
     format!("{cluster}/{}", skiff_templates::state_store::STATUS_FOLDER)
 }
 
+/// The folder of the external etcd members' health reports, one object per
+/// member (`skiff_templates::state_store::HEALTH_FOLDER`).
+pub fn etcd_health_folder(cluster: &str) -> String {
+    format!("{cluster}/{}", skiff_templates::state_store::HEALTH_FOLDER)
+}
+
 /// The file-name suffix of an etcd backup.
 pub const ETCD_BACKUP_SUFFIX: &str = ".db";
 

@@ -52,6 +52,11 @@ pub struct NodeBootstrap {
     pub cluster_dns: String,
     /// The CNI plugin the first control-plane node installs.
     pub cni: Cni,
+    /// Whether the cluster has Windows worker groups. With Calico, the
+    /// first control-plane node then installs Calico through the Tigera
+    /// operator with its Windows data plane (VXLAN, strict IPAM affinity)
+    /// and kube-proxy for Windows; Linux-only clusters render as before.
+    pub windows_nodes: bool,
     /// Labels the node registers with (the group's `nodeLabels`).
     pub node_labels: BTreeMap<String, String>,
     /// Taints the node registers with (the group's `taints`).

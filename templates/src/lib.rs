@@ -161,6 +161,7 @@ pub(crate) mod tests {
             service_cidr: "10.96.0.0/12".to_string(),
             cluster_dns: "10.96.0.10".to_string(),
             cni: Cni::Cilium,
+            windows_nodes: false,
             node_labels: BTreeMap::new(),
             taints: Vec::new(),
             state_store: StateStoreLocation {

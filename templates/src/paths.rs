@@ -65,6 +65,11 @@ pub const BACKUP_TIMER: &str = "/etc/systemd/system/skiff-etcd-backup.timer";
 pub const RENEW_CERTIFICATES_SERVICE: &str = "/etc/systemd/system/skiff-renew-certificates.service";
 /// The daily timer that starts [`RENEW_CERTIFICATES_SERVICE`].
 pub const RENEW_CERTIFICATES_TIMER: &str = "/etc/systemd/system/skiff-renew-certificates.timer";
+/// The service with which an external etcd member reports its health to
+/// the state store (`skiff-bootstrap report-health`).
+pub const ETCD_HEALTH_SERVICE: &str = "/etc/systemd/system/skiff-etcd-health.service";
+/// The timer that starts [`ETCD_HEALTH_SERVICE`] every minute.
+pub const ETCD_HEALTH_TIMER: &str = "/etc/systemd/system/skiff-etcd-health.timer";
 /// The service that keeps [`ENCRYPTION_CONFIG`] equal to the state store's
 /// copy and reports what the API server runs
 /// (`skiff-bootstrap sync-encryption-config`).

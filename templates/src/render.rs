@@ -24,7 +24,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 24] = [
     (
         "kubeadm-etcd-member.yaml.j2",
         include_str!("../templates/kubeadm-etcd-member.yaml.j2"),
@@ -88,6 +88,14 @@ const TEMPLATES: [(&str, &str); 22] = [
     (
         "skiff-renew-certificates.timer.j2",
         include_str!("../templates/skiff-renew-certificates.timer.j2"),
+    ),
+    (
+        "skiff-etcd-health.service.j2",
+        include_str!("../templates/skiff-etcd-health.service.j2"),
+    ),
+    (
+        "skiff-etcd-health.timer.j2",
+        include_str!("../templates/skiff-etcd-health.timer.j2"),
     ),
     (
         "skiff-sync-encryption-config.service.j2",
@@ -322,6 +330,8 @@ struct Keys {
     members_lease: &'static str,
     backup_lease: &'static str,
     certificates_lease: &'static str,
+    member_certificates_lease: &'static str,
+    health_folder: &'static str,
     backups_folder: &'static str,
     certificates_folder: &'static str,
     restore_request: &'static str,
@@ -347,6 +357,18 @@ struct CniView {
     version: &'static str,
     download_url: String,
     sha256: Option<&'static str>,
+    /// Calico on a control-plane node of a cluster with Windows nodes:
+    /// installed through the Tigera operator with the Windows data plane.
+    windows: Option<WindowsNetworkView>,
+}
+
+/// What a control plane downloads for the Windows nodes' pod network
+/// (`cni::tigera_operator_url`, `cni::windows_kube_proxy_url`).
+#[derive(Debug, Serialize)]
+struct WindowsNetworkView {
+    operator_crds_url: String,
+    tigera_operator_url: String,
+    kube_proxy_url: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -364,6 +386,8 @@ struct Paths {
     backup_timer: &'static str,
     renew_certificates_service: &'static str,
     renew_certificates_timer: &'static str,
+    etcd_health_service: &'static str,
+    etcd_health_timer: &'static str,
     sync_encryption_service: &'static str,
     sync_encryption_timer: &'static str,
     apply_addons_service: &'static str,
@@ -747,6 +771,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             members_lease: state_store::MEMBERS_LEASE,
             backup_lease: state_store::BACKUP_LEASE,
             certificates_lease: state_store::CERTIFICATES_LEASE,
+            member_certificates_lease: state_store::MEMBER_CERTIFICATES_LEASE,
+            health_folder: state_store::HEALTH_FOLDER,
             backups_folder: state_store::BACKUPS_FOLDER,
             certificates_folder: state_store::CERTIFICATES_FOLDER,
             restore_request: state_store::RESTORE_REQUEST,
@@ -771,6 +797,14 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             version: release.version,
             download_url: release.download_url.clone(),
             sha256: release.sha256,
+            windows: (control_plane
+                && config.windows_nodes
+                && release.cni == skiff_api::Cni::Calico)
+                .then(|| WindowsNetworkView {
+                    operator_crds_url: cni::operator_crds_url(),
+                    tigera_operator_url: cni::tigera_operator_url(),
+                    kube_proxy_url: cni::windows_kube_proxy_url(),
+                }),
         },
         paths: Paths {
             bootstrap_script: paths::BOOTSTRAP_SCRIPT,
@@ -786,6 +820,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             backup_timer: paths::BACKUP_TIMER,
             renew_certificates_service: paths::RENEW_CERTIFICATES_SERVICE,
             renew_certificates_timer: paths::RENEW_CERTIFICATES_TIMER,
+            etcd_health_service: paths::ETCD_HEALTH_SERVICE,
+            etcd_health_timer: paths::ETCD_HEALTH_TIMER,
             sync_encryption_service: paths::SYNC_ENCRYPTION_SERVICE,
             sync_encryption_timer: paths::SYNC_ENCRYPTION_TIMER,
             apply_addons_service: paths::APPLY_ADDONS_SERVICE,

@@ -59,6 +59,17 @@ pub const MEMBERS_LEASE: &str = "etcd/leases/members";
 pub const BACKUP_LEASE: &str = "etcd/leases/backup";
 /// The lease that lets one control-plane node at a time renew its certificates.
 pub const CERTIFICATES_LEASE: &str = "etcd/leases/certificates";
+/// The lease that lets one external etcd member at a time renew its
+/// certificates and restart (the control plane's lease is separate: an API
+/// server restarting never costs etcd a vote).
+pub const MEMBER_CERTIFICATES_LEASE: &str = "etcd/leases/member-certificates";
+/// The folder of the external etcd members' health reports, one JSON object
+/// per member (`<member name>`): `{"member", "instance", "healthy" (its
+/// `etcdctl endpoint health`, which needs the cluster's quorum),
+/// "votingMembers" (how many voting members its member list has), "checked"
+/// (RFC 3339 UTC)}`. Written every minute by `report-health`; `skiff
+/// rolling-update` reads them before it takes a member down.
+pub const HEALTH_FOLDER: &str = "etcd/health/";
 /// The folder of etcd snapshots: `<time>-rev<revision>-<instance>.db`.
 pub const BACKUPS_FOLDER: &str = "etcd/backups/";
 /// The folder of the control-plane nodes' certificate reports: one JSON
@@ -75,6 +86,8 @@ pub const CERTIFICATES_FOLDER: &str = "etcd/certificates/";
 pub const ENCRYPTION_REPORTS_FOLDER: &str = "etcd/encryption/";
 /// Written by `skiff restore cluster`: the ID of the backup the next control
 /// plane that starts with no live member restores (then deletes this object).
+/// With external etcd, every member restores it (each member's replacement
+/// finds no restored cluster to join); the last to start deletes it.
 pub const RESTORE_REQUEST: &str = "etcd/restore-request";
 /// The lease held by the one control-plane node that performs a cluster-wide
 /// upgrade step: raising the cluster's stored ClusterConfiguration
@@ -316,12 +329,13 @@ pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
 }
 
 /// The folder a node of `role` reads, lists, writes and deletes in (besides
-/// [`objects_read_by`]): [`ETCD_FOLDER`] for control-plane nodes, none for
-/// the others.
+/// [`objects_read_by`]): [`ETCD_FOLDER`] for control-plane nodes and
+/// external etcd members (the backups, their leases, the restore request,
+/// the certificate reports), none for the others.
 pub fn folder_written_by(role: InstanceGroupRole) -> Option<&'static str> {
     match role {
-        InstanceGroupRole::ControlPlane => Some(ETCD_FOLDER),
-        InstanceGroupRole::Node | InstanceGroupRole::Bastion | InstanceGroupRole::Etcd => None,
+        InstanceGroupRole::ControlPlane | InstanceGroupRole::Etcd => Some(ETCD_FOLDER),
+        InstanceGroupRole::Node | InstanceGroupRole::Bastion => None,
     }
 }
 
@@ -355,6 +369,8 @@ mod tests {
             MEMBERS_LEASE,
             BACKUP_LEASE,
             CERTIFICATES_LEASE,
+            MEMBER_CERTIFICATES_LEASE,
+            HEALTH_FOLDER,
             BACKUPS_FOLDER,
             RESTORE_REQUEST,
             UPGRADE_LEASE,

@@ -635,6 +635,8 @@ mod external_etcd;
 mod kubelet;
 #[path = "sandbox/runtime.rs"]
 mod runtime;
+#[path = "sandbox/windows_network.rs"]
+mod windows_network;
 
 /// The loader runs only the script its user-data names: a store object
 /// whose bytes do not have that SHA-256 (changed by hand, or truncated) is

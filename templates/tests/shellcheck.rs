@@ -76,8 +76,9 @@ fn every_shell_part_of_the_user_data_is_clean() {
     // Per family and container runtime: the control plane's loader,
     // bootstrap script (which is also what its units run) and runcmd, the
     // worker's likewise, and with external etcd the member's and the
-    // control plane's.
-    assert_eq!(checked, 36, "unexpected number of shell parts");
+    // control plane's; and a Calico control plane of a cluster with Windows
+    // nodes.
+    assert_eq!(checked, 39, "unexpected number of shell parts");
     assert!(
         findings.is_empty(),
         "shellcheck findings:\n{}",

@@ -41,8 +41,16 @@ pub async fn run(context: &Context, arguments: &RestoreClusterArgs) -> anyhow::R
         .map(|group| group.instances.len())
         .sum();
     context.printer.info(&format!(
-        "Restore of {} requested; {count} control-plane instance(s) terminated in {:.0?}. The groups are launching replacements: the first restores the backup, the others join it. Follow with `skiff validate cluster {} --wait 30m`.",
-        restored.backup, restored.elapsed, arguments.name
+        "Restore of {} requested; {count} {} instance(s) terminated in {:.0?}. {} Follow with `skiff validate cluster {} --wait 30m`.",
+        restored.backup,
+        restore::role_text(preview.role),
+        restored.elapsed,
+        if preview.role == skiff_api::InstanceGroupRole::Etcd {
+            "The groups are launching replacements: each restores the backup (or joins the restored members). Then roll the control-plane groups (`skiff rolling-update cluster --force`) so that the API servers restart on the restored data."
+        } else {
+            "The groups are launching replacements: the first restores the backup, the others join it."
+        },
+        arguments.name
     ));
     Ok(ExitCode::SUCCESS)
 }
@@ -58,7 +66,22 @@ fn preview_text(preview: &RestorePreview) -> String {
         backup.id.instance(),
         human_size(backup.size),
     );
-    if preview.groups.is_empty() {
+    if preview.role == skiff_api::InstanceGroupRole::Etcd {
+        text.push_str("External etcd: every member's instance will be terminated; each group keeps its size and launches a replacement at the member's address, which restores the backup (all members from the same snapshot):\n");
+        for group in &preview.groups {
+            text.push_str(&format!(
+                "  {} ({}, desired {}): {}\n",
+                group.group,
+                group.auto_scaling_group,
+                group.desired,
+                if group.instances.is_empty() {
+                    "no running instance".to_string()
+                } else {
+                    group.instances.join(", ")
+                }
+            ));
+        }
+    } else if preview.groups.is_empty() {
         text.push_str("No control-plane auto scaling group exists: nothing will be terminated. The restore is requested in the state store for the next control plane `skiff update cluster --yes` launches.\n");
     } else {
         text.push_str("Every control-plane instance will be terminated; its group keeps its size and launches a replacement:\n");
@@ -75,7 +98,12 @@ fn preview_text(preview: &RestorePreview) -> String {
         }
     }
     text.push_str(&format!(
-        "\nThe first replacement restores the backup; the others join it one at a time.\nThe Kubernetes API is unavailable until the restored control plane is up.\nEvery change made after {} (etcd revision {}) is lost.\n",
+        "\n{}\nEvery change made after {} (etcd revision {}) is lost.\n",
+        if preview.role == skiff_api::InstanceGroupRole::Etcd {
+            "The replacements restore the backup (a late one joins the restored members); the Kubernetes API fails its writes until a majority of them is up. Roll the control-plane groups afterwards (`skiff rolling-update cluster --force`) so that the API servers restart on the restored data."
+        } else {
+            "The first replacement restores the backup; the others join it one at a time.\nThe Kubernetes API is unavailable until the restored control plane is up."
+        },
         rfc3339(backup.id.taken_at()),
         backup.id.revision()
     ));

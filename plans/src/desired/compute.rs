@@ -114,6 +114,14 @@ fn bootstrap_config(
         service_cidr: cluster.spec.networking.service_cidr.clone(),
         cluster_dns: cluster.spec.networking.cluster_dns.clone(),
         cni: cluster.spec.networking.cni,
+        // Only control-plane nodes act on it (they install the CNI); a
+        // worker's user-data stays the same when a Windows group comes or goes.
+        windows_nodes: group.spec.role == InstanceGroupRole::ControlPlane
+            && builder
+                .bundle
+                .instance_groups
+                .iter()
+                .any(|other| other.spec.os_family.is_windows()),
         node_labels: group.spec.node_labels.clone(),
         taints: group.spec.taints.clone(),
         state_store: StateStoreLocation {
@@ -623,6 +631,67 @@ mod tests {
     }
 
     /// The nodes back etcd up on the spec's schedule, not a built-in one.
+    /// With a Windows group, the control plane (which installs the CNI)
+    /// knows it and Calico's VXLAN port opens between members; the Linux
+    /// workers' user-data does not change, and a Linux-only cluster opens
+    /// no such port.
+    #[test]
+    fn a_windows_group_reaches_the_control_plane_and_opens_calicos_vxlan_port() {
+        use crate::resource::{Attributes, IngressRule, ResourceKind};
+        fn vxlan_rules(bundle: &skiff_api::ClusterBundle) -> Vec<IngressRule> {
+            let lookups = Lookups::stand_in(bundle);
+            let mut builder = Builder {
+                bundle,
+                lookups: &lookups,
+                resources: BTreeMap::new(),
+            };
+            crate::desired::security::build(&mut builder).expect("security groups");
+            builder
+                .resources
+                .values()
+                .filter(|resource| resource.kind() == ResourceKind::SecurityGroupRules)
+                .flat_map(|resource| match &resource.attributes {
+                    Attributes::SecurityGroupRules(rules) => rules.ingress.clone(),
+                    _ => Vec::new(),
+                })
+                .filter(|rule| rule.protocol == "udp" && rule.from_port == 4789)
+                .collect()
+        }
+        fn flags(bundle: &skiff_api::ClusterBundle) -> Vec<(String, bool)> {
+            let lookups = Lookups::stand_in(bundle);
+            let builder = Builder {
+                bundle,
+                lookups: &lookups,
+                resources: BTreeMap::new(),
+            };
+            bundle
+                .instance_groups
+                .iter()
+                .map(|group| {
+                    let config = bootstrap_config(&builder, group).expect("configured");
+                    (group.name().to_string(), config.windows_nodes)
+                })
+                .collect()
+        }
+        let mut bundle = one_zone_cluster();
+        assert!(flags(&bundle).iter().all(|(_, windows)| !windows));
+        assert!(vxlan_rules(&bundle).is_empty());
+
+        let mut windows = nodes(&mut bundle).clone();
+        windows.metadata.name = "windows-nodes".to_string();
+        windows.spec.os_family = OsFamily::Windows;
+        windows.spec.image = Some(skiff_api::windows::DEFAULT_IMAGE.to_string());
+        bundle.instance_groups.push(windows);
+        for (group, windows) in flags(&bundle) {
+            assert_eq!(windows, group.starts_with("control-plane"), "{group}");
+        }
+        // From the control plane and the nodes, into both.
+        assert_eq!(vxlan_rules(&bundle).len(), 4, "{:?}", vxlan_rules(&bundle));
+
+        bundle.cluster.spec.networking.cni = Cni::Flannel;
+        assert!(vxlan_rules(&bundle).is_empty());
+    }
+
     #[test]
     fn the_nodes_get_the_specs_backup_schedule() {
         let mut bundle = new_cluster(&NewClusterOptions {

@@ -277,7 +277,8 @@ mod tests {
             .iter()
             .any(|key| key.as_str().starts_with("autoscaling-group")));
 
-        // The members' role reads the etcd CA and their scripts, nothing else.
+        // The members' role reads the etcd CA and their scripts, and writes
+        // only the etcd folder (backups, leases, the restore request).
         match &model
             .get(&ResourceKey::new(ResourceKind::IamRole, ETCD))
             .expect("etcd role")
@@ -287,7 +288,25 @@ mod tests {
                 assert!(role.policy.contains("pki/etcd-ca.key"), "{}", role.policy);
                 assert!(!role.policy.contains("pki/ca.key"), "{}", role.policy);
                 assert!(!role.policy.contains("bootstrap-token"), "{}", role.policy);
-                assert!(!role.policy.contains("s3:PutObject"), "{}", role.policy);
+                let policy: serde_json::Value =
+                    serde_json::from_str(&role.policy).expect("a JSON policy");
+                let writes: Vec<&serde_json::Value> = policy["Statement"]
+                    .as_array()
+                    .expect("statements")
+                    .iter()
+                    .filter(|statement| statement.to_string().contains("s3:PutObject"))
+                    .collect();
+                assert_eq!(writes.len(), 1, "{}", role.policy);
+                let resources = writes[0]["Resource"].as_array().expect("resources");
+                assert_eq!(resources.len(), 1, "{}", role.policy);
+                assert!(
+                    resources[0].as_str().expect("an ARN").ends_with("/etcd/*"),
+                    "{}",
+                    role.policy
+                );
+                assert!(!role
+                    .policy
+                    .contains("autoscaling:TerminateInstanceInAutoScalingGroup"));
             }
             other => panic!("{other:?}"),
         }

@@ -106,10 +106,12 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
         ) {
             statements.push(json!({ "Sid": "FindClusterInstances", "Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*" }));
         }
-        if role == InstanceGroupRole::ControlPlane {
+        if skiff_templates::state_store::folder_written_by(role).is_some() {
             // Everything a control-plane node writes is under `etcd/` (the
             // init lock, the leases, the backups, the restore request:
-            // `skiff_templates::state_store::folder_written_by`).
+            // `skiff_templates::state_store::folder_written_by`); an
+            // external etcd member writes its backups, leases and
+            // certificate reports there and clears the restore request.
             let etcd_objects = Value::String(format!(
                 "arn:{partition}:s3:::{}/{prefix}/{ETCD_FOLDER}/*",
                 store.bucket
@@ -127,6 +129,8 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
                 "Resource": [format!("arn:{partition}:s3:::{}", store.bucket)],
                 "Condition": { "StringLike": { "s3:prefix": [format!("{prefix}/{ETCD_FOLDER}/*")] } }
             }));
+        }
+        if role == InstanceGroupRole::ControlPlane {
             // The addons that call AWS run here (hostNetwork, one hop from
             // IMDS), and only the enabled ones get their actions.
             for addon in builder.bundle.cluster.spec.addons.enabled_addons() {
@@ -205,7 +209,9 @@ fn kms_statement(
 ) -> Option<Value> {
     let key = store.kms_key.as_deref()?;
     let actions: Vec<&str> = match role {
-        InstanceGroupRole::ControlPlane => vec!["kms:Decrypt", "kms:GenerateDataKey"],
+        InstanceGroupRole::ControlPlane | InstanceGroupRole::Etcd => {
+            vec!["kms:Decrypt", "kms:GenerateDataKey"]
+        }
         _ => vec!["kms:Decrypt"],
     };
     let alias = key

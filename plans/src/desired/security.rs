@@ -13,8 +13,9 @@
 //!   30000-32767 (NodePorts) from inside the VPC;
 //! - both: the CNI's ports between cluster members (8472/udp VXLAN for
 //!   cilium and flannel, plus 4240/tcp cilium health; 179/tcp BGP, IP-in-IP
-//!   and 5473/tcp Typha for calico), and 22 from the SSH CIDRs (or from the
-//!   bastions when the cluster has any);
+//!   and 5473/tcp Typha for calico; with Windows groups, calico's VXLAN on
+//!   4789/udp), and 22 from the SSH CIDRs (or from the bastions when the
+//!   cluster has any);
 //! - both: ICMP (all types) between cluster members, for path MTU
 //!   discovery and health checks;
 //! - API load balancer: 443 from the admin CIDRs and the cluster itself;
@@ -145,6 +146,20 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
         };
         control_plane.extend(cni_rules.iter().cloned());
         nodes.extend(cni_rules);
+    }
+    // With Windows nodes, Calico runs VXLAN (Windows has no IP-in-IP) on
+    // Felix's default VXLAN port, 4789/udp (felix/config/config_params.go:
+    // `VXLANPort int config:"int;4789"`), between every member.
+    let windows_nodes = builder
+        .bundle
+        .instance_groups
+        .iter()
+        .any(|group| group.spec.os_family.is_windows());
+    if windows_nodes && spec.networking.cni == Cni::Calico {
+        for member in members {
+            control_plane.push(rule("udp", 4789, 4789, group(member)));
+            nodes.push(rule("udp", 4789, 4789, group(member)));
+        }
     }
     // ICMP between every member: path MTU discovery ("fragmentation
     // needed" replies, which an overlay's smaller MTU depends on) and the

@@ -418,6 +418,8 @@ struct FakeStore {
     saves: AtomicUsize,
     /// The save (counted from 1) that fails, if any.
     fail_at: Mutex<Option<usize>>,
+    /// The external etcd members' health reports, if any.
+    health: Mutex<Option<Vec<MemberHealth>>>,
 }
 
 impl FakeStore {
@@ -458,6 +460,175 @@ impl ProgressStore for FakeStore {
         *self.progress.lock().expect("the store's lock") = progress.clone();
         Ok(())
     }
+
+    async fn etcd_member_health(&self) -> Result<Option<Vec<MemberHealth>>> {
+        Ok(self.health.lock().expect("the store's lock").clone())
+    }
+}
+
+fn report(member: &str, healthy: bool, age_seconds: u64) -> MemberHealth {
+    MemberHealth {
+        member: member.to_string(),
+        instance: format!("i-{member}"),
+        healthy,
+        voting_members: 3,
+        age: Duration::from_secs(age_seconds),
+    }
+}
+
+#[tokio::test]
+async fn an_etcd_member_is_not_taken_down_while_the_others_could_not_keep_the_quorum() {
+    let world = FakeWorld::default()
+        .with_group("etcd-1", 1, 1)
+        .with_group("etcd-2", 1, 1)
+        .with_group("etcd-3", 1, 1);
+    let plans: Vec<GroupPlan> = ["etcd-1", "etcd-2", "etcd-3"]
+        .iter()
+        .map(|name| {
+            plan(
+                name,
+                InstanceGroupRole::Etcd,
+                IntOrPercent::Int(0),
+                IntOrPercent::Int(1),
+            )
+        })
+        .collect();
+    // etcd-3 says it is unhealthy: without etcd-1 only etcd-2 would answer.
+    let store = FakeStore::default();
+    *store.health.lock().expect("lock") = Some(vec![
+        report("etcd-1", true, 10),
+        report("etcd-2", true, 20),
+        report("etcd-3", false, 30),
+    ]);
+    let short = RollOptions {
+        validation_timeout: Duration::from_millis(200),
+        ..options()
+    };
+    let cluster: Option<&dyn ClusterApi> = Some(&world);
+    let result = roll_groups(
+        &world,
+        &plans,
+        cluster,
+        &short,
+        &store,
+        &FakeEvents::default(),
+        &never,
+    )
+    .await;
+    match result {
+        Err(RolloutError::EtcdQuorum {
+            member,
+            instance,
+            detail,
+        }) => {
+            assert_eq!(member, "etcd-1");
+            assert!(instance.starts_with("i-etcd-1"), "{instance}");
+            assert!(
+                detail.contains(
+                    "without it 1 of the 3 members would answer, short of the quorum of 2"
+                ),
+                "{detail}"
+            );
+            assert!(
+                detail.contains("etcd-3 (instance i-etcd-3) reports itself unhealthy"),
+                "{detail}"
+            );
+            let message = RolloutError::EtcdQuorum {
+                member,
+                instance,
+                detail,
+            }
+            .to_string();
+            assert!(
+                message.starts_with("not taking etcd member etcd-1 (instance i-etcd-1"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(world.terminated().is_empty(), "{:?}", world.terminated());
+
+    // A report that stopped coming counts as no answer too; once every
+    // member reports healthy, the roll goes ahead.
+    *store.health.lock().expect("lock") = Some(vec![
+        report("etcd-1", true, 10),
+        report("etcd-2", true, 600),
+        report("etcd-3", true, 30),
+    ]);
+    let result = roll_groups(
+        &world,
+        &plans,
+        cluster,
+        &short,
+        &store,
+        &FakeEvents::default(),
+        &never,
+    )
+    .await;
+    match result {
+        Err(RolloutError::EtcdQuorum { detail, .. }) => {
+            assert!(
+                detail.contains("etcd-2 (instance i-etcd-2) last reported 600 s ago"),
+                "{detail}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    *store.health.lock().expect("lock") = Some(vec![
+        report("etcd-1", true, 10),
+        report("etcd-2", true, 20),
+        report("etcd-3", true, 30),
+    ]);
+    let replaced = roll_groups(
+        &world,
+        &plans,
+        cluster,
+        &options(),
+        &store,
+        &FakeEvents::default(),
+        &never,
+    )
+    .await
+    .expect("the roll");
+    assert_eq!(replaced, 3);
+}
+
+#[test]
+fn five_members_keep_the_quorum_with_one_silent_but_not_with_two_and_unreported_members_count_as_voters(
+) {
+    let plans: Vec<GroupPlan> = (1..=5)
+        .map(|ordinal| {
+            plan(
+                &format!("etcd-{ordinal}"),
+                InstanceGroupRole::Etcd,
+                IntOrPercent::Int(0),
+                IntOrPercent::Int(1),
+            )
+        })
+        .collect();
+    let mut reports: Vec<MemberHealth> = (1..=5)
+        .map(|ordinal| MemberHealth {
+            voting_members: 5,
+            ..report(&format!("etcd-{ordinal}"), true, 5)
+        })
+        .collect();
+    reports[4].healthy = false;
+    assert_eq!(etcd_quorum_without("etcd-1", &plans, &reports), Ok(()));
+    // A member that never reported (an older skiff booted it) cannot be
+    // asked: it counts as the voter it was; a stale report does not.
+    reports.remove(3);
+    assert_eq!(etcd_quorum_without("etcd-1", &plans, &reports), Ok(()));
+    reports[2].age = Duration::from_secs(400);
+    let refused = etcd_quorum_without("etcd-1", &plans, &reports).expect_err("no quorum");
+    assert!(
+        refused.contains("etcd-3 (instance i-etcd-3) last reported 400 s ago"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("etcd-5 (instance i-etcd-5) reports itself unhealthy"),
+        "{refused}"
+    );
+    assert!(refused.contains("2 of the 5 members"), "{refused}");
 }
 
 /// Events in memory.

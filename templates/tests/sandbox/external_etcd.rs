@@ -378,3 +378,673 @@ fn a_replacement_that_finds_no_quorum_never_forms_a_new_cluster_beside_the_old_m
     );
     assert!(!replacement.etcd_running());
 }
+
+/// Three members formed from the same launch, each at its fixed address.
+fn formed(cloud: &FakeCloud, etcd: &ExternalEtcd, ids: [&str; 3]) -> Vec<NodeSandbox> {
+    let nodes: Vec<NodeSandbox> = ids
+        .iter()
+        .zip(&etcd.members)
+        .map(|(id, member)| launch_member(cloud, etcd, &member.name, id))
+        .collect();
+    let running: Vec<_> = nodes.iter().map(NodeSandbox::spawn).collect();
+    for (node, boot) in nodes.iter().zip(running.into_iter().map(|run| run.wait())) {
+        assert_booted(node, &boot);
+    }
+    nodes
+}
+
+fn backup_keys(cloud: &FakeCloud) -> Vec<String> {
+    cloud.moto.list_keys(
+        skiff_test_support::sandbox::BUCKET,
+        &format!(
+            "{}/etcd/backups/",
+            skiff_test_support::sandbox::CLUSTER_PREFIX
+        ),
+    )
+}
+
+fn put(cloud: &FakeCloud, address: Ipv4Addr, key: &str, value: &str) {
+    etcdctl(cloud, address, &["put", key, value]);
+}
+
+fn get(cloud: &FakeCloud, address: Ipv4Addr, key: &str) -> String {
+    etcdctl(
+        cloud,
+        address,
+        &["get", "--print-value-only", "--consistency=s", key],
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn members_back_up_one_at_a_time_and_a_restore_brings_every_member_back_from_one_snapshot() {
+    use skiff_test_support::sandbox::{BUCKET, CLUSTER_PREFIX};
+    let cloud = start_cloud();
+    let etcd = members(&cloud);
+    let nodes = formed(
+        &cloud,
+        &etcd,
+        [
+            "i-0b10000000000000a",
+            "i-0b20000000000000b",
+            "i-0b30000000000000c",
+        ],
+    );
+    // The members' timers: a backup per spec.etcd.backups, the daily check.
+    for node in &nodes {
+        assert!(
+            node.exists("/etc/systemd/system/skiff-etcd-backup.timer"),
+            "{}",
+            node.instance_id
+        );
+        assert!(node.commands().iter().any(|command| command.starts_with(
+            "systemctl enable --now skiff-etcd-backup.timer skiff-renew-certificates.timer"
+        )));
+    }
+    // Each member reported its health for skiff rolling-update.
+    for (node, member) in nodes.iter().zip(&etcd.members) {
+        let report: serde_json::Value = serde_json::from_str(&cloud.moto.get_object(
+            BUCKET,
+            &format!("{CLUSTER_PREFIX}/etcd/health/{}", member.name),
+        ))
+        .expect("a JSON health report");
+        assert_eq!(report["member"], member.name.as_str(), "{report}");
+        assert_eq!(report["instance"], node.instance_id.as_str(), "{report}");
+        assert_eq!(report["votingMembers"], 3, "{report}");
+    }
+    // A minute later, with one member down: the others report it.
+    nodes[2].power_off();
+    let reported = nodes[0].run(&["report-health"]);
+    assert!(reported.success, "{}", reported.everything());
+    let report: serde_json::Value = serde_json::from_str(
+        &cloud
+            .moto
+            .get_object(BUCKET, &format!("{CLUSTER_PREFIX}/etcd/health/etcd-1")),
+    )
+    .expect("a JSON health report");
+    assert_eq!(
+        report["healthy"], true,
+        "two of three keep the quorum: {report}"
+    );
+    let boot = nodes[2].boot();
+    assert!(boot.success, "{}", boot.everything());
+    let first = etcd.members[0].address;
+    for index in 0..10 {
+        put(
+            &cloud,
+            first,
+            &format!("/registry/skiff-test/{index}"),
+            "kept",
+        );
+    }
+
+    // The second member's timer fires first: it takes the backup lease and
+    // writes; the first member's timer then finds the lease held.
+    let written = nodes[1].run(&["backup"]);
+    assert!(written.success, "{}", written.everything());
+    let skipped = nodes[0].run(&["backup"]);
+    assert!(skipped.success, "{}", skipped.everything());
+    assert!(
+        skipped
+            .log
+            .contains(&format!("{} writes the backups", nodes[1].instance_id)),
+        "{}",
+        skipped.log
+    );
+    let backups = backup_keys(&cloud);
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert!(
+        backups[0].ends_with(&format!("-{}.db", nodes[1].instance_id)),
+        "{backups:?}"
+    );
+    let id = backups[0]
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.strip_suffix(".db"))
+        .expect("a backup name")
+        .to_string();
+    // Written after the backup: a restore loses it.
+    put(&cloud, first, "/registry/skiff-test/after", "lost");
+
+    // skiff restore cluster: the request names the backup, and every
+    // member's instance is terminated.
+    let request = tempfile::NamedTempFile::new().expect("request file");
+    std::fs::write(request.path(), format!("{id}\n")).expect("request");
+    let request_key = format!("{CLUSTER_PREFIX}/etcd/restore-request");
+    cloud.moto.put_object(BUCKET, &request_key, request.path());
+    for node in &nodes {
+        node.power_off();
+        cloud.terminate_instance(&node.instance_id);
+    }
+
+    // Two replacements come up together and restore; the third comes later
+    // and joins the restored cluster (not a cluster of its own).
+    let early: Vec<NodeSandbox> = [
+        ("etcd-1", "i-0b40000000000000d"),
+        ("etcd-2", "i-0b50000000000000e"),
+    ]
+    .iter()
+    .map(|(name, id)| launch_member(&cloud, &etcd, name, id))
+    .collect();
+    let running: Vec<_> = early.iter().map(NodeSandbox::spawn).collect();
+    for (node, boot) in early.iter().zip(running.into_iter().map(|run| run.wait())) {
+        assert_booted(node, &boot);
+        assert!(
+            boot.log
+                .contains(&format!("restore requested: backup {id}")),
+            "{}",
+            boot.log
+        );
+        assert!(boot.log.contains("restored etcd member"), "{}", boot.log);
+        let restores = node.commands_starting("etcdutl snapshot restore");
+        assert_eq!(restores.len(), 1, "{restores:?}");
+        assert!(
+            restores[0].contains(&format!("--initial-cluster-token skiff-restore-{id}"))
+                && restores[0].contains(&format!("--initial-cluster {}", etcd.initial_cluster())),
+            "{restores:?}"
+        );
+    }
+    assert!(
+        cloud
+            .moto
+            .list_keys(BUCKET, &request_key)
+            .contains(&request_key),
+        "the request stays while a member is missing"
+    );
+    let late = launch_member(&cloud, &etcd, "etcd-3", "i-0b60000000000000f");
+    let boot = late.boot();
+    assert_booted(&late, &boot);
+    assert!(
+        boot.log.contains("joining the running cluster"),
+        "{}",
+        boot.log
+    );
+    assert!(
+        late.commands_starting("etcdutl snapshot restore")
+            .is_empty(),
+        "{}",
+        boot.log
+    );
+    assert!(
+        boot.log.contains("cleared"),
+        "the last member clears the request: {}",
+        boot.log
+    );
+    assert!(!cloud
+        .moto
+        .list_keys(BUCKET, &request_key)
+        .contains(&request_key));
+
+    for member in &etcd.members {
+        assert_eq!(
+            voting_members(&cloud, member.address),
+            expected_members(&etcd)
+        );
+        for index in 0..10 {
+            assert_eq!(
+                get(
+                    &cloud,
+                    member.address,
+                    &format!("/registry/skiff-test/{index}")
+                ),
+                "kept"
+            );
+        }
+        assert_eq!(
+            get(&cloud, member.address, "/registry/skiff-test/after"),
+            "",
+            "written after the backup"
+        );
+    }
+}
+
+#[test]
+fn members_that_all_lost_their_disks_restore_the_newest_backup_and_never_form_an_empty_cluster() {
+    use skiff_test_support::sandbox::{BUCKET, CLUSTER_PREFIX};
+    let cloud = start_cloud();
+    let etcd = members(&cloud);
+    let nodes = formed(
+        &cloud,
+        &etcd,
+        [
+            "i-0c10000000000000a",
+            "i-0c20000000000000b",
+            "i-0c30000000000000c",
+        ],
+    );
+    let first = etcd.members[0].address;
+    put(&cloud, first, "/registry/skiff-test/kept", "kept");
+    let written = nodes[2].run(&["backup"]);
+    assert!(written.success, "{}", written.everything());
+    // The control plane was initialized on this etcd.
+    let lock = tempfile::NamedTempFile::new().expect("lock file");
+    std::fs::write(lock.path(), "i-0c00000000000000a\n").expect("lock");
+    cloud.moto.put_object(
+        BUCKET,
+        &format!("{CLUSTER_PREFIX}/etcd/init-lock"),
+        lock.path(),
+    );
+    // Every member is lost at once (no restore request).
+    for node in &nodes {
+        node.power_off();
+        cloud.terminate_instance(&node.instance_id);
+    }
+    let replacements: Vec<NodeSandbox> = [
+        "i-0c40000000000000d",
+        "i-0c50000000000000e",
+        "i-0c60000000000000f",
+    ]
+    .iter()
+    .zip(&etcd.members)
+    .map(|(id, member)| launch_member(&cloud, &etcd, &member.name, id))
+    .collect();
+    let running: Vec<_> = replacements.iter().map(NodeSandbox::spawn).collect();
+    let boots: Vec<_> = running.into_iter().map(|run| run.wait()).collect();
+    for (node, boot) in replacements.iter().zip(&boots) {
+        assert_booted(node, boot);
+    }
+    let restored = boots
+        .iter()
+        .filter(|boot| boot.log.contains("restoring the newest backup"))
+        .count();
+    assert!(restored >= 2, "a majority restored");
+    assert!(boots
+        .iter()
+        .all(|boot| !boot.log.contains("forming c1.example.com's etcd cluster")));
+    for member in &etcd.members {
+        assert_eq!(
+            voting_members(&cloud, member.address),
+            expected_members(&etcd)
+        );
+        assert_eq!(
+            get(&cloud, member.address, "/registry/skiff-test/kept"),
+            "kept"
+        );
+    }
+}
+
+/// Re-signs a member's certificate with the etcd CA, keeping its names, to
+/// expire in `days` days.
+fn expire_in(cloud: &FakeCloud, node: &NodeSandbox, certificate: &str, days: u32) {
+    let directory = tempfile::tempdir().expect("directory");
+    let path = |name: &str| directory.path().join(name);
+    std::fs::write(path("ca.crt"), cloud.pki_file("etcd-ca.crt")).expect("ca");
+    std::fs::write(path("ca.key"), cloud.pki_file("etcd-ca.key")).expect("ca key");
+    let pem = format!("/etc/kubernetes/pki/etcd/{certificate}.crt");
+    std::fs::write(path("old.crt"), node.read(&pem)).expect("old");
+    std::fs::write(
+        path("old.key"),
+        node.read(&format!("/etc/kubernetes/pki/etcd/{certificate}.key")),
+    )
+    .expect("key");
+    for arguments in [
+        vec![
+            "x509",
+            "-x509toreq",
+            "-copy_extensions",
+            "copyall",
+            "-in",
+            "old.crt",
+            "-signkey",
+            "old.key",
+            "-out",
+            "old.csr",
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-copy_extensions",
+            "copyall",
+            "-in",
+            "old.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-days",
+            &days.to_string(),
+            "-out",
+            "new.crt",
+        ],
+    ] {
+        let output = Command::new("openssl")
+            .args(&arguments)
+            .current_dir(directory.path())
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    node.write(
+        &pem,
+        &std::fs::read_to_string(path("new.crt")).expect("new"),
+    );
+}
+
+fn days_left(node: &NodeSandbox, certificate: &str) -> i64 {
+    let directory = tempfile::tempdir().expect("directory");
+    let file = directory.path().join("c.crt");
+    std::fs::write(
+        &file,
+        node.read(&format!("/etc/kubernetes/pki/etcd/{certificate}.crt")),
+    )
+    .expect("certificate");
+    let output = Command::new("openssl")
+        .args(["x509", "-enddate", "-noout", "-in"])
+        .arg(&file)
+        .output()
+        .expect("openssl runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let when = text.trim().trim_start_matches("notAfter=");
+    let seconds = Command::new("date")
+        .args(["-u", "-d", when, "+%s"])
+        .output()
+        .expect("date runs");
+    let seconds: i64 = String::from_utf8_lossy(&seconds.stdout)
+        .trim()
+        .parse()
+        .expect("seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    (seconds - now) / 86400
+}
+
+#[test]
+fn a_member_renews_its_certificates_only_while_the_others_are_healthy() {
+    use skiff_test_support::sandbox::{BUCKET, CLUSTER_PREFIX};
+    let cloud = start_cloud();
+    let etcd = members(&cloud);
+    let nodes = formed(
+        &cloud,
+        &etcd,
+        [
+            "i-0a10000000000000a",
+            "i-0a20000000000000b",
+            "i-0a30000000000000c",
+        ],
+    );
+    let quiet = nodes[0].run(&["renew-certificates"]);
+    assert!(quiet.success, "{}", quiet.everything());
+    assert!(
+        quiet.log.contains("no certificate expires within 30 days"),
+        "{}",
+        quiet.log
+    );
+    assert!(nodes[0].commands_starting("kubeadm certs renew").is_empty());
+
+    // Ten days left on the server certificate, but another member is down:
+    // restarting this one could cost the quorum. Nothing is renewed.
+    expire_in(&cloud, &nodes[0], "server", 10);
+    nodes[2].power_off();
+    let refused = nodes[0].run(&["renew-certificates"]);
+    assert!(!refused.success, "{}", refused.everything());
+    assert!(
+        refused.log.contains(&format!(
+            "etcd members that do not answer healthy: https://{}:2379",
+            etcd.members[2].address
+        )),
+        "{}",
+        refused.log
+    );
+    assert!(
+        refused.log.contains("not restarting etcd member etcd-1"),
+        "{}",
+        refused.log
+    );
+    assert!(nodes[0].commands_starting("kubeadm certs renew").is_empty());
+    assert!(days_left(&nodes[0], "server") <= 10);
+
+    // The member is back: the renewal goes ahead under the members' lease.
+    let boot = nodes[2].boot();
+    assert!(boot.success, "{}", boot.everything());
+    assert!(nodes[2].etcd_running());
+    let renewed = nodes[0].run(&["renew-certificates"]);
+    assert!(renewed.success, "{}", renewed.everything());
+    assert!(
+        renewed.log.contains("expiring within 30 days: etcd-server"),
+        "{}",
+        renewed.log
+    );
+    let commands = nodes[0].commands_starting("kubeadm certs renew");
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    for (command, name) in
+        commands
+            .iter()
+            .zip(["etcd-server", "etcd-peer", "etcd-healthcheck-client"])
+    {
+        assert!(
+            command.starts_with(&format!("kubeadm certs renew {name} --config ")),
+            "{command}"
+        );
+    }
+    for certificate in ["server", "peer", "healthcheck-client"] {
+        assert!(days_left(&nodes[0], certificate) >= 364, "{certificate}");
+    }
+    assert_signed_by_the_stored_etcd_ca(&cloud, &nodes[0]);
+    assert!(nodes[0].exists("/etc/kubernetes/manifests/etcd.yaml"));
+    assert!(renewed.log.contains("it answers again"), "{}", renewed.log);
+    let lease = format!("{CLUSTER_PREFIX}/etcd/leases/member-certificates");
+    assert!(!cloud.moto.list_keys(BUCKET, &lease).contains(&lease));
+    assert_eq!(
+        voting_members(&cloud, etcd.members[1].address),
+        expected_members(&etcd)
+    );
+}
+
+#[test]
+fn a_control_plane_of_an_external_etcd_renews_its_apiserver_etcd_client_certificate() {
+    let cloud = start_cloud();
+    let etcd = members(&cloud);
+    let _members = formed(
+        &cloud,
+        &etcd,
+        [
+            "i-0e50000000000000a",
+            "i-0e60000000000000b",
+            "i-0e70000000000000c",
+        ],
+    );
+    let config = NodeBootstrap {
+        external_etcd: Some(etcd.clone()),
+        ..cloud.bootstrap(
+            InstanceGroupRole::ControlPlane,
+            OsFamily::Debian,
+            Cni::Cilium,
+        )
+    };
+    let control_plane = cloud.node("i-0c50000000000000a", &config, Image::Ubuntu);
+    assert_booted(&control_plane, &control_plane.boot());
+
+    // Ten days left on the API server's etcd client certificate (re-signed
+    // by the etcd CA with its own names): the daily check renews it.
+    let directory = tempfile::tempdir().expect("directory");
+    let path = |name: &str| directory.path().join(name);
+    std::fs::write(path("ca.crt"), cloud.pki_file("etcd-ca.crt")).expect("ca");
+    std::fs::write(path("ca.key"), cloud.pki_file("etcd-ca.key")).expect("ca key");
+    std::fs::write(
+        path("old.crt"),
+        control_plane.read("/etc/kubernetes/pki/apiserver-etcd-client.crt"),
+    )
+    .expect("old");
+    std::fs::write(
+        path("old.key"),
+        control_plane.read("/etc/kubernetes/pki/apiserver-etcd-client.key"),
+    )
+    .expect("key");
+    for arguments in [
+        vec![
+            "x509",
+            "-x509toreq",
+            "-copy_extensions",
+            "copyall",
+            "-in",
+            "old.crt",
+            "-signkey",
+            "old.key",
+            "-out",
+            "old.csr",
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-copy_extensions",
+            "copyall",
+            "-in",
+            "old.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-days",
+            "10",
+            "-out",
+            "new.crt",
+        ],
+    ] {
+        let output = Command::new("openssl")
+            .args(&arguments)
+            .current_dir(directory.path())
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let expiring = std::fs::read_to_string(path("new.crt")).expect("new");
+    control_plane.write("/etc/kubernetes/pki/apiserver-etcd-client.crt", &expiring);
+
+    let renewed = control_plane.run(&["renew-certificates"]);
+    assert!(renewed.success, "{}", renewed.everything());
+    assert!(
+        renewed
+            .log
+            .contains("expiring within 30 days: apiserver-etcd-client.crt"),
+        "{}",
+        renewed.log
+    );
+    // kubeadm renews no etcd certificate with etcd.external: skiff does.
+    assert!(
+        renewed
+            .log
+            .contains("renewed apiserver-etcd-client with the etcd CA"),
+        "{}",
+        renewed.log
+    );
+    assert!(
+        renewed.log.contains("restarted kube-apiserver"),
+        "{}",
+        renewed.log
+    );
+    let certificate = control_plane.read("/etc/kubernetes/pki/apiserver-etcd-client.crt");
+    assert_ne!(certificate, expiring);
+    assert_signed_client(&cloud, &control_plane);
+    let file = directory.path().join("renewed.crt");
+    std::fs::write(&file, &certificate).expect("renewed");
+    let check = Command::new("openssl")
+        .args([
+            "x509",
+            "-checkend",
+            &(360 * 86400).to_string(),
+            "-noout",
+            "-in",
+        ])
+        .arg(&file)
+        .output()
+        .expect("openssl runs");
+    assert!(check.status.success(), "valid for about a year again");
+    // The members accept it.
+    let key = directory.path().join("renewed.key");
+    std::fs::write(
+        &key,
+        control_plane.read("/etc/kubernetes/pki/apiserver-etcd-client.key"),
+    )
+    .expect("key");
+    let cert_argument = format!("--cert={}", file.display());
+    let key_argument = format!("--key={}", key.display());
+    let endpoint = format!("--endpoints=https://{}:2379", etcd.members[0].address);
+    let output = cloud.etcdctl(&[
+        &endpoint,
+        &cert_argument,
+        &key_argument,
+        "endpoint",
+        "health",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_requested_restore_is_fenced_while_members_of_the_old_cluster_still_run() {
+    use skiff_test_support::sandbox::{BUCKET, CLUSTER_PREFIX};
+    let cloud = start_cloud();
+    let etcd = members(&cloud);
+    let nodes = formed(
+        &cloud,
+        &etcd,
+        [
+            "i-0f50000000000000a",
+            "i-0f60000000000000b",
+            "i-0f70000000000000c",
+        ],
+    );
+    let written = nodes[0].run(&["backup"]);
+    assert!(written.success, "{}", written.everything());
+    let backups = backup_keys(&cloud);
+    let id = backups[0]
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.strip_suffix(".db"))
+        .expect("a backup name")
+        .to_string();
+    let request = tempfile::NamedTempFile::new().expect("request file");
+    std::fs::write(request.path(), format!("{id}\n")).expect("request");
+    cloud.moto.put_object(
+        BUCKET,
+        &format!("{CLUSTER_PREFIX}/etcd/restore-request"),
+        request.path(),
+    );
+    // Two members hang (a partition): their instances still run. Only the
+    // first one's instance is replaced.
+    for node in &nodes {
+        node.power_off();
+    }
+    cloud.terminate_instance(&nodes[0].instance_id);
+    let replacement = launch_member(&cloud, &etcd, "etcd-1", "i-0f80000000000000d");
+    let boot = replacement.boot();
+    assert!(!boot.success, "{}", boot.everything());
+    assert!(
+        boot.log
+            .contains(&format!("restore requested: backup {id}")),
+        "{}",
+        boot.log
+    );
+    assert!(
+        boot.log
+            .contains("not forming a new etcd cluster beside them"),
+        "{}",
+        boot.log
+    );
+    assert!(
+        replacement
+            .commands_starting("etcdutl snapshot restore")
+            .is_empty(),
+        "{}",
+        boot.log
+    );
+    assert!(!replacement.etcd_running());
+    assert_eq!(
+        cloud.instance_health(&replacement.instance_id).as_deref(),
+        Some("Unhealthy")
+    );
+}

@@ -39,6 +39,17 @@ pub fn all_roles_and_families() -> Vec<(String, NodeBootstrap)> {
             external_etcd(example(InstanceGroupRole::ControlPlane, family)),
         ));
     }
+    // A cluster with Windows worker groups and Calico: its control plane
+    // installs Calico through the Tigera operator with the Windows data
+    // plane (the family does not matter to that part of the script).
+    examples.push((
+        "ControlPlane-calico-windows-nodes-debian".to_string(),
+        NodeBootstrap {
+            cni: Cni::Calico,
+            windows_nodes: true,
+            ..example(InstanceGroupRole::ControlPlane, OsFamily::Debian)
+        },
+    ));
     examples
 }
 
@@ -100,6 +111,7 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
         service_cidr: "10.96.0.0/12".to_string(),
         cluster_dns: "10.96.0.10".to_string(),
         cni: Cni::Cilium,
+        windows_nodes: false,
         node_labels,
         taints,
         state_store: StateStoreLocation {

@@ -1197,6 +1197,18 @@ fn install_fixtures(shared: &Path) {
         ),
         ("calico.yaml", include_str!("fixtures/calico.yaml")),
         (
+            "operator-crds.yaml",
+            include_str!("fixtures/operator-crds.yaml"),
+        ),
+        (
+            "tigera-operator.yaml",
+            include_str!("fixtures/tigera-operator.yaml"),
+        ),
+        (
+            "windows-kube-proxy.yml",
+            include_str!("fixtures/windows-kube-proxy.yml"),
+        ),
+        (
             "kube-flannel.yml",
             include_str!("fixtures/kube-flannel.yml"),
         ),

@@ -2,7 +2,9 @@
 //! against the local endpoint: member counts and roles refused with their
 //! field paths and nothing stored; a valid bundle stored as written (the
 //! default topology still left out of a stacked cluster's spec); its plan
-//! builds the members' own security group and fixed addresses.
+//! builds the members' own security group and fixed addresses; applied,
+//! `restore cluster` requests the restore and replaces every member's
+//! instance, not the control plane's.
 
 use crate::common;
 
@@ -159,4 +161,102 @@ fn three_members_are_stored_and_planned_with_their_own_group_and_fixed_addresses
         })
         .collect();
     assert_eq!(addresses.len(), 3, "{addresses:?}");
+}
+
+/// The instances of an auto scaling group that are in service.
+async fn in_service(fixture: &common::cluster::ClusterFixture, group: &str) -> Vec<String> {
+    let described = fixture
+        .clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(fixture.group_resource(group))
+        .send()
+        .await
+        .expect("describe auto scaling groups");
+    described
+        .auto_scaling_groups()
+        .iter()
+        .flat_map(|group| group.instances())
+        .filter(|instance| {
+            instance.lifecycle_state().map(|state| state.as_str()) == Some("InService")
+        })
+        .filter_map(|instance| instance.instance_id().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_cluster_with_external_etcd_replaces_every_member_and_not_the_control_plane() {
+    let fixture = common::cluster::ClusterFixture::new(NAME).await;
+    let file = fixture.home.write(
+        "external-3.yaml",
+        external_bundle(&fixture.aws, &fixture.home, 3),
+    );
+    fixture
+        .skiff(["create", "-f", &file.to_string_lossy()])
+        .assert_success();
+    fixture.apply();
+    let mut members: Vec<Vec<String>> = Vec::new();
+    for group in ["etcd-1", "etcd-2", "etcd-3"] {
+        members.push(in_service(&fixture, group).await);
+    }
+    for (group, instances) in members.iter().enumerate() {
+        assert_eq!(instances.len(), 1, "etcd-{}: {instances:?}", group + 1);
+    }
+    let control_plane_groups: Vec<String> = ZONES
+        .split(',')
+        .map(|zone| format!("control-plane-{zone}"))
+        .collect();
+    let mut control_plane: Vec<String> = Vec::new();
+    for group in &control_plane_groups {
+        control_plane.extend(in_service(&fixture, group).await);
+    }
+    assert_eq!(control_plane.len(), 3, "{control_plane:?}");
+    let id = "20261206T121500Z-rev180-i-0bbb1111bbbb22223";
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &format!("{NAME}/etcd/backups/{id}.db"),
+        &[b'x'; 5],
+    );
+
+    let not_ready = skiff_test_support::kubernetes_api::FakeApiServer::start().await;
+    let preview = fixture
+        .command(["restore", "cluster", NAME, "--backup", id])
+        .env("SKIFF_KUBERNETES_API", not_ready.url())
+        .run();
+    preview.assert_success();
+    preview.assert_stdout_contains("External etcd: every member's instance will be terminated");
+    for instances in &members {
+        preview.assert_stdout_contains(&instances[0]);
+    }
+    for instance in &control_plane {
+        assert!(
+            !preview.stdout.contains(instance.as_str()),
+            "the control plane stays: {preview}"
+        );
+    }
+    preview.assert_stdout_contains("Roll the control-plane groups afterwards");
+
+    let restored = fixture
+        .command(["restore", "cluster", NAME, "--backup", id, "--yes"])
+        .env("SKIFF_KUBERNETES_API", not_ready.url())
+        .run();
+    restored.assert_success();
+    restored.assert_stderr_contains("3 etcd member instance(s) terminated");
+    let request = fixture
+        .get_object("etcd/restore-request")
+        .expect("the restore request is written");
+    assert_eq!(String::from_utf8_lossy(&request).trim(), id);
+    for (group, instances) in members.iter().enumerate() {
+        let now = in_service(&fixture, &format!("etcd-{}", group + 1)).await;
+        assert!(
+            !now.contains(&instances[0]),
+            "etcd-{}'s old instance still serves: {now:?}",
+            group + 1
+        );
+    }
+    let mut after: Vec<String> = Vec::new();
+    for group in &control_plane_groups {
+        after.extend(in_service(&fixture, group).await);
+    }
+    assert_eq!(after, control_plane, "the control plane is not replaced");
 }

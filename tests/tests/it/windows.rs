@@ -117,9 +117,10 @@ async fn a_windows_worker_group_is_planned_applied_validated_and_rolled_like_any
         "1",
     ]);
     created.assert_success();
-    // What skiff does not install yet is said, not hidden.
+    // Where the Windows nodes' pod network comes from is said.
     created.assert_stderr_contains(&format!(
-        "instancegroup/{WINDOWS}: spec.osFamily: the nodes join, but skiff does not yet install calico's Windows daemons"
+        "instancegroup/{WINDOWS}: spec.osFamily: the Windows nodes' pod network is Calico's Windows \
+         data plane, which the first control-plane node installs through the Tigera operator"
     ));
     let stored = fixture.skiff(["get", "ig", "--name", &cluster, WINDOWS, "-o", "yaml"]);
     stored.assert_success();
@@ -319,7 +320,10 @@ async fn a_windows_group_the_cluster_cannot_serve_is_refused_with_its_field_and_
         said.contains("spec.networking.cni: cilium has no Windows data plane"),
         "{refused}"
     );
-    assert!(said.contains("use calico or flannel"), "{refused}");
+    assert!(
+        said.contains("use calico, whose Windows data plane"),
+        "{refused}"
+    );
 
     let control_plane = fixture.skiff([
         "create",
@@ -345,4 +349,68 @@ async fn a_windows_group_the_cluster_cannot_serve_is_refused_with_its_field_and_
     let groups = fixture.skiff(["get", "ig", "--name", &cluster]);
     groups.assert_success();
     assert!(!groups.stdout.contains(WINDOWS), "{groups}");
+}
+
+/// A Calico cluster that gains its first Windows group after it was built:
+/// the plan rolls the control plane, whose script installs Calico's Windows
+/// data plane, and names that as the reason; it opens Calico's VXLAN port
+/// between members; the Linux workers do not roll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_windows_group_added_later_rolls_the_control_plane_with_its_reason_and_no_linux_worker() {
+    let fixture = ClusterFixture::new("win-later.example.com")
+        .await
+        .with_env("SKIFF_LOCK_LEASE", "3s");
+    fixture.create_zone("example.com").await;
+    let cluster = fixture.cluster.clone();
+    fixture.create_cluster(&[
+        "--zones",
+        "us-east-1a",
+        "--node-count",
+        "1",
+        "--networking",
+        "calico",
+    ]);
+    fixture.apply();
+    fixture.assert_no_changes();
+
+    fixture
+        .skiff([
+            "create",
+            "ig",
+            "--name",
+            &cluster,
+            WINDOWS,
+            "--role",
+            "Node",
+            "--os-family",
+            "windows",
+            "--min",
+            "1",
+            "--max",
+            "1",
+        ])
+        .assert_success();
+    let plan = fixture.plan_json();
+    let rolling = rolling_updates(&plan);
+    assert_eq!(
+        rolling.keys().collect::<Vec<_>>(),
+        vec!["control-plane-us-east-1a"],
+        "{rolling:?}"
+    );
+    assert_eq!(
+        rolling["control-plane-us-east-1a"][0],
+        skiff_plans::user_data::WINDOWS_NETWORK_ADDED,
+        "{rolling:?}"
+    );
+    let changes = plan["changes"].as_array().expect("changes");
+    let vxlan = changes
+        .iter()
+        .filter(|change| {
+            change["key"]
+                .as_str()
+                .is_some_and(|key| key.contains("security-group-rules"))
+                && change.to_string().contains("4789")
+        })
+        .count();
+    assert!(vxlan >= 1, "no rule for 4789/udp in {plan:#}");
 }

@@ -144,6 +144,9 @@ esac
 case $url in
   */Release.key | */repomd.xml.key) fixture=release.key ;;
   */calico.yaml) fixture=calico.yaml ;;
+  */manifests/operator-crds.yaml) fixture=operator-crds.yaml ;;
+  */manifests/tigera-operator.yaml) fixture=tigera-operator.yaml ;;
+  */hostprocess/calico/kube-proxy/kube-proxy.yml) fixture=windows-kube-proxy.yml ;;
   */kube-flannel.yml) fixture=kube-flannel.yml ;;
   */cilium-linux-*.tar.gz) fixture=cilium.tar.gz ;;
   */cilium-linux-*.tar.gz.sha256sum) fixture=cilium.tar.gz.sha256sum ;;

@@ -130,8 +130,12 @@
 #   with a file under /etc/kubernetes/pki shows that file's expiry, the
 #   others the time in $SANDBOX_DIR/certificates-expire (epoch seconds; a
 #   year from now when absent); `certs renew all` re-signs the files for a
-#   year, moves that time a year ahead and appends the time to
-#   $SANDBOX_DIR/certificates-renewed.
+#   year (with etcd.external, i.e. on a control plane without a local etcd
+#   manifest, no etcd certificate: renewal/manager.go NewManager uses
+#   GetCertsWithoutEtcd), moves that time a year ahead and appends the time
+#   to $SANDBOX_DIR/certificates-renewed; `certs renew NAME` (etcd-server,
+#   etcd-peer, etcd-healthcheck-client, apiserver-etcd-client, ...) re-signs
+#   that one file.
 # - The kubelet's flags (phases/kubelet/flags.go): every `init` and `join`
 #   writes <root>/var/lib/kubelet/kubeadm-flags.env, KUBELET_KUBEADM_ARGS
 #   with `--hostname-override=<nodeRegistration.name>` when that name is not
@@ -682,8 +686,32 @@ case "$1 ${2:-}" in
     # (cmd/kubeadm/app/phases/certs/renewal/manager.go: RenewUsingLocalCA;
     # renewal/filerenewer.go). The stand-in re-signs the files that exist;
     # the etcd ones keep working for the real etcd members.
-    for file in apiserver.crt apiserver-kubelet-client.crt apiserver-etcd-client.crt front-proxy-client.crt \
-      etcd/server.crt etcd/peer.crt etcd/healthcheck-client.crt; do
+    # `renew NAME` renews that certificate alone (cmd/kubeadm/app/cmd/
+    # certs.go: one subcommand per certificate of the manager). With
+    # etcd.external the manager knows no etcd certificate at all
+    # (renewal/manager.go NewManager: GetCertsWithoutEtcd), so `renew all`
+    # leaves apiserver-etcd-client and etcd/* alone; the stand-in reads
+    # etcd.external off the node: a control plane without a local etcd
+    # manifest (kubeadm writes one for every stacked member).
+    case ${3:-} in
+      all)
+        files="apiserver.crt apiserver-kubelet-client.crt apiserver-etcd-client.crt front-proxy-client.crt etcd/server.crt etcd/peer.crt etcd/healthcheck-client.crt"
+        if [ -e "$SKIFF_ROOT/etc/kubernetes/manifests/kube-apiserver.yaml" ] &&
+          [ ! -e "$SKIFF_ROOT/etc/kubernetes/manifests/etcd.yaml" ]; then
+          files="apiserver.crt apiserver-kubelet-client.crt front-proxy-client.crt"
+        fi
+        ;;
+      etcd-server) files=etcd/server.crt ;;
+      etcd-peer) files=etcd/peer.crt ;;
+      etcd-healthcheck-client) files=etcd/healthcheck-client.crt ;;
+      apiserver-etcd-client) files=apiserver-etcd-client.crt ;;
+      apiserver | apiserver-kubelet-client | front-proxy-client) files=$3.crt ;;
+      *)
+        echo "sandbox kubeadm: certs renew ${3:-} is not modelled" >&2
+        exit 1
+        ;;
+    esac
+    for file in $files; do
       path="$SKIFF_ROOT/etc/kubernetes/pki/$file"
       [ -e "$path" ] || continue
       case $file in
@@ -702,7 +730,7 @@ case "$1 ${2:-}" in
           -keyout "${path%.crt}.key" -out "$path" -subj "/CN=${file##*/}" -days 365 2>/dev/null
       fi
     done
-    echo $(($(date +%s) + 365 * 86400)) >"$SANDBOX_DIR/certificates-expire"
+    [ "${3:-}" != all ] || echo $(($(date +%s) + 365 * 86400)) >"$SANDBOX_DIR/certificates-expire"
     date +%s >>"$SANDBOX_DIR/certificates-renewed"
     echo "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
     exit 0

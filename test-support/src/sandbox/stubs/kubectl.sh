@@ -27,6 +27,14 @@
 #   (RFC 7386 JSON merge patch), NotFound when it does not exist.
 # - `apply` and `delete` with `-f FILE` (the addons' server-side apply and
 #   delete) are recorded only, the applied file copied to $SANDBOX_DIR/applied.
+# - Calico's Tigera operator (install_calico_for_windows): an applied file
+#   that defines the CRD installations.operator.tigera.io, or an
+#   Installation, is recorded in $SANDBOX_SHARED/cluster/calico-operator/;
+#   `get installations.operator.tigera.io NAME` then answers as kubectl
+#   does (staging/src/k8s.io/kubectl/pkg/cmd/util/helpers.go, checkErr):
+#   without the CRD, `error: the server doesn't have a resource type
+#   "installations" in group "operator.tigera.io"`; without the object,
+#   the API server's NotFound; both exit 1.
 printf '%s\n' "kubectl $*" >>"$SANDBOX_LOG"
 kubeconfig="" output="" file="" patch="" previous="" ignore_not_found=false
 words=()
@@ -49,8 +57,27 @@ for argument in "$@"; do
   esac
   previous=$argument
 done
+operator_record="$SANDBOX_SHARED/cluster/calico-operator"
 if [ "${words[0]:-}" = apply ] && [ -n "$file" ]; then
   cp "$file" "$SANDBOX_DIR/applied/$(basename "$file")"
+  if grep -qx '  name: installations.operator.tigera.io' "$file"; then
+    mkdir -p "$operator_record" && touch "$operator_record/crd"
+  fi
+  if grep -qx 'kind: Installation' "$file"; then
+    mkdir -p "$operator_record" && touch "$operator_record/installation"
+  fi
+  exit 0
+fi
+if [ "${words[0]:-} ${words[1]:-}" = "get installations.operator.tigera.io" ]; then
+  if [ ! -e "$operator_record/crd" ]; then
+    echo 'error: the server doesn'"'"'t have a resource type "installations" in group "operator.tigera.io"' >&2
+    exit 1
+  fi
+  if [ ! -e "$operator_record/installation" ]; then
+    echo "Error from server (NotFound): installations.operator.tigera.io \"${words[2]:-}\" not found" >&2
+    exit 1
+  fi
+  printf 'NAME      AGE\n%s   1m\n' "${words[2]:-}"
   exit 0
 fi
 case "${words[0]:-} ${words[1]:-}" in
@@ -115,7 +142,10 @@ if [ "${words[2]:-}" = skiff-addons ]; then
       # {"data":{"K":"V"}} or {"data":{"K":null}}: one key, as skiff sends.
       key=$(sed -n 's/^{"data":{"\([^"]*\)":.*$/\1/p' <<<"$patch")
       value=$(sed -n 's/^{"data":{"[^"]*":"\{0,1\}\([^"}]*\)"\{0,1\}}}$/\1/p' <<<"$patch")
-      [ -n "$key" ] && [ -n "$value" ] || { echo "sandbox kubectl: patch $patch is not modelled" >&2; exit 1; }
+      if [ -z "$key" ] || [ -z "$value" ]; then
+        echo "sandbox kubectl: patch $patch is not modelled" >&2
+        exit 1
+      fi
       data=$(awk -v key="$key" 'NF == 2 && $1 != key' <<<"$data")
       [ "$value" = null ] || data=$(printf '%s\n%s %s' "$data" "$key" "$value")
       { echo '#skiff-addons'; sed '/^$/d' <<<"$data"; } | etcd_client put "$ADDONS_KEY" >/dev/null || exit 1
