@@ -44,22 +44,8 @@ fn rendered_addons() -> Vec<RenderedAddon> {
         3,
     ))
     .expect("the addons render");
-    if !rendered.is_empty() {
-        return rendered;
-    }
-    // Until the addon manifests are merged, render_addons renders nothing:
-    // one small object per addon stands in, so the node's side is tested.
-    Addon::ALL
-        .iter()
-        .map(|addon| RenderedAddon {
-            addon: *addon,
-            version: "v0.0.0".to_string(),
-            manifest: format!(
-                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n  namespace: kube-system\n",
-                addon.name()
-            ),
-        })
-        .collect()
+    assert_eq!(rendered.len(), Addon::ALL.len(), "every addon renders");
+    rendered
 }
 
 /// Writes `text` at the cluster's `key` in the sandbox's store, as skiff's
