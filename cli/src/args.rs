@@ -602,6 +602,12 @@ policies, and the instance groups whose running instances will need a rolling
 update afterwards. Applying takes the cluster lock, records every resource in the
 state store as it is created, and can be interrupted and run again safely.
 
+The cluster addons (spec.addons: cloud-controller-manager, EBS CSI driver,
+metrics-server, cluster-autoscaler) show as `addon/<name>` with their release,
+e.g. `addon/metrics-server  create v0.8.0`. Applying writes their manifests to the
+state store's addons/ folder; the control-plane nodes apply them within a minute,
+so an addon change rolls no node (docs/addons.md).
+
 --target terraform writes the same resources as Terraform JSON (skiff.tf.json and
 data/*.user-data) into the --out folder, prepares the cluster's PKI in the state
 store, and records the cluster as managed by Terraform: `--yes` then refuses to

@@ -96,6 +96,11 @@ fn render_change(change: &ResourceChange) -> String {
         Action::Replace => format!("replace: {}", change.reason.clone().unwrap_or_default()),
         Action::Delete => format!("delete: {}", change.reason.clone().unwrap_or_default()),
     };
+    let verb = match change.addon_release() {
+        Some(release) if change.action == Action::Delete => format!("{verb} (was {release})"),
+        Some(release) => format!("{verb} {release}"),
+        None => verb,
+    };
     let id = change
         .id
         .as_ref()

@@ -128,6 +128,11 @@ fn render_change(change: &ResourceChange, printer: &Printer) -> String {
         .as_ref()
         .map(|id| format!(" ({id})"))
         .unwrap_or_default();
+    let verb = match change.addon_release() {
+        Some(release) if change.action == Action::Delete => format!("{verb} (was {release})"),
+        Some(release) => format!("{verb} {release}"),
+        None => verb,
+    };
     let mut text = format!(
         "{} {}{id}  {}\n",
         printer.paint(&format!("{:>3}", change.action.symbol()), color),

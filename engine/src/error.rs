@@ -99,6 +99,15 @@ pub enum EngineError {
         source: StoreError,
     },
 
+    /// The addons' index in the store could not be read.
+    #[error("cannot read the addons of cluster {cluster} in the state store: {message}")]
+    Addons {
+        /// The cluster.
+        cluster: String,
+        /// What failed, naming the object.
+        message: String,
+    },
+
     /// The nodes' bootstrap scripts could not be written to the store.
     #[error("cannot write the bootstrap scripts of cluster {cluster} to the state store (instances would not find them at boot)")]
     Scripts {

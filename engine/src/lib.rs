@@ -34,6 +34,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod access;
+pub mod addons;
 pub mod apply;
 pub mod architecture;
 pub mod backups;

@@ -138,6 +138,7 @@ pub async fn plan(
                 source: Box::new(source),
             })?;
         with_stored_scripts(store, cluster, &mut observed).await?;
+        crate::addons::observe(store.objects().as_ref(), cluster, &mut observed).await?;
         Ok::<_, EngineError>(observed)
     };
     // Who is calling (STS, once per run) beside the rest: the account check

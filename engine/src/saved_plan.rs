@@ -105,12 +105,18 @@ pub async fn apply(
                 source,
             })?;
         pki::ensure(store, cluster, scripts, session.notes.as_ref()).await?;
-        Ok(Some((recorded, provider)))
+        let operations = crate::addons::AddonOperations::new(
+            provider,
+            store.objects().clone(),
+            cluster,
+            crate::addons::render(&spec.bundle)?,
+        );
+        Ok(Some((recorded, operations)))
     }
     .await;
     match checked {
-        Ok(Some((recorded, provider))) => {
-            apply_locked(session, &provider, plan, lock, recorded, None, run)
+        Ok(Some((recorded, operations))) => {
+            apply_locked(session, &operations, plan, lock, recorded, None, run)
                 .await
                 .map(Some)
         }

@@ -38,6 +38,8 @@ pub struct Update {
     keystore: Keystore,
     recorded: Recorded,
     reconciled: bool,
+    /// The addons' manifests, rendered from the spec the plan was made from.
+    addons: Vec<skiff_templates::RenderedAddon>,
 }
 
 /// Takes the cluster lock and plans from a state no one else is changing;
@@ -53,6 +55,7 @@ pub async fn prepare(
     let (spec, _) = tokio::join!(store.read_spec(cluster), store.actor());
     let spec = spec?;
     let provider = session.provider(&spec.bundle)?;
+    let addons = crate::addons::render(&spec.bundle)?;
     require_s3_store(store, cluster)?;
     session
         .require_secure_store(&format!("update cluster {cluster}"))
@@ -80,6 +83,7 @@ pub async fn prepare(
             keystore,
             recorded,
             reconciled,
+            addons,
         }),
         Err(error) => {
             release(&lock).await;
@@ -100,6 +104,7 @@ impl Update {
             keystore,
             mut recorded,
             reconciled,
+            addons,
         } = self;
         if plan.is_empty() {
             let settled = async {
@@ -140,9 +145,16 @@ impl Update {
         let before_launch = keystore
             .with_scripts(scripts)
             .into_gate(session.notes.clone());
+        // Addon changes go to the state store, the rest to AWS.
+        let operations = crate::addons::AddonOperations::new(
+            provider,
+            session.store.objects().clone(),
+            &plan.cluster,
+            addons,
+        );
         apply_locked(
             session,
-            &provider,
+            &operations,
             &plan,
             lock,
             recorded,

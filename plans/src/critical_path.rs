@@ -492,6 +492,9 @@ fn create_calls(desired: &Attributes) -> u32 {
         Attributes::SqsQueue(_) => 2,
         // node_termination::create_rule: PutRule (with its tags), PutTargets.
         Attributes::EventRule(_) => 2,
+        // skiff_engine::addons: the manifest's PutObject, then the index's
+        // (read, written) in the state store; no AWS service call.
+        Attributes::Addon(_) => 3,
     }
 }
 
@@ -661,6 +664,8 @@ fn update_calls(current: &Attributes, desired: &Attributes) -> u32 {
                 + u32::from(before.target != after.target)
                 + tag_calls(&before.tags, &after.tags)
         }
+        // skiff_engine::addons: as a create.
+        (Attributes::Addon(_), Attributes::Addon(_)) => 3,
         // Kinds that differ: the update fails before any call.
         _ => 0,
     }
@@ -710,6 +715,9 @@ fn delete_calls(current: &Attributes) -> u32 {
         | Attributes::SqsQueue(_) => 1,
         // node_termination::delete_rule: RemoveTargets, DeleteRule.
         Attributes::EventRule(_) => 2,
+        // skiff_engine::addons: the index read and written (the manifest
+        // stays until the nodes have deleted what it made).
+        Attributes::Addon(_) => 2,
     }
 }
 

@@ -166,6 +166,15 @@ pub enum PlanError {
         source: skiff_templates::TemplateError,
     },
 
+    /// The addon manifests could not be rendered (`spec.addons`); the
+    /// cause names the field.
+    #[error("spec.addons: rendering the addon manifests failed")]
+    Addons {
+        /// The cause.
+        #[source]
+        source: skiff_templates::TemplateError,
+    },
+
     /// The resources refer to each other in a cycle (a bug in skiff).
     #[error("the desired resources form a dependency cycle through {keys} (this is a bug in skiff; please report it)")]
     Cycle {

@@ -99,6 +99,27 @@ pub struct ResourceChange {
     pub depends_on: Vec<ResourceKey>,
 }
 
+impl ResourceChange {
+    /// For an addon, its release in words: `v0.8.0` (create, delete),
+    /// `v0.8.0 -> v0.9.0`, or `v0.8.0, manifest changed` (update). Applied by
+    /// the control-plane nodes: no node rolls for it.
+    pub fn addon_release(&self) -> Option<String> {
+        let version = |attributes: &Option<Attributes>| match attributes {
+            Some(Attributes::Addon(addon)) => Some(addon.version.clone()),
+            _ => None,
+        };
+        let (before, after) = (version(&self.current), version(&self.desired));
+        match (before, after) {
+            (Some(before), Some(after)) if before == after => {
+                Some(format!("{after}, manifest changed"))
+            }
+            (Some(before), Some(after)) => Some(format!("{before} -> {after}")),
+            (None, Some(version)) | (Some(version), None) => Some(version),
+            (None, None) => None,
+        }
+    }
+}
+
 /// An instance group whose running instances are out of date after the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -236,6 +236,9 @@ pub enum ResourceKind {
     /// An EventBridge rule sending events to the node termination
     /// handler's queue, with that one target.
     EventRule,
+    /// A cluster addon's manifest in the state store (`<cluster>/addons/`),
+    /// which the control-plane nodes apply (`spec.addons`).
+    Addon,
 }
 
 impl ResourceKind {
@@ -263,11 +266,12 @@ impl ResourceKind {
             ResourceKind::LifecycleHook => "lifecycle-hook",
             ResourceKind::SqsQueue => "sqs-queue",
             ResourceKind::EventRule => "event-rule",
+            ResourceKind::Addon => "addon",
         }
     }
 
     /// Every kind, in the order a fresh cluster is built.
-    pub const ALL: [ResourceKind; 21] = [
+    pub const ALL: [ResourceKind; 22] = [
         ResourceKind::Vpc,
         ResourceKind::InternetGateway,
         ResourceKind::Subnet,
@@ -289,6 +293,7 @@ impl ResourceKind {
         ResourceKind::DnsRecord,
         ResourceKind::SqsQueue,
         ResourceKind::EventRule,
+        ResourceKind::Addon,
     ];
 
     /// Fields whose change cannot be made in place: the resource is
@@ -319,6 +324,8 @@ impl ResourceKind {
             ResourceKind::LifecycleHook => &["group", "name"],
             ResourceKind::SqsQueue => &["name"],
             ResourceKind::EventRule => &["name"],
+            // A new manifest is a new object: written over the old one.
+            ResourceKind::Addon => &[],
         }
     }
 
@@ -333,6 +340,7 @@ impl ResourceKind {
                 | ResourceKind::HostedZone
                 | ResourceKind::InstanceProfile
                 | ResourceKind::LifecycleHook
+                | ResourceKind::Addon
         )
     }
 }
@@ -533,6 +541,8 @@ pub enum Attributes {
     SqsQueue(SqsQueueAttributes),
     /// An EventBridge rule.
     EventRule(EventRuleAttributes),
+    /// A cluster addon.
+    Addon(AddonAttributes),
 }
 
 impl Attributes {
@@ -560,6 +570,7 @@ impl Attributes {
             Attributes::LifecycleHook(_) => ResourceKind::LifecycleHook,
             Attributes::SqsQueue(_) => ResourceKind::SqsQueue,
             Attributes::EventRule(_) => ResourceKind::EventRule,
+            Attributes::Addon(_) => ResourceKind::Addon,
         }
     }
 
@@ -1135,6 +1146,23 @@ pub struct EventRuleAttributes {
     pub target: Id,
     /// Tags.
     pub tags: Tags,
+}
+
+/// A cluster addon (`spec.addons`) as the state store holds it: its
+/// manifest `<cluster>/addons/<name>.yaml` and its line in
+/// `<cluster>/addons/index` (`skiff_templates::state_store::AddonIndex`). Not
+/// an AWS resource: the engine writes it (`skiff_engine::addons`) and the
+/// control-plane nodes apply it, so a change rolls no node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddonAttributes {
+    /// The addon's release, e.g. `v0.8.0`.
+    pub version: String,
+    /// The Kubernetes minor the manifest is for, e.g. `1.34`: nodes apply it
+    /// once the control plane runs that minor.
+    pub kubernetes_minor: String,
+    /// The SHA-256 of the manifest, lowercase hex.
+    pub sha256: String,
 }
 
 /// One resource of the desired model.

@@ -41,6 +41,8 @@ pub fn holders(kind: ResourceKind) -> &'static [ResourceKind] {
         // A rule targeting a deleted queue would fail every delivery; the
         // rules go first.
         SqsQueue => &[EventRule],
+        // A store object: nothing in AWS holds it.
+        Addon => &[],
         // DeleteLaunchTemplate is refused while a group launches from it
         // (ResourceInUse) in practice; the group goes first.
         LaunchTemplate => &[AutoScalingGroup],
@@ -159,6 +161,7 @@ mod tests {
                         | ResourceKind::LifecycleHook
                         | ResourceKind::SqsQueue
                         | ResourceKind::EventRule
+                        | ResourceKind::Addon
                 )
             })
             .collect();

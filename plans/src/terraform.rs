@@ -97,6 +97,8 @@ pub fn resource_type(kind: ResourceKind) -> &'static str {
         ResourceKind::LifecycleHook => "aws_autoscaling_lifecycle_hook",
         ResourceKind::SqsQueue => "aws_sqs_queue",
         ResourceKind::EventRule => "aws_cloudwatch_event_rule",
+        // Not emitted: the addons are state-store objects skiff writes.
+        ResourceKind::Addon => "aws_s3_object",
     }
 }
 
@@ -271,6 +273,9 @@ impl<'model> Generator<'model> {
         let name = local_name(key);
         let kind_type = resource_type(kind);
         match attributes {
+            // The addons' manifests are state-store objects, not cloud
+            // resources Terraform manages; nothing to emit.
+            Attributes::Addon(_) => Ok(()),
             Attributes::Vpc(vpc) => self.add(
                 kind_type,
                 name,

@@ -539,6 +539,17 @@ pub fn explain(before: &str, after: &str) -> Explanation {
     }
     fields.extend(component_changes(&old, &new));
     fields.extend(kubelet_change);
+    match (external_cloud_provider(&old), external_cloud_provider(&new)) {
+        (false, true) => fields.push(
+            "kubelet cloud-provider (unset) -> external, node name host name -> private DNS name (spec.addons.cloudControllerManager)"
+                .to_string(),
+        ),
+        (true, false) => fields.push(
+            "kubelet cloud-provider external -> (unset), node name private DNS name -> host name (spec.addons.cloudControllerManager)"
+                .to_string(),
+        ),
+        _ => {}
+    }
     Explanation {
         kubernetes_version: versions,
         fields,
@@ -570,6 +581,17 @@ fn describe_endpoint(host: &str) -> String {
     } else {
         host.to_string()
     }
+}
+
+/// Whether a user-data's kubelet runs with the external cloud provider
+/// under the instance's private DNS name (its kubeadm join configuration
+/// names the node by the placeholder the node fills in from instance
+/// metadata: templates/templates/node-registration.yaml.j2).
+fn external_cloud_provider(user_data: &DecodedUserData) -> bool {
+    user_data.files.iter().any(|file| {
+        file.path == skiff_templates::paths::KUBEADM_JOIN_TEMPLATE
+            && file.text.contains("@SKIFF_NODE_NAME@")
+    })
 }
 
 /// Where skiff writes a node's kubelet settings.
@@ -1187,6 +1209,7 @@ mod tests {
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
                 external_etcd: None,
+                external_cloud_provider: false,
             })
             .expect("renders")
         };
@@ -1255,6 +1278,7 @@ mod tests {
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
                 external_etcd: None,
+                external_cloud_provider: false,
             })
             .expect("renders")
         };
@@ -1313,6 +1337,7 @@ mod tests {
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
                 external_etcd: None,
+                external_cloud_provider: false,
             })
             .expect("renders")
         };
@@ -1398,6 +1423,7 @@ mod tests {
                 kubelet,
                 component_arguments: Default::default(),
                 external_etcd: None,
+                external_cloud_provider: false,
             })
             .expect("renders")
         };
@@ -1468,6 +1494,7 @@ mod tests {
                 kubelet: Default::default(),
                 component_arguments: Default::default(),
                 external_etcd: None,
+                external_cloud_provider: false,
             })
             .expect("renders")
         };

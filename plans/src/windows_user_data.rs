@@ -155,6 +155,7 @@ mod tests {
             kubelet: Default::default(),
             component_arguments: Default::default(),
             external_etcd: None,
+            external_cloud_provider: false,
         })
         .expect("renders")
     }

@@ -121,6 +121,11 @@ fn immutable_fields_are_fields_of_their_kind() {
     .expect("builds");
     let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
     for kind in ResourceKind::ALL {
+        if kind.immutable_fields().is_empty() {
+            // Nothing to check (an addon, which the model has only once
+            // the addon manifests render).
+            continue;
+        }
         let example = model
             .resources
             .iter()
@@ -477,4 +482,51 @@ fn cluster_members_admit_icmp_from_each_other() {
             "{icmp:?}"
         );
     }
+}
+
+/// Turning the cloud-controller-manager on or off (`spec.addons`) rolls
+/// every Kubernetes group, and the plan says why: the kubelet's cloud
+/// provider and the node's name.
+#[test]
+fn the_cloud_provider_change_is_named_as_the_reason_groups_roll() {
+    let user_data = |enabled: bool| {
+        let mut bundle = new_cluster(&options(
+            "c1.example.com",
+            &["us-east-1a"],
+            Topology::Private,
+        ))
+        .expect("builds");
+        bundle.cluster.spec.addons.cloud_controller_manager = Some(skiff_api::AddonSpec {
+            enabled: Some(enabled),
+            version: None,
+        });
+        if !enabled {
+            // Without the cloud-controller-manager nothing may need it.
+            bundle.cluster.spec.addons.ebs_csi_driver = Some(skiff_api::AddonSpec {
+                enabled: Some(false),
+                version: None,
+            });
+        }
+        let model =
+            skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
+        let template = model
+            .get(&skiff_plans::ResourceKey::new(
+                ResourceKind::LaunchTemplate,
+                "nodes-us-east-1a",
+            ))
+            .expect("the nodes' template");
+        let skiff_plans::resource::Attributes::LaunchTemplate(template) = &template.attributes
+        else {
+            panic!("not a launch template");
+        };
+        template.user_data.clone()
+    };
+    let (off, on) = (user_data(false), user_data(true));
+    assert!(skiff_plans::user_data::explain(&off, &on)
+        .reasons()
+        .contains(&"kubelet cloud-provider (unset) -> external, node name host name -> private DNS name (spec.addons.cloudControllerManager)".to_string()));
+    assert!(skiff_plans::user_data::explain(&on, &off)
+        .reasons()
+        .iter()
+        .any(|reason| reason.starts_with("kubelet cloud-provider external -> (unset)")));
 }

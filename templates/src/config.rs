@@ -91,6 +91,10 @@ pub struct NodeBootstrap {
     /// instance group) and what the control plane uses instead of a local
     /// member. `None`: stacked etcd.
     pub external_etcd: Option<crate::ExternalEtcd>,
+    /// The AWS cloud-controller-manager is on (`spec.addons`): the kubelet
+    /// runs `--cloud-provider=external` and the node registers with the
+    /// instance's private DNS name (Linux nodes; a Windows node ignores it).
+    pub external_cloud_provider: bool,
 }
 
 /// The API server's audit log as the node applies it

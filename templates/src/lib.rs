@@ -180,6 +180,7 @@ pub(crate) mod tests {
             kubelet: Default::default(),
             component_arguments: Default::default(),
             external_etcd: None,
+            external_cloud_provider: false,
         }
     }
 

@@ -80,6 +80,11 @@ pub const SYNC_ENCRYPTION_TIMER: &str = "/etc/systemd/system/skiff-sync-encrypti
 /// The node termination handler's queue processor on control-plane nodes
 /// (`skiff-bootstrap node-termination`, see `node_termination.rs`).
 pub const NODE_TERMINATION_SERVICE: &str = "/etc/systemd/system/skiff-node-termination.service";
+/// The service that applies the cluster addons of the state store
+/// (`skiff-bootstrap apply-addons`).
+pub const APPLY_ADDONS_SERVICE: &str = "/etc/systemd/system/skiff-apply-addons.service";
+/// The timer that starts [`APPLY_ADDONS_SERVICE`] every minute.
+pub const APPLY_ADDONS_TIMER: &str = "/etc/systemd/system/skiff-apply-addons.timer";
 /// The folder of [`ENCRYPTION_CONFIG`], mounted into kube-apiserver as a
 /// directory (read-only): a file replaced by a rename is not seen through a
 /// single-file mount, which keeps the replaced file's inode.

@@ -24,7 +24,7 @@ use crate::state_store;
 use crate::NodeFile;
 
 /// Every template, embedded at build time, by file name under `templates/templates/`.
-const TEMPLATES: [(&str, &str); 24] = [
+const TEMPLATES: [(&str, &str); 26] = [
     (
         "kubeadm-etcd-member.yaml.j2",
         include_str!("../templates/kubeadm-etcd-member.yaml.j2"),
@@ -114,6 +114,14 @@ const TEMPLATES: [(&str, &str); 24] = [
         include_str!("../templates/node-termination.sh.j2"),
     ),
     (
+        "skiff-apply-addons.service.j2",
+        include_str!("../templates/skiff-apply-addons.service.j2"),
+    ),
+    (
+        "skiff-apply-addons.timer.j2",
+        include_str!("../templates/skiff-apply-addons.timer.j2"),
+    ),
+    (
         "modules-load-k8s.conf.j2",
         include_str!("../templates/modules-load-k8s.conf.j2"),
     ),
@@ -150,6 +158,10 @@ pub(crate) const API_ENDPOINT_PLACEHOLDER: &str = "@SKIFF_API_ENDPOINT@";
 /// it is known only once the load balancer exists; the node fills it in from
 /// [`paths::API_ENDPOINT_FILE`] (see `NodeBootstrap::api_cert_sans`).
 pub(crate) const API_PUBLIC_ENDPOINT_PLACEHOLDER: &str = "@SKIFF_API_PUBLIC_ENDPOINT@";
+/// Where the node's name goes in the kubeadm templates
+/// (`nodeRegistration.name`) with the external cloud provider; the node
+/// fills in its private DNS name from instance metadata.
+pub(crate) const NODE_NAME_PLACEHOLDER: &str = "@SKIFF_NODE_NAME@";
 
 /// The values every template sees.
 #[derive(Debug, Serialize)]
@@ -217,6 +229,10 @@ struct Context {
     api_server_placeholder: &'static str,
     api_endpoint_placeholder: &'static str,
     api_public_endpoint_placeholder: &'static str,
+    node_name_placeholder: &'static str,
+    /// The kubelet runs `--cloud-provider=external` and the node is named
+    /// by its private DNS name (the AWS cloud-controller-manager is on).
+    external_cloud_provider: bool,
     /// kube-apiserver's extra flags, in order (`extraArgs`).
     api_server_arguments: Vec<ArgumentView>,
     /// kube-apiserver's extra host folders (`extraVolumes`).
@@ -345,6 +361,9 @@ struct Keys {
     encryption_config: &'static str,
     encryption_reports_folder: &'static str,
     node_termination_lease: &'static str,
+    addons_index: &'static str,
+    addons_lease: &'static str,
+    applied_addons_folder: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -394,6 +413,8 @@ struct Paths {
     sync_encryption_service: &'static str,
     sync_encryption_timer: &'static str,
     node_termination_service: &'static str,
+    apply_addons_service: &'static str,
+    apply_addons_timer: &'static str,
     encryption_config_directory: &'static str,
     encryption_config: &'static str,
     audit_log_directory: &'static str,
@@ -789,6 +810,9 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             encryption_config: state_store::ENCRYPTION_CONFIG,
             encryption_reports_folder: state_store::ENCRYPTION_REPORTS_FOLDER,
             node_termination_lease: state_store::NODE_TERMINATION_LEASE,
+            addons_index: state_store::ADDONS_INDEX,
+            addons_lease: state_store::ADDONS_LEASE,
+            applied_addons_folder: state_store::APPLIED_ADDONS_FOLDER,
         },
         control_plane_pki: state_store::CONTROL_PLANE_PKI
             .iter()
@@ -831,6 +855,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             sync_encryption_service: paths::SYNC_ENCRYPTION_SERVICE,
             sync_encryption_timer: paths::SYNC_ENCRYPTION_TIMER,
             node_termination_service: paths::NODE_TERMINATION_SERVICE,
+            apply_addons_service: paths::APPLY_ADDONS_SERVICE,
+            apply_addons_timer: paths::APPLY_ADDONS_TIMER,
             encryption_config_directory: paths::ENCRYPTION_CONFIG_DIRECTORY,
             encryption_config: paths::ENCRYPTION_CONFIG,
             audit_log_directory: paths::AUDIT_LOG_DIRECTORY,
@@ -842,6 +868,8 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
         api_server_placeholder: API_SERVER_PLACEHOLDER,
         api_endpoint_placeholder: API_ENDPOINT_PLACEHOLDER,
         api_public_endpoint_placeholder: API_PUBLIC_ENDPOINT_PLACEHOLDER,
+        node_name_placeholder: NODE_NAME_PLACEHOLDER,
+        external_cloud_provider: config.external_cloud_provider,
         api_server_arguments: api_server_arguments(config),
         api_server_volumes: API_SERVER_VOLUMES
             .iter()

@@ -104,6 +104,145 @@ pub const NODE_TERMINATION_LEASE: &str = "etcd/leases/node-termination";
 /// (why, when it failed) and the time. Written at each phase change.
 pub const STATUS_FOLDER: &str = "etcd/status/";
 
+/// The folder of the cluster's addons (`spec.addons`), written by skiff
+/// (`update cluster --yes`, the engine's apply) and read by control-plane
+/// nodes: one manifest per enabled addon, [`addon_manifest`], and
+/// [`ADDONS_INDEX`]. kops's channels model: the control plane applies what
+/// the store holds, so an addon change needs no new node.
+pub const ADDONS_FOLDER: &str = "addons/";
+/// Every object of [`ADDONS_FOLDER`], as an IAM resource pattern.
+pub const ADDONS: &str = "addons/*";
+/// The addons' index ([`AddonIndex`]): for each enabled addon, its release,
+/// the Kubernetes minor it is for and the SHA-256 of its manifest. Written
+/// after the manifests it names.
+pub const ADDONS_INDEX: &str = "addons/index";
+/// The lease one control-plane node at a time holds while it applies or
+/// deletes addons, so each manifest is applied once across the nodes.
+pub const ADDONS_LEASE: &str = "etcd/leases/addons";
+/// The folder of the manifests the control plane last applied,
+/// `<folder><name>.yaml`, written by the node that applied them: what a
+/// node deletes when an addon is turned off (the store's own copy is gone by
+/// then).
+pub const APPLIED_ADDONS_FOLDER: &str = "etcd/addons/";
+
+/// The key of an addon's manifest, e.g. `addons/metrics-server.yaml`.
+pub fn addon_manifest(name: &str) -> String {
+    format!("{ADDONS_FOLDER}{name}.yaml")
+}
+
+/// One line of [`ADDONS_INDEX`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonIndexEntry {
+    /// The addon's name, e.g. `metrics-server` (`skiff_api::Addon::name`).
+    pub name: String,
+    /// Its release, e.g. `v0.8.0`.
+    pub version: String,
+    /// The Kubernetes minor its manifest is for, e.g. `1.34`: a node applies
+    /// it only once the cluster's stored version has that minor.
+    pub kubernetes_minor: String,
+    /// The SHA-256 of its manifest, lowercase hex.
+    pub sha256: String,
+}
+
+/// [`ADDONS_INDEX`]: plain text the bootstrap script reads with `read`, a
+/// comment line then `NAME VERSION KUBERNETES-MINOR SHA256` per addon, in
+/// apply order ([`skiff_api::Addon::ALL`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddonIndex {
+    /// The addons, in apply order.
+    pub entries: Vec<AddonIndexEntry>,
+}
+
+impl AddonIndex {
+    /// The index's text.
+    pub fn render(&self) -> String {
+        let mut entries = self.entries.clone();
+        entries.sort_by_key(|entry| apply_rank(&entry.name));
+        let mut text =
+            String::from("# skiff addons: name, release, Kubernetes minor, manifest sha256\n");
+        for entry in &entries {
+            text.push_str(&format!(
+                "{} {} {} {}\n",
+                entry.name, entry.version, entry.kubernetes_minor, entry.sha256
+            ));
+        }
+        text
+    }
+
+    /// Reads an index's text; an error names the line.
+    pub fn parse(text: &str) -> Result<AddonIndex, String> {
+        let mut entries = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let [name, version, kubernetes_minor, sha256] = words[..] else {
+                return Err(format!(
+                    "line {}: expected NAME VERSION KUBERNETES-MINOR SHA256, found {line:?}",
+                    number + 1
+                ));
+            };
+            if sha256.len() != 64 || !sha256.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+                return Err(format!("line {}: {sha256:?} is not a SHA-256", number + 1));
+            }
+            entries.push(AddonIndexEntry {
+                name: name.to_string(),
+                version: version.to_string(),
+                kubernetes_minor: kubernetes_minor.to_string(),
+                sha256: sha256.to_string(),
+            });
+        }
+        Ok(AddonIndex { entries })
+    }
+
+    /// The entry of `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&AddonIndexEntry> {
+        self.entries.iter().find(|entry| entry.name == name)
+    }
+
+    /// Sets `entry` (replacing the one of its name).
+    pub fn set(&mut self, entry: AddonIndexEntry) {
+        self.remove(&entry.name);
+        self.entries.push(entry);
+        self.entries.sort_by_key(|entry| apply_rank(&entry.name));
+    }
+
+    /// Removes the entry of `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.entries.retain(|entry| entry.name != name);
+    }
+}
+
+/// The context the addon manifests of a cluster are rendered in, made in
+/// this one place for the planner, the engine and the tests.
+/// `control_plane_nodes` is the control-plane groups' sizes summed (the
+/// addons on control-plane nodes run one replica per node).
+pub fn addon_context<'a>(
+    cluster_name: &'a str,
+    region: &'a str,
+    kubernetes_version: &'a skiff_api::KubernetesVersion,
+    addons: &'a skiff_api::AddonsSpec,
+    control_plane_nodes: u32,
+) -> crate::AddonContext<'a> {
+    crate::AddonContext {
+        cluster_name,
+        region,
+        kubernetes_version,
+        addons,
+        control_plane_nodes,
+    }
+}
+
+/// Where an addon comes in [`skiff_api::Addon::ALL`] (unknown names last).
+fn apply_rank(name: &str) -> usize {
+    skiff_api::Addon::ALL
+        .iter()
+        .position(|addon| addon.name() == name)
+        .unwrap_or(usize::MAX)
+}
+
 /// The progress of `skiff rotate encryption-key` (JSON: the last phase
 /// completed, the key names, who started it and when), for resuming.
 /// Written by skiff only; nodes never read it.
@@ -180,6 +319,7 @@ pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
                 ENCRYPTION_CONFIG,
                 LEGACY_INIT_LOCK,
                 SCRIPTS,
+                ADDONS,
             ])
             .collect(),
         InstanceGroupRole::Node => vec![CA_CERTIFICATE, BOOTSTRAP_TOKEN, SCRIPTS],
@@ -219,7 +359,8 @@ mod tests {
     #[test]
     fn control_plane_reads_all_pki_and_writes_only_the_etcd_folder() {
         let reads = objects_read_by(InstanceGroupRole::ControlPlane);
-        assert_eq!(reads.len(), 12);
+        assert_eq!(reads.len(), 13);
+        assert!(reads.contains(&ADDONS));
         assert!(reads.contains(&"pki/etcd-ca.key"));
         assert!(reads.contains(&ENCRYPTION_CONFIG));
         assert_eq!(
@@ -239,12 +380,43 @@ mod tests {
             STATUS_FOLDER,
             ENCRYPTION_REPORTS_FOLDER,
             NODE_TERMINATION_LEASE,
+            ADDONS_LEASE,
+            APPLIED_ADDONS_FOLDER,
         ] {
             assert!(
                 key.starts_with(ETCD_FOLDER),
                 "{key} is outside the writable folder"
             );
         }
+    }
+
+    #[test]
+    fn the_addon_index_reads_back_in_apply_order() {
+        let sha = "a".repeat(64);
+        let mut index = AddonIndex::default();
+        for name in ["metrics-server", "cloud-controller-manager"] {
+            index.set(AddonIndexEntry {
+                name: name.into(),
+                version: "v1".into(),
+                kubernetes_minor: "1.34".into(),
+                sha256: sha.clone(),
+            });
+        }
+        let text = index.render();
+        assert_eq!(
+            text,
+            format!("# skiff addons: name, release, Kubernetes minor, manifest sha256\ncloud-controller-manager v1 1.34 {sha}\nmetrics-server v1 1.34 {sha}\n")
+        );
+        assert_eq!(AddonIndex::parse(&text), Ok(index.clone()));
+        index.remove("metrics-server");
+        assert_eq!(index.entries.len(), 1);
+        assert!(AddonIndex::parse("metrics-server v1 1.34 nothex")
+            .expect_err("refused")
+            .contains("line 1"));
+        assert_eq!(
+            addon_manifest("metrics-server"),
+            "addons/metrics-server.yaml"
+        );
     }
 
     #[test]

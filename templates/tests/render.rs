@@ -811,3 +811,74 @@ fn audit_settings_reach_the_control_plane_only() {
         "{error}"
     );
 }
+
+/// With the AWS cloud-controller-manager (issue 18): in both kubeadm API
+/// versions, init and join, the kubelet gets `--cloud-provider=external`
+/// and the node registers with the name the node reads from instance
+/// metadata (a placeholder here); without it, neither.
+#[test]
+fn the_external_cloud_provider_names_the_node_and_flags_the_kubelet_in_both_kubeadm_apis() {
+    for (version, api) in [("1.30.14", "v1beta3"), ("1.34.2", "v1beta4")] {
+        for role in [InstanceGroupRole::ControlPlane, InstanceGroupRole::Node] {
+            let config = NodeBootstrap {
+                kubernetes_version: version.parse().expect("version"),
+                external_cloud_provider: true,
+                ..example(role, OsFamily::Debian)
+            };
+            let mut templates = vec![(paths::KUBEADM_JOIN_TEMPLATE, "JoinConfiguration")];
+            if role == InstanceGroupRole::ControlPlane {
+                templates.push((paths::KUBEADM_INIT_TEMPLATE, "InitConfiguration"));
+            }
+            for (path, document_kind) in templates {
+                let documents = documents(&file_content(&config, path));
+                let document = kind(&documents, document_kind);
+                assert_eq!(
+                    at(document, &["apiVersion"]).as_str(),
+                    Some(format!("kubeadm.k8s.io/{api}").as_str())
+                );
+                let registration = at(document, &["nodeRegistration"]);
+                assert_eq!(
+                    at(registration, &["name"]).as_str(),
+                    Some("@SKIFF_NODE_NAME@"),
+                    "{version} {role:?} {document_kind}"
+                );
+                let arguments = at(registration, &["kubeletExtraArgs"]);
+                let cloud_provider = if api == "v1beta3" {
+                    at(arguments, &["cloud-provider"])
+                        .as_str()
+                        .map(str::to_string)
+                } else {
+                    arguments
+                        .as_sequence()
+                        .expect("v1beta4: a list")
+                        .iter()
+                        .find(|argument| {
+                            argument.get("name").and_then(Value::as_str) == Some("cloud-provider")
+                        })
+                        .and_then(|argument| argument.get("value").and_then(Value::as_str))
+                        .map(str::to_string)
+                };
+                assert_eq!(
+                    cloud_provider.as_deref(),
+                    Some("external"),
+                    "{version} {role:?} {document_kind}"
+                );
+            }
+            let script = bootstrap_script(&config).expect("renders").expect("script");
+            assert!(script.contains("NODE_NAME=$(metadata local-hostname)"));
+            assert!(script.contains("text=${text//@SKIFF_NODE_NAME@/$NODE_NAME}"));
+
+            let without = NodeBootstrap {
+                external_cloud_provider: false,
+                ..config.clone()
+            };
+            let join = file_content(&without, paths::KUBEADM_JOIN_TEMPLATE);
+            assert!(!join.contains("cloud-provider"), "{join}");
+            assert!(!join.contains("@SKIFF_NODE_NAME@"), "{join}");
+            let script = bootstrap_script(&without)
+                .expect("renders")
+                .expect("script");
+            assert!(!script.contains("local-hostname"));
+        }
+    }
+}

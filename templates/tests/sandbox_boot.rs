@@ -627,6 +627,8 @@ mod upgrades;
 #[path = "sandbox/encryption.rs"]
 mod encryption;
 
+#[path = "sandbox/addons.rs"]
+mod addons;
 #[path = "sandbox/external_etcd.rs"]
 mod external_etcd;
 #[path = "sandbox/kubelet.rs"]

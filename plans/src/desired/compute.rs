@@ -184,6 +184,16 @@ fn bootstrap_config(
             }
             InstanceGroupRole::Node | InstanceGroupRole::Bastion => None,
         },
+        // The AWS cloud-controller-manager initializes the Nodes of the
+        // cluster's Kubernetes nodes (etcd members and bastions are none).
+        external_cloud_provider: cluster
+            .spec
+            .addons
+            .enabled(skiff_api::Addon::CloudControllerManager)
+            && matches!(
+                group.spec.role,
+                InstanceGroupRole::ControlPlane | InstanceGroupRole::Node
+            ),
     })
 }
 
@@ -447,6 +457,7 @@ fn auto_scaling_group(
     let name = names::instance_group_resource(cluster, group.name());
     let mut tags = instance_tags(builder, group);
     tags.insert(names::RESOURCE_TAG.to_string(), key.to_string());
+    tags.extend(autoscaler_discovery_tags(builder, group));
     Ok(DesiredResource {
         key,
         attributes: Attributes::AutoScalingGroup(AutoScalingGroupAttributes {
@@ -476,6 +487,45 @@ fn auto_scaling_group(
             tags,
         }),
     })
+}
+
+/// The tag cluster-autoscaler finds any cluster's groups by.
+pub const AUTOSCALER_ENABLED_TAG: &str = "k8s.io/cluster-autoscaler/enabled";
+
+/// The tag cluster-autoscaler finds this cluster's groups by.
+pub fn autoscaler_cluster_tag(cluster: &str) -> String {
+    format!("k8s.io/cluster-autoscaler/{cluster}")
+}
+
+/// The auto-discovery tags of a worker group's auto scaling group when
+/// cluster-autoscaler is on (`spec.addons.clusterAutoscaler`), none
+/// otherwise: its `--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/<cluster>`
+/// finds the groups that carry both keys, whatever their values, and
+/// "will respect the minimum and maximum values of each Auto Scaling
+/// Group" (kubernetes/autoscaler `cluster-autoscaler/cloudprovider/aws/README.md`,
+/// "Auto-Discovery Setup"). Only on the group, which is changed in place:
+/// no instance rolls for them. Control-plane, etcd and bastion groups are
+/// never scaled.
+fn autoscaler_discovery_tags(
+    builder: &Builder<'_>,
+    group: &InstanceGroup,
+) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    if group.spec.role == InstanceGroupRole::Node
+        && builder
+            .bundle
+            .cluster
+            .spec
+            .addons
+            .enabled(skiff_api::Addon::ClusterAutoscaler)
+    {
+        tags.insert(AUTOSCALER_ENABLED_TAG.to_string(), "true".to_string());
+        tags.insert(
+            autoscaler_cluster_tag(builder.cluster_name()),
+            "owned".to_string(),
+        );
+    }
+    tags
 }
 
 #[cfg(test)]

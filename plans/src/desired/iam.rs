@@ -8,9 +8,12 @@
 //! control plane's `<cluster>/etcd/` (the init lock, the leases, the backups
 //! and the restore request): a compromised control-plane node can damage its
 //! own cluster's backups but never the spec, the recorded state or the PKI.
-//! Cloud permissions that a cloud controller or cluster autoscaler would use
-//! are limited by a condition on the cluster tag, so one cluster's nodes
-//! cannot touch another cluster's instances.
+//! Cloud permissions: each role may make only the AWS calls its own
+//! bootstrap script makes (`templates/templates/bootstrap.sh.j2`, every
+//! `aws_query`), and the control-plane role those of the enabled addons
+//! that run there (`addon_iam`); everything that supports it is limited by a
+//! condition on the cluster tag, so one cluster's nodes cannot touch another
+//! cluster's instances.
 
 use serde_json::{json, Value};
 use skiff_api::InstanceGroupRole;
@@ -84,7 +87,6 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
             .collect();
         let mut statements = vec![
             json!({ "Sid": "ReadBootstrapObjects", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": reads }),
-            json!({ "Sid": "DescribeCloud", "Effect": "Allow", "Action": ["ec2:DescribeInstances", "ec2:DescribeRegions", "ec2:DescribeAvailabilityZones"], "Resource": "*" }),
             // A bootstrap that keeps failing marks its own instance unhealthy
             // so that the group replaces it; only in this cluster's groups.
             json!({
@@ -95,6 +97,15 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
                 "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() } }
             }),
         ];
+        // The bootstrap's only EC2 read: control-plane nodes find the other
+        // control-plane instances (`control_plane_ips`), etcd members the
+        // other members (`find_running_cluster`). Workers call nothing.
+        if matches!(
+            role,
+            InstanceGroupRole::ControlPlane | InstanceGroupRole::Etcd
+        ) {
+            statements.push(json!({ "Sid": "FindClusterInstances", "Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*" }));
+        }
         if skiff_templates::state_store::folder_written_by(role).is_some() {
             // Everything a control-plane node writes is under `etcd/` (the
             // init lock, the leases, the backups, the restore request:
@@ -120,23 +131,33 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
             }));
         }
         if role == InstanceGroupRole::ControlPlane {
-            statements.push(json!({
-                "Sid": "ManageOwnClusterInstances",
-                "Effect": "Allow",
-                "Action": ["ec2:CreateTags", "ec2:ModifyInstanceAttribute", "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
-                "Resource": "*",
-                "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() } }
-            }));
+            // The addons that call AWS run here (hostNetwork, one hop from
+            // IMDS), and only the enabled ones get their actions.
+            for addon in builder.bundle.cluster.spec.addons.enabled_addons() {
+                statements.extend(super::addon_iam::statements(addon, &cluster, &partition));
+            }
         }
-        if role == InstanceGroupRole::Etcd {
-            // A member tags its own instance once it votes, which a rolling
-            // update waits for before it replaces the next member.
+        // A stacked etcd member tags its own instance once it votes
+        // (`mark_member`); with external etcd the members do (`mark_etcd_member`).
+        let marks_members = match role {
+            InstanceGroupRole::ControlPlane => {
+                builder.bundle.cluster.spec.etcd.topology != skiff_api::EtcdTopology::External
+            }
+            InstanceGroupRole::Etcd => true,
+            InstanceGroupRole::Node | InstanceGroupRole::Bastion => false,
+        };
+        if marks_members {
+            // The tag a rolling update waits for before it replaces the next
+            // member, and a restore's fence reads.
             statements.push(json!({
                 "Sid": "MarkOwnEtcdMember",
                 "Effect": "Allow",
                 "Action": ["ec2:CreateTags"],
-                "Resource": "*",
-                "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() } }
+                "Resource": format!("arn:{partition}:ec2:*:*:instance/*"),
+                "Condition": {
+                    "StringEquals": { format!("aws:ResourceTag/{}", names::CLUSTER_TAG): cluster.clone() },
+                    "ForAllValues:StringEquals": { "aws:TagKeys": ["skiff.dev/etcd-member"] }
+                }
             }));
         }
         if role == InstanceGroupRole::ControlPlane {

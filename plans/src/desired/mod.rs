@@ -19,6 +19,8 @@ use crate::lookups::Lookups;
 use crate::names;
 use crate::resource::{DesiredResource, Id, Output, ResourceKey, ResourceKind, Tags};
 
+pub mod addon_iam;
+pub mod addons;
 pub mod compute;
 pub mod dns;
 pub mod etcd;
@@ -170,6 +172,7 @@ pub fn build(bundle: &ClusterBundle, lookups: &Lookups) -> Result<DesiredModel, 
     dns::build(&mut builder)?;
     compute::build(&mut builder)?;
     node_termination::build(&mut builder);
+    addons::build(&mut builder)?;
     let resources: Vec<DesiredResource> = builder.resources.into_values().collect();
     let model = DesiredModel {
         cluster: bundle.name().to_string(),

@@ -211,6 +211,13 @@ impl AwsProvider {
             }
             Attributes::SqsQueue(queue) => node_termination::create_queue(self, key, queue).await,
             Attributes::EventRule(rule) => node_termination::create_rule(self, key, rule).await,
+            // A state-store object: the engine's addon operations write it
+            // (skiff_engine::addons) before the cloud sees the change.
+            Attributes::Addon(_) => Err(ProviderError::other(
+                "create",
+                key.as_str(),
+                "an addon is written to the state store by the engine, not by the AWS provider",
+            )),
         }
     }
 
@@ -283,6 +290,11 @@ impl AwsProvider {
             (Attributes::EventRule(before), Attributes::EventRule(after)) => {
                 node_termination::update_rule(self, key, id, before, after).await
             }
+            (Attributes::Addon(_), Attributes::Addon(_)) => Err(ProviderError::other(
+                "update",
+                key.as_str(),
+                "an addon is written to the state store by the engine, not by the AWS provider",
+            )),
             _ => Err(ProviderError::other(
                 "update",
                 key.as_str(),
@@ -325,6 +337,9 @@ impl AwsProvider {
             }
             Attributes::SqsQueue(_) => node_termination::delete_queue(self, id).await,
             Attributes::EventRule(rule) => node_termination::delete_rule(self, &rule.name).await,
+            // Nothing in AWS: `delete cluster` removes the store's addons/
+            // folder with the rest of the cluster's objects.
+            Attributes::Addon(_) => Ok(()),
         };
         match result {
             Err(error) if error.is_missing() => Ok(()),

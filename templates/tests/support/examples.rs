@@ -129,5 +129,6 @@ pub fn example(role: InstanceGroupRole, os_family: OsFamily) -> NodeBootstrap {
         kubelet: Default::default(),
         component_arguments: Default::default(),
         external_etcd: None,
+        external_cloud_provider: false,
     }
 }

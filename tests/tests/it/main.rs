@@ -13,6 +13,7 @@
 //! `skiff_tests::unique_name` keeps the names they create on it distinct.
 
 mod api_access;
+mod addons;
 mod backups;
 mod bench;
 mod common;

@@ -347,6 +347,10 @@ fn ha_private_keys(groups: &[String]) -> BTreeSet<String> {
         "event-rule/spot-interruption",
         "event-rule/rebalance-recommendation",
         "event-rule/instance-state-change",
+        // The addons a cluster gets by default (spec.addons).
+        "addon/cloud-controller-manager",
+        "addon/ebs-csi-driver",
+        "addon/metrics-server",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -745,8 +749,13 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
                 // Every node reads the bootstrap scripts (named by hash).
                 let scripts =
                     resource == format!("{object_prefix}scripts/*") && actions == ["s3:GetObject"];
+                // The control plane reads the addons' manifests and index
+                // (named by addon), which it applies.
+                let addons = control_plane
+                    && resource == format!("{object_prefix}addons/*")
+                    && actions == ["s3:GetObject"];
                 assert!(
-                    exact || own_folder || scripts,
+                    exact || own_folder || scripts || addons,
                     "{}: S3 access to {resource} outside {object_prefix}",
                     role.role_name()
                 );

@@ -3,7 +3,8 @@
 # - instance metadata (169.254.169.254): moto, reached with --connect-to;
 #   except what moto answers with one fixed value for all instances, which
 #   each sandbox supplies: the instance ID, `local-ipv4` (the node's private
-#   IP) and `autoscaling/target-lifecycle-state` (the node's file, 404 when
+#   IP), `local-hostname` (the private DNS name of the node's instance in the
+#   sandbox's EC2) and `autoscaling/target-lifecycle-state` (the node's file, 404 when
 #   there is none, as for an instance in no auto scaling group); the
 #   instance identity document (`latest/dynamic/instance-identity/document`,
 #   AWS's "Instance identity documents": accountId, region, instanceId...),
@@ -69,6 +70,18 @@ esac
 case $url in
   http://169.254.169.254/latest/meta-data/instance-id)
     printf '%s' "$SANDBOX_INSTANCE_ID"
+    exit 0
+    ;;
+  http://169.254.169.254/latest/meta-data/local-hostname)
+    # "The private IPv4 DNS hostname of the instance" (AWS, instance
+    # metadata categories): the sandbox's EC2 instance's privateDnsName.
+    response=$("$SANDBOX_REAL_CURL" --silent --fail -X POST \
+      --aws-sigv4 aws:amz:us-east-1:ec2 --user test-key:test-secret-key \
+      -d "Action=DescribeInstances&Version=2016-11-15&InstanceId.1=$SANDBOX_INSTANCE_ID" \
+      "http://127.0.0.1:$SANDBOX_EC2_PORT/") || exit 22
+    dns_name=$(grep -o '<privateDnsName>[^<]*</privateDnsName>' <<<"$response" | head -n 1 | sed 's/<[^>]*>//g')
+    [ -n "$dns_name" ] || exit 22
+    printf '%s' "$dns_name"
     exit 0
     ;;
   http://169.254.169.254/latest/meta-data/local-ipv4)

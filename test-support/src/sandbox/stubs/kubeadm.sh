@@ -136,6 +136,14 @@
 #   to $SANDBOX_DIR/certificates-renewed; `certs renew NAME` (etcd-server,
 #   etcd-peer, etcd-healthcheck-client, apiserver-etcd-client, ...) re-signs
 #   that one file.
+# - The kubelet's flags (phases/kubelet/flags.go): every `init` and `join`
+#   writes <root>/var/lib/kubelet/kubeadm-flags.env, KUBELET_KUBEADM_ARGS
+#   with `--hostname-override=<nodeRegistration.name>` when that name is not
+#   the host's (buildKubeletArgs: "Make sure the node name we're passed will
+#   work with Kubelet") and then nodeRegistration.kubeletExtraArgs, as
+#   flags (WriteKubeletDynamicEnvFile; a map in v1beta3, a list of
+#   {name, value} in v1beta4). The other flags kubeadm derives (the
+#   runtime endpoint, the pause image) are not modelled.
 # - `init` and `join` first run preflight's ContainerRuntimeCheck
 #   (preflight/checks.go): the runtime at the config's criSocket must be
 #   running (here: the node started the service serving that socket).
@@ -350,8 +358,32 @@ merge_patch() {
   ' "$1" "$2"
 }
 
+# write_kubelet_flags: kubeadm-flags.env (see the header).
+write_kubelet_flags() {
+  local node_name host flags
+  node_name=$(awk '/^nodeRegistration:/ { inside = 1; next } inside && /^[^ ]/ { inside = 0 }
+    inside && /^  name: / { sub(/^  name: */, ""); gsub(/"/, ""); print; exit }' "$config")
+  host=$(uname -n | tr '[:upper:]' '[:lower:]')
+  flags=""
+  if [ -n "$node_name" ] && [ "$node_name" != "$host" ]; then
+    flags="--hostname-override=$node_name"
+  fi
+  flags="$flags $(awk '
+    /^nodeRegistration:/ { registration = 1; next }
+    registration && /^[^ ]/ { registration = 0 }
+    registration && /^  kubeletExtraArgs:/ { arguments = 1; next }
+    arguments && /^  [^ ]/ { arguments = 0 }
+    arguments && /^    - name: / { name = $3; gsub(/"/, "", name); next }
+    arguments && /^      value: / { value = substr($0, index($0, "value: ") + 7); gsub(/"/, "", value); printf "--%s=%s ", name, value; next }
+    arguments && /^    [a-z-]+: / { key = $1; sub(/:$/, "", key); value = substr($0, index($0, ": ") + 2); gsub(/"/, "", value); printf "--%s=%s ", key, value }
+  ' "$config")"
+  mkdir -p "$SKIFF_ROOT/var/lib/kubelet"
+  printf 'KUBELET_KUBEADM_ARGS="%s"\n' "$(sed 's/^ *//; s/ *$//' <<<"$flags")" >"$SKIFF_ROOT/var/lib/kubelet/kubeadm-flags.env"
+}
+
 # write_kubelet_config: the kubelet-start phase (see the header).
 write_kubelet_config() {
+  write_kubelet_flags
   local directory file name base="$SANDBOX_DIR/kubelet-config.base" patched="$SANDBOX_DIR/kubelet-config.patched"
   if [ ! -s "$kubelet_configmap" ]; then
     echo "[kubelet-start] (sandbox) no kubelet-config ConfigMap: no control plane runs in this test"

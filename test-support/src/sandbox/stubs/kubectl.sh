@@ -15,6 +15,18 @@
 # - `get daemonset kube-proxy -o jsonpath=...`: kube-proxy's image.
 # - `delete node NAME`: the Node goes, and with it its kube-apiserver mirror
 #   pod ($SANDBOX_SHARED/cluster/apiservers/NAME).
+# - The ConfigMap kube-system/skiff-addons (skiff's record of the addons the
+#   cluster applied), kept in etcd as `NAME VALUE` lines at
+#   /registry/configmaps/kube-system/skiff-addons: `get configmap
+#   skiff-addons` with `--ignore-not-found` prints nothing and succeeds when
+#   it does not exist (kubectl get's documented flag), else NotFound;
+#   `-o name` prints `configmap/skiff-addons`, `-o jsonpath={.data}` the data
+#   as a JSON object; `create configmap skiff-addons` creates it empty and
+#   fails with AlreadyExists when it exists; `patch configmap skiff-addons
+#   --type merge -p '{"data":{"K":"V"}}'` sets K, a null value removes it
+#   (RFC 7386 JSON merge patch), NotFound when it does not exist.
+# - `apply` and `delete` with `-f FILE` (the addons' server-side apply and
+#   delete) are recorded only, the applied file copied to $SANDBOX_DIR/applied.
 # - Calico's Tigera operator (install_calico_for_windows): an applied file
 #   that defines the CRD installations.operator.tigera.io, or an
 #   Installation, is recorded in $SANDBOX_SHARED/cluster/calico-operator/;
@@ -33,18 +45,20 @@
 #   test blocks a node's drain so with $SANDBOX_SHARED/cluster/pdb-blocks/NAME;
 #   a drain that ends is appended to $SANDBOX_SHARED/cluster/drained.
 printf '%s\n' "kubectl $*" >>"$SANDBOX_LOG"
-kubeconfig="" output="" file="" previous=""
+kubeconfig="" output="" file="" patch="" previous="" ignore_not_found=false
 words=()
 for argument in "$@"; do
   case $previous in
     --kubeconfig) kubeconfig=$argument ;;
     -o) output=$argument ;;
     -f) file=$argument ;;
-    -n) ;;
+    -p) patch=$argument ;;
+    -n | --type | --field-manager) ;;
     *)
       case $argument in
         --kubeconfig=*) kubeconfig=${argument#*=} ;;
         -o=* | --output=*) output=${argument#*=} ;;
+        --ignore-not-found | --ignore-not-found=true) ignore_not_found=true ;;
         -* | KUBECONFIG=*) ;;
         *) words+=("$argument") ;;
       esac
@@ -76,7 +90,7 @@ if [ "${words[0]:-} ${words[1]:-}" = "get installations.operator.tigera.io" ]; t
   exit 0
 fi
 case "${words[0]:-} ${words[1]:-}" in
-  "get configmap" | "get daemonset" | "replace " | "delete node" | "get nodes" | "drain "*) ;;
+  "get configmap" | "get daemonset" | "replace " | "delete node" | "get nodes" | "drain "* | "create configmap" | "patch configmap") ;;
   *) exit 0 ;;
 esac
 if [ -z "$kubeconfig" ] || [ ! -s "$kubeconfig" ]; then
@@ -101,6 +115,54 @@ not_found() {
   echo "Error from server (NotFound): $1 not found" >&2
   exit 1
 }
+
+readonly ADDONS_KEY=/registry/configmaps/kube-system/skiff-addons
+if [ "${words[2]:-}" = skiff-addons ]; then
+  exists=false
+  if [ -n "$(etcd_client get "$ADDONS_KEY" --keys-only)" ]; then
+    exists=true
+  fi
+  data=$(etcd_client get "$ADDONS_KEY" --print-value-only) || exit 1
+  case "${words[0]}" in
+    get)
+      if ! $exists; then
+        $ignore_not_found && exit 0
+        not_found 'configmaps "skiff-addons"'
+      fi
+      case $output in
+        name) echo "configmap/skiff-addons" ;;
+        'jsonpath={.data}')
+          awk 'NF == 2 { printf "%s\"%s\":\"%s\"", (n++ ? "," : "{"), $1, $2 } END { if (n) print "}" }' <<<"$data"
+          ;;
+        *) echo "sandbox kubectl: output $output of skiff-addons is not modelled" >&2; exit 1 ;;
+      esac
+      ;;
+    create)
+      if $exists; then
+        echo 'error: failed to create configmap: configmaps "skiff-addons" already exists' >&2
+        exit 1
+      fi
+      # A first line of its own: etcdctl put takes no empty value.
+      printf '#skiff-addons\n' | etcd_client put "$ADDONS_KEY" >/dev/null || exit 1
+      echo "configmap/skiff-addons created"
+      ;;
+    patch)
+      $exists || not_found 'configmaps "skiff-addons"'
+      # {"data":{"K":"V"}} or {"data":{"K":null}}: one key, as skiff sends.
+      key=$(sed -n 's/^{"data":{"\([^"]*\)":.*$/\1/p' <<<"$patch")
+      value=$(sed -n 's/^{"data":{"[^"]*":"\{0,1\}\([^"}]*\)"\{0,1\}}}$/\1/p' <<<"$patch")
+      if [ -z "$key" ] || [ -z "$value" ]; then
+        echo "sandbox kubectl: patch $patch is not modelled" >&2
+        exit 1
+      fi
+      data=$(awk -v key="$key" 'NF == 2 && $1 != key' <<<"$data")
+      [ "$value" = null ] || data=$(printf '%s\n%s %s' "$data" "$key" "$value")
+      { echo '#skiff-addons'; sed '/^$/d' <<<"$data"; } | etcd_client put "$ADDONS_KEY" >/dev/null || exit 1
+      echo "configmap/skiff-addons patched"
+      ;;
+  esac
+  exit 0
+fi
 
 case "${words[0]} ${words[1]}" in
   "get configmap")

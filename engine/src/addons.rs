@@ -1,0 +1,283 @@
+//! The cluster addons in the state store (`spec.addons`, issue 18): what
+//! the plan's `addon/<name>` resources are, read back for the refresh and
+//! written by the apply.
+//!
+//! kops's channels model: the apply writes each enabled addon's manifest to
+//! `<cluster>/addons/<name>.yaml` and, after it, the line of the addon in
+//! `<cluster>/addons/index` (its release, the Kubernetes minor it is for,
+//! the manifest's SHA-256); the control-plane nodes apply what the index
+//! names (`apply_addons` in the bootstrap script, at boot after the pod
+//! network and from a timer), so an addon change needs no new node. An
+//! addon turned off leaves the index; its manifest object is removed, and
+//! the nodes delete what they last applied of it (their own copy, under
+//! `etcd/addons/`).
+//!
+//! The index is one object, rewritten with a conditional write under a
+//! lock within the apply (the cluster lock keeps other runs out), so the
+//! changes of several addons applied at once never lose one another.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use skiff_plans::resource::{AddonAttributes, Attributes, ResourceKey, ResourceKind};
+use skiff_plans::{Observed, ObservedResource};
+use skiff_providers::apply::ResourceOperations;
+use skiff_providers::operations::Applied;
+use skiff_providers::ProviderError;
+use skiff_state::objects::{ObjectStore, Precondition, PutOptions};
+use skiff_state::{layout, StoreError};
+use skiff_templates::state_store::{
+    addon_manifest, AddonIndex, AddonIndexEntry, ADDONS_FOLDER, ADDONS_INDEX,
+};
+use skiff_templates::RenderedAddon;
+use tokio::sync::Mutex;
+
+use crate::error::{EngineError, Result};
+
+/// The manifests of the addons `bundle` enables, as the plan rendered them.
+pub fn render(bundle: &skiff_api::ClusterBundle) -> Result<Vec<RenderedAddon>> {
+    skiff_plans::desired::addons::render(bundle).map_err(|source| EngineError::Plan {
+        cluster: bundle.name().to_string(),
+        source,
+    })
+}
+
+fn key_of(cluster: &str, relative: &str) -> String {
+    format!("{}{relative}", layout::cluster_folder(cluster))
+}
+
+/// Reads the store's addon index; an absent one is empty.
+async fn read_index(
+    objects: &dyn ObjectStore,
+    cluster: &str,
+) -> std::result::Result<(AddonIndex, Option<skiff_state::objects::Version>), String> {
+    let key = key_of(cluster, ADDONS_INDEX);
+    match objects.get(&key).await {
+        Ok(Some(object)) => {
+            let text = String::from_utf8_lossy(&object.bytes);
+            let index = AddonIndex::parse(&text).map_err(|error| format!("{key}: {error}"))?;
+            Ok((index, Some(object.version)))
+        }
+        Ok(None) => Ok((AddonIndex::default(), None)),
+        Err(error) => Err(format!("{key}: {error}")),
+    }
+}
+
+/// Adds the addons the store's index names to `observed`: `addon/<name>`
+/// with the index's release, minor and SHA-256.
+pub async fn observe(
+    objects: &dyn ObjectStore,
+    cluster: &str,
+    observed: &mut Observed,
+) -> Result<()> {
+    let (index, _) = read_index(objects, cluster)
+        .await
+        .map_err(|message| EngineError::Addons {
+            cluster: cluster.to_string(),
+            message,
+        })?;
+    for entry in index.entries {
+        let key = ResourceKey::new(ResourceKind::Addon, &entry.name);
+        let mut outputs = BTreeMap::new();
+        let id = addon_manifest(&entry.name);
+        outputs.insert(skiff_plans::resource::Output::Id, id.clone());
+        observed.insert(ObservedResource {
+            key,
+            id,
+            attributes: Attributes::Addon(AddonAttributes {
+                version: entry.version,
+                kubernetes_minor: entry.kubernetes_minor,
+                sha256: entry.sha256,
+            }),
+            outputs,
+        });
+    }
+    Ok(())
+}
+
+/// The apply's operations: `addon/<name>` changes go to the state store,
+/// every other change to `inner` (the cloud).
+#[derive(Clone)]
+pub struct AddonOperations<O> {
+    inner: O,
+    objects: Arc<dyn ObjectStore>,
+    cluster: String,
+    /// The rendered manifests by addon name.
+    manifests: Arc<BTreeMap<String, RenderedAddon>>,
+    /// Held while the index is read and written.
+    index: Arc<Mutex<()>>,
+}
+
+impl<O> AddonOperations<O> {
+    /// `inner` for the cloud; `manifests` as [`render`] made them from the
+    /// spec the plan was made from.
+    pub fn new(
+        inner: O,
+        objects: Arc<dyn ObjectStore>,
+        cluster: &str,
+        manifests: Vec<RenderedAddon>,
+    ) -> AddonOperations<O> {
+        AddonOperations {
+            inner,
+            objects,
+            cluster: cluster.to_string(),
+            manifests: Arc::new(
+                manifests
+                    .into_iter()
+                    .map(|addon| (addon.addon.name().to_string(), addon))
+                    .collect(),
+            ),
+            index: Arc::new(Mutex::new(())),
+        }
+    }
+
+    fn failure(
+        &self,
+        operation: &str,
+        key: &ResourceKey,
+        message: impl Into<String>,
+    ) -> ProviderError {
+        ProviderError::other(operation, key.as_str(), message)
+    }
+
+    /// Writes the manifest of `key`'s addon, then its index line.
+    async fn write(
+        &self,
+        operation: &str,
+        key: &ResourceKey,
+        desired: &AddonAttributes,
+    ) -> std::result::Result<Applied, ProviderError> {
+        let name = key.name();
+        let rendered = self.manifests.get(name).ok_or_else(|| {
+            self.failure(
+                operation,
+                key,
+                format!("the spec enables no addon {name}: plan again"),
+            )
+        })?;
+        if rendered.sha256() != desired.sha256 || rendered.version != desired.version {
+            return Err(self.failure(
+                operation,
+                key,
+                format!(
+                    "the plan wants {name} {} (sha256 {}), the spec renders {} (sha256 {}): plan again",
+                    desired.version,
+                    desired.sha256,
+                    rendered.version,
+                    rendered.sha256()
+                ),
+            ));
+        }
+        let store_error = |error: StoreError| self.failure(operation, key, error.to_string());
+        let manifest = key_of(&self.cluster, &addon_manifest(name));
+        self.objects
+            .put(
+                &manifest,
+                rendered.manifest.clone().into_bytes(),
+                Precondition::None,
+                PutOptions { secret: false },
+            )
+            .await
+            .map_err(store_error)?;
+        self.change_index(operation, key, |index| {
+            index.set(AddonIndexEntry {
+                name: name.to_string(),
+                version: desired.version.clone(),
+                kubernetes_minor: desired.kubernetes_minor.clone(),
+                sha256: desired.sha256.clone(),
+            })
+        })
+        .await?;
+        Ok(Applied::with_id(&addon_manifest(name)))
+    }
+
+    /// Reads the index, changes it, writes it back if it did not change
+    /// meanwhile.
+    async fn change_index(
+        &self,
+        operation: &str,
+        key: &ResourceKey,
+        change: impl FnOnce(&mut AddonIndex),
+    ) -> std::result::Result<(), ProviderError> {
+        let _held = self.index.lock().await;
+        let (mut index, version) = read_index(self.objects.as_ref(), &self.cluster)
+            .await
+            .map_err(|message| self.failure(operation, key, message))?;
+        change(&mut index);
+        let precondition = match version {
+            Some(version) => Precondition::Matches(version),
+            None => Precondition::DoesNotExist,
+        };
+        self.objects
+            .put(
+                &key_of(&self.cluster, ADDONS_INDEX),
+                index.render().into_bytes(),
+                precondition,
+                PutOptions { secret: false },
+            )
+            .await
+            .map_err(|error| self.failure(operation, key, error.to_string()))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<O: ResourceOperations + Clone + 'static> ResourceOperations for AddonOperations<O> {
+    async fn create(
+        &self,
+        key: &ResourceKey,
+        attributes: &Attributes,
+        intent: &str,
+    ) -> std::result::Result<Applied, ProviderError> {
+        match attributes {
+            Attributes::Addon(desired) => self.write("create", key, desired).await,
+            _ => self.inner.create(key, attributes, intent).await,
+        }
+    }
+
+    async fn update(
+        &self,
+        key: &ResourceKey,
+        id: &str,
+        current: &Attributes,
+        desired: &Attributes,
+    ) -> std::result::Result<Applied, ProviderError> {
+        match desired {
+            Attributes::Addon(desired) => self.write("update", key, desired).await,
+            _ => self.inner.update(key, id, current, desired).await,
+        }
+    }
+
+    async fn delete(
+        &self,
+        key: &ResourceKey,
+        id: &str,
+        current: &Attributes,
+    ) -> std::result::Result<(), ProviderError> {
+        let Attributes::Addon(_) = current else {
+            return self.inner.delete(key, id, current).await;
+        };
+        let name = key.name().to_string();
+        // The index first: a node that reads it no longer applies the
+        // addon, and deletes what it last applied (its own copy).
+        self.change_index("delete", key, |index| index.remove(&name))
+            .await?;
+        match self
+            .objects
+            .delete(
+                &key_of(&self.cluster, &addon_manifest(&name)),
+                Precondition::None,
+            )
+            .await
+        {
+            Ok(()) | Err(StoreError::NotFound { .. }) => Ok(()),
+            Err(error) => Err(self.failure("delete", key, error.to_string())),
+        }
+    }
+}
+
+/// The folder of the addons in the store (for the docs and tests).
+pub fn folder(cluster: &str) -> String {
+    key_of(cluster, ADDONS_FOLDER)
+}
