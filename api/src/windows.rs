@@ -169,6 +169,48 @@ pub(crate) fn warnings(bundle: &ClusterBundle) -> Vec<(String, String)> {
     found
 }
 
+/// Whether `next` gives a Calico cluster its first Windows group. Checked
+/// (by the state store) only for a cluster whose first control-plane node
+/// already ran `kubeadm init`: that node chose how Calico is installed
+/// (from its manifest without Windows groups, through the Tigera operator
+/// with them, `templates/src/cni.rs`), and skiff does not migrate a running
+/// Calico from its manifest to the operator (Calico's "Migrate Calico to an
+/// operator-managed installation", plus its IP pool from IP-in-IP to
+/// VXLAN, touch every node's data plane). Such Windows nodes would join
+/// with no pod network, and the control plane would roll for nothing.
+/// `Err` is (field path, what to do).
+pub fn check_first_windows_group(
+    previous: &ClusterBundle,
+    next: &ClusterBundle,
+) -> Result<(), (String, String)> {
+    let windows = |bundle: &ClusterBundle| -> Vec<String> {
+        bundle
+            .instance_groups
+            .iter()
+            .filter(|group| group.spec.os_family.is_windows())
+            .map(|group| group.name().to_string())
+            .collect()
+    };
+    let added = windows(next);
+    if next.cluster.spec.networking.cni != Cni::Calico
+        || !windows(previous).is_empty()
+        || added.is_empty()
+    {
+        return Ok(());
+    }
+    Err((
+        format!("instancegroup/{}: spec.osFamily", added[0]),
+        format!(
+            "cluster {} was initialized without Windows groups, so its Calico runs from \
+             Calico's manifest, and Calico's Windows data plane needs the Tigera operator; \
+             skiff does not migrate a running Calico (docs/windows.md, \"Calico on a cluster \
+             created without Windows groups\"): migrate Calico to the operator and its IP pool \
+             to VXLAN first, or create a new cluster with its Windows groups",
+            next.name()
+        ),
+    ))
+}
+
 /// Where a Windows node's pod network comes from with `cni`, as upstream
 /// stands at the releases `templates/src/cni.rs` pins (docs/windows.md):
 /// - Calico publishes no Windows manifest since projectcalico/calico commit
@@ -316,6 +358,20 @@ mod tests {
         assert!(crate::validate(&bundle(Cni::Flannel, OsFamily::Debian))
             .expect("valid")
             .is_empty());
+    }
+
+    #[test]
+    fn a_first_windows_group_on_an_initialized_calico_cluster_is_named_and_later_ones_are_not() {
+        let linux = bundle(Cni::Calico, OsFamily::Debian);
+        let windows = bundle(Cni::Calico, OsFamily::Windows);
+        let (field, message) =
+            check_first_windows_group(&linux, &windows).expect_err("first Windows group");
+        assert_eq!(field, "instancegroup/nodes-us-east-1a: spec.osFamily");
+        assert!(message.contains("Tigera operator"), "{message}");
+        assert!(message.contains("create a new cluster"), "{message}");
+        assert_eq!(check_first_windows_group(&windows, &windows), Ok(()));
+        assert_eq!(check_first_windows_group(&windows, &linux), Ok(()));
+        assert_eq!(check_first_windows_group(&linux, &linux), Ok(()));
     }
 
     #[test]

@@ -176,6 +176,18 @@ pub enum StoreError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// The change asks a running cluster for something it cannot follow
+    /// ([`skiff_api::windows::check_first_windows_group`]). Nothing was
+    /// written.
+    #[error("cluster {cluster:?} was not stored (nothing changed): {field}: {message}")]
+    RunningClusterRefused {
+        /// The cluster.
+        cluster: String,
+        /// The field path.
+        field: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
 }
 
 impl StoreError {

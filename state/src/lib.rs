@@ -299,11 +299,34 @@ impl StateStore {
                 message,
             }
         })?;
+        if let Err((field, message)) =
+            skiff_api::windows::check_first_windows_group(&previous.bundle, bundle)
+        {
+            if self.initialized(bundle.name()).await? {
+                return Err(StoreError::RunningClusterRefused {
+                    cluster: bundle.name().to_string(),
+                    field,
+                    message,
+                });
+            }
+        }
         let change = self.change(command, summary).await;
         let stored = specs::update(self.objects.as_ref(), previous, bundle, &change).await?;
         self.apply_retention(bundle.name(), stored.revision.serial)
             .await;
         Ok(stored)
+    }
+
+    /// Whether the cluster's first control-plane node has run `kubeadm
+    /// init`: it claimed `etcd/init-lock` (or, before that object, the
+    /// legacy `bootstrap/init-lock`).
+    pub async fn initialized(&self, cluster: &str) -> Result<bool> {
+        for key in [layout::etcd_init_lock(cluster), layout::init_lock(cluster)] {
+            if self.objects.get(&key).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn change(&self, command: &str, summary: &str) -> Change {

@@ -697,9 +697,12 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
     let mut api_cert_sans: Vec<String> = Vec::new();
     let mut api_public_endpoint = String::new();
     for name in &config.api_cert_sans {
-        if is_placeholder(name) {
+        if *name == config.api_endpoint {
+            // Already the first name (a gossip cluster whose nodes and
+            // operators use the same load balancer).
+        } else if is_placeholder(name) {
             api_public_endpoint = name.clone();
-        } else if *name != config.api_endpoint && !api_cert_sans.contains(name) {
+        } else if !api_cert_sans.contains(name) {
             api_cert_sans.push(name.clone());
         }
     }

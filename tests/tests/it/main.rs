@@ -12,8 +12,8 @@
 //! its statistics; those that count calls start their own), and
 //! `skiff_tests::unique_name` keeps the names they create on it distinct.
 
-mod api_access;
 mod addons;
+mod api_access;
 mod backups;
 mod bench;
 mod common;

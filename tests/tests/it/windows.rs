@@ -414,3 +414,65 @@ async fn a_windows_group_added_later_rolls_the_control_plane_with_its_reason_and
         .count();
     assert!(vxlan >= 1, "no rule for 4789/udp in {plan:#}");
 }
+
+/// A Calico cluster whose first control-plane node already ran `kubeadm
+/// init` (it claimed `etcd/init-lock`) installed Calico from its manifest:
+/// a first Windows group would join with no pod network (skiff does not
+/// migrate a running Calico to the Tigera operator), so the spec write is
+/// refused, naming the group and what to do, and nothing is stored. Before
+/// the cluster is initialized the same group is accepted (the test above).
+#[tokio::test]
+async fn a_first_windows_group_on_an_initialized_calico_cluster_is_refused_and_nothing_is_stored() {
+    let fixture = ClusterFixture::new("win-init.example.com").await;
+    fixture.create_zone("example.com").await;
+    let cluster = fixture.cluster.clone();
+    fixture.create_cluster(&[
+        "--zones",
+        "us-east-1a",
+        "--node-count",
+        "1",
+        "--networking",
+        "calico",
+    ]);
+    let key = if fixture.prefix.is_empty() {
+        format!("{cluster}/etcd/init-lock")
+    } else {
+        format!("{}/{cluster}/etcd/init-lock", fixture.prefix)
+    };
+    fixture
+        .aws
+        .put_object(&fixture.bucket, &key, b"i-0123456789abcdef0\n");
+    let groups = |fixture: &ClusterFixture| {
+        let listed = fixture.skiff(["get", "ig", "--name", &cluster, "-o", "json"]);
+        listed.assert_success();
+        listed.stdout_json()["items"]
+            .as_array()
+            .expect("items")
+            .len()
+    };
+    let before = groups(&fixture);
+
+    let refused = fixture.skiff([
+        "create",
+        "ig",
+        "--name",
+        &cluster,
+        WINDOWS,
+        "--role",
+        "Node",
+        "--os-family",
+        "windows",
+    ]);
+    refused.assert_failure();
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(
+        said.contains(&format!("instancegroup/{WINDOWS}: spec.osFamily")),
+        "{refused}"
+    );
+    assert!(
+        said.contains("was initialized without Windows groups"),
+        "{refused}"
+    );
+    assert!(said.contains("Tigera operator"), "{refused}");
+    assert_eq!(groups(&fixture), before, "nothing stored");
+}
