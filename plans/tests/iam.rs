@@ -434,6 +434,73 @@ fn mutating_addon_actions_are_scoped_to_the_cluster() {
     }
 }
 
+/// ELB authorizes a tagged Create* a second time as `AddTags` on the
+/// resource being created, which carries no tag yet: the
+/// cloud-controller-manager needs `AddTags` granted for its creates by
+/// `elasticloadbalancing:CreateAction` with its request tag, and for
+/// nothing else without the resource tag
+/// (kubernetes-sigs/aws-load-balancer-controller `docs/install/iam_policy.json`).
+#[test]
+fn the_cloud_controller_manager_may_tag_what_it_creates_and_only_that() {
+    let statements = role_statements(&cluster_with(&all_addons(true)), "control-plane");
+    let add_tags: Vec<&Value> = statements
+        .iter()
+        .filter(|statement| {
+            list(&statement["Action"])
+                .iter()
+                .any(|action| action == "elasticloadbalancing:AddTags")
+        })
+        .collect();
+    let on_create: Vec<&&Value> = add_tags
+        .iter()
+        .filter(|statement| {
+            !statement["Condition"]["StringEquals"]["elasticloadbalancing:CreateAction"].is_null()
+        })
+        .collect();
+    assert_eq!(on_create.len(), 1, "one tag-on-create grant: {add_tags:?}");
+    let grant = on_create[0];
+    let creates = list(&grant["Condition"]["StringEquals"]["elasticloadbalancing:CreateAction"]);
+    for create in ["CreateLoadBalancer", "CreateTargetGroup", "CreateListener"] {
+        assert!(
+            creates.iter().any(|named| named == create),
+            "{create} missing from {grant}"
+        );
+        // ...and the create itself is allowed (with the request tag).
+        assert!(
+            statements.iter().any(|statement| list(&statement["Action"])
+                .iter()
+                .any(|action| action == &format!("elasticloadbalancing:{create}"))
+                && statement["Condition"]
+                    .to_string()
+                    .contains("aws:RequestTag/kubernetes.io/cluster/c1.example.com")),
+            "{create} is not granted with the cluster's request tag"
+        );
+    }
+    assert_eq!(
+        grant["Condition"]["StringEquals"]["aws:RequestTag/kubernetes.io/cluster/c1.example.com"],
+        "owned",
+        "tag-on-create must carry the cluster's ownership tag: {grant}"
+    );
+    for resource in list(&grant["Resource"]) {
+        assert!(
+            resource.starts_with("arn:aws:elasticloadbalancing:"),
+            "{resource}: tag-on-create is for ELB resources only"
+        );
+    }
+    // Every other AddTags grant needs the resource already owned.
+    for statement in add_tags
+        .iter()
+        .filter(|statement| !on_create.contains(statement))
+    {
+        assert!(
+            statement["Condition"]
+                .to_string()
+                .contains("aws:ResourceTag/kubernetes.io/cluster/c1.example.com"),
+            "AddTags without the ownership condition: {statement}"
+        );
+    }
+}
+
 /// No role keeps an action nothing uses: the AWS calls of each role's own
 /// bootstrap script (`Action=...` of its `aws_query`s) are exactly its
 /// non-addon, non-S3 actions.

@@ -156,6 +156,37 @@ fn cloud_controller_manager(cluster: &str, partition: &str) -> Vec<Value> {
             "Resource": "*",
             "Condition": requested(cluster)
         }),
+        // ELB authorizes a Create* call that carries tags a second time, as
+        // `elasticloadbalancing:AddTags` on the resource being created, which
+        // has no tags yet, so the statement above on `owned` resources does
+        // not match it; `elasticloadbalancing:CreateAction` names the create.
+        // Without this a Service of type LoadBalancer fails with AccessDenied
+        // on AddTags (kubernetes-sigs/aws-load-balancer-controller
+        // `docs/install/iam_policy.json`, the statement added by PR #3086
+        // and explained in issue #3428; ELB user guide, "Tag resources on
+        // creation"). The cloud-controller-manager tags its load balancers,
+        // target groups and listeners at creation (cloud-provider-aws
+        // `pkg/providers/v1/aws_loadbalancer.go`), so all three creates.
+        json!({
+            "Sid": "CloudControllerManagerTagNewLoadBalancers",
+            "Effect": "Allow",
+            "Action": ["elasticloadbalancing:AddTags"],
+            "Resource": [
+                format!("arn:{partition}:elasticloadbalancing:*:*:loadbalancer/*"),
+                format!("arn:{partition}:elasticloadbalancing:*:*:targetgroup/*"),
+                format!("arn:{partition}:elasticloadbalancing:*:*:listener/*")
+            ],
+            "Condition": {
+                "StringEquals": {
+                    format!("aws:RequestTag/kubernetes.io/cluster/{cluster}"): "owned",
+                    "elasticloadbalancing:CreateAction": [
+                        "CreateListener",
+                        "CreateLoadBalancer",
+                        "CreateTargetGroup"
+                    ]
+                }
+            }
+        }),
         // CreateSecurityGroup also authorizes on the VPC, which has no
         // request tag (kops: "interacts with vpc, which do not support RequestTag").
         json!({
