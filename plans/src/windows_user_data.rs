@@ -30,9 +30,13 @@ fn version(text: &str) -> Option<KubernetesVersion> {
     assignment(text, "KubernetesVersion")?.parse().ok()
 }
 
+/// The kubelet argument the cloud-controller-manager adds.
+const EXTERNAL_CLOUD_PROVIDER: &str = "'--cloud-provider=external',";
+
 /// The lines that registration settings write, which a field explains.
 fn is_registration_line(line: &str) -> bool {
-    line.starts_with("$NodeLabels = ")
+    line.trim() == EXTERNAL_CLOUD_PROVIDER
+        || line.starts_with("$NodeLabels = ")
         || line.starts_with("$Taints = ")
         || line == "  taints:"
         || line == "  taints: []"
@@ -95,6 +99,18 @@ pub(crate) fn explain(before: &str, after: &str) -> Option<Explanation> {
         };
         fields.push(format!("taints {} -> {}", describe(&was), describe(&is)));
     }
+    let external = |text: &str| text.contains(EXTERNAL_CLOUD_PROVIDER);
+    match (external(before), external(after)) {
+        (false, true) => fields.push(
+            "kubelet cloud-provider (unset) -> external (spec.addons.cloudControllerManager)"
+                .to_string(),
+        ),
+        (true, false) => fields.push(
+            "kubelet cloud-provider external -> (unset) (spec.addons.cloudControllerManager)"
+                .to_string(),
+        ),
+        _ => {}
+    }
     let unexplained = if without_registration(&old) == without_registration(after) {
         Vec::new()
     } else {
@@ -117,7 +133,11 @@ mod tests {
     use super::*;
 
     fn windows(version: &str, labels: &[(&str, &str)], taints: &[&str]) -> String {
-        skiff_templates::render_user_data(&NodeBootstrap {
+        skiff_templates::render_user_data(&bootstrap(version, labels, taints)).expect("renders")
+    }
+
+    fn bootstrap(version: &str, labels: &[(&str, &str)], taints: &[&str]) -> NodeBootstrap {
+        NodeBootstrap {
             cluster_name: "c1.example.com".to_string(),
             instance_group: "windows-nodes".to_string(),
             role: InstanceGroupRole::Node,
@@ -156,8 +176,35 @@ mod tests {
             component_arguments: Default::default(),
             external_etcd: None,
             external_cloud_provider: false,
+        }
+    }
+
+    #[test]
+    fn the_external_cloud_provider_is_named() {
+        let before = windows("1.34.2", &[], &[]);
+        let after = skiff_templates::render_user_data(&NodeBootstrap {
+            external_cloud_provider: true,
+            ..bootstrap("1.34.2", &[], &[])
         })
-        .expect("renders")
+        .expect("renders");
+        assert!(after.contains("'--cloud-provider=external',"), "{after}");
+        let explanation = explain(&before, &after).expect("Windows");
+        assert_eq!(
+            explanation.fields,
+            vec![
+                "kubelet cloud-provider (unset) -> external (spec.addons.cloudControllerManager)"
+                    .to_string()
+            ]
+        );
+        assert!(explanation.unexplained.is_empty(), "{explanation:?}");
+        let explanation = explain(&after, &before).expect("Windows");
+        assert_eq!(
+            explanation.fields,
+            vec![
+                "kubelet cloud-provider external -> (unset) (spec.addons.cloudControllerManager)"
+                    .to_string()
+            ]
+        );
     }
 
     #[test]

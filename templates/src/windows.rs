@@ -78,6 +78,7 @@ struct Context {
     taint_list: Vec<TaintView>,
     ca_certificate_key: &'static str,
     bootstrap_token_key: &'static str,
+    external_cloud_provider: bool,
 }
 
 /// The user-data of a Windows worker.
@@ -148,6 +149,7 @@ pub(crate) fn user_data(config: &NodeBootstrap) -> Result<String, TemplateError>
             .collect(),
         ca_certificate_key: state_store::CA_CERTIFICATE,
         bootstrap_token_key: state_store::BOOTSTRAP_TOKEN,
+        external_cloud_provider: config.external_cloud_provider,
     };
     render(environment()?, TEMPLATE, &context)
 }
