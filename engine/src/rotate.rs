@@ -17,7 +17,7 @@
 //! 4. **retired**: the old keys are removed (`identity` stays last).
 //!
 //! A configuration step is complete only when every control-plane instance
-//! in service reports (`<cluster>/etcd/encryption/<instance-id>`) that its
+//! in service or still launching (`must_report`) reports (`<cluster>/etcd/encryption/<instance-id>`) that its
 //! API server runs exactly the configuration written (its SHA-256, `loaded:
 //! true`): the nodes copy the file and the API server reloads it by itself
 //! (`--encryption-provider-config-automatic-reload`). Writing step 2 before
@@ -466,8 +466,10 @@ struct ControlPlane<'a> {
 }
 
 impl ControlPlane<'_> {
-    /// The control-plane instances in service now, sorted.
-    async fn in_service(&self, cluster: &str) -> Result<Vec<String>> {
+    /// The control-plane instances that run, or are about to run, an API
+    /// server, sorted: each must report a configuration before a step
+    /// counts as done (see [`must_report`]).
+    async fn serving(&self, cluster: &str) -> Result<Vec<String>> {
         let views = self
             .provider
             .describe_groups(&self.groups)
@@ -479,7 +481,7 @@ impl ControlPlane<'_> {
         let mut instances: Vec<String> = views
             .iter()
             .flat_map(|view| view.instances.iter())
-            .filter(|instance| instance.in_service())
+            .filter(|instance| must_report(instance))
             .map(|instance| instance.id.clone())
             .collect();
         instances.sort();
@@ -487,7 +489,33 @@ impl ControlPlane<'_> {
     }
 }
 
-/// Waits until every control-plane instance in service reports that its API
+/// Whether a control-plane instance must report that its API server loaded
+/// a configuration before the next step may be written. Not only those in
+/// service: an instance still launching (`Pending`, held by a launch hook)
+/// read the configuration of the moment it booted, and would serve with it
+/// once in service, so a step written meanwhile (a promoted key, retired
+/// keys) could leave it unable to read Secrets the others write; it must
+/// catch up first (the node's sync timer copies every new configuration).
+/// One in standby still runs its API server for its own node's
+/// components. Left out: instances on their way out, those auto scaling
+/// marked unhealthy (it replaces them), and states skiff does not know
+/// (warm-pool instances, stopped, cannot report; they read the
+/// configuration when they start).
+fn must_report(instance: &skiff_rollout::InstanceView) -> bool {
+    use skiff_rollout::Lifecycle;
+    instance.healthy
+        && matches!(
+            instance.lifecycle,
+            Lifecycle::Pending
+                | Lifecycle::PendingWait
+                | Lifecycle::PendingProceed
+                | Lifecycle::InService
+                | Lifecycle::EnteringStandby
+                | Lifecycle::Standby
+        )
+}
+
+/// Waits until every control-plane instance that must (`must_report`) reports that its API
 /// server runs `config` (its SHA-256, `loaded: true`); returns them.
 async fn wait_loaded(
     session: &Session<'_>,
@@ -503,7 +531,7 @@ async fn wait_loaded(
     let deadline = Instant::now() + timeout;
     let mut last_waiting: Option<Vec<String>> = None;
     loop {
-        let instances = control_plane.in_service(cluster).await?;
+        let instances = control_plane.serving(cluster).await?;
         if instances.is_empty() {
             return Err(Refusal::NoControlPlaneInService {
                 cluster: cluster.to_string(),
@@ -673,5 +701,42 @@ mod tests {
             Some(time::macros::datetime!(2026-12-06 18:00:00 UTC))
         );
         assert_eq!(key_time("mykey"), None);
+    }
+
+    #[test]
+    fn launching_and_standby_instances_must_report_leaving_and_unhealthy_ones_not() {
+        use skiff_rollout::{InstanceView, Lifecycle};
+        let instance = |state: &str, healthy: bool| InstanceView {
+            id: "i-1".to_string(),
+            launch_template: None,
+            version: None,
+            lifecycle: Lifecycle::from(state),
+            healthy,
+            private_ip: None,
+            private_dns: None,
+            etcd_member: false,
+        };
+        for state in [
+            "Pending",
+            "Pending:Wait",
+            "Pending:Proceed",
+            "InService",
+            "EnteringStandby",
+            "Standby",
+        ] {
+            assert!(must_report(&instance(state, true)), "{state}");
+            assert!(!must_report(&instance(state, false)), "{state}, unhealthy");
+        }
+        for state in [
+            "Terminating",
+            "Terminating:Wait",
+            "Terminating:Proceed",
+            "Terminated",
+            "Detaching",
+            "Detached",
+            "Warmed:Stopped",
+        ] {
+            assert!(!must_report(&instance(state, true)), "{state}");
+        }
     }
 }
