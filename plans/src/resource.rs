@@ -329,6 +329,12 @@ impl ResourceKind {
         }
     }
 
+    /// Whether the kind's resources are AWS resources, which a refresh lists
+    /// (the addons are state-store objects, which the engine reads).
+    pub fn is_in_aws(self) -> bool {
+        !matches!(self, ResourceKind::Addon)
+    }
+
     /// Whether the kind's resources are found by the cluster tag (the rest
     /// by name or path, or by the recorded state).
     pub fn is_tagged(self) -> bool {

@@ -186,9 +186,10 @@ fn assemble<I: IntoIterator<Item = skiff_plans::ObservedResource>>(parts: [I; 6]
 fn missing_recorded(observed: &Observed, recorded: &RecordedContent) -> Vec<String> {
     recorded
         .resources
-        .keys()
-        .filter(|key| !observed.resources.contains_key(*key))
-        .map(|key| key.as_str().to_string())
+        .iter()
+        .filter(|(_, resource)| resource.kind.is_in_aws())
+        .filter(|(key, _)| !observed.resources.contains_key(*key))
+        .map(|(key, _)| key.as_str().to_string())
         .collect()
 }
 
@@ -267,6 +268,32 @@ mod tests {
             },
         );
         recorded
+    }
+
+    /// The addons are state-store objects the engine observes after the
+    /// refresh: the cloud listing never has them, and looking again for
+    /// them would make every plan of a cluster with addons list everything
+    /// four times, seconds later.
+    #[test]
+    fn only_recorded_aws_resources_are_looked_for_again() {
+        let mut recorded = recording("eipalloc-1");
+        let addon = ResourceKey::new(ResourceKind::Addon, "metrics-server");
+        recorded.resources.insert(
+            addon.clone(),
+            RecordedResource {
+                kind: ResourceKind::Addon,
+                id: "addons/metrics-server.yaml".to_string(),
+                outputs: BTreeMap::new(),
+                attributes: None,
+            },
+        );
+        let mut observed = Observed::default();
+        observed.insert(address("eipalloc-1"));
+        assert!(missing_recorded(&observed, &recorded).is_empty());
+        assert_eq!(
+            missing_recorded(&Observed::default(), &recorded),
+            vec!["elastic-ip/us-east-1a".to_string()]
+        );
     }
 
     #[test]
