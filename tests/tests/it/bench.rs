@@ -68,6 +68,38 @@ fn the_benchmark_prints_calls_bounds_and_targets_for_one_group() {
             .unwrap_or_else(|| panic!("no call count in {line:?}"));
         assert!(calls > 0, "{run} made no calls: {line}");
     }
+    // A no-op plan lists each cluster-wide kind once: a refresh that looks
+    // again for what it recorded but cannot list (the addons, which are
+    // store objects) once made every plan list everything four times.
+    let actions: Vec<(&str, u64)> = stdout
+        .split("no-op plan: calls by action")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no calls by action of the no-op plan:\n{stdout}"))
+        .lines()
+        .skip_while(|line| !line.starts_with("action "))
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            Some((words.next()?, words.next()?.parse().ok()?))
+        })
+        .collect();
+    for listing in [
+        "autoscaling:DescribeAutoScalingGroups",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeLaunchTemplates",
+    ] {
+        assert_eq!(
+            actions
+                .iter()
+                .find(|(action, _)| *action == listing)
+                .map(|(_, calls)| *calls),
+            Some(1),
+            "{listing} once in a no-op plan: {actions:?}"
+        );
+    }
     assert!(
         stdout.contains("critical path of the first apply, 1 group"),
         "{stdout}"
