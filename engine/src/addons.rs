@@ -28,7 +28,8 @@ use skiff_providers::ProviderError;
 use skiff_state::objects::{ObjectStore, Precondition, PutOptions};
 use skiff_state::{layout, StoreError};
 use skiff_templates::state_store::{
-    addon_manifest, AddonIndex, AddonIndexEntry, ADDONS_FOLDER, ADDONS_INDEX,
+    addon_manifest, AddonIndex, AddonIndexEntry, AddonState, AddonStatus, ADDONS_FOLDER,
+    ADDONS_INDEX, ADDONS_STATUS,
 };
 use skiff_templates::RenderedAddon;
 use tokio::sync::Mutex;
@@ -65,18 +66,28 @@ async fn read_index(
 }
 
 /// Adds the addons the store's index names to `observed`: `addon/<name>`
-/// with the index's release, minor and SHA-256.
+/// with the index's release, minor and SHA-256. Returns what the control
+/// plane recorded it holds back or could not do (`etcd/addons/status`), as
+/// warnings for the plan, each naming the addon, its release and why; an
+/// entry about another manifest than the index's is stale and left out.
 pub async fn observe(
     objects: &dyn ObjectStore,
     cluster: &str,
     observed: &mut Observed,
-) -> Result<()> {
-    let (index, _) = read_index(objects, cluster)
-        .await
-        .map_err(|message| EngineError::Addons {
-            cluster: cluster.to_string(),
-            message,
-        })?;
+) -> Result<Vec<String>> {
+    let failed = |message| EngineError::Addons {
+        cluster: cluster.to_string(),
+        message,
+    };
+    let (index, _) = read_index(objects, cluster).await.map_err(failed)?;
+    let status_key = key_of(cluster, ADDONS_STATUS);
+    let status = match objects.get(&status_key).await {
+        Ok(Some(object)) => AddonStatus::parse(&String::from_utf8_lossy(&object.bytes))
+            .map_err(|error| failed(format!("{status_key}: {error}")))?,
+        Ok(None) => AddonStatus::default(),
+        Err(error) => return Err(failed(format!("{status_key}: {error}"))),
+    };
+    let warnings = status_warnings(&index, &status);
     for entry in index.entries {
         let key = ResourceKey::new(ResourceKind::Addon, &entry.name);
         let mut outputs = BTreeMap::new();
@@ -93,7 +104,67 @@ pub async fn observe(
             outputs,
         });
     }
-    Ok(())
+    Ok(warnings)
+}
+
+/// The plan's warnings from the control plane's addon status: entries
+/// about the manifest the index names now (or about no manifest: a delete,
+/// the index itself).
+pub fn status_warnings(index: &AddonIndex, status: &AddonStatus) -> Vec<String> {
+    let written = if status.written.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", status.written)
+    };
+    status
+        .entries
+        .iter()
+        .filter(|entry| match index.get(&entry.name) {
+            Some(current) => current.sha256 == entry.sha256,
+            None => entry.sha256 == "-",
+        })
+        .map(|entry| {
+            let release = if entry.version == "-" {
+                String::new()
+            } else {
+                format!(
+                    " {} (for Kubernetes {})",
+                    entry.version, entry.kubernetes_minor
+                )
+            };
+            let what = match entry.state {
+                AddonState::Held => "is held back by the control plane",
+                AddonState::Failed => "failed on the control plane",
+            };
+            format!(
+                "addon/{}{release} {what}: {} ({ADDONS_STATUS}{written})",
+                entry.name, entry.reason
+            )
+        })
+        .collect()
+}
+
+/// Writes an empty `addons/index` when the store has none (a cluster with
+/// every addon off, or one made before the addons): the control-plane
+/// nodes read it every minute, and on S3 a missing key is a 403 to a role
+/// without `s3:ListBucket` on it, not a 404.
+pub async fn ensure_index(objects: &dyn ObjectStore, cluster: &str) -> Result<()> {
+    let key = key_of(cluster, ADDONS_INDEX);
+    match objects
+        .put(
+            &key,
+            AddonIndex::default().render().into_bytes(),
+            Precondition::DoesNotExist,
+            PutOptions { secret: false },
+        )
+        .await
+    {
+        Ok(_) | Err(StoreError::AlreadyExists { .. }) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(error) => Err(EngineError::Addons {
+            cluster: cluster.to_string(),
+            message: format!("writing an empty {key} (s3:PutObject): {error}"),
+        }),
+    }
 }
 
 /// The apply's operations: `addon/<name>` changes go to the state store,
