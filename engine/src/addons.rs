@@ -352,3 +352,69 @@ impl<O: ResourceOperations + Clone + 'static> ResourceOperations for AddonOperat
 pub fn folder(cluster: &str) -> String {
     key_of(cluster, ADDONS_FOLDER)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_state::objects::file::FileStore;
+
+    fn entry(name: &str, sha256: &str) -> AddonIndexEntry {
+        AddonIndexEntry {
+            name: name.to_string(),
+            version: "v1.63.1".to_string(),
+            kubernetes_minor: "1.35".to_string(),
+            sha256: sha256.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_index_always_exists_once_skiff_applies_and_is_never_overwritten() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let store = FileStore::open(folder.path()).expect("store");
+        let key = key_of("c1.example.com", ADDONS_INDEX);
+        assert!(store.get(&key).await.expect("read").is_none());
+        ensure_index(&store, "c1.example.com").await.expect("written");
+        let written = store.get(&key).await.expect("read").expect("an index");
+        assert_eq!(
+            AddonIndex::parse(&String::from_utf8_lossy(&written.bytes)),
+            Ok(AddonIndex::default())
+        );
+        let mut index = AddonIndex::default();
+        index.set(entry("ebs-csi-driver", &"a".repeat(64)));
+        store
+            .put(
+                &key,
+                index.render().into_bytes(),
+                Precondition::None,
+                PutOptions { secret: false },
+            )
+            .await
+            .expect("put");
+        ensure_index(&store, "c1.example.com").await.expect("kept");
+        let kept = store.get(&key).await.expect("read").expect("an index");
+        assert_eq!(String::from_utf8_lossy(&kept.bytes), index.render());
+    }
+
+    #[test]
+    fn the_status_names_the_held_addon_its_release_and_why_and_drops_stale_entries() {
+        let current = "a".repeat(64);
+        let mut index = AddonIndex::default();
+        index.set(entry("ebs-csi-driver", &current));
+        index.set(entry("metrics-server", &"b".repeat(64)));
+        let status = AddonStatus::parse(&format!(
+            "# written by i-0aaa at 2026-12-07T08:00:00Z\n\
+             held ebs-csi-driver v1.63.1 1.35 {current} waits until every kube-apiserver runs Kubernetes 1.35: n2 runs v1.34.2\n\
+             held metrics-server v0.7.2 1.35 {} an older manifest\n\
+             failed cluster-autoscaler - - - turned off, but deleting it failed: forbidden\n",
+            "c".repeat(64)
+        ))
+        .expect("parses");
+        assert_eq!(
+            status_warnings(&index, &status),
+            [
+                "addon/ebs-csi-driver v1.63.1 (for Kubernetes 1.35) is held back by the control plane: waits until every kube-apiserver runs Kubernetes 1.35: n2 runs v1.34.2 (etcd/addons/status, written by i-0aaa at 2026-12-07T08:00:00Z)",
+                "addon/cluster-autoscaler failed on the control plane: turned off, but deleting it failed: forbidden (etcd/addons/status, written by i-0aaa at 2026-12-07T08:00:00Z)",
+            ]
+        );
+    }
+}
