@@ -373,7 +373,9 @@ mod tests {
         let store = FileStore::open(folder.path()).expect("store");
         let key = key_of("c1.example.com", ADDONS_INDEX);
         assert!(store.get(&key).await.expect("read").is_none());
-        ensure_index(&store, "c1.example.com").await.expect("written");
+        ensure_index(&store, "c1.example.com")
+            .await
+            .expect("written");
         let written = store.get(&key).await.expect("read").expect("an index");
         assert_eq!(
             AddonIndex::parse(&String::from_utf8_lossy(&written.bytes)),

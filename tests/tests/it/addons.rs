@@ -170,7 +170,10 @@ async fn addons_are_planned_written_removed_and_deleted_with_the_cluster() {
         ebs[1], ebs[2], ebs[2]
     );
     assert!(preview.stdout.contains(&note), "{preview}");
-    assert!(!preview.stdout.contains("addon/metrics-server"), "{preview}");
+    assert!(
+        !preview.stdout.contains("addon/metrics-server"),
+        "{preview}"
+    );
     fixture.assert_no_changes();
     // cluster-autoscaler is off: no discovery tags on any group.
     assert_eq!(
