@@ -80,14 +80,20 @@ pub async fn observe(
         message,
     };
     let (index, _) = read_index(objects, cluster).await.map_err(failed)?;
+    // The nodes' status only informs: one that cannot be read is a
+    // warning of its own, never a reason not to plan.
     let status_key = key_of(cluster, ADDONS_STATUS);
     let status = match objects.get(&status_key).await {
-        Ok(Some(object)) => AddonStatus::parse(&String::from_utf8_lossy(&object.bytes))
-            .map_err(|error| failed(format!("{status_key}: {error}")))?,
-        Ok(None) => AddonStatus::default(),
-        Err(error) => return Err(failed(format!("{status_key}: {error}"))),
+        Ok(Some(object)) => AddonStatus::parse(&String::from_utf8_lossy(&object.bytes)),
+        Ok(None) => Ok(AddonStatus::default()),
+        Err(error) => Err(error.to_string()),
     };
-    let warnings = status_warnings(&index, &status);
+    let warnings = match status {
+        Ok(status) => status_warnings(&index, &status),
+        Err(error) => vec![format!(
+            "could not read what the control plane holds back of the addons ({status_key}: {error}); the addons may wait unseen: see /var/log/skiff-bootstrap.log on a control-plane node"
+        )],
+    };
     for entry in index.entries {
         let key = ResourceKey::new(ResourceKind::Addon, &entry.name);
         let mut outputs = BTreeMap::new();

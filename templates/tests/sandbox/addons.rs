@@ -395,7 +395,8 @@ fn addon_status(cloud: &FakeCloud) -> AddonStatus {
 /// - a new release of metrics-server drops its APIService and two
 ///   Namespaces: the APIService and the Namespace no other addon names are
 ///   deleted, the Namespace the EBS CSI driver still has a ConfigMap in is
-///   kept, and nothing else is deleted;
+///   kept, and nothing else is deleted (a PodDisruptionBudget moved from
+///   policy/v1beta1 to policy/v1 is the same object);
 /// - an EBS CSI line made for 1.35 waits while one kube-apiserver pod still
 ///   runs 1.34, although kubeadm-config already says 1.35 (the first
 ///   upgraded control plane raises it), as kubeadm's own addons wait
@@ -415,7 +416,18 @@ fn a_new_release_prunes_what_it_dropped_and_a_newer_minor_waits_for_every_api_se
     };
     let namespaces = "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: skiff-shared\n\
         ---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: skiff-alone\n";
-    let old_metrics = remake(&find(Addon::MetricsServer), None, namespaces);
+    // A PodDisruptionBudget the new release moves to policy/v1: the same
+    // object (group, kind, namespace, name), never pruned.
+    let budget = |version: &str| {
+        format!(
+            "---\napiVersion: policy/{version}\nkind: PodDisruptionBudget\nmetadata:\n  name: metrics-server-budget\n  namespace: kube-system\n"
+        )
+    };
+    let old_metrics = remake(
+        &find(Addon::MetricsServer),
+        None,
+        &format!("{namespaces}{}", budget("v1beta1")),
+    );
     let ebs = remake(
         &find(Addon::EbsCsiDriver),
         None,
@@ -435,7 +447,11 @@ fn a_new_release_prunes_what_it_dropped_and_a_newer_minor_waits_for_every_api_se
     assert_eq!(addon_status(&cloud).entries, []);
 
     // The new release: without the APIService and the two Namespaces.
-    let new_metrics = remake(&find(Addon::MetricsServer), Some("APIService"), "");
+    let new_metrics = remake(
+        &find(Addon::MetricsServer),
+        Some("APIService"),
+        &budget("v1"),
+    );
     put(
         &cloud,
         &addon_manifest("metrics-server"),
