@@ -28,7 +28,8 @@ use skiff_providers::ProviderError;
 use skiff_state::objects::{ObjectStore, Precondition, PutOptions};
 use skiff_state::{layout, StoreError};
 use skiff_templates::state_store::{
-    addon_manifest, AddonIndex, AddonIndexEntry, ADDONS_FOLDER, ADDONS_INDEX,
+    addon_manifest, AddonIndex, AddonIndexEntry, AddonState, AddonStatus, ADDONS_FOLDER,
+    ADDONS_INDEX, ADDONS_STATUS,
 };
 use skiff_templates::RenderedAddon;
 use tokio::sync::Mutex;
@@ -65,18 +66,34 @@ async fn read_index(
 }
 
 /// Adds the addons the store's index names to `observed`: `addon/<name>`
-/// with the index's release, minor and SHA-256.
+/// with the index's release, minor and SHA-256. Returns what the control
+/// plane recorded it holds back or could not do (`etcd/addons/status`), as
+/// warnings for the plan, each naming the addon, its release and why; an
+/// entry about another manifest than the index's is stale and left out.
 pub async fn observe(
     objects: &dyn ObjectStore,
     cluster: &str,
     observed: &mut Observed,
-) -> Result<()> {
-    let (index, _) = read_index(objects, cluster)
-        .await
-        .map_err(|message| EngineError::Addons {
-            cluster: cluster.to_string(),
-            message,
-        })?;
+) -> Result<Vec<String>> {
+    let failed = |message| EngineError::Addons {
+        cluster: cluster.to_string(),
+        message,
+    };
+    let (index, _) = read_index(objects, cluster).await.map_err(failed)?;
+    // The nodes' status only informs: one that cannot be read is a
+    // warning of its own, never a reason not to plan.
+    let status_key = key_of(cluster, ADDONS_STATUS);
+    let status = match objects.get(&status_key).await {
+        Ok(Some(object)) => AddonStatus::parse(&String::from_utf8_lossy(&object.bytes)),
+        Ok(None) => Ok(AddonStatus::default()),
+        Err(error) => Err(error.to_string()),
+    };
+    let warnings = match status {
+        Ok(status) => status_warnings(&index, &status),
+        Err(error) => vec![format!(
+            "could not read what the control plane holds back of the addons ({status_key}: {error}); the addons may wait unseen: see /var/log/skiff-bootstrap.log on a control-plane node"
+        )],
+    };
     for entry in index.entries {
         let key = ResourceKey::new(ResourceKind::Addon, &entry.name);
         let mut outputs = BTreeMap::new();
@@ -93,7 +110,67 @@ pub async fn observe(
             outputs,
         });
     }
-    Ok(())
+    Ok(warnings)
+}
+
+/// The plan's warnings from the control plane's addon status: entries
+/// about the manifest the index names now (or about no manifest: a delete,
+/// the index itself).
+pub fn status_warnings(index: &AddonIndex, status: &AddonStatus) -> Vec<String> {
+    let written = if status.written.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", status.written)
+    };
+    status
+        .entries
+        .iter()
+        .filter(|entry| match index.get(&entry.name) {
+            Some(current) => current.sha256 == entry.sha256,
+            None => entry.sha256 == "-",
+        })
+        .map(|entry| {
+            let release = if entry.version == "-" {
+                String::new()
+            } else {
+                format!(
+                    " {} (for Kubernetes {})",
+                    entry.version, entry.kubernetes_minor
+                )
+            };
+            let what = match entry.state {
+                AddonState::Held => "is held back by the control plane",
+                AddonState::Failed => "failed on the control plane",
+            };
+            format!(
+                "addon/{}{release} {what}: {} ({ADDONS_STATUS}{written})",
+                entry.name, entry.reason
+            )
+        })
+        .collect()
+}
+
+/// Writes an empty `addons/index` when the store has none (a cluster with
+/// every addon off, or one made before the addons): the control-plane
+/// nodes read it every minute, and on S3 a missing key is a 403 to a role
+/// without `s3:ListBucket` on it, not a 404.
+pub async fn ensure_index(objects: &dyn ObjectStore, cluster: &str) -> Result<()> {
+    let key = key_of(cluster, ADDONS_INDEX);
+    match objects
+        .put(
+            &key,
+            AddonIndex::default().render().into_bytes(),
+            Precondition::DoesNotExist,
+            PutOptions { secret: false },
+        )
+        .await
+    {
+        Ok(_) | Err(StoreError::AlreadyExists { .. }) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(error) => Err(EngineError::Addons {
+            cluster: cluster.to_string(),
+            message: format!("writing an empty {key} (s3:PutObject): {error}"),
+        }),
+    }
 }
 
 /// The apply's operations: `addon/<name>` changes go to the state store,
@@ -280,4 +357,72 @@ impl<O: ResourceOperations + Clone + 'static> ResourceOperations for AddonOperat
 /// The folder of the addons in the store (for the docs and tests).
 pub fn folder(cluster: &str) -> String {
     key_of(cluster, ADDONS_FOLDER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_state::objects::file::FileStore;
+
+    fn entry(name: &str, sha256: &str) -> AddonIndexEntry {
+        AddonIndexEntry {
+            name: name.to_string(),
+            version: "v1.63.1".to_string(),
+            kubernetes_minor: "1.35".to_string(),
+            sha256: sha256.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_index_always_exists_once_skiff_applies_and_is_never_overwritten() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let store = FileStore::open(folder.path()).expect("store");
+        let key = key_of("c1.example.com", ADDONS_INDEX);
+        assert!(store.get(&key).await.expect("read").is_none());
+        ensure_index(&store, "c1.example.com")
+            .await
+            .expect("written");
+        let written = store.get(&key).await.expect("read").expect("an index");
+        assert_eq!(
+            AddonIndex::parse(&String::from_utf8_lossy(&written.bytes)),
+            Ok(AddonIndex::default())
+        );
+        let mut index = AddonIndex::default();
+        index.set(entry("ebs-csi-driver", &"a".repeat(64)));
+        store
+            .put(
+                &key,
+                index.render().into_bytes(),
+                Precondition::None,
+                PutOptions { secret: false },
+            )
+            .await
+            .expect("put");
+        ensure_index(&store, "c1.example.com").await.expect("kept");
+        let kept = store.get(&key).await.expect("read").expect("an index");
+        assert_eq!(String::from_utf8_lossy(&kept.bytes), index.render());
+    }
+
+    #[test]
+    fn the_status_names_the_held_addon_its_release_and_why_and_drops_stale_entries() {
+        let current = "a".repeat(64);
+        let mut index = AddonIndex::default();
+        index.set(entry("ebs-csi-driver", &current));
+        index.set(entry("metrics-server", &"b".repeat(64)));
+        let status = AddonStatus::parse(&format!(
+            "# written by i-0aaa at 2026-12-07T08:00:00Z\n\
+             held ebs-csi-driver v1.63.1 1.35 {current} waits until every kube-apiserver runs Kubernetes 1.35: n2 runs v1.34.2\n\
+             held metrics-server v0.7.2 1.35 {} an older manifest\n\
+             failed cluster-autoscaler - - - turned off, but deleting it failed: forbidden\n",
+            "c".repeat(64)
+        ))
+        .expect("parses");
+        assert_eq!(
+            status_warnings(&index, &status),
+            [
+                "addon/ebs-csi-driver v1.63.1 (for Kubernetes 1.35) is held back by the control plane: waits until every kube-apiserver runs Kubernetes 1.35: n2 runs v1.34.2 (etcd/addons/status, written by i-0aaa at 2026-12-07T08:00:00Z)",
+                "addon/cluster-autoscaler failed on the control plane: turned off, but deleting it failed: forbidden (etcd/addons/status, written by i-0aaa at 2026-12-07T08:00:00Z)",
+            ]
+        );
+    }
 }

@@ -138,8 +138,9 @@ pub async fn plan(
                 source: Box::new(source),
             })?;
         with_stored_scripts(store, cluster, &mut observed).await?;
-        crate::addons::observe(store.objects().as_ref(), cluster, &mut observed).await?;
-        Ok::<_, EngineError>(observed)
+        let addon_warnings =
+            crate::addons::observe(store.objects().as_ref(), cluster, &mut observed).await?;
+        Ok::<_, EngineError>((observed, addon_warnings))
     };
     // Who is calling (STS, once per run) beside the rest: the account check
     // below then costs no round trip of its own.
@@ -148,17 +149,20 @@ pub async fn plan(
     let recorded = recorded?;
     check_account(store, cluster, &recorded).await?;
     let desired = desired?;
-    let observed = observed?;
+    let (observed, addon_warnings) = observed?;
     let context = PlanContext {
         region: provider.region.clone(),
         spec_revision: spec.revision.serial,
         state: recorded.binding(),
     };
-    let plan =
+    let mut plan =
         skiff_plans::plan(&desired, &observed, &context).map_err(|source| EngineError::Plan {
             cluster: cluster.to_string(),
             source,
         })?;
+    // What the control plane holds back or could not apply of the addons
+    // (etcd/addons/status): no change shows it.
+    plan.warnings.extend(addon_warnings);
     Ok(Planned {
         plan,
         observed,

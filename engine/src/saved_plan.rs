@@ -105,6 +105,7 @@ pub async fn apply(
                 source,
             })?;
         pki::ensure(store, cluster, scripts, session.notes.as_ref()).await?;
+        crate::addons::ensure_index(store.objects().as_ref(), cluster).await?;
         let operations = crate::addons::AddonOperations::new(
             provider,
             store.objects().clone(),

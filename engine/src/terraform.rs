@@ -70,6 +70,9 @@ pub async fn write(
                 source,
             })?;
         pki::ensure(store, cluster, scripts, session.notes.as_ref()).await?;
+        // The nodes read the index every minute: an empty one (Terraform
+        // writes no addons).
+        crate::addons::ensure_index(store.objects().as_ref(), cluster).await?;
         let recorded_now = state.content.managed_by != ManagedBy::Terraform;
         if recorded_now {
             state.content.managed_by = ManagedBy::Terraform;

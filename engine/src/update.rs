@@ -123,6 +123,9 @@ impl Update {
                     )
                     .await?;
                 }
+                // The nodes read the index every minute, addons or none.
+                crate::addons::ensure_index(session.store.objects().as_ref(), &plan.cluster)
+                    .await?;
                 Ok(None)
             }
             .await;
@@ -142,6 +145,13 @@ impl Update {
                 return Err(error);
             }
         };
+        // The nodes read the index every minute, addons or none.
+        if let Err(error) =
+            crate::addons::ensure_index(session.store.objects().as_ref(), &plan.cluster).await
+        {
+            release(&lock).await;
+            return Err(error);
+        }
         let before_launch = keystore
             .with_scripts(scripts)
             .into_gate(session.notes.clone());

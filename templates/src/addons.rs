@@ -137,11 +137,104 @@ pub fn render_addon(
             template: format!("addons/{template}"),
             source,
         })?;
+    let header = objects_header(addon, &manifest)?;
     Ok(RenderedAddon {
         addon,
         version: release.version.to_string(),
-        manifest,
+        manifest: format!("{header}{manifest}"),
     })
+}
+
+/// The prefix of a manifest's object lines ([`objects_header`]).
+pub const OBJECT_LINE: &str = "# skiff-object: ";
+
+/// One object of an addon's manifest, as the API server identifies it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectIdentity {
+    /// `apps/v1`.
+    pub api_version: String,
+    /// `Deployment`.
+    pub kind: String,
+    /// The namespace, `None` for a cluster-scoped object (no
+    /// `metadata.namespace` in the manifest).
+    pub namespace: Option<String>,
+    /// `metadata.name`.
+    pub name: String,
+}
+
+impl ObjectIdentity {
+    /// The header line: `# skiff-object: API-VERSION KIND NAMESPACE|- NAME`.
+    pub fn line(&self) -> String {
+        format!(
+            "{OBJECT_LINE}{} {} {} {}",
+            self.api_version,
+            self.kind,
+            self.namespace.as_deref().unwrap_or("-"),
+            self.name
+        )
+    }
+}
+
+/// The objects of a multi-document manifest, in order, parsed strictly:
+/// every document must name `apiVersion`, `kind` and `metadata.name` with
+/// words a shell `read` keeps whole (no blank, no `-` alone), else the
+/// error names the document.
+pub fn manifest_objects(manifest: &str) -> Result<Vec<ObjectIdentity>, String> {
+    use serde::Deserialize;
+    let mut objects = Vec::new();
+    for (number, document) in serde_norway::Deserializer::from_str(manifest).enumerate() {
+        let value = serde_norway::Value::deserialize(document)
+            .map_err(|error| format!("document {}: {error}", number + 1))?;
+        if value.is_null() {
+            continue;
+        }
+        let word = |value: &serde_norway::Value, field: &str| -> Result<String, String> {
+            let text = value.as_str().ok_or_else(|| {
+                format!(
+                    "document {}: {field} is missing or not a string",
+                    number + 1
+                )
+            })?;
+            if text.is_empty() || text == "-" || text.chars().any(char::is_whitespace) {
+                return Err(format!(
+                    "document {}: {field} {text:?} is not one word",
+                    number + 1
+                ));
+            }
+            Ok(text.to_string())
+        };
+        let metadata = &value["metadata"];
+        let namespace = match &metadata["namespace"] {
+            serde_norway::Value::Null => None,
+            namespace => Some(word(namespace, "metadata.namespace")?),
+        };
+        objects.push(ObjectIdentity {
+            api_version: word(&value["apiVersion"], "apiVersion")?,
+            kind: word(&value["kind"], "kind")?,
+            namespace,
+            name: word(&metadata["name"], "metadata.name")?,
+        });
+    }
+    Ok(objects)
+}
+
+/// The comment lines a manifest starts with: one per object it defines
+/// ([`ObjectIdentity::line`]). The node that applies a new release
+/// compares them with the copy it applied last and deletes what the new
+/// release dropped (prune), without parsing YAML in shell.
+fn objects_header(addon: Addon, manifest: &str) -> Result<String, TemplateError> {
+    let objects = manifest_objects(manifest).map_err(|problem| TemplateError::AddonManifest {
+        template: format!("addons/{}", template_of(addon)),
+        problem,
+    })?;
+    let mut header = String::from(
+        "# skiff: the objects of this manifest (apiVersion, kind, namespace, name), pruned when a release drops one\n",
+    );
+    for object in objects {
+        header.push_str(&object.line());
+        header.push('\n');
+    }
+    Ok(header)
 }
 
 fn template_of(addon: Addon) -> &'static str {
@@ -380,5 +473,47 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("v0.7.2, v0.8.0"), "{text}");
+    }
+
+    #[test]
+    fn every_manifest_starts_with_the_objects_it_defines() {
+        let version: KubernetesVersion = "1.34.2".parse().expect("version");
+        let addons: AddonsSpec =
+            serde_norway::from_str("clusterAutoscaler: {enabled: true}\n").expect("parses");
+        for rendered in render_addons(&context(&version, &addons)).expect("renders") {
+            let objects = manifest_objects(&rendered.manifest).expect("parses");
+            assert!(objects.len() > 2, "{}", rendered.addon);
+            let lines: Vec<&str> = rendered
+                .manifest
+                .lines()
+                .filter(|line| line.starts_with(OBJECT_LINE))
+                .collect();
+            let expected: Vec<String> = objects.iter().map(ObjectIdentity::line).collect();
+            assert_eq!(lines, expected, "{}", rendered.addon);
+            assert!(
+                expected
+                    .iter()
+                    .any(|line| line.ends_with(" - system:metrics-server"))
+                    || rendered.addon != Addon::MetricsServer,
+                "{expected:?}"
+            );
+        }
+        assert_eq!(
+            manifest_objects(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  namespace: kube-system\n---\n"
+            ),
+            Err("document 1: metadata.name is missing or not a string".to_string())
+        );
+        assert_eq!(
+            manifest_objects(
+                "# only a comment\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"
+            ),
+            Ok(vec![ObjectIdentity {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: "x".into()
+            }])
+        );
     }
 }

@@ -42,6 +42,16 @@ pub enum TemplateError {
         problem: String,
     },
 
+    /// An addon's rendered manifest defines an object skiff cannot name
+    /// (a document without `apiVersion`, `kind` or `metadata.name`).
+    #[error("{template}: {problem}")]
+    AddonManifest {
+        /// The template, e.g. `addons/metrics-server.yaml.j2`.
+        template: String,
+        /// What is wrong, naming the document.
+        problem: String,
+    },
+
     /// Compressing a file for the user-data failed (it cannot, in memory).
     #[error("could not compress a file of the user-data")]
     Compress {

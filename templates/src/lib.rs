@@ -82,7 +82,9 @@ pub mod windows;
 
 use serde::Serialize;
 
-pub use addons::{render_addons, AddonContext, RenderedAddon};
+pub use addons::{
+    manifest_objects, render_addons, AddonContext, ObjectIdentity, RenderedAddon, OBJECT_LINE,
+};
 pub use config::{
     AuditLog, EtcdBackups, NodeBootstrap, StateStoreLocation, DEFAULT_AUDIT_POLICY,
     INSTANCE_GROUP_LABEL,

@@ -364,6 +364,7 @@ struct Keys {
     addons_index: &'static str,
     addons_lease: &'static str,
     applied_addons_folder: &'static str,
+    addons_status: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -816,6 +817,7 @@ fn context(config: &NodeBootstrap, release: &CniRelease) -> Result<Context, Temp
             addons_index: state_store::ADDONS_INDEX,
             addons_lease: state_store::ADDONS_LEASE,
             applied_addons_folder: state_store::APPLIED_ADDONS_FOLDER,
+            addons_status: state_store::ADDONS_STATUS,
         },
         control_plane_pki: state_store::CONTROL_PLANE_PKI
             .iter()

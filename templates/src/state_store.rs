@@ -125,6 +125,97 @@ pub const ADDONS_LEASE: &str = "etcd/leases/addons";
 /// then).
 pub const APPLIED_ADDONS_FOLDER: &str = "etcd/addons/";
 
+/// What the control plane holds back or could not do with the addons, as
+/// the node that last worked on them found it ([`AddonStatus`]): written
+/// by the addons lease's holder at every run (empty when all is applied),
+/// read by skiff's preview and plan, which show each entry as a warning.
+pub const ADDONS_STATUS: &str = "etcd/addons/status";
+
+/// What a [`AddonStatusEntry`] says of its addon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddonState {
+    /// Not applied yet, on purpose (the version gate): `held`.
+    Held,
+    /// Applying or deleting it failed: `failed`.
+    Failed,
+}
+
+/// One line of [`ADDONS_STATUS`]:
+/// `held|failed NAME VERSION MINOR SHA256 REASON...`, with `-` for the
+/// release, minor and SHA-256 where none applies (an addon being deleted,
+/// the index itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonStatusEntry {
+    /// Held or failed.
+    pub state: AddonState,
+    /// The addon (or `index`).
+    pub name: String,
+    /// Its release in the index, or `-`.
+    pub version: String,
+    /// The Kubernetes minor its manifest is for, or `-`.
+    pub kubernetes_minor: String,
+    /// The SHA-256 of the manifest the entry is about, or `-`: an entry
+    /// about another manifest than the index's is stale.
+    pub sha256: String,
+    /// Why, in the node's words.
+    pub reason: String,
+}
+
+/// [`ADDONS_STATUS`]: comment lines (who wrote it, when), then one
+/// [`AddonStatusEntry`] a line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddonStatus {
+    /// The first comment line, e.g. `written by i-0abc at 2026-12-07T08:00:00Z`.
+    pub written: String,
+    /// The entries.
+    pub entries: Vec<AddonStatusEntry>,
+}
+
+impl AddonStatus {
+    /// Reads the node's text; an unknown line is an error naming it.
+    pub fn parse(text: &str) -> Result<AddonStatus, String> {
+        let mut status = AddonStatus::default();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if let Some(comment) = line.strip_prefix('#') {
+                if status.written.is_empty() {
+                    status.written = comment.trim().to_string();
+                }
+                continue;
+            }
+            if line.is_empty() {
+                continue;
+            }
+            let mut words = line.splitn(6, ' ');
+            let mut next = || words.next().unwrap_or_default().to_string();
+            let (state, name, version, kubernetes_minor, sha256, reason) =
+                (next(), next(), next(), next(), next(), next());
+            let state = match state.as_str() {
+                "held" => AddonState::Held,
+                "failed" => AddonState::Failed,
+                _ => {
+                    return Err(format!(
+                        "line {}: expected held|failed NAME VERSION MINOR SHA256 REASON, found {line:?}",
+                        number + 1
+                    ))
+                }
+            };
+            if reason.is_empty() {
+                return Err(format!("line {}: no reason in {line:?}", number + 1));
+            }
+            status.entries.push(AddonStatusEntry {
+                state,
+                name,
+                version,
+                kubernetes_minor,
+                sha256,
+                reason,
+            });
+        }
+        Ok(status)
+    }
+}
+
 /// The key of an addon's manifest, e.g. `addons/metrics-server.yaml`.
 pub fn addon_manifest(name: &str) -> String {
     format!("{ADDONS_FOLDER}{name}.yaml")
@@ -417,6 +508,29 @@ mod tests {
             addon_manifest("metrics-server"),
             "addons/metrics-server.yaml"
         );
+    }
+
+    #[test]
+    fn the_addons_status_reads_what_the_node_writes() {
+        let text = "# written by i-0aaa at 2026-12-07T08:00:00Z\n\
+            held ebs-csi-driver v1.63.1 1.35 abc waits for every kube-apiserver to run Kubernetes 1.35: n1 runs v1.34.2\n\
+            failed index - - - HTTP 403 on s3:GetObject\n";
+        let status = AddonStatus::parse(text).expect("parses");
+        assert_eq!(status.written, "written by i-0aaa at 2026-12-07T08:00:00Z");
+        assert_eq!(status.entries.len(), 2);
+        assert_eq!(status.entries[0].state, AddonState::Held);
+        assert_eq!(status.entries[0].kubernetes_minor, "1.35");
+        assert_eq!(
+            status.entries[0].reason,
+            "waits for every kube-apiserver to run Kubernetes 1.35: n1 runs v1.34.2"
+        );
+        assert_eq!(status.entries[1].state, AddonState::Failed);
+        assert_eq!(status.entries[1].sha256, "-");
+        assert!(AddonStatus::parse("gone metrics-server - - - x\n")
+            .expect_err("refused")
+            .contains("line 1"));
+        assert!(AddonStatus::parse("held metrics-server v1 1.34 abc\n").is_err());
+        assert_eq!(ADDONS_STATUS, format!("{APPLIED_ADDONS_FOLDER}status"));
     }
 
     #[test]

@@ -12,9 +12,12 @@
 
 use skiff_api::{Addon, AddonSpec, AddonsSpec, Cni, InstanceGroupRole, OsFamily};
 use skiff_templates::state_store::{
-    addon_context, addon_manifest, AddonIndex, AddonIndexEntry, ADDONS_INDEX,
+    addon_context, addon_manifest, AddonIndex, AddonIndexEntry, AddonState, AddonStatus,
+    ADDONS_INDEX, ADDONS_STATUS,
 };
-use skiff_templates::{render_addons, NodeBootstrap, RenderedAddon};
+use skiff_templates::{
+    manifest_objects, render_addons, NodeBootstrap, ObjectIdentity, RenderedAddon, OBJECT_LINE,
+};
 use skiff_test_support::sandbox::{
     FakeCloud, Image, NodeSandbox, BUCKET, CLUSTER_NAME, CLUSTER_PREFIX,
 };
@@ -319,11 +322,14 @@ fn the_control_plane_applies_each_addon_once_and_the_timer_applies_changes() {
     let removed = deletes(&second);
     assert_eq!(removed.len(), 1, "{removed:?}");
     assert!(
-        removed[0].ends_with("addon-metrics-server.applied.yaml"),
+        removed[0].ends_with("addon-metrics-server.pruned.yaml"),
         "{removed:?}"
     );
     assert!(
-        run.log.contains("addon ebs-csi-driver") && run.log.contains("waits for the control plane"),
+        run.log.contains("addon ebs-csi-driver")
+            && run
+                .log
+                .contains("waits until every kube-apiserver runs Kubernetes 1.35"),
         "{}",
         run.log
     );
@@ -343,4 +349,233 @@ fn the_control_plane_applies_each_addon_once_and_the_timer_applies_changes() {
     assert!(run.success, "{}", run.everything());
     assert_eq!(applies(&first), names);
     assert!(deletes(&first).is_empty());
+}
+
+/// `addon` with the documents of kind `drop` left out and `extra`
+/// documents added, its object lines made again as skiff makes them.
+fn remake(addon: &RenderedAddon, drop: Option<&str>, extra: &str) -> RenderedAddon {
+    let body: String = addon
+        .manifest
+        .lines()
+        .filter(|line| {
+            !line.starts_with(OBJECT_LINE) && !line.starts_with("# skiff: the objects of")
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let mut documents: Vec<&str> = body.split("\n---\n").collect();
+    if let Some(kind) = drop {
+        let before = documents.len();
+        documents.retain(|document| !document.contains(&format!("\nkind: {kind}\n")));
+        assert_eq!(documents.len() + 1, before, "one {kind} dropped");
+    }
+    let mut body = documents.join("\n---\n");
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    body.push_str(extra);
+    let header: String = manifest_objects(&body)
+        .expect("the manifest parses")
+        .iter()
+        .map(|object| format!("{}\n", object.line()))
+        .collect();
+    RenderedAddon {
+        manifest: format!("{header}{body}"),
+        ..addon.clone()
+    }
+}
+
+fn addon_status(cloud: &FakeCloud) -> AddonStatus {
+    let text = cloud
+        .moto
+        .get_object(BUCKET, &format!("{CLUSTER_PREFIX}/{ADDONS_STATUS}"));
+    AddonStatus::parse(&text).expect("the status parses")
+}
+
+/// Prune and the version gate, on one control-plane node:
+/// - a new release of metrics-server drops its APIService and two
+///   Namespaces: the APIService and the Namespace no other addon names are
+///   deleted, the Namespace the EBS CSI driver still has a ConfigMap in is
+///   kept, and nothing else is deleted (a PodDisruptionBudget moved from
+///   policy/v1beta1 to policy/v1 is the same object);
+/// - an EBS CSI line made for 1.35 waits while one kube-apiserver pod still
+///   runs 1.34, although kubeadm-config already says 1.35 (the first
+///   upgraded control plane raises it), as kubeadm's own addons wait
+///   (cmd/kubeadm/app/phases/upgrade/postupgrade.go
+///   UnupgradedControlPlaneInstances); the hold is recorded in
+///   etcd/addons/status, and the line applies once every pod runs 1.35.
+#[test]
+fn a_new_release_prunes_what_it_dropped_and_a_newer_minor_waits_for_every_api_server() {
+    let cloud = start_cloud();
+    let addons = rendered_addons();
+    let find = |which: Addon| {
+        addons
+            .iter()
+            .find(|addon| addon.addon == which)
+            .expect("rendered")
+            .clone()
+    };
+    let namespaces = "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: skiff-shared\n\
+        ---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: skiff-alone\n";
+    // A PodDisruptionBudget the new release moves to policy/v1: the same
+    // object (group, kind, namespace, name), never pruned.
+    let budget = |version: &str| {
+        format!(
+            "---\napiVersion: policy/{version}\nkind: PodDisruptionBudget\nmetadata:\n  name: metrics-server-budget\n  namespace: kube-system\n"
+        )
+    };
+    let old_metrics = remake(
+        &find(Addon::MetricsServer),
+        None,
+        &format!("{namespaces}{}", budget("v1beta1")),
+    );
+    let ebs = remake(
+        &find(Addon::EbsCsiDriver),
+        None,
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: uses-shared\n  namespace: skiff-shared\n",
+    );
+    let first_addons = [old_metrics.clone(), ebs.clone()];
+    store_addons(&cloud, &first_addons);
+    let config = cloud.bootstrap(
+        InstanceGroupRole::ControlPlane,
+        OsFamily::Debian,
+        Cni::Cilium,
+    );
+    let node = cloud.node("i-0aaaaaaaaaaaaaa41", &config, Image::Ubuntu);
+    let boot = node.boot();
+    assert_booted(&node, &boot);
+    assert_eq!(applies(&node), ["ebs-csi-driver", "metrics-server"]);
+    assert_eq!(addon_status(&cloud).entries, []);
+
+    // The new release: without the APIService and the two Namespaces.
+    let new_metrics = remake(
+        &find(Addon::MetricsServer),
+        Some("APIService"),
+        &budget("v1"),
+    );
+    put(
+        &cloud,
+        &addon_manifest("metrics-server"),
+        &new_metrics.manifest,
+    );
+    let mut index = AddonIndex::default();
+    index.set(entry(&new_metrics, "1.34"));
+    index.set(entry(&ebs, "1.34"));
+    put(&cloud, ADDONS_INDEX, &index.render());
+    let run = node.run(&["apply-addons"]);
+    assert!(run.success, "{}", run.everything());
+    let removed = deletes(&node);
+    assert_eq!(removed.len(), 1, "{removed:?}\n{}", run.log);
+    assert!(removed[0].ends_with("addon-metrics-server.pruned.yaml"));
+    let pruned = manifest_objects(&node.applied_manifest("addon-metrics-server.pruned.yaml"))
+        .expect("the delete's manifest parses");
+    let api_service = manifest_objects(&find(Addon::MetricsServer).manifest)
+        .expect("parses")
+        .into_iter()
+        .find(|object| object.kind == "APIService")
+        .expect("metrics-server has an APIService");
+    assert_eq!(
+        pruned,
+        [
+            api_service,
+            ObjectIdentity {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: "skiff-alone".into(),
+            }
+        ],
+        "only what the release dropped, never a Namespace another addon uses"
+    );
+    assert!(
+        run.log
+            .contains("Namespace skiff-shared, but another addon does: kept"),
+        "{}",
+        run.log
+    );
+    assert!(recorded(&cloud).contains(&("metrics-server".to_string(), new_metrics.sha256())));
+
+    // kubeadm-config says 1.35 (the first control plane upgraded), one
+    // kube-apiserver pod still runs 1.34: the 1.35 line waits.
+    let mut newer = ebs.clone();
+    newer.manifest.push_str("# for 1.35\n");
+    put(&cloud, &addon_manifest("ebs-csi-driver"), &newer.manifest);
+    index.set(entry(&newer, "1.35"));
+    put(&cloud, ADDONS_INDEX, &index.render());
+    cloud.store_cluster_configuration("1.35.0");
+    let (own, _) = cloud.api_servers().remove(0);
+    let address = cloud
+        .instance_private_ip(&node.instance_id)
+        .expect("the node's address");
+    cloud.write_cluster_file(&format!("apiservers/{own}"), &format!("{address} 1.35.0\n"));
+    cloud.write_cluster_file("apiservers/ip-10-0-9-9.ec2.internal", "10.0.9.9 1.34.2\n");
+    let run = node.run(&["apply-addons"]);
+    assert!(run.success, "{}", run.everything());
+    assert_eq!(
+        applies(&node),
+        ["ebs-csi-driver", "metrics-server", "metrics-server"]
+    );
+    let status = addon_status(&cloud);
+    assert_eq!(status.entries.len(), 1, "{status:?}");
+    let held = &status.entries[0];
+    assert_eq!(held.state, AddonState::Held);
+    assert_eq!(
+        (
+            held.name.as_str(),
+            held.version.as_str(),
+            held.kubernetes_minor.as_str()
+        ),
+        ("ebs-csi-driver", newer.version.as_str(), "1.35")
+    );
+    assert_eq!(held.sha256, newer.sha256());
+    assert!(
+        held.reason
+            .contains("ip-10-0-9-9.ec2.internal runs v1.34.2")
+            && !held.reason.contains(&own),
+        "{}",
+        held.reason
+    );
+    assert!(status.written.contains("i-0aaaaaaaaaaaaaa41"), "{status:?}");
+
+    // Every kube-apiserver runs 1.35: it applies, and nothing is held.
+    cloud.write_cluster_file("apiservers/ip-10-0-9-9.ec2.internal", "10.0.9.9 1.35.0\n");
+    let run = node.run(&["apply-addons"]);
+    assert!(run.success, "{}", run.everything());
+    assert_eq!(
+        applies(&node),
+        [
+            "ebs-csi-driver",
+            "metrics-server",
+            "metrics-server",
+            "ebs-csi-driver"
+        ]
+    );
+    assert_eq!(addon_status(&cloud).entries, []);
+    // The lease is released (its conditional delete matched this node's write).
+    assert!(!cloud
+        .moto
+        .list_keys(BUCKET, &format!("{CLUSTER_PREFIX}/etcd/leases/addons"))
+        .iter()
+        .any(|key| key.ends_with("leases/addons")));
+}
+
+/// Every addon off: skiff writes an empty index; the node applies nothing,
+/// deletes nothing and fails nothing, at boot and from the timer.
+#[test]
+fn an_empty_index_applies_nothing_and_fails_nothing() {
+    let cloud = start_cloud();
+    put(&cloud, ADDONS_INDEX, &AddonIndex::default().render());
+    let config = cloud.bootstrap(
+        InstanceGroupRole::ControlPlane,
+        OsFamily::Debian,
+        Cni::Cilium,
+    );
+    let node = cloud.node("i-0aaaaaaaaaaaaaa51", &config, Image::Ubuntu);
+    let boot = node.boot();
+    assert_booted(&node, &boot);
+    let run = node.run(&["apply-addons"]);
+    assert!(run.success, "{}", run.everything());
+    assert!(!run.log.contains("FAILED"), "{}", run.log);
+    assert_eq!(applies(&node), Vec::<String>::new());
+    assert!(deletes(&node).is_empty());
+    assert_eq!(addon_status(&cloud).entries, []);
 }

@@ -140,6 +140,41 @@ async fn addons_are_planned_written_removed_and_deleted_with_the_cluster() {
         assert!(String::from_utf8_lossy(&manifest).contains("@sha256:"));
     }
     fixture.assert_no_changes();
+
+    // What a control-plane node recorded it holds back (etcd/addons/status)
+    // shows in the preview, naming the addon, its release and why; an entry
+    // about another manifest than the index's is stale and not shown.
+    let ebs = lines
+        .iter()
+        .find(|line| line[0] == "ebs-csi-driver")
+        .expect("the EBS CSI driver's line");
+    let status = format!(
+        "# written by i-0aaaaaaaaaaaaaaa1 at 2026-12-07T08:00:00Z\n\
+         held ebs-csi-driver {} {} {} waits until every kube-apiserver runs Kubernetes {}: ip-10-0-1-5.ec2.internal runs v1.33.6\n\
+         held metrics-server {metrics_release} 1.34 {} a manifest the index no longer names\n",
+        ebs[1],
+        ebs[2],
+        ebs[3],
+        ebs[2],
+        "0".repeat(64)
+    );
+    fixture.aws.put_object(
+        &fixture.bucket,
+        &fixture.key("etcd/addons/status"),
+        status.as_bytes(),
+    );
+    let preview = fixture.skiff(["update", "cluster", &cluster]);
+    preview.assert_success();
+    let note = format!(
+        "addon/ebs-csi-driver {} (for Kubernetes {}) is held back by the control plane: waits until every kube-apiserver runs Kubernetes {}: ip-10-0-1-5.ec2.internal runs v1.33.6 (etcd/addons/status, written by i-0aaaaaaaaaaaaaaa1 at 2026-12-07T08:00:00Z)",
+        ebs[1], ebs[2], ebs[2]
+    );
+    assert!(preview.stdout.contains(&note), "{preview}");
+    assert!(
+        !preview.stdout.contains("addon/metrics-server"),
+        "{preview}"
+    );
+    fixture.assert_no_changes();
     // cluster-autoscaler is off: no discovery tags on any group.
     assert_eq!(
         autoscaler_tags(&fixture, "nodes-us-east-1a").await,

@@ -26,7 +26,11 @@
 #   --type merge -p '{"data":{"K":"V"}}'` sets K, a null value removes it
 #   (RFC 7386 JSON merge patch), NotFound when it does not exist.
 # - `apply` and `delete` with `-f FILE` (the addons' server-side apply and
-#   delete) are recorded only, the applied file copied to $SANDBOX_DIR/applied.
+#   delete) are recorded only, the file copied to $SANDBOX_DIR/applied.
+# - `get pods -l component=kube-apiserver -o jsonpath=...` (the addons'
+#   version gate): "NODE IMAGE" a line, one per kube-apiserver mirror pod
+#   ($SANDBOX_SHARED/cluster/apiservers/NODE, `<ip> <version>`), the image
+#   registry.k8s.io/kube-apiserver:v<version> as kubeadm names it.
 # - Calico's Tigera operator (install_calico_for_windows): an applied file
 #   that defines the CRD installations.operator.tigera.io, or an
 #   Installation, is recorded in $SANDBOX_SHARED/cluster/calico-operator/;
@@ -53,7 +57,7 @@ for argument in "$@"; do
     -o) output=$argument ;;
     -f) file=$argument ;;
     -p) patch=$argument ;;
-    -n | --type | --field-manager) ;;
+    -n | -l | --type | --field-manager) ;;
     *)
       case $argument in
         --kubeconfig=*) kubeconfig=${argument#*=} ;;
@@ -67,6 +71,9 @@ for argument in "$@"; do
   previous=$argument
 done
 operator_record="$SANDBOX_SHARED/cluster/calico-operator"
+if [ "${words[0]:-}" = delete ] && [ -n "$file" ]; then
+  cp "$file" "$SANDBOX_DIR/applied/$(basename "$file")"
+fi
 if [ "${words[0]:-}" = apply ] && [ -n "$file" ]; then
   cp "$file" "$SANDBOX_DIR/applied/$(basename "$file")"
   if grep -qx '  name: installations.operator.tigera.io' "$file"; then
@@ -90,7 +97,7 @@ if [ "${words[0]:-} ${words[1]:-}" = "get installations.operator.tigera.io" ]; t
   exit 0
 fi
 case "${words[0]:-} ${words[1]:-}" in
-  "get configmap" | "get daemonset" | "replace " | "delete node" | "get nodes" | "drain "* | "create configmap" | "patch configmap") ;;
+  "get configmap" | "get daemonset" | "get pods" | "replace " | "delete node" | "get nodes" | "drain "* | "create configmap" | "patch configmap") ;;
   *) exit 0 ;;
 esac
 if [ -z "$kubeconfig" ] || [ ! -s "$kubeconfig" ]; then
@@ -196,6 +203,13 @@ case "${words[0]} ${words[1]}" in
     awk 'found && /^    / { print substr($0, 5); next } found { exit } /^  ClusterConfiguration: \|$/ { found = 1 }' "$file" |
       etcd_client put "$CONFIG_KEY" >/dev/null || exit 1
     echo "configmap/kubeadm-config replaced"
+    ;;
+  "get pods")
+    for apiserver in "$SANDBOX_SHARED/cluster/apiservers"/*; do
+      [ -f "$apiserver" ] || continue
+      read -r _ version <"$apiserver"
+      printf '%s registry.k8s.io/kube-apiserver:v%s\n' "$(basename "$apiserver")" "${version#v}"
+    done
     ;;
   "get nodes")
     cat "$SANDBOX_SHARED/cluster/nodes" 2>/dev/null || true
