@@ -150,6 +150,90 @@ pub fn status_warnings(index: &AddonIndex, status: &AddonStatus) -> Vec<String> 
         .collect()
 }
 
+/// Makes the store's addons those `bundle` enables, outside a plan: for
+/// `update cluster --target terraform`, whose Terraform manages the cloud
+/// resources only, while the addons, like the PKI, are state-store objects
+/// skiff writes (a direct apply does the same through [`AddonOperations`]).
+/// Each changed manifest is written before its index line, and a removed
+/// addon's manifest is deleted after its line is gone, as the apply does,
+/// so a node never reads an index line without its manifest. Returns the
+/// names of the addons written or removed.
+pub async fn write_all(
+    objects: &dyn ObjectStore,
+    bundle: &skiff_api::ClusterBundle,
+) -> Result<Vec<String>> {
+    let cluster = bundle.name();
+    let failed = |message: String| EngineError::Addons {
+        cluster: cluster.to_string(),
+        message,
+    };
+    let rendered = render(bundle)?;
+    let version = bundle.cluster.spec.kubernetes_version;
+    let minor = format!("{}.{}", version.major, version.minor);
+    let (mut index, index_version) = read_index(objects, cluster).await.map_err(failed)?;
+    let mut changed = Vec::new();
+    for addon in &rendered {
+        let name = addon.addon.name();
+        let sha256 = addon.sha256();
+        let entry = AddonIndexEntry {
+            name: name.to_string(),
+            version: addon.version.clone(),
+            kubernetes_minor: minor.clone(),
+            sha256,
+        };
+        if index.get(name) == Some(&entry) {
+            continue;
+        }
+        let key = key_of(cluster, &addon_manifest(name));
+        objects
+            .put(
+                &key,
+                addon.manifest.clone().into_bytes(),
+                Precondition::None,
+                PutOptions { secret: false },
+            )
+            .await
+            .map_err(|error| failed(format!("writing {key} (s3:PutObject): {error}")))?;
+        index.set(entry);
+        changed.push(name.to_string());
+    }
+    let removed: Vec<String> = index
+        .entries
+        .iter()
+        .map(|entry| entry.name.clone())
+        .filter(|name| !rendered.iter().any(|addon| addon.addon.name() == name))
+        .collect();
+    for name in &removed {
+        index.remove(name);
+    }
+    if changed.is_empty() && removed.is_empty() && index_version.is_some() {
+        return Ok(changed);
+    }
+    let index_key = key_of(cluster, ADDONS_INDEX);
+    let precondition = match index_version {
+        Some(version) => Precondition::Matches(version),
+        None => Precondition::DoesNotExist,
+    };
+    objects
+        .put(
+            &index_key,
+            index.render().into_bytes(),
+            precondition,
+            PutOptions { secret: false },
+        )
+        .await
+        .map_err(|error| failed(format!("writing {index_key} (s3:PutObject): {error}")))?;
+    for name in removed {
+        let key = key_of(cluster, &addon_manifest(&name));
+        match objects.delete(&key, Precondition::None).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+            Err(error) => return Err(failed(format!("deleting {key} (s3:DeleteObject): {error}"))),
+        }
+        changed.push(name);
+    }
+    Ok(changed)
+}
+
 /// Writes an empty `addons/index` when the store has none (a cluster with
 /// every addon off, or one made before the addons): the control-plane
 /// nodes read it every minute, and on S3 a missing key is a 403 to a role

@@ -24,6 +24,8 @@ pub struct Written {
     pub data_files: usize,
     /// Whether the cluster was recorded as managed by Terraform just now.
     pub recorded_now: bool,
+    /// The addons written to (or removed from) the state store.
+    pub addons: Vec<String>,
 }
 
 /// Writes the cluster's Terraform into `folder`, under the cluster lock.
@@ -70,9 +72,10 @@ pub async fn write(
                 source,
             })?;
         pki::ensure(store, cluster, scripts, session.notes.as_ref()).await?;
-        // The nodes read the index every minute: an empty one (Terraform
-        // writes no addons).
-        crate::addons::ensure_index(store.objects().as_ref(), cluster).await?;
+        // The addons are state-store objects, like the PKI: skiff writes
+        // them here and Terraform never sees them (the index always exists
+        // after this: the nodes read it every minute).
+        let addons = crate::addons::write_all(store.objects().as_ref(), &spec.bundle).await?;
         let recorded_now = state.content.managed_by != ManagedBy::Terraform;
         if recorded_now {
             state.content.managed_by = ManagedBy::Terraform;
@@ -92,6 +95,7 @@ pub async fn write(
             changed,
             data_files: files.files.len() - 1,
             recorded_now,
+            addons,
         })
     }
     .await;

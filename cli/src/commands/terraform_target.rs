@@ -42,6 +42,12 @@ pub async fn run(context: &Context, arguments: &UpdateClusterArgs) -> anyhow::Re
             format!("{} files changed", written.changed)
         }
     ));
+    if !written.addons.is_empty() {
+        context.printer.info(&format!(
+            "Wrote the addons to the state store (addons: {}); the control plane applies them, Terraform never manages them.",
+            written.addons.join(", ")
+        ));
+    }
     context.printer.info(&format!(
         "Next: cd {} && terraform init && terraform apply",
         folder.display()

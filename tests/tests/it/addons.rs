@@ -258,3 +258,77 @@ async fn cluster_autoscaler_tags_the_worker_groups_only_when_it_is_on() {
     );
     fixture.assert_no_changes();
 }
+
+/// `--target terraform`: Terraform manages the cloud resources only; the
+/// addons, like the PKI, are store objects skiff writes when it writes the
+/// Terraform, so a Terraform-managed cluster's control plane applies them
+/// too, and turning one off removes it from the index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terraform_output_writes_the_addons_the_spec_enables() {
+    let fixture = ClusterFixture::new("c32.k8s.local").await;
+    let cluster = fixture.cluster.clone();
+    fixture.create_cluster(&["--zones", "us-east-1a", "--node-count", "1"]);
+    let folder = fixture.home.join("c32-terraform");
+    let write = || {
+        let output = fixture.skiff([
+            "update".as_ref(),
+            "cluster".as_ref(),
+            cluster.as_ref(),
+            "--target".as_ref(),
+            "terraform".as_ref(),
+            "--out".as_ref(),
+            folder.as_os_str(),
+        ]);
+        output.assert_success();
+        output
+    };
+
+    let first = write();
+    let names = |lines: &[Vec<String>]| -> Vec<String> {
+        lines.iter().map(|line| line[0].clone()).collect()
+    };
+    let lines = index(&fixture);
+    assert_eq!(
+        names(&lines),
+        [
+            "cloud-controller-manager",
+            "ebs-csi-driver",
+            "metrics-server"
+        ],
+        "{first}"
+    );
+    for line in &lines {
+        let manifest = fixture
+            .get_object(&format!("addons/{}.yaml", line[0]))
+            .unwrap_or_else(|| panic!("no manifest of {}", line[0]));
+        assert_eq!(
+            sha256(&manifest),
+            line[3],
+            "{} manifest and index line",
+            line[0]
+        );
+    }
+    assert!(
+        first.stderr.contains("addons") || first.stdout.contains("addons"),
+        "the addons written are said: {first}"
+    );
+    let configuration = std::fs::read_to_string(folder.join("skiff.tf.json")).expect("read");
+    assert!(
+        !configuration.contains("\"aws_s3_object\""),
+        "Terraform never manages the addons' objects"
+    );
+
+    // Written again unchanged: the same index, nothing said about addons.
+    let again = write();
+    assert_eq!(index(&fixture), lines);
+    assert!(!again.stderr.contains("addons:"), "{again}");
+
+    // metrics-server off: out of the index, its manifest gone.
+    fixture.edit_cluster(|document| set_addon(document, "metricsServer", false));
+    write();
+    assert_eq!(
+        names(&index(&fixture)),
+        ["cloud-controller-manager", "ebs-csi-driver"]
+    );
+    assert!(fixture.get_object("addons/metrics-server.yaml").is_none());
+}
