@@ -347,21 +347,26 @@ async fn wait_for_a_healthy_target(
         .iter()
         .filter(|arn| arn.contains(":loadbalancer/"))
         .collect();
-    let described = provider
-        .elb
-        .describe_target_groups()
-        .set_target_group_arns(Some(
-            target_groups.iter().map(|arn| arn.to_string()).collect(),
-        ))
-        .send()
-        .await
-        .map_err(|error| {
-            aws_error(
-                "elasticloadbalancing:DescribeTargetGroups",
-                key.as_str(),
-                error,
-            )
-        })?;
+    // Retried: target groups made moments ago may not be visible yet, and
+    // ELB throttles.
+    let described = retry(&provider.retry, || async {
+        provider
+            .elb
+            .describe_target_groups()
+            .set_target_group_arns(Some(
+                target_groups.iter().map(|arn| arn.to_string()).collect(),
+            ))
+            .send()
+            .await
+            .map_err(|error| {
+                aws_error(
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    key.as_str(),
+                    error,
+                )
+            })
+    })
+    .await?;
     let mut own = None;
     let mut public = Vec::new();
     for group in described.target_groups() {
@@ -386,7 +391,9 @@ async fn wait_for_a_healthy_target(
     };
     let mut served = false;
     for arn in &public {
-        served |= target_states(provider, arn).await?.healthy();
+        served |= retry(&provider.retry, || target_states(provider, arn))
+            .await?
+            .healthy();
     }
     if !served {
         tracing::info!(
