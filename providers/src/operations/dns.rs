@@ -376,7 +376,7 @@ async fn wait_for_a_healthy_target(
         let leads_to = group
             .load_balancer_arns()
             .iter()
-            .any(|balancer| balancers.iter().any(|wanted| *wanted == balancer));
+            .any(|balancer| balancers.contains(&balancer));
         if leads_to {
             own = Some((
                 arn.to_string(),

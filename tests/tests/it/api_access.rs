@@ -1149,10 +1149,7 @@ async fn on_a_running_dns_cluster_the_zone_waits_for_a_healthy_internal_target()
                 );
                 zone_seen_at.get_or_insert_with(|| started.elapsed());
             } else if !states.is_empty() && !healthy {
-                assert!(
-                    states.iter().all(|state| state == "initial"),
-                    "{states:?}"
-                );
+                assert!(states.iter().all(|state| state == "initial"), "{states:?}");
                 seen_initial_without_zone = true;
             }
         }
@@ -1206,10 +1203,7 @@ async fn a_new_dns_clusters_apply_does_not_wait_for_a_healthy_target() {
         .await
         .expect("the internal target group");
     assert!(!states.is_empty(), "no target registered");
-    assert!(
-        states.iter().all(|state| state == "initial"),
-        "{states:?}"
-    );
+    assert!(states.iter().all(|state| state == "initial"), "{states:?}");
     output.assert_stderr_contains("made without waiting");
     assert!(
         !output.stderr.contains("waiting for a healthy target"),
@@ -1306,7 +1300,12 @@ async fn a_second_vpc_associated_with_the_zone_plans_no_change() {
         [other.clone(), cluster_vpc.clone()]
     );
 
-    let output = fixture.skiff(["update", "cluster", "two.example.com", "--detailed-exitcode"]);
+    let output = fixture.skiff([
+        "update",
+        "cluster",
+        "two.example.com",
+        "--detailed-exitcode",
+    ]);
     output.assert_exit(0);
     assert!(
         format!("{}{}", output.stdout, output.stderr).contains("No changes"),
