@@ -482,9 +482,12 @@ fn create_calls(desired: &Attributes) -> u32 {
         Attributes::Listener(_) => 1,
         // dns::create_record: ChangeResourceRecordSets.
         Attributes::DnsRecord(_) => 1,
-        // dns::create_hosted_zone: CreateHostedZone (with the VPC), then
-        // its SOA read and rewritten with a short negative TTL.
-        Attributes::HostedZone(_) => 3,
+        // dns::create_hosted_zone: DescribeTargetGroups and the public
+        // target group's DescribeTargetHealth (is the API served today? if
+        // so, the wait for a healthy target, not counted), CreateHostedZone
+        // (with the VPC), then its SOA read and rewritten with a short
+        // negative TTL.
+        Attributes::HostedZone(_) => 5,
         // node_termination::put_lifecycle_hook: PutLifecycleHook.
         Attributes::LifecycleHook(_) => 1,
         // node_termination::create_queue: CreateQueue (attributes, policy

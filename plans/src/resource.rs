@@ -1093,12 +1093,16 @@ pub struct HostedZoneAttributes {
     /// (`skiff: <cluster> <key>`).
     pub comment: String,
     /// What must serve before the zone exists: the internal load balancer
-    /// (its ARN) and its listener. Once created, the zone shadows the public
-    /// record of its name inside the VPC at once, so on a running cluster
-    /// a zone made before the load balancer it leads to is `active` would
-    /// cut the nodes off the API for minutes. Orders the create after them
-    /// and is waited for by it; not a property of the zone, so never
-    /// compared ([`Attributes::fields`] leaves it out) and not read back.
+    /// (its ARN), its listener and its target group, and the API's public
+    /// target group. Once created, the zone shadows the public record of
+    /// its name inside the VPC at once, so on a running cluster a zone made
+    /// before the load balancer it leads to is `active` and has a healthy
+    /// target would cut the nodes off the API for minutes; the public
+    /// target group tells the apply whether the API is served today (a new
+    /// cluster's is not, and its apply does not wait). Orders the create
+    /// after them and is waited for by it; not a property of the zone, so
+    /// never compared ([`Attributes::fields`] leaves it out) and not read
+    /// back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub serves: Vec<Id>,
 }

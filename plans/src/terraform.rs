@@ -503,24 +503,44 @@ impl<'model> Generator<'model> {
             // A private zone: the `vpc` block makes it one (and associates
             // the VPC at creation, as `CreateHostedZone` does).
             // It waits for what it leads to (`serves`: the internal load
-            // balancer, which `aws_lb` waits to be active, and its listener),
-            // which no attribute refers to.
+            // balancer, which `aws_lb` waits to be active, its listener and
+            // target groups), which no attribute refers to, and for the
+            // auto scaling groups that register the control plane with
+            // those target groups, so on a running cluster the instances
+            // are registered before the zone shadows the public record.
+            // What Terraform cannot say is skiff's own wait for a healthy
+            // target (`operations::dns` in skiff-providers), which waits
+            // only when the API is already served: `aws_autoscaling_group`'s
+            // `wait_for_elb_capacity` would also hold a new cluster's apply
+            // until its first API server is up, and every later change of
+            // the group, so the zone may be made while the targets are
+            // still `initial` (seconds to minutes).
             Attributes::HostedZone(zone) => {
                 let mut body = json!({
                     "name": literal(&zone.name),
                     "comment": literal(&zone.comment),
                     "vpc": [{ "vpc_id": self.id(&zone.vpc)? }],
                 });
-                let after: Vec<String> = zone
+                let served: Vec<&ResourceKey> = zone
                     .serves
                     .iter()
                     .filter_map(|id| match id {
-                        Id::Ref(reference) => self
-                            .kinds
-                            .get(&reference.key)
-                            .map(|kind| address(*kind, &reference.key)),
+                        Id::Ref(reference) => Some(&reference.key),
                         _ => None,
                     })
+                    .collect();
+                let registering = self.model.resources.iter().filter(|resource| {
+                    matches!(&resource.attributes, Attributes::AutoScalingGroup(group)
+                        if group.target_groups.iter().any(|target| matches!(target,
+                            Id::Ref(reference) if served.contains(&&reference.key)
+                                && self.kinds.get(&reference.key)
+                                    == Some(&ResourceKind::TargetGroup))))
+                });
+                let after: Vec<String> = served
+                    .iter()
+                    .copied()
+                    .chain(registering.map(|resource| &resource.key))
+                    .filter_map(|key| self.kinds.get(key).map(|kind| address(*kind, key)))
                     .collect();
                 if !after.is_empty() {
                     body["depends_on"] = json!(after);

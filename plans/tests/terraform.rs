@@ -194,11 +194,22 @@ fn an_ha_private_cluster_maps_every_resource_and_reference() {
     }
 
     // The private zone answers api.<cluster> inside the VPC as soon as it
-    // exists: it waits for the internal load balancer it leads to.
+    // exists: it waits for the internal load balancer it leads to, its
+    // listener, the target groups, and the control-plane groups that
+    // register the instances with them (the wait for a healthy target is
+    // skiff's apply's alone).
     let zone = resource(&configuration, "aws_route53_zone.api_internal");
     assert_eq!(
         zone["depends_on"],
-        serde_json::json!(["aws_lb.api_internal", "aws_lb_listener.api_internal"])
+        serde_json::json!([
+            "aws_lb.api_internal",
+            "aws_lb_listener.api_internal",
+            "aws_lb_target_group.api_internal",
+            "aws_lb_target_group.api",
+            "aws_autoscaling_group.control_plane_us_east_1a",
+            "aws_autoscaling_group.control_plane_us_east_1b",
+            "aws_autoscaling_group.control_plane_us_east_1c",
+        ])
     );
 
     // References are expressions; nothing of the planner's notation is left.

@@ -113,6 +113,17 @@ leaves out of listings as "left_out" (`service:Action`).
 * Slow load balancers (`--lb-ready-ms`): a new load balancer's State.Code is
   `provisioning`, then `active` (ELBv2 API reference, LoadBalancerState;
   terraform-provider-aws `waitLoadBalancerActive`). `model_lb_readiness`.
+* Slow target health (`--target-healthy-ms`, or at run time `POST
+  /_harness/target-health?seconds=S` in wall time, for targets registered
+  from then on): a target registered with a target group (directly or by its
+  auto scaling group) is `initial` that long, then `healthy`. moto reports it
+  `healthy` at once. AWS: "The load balancer starts routing requests to a
+  newly registered target as soon as the registration process completes and
+  the targets pass the initial health checks. It can take a few minutes"
+  (ELB guide, "Health checks for Network Load Balancer target groups"); until
+  then DescribeTargetHealth answers State `initial` with Reason
+  `Elb.RegistrationInProgress`, then `Elb.InitialHealthChecking` (ELBv2 API
+  reference, TargetHealth). Not part of `--realistic`. `model_target_health`.
 * Slow NAT gateway deletes (`--nat-delete-ms`): a deleted NAT gateway stays
   `deleting`, then `deleted`; until then it holds its elastic IP
   (ReleaseAddress/DisassociateAddress: `AuthFailure`, kubernetes/kops#938),
@@ -586,6 +597,10 @@ class Harness:
             for model in drained:
                 model.drain(seconds)
             return json_response(start_response, {"ok": bool(drained)})
+        if path == "/_harness/target-health" and method == "POST":
+            seconds = float(parse_qs(environ.get("QUERY_STRING", "")).get("seconds", ["0"])[0])
+            TARGET_HEALTH_DELAY["seconds"] = max(seconds, 0.0)
+            return json_response(start_response, {"ok": True})
         if path == "/_harness/health":
             return json_response(start_response, {"ok": True})
         start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -689,6 +704,12 @@ def parse_args():
     parser.add_argument("--nat-ready-ms", type=float, default=None, help="a new NAT gateway stays pending this long")
     parser.add_argument(
         "--lb-ready-ms", type=float, default=None, help="a new load balancer stays provisioning this long"
+    )
+    parser.add_argument(
+        "--target-healthy-ms",
+        type=float,
+        default=0.0,
+        help="a target registered with a target group stays initial this long before it is healthy",
     )
     parser.add_argument(
         "--nat-delete-ms",
@@ -796,6 +817,8 @@ def main():
         model_nat_readiness(scaled(args, args.nat_ready_ms))
     if args.lb_ready_ms:
         model_lb_readiness(scaled(args, args.lb_ready_ms))
+    # Always patched (a no-op at zero), so a test can slow it at run time.
+    model_target_health(scaled(args, args.target_healthy_ms))
     if args.nat_delete_ms:
         model_nat_deletes(scaled(args, args.nat_delete_ms))
     if args.lb_eni_linger_ms:
@@ -2076,6 +2099,71 @@ def model_lb_readiness(seconds):
 
     ELBv2Backend.create_load_balancer = create_load_balancer
     FakeLoadBalancer.activate = activate
+
+
+# How long (wall seconds) a target registered from now on stays `initial`:
+# `--target-healthy-ms`, scaled, or `POST /_harness/target-health`.
+TARGET_HEALTH_DELAY = {"seconds": 0.0}
+
+
+def model_target_health(seconds):
+    """A target registered with a target group is `initial` for a while, then `healthy`.
+
+    moto reports every registered target `healthy` at once. AWS routes to a
+    new target only "as soon as the registration process completes and the
+    targets pass the initial health checks. It can take a few minutes for
+    the registration process to complete and health checks to start" (ELB
+    guide, "Health checks for Network Load Balancer target groups",
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/network/target-group-health-checks.html);
+    meanwhile DescribeTargetHealth answers State `initial`, Reason
+    `Elb.RegistrationInProgress` ("The target is in the process of being
+    registered with the load balancer"), then `Elb.InitialHealthChecking`
+    ("The load balancer is still sending the target the minimum number of
+    health checks required to determine its health status"; ELBv2 API
+    reference, TargetHealth). Auto scaling registers a group's instances
+    through the same `register` (moto's `update_attached_target_groups`),
+    so they follow it too. The delay is the one in force when the target
+    was registered; a target registered again starts over.
+    """
+    from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+
+    TARGET_HEALTH_DELAY["seconds"] = seconds
+    original_register = FakeTargetGroup.register
+    original_deregister = FakeTargetGroup.deregister
+    original_health_for = FakeTargetGroup.health_for
+
+    def register(self, targets):
+        new = [target["Id"] for target in targets if target["Id"] not in self.targets]
+        original_register(self, targets)
+        registered = self.__dict__.setdefault("registered_at", {})
+        for target_id in new:
+            registered[target_id] = (time.monotonic(), TARGET_HEALTH_DELAY["seconds"])
+
+    def deregister(self, targets):
+        original_deregister(self, targets)
+        for target in targets:
+            self.__dict__.get("registered_at", {}).pop(target["Id"], None)
+
+    def health_for(self, target, ec2_backend):
+        status = original_health_for(self, target, ec2_backend)
+        registered = self.__dict__.get("registered_at", {}).get(target["Id"])
+        if status.status != "healthy" or registered is None:
+            return status
+        at, delay = registered
+        elapsed = time.monotonic() - at
+        if elapsed >= delay:
+            return status
+        if elapsed < delay / 2:
+            reason, description = "Elb.RegistrationInProgress", "Target registration is in progress"
+        else:
+            reason, description = "Elb.InitialHealthChecking", "Initial health checks in progress"
+        return FakeHealthStatus(
+            status.instance_id, status.port, status.health_check_port, "initial", reason, description
+        )
+
+    FakeTargetGroup.register = register
+    FakeTargetGroup.deregister = deregister
+    FakeTargetGroup.health_for = health_for
 
 
 def model_nat_deletes(seconds):

@@ -457,6 +457,22 @@ impl LocalAws {
         );
     }
 
+    /// Targets registered with a load balancer's target group from now on
+    /// stay `initial` for `delay` (wall time), then are `healthy`: the
+    /// registration and initial health checks AWS runs (see
+    /// `model_target_health` in `tests/harness/local_aws.py`). Zero, the
+    /// default, makes them healthy at once, as moto does.
+    pub fn set_target_health_delay(&self, delay: std::time::Duration) {
+        let path = format!("/_harness/target-health?seconds={}", delay.as_secs_f64());
+        let response = self.request("POST", &path, &[], b"");
+        assert_eq!(
+            response.status,
+            200,
+            "POST /_harness/target-health: {}",
+            response.text()
+        );
+    }
+
     /// Empties every EC2 token bucket (`--token-buckets`) and keeps them
     /// empty for `hold` (wall time), as another client spending the
     /// account's budget would; then they refill at EC2's documented rates.

@@ -38,7 +38,8 @@
 //! the VPC it answers in mark it as the cluster's.
 
 use super::load_balancer::{
-    api_endpoint, internal_load_balancer_key, load_balancer_key, ApiEndpoint, INTERNAL,
+    api_endpoint, internal_load_balancer_key, internal_target_group_key, load_balancer_key,
+    target_group_key, ApiEndpoint, INTERNAL,
 };
 use super::Builder;
 use crate::error::PlanError;
@@ -124,9 +125,17 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
             name: cluster.api_dns_name(),
             vpc: builder.vpc_id(),
             comment: private_zone_comment(cluster.name()),
+            // What the zone leads to, and what tells whether it may shadow
+            // the public record yet: the internal load balancer (`active`),
+            // its listener, its target group (a healthy target) and the
+            // public target group (whether the API is served today, i.e.
+            // whether there is anything to shadow). The apply's wait:
+            // `skiff_providers` `operations::dns::create_hosted_zone`.
             serves: vec![
                 internal_load_balancer_key().output(Output::Arn),
                 ResourceKey::new(ResourceKind::Listener, INTERNAL).output(Output::Arn),
+                internal_target_group_key().output(Output::Arn),
+                target_group_key().output(Output::Arn),
             ],
         }),
     });

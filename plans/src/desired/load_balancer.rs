@@ -744,6 +744,77 @@ mod tests {
             "{:?}",
             zone.fields
         );
+        // It also waits for the internal target group (a healthy target
+        // before it shadows the public record) and the public one (whether
+        // there is anything to shadow).
+        assert!(zone.depends_on.contains(&internal_target_group_key()));
+    }
+
+    /// Finding 5 of the issue 18 review: the private zone names, in
+    /// `serves`, what must serve before it exists (the internal load
+    /// balancer, its listener, its target group) and the public target
+    /// group the apply asks whether the API is served today; `serves` is
+    /// never compared, so a zone read back (with nothing in `serves`, as
+    /// AWS has no such property) plans no change, whatever it names.
+    #[test]
+    fn the_private_zone_serves_its_target_group_and_is_never_compared_on_it() {
+        let bundle = cluster("c1.example.com", LoadBalancerType::Public);
+        let model = model(&bundle);
+        let zone_key = crate::desired::dns::private_zone_key();
+        let Some(Attributes::HostedZone(zone)) =
+            model.get(&zone_key).map(|resource| &resource.attributes)
+        else {
+            panic!("no private zone: {:?}", model.get(&zone_key));
+        };
+        assert_eq!(
+            zone.serves,
+            [
+                internal_load_balancer_key().output(Output::Arn),
+                ResourceKey::new(ResourceKind::Listener, INTERNAL).output(Output::Arn),
+                internal_target_group_key().output(Output::Arn),
+                target_group_key().output(Output::Arn),
+            ]
+        );
+        let dependencies = model.get(&zone_key).expect("the zone").dependencies();
+        for key in [internal_target_group_key(), target_group_key()] {
+            assert!(dependencies.contains(&key), "{key}: {dependencies:?}");
+        }
+        assert!(!Attributes::HostedZone(zone.clone())
+            .fields()
+            .contains_key("serves"));
+
+        // Read back as the refresh reads it: nothing in `serves`.
+        let mut cloud = cloud_of(&model);
+        let observed = cloud.resources.get_mut(&zone_key).expect("the zone");
+        match &mut observed.attributes {
+            Attributes::HostedZone(zone) => {
+                assert!(!zone.serves.is_empty());
+                zone.serves.clear();
+            }
+            other => panic!("{other:?}"),
+        }
+        let context = crate::PlanContext {
+            region: "us-east-1".into(),
+            spec_revision: 2,
+            state: crate::StateBinding::none(),
+        };
+        let plan = crate::plan(&model, &cloud, &context).expect("plans");
+        assert!(plan.changes.is_empty(), "{:#?}", plan.changes);
+        // And what it serves changing (another target group) is no change
+        // either.
+        match &mut cloud
+            .resources
+            .get_mut(&zone_key)
+            .expect("the zone")
+            .attributes
+        {
+            Attributes::HostedZone(zone) => {
+                zone.serves = vec![Id::Value("arn:aws:elasticloadbalancing:other".into())];
+            }
+            other => panic!("{other:?}"),
+        }
+        let plan = crate::plan(&model, &cloud, &context).expect("plans");
+        assert!(plan.changes.is_empty(), "{:#?}", plan.changes);
     }
 
     /// A shared VPC without DNS support or DNS host names cannot hold the

@@ -129,11 +129,13 @@ pub(crate) async fn create_hosted_zone(
     intent: &str,
 ) -> Result<Applied> {
     let vpc_id = value(key, "vpc", &zone.vpc)?;
-    for arn in values(key, "serves", &zone.serves)? {
+    let serves = values(key, "serves", &zone.serves)?;
+    for arn in &serves {
         if arn.contains(":loadbalancer/") {
-            wait_until_active(provider, key, &arn, &zone.name).await?;
+            wait_until_active(provider, key, arn, &zone.name).await?;
         }
     }
+    wait_for_a_healthy_target(provider, key, &serves, &zone.name).await?;
     let reference = client_token(intent, key, &[&zone.name, vpc_id]);
     let build_error = |error: aws_sdk_route53::error::BuildError| {
         ProviderError::other("route53:CreateHostedZone", key.as_str(), error.to_string())
@@ -187,9 +189,8 @@ pub(crate) async fn create_hosted_zone(
 /// it is associated with); a network load balancer serves nothing while
 /// `provisioning` (minutes, ELBv2 API reference, LoadBalancerState). On a
 /// running cluster the nodes' new connections to the API would fail all
-/// that time. The control-plane groups register with its target group in
-/// the same apply, and their targets pass its health checks (seconds) well
-/// within the balancer's own provisioning.
+/// that time. An `active` balancer still forwards only to healthy targets:
+/// that is [`wait_for_a_healthy_target`], next.
 async fn wait_until_active(
     provider: &AwsProvider,
     key: &ResourceKey,
@@ -230,6 +231,221 @@ async fn wait_until_active(
                 )),
                 _ => Ok(None),
             }
+        },
+    )
+    .await
+}
+
+/// How long the control plane's targets usually take to become healthy in
+/// a target group they were just registered with: the registration, then
+/// the initial health checks (ELB's "Health checks for Network Load
+/// Balancer target groups": "It can take a few minutes for the
+/// registration process to complete and health checks to start").
+const HEALTHY_EXPECTED: Duration = Duration::from_secs(90);
+/// How long the zone waits for a healthy target before it gives up.
+const HEALTHY_LIMIT: Duration = Duration::from_secs(600);
+
+/// What a target group's targets are doing, from `DescribeTargetHealth`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct TargetStates {
+    /// Target ID and state (`initial`, `healthy`, `unhealthy`, ...), in
+    /// the order ELB lists them.
+    targets: Vec<(String, String)>,
+}
+
+impl TargetStates {
+    fn healthy(&self) -> bool {
+        self.targets.iter().any(|(_, state)| state == "healthy")
+    }
+
+    /// `i-1 initial, i-2 unhealthy`, or `no target registered`.
+    fn describe(&self) -> String {
+        if self.targets.is_empty() {
+            return "no target registered".to_string();
+        }
+        self.targets
+            .iter()
+            .map(|(id, state)| format!("{id} {state}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+async fn target_states(provider: &AwsProvider, arn: &str) -> Result<TargetStates> {
+    let output = provider
+        .elb
+        .describe_target_health()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|error| aws_error("elasticloadbalancing:DescribeTargetHealth", arn, error))?;
+    Ok(TargetStates {
+        targets: output
+            .target_health_descriptions()
+            .iter()
+            .map(|description| {
+                (
+                    description
+                        .target()
+                        .and_then(|target| target.id())
+                        .unwrap_or_default()
+                        .to_string(),
+                    description
+                        .target_health()
+                        .and_then(|health| health.state())
+                        .map(|state| state.as_str().to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Waits, when the API is served today, until the target group the zone
+/// leads to has a healthy target.
+///
+/// An `active` network load balancer forwards only to targets that passed
+/// their initial health checks: a target is `initial` from its
+/// registration until then (ELBv2 API reference, TargetHealth: reasons
+/// `Elb.RegistrationInProgress`, `Elb.InitialHealthChecking`; "Health
+/// checks for Network Load Balancer target groups": "The load balancer
+/// starts routing requests to a newly registered target as soon as the
+/// registration process completes and the targets pass the initial health
+/// checks. It can take a few minutes"). On a running cluster the
+/// control-plane groups register with the internal target group in this
+/// very apply, so the balancer may be `active` with every target still
+/// `initial`: a zone made then would send the nodes to a balancer that
+/// forwards nowhere, in place of a public path that works.
+///
+/// Whether to wait is decided once, before waiting, from the target groups
+/// in `serves`: the zone's own (the one attached to the internal load
+/// balancer, also in `serves`) and the API's public one. It waits when the
+/// public one has a healthy target, i.e. the cluster already has a control
+/// plane serving the API, which the zone would shadow. It does not wait on
+/// a new cluster: its public target group has no healthy target either
+/// (nothing to shadow), and waiting would hold the apply until the first
+/// control plane is up. Which targets are *registered* does not tell the
+/// two apart: on a new cluster the control-plane groups are often created,
+/// and their instances registered (`initial`), before the internal load
+/// balancer is `active`. When the first control plane of a new cluster does
+/// pass its health checks before the zone is made, its targets in both
+/// groups pass together, and the wait is short.
+async fn wait_for_a_healthy_target(
+    provider: &AwsProvider,
+    key: &ResourceKey,
+    serves: &[String],
+    name: &str,
+) -> Result<()> {
+    let target_groups: Vec<&String> = serves
+        .iter()
+        .filter(|arn| arn.contains(":targetgroup/"))
+        .collect();
+    if target_groups.is_empty() {
+        return Ok(());
+    }
+    let balancers: Vec<&String> = serves
+        .iter()
+        .filter(|arn| arn.contains(":loadbalancer/"))
+        .collect();
+    // Retried: target groups made moments ago may not be visible yet, and
+    // ELB throttles.
+    let described = retry(&provider.retry, || async {
+        provider
+            .elb
+            .describe_target_groups()
+            .set_target_group_arns(Some(
+                target_groups.iter().map(|arn| arn.to_string()).collect(),
+            ))
+            .send()
+            .await
+            .map_err(|error| {
+                aws_error(
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    key.as_str(),
+                    error,
+                )
+            })
+    })
+    .await?;
+    let mut own = None;
+    let mut public = Vec::new();
+    for group in described.target_groups() {
+        let Some(arn) = group.target_group_arn() else {
+            continue;
+        };
+        let leads_to = group
+            .load_balancer_arns()
+            .iter()
+            .any(|balancer| balancers.contains(&balancer));
+        if leads_to {
+            own = Some((
+                arn.to_string(),
+                group.target_group_name().unwrap_or(arn).to_string(),
+            ));
+        } else {
+            public.push(arn.to_string());
+        }
+    }
+    let Some((own, own_name)) = own else {
+        return Ok(());
+    };
+    let mut served = false;
+    for arn in &public {
+        served |= retry(&provider.retry, || target_states(provider, arn))
+            .await?
+            .healthy();
+    }
+    if !served {
+        tracing::info!(
+            "{key}: the API's public target group has no healthy target (a new cluster): \
+             {name}'s private zone is made without waiting for {own_name}"
+        );
+        return Ok(());
+    }
+    // The states last shown (progress is shown when they change).
+    let last: std::sync::Mutex<Option<TargetStates>> = std::sync::Mutex::new(None);
+    let started = tokio::time::Instant::now();
+    wait_for(
+        "elasticloadbalancing:DescribeTargetHealth",
+        &own,
+        HEALTHY_EXPECTED,
+        // The check itself gives up at HEALTHY_LIMIT, with what it saw.
+        HEALTHY_LIMIT + Duration::from_secs(60),
+        || async {
+            let states = target_states(provider, &own).await?;
+            if states.healthy() {
+                return Ok(Some(()));
+            }
+            let changed = {
+                let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let changed = last.as_ref() != Some(&states);
+                *last = Some(states.clone());
+                changed
+            };
+            if changed {
+                tracing::info!(
+                    "{key}: waiting for a healthy target in {own_name} before {name} \
+                     answers inside the VPC: {}",
+                    states.describe()
+                );
+            }
+            if started.elapsed() >= HEALTHY_LIMIT {
+                return Err(ProviderError::other(
+                    "elasticloadbalancing:DescribeTargetHealth",
+                    key.as_str(),
+                    format!(
+                        "the target group {own_name} ({own}) that {name} would lead to has no \
+                         healthy target after {}s ({}); the private zone is not created, so \
+                         the nodes keep the public endpoint. See why with `aws elbv2 \
+                         describe-target-health --target-group-arn {own}` (the control-plane \
+                         instances must accept TCP 6443 from the internal load balancer's \
+                         security group), then run the apply again",
+                        HEALTHY_LIMIT.as_secs(),
+                        states.describe()
+                    ),
+                ));
+            }
+            Ok(None)
         },
     )
     .await

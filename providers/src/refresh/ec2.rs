@@ -14,7 +14,7 @@ use crate::error::{aws_error, Result};
 use crate::tags::from_ec2;
 use crate::AwsProvider;
 
-fn owned_filter(cluster: &str) -> Filter {
+pub(super) fn owned_filter(cluster: &str) -> Filter {
     Filter::builder()
         .name(format!("tag:{}", names::ownership_tag(cluster)))
         .values("owned")

@@ -209,21 +209,48 @@ async fn private_zone(
     let Some(zone) = found.hosted_zone() else {
         return Ok(None);
     };
-    let vpc = found
+    let associated: Vec<String> = found
         .vpcs()
         .iter()
-        .find(|vpc| {
+        .filter(|vpc| {
             vpc.vpc_region()
                 .is_none_or(|region| region.as_str() == provider.region)
         })
-        .and_then(|vpc| vpc.vpc_id())
-        .unwrap_or_default();
+        .filter_map(|vpc| vpc.vpc_id())
+        .map(str::to_string)
+        .collect();
+    let recorded_vpc = recorded.and_then(|resource| match &resource.attributes {
+        Some(Attributes::HostedZone(zone)) => zone.vpc.value().map(str::to_string),
+        _ => None,
+    });
+    let owned_vpc = if associated.len() > 1 && recorded_vpc.is_none() {
+        owned_vpc(provider, scope).await?
+    } else {
+        None
+    };
+    let vpc = cluster_vpc(&associated, [recorded_vpc, owned_vpc]);
+    let others: Vec<&String> = associated.iter().filter(|other| **other != vpc).collect();
+    if !others.is_empty() {
+        tracing::warn!(
+            "the private hosted zone {name} ({id}) is also associated with {}: nodes in \
+             those VPCs resolve {name} to the cluster's internal load balancer too. skiff \
+             leaves that association alone (it answers for {vpc}); remove it with `aws \
+             route53 disassociate-vpc-from-hosted-zone --hosted-zone-id {id} --vpc \
+             VPCRegion={},VPCId=<vpc>` if it is not wanted",
+            others
+                .iter()
+                .map(|other| other.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            provider.region
+        );
+    }
     Ok(Some(ObservedResource {
         key: private_zone_key(),
         id: id.clone(),
         attributes: Attributes::HostedZone(HostedZoneAttributes {
             name: zone.name().trim_end_matches('.').to_lowercase(),
-            vpc: Id::Value(vpc.to_string()),
+            vpc: Id::Value(vpc),
             comment: zone
                 .config()
                 .and_then(|config| config.comment())
@@ -233,4 +260,79 @@ async fn private_zone(
         }),
         outputs: outputs(&[(Output::Id, &id)]),
     }))
+}
+
+/// The cluster's VPC among the VPCs a private zone is associated with (in
+/// this region, in the order Route53 lists them, which is not the order
+/// they were associated in): the first of `known` (the recorded zone's VPC,
+/// then the VPC tagged as the cluster's) that is among them, else the
+/// first. Another association, which someone added so that another VPC
+/// resolves the API's name too, is then not taken for the cluster's: the
+/// zone's VPC cannot change in place, so that would plan a replacement.
+/// Empty when the zone has no association here.
+fn cluster_vpc(associated: &[String], known: [Option<String>; 2]) -> String {
+    known
+        .into_iter()
+        .flatten()
+        .find(|vpc| associated.contains(vpc))
+        .or_else(|| associated.first().cloned())
+        .unwrap_or_default()
+}
+
+/// The ID of the VPC tagged as the cluster's, if any (none for a shared
+/// VPC): asked only when a zone the recorded state does not name has more
+/// than one association.
+async fn owned_vpc(provider: &AwsProvider, scope: &RefreshScope) -> Result<Option<String>> {
+    let listed = provider
+        .ec2
+        .describe_vpcs()
+        .filters(super::ec2::owned_filter(&scope.cluster))
+        .send()
+        .await
+        .map_err(|error| aws_error("ec2:DescribeVpcs", &scope.cluster, error))?;
+    Ok(listed
+        .vpcs()
+        .iter()
+        .find(|vpc| {
+            scope
+                .key_of(ResourceKind::Vpc, &crate::tags::from_ec2(vpc.tags()))
+                .is_some()
+        })
+        .and_then(|vpc| vpc.vpc_id())
+        .map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_vpc;
+
+    fn vpcs(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|id| id.to_string()).collect()
+    }
+
+    /// Route53 may list another VPC first: the cluster's is still found,
+    /// by the recorded state or by its tags, whatever the order.
+    #[test]
+    fn the_clusters_vpc_is_found_among_the_associations_in_any_order() {
+        let associated = vpcs(&["vpc-other", "vpc-cluster"]);
+        assert_eq!(
+            cluster_vpc(&associated, [Some("vpc-cluster".into()), None]),
+            "vpc-cluster"
+        );
+        assert_eq!(
+            cluster_vpc(&associated, [None, Some("vpc-cluster".into())]),
+            "vpc-cluster"
+        );
+        // A recorded VPC the zone is no longer associated with is not
+        // taken: the tagged one is, else the first listed.
+        assert_eq!(
+            cluster_vpc(
+                &associated,
+                [Some("vpc-gone".into()), Some("vpc-cluster".into())]
+            ),
+            "vpc-cluster"
+        );
+        assert_eq!(cluster_vpc(&associated, [None, None]), "vpc-other");
+        assert_eq!(cluster_vpc(&[], [Some("vpc-cluster".into()), None]), "");
+    }
 }

@@ -1027,3 +1027,295 @@ async fn a_gossip_control_plane_certifies_both_load_balancer_names() {
     }
     assert!(!init.contains("@SKIFF_"), "a placeholder was left:\n{init}");
 }
+
+/// What the private zone's wait is judged on, seen from outside while an
+/// apply runs: the internal target group's target states and whether the
+/// private zone exists yet.
+impl ClusterFixture {
+    /// The states of the internal target group's targets (`None`: no such
+    /// target group yet).
+    async fn internal_target_states(&self) -> Option<Vec<String>> {
+        let groups = self
+            .clients
+            .elb
+            .describe_target_groups()
+            .send()
+            .await
+            .expect("describe target groups");
+        let arn = groups
+            .target_groups()
+            .iter()
+            .find(|group| {
+                group
+                    .target_group_name()
+                    .is_some_and(|name| name.starts_with("tcp-int-"))
+            })?
+            .target_group_arn()?
+            .to_owned();
+        let health = self
+            .clients
+            .elb
+            .describe_target_health()
+            .target_group_arn(&arn)
+            .send()
+            .await
+            .ok()?;
+        Some(
+            health
+                .target_health_descriptions()
+                .iter()
+                .map(|description| {
+                    description
+                        .target_health()
+                        .and_then(|health| health.state())
+                        .map(|state| state.as_str().to_owned())
+                        .unwrap_or_default()
+                })
+                .collect(),
+        )
+    }
+
+    /// The private zone `api.<cluster>`'s ID, if it exists.
+    async fn private_zone_id(&self) -> Option<String> {
+        let zones = self
+            .clients
+            .route53
+            .list_hosted_zones_by_name()
+            .dns_name(format!("api.{}", self.cluster))
+            .send()
+            .await
+            .expect("list hosted zones by name");
+        zones
+            .hosted_zones()
+            .iter()
+            .find(|zone| {
+                zone.name().trim_end_matches('.') == format!("api.{}", self.cluster)
+                    && zone.config().is_some_and(|config| config.private_zone())
+            })
+            .map(|zone| zone.id().trim_start_matches("/hostedzone/").to_owned())
+    }
+}
+
+/// The tracing filter that shows the private zone's progress lines.
+const ZONE_PROGRESS: &str = "warn,skiff_providers::operations::dns=info";
+
+/// Review finding 5 (issue 18): on a running DNS cluster the private zone,
+/// which shadows the public record inside the VPC the moment it exists, is
+/// made only once the internal target group has a healthy target, not as
+/// soon as the internal load balancer is `active`. The endpoint keeps newly
+/// registered targets `initial` for a few seconds, as AWS does while it
+/// registers them and runs the initial health checks; the test watches the
+/// endpoint while the apply runs: the zone never exists while the internal
+/// targets are all `initial`, and they were seen so. The apply shows its
+/// progress, naming the target group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_running_dns_cluster_the_zone_waits_for_a_healthy_internal_target() {
+    let fixture = ClusterFixture::new("run.example.com").await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&[
+        "--zones",
+        "us-east-1a",
+        "--topology",
+        "private",
+        "--admin-access",
+        ADMIN_RANGE,
+    ]);
+    // Built and serving: the public target group's targets are healthy.
+    fixture.apply();
+    fixture
+        .remove_internal_endpoint("api-int-run-example-com")
+        .await;
+    assert_eq!(fixture.private_zone_id().await, None);
+
+    let delay = std::time::Duration::from_secs(6);
+    fixture.aws.set_target_health_delay(delay);
+    let started = std::time::Instant::now();
+    let mut apply = fixture
+        .command(["update", "cluster", "run.example.com", "--yes"])
+        .env("SKIFF_LOG", ZONE_PROGRESS)
+        .timeout(std::time::Duration::from_secs(120))
+        .spawn();
+    let mut seen_initial_without_zone = false;
+    let mut zone_seen_at = None;
+    while apply.is_running() {
+        let states = fixture.internal_target_states().await;
+        let zone = fixture.private_zone_id().await;
+        if let Some(states) = &states {
+            let healthy = states.iter().any(|state| state == "healthy");
+            if zone.is_some() {
+                assert!(
+                    healthy,
+                    "the private zone exists while the internal targets are {states:?}"
+                );
+                zone_seen_at.get_or_insert_with(|| started.elapsed());
+            } else if !states.is_empty() && !healthy {
+                assert!(states.iter().all(|state| state == "initial"), "{states:?}");
+                seen_initial_without_zone = true;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    let output = apply.wait();
+    output.assert_success();
+    assert!(
+        seen_initial_without_zone,
+        "the internal targets were never seen initial before the zone: {output}"
+    );
+    assert!(fixture.private_zone_id().await.is_some());
+    assert!(
+        zone_seen_at.is_none_or(|at| at >= delay),
+        "the zone was seen after {zone_seen_at:?}, before the targets could pass"
+    );
+    output.assert_stderr_contains("waiting for a healthy target in tcp-int-");
+    output.assert_stderr_contains("initial");
+    fixture.assert_no_changes();
+}
+
+/// A new DNS cluster's apply does not wait for a healthy target (nothing
+/// serves the API yet, so the zone shadows nothing): with targets that stay
+/// `initial` for an hour, the apply still ends at once, and the zone exists
+/// while no internal target is healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_dns_clusters_apply_does_not_wait_for_a_healthy_target() {
+    let fixture = ClusterFixture::new("fresh.example.com").await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&[
+        "--zones",
+        "us-east-1a",
+        "--topology",
+        "private",
+        "--admin-access",
+        ADMIN_RANGE,
+    ]);
+    fixture
+        .aws
+        .set_target_health_delay(std::time::Duration::from_secs(3600));
+    // Waiting would take the wait's ten minutes: the timeout ends it first.
+    let output = fixture
+        .command(["update", "cluster", "fresh.example.com", "--yes"])
+        .env("SKIFF_LOG", ZONE_PROGRESS)
+        .timeout(std::time::Duration::from_secs(90))
+        .run();
+    output.assert_success();
+    assert!(fixture.private_zone_id().await.is_some());
+    let states = fixture
+        .internal_target_states()
+        .await
+        .expect("the internal target group");
+    assert!(!states.is_empty(), "no target registered");
+    assert!(states.iter().all(|state| state == "initial"), "{states:?}");
+    output.assert_stderr_contains("made without waiting");
+    assert!(
+        !output.stderr.contains("waiting for a healthy target"),
+        "{output}"
+    );
+}
+
+/// Review finding 5 (issue 18): a second VPC someone associated with the
+/// private zone, listed first by Route53, is not taken for the cluster's
+/// (which would plan a replacement of the zone on every run): the plan has
+/// no change, and warns naming the other VPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_vpc_associated_with_the_zone_plans_no_change() {
+    let fixture = ClusterFixture::new("two.example.com").await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&[
+        "--zones",
+        "us-east-1a",
+        "--topology",
+        "private",
+        "--admin-access",
+        ADMIN_RANGE,
+    ]);
+    fixture.apply();
+    let zone = fixture.private_zone_id().await.expect("the private zone");
+    let route53 = &fixture.clients.route53;
+    let vpcs_of = |found: aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput| {
+        found
+            .vpcs()
+            .iter()
+            .filter_map(|vpc| vpc.vpc_id().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    let cluster_vpc = vpcs_of(
+        route53
+            .get_hosted_zone()
+            .id(&zone)
+            .send()
+            .await
+            .expect("get hosted zone"),
+    );
+    assert_eq!(cluster_vpc.len(), 1, "{cluster_vpc:?}");
+    let cluster_vpc = cluster_vpc[0].clone();
+    let other = fixture
+        .clients
+        .ec2
+        .create_vpc()
+        .cidr_block("10.99.0.0/16")
+        .send()
+        .await
+        .expect("create a VPC")
+        .vpc()
+        .and_then(|vpc| vpc.vpc_id())
+        .expect("a VPC ID")
+        .to_owned();
+    let vpc = |id: &str| {
+        aws_sdk_route53::types::Vpc::builder()
+            .vpc_id(id)
+            .vpc_region(aws_sdk_route53::types::VpcRegion::UsEast1)
+            .build()
+    };
+    // Associated second, then the cluster's VPC taken off and put back, so
+    // that Route53 lists the other one first.
+    route53
+        .associate_vpc_with_hosted_zone()
+        .hosted_zone_id(&zone)
+        .vpc(vpc(&other))
+        .send()
+        .await
+        .expect("associate the other VPC");
+    route53
+        .disassociate_vpc_from_hosted_zone()
+        .hosted_zone_id(&zone)
+        .vpc(vpc(&cluster_vpc))
+        .send()
+        .await
+        .expect("disassociate the cluster's VPC");
+    route53
+        .associate_vpc_with_hosted_zone()
+        .hosted_zone_id(&zone)
+        .vpc(vpc(&cluster_vpc))
+        .send()
+        .await
+        .expect("associate the cluster's VPC again");
+    assert_eq!(
+        vpcs_of(
+            route53
+                .get_hosted_zone()
+                .id(&zone)
+                .send()
+                .await
+                .expect("get hosted zone")
+        ),
+        [other.clone(), cluster_vpc.clone()]
+    );
+
+    let output = fixture.skiff([
+        "update",
+        "cluster",
+        "two.example.com",
+        "--detailed-exitcode",
+    ]);
+    output.assert_exit(0);
+    assert!(
+        format!("{}{}", output.stdout, output.stderr).contains("No changes"),
+        "{output}"
+    );
+    output.assert_stderr_contains(&format!("is also associated with {other}"));
+    let plan = fixture.plan_json();
+    assert_eq!(
+        plan["changes"].as_array().map(Vec::len),
+        Some(0),
+        "{plan:#}"
+    );
+}
