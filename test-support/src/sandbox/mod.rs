@@ -629,7 +629,8 @@ impl FakeCloud {
     /// Writes a file of the shared `cluster/` folder that the kubectl
     /// stand-in reads: `nodes` (the Nodes it lists, `NAME PROVIDER-ID` a
     /// line), `pdb-blocks/<node>` (a pod whose PodDisruptionBudget refuses
-    /// its eviction, so that node's drain times out).
+    /// its eviction, so that node's drain times out), `slow-drains/<node>`
+    /// (the seconds that node's drain takes).
     pub fn write_cluster_file(&self, name: &str, contents: &str) {
         let path = self.shared.path().join("cluster").join(name);
         if let Some(parent) = path.parent() {
