@@ -441,7 +441,10 @@ fn the_termination_queue_policy_names_the_rules_and_the_account_in_terraform() {
         "instance-state-change",
     ] {
         let arn = format!("arn:aws:events:us-east-1:123456789012:rule/c1-example-com-{rule}");
-        assert!(arns.iter().any(|named| named == &arn), "{arn} not in {policy:#}");
+        assert!(
+            arns.iter().any(|named| named == &arn),
+            "{arn} not in {policy:#}"
+        );
     }
     assert_eq!(
         statement["Condition"]["StringEquals"]["aws:SourceAccount"],

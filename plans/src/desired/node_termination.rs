@@ -101,7 +101,10 @@ pub fn queue_arn(partition: &str, region: &str, cluster: &str) -> String {
 /// The queue's full ARN in `account` (`arn:<partition>:sqs:<region>:<account>:<name>`),
 /// the Resource of its own policy.
 pub fn queue_arn_in(partition: &str, region: &str, account: &str, cluster: &str) -> String {
-    format!("arn:{partition}:sqs:{region}:{account}:{}", queue_name(cluster))
+    format!(
+        "arn:{partition}:sqs:{region}:{account}:{}",
+        queue_name(cluster)
+    )
 }
 
 /// A rule's ARN: rules on the default event bus are
@@ -518,7 +521,7 @@ mod tests {
             "sts:GetCallerIdentity",
             "credentials",
         ] {
-            assert!(text.contains(&named), "{named} not in: {text}");
+            assert!(text.contains(named), "{named} not in: {text}");
         }
         lookups.account_id = Some(String::new());
         assert!(crate::desired_model(&on, &lookups).is_err());

@@ -336,9 +336,9 @@ fn another_accounts_event_and_a_rebalance_recommendation_leave_every_node_schedu
         "{cordons:?}"
     );
     assert_eq!(kubectl(&node, "drain").len(), 1);
-    assert!(node
-        .read(paths::BOOTSTRAP_LOG)
-        .contains("rebalance recommendation for instance i-0a1000000000000b2: not cordoned or drained"));
+    assert!(node.read(paths::BOOTSTRAP_LOG).contains(
+        "rebalance recommendation for instance i-0a1000000000000b2: not cordoned or drained"
+    ));
 }
 
 /// The drains' start and end, in order (the kubectl stand-in's record).

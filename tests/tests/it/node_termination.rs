@@ -187,7 +187,11 @@ fn assert_conditioned_policy(fixture: &ClusterFixture, policy: &str, queue_arn: 
         serde_json::json!({ "Service": "events.amazonaws.com" }),
         "{policy:#}"
     );
-    assert_eq!(statement["Resource"].as_str(), Some(queue_arn), "{policy:#}");
+    assert_eq!(
+        statement["Resource"].as_str(),
+        Some(queue_arn),
+        "{policy:#}"
+    );
     assert!(
         queue_arn.starts_with("arn:aws:sqs:us-east-1:123456789012:"),
         "{queue_arn}"
@@ -211,8 +215,7 @@ fn assert_conditioned_policy(fixture: &ClusterFixture, policy: &str, queue_arn: 
     named.sort();
     assert_eq!(named, rule_arns, "{policy:#}");
     assert_eq!(
-        statement["Condition"]["StringEquals"]["aws:SourceAccount"],
-        "123456789012",
+        statement["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012",
         "{policy:#}"
     );
 }
