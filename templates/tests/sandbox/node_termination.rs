@@ -424,3 +424,66 @@ fn a_spot_interruption_is_drained_while_another_nodes_slow_drain_goes_on() {
         "the second spot warning waited for the first one's drain: {events:?}"
     );
 }
+
+/// Waits (at most 90 s) until `done` holds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 90 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The processor as its unit runs it (no `--once`): while one Node's slow
+/// drain is in work, the loop goes on receiving, and a spot warning sent
+/// after the drain began is drained before that drain ends (review finding
+/// 4: a two-minute warning never waits behind a four-minute drain).
+#[test]
+fn the_running_processor_drains_a_later_spot_warning_while_an_earlier_drain_goes_on() {
+    let cloud = start_cloud();
+    let (config, node) = control_plane(&cloud);
+    let queue = create_queue(&cloud, &config);
+    cloud.write_cluster_file("nodes", NODES);
+    let slow = "ip-10-0-2-6.ec2.internal";
+    let spot = "ip-10-0-1-5.ec2.internal";
+    cloud.write_cluster_file(&format!("slow-drains/{slow}"), "15");
+
+    let running = node.spawn_with(&["node-termination"]);
+    send(
+        &cloud,
+        &queue,
+        &lifecycle_event(
+            "nodes-us-east-1b.c1.example.com",
+            "i-0a1000000000000b2",
+            "0befcbdb-6ecd-498a-9ff7-ae9b54447cd6",
+        ),
+    );
+    eventually("the slow drain starts", || {
+        drain_events(&cloud).contains(&format!("start {slow}"))
+    });
+    send(&cloud, &queue, &spot_event("i-0a1000000000000b1"));
+    eventually("both drains end", || {
+        let events = drain_events(&cloud);
+        events.contains(&format!("end {slow}")) && events.contains(&format!("end {spot}"))
+    });
+    eventually("both messages deleted", || queued(&cloud, &queue) == 0);
+    let boot = running.stop();
+    assert!(
+        boot.success,
+        "the processor stopped by itself: {}",
+        boot.everything()
+    );
+    assert_no_secrets(&cloud, &node, &boot);
+
+    let events = drain_events(&cloud);
+    assert!(
+        position(&events, &format!("start {slow}")) < position(&events, &format!("start {spot}"))
+            && position(&events, &format!("end {spot}"))
+                < position(&events, &format!("end {slow}")),
+        "the spot warning waited for the earlier drain: {events:?}"
+    );
+    assert_eq!(cloud.moto.completed_lifecycle_actions().len(), 1);
+}

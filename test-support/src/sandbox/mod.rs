@@ -842,6 +842,21 @@ impl Running<'_> {
         let status = self.child.wait().expect("exit status");
         self.node.collect(status.success())
     }
+
+    /// Stops a script that runs until stopped (a unit's long-running
+    /// subcommand, e.g. `node-termination`), as systemd's final SIGKILL
+    /// would, and collects what it printed and logged (`success`: whether
+    /// it was still running, i.e. had not failed before).
+    pub fn stop(mut self) -> Boot {
+        let running = self
+            .child
+            .try_wait()
+            .expect("wait for the script")
+            .is_none();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.node.collect(running)
+    }
 }
 
 impl NodeSandbox {

@@ -208,7 +208,7 @@ case "${words[0]} ${words[1]}" in
     node=${words[1]:-}
     printf 'start %s\n' "$node" >>"$SANDBOX_SHARED/cluster/drain-events"
     if [ -s "$SANDBOX_SHARED/cluster/slow-drains/$node" ]; then
-      sleep "$(cat "$SANDBOX_SHARED/cluster/slow-drains/$node")"
+      "$SANDBOX_REAL_SLEEP" "$(cat "$SANDBOX_SHARED/cluster/slow-drains/$node")"
     fi
     printf 'end %s\n' "$node" >>"$SANDBOX_SHARED/cluster/drain-events"
     if [ -e "$SANDBOX_SHARED/cluster/pdb-blocks/$node" ] && [[ " $* " != *" --disable-eviction "* ]]; then
