@@ -303,10 +303,10 @@ pub fn control_plane_statements(bundle: &skiff_api::ClusterBundle, partition: &s
         // NTH `pkg/monitor/sqsevent/sqs-monitor.go`: `receiveQueueMessages`
         // (sqs:ReceiveMessage) and `deleteMessages` (sqs:DeleteMessage);
         // and skiff's own sqs:ChangeMessageVisibility, which makes a
-        // message whose handling failed visible again within seconds (SQS
-        // Developer Guide, "Amazon SQS visibility timeout": "you can ...
-        // change the visibility timeout ... to make the message visible
-        // again"), as the queue keeps it only 300 s. SQS supports no
+        // message whose handling failed visible again within seconds, as
+        // the queue keeps it only 300 s (SQS API Reference,
+        // `ChangeMessageVisibility`: the new timeout counts from the call,
+        // from 0 seconds up). SQS supports no
         // resource-tag condition here; the Resource is the cluster's own
         // queue.
         json!({
