@@ -182,6 +182,11 @@ pub enum PlanError {
         keys: String,
     },
 
+    /// The node termination handler is on, but the AWS account its queue
+    /// policy must name is unknown.
+    #[error("spec.addons.nodeTerminationHandler: the policy of the queue sqs-queue/node-termination admits only this AWS account's EventBridge rules, but the account is unknown (sts:GetCallerIdentity gave none): check that the AWS credentials skiff uses are valid and may call sts:GetCallerIdentity (`aws sts get-caller-identity`), or set spec.addons.nodeTerminationHandler.enabled: false")]
+    AccountUnknown,
+
     /// The model cannot be written as Terraform.
     #[error("cannot write cluster as Terraform: {message}")]
     Terraform {

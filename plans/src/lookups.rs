@@ -145,6 +145,11 @@ pub struct Lookups {
     /// internet-facing API load balancer only; else none).
     #[serde(default)]
     pub api_load_balancers: ExistingApiLoadBalancers,
+    /// The AWS account the plan is for (STS `GetCallerIdentity`), which the
+    /// node termination queue's policy names (`None`: not looked up, e.g.
+    /// with the handler off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
 }
 
 impl Lookups {
@@ -152,7 +157,8 @@ impl Lookups {
     /// group's image resolved to one amd64 Ubuntu AMI, every machine type
     /// amd64, the public
     /// hosted zone `example.com` (none for a gossip cluster), no shared
-    /// network, an S3 state store. For tests, fuzzing and benchmarks, which
+    /// network, an S3 state store, the account `123456789012` (AWS's
+    /// documentation account, and the local endpoint's). For tests, fuzzing and benchmarks, which
     /// plan without AWS.
     pub fn stand_in(bundle: &skiff_api::ClusterBundle) -> Lookups {
         let images = bundle
@@ -196,6 +202,7 @@ impl Lookups {
                 kms_key: None,
             }),
             api_load_balancers: ExistingApiLoadBalancers::default(),
+            account_id: Some("123456789012".into()),
         }
     }
 }

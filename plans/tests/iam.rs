@@ -575,7 +575,8 @@ fn statements_with_handler(role: &str, enabled: bool) -> Vec<Value> {
 /// The node termination processor's calls, each made by the same NTH
 /// source (`pkg/monitor/sqsevent/sqs-monitor.go`: ReceiveMessage,
 /// DeleteMessage, DescribeInstances; `asg-lifecycle-event.go`:
-/// CompleteLifecycleAction), on the control-plane role only, and only when
+/// CompleteLifecycleAction; skiff's ChangeMessageVisibility for a retry),
+/// on the control-plane role only, and only when
 /// the handler is on.
 #[test]
 fn the_termination_processor_gets_its_calls_only_when_enabled() {
@@ -588,7 +589,11 @@ fn the_termination_processor_gets_its_calls_only_when_enabled() {
     assert_eq!(sqs.len(), 1, "{on:?}");
     assert_eq!(
         list(&sqs[0]["Action"]),
-        ["sqs:DeleteMessage", "sqs:ReceiveMessage"]
+        [
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:ReceiveMessage"
+        ]
     );
     assert_eq!(
         list(&sqs[0]["Resource"]),
@@ -615,6 +620,7 @@ fn the_termination_processor_gets_its_calls_only_when_enabled() {
         for action in [
             "sqs:ReceiveMessage",
             "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
             "autoscaling:CompleteLifecycleAction",
         ] {
             assert!(

@@ -419,3 +419,46 @@ fn a_windows_group_user_data_is_base64_without_gzip_in_terraform() {
         "{control_plane:#}"
     );
 }
+
+/// The queue policy in the Terraform output is the direct target's: only
+/// EventBridge, only this cluster's rules, only the account the plan was
+/// made for (issue 18, review finding 2).
+#[test]
+fn the_termination_queue_policy_names_the_rules_and_the_account_in_terraform() {
+    let bundle = cluster("c1.example.com", &["us-east-1a"], Topology::Public);
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
+    let files = generate(&model, "us-east-1").expect("generates");
+    let configuration: Value = serde_json::from_slice(&files.files[MAIN_FILE]).expect("JSON");
+    let queue = resource(&configuration, "aws_sqs_queue.node_termination");
+    let policy: Value =
+        serde_json::from_str(queue["policy"].as_str().expect("a policy string")).expect("JSON");
+    let statement = &policy["Statement"][0];
+    assert_eq!(
+        statement["Principal"],
+        serde_json::json!({ "Service": "events.amazonaws.com" })
+    );
+    assert_eq!(
+        statement["Resource"],
+        "arn:aws:sqs:us-east-1:123456789012:c1-example-com-nth"
+    );
+    let arns = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+        .as_array()
+        .expect("rule ARNs");
+    assert_eq!(arns.len(), 4, "{policy:#}");
+    for rule in [
+        "asg-lifecycle",
+        "spot-interruption",
+        "rebalance-recommendation",
+        "instance-state-change",
+    ] {
+        let arn = format!("arn:aws:events:us-east-1:123456789012:rule/c1-example-com-{rule}");
+        assert!(
+            arns.iter().any(|named| named == &arn),
+            "{arn} not in {policy:#}"
+        );
+    }
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["aws:SourceAccount"],
+        "123456789012"
+    );
+}

@@ -40,6 +40,8 @@ pub struct AwsProvider {
     pub sqs: aws_sdk_sqs::Client,
     /// EventBridge (the rules that feed that queue).
     pub events: aws_sdk_eventbridge::Client,
+    /// STS (the account the queue's policy names).
+    pub sts: aws_sdk_sts::Client,
     /// The region.
     pub region: String,
     /// How long to retry passing failures.
@@ -61,6 +63,7 @@ impl AwsProvider {
             route53: aws_sdk_route53::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
             region: region.to_string(),
             retry: retry::RetryPolicy {
                 dependencies: operations::holders::dependency_timeout_from_env()

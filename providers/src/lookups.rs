@@ -4,7 +4,8 @@
 //! VPC and subnets the spec names (with the shared VPC's DNS attributes, which
 //! the API's private hosted zone needs), and which of a gossip cluster's API
 //! load balancers exist already (whether its nodes use an internal one depends
-//! on it). What is not found is left out; the planner turns
+//! on it), and the account (STS) while the node termination handler is on.
+//! What is not found is left out; the planner turns
 //! the gap into an error that names the spec field, before anything changes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,8 +45,14 @@ impl AwsProvider {
         let hosted_zone = self.hosted_zone(bundle);
         let shared = self.shared_network(bundle);
         let balancers = self.existing_api_load_balancers(bundle);
-        let ((images, machine_types), hosted_zone, (shared_vpc, shared_subnets), balancers) =
-            tokio::try_join!(images, hosted_zone, shared, balancers)?;
+        let account = self.account_id(bundle);
+        let (
+            (images, machine_types),
+            hosted_zone,
+            (shared_vpc, shared_subnets),
+            balancers,
+            account_id,
+        ) = tokio::try_join!(images, hosted_zone, shared, balancers, account)?;
         Ok(Lookups {
             partition: partition_of(&self.region).to_string(),
             images,
@@ -55,7 +62,43 @@ impl AwsProvider {
             shared_subnets,
             state_store,
             api_load_balancers: balancers,
+            account_id,
         })
+    }
+
+    /// The account the credentials act in (`sts:GetCallerIdentity`, one
+    /// call beside the other lookups), which the node termination queue's
+    /// policy names. No call while the handler is off: nothing else needs it.
+    async fn account_id(&self, bundle: &ClusterBundle) -> Result<Option<String>> {
+        if !bundle
+            .cluster
+            .spec
+            .addons
+            .node_termination_handler_enabled()
+        {
+            return Ok(None);
+        }
+        let identity = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|error| {
+                let mut error = aws_error(
+                    "sts:GetCallerIdentity",
+                    "the AWS account (spec.addons.nodeTerminationHandler's queue policy names it)",
+                    error,
+                );
+                error.message = format!(
+                    "{}; check that skiff's AWS credentials are valid (`aws sts get-caller-identity`)",
+                    error.message
+                );
+                error
+            })?;
+        Ok(identity
+            .account()
+            .filter(|account| !account.is_empty())
+            .map(str::to_string))
     }
 
     /// Which of a gossip cluster's API load balancers exist, each asked by

@@ -171,7 +171,7 @@ pub fn build(bundle: &ClusterBundle, lookups: &Lookups) -> Result<DesiredModel, 
     load_balancer::build(&mut builder)?;
     dns::build(&mut builder)?;
     compute::build(&mut builder)?;
-    node_termination::build(&mut builder);
+    node_termination::build(&mut builder)?;
     addons::build(&mut builder)?;
     let resources: Vec<DesiredResource> = builder.resources.into_values().collect();
     let model = DesiredModel {

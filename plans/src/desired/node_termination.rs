@@ -6,13 +6,17 @@
 //!
 //! Modelled on aws-node-termination-handler's queue mode and its
 //! "Infrastructure Setup" (NTH `README.md`, `docs/cfn-template.yaml`):
-//! the queue keeps messages 300 s with SSE-SQS, its policy lets
-//! `events.amazonaws.com` and `sqs.amazonaws.com` send to it, and the rules'
-//! patterns are the README's, each narrowed to this cluster where the event
-//! says whose it is (the lifecycle action names its group; EC2's events name
-//! only the instance, so the processor drops instances that are not its
-//! cluster's nodes). Off with `spec.addons.nodeTerminationHandler.enabled:
-//! false`, which plans their removal.
+//! the queue keeps messages 300 s with SSE-SQS, and the rules' patterns are
+//! the README's, each narrowed to this cluster where the event says whose
+//! it is (the lifecycle action names its group; EC2's events name only the
+//! instance, so the processor drops instances that are not its cluster's
+//! nodes). The queue policy is narrower than NTH's README (which lets
+//! `events.amazonaws.com` and `sqs.amazonaws.com` send with no condition):
+//! only EventBridge, and only for this cluster's own rules in this account
+//! (see [`queue_policy`]), so no other account's rule can put a forged
+//! event naming one of the cluster's instances into the queue. Off with
+//! `spec.addons.nodeTerminationHandler.enabled: false`, which plans their
+//! removal.
 
 use serde_json::{json, Value};
 use skiff_api::InstanceGroupRole;
@@ -20,6 +24,7 @@ use skiff_api::InstanceGroupRole;
 use super::compute::auto_scaling_group_key;
 use super::Builder;
 use crate::canonical::canonical_json;
+use crate::error::PlanError;
 use crate::names;
 use crate::resource::{
     Attributes, DesiredResource, EventRuleAttributes, LifecycleHookAttributes, Output, ResourceKey,
@@ -86,11 +91,65 @@ pub fn rule_name(cluster: &str, rule: &str) -> String {
     names::limited(&format!("{cluster}-{rule}"), 64)
 }
 
-/// The queue's ARN as the control-plane role's policy and the queue policy
-/// name it. The planner does not know the account; the queue's name is
-/// unique to the cluster in the account and region it lives in.
+/// The queue's ARN as the control-plane role's policy names it: any
+/// account, as the role is the cluster's own and the queue's name is unique
+/// to the cluster in the account and region it lives in.
 pub fn queue_arn(partition: &str, region: &str, cluster: &str) -> String {
     format!("arn:{partition}:sqs:{region}:*:{}", queue_name(cluster))
+}
+
+/// The queue's full ARN in `account` (`arn:<partition>:sqs:<region>:<account>:<name>`),
+/// the Resource of its own policy.
+pub fn queue_arn_in(partition: &str, region: &str, account: &str, cluster: &str) -> String {
+    format!(
+        "arn:{partition}:sqs:{region}:{account}:{}",
+        queue_name(cluster)
+    )
+}
+
+/// A rule's ARN: rules on the default event bus are
+/// `arn:<partition>:events:<region>:<account>:rule/<name>` (EventBridge
+/// User Guide, "Managing access permissions to your Amazon EventBridge
+/// resources", the resource table).
+pub fn rule_arn(partition: &str, region: &str, account: &str, cluster: &str, rule: &str) -> String {
+    format!(
+        "arn:{partition}:events:{region}:{account}:rule/{}",
+        rule_name(cluster, rule)
+    )
+}
+
+/// The queue's policy: `sqs:SendMessage` for the EventBridge service
+/// principal only, on the queue's own ARN, and only when the sender acts
+/// for one of this cluster's rules (`aws:SourceArn`, each rule's ARN) in
+/// this account (`aws:SourceAccount`). This is the EventBridge User Guide's
+/// SQS target policy ("Using resource-based policies for Amazon
+/// EventBridge", section "Amazon SQS permissions": Principal
+/// `events.amazonaws.com`, `Condition: {"ArnEquals": {"aws:SourceArn":
+/// <rule ARN>}}`), with the account condition the IAM User Guide
+/// recommends against the confused deputy ("The confused deputy problem",
+/// cross-service: use `aws:SourceArn` and `aws:SourceAccount` in resource
+/// policies that grant a service access). Without them any account's rule
+/// could target the queue. No `sqs.amazonaws.com` principal: nothing but
+/// the rules sends to the queue.
+pub fn queue_policy(partition: &str, region: &str, account: &str, cluster: &str) -> String {
+    let rules: Vec<String> = RULE_KEYS
+        .iter()
+        .map(|rule| rule_arn(partition, region, account, cluster, rule))
+        .collect();
+    canonical_json(&json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ClusterRulesSendInterruptions",
+            "Effect": "Allow",
+            "Principal": { "Service": "events.amazonaws.com" },
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn_in(partition, region, account, cluster),
+            "Condition": {
+                "ArnEquals": { "aws:SourceArn": rules },
+                "StringEquals": { "aws:SourceAccount": account },
+            },
+        }]
+    }))
 }
 
 /// The groups that get the hook: those whose instances are Kubernetes
@@ -146,7 +205,7 @@ fn rules(group_names: &[String]) -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
-pub(crate) fn build(builder: &mut Builder<'_>) {
+pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
     if !builder
         .bundle
         .cluster
@@ -154,8 +213,13 @@ pub(crate) fn build(builder: &mut Builder<'_>) {
         .addons
         .node_termination_handler_enabled()
     {
-        return;
+        return Ok(());
     }
+    // The queue policy names the account; never a wildcard in its place.
+    let account = match builder.lookups.account_id.as_deref() {
+        Some(account) if !account.is_empty() => account.to_string(),
+        _ => return Err(PlanError::AccountUnknown),
+    };
     let cluster = builder.cluster_name().to_string();
     let partition = if builder.lookups.partition.is_empty() {
         "aws".to_string()
@@ -166,17 +230,7 @@ pub(crate) fn build(builder: &mut Builder<'_>) {
 
     let queue = queue_key();
     let name = queue_name(&cluster);
-    // NTH README "Infrastructure Setup" step 1, the queue policy.
-    let policy = canonical_json(&json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "EventBridgeSendsInterruptions",
-            "Effect": "Allow",
-            "Principal": { "Service": ["events.amazonaws.com", "sqs.amazonaws.com"] },
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn(&partition, &region, &cluster),
-        }]
-    }));
+    let policy = queue_policy(&partition, &region, &account, &cluster);
     let tags = builder.tags(&queue, &name);
     builder.add(DesiredResource {
         key: queue.clone(),
@@ -228,6 +282,7 @@ pub(crate) fn build(builder: &mut Builder<'_>) {
             }),
         });
     }
+    Ok(())
 }
 
 /// The control-plane role's statements for the processor, when the handler
@@ -246,13 +301,18 @@ pub fn control_plane_statements(bundle: &skiff_api::ClusterBundle, partition: &s
     let queue = queue_arn(partition, bundle.cluster.region(), cluster);
     vec![
         // NTH `pkg/monitor/sqsevent/sqs-monitor.go`: `receiveQueueMessages`
-        // (sqs:ReceiveMessage) and `deleteMessages` (sqs:DeleteMessage).
-        // SQS supports no resource-tag condition here; the Resource is the
-        // cluster's own queue.
+        // (sqs:ReceiveMessage) and `deleteMessages` (sqs:DeleteMessage);
+        // and skiff's own sqs:ChangeMessageVisibility, which makes a
+        // message whose handling failed visible again within seconds, as
+        // the queue keeps it only 300 s (SQS API Reference,
+        // `ChangeMessageVisibility`: the new timeout counts from the call,
+        // from 0 seconds up). SQS supports no
+        // resource-tag condition here; the Resource is the cluster's own
+        // queue.
         json!({
             "Sid": "ReadNodeTerminationQueue",
             "Effect": "Allow",
-            "Action": ["sqs:DeleteMessage", "sqs:ReceiveMessage"],
+            "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
             "Resource": [queue],
         }),
         // NTH `pkg/monitor/sqsevent/asg-lifecycle-event.go`:
@@ -338,10 +398,6 @@ mod tests {
         assert_eq!(queue.message_retention_seconds, 300);
         assert!(queue.sqs_managed_sse);
         let policy: Value = serde_json::from_str(&queue.policy).expect("JSON");
-        assert_eq!(
-            policy["Statement"][0]["Principal"]["Service"],
-            json!(["events.amazonaws.com", "sqs.amazonaws.com"])
-        );
         assert_eq!(policy["Statement"][0]["Action"], "sqs:SendMessage");
 
         let rules = of_kind(&model, ResourceKind::EventRule);
@@ -389,6 +445,92 @@ mod tests {
                 "autoscaling:EC2_INSTANCE_TERMINATING"
             );
         }
+    }
+
+    #[test]
+    fn the_queue_policy_admits_only_this_accounts_rules_of_this_cluster() {
+        let bundle = bundle(None);
+        let mut lookups = Lookups::stand_in(&bundle);
+        lookups.account_id = Some("210987654321".into());
+        lookups.partition = "aws-us-gov".into();
+        let model = crate::desired_model(&bundle, &lookups).expect("model");
+        let Attributes::SqsQueue(queue) = &model.get(&queue_key()).expect("queue").attributes
+        else {
+            unreachable!()
+        };
+        let policy: Value = serde_json::from_str(&queue.policy).expect("JSON");
+        let statements = policy["Statement"].as_array().expect("statements");
+        assert_eq!(statements.len(), 1, "{policy:#}");
+        let statement = &statements[0];
+        assert_eq!(statement["Effect"], "Allow");
+        // EventBridge only: no sqs.amazonaws.com, no account principal.
+        assert_eq!(
+            statement["Principal"],
+            json!({ "Service": "events.amazonaws.com" })
+        );
+        assert_eq!(statement["Action"], "sqs:SendMessage");
+        // The queue's own full ARN, no wildcard.
+        assert_eq!(
+            statement["Resource"],
+            "arn:aws-us-gov:sqs:us-east-1:210987654321:c1-example-com-nth"
+        );
+        assert!(!queue.policy.contains('*'), "{}", queue.policy);
+        // Each of the cluster's rules, by the ARN EventBridge gives it, and
+        // nothing else.
+        let mut expected: Vec<String> = Vec::new();
+        for rule in of_kind(&model, ResourceKind::EventRule) {
+            let Attributes::EventRule(rule) = &rule.attributes else {
+                unreachable!()
+            };
+            expected.push(format!(
+                "arn:aws-us-gov:events:us-east-1:210987654321:rule/{}",
+                rule.name
+            ));
+        }
+        expected.sort();
+        assert_eq!(expected.len(), 4);
+        let mut named: Vec<String> = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+            .as_array()
+            .expect("a list of rule ARNs")
+            .iter()
+            .map(|arn| arn.as_str().expect("text").to_string())
+            .collect();
+        named.sort();
+        assert_eq!(named, expected, "{policy:#}");
+        assert_eq!(
+            statement["Condition"]["StringEquals"],
+            json!({ "aws:SourceAccount": "210987654321" })
+        );
+        assert_eq!(
+            statement["Condition"].as_object().map(|c| c.len()),
+            Some(2),
+            "{policy:#}"
+        );
+    }
+
+    #[test]
+    fn no_account_is_an_error_naming_sts_not_a_wildcard_policy() {
+        let on = bundle(None);
+        let mut lookups = Lookups::stand_in(&on);
+        lookups.account_id = None;
+        let error = crate::desired_model(&on, &lookups).expect_err("refused");
+        assert!(matches!(error, PlanError::AccountUnknown), "{error:?}");
+        let text = error.to_string();
+        for named in [
+            "spec.addons.nodeTerminationHandler",
+            "sts:GetCallerIdentity",
+            "credentials",
+        ] {
+            assert!(text.contains(named), "{named} not in: {text}");
+        }
+        lookups.account_id = Some(String::new());
+        assert!(crate::desired_model(&on, &lookups).is_err());
+
+        // Off, nothing needs the account.
+        let off = bundle(Some(false));
+        let mut lookups = Lookups::stand_in(&off);
+        lookups.account_id = None;
+        crate::desired_model(&off, &lookups).expect("no account needed while off");
     }
 
     #[test]

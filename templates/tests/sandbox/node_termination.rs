@@ -83,8 +83,19 @@ fn lifecycle_event(group: &str, instance: &str, token: &str) -> String {
 }
 
 fn spot_event(instance: &str) -> String {
+    spot_event_from("123456789012", instance)
+}
+
+fn spot_event_from(account: &str, instance: &str) -> String {
     format!(
-        r#"{{"version":"0","id":"1e5527d7-bb36-4607-3370-4164db56a40e","detail-type":"EC2 Spot Instance Interruption Warning","source":"aws.ec2","account":"123456789012","time":"2026-12-07T03:20:00Z","region":"us-east-1","resources":["arn:aws:ec2:us-east-1b:instance/{instance}"],"detail":{{"instance-id":"{instance}","instance-action":"terminate"}}}}"#
+        r#"{{"version":"0","id":"1e5527d7-bb36-4607-3370-4164db56a40e","detail-type":"EC2 Spot Instance Interruption Warning","source":"aws.ec2","account":"{account}","time":"2026-12-07T03:20:00Z","region":"us-east-1","resources":["arn:aws:ec2:us-east-1b:instance/{instance}"],"detail":{{"instance-id":"{instance}","instance-action":"terminate"}}}}"#
+    )
+}
+
+/// NTH `pkg/monitor/sqsevent/rebalance-recommendation-event.go`'s example.
+fn rebalance_event(instance: &str) -> String {
+    format!(
+        r#"{{"version":"0","id":"5d5555d5-dd55-5555-5555-5555dd55d55d","detail-type":"EC2 Instance Rebalance Recommendation","source":"aws.ec2","account":"123456789012","time":"2026-12-07T03:14:14Z","region":"us-east-1","resources":["arn:aws:ec2:us-east-1b:instance/{instance}"],"detail":{{"instance-id":"{instance}"}}}}"#
     )
 }
 
@@ -228,7 +239,7 @@ fn a_spot_interruption_drains_without_completing_any_action_and_a_blocked_drain_
     send(
         &cloud,
         &queue,
-        r#"{"version":"0","id":"10","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","detail":{"instance-id":"i-0a1000000000000b1","state":"pending"}}"#,
+        r#"{"version":"0","id":"10","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","account":"123456789012","detail":{"instance-id":"i-0a1000000000000b1","state":"pending"}}"#,
     );
     run_once(&cloud, &node);
     assert_eq!(queued(&cloud, &queue), 0);
@@ -248,7 +259,7 @@ fn a_spot_interruption_drains_without_completing_any_action_and_a_blocked_drain_
     send(
         &cloud,
         &queue,
-        r#"{"version":"0","id":"11","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","detail":{"instance-id":"i-0a1000000000000b2","state":"shutting-down"}}"#,
+        r#"{"version":"0","id":"11","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","account":"123456789012","detail":{"instance-id":"i-0a1000000000000b2","state":"shutting-down"}}"#,
     );
     run_once(&cloud, &node);
     assert_eq!(kubectl(&node, "drain").len(), 2);
@@ -264,5 +275,215 @@ fn a_spot_interruption_drains_without_completing_any_action_and_a_blocked_drain_
     assert!(cloud.moto.completed_lifecycle_actions().is_empty());
     assert!(node
         .read(paths::BOOTSTRAP_LOG)
-        .contains("the event stays queued and is handled again once it is visible"));
+        .contains("the event stays queued and is handled again in 10s"));
+}
+
+/// Review finding 2 (the processor's half): an event from another account
+/// than the instance's own (IMDS `instance-identity/document` accountId,
+/// 123456789012 in the sandbox) is deleted and logged, and nothing is
+/// cordoned or drained, even when it names one of the cluster's instances
+/// and its detail claims the right account. Review finding 4: a rebalance
+/// recommendation cordons nothing (so nothing is left cordoned when no
+/// termination follows) and is deleted.
+#[test]
+fn another_accounts_event_and_a_rebalance_recommendation_leave_every_node_schedulable() {
+    let cloud = start_cloud();
+    let (config, node) = control_plane(&cloud);
+    let queue = create_queue(&cloud, &config);
+    cloud.write_cluster_file("nodes", NODES);
+
+    send(
+        &cloud,
+        &queue,
+        &spot_event_from("210987654321", "i-0a1000000000000b1"),
+    );
+    send(
+        &cloud,
+        &queue,
+        r#"{"version":"0","id":"12","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","account":"210987654321","region":"us-east-1","detail":{"instance-id":"i-0a1000000000000b2","state":"stopping","account":"123456789012"}}"#,
+    );
+    run_once(&cloud, &node);
+    assert_eq!(queued(&cloud, &queue), 0, "both deleted");
+    assert_eq!(kubectl(&node, "cordon"), Vec::<String>::new());
+    assert_eq!(kubectl(&node, "drain"), Vec::<String>::new());
+    assert!(cloud.cluster_record("drained").is_empty());
+    let log = node.read(paths::BOOTSTRAP_LOG);
+    for logged in [
+        "dropping a EC2 Spot Instance Interruption Warning event from account 210987654321, not this cluster's account 123456789012: nothing drained",
+        "dropping a EC2 Instance State-change Notification event from account 210987654321, not this cluster's account 123456789012: nothing drained",
+    ] {
+        assert!(log.contains(logged), "{logged} not in:\n{log}");
+    }
+
+    // The same instance's spot warning from this account is drained: the
+    // check is the account, not the instance.
+    send(&cloud, &queue, &spot_event("i-0a1000000000000b1"));
+    run_once(&cloud, &node);
+    assert_eq!(
+        cloud.cluster_record("drained"),
+        ["ip-10-0-1-5.ec2.internal"]
+    );
+
+    // A rebalance recommendation for the other Node: logged and deleted,
+    // neither cordoned nor drained.
+    send(&cloud, &queue, &rebalance_event("i-0a1000000000000b2"));
+    run_once(&cloud, &node);
+    assert_eq!(queued(&cloud, &queue), 0);
+    let cordons = kubectl(&node, "cordon");
+    assert_eq!(cordons.len(), 1, "{cordons:?}");
+    assert!(
+        cordons[0].ends_with("cordon ip-10-0-1-5.ec2.internal"),
+        "{cordons:?}"
+    );
+    assert_eq!(kubectl(&node, "drain").len(), 1);
+    assert!(node.read(paths::BOOTSTRAP_LOG).contains(
+        "rebalance recommendation for instance i-0a1000000000000b2: not cordoned or drained"
+    ));
+}
+
+/// The drains' start and end, in order (the kubectl stand-in's record).
+fn drain_events(cloud: &FakeCloud) -> Vec<String> {
+    cloud.cluster_record("drain-events")
+}
+
+fn position(events: &[String], event: &str) -> usize {
+    events
+        .iter()
+        .position(|line| line == event)
+        .unwrap_or_else(|| panic!("no {event:?} in {events:?}"))
+}
+
+/// Review finding 4: messages are received ten at a time and handled at
+/// once, each by its own worker, so a spot interruption warning never waits
+/// behind another Node's slow drain; a failure leaves only its own message
+/// queued.
+#[test]
+fn a_spot_interruption_is_drained_while_another_nodes_slow_drain_goes_on() {
+    let cloud = start_cloud();
+    let (config, node) = control_plane(&cloud);
+    let queue = create_queue(&cloud, &config);
+    cloud.write_cluster_file(
+        "nodes",
+        &format!("{NODES}ip-10-0-3-7.ec2.internal aws:///us-east-1c/i-0a1000000000000b3\n"),
+    );
+    let slow = "ip-10-0-2-6.ec2.internal";
+    let spot = "ip-10-0-1-5.ec2.internal";
+    cloud.write_cluster_file(&format!("slow-drains/{slow}"), "5");
+    cloud.write_cluster_file("pdb-blocks/ip-10-0-3-7.ec2.internal", "web-0");
+
+    // A scale-in's slow drain queued first, the spot warning after it, and
+    // a third Node's drain that a PodDisruptionBudget blocks.
+    let group = "nodes-us-east-1b.c1.example.com";
+    send(
+        &cloud,
+        &queue,
+        &lifecycle_event(
+            group,
+            "i-0a1000000000000b2",
+            "0befcbdb-6ecd-498a-9ff7-ae9b54447cd6",
+        ),
+    );
+    send(&cloud, &queue, &spot_event("i-0a1000000000000b1"));
+    send(
+        &cloud,
+        &queue,
+        r#"{"version":"0","id":"13","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","account":"123456789012","detail":{"instance-id":"i-0a1000000000000b3","state":"stopping"}}"#,
+    );
+    run_once(&cloud, &node);
+    let events = drain_events(&cloud);
+    assert!(
+        position(&events, &format!("start {spot}")) < position(&events, &format!("end {slow}")),
+        "the spot Node's drain waited for the slow one: {events:?}"
+    );
+    let mut drained = cloud.cluster_record("drained");
+    drained.sort();
+    assert_eq!(drained, [spot, slow]);
+    assert_eq!(cloud.moto.completed_lifecycle_actions().len(), 1);
+    // Only the blocked drain's message is left, for a retry.
+    assert_eq!(queued(&cloud, &queue), 1);
+    let log = node.read(paths::BOOTSTRAP_LOG);
+    assert!(
+        log.contains("the drain of ip-10-0-3-7.ec2.internal did not finish"),
+        "{log}"
+    );
+    assert!(
+        log.contains("the event stays queued and is handled again in 10s"),
+        "{log}"
+    );
+
+    // Not the order alone: two spot warnings, the slow one first, are
+    // drained side by side too. (The blocked message may come back among
+    // them; it fails again, alone.)
+    let before = drain_events(&cloud).len();
+    send(&cloud, &queue, &spot_event("i-0a1000000000000b2"));
+    send(&cloud, &queue, &spot_event("i-0a1000000000000b1"));
+    run_once(&cloud, &node);
+    let events = drain_events(&cloud)[before..].to_vec();
+    assert!(
+        position(&events, &format!("start {spot}")) < position(&events, &format!("end {slow}")),
+        "the second spot warning waited for the first one's drain: {events:?}"
+    );
+}
+
+/// Waits (at most 90 s) until `done` holds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 90 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The processor as its unit runs it (no `--once`): while one Node's slow
+/// drain is in work, the loop goes on receiving, and a spot warning sent
+/// after the drain began is drained before that drain ends (review finding
+/// 4: a two-minute warning never waits behind a four-minute drain).
+#[test]
+fn the_running_processor_drains_a_later_spot_warning_while_an_earlier_drain_goes_on() {
+    let cloud = start_cloud();
+    let (config, node) = control_plane(&cloud);
+    let queue = create_queue(&cloud, &config);
+    cloud.write_cluster_file("nodes", NODES);
+    let slow = "ip-10-0-2-6.ec2.internal";
+    let spot = "ip-10-0-1-5.ec2.internal";
+    cloud.write_cluster_file(&format!("slow-drains/{slow}"), "15");
+
+    let running = node.spawn_with(&["node-termination"]);
+    send(
+        &cloud,
+        &queue,
+        &lifecycle_event(
+            "nodes-us-east-1b.c1.example.com",
+            "i-0a1000000000000b2",
+            "0befcbdb-6ecd-498a-9ff7-ae9b54447cd6",
+        ),
+    );
+    eventually("the slow drain starts", || {
+        drain_events(&cloud).contains(&format!("start {slow}"))
+    });
+    send(&cloud, &queue, &spot_event("i-0a1000000000000b1"));
+    eventually("both drains end", || {
+        let events = drain_events(&cloud);
+        events.contains(&format!("end {slow}")) && events.contains(&format!("end {spot}"))
+    });
+    eventually("both messages deleted", || queued(&cloud, &queue) == 0);
+    let boot = running.stop();
+    assert!(
+        boot.success,
+        "the processor stopped by itself: {}",
+        boot.everything()
+    );
+    assert_no_secrets(&cloud, &node, &boot);
+
+    let events = drain_events(&cloud);
+    assert!(
+        position(&events, &format!("start {slow}")) < position(&events, &format!("start {spot}"))
+            && position(&events, &format!("end {spot}"))
+                < position(&events, &format!("end {slow}")),
+        "the spot warning waited for the earlier drain: {events:?}"
+    );
+    assert_eq!(cloud.moto.completed_lifecycle_actions().len(), 1);
 }

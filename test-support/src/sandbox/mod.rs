@@ -629,7 +629,8 @@ impl FakeCloud {
     /// Writes a file of the shared `cluster/` folder that the kubectl
     /// stand-in reads: `nodes` (the Nodes it lists, `NAME PROVIDER-ID` a
     /// line), `pdb-blocks/<node>` (a pod whose PodDisruptionBudget refuses
-    /// its eviction, so that node's drain times out).
+    /// its eviction, so that node's drain times out), `slow-drains/<node>`
+    /// (the seconds that node's drain takes).
     pub fn write_cluster_file(&self, name: &str, contents: &str) {
         let path = self.shared.path().join("cluster").join(name);
         if let Some(parent) = path.parent() {
@@ -840,6 +841,21 @@ impl Running<'_> {
         }
         let status = self.child.wait().expect("exit status");
         self.node.collect(status.success())
+    }
+
+    /// Stops a script that runs until stopped (a unit's long-running
+    /// subcommand, e.g. `node-termination`), as systemd's final SIGKILL
+    /// would, and collects what it printed and logged (`success`: whether
+    /// it was still running, i.e. had not failed before).
+    pub fn stop(mut self) -> Boot {
+        let running = self
+            .child
+            .try_wait()
+            .expect("wait for the script")
+            .is_none();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.node.collect(running)
     }
 }
 

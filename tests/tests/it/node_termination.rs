@@ -173,6 +173,53 @@ fn unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The queue policy as created: EventBridge only, on the queue's own ARN,
+/// only for each of the cluster's rules (by the ARN the endpoint gave it)
+/// and only from the account (review finding 2).
+fn assert_conditioned_policy(fixture: &ClusterFixture, policy: &str, queue_arn: &str) {
+    let policy: Value = serde_json::from_str(policy).expect("policy JSON");
+    let statements = policy["Statement"].as_array().expect("statements");
+    assert_eq!(statements.len(), 1, "{policy:#}");
+    let statement = &statements[0];
+    assert_eq!(statement["Action"], "sqs:SendMessage", "{policy:#}");
+    assert_eq!(
+        statement["Principal"],
+        serde_json::json!({ "Service": "events.amazonaws.com" }),
+        "{policy:#}"
+    );
+    assert_eq!(
+        statement["Resource"].as_str(),
+        Some(queue_arn),
+        "{policy:#}"
+    );
+    assert!(
+        queue_arn.starts_with("arn:aws:sqs:us-east-1:123456789012:"),
+        "{queue_arn}"
+    );
+    let mut rule_arns: Vec<String> = RULES
+        .iter()
+        .map(|rule| {
+            let (described, _) = fixture
+                .rule(rule)
+                .unwrap_or_else(|| panic!("no rule {rule}"));
+            described["Arn"].as_str().expect("a rule ARN").to_owned()
+        })
+        .collect();
+    rule_arns.sort();
+    let mut named: Vec<String> = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+        .as_array()
+        .expect("the rules' ARNs")
+        .iter()
+        .map(|arn| arn.as_str().expect("text").to_owned())
+        .collect();
+    named.sort();
+    assert_eq!(named, rule_arns, "{policy:#}");
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012",
+        "{policy:#}"
+    );
+}
+
 fn handler_keys() -> Vec<String> {
     let mut keys = vec!["sqs-queue/node-termination".to_owned()];
     keys.extend(RULES.iter().map(|rule| format!("event-rule/{rule}")));
@@ -209,8 +256,9 @@ async fn the_termination_handlers_resources_are_created_recorded_and_removed_by_
     fixture.apply();
     fixture.assert_no_changes();
 
-    // The queue: SSE-SQS, 300 s retention, a policy that lets EventBridge
-    // send to it.
+    // The queue: SSE-SQS, 300 s retention, a policy that lets only this
+    // cluster's EventBridge rules in this account (the local endpoint's,
+    // 123456789012, from sts:GetCallerIdentity) send to it.
     let url = fixture.queue_url().expect("the queue exists");
     let attributes = fixture.queue_attributes(&url);
     assert_eq!(
@@ -218,14 +266,8 @@ async fn the_termination_handlers_resources_are_created_recorded_and_removed_by_
         "{attributes:?}"
     );
     assert_eq!(attributes["SqsManagedSseEnabled"], "true", "{attributes:?}");
-    let policy: Value = serde_json::from_str(&attributes["Policy"]).expect("policy JSON");
-    let statement = &policy["Statement"][0];
-    assert_eq!(statement["Action"], "sqs:SendMessage", "{policy:#}");
-    assert_eq!(
-        statement["Principal"]["Service"],
-        serde_json::json!(["events.amazonaws.com", "sqs.amazonaws.com"])
-    );
     let queue_arn = &attributes["QueueArn"];
+    assert_conditioned_policy(&fixture, &attributes["Policy"], queue_arn);
 
     // The rules, each with the queue as its one target; the lifecycle
     // rule scoped to the cluster's groups.
@@ -339,4 +381,64 @@ async fn turning_the_handler_off_plans_its_removal_without_a_roll() {
     for key in handler_keys() {
         assert!(!recorded.contains(&key), "{key} still recorded");
     }
+}
+
+/// An existing cluster's queue with the policy skiff wrote before (two
+/// service principals, no condition, a `*` account): the plan updates the
+/// queue's policy in place, and nothing else; the apply keeps the queue
+/// (a message in it survives) and a re-plan is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_queue_with_the_old_policy_gets_the_conditioned_one_in_place() {
+    let fixture = ClusterFixture::new("nth3.example.com").await;
+    fixture.create_zone("example.com").await;
+    fixture.create_cluster(&["--zones", "us-east-1a"]);
+    fixture.apply();
+    let url = fixture.queue_url().expect("the queue exists");
+    let old = format!(
+        r#"{{"Statement":[{{"Action":"sqs:SendMessage","Effect":"Allow","Principal":{{"Service":["events.amazonaws.com","sqs.amazonaws.com"]}},"Resource":"arn:aws:sqs:us-east-1:*:{}","Sid":"EventBridgeSendsInterruptions"}}],"Version":"2012-10-17"}}"#,
+        fixture.queue_name()
+    );
+    let (ok, body) = fixture.sqs(&[
+        ("Action", "SetQueueAttributes"),
+        ("QueueUrl", &url),
+        ("Attribute.1.Name", "Policy"),
+        ("Attribute.1.Value", &old),
+    ]);
+    assert!(ok, "{body}");
+    let (ok, body) = fixture.sqs(&[
+        ("Action", "SendMessage"),
+        ("QueueUrl", &url),
+        ("MessageBody", r#"{"source":"harness"}"#),
+    ]);
+    assert!(ok, "{body}");
+
+    let plan = fixture.plan_json();
+    let changes = plan["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "{plan:#}");
+    let change = &changes[0];
+    assert_eq!(change["key"], "sqs-queue/node-termination", "{plan:#}");
+    assert_eq!(change["action"], "update", "{plan:#}");
+    let fields: Vec<&str> = change["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|field| field["field"].as_str().expect("a field name"))
+        .collect();
+    assert_eq!(fields, ["policy"], "{change:#}");
+    assert_eq!(
+        change["fields"][0].get("forcesReplacement"),
+        None,
+        "{change:#}"
+    );
+    assert_eq!(plan["rollingUpdates"], serde_json::json!([]), "{plan:#}");
+
+    fixture.apply();
+    fixture.assert_no_changes();
+    assert_eq!(fixture.queue_url().as_deref(), Some(url.as_str()));
+    let attributes = fixture.queue_attributes(&url);
+    assert_eq!(
+        attributes["ApproximateNumberOfMessages"], "1",
+        "the queue was replaced: {attributes:?}"
+    );
+    assert_conditioned_policy(&fixture, &attributes["Policy"], &attributes["QueueArn"]);
 }

@@ -47,7 +47,11 @@
 #   violate a PodDisruptionBudget (HTTP 429); kubectl retries it until
 #   --timeout and then fails (kubectl pkg/drain/drain.go, evictPods). A
 #   test blocks a node's drain so with $SANDBOX_SHARED/cluster/pdb-blocks/NAME;
-#   a drain that ends is appended to $SANDBOX_SHARED/cluster/drained.
+#   a drain that ends is appended to $SANDBOX_SHARED/cluster/drained. A
+#   test slows a node's drain (pods taking their grace period) with
+#   $SANDBOX_SHARED/cluster/slow-drains/NAME holding the seconds it takes;
+#   each drain appends "start NAME" and "end NAME" lines to
+#   $SANDBOX_SHARED/cluster/drain-events as it starts and ends.
 printf '%s\n' "kubectl $*" >>"$SANDBOX_LOG"
 kubeconfig="" output="" file="" patch="" previous="" ignore_not_found=false
 words=()
@@ -216,6 +220,11 @@ case "${words[0]} ${words[1]}" in
     ;;
   "drain "*)
     node=${words[1]:-}
+    printf 'start %s\n' "$node" >>"$SANDBOX_SHARED/cluster/drain-events"
+    if [ -s "$SANDBOX_SHARED/cluster/slow-drains/$node" ]; then
+      "$SANDBOX_REAL_SLEEP" "$(cat "$SANDBOX_SHARED/cluster/slow-drains/$node")"
+    fi
+    printf 'end %s\n' "$node" >>"$SANDBOX_SHARED/cluster/drain-events"
     if [ -e "$SANDBOX_SHARED/cluster/pdb-blocks/$node" ] && [[ " $* " != *" --disable-eviction "* ]]; then
       echo "error when evicting pods/\"$(cat "$SANDBOX_SHARED/cluster/pdb-blocks/$node")\" -n \"default\" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget." >&2
       echo "There are pending nodes to be drained:" >&2
