@@ -368,7 +368,7 @@ fn a_spot_interruption_is_drained_while_another_nodes_slow_drain_goes_on() {
     );
     let slow = "ip-10-0-2-6.ec2.internal";
     let spot = "ip-10-0-1-5.ec2.internal";
-    cloud.write_cluster_file(&format!("slow-drains/{slow}"), "5");
+    cloud.write_cluster_file(&format!("slow-drains/{slow}"), "12");
     cloud.write_cluster_file("pdb-blocks/ip-10-0-3-7.ec2.internal", "web-0");
 
     // A scale-in's slow drain queued first, the spot warning after it, and
