@@ -137,7 +137,6 @@ pub async fn plan(
                 cluster: cluster.to_string(),
                 source: Box::new(source),
             })?;
-        with_stored_scripts(store, cluster, &mut observed).await?;
         let addon_warnings =
             crate::addons::observe(store.objects().as_ref(), cluster, &mut observed).await?;
         Ok::<_, EngineError>((observed, addon_warnings))
@@ -149,7 +148,19 @@ pub async fn plan(
     let recorded = recorded?;
     check_account(store, cluster, &recorded).await?;
     let desired = desired?;
-    let (observed, addon_warnings) = observed?;
+    let (mut observed, addon_warnings) = observed?;
+    // The scripts the desired model has need no read: a stored script's
+    // key is its SHA-256, so a launch template naming one of them holds
+    // exactly that text. Only a changed script is read, for the plan's
+    // explanation: a plan without changes reads no script, whatever the
+    // number of groups.
+    let known = desired
+        .bootstrap_scripts()
+        .map_err(|source| EngineError::Plan {
+            cluster: cluster.to_string(),
+            source,
+        })?;
+    with_stored_scripts(store, cluster, &mut observed, &known).await?;
     let context = PlanContext {
         region: provider.region.clone(),
         spec_revision: spec.revision.serial,
@@ -278,13 +289,20 @@ fn note_intents(session: &Session<'_>, recorded: &Recorded, cluster: &str) {
 /// planner compares, and explains, the whole document with the desired one.
 /// A script the store no longer holds is left as the loader, which then
 /// differs from the desired document: the plan writes a new template
-/// version, and the apply the script.
+/// version, and the apply the script. The scripts of `known` (the desired
+/// model's) are taken as they are, without a read (see [`plan`]).
 async fn with_stored_scripts(
     store: &StateStore,
     cluster: &str,
     observed: &mut Observed,
+    known: &[skiff_templates::StoredScript],
 ) -> Result<()> {
     use skiff_plans::resource::Attributes;
+
+    let known: std::collections::BTreeMap<&str, &str> = known
+        .iter()
+        .map(|script| (script.key.as_str(), script.content.as_str()))
+        .collect();
 
     let wanted: Vec<(skiff_plans::resource::ResourceKey, String)> = observed
         .resources
@@ -297,10 +315,8 @@ async fn with_stored_scripts(
             }
             _ => None,
         })
+        .filter(|(_, key)| !known.contains_key(key.as_str()))
         .collect();
-    if wanted.is_empty() {
-        return Ok(());
-    }
     let objects = store.objects().clone();
     let reads = futures::future::try_join_all(wanted.iter().map(|(_, key)| {
         let objects = objects.clone();
@@ -311,10 +327,11 @@ async fn with_stored_scripts(
         cluster: cluster.to_string(),
         source,
     })?;
-    let scripts: std::collections::BTreeMap<&str, String> = wanted
+    let scripts: std::collections::BTreeMap<&str, &str> = wanted
         .iter()
-        .zip(reads)
-        .filter_map(|((_, key), script)| script.map(|script| (key.as_str(), script)))
+        .zip(reads.iter())
+        .filter_map(|((_, key), script)| script.as_deref().map(|script| (key.as_str(), script)))
+        .chain(known)
         .collect();
     for resource in observed
         .resources
