@@ -99,8 +99,70 @@ fn control_plane_lists_only_its_etcd_folder() {
     assert_eq!(list(&listing[0]["Resource"]), ["arn:aws:s3:::state"]);
     assert_eq!(
         list(&listing[0]["Condition"]["StringLike"]["s3:prefix"]),
-        ["team/c1.example.com/etcd/*"]
+        [
+            "team/c1.example.com/etcd/*",
+            "team/c1.example.com/bootstrap/init-lock",
+            "team/c1.example.com/addons/*"
+        ]
     );
+}
+
+/// Every key the control-plane script probes with `object_exists` (a HEAD
+/// whose 404 means "absent") is one S3 may answer 404 for: the role may
+/// list it. Without that, S3 answers 403 and the bootstrap fails.
+#[test]
+fn every_key_the_control_plane_probes_is_listable() {
+    let bundle = new_cluster(&options(
+        "c1.example.com",
+        &["us-east-1a"],
+        Topology::Public,
+    ))
+    .expect("builds");
+    let model = skiff_plans::desired_model(&bundle, &Lookups::stand_in(&bundle)).expect("model");
+    let scripts = model.bootstrap_scripts().expect("scripts");
+    let script = scripts
+        .iter()
+        .find(|script| {
+            script
+                .content
+                .lines()
+                .nth(2)
+                .is_some_and(|line| line.starts_with("# (control-plane,"))
+        })
+        .expect("a control-plane script");
+    let listable: Vec<String> = list(
+        &statements("control-plane")
+            .iter()
+            .find(|statement| allows(statement, "s3:ListBucket"))
+            .expect("a listing")["Condition"]["StringLike"]["s3:prefix"],
+    );
+    let matches = |key: &str| {
+        listable
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(folder) => key.starts_with(folder),
+                None => key == pattern,
+            })
+    };
+    let probed: Vec<String> = script
+        .content
+        .lines()
+        .flat_map(|line| line.split("object_exists ").skip(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(|word| word.trim_matches(|c| c == '"' || c == '\''))
+        .filter(|word| !word.starts_with('$') && !word.is_empty() && *word != "KEY:")
+        .map(|key| format!("team/c1.example.com/{key}"))
+        .collect();
+    assert!(
+        probed.len() >= 4,
+        "the script's probes were not found: {probed:?}"
+    );
+    for key in probed {
+        assert!(
+            matches(&key),
+            "{key} is probed but not listable: {listable:?}"
+        );
+    }
 }
 
 #[test]

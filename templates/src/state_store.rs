@@ -422,6 +422,23 @@ pub fn objects_read_by(role: InstanceGroupRole) -> Vec<&'static str> {
     }
 }
 
+/// The objects outside its folder ([`folder_written_by`]) that a node of
+/// `role` asks for while they may not exist, and must tell "absent" from
+/// "forbidden": S3 answers a missing key with 404 only to a caller allowed
+/// to list it (`s3:ListBucket` with the key as `s3:prefix`), with 403 to
+/// anyone else (S3 API Reference, `HeadObject` and `GetObject`,
+/// "Permissions"). A control-plane node probes the init lock of clusters
+/// made before it moved under `etcd/` (`cluster_initialized`) and the
+/// addons' index and manifests (`sync_addons`).
+pub fn objects_probed_by(role: InstanceGroupRole) -> Vec<&'static str> {
+    match role {
+        InstanceGroupRole::ControlPlane => vec![LEGACY_INIT_LOCK, ADDONS],
+        InstanceGroupRole::Node | InstanceGroupRole::Etcd | InstanceGroupRole::Bastion => {
+            Vec::new()
+        }
+    }
+}
+
 /// The folder a node of `role` reads, lists, writes and deletes in (besides
 /// [`objects_read_by`]): [`ETCD_FOLDER`] for control-plane nodes and
 /// external etcd members (the backups, their leases, the restore request,

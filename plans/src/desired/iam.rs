@@ -122,12 +122,22 @@ pub(crate) fn build(builder: &mut Builder<'_>) -> Result<(), PlanError> {
                 "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                 "Resource": [etcd_objects]
             }));
+            // Listing is what lets S3 answer 404 rather than 403 for a key
+            // that does not exist: the folder, and the objects outside it
+            // that the node probes (`objects_probed_by`).
+            let listed: Vec<String> = std::iter::once(format!("{prefix}/{ETCD_FOLDER}/*"))
+                .chain(
+                    state_store::objects_probed_by(role)
+                        .into_iter()
+                        .map(|key| format!("{prefix}/{key}")),
+                )
+                .collect();
             statements.push(json!({
                 "Sid": "ListEtcdState",
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
                 "Resource": [format!("arn:{partition}:s3:::{}", store.bucket)],
-                "Condition": { "StringLike": { "s3:prefix": [format!("{prefix}/{ETCD_FOLDER}/*")] } }
+                "Condition": { "StringLike": { "s3:prefix": listed } }
             }));
         }
         if role == InstanceGroupRole::ControlPlane {
