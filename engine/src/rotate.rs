@@ -469,7 +469,7 @@ impl ControlPlane<'_> {
     /// The control-plane instances that run, or are about to run, an API
     /// server, sorted: each must report a configuration before a step
     /// counts as done (see [`must_report`]).
-    async fn serving(&self, cluster: &str) -> Result<Vec<String>> {
+    async fn serving(&self, cluster: &str) -> Result<Vec<(String, skiff_rollout::Lifecycle)>> {
         let views = self
             .provider
             .describe_groups(&self.groups)
@@ -478,13 +478,13 @@ impl ControlPlane<'_> {
                 what: format!("reading the control-plane auto scaling groups of cluster {cluster}"),
                 source,
             })?;
-        let mut instances: Vec<String> = views
+        let mut instances: Vec<(String, skiff_rollout::Lifecycle)> = views
             .iter()
             .flat_map(|view| view.instances.iter())
             .filter(|instance| must_report(instance))
-            .map(|instance| instance.id.clone())
+            .map(|instance| (instance.id.clone(), instance.lifecycle.clone()))
             .collect();
-        instances.sort();
+        instances.sort_by(|left, right| left.0.cmp(&right.0));
         Ok(instances)
     }
 }
@@ -541,6 +541,7 @@ async fn wait_loaded(
         let reports = encryption::list_reports(session.store.objects().as_ref(), cluster).await?;
         let waiting: Vec<String> = instances
             .iter()
+            .map(|(instance, _)| instance)
             .filter(|instance| {
                 !reports.iter().any(|report| {
                     &report.instance == *instance && report.sha256 == sha256 && report.loaded
@@ -549,14 +550,26 @@ async fn wait_loaded(
             .cloned()
             .collect();
         if waiting.is_empty() {
-            return Ok(instances);
+            return Ok(instances
+                .into_iter()
+                .map(|(instance, _)| instance)
+                .collect());
         }
+        // An instance not in service yet is said to be so: it reports once
+        // its bootstrap has run.
+        let state = |instance: &str| match instances.iter().find(|(id, _)| id == instance) {
+            Some((_, lifecycle)) if *lifecycle != skiff_rollout::Lifecycle::InService => format!(
+                "; {}: rerun `skiff rotate encryption-key` once it is InService",
+                lifecycle.as_str()
+            ),
+            _ => String::new(),
+        };
         if Instant::now() >= deadline {
             let described = waiting
                 .iter()
                 .map(|instance| {
                     match reports.iter().find(|report| &report.instance == instance) {
-                        None => format!("{instance} (no report)"),
+                        None => format!("{instance} (no report{})", state(instance)),
                         Some(report) if report.sha256 != sha256 => format!(
                             "{instance} (holds configuration sha256 {}, checked {})",
                             short(&report.sha256),

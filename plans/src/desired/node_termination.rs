@@ -55,9 +55,15 @@ pub const HOOK_DEFAULT_RESULT: &str = "CONTINUE";
 /// heartbeat, leaving a minute to complete the action).
 pub const DRAIN_TIMEOUT_SECONDS: u32 = skiff_templates::node_termination::DRAIN_TIMEOUT_SECONDS;
 
-/// The queue's message retention: NTH's `MessageRetentionPeriod: "300"`
-/// (an event older than the hook's heartbeat is of no use).
-pub const QUEUE_RETENTION_SECONDS: u32 = 300;
+/// The queue's message retention. NTH's setup uses 300 s (an event older
+/// than the hook's heartbeat is of no use to *its* handler, which runs
+/// replicated); skiff's processor runs on one control-plane node at a time
+/// under a lease, and when that node is lost the next one takes the lease
+/// only after its time to live (330 s) and finds the messages the lost
+/// one held only after their visibility timeout (360 s): 900 s keeps what
+/// arrived meanwhile. A stale event costs nothing: its instance has no Node
+/// any more and it is dropped.
+pub const QUEUE_RETENTION_SECONDS: u32 = 900;
 
 /// The ID of each rule's one target.
 pub const RULE_TARGET_ID: &str = "node-termination-queue";

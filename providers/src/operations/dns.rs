@@ -437,9 +437,12 @@ async fn wait_for_a_healthy_target(
                         "the target group {own_name} ({own}) that {name} would lead to has no \
                          healthy target after {}s ({}); the private zone is not created, so \
                          the nodes keep the public endpoint. See why with `aws elbv2 \
-                         describe-target-health --target-group-arn {own}` (the control-plane \
-                         instances must accept TCP 6443 from the internal load balancer's \
-                         security group), then run the apply again",
+                         describe-target-health --target-group-arn {own}` (`unhealthy`: the \
+                         control-plane instances must accept TCP 6443 from the internal load \
+                         balancer's security group and their API server must answer; \
+                         `unused`: a target in an availability zone the internal load \
+                         balancer has no subnet in, or a stopped instance; `initial`: health \
+                         checks still running), then run the apply again",
                         HEALTHY_LIMIT.as_secs(),
                         states.describe()
                     ),

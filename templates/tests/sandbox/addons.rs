@@ -579,3 +579,47 @@ fn an_empty_index_applies_nothing_and_fails_nothing() {
     assert!(deletes(&node).is_empty());
     assert_eq!(addon_status(&cloud).entries, []);
 }
+
+/// skiff writes the index at every apply and never deletes it while the
+/// cluster exists: a missing index while the cluster runs addons is a lost
+/// or wrong store, not "every addon turned off". Nothing is deleted, and
+/// the status says why.
+#[test]
+fn a_missing_index_while_addons_run_removes_nothing() {
+    let cloud = start_cloud();
+    let metrics = rendered_addons()
+        .into_iter()
+        .filter(|addon| addon.addon == Addon::MetricsServer)
+        .collect::<Vec<_>>();
+    store_addons(&cloud, &metrics);
+    let config = cloud.bootstrap(
+        InstanceGroupRole::ControlPlane,
+        OsFamily::Debian,
+        Cni::Cilium,
+    );
+    let node = cloud.node("i-0aaaaaaaaaaaaaa52", &config, Image::Ubuntu);
+    let boot = node.boot();
+    assert_booted(&node, &boot);
+    assert_eq!(applies(&node), ["metrics-server"]);
+
+    cloud
+        .moto
+        .delete_object(BUCKET, &format!("{CLUSTER_PREFIX}/{ADDONS_INDEX}"));
+    let run = node.run(&["apply-addons"]);
+    assert!(
+        !run.success,
+        "a missing index fails the run: {}",
+        run.everything()
+    );
+    assert!(deletes(&node).is_empty(), "{:?}", deletes(&node));
+    assert_eq!(recorded(&cloud).len(), 1, "{:?}", recorded(&cloud));
+    let status = addon_status(&cloud);
+    assert_eq!(status.entries.len(), 1, "{status:?}");
+    assert_eq!(status.entries[0].state, AddonState::Failed);
+    assert!(
+        status.entries[0]
+            .reason
+            .contains("is missing (HTTP 404) while the cluster runs addons (metrics-server"),
+        "{status:?}"
+    );
+}

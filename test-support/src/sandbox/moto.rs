@@ -216,6 +216,19 @@ impl Moto {
         ]);
     }
 
+    /// Deletes an object, signed as the instance role.
+    pub fn delete_object(&self, bucket: &str, key: &str) {
+        self.curl(&[
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+            "--user",
+            "test-key:test-secret-key",
+            "-X",
+            "DELETE",
+            &format!("{}/{bucket}/{key}", self.endpoint()),
+        ]);
+    }
+
     /// Reads an object as the instance role (moto refuses anonymous reads of
     /// objects a signed request created).
     pub fn get_object(&self, bucket: &str, key: &str) -> String {

@@ -256,13 +256,13 @@ async fn the_termination_handlers_resources_are_created_recorded_and_removed_by_
     fixture.apply();
     fixture.assert_no_changes();
 
-    // The queue: SSE-SQS, 300 s retention, a policy that lets only this
+    // The queue: SSE-SQS, 900 s retention, a policy that lets only this
     // cluster's EventBridge rules in this account (the local endpoint's,
     // 123456789012, from sts:GetCallerIdentity) send to it.
     let url = fixture.queue_url().expect("the queue exists");
     let attributes = fixture.queue_attributes(&url);
     assert_eq!(
-        attributes["MessageRetentionPeriod"], "300",
+        attributes["MessageRetentionPeriod"], "900",
         "{attributes:?}"
     );
     assert_eq!(attributes["SqsManagedSseEnabled"], "true", "{attributes:?}");
