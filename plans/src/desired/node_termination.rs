@@ -23,7 +23,7 @@ use skiff_api::InstanceGroupRole;
 
 use super::compute::auto_scaling_group_key;
 use super::Builder;
-use crate::canonical::canonical_json;
+use crate::canonical::{canonical_json, canonical_policy};
 use crate::error::PlanError;
 use crate::names;
 use crate::resource::{
@@ -142,7 +142,7 @@ pub fn queue_policy(partition: &str, region: &str, account: &str, cluster: &str)
         .iter()
         .map(|rule| rule_arn(partition, region, account, cluster, rule))
         .collect();
-    canonical_json(&json!({
+    canonical_policy(&json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Sid": "ClusterRulesSendInterruptions",
@@ -401,7 +401,7 @@ mod tests {
             unreachable!()
         };
         assert_eq!(queue.name, "c1-example-com-nth");
-        assert_eq!(queue.message_retention_seconds, 300);
+        assert_eq!(queue.message_retention_seconds, 900);
         assert!(queue.sqs_managed_sse);
         let policy: Value = serde_json::from_str(&queue.policy).expect("JSON");
         assert_eq!(policy["Statement"][0]["Action"], "sqs:SendMessage");

@@ -8,7 +8,7 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use futures::future::try_join_all;
-use skiff_plans::canonical::canonicalize_text;
+use skiff_plans::canonical::{canonicalize_policy_text, canonicalize_text};
 use skiff_plans::desired::node_termination::{self, HOOK_NAME, RULE_KEYS};
 use skiff_plans::resource::{
     Attributes, EventRuleAttributes, Id, LifecycleHookAttributes, ResourceKey, ResourceKind,
@@ -90,7 +90,7 @@ pub(super) async fn refresh_queue(
                 .parse()
                 .unwrap_or(0),
             sqs_managed_sse: read(QueueAttributeName::SqsManagedSseEnabled) == "true",
-            policy: canonicalize_text(&read(QueueAttributeName::Policy)),
+            policy: canonicalize_policy_text(&read(QueueAttributeName::Policy)),
             tags,
         }),
         outputs: outputs(&[
