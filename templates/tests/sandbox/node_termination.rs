@@ -449,7 +449,11 @@ fn the_running_processor_drains_a_later_spot_warning_while_an_earlier_drain_goes
     cloud.write_cluster_file("nodes", NODES);
     let slow = "ip-10-0-2-6.ec2.internal";
     let spot = "ip-10-0-1-5.ec2.internal";
-    cloud.write_cluster_file(&format!("slow-drains/{slow}"), "15");
+    // Longer than a receive's long poll (20 s): the sandbox's moto serves
+    // one request at a time, so a message sent while the processor's poll
+    // waits is taken only by its next poll, up to 20 s later (real SQS
+    // hands it to the waiting poll at once).
+    cloud.write_cluster_file(&format!("slow-drains/{slow}"), "45");
 
     let running = node.spawn_with(&["node-termination"]);
     send(
