@@ -65,21 +65,31 @@ async fn read_index(
     }
 }
 
+/// What [`observe`] found besides the addons.
+#[derive(Debug, Clone, Default)]
+pub struct ObservedAddons {
+    /// What the control plane recorded it holds back or could not do
+    /// (`etcd/addons/status`), as warnings for the plan, each naming the
+    /// addon, its release and why; an entry about another manifest than the
+    /// index's is stale and left out.
+    pub warnings: Vec<String>,
+    /// Whether the store has `addons/index` (an apply writes an empty one
+    /// only when it has not: [`ensure_index`]).
+    pub index_exists: bool,
+}
+
 /// Adds the addons the store's index names to `observed`: `addon/<name>`
-/// with the index's release, minor and SHA-256. Returns what the control
-/// plane recorded it holds back or could not do (`etcd/addons/status`), as
-/// warnings for the plan, each naming the addon, its release and why; an
-/// entry about another manifest than the index's is stale and left out.
+/// with the index's release, minor and SHA-256.
 pub async fn observe(
     objects: &dyn ObjectStore,
     cluster: &str,
     observed: &mut Observed,
-) -> Result<Vec<String>> {
+) -> Result<ObservedAddons> {
     let failed = |message| EngineError::Addons {
         cluster: cluster.to_string(),
         message,
     };
-    let (index, _) = read_index(objects, cluster).await.map_err(failed)?;
+    let (index, index_version) = read_index(objects, cluster).await.map_err(failed)?;
     // The nodes' status only informs: one that cannot be read is a
     // warning of its own, never a reason not to plan.
     let status_key = key_of(cluster, ADDONS_STATUS);
@@ -110,7 +120,10 @@ pub async fn observe(
             outputs,
         });
     }
-    Ok(warnings)
+    Ok(ObservedAddons {
+        warnings,
+        index_exists: index_version.is_some(),
+    })
 }
 
 /// The plan's warnings from the control plane's addon status: entries

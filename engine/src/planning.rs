@@ -29,6 +29,9 @@ pub struct Planned {
     pub observed: Observed,
     /// The recorded state it was made against.
     pub recorded: Recorded,
+    /// Whether the store has the addons' index (see
+    /// [`crate::addons::ensure_index`]).
+    pub addons_index_exists: bool,
 }
 
 /// A plan made under the lock, ready to apply.
@@ -39,6 +42,8 @@ pub struct LockedPlan {
     pub recorded: Recorded,
     /// Whether reconciling changed the recorded state.
     pub reconciled: bool,
+    /// Whether the store has the addons' index.
+    pub addons_index_exists: bool,
 }
 
 /// The desired model of a cluster (what both targets build): validate the
@@ -137,9 +142,9 @@ pub async fn plan(
                 cluster: cluster.to_string(),
                 source: Box::new(source),
             })?;
-        let addon_warnings =
+        let addons =
             crate::addons::observe(store.objects().as_ref(), cluster, &mut observed).await?;
-        Ok::<_, EngineError>((observed, addon_warnings))
+        Ok::<_, EngineError>((observed, addons))
     };
     // Who is calling (STS, once per run) beside the rest: the account check
     // below then costs no round trip of its own.
@@ -148,7 +153,7 @@ pub async fn plan(
     let recorded = recorded?;
     check_account(store, cluster, &recorded).await?;
     let desired = desired?;
-    let (mut observed, addon_warnings) = observed?;
+    let (mut observed, addons) = observed?;
     // The scripts the desired model has need no read: a stored script's
     // key is its SHA-256, so a launch template naming one of them holds
     // exactly that text. Only a changed script is read, for the plan's
@@ -173,11 +178,12 @@ pub async fn plan(
         })?;
     // What the control plane holds back or could not apply of the addons
     // (etcd/addons/status): no change shows it.
-    plan.warnings.extend(addon_warnings);
+    plan.warnings.extend(addons.warnings);
     Ok(Planned {
         plan,
         observed,
         recorded,
+        addons_index_exists: addons.index_exists,
     })
 }
 
@@ -221,6 +227,7 @@ pub async fn plan_locked(
             mut state,
             mut version,
         },
+        addons_index_exists,
     } = if current.version == spec.version {
         planned?
     } else {
@@ -270,6 +277,7 @@ pub async fn plan_locked(
         plan,
         recorded,
         reconciled,
+        addons_index_exists,
     })
 }
 

@@ -40,6 +40,8 @@ pub struct Update {
     reconciled: bool,
     /// The addons' manifests, rendered from the spec the plan was made from.
     addons: Vec<skiff_templates::RenderedAddon>,
+    /// Whether the store has the addons' index (the plan read it).
+    addons_index_exists: bool,
 }
 
 /// Takes the cluster lock and plans from a state no one else is changing;
@@ -76,6 +78,7 @@ pub async fn prepare(
             plan,
             recorded,
             reconciled,
+            addons_index_exists,
         }) => Ok(Update {
             plan,
             provider,
@@ -84,6 +87,7 @@ pub async fn prepare(
             recorded,
             reconciled,
             addons,
+            addons_index_exists,
         }),
         Err(error) => {
             release(&lock).await;
@@ -105,6 +109,7 @@ impl Update {
             mut recorded,
             reconciled,
             addons,
+            addons_index_exists,
         } = self;
         if plan.is_empty() {
             let settled = async {
@@ -124,8 +129,10 @@ impl Update {
                     .await?;
                 }
                 // The nodes read the index every minute, addons or none.
-                crate::addons::ensure_index(session.store.objects().as_ref(), &plan.cluster)
-                    .await?;
+                if !addons_index_exists {
+                    crate::addons::ensure_index(session.store.objects().as_ref(), &plan.cluster)
+                        .await?;
+                }
                 Ok(None)
             }
             .await;
@@ -145,12 +152,15 @@ impl Update {
                 return Err(error);
             }
         };
-        // The nodes read the index every minute, addons or none.
-        if let Err(error) =
-            crate::addons::ensure_index(session.store.objects().as_ref(), &plan.cluster).await
-        {
-            release(&lock).await;
-            return Err(error);
+        // The nodes read the index every minute, addons or none (the plan
+        // read whether it exists: no write, no round trip when it does).
+        if !addons_index_exists {
+            if let Err(error) =
+                crate::addons::ensure_index(session.store.objects().as_ref(), &plan.cluster).await
+            {
+                release(&lock).await;
+                return Err(error);
+            }
         }
         let before_launch = keystore
             .with_scripts(scripts)

@@ -730,7 +730,9 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
             assert!(!resources.is_empty(), "{statement}");
             // Exact objects, except the control plane's own etcd/ folder
             // (issue 16: leases and backups have names only the nodes
-            // choose) and listing that folder, conditioned on its prefix.
+            // choose) and listing that folder and the keys it probes
+            // (so that S3 answers 404 for a missing one), conditioned on
+            // their prefixes.
             let etcd_objects = format!("{object_prefix}etcd/*");
             let control_plane = role.role_name().starts_with("control-plane.");
             for resource in resources {
@@ -739,7 +741,11 @@ async fn ha_private_cluster_is_previewed_without_changes_then_built_completely()
                     assert_eq!(resource, format!("arn:aws:s3:::{}", fixture.bucket));
                     assert_eq!(
                         strings(&statement["Condition"]["StringLike"]["s3:prefix"]),
-                        [format!("{cluster}/etcd/*")],
+                        [
+                            format!("{cluster}/etcd/*"),
+                            format!("{cluster}/bootstrap/init-lock"),
+                            format!("{cluster}/addons/*")
+                        ],
                         "{statement}"
                     );
                     continue;
